@@ -1,0 +1,95 @@
+/*
+ * cli/cli.h - what the command families of the `bucardo` program share: the
+ * parsed command line, the catalog connection, and output helpers.
+ *
+ * Every command runs in one catalog transaction (cli_begin/cli_finish), so
+ * a failing command leaves the catalog exactly as it was.  Handlers return
+ * an exit code: EXIT_OK, or EXIT_FAIL after printing one line saying why.
+ */
+#ifndef BUCARDO_CLI_H
+#define BUCARDO_CLI_H
+
+#include <stdbool.h>
+
+#include "pgconn.h"
+#include "util.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_ERROR = 2 };
+
+/* The parsed command line (options from ~/.bucardorc first, then argv). */
+typedef struct CliContext {
+    ConnParams catalog;       /* --dbhost --dbport --dbuser --dbname --dbpass */
+    const char *piddir;       /* --piddir */
+    const char *relgroup;     /* --relgroup */
+    const char *db;           /* --db */
+    const char *debugfile;    /* --debugfile */
+    bool batch;               /* --batch: no questions */
+    bool force;               /* --force */
+    bool foreground;          /* --foreground / -f */
+    int verbose;              /* --verbose, repeatable */
+    int quiet;                /* --quiet, repeatable */
+    StrList tables;           /* -t: only these tables */
+    StrList exclude_tables;   /* -T */
+    StrList schemas;          /* -n */
+    StrList exclude_schemas;  /* -N */
+    StrList words;            /* the verb, object kind, names, key=value pairs */
+    StrList owned;            /* option values read from files (kept alive) */
+    PGconn *cat;              /* open catalog connection, or NULL */
+} CliContext;
+
+/* A command handler: argv holds the words after the verb and object kind. */
+typedef int (*CliHandler)(CliContext *ctx, int argc, char **argv);
+
+/* cli_catalog - connect to the catalog and BEGIN; NULL on failure. */
+PGconn *cli_catalog(CliContext *ctx) MUST_CHECK;
+
+/* cli_finish - COMMIT when ok, else ROLLBACK; returns the exit code. */
+int cli_finish(CliContext *ctx, int code);
+
+/* cli_error - print one error line ("bucardo: ...") and return EXIT_FAIL. */
+int cli_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/*
+ * A key=value argument list.  cli_kv_parse splits argv (from `first` on)
+ * into pairs, refusing words without '=' and keys outside `allowed`
+ * (a NULL-terminated list; aliases are mapped by the caller).
+ */
+typedef struct KeyValues {
+    StrList keys;
+    StrList values;
+} KeyValues;
+
+bool cli_kv_parse(int argc, char **argv, int first, const char *const *allowed,
+                  const char *what, KeyValues *out) MUST_CHECK;
+const char *cli_kv_get(const KeyValues *kv, const char *key);
+void cli_kv_free(KeyValues *kv);
+
+/* Command families (one file each). */
+int cmd_install(CliContext *ctx, int argc, char **argv);
+int cmd_add_db(CliContext *ctx, int argc, char **argv);
+int cmd_remove_db(CliContext *ctx, int argc, char **argv);
+int cmd_update_db(CliContext *ctx, int argc, char **argv);
+int cmd_list_dbs(CliContext *ctx, int argc, char **argv);
+int cmd_add_dbgroup(CliContext *ctx, int argc, char **argv);
+int cmd_remove_dbgroup(CliContext *ctx, int argc, char **argv);
+int cmd_list_dbgroups(CliContext *ctx, int argc, char **argv);
+int cmd_add_table(CliContext *ctx, int argc, char **argv);
+int cmd_add_all_tables(CliContext *ctx, int argc, char **argv);
+int cmd_remove_table(CliContext *ctx, int argc, char **argv);
+int cmd_list_tables(CliContext *ctx, int argc, char **argv);
+int cmd_add_relgroup(CliContext *ctx, int argc, char **argv);
+int cmd_remove_relgroup(CliContext *ctx, int argc, char **argv);
+int cmd_list_relgroups(CliContext *ctx, int argc, char **argv);
+int cmd_add_sync(CliContext *ctx, int argc, char **argv);
+int cmd_update_sync(CliContext *ctx, int argc, char **argv);
+int cmd_remove_sync(CliContext *ctx, int argc, char **argv);
+int cmd_list_syncs(CliContext *ctx, int argc, char **argv);
+int cmd_list_all(CliContext *ctx, int argc, char **argv);
+int cmd_show(CliContext *ctx, int argc, char **argv);
+int cmd_set(CliContext *ctx, int argc, char **argv);
+
+/* Help text (cli/help.c). */
+void cli_usage(void);
+int cli_help_command(const char *verb);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * cli/cli_objects.h - catalog helpers shared by several command families:
+ * dbgroup membership (add dbgroup, add sync dbs=...) and relgroup
+ * membership (add relgroup, add table, add all tables).
+ * All of them print their own errors and run in the caller's transaction.
+ */
+#ifndef BUCARDO_CLI_OBJECTS_H
+#define BUCARDO_CLI_OBJECTS_H
+
+#include "cli.h"
+
+/* cli_row_exists - does `sql` with one parameter return a row?  -1: error. */
+int cli_row_exists(PGconn *cat, const char *sql, const char *param);
+
+/* dbgroup_parse_members - "A:source,B" words into dbs/roles (first: source). */
+bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles) MUST_CHECK;
+bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs,
+                         const StrList *roles, bool verbose) MUST_CHECK;
+bool dbgroup_create(PGconn *cat, const char *name) MUST_CHECK;
+
+/* dbgroup_find_same - name of a dbgroup with exactly these members (owned by
+ * the caller), or NULL; *error tells a failed query from "none". */
+char *dbgroup_find_same(PGconn *cat, const StrList *dbs, const StrList *roles, bool *error);
+
+/* relgroup_ensure - create the relgroup unless it exists; *created says. */
+bool relgroup_ensure(PGconn *cat, const char *name, bool *created) MUST_CHECK;
+
+/* relgroup_add - put relation `relid` into the relgroup (no-op if there);
+ * *added says whether it was new. */
+bool relgroup_add(PGconn *cat, const char *relgroup, const char *relid, bool *added) MUST_CHECK;
+
+/*
+ * relation_find - the catalog table a user-given name ("schema.table" or
+ * "table") means, optionally within one database.  Returns a result (the
+ * caller PQclears) whose first row is (id, db, schema.table), or NULL after
+ * printing why (unknown, or ambiguous).
+ */
+PGresult *relation_find(PGconn *cat, const char *name, const char *db) MUST_CHECK;
+
+#endif

@@ -1,0 +1,372 @@
+/*
+ * cli/cmd_db.c - `add`, `update`, `remove` and `list` of databases.
+ *
+ * A database is saved only after bucardo could connect to it with the
+ * given settings (unless --force), so a typo shows up now and not as a sync
+ * that never runs.  The stored password is used to connect and is never
+ * printed: `list dbs` shows a psql command line without it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "cli.h"
+
+static const char SQL_INSERT_DB[] =
+    "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
+    " VALUES ($1, $2, $3, $4, coalesce($5, 'bucardo'), $6, $7, $8, coalesce($9, 'active'),"
+    "         coalesce($10::boolean, false))";
+static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
+static const char SQL_DB_USERS[] =
+    "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE db = $1"
+    " HAVING count(*) > 0"
+    " UNION ALL "
+    "SELECT count(*) || ' table(s)' FROM bucardo.relation WHERE db = $1 HAVING count(*) > 0";
+static const char SQL_FORCE_CLEAR[] =
+    "WITH rels AS (DELETE FROM bucardo.relgroup_member m USING bucardo.relation r"
+    "               WHERE m.relation = r.id AND r.db = $1)"
+    " , dbm AS (DELETE FROM bucardo.dbgroup_member WHERE db = $1)"
+    " DELETE FROM bucardo.relation WHERE db = $1";
+static const char SQL_DELETE_DB[] = "DELETE FROM bucardo.db WHERE name = $1";
+static const char SQL_LIST_DBS[] =
+    "SELECT name, status, dbname, host, port, dbuser, service FROM bucardo.db"
+    " WHERE name ~ coalesce($1, '') ORDER BY name";
+
+/* The settings a database takes, with Bucardo's aliases. */
+static const char *const DB_KEYS[] = {
+    "dbname", "db", "host", "dbhost", "pghost", "port", "dbport", "pgport", "user", "dbuser",
+    "username", "pass", "dbpass", "password", "service", "dbservice", "conn", "dbconn", "pgconn",
+    "sslmode", "status", "makedelta", "type", "dbtype", NULL};
+
+/* Canonical column for a key (the order of the Db columns below). */
+enum { C_DBNAME, C_HOST, C_PORT, C_USER, C_PASS, C_SERVICE, C_CONN, C_STATUS, C_MAKEDELTA, NCOLS };
+static const char *const COLUMN_NAMES[NCOLS] = {"dbname", "host", "port", "dbuser", "dbpass",
+                                                "service", "conn", "status", "makedelta"};
+
+static int column_of(const char *key)
+{
+    static const struct { const char *key; int col; } map[] = {
+        {"dbname", C_DBNAME}, {"db", C_DBNAME}, {"host", C_HOST}, {"dbhost", C_HOST},
+        {"pghost", C_HOST}, {"port", C_PORT}, {"dbport", C_PORT}, {"pgport", C_PORT},
+        {"user", C_USER}, {"dbuser", C_USER}, {"username", C_USER}, {"pass", C_PASS},
+        {"dbpass", C_PASS}, {"password", C_PASS}, {"service", C_SERVICE},
+        {"dbservice", C_SERVICE}, {"conn", C_CONN}, {"dbconn", C_CONN}, {"pgconn", C_CONN},
+        {"status", C_STATUS}, {"makedelta", C_MAKEDELTA},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].key, key) == 0)
+            return map[i].col;
+    return -1;
+}
+
+/*
+ * collect_settings - validate key=value pairs into values[NCOLS] (borrowed
+ * from kv, except conn which may be built from sslmode: *owned_conn).
+ */
+static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], char **owned_conn)
+{
+    const char *sslmode = NULL;
+
+    *owned_conn = NULL;
+    for (int i = 0; i < kv->keys.count; i++) {
+        const char *key = kv->keys.items[i], *val = kv->values.items[i];
+        int col = column_of(key);
+
+        if (strcmp(key, "type") == 0 || strcmp(key, "dbtype") == 0) {
+            if (strcmp(val, "postgres") != 0)
+                return cli_error("database type \"%s\" is not supported: only postgres", val) == 0;
+            continue;
+        }
+        if (strcmp(key, "sslmode") == 0) {
+            sslmode = val;
+            continue;
+        }
+        if (values[col] != NULL)
+            return cli_error("\"%s\" is given twice (under two names)", COLUMN_NAMES[col]) == 0;
+        values[col] = val;
+    }
+    if (values[C_PORT]) {
+        long port;
+        if (!parse_int(values[C_PORT], 1, 65535, &port))
+            return cli_error("invalid port \"%s\": expected a number from 1 to 65535", values[C_PORT]) == 0;
+    }
+    if (values[C_STATUS] && strcmp(values[C_STATUS], "active") != 0 &&
+        strcmp(values[C_STATUS], "inactive") != 0)
+        return cli_error("invalid status \"%s\": expected active or inactive", values[C_STATUS]) == 0;
+    if (values[C_MAKEDELTA]) {
+        bool b;
+        if (!parse_bool(values[C_MAKEDELTA], &b))
+            return cli_error("invalid makedelta \"%s\": expected a boolean", values[C_MAKEDELTA]) == 0;
+        values[C_MAKEDELTA] = b ? "true" : "false";
+    }
+    if (values[C_USER] && values[C_USER][0] == '\0')
+        return cli_error("the user name cannot be empty") == 0;
+    if (sslmode) {
+        *owned_conn = values[C_CONN] ? xasprintf("%s sslmode=%s", values[C_CONN], sslmode)
+                                     : xasprintf("sslmode=%s", sslmode);
+        values[C_CONN] = *owned_conn;
+    }
+    return true;
+}
+
+/* try_connect - can bucardo reach the database with these settings? */
+static bool try_connect(const char *name, const char *const values[NCOLS])
+{
+    DbInfo db = {
+        .name = (char *)name,
+        .dbname = (char *)values[C_DBNAME],
+        .host = (char *)values[C_HOST],
+        .port = (char *)values[C_PORT],
+        .user = (char *)(values[C_USER] ? values[C_USER] : "bucardo"),
+        .pass = (char *)values[C_PASS],
+        .service = (char *)values[C_SERVICE],
+        .conn = (char *)values[C_CONN],
+    };
+    PGconn *conn = dbinfo_connect(&db);
+
+    if (conn == NULL)
+        return false;
+    PQfinish(conn);
+    return true;
+}
+
+/* Bucardo's "alpha,beta" form: the i-th comma piece of a value, or the value. */
+static const char *piece(const char *value, int i, int n, StrList *scratch)
+{
+    StrList parts = {0};
+    const char *out = value;
+
+    if (value == NULL || n == 1 || strchr(value, ',') == NULL)
+        return value;
+    strlist_add_split(&parts, value, ',');
+    if (parts.count == n) {
+        strlist_add(scratch, parts.items[i]);
+        out = scratch->items[scratch->count - 1];
+    }
+    strlist_free(&parts);
+    return out;
+}
+
+int cmd_add_db(CliContext *ctx, int argc, char **argv)
+{
+    KeyValues kv;
+    StrList names = {0}, scratch = {0};
+    int code = EXIT_FAIL;
+
+    if (argc < 1)
+        return cli_error("usage: bucardo add database NAME dbname=DBNAME [host=... port=... user=... pass=...]");
+    if (!cli_kv_parse(argc, argv, 1, DB_KEYS, "add database", &kv))
+        return EXIT_FAIL;
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    strlist_add_split(&names, argv[0], ',');
+    if (names.count == 0) {
+        cli_error("a database needs a name");
+        goto out;
+    }
+    for (int i = 0; i < names.count; i++) {
+        const char *name = names.items[i];
+        const char *values[NCOLS] = {0};
+        const char *params[10];
+        char *owned_conn;
+        PGresult *res;
+        bool exists, ok;
+
+        if (!collect_settings(&kv, values, &owned_conn))
+            goto out;
+        for (int c = 0; c < NCOLS; c++)
+            values[c] = piece(values[c], i, names.count, &scratch);
+        if (values[C_DBNAME] == NULL && values[C_SERVICE] == NULL && values[C_CONN] == NULL) {
+            free(owned_conn);
+            cli_error("database \"%s\": dbname= is required (or service=)", name);
+            goto out;
+        }
+        params[0] = name;
+        res = pg_query(ctx->cat, "catalog", SQL_DB_EXISTS, 1, params);
+        if (res == NULL) {
+            free(owned_conn);
+            goto out;
+        }
+        exists = PQntuples(res) > 0;
+        PQclear(res);
+        if (exists) {
+            free(owned_conn);
+            cli_error("a database named \"%s\" already exists", name);
+            goto out;
+        }
+        if (!ctx->force && !try_connect(name, values)) {
+            free(owned_conn);
+            cli_error("database \"%s\" was not added: cannot connect to it (use --force to add it anyway)", name);
+            goto out;
+        }
+        for (int c = 0; c < NCOLS; c++)
+            params[c + 1] = values[c];
+        ok = pg_exec(ctx->cat, "catalog", SQL_INSERT_DB, 10, params);
+        free(owned_conn);
+        if (!ok)
+            goto out;
+        printf("Added database \"%s\"\n", name);
+    }
+    code = EXIT_OK;
+out:
+    cli_kv_free(&kv);
+    strlist_free(&names);
+    strlist_free(&scratch);
+    return code;
+}
+
+int cmd_update_db(CliContext *ctx, int argc, char **argv)
+{
+    KeyValues kv;
+    const char *values[NCOLS] = {0};
+    char *owned_conn = NULL;
+    DbInfo db;
+    int code = EXIT_FAIL;
+
+    if (argc < 2)
+        return cli_error("usage: bucardo update database NAME key=value ...");
+    if (!cli_kv_parse(argc, argv, 1, DB_KEYS, "update database", &kv))
+        return EXIT_FAIL;
+    if (!collect_settings(&kv, values, &owned_conn) || cli_catalog(ctx) == NULL)
+        goto out;
+    switch (catalog_load_db(ctx->cat, argv[0], &db)) {
+    case LOOKUP_ERROR: goto out;
+    case LOOKUP_ABSENT: cli_error("no database named \"%s\"", argv[0]); goto out;
+    case LOOKUP_FOUND: break;
+    }
+    for (int c = 0; c < NCOLS; c++) {
+        char *sql;
+        const char *params[2];
+        bool ok;
+
+        if (values[c] == NULL)
+            continue;
+        /* Column names come from our own fixed list, never from input. */
+        sql = xasprintf("UPDATE bucardo.db SET %s = $2%s WHERE name = $1", COLUMN_NAMES[c],
+                        c == C_MAKEDELTA ? "::boolean" : "");
+        params[0] = argv[0];
+        params[1] = values[c][0] == '\0' && c != C_DBNAME ? NULL : values[c];
+        ok = pg_exec(ctx->cat, "catalog", sql, 2, params);
+        free(sql);
+        if (!ok)
+            goto out_db;
+        if (c == C_PASS)
+            printf("Changed the password of database \"%s\"\n", argv[0]);
+        else
+            printf("Changed database \"%s\" %s to \"%s\"\n", argv[0], COLUMN_NAMES[c], values[c]);
+    }
+    dbinfo_free(&db);
+    /* Check the new settings while the change can still be rolled back. */
+    switch (catalog_load_db(ctx->cat, argv[0], &db)) {
+    case LOOKUP_FOUND: break;
+    default: goto out;
+    }
+    if (!ctx->force && strcmp(db.status, "active") == 0) {
+        PGconn *conn = dbinfo_connect(&db);
+        if (conn == NULL) {
+            cli_error("database \"%s\" was not changed: cannot connect with the new settings "
+                      "(use --force to change it anyway)", argv[0]);
+            goto out_db;
+        }
+        PQfinish(conn);
+    }
+    code = EXIT_OK;
+out_db:
+    dbinfo_free(&db);
+out:
+    free(owned_conn);
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_remove_db(CliContext *ctx, int argc, char **argv)
+{
+    if (argc < 1)
+        return cli_error("usage: bucardo remove database NAME [NAME ...] [--force]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    for (int i = 0; i < argc; i++) {
+        const char *params[1] = {argv[i]};
+        PGresult *res = pg_query(ctx->cat, "catalog", SQL_DB_EXISTS, 1, params);
+        bool exists;
+
+        if (res == NULL)
+            return EXIT_FAIL;
+        exists = PQntuples(res) > 0;
+        PQclear(res);
+        if (!exists)
+            return cli_error("no database named \"%s\"", argv[i]);
+        if (ctx->force) {
+            if (!pg_exec(ctx->cat, "catalog", SQL_FORCE_CLEAR, 1, params))
+                return EXIT_FAIL;
+        } else {
+            res = pg_query(ctx->cat, "catalog", SQL_DB_USERS, 1, params);
+            if (res == NULL)
+                return EXIT_FAIL;
+            if (PQntuples(res) > 0) {
+                StrBuf users;
+                strbuf_init(&users);
+                for (int r = 0; r < PQntuples(res); r++)
+                    strbuf_printf(&users, "%s%s", r ? " and " : "", PQgetvalue(res, r, 0));
+                PQclear(res);
+                cli_error("cannot remove database \"%s\": it is used by %s (use --force to remove those too)",
+                          argv[i], users.data);
+                strbuf_free(&users);
+                return EXIT_FAIL;
+            }
+            PQclear(res);
+        }
+        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_DB, 1, params))
+            return EXIT_FAIL;
+        printf("Removed database \"%s\"\n", argv[i]);
+    }
+    return EXIT_OK;
+}
+
+/* conn_line - how a DBA would reach the database with psql (no password). */
+static char *conn_line(const PGresult *res, int r)
+{
+    StrBuf sb;
+
+    strbuf_init(&sb);
+    if (!PQgetisnull(res, r, 6))
+        strbuf_printf(&sb, "PGSERVICE=%s ", PQgetvalue(res, r, 6));
+    strbuf_append(&sb, "psql");
+    if (!PQgetisnull(res, r, 4))
+        strbuf_printf(&sb, " -p %s", PQgetvalue(res, r, 4));
+    strbuf_printf(&sb, " -U %s", PQgetvalue(res, r, 5));
+    if (!PQgetisnull(res, r, 2))
+        strbuf_printf(&sb, " -d %s", PQgetvalue(res, r, 2));
+    if (!PQgetisnull(res, r, 3))
+        strbuf_printf(&sb, " -h %s", PQgetvalue(res, r, 3));
+    return sb.data;
+}
+
+int cmd_list_dbs(CliContext *ctx, int argc, char **argv)
+{
+    const char *params[1] = {argc > 0 ? argv[0] : NULL};
+    PGresult *res;
+    int width = 0;
+
+    if (argc > 1)
+        return cli_error("usage: bucardo list dbs [REGEX]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    res = pg_query(ctx->cat, "catalog", SQL_LIST_DBS, 1, params);
+    if (res == NULL)
+        return EXIT_FAIL;
+    if (PQntuples(res) == 0)
+        printf("No databases\n");
+    for (int r = 0; r < PQntuples(res); r++)
+        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
+            width = (int)strlen(PQgetvalue(res, r, 0));
+    for (int r = 0; r < PQntuples(res); r++) {
+        char *line = conn_line(res, r);
+        printf("Database: %-*s  Status: %-6s  Conn: %s\n", width, PQgetvalue(res, r, 0),
+               PQgetvalue(res, r, 1), line);
+        free(line);
+    }
+    PQclear(res);
+    return EXIT_OK;
+}

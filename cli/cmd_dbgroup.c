@@ -1,0 +1,224 @@
+/*
+ * cli/cmd_dbgroup.c - dbgroups: which databases a sync joins, and in which
+ * role (source, target, fullcopy).
+ *
+ * Members keep the order the user gave them: the first source is the one
+ * `bucardo_source` conflict resolution prefers.  dbgroup_find_or_create is
+ * shared with `add sync dbs=...`, which reuses a dbgroup with exactly the
+ * same members instead of making a duplicate.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_objects.h"
+
+static const char SQL_GROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
+static const char SQL_CREATE_GROUP[] = "INSERT INTO bucardo.dbgroup (name) VALUES ($1)";
+static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
+static const char SQL_UPSERT_MEMBER[] =
+    "INSERT INTO bucardo.dbgroup_member (dbgroup, db, role, position)"
+    " VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 FROM bucardo.dbgroup_member"
+    "                       WHERE dbgroup = $1))"
+    " ON CONFLICT (dbgroup, db) DO UPDATE SET role = EXCLUDED.role";
+static const char SQL_SAME_MEMBERS[] =
+    "SELECT dbgroup FROM bucardo.dbgroup_member GROUP BY dbgroup"
+    " HAVING array_agg(db ORDER BY position) = $1::text[]"
+    "    AND array_agg(role ORDER BY position) = $2::text[]"
+    " ORDER BY dbgroup LIMIT 1";
+static const char SQL_GROUP_USERS[] =
+    "SELECT string_agg(name, ', ' ORDER BY name) FROM bucardo.sync WHERE dbgroup = $1 HAVING count(*) > 0";
+static const char SQL_DELETE_GROUP[] = "DELETE FROM bucardo.dbgroup WHERE name = $1";
+static const char SQL_LIST_GROUPS[] =
+    "SELECT g.name, string_agg(m.db || ':' || m.role, ' ' ORDER BY m.position)"
+    "  FROM bucardo.dbgroup g LEFT JOIN bucardo.dbgroup_member m ON m.dbgroup = g.name"
+    " WHERE g.name ~ coalesce($1, '')"
+    " GROUP BY g.name ORDER BY g.name";
+
+/* row_exists - does `sql` with one parameter return a row?  -1 on error. */
+int cli_row_exists(PGconn *cat, const char *sql, const char *param)
+{
+    const char *params[1] = {param};
+    PGresult *res = pg_query(cat, "catalog", sql, 1, params);
+    int found;
+
+    if (res == NULL)
+        return -1;
+    found = PQntuples(res) > 0;
+    PQclear(res);
+    return found;
+}
+
+bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
+{
+    for (int i = 0; i < n; i++) {
+        StrList parts = {0};
+        strlist_add_split(&parts, items[i], ',');
+        for (int j = 0; j < parts.count; j++) {
+            char *name = parts.items[j];
+            char *colon = strrchr(name, ':');
+            const char *role = dbs->count == 0 ? "source" : "target";
+
+            if (colon) {
+                *colon = '\0';
+                role = colon + 1;
+                if (strcmp(role, "master") == 0)
+                    role = "source";
+                else if (strcmp(role, "slave") == 0 || strcmp(role, "replica") == 0)
+                    role = "target";
+                if (strcmp(role, "source") != 0 && strcmp(role, "target") != 0 &&
+                    strcmp(role, "fullcopy") != 0) {
+                    cli_error("invalid role \"%s\" for database \"%s\": expected source, target or fullcopy",
+                              role, name);
+                    strlist_free(&parts);
+                    return false;
+                }
+            }
+            if (name[0] == '\0' || strlist_contains(dbs, name)) {
+                cli_error(name[0] ? "database \"%s\" is listed twice" : "empty database name%s", name);
+                strlist_free(&parts);
+                return false;
+            }
+            strlist_add(dbs, name);
+            strlist_add(roles, role);
+        }
+        strlist_free(&parts);
+    }
+    if (dbs->count == 0)
+        return cli_error("no databases given") == 0;
+    return true;
+}
+
+bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, const StrList *roles,
+                         bool verbose)
+{
+    for (int i = 0; i < dbs->count; i++) {
+        const char *params[3] = {group, dbs->items[i], roles->items[i]};
+        int found = cli_row_exists(cat, SQL_DB_EXISTS, dbs->items[i]);
+
+        if (found < 0)
+            return false;
+        if (!found)
+            return cli_error("no database named \"%s\"", dbs->items[i]) == 0;
+        if (!pg_exec(cat, "catalog", SQL_UPSERT_MEMBER, 3, params))
+            return false;
+        if (verbose)
+            printf("Added database \"%s\" to dbgroup \"%s\" as %s\n", dbs->items[i], group,
+                   roles->items[i]);
+    }
+    return true;
+}
+
+char *dbgroup_find_same(PGconn *cat, const StrList *dbs, const StrList *roles, bool *error)
+{
+    char *a = pg_array_literal(dbs), *b = pg_array_literal(roles);
+    const char *params[2] = {a, b};
+    PGresult *res = pg_query(cat, "catalog", SQL_SAME_MEMBERS, 2, params);
+    char *found = NULL;
+
+    free(a);
+    free(b);
+    *error = res == NULL;
+    if (res && PQntuples(res) > 0)
+        found = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return found;
+}
+
+bool dbgroup_create(PGconn *cat, const char *name)
+{
+    const char *params[1] = {name};
+    int found = cli_row_exists(cat, SQL_GROUP_EXISTS, name);
+
+    if (found < 0)
+        return false;
+    if (found)
+        return cli_error("a dbgroup named \"%s\" already exists", name) == 0;
+    return pg_exec(cat, "catalog", SQL_CREATE_GROUP, 1, params);
+}
+
+int cmd_add_dbgroup(CliContext *ctx, int argc, char **argv)
+{
+    StrList dbs = {0}, roles = {0};
+    int code = EXIT_FAIL, found;
+
+    if (argc < 1)
+        return cli_error("usage: bucardo add dbgroup NAME db1:source db2:target ...");
+    if (argc > 1 && !dbgroup_parse_members(argc - 1, argv + 1, &dbs, &roles))
+        goto out;
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    found = cli_row_exists(ctx->cat, SQL_GROUP_EXISTS, argv[0]);
+    if (found < 0)
+        goto out;
+    if (!found) {
+        if (!dbgroup_create(ctx->cat, argv[0]))
+            goto out;
+        printf("Created dbgroup \"%s\"\n", argv[0]);
+    }
+    if (!dbgroup_add_members(ctx->cat, argv[0], &dbs, &roles, true))
+        goto out;
+    code = EXIT_OK;
+out:
+    strlist_free(&dbs);
+    strlist_free(&roles);
+    return code;
+}
+
+int cmd_remove_dbgroup(CliContext *ctx, int argc, char **argv)
+{
+    if (argc < 1)
+        return cli_error("usage: bucardo remove dbgroup NAME [NAME ...]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    for (int i = 0; i < argc; i++) {
+        const char *params[1] = {argv[i]};
+        PGresult *res;
+        int found = cli_row_exists(ctx->cat, SQL_GROUP_EXISTS, argv[i]);
+
+        if (found < 0)
+            return EXIT_FAIL;
+        if (!found)
+            return cli_error("no dbgroup named \"%s\"", argv[i]);
+        res = pg_query(ctx->cat, "catalog", SQL_GROUP_USERS, 1, params);
+        if (res == NULL)
+            return EXIT_FAIL;
+        if (PQntuples(res) > 0) {
+            cli_error("cannot remove dbgroup \"%s\": it is used by sync(s) %s", argv[i],
+                      PQgetvalue(res, 0, 0));
+            PQclear(res);
+            return EXIT_FAIL;
+        }
+        PQclear(res);
+        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_GROUP, 1, params))
+            return EXIT_FAIL;
+        printf("Removed dbgroup \"%s\"\n", argv[i]);
+    }
+    return EXIT_OK;
+}
+
+int cmd_list_dbgroups(CliContext *ctx, int argc, char **argv)
+{
+    const char *params[1] = {argc > 0 ? argv[0] : NULL};
+    PGresult *res;
+    int width = 0;
+
+    if (argc > 1)
+        return cli_error("usage: bucardo list dbgroups [REGEX]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    res = pg_query(ctx->cat, "catalog", SQL_LIST_GROUPS, 1, params);
+    if (res == NULL)
+        return EXIT_FAIL;
+    if (PQntuples(res) == 0)
+        printf("No dbgroups\n");
+    for (int r = 0; r < PQntuples(res); r++)
+        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
+            width = (int)strlen(PQgetvalue(res, r, 0));
+    for (int r = 0; r < PQntuples(res); r++)
+        printf("dbgroup: %-*s  Members: %s\n", width, PQgetvalue(res, r, 0),
+               PQgetisnull(res, r, 1) ? "none" : PQgetvalue(res, r, 1));
+    PQclear(res);
+    return EXIT_OK;
+}

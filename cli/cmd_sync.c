@@ -1,0 +1,428 @@
+/*
+ * cli/cmd_sync.c - syncs: `add sync`, `update sync`, `remove sync`,
+ * `list syncs`.
+ *
+ * A sync is checked as a whole after every change (sync_validate), inside
+ * the command's transaction: a dbgroup with a source and a target, a
+ * non-empty relgroup whose tables live on a source, keys on every table of
+ * a delta sync, a known conflict strategy.  Any failure rolls the command
+ * back, so a sync in the catalog is always one the engine can run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_objects.h"
+
+static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
+static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE name = $1";
+static const char SQL_DBGROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
+static const char SQL_INSERT_SYNC[] = "INSERT INTO bucardo.sync (name, relgroup, dbgroup) VALUES ($1, $2, $3)";
+static const char SQL_DELETE_SYNC[] = "DELETE FROM bucardo.sync WHERE name = $1";
+static const char SQL_ROLE_COUNTS[] =
+    "SELECT count(*) FILTER (WHERE m.role = 'source'), count(*) FILTER (WHERE m.role <> 'source'),"
+    "       count(*) FILTER (WHERE m.role = 'target'), s.conflict_strategy"
+    "  FROM bucardo.sync s LEFT JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    " WHERE s.name = $1 GROUP BY s.conflict_strategy";
+static const char SQL_SYNC_TABLES[] =
+    "SELECT r.schemaname || '.' || r.relname, r.db, r.pkey IS NULL,"
+    "       EXISTS (SELECT 1 FROM bucardo.dbgroup_member m"
+    "                WHERE m.dbgroup = s.dbgroup AND m.db = r.db AND m.role = 'source')"
+    "  FROM bucardo.sync s"
+    "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
+    "  JOIN bucardo.relation r ON r.id = rm.relation"
+    " WHERE s.name = $1 ORDER BY rm.position";
+static const char SQL_IS_MEMBER[] =
+    "SELECT 1 FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    " WHERE s.name = $1 AND m.db = $2";
+static const char SQL_LIST_SYNCS[] =
+    "SELECT s.name, s.relgroup, s.dbgroup, s.status,"
+    "       (SELECT string_agg(m.db || ':' || m.role, ' ' ORDER BY m.position)"
+    "          FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup)"
+    "  FROM bucardo.sync s WHERE s.name ~ coalesce($1, '') ORDER BY s.priority, s.name";
+
+/* A sync option: its column and how its value is checked. */
+typedef enum OptType { T_BOOL, T_INT, T_INTERVAL, T_STATUS, T_STRATEGY, T_NAME } OptType;
+typedef struct SyncOption {
+    const char *key;
+    OptType type;
+    long min, max;  /* T_INT */
+} SyncOption;
+
+static const SyncOption SYNC_OPTIONS[] = {
+    {"status", T_STATUS, 0, 0},          {"autokick", T_BOOL, 0, 0},
+    {"onetimecopy", T_INT, 0, 2},        {"conflict_strategy", T_STRATEGY, 0, 0},
+    {"checktime", T_INTERVAL, 0, 0},     {"stayalive", T_BOOL, 0, 0},
+    {"kidsalive", T_BOOL, 0, 0},         {"rebuild_index", T_INT, 0, 2},
+    {"analyze_after_copy", T_BOOL, 0, 0}, {"strict_checking", T_BOOL, 0, 0},
+    {"overdue", T_INTERVAL, 0, 0},       {"expired", T_INTERVAL, 0, 0},
+    {"lifetime", T_INTERVAL, 0, 0},      {"maxkicks", T_INT, 0, 1000000000},
+    {"priority", T_INT, -1000000, 1000000}, {"relgroup", T_NAME, 0, 0},
+    {"dbgroup", T_NAME, 0, 0},
+};
+#define NSYNC_OPTIONS (sizeof(SYNC_OPTIONS) / sizeof(SYNC_OPTIONS[0]))
+
+static const char *const SYNC_KEYS[] = {
+    "status", "autokick", "onetimecopy", "conflict_strategy", "checktime", "stayalive", "kidsalive",
+    "rebuild_index", "analyze_after_copy", "strict_checking", "overdue", "expired", "lifetime",
+    "maxkicks", "priority", "relgroup", "herd", "dbgroup", "dbs", NULL};
+
+static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
+                                         "bucardo_random", "bucardo_latest",
+                                         "bucardo_latest_all_tables", "bucardo_abort", NULL};
+
+static const SyncOption *find_option(const char *key)
+{
+    for (size_t i = 0; i < NSYNC_OPTIONS; i++)
+        if (strcmp(SYNC_OPTIONS[i].key, key) == 0)
+            return &SYNC_OPTIONS[i];
+    return NULL;
+}
+
+/*
+ * set_option - validate and store one option of a sync.  Intervals are
+ * checked by the server's own parser (its message names the bad text); a
+ * bare number of seconds is accepted as Bucardo does.
+ */
+static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, const char *value)
+{
+    const char *params[2] = {sync, value};
+    const char *cast = "";
+    char *sql, *normalised = NULL;
+    bool ok, b;
+    long n;
+
+    switch (opt->type) {
+    case T_BOOL:
+        if (!parse_bool(value, &b))
+            return cli_error("%s: expected a boolean (1/0, true/false, yes/no), got \"%s\"", opt->key, value) == 0;
+        params[1] = b ? "true" : "false";
+        cast = "::boolean";
+        break;
+    case T_INT:
+        if (!parse_int(value, opt->min, opt->max, &n))
+            return cli_error("%s: expected a whole number from %ld to %ld, got \"%s\"", opt->key, opt->min,
+                             opt->max, value) == 0;
+        cast = "::integer";
+        break;
+    case T_INTERVAL:
+        if (parse_int(value, 0, 1000000000, &n))
+            params[1] = normalised = xasprintf("%ld seconds", n);
+        else if (value[0] == '\0' || strcmp(value, "0") == 0)
+            params[1] = NULL;
+        cast = "::interval";
+        break;
+    case T_STATUS:
+        if (strcmp(value, "active") != 0 && strcmp(value, "inactive") != 0)
+            return cli_error("status: expected active or inactive, got \"%s\"", value) == 0;
+        break;
+    case T_STRATEGY:
+    case T_NAME:
+        break;
+    }
+    if (opt->type == T_INTERVAL && params[1] == NULL && (strcmp(opt->key, "overdue") == 0 ||
+                                                         strcmp(opt->key, "expired") == 0))
+        params[1] = "0";
+    /* The column name comes from SYNC_OPTIONS, never from the user. */
+    sql = xasprintf("UPDATE bucardo.sync SET %s = $2%s WHERE name = $1", opt->key, cast);
+    ok = pg_exec(cat, "catalog", sql, 2, params);
+    free(sql);
+    free(normalised);
+    return ok;
+}
+
+/* valid_strategy - a built-in name, or a comma list of the sync's databases. */
+static bool valid_strategy(PGconn *cat, const char *sync, const char *strategy)
+{
+    StrList dbs = {0};
+    bool ok = true;
+
+    for (int i = 0; STRATEGIES[i]; i++)
+        if (strcmp(strategy, STRATEGIES[i]) == 0)
+            return true;
+    strlist_add_split(&dbs, strategy, ',');
+    if (dbs.count == 0)
+        ok = false;
+    for (int i = 0; ok && i < dbs.count; i++) {
+        const char *params[2] = {sync, dbs.items[i]};
+        PGresult *res = pg_query(cat, "catalog", SQL_IS_MEMBER, 2, params);
+        if (res == NULL) {
+            strlist_free(&dbs);
+            return false;
+        }
+        ok = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    strlist_free(&dbs);
+    if (!ok)
+        cli_error("conflict_strategy \"%s\" is neither a known strategy (bucardo_source, bucardo_target, "
+                  "bucardo_skip, bucardo_random, bucardo_latest, bucardo_latest_all_tables, bucardo_abort) "
+                  "nor a list of the sync's databases",
+                  strategy);
+    return ok;
+}
+
+/* sync_validate - is the sync, as now stored, one the engine can run? */
+static bool sync_validate(PGconn *cat, const char *sync)
+{
+    const char *params[1] = {sync};
+    PGresult *res = pg_query(cat, "catalog", SQL_ROLE_COUNTS, 1, params);
+    long sources, others, delta_targets;
+    bool ok = true;
+
+    if (res == NULL)
+        return false;
+    if (!parse_int(PQgetvalue(res, 0, 0), 0, 1L << 30, &sources) ||
+        !parse_int(PQgetvalue(res, 0, 1), 0, 1L << 30, &others) ||
+        !parse_int(PQgetvalue(res, 0, 2), 0, 1L << 30, &delta_targets))
+        sources = others = delta_targets = 0;
+    if (sources == 0)
+        ok = cli_error("sync \"%s\": its dbgroup has no source database", sync) == 0;
+    else if (others == 0 && sources < 2)
+        ok = cli_error("sync \"%s\": its dbgroup has no target database", sync) == 0;
+    if (ok)
+        ok = valid_strategy(cat, sync, PQgetvalue(res, 0, 3));
+    PQclear(res);
+    if (!ok)
+        return false;
+
+    res = pg_query(cat, "catalog", SQL_SYNC_TABLES, 1, params);
+    if (res == NULL)
+        return false;
+    if (PQntuples(res) == 0)
+        ok = cli_error("sync \"%s\": its relgroup has no tables", sync) == 0;
+    for (int r = 0; ok && r < PQntuples(res); r++) {
+        const char *table = PQgetvalue(res, r, 0), *db = PQgetvalue(res, r, 1);
+        if (strcmp(PQgetvalue(res, r, 3), "t") != 0)
+            ok = cli_error("sync \"%s\": table %s belongs to database \"%s\", which is not a source of the sync",
+                           sync, table, db) == 0;
+        else if (strcmp(PQgetvalue(res, r, 2), "t") == 0 && (delta_targets > 0 || sources > 1))
+            ok = cli_error("sync \"%s\": table %s has no primary key or unique index over NOT NULL columns, "
+                           "so it can only be in a fullcopy sync",
+                           sync, table) == 0;
+    }
+    PQclear(res);
+    return ok;
+}
+
+/* apply_options - every option of kv except the structural ones. */
+static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
+{
+    for (int i = 0; i < kv->keys.count; i++) {
+        const char *key = kv->keys.items[i];
+        const SyncOption *opt = find_option(key);
+        if (opt == NULL || opt->type == T_NAME)
+            continue;
+        if (!set_option(cat, sync, opt, kv->values.items[i]))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * resolve_dbgroup - the dbgroup a sync uses: dbgroup=NAME (created from dbs=
+ * when it does not exist yet), or for dbs= alone a dbgroup with exactly
+ * those members, else a new one named after the sync.  Returns an owned
+ * name or NULL; *created_note says a new dbgroup was made.
+ */
+static char *resolve_dbgroup(PGconn *cat, const char *sync, const char *dbgroup, const char *dbs_text,
+                             bool *created)
+{
+    StrList dbs = {0}, roles = {0};
+    char *name = NULL;
+    int found;
+    bool error;
+
+    *created = false;
+    if (dbs_text == NULL) {
+        found = cli_row_exists(cat, SQL_DBGROUP_EXISTS, dbgroup);
+        if (found == 0)
+            cli_error("no dbgroup named \"%s\"", dbgroup);
+        return found == 1 ? xstrdup(dbgroup) : NULL;
+    }
+    if (!dbgroup_parse_members(1, (char **)&dbs_text, &dbs, &roles))
+        goto out;
+    if (dbgroup) {
+        found = cli_row_exists(cat, SQL_DBGROUP_EXISTS, dbgroup);
+        if (found < 0)
+            goto out;
+        if (found) {
+            cli_error("dbgroup \"%s\" already exists: give either dbgroup= or dbs=", dbgroup);
+            goto out;
+        }
+    } else {
+        name = dbgroup_find_same(cat, &dbs, &roles, &error);
+        if (name || error)
+            goto out;
+        dbgroup = sync;
+    }
+    if (!dbgroup_create(cat, dbgroup) || !dbgroup_add_members(cat, dbgroup, &dbs, &roles, false))
+        goto out;
+    *created = true;
+    name = xstrdup(dbgroup);
+out:
+    strlist_free(&dbs);
+    strlist_free(&roles);
+    return name;
+}
+
+int cmd_add_sync(CliContext *ctx, int argc, char **argv)
+{
+    KeyValues kv;
+    const char *relgroup, *dbs, *dbgroup;
+    char *group = NULL;
+    bool created;
+    int found, code = EXIT_FAIL;
+
+    if (argc < 1 || strchr(argv[0], '=') != NULL)
+        return cli_error("usage: bucardo add sync NAME relgroup=NAME dbs=DB1,DB2[,...] [option=value ...]");
+    if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "add sync", &kv))
+        return EXIT_FAIL;
+    relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
+               : cli_kv_get(&kv, "herd") ? cli_kv_get(&kv, "herd") : ctx->relgroup;
+    dbs = cli_kv_get(&kv, "dbs");
+    dbgroup = cli_kv_get(&kv, "dbgroup");
+    if (relgroup == NULL) {
+        cli_error("add sync: relgroup= is required");
+        goto out;
+    }
+    if (dbs == NULL && dbgroup == NULL) {
+        cli_error("add sync: dbs= (a list of databases) or dbgroup= is required");
+        goto out;
+    }
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[0]);
+    if (found != 0) {
+        if (found > 0)
+            cli_error("a sync named \"%s\" already exists", argv[0]);
+        goto out;
+    }
+    found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, relgroup);
+    if (found != 1) {
+        if (found == 0)
+            cli_error("no relgroup named \"%s\"", relgroup);
+        goto out;
+    }
+    group = resolve_dbgroup(ctx->cat, argv[0], dbgroup, dbs, &created);
+    if (group == NULL)
+        goto out;
+    {
+        const char *params[3] = {argv[0], relgroup, group};
+        if (!pg_exec(ctx->cat, "catalog", SQL_INSERT_SYNC, 3, params))
+            goto out;
+    }
+    if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]))
+        goto out;
+    printf("Added sync \"%s\"\n", argv[0]);
+    if (created)
+        printf("Created a new dbgroup named \"%s\"\n", group);
+    code = EXIT_OK;
+out:
+    free(group);
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_update_sync(CliContext *ctx, int argc, char **argv)
+{
+    KeyValues kv;
+    int found, code = EXIT_FAIL;
+
+    if (argc < 2)
+        return cli_error("usage: bucardo update sync NAME key=value ...");
+    if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "update sync", &kv))
+        return EXIT_FAIL;
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[0]);
+    if (found != 1) {
+        if (found == 0)
+            cli_error("no sync named \"%s\"", argv[0]);
+        goto out;
+    }
+    for (int i = 0; i < kv.keys.count; i++) {
+        const char *key = kv.keys.items[i], *value = kv.values.items[i];
+        const char *params[2] = {argv[0], value};
+
+        if (strcmp(key, "relgroup") == 0 || strcmp(key, "herd") == 0) {
+            found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, value);
+            if (found != 1) {
+                if (found == 0)
+                    cli_error("no relgroup named \"%s\"", value);
+                goto out;
+            }
+            if (!pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET relgroup = $2 WHERE name = $1", 2, params))
+                goto out;
+        } else if (strcmp(key, "dbgroup") == 0 || strcmp(key, "dbs") == 0) {
+            bool created;
+            char *group = strcmp(key, "dbs") == 0 ? resolve_dbgroup(ctx->cat, argv[0], NULL, value, &created)
+                                                  : resolve_dbgroup(ctx->cat, argv[0], value, NULL, &created);
+            bool ok;
+            if (group == NULL)
+                goto out;
+            params[1] = group;
+            ok = pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET dbgroup = $2 WHERE name = $1", 2, params);
+            free(group);
+            if (!ok)
+                goto out;
+        }
+    }
+    if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]))
+        goto out;
+    for (int i = 0; i < kv.keys.count; i++)
+        printf("Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
+    code = EXIT_OK;
+out:
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
+{
+    if (argc < 1)
+        return cli_error("usage: bucardo remove sync NAME [NAME ...]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    for (int i = 0; i < argc; i++) {
+        const char *params[1] = {argv[i]};
+        int found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[i]);
+
+        if (found != 1)
+            return found == 0 ? cli_error("no sync named \"%s\"", argv[i]) : EXIT_FAIL;
+        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params))
+            return EXIT_FAIL;
+        printf("Removed sync \"%s\"\n", argv[i]);
+    }
+    return EXIT_OK;
+}
+
+int cmd_list_syncs(CliContext *ctx, int argc, char **argv)
+{
+    const char *params[1] = {argc > 0 ? argv[0] : NULL};
+    PGresult *res;
+    int width = 0;
+
+    if (argc > 1)
+        return cli_error("usage: bucardo list syncs [REGEX]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    res = pg_query(ctx->cat, "catalog", SQL_LIST_SYNCS, 1, params);
+    if (res == NULL)
+        return EXIT_FAIL;
+    if (PQntuples(res) == 0)
+        printf("No syncs\n");
+    for (int r = 0; r < PQntuples(res); r++)
+        if ((int)strlen(PQgetvalue(res, r, 0)) + 2 > width)
+            width = (int)strlen(PQgetvalue(res, r, 0)) + 2;
+    for (int r = 0; r < PQntuples(res); r++) {
+        char *quoted = xasprintf("\"%s\"", PQgetvalue(res, r, 0));
+        printf("Sync %-*s  Relgroup \"%s\"  DB group \"%s\" %s  [%s]\n", width, quoted, PQgetvalue(res, r, 1),
+               PQgetvalue(res, r, 2), PQgetisnull(res, r, 4) ? "" : PQgetvalue(res, r, 4),
+               strcmp(PQgetvalue(res, r, 3), "active") == 0 ? "Active" : "Inactive");
+        free(quoted);
+    }
+    PQclear(res);
+    return EXIT_OK;
+}

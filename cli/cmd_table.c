@@ -1,0 +1,374 @@
+/*
+ * cli/cmd_table.c - tables: `add table`, `add all tables`, `remove table`,
+ * `list tables`.
+ *
+ * Tables are read from the live database (engine/relinfo.c finds each
+ * one's key) and recorded in the catalog; adding a table does not start
+ * replicating it, a sync does.  A table without a usable key is recorded
+ * with "PK: none": fullcopy syncs can copy it, delta syncs refuse it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "cli.h"
+#include "cli_objects.h"
+#include "relinfo.h"
+
+static const char SQL_INSERT_REL[] =
+    "INSERT INTO bucardo.relation (db, schemaname, relname, pkey, pkeytype)"
+    " VALUES ($1, $2, $3, $4::text[], $5::text[])"
+    " ON CONFLICT (db, schemaname, relname) DO NOTHING RETURNING id";
+static const char SQL_REL_ID[] =
+    "SELECT id FROM bucardo.relation WHERE db = $1 AND schemaname = $2 AND relname = $3";
+static const char SQL_ALL_DBS[] = "SELECT name FROM bucardo.db WHERE $1::text IS NULL OR name = $1 ORDER BY name";
+static const char SQL_REL_USERS[] =
+    "SELECT string_agg(DISTINCT s.name, ', ') FROM bucardo.relgroup_member m"
+    "  JOIN bucardo.sync s ON s.relgroup = m.relgroup WHERE m.relation = $1 HAVING count(*) > 0";
+static const char SQL_DELETE_REL[] =
+    "WITH m AS (DELETE FROM bucardo.relgroup_member WHERE relation = $1)"
+    " DELETE FROM bucardo.relation WHERE id = $1";
+static const char SQL_LIST_TABLES[] =
+    "SELECT schemaname || '.' || relname, db,"
+    "       CASE WHEN pkey IS NULL THEN 'none'"
+    "            ELSE array_to_string(pkey, '|') || ' (' || array_to_string(pkeytype, '|') || ')' END"
+    "  FROM bucardo.relation"
+    " WHERE kind = 'table' AND schemaname || '.' || relname ~ coalesce($1, '')"
+    " ORDER BY schemaname, relname, db";
+
+static const char *const ALL_TABLES_KEYS[] = {
+    "db", "relgroup", "herd", "schema", "exclude-schema", "table", "exclude-table", "pkonly", NULL};
+static const char *const ADD_TABLE_KEYS[] = {"db", "relgroup", "herd", NULL};
+
+static bool name_matches(const RelInfo *r, const char *name)
+{
+    size_t sl = strlen(r->schemaname);
+    if (strcmp(r->relname, name) == 0)
+        return true;
+    return strncmp(name, r->schemaname, sl) == 0 && name[sl] == '.' && strcmp(name + sl + 1, r->relname) == 0;
+}
+
+static bool in_list(const StrList *l, const RelInfo *r)
+{
+    for (int i = 0; i < l->count; i++)
+        if (name_matches(r, l->items[i]))
+            return true;
+    return false;
+}
+
+/*
+ * record_table - add one discovered table to the catalog (unless there) and
+ * to the relgroup (when given).  *is_new says whether the table was new.
+ */
+static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, const char *relgroup,
+                         bool *is_new)
+{
+    const char *params[5] = {db, r->schemaname, r->relname, r->keycols, r->keytypes};
+    PGresult *res = pg_query(ctx->cat, "catalog", SQL_INSERT_REL, 5, params);
+    char *id;
+    bool added, ok = true;
+
+    if (res == NULL)
+        return false;
+    *is_new = PQntuples(res) == 1;
+    if (!*is_new) {
+        PQclear(res);
+        res = pg_query(ctx->cat, "catalog", SQL_REL_ID, 3, params);
+        if (res == NULL)
+            return false;
+    }
+    id = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (relgroup) {
+        ok = relgroup_add(ctx->cat, relgroup, id, &added);
+        if (ok && added && ctx->verbose)
+            printf("Added table %s.%s to relgroup %s\n", r->schemaname, r->relname, relgroup);
+    }
+    free(id);
+    return ok;
+}
+
+/* prepare_relgroup - create the relgroup named by relgroup=/--relgroup. */
+static bool prepare_relgroup(CliContext *ctx, const char *relgroup)
+{
+    bool created;
+
+    if (relgroup == NULL)
+        return true;
+    if (!relgroup_ensure(ctx->cat, relgroup, &created))
+        return false;
+    if (created && ctx->verbose)
+        printf("Creating relgroup: %s\n", relgroup);
+    return true;
+}
+
+static PGconn *connect_db(CliContext *ctx, const char *name)
+{
+    DbInfo db;
+    PGconn *conn;
+
+    switch (catalog_load_db(ctx->cat, name, &db)) {
+    case LOOKUP_ERROR: return NULL;
+    case LOOKUP_ABSENT: cli_error("no database named \"%s\"", name); return NULL;
+    case LOOKUP_FOUND: break;
+    }
+    conn = dbinfo_connect(&db);
+    dbinfo_free(&db);
+    return conn;
+}
+
+int cmd_add_all_tables(CliContext *ctx, int argc, char **argv)
+{
+    KeyValues kv;
+    const char *db, *relgroup, *pkonly_text;
+    bool pkonly = false;
+    StrList added = {0};
+    PGresult *dbs = NULL;
+    int code = EXIT_FAIL;
+
+    if (!cli_kv_parse(argc, argv, 0, ALL_TABLES_KEYS, "add all tables", &kv))
+        return EXIT_FAIL;
+    db = cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db;
+    relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
+               : cli_kv_get(&kv, "herd") ? cli_kv_get(&kv, "herd") : ctx->relgroup;
+    if ((pkonly_text = cli_kv_get(&kv, "pkonly")) && !parse_bool(pkonly_text, &pkonly)) {
+        cli_error("pkonly: expected a boolean, got \"%s\"", pkonly_text);
+        goto out;
+    }
+    if (cli_kv_get(&kv, "schema"))
+        strlist_add_split(&ctx->schemas, cli_kv_get(&kv, "schema"), ',');
+    if (cli_kv_get(&kv, "exclude-schema"))
+        strlist_add_split(&ctx->exclude_schemas, cli_kv_get(&kv, "exclude-schema"), ',');
+    if (cli_kv_get(&kv, "table"))
+        strlist_add_split(&ctx->tables, cli_kv_get(&kv, "table"), ',');
+    if (cli_kv_get(&kv, "exclude-table"))
+        strlist_add_split(&ctx->exclude_tables, cli_kv_get(&kv, "exclude-table"), ',');
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    {
+        const char *params[1] = {db};
+        dbs = pg_query(ctx->cat, "catalog", SQL_ALL_DBS, 1, params);
+    }
+    if (dbs == NULL)
+        goto out;
+    if (PQntuples(dbs) == 0) {
+        cli_error(db ? "no database named \"%s\"" : "no databases have been added yet%s", db ? db : "");
+        goto out;
+    }
+    if (!prepare_relgroup(ctx, relgroup))
+        goto out;
+    for (int d = 0; d < PQntuples(dbs); d++) {
+        const char *dbname = PQgetvalue(dbs, d, 0);
+        PGconn *conn = connect_db(ctx, dbname);
+        char *who = xasprintf("database %s", dbname);
+        RelInfoList tables;
+        bool ok;
+
+        ok = conn && relinfo_list_tables(conn, who, &tables);
+        free(who);
+        if (conn)
+            PQfinish(conn);
+        if (!ok)
+            goto out;
+        for (int i = 0; i < tables.count && ok; i++) {
+            const RelInfo *r = &tables.items[i];
+            bool is_new;
+
+            if ((ctx->schemas.count && !strlist_contains(&ctx->schemas, r->schemaname)) ||
+                strlist_contains(&ctx->exclude_schemas, r->schemaname) ||
+                (ctx->tables.count && !in_list(&ctx->tables, r)) || in_list(&ctx->exclude_tables, r) ||
+                (pkonly && r->nkeys == 0))
+                continue;
+            ok = record_table(ctx, dbname, r, relgroup, &is_new);
+            if (ok && is_new) {
+                char *full = xasprintf("%s.%s", r->schemaname, r->relname);
+                strlist_add(&added, full);
+                free(full);
+            }
+        }
+        relinfo_list_free(&tables);
+        if (!ok)
+            goto out;
+    }
+    if (added.count > 0 && ctx->verbose) {
+        printf("New tables:\n");
+        for (int i = 0; i < added.count; i++)
+            printf("  %s\n", added.items[i]);
+    }
+    printf("New tables added: %d\n", added.count);
+    code = EXIT_OK;
+out:
+    PQclear(dbs);
+    strlist_free(&added);
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_add_table(CliContext *ctx, int argc, char **argv)
+{
+    KeyValues kv;
+    StrList names = {0};
+    const char *db, *relgroup;
+    PGconn *conn = NULL;
+    RelInfoList tables = {0};
+    int first_kv = 0, code = EXIT_FAIL;
+
+    while (first_kv < argc && strchr(argv[first_kv], '=') == NULL)
+        strlist_add_split(&names, argv[first_kv++], ',');
+    if (names.count == 0) {
+        strlist_free(&names);
+        return cli_error("usage: bucardo add table [SCHEMA.]TABLE ... db=NAME [relgroup=NAME]");
+    }
+    if (!cli_kv_parse(argc, argv, first_kv, ADD_TABLE_KEYS, "add table", &kv)) {
+        strlist_free(&names);
+        return EXIT_FAIL;
+    }
+    db = cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db;
+    relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
+               : cli_kv_get(&kv, "herd") ? cli_kv_get(&kv, "herd") : ctx->relgroup;
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    if (db == NULL) {
+        PGresult *res = pg_query(ctx->cat, "catalog", "SELECT name FROM bucardo.db ORDER BY name", 0, NULL);
+        if (res == NULL)
+            goto out;
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            cli_error(PQntuples(res) ? "several databases are known: say which with db=NAME"
+                                     : "no databases have been added yet");
+            goto out;
+        }
+        strlist_add(&ctx->owned, PQgetvalue(res, 0, 0));
+        db = ctx->owned.items[ctx->owned.count - 1];
+        PQclear(res);
+    }
+    conn = connect_db(ctx, db);
+    if (conn == NULL)
+        goto out;
+    {
+        char *who = xasprintf("database %s", db);
+        bool ok = relinfo_list_tables(conn, who, &tables);
+        free(who);
+        if (!ok)
+            goto out;
+    }
+    if (!prepare_relgroup(ctx, relgroup))
+        goto out;
+    for (int n = 0; n < names.count; n++) {
+        const RelInfo *match = NULL;
+        int hits = 0;
+        bool is_new;
+
+        for (int i = 0; i < tables.count; i++)
+            if (name_matches(&tables.items[i], names.items[n])) {
+                /* "schema.table" beats a bare name that happens to match too */
+                if (match == NULL || strchr(names.items[n], '.') == NULL || hits == 0)
+                    match = &tables.items[i];
+                hits++;
+            }
+        if (hits == 0) {
+            cli_error("no table named \"%s\" in database \"%s\"", names.items[n], db);
+            goto out;
+        }
+        if (hits > 1) {
+            cli_error("table name \"%s\" matches %d tables in database \"%s\": give schema.table", names.items[n],
+                      hits, db);
+            goto out;
+        }
+        if (!record_table(ctx, db, match, relgroup, &is_new))
+            goto out;
+        if (is_new)
+            printf("Added table %s.%s\n", match->schemaname, match->relname);
+        else if (relgroup == NULL) {
+            cli_error("table %s.%s of database \"%s\" is already known", match->schemaname, match->relname, db);
+            goto out;
+        }
+    }
+    code = EXIT_OK;
+out:
+    if (conn)
+        PQfinish(conn);
+    relinfo_list_free(&tables);
+    strlist_free(&names);
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_remove_table(CliContext *ctx, int argc, char **argv)
+{
+    static const char *const keys[] = {"db", NULL};
+    KeyValues kv;
+    int first_kv = 0, code = EXIT_FAIL;
+
+    while (first_kv < argc && strchr(argv[first_kv], '=') == NULL)
+        first_kv++;
+    if (first_kv == 0)
+        return cli_error("usage: bucardo remove table [SCHEMA.]TABLE ... [db=NAME]");
+    if (!cli_kv_parse(argc, argv, first_kv, keys, "remove table", &kv))
+        return EXIT_FAIL;
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    for (int i = 0; i < first_kv; i++) {
+        PGresult *rel = relation_find(ctx->cat, argv[i], cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db);
+        PGresult *users;
+        const char *params[1];
+
+        if (rel == NULL)
+            goto out;
+        params[0] = PQgetvalue(rel, 0, 0);
+        users = pg_query(ctx->cat, "catalog", SQL_REL_USERS, 1, params);
+        if (users == NULL) {
+            PQclear(rel);
+            goto out;
+        }
+        if (PQntuples(users) > 0) {
+            cli_error("cannot remove table %s: it is replicated by sync(s) %s", PQgetvalue(rel, 0, 2),
+                      PQgetvalue(users, 0, 0));
+            PQclear(users);
+            PQclear(rel);
+            goto out;
+        }
+        PQclear(users);
+        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_REL, 1, params)) {
+            PQclear(rel);
+            goto out;
+        }
+        printf("Removed table %s (database %s)\n", PQgetvalue(rel, 0, 2), PQgetvalue(rel, 0, 1));
+        PQclear(rel);
+    }
+    code = EXIT_OK;
+out:
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_list_tables(CliContext *ctx, int argc, char **argv)
+{
+    const char *params[1] = {argc > 0 ? argv[0] : NULL};
+    PGresult *res;
+    int nwidth, twidth = 0, dwidth = 0, n;
+
+    if (argc > 1)
+        return cli_error("usage: bucardo list tables [REGEX]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    res = pg_query(ctx->cat, "catalog", SQL_LIST_TABLES, 1, params);
+    if (res == NULL)
+        return EXIT_FAIL;
+    n = PQntuples(res);
+    if (n == 0)
+        printf("No tables\n");
+    nwidth = snprintf(NULL, 0, "%d", n);
+    for (int r = 0; r < n; r++) {
+        if ((int)strlen(PQgetvalue(res, r, 0)) > twidth)
+            twidth = (int)strlen(PQgetvalue(res, r, 0));
+        if ((int)strlen(PQgetvalue(res, r, 1)) > dwidth)
+            dwidth = (int)strlen(PQgetvalue(res, r, 1));
+    }
+    for (int r = 0; r < n; r++)
+        printf("%*d. Table: %-*s  DB: %-*s  PK: %s\n", nwidth, r + 1, twidth, PQgetvalue(res, r, 0), dwidth,
+               PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+    PQclear(res);
+    return EXIT_OK;
+}

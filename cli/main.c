@@ -1,0 +1,417 @@
+/*
+ * cli/main.c - the `bucardo` program: option parsing, ~/.bucardorc, and
+ * the table of commands.
+ *
+ * Options may appear anywhere on the line, like Bucardo's (GetOptions with
+ * permutation); every other word is positional: the verb, the object kind,
+ * names, and key=value parameters.  The command table maps (verb, kind) to
+ * one handler in a cli/cmd_*.c file.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "cli.h"
+
+/* One option: its spellings, whether it takes a value, where it goes. */
+typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
+typedef enum OptId {
+    O_DBHOST, O_DBPORT, O_DBUSER, O_DBNAME, O_DBPASS, O_PIDDIR, O_RELGROUP, O_DB,
+    O_DEBUGFILE, O_BATCH, O_FORCE, O_FOREGROUND, O_VERBOSE, O_QUIET, O_TABLE,
+    O_EXCLUDE_TABLE, O_SCHEMA, O_EXCLUDE_SCHEMA, O_HELP, O_VERSION, O_BUCARDORC,
+    O_NO_BUCARDORC
+} OptId;
+
+typedef struct OptSpec {
+    OptId id;
+    OptKind kind;
+    const char *longs[4];   /* without the leading "--" */
+    char shortname;         /* 0: none */
+} OptSpec;
+
+static const OptSpec OPTIONS[] = {
+    {O_DBHOST, OPT_VALUE, {"dbhost", "db-host", "host"}, 'h'},
+    {O_DBPORT, OPT_VALUE, {"dbport", "db-port", "port"}, 'p'},
+    {O_DBUSER, OPT_VALUE, {"dbuser", "db-user"}, 'U'},
+    {O_DBNAME, OPT_VALUE, {"dbname", "db-name"}, 'd'},
+    {O_DBPASS, OPT_VALUE, {"dbpass", "db-pass"}, 'P'},
+    {O_PIDDIR, OPT_VALUE, {"piddir", "pid-dir"}, 0},
+    {O_RELGROUP, OPT_VALUE, {"relgroup", "herd"}, 0},
+    {O_DB, OPT_VALUE, {"db"}, 0},
+    {O_DEBUGFILE, OPT_VALUE, {"debugfile"}, 0},
+    {O_BATCH, OPT_FLAG, {"batch"}, 0},
+    {O_FORCE, OPT_FLAG, {"force"}, 0},
+    {O_FOREGROUND, OPT_FLAG, {"foreground"}, 'f'},
+    {O_VERBOSE, OPT_FLAG, {"verbose"}, 'v'},
+    {O_QUIET, OPT_FLAG, {"quiet"}, 'q'},
+    {O_TABLE, OPT_VALUE, {"table"}, 't'},
+    {O_EXCLUDE_TABLE, OPT_VALUE, {"exclude-table"}, 'T'},
+    {O_SCHEMA, OPT_VALUE, {"schema"}, 'n'},
+    {O_EXCLUDE_SCHEMA, OPT_VALUE, {"exclude-schema"}, 'N'},
+    {O_HELP, OPT_FLAG, {"help"}, '?'},
+    {O_VERSION, OPT_FLAG, {"version"}, 0},
+    {O_BUCARDORC, OPT_VALUE, {"bucardorc"}, 0},
+    {O_NO_BUCARDORC, OPT_FLAG, {"no-bucardorc"}, 0},
+};
+#define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
+
+/* Which object kind a word names, e.g. "dbs" and "database" both -> "db". */
+static const char *normalise_kind(const char *word)
+{
+    static const char *const map[][2] = {
+        {"db", "db"},           {"dbs", "db"},           {"database", "db"},
+        {"databases", "db"},    {"dbgroup", "dbgroup"},  {"dbgroups", "dbgroup"},
+        {"table", "table"},     {"tables", "table"},     {"relgroup", "relgroup"},
+        {"relgroups", "relgroup"}, {"herd", "relgroup"}, {"herds", "relgroup"},
+        {"sync", "sync"},       {"syncs", "sync"},       {"all", "all"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(word, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* The table of commands: (verb, kind) -> handler.  kind NULL: no kind word. */
+typedef struct Command {
+    const char *verb;
+    const char *kind;
+    CliHandler handler;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"install", NULL, cmd_install},
+    {"add", "db", cmd_add_db},
+    {"add", "dbgroup", cmd_add_dbgroup},
+    {"add", "table", cmd_add_table},
+    {"add", "all", cmd_add_all_tables},
+    {"add", "relgroup", cmd_add_relgroup},
+    {"add", "sync", cmd_add_sync},
+    {"remove", "db", cmd_remove_db},
+    {"remove", "dbgroup", cmd_remove_dbgroup},
+    {"remove", "table", cmd_remove_table},
+    {"remove", "relgroup", cmd_remove_relgroup},
+    {"remove", "sync", cmd_remove_sync},
+    {"update", "db", cmd_update_db},
+    {"update", "sync", cmd_update_sync},
+    {"list", "db", cmd_list_dbs},
+    {"list", "dbgroup", cmd_list_dbgroups},
+    {"list", "table", cmd_list_tables},
+    {"list", "relgroup", cmd_list_relgroups},
+    {"list", "sync", cmd_list_syncs},
+    {"list", "all", cmd_list_all},
+    {"show", NULL, cmd_show},
+    {"set", NULL, cmd_set},
+};
+#define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("bucardo: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+/* apply_option - store one option's value in the context. */
+static void apply_option(CliContext *ctx, OptId id, const char *value)
+{
+    switch (id) {
+    case O_DBHOST: ctx->catalog.host = value; break;
+    case O_DBPORT: ctx->catalog.port = value; break;
+    case O_DBUSER: ctx->catalog.user = value; break;
+    case O_DBNAME: ctx->catalog.dbname = value; break;
+    case O_DBPASS: ctx->catalog.password = value; break;
+    case O_PIDDIR: ctx->piddir = value; break;
+    case O_RELGROUP: ctx->relgroup = value; break;
+    case O_DB: ctx->db = value; break;
+    case O_DEBUGFILE: ctx->debugfile = value; break;
+    case O_BATCH: ctx->batch = true; break;
+    case O_FORCE: ctx->force = true; break;
+    case O_FOREGROUND: ctx->foreground = true; break;
+    case O_VERBOSE: ctx->verbose++; break;
+    case O_QUIET: ctx->quiet++; break;
+    case O_TABLE: strlist_add_split(&ctx->tables, value, ','); break;
+    case O_EXCLUDE_TABLE: strlist_add_split(&ctx->exclude_tables, value, ','); break;
+    case O_SCHEMA: strlist_add_split(&ctx->schemas, value, ','); break;
+    case O_EXCLUDE_SCHEMA: strlist_add_split(&ctx->exclude_schemas, value, ','); break;
+    case O_HELP: case O_VERSION: case O_BUCARDORC: case O_NO_BUCARDORC: break;
+    }
+}
+
+static const OptSpec *find_long(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        for (int j = 0; j < 4 && OPTIONS[i].longs[j]; j++)
+            if (strlen(OPTIONS[i].longs[j]) == len && strncmp(OPTIONS[i].longs[j], name, len) == 0)
+                return &OPTIONS[i];
+    return NULL;
+}
+
+static const OptSpec *find_short(char c)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (OPTIONS[i].shortname == c)
+            return &OPTIONS[i];
+    return NULL;
+}
+
+typedef struct Parsed {
+    bool help;
+    bool version;
+    bool no_rc;
+    const char *rcfile;
+} Parsed;
+
+/*
+ * parse_args - split argv into options and words.  Option values point into
+ * argv (which outlives the context).  Returns false after printing an error.
+ */
+static bool parse_args(CliContext *ctx, int argc, char **argv, Parsed *p)
+{
+    bool only_words = false;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const OptSpec *spec = NULL;
+        const char *value = NULL;
+
+        if (only_words || arg[0] != '-' || arg[1] == '\0') {
+            strlist_add(&ctx->words, arg);
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_words = true;
+            continue;
+        }
+        if (arg[1] == '-') {
+            const char *name = arg + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            spec = find_long(name, len);
+            if (spec == NULL)
+                return cli_error("unknown option \"%.*s\" (see bucardo --help)", (int)(len + 2), arg) == 0;
+            if (eq) {
+                if (spec->kind == OPT_FLAG)
+                    return cli_error("option \"--%.*s\" takes no value", (int)len, name) == 0;
+                value = eq + 1;
+            }
+        } else {
+            spec = find_short(arg[1]);
+            if (spec == NULL)
+                return cli_error("unknown option \"-%c\" (see bucardo --help)", arg[1]) == 0;
+            if (arg[2] != '\0') {
+                if (spec->kind == OPT_FLAG)
+                    return cli_error("option \"-%c\" takes no value", arg[1]) == 0;
+                value = arg + 2;
+            }
+        }
+        if (spec->kind == OPT_VALUE && value == NULL) {
+            if (i + 1 >= argc)
+                return cli_error("option \"%s\" needs a value", arg) == 0;
+            value = argv[++i];
+        }
+        switch (spec->id) {
+        case O_HELP: p->help = true; break;
+        case O_VERSION: p->version = true; break;
+        case O_NO_BUCARDORC: p->no_rc = true; break;
+        case O_BUCARDORC: p->rcfile = value; break;
+        default: apply_option(ctx, spec->id, value); break;
+        }
+    }
+    return true;
+}
+
+/*
+ * read_rcfile - apply "name=value" lines (an optional leading "--" is
+ * allowed, '#' starts a comment) before the command line's own options.
+ * A missing default file is fine; a missing named file is an error.
+ */
+static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int lineno = 0;
+
+    if (f == NULL) {
+        if (!must_exist)
+            return true;
+        return cli_error("cannot open %s", path) == 0;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *s = line, *eq, *end;
+        const OptSpec *spec;
+
+        lineno++;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        end = s + strlen(s);
+        while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        if (s[0] == '-' && s[1] == '-')
+            s += 2;
+        eq = strchr(s, '=');
+        spec = find_long(s, eq ? (size_t)(eq - s) : strlen(s));
+        if (spec == NULL || spec->id == O_BUCARDORC || spec->id == O_HELP || spec->id == O_VERSION ||
+            spec->id == O_NO_BUCARDORC || (spec->kind == OPT_VALUE && eq == NULL)) {
+            fclose(f);
+            return cli_error("%s line %d: not a known \"option=value\" setting", path, lineno) == 0;
+        }
+        if (spec->kind == OPT_FLAG) {
+            bool on = true;
+            if (eq && !parse_bool(eq + 1, &on)) {
+                fclose(f);
+                return cli_error("%s line %d: not a boolean value", path, lineno) == 0;
+            }
+            if (on)
+                apply_option(ctx, spec->id, NULL);
+        } else {
+            strlist_add(&ctx->owned, eq + 1);
+            apply_option(ctx, spec->id, ctx->owned.items[ctx->owned.count - 1]);
+        }
+    }
+    fclose(f);
+    return true;
+}
+
+PGconn *cli_catalog(CliContext *ctx)
+{
+    ConnParams cp = ctx->catalog;
+
+    if (ctx->cat != NULL)
+        return ctx->cat;   /* `list all` runs several listings in one transaction */
+    if (cp.user == NULL)
+        cp.user = "bucardo";
+    if (cp.dbname == NULL)
+        cp.dbname = "bucardo";
+    ctx->cat = catalog_connect(&cp);
+    if (ctx->cat == NULL)
+        return NULL;
+    if (!pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL)) {
+        PQfinish(ctx->cat);
+        ctx->cat = NULL;
+    }
+    return ctx->cat;
+}
+
+int cli_finish(CliContext *ctx, int code)
+{
+    if (ctx->cat == NULL)
+        return code;
+    if (code == EXIT_OK) {
+        if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
+            code = EXIT_FAIL;
+    } else {
+        PGresult *res = PQexec(ctx->cat, "ROLLBACK");
+        PQclear(res);
+    }
+    PQfinish(ctx->cat);
+    ctx->cat = NULL;
+    return code;
+}
+
+static void context_free(CliContext *ctx)
+{
+    strlist_free(&ctx->tables);
+    strlist_free(&ctx->exclude_tables);
+    strlist_free(&ctx->schemas);
+    strlist_free(&ctx->exclude_schemas);
+    strlist_free(&ctx->words);
+    strlist_free(&ctx->owned);
+}
+
+/* dispatch - find the handler for the words and run it. */
+static int dispatch(CliContext *ctx)
+{
+    char **w = ctx->words.items;
+    int n = ctx->words.count;
+    const char *kind;
+
+    if (strcmp(w[0], "help") == 0)
+        return n > 1 ? cli_help_command(w[1]) : (cli_usage(), EXIT_OK);
+    kind = n > 1 ? normalise_kind(w[1]) : NULL;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const Command *c = &COMMANDS[i];
+        if (strcmp(c->verb, w[0]) != 0)
+            continue;
+        if (c->kind == NULL)
+            return c->handler(ctx, n - 1, w + 1);
+        if (kind && strcmp(c->kind, kind) == 0) {
+            /* "add all tables": the word after "all" must be "tables". */
+            if (strcmp(kind, "all") == 0 && strcmp(w[0], "add") == 0) {
+                if (n < 3 || strcmp(normalise_kind(w[2]) ? normalise_kind(w[2]) : "", "table") != 0)
+                    return cli_error("usage: bucardo add all tables [db=NAME] [relgroup=NAME]");
+                return c->handler(ctx, n - 3, w + 3);
+            }
+            return c->handler(ctx, n - 2, w + 2);
+        }
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(COMMANDS[i].verb, w[0]) == 0) {
+            if (n < 2)
+                return cli_error("\"%s\" needs an object kind (see bucardo help %s)", w[0], w[0]);
+            return cli_error("cannot %s \"%s\" (see bucardo help %s)", w[0], w[1], w[0]);
+        }
+    return cli_error("unknown command \"%s\" (see bucardo --help)", w[0]);
+}
+
+int main(int argc, char **argv)
+{
+    CliContext ctx;
+    Parsed parsed = {0};
+    int code;
+
+    memset(&ctx, 0, sizeof(ctx));
+    /* Options of the rc file are applied first, so the command line wins;
+     * the rc file to read is itself chosen on the command line. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-bucardorc") == 0)
+            parsed.no_rc = true;
+        else if (strncmp(argv[i], "--bucardorc=", 12) == 0)
+            parsed.rcfile = argv[i] + 12;
+        else if (strcmp(argv[i], "--bucardorc") == 0 && i + 1 < argc)
+            parsed.rcfile = argv[i + 1];
+    }
+    if (!parsed.no_rc) {
+        const char *home = getenv("HOME");
+        bool ok = true;
+        if (parsed.rcfile) {
+            ok = read_rcfile(&ctx, parsed.rcfile, true);
+        } else if (home) {
+            char *path = xasprintf("%s/.bucardorc", home);
+            ok = read_rcfile(&ctx, path, false);
+            free(path);
+        }
+        if (!ok) {
+            context_free(&ctx);
+            return EXIT_FAIL;
+        }
+    }
+    if (!parse_args(&ctx, argc, argv, &parsed)) {
+        context_free(&ctx);
+        return EXIT_FAIL;
+    }
+    if (parsed.version) {
+        printf("bucardo version %s\n", BUCARDO_VERSION);
+        code = EXIT_OK;
+    } else if (parsed.help || ctx.words.count == 0) {
+        if (parsed.help && ctx.words.count > 0)
+            code = cli_help_command(ctx.words.items[0]);
+        else {
+            cli_usage();
+            code = parsed.help ? EXIT_OK : EXIT_FAIL;
+        }
+    } else {
+        code = dispatch(&ctx);
+        code = cli_finish(&ctx, code);
+    }
+    context_free(&ctx);
+    return code;
+}

@@ -1,0 +1,142 @@
+/*
+ * engine/catalog.c - connecting to the catalog and reading the rows every
+ * module needs (databases, settings).
+ *
+ * The catalog is the only state shared between the CLI and the engine, so
+ * connecting also checks its version: a program must never write a catalog
+ * whose layout it does not know.
+ */
+#include "catalog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_VERSION[] =
+    "SELECT max(version) FROM bucardo.schema_version";
+
+static const char SQL_LOAD_DB[] =
+    "SELECT name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta"
+    "  FROM bucardo.db WHERE name = $1";
+
+static const char SQL_GET_SETTING[] =
+    "SELECT setting FROM bucardo.config WHERE name = lower($1)";
+
+PGconn *catalog_connect(const ConnParams *cp)
+{
+    PGconn *cat = pg_connect(cp, "catalog");
+    PGresult *res;
+    long version;
+
+    if (cat == NULL)
+        return NULL;
+    res = PQexec(cat, SQL_VERSION);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0))
+            fprintf(stderr, "catalog: database \"%s\" holds no bucardo catalog; run 'bucardo install' first\n",
+                    PQdb(cat));
+        else
+            pg_report("catalog", cat, res);
+        PQclear(res);
+        PQfinish(cat);
+        return NULL;
+    }
+    if (!parse_int(PQgetvalue(res, 0, 0), 0, 1000000, &version) || version != CATALOG_VERSION) {
+        fprintf(stderr, "catalog: version %s is not the version this program uses (%d); run 'bucardo upgrade'\n",
+                PQgetvalue(res, 0, 0), CATALOG_VERSION);
+        PQclear(res);
+        PQfinish(cat);
+        return NULL;
+    }
+    PQclear(res);
+    /* Catalog writes are small and must not wait behind user locks forever. */
+    if (!pg_exec(cat, "catalog", "SET lock_timeout = '30s'", 0, NULL)) {
+        PQfinish(cat);
+        return NULL;
+    }
+    return cat;
+}
+
+static char *dup_or_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+LookupStatus catalog_load_db(PGconn *cat, const char *name, DbInfo *out)
+{
+    const char *params[1] = {name};
+    PGresult *res = pg_query(cat, "catalog", SQL_LOAD_DB, 1, params);
+
+    memset(out, 0, sizeof(*out));
+    if (res == NULL)
+        return LOOKUP_ERROR;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return LOOKUP_ABSENT;
+    }
+    out->name = dup_or_null(res, 0, 0);
+    out->dbname = dup_or_null(res, 0, 1);
+    out->host = dup_or_null(res, 0, 2);
+    out->port = dup_or_null(res, 0, 3);
+    out->user = dup_or_null(res, 0, 4);
+    out->pass = dup_or_null(res, 0, 5);
+    out->service = dup_or_null(res, 0, 6);
+    out->conn = dup_or_null(res, 0, 7);
+    out->status = dup_or_null(res, 0, 8);
+    out->makedelta = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
+    PQclear(res);
+    return LOOKUP_FOUND;
+}
+
+void dbinfo_free(DbInfo *db)
+{
+    free(db->name);
+    free(db->dbname);
+    free(db->host);
+    free(db->port);
+    free(db->user);
+    free(db->pass);
+    free(db->service);
+    free(db->conn);
+    free(db->status);
+    memset(db, 0, sizeof(*db));
+}
+
+ConnParams dbinfo_params(const DbInfo *db)
+{
+    ConnParams cp = {
+        .host = db->host,
+        .port = db->port,
+        .user = db->user,
+        .dbname = db->dbname,
+        .password = db->pass,
+        .service = db->service,
+        .extra = db->conn,
+    };
+    return cp;
+}
+
+PGconn *dbinfo_connect(const DbInfo *db)
+{
+    ConnParams cp = dbinfo_params(db);
+    char *who = xasprintf("database %s", db->name);
+    PGconn *conn = pg_connect(&cp, who);
+
+    free(who);
+    return conn;
+}
+
+char *catalog_get_setting(PGconn *cat, const char *name)
+{
+    const char *params[1] = {name};
+    PGresult *res = pg_query(cat, "catalog", SQL_GET_SETTING, 1, params);
+    char *value = NULL;
+
+    if (res == NULL)
+        return NULL;
+    if (PQntuples(res) == 1)
+        value = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return value;
+}

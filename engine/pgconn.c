@@ -1,0 +1,180 @@
+/*
+ * engine/pgconn.c - thin libpq helpers shared by the CLI and the engine.
+ *
+ * The point of this file is uniform errors: every failure is reported once,
+ * here, as "who: primary message (SQLSTATE xxxxx)" plus libpq's DETAIL and
+ * HINT when present, so callers only propagate a status.  Connection
+ * failures never echo the conninfo, hence never a password.
+ */
+#include "pgconn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Trim libpq's trailing newline(s) from a message, in place. */
+static void chomp(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+}
+
+PGconn *pg_connect(const ConnParams *cp, const char *who)
+{
+    const char *keys[10];
+    const char *vals[10];
+    int n = 0;
+    PGconn *conn;
+
+    /* Extra options first: expand_dbname lets "dbname" hold a conninfo. */
+    if (cp->extra && cp->extra[0]) {
+        keys[n] = "dbname";
+        vals[n++] = cp->extra;
+    }
+#define ADD(k, v)                                                                                  \
+    do {                                                                                           \
+        if ((v) != NULL && (v)[0] != '\0') {                                                       \
+            keys[n] = (k);                                                                         \
+            vals[n++] = (v);                                                                       \
+        }                                                                                          \
+    } while (0)
+    ADD("service", cp->service);
+    ADD("host", cp->host);
+    ADD("port", cp->port);
+    ADD("user", cp->user);
+    ADD("password", cp->password);
+    if (cp->dbname && cp->dbname[0]) {
+        /* A later "dbname" is taken literally, not expanded. */
+        keys[n] = "dbname";
+        vals[n++] = cp->dbname;
+    }
+#undef ADD
+    keys[n] = "fallback_application_name";
+    vals[n++] = "bucardo";
+    keys[n] = NULL;
+    vals[n] = NULL;
+
+    conn = PQconnectdbParams(keys, vals, cp->extra && cp->extra[0] ? 1 : 0);
+    if (conn == NULL) {
+        fprintf(stderr, "%s: could not connect: out of memory\n", who);
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char *msg = xstrdup(PQerrorMessage(conn));
+        chomp(msg);
+        fprintf(stderr, "%s: could not connect: %s\n", who, msg);
+        free(msg);
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+void pg_report(const char *who, PGconn *conn, const PGresult *res)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+
+    if (primary == NULL) {
+        char *msg = xstrdup(PQerrorMessage(conn));
+        chomp(msg);
+        fprintf(stderr, "%s: %s\n", who, msg[0] ? msg : "unknown error");
+        free(msg);
+        return;
+    }
+    if (state)
+        fprintf(stderr, "%s: %s (SQLSTATE %s)\n", who, primary, state);
+    else
+        fprintf(stderr, "%s: %s\n", who, primary);
+    if (detail)
+        fprintf(stderr, "DETAIL: %s\n", detail);
+    if (hint)
+        fprintf(stderr, "HINT: %s\n", hint);
+}
+
+PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,
+                   const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+    pg_report(who, conn, res);
+    PQclear(res);
+    return NULL;
+}
+
+bool pg_exec(PGconn *conn, const char *who, const char *sql, int nparams,
+             const char *const *params)
+{
+    PGresult *res = pg_query(conn, who, sql, nparams, params);
+    if (res == NULL)
+        return false;
+    PQclear(res);
+    return true;
+}
+
+bool pg_exec_script(PGconn *conn, const char *who, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        PQclear(res);
+        return true;
+    }
+    pg_report(who, conn, res);
+    PQclear(res);
+    return false;
+}
+
+char *pg_quote_ident(PGconn *conn, const char *ident)
+{
+    char *q = PQescapeIdentifier(conn, ident, strlen(ident));
+    char *out;
+
+    if (q == NULL) {
+        fprintf(stderr, "bucardo: cannot quote identifier: %s", PQerrorMessage(conn));
+        exit(2);
+    }
+    out = xstrdup(q);
+    PQfreemem(q);
+    return out;
+}
+
+char *pg_quote_literal(PGconn *conn, const char *value)
+{
+    char *q = PQescapeLiteral(conn, value, strlen(value));
+    char *out;
+
+    if (q == NULL) {
+        fprintf(stderr, "bucardo: cannot quote literal: %s", PQerrorMessage(conn));
+        exit(2);
+    }
+    out = xstrdup(q);
+    PQfreemem(q);
+    return out;
+}
+
+char *pg_array_literal(const StrList *items)
+{
+    StrBuf sb;
+
+    strbuf_init(&sb);
+    strbuf_append(&sb, "{");
+    for (int i = 0; i < items->count; i++) {
+        strbuf_append(&sb, i ? ",\"" : "\"");
+        for (const char *c = items->items[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                strbuf_append_len(&sb, "\\", 1);
+            strbuf_append_len(&sb, c, 1);
+        }
+        strbuf_append(&sb, "\"");
+    }
+    strbuf_append(&sb, "}");
+    return sb.data;
+}

@@ -1,0 +1,52 @@
+/*
+ * include/catalog.h - access to the central catalog database.
+ *
+ * The CLI and the engine reach the catalog through catalog_connect(), which
+ * checks that the catalog is installed and of the version this program
+ * knows.  A database's stored connection settings come back as a DbInfo,
+ * which owns its strings.
+ */
+#ifndef BUCARDO_CATALOG_H
+#define BUCARDO_CATALOG_H
+
+#include "pgconn.h"
+
+/* The catalog version sql/catalog.sql creates. */
+#define CATALOG_VERSION 1
+
+/*
+ * catalog_connect - connect to the catalog with `cp` (NULL fields: libpq
+ * defaults) and check its version.  Prints why and returns NULL on failure.
+ */
+PGconn *catalog_connect(const ConnParams *cp) MUST_CHECK;
+
+/* A database row of the catalog. */
+typedef struct DbInfo {
+    char *name;
+    char *dbname;
+    char *host;
+    char *port;
+    char *user;
+    char *pass;
+    char *service;
+    char *conn;
+    char *status;
+    bool makedelta;
+} DbInfo;
+
+/* Load result: found, absent, or a query error (already printed). */
+typedef enum LookupStatus { LOOKUP_FOUND, LOOKUP_ABSENT, LOOKUP_ERROR } LookupStatus;
+
+LookupStatus catalog_load_db(PGconn *cat, const char *name, DbInfo *out) MUST_CHECK;
+void dbinfo_free(DbInfo *db);
+
+/* dbinfo_params - the ConnParams of a stored database (borrows its strings). */
+ConnParams dbinfo_params(const DbInfo *db);
+
+/* dbinfo_connect - connect to a stored database; errors name it. */
+PGconn *dbinfo_connect(const DbInfo *db) MUST_CHECK;
+
+/* catalog_get_setting - a config setting into an xmalloc'd string, or NULL. */
+char *catalog_get_setting(PGconn *cat, const char *name);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * include/pgconn.h - libpq helpers: connect, run parameterised SQL, report
+ * errors with the object they concern and the SQLSTATE.
+ *
+ * Every helper that fails prints one error line to stderr naming `who` (e.g.
+ * "catalog", "database test1") and returns NULL/false; callers only
+ * propagate.  Values always travel as parameters, never spliced into SQL.
+ */
+#ifndef BUCARDO_PGCONN_H
+#define BUCARDO_PGCONN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+/* Connection parameters; NULL fields fall back to libpq's defaults. */
+typedef struct ConnParams {
+    const char *host;
+    const char *port;
+    const char *user;
+    const char *dbname;
+    const char *password;
+    const char *service;
+    const char *extra;   /* further "key=value key=value" libpq options */
+} ConnParams;
+
+/*
+ * pg_connect - open a connection; on failure print "who: message" and
+ * return NULL.  The caller owns the connection (PQfinish).  The password is
+ * never part of any message.
+ */
+PGconn *pg_connect(const ConnParams *cp, const char *who) MUST_CHECK;
+
+/* pg_query - run SQL with text parameters; NULL (error printed) unless the
+ * result is TUPLES_OK or COMMAND_OK.  The caller PQclear()s the result. */
+PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,
+                   const char *const *params) MUST_CHECK;
+
+/* pg_exec - pg_query for statements whose result is not needed. */
+bool pg_exec(PGconn *conn, const char *who, const char *sql, int nparams,
+             const char *const *params) MUST_CHECK;
+
+/* pg_exec_script - run several ';'-separated statements (no parameters). */
+bool pg_exec_script(PGconn *conn, const char *who, const char *sql) MUST_CHECK;
+
+/* pg_quote_ident - PQescapeIdentifier into an xmalloc'd string. */
+char *pg_quote_ident(PGconn *conn, const char *ident);
+
+/* pg_quote_literal - PQescapeLiteral into an xmalloc'd string. */
+char *pg_quote_literal(PGconn *conn, const char *value);
+
+/* pg_array_literal - a text[] literal ("{\"a\",\"b\"}") of the list, for a parameter. */
+char *pg_array_literal(const StrList *items);
+
+/* pg_report - print "who: message (SQLSTATE xxxxx)" for a failed result. */
+void pg_report(const char *who, PGconn *conn, const PGresult *res);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * include/util.h - memory, strings and small lists shared by every module.
+ *
+ * Allocation failure is fatal in one place (xmalloc and friends print and
+ * exit), so no caller checks for NULL from them.  A StrBuf owns its data; a
+ * StrList owns copies of the strings added to it.
+ */
+#ifndef BUCARDO_UTIL_H
+#define BUCARDO_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MUST_CHECK __attribute__((warn_unused_result))
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* A growable NUL-terminated byte string. */
+typedef struct StrBuf {
+    char *data;
+    size_t len;
+    size_t cap;
+} StrBuf;
+
+void strbuf_init(StrBuf *sb);
+void strbuf_free(StrBuf *sb);
+void strbuf_reset(StrBuf *sb);
+void strbuf_append(StrBuf *sb, const char *s);
+void strbuf_append_len(StrBuf *sb, const char *s, size_t n);
+void strbuf_printf(StrBuf *sb, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* A growable array of owned strings. */
+typedef struct StrList {
+    char **items;
+    int count;
+    int cap;
+} StrList;
+
+void strlist_add(StrList *l, const char *s);
+void strlist_add_split(StrList *l, const char *s, char sep);
+bool strlist_contains(const StrList *l, const char *s);
+void strlist_free(StrList *l);
+
+/*
+ * parse_bool - Bucardo-style boolean: 1/0, true/false, yes/no, on/off, t/f.
+ * Returns false (and leaves *out alone) when the text is not a boolean.
+ */
+bool parse_bool(const char *text, bool *out) MUST_CHECK;
+
+/* parse_int - whole string as a decimal integer in [min, max]. */
+bool parse_int(const char *text, long min, long max, long *out) MUST_CHECK;
+
+/* str_replace_all - a new string with every `from` replaced by `to`. */
+char *str_replace_all(const char *src, const char *from, const char *to);
+
+#endif

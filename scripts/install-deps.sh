@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/install-deps.sh - install exactly the Debian packages bucardo needs
+# to build, test and benchmark; does nothing when they are all present.
+set -euo pipefail
+
+PACKAGES=(
+    gcc clang make cmake pkg-config
+    libpq-dev liburcu-dev libxxhash-dev libcmocka-dev
+    postgresql-15 postgresql-client-15
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "Installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || true
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

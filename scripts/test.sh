@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# scripts/test.sh [--asan|--tsan] - install what the tests need, build, and
+# run every test (unit and integration, each integration test on its own
+# throwaway PostgreSQL cluster) with ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+dir=$(scripts/build.sh "$@" | tail -n 1)
+cd "$dir"
+ctest --output-on-failure -j2

@@ -1,0 +1,77 @@
+# tests/lib/assert.sh - sourced by integration tests: run the real bucardo
+# binary and check what it did.
+#
+# BUCARDO must point at the binary under test.  run_ok / run_fail capture
+# stdout in $OUT and stderr in $ERR; every failed check prints the command,
+# what was expected and what came out, then exits non-zero.
+
+set -u
+FAILS=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+run_ok() {
+    local rc=0
+    OUT=$("$@" 2>"$TEST_DIR/stderr") || rc=$?
+    ERR=$(cat "$TEST_DIR/stderr")
+    [ $rc -eq 0 ] || fail "expected success: $*
+exit $rc
+stdout: $OUT
+stderr: $ERR"
+}
+
+run_fail() {
+    local rc=0
+    OUT=$("$@" 2>"$TEST_DIR/stderr" </dev/null) || rc=$?
+    ERR=$(cat "$TEST_DIR/stderr")
+    [ $rc -ne 0 ] || fail "expected failure: $*
+stdout: $OUT"
+    [ -n "$ERR" ] || fail "no error message from: $*"
+    [ "$(printf '%s\n' "$ERR" | grep -c .)" -le 3 ] || fail "too many error lines from: $*
+$ERR"
+}
+
+expect_out() {
+    printf '%s\n' "$OUT" | grep -Eq -- "$1" || fail "output lacks /$1/:
+$OUT"
+}
+
+expect_err() {
+    printf '%s\n' "$ERR" | grep -Eiq -- "$1" || fail "error lacks /$1/:
+$ERR"
+}
+
+expect_no() {
+    printf '%s\n%s\n' "$OUT" "$ERR" | grep -Fq -- "$1" && fail "output contains '$1':
+$OUT
+$ERR"
+    return 0
+}
+
+# expect_equal EXPECTED ACTUAL WHAT
+expect_equal() {
+    [ "$1" = "$2" ] || fail "$3: expected
+$1
+got
+$2"
+}
+
+# catalog_snapshot - every row of the catalog, for before/after comparison.
+catalog_snapshot() {
+    pg_dump -d bucardo --data-only --schema=bucardo --inserts --no-owner 2>/dev/null |
+        grep -E '^INSERT' | sort
+}
+
+# sql DB QUERY - one unaligned result.
+sql() {
+    psql -X -q -At -d "$1" -c "$2"
+}
+
+# bucardo_install - a batch install into the current cluster.
+bucardo_install() {
+    mkdir -p "$TEST_DIR/piddir"
+    run_ok "$BUCARDO" install --batch --piddir="$TEST_DIR/piddir"
+}
