@@ -88,6 +88,17 @@ int cmd_list_all(CliContext *ctx, int argc, char **argv);
 int cmd_show(CliContext *ctx, int argc, char **argv);
 int cmd_set(CliContext *ctx, int argc, char **argv);
 
+int cmd_start(CliContext *ctx, int argc, char **argv);
+int cmd_stop(CliContext *ctx, int argc, char **argv);
+int cmd_restart(CliContext *ctx, int argc, char **argv);
+int cmd_reload(CliContext *ctx, int argc, char **argv);
+int cmd_kick(CliContext *ctx, int argc, char **argv);
+int cmd_activate(CliContext *ctx, int argc, char **argv);
+int cmd_deactivate(CliContext *ctx, int argc, char **argv);
+int cmd_pause(CliContext *ctx, int argc, char **argv);
+int cmd_resume(CliContext *ctx, int argc, char **argv);
+int cmd_status(CliContext *ctx, int argc, char **argv);
+
 /* Help text (cli/help.c). */
 void cli_usage(void);
 int cli_help_command(const char *verb);

@@ -86,7 +86,9 @@ static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], cha
             return cli_error("\"%s\" is given twice (under two names)", COLUMN_NAMES[col]) == 0;
         values[col] = val;
     }
-    if (values[C_PORT]) {
+    /* An empty port means libpq's default, as an empty host does: update
+     * database uses it to clear a port again. */
+    if (values[C_PORT] && values[C_PORT][0] != '\0') {
         long port;
         if (!parse_int(values[C_PORT], 1, 65535, &port))
             return cli_error("invalid port \"%s\": expected a number from 1 to 65535", values[C_PORT]) == 0;
@@ -200,8 +202,10 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
             cli_error("database \"%s\" was not added: cannot connect to it (use --force to add it anyway)", name);
             goto out;
         }
+        /* An empty setting is stored as NULL (libpq's default), as update
+         * database does, so list dbs never shows an empty "-h" or "-p". */
         for (int c = 0; c < NCOLS; c++)
-            params[c + 1] = values[c];
+            params[c + 1] = values[c] && values[c][0] == '\0' && c != C_DBNAME ? NULL : values[c];
         ok = pg_exec(ctx->cat, "catalog", SQL_INSERT_DB, 10, params);
         free(owned_conn);
         if (!ok)
@@ -222,12 +226,16 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
     const char *values[NCOLS] = {0};
     char *owned_conn = NULL;
     DbInfo db;
+    StrBuf said;
     int code = EXIT_FAIL;
 
     if (argc < 2)
         return cli_error("usage: bucardo update database NAME key=value ...");
     if (!cli_kv_parse(argc, argv, 1, DB_KEYS, "update database", &kv))
         return EXIT_FAIL;
+    /* What changed is told only once the new settings have been tested: a
+     * refused update must not print "Changed ..." for what it rolled back. */
+    strbuf_init(&said);
     if (!collect_settings(&kv, values, &owned_conn) || cli_catalog(ctx) == NULL)
         goto out;
     switch (catalog_load_db(ctx->cat, argv[0], &db)) {
@@ -251,10 +259,14 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
         free(sql);
         if (!ok)
             goto out_db;
+        /* Neither the password nor conn= (which may hold "password=...") is
+         * ever echoed. */
         if (c == C_PASS)
-            printf("Changed the password of database \"%s\"\n", argv[0]);
+            strbuf_printf(&said, "Changed the password of database \"%s\"\n", argv[0]);
+        else if (c == C_CONN)
+            strbuf_printf(&said, "Changed the connection options of database \"%s\"\n", argv[0]);
         else
-            printf("Changed database \"%s\" %s to \"%s\"\n", argv[0], COLUMN_NAMES[c], values[c]);
+            strbuf_printf(&said, "Changed database \"%s\" %s to \"%s\"\n", argv[0], COLUMN_NAMES[c], values[c]);
     }
     dbinfo_free(&db);
     /* Check the new settings while the change can still be rolled back. */
@@ -271,10 +283,12 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
         }
         PQfinish(conn);
     }
+    fputs(said.data, stdout);
     code = EXIT_OK;
 out_db:
     dbinfo_free(&db);
 out:
+    strbuf_free(&said);
     free(owned_conn);
     cli_kv_free(&kv);
     return code;

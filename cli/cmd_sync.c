@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "cli.h"
 #include "cli_objects.h"
+#include "syncdef.h"
 
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE name = $1";
@@ -206,6 +208,25 @@ static bool sync_validate(PGconn *cat, const char *sync)
     return ok;
 }
 
+/*
+ * install_capture - put the sync's capture in place on its sources.  Each
+ * source commits on its own before the catalog does; installing is
+ * idempotent, so a catalog failure afterwards leaves nothing harmful.
+ */
+static bool install_capture(PGconn *cat, const char *sync)
+{
+    SyncDef def;
+    bool ok;
+
+    if (syncdef_load(cat, sync, &def) != LOOKUP_FOUND)
+        return false;
+    ok = capture_sync_install(cat, &def);
+    syncdef_free(&def);
+    if (!ok)
+        cli_error("sync \"%s\": could not install change capture on its source database(s)", sync);
+    return ok;
+}
+
 /* apply_options - every option of kv except the structural ones. */
 static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
 {
@@ -313,7 +334,8 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
         if (!pg_exec(ctx->cat, "catalog", SQL_INSERT_SYNC, 3, params))
             goto out;
     }
-    if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]))
+    if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
+        !install_capture(ctx->cat, argv[0]))
         goto out;
     printf("Added sync \"%s\"\n", argv[0]);
     if (created)
@@ -369,7 +391,8 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
                 goto out;
         }
     }
-    if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]))
+    if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
+        !install_capture(ctx->cat, argv[0]))
         goto out;
     for (int i = 0; i < kv.keys.count; i++)
         printf("Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
@@ -387,12 +410,19 @@ int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     for (int i = 0; i < argc; i++) {
         const char *params[1] = {argv[i]};
-        int found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[i]);
+        SyncDef def;
+        bool ok;
 
-        if (found != 1)
-            return found == 0 ? cli_error("no sync named \"%s\"", argv[i]) : EXIT_FAIL;
-        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params))
-            return EXIT_FAIL;
+        switch (syncdef_load(ctx->cat, argv[i], &def)) {
+        case LOOKUP_ERROR: return EXIT_FAIL;
+        case LOOKUP_ABSENT: return cli_error("no sync named \"%s\"", argv[i]);
+        case LOOKUP_FOUND: break;
+        }
+        /* Capture goes once no other sync reads the table (counted without this one). */
+        ok = pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params) && capture_sync_cleanup(ctx->cat, &def);
+        syncdef_free(&def);
+        if (!ok)
+            return cli_error("sync \"%s\" was not removed", argv[i]);
         printf("Removed sync \"%s\"\n", argv[i]);
     }
     return EXIT_OK;

@@ -23,10 +23,12 @@ static const char SQL_TABLES[] =
     "                 FROM pg_catalog.pg_index i"
     "                WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid"
     "                  AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL"
-    "                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute na"
-    "                                   WHERE na.attrelid = c.oid"
-    "                                     AND na.attnum = ANY (i.indkey::int2[])"
-    "                                     AND NOT na.attnotnull)"
+    /* Only the key columns must be NOT NULL: indkey also lists the
+     * INCLUDE columns, which come after the first indnkeyatts. */
+    "                  AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS nk(attnum, ord)"
+    "                                    JOIN pg_catalog.pg_attribute na"
+    "                                      ON na.attrelid = c.oid AND na.attnum = nk.attnum"
+    "                                   WHERE nk.ord <= i.indnkeyatts AND NOT na.attnotnull)"
     "                ORDER BY i.indisprimary DESC, i.indnkeyatts, i.indexrelid"
     "                LIMIT 1) best"
     "        CROSS JOIN LATERAL unnest(best.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord)"

@@ -6,5 +6,6 @@
 #define BUCARDO_SQLTEXT_H
 
 extern const char sql_catalog[];
+extern const char sql_capture[];
 
 #endif

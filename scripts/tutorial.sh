@@ -43,3 +43,22 @@ step bucardo list dbgroups
 step bucardo list relgroups
 step bucardo list syncs
 step bucardo list tables
+step bucardo start
+step psql -d test1 -At -c 'select count(*) from pgbench_tellers'
+step psql -d test2 -At -c 'select count(*) from pgbench_tellers'
+step psql -d test1 -c 'select * from pgbench_tellers where tid = 1'
+step psql -d test2 -c 'select * from pgbench_tellers where tid = 1'
+step psql -d test1 -c 'update pgbench_tellers set bid=999 where tid = 1'
+# Replication is asynchronous: wait (at most 10 s) for the change to land.
+for _ in $(seq 100); do
+    [ "$(psql -d test2 -At -c 'select bid from pgbench_tellers where tid = 1')" = 999 ] && break
+    sleep 0.1
+done
+step psql -d test2 -c 'select * from pgbench_tellers where tid = 1'
+step bucardo status
+step bucardo status benchdelta
+step bucardo stop
+if [ "$(psql -d test2 -At -c 'select bid from pgbench_tellers where tid = 1')" != 999 ]; then
+    echo "replication failed: the update did not reach test2" >&2
+    exit 1
+fi

@@ -1,0 +1,390 @@
+/*
+ * cli/cmd_control.c - controlling the engine: start, stop, restart,
+ * reload, kick, activate/deactivate, pause/resume.
+ *
+ * `start` forks the engine (double fork, new session, stdio to /dev/null)
+ * and waits on a pipe until the engine says it is running or why it is not,
+ * so a failure to start is reported here with a non-zero exit.  `stop`
+ * signals the engine and returns only once it has exited.  The other
+ * commands are NOTIFYs on the catalog, which the engine LISTENs to.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "cli.h"
+#include "cli_objects.h"
+#include "daemon.h"
+
+static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
+static const char SQL_NOTIFY[] = "SELECT pg_notify($1, $2)";
+static const char SQL_LAST_RUN[] =
+    "SELECT state, coalesce(error, ''), extract(epoch FROM ended - $2::timestamptz)"
+    "  FROM bucardo.syncrun WHERE sync = $1 AND started >= $2::timestamptz AND ended IS NOT NULL"
+    " ORDER BY id DESC LIMIT 1";
+
+/* engine_piddir - the piddir setting (xmalloc'd), from the open catalog. */
+static char *engine_piddir(CliContext *ctx)
+{
+    char *piddir = catalog_get_setting(ctx->cat, "piddir");
+    if (piddir == NULL)
+        cli_error("the catalog has no piddir setting");
+    return piddir;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* start_engine - fork the daemon; returns the exit code. */
+static int start_engine(CliContext *ctx, const char *piddir)
+{
+    DaemonConfig cfg = {.catalog = ctx->catalog, .piddir = piddir};
+    char cwd[4096], *logfile = NULL, buf[512];
+    int fds[2], status;
+    ssize_t n, got = 0;
+    pid_t child;
+
+    if (cfg.catalog.user == NULL)
+        cfg.catalog.user = "bucardo";
+    if (cfg.catalog.dbname == NULL)
+        cfg.catalog.dbname = "bucardo";
+    if (ctx->debugfile && strcmp(ctx->debugfile, "0") == 0)
+        logfile = NULL;
+    else if (getcwd(cwd, sizeof(cwd)) != NULL)
+        logfile = xasprintf("%s/log.bucardo", cwd);
+    else
+        return cli_error("cannot find the current directory for log.bucardo");
+    cfg.logfile = logfile;
+    if (ctx->foreground) {
+        int code;
+        cfg.ready_fd = -1;
+        printf("Starting Bucardo in the foreground (log: %s)\n", logfile ? logfile : "syslog");
+        fflush(stdout);
+        code = daemon_run(&cfg);
+        free(logfile);
+        return code;
+    }
+    if (pipe(fds) != 0) {
+        free(logfile);
+        return cli_error("cannot create a pipe: %s", strerror(errno));
+    }
+    fflush(NULL);
+    child = fork();
+    if (child < 0) {
+        free(logfile);
+        return cli_error("cannot fork: %s", strerror(errno));
+    }
+    if (child == 0) {
+        int null = open("/dev/null", O_RDWR);
+        close(fds[0]);
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+            if (null > 2)
+                close(null);
+        }
+        cfg.ready_fd = fds[1];
+        _exit(daemon_run(&cfg));
+    }
+    close(fds[1]);
+    waitpid(child, &status, 0);
+    while ((n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+        got += n;
+    close(fds[0]);
+    buf[got] = '\0';
+    free(logfile);
+    if (strncmp(buf, "OK", 2) != 0) {
+        char *nl = strchr(buf, '\n');
+        if (nl)
+            *nl = '\0';
+        return cli_error("the engine did not start: %s", got ? buf : "it exited at once (see log.bucardo)");
+    }
+    return EXIT_OK;
+}
+
+int cmd_start(CliContext *ctx, int argc, char **argv)
+{
+    char *piddir;
+    long pid;
+    int code;
+    (void)argv;
+
+    if (argc > 1)
+        return cli_error("usage: bucardo start [\"reason\"] [--foreground] [--debugfile=0]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    piddir = engine_piddir(ctx);
+    cli_finish(ctx, EXIT_OK);  /* the engine opens its own connections */
+    if (piddir == NULL)
+        return EXIT_FAIL;
+    printf("Checking for existing processes\n");
+    pid = daemon_running_pid(piddir);
+    if (pid > 0) {
+        free(piddir);
+        return cli_error("Bucardo is already running (pid %ld); use 'bucardo restart' or 'bucardo stop'", pid);
+    }
+    if (access(piddir, W_OK) != 0) {
+        cli_error("cannot write to the piddir %s: %s", piddir, strerror(errno));
+        free(piddir);
+        return EXIT_FAIL;
+    }
+    printf("Starting Bucardo\n");
+    fflush(stdout);
+    code = start_engine(ctx, piddir);
+    free(piddir);
+    return code;
+}
+
+/* stop_engine - SIGTERM the engine and wait for it to exit. */
+static int stop_engine(const char *piddir, bool quiet_if_stopped)
+{
+    long pid = daemon_running_pid(piddir);
+
+    if (pid == 0) {
+        if (!quiet_if_stopped)
+            printf("Bucardo is not running\n");
+        return EXIT_OK;
+    }
+    printf("Stopping Bucardo (pid %ld) ... ", pid);
+    fflush(stdout);
+    if (kill((pid_t)pid, SIGTERM) != 0) {
+        printf("\n");
+        return cli_error("cannot signal the engine (pid %ld): %s", pid, strerror(errno));
+    }
+    /* The cycle in flight finishes or rolls back; give it a generous while. */
+    for (int waited = 0; daemon_running_pid(piddir) == pid; waited += 50) {
+        if (waited >= 120000) {
+            printf("\n");
+            return cli_error("the engine (pid %ld) did not stop within 120 s", pid);
+        }
+        sleep_ms(50);
+    }
+    printf("Done\n");
+    return EXIT_OK;
+}
+
+int cmd_stop(CliContext *ctx, int argc, char **argv)
+{
+    char *piddir;
+    int code;
+    (void)argv;
+
+    if (argc > 1)
+        return cli_error("usage: bucardo stop [\"reason\"]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    piddir = engine_piddir(ctx);
+    if (piddir == NULL)
+        return EXIT_FAIL;
+    code = stop_engine(piddir, false);
+    free(piddir);
+    return code;
+}
+
+int cmd_restart(CliContext *ctx, int argc, char **argv)
+{
+    char *piddir;
+    int code;
+
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    piddir = engine_piddir(ctx);
+    if (piddir == NULL)
+        return EXIT_FAIL;
+    code = stop_engine(piddir, true);
+    free(piddir);
+    if (code != EXIT_OK)
+        return code;
+    cli_finish(ctx, EXIT_OK);
+    return cmd_start(ctx, argc, argv);
+}
+
+/* notify - send a control message; the engine must be running. */
+static bool notify(CliContext *ctx, const char *channel, const char *payload)
+{
+    const char *params[2] = {channel, payload};
+    return pg_exec(ctx->cat, "catalog", SQL_NOTIFY, 2, params);
+}
+
+static bool require_running(CliContext *ctx)
+{
+    char *piddir = engine_piddir(ctx);
+    bool running = piddir && daemon_running_pid(piddir) > 0;
+
+    free(piddir);
+    if (!running)
+        cli_error("Bucardo is not running: start it with 'bucardo start'");
+    return running;
+}
+
+int cmd_reload(CliContext *ctx, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1 || (argc == 1 && strcmp(argv[0], "config") != 0 && strcmp(argv[0], "sync") != 0))
+        return cli_error("usage: bucardo reload [config]");
+    if (cli_catalog(ctx) == NULL || !require_running(ctx))
+        return EXIT_FAIL;
+    if (!notify(ctx, CHANNEL_RELOAD, ""))
+        return EXIT_FAIL;
+    printf("Reloading Bucardo\n");
+    return EXIT_OK;
+}
+
+static bool sync_exists(CliContext *ctx, const char *name)
+{
+    int found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, name);
+    if (found == 0)
+        cli_error("no sync named \"%s\"", name);
+    return found == 1;
+}
+
+/* wait_for_run - the outcome of the first run that started after `since`. */
+static int wait_for_run(CliContext *ctx, const char *sync, const char *since, long timeout)
+{
+    const char *params[2] = {sync, since};
+    long waited = 0;
+
+    for (;;) {
+        PGresult *res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 2, params);
+        if (res == NULL)
+            return EXIT_ERROR;
+        if (PQntuples(res) == 1) {
+            bool good = strcmp(PQgetvalue(res, 0, 0), "Good") == 0;
+            printf("Kick %s: [%.0f s] %s%s\n", sync, atof(PQgetvalue(res, 0, 2)) + 0.5,
+                   good ? "DONE!" : "FAILED: ", good ? "" : PQgetvalue(res, 0, 1));
+            PQclear(res);
+            return good ? EXIT_OK : EXIT_ERROR;
+        }
+        PQclear(res);
+        if (timeout > 0 && waited >= timeout * 1000) {
+            printf("Kick %s: [%ld s] TIMEOUT\n", sync, timeout);
+            return EXIT_FAIL;
+        }
+        sleep_ms(100);
+        waited += 100;
+    }
+}
+
+int cmd_kick(CliContext *ctx, int argc, char **argv)
+{
+    long timeout = -1;
+    int nsyncs = argc, code = EXIT_OK;
+    char *since = NULL;
+    PGresult *res;
+
+    if (argc > 1 && parse_int(argv[argc - 1], 0, 86400 * 365, &timeout))
+        nsyncs = argc - 1;
+    if (nsyncs < 1)
+        return cli_error("usage: bucardo kick SYNC [SYNC ...] [TIMEOUT]");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    for (int i = 0; i < nsyncs; i++)
+        if (!sync_exists(ctx, argv[i]))
+            return EXIT_FAIL;
+    if (!require_running(ctx))
+        return EXIT_FAIL;
+    res = pg_query(ctx->cat, "catalog", "SELECT clock_timestamp()", 0, NULL);
+    if (res == NULL)
+        return EXIT_FAIL;
+    since = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    for (int i = 0; i < nsyncs; i++)
+        if (!notify(ctx, CHANNEL_KICK, argv[i])) {
+            free(since);
+            return EXIT_FAIL;
+        }
+    /* Deliver the kicks now: NOTIFY is sent at commit. */
+    if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL) || !pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL)) {
+        free(since);
+        return EXIT_FAIL;
+    }
+    if (timeout < 0) {
+        for (int i = 0; i < nsyncs; i++)
+            printf("Kicked sync %s\n", argv[i]);
+    } else {
+        for (int i = 0; i < nsyncs; i++) {
+            int c = wait_for_run(ctx, argv[i], since, timeout);
+            if (c != EXIT_OK && code == EXIT_OK)
+                code = c;
+        }
+    }
+    free(since);
+    return code;
+}
+
+static int set_status(CliContext *ctx, int argc, char **argv, const char *status)
+{
+    if (argc < 1)
+        return cli_error("usage: bucardo %s SYNC ...", strcmp(status, "active") == 0 ? "activate" : "deactivate");
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    for (int i = 0; i < argc; i++) {
+        const char *params[2] = {argv[i], status};
+        if (!sync_exists(ctx, argv[i]) ||
+            !pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET status = $2 WHERE name = $1", 2, params))
+            return EXIT_FAIL;
+        printf("%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
+    }
+    /* A running engine picks the change up; a stopped one reads it at start. */
+    return notify(ctx, CHANNEL_RELOAD, "") ? EXIT_OK : EXIT_FAIL;
+}
+
+int cmd_activate(CliContext *ctx, int argc, char **argv)
+{
+    return set_status(ctx, argc, argv, "active");
+}
+
+int cmd_deactivate(CliContext *ctx, int argc, char **argv)
+{
+    return set_status(ctx, argc, argv, "inactive");
+}
+
+static int pause_resume(CliContext *ctx, int argc, char **argv, bool pause)
+{
+    PGresult *res = NULL;
+
+    if (argc < 1)
+        return cli_error("usage: bucardo %s SYNC ... | all", pause ? "pause" : "resume");
+    if (cli_catalog(ctx) == NULL || !require_running(ctx))
+        return EXIT_FAIL;
+    if (argc == 1 && strcmp(argv[0], "all") == 0) {
+        res = pg_query(ctx->cat, "catalog", "SELECT name FROM bucardo.sync WHERE status = 'active' ORDER BY name",
+                       0, NULL);
+        if (res == NULL)
+            return EXIT_FAIL;
+    }
+    for (int i = 0; i < (res ? PQntuples(res) : argc); i++) {
+        const char *name = res ? PQgetvalue(res, i, 0) : argv[i];
+        if ((!res && !sync_exists(ctx, name)) || !notify(ctx, pause ? CHANNEL_PAUSE : CHANNEL_RESUME, name)) {
+            PQclear(res);
+            return EXIT_FAIL;
+        }
+        printf("%s sync %s\n", pause ? "Pausing" : "Resuming", name);
+    }
+    PQclear(res);
+    return EXIT_OK;
+}
+
+int cmd_pause(CliContext *ctx, int argc, char **argv)
+{
+    return pause_resume(ctx, argc, argv, true);
+}
+
+int cmd_resume(CliContext *ctx, int argc, char **argv)
+{
+    return pause_resume(ctx, argc, argv, false);
+}

@@ -1,0 +1,214 @@
+/*
+ * engine/capture.c - install and remove change capture (sql/capture.sql)
+ * for one table of a source database.
+ *
+ * sql/capture.sql is a template in sections ("-- @@SECTION name@@"):
+ * common (once per database), table (delta table, trigger function,
+ * triggers), kick (the autokick NOTIFY trigger), nokick (its removal) and
+ * drop (everything of one table).  Placeholders are replaced by text that
+ * was quoted here with PQescapeIdentifier, so no user-given name reaches
+ * the server unquoted.
+ */
+#include "capture.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "sqltext.h"
+
+char *capture_object_name(const char *prefix, const TableDef *t)
+{
+    /* Hash schema and table with a separator that cannot occur in both. */
+    size_t ls = strlen(t->schemaname), lt = strlen(t->relname);
+    char *full = xmalloc(ls + lt + 2);
+    XXH64_hash_t h;
+    char *out;
+    int keep = (int)(lt > 40 ? 40 : lt);
+
+    memcpy(full, t->schemaname, ls);
+    full[ls] = '\0';
+    memcpy(full + ls + 1, t->relname, lt + 1);
+    h = XXH3_64bits(full, ls + lt + 1);
+    free(full);
+    /* Do not cut a multi-byte UTF-8 character in half. */
+    while (keep > 0 && keep < (int)lt && ((unsigned char)t->relname[keep] & 0xC0) == 0x80)
+        keep--;
+    out = xasprintf("%s_%.*s_%08x", prefix, keep, t->relname, (unsigned)(h & 0xffffffffu));
+    return out;
+}
+
+/* section - a copy of one section of the template, or NULL. */
+static char *section(const char *name)
+{
+    char *marker = xasprintf("-- @@SECTION %s@@", name);
+    const char *start = strstr(sql_capture, marker), *end;
+    char *out = NULL;
+
+    if (start) {
+        start += strlen(marker);
+        end = strstr(start, "-- @@SECTION ");
+        if (end == NULL)
+            end = start + strlen(start);
+        out = xmalloc((size_t)(end - start) + 1);
+        memcpy(out, start, (size_t)(end - start));
+        out[end - start] = '\0';
+    }
+    free(marker);
+    return out;
+}
+
+/* render - the section with every placeholder of table t filled in. */
+static char *render(PGconn *conn, const char *name, const TableDef *t)
+{
+    char *text = section(name);
+    char *delta = capture_object_name("delta", t), *func = capture_object_name("capture", t);
+    StrBuf keydefs, keycols, newkeys, oldkeys, newrow, oldrow;
+    char *differ, *relid;
+    struct { const char *ph; char *value; } subs[16];
+    int n = 0;
+
+    if (text == NULL)
+        return NULL;
+    strbuf_init(&keydefs);
+    strbuf_init(&keycols);
+    strbuf_init(&newkeys);
+    strbuf_init(&oldkeys);
+    strbuf_init(&newrow);
+    strbuf_init(&oldrow);
+    for (int k = 0; k < t->nkeys; k++) {
+        char *q = pg_quote_ident(conn, t->keycols[k]);
+        const char *sep = k ? ", " : "";
+        strbuf_printf(&keydefs, "%s%s %s", sep, q, t->keytypes[k]);
+        strbuf_printf(&keycols, "%s%s", sep, q);
+        strbuf_printf(&newkeys, "%sn.%s", sep, q);
+        strbuf_printf(&oldkeys, "%so.%s", sep, q);
+        strbuf_printf(&newrow, "%sNEW.%s", sep, q);
+        strbuf_printf(&oldrow, "%sOLD.%s", sep, q);
+        free(q);
+    }
+    differ = xasprintf("ROW(%s) IS DISTINCT FROM ROW(%s)", oldkeys.data, newkeys.data);
+    {
+        char *qualified = table_qualified(conn, t);
+        char *lit = pg_quote_literal(conn, qualified);
+        relid = xasprintf("%s::regclass::oid", lit);
+        free(lit);
+        free(qualified);
+    }
+#define SUB(p, v) (subs[n].ph = (p), subs[n++].value = (v))
+    SUB("@SCHEMA@", pg_quote_ident(conn, t->schemaname));
+    SUB("@TABLE@", pg_quote_ident(conn, t->relname));
+    SUB("@DELTA@", pg_quote_ident(conn, delta));
+    SUB("@FUNC@", pg_quote_ident(conn, func));
+    SUB("@KEYDEFS@", keydefs.data);
+    SUB("@KEYCOLS@", keycols.data);
+    SUB("@NEWKEYS@", newkeys.data);
+    SUB("@OLDKEYS@", oldkeys.data);
+    SUB("@NEWROWKEYS@", newrow.data);
+    SUB("@OLDROWKEYS@", oldrow.data);
+    SUB("@KEYSDIFFER@", differ);
+    SUB("@RELID@", relid);
+#undef SUB
+    for (int i = 0; i < n; i++) {
+        char *next = str_replace_all(text, subs[i].ph, subs[i].value);
+        free(text);
+        text = next;
+        free(subs[i].value);
+    }
+    free(delta);
+    free(func);
+    return text;
+}
+
+static bool run_section(PGconn *conn, const char *who, const char *name, const TableDef *t)
+{
+    char *sql = render(conn, name, t);
+    bool ok;
+
+    if (sql == NULL)
+        return true;  /* the template has no such section: nothing to do */
+    ok = pg_exec_script(conn, who, sql);
+    free(sql);
+    return ok;
+}
+
+bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool autokick)
+{
+    if (t->nkeys == 0)
+        return true;  /* fullcopy-only table: no deltas to capture */
+    return run_section(conn, who, "common", t) && run_section(conn, who, "table", t) &&
+           run_section(conn, who, autokick ? "kick" : "nokick", t);
+}
+
+bool capture_remove(PGconn *conn, const char *who, const TableDef *t)
+{
+    return run_section(conn, who, "drop", t);
+}
+
+/* How many syncs read table t on source `db` (other than by the removed
+ * one), and whether any of them autokicks. */
+static const char SQL_TABLE_READERS[] =
+    "SELECT count(*), coalesce(bool_or(s.autokick AND s.status = 'active'), false)"
+    "  FROM bucardo.sync s"
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
+    "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
+    "  JOIN bucardo.relation r ON r.id = rm.relation"
+    " WHERE r.schemaname = $2 AND r.relname = $3";
+
+static bool table_readers(PGconn *cat, const char *db, const TableDef *t, long *count, bool *autokick)
+{
+    const char *params[3] = {db, t->schemaname, t->relname};
+    PGresult *res = pg_query(cat, "catalog", SQL_TABLE_READERS, 3, params);
+
+    if (res == NULL)
+        return false;
+    *count = atol(PQgetvalue(res, 0, 0));
+    *autokick = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    PQclear(res);
+    return true;
+}
+
+/* for_each_source - run `fn` on every table, in one transaction per source. */
+static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
+{
+    for (int s = 0; s < def->nsources; s++) {
+        const DbInfo *db = &def->sources[s];
+        char *who = xasprintf("database %s", db->name);
+        PGconn *conn = dbinfo_connect(db);
+        bool ok = conn != NULL && pg_exec(conn, who, "BEGIN", 0, NULL);
+
+        for (int i = 0; ok && i < def->ntables; i++) {
+            const TableDef *t = &def->tables[i];
+            long readers;
+            bool autokick;
+
+            ok = table_readers(cat, db->name, t, &readers, &autokick);
+            if (!ok)
+                break;
+            if (install)
+                ok = capture_install(conn, who, t, autokick);
+            else if (readers == 0)
+                ok = capture_remove(conn, who, t);
+            else
+                ok = run_section(conn, who, autokick ? "kick" : "nokick", t);
+        }
+        ok = ok && pg_exec(conn, who, "COMMIT", 0, NULL);
+        if (conn)
+            PQfinish(conn);
+        free(who);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool capture_sync_install(PGconn *cat, const SyncDef *def)
+{
+    return for_each_source(cat, def, true);
+}
+
+bool capture_sync_cleanup(PGconn *cat, const SyncDef *def)
+{
+    return for_each_source(cat, def, false);
+}

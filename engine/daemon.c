@@ -1,0 +1,339 @@
+/*
+ * engine/daemon.c - the engine's controller (its main thread).
+ *
+ * It owns the only process-wide state: the log sink, the pid file, the
+ * signal pipe, and the list of sync workers.  Its loop waits on the catalog
+ * connection (LISTENing for kick / reload / pause / resume) and on a
+ * self-pipe written by the signal handlers:
+ *
+ *   SIGTERM, SIGINT -> stop every worker (each finishes or rolls back its
+ *                      cycle in flight), remove the pid file, exit 0;
+ *   SIGHUP or NOTIFY bucardo_reload -> reload: workers of syncs that are
+ *                      unchanged keep running, changed ones restart, removed
+ *                      or deactivated ones stop, new ones start.
+ *
+ * A lost catalog connection is re-established every second; the workers
+ * carry on meanwhile (they reconnect to the catalog on their own).
+ * Capture notifications are not handled here: each worker LISTENs on its own
+ * source connection, so a busy source wakes only its syncs.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "log.h"
+#include "sync_worker.h"
+
+static const char SQL_ACTIVE_SYNCS[] =
+    "SELECT s.name, md5(row(s.*)::text"
+    "   || coalesce((SELECT string_agg(row(m.*)::text || row(d.*)::text, ',' ORDER BY m.position)"
+    "                  FROM bucardo.dbgroup_member m JOIN bucardo.db d ON d.name = m.db"
+    "                 WHERE m.dbgroup = s.dbgroup), '')"
+    "   || coalesce((SELECT string_agg(row(r.*)::text, ',' ORDER BY rm.position)"
+    "                  FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation"
+    "                 WHERE rm.relgroup = s.relgroup), ''))"
+    "  FROM bucardo.sync s WHERE s.status = 'active' ORDER BY s.name";
+
+static const char SQL_LISTEN[] =
+    "LISTEN " CHANNEL_KICK "; LISTEN " CHANNEL_RELOAD "; LISTEN " CHANNEL_PAUSE "; LISTEN " CHANNEL_RESUME;
+
+static const char SQL_SETTINGS[] =
+    "SELECT coalesce((SELECT setting FROM bucardo.config WHERE name = 'chunk_size'), '262144'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'chunk_pool'), '64'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay'), '1'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay_max'), '60')";
+
+/* The controller's state: lives on daemon_run's stack, main thread only. */
+typedef struct Controller {
+    const DaemonConfig *cfg;
+    WorkerConfig wcfg;
+    PGconn *cat;
+    SyncWorker **workers;
+    char **fingerprints;
+    int nworkers;
+} Controller;
+
+/* The signal pipe: written by handlers, the one global the daemon needs. */
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    char c = (char)sig;
+    int saved = errno;
+    if (write(signal_pipe[1], &c, 1) < 0) {
+        /* pipe full: a signal is pending already */
+    }
+    errno = saved;
+}
+
+static char *pid_path(const char *piddir)
+{
+    return xasprintf("%s/%s", piddir, PID_FILE_NAME);
+}
+
+long daemon_running_pid(const char *piddir)
+{
+    char *path = pid_path(piddir), buf[64], proc[64], cmd[256];
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    size_t n;
+
+    free(path);
+    if (f == NULL)
+        return 0;
+    if (fgets(buf, sizeof(buf), f) == NULL || !parse_int(strtok(buf, "\n"), 1, 1L << 30, &pid))
+        pid = 0;
+    fclose(f);
+    if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM))
+        return 0;
+    /* A recycled pid belonging to something else is not our engine. */
+    snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
+    f = fopen(proc, "r");
+    if (f == NULL)
+        return pid;
+    n = fread(cmd, 1, sizeof(cmd) - 1, f);
+    fclose(f);
+    cmd[n] = '\0';
+    return strstr(cmd, "bucardo") ? pid : 0;
+}
+
+static bool write_pid_file(const char *piddir)
+{
+    char *path = pid_path(piddir);
+    FILE *f = fopen(path, "w");
+    bool ok = f != NULL;
+
+    if (f) {
+        ok = fprintf(f, "%ld\n", (long)getpid()) > 0;
+        ok = fclose(f) == 0 && ok;
+    }
+    if (!ok)
+        log_error("cannot write the pid file %s: %s", path, strerror(errno));
+    free(path);
+    return ok;
+}
+
+static void remove_pid_file(const char *piddir)
+{
+    char *path = pid_path(piddir);
+    unlink(path);
+    free(path);
+}
+
+static int find_worker(Controller *c, const char *name)
+{
+    for (int i = 0; i < c->nworkers; i++)
+        if (strcmp(worker_name(c->workers[i]), name) == 0)
+            return i;
+    return -1;
+}
+
+static void remove_worker(Controller *c, int i)
+{
+    worker_stop(c->workers[i]);
+    free(c->fingerprints[i]);
+    c->workers[i] = c->workers[c->nworkers - 1];
+    c->fingerprints[i] = c->fingerprints[c->nworkers - 1];
+    c->nworkers--;
+}
+
+/* reload - bring the workers in line with the catalog's active syncs. */
+static bool reload(Controller *c)
+{
+    PGresult *res = pg_query(c->cat, "catalog", SQL_ACTIVE_SYNCS, 0, NULL);
+    int n;
+
+    if (res == NULL)
+        return false;
+    n = PQntuples(res);
+    for (int i = c->nworkers - 1; i >= 0; i--) {
+        bool keep = false;
+        for (int r = 0; r < n; r++)
+            if (strcmp(PQgetvalue(res, r, 0), worker_name(c->workers[i])) == 0 &&
+                strcmp(PQgetvalue(res, r, 1), c->fingerprints[i]) == 0)
+                keep = true;
+        if (!keep) {
+            log_info("stopping sync %s", worker_name(c->workers[i]));
+            remove_worker(c, i);
+        }
+    }
+    c->workers = xrealloc(c->workers, sizeof(SyncWorker *) * (size_t)(n + c->nworkers + 1));
+    c->fingerprints = xrealloc(c->fingerprints, sizeof(char *) * (size_t)(n + c->nworkers + 1));
+    for (int r = 0; r < n; r++) {
+        if (find_worker(c, PQgetvalue(res, r, 0)) >= 0)
+            continue;
+        log_info("starting sync %s", PQgetvalue(res, r, 0));
+        c->workers[c->nworkers] = worker_start(PQgetvalue(res, r, 0), &c->wcfg);
+        c->fingerprints[c->nworkers++] = xstrdup(PQgetvalue(res, r, 1));
+    }
+    PQclear(res);
+    return true;
+}
+
+static bool connect_catalog(Controller *c)
+{
+    c->cat = pg_connect(&c->cfg->catalog, "catalog");
+    if (c->cat == NULL)
+        return false;
+    if (!pg_exec_script(c->cat, "catalog", SQL_LISTEN)) {
+        PQfinish(c->cat);
+        c->cat = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void handle_notifications(Controller *c, bool *do_reload)
+{
+    PGnotify *n;
+
+    while ((n = PQnotifies(c->cat)) != NULL) {
+        int i = find_worker(c, n->extra);
+        if (strcmp(n->relname, CHANNEL_RELOAD) == 0) {
+            *do_reload = true;
+        } else if (i < 0) {
+            log_warn("%s for sync \"%s\", which is not running", n->relname, n->extra);
+        } else if (strcmp(n->relname, CHANNEL_KICK) == 0) {
+            worker_kick(c->workers[i]);
+        } else {
+            bool pause = strcmp(n->relname, CHANNEL_PAUSE) == 0;
+            log_info("%s sync %s", pause ? "pausing" : "resuming", n->extra);
+            worker_pause(c->workers[i], pause);
+        }
+        PQfreemem(n);
+    }
+}
+
+static void ready(const DaemonConfig *cfg, const char *msg)
+{
+    if (cfg->ready_fd >= 0) {
+        if (write(cfg->ready_fd, msg, strlen(msg)) < 0) {
+            /* the starting CLI went away: nobody to tell */
+        }
+        close(cfg->ready_fd);
+    }
+}
+
+static bool load_settings(Controller *c)
+{
+    PGresult *res = pg_query(c->cat, "catalog", SQL_SETTINGS, 0, NULL);
+    long chunk_size, chunks;
+
+    if (res == NULL)
+        return false;
+    if (!parse_int(PQgetvalue(res, 0, 0), 4096, 64L << 20, &chunk_size))
+        chunk_size = 262144;
+    if (!parse_int(PQgetvalue(res, 0, 1), 2, 1 << 20, &chunks))
+        chunks = 64;
+    c->wcfg.catalog = c->cfg->catalog;
+    c->wcfg.chunk_size = (size_t)chunk_size;
+    c->wcfg.chunks = (int)chunks;
+    c->wcfg.retry_delay = atof(PQgetvalue(res, 0, 2));
+    c->wcfg.retry_delay_max = atof(PQgetvalue(res, 0, 3));
+    if (c->wcfg.retry_delay <= 0)
+        c->wcfg.retry_delay = 1;
+    if (c->wcfg.retry_delay_max < c->wcfg.retry_delay)
+        c->wcfg.retry_delay_max = c->wcfg.retry_delay;
+    PQclear(res);
+    return true;
+}
+
+int daemon_run(const DaemonConfig *cfg)
+{
+    Controller c = {.cfg = cfg};
+    struct sigaction sa;
+    bool stop = false, do_reload = false;
+    double reconnect_wait = 0;
+
+    if (!log_open(cfg->logfile, LOG_INFO_LVL)) {
+        ready(cfg, "cannot open the log file\n");
+        return 1;
+    }
+    log_set_thread_name("controller");
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        ready(cfg, "cannot create the signal pipe\n");
+        return 1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!connect_catalog(&c) || !load_settings(&c)) {
+        ready(cfg, "cannot connect to the catalog database\n");
+        return 1;
+    }
+    if (!write_pid_file(cfg->piddir)) {
+        ready(cfg, "cannot write the pid file (is the piddir writable?)\n");
+        return 1;
+    }
+    log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
+    if (!reload(&c)) {
+        remove_pid_file(cfg->piddir);
+        ready(cfg, "cannot read the syncs from the catalog\n");
+        return 1;
+    }
+    ready(cfg, "OK\n");
+
+    while (!stop) {
+        struct pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {c.cat ? PQsocket(c.cat) : -1, POLLIN, 0}};
+        if (poll(fds, 2, 1000) < 0 && errno != EINTR)
+            break;
+        if (fds[0].revents & POLLIN) {
+            char sig;
+            while (read(signal_pipe[0], &sig, 1) == 1) {
+                if (sig == SIGHUP)
+                    do_reload = true;
+                else
+                    stop = true;
+            }
+        }
+        if (c.cat && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+            if (!PQconsumeInput(c.cat) || PQstatus(c.cat) != CONNECTION_OK) {
+                log_warn("lost the catalog connection; reconnecting");
+                PQfinish(c.cat);
+                c.cat = NULL;
+            } else {
+                handle_notifications(&c, &do_reload);
+            }
+        }
+        if (c.cat == NULL && !stop) {
+            if (reconnect_wait > 0) {
+                reconnect_wait -= 1;
+                continue;
+            }
+            if (connect_catalog(&c)) {
+                log_info("catalog connection re-established");
+                do_reload = true;
+            } else {
+                reconnect_wait = 1;
+            }
+        }
+        if (do_reload && c.cat && !stop) {
+            log_info("reloading the catalog");
+            do_reload = !reload(&c);
+        }
+    }
+    log_info("stopping");
+    while (c.nworkers > 0)
+        remove_worker(&c, c.nworkers - 1);
+    free(c.workers);
+    free(c.fingerprints);
+    if (c.cat)
+        PQfinish(c.cat);
+    remove_pid_file(cfg->piddir);
+    log_info("stopped");
+    log_close();
+    return 0;
+}

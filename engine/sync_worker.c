@@ -1,0 +1,184 @@
+/*
+ * engine/sync_worker.c - one thread per sync.
+ *
+ * States: WAITING (poll on the wake eventfd and, for autokick syncs, on
+ * the source connection LISTENing for capture notifications, with a
+ * timeout for checktime or the next retry) -> RUNNING (one cycle) ->
+ * WAITING.  A failed cycle is retried after retry_delay, doubling up to
+ * retry_delay_max; any success resets the delay.  The sync runs once at
+ * start, so changes made while the engine was down are applied at once.
+ */
+#include "sync_worker.h"
+
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "log.h"
+#include "sync_runner.h"
+
+struct SyncWorker {
+    char *name;
+    WorkerConfig cfg;
+    pthread_t thread;
+    int wake_fd;
+    atomic_bool stop;
+    atomic_bool kicked;
+    atomic_bool paused;
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void wake(SyncWorker *w)
+{
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof(one)) < 0) {
+        /* The counter only saturates when the worker already has a wake-up pending. */
+    }
+}
+
+/* load - the sync's definition through a short-lived catalog connection. */
+static SyncRunner *load(SyncWorker *w)
+{
+    PGconn *cat = pg_connect(&w->cfg.catalog, "catalog");
+    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size};
+    SyncDef def;
+    LookupStatus st;
+
+    if (cat == NULL) {
+        log_error("cannot connect to the catalog to load the sync");
+        return NULL;
+    }
+    st = syncdef_load(cat, w->name, &def);
+    PQfinish(cat);
+    if (st != LOOKUP_FOUND) {
+        log_error("cannot load the sync's definition from the catalog");
+        return NULL;
+    }
+    return runner_create(&def, &w->cfg.catalog, limits);
+}
+
+static void *worker_main(void *arg)
+{
+    SyncWorker *w = arg;
+    SyncRunner *runner = NULL;
+    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0;
+    bool due = true;  /* run once at start */
+    char err[2048], name[80];
+
+    snprintf(name, sizeof(name), "sync %s", w->name);
+    log_set_thread_name(name);
+    while (!atomic_load(&w->stop)) {
+        struct pollfd fds[2];
+        int nfds = 1, timeout_ms = -1;
+        double now = now_seconds(), wait_until = 0;
+        bool explicit_kick = atomic_exchange(&w->kicked, false);
+
+        if (runner == NULL && (runner = load(w)) == NULL) {
+            next_retry = now + delay;
+            delay = fmin(delay * 2, w->cfg.retry_delay_max);
+        }
+        if (runner && !atomic_load(&w->paused) &&
+            (due || explicit_kick || (next_retry > 0 && now >= next_retry) ||
+             (next_check > 0 && now >= next_check))) {
+            CycleResult res = runner_cycle(runner, explicit_kick, err, sizeof(err));
+            const SyncDef *def = runner_def(runner);
+
+            due = false;
+            next_check = def->checktime > 0 ? now_seconds() + def->checktime : 0;
+            if (res == CYCLE_FAILED) {
+                next_retry = now_seconds() + delay;
+                log_warn("cycle failed; retrying in %.1f s", delay);
+                delay = fmin(delay * 2, w->cfg.retry_delay_max);
+            } else {
+                next_retry = 0;
+                delay = w->cfg.retry_delay;
+            }
+            continue;  /* look again for kicks that came during the cycle */
+        }
+        fds[0].fd = w->wake_fd;
+        fds[0].events = POLLIN;
+        if (runner && runner_notify_socket(runner) >= 0) {
+            fds[1].fd = runner_notify_socket(runner);
+            fds[1].events = POLLIN;
+            nfds = 2;
+        }
+        if (next_retry > 0)
+            wait_until = next_retry;
+        if (next_check > 0 && (wait_until == 0 || next_check < wait_until))
+            wait_until = next_check;
+        if (wait_until > 0) {
+            double ms = (wait_until - now) * 1000.0;
+            timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;
+        }
+        if (poll(fds, (nfds_t)nfds, timeout_ms) > 0) {
+            if (fds[0].revents & POLLIN) {
+                uint64_t v;
+                if (read(w->wake_fd, &v, sizeof(v)) < 0) {
+                    /* nothing pending after all */
+                }
+            }
+            if (nfds == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)))
+                due = runner_consume_notifies(runner);
+        }
+    }
+    runner_destroy(runner);
+    log_info("stopped");
+    return NULL;
+}
+
+SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg)
+{
+    SyncWorker *w = xcalloc(1, sizeof(SyncWorker));
+
+    w->name = xstrdup(sync);
+    w->cfg = *cfg;
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        log_error("cannot start the thread of sync %s", sync);
+        exit(3);
+    }
+    return w;
+}
+
+const char *worker_name(const SyncWorker *w)
+{
+    return w->name;
+}
+
+void worker_kick(SyncWorker *w)
+{
+    atomic_store(&w->kicked, true);
+    wake(w);
+}
+
+void worker_pause(SyncWorker *w, bool paused)
+{
+    atomic_store(&w->paused, paused);
+    wake(w);
+}
+
+void worker_stop(SyncWorker *w)
+{
+    if (w == NULL)
+        return;
+    atomic_store(&w->stop, true);
+    wake(w);
+    pthread_join(w->thread, NULL);
+    close(w->wake_fd);
+    free(w->name);
+    free(w);
+}

@@ -1,0 +1,155 @@
+/*
+ * engine/syncdef.c - read a sync's definition from the catalog.
+ *
+ * Key columns come back one row per column (unnest WITH ORDINALITY), so no
+ * array literal is ever parsed on the client.
+ */
+#include "syncdef.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_SYNC[] =
+    "SELECT name, relgroup, status, autokick, onetimecopy, conflict_strategy,"
+    "       coalesce(extract(epoch FROM checktime), 0)"
+    "  FROM bucardo.sync WHERE name = $1";
+static const char SQL_MEMBERS[] =
+    "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    " WHERE s.name = $1 ORDER BY m.position";
+static const char SQL_TABLES[] =
+    "SELECT r.id, r.schemaname, r.relname, k.col, k.typ"
+    "  FROM bucardo.sync s"
+    "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
+    "  JOIN bucardo.relation r ON r.id = rm.relation"
+    "  LEFT JOIN LATERAL unnest(r.pkey, r.pkeytype) WITH ORDINALITY AS k(col, typ, ord) ON true"
+    " WHERE s.name = $1 AND r.kind = 'table'"
+    " ORDER BY rm.position, k.ord";
+
+static bool load_members(PGconn *cat, SyncDef *def)
+{
+    const char *params[1] = {def->name};
+    PGresult *res = pg_query(cat, "catalog", SQL_MEMBERS, 1, params);
+    int n;
+
+    if (res == NULL)
+        return false;
+    n = PQntuples(res);
+    def->sources = xcalloc((size_t)n, sizeof(DbInfo));
+    def->targets = xcalloc((size_t)n, sizeof(DbInfo));
+    def->fullcopy = xcalloc((size_t)n, sizeof(bool));
+    for (int r = 0; r < n; r++) {
+        const char *role = PQgetvalue(res, r, 1);
+        bool source = strcmp(role, "source") == 0;
+        DbInfo *slot = source ? &def->sources[def->nsources] : &def->targets[def->ntargets];
+
+        if (catalog_load_db(cat, PQgetvalue(res, r, 0), slot) != LOOKUP_FOUND) {
+            PQclear(res);
+            return false;
+        }
+        if (source)
+            def->nsources++;
+        else
+            def->fullcopy[def->ntargets++] = strcmp(role, "fullcopy") == 0;
+    }
+    PQclear(res);
+    return true;
+}
+
+static bool load_tables(PGconn *cat, SyncDef *def)
+{
+    const char *params[1] = {def->name};
+    PGresult *res = pg_query(cat, "catalog", SQL_TABLES, 1, params);
+    const char *last_id = NULL;
+    int n;
+
+    if (res == NULL)
+        return false;
+    n = PQntuples(res);
+    def->tables = xcalloc((size_t)n, sizeof(TableDef));
+    for (int r = 0; r < n; r++) {
+        TableDef *t;
+        if (last_id == NULL || strcmp(last_id, PQgetvalue(res, r, 0)) != 0) {
+            t = &def->tables[def->ntables++];
+            t->schemaname = xstrdup(PQgetvalue(res, r, 1));
+            t->relname = xstrdup(PQgetvalue(res, r, 2));
+            /* 32 = INDEX_MAX_KEYS: no key has more columns */
+            t->keycols = xcalloc(32, sizeof(char *));
+            t->keytypes = xcalloc(32, sizeof(char *));
+            last_id = PQgetvalue(res, r, 0);
+        }
+        t = &def->tables[def->ntables - 1];
+        if (!PQgetisnull(res, r, 3) && t->nkeys < 32) {
+            t->keycols[t->nkeys] = xstrdup(PQgetvalue(res, r, 3));
+            t->keytypes[t->nkeys++] = xstrdup(PQgetvalue(res, r, 4));
+        }
+    }
+    PQclear(res);
+    return true;
+}
+
+LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
+{
+    const char *params[1] = {name};
+    PGresult *res = pg_query(cat, "catalog", SQL_SYNC, 1, params);
+    char *end;
+
+    memset(out, 0, sizeof(*out));
+    if (res == NULL)
+        return LOOKUP_ERROR;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return LOOKUP_ABSENT;
+    }
+    out->name = xstrdup(PQgetvalue(res, 0, 0));
+    out->relgroup = xstrdup(PQgetvalue(res, 0, 1));
+    out->status = xstrdup(PQgetvalue(res, 0, 2));
+    out->autokick = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    out->onetimecopy = atoi(PQgetvalue(res, 0, 4));
+    out->conflict_strategy = xstrdup(PQgetvalue(res, 0, 5));
+    out->checktime = strtod(PQgetvalue(res, 0, 6), &end);
+    PQclear(res);
+    if (!load_members(cat, out) || !load_tables(cat, out)) {
+        syncdef_free(out);
+        return LOOKUP_ERROR;
+    }
+    return LOOKUP_FOUND;
+}
+
+void syncdef_free(SyncDef *def)
+{
+    for (int i = 0; i < def->nsources; i++)
+        dbinfo_free(&def->sources[i]);
+    for (int i = 0; i < def->ntargets; i++)
+        dbinfo_free(&def->targets[i]);
+    for (int i = 0; i < def->ntables; i++) {
+        TableDef *t = &def->tables[i];
+        for (int k = 0; k < t->nkeys; k++) {
+            free(t->keycols[k]);
+            free(t->keytypes[k]);
+        }
+        free(t->keycols);
+        free(t->keytypes);
+        free(t->schemaname);
+        free(t->relname);
+    }
+    free(def->sources);
+    free(def->targets);
+    free(def->fullcopy);
+    free(def->tables);
+    free(def->name);
+    free(def->relgroup);
+    free(def->status);
+    free(def->conflict_strategy);
+    memset(def, 0, sizeof(*def));
+}
+
+char *table_qualified(PGconn *conn, const TableDef *t)
+{
+    char *s = pg_quote_ident(conn, t->schemaname);
+    char *r = pg_quote_ident(conn, t->relname);
+    char *q = xasprintf("%s.%s", s, r);
+
+    free(s);
+    free(r);
+    return q;
+}

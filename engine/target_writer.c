@@ -1,0 +1,310 @@
+/*
+ * engine/target_writer.c - the writer thread of one target database.
+ *
+ * Protocol (messages from the sync thread, in order):
+ *
+ *   BEGIN                      connect if needed; replica role; BEGIN
+ *   EXEC sql | COPY_BEGIN sql, DATA..., COPY_END    (any number)
+ *   BARRIER                    reply: all of the above ok?
+ *   COMMIT | ROLLBACK          reply: did it commit / roll back?
+ *   STOP                       leave
+ *
+ * Replies go through a mutex/condition pair counted by sequence number, so
+ * the sync thread can wait for "the reply to what I just sent".  The
+ * session runs with session_replication_role = replica, so triggers (our
+ * capture included) and foreign keys do not fire for applied rows: nothing
+ * echoes back, and tables can be applied in any order.
+ */
+#include "target_writer.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct TargetWriter {
+    /* Set at start, read-only afterwards. */
+    DbInfo db;
+    char *sync;
+    ChunkPool *pool;
+    MsgQueue *queue;
+    pthread_t thread;
+
+    /* Owned by the writer thread alone. */
+    PGconn *conn;
+    bool failed;       /* an error since BEGIN: skip work until ROLLBACK */
+    bool in_copy;
+    bool copy_counts;  /* the COPY in progress counts as inserted rows */
+    bool in_txn;
+
+    /* Shared, under lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t replied;
+    long sent;         /* replies requested (sync thread) */
+    long done;         /* replies given (writer thread) */
+    bool ok;           /* outcome of the last reply */
+    char error[1024];  /* first error since BEGIN */
+    long deleted;
+    long inserted;
+};
+
+static void record_error(TargetWriter *w, const char *what, const PGresult *res)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[900];
+
+    if (primary == NULL) {
+        snprintf(msg, sizeof(msg), "%s", w->conn ? PQerrorMessage(w->conn) : "no connection");
+        for (size_t n = strlen(msg); n > 0 && msg[n - 1] == '\n'; n--)
+            msg[n - 1] = '\0';
+        primary = msg;
+    }
+    pthread_mutex_lock(&w->lock);
+    if (!w->failed)
+        snprintf(w->error, sizeof(w->error), "target %s: %s: %s%s%s%s", w->db.name, what, primary,
+                 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+    pthread_mutex_unlock(&w->lock);
+    if (!w->failed)
+        log_error("%s", w->error);
+    w->failed = true;
+}
+
+static void reply(TargetWriter *w, bool ok)
+{
+    pthread_mutex_lock(&w->lock);
+    w->ok = ok;
+    w->done++;
+    pthread_cond_broadcast(&w->replied);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusType expect)
+{
+    PGresult *res = PQexec(w->conn, sql);
+    bool ok = PQresultStatus(res) == expect;
+
+    if (!ok)
+        record_error(w, what, res);
+    else if (expect == PGRES_COMMAND_OK && strncmp(PQcmdStatus(res), "DELETE", 6) == 0) {
+        long n = atol(PQcmdTuples(res));
+        pthread_mutex_lock(&w->lock);
+        w->deleted += n;
+        pthread_mutex_unlock(&w->lock);
+    }
+    PQclear(res);
+    return ok;
+}
+
+/* do_begin - make sure the connection is usable, then open the transaction. */
+static void do_begin(TargetWriter *w)
+{
+    w->failed = false;
+    pthread_mutex_lock(&w->lock);
+    w->error[0] = '\0';
+    w->deleted = w->inserted = 0;
+    pthread_mutex_unlock(&w->lock);
+    if (w->conn && PQstatus(w->conn) != CONNECTION_OK) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+    }
+    if (w->conn == NULL) {
+        char *who = xasprintf("target %s", w->db.name);
+        ConnParams cp = dbinfo_params(&w->db);
+        /* pg_connect prints to stderr, which the daemon sends to /dev/null;
+         * the reason is logged below from the connection attempt itself. */
+        w->conn = pg_connect(&cp, who);
+        free(who);
+        if (w->conn == NULL) {
+            pthread_mutex_lock(&w->lock);
+            snprintf(w->error, sizeof(w->error), "target %s: cannot connect", w->db.name);
+            pthread_mutex_unlock(&w->lock);
+            log_error("%s", w->error);
+            w->failed = true;
+            return;
+        }
+        if (!run(w, "session setup",
+                 "SET session_replication_role = replica; SET statement_timeout = 0;"
+                 " SET lock_timeout = '60s'",
+                 PGRES_COMMAND_OK))
+            return;
+        log_info("connected to target %s", w->db.name);
+    }
+    w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK);
+}
+
+static void do_copy_end(TargetWriter *w)
+{
+    PGresult *res;
+
+    if (!w->in_copy)
+        return;
+    w->in_copy = false;
+    if (PQputCopyEnd(w->conn, w->failed ? "aborted by bucardo" : NULL) != 1) {
+        record_error(w, "COPY end", NULL);
+        return;
+    }
+    while ((res = PQgetResult(w->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            record_error(w, "COPY", res);
+        else if (w->copy_counts) {
+            long n = atol(PQcmdTuples(res));
+            pthread_mutex_lock(&w->lock);
+            w->inserted += n;
+            pthread_mutex_unlock(&w->lock);
+        }
+        PQclear(res);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    TargetWriter *w = arg;
+    char name[64];
+
+    snprintf(name, sizeof(name), "sync %s target %s", w->sync, w->db.name);
+    log_set_thread_name(name);
+    for (;;) {
+        Msg *m = msgq_pop(w->queue);
+        MsgType type = m->type;
+
+        switch (type) {
+        case MSG_BEGIN:
+            do_begin(w);
+            break;
+        case MSG_EXEC:
+            if (!w->failed)
+                run(w, m->sql, m->sql, PGRES_COMMAND_OK);
+            break;
+        case MSG_COPY_BEGIN:
+            if (!w->failed)
+                w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN);
+            w->copy_counts = m->count;
+            break;
+        case MSG_DATA:
+            if (!w->failed && w->in_copy && PQputCopyData(w->conn, m->chunk->data, (int)m->chunk->len) != 1)
+                record_error(w, "COPY data", NULL);
+            chunk_release(w->pool, m->chunk);
+            break;
+        case MSG_COPY_END:
+            do_copy_end(w);
+            break;
+        case MSG_BARRIER:
+            reply(w, !w->failed);
+            break;
+        case MSG_COMMIT:
+            if (!w->failed && w->in_txn)
+                run(w, "COMMIT", "COMMIT", PGRES_COMMAND_OK);
+            w->in_txn = false;
+            reply(w, !w->failed);
+            break;
+        case MSG_ROLLBACK:
+            if (w->in_copy)
+                do_copy_end(w);
+            if (w->conn && PQstatus(w->conn) == CONNECTION_OK && PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
+                PGresult *res = PQexec(w->conn, "ROLLBACK");
+                PQclear(res);
+            }
+            w->in_txn = false;
+            reply(w, true);
+            break;
+        case MSG_STOP:
+            break;
+        }
+        msg_free(m);
+        if (type == MSG_STOP)
+            break;
+    }
+    if (w->conn)
+        PQfinish(w->conn);
+    w->conn = NULL;
+    return NULL;
+}
+
+static char *dup(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+TargetWriter *writer_start(const DbInfo *db, const char *sync, ChunkPool *pool)
+{
+    TargetWriter *w = xcalloc(1, sizeof(TargetWriter));
+
+    w->db.name = dup(db->name);
+    w->db.dbname = dup(db->dbname);
+    w->db.host = dup(db->host);
+    w->db.port = dup(db->port);
+    w->db.user = dup(db->user);
+    w->db.pass = dup(db->pass);
+    w->db.service = dup(db->service);
+    w->db.conn = dup(db->conn);
+    w->db.status = dup(db->status);
+    w->sync = xstrdup(sync);
+    w->pool = pool;
+    w->queue = msgq_create();
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->replied, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        fprintf(stderr, "bucardo: cannot start a writer thread\n");
+        exit(3);
+    }
+    return w;
+}
+
+void writer_send(TargetWriter *w, Msg *msg)
+{
+    if (msg->type == MSG_BARRIER || msg->type == MSG_COMMIT || msg->type == MSG_ROLLBACK) {
+        pthread_mutex_lock(&w->lock);
+        w->sent++;
+        pthread_mutex_unlock(&w->lock);
+    }
+    msgq_push(w->queue, msg);
+}
+
+void writer_send_new(TargetWriter *w, MsgType type, const char *sql)
+{
+    writer_send(w, msg_new(type, sql, NULL));
+}
+
+bool writer_wait(TargetWriter *w, char *err, size_t errlen)
+{
+    bool ok;
+
+    pthread_mutex_lock(&w->lock);
+    while (w->done < w->sent)
+        pthread_cond_wait(&w->replied, &w->lock);
+    ok = w->ok;
+    if (!ok && err)
+        snprintf(err, errlen, "%s", w->error);
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
+void writer_counts(TargetWriter *w, long *deleted, long *inserted)
+{
+    pthread_mutex_lock(&w->lock);
+    *deleted = w->deleted;
+    *inserted = w->inserted;
+    pthread_mutex_unlock(&w->lock);
+}
+
+const char *writer_db_name(const TargetWriter *w)
+{
+    return w->db.name;
+}
+
+void writer_stop(TargetWriter *w)
+{
+    if (w == NULL)
+        return;
+    msgq_push(w->queue, msg_new(MSG_STOP, NULL, NULL));
+    pthread_join(w->thread, NULL);
+    msgq_destroy(w->queue);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->replied);
+    dbinfo_free(&w->db);
+    free(w->sync);
+    free(w);
+}

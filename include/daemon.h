@@ -1,0 +1,34 @@
+/*
+ * include/daemon.h - the engine process: a controller that LISTENs on the
+ * catalog for control messages and runs one worker thread per active sync.
+ */
+#ifndef BUCARDO_DAEMON_H
+#define BUCARDO_DAEMON_H
+
+#include "pgconn.h"
+
+/* Control channels on the catalog database (payload: a sync name). */
+#define CHANNEL_KICK "bucardo_kick"
+#define CHANNEL_RELOAD "bucardo_reload"
+#define CHANNEL_PAUSE "bucardo_pause"
+#define CHANNEL_RESUME "bucardo_resume"
+
+#define PID_FILE_NAME "bucardo.mcp.pid"
+
+typedef struct DaemonConfig {
+    ConnParams catalog;   /* user and dbname filled in */
+    const char *piddir;
+    const char *logfile;  /* absolute path, or NULL for syslog */
+    int ready_fd;         /* gets "OK\n" or an error line once running; -1: none */
+} DaemonConfig;
+
+/*
+ * daemon_run - run the engine until SIGTERM/SIGINT; returns the process
+ * exit code.  Removes its pid file on the way out.
+ */
+int daemon_run(const DaemonConfig *cfg);
+
+/* daemon_running_pid - the live engine's pid from piddir, or 0. */
+long daemon_running_pid(const char *piddir);
+
+#endif

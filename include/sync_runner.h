@@ -1,0 +1,50 @@
+/*
+ * include/sync_runner.h - what one sync thread holds between cycles (its
+ * definition, its catalog and source connections, its target writers and
+ * chunk pool), and the cycle itself.
+ *
+ * A SyncRunner belongs to exactly one sync thread; the writer threads it
+ * starts belong to it and stop with it.
+ */
+#ifndef BUCARDO_SYNC_RUNNER_H
+#define BUCARDO_SYNC_RUNNER_H
+
+#include "syncdef.h"
+
+typedef struct SyncRunner SyncRunner;
+
+typedef enum CycleResult {
+    CYCLE_DONE,    /* changes applied to every target and recorded */
+    CYCLE_EMPTY,   /* nothing to do */
+    CYCLE_FAILED   /* rolled back everywhere; error logged and recorded */
+} CycleResult;
+
+/* Limits that bound the runner's memory. */
+typedef struct RunnerLimits {
+    int chunks;         /* chunks in the pool */
+    size_t chunk_size;  /* bytes per chunk */
+} RunnerLimits;
+
+/* runner_create - takes ownership of *def (left zeroed). */
+SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits limits);
+void runner_destroy(SyncRunner *r);
+
+/*
+ * runner_cycle - one sync cycle.  `explicit_kick` records even an empty
+ * cycle, so `bucardo kick SYNC TIMEOUT` sees its outcome.  On failure, err
+ * holds the error (which names database, table and SQLSTATE).
+ */
+CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t errlen);
+
+/*
+ * runner_notify_socket - the source connection's socket (LISTENing for
+ * capture notifications when the sync autokicks), or -1 when there is none.
+ * runner_consume_notifies - read pending input; true if a notification came.
+ */
+int runner_notify_socket(SyncRunner *r);
+bool runner_consume_notifies(SyncRunner *r);
+
+/* runner_def - the definition the runner works from. */
+const SyncDef *runner_def(const SyncRunner *r);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * include/sync_worker.h - the thread that runs one sync: it waits for a
+ * kick (explicit, from a capture NOTIFY, or checktime), runs a cycle, and
+ * retries failed cycles with exponential backoff.
+ *
+ * The controller owns the SyncWorker handle; the worker thread owns its
+ * SyncRunner (connections, writers, pool).  They share only the atomic
+ * flags below and an eventfd that wakes the worker.
+ */
+#ifndef BUCARDO_SYNC_WORKER_H
+#define BUCARDO_SYNC_WORKER_H
+
+#include "pgconn.h"
+
+typedef struct SyncWorker SyncWorker;
+
+typedef struct WorkerConfig {
+    ConnParams catalog;     /* borrowed: must outlive the worker */
+    int chunks;
+    size_t chunk_size;
+    double retry_delay;     /* seconds before the first retry */
+    double retry_delay_max;
+} WorkerConfig;
+
+SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg);
+const char *worker_name(const SyncWorker *w);
+void worker_kick(SyncWorker *w);
+void worker_pause(SyncWorker *w, bool paused);
+/* worker_stop - ask the thread to finish (its cycle in flight completes or
+ * rolls back), join it and free the handle. */
+void worker_stop(SyncWorker *w);
+
+#endif

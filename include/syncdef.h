@@ -1,0 +1,44 @@
+/*
+ * include/syncdef.h - a sync as the engine runs it: its options, its
+ * databases by role, and its tables with their keys, read from the catalog
+ * in one go.  The engine takes a fresh SyncDef at start and on reload, so a
+ * running cycle never sees the catalog change under it.
+ */
+#ifndef BUCARDO_SYNCDEF_H
+#define BUCARDO_SYNCDEF_H
+
+#include "catalog.h"
+
+typedef struct TableDef {
+    char *schemaname;
+    char *relname;
+    int nkeys;
+    char **keycols;   /* key column names, in key order */
+    char **keytypes;  /* their types as format_type() gives them */
+} TableDef;
+
+typedef struct SyncDef {
+    char *name;
+    char *relgroup;
+    char *status;             /* active / inactive */
+    bool autokick;
+    int onetimecopy;
+    char *conflict_strategy;
+    double checktime;         /* seconds; 0: none */
+    int nsources;
+    DbInfo *sources;          /* in dbgroup order */
+    int ntargets;
+    DbInfo *targets;
+    bool *fullcopy;           /* per target: role fullcopy */
+    int ntables;
+    TableDef *tables;
+} SyncDef;
+
+/* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */
+LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out) MUST_CHECK;
+void syncdef_free(SyncDef *def);
+
+/* table_qualified - "schema"."table", quoted for `conn`; caller frees. */
+char *table_qualified(PGconn *conn, const TableDef *t);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * include/target_writer.h - one thread per target database that applies
+ * what the sync's reader sends it, in order, on its own connection.
+ *
+ * The writer owns its connection for its whole life (reconnecting at the
+ * start of a cycle when it was lost).  The sync thread talks to it only
+ * through messages; after a BARRIER, COMMIT or ROLLBACK it collects the
+ * outcome with writer_wait().  After a failure the writer skips work until
+ * the ROLLBACK, still releasing every chunk it is sent.
+ */
+#ifndef BUCARDO_TARGET_WRITER_H
+#define BUCARDO_TARGET_WRITER_H
+
+#include "catalog.h"
+#include "chunk_queue.h"
+
+typedef struct TargetWriter TargetWriter;
+
+/* writer_start - a thread for target `db` (copied) of sync `sync`. */
+TargetWriter *writer_start(const DbInfo *db, const char *sync, ChunkPool *pool);
+/* writer_send - queue a message (ownership passes to the writer). */
+void writer_send(TargetWriter *w, Msg *msg);
+/* writer_send_new - writer_send(msg_new(type, sql, NULL)). */
+void writer_send_new(TargetWriter *w, MsgType type, const char *sql);
+/*
+ * writer_wait - wait for the reply to the last BARRIER/COMMIT/ROLLBACK.
+ * Returns true when everything since BEGIN succeeded; otherwise copies the
+ * first error (naming the database and SQLSTATE) into err.
+ */
+bool writer_wait(TargetWriter *w, char *err, size_t errlen);
+/* writer_counts - rows deleted and inserted since the last BEGIN. */
+void writer_counts(TargetWriter *w, long *deleted, long *inserted);
+const char *writer_db_name(const TargetWriter *w);
+/* writer_stop - stop the thread, close its connection, free it. */
+void writer_stop(TargetWriter *w);
+
+#endif
