@@ -83,9 +83,31 @@ static const SyncOption *find_option(const char *key)
 }
 
 /*
- * set_option - validate and store one option of a sync.  Intervals are
- * checked by the server's own parser (its message names the bad text); a
- * bare number of seconds is accepted as Bucardo does.
+ * interval_sign - is `text` a valid interval, and which sign?  1: positive,
+ * 0: zero, -1: negative, -2: not an interval.  The server's own parser
+ * decides; its error (which would not name the option) is not printed,
+ * the caller says what was wrong.  A failed statement aborts the
+ * transaction, which the failing command rolls back anyway.
+ */
+static int interval_sign(PGconn *cat, const char *text)
+{
+    const char *params[1] = {text};
+    PGresult *res = PQexecParams(cat, "SELECT sign(extract(epoch FROM $1::interval))::int", 1, NULL, params,
+                                 NULL, NULL, 0);
+    long sign = -2;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        !parse_int(PQgetvalue(res, 0, 0), -1, 1, &sign))
+        sign = -2;
+    PQclear(res);
+    return (int)sign;
+}
+
+/*
+ * set_option - validate and store one option of a sync.  An interval
+ * given as a bare number is seconds, as Bucardo has it; 0 or nothing means
+ * none (NULL, or 0 for overdue and expired); anything else must be a
+ * positive interval the server can parse.
  */
 static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, const char *value)
 {
@@ -109,10 +131,20 @@ static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, con
         cast = "::integer";
         break;
     case T_INTERVAL:
-        if (parse_int(value, 0, 1000000000, &n))
-            params[1] = normalised = xasprintf("%ld seconds", n);
-        else if (value[0] == '\0' || strcmp(value, "0") == 0)
+        /* "0" is checked first: 0 seconds is "none", never a zero interval
+         * that would read as "every 0 seconds". */
+        if (value[0] == '\0' || strcmp(value, "0") == 0)
             params[1] = NULL;
+        else if (parse_int(value, 1, 1000000000, &n))
+            params[1] = normalised = xasprintf("%ld seconds", n);
+        else {
+            int sign = interval_sign(cat, value);
+            if (sign < 0)
+                return cli_error("%s: expected a number of seconds or an interval such as \"5 minutes\", "
+                                 "not negative, got \"%s\"", opt->key, value) == 0;
+            if (sign == 0)
+                params[1] = NULL;
+        }
         cast = "::interval";
         break;
     case T_STATUS:
@@ -242,16 +274,38 @@ static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
 }
 
 /*
+ * free_dbgroup_name - the name for a new dbgroup of a sync: the sync's own
+ * name, or when a dbgroup already has it (one made by hand, or the sync's
+ * previous dbgroup on `update sync dbs=`) the first free NAME_2, NAME_3...
+ * Owned by the caller; NULL after an error.
+ */
+static char *free_dbgroup_name(PGconn *cat, const char *sync)
+{
+    for (int i = 1; i <= 1000; i++) {
+        char *candidate = i == 1 ? xstrdup(sync) : xasprintf("%s_%d", sync, i);
+        int found = cli_row_exists(cat, SQL_DBGROUP_EXISTS, candidate);
+
+        if (found == 0)
+            return candidate;
+        free(candidate);
+        if (found < 0)
+            return NULL;
+    }
+    cli_error("no free name for a new dbgroup of sync \"%s\": give dbgroup=NAME", sync);
+    return NULL;
+}
+
+/*
  * resolve_dbgroup - the dbgroup a sync uses: dbgroup=NAME (created from dbs=
  * when it does not exist yet), or for dbs= alone a dbgroup with exactly
- * those members, else a new one named after the sync.  Returns an owned
- * name or NULL; *created_note says a new dbgroup was made.
+ * those members, else a new one named after the sync (free_dbgroup_name).
+ * Returns an owned name or NULL; *created says a new dbgroup was made.
  */
 static char *resolve_dbgroup(PGconn *cat, const char *sync, const char *dbgroup, const char *dbs_text,
                              bool *created)
 {
     StrList dbs = {0}, roles = {0};
-    char *name = NULL;
+    char *name = NULL, *new_name = NULL;
     int found;
     bool error;
 
@@ -276,13 +330,16 @@ static char *resolve_dbgroup(PGconn *cat, const char *sync, const char *dbgroup,
         name = dbgroup_find_same(cat, &dbs, &roles, &error);
         if (name || error)
             goto out;
-        dbgroup = sync;
+        dbgroup = new_name = free_dbgroup_name(cat, sync);
+        if (dbgroup == NULL)
+            goto out;
     }
     if (!dbgroup_create(cat, dbgroup) || !dbgroup_add_members(cat, dbgroup, &dbs, &roles, false))
         goto out;
     *created = true;
     name = xstrdup(dbgroup);
 out:
+    free(new_name);
     strlist_free(&dbs);
     strlist_free(&roles);
     return name;
@@ -350,6 +407,7 @@ out:
 int cmd_update_sync(CliContext *ctx, int argc, char **argv)
 {
     KeyValues kv;
+    StrList new_groups = {0};   /* dbgroups made for dbs=, told on success */
     int found, code = EXIT_FAIL;
 
     if (argc < 2)
@@ -386,6 +444,8 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
                 goto out;
             params[1] = group;
             ok = pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET dbgroup = $2 WHERE name = $1", 2, params);
+            if (ok && created)
+                strlist_add(&new_groups, group);
             free(group);
             if (!ok)
                 goto out;
@@ -396,8 +456,11 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
         goto out;
     for (int i = 0; i < kv.keys.count; i++)
         printf("Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
+    for (int i = 0; i < new_groups.count; i++)
+        printf("Created a new dbgroup named \"%s\"\n", new_groups.items[i]);
     code = EXIT_OK;
 out:
+    strlist_free(&new_groups);
     cli_kv_free(&kv);
     return code;
 }

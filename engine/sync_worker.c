@@ -109,6 +109,11 @@ static void *worker_main(void *arg)
             }
             continue;  /* look again for kicks that came during the cycle */
         }
+        /* Notifications read during the cycle wait in libpq, not on the socket. */
+        if (runner && runner_notify_socket(runner) >= 0 && runner_consume_notifies(runner)) {
+            due = true;
+            continue;
+        }
         fds[0].fd = w->wake_fd;
         fds[0].events = POLLIN;
         if (runner && runner_notify_socket(runner) >= 0) {

@@ -75,3 +75,31 @@ bucardo_install() {
     mkdir -p "$TEST_DIR/piddir"
     run_ok "$BUCARDO" install --batch --piddir="$TEST_DIR/piddir"
 }
+
+# table_digest DB TABLE - an md5 over every row of the table (as text, in a
+# stable order): equal digests mean equal contents.
+table_digest() {
+    psql -X -q -At -d "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '')
+                                FROM $2 t"
+}
+
+# wait_synced SOURCE TARGET TIMEOUT_S TABLE... - wait until every table's
+# contents are equal on both sides; fail with both digests otherwise.
+wait_synced() {
+    local src=$1 dst=$2 timeout=$3 t a b deadline
+    shift 3
+    deadline=$(( $(date +%s) + timeout ))
+    for t in "$@"; do
+        while :; do
+            a=$(table_digest "$src" "$t") b=$(table_digest "$dst" "$t")
+            [ "$a" = "$b" ] && break
+            [ "$(date +%s)" -ge "$deadline" ] && fail "table $t differs between $src and $dst after ${timeout}s: $a vs $b"
+            sleep 0.1
+        done
+    done
+}
+
+# engine_pid - the running engine's pid (from the piddir of bucardo_install).
+engine_pid() {
+    cat "$TEST_DIR/piddir/bucardo.mcp.pid" 2>/dev/null
+}

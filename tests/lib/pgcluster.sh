@@ -23,16 +23,52 @@ pg_port_free() {
 
 pg_stop_cluster() {
     local rc=$?
-    if [ -n "${BUCARDO_PIDDIR:-}" ] && [ -f "$BUCARDO_PIDDIR/bucardo.mcp.pid" ]; then
-        kill -9 "$(cat "$BUCARDO_PIDDIR/bucardo.mcp.pid")" 2>/dev/null || true
+    local piddir=${BUCARDO_PIDDIR:-${TEST_DIR:-/nonexistent}/piddir} d
+    if [ -f "$piddir/bucardo.mcp.pid" ]; then
+        kill -9 "$(cat "$piddir/bucardo.mcp.pid")" 2>/dev/null || true
     fi
-    if [ -n "${TEST_DIR:-}" ] && [ -d "$TEST_DIR/data" ]; then
-        pg_as_owner "$PG_BIN/pg_ctl -D '$TEST_DIR/data' -m immediate -w stop" >/dev/null 2>&1 || true
-    fi
+    for d in "${TEST_DIR:-/nonexistent}"/data*; do
+        [ -d "$d" ] && pg_as_owner "$PG_BIN/pg_ctl -D '$d' -m immediate -w stop" >/dev/null 2>&1
+    done
     if [ -n "${TEST_DIR:-}" ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
         rm -rf "$TEST_DIR"
     fi
     return $rc
+}
+
+# pg_init_cluster DATADIR SOCKDIR - initdb and start one server on a free
+# port; prints the port.
+pg_init_cluster() {
+    local data=$1 sock=$2 port tries=0
+    mkdir -p "$data" "$sock"
+    [ "$(id -u)" -eq 0 ] && chown postgres "$data" "$sock"
+    while :; do
+        port=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
+        pg_port_free "$port" && [ ! -e "$sock/.s.PGSQL.$port" ] && break
+        tries=$((tries + 1))
+        [ $tries -gt 50 ] && { echo "no free port found" >&2; return 1; }
+    done
+    pg_as_owner "$PG_BIN/initdb -D '$data' -U postgres -A trust -E UTF8 --no-locale" \
+        >"$data.initdb.log" 2>&1 || { cat "$data.initdb.log" >&2; return 1; }
+    echo "port = $port" >>"$data/postgresql.conf"
+    pg_as_owner "$PG_BIN/pg_ctl -D '$data' -l '$data.log' -w \
+        -o \"-k '$sock' -c listen_addresses='' -c fsync=off -c max_connections=100\" start" \
+        >/dev/null 2>&1 || { cat "$data.log" >&2; return 1; }
+    echo "$port"
+}
+
+# pg_start_second_cluster - another server (for outages of one side):
+# sets PGHOST2 and PGPORT2.
+pg_start_second_cluster() {
+    PGPORT2=$(pg_init_cluster "$TEST_DIR/data2" "$TEST_DIR/sock2") || return 1
+    PGHOST2="$TEST_DIR/sock2"
+}
+
+# pg_ctl_cluster DATADIR ACTION [ARGS] - stop/start/restart one server.
+pg_ctl_cluster() {
+    local data=$1
+    shift
+    pg_as_owner "$PG_BIN/pg_ctl -D '$data' -l '$data.log' -w $*" >/dev/null 2>&1
 }
 
 pg_start_cluster() {
@@ -40,23 +76,9 @@ pg_start_cluster() {
     chmod 755 "$TEST_DIR"
     trap pg_stop_cluster EXIT
     trap 'exit 130' INT TERM
-    mkdir -p "$TEST_DIR/sock" "$TEST_DIR/data"
-    if [ "$(id -u)" -eq 0 ]; then
-        chown postgres "$TEST_DIR" "$TEST_DIR/sock" "$TEST_DIR/data"
-    fi
-    local port tries=0
-    while :; do
-        port=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
-        pg_port_free "$port" && [ ! -e "$TEST_DIR/sock/.s.PGSQL.$port" ] && break
-        tries=$((tries + 1))
-        [ $tries -gt 50 ] && { echo "no free port found" >&2; return 1; }
-    done
-    pg_as_owner "$PG_BIN/initdb -D '$TEST_DIR/data' -U postgres -A trust -E UTF8 --no-locale" \
-        >"$TEST_DIR/initdb.log" 2>&1 || { cat "$TEST_DIR/initdb.log" >&2; return 1; }
-    pg_as_owner "$PG_BIN/pg_ctl -D '$TEST_DIR/data' -l '$TEST_DIR/server.log' -w \
-        -o \"-k '$TEST_DIR/sock' -p $port -c listen_addresses='' -c fsync=off \
-            -c max_connections=100 -c max_prepared_transactions=0\" start" \
-        >/dev/null 2>&1 || { cat "$TEST_DIR/server.log" >&2; return 1; }
+    [ "$(id -u)" -eq 0 ] && chown postgres "$TEST_DIR"
+    local port
+    port=$(pg_init_cluster "$TEST_DIR/data" "$TEST_DIR/sock") || return 1
     export PGHOST="$TEST_DIR/sock" PGPORT="$port" PGUSER=postgres HOME="$TEST_DIR"
     unset PGDATABASE PGPASSWORD PGSERVICE
 }
