@@ -56,6 +56,9 @@ int cmd_show(CliContext *ctx, int argc, char **argv)
 
 int cmd_set(CliContext *ctx, int argc, char **argv)
 {
+    StrBuf said;
+    int code = EXIT_FAIL;
+
     if (argc < 1)
         return cli_error("usage: bucardo set NAME=VALUE ...");
     for (int i = 0; i < argc; i++)
@@ -63,6 +66,9 @@ int cmd_set(CliContext *ctx, int argc, char **argv)
             return cli_error("set: expected NAME=VALUE, got \"%s\"", argv[i]);
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
+    /* The "Updated" lines are printed only once every setting is known:
+     * a failing `set a=1 b=2` changes nothing, so it must not claim it did. */
+    strbuf_init(&said);
     for (int i = 0; i < argc; i++) {
         char *name = xstrdup(argv[i]);
         char *eq = strchr(name, '=');
@@ -73,19 +79,23 @@ int cmd_set(CliContext *ctx, int argc, char **argv)
         res = pg_query(ctx->cat, "catalog", SQL_SET, 2, params);
         if (res == NULL) {
             free(name);
-            return EXIT_FAIL;
+            goto out;
         }
         if (strcmp(PQcmdTuples(res), "1") != 0) {
             PQclear(res);
             cli_error("no setting named \"%s\" (see bucardo show all)", name);
             free(name);
-            return EXIT_FAIL;
+            goto out;
         }
         PQclear(res);
-        printf("Updated configuration setting \"%s\"\n", name);
+        strbuf_printf(&said, "Updated configuration setting \"%s\"\n", name);
         free(name);
     }
-    return EXIT_OK;
+    fputs(said.data, stdout);
+    code = EXIT_OK;
+out:
+    strbuf_free(&said);
+    return code;
 }
 
 int cmd_list_all(CliContext *ctx, int argc, char **argv)

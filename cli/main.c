@@ -255,6 +255,8 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
     }
     while (fgets(line, sizeof(line), f)) {
         char *s = line, *eq, *end;
+        const char *value;
+        size_t namelen;
         const OptSpec *spec;
 
         lineno++;
@@ -268,7 +270,14 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
         if (s[0] == '-' && s[1] == '-')
             s += 2;
         eq = strchr(s, '=');
-        spec = find_long(s, eq ? (size_t)(eq - s) : strlen(s));
+        /* Bucardo's rc files allow blanks around '=' ("dbport = 5432"). */
+        namelen = eq ? (size_t)(eq - s) : strlen(s);
+        while (namelen > 0 && (s[namelen - 1] == ' ' || s[namelen - 1] == '\t'))
+            namelen--;
+        value = eq ? eq + 1 : NULL;
+        while (value && (*value == ' ' || *value == '\t'))
+            value++;
+        spec = find_long(s, namelen);
         if (spec == NULL || spec->id == O_BUCARDORC || spec->id == O_HELP || spec->id == O_VERSION ||
             spec->id == O_NO_BUCARDORC || (spec->kind == OPT_VALUE && eq == NULL)) {
             fclose(f);
@@ -276,14 +285,14 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
         }
         if (spec->kind == OPT_FLAG) {
             bool on = true;
-            if (eq && !parse_bool(eq + 1, &on)) {
+            if (value && !parse_bool(value, &on)) {
                 fclose(f);
                 return cli_error("%s line %d: not a boolean value", path, lineno) == 0;
             }
             if (on)
                 apply_option(ctx, spec->id, NULL);
         } else {
-            strlist_add(&ctx->owned, eq + 1);
+            strlist_add(&ctx->owned, value);
             apply_option(ctx, spec->id, ctx->owned.items[ctx->owned.count - 1]);
         }
     }

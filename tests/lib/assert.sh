@@ -103,3 +103,11 @@ wait_synced() {
 engine_pid() {
     cat "$TEST_DIR/piddir/bucardo.mcp.pid" 2>/dev/null
 }
+
+# process_gone PID - true when the process has exited (no such process, or
+# a zombie its new parent has not reaped yet: the engine double-forks).
+process_gone() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+    [ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
+}

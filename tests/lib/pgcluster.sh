@@ -30,6 +30,12 @@ pg_stop_cluster() {
     for d in "${TEST_DIR:-/nonexistent}"/data*; do
         [ -d "$d" ] && pg_as_owner "$PG_BIN/pg_ctl -D '$d' -m immediate -w stop" >/dev/null 2>&1
     done
+    # Sanitizer builds write their reports here (the daemon has no stderr).
+    if [ -n "${TEST_DIR:-}" ] && ls "$TEST_DIR"/sanitizer.* >/dev/null 2>&1; then
+        echo "FAIL: sanitizer reports:" >&2
+        cat "$TEST_DIR"/sanitizer.* >&2
+        rc=1
+    fi
     if [ -n "${TEST_DIR:-}" ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
         rm -rf "$TEST_DIR"
     fi
@@ -80,5 +86,8 @@ pg_start_cluster() {
     local port
     port=$(pg_init_cluster "$TEST_DIR/data" "$TEST_DIR/sock") || return 1
     export PGHOST="$TEST_DIR/sock" PGPORT="$port" PGUSER=postgres HOME="$TEST_DIR"
+    export ASAN_OPTIONS="log_path=$TEST_DIR/sanitizer${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export UBSAN_OPTIONS="log_path=$TEST_DIR/sanitizer:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+    export TSAN_OPTIONS="log_path=$TEST_DIR/sanitizer${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
     unset PGDATABASE PGPASSWORD PGSERVICE
 }
