@@ -180,9 +180,13 @@ static bool reload(Controller *c)
 
 static bool connect_catalog(Controller *c)
 {
-    c->cat = pg_connect(&c->cfg->catalog, "catalog");
-    if (c->cat == NULL)
+    char reason[512];
+
+    c->cat = pg_connect_err(&c->cfg->catalog, reason, sizeof(reason));
+    if (c->cat == NULL) {
+        log_error("catalog: cannot connect: %s", reason);
         return false;
+    }
     if (!pg_exec_script(c->cat, "catalog", SQL_LISTEN)) {
         PQfinish(c->cat);
         c->cat = NULL;
@@ -258,6 +262,14 @@ int daemon_run(const DaemonConfig *cfg)
         return 1;
     }
     log_set_thread_name("controller");
+    /* Helpers shared with the CLI report errors on stderr: keep them in the log. */
+    if (cfg->logfile) {
+        int fd = open(cfg->logfile, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0 && fd != STDERR_FILENO) {
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+    }
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         ready(cfg, "cannot create the signal pipe\n");
         return 1;

@@ -22,6 +22,16 @@ static void chomp(char *s)
 
 PGconn *pg_connect(const ConnParams *cp, const char *who)
 {
+    char err[1024];
+    PGconn *conn = pg_connect_err(cp, err, sizeof(err));
+
+    if (conn == NULL)
+        fprintf(stderr, "%s: could not connect: %s\n", who, err);
+    return conn;
+}
+
+PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
+{
     const char *keys[10];
     const char *vals[10];
     int n = 0;
@@ -57,14 +67,12 @@ PGconn *pg_connect(const ConnParams *cp, const char *who)
 
     conn = PQconnectdbParams(keys, vals, cp->extra && cp->extra[0] ? 1 : 0);
     if (conn == NULL) {
-        fprintf(stderr, "%s: could not connect: out of memory\n", who);
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
-        char *msg = xstrdup(PQerrorMessage(conn));
-        chomp(msg);
-        fprintf(stderr, "%s: could not connect: %s\n", who, msg);
-        free(msg);
+        snprintf(err, errlen, "%s", PQerrorMessage(conn));
+        chomp(err);
         PQfinish(conn);
         return NULL;
     }

@@ -192,10 +192,13 @@ static bool ensure_source(SyncRunner *r, char *err, size_t errlen)
         return true;
     drop_source(r);
     cp = dbinfo_params(src);
-    r->source = pg_connect(&cp, "source");
-    if (r->source == NULL) {
-        snprintf(err, errlen, "source %s: cannot connect", src->name);
-        return false;
+    {
+        char reason[512];
+        r->source = pg_connect_err(&cp, reason, sizeof(reason));
+        if (r->source == NULL) {
+            snprintf(err, errlen, "source %s: cannot connect: %s", src->name, reason);
+            return false;
+        }
     }
     if (r->def.autokick) {
         PGresult *res = PQexec(r->source, "LISTEN " CAPTURE_CHANNEL);
@@ -224,7 +227,12 @@ static bool ensure_catalog(SyncRunner *r)
         return true;
     if (r->cat)
         PQfinish(r->cat);
-    r->cat = pg_connect(&r->catalog_params, "catalog");
+    {
+        char reason[512];
+        r->cat = pg_connect_err(&r->catalog_params, reason, sizeof(reason));
+        if (r->cat == NULL)
+            log_error("catalog: cannot connect: %s", reason);
+    }
     return r->cat != NULL;
 }
 

@@ -53,13 +53,14 @@ static void wake(SyncWorker *w)
 /* load - the sync's definition through a short-lived catalog connection. */
 static SyncRunner *load(SyncWorker *w)
 {
-    PGconn *cat = pg_connect(&w->cfg.catalog, "catalog");
+    char reason[512];
+    PGconn *cat = pg_connect_err(&w->cfg.catalog, reason, sizeof(reason));
     RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size};
     SyncDef def;
     LookupStatus st;
 
     if (cat == NULL) {
-        log_error("cannot connect to the catalog to load the sync");
+        log_error("catalog: cannot connect to load the sync: %s", reason);
         return NULL;
     }
     st = syncdef_load(cat, w->name, &def);

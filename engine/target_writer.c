@@ -111,15 +111,13 @@ static void do_begin(TargetWriter *w)
         w->conn = NULL;
     }
     if (w->conn == NULL) {
-        char *who = xasprintf("target %s", w->db.name);
         ConnParams cp = dbinfo_params(&w->db);
-        /* pg_connect prints to stderr, which the daemon sends to /dev/null;
-         * the reason is logged below from the connection attempt itself. */
-        w->conn = pg_connect(&cp, who);
-        free(who);
+        char reason[512];
+
+        w->conn = pg_connect_err(&cp, reason, sizeof(reason));
         if (w->conn == NULL) {
             pthread_mutex_lock(&w->lock);
-            snprintf(w->error, sizeof(w->error), "target %s: cannot connect", w->db.name);
+            snprintf(w->error, sizeof(w->error), "target %s: cannot connect: %s", w->db.name, reason);
             pthread_mutex_unlock(&w->lock);
             log_error("%s", w->error);
             w->failed = true;

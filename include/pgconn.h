@@ -32,6 +32,10 @@ typedef struct ConnParams {
  */
 PGconn *pg_connect(const ConnParams *cp, const char *who) MUST_CHECK;
 
+/* pg_connect_err - pg_connect that puts the reason into err instead of
+ * printing it (for the engine, which logs it with its own context). */
+PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen) MUST_CHECK;
+
 /* pg_query - run SQL with text parameters; NULL (error printed) unless the
  * result is TUPLES_OK or COMMAND_OK.  The caller PQclear()s the result. */
 PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,
