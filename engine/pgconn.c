@@ -12,12 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Trim libpq's trailing newline(s) from a message, in place. */
+/*
+ * Make libpq's message one line, in place: trailing newlines go, and each
+ * inner line break (with the indentation libpq puts after it, as in
+ * "failed: ...\n\tIs the server running...") becomes one space.  An error
+ * is one line wherever it ends up: a terminal, or the engine's log.
+ */
 static void chomp(char *s)
 {
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-        s[--n] = '\0';
+    char *out = s;
+
+    for (const char *in = s; *in; in++) {
+        if (*in == '\n' || *in == '\r') {
+            while (in[1] == '\n' || in[1] == '\r' || in[1] == '\t' || in[1] == ' ')
+                in++;
+            if (in[1] != '\0')
+                *out++ = ' ';
+            continue;
+        }
+        *out++ = *in;
+    }
+    *out = '\0';
 }
 
 PGconn *pg_connect(const ConnParams *cp, const char *who)
@@ -140,13 +155,17 @@ bool pg_exec_script(PGconn *conn, const char *who, const char *sql)
     return false;
 }
 
-char *pg_quote_ident(PGconn *conn, const char *ident)
+/* escape - PQescapeIdentifier or PQescapeLiteral into an xmalloc'd string;
+ * failure (invalid encoding, out of memory) is fatal: callers build SQL
+ * from the result and must never run half-quoted text. */
+static char *escape(PGconn *conn, const char *text, bool ident)
 {
-    char *q = PQescapeIdentifier(conn, ident, strlen(ident));
+    char *q = ident ? PQescapeIdentifier(conn, text, strlen(text)) : PQescapeLiteral(conn, text, strlen(text));
     char *out;
 
     if (q == NULL) {
-        fprintf(stderr, "bucardo: cannot quote identifier: %s", PQerrorMessage(conn));
+        fprintf(stderr, "bucardo: cannot quote %s: %s", ident ? "an identifier" : "a value",
+                PQerrorMessage(conn));
         exit(2);
     }
     out = xstrdup(q);
@@ -154,18 +173,14 @@ char *pg_quote_ident(PGconn *conn, const char *ident)
     return out;
 }
 
+char *pg_quote_ident(PGconn *conn, const char *ident)
+{
+    return escape(conn, ident, true);
+}
+
 char *pg_quote_literal(PGconn *conn, const char *value)
 {
-    char *q = PQescapeLiteral(conn, value, strlen(value));
-    char *out;
-
-    if (q == NULL) {
-        fprintf(stderr, "bucardo: cannot quote literal: %s", PQerrorMessage(conn));
-        exit(2);
-    }
-    out = xstrdup(q);
-    PQfreemem(q);
-    return out;
+    return escape(conn, value, false);
 }
 
 char *pg_array_literal(const StrList *items)
