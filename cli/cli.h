@@ -99,6 +99,10 @@ int cmd_pause(CliContext *ctx, int argc, char **argv);
 int cmd_resume(CliContext *ctx, int argc, char **argv);
 int cmd_status(CliContext *ctx, int argc, char **argv);
 
+/* cli_notify_reload - tell a running engine (at commit) to re-read the
+ * catalog; harmless when none runs. */
+bool cli_notify_reload(CliContext *ctx) MUST_CHECK;
+
 /* Help text (cli/help.c). */
 void cli_usage(void);
 int cli_help_command(const char *verb);

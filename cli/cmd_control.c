@@ -231,6 +231,11 @@ static bool require_running(CliContext *ctx)
     return running;
 }
 
+bool cli_notify_reload(CliContext *ctx)
+{
+    return notify(ctx, CHANNEL_RELOAD, "");
+}
+
 int cmd_reload(CliContext *ctx, int argc, char **argv)
 {
     (void)argv;
@@ -340,7 +345,7 @@ static int set_status(CliContext *ctx, int argc, char **argv, const char *status
         printf("%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
     }
     /* A running engine picks the change up; a stopped one reads it at start. */
-    return notify(ctx, CHANNEL_RELOAD, "") ? EXIT_OK : EXIT_FAIL;
+    return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
 }
 
 int cmd_activate(CliContext *ctx, int argc, char **argv)

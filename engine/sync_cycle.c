@@ -44,6 +44,7 @@ static const char SQL_SAVE_SNAPSHOT[] =
 static const char SQL_RECORD_RUN[] =
     "INSERT INTO bucardo.syncrun (sync, started, ended, state, deletes, inserts, error)"
     " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6)";
+static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
 static const char SQL_PURGE_SNAPSHOTS[] =
     "SELECT NULL::text FROM bucardo.sync s"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
@@ -280,16 +281,34 @@ static PGresult *src_query(SyncRunner *r, const char *what, const char *sql, Exe
     return res;
 }
 
+/* send_chunk - hand one filled chunk to the n writers marked in `to`. */
+static void send_chunk(SyncRunner *r, Chunk *chunk, const bool *to, int n)
+{
+    atomic_store(&chunk->refs, n);
+    for (int i = 0; i < r->def.ntargets; i++)
+        if (to[i])
+            writer_send(r->writers[i], msg_new(MSG_DATA, NULL, chunk));
+}
+
+/* send_all - the same statement to every writer marked in `to`. */
+static void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to)
+{
+    for (int i = 0; i < r->def.ntargets; i++)
+        if (to == NULL || to[i])
+            writer_send_new(r->writers[i], type, sql);
+}
+
 /*
  * stream - run `copy_out` (COPY ... TO STDOUT) on the source and feed every
  * writer `copy_in` (COPY ... FROM STDIN) with the same bytes, chunk by
- * chunk.  Each chunk is shared by all writers (refcount), and the pool
+ * chunk, for the writers marked in `to`.  Each chunk is shared by them
+ * (refcount), and the pool
  * bounds how far the source can run ahead of the slowest target.
  */
 static bool stream(SyncRunner *r, const char *what, const char *copy_out, const char *copy_in, bool count,
-                   char *err, size_t errlen)
+                   const bool *to, char *err, size_t errlen)
 {
-    int nw = r->def.ntargets;
+    int nw = 0;
     size_t cap = chunk_pool_chunk_size(r->pool);
     Chunk *chunk = NULL;
     PGresult *res;
@@ -297,10 +316,14 @@ static bool stream(SyncRunner *r, const char *what, const char *copy_out, const 
     int len;
     bool ok = true;
 
-    for (int i = 0; i < nw; i++) {
-        Msg *m = msg_new(MSG_COPY_BEGIN, copy_in, NULL);
+    for (int i = 0; i < r->def.ntargets; i++) {
+        Msg *m;
+        if (!to[i])
+            continue;
+        m = msg_new(MSG_COPY_BEGIN, copy_in, NULL);
         m->count = count;
         writer_send(r->writers[i], m);
+        nw++;
     }
     res = src_query(r, what, copy_out, PGRES_COPY_OUT, err, errlen);
     if (res == NULL)
@@ -318,9 +341,7 @@ static bool stream(SyncRunner *r, const char *what, const char *copy_out, const 
             chunk->len += n;
             off += n;
             if (chunk->len == cap) {
-                atomic_store(&chunk->refs, nw);
-                for (int i = 0; i < nw; i++)
-                    writer_send(r->writers[i], msg_new(MSG_DATA, NULL, chunk));
+                send_chunk(r, chunk, to, nw);
                 chunk = NULL;
             }
         }
@@ -342,16 +363,15 @@ static bool stream(SyncRunner *r, const char *what, const char *copy_out, const 
     }
     if (chunk != NULL) {
         if (chunk->len > 0 && ok) {
-            atomic_store(&chunk->refs, nw);
-            for (int i = 0; i < nw; i++)
-                writer_send(r->writers[i], msg_new(MSG_DATA, NULL, chunk));
+            send_chunk(r, chunk, to, nw);
         } else {
             atomic_store(&chunk->refs, 1);
             chunk_release(r->pool, chunk);
         }
     }
-    for (int i = 0; i < nw; i++)
-        writer_send_new(r->writers[i], MSG_COPY_END, NULL);
+    for (int i = 0; i < r->def.ntargets; i++)
+        if (to[i])
+            writer_send_new(r->writers[i], MSG_COPY_END, NULL);
     return ok;
 }
 
@@ -387,7 +407,11 @@ static bool collect_keys(SyncRunner *r, const char *cur, const char *prev, long 
 
     for (int i = 0; ok && i < r->def.ntables; i++) {
         TablePlan *p = &r->plans[i];
-        char *sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
+        char *sql;
+
+        if (r->def.tables[i].nkeys == 0)
+            continue;  /* no capture: fullcopy targets only */
+        sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
                               " SELECT DISTINCT %s FROM %s WHERE %s",
                               i, p->keycols, p->delta, cond);
         PGresult *res = src_query(r, p->qualified, sql, PGRES_COMMAND_OK, err, errlen);
@@ -416,7 +440,8 @@ static bool collect_keys(SyncRunner *r, const char *cur, const char *prev, long 
 }
 
 /* apply_table - send table i's changes to every writer. */
-static bool apply_table(SyncRunner *r, int i, long nkeys, bool truncated, char *err, size_t errlen)
+static bool apply_table(SyncRunner *r, int i, long nkeys, bool truncated, const bool *to, char *err,
+                        size_t errlen)
 {
     TablePlan *p = &r->plans[i];
     char *sql, *out, *in;
@@ -424,34 +449,86 @@ static bool apply_table(SyncRunner *r, int i, long nkeys, bool truncated, char *
 
     if (truncated) {
         sql = xasprintf("TRUNCATE %s", p->qualified);
-        for (int w = 0; w < r->def.ntargets; w++)
-            writer_send_new(r->writers[w], MSG_EXEC, sql);
+        send_all(r, MSG_EXEC, sql, to);
         free(sql);
     }
     if (nkeys == 0)
         return true;
     sql = xasprintf("CREATE TEMP TABLE bucardo_k%d (%s) ON COMMIT DROP", i, p->keydefs);
-    for (int w = 0; w < r->def.ntargets; w++)
-        writer_send_new(r->writers[w], MSG_EXEC, sql);
+    send_all(r, MSG_EXEC, sql, to);
     free(sql);
     out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d) TO STDOUT", p->keycols, i);
     in = xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", i, p->keycols);
-    ok = stream(r, p->qualified, out, in, false, err, errlen);
+    ok = stream(r, p->qualified, out, in, false, to, err, errlen);
     free(out);
     free(in);
     if (!ok)
         return false;
     sql = xasprintf("DELETE FROM %s t USING pg_temp.bucardo_k%d k WHERE %s", p->qualified, i, p->keyjoin);
-    for (int w = 0; w < r->def.ntargets; w++)
-        writer_send_new(r->writers[w], MSG_EXEC, sql);
+    send_all(r, MSG_EXEC, sql, to);
     free(sql);
     out = xasprintf("COPY (SELECT %s FROM %s t JOIN pg_temp.bucardo_k%d k ON %s) TO STDOUT", p->tcolumns,
                     p->qualified, i, p->keyjoin);
     in = xasprintf("COPY %s (%s) FROM STDIN", p->qualified, p->columns);
-    ok = stream(r, p->qualified, out, in, true, err, errlen);
+    ok = stream(r, p->qualified, out, in, true, to, err, errlen);
     free(out);
     free(in);
     return ok;
+}
+
+/*
+ * copy_table - replace table i's contents on the writers marked in `to`
+ * with the source's rows as of the cycle's snapshot.  TRUNCATE and COPY in
+ * one transaction let COPY FREEZE skip later hint-bit and freeze work.
+ * Because the copy reads the same snapshot the cycle's deltas are cut at,
+ * every change visible in it is in the copy, and every later one is a
+ * delta of a later cycle: nothing is lost or applied twice out of order.
+ */
+static bool copy_table(SyncRunner *r, int i, const bool *to, char *err, size_t errlen)
+{
+    TablePlan *p = &r->plans[i];
+    char *sql = xasprintf("TRUNCATE %s", p->qualified), *out, *in;
+    bool ok;
+
+    send_all(r, MSG_EXEC, sql, to);
+    free(sql);
+    out = xasprintf("COPY (SELECT %s FROM %s) TO STDOUT", p->columns, p->qualified);
+    in = xasprintf("COPY %s (%s) FROM STDIN (FREEZE)", p->qualified, p->columns);
+    ok = stream(r, p->qualified, out, in, true, to, err, errlen);
+    free(out);
+    free(in);
+    if (ok && r->def.analyze_after_copy) {
+        sql = xasprintf("ANALYZE %s", p->qualified);
+        send_all(r, MSG_EXEC, sql, to);
+        free(sql);
+    }
+    return ok;
+}
+
+/*
+ * plan_copies - per table and target, whether this cycle copies the whole
+ * table there (copy[i * ntargets + w]): fullcopy targets always,
+ * onetimecopy=1 every target, onetimecopy=2 targets where it is empty (asked
+ * of the writers, whose transactions are already open).
+ */
+static bool plan_copies(SyncRunner *r, bool *copy, char *err, size_t errlen)
+{
+    int nt = r->def.ntargets;
+
+    for (int i = 0; i < r->def.ntables; i++) {
+        for (int w = 0; w < nt; w++)
+            copy[i * nt + w] = r->def.fullcopy[w] || r->def.onetimecopy == 1;
+        if (r->def.onetimecopy != 2)
+            continue;
+        send_all(r, MSG_CHECK_EMPTY, r->plans[i].qualified, NULL);
+        send_all(r, MSG_BARRIER, NULL, NULL);
+        for (int w = 0; w < nt; w++) {
+            if (!writer_wait(r->writers[w], err, errlen))
+                return false;
+            copy[i * nt + w] = copy[i * nt + w] || writer_table_empty(r->writers[w]);
+        }
+    }
+    return true;
 }
 
 /* purge - delete delta rows that every sync reading this source has applied. */
@@ -498,7 +575,7 @@ static void purge(SyncRunner *r)
 
 /* record - the run row (and, when good, the new snapshot) in one transaction. */
 static bool record(SyncRunner *r, const char *started, const char *state, long deletes, long inserts,
-                   const char *error, const char *snapshot)
+                   const char *error, const char *snapshot, bool copied)
 {
     char d[32], in[32];
     const char *run[6] = {r->def.name, started, state, d, in, error};
@@ -510,6 +587,7 @@ static bool record(SyncRunner *r, const char *started, const char *state, long d
     ok = pg_exec(r->cat, "catalog", "BEGIN", 0, NULL) &&
          (snapshot == NULL || pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap)) &&
          (state == NULL || pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 6, run)) &&
+         (!copied || pg_exec(r->cat, "catalog", SQL_ONETIMECOPY_DONE, 1, run)) &&
          pg_exec(r->cat, "catalog", "COMMIT", 0, NULL);
     if (!ok) {
         PGresult *res = PQexec(r->cat, "ROLLBACK");
@@ -538,7 +616,8 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     const char *params[2] = {r->def.name, NULL};
     char *prev = NULL, *cur = NULL, *started = NULL;
     long *nkeys = NULL, deletes = 0, inserts = 0, total = 0;
-    bool *truncated = NULL, any_truncate = false;
+    bool *truncated = NULL, any_truncate = false, copy_cycle = r->def.onetimecopy > 0;
+    bool *copy = NULL, *delta_to = NULL;
     PGresult *res;
     CycleResult result = CYCLE_FAILED;
 
@@ -581,20 +660,33 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         total += nkeys[i];
         any_truncate |= truncated[i];
     }
-    if (total == 0 && !any_truncate) {
+    for (int w = 0; w < r->def.ntargets; w++)
+        copy_cycle |= r->def.fullcopy[w];
+    if (total == 0 && !any_truncate && !copy_cycle) {
         res = PQexec(r->source, "ROLLBACK");
         PQclear(res);
         /* Nothing new is visible up to cur: the next cycle may start there. */
-        record(r, started, explicit_kick ? "Good" : NULL, 0, 0, NULL, cur);
+        record(r, started, explicit_kick ? "Good" : NULL, 0, 0, NULL, cur, false);
         result = CYCLE_EMPTY;
         goto out;
     }
 
-    for (int w = 0; w < r->def.ntargets; w++)
-        writer_send_new(r->writers[w], MSG_BEGIN, NULL);
-    for (int i = 0; i < r->def.ntables; i++)
-        if (!apply_table(r, i, nkeys[i], truncated[i], err, errlen))
+    send_all(r, MSG_BEGIN, NULL, NULL);
+    copy = xcalloc((size_t)(r->def.ntables * r->def.ntargets), sizeof(bool));
+    delta_to = xcalloc((size_t)r->def.ntargets, sizeof(bool));
+    if (copy_cycle && !plan_copies(r, copy, err, errlen))
+        goto fail_targets;
+    for (int i = 0; i < r->def.ntables; i++) {
+        bool *copy_to = &copy[i * r->def.ntargets], any_copy = false;
+        for (int w = 0; w < r->def.ntargets; w++) {
+            delta_to[w] = !copy_to[w] && !r->def.fullcopy[w];
+            any_copy |= copy_to[w];
+        }
+        if (any_copy && !copy_table(r, i, copy_to, err, errlen))
             goto fail_targets;
+        if (!apply_table(r, i, nkeys[i], truncated[i], delta_to, err, errlen))
+            goto fail_targets;
+    }
     for (int w = 0; w < r->def.ntargets; w++)
         writer_send_new(r->writers[w], MSG_BARRIER, NULL);
     {
@@ -624,12 +716,16 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     }
     res = PQexec(r->source, "COMMIT");
     PQclear(res);
-    if (!record(r, started, "Good", deletes, inserts, NULL, cur)) {
+    if (!record(r, started, "Good", deletes, inserts, NULL, cur, copy_cycle)) {
         snprintf(err, errlen, "catalog: cannot record the cycle");
         result = CYCLE_FAILED;
         goto out;
     }
     purge(r);
+    if (copy_cycle && r->def.onetimecopy > 0) {
+        log_info("onetimecopy %d done; back to deltas", r->def.onetimecopy);
+        r->def.onetimecopy = 0;
+    }
     log_info("applied %ld change(s): %ld deleted, %ld inserted", total, deletes, inserts);
     result = CYCLE_DONE;
     goto out;
@@ -644,7 +740,7 @@ fail_record:
         snprintf(err, errlen, "sync %s: cycle failed", r->def.name);
     log_error("%s", err);
     if (ensure_catalog(r))
-        record(r, started ? started : "now", "Bad", 0, 0, err, NULL);
+        record(r, started ? started : "now", "Bad", 0, 0, err, NULL, false);
     result = CYCLE_FAILED;
 out:
     free(prev);
@@ -652,5 +748,7 @@ out:
     free(started);
     free(nkeys);
     free(truncated);
+    free(copy);
+    free(delta_to);
     return result;
 }

@@ -11,7 +11,7 @@
 
 static const char SQL_SYNC[] =
     "SELECT name, relgroup, status, autokick, onetimecopy, conflict_strategy,"
-    "       coalesce(extract(epoch FROM checktime), 0)"
+    "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy"
     "  FROM bucardo.sync WHERE name = $1";
 static const char SQL_MEMBERS[] =
     "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
@@ -107,6 +107,7 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     out->onetimecopy = atoi(PQgetvalue(res, 0, 4));
     out->conflict_strategy = xstrdup(PQgetvalue(res, 0, 5));
     out->checktime = strtod(PQgetvalue(res, 0, 6), &end);
+    out->analyze_after_copy = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
     PQclear(res);
     if (!load_members(cat, out) || !load_tables(cat, out)) {
         syncdef_free(out);

@@ -22,7 +22,8 @@ typedef struct SyncDef {
     char *relgroup;
     char *status;             /* active / inactive */
     bool autokick;
-    int onetimecopy;
+    int onetimecopy;          /* 0 never, 1 copy all tables once, 2 copy tables empty on a target */
+    bool analyze_after_copy;
     char *conflict_strategy;
     double checktime;         /* seconds; 0: none */
     int nsources;
