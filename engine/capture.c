@@ -176,7 +176,11 @@ static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
         const DbInfo *db = &def->sources[s];
         char *who = xasprintf("database %s", db->name);
         PGconn *conn = dbinfo_connect(db);
-        bool ok = conn != NULL && pg_exec(conn, who, "BEGIN", 0, NULL);
+        /* The templates are idempotent (IF NOT EXISTS, DROP ... IF EXISTS):
+         * their "already exists, skipping" notices are no news, and must
+         * not land on the stderr of `bucardo add sync`. */
+        bool ok = conn != NULL && pg_exec(conn, who, "BEGIN", 0, NULL) &&
+                  pg_exec(conn, who, "SET LOCAL client_min_messages = warning", 0, NULL);
 
         for (int i = 0; ok && i < def->ntables; i++) {
             const TableDef *t = &def->tables[i];

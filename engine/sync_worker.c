@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "conflict.h"
 #include "log.h"
 #include "sync_runner.h"
 
@@ -83,8 +84,8 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "sync %s", w->name);
     log_set_thread_name(name);
     while (!atomic_load(&w->stop)) {
-        struct pollfd fds[2];
-        int nfds = 1, timeout_ms = -1;
+        struct pollfd fds[1 + CONFLICT_MAX_SOURCES];
+        int socks[CONFLICT_MAX_SOURCES], nsocks = 0, nfds = 1, timeout_ms = -1;
         double now = now_seconds(), wait_until = 0;
         bool explicit_kick = atomic_exchange(&w->kicked, false);
 
@@ -110,17 +111,18 @@ static void *worker_main(void *arg)
             }
             continue;  /* look again for kicks that came during the cycle */
         }
+        if (runner)
+            nsocks = runner_notify_sockets(runner, socks, CONFLICT_MAX_SOURCES);
         /* Notifications read during the cycle wait in libpq, not on the socket. */
-        if (runner && runner_notify_socket(runner) >= 0 && runner_consume_notifies(runner)) {
+        if (nsocks > 0 && runner_consume_notifies(runner)) {
             due = true;
             continue;
         }
         fds[0].fd = w->wake_fd;
         fds[0].events = POLLIN;
-        if (runner && runner_notify_socket(runner) >= 0) {
-            fds[1].fd = runner_notify_socket(runner);
-            fds[1].events = POLLIN;
-            nfds = 2;
+        for (int i = 0; i < nsocks; i++) {
+            fds[nfds].fd = socks[i];
+            fds[nfds++].events = POLLIN;
         }
         if (next_retry > 0)
             wait_until = next_retry;
@@ -137,8 +139,9 @@ static void *worker_main(void *arg)
                     /* nothing pending after all */
                 }
             }
-            if (nfds == 2 && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)))
-                due = runner_consume_notifies(runner);
+            for (int i = 1; i < nfds; i++)
+                if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
+                    due = runner_consume_notifies(runner) || due;
         }
     }
     runner_destroy(runner);

@@ -37,11 +37,12 @@ void runner_destroy(SyncRunner *r);
 CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t errlen);
 
 /*
- * runner_notify_socket - the source connection's socket (LISTENing for
- * capture notifications when the sync autokicks), or -1 when there is none.
- * runner_consume_notifies - read pending input; true if a notification came.
+ * runner_notify_sockets - the sockets of the source connections LISTENing
+ * for capture notifications (autokick syncs only), at most max of them.
+ * runner_consume_notifies - read pending input; true if a notification came
+ * (or a source connection broke, which a cycle should find out about).
  */
-int runner_notify_socket(SyncRunner *r);
+int runner_notify_sockets(SyncRunner *r, int *fds, int max);
 bool runner_consume_notifies(SyncRunner *r);
 
 /* runner_def - the definition the runner works from. */

@@ -1,0 +1,222 @@
+/*
+ * engine/cycle_conflicts.c - settling conflicts in a multi-source cycle.
+ *
+ * After each source has its changed keys of a table in temp table
+ * bucardo_k<t> (keys + the time of the latest change), the keys of every
+ * source that changed anything are read here (COPY text, one line per key)
+ * into a KeySet.  A key marked by two or more sources is a conflict: the
+ * sync's rule picks the winner, the conflict is logged with table, key,
+ * sources and winner, and the losing sources drop the key from their
+ * bucardo_k<t> (the keys are sent back by COPY into a temp table and
+ * deleted by join).  Each source then replicates only the keys it won, so
+ * every member ends with the winner's version.
+ *
+ * Memory: the KeySet holds the changed keys of one table of one cycle
+ * while it is being settled (only tables changed on two or more sources).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "conflict.h"
+#include "keyset.h"
+#include "log.h"
+#include "runner_internal.h"
+
+/* read_keys - add source s's changed keys of table t to ks. */
+static bool read_keys(SyncRunner *r, int s, int t, KeySet *ks, char *err, size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    TablePlan *p = &r->src[s].plans[t];
+    char *sql = xasprintf("COPY (SELECT %s, extract(epoch FROM bucardo_txntime) FROM pg_temp.bucardo_k%d)"
+                          " TO STDOUT",
+                          p->keycols, t);
+    PGresult *res = src_query(r, s, p->display, sql, PGRES_COPY_OUT, err, errlen);
+    char *buf;
+    int len;
+    bool ok = res != NULL;
+
+    free(sql);
+    PQclear(res);
+    while (ok && (len = PQgetCopyData(conn, &buf, 0)) > 0) {
+        char *tab;
+        if (buf[len - 1] == '\n')
+            buf[--len] = '\0';
+        tab = strrchr(buf, '\t');
+        if (tab != NULL)
+            keyset_add(ks, buf, (size_t)(tab - buf), s, strtod(tab + 1, NULL));
+        PQfreemem(buf);
+    }
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (ok && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "source %s: %s: reading changed keys: %s", r->def.sources[s].name,
+                     p->display, PQresultErrorMessage(res));
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok;
+}
+
+/* drop_lost - remove from source s's bucardo_k<t> the keys it lost. */
+static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nkeys, char *err, size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    TablePlan *p = &r->src[s].plans[t];
+    char *sql = xasprintf("CREATE TEMP TABLE bucardo_l%d (%s) ON COMMIT DROP;"
+                          " COPY pg_temp.bucardo_l%d (%s) FROM STDIN",
+                          t, p->keydefs, t, p->keycols);
+    PGresult *res = src_query(r, s, p->display, sql, PGRES_COPY_IN, err, errlen);
+    bool ok = res != NULL;
+
+    free(sql);
+    PQclear(res);
+    if (ok && (PQputCopyData(conn, lost->data, (int)lost->len) != 1 || PQputCopyEnd(conn, NULL) != 1)) {
+        snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display, PQerrorMessage(conn));
+        ok = false;
+    }
+    while (ok && (res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display,
+                     PQresultErrorMessage(res));
+            ok = false;
+        }
+        PQclear(res);
+    }
+    if (!ok)
+        return false;
+    sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_l%d l WHERE %s", t, t, p->lostjoin);
+    res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
+    free(sql);
+    if (res == NULL)
+        return false;
+    *nkeys -= atol(PQcmdTuples(res));
+    PQclear(res);
+    return true;
+}
+
+/* latest_source - the source whose latest change of this cycle is newest. */
+static int latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok)
+{
+    int nt = r->def.ntables, best = -1;
+    double best_time = 0;
+
+    *ok = true;
+    for (int s = 0; s < r->def.nsources; s++)
+        for (int t = 0; t < nt; t++) {
+            char *sql;
+            PGresult *res;
+            if (nkeys[s * nt + t] == 0)
+                continue;
+            sql = xasprintf("SELECT extract(epoch FROM max(bucardo_txntime)) FROM pg_temp.bucardo_k%d", t);
+            res = src_query(r, s, r->src[s].plans[t].display, sql, PGRES_TUPLES_OK, err, errlen);
+            free(sql);
+            if (res == NULL) {
+                *ok = false;
+                return -1;
+            }
+            if (!PQgetisnull(res, 0, 0) && (best < 0 || strtod(PQgetvalue(res, 0, 0), NULL) > best_time)) {
+                best = s;
+                best_time = strtod(PQgetvalue(res, 0, 0), NULL);
+            }
+            PQclear(res);
+        }
+    return best;
+}
+
+/* describe - "A, B" for the sources in mask; the key with tabs as ", ". */
+static void describe(const SyncRunner *r, uint32_t mask, const KeyEntry *e, StrBuf *who, StrBuf *key)
+{
+    strbuf_reset(who);
+    strbuf_reset(key);
+    for (int s = 0; s < r->def.nsources; s++)
+        if (mask & (1u << s))
+            strbuf_printf(who, "%s%s", who->len ? ", " : "", r->def.sources[s].name);
+    for (size_t i = 0; i < e->len; i++)
+        strbuf_append(key, e->key[i] == '\t' ? ", " : (char[]){e->key[i], '\0'});
+}
+
+bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, size_t errlen)
+{
+    int ns = r->def.nsources, nt = r->def.ntables, latest_all = -1;
+    char *names[CONFLICT_MAX_SOURCES];
+    ConflictRule rule;
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    StrBuf who, keytext;
+    bool ok = true;
+
+    if (ns < 2)
+        return true;
+    if (ns > CONFLICT_MAX_SOURCES) {
+        snprintf(err, errlen, "sync %s: more than %d sources", r->def.name, CONFLICT_MAX_SOURCES);
+        return false;
+    }
+    for (int s = 0; s < ns; s++)
+        names[s] = r->def.sources[s].name;
+    if (!conflict_rule_parse(r->def.conflict_strategy, names, ns, &rule)) {
+        snprintf(err, errlen, "sync %s: unknown conflict_strategy \"%s\"", r->def.name, r->def.conflict_strategy);
+        return false;
+    }
+    if (rule.kind == CONFLICT_LATEST_ALL) {
+        latest_all = latest_source(r, nkeys, err, errlen, &ok);
+        if (!ok)
+            return false;
+    }
+    strbuf_init(&who);
+    strbuf_init(&keytext);
+    for (int t = 0; ok && t < nt; t++) {
+        int changed_on = 0;
+        KeySet *ks;
+        StrBuf lost[CONFLICT_MAX_SOURCES];
+        size_t pos = 0;
+        const KeyEntry *e;
+
+        for (int s = 0; s < ns; s++)
+            changed_on += nkeys[s * nt + t] > 0;
+        if (changed_on < 2)
+            continue;
+        ks = keyset_create();
+        for (int s = 0; ok && s < ns; s++)
+            if (nkeys[s * nt + t] > 0)
+                ok = read_keys(r, s, t, ks, err, errlen);
+        for (int s = 0; s < ns; s++)
+            strbuf_init(&lost[s]);
+        while (ok && (e = keyset_next(ks, &pos)) != NULL) {
+            int winner;
+            if ((e->sources & (e->sources - 1)) == 0)
+                continue;  /* changed on one source only */
+            winner = conflict_winner(&rule, e->sources, ns, e->times, latest_all,
+                                     XXH3_64bits_withSeed(e->key, e->len, seed));
+            (*conflicts)++;
+            describe(r, e->sources, e, &who, &keytext);
+            if (winner == CONFLICT_FAIL) {
+                snprintf(err, errlen,
+                         "sync %s: table %s: key (%s) changed on %s, and conflict_strategy is bucardo_abort",
+                         r->def.name, r->src[0].plans[t].display, keytext.data, who.data);
+                ok = false;
+                break;
+            }
+            log_info("conflict: table %s key (%s) changed on %s: %s%s", r->src[0].plans[t].display,
+                     keytext.data, who.data, winner >= 0 ? "winner " : "skipped, no winner",
+                     winner >= 0 ? r->def.sources[winner].name : "");
+            for (int s = 0; s < ns; s++)
+                if ((e->sources & (1u << s)) && s != winner) {
+                    strbuf_append_len(&lost[s], e->key, e->len);
+                    strbuf_append(&lost[s], "\n");
+                }
+        }
+        for (int s = 0; s < ns; s++) {
+            if (ok && lost[s].len > 0)
+                ok = drop_lost(r, s, t, &lost[s], &nkeys[s * nt + t], err, errlen);
+            strbuf_free(&lost[s]);
+        }
+        keyset_free(ks);
+    }
+    strbuf_free(&who);
+    strbuf_free(&keytext);
+    return ok;
+}

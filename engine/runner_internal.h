@@ -1,0 +1,69 @@
+/*
+ * engine/runner_internal.h - the inside of a SyncRunner, shared by the
+ * files that make up a sync cycle (sync_runner.c: connections and plans;
+ * sync_cycle.c: the cycle; cycle_stream.c: COPY streams; cycle_conflicts.c:
+ * multi-source conflicts).  Everything here belongs to the sync thread.
+ */
+#ifndef BUCARDO_RUNNER_INTERNAL_H
+#define BUCARDO_RUNNER_INTERNAL_H
+
+#include "chunk_queue.h"
+#include "sync_runner.h"
+#include "target_writer.h"
+
+/* Per source and table: SQL fragments quoted for that connection. */
+typedef struct TablePlan {
+    char *display;     /* schema.table, unquoted, for messages */
+    char *qualified;   /* "schema"."table" */
+    char *literal;     /* 'schema.table' as a literal, for ::regclass */
+    char *delta;       /* bucardo."delta_..." */
+    char *columns;     /* quoted column list */
+    char *tcolumns;    /* the same, each prefixed with "t." */
+    char *keycols;     /* k1, k2 (quoted) */
+    char *keydefs;     /* k1 type1, k2 type2 */
+    char *keyjoin;     /* t.k1 = k.k1 AND ... */
+    char *lostjoin;    /* k.k1 = l.k1 AND ... */
+} TablePlan;
+
+/* One source: its reading connection (LISTENing when autokick) and plans. */
+typedef struct SourceConn {
+    PGconn *conn;
+    TablePlan *plans;  /* def.ntables of them, while connected */
+} SourceConn;
+
+/*
+ * Writers: one per target, then (multi-source only) one per source, since
+ * every source is also a target of the others.  writers[nwriters].
+ */
+struct SyncRunner {
+    SyncDef def;
+    ConnParams catalog_params;
+    PGconn *cat;
+    SourceConn *src;           /* def.nsources */
+    TargetWriter **writers;
+    int nwriters;
+    ChunkPool *pool;
+};
+
+/* Writer index of source s (only when def.nsources > 1). */
+static inline int source_writer(const SyncRunner *r, int s)
+{
+    return r->def.ntargets + s;
+}
+
+/* sync_runner.c */
+bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
+void runner_drop_source(SyncRunner *r, int s);
+bool runner_ensure_catalog(SyncRunner *r) MUST_CHECK;
+
+/* cycle_stream.c */
+void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to);
+bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, const char *copy_in, bool count,
+            const bool *to, char *err, size_t errlen) MUST_CHECK;
+PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
+                    size_t errlen) MUST_CHECK;
+
+/* cycle_conflicts.c */
+bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, size_t errlen) MUST_CHECK;
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * engine/sync_runner.c - a sync thread's long-lived resources: the writer
+ * threads (one per target, plus one per source in a multi-source sync), the
+ * chunk pool they share, and the catalog and source connections, each
+ * re-established when lost.  Table plans (quoted SQL fragments) are made
+ * once per source connection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "log.h"
+#include "runner_internal.h"
+
+static const char SQL_COLUMNS[] =
+    "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),"
+    "       string_agg('t.' || quote_ident(attname), ', ' ORDER BY attnum) FROM pg_catalog.pg_attribute"
+    " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''";
+
+SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits limits)
+{
+    SyncRunner *r = xcalloc(1, sizeof(SyncRunner));
+
+    r->def = *def;
+    memset(def, 0, sizeof(*def));
+    r->catalog_params = *catalog;
+    r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);
+    r->src = xcalloc((size_t)r->def.nsources, sizeof(SourceConn));
+    r->nwriters = r->def.ntargets + (r->def.nsources > 1 ? r->def.nsources : 0);
+    r->writers = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
+    for (int i = 0; i < r->def.ntargets; i++)
+        r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->pool);
+    for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
+        r->writers[source_writer(r, s)] = writer_start(&r->def.sources[s], r->def.name, r->pool);
+    return r;
+}
+
+static void free_plans(SyncRunner *r, int s)
+{
+    TablePlan *plans = r->src[s].plans;
+
+    if (plans == NULL)
+        return;
+    for (int i = 0; i < r->def.ntables; i++) {
+        TablePlan *p = &plans[i];
+        free(p->display);
+        free(p->qualified);
+        free(p->literal);
+        free(p->delta);
+        free(p->columns);
+        free(p->tcolumns);
+        free(p->keycols);
+        free(p->keydefs);
+        free(p->keyjoin);
+        free(p->lostjoin);
+    }
+    free(plans);
+    r->src[s].plans = NULL;
+}
+
+void runner_drop_source(SyncRunner *r, int s)
+{
+    free_plans(r, s);
+    if (r->src[s].conn)
+        PQfinish(r->src[s].conn);
+    r->src[s].conn = NULL;
+}
+
+void runner_destroy(SyncRunner *r)
+{
+    if (r == NULL)
+        return;
+    for (int i = 0; i < r->nwriters; i++)
+        writer_stop(r->writers[i]);
+    free(r->writers);
+    for (int s = 0; s < r->def.nsources; s++)
+        runner_drop_source(r, s);
+    free(r->src);
+    if (r->cat)
+        PQfinish(r->cat);
+    chunk_pool_destroy(r->pool);
+    syncdef_free(&r->def);
+    free(r);
+}
+
+const SyncDef *runner_def(const SyncRunner *r)
+{
+    return &r->def;
+}
+
+/* plan_table - the quoted SQL fragments of one table, for connection conn. */
+static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, char *err, size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    StrBuf cols, defs, join, lost;
+    char *delta = capture_object_name("delta", t);
+    char *qdelta = pg_quote_ident(conn, delta);
+    const char *params[1];
+    PGresult *res;
+
+    p->display = xasprintf("%s.%s", t->schemaname, t->relname);
+    p->qualified = table_qualified(conn, t);
+    p->literal = pg_quote_literal(conn, p->qualified);
+    p->delta = xasprintf("bucardo.%s", qdelta);
+    free(delta);
+    free(qdelta);
+    params[0] = p->qualified;
+    res = PQexecParams(conn, SQL_COLUMNS, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQgetisnull(res, 0, 0)) {
+        snprintf(err, errlen, "source %s: table %s: cannot read its columns: %s", r->def.sources[s].name,
+                 p->display, PQresultErrorMessage(res));
+        PQclear(res);
+        return false;
+    }
+    p->columns = xstrdup(PQgetvalue(res, 0, 0));
+    p->tcolumns = xstrdup(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    strbuf_init(&cols);
+    strbuf_init(&defs);
+    strbuf_init(&join);
+    strbuf_init(&lost);
+    for (int k = 0; k < t->nkeys; k++) {
+        char *q = pg_quote_ident(conn, t->keycols[k]);
+        const char *sep = k ? ", " : "", *and = k ? " AND " : "";
+        strbuf_printf(&cols, "%s%s", sep, q);
+        strbuf_printf(&defs, "%s%s %s", sep, q, t->keytypes[k]);
+        strbuf_printf(&join, "%st.%s = k.%s", and, q, q);
+        strbuf_printf(&lost, "%sk.%s = l.%s", and, q, q);
+        free(q);
+    }
+    p->keycols = cols.data;
+    p->keydefs = defs.data;
+    p->keyjoin = join.data;
+    p->lostjoin = lost.data;
+    return true;
+}
+
+bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)
+{
+    const DbInfo *db = &r->def.sources[s];
+    SourceConn *sc = &r->src[s];
+    ConnParams cp;
+    char reason[512];
+
+    if (sc->conn && PQstatus(sc->conn) == CONNECTION_OK)
+        return true;
+    runner_drop_source(r, s);
+    cp = dbinfo_params(db);
+    sc->conn = pg_connect_err(&cp, reason, sizeof(reason));
+    if (sc->conn == NULL) {
+        snprintf(err, errlen, "source %s: cannot connect: %s", db->name, reason);
+        return false;
+    }
+    if (r->def.autokick) {
+        PGresult *res = PQexec(sc->conn, "LISTEN " CAPTURE_CHANNEL);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            snprintf(err, errlen, "source %s: LISTEN failed: %s", db->name, PQerrorMessage(sc->conn));
+            runner_drop_source(r, s);
+            return false;
+        }
+    }
+    sc->plans = xcalloc((size_t)r->def.ntables, sizeof(TablePlan));
+    for (int i = 0; i < r->def.ntables; i++)
+        if (!plan_table(r, s, &r->def.tables[i], &sc->plans[i], err, errlen)) {
+            runner_drop_source(r, s);
+            return false;
+        }
+    log_info("connected to source %s", db->name);
+    return true;
+}
+
+bool runner_ensure_catalog(SyncRunner *r)
+{
+    char reason[512];
+
+    if (r->cat && PQstatus(r->cat) == CONNECTION_OK)
+        return true;
+    if (r->cat)
+        PQfinish(r->cat);
+    r->cat = pg_connect_err(&r->catalog_params, reason, sizeof(reason));
+    if (r->cat == NULL)
+        log_error("catalog: cannot connect: %s", reason);
+    return r->cat != NULL;
+}
+
+int runner_notify_sockets(SyncRunner *r, int *fds, int max)
+{
+    int n = 0;
+
+    if (!r->def.autokick)
+        return 0;
+    for (int s = 0; s < r->def.nsources && n < max; s++)
+        if (r->src[s].conn)
+            fds[n++] = PQsocket(r->src[s].conn);
+    return n;
+}
+
+bool runner_consume_notifies(SyncRunner *r)
+{
+    bool any = false;
+
+    for (int s = 0; s < r->def.nsources; s++) {
+        PGconn *conn = r->src[s].conn;
+        PGnotify *n;
+
+        if (conn == NULL)
+            continue;
+        if (!PQconsumeInput(conn)) {
+            runner_drop_source(r, s);  /* reconnect at the next cycle */
+            any = true;                /* and run one to find out */
+            continue;
+        }
+        while ((n = PQnotifies(conn)) != NULL) {
+            any = true;
+            PQfreemem(n);
+        }
+    }
+    return any;
+}
