@@ -43,7 +43,15 @@ struct SyncRunner {
     TargetWriter **writers;
     int nwriters;
     ChunkPool *pool;
+    bool checked;              /* columns compared since the last (re)load */
+    long long *seq_seen;       /* per sequence: the highest value last applied, -1: none */
 };
+
+/* The database writer w applies to. */
+static inline const DbInfo *writer_dbinfo(const SyncRunner *r, int w)
+{
+    return w < r->def.ntargets ? &r->def.targets[w] : &r->def.sources[w - r->def.ntargets];
+}
 
 /* Writer index of source s (only when def.nsources > 1). */
 static inline int source_writer(const SyncRunner *r, int s)
@@ -62,6 +70,9 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, const 
             const bool *to, char *err, size_t errlen) MUST_CHECK;
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen) MUST_CHECK;
+
+/* cycle_checks.c */
+bool check_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_conflicts.c */
 bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, size_t errlen) MUST_CHECK;

@@ -148,6 +148,88 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
     return ok;
 }
 
+/*
+ * make_deltas - on writers whose database has makedelta set, record the keys
+ * just applied in that database's own delta table (when it has one: it is
+ * the source of another sync) and wake its engine, so the change cascades.
+ * The insert runs in the writer's transaction, so the keys carry its xid.
+ * The dollar-quote tag is ours; quoted identifiers cannot end it early
+ * unless they contain that exact tag.
+ */
+static void make_deltas(Cycle *c, int s, int t)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[s].plans[t];
+    char *lit = pg_quote_literal(r->src[s].conn, p->delta);
+    char *sql = xasprintf("DO $bucardo_makedelta$ BEGIN"
+                          " IF to_regclass(%s) IS NOT NULL THEN"
+                          " INSERT INTO %s (%s) SELECT %s FROM pg_temp.bucardo_k%d;"
+                          " PERFORM pg_notify('bucardo', ''); END IF; END $bucardo_makedelta$",
+                          lit, p->delta, p->keycols, p->keycols, t);
+
+    for (int w = 0; w < c->nw; w++)
+        if (c->to[w] && writer_dbinfo(r, w)->makedelta)
+            writer_send_new(r->writers[w], MSG_EXEC, sql);
+    free(sql);
+    free(lit);
+}
+
+/*
+ * read_sequences - the highest value of each sequence among the sources;
+ * true in *changed when one moved since it was last applied.
+ */
+static bool read_sequences(Cycle *c, long long *high, bool *called, bool *changed, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+
+    *changed = false;
+    for (int q = 0; q < r->def.nsequences; q++) {
+        high[q] = -1;
+        for (int s = 0; s < c->ns; s++) {
+            char *name = table_qualified(r->src[s].conn, &r->def.sequences[q]);
+            char *sql = xasprintf("SELECT last_value, is_called FROM %s", name);
+            PGresult *res = src_query(r, s, name, sql, PGRES_TUPLES_OK, err, errlen);
+            long long v;
+
+            free(sql);
+            free(name);
+            if (res == NULL)
+                return false;
+            v = atoll(PQgetvalue(res, 0, 0));
+            if (v > high[q] || (v == high[q] && strcmp(PQgetvalue(res, 0, 1), "t") == 0)) {
+                high[q] = v;
+                called[q] = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+            }
+            PQclear(res);
+        }
+        *changed |= high[q] != r->seq_seen[q];
+    }
+    return true;
+}
+
+/*
+ * apply_sequences - raise every member's sequence to the highest source
+ * value (never lower one: a member ahead stays ahead).  setval is not
+ * transactional; raising is harmless even if the cycle then rolls back.
+ */
+static void apply_sequences(Cycle *c, const long long *high, const bool *called)
+{
+    SyncRunner *r = c->r;
+
+    for (int q = 0; q < r->def.nsequences; q++) {
+        char *name = table_qualified(r->src[0].conn, &r->def.sequences[q]);
+        char *lit = pg_quote_literal(r->src[0].conn, name);
+        char *sql = xasprintf("SELECT pg_catalog.setval(%s, %lld, %s) FROM %s"
+                              " WHERE last_value < %lld OR (last_value = %lld AND NOT is_called AND %s)",
+                              lit, high[q], called[q] ? "true" : "false", name, high[q], high[q],
+                              called[q] ? "true" : "false");
+        send_all(r, MSG_EXEC, sql, NULL);
+        free(sql);
+        free(lit);
+        free(name);
+    }
+}
+
 /* apply_table - source s's changes of table t to the writers marked in `to`. */
 static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
 {
@@ -183,6 +265,8 @@ static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
     ok = stream(r, s, p->display, out, in, true, c->to, err, errlen);
     free(out);
     free(in);
+    if (ok)
+        make_deltas(c, s, t);
     return ok;
 }
 
@@ -431,7 +515,9 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
 {
     Cycle c = {.r = r, .ns = r->def.nsources, .nt = r->def.ntables, .nw = r->nwriters};
     long deletes = 0, inserts = 0, total = 0;
-    bool any_truncate = false;
+    long long *seq_high = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
+    bool *seq_called = xcalloc((size_t)r->def.nsequences + 1, sizeof(bool));
+    bool any_truncate = false, seq_changed = false;
     CycleResult result = CYCLE_FAILED;
 
     err[0] = '\0';
@@ -449,7 +535,8 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     for (int w = 0; w < r->def.ntargets; w++)
         c.copy_cycle |= r->def.fullcopy[w];
 
-    if (!start_cycle(&c, err, errlen))
+    if (!start_cycle(&c, err, errlen) || !check_columns(r, err, errlen) ||
+        !read_sequences(&c, seq_high, seq_called, &seq_changed, err, errlen))
         goto fail_sources;
     for (int s = 0; s < c.ns; s++)
         if (!collect_keys(&c, s, err, errlen))
@@ -460,7 +547,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         total += c.nkeys[i];
         any_truncate |= c.truncated[i];
     }
-    if (total == 0 && !any_truncate && !c.copy_cycle) {
+    if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
         end_sources(&c, "ROLLBACK");
         /* Nothing new is visible up to cur: the next cycle may start there. */
         record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true);
@@ -469,6 +556,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     }
 
     send_all(r, MSG_BEGIN, NULL, NULL);
+    apply_sequences(&c, seq_high, seq_called);
     if ((c.copy_cycle && !plan_copies(&c, err, errlen)) || !apply_all(&c, err, errlen) ||
         !commit_all(&c, &deletes, &inserts, err, errlen)) {
         /* Writers that committed before one failed re-apply the same changes
@@ -483,6 +571,8 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     }
     for (int s = 0; s < c.ns; s++)
         purge(r, s);
+    for (int q = 0; q < r->def.nsequences; q++)
+        r->seq_seen[q] = seq_high[q];
     if (c.copy_cycle && r->def.onetimecopy > 0) {
         log_info("onetimecopy %d done; back to deltas", r->def.onetimecopy);
         r->def.onetimecopy = 0;
@@ -502,5 +592,7 @@ fail_record:
         record(&c, "Bad", 0, 0, err, false);
 out:
     cycle_free(&c);
+    free(seq_high);
+    free(seq_called);
     return result;
 }

@@ -33,6 +33,9 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
         r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->pool);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
         r->writers[source_writer(r, s)] = writer_start(&r->def.sources[s], r->def.name, r->pool);
+    r->seq_seen = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
+    for (int i = 0; i < r->def.nsequences; i++)
+        r->seq_seen[i] = -1;
     return r;
 }
 
@@ -80,6 +83,7 @@ void runner_destroy(SyncRunner *r)
     if (r->cat)
         PQfinish(r->cat);
     chunk_pool_destroy(r->pool);
+    free(r->seq_seen);
     syncdef_free(&r->def);
     free(r);
 }

@@ -11,7 +11,7 @@
 
 static const char SQL_SYNC[] =
     "SELECT name, relgroup, status, autokick, onetimecopy, conflict_strategy,"
-    "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy"
+    "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy, strict_checking"
     "  FROM bucardo.sync WHERE name = $1";
 static const char SQL_MEMBERS[] =
     "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
@@ -24,6 +24,31 @@ static const char SQL_TABLES[] =
     "  LEFT JOIN LATERAL unnest(r.pkey, r.pkeytype) WITH ORDINALITY AS k(col, typ, ord) ON true"
     " WHERE s.name = $1 AND r.kind = 'table'"
     " ORDER BY rm.position, k.ord";
+
+static const char SQL_SEQUENCES[] =
+    "SELECT r.schemaname, r.relname"
+    "  FROM bucardo.sync s"
+    "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
+    "  JOIN bucardo.relation r ON r.id = rm.relation"
+    " WHERE s.name = $1 AND r.kind = 'sequence'"
+    " ORDER BY rm.position";
+
+static bool load_sequences(PGconn *cat, SyncDef *def)
+{
+    const char *params[1] = {def->name};
+    PGresult *res = pg_query(cat, "catalog", SQL_SEQUENCES, 1, params);
+
+    if (res == NULL)
+        return false;
+    def->sequences = xcalloc((size_t)PQntuples(res) + 1, sizeof(TableDef));
+    for (int r = 0; r < PQntuples(res); r++) {
+        TableDef *t = &def->sequences[def->nsequences++];
+        t->schemaname = xstrdup(PQgetvalue(res, r, 0));
+        t->relname = xstrdup(PQgetvalue(res, r, 1));
+    }
+    PQclear(res);
+    return true;
+}
 
 static bool load_members(PGconn *cat, SyncDef *def)
 {
@@ -108,8 +133,9 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     out->conflict_strategy = xstrdup(PQgetvalue(res, 0, 5));
     out->checktime = strtod(PQgetvalue(res, 0, 6), &end);
     out->analyze_after_copy = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
+    out->strict_checking = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
     PQclear(res);
-    if (!load_members(cat, out) || !load_tables(cat, out)) {
+    if (!load_members(cat, out) || !load_tables(cat, out) || !load_sequences(cat, out)) {
         syncdef_free(out);
         return LOOKUP_ERROR;
     }
@@ -133,6 +159,11 @@ void syncdef_free(SyncDef *def)
         free(t->schemaname);
         free(t->relname);
     }
+    for (int i = 0; i < def->nsequences; i++) {
+        free(def->sequences[i].schemaname);
+        free(def->sequences[i].relname);
+    }
+    free(def->sequences);
     free(def->sources);
     free(def->targets);
     free(def->fullcopy);

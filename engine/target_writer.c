@@ -85,7 +85,9 @@ static void reply(TargetWriter *w, bool ok)
 static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusType expect)
 {
     PGresult *res = PQexec(w->conn, sql);
-    bool ok = PQresultStatus(res) == expect;
+    /* A statement run for its effect may return rows (SELECT setval(...)). */
+    bool ok = PQresultStatus(res) == expect ||
+              (expect == PGRES_COMMAND_OK && PQresultStatus(res) == PGRES_TUPLES_OK);
 
     if (!ok)
         record_error(w, what, res);

@@ -24,6 +24,7 @@ typedef struct SyncDef {
     bool autokick;
     int onetimecopy;          /* 0 never, 1 copy all tables once, 2 copy tables empty on a target */
     bool analyze_after_copy;
+    bool strict_checking;     /* column mismatches fail the sync (else: warnings) */
     char *conflict_strategy;
     double checktime;         /* seconds; 0: none */
     int nsources;
@@ -33,6 +34,8 @@ typedef struct SyncDef {
     bool *fullcopy;           /* per target: role fullcopy */
     int ntables;
     TableDef *tables;
+    int nsequences;
+    TableDef *sequences;      /* schemaname/relname only */
 } SyncDef;
 
 /* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */

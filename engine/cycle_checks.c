@@ -1,0 +1,97 @@
+/*
+ * engine/cycle_checks.c - before a sync's first cycle (and after every
+ * reload): do the tables on every receiving database have the source's
+ * columns, with the same types?
+ *
+ * COPY moves rows by column name, so a missing column fails the cycle
+ * anyway, but with a message about COPY; checking first names the table,
+ * the database and the column.  With strict_checking=0 a type mismatch is
+ * only a warning (the DBA accepts implicit conversions); a missing column
+ * is always an error, since the rows cannot be applied at all.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "runner_internal.h"
+
+static const char SQL_TABLE_COLUMNS[] =
+    "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute"
+    " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
+    " ORDER BY attname";
+
+/* compare_table - source columns (src) against those of db (dst). */
+static bool compare_table(const SyncRunner *r, const char *table, const char *db, PGresult *src, PGresult *dst,
+                          char *err, size_t errlen)
+{
+    for (int i = 0; i < PQntuples(src); i++) {
+        const char *col = PQgetvalue(src, i, 0), *type = PQgetvalue(src, i, 1);
+        int found = -1;
+
+        for (int j = 0; j < PQntuples(dst); j++)
+            if (strcmp(PQgetvalue(dst, j, 0), col) == 0)
+                found = j;
+        if (found < 0) {
+            snprintf(err, errlen, "sync %s: table %s on database %s has no column \"%s\"", r->def.name, table, db,
+                     col);
+            return false;
+        }
+        if (strcmp(PQgetvalue(dst, found, 1), type) != 0) {
+            if (r->def.strict_checking) {
+                snprintf(err, errlen,
+                         "sync %s: table %s column \"%s\" is %s on database %s but %s on the source "
+                         "(strict_checking is on)",
+                         r->def.name, table, col, PQgetvalue(dst, found, 1), db, type);
+                return false;
+            }
+            log_warn("table %s column \"%s\" is %s on database %s but %s on the source", table, col,
+                     PQgetvalue(dst, found, 1), db, type);
+        }
+    }
+    return true;
+}
+
+bool check_columns(SyncRunner *r, char *err, size_t errlen)
+{
+    PGconn *src = r->src[0].conn;
+    bool ok = true;
+
+    if (r->checked)
+        return true;
+    for (int w = 0; ok && w < r->nwriters; w++) {
+        const DbInfo *db = writer_dbinfo(r, w);
+        ConnParams cp = dbinfo_params(db);
+        char reason[512];
+        PGconn *dst = pg_connect_err(&cp, reason, sizeof(reason));
+
+        if (dst == NULL) {
+            snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
+            return false;
+        }
+        for (int t = 0; ok && t < r->def.ntables; t++) {
+            const char *params[1] = {r->src[0].plans[t].qualified};
+            PGresult *a = PQexecParams(src, SQL_TABLE_COLUMNS, 1, NULL, params, NULL, NULL, 0);
+            PGresult *b = PQexecParams(dst, SQL_TABLE_COLUMNS, 1, NULL, params, NULL, NULL, 0);
+
+            if (PQresultStatus(a) != PGRES_TUPLES_OK) {
+                snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[0].name, r->src[0].plans[t].display,
+                         PQresultErrorMessage(a));
+                ok = false;
+            } else if (PQresultStatus(b) != PGRES_TUPLES_OK) {
+                snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name,
+                         r->src[0].plans[t].display, db->name, PQresultErrorMessage(b));
+                ok = false;
+            } else {
+                ok = compare_table(r, r->src[0].plans[t].display, db->name, a, b, err, errlen);
+            }
+            PQclear(a);
+            PQclear(b);
+        }
+        PQfinish(dst);
+    }
+    for (size_t n = strlen(err); n > 0 && err[n - 1] == '\n'; n--)
+        err[n - 1] = '\0';
+    r->checked = ok;
+    return ok;
+}
