@@ -12,6 +12,15 @@
 /* cli_row_exists - does `sql` with one parameter return a row?  -1: error. */
 int cli_row_exists(PGconn *cat, const char *sql, const char *param);
 
+/*
+ * cli_check_name - may a new catalog object (`kind`: "database", "sync"...)
+ * be called `name`?  Never empty, at most 63 bytes; with `simple` also
+ * Bucardo's rule for databases, dbgroups and syncs: a letter, then
+ * letters, digits or underscores (so a name never collides with the ','
+ * and ':' of dbs= lists).  Prints why not.
+ */
+bool cli_check_name(const char *kind, const char *name, bool simple) MUST_CHECK;
+
 /* dbgroup_parse_members - "A:source,B" words into dbs/roles (first: source). */
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles) MUST_CHECK;
 bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs,

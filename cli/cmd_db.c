@@ -12,6 +12,7 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "cli_objects.h"
 
 static const char SQL_INSERT_DB[] =
     "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
@@ -167,6 +168,9 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         cli_error("a database needs a name");
         goto out;
     }
+    for (int i = 0; i < names.count; i++)
+        if (!cli_check_name("database", names.items[i], true))
+            goto out;
     for (int i = 0; i < names.count; i++) {
         const char *name = names.items[i];
         const char *values[NCOLS] = {0};

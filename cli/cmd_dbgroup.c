@@ -50,6 +50,28 @@ int cli_row_exists(PGconn *cat, const char *sql, const char *param)
     return found;
 }
 
+bool cli_check_name(const char *kind, const char *name, bool simple)
+{
+    size_t len = strlen(name);
+    bool ok = len > 0 && len <= 63;
+
+    if (ok && simple) {
+        ok = (name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z');
+        for (size_t i = 1; ok && i < len; i++)
+            ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+                 (name[i] >= '0' && name[i] <= '9') || name[i] == '_';
+    }
+    if (ok)
+        return true;
+    if (len == 0)
+        return cli_error("a %s needs a name", kind) == 0;
+    /* Only the start of a huge name is echoed. */
+    return cli_error(simple ? "invalid %s name \"%.40s%s\": use a letter, then letters, digits or underscores, "
+                              "at most 63 in all"
+                            : "invalid %s name \"%.40s%s\": at most 63 bytes",
+                     kind, name, len > 40 ? "..." : "") == 0;
+}
+
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
 {
     for (int i = 0; i < n; i++) {
@@ -129,8 +151,11 @@ char *dbgroup_find_same(PGconn *cat, const StrList *dbs, const StrList *roles, b
 bool dbgroup_create(PGconn *cat, const char *name)
 {
     const char *params[1] = {name};
-    int found = cli_row_exists(cat, SQL_GROUP_EXISTS, name);
+    int found;
 
+    if (!cli_check_name("dbgroup", name, true))
+        return false;
+    found = cli_row_exists(cat, SQL_GROUP_EXISTS, name);
     if (found < 0)
         return false;
     if (found)

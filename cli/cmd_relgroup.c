@@ -50,8 +50,8 @@ bool relgroup_ensure(PGconn *cat, const char *name, bool *created)
         return false;
     if (found)
         return true;
-    if (name[0] == '\0')
-        return cli_error("a relgroup needs a name") == 0;
+    if (!cli_check_name("relgroup", name, false))
+        return false;
     if (!pg_exec(cat, "catalog", SQL_CREATE_RELGROUP, 1, params))
         return false;
     *created = true;

@@ -28,7 +28,7 @@ static const char SQL_ROLE_COUNTS[] =
     "  FROM bucardo.sync s LEFT JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
     " WHERE s.name = $1 GROUP BY s.conflict_strategy";
 static const char SQL_SYNC_TABLES[] =
-    "SELECT r.schemaname || '.' || r.relname, r.db, r.pkey IS NULL,"
+    "SELECT r.schemaname || '.' || r.relname, r.db, r.pkey IS NULL AND r.kind = 'table',"
     "       EXISTS (SELECT 1 FROM bucardo.dbgroup_member m"
     "                WHERE m.dbgroup = s.dbgroup AND m.db = r.db AND m.role = 'source')"
     "  FROM bucardo.sync s"
@@ -355,6 +355,8 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
 
     if (argc < 1 || strchr(argv[0], '=') != NULL)
         return cli_error("usage: bucardo add sync NAME relgroup=NAME dbs=DB1,DB2[,...] [option=value ...]");
+    if (!cli_check_name("sync", argv[0], true))
+        return EXIT_FAIL;
     if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "add sync", &kv))
         return EXIT_FAIL;
     relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
@@ -393,6 +395,8 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
     }
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
         !install_capture(ctx->cat, argv[0]))
+        goto out;
+    if (!cli_notify_reload(ctx))
         goto out;
     printf("Added sync \"%s\"\n", argv[0]);
     if (created)
@@ -454,6 +458,8 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
         !install_capture(ctx->cat, argv[0]))
         goto out;
+    if (!cli_notify_reload(ctx))
+        goto out;
     for (int i = 0; i < kv.keys.count; i++)
         printf("Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
     for (int i = 0; i < new_groups.count; i++)
@@ -486,6 +492,8 @@ int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
         syncdef_free(&def);
         if (!ok)
             return cli_error("sync \"%s\" was not removed", argv[i]);
+        if (!cli_notify_reload(ctx))
+            return EXIT_FAIL;
         printf("Removed sync \"%s\"\n", argv[i]);
     }
     return EXIT_OK;

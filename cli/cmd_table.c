@@ -17,8 +17,8 @@
 #include "relinfo.h"
 
 static const char SQL_INSERT_REL[] =
-    "INSERT INTO bucardo.relation (db, schemaname, relname, pkey, pkeytype)"
-    " VALUES ($1, $2, $3, $4::text[], $5::text[])"
+    "INSERT INTO bucardo.relation (db, schemaname, relname, pkey, pkeytype, kind)"
+    " VALUES ($1, $2, $3, $4::text[], $5::text[], $6)"
     " ON CONFLICT (db, schemaname, relname) DO NOTHING RETURNING id";
 static const char SQL_REL_ID[] =
     "SELECT id FROM bucardo.relation WHERE db = $1 AND schemaname = $2 AND relname = $3";
@@ -34,7 +34,7 @@ static const char SQL_LIST_TABLES[] =
     "       CASE WHEN pkey IS NULL THEN 'none'"
     "            ELSE array_to_string(pkey, '|') || ' (' || array_to_string(pkeytype, '|') || ')' END"
     "  FROM bucardo.relation"
-    " WHERE kind = 'table' AND schemaname || '.' || relname ~ coalesce($1, '')"
+    " WHERE kind = $2 AND schemaname || '.' || relname ~ coalesce($1, '')"
     " ORDER BY schemaname, relname, db";
 
 static const char *const ALL_TABLES_KEYS[] = {
@@ -62,10 +62,11 @@ static bool in_list(const StrList *l, const RelInfo *r)
  * to the relgroup (when given).  *is_new says whether the table was new.
  */
 static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, const char *relgroup,
-                         bool *is_new)
+                         bool sequences, bool *is_new)
 {
-    const char *params[5] = {db, r->schemaname, r->relname, r->keycols, r->keytypes};
-    PGresult *res = pg_query(ctx->cat, "catalog", SQL_INSERT_REL, 5, params);
+    const char *params[6] = {db, r->schemaname, r->relname, r->keycols, r->keytypes,
+                             sequences ? "sequence" : "table"};
+    PGresult *res = pg_query(ctx->cat, "catalog", SQL_INSERT_REL, 6, params);
     char *id;
     bool added, ok = true;
 
@@ -83,7 +84,8 @@ static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, cons
     if (relgroup) {
         ok = relgroup_add(ctx->cat, relgroup, id, &added);
         if (ok && added && ctx->verbose)
-            printf("Added table %s.%s to relgroup %s\n", r->schemaname, r->relname, relgroup);
+            printf("Added %s %s.%s to relgroup %s\n", sequences ? "sequence" : "table", r->schemaname, r->relname,
+                   relgroup);
     }
     free(id);
     return ok;
@@ -118,8 +120,10 @@ static PGconn *connect_db(CliContext *ctx, const char *name)
     return conn;
 }
 
-int cmd_add_all_tables(CliContext *ctx, int argc, char **argv)
+/* add_all - `add all tables` / `add all sequences`. */
+static int add_all(CliContext *ctx, int argc, char **argv, bool sequences)
 {
+    const char *noun = sequences ? "sequences" : "tables";
     KeyValues kv;
     const char *db, *relgroup, *pkonly_text;
     bool pkonly = false;
@@ -165,7 +169,7 @@ int cmd_add_all_tables(CliContext *ctx, int argc, char **argv)
         RelInfoList tables;
         bool ok;
 
-        ok = conn && relinfo_list_tables(conn, who, &tables);
+        ok = conn && relinfo_list(conn, who, sequences, &tables);
         free(who);
         if (conn)
             PQfinish(conn);
@@ -180,7 +184,7 @@ int cmd_add_all_tables(CliContext *ctx, int argc, char **argv)
                 (ctx->tables.count && !in_list(&ctx->tables, r)) || in_list(&ctx->exclude_tables, r) ||
                 (pkonly && r->nkeys == 0))
                 continue;
-            ok = record_table(ctx, dbname, r, relgroup, &is_new);
+            ok = record_table(ctx, dbname, r, relgroup, sequences, &is_new);
             if (ok && is_new) {
                 char *full = xasprintf("%s.%s", r->schemaname, r->relname);
                 strlist_add(&added, full);
@@ -192,11 +196,11 @@ int cmd_add_all_tables(CliContext *ctx, int argc, char **argv)
             goto out;
     }
     if (added.count > 0 && ctx->verbose) {
-        printf("New tables:\n");
+        printf("New %s:\n", noun);
         for (int i = 0; i < added.count; i++)
             printf("  %s\n", added.items[i]);
     }
-    printf("New tables added: %d\n", added.count);
+    printf("New %s added: %d\n", noun, added.count);
     code = EXIT_OK;
 out:
     PQclear(dbs);
@@ -205,8 +209,20 @@ out:
     return code;
 }
 
-int cmd_add_table(CliContext *ctx, int argc, char **argv)
+int cmd_add_all_tables(CliContext *ctx, int argc, char **argv)
 {
+    return add_all(ctx, argc, argv, false);
+}
+
+int cmd_add_all_sequences(CliContext *ctx, int argc, char **argv)
+{
+    return add_all(ctx, argc, argv, true);
+}
+
+/* add_named - `add table` / `add sequence`. */
+static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
+{
+    const char *noun = sequences ? "sequence" : "table";
     KeyValues kv;
     StrList names = {0};
     const char *db, *relgroup;
@@ -218,7 +234,7 @@ int cmd_add_table(CliContext *ctx, int argc, char **argv)
         strlist_add_split(&names, argv[first_kv++], ',');
     if (names.count == 0) {
         strlist_free(&names);
-        return cli_error("usage: bucardo add table [SCHEMA.]TABLE ... db=NAME [relgroup=NAME]");
+        return cli_error("usage: bucardo add %s [SCHEMA.]NAME ... db=NAME [relgroup=NAME]", noun);
     }
     if (!cli_kv_parse(argc, argv, first_kv, ADD_TABLE_KEYS, "add table", &kv)) {
         strlist_free(&names);
@@ -248,7 +264,7 @@ int cmd_add_table(CliContext *ctx, int argc, char **argv)
         goto out;
     {
         char *who = xasprintf("database %s", db);
-        bool ok = relinfo_list_tables(conn, who, &tables);
+        bool ok = relinfo_list(conn, who, sequences, &tables);
         free(who);
         if (!ok)
             goto out;
@@ -268,7 +284,7 @@ int cmd_add_table(CliContext *ctx, int argc, char **argv)
                 hits++;
             }
         if (hits == 0) {
-            cli_error("no table named \"%s\" in database \"%s\"", names.items[n], db);
+            cli_error("no %s named \"%s\" in database \"%s\"", noun, names.items[n], db);
             goto out;
         }
         if (hits > 1) {
@@ -276,12 +292,12 @@ int cmd_add_table(CliContext *ctx, int argc, char **argv)
                       hits, db);
             goto out;
         }
-        if (!record_table(ctx, db, match, relgroup, &is_new))
+        if (!record_table(ctx, db, match, relgroup, sequences, &is_new))
             goto out;
         if (is_new)
-            printf("Added table %s.%s\n", match->schemaname, match->relname);
+            printf("Added %s %s.%s\n", noun, match->schemaname, match->relname);
         else if (relgroup == NULL) {
-            cli_error("table %s.%s of database \"%s\" is already known", match->schemaname, match->relname, db);
+            cli_error("%s %s.%s of database \"%s\" is already known", noun, match->schemaname, match->relname, db);
             goto out;
         }
     }
@@ -293,6 +309,16 @@ out:
     strlist_free(&names);
     cli_kv_free(&kv);
     return code;
+}
+
+int cmd_add_table(CliContext *ctx, int argc, char **argv)
+{
+    return add_named(ctx, argc, argv, false);
+}
+
+int cmd_add_sequence(CliContext *ctx, int argc, char **argv)
+{
+    return add_named(ctx, argc, argv, true);
 }
 
 int cmd_remove_table(CliContext *ctx, int argc, char **argv)
@@ -334,7 +360,7 @@ int cmd_remove_table(CliContext *ctx, int argc, char **argv)
             PQclear(rel);
             goto out;
         }
-        printf("Removed table %s (database %s)\n", PQgetvalue(rel, 0, 2), PQgetvalue(rel, 0, 1));
+        printf("Removed %s (database %s)\n", PQgetvalue(rel, 0, 2), PQgetvalue(rel, 0, 1));
         PQclear(rel);
     }
     code = EXIT_OK;
@@ -343,22 +369,23 @@ out:
     return code;
 }
 
-int cmd_list_tables(CliContext *ctx, int argc, char **argv)
+/* list_relations - `list tables` / `list sequences`. */
+static int list_relations(CliContext *ctx, int argc, char **argv, bool sequences)
 {
-    const char *params[1] = {argc > 0 ? argv[0] : NULL};
+    const char *params[2] = {argc > 0 ? argv[0] : NULL, sequences ? "sequence" : "table"};
     PGresult *res;
     int nwidth, twidth = 0, dwidth = 0, n;
 
     if (argc > 1)
-        return cli_error("usage: bucardo list tables [REGEX]");
+        return cli_error("usage: bucardo list %s [REGEX]", sequences ? "sequences" : "tables");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
-    res = pg_query(ctx->cat, "catalog", SQL_LIST_TABLES, 1, params);
+    res = pg_query(ctx->cat, "catalog", SQL_LIST_TABLES, 2, params);
     if (res == NULL)
         return EXIT_FAIL;
     n = PQntuples(res);
     if (n == 0)
-        printf("No tables\n");
+        printf("No %s\n", sequences ? "sequences" : "tables");
     nwidth = snprintf(NULL, 0, "%d", n);
     for (int r = 0; r < n; r++) {
         if ((int)strlen(PQgetvalue(res, r, 0)) > twidth)
@@ -366,9 +393,24 @@ int cmd_list_tables(CliContext *ctx, int argc, char **argv)
         if ((int)strlen(PQgetvalue(res, r, 1)) > dwidth)
             dwidth = (int)strlen(PQgetvalue(res, r, 1));
     }
-    for (int r = 0; r < n; r++)
-        printf("%*d. Table: %-*s  DB: %-*s  PK: %s\n", nwidth, r + 1, twidth, PQgetvalue(res, r, 0), dwidth,
-               PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+    for (int r = 0; r < n; r++) {
+        if (sequences)
+            printf("%*d. Sequence: %-*s  DB: %s\n", nwidth, r + 1, twidth, PQgetvalue(res, r, 0),
+                   PQgetvalue(res, r, 1));
+        else
+            printf("%*d. Table: %-*s  DB: %-*s  PK: %s\n", nwidth, r + 1, twidth, PQgetvalue(res, r, 0), dwidth,
+                   PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+    }
     PQclear(res);
     return EXIT_OK;
+}
+
+int cmd_list_tables(CliContext *ctx, int argc, char **argv)
+{
+    return list_relations(ctx, argc, argv, false);
+}
+
+int cmd_list_sequences(CliContext *ctx, int argc, char **argv)
+{
+    return list_relations(ctx, argc, argv, true);
 }

@@ -66,6 +66,7 @@ static const char *normalise_kind(const char *word)
         {"table", "table"},     {"tables", "table"},     {"relgroup", "relgroup"},
         {"relgroups", "relgroup"}, {"herd", "relgroup"}, {"herds", "relgroup"},
         {"sync", "sync"},       {"syncs", "sync"},       {"all", "all"},
+        {"sequence", "sequence"}, {"sequences", "sequence"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(word, map[i][0]) == 0)
@@ -85,12 +86,14 @@ static const Command COMMANDS[] = {
     {"add", "db", cmd_add_db},
     {"add", "dbgroup", cmd_add_dbgroup},
     {"add", "table", cmd_add_table},
+    {"add", "sequence", cmd_add_sequence},
     {"add", "all", cmd_add_all_tables},
     {"add", "relgroup", cmd_add_relgroup},
     {"add", "sync", cmd_add_sync},
     {"remove", "db", cmd_remove_db},
     {"remove", "dbgroup", cmd_remove_dbgroup},
     {"remove", "table", cmd_remove_table},
+    {"remove", "sequence", cmd_remove_table},
     {"remove", "relgroup", cmd_remove_relgroup},
     {"remove", "sync", cmd_remove_sync},
     {"update", "db", cmd_update_db},
@@ -98,6 +101,7 @@ static const Command COMMANDS[] = {
     {"list", "db", cmd_list_dbs},
     {"list", "dbgroup", cmd_list_dbgroups},
     {"list", "table", cmd_list_tables},
+    {"list", "sequence", cmd_list_sequences},
     {"list", "relgroup", cmd_list_relgroups},
     {"list", "sync", cmd_list_syncs},
     {"list", "all", cmd_list_all},
@@ -118,13 +122,17 @@ static const Command COMMANDS[] = {
 
 int cli_error(const char *fmt, ...)
 {
+    /* Errors echo what was typed: a huge argument must not make a huge
+     * error, so the line is cut after ERROR_MAX bytes. */
+    enum { ERROR_MAX = 1000 };
+    char line[ERROR_MAX + 1];
     va_list ap;
+    int n;
 
-    fputs("bucardo: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "bucardo: %s%s\n", line, n > ERROR_MAX ? "..." : "");
     return EXIT_FAIL;
 }
 
@@ -363,11 +371,14 @@ static int dispatch(CliContext *ctx)
         if (c->kind == NULL)
             return c->handler(ctx, n - 1, w + 1);
         if (kind && strcmp(c->kind, kind) == 0) {
-            /* "add all tables": the word after "all" must be "tables". */
+            /* "add all tables|sequences": the word after "all" says which. */
             if (strcmp(kind, "all") == 0 && strcmp(w[0], "add") == 0) {
-                if (n < 3 || strcmp(normalise_kind(w[2]) ? normalise_kind(w[2]) : "", "table") != 0)
-                    return cli_error("usage: bucardo add all tables [db=NAME] [relgroup=NAME]");
-                return c->handler(ctx, n - 3, w + 3);
+                const char *what = n >= 3 && normalise_kind(w[2]) ? normalise_kind(w[2]) : "";
+                if (strcmp(what, "table") == 0)
+                    return c->handler(ctx, n - 3, w + 3);
+                if (strcmp(what, "sequence") == 0)
+                    return cmd_add_all_sequences(ctx, n - 3, w + 3);
+                return cli_error("usage: bucardo add all tables|sequences [db=NAME] [relgroup=NAME]");
             }
             return c->handler(ctx, n - 2, w + 2);
         }

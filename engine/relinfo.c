@@ -34,14 +34,15 @@ static const char SQL_TABLES[] =
     "        CROSS JOIN LATERAL unnest(best.indkey::int2[]) WITH ORDINALITY AS x(attnum, ord)"
     "         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = x.attnum"
     "        WHERE x.ord <= best.indnkeyatts) k ON true"
-    " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+    " WHERE c.relkind = ANY ($1::\"char\"[]) AND NOT c.relispartition"
     "   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'bucardo')"
     "   AND n.nspname !~ '^pg_(toast|temp_)'"
     " ORDER BY n.nspname, c.relname";
 
-bool relinfo_list_tables(PGconn *conn, const char *who, RelInfoList *out)
+bool relinfo_list(PGconn *conn, const char *who, bool sequences, RelInfoList *out)
 {
-    PGresult *res = pg_query(conn, who, SQL_TABLES, 0, NULL);
+    const char *params[1] = {sequences ? "{S}" : "{r,p}"};
+    PGresult *res = pg_query(conn, who, SQL_TABLES, 1, params);
     int n;
 
     out->items = NULL;

@@ -25,11 +25,12 @@ typedef struct RelInfoList {
 } RelInfoList;
 
 /*
- * relinfo_list_tables - every ordinary or partitioned table of the database
- * outside the system schemas and schema bucardo, sorted by schema and name.
- * The caller frees the list with relinfo_list_free.  Errors name `who`.
+ * relinfo_list - every ordinary or partitioned table (sequences: every
+ * sequence) of the database outside the system schemas and schema bucardo,
+ * sorted by schema and name.  The caller frees the list with
+ * relinfo_list_free.  Errors name `who`.
  */
-bool relinfo_list_tables(PGconn *conn, const char *who, RelInfoList *out) MUST_CHECK;
+bool relinfo_list(PGconn *conn, const char *who, bool sequences, RelInfoList *out) MUST_CHECK;
 void relinfo_list_free(RelInfoList *list);
 
 #endif
