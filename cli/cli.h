@@ -28,6 +28,8 @@ typedef struct CliContext {
     bool foreground;          /* --foreground / -f */
     int verbose;              /* --verbose, repeatable */
     int quiet;                /* --quiet, repeatable */
+    bool repair;              /* --repair (compare) */
+    bool json;                /* --json (compare) */
     StrList tables;           /* -t: only these tables */
     StrList exclude_tables;   /* -T */
     StrList schemas;          /* -n */
@@ -66,6 +68,7 @@ void cli_kv_free(KeyValues *kv);
 
 /* Command families (one file each). */
 int cmd_install(CliContext *ctx, int argc, char **argv);
+int cmd_upgrade(CliContext *ctx, int argc, char **argv);
 int cmd_add_db(CliContext *ctx, int argc, char **argv);
 int cmd_remove_db(CliContext *ctx, int argc, char **argv);
 int cmd_update_db(CliContext *ctx, int argc, char **argv);
@@ -101,6 +104,7 @@ int cmd_deactivate(CliContext *ctx, int argc, char **argv);
 int cmd_pause(CliContext *ctx, int argc, char **argv);
 int cmd_resume(CliContext *ctx, int argc, char **argv);
 int cmd_status(CliContext *ctx, int argc, char **argv);
+int cmd_compare(CliContext *ctx, int argc, char **argv);
 
 /* cli_notify_reload - tell a running engine (at commit) to re-read the
  * catalog; harmless when none runs. */

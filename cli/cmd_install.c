@@ -154,7 +154,7 @@ static bool create_catalog(const InstallSettings *s, const ConnParams *admin)
         return false;
     ok = pg_exec(conn, "install", "BEGIN", 0, NULL) &&
          pg_exec(conn, "install", "SET LOCAL ROLE bucardo", 0, NULL) &&
-         pg_exec_script(conn, "install", sql_catalog) &&
+         pg_exec_script(conn, "install", sql_catalog) && catalog_upgrade(conn, 1) &&
          pg_exec(conn, "install", SQL_SET_PIDDIR, 1, params) &&
          pg_exec(conn, "install", "ALTER DATABASE bucardo SET search_path = bucardo, public", 0, NULL) &&
          pg_exec(conn, "install", "COMMIT", 0, NULL);
@@ -278,5 +278,46 @@ int cmd_install(CliContext *ctx, int argc, char **argv)
     free(s.user);
     free(s.dbname);
     free(s.piddir);
+    return code;
+}
+
+/*
+ * cmd_upgrade - `bucardo upgrade`: bring an older catalog to this
+ * program's version, in one transaction (all steps or none).
+ */
+int cmd_upgrade(CliContext *ctx, int argc, char **argv)
+{
+    ConnParams cp = ctx->catalog;
+    PGconn *conn;
+    int version, code = EXIT_FAIL;
+    (void)argv;
+
+    if (argc > 0)
+        return cli_error("upgrade takes no arguments besides options");
+    if (cp.user == NULL)
+        cp.user = "bucardo";
+    if (cp.dbname == NULL)
+        cp.dbname = "bucardo";
+    conn = pg_connect(&cp, "catalog");
+    if (conn == NULL)
+        return EXIT_FAIL;
+    version = catalog_version(conn);
+    if (version == 0)
+        cli_error("database \"%s\" holds no bucardo catalog; run 'bucardo install'", PQdb(conn));
+    else if (version > CATALOG_VERSION)
+        cli_error("the catalog is at version %d, newer than this program's %d", version, CATALOG_VERSION);
+    else if (version == CATALOG_VERSION) {
+        printf("The bucardo catalog is already at version %d: nothing to do\n", version);
+        code = EXIT_OK;
+    } else if (version > 0) {
+        if (pg_exec(conn, "catalog", "BEGIN", 0, NULL) && catalog_upgrade(conn, version) &&
+            pg_exec(conn, "catalog", "COMMIT", 0, NULL)) {
+            printf("Upgraded the bucardo catalog from version %d to %d\n", version, CATALOG_VERSION);
+            code = EXIT_OK;
+        } else {
+            cli_error("the catalog was not changed");
+        }
+    }
+    PQfinish(conn);
     return code;
 }

@@ -21,7 +21,7 @@ typedef enum OptId {
     O_DBHOST, O_DBPORT, O_DBUSER, O_DBNAME, O_DBPASS, O_PIDDIR, O_RELGROUP, O_DB,
     O_DEBUGFILE, O_BATCH, O_FORCE, O_FOREGROUND, O_VERBOSE, O_QUIET, O_TABLE,
     O_EXCLUDE_TABLE, O_SCHEMA, O_EXCLUDE_SCHEMA, O_HELP, O_VERSION, O_BUCARDORC,
-    O_NO_BUCARDORC
+    O_NO_BUCARDORC, O_REPAIR, O_JSON
 } OptId;
 
 typedef struct OptSpec {
@@ -54,6 +54,8 @@ static const OptSpec OPTIONS[] = {
     {O_VERSION, OPT_FLAG, {"version"}, 0},
     {O_BUCARDORC, OPT_VALUE, {"bucardorc"}, 0},
     {O_NO_BUCARDORC, OPT_FLAG, {"no-bucardorc"}, 0},
+    {O_REPAIR, OPT_FLAG, {"repair"}, 0},
+    {O_JSON, OPT_FLAG, {"json"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -83,6 +85,7 @@ typedef struct Command {
 
 static const Command COMMANDS[] = {
     {"install", NULL, cmd_install},
+    {"upgrade", NULL, cmd_upgrade},
     {"add", "db", cmd_add_db},
     {"add", "dbgroup", cmd_add_dbgroup},
     {"add", "table", cmd_add_table},
@@ -115,6 +118,7 @@ static const Command COMMANDS[] = {
     {"pause", NULL, cmd_pause},
     {"resume", NULL, cmd_resume},
     {"status", NULL, cmd_status},
+    {"compare", NULL, cmd_compare},
     {"show", NULL, cmd_show},
     {"set", NULL, cmd_set},
 };
@@ -158,6 +162,8 @@ static void apply_option(CliContext *ctx, OptId id, const char *value)
     case O_EXCLUDE_TABLE: strlist_add_split(&ctx->exclude_tables, value, ','); break;
     case O_SCHEMA: strlist_add_split(&ctx->schemas, value, ','); break;
     case O_EXCLUDE_SCHEMA: strlist_add_split(&ctx->exclude_schemas, value, ','); break;
+    case O_REPAIR: ctx->repair = true; break;
+    case O_JSON: ctx->json = true; break;
     case O_HELP: case O_VERSION: case O_BUCARDORC: case O_NO_BUCARDORC: break;
     }
 }

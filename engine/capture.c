@@ -39,30 +39,10 @@ char *capture_object_name(const char *prefix, const TableDef *t)
     return out;
 }
 
-/* section - a copy of one section of the template, or NULL. */
-static char *section(const char *name)
-{
-    char *marker = xasprintf("-- @@SECTION %s@@", name);
-    const char *start = strstr(sql_capture, marker), *end;
-    char *out = NULL;
-
-    if (start) {
-        start += strlen(marker);
-        end = strstr(start, "-- @@SECTION ");
-        if (end == NULL)
-            end = start + strlen(start);
-        out = xmalloc((size_t)(end - start) + 1);
-        memcpy(out, start, (size_t)(end - start));
-        out[end - start] = '\0';
-    }
-    free(marker);
-    return out;
-}
-
 /* render - the section with every placeholder of table t filled in. */
 static char *render(PGconn *conn, const char *name, const TableDef *t)
 {
-    char *text = section(name);
+    char *text = sql_section(sql_capture, name);
     char *delta = capture_object_name("delta", t), *func = capture_object_name("capture", t);
     StrBuf keydefs, keycols, newkeys, oldkeys, newrow, oldrow;
     char *differ, *relid;

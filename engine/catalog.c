@@ -7,6 +7,7 @@
  * whose layout it does not know.
  */
 #include "catalog.h"
+#include "sqltext.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,31 +26,24 @@ static const char SQL_GET_SETTING[] =
 PGconn *catalog_connect(const ConnParams *cp)
 {
     PGconn *cat = pg_connect(cp, "catalog");
-    PGresult *res;
-    long version;
+    int version;
 
     if (cat == NULL)
         return NULL;
-    res = PQexec(cat, SQL_VERSION);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        if (state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0))
+    version = catalog_version(cat);
+    if (version != CATALOG_VERSION) {
+        if (version == 0)
             fprintf(stderr, "catalog: database \"%s\" holds no bucardo catalog; run 'bucardo install' first\n",
                     PQdb(cat));
-        else
-            pg_report("catalog", cat, res);
-        PQclear(res);
+        else if (version > 0 && version < CATALOG_VERSION)
+            fprintf(stderr, "catalog: the catalog is at version %d, this program needs version %d; "
+                            "run 'bucardo upgrade'\n", version, CATALOG_VERSION);
+        else if (version > 0)
+            fprintf(stderr, "catalog: the catalog is at version %d, newer than this program's %d; "
+                            "use a newer bucardo\n", version, CATALOG_VERSION);
         PQfinish(cat);
         return NULL;
     }
-    if (!parse_int(PQgetvalue(res, 0, 0), 0, 1000000, &version) || version != CATALOG_VERSION) {
-        fprintf(stderr, "catalog: version %s is not the version this program uses (%d); run 'bucardo upgrade'\n",
-                PQgetvalue(res, 0, 0), CATALOG_VERSION);
-        PQclear(res);
-        PQfinish(cat);
-        return NULL;
-    }
-    PQclear(res);
     /* Catalog writes are small and must not wait behind user locks forever. */
     if (!pg_exec(cat, "catalog", "SET lock_timeout = '30s'", 0, NULL)) {
         PQfinish(cat);
@@ -61,6 +55,45 @@ PGconn *catalog_connect(const ConnParams *cp)
 static char *dup_or_null(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+int catalog_version(PGconn *cat)
+{
+    PGresult *res = PQexec(cat, SQL_VERSION);
+    long version = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        bool absent = state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0);
+        if (!absent)
+            pg_report("catalog", cat, res);
+        PQclear(res);
+        return absent ? 0 : -1;
+    }
+    if (!parse_int(PQgetvalue(res, 0, 0), 0, 1000000, &version))
+        version = 0;
+    PQclear(res);
+    return (int)version;
+}
+
+bool catalog_upgrade(PGconn *cat, int from)
+{
+    for (int v = from + 1; v <= CATALOG_VERSION; v++) {
+        char name[16], *sql;
+        bool ok;
+
+        snprintf(name, sizeof(name), "%d", v);
+        sql = sql_section(sql_upgrade, name);
+        if (sql == NULL) {
+            fprintf(stderr, "catalog: no upgrade step to version %d in this program\n", v);
+            return false;
+        }
+        ok = pg_exec_script(cat, "catalog upgrade", sql);
+        free(sql);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 LookupStatus catalog_load_db(PGconn *cat, const char *name, DbInfo *out)

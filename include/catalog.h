@@ -11,14 +11,27 @@
 
 #include "pgconn.h"
 
-/* The catalog version sql/catalog.sql creates. */
-#define CATALOG_VERSION 1
+/* The catalog version this program uses: sql/catalog.sql (version 1)
+ * plus every section of sql/upgrade.sql. */
+#define CATALOG_VERSION 2
 
 /*
  * catalog_connect - connect to the catalog with `cp` (NULL fields: libpq
  * defaults) and check its version.  Prints why and returns NULL on failure.
  */
 PGconn *catalog_connect(const ConnParams *cp) MUST_CHECK;
+
+/*
+ * catalog_version - the version of the catalog behind `cat` (0 when it has
+ * none); -1 after printing a query error.
+ */
+int catalog_version(PGconn *cat);
+
+/*
+ * catalog_upgrade - apply the sections of sql/upgrade.sql after version
+ * `from`, in the caller's transaction.  Errors are printed.
+ */
+bool catalog_upgrade(PGconn *cat, int from) MUST_CHECK;
 
 /* A database row of the catalog. */
 typedef struct DbInfo {

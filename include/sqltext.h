@@ -7,5 +7,13 @@
 
 extern const char sql_catalog[];
 extern const char sql_capture[];
+extern const char sql_upgrade[];
+
+/*
+ * sql_section - an xmalloc'd copy of the section `name` of an embedded SQL
+ * file: the text after the line "-- @@SECTION name@@" up to the next such
+ * line or the end; NULL when there is no such section.
+ */
+char *sql_section(const char *text, const char *name);
 
 #endif

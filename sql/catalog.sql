@@ -4,10 +4,10 @@
 -- dbgroups, tables, relgroups, syncs, settings) and the run history the
 -- engine writes.  It lives in schema "bucardo" of the database "bucardo".
 --
--- Versioned: schema_version holds the catalog version this file creates.
--- A later `bucardo upgrade` applies the steps between the recorded version
--- and the program's own.  Bump CATALOG_VERSION in include/catalog.h together
--- with the number below.
+-- Versioned: this file creates version 1; sql/upgrade.sql takes it to the
+-- current version (its sections run at install too).  schema_version holds
+-- one row per version applied.  Never change this file's layout: add a
+-- section to sql/upgrade.sql and bump CATALOG_VERSION in include/catalog.h.
 --
 -- Foreign keys use ON DELETE RESTRICT wherever a removal of something still
 -- in use must be refused; the CLI checks first to print a friendly message,
