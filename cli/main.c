@@ -69,6 +69,8 @@ static const char *normalise_kind(const char *word)
         {"relgroups", "relgroup"}, {"herd", "relgroup"}, {"herds", "relgroup"},
         {"sync", "sync"},       {"syncs", "sync"},       {"all", "all"},
         {"sequence", "sequence"}, {"sequences", "sequence"},
+        {"customname", "customname"}, {"customnames", "customname"},
+        {"customcols", "customcols"}, {"customcol", "customcols"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(word, map[i][0]) == 0)
@@ -90,6 +92,8 @@ static const Command COMMANDS[] = {
     {"add", "dbgroup", cmd_add_dbgroup},
     {"add", "table", cmd_add_table},
     {"add", "sequence", cmd_add_sequence},
+    {"add", "customname", cmd_add_customname},
+    {"add", "customcols", cmd_add_customcols},
     {"add", "all", cmd_add_all_tables},
     {"add", "relgroup", cmd_add_relgroup},
     {"add", "sync", cmd_add_sync},
@@ -97,6 +101,8 @@ static const Command COMMANDS[] = {
     {"remove", "dbgroup", cmd_remove_dbgroup},
     {"remove", "table", cmd_remove_table},
     {"remove", "sequence", cmd_remove_table},
+    {"remove", "customname", cmd_remove_customname},
+    {"remove", "customcols", cmd_remove_customcols},
     {"remove", "relgroup", cmd_remove_relgroup},
     {"remove", "sync", cmd_remove_sync},
     {"update", "db", cmd_update_db},
@@ -105,6 +111,8 @@ static const Command COMMANDS[] = {
     {"list", "dbgroup", cmd_list_dbgroups},
     {"list", "table", cmd_list_tables},
     {"list", "sequence", cmd_list_sequences},
+    {"list", "customname", cmd_list_customnames},
+    {"list", "customcols", cmd_list_customcols},
     {"list", "relgroup", cmd_list_relgroups},
     {"list", "sync", cmd_list_syncs},
     {"list", "all", cmd_list_all},

@@ -62,9 +62,25 @@ static const char SQL_COLUMNS[] =
 static const char SQL_ESTIMATE[] =
     "SELECT CASE WHEN reltuples >= 1 THEN reltuples::float8 ELSE pg_relation_size(oid) / 100.0 END"
     "  FROM pg_catalog.pg_class WHERE oid = $1::regclass";
-/* Buckets of a range: g counts the boundary keys seen so far in key order,
- * so a bucket is a boundary key and the rows after it; $1 is spacing - 1. */
-static const char SQL_DIGEST[] =
+/*
+ * The buckets of a range ($1 is spacing - 1): g numbers the bucket, then
+ * its row count, the XOR of its row hashes and its first key's columns as
+ * text (NULL for bucket 0, the rows before the first boundary).
+ *
+ * One key column: the boundaries go into an array and width_bucket()
+ * finds each row's bucket in a plain (parallel) scan with a hash
+ * aggregate - as fast as hashing the rows at all.  width_bucket() on
+ * records is far too slow, so a key of several columns walks the key
+ * order instead, numbering buckets by a running count of boundaries.
+ */
+static const char SQL_DIGEST_SCALAR[] =
+    "WITH b AS MATERIALIZED (SELECT coalesce(array_agg(@KEYCOLS@ ORDER BY @KEYCOLS@), '{}') AS a"
+    "                          FROM @TABLE@ t WHERE (@KEYHASH@) & $1::int8 = 0 AND @RANGE@)"
+    " SELECT s.g, s.c, s.x, ((SELECT b.a FROM b))[s.g]::text"
+    "   FROM (SELECT width_bucket(@KEYCOLS@, (SELECT b.a FROM b)) AS g, count(*) AS c, bit_xor(@ROWHASH@) AS x"
+    "           FROM @TABLE@ t WHERE @RANGE@ GROUP BY 1) s"
+    "  ORDER BY 1";
+static const char SQL_DIGEST_WINDOW[] =
     "SELECT s.g, count(*), bit_xor(s.h)@BOUNDS@"
     "  FROM (SELECT @KEYALIASES@, f.b,"
     "               sum(f.b::int) OVER (ORDER BY @KEYCOLS@ ROWS UNBOUNDED PRECEDING) AS g,"
@@ -90,7 +106,7 @@ typedef struct TableSql {
     const SyncDef *def;
     const TableDef *t;
     char *qualified;
-    char *digest;    /* SQL_DIGEST filled in, except @RANGE@ */
+    char *digest;    /* SQL_DIGEST_* filled in, except @RANGE@ */
     char *rows;      /* SQL_ROWS filled in, except @RANGE@ */
     char *keycols;   /* t."k0", t."k1" */
 } TableSql;
@@ -249,7 +265,7 @@ static bool plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
         const char *subs[] = {"@BOUNDS@", bounds.data, "@KEYALIASES@", aliases.data, "@KEYCOLS@", keycols.data,
                               "@ROWHASH@", rowhash.data, "@KEYHASH@", keyhash.data, "@TABLE@", ts->qualified,
                               "@KEYTEXT@", keytext.data};
-        ts->digest = fill(SQL_DIGEST, subs, 14);
+        ts->digest = fill(t->nkeys == 1 ? SQL_DIGEST_SCALAR : SQL_DIGEST_WINDOW, subs, 14);
         ts->rows = fill(SQL_ROWS, subs, 14);
     }
     ts->keycols = keycols.data;

@@ -70,9 +70,25 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
             return false;
         }
         for (int t = 0; ok && t < r->def.ntables; t++) {
-            const char *params[1] = {r->src[0].plans[t].qualified};
-            PGresult *a = PQexecParams(src, SQL_TABLE_COLUMNS, 1, NULL, params, NULL, NULL, 0);
-            PGresult *b = PQexecParams(dst, SQL_TABLE_COLUMNS, 1, NULL, params, NULL, NULL, 0);
+            const TablePlan *p = &r->src[0].plans[t];
+            const char *sp[1] = {p->qualified}, *dp[1] = {p->wtable[w]};
+            PGresult *a, *b;
+
+            if (p->wselect[w] != NULL) {
+                /* customcols: the target needs the columns it is sent. */
+                char *sql = xasprintf("SELECT %s FROM %s LIMIT 0", p->wcolumns[w], p->wtable[w]);
+                b = PQexec(dst, sql);
+                free(sql);
+                if (PQresultStatus(b) != PGRES_TUPLES_OK) {
+                    snprintf(err, errlen, "sync %s: table %s on database %s cannot take its customcols: %s",
+                             r->def.name, p->display, db->name, PQresultErrorMessage(b));
+                    ok = false;
+                }
+                PQclear(b);
+                continue;
+            }
+            a = PQexecParams(src, SQL_TABLE_COLUMNS, 1, NULL, sp, NULL, NULL, 0);
+            b = PQexecParams(dst, SQL_TABLE_COLUMNS, 1, NULL, dp, NULL, NULL, 0);
 
             if (PQresultStatus(a) != PGRES_TUPLES_OK) {
                 snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[0].name, r->src[0].plans[t].display,

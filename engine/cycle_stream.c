@@ -48,8 +48,26 @@ void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to)
             writer_send_new(r->writers[i], type, sql);
 }
 
-/* send_chunk - hand one filled chunk to the n writers marked in `to`. */
-static void send_chunk(SyncRunner *r, Chunk *chunk, const bool *to, int n)
+void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
+                const bool *to)
+{
+    StrBuf sql;
+
+    strbuf_init(&sql);
+    for (int i = 0; i < r->nwriters; i++) {
+        if (to != NULL && !to[i])
+            continue;
+        strbuf_reset(&sql);
+        strbuf_append(&sql, prefix);
+        strbuf_append(&sql, p->wtable[i]);
+        strbuf_append(&sql, suffix);
+        writer_send_new(r->writers[i], type, sql.data);
+    }
+    strbuf_free(&sql);
+}
+
+/* send_chunk - hand one filled chunk to the n writers that take the COPY. */
+static void send_chunk(SyncRunner *r, Chunk *chunk, char *const *to, int n)
 {
     atomic_store(&chunk->refs, n);
     for (int i = 0; i < r->nwriters; i++)
@@ -57,9 +75,10 @@ static void send_chunk(SyncRunner *r, Chunk *chunk, const bool *to, int n)
             writer_send(r->writers[i], msg_new(MSG_DATA, NULL, chunk));
 }
 
-bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, const char *copy_in, bool count,
-            const bool *to, char *err, size_t errlen)
+bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
+            char *err, size_t errlen)
 {
+    char *const *to = copy_in;
     PGconn *conn = r->src[s].conn;
     size_t cap = chunk_pool_chunk_size(r->pool);
     Chunk *chunk = NULL;
@@ -72,7 +91,7 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, const 
         Msg *m;
         if (!to[i])
             continue;
-        m = msg_new(MSG_COPY_BEGIN, copy_in, NULL);
+        m = msg_new(MSG_COPY_BEGIN, copy_in[i], NULL);
         m->count = count;
         writer_send(r->writers[i], m);
         nw++;

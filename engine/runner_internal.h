@@ -23,6 +23,11 @@ typedef struct TablePlan {
     char *keydefs;     /* k1 type1, k2 type2 */
     char *keyjoin;     /* t.k1 = k.k1 AND ... */
     char *lostjoin;    /* k.k1 = l.k1 AND ... */
+    /* Per writer (customname / customcols): the table there, the select
+     * list it receives (NULL: every column) and the COPY column list. */
+    char **wtable;
+    char **wselect;
+    char **wcolumns;
 } TablePlan;
 
 /* One source: its reading connection (LISTENing when autokick) and plans. */
@@ -66,8 +71,13 @@ bool runner_ensure_catalog(SyncRunner *r) MUST_CHECK;
 
 /* cycle_stream.c */
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to);
-bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, const char *copy_in, bool count,
-            const bool *to, char *err, size_t errlen) MUST_CHECK;
+/* send_table - prefix + the writer's name of the table + suffix, to each
+ * writer marked in `to` (no format string: names may hold any character). */
+void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
+                const bool *to);
+/* stream - COPY out of source s into every writer w with copy_in[w] set. */
+bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
+            char *err, size_t errlen) MUST_CHECK;
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen) MUST_CHECK;
 

@@ -230,19 +230,57 @@ static void apply_sequences(Cycle *c, const long long *high, const bool *called)
     }
 }
 
-/* apply_table - source s's changes of table t to the writers marked in `to`. */
+/*
+ * stream_rows - COPY table t's rows from source s to the writers marked in
+ * c->to, one stream per distinct customcols select list.  `from` is the
+ * FROM clause the rows come from, naming the table "t"; each writer gets
+ * "COPY <its table> (<its columns>) FROM STDIN<in_suffix>".
+ */
+static bool stream_rows(Cycle *c, int s, int t, const char *from, const char *in_suffix, char *err,
+                        size_t errlen)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[s].plans[t];
+    char **in = xcalloc((size_t)c->nw, sizeof(char *));
+    bool *done = xcalloc((size_t)c->nw, sizeof(bool)), ok = true;
+
+    for (int w = 0; ok && w < c->nw; w++) {
+        const char *sel = p->wselect[w];
+        char *out;
+        if (!c->to[w] || done[w])
+            continue;
+        /* Every writer receiving the same select list shares one stream. */
+        for (int v = w; v < c->nw; v++) {
+            const char *other = p->wselect[v];
+            if (c->to[v] && !done[v] && (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
+                done[v] = true;
+                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], in_suffix);
+            }
+        }
+        out = sel ? xasprintf("COPY (SELECT %s FROM (SELECT t.* FROM %s) AS t) TO STDOUT", sel, from)
+                  : xasprintf("COPY (SELECT %s FROM %s) TO STDOUT", p->tcolumns, from);
+        ok = stream(r, s, p->display, out, in, true, err, errlen);
+        free(out);
+        for (int v = 0; v < c->nw; v++) {
+            free(in[v]);
+            in[v] = NULL;
+        }
+    }
+    free(in);
+    free(done);
+    return ok;
+}
+
+/* apply_table - source s's changes of table t to the writers marked in c->to. */
 static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
-    char *sql, *out, *in;
+    char *sql, *out, **in, *from;
     bool ok;
 
-    if (c->truncated[s * c->nt + t]) {
-        sql = xasprintf("TRUNCATE %s", p->qualified);
-        send_all(r, MSG_EXEC, sql, c->to);
-        free(sql);
-    }
+    if (c->truncated[s * c->nt + t])
+        send_table(r, MSG_EXEC, "TRUNCATE ", p, "", c->to);
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
     sql = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_k%d (%s) ON COMMIT DROP; TRUNCATE pg_temp.bucardo_k%d",
@@ -250,28 +288,30 @@ static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
     out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d) TO STDOUT", p->keycols, t);
-    in = xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols);
-    ok = stream(r, s, p->display, out, in, false, c->to, err, errlen);
-    free(out);
+    in = xcalloc((size_t)c->nw, sizeof(char *));
+    for (int w = 0; w < c->nw; w++)
+        if (c->to[w])
+            in[w] = xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols);
+    ok = stream(r, s, p->display, out, in, false, err, errlen);
+    for (int w = 0; w < c->nw; w++)
+        free(in[w]);
     free(in);
+    free(out);
     if (!ok)
         return false;
-    sql = xasprintf("DELETE FROM %s t USING pg_temp.bucardo_k%d k WHERE %s", p->qualified, t, p->keyjoin);
-    send_all(r, MSG_EXEC, sql, c->to);
+    sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
+    send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
     free(sql);
-    out = xasprintf("COPY (SELECT %s FROM %s t JOIN pg_temp.bucardo_k%d k ON %s) TO STDOUT", p->tcolumns,
-                    p->qualified, t, p->keyjoin);
-    in = xasprintf("COPY %s (%s) FROM STDIN", p->qualified, p->columns);
-    ok = stream(r, s, p->display, out, in, true, c->to, err, errlen);
-    free(out);
-    free(in);
+    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s", p->qualified, t, p->keyjoin);
+    ok = stream_rows(c, s, t, from, "", err, errlen);
+    free(from);
     if (ok)
         make_deltas(c, s, t);
     return ok;
 }
 
 /*
- * copy_table - replace table t's contents on the writers marked in `to`
+ * copy_table - replace table t's contents on the writers marked in c->to
  * with source 0's rows as of the cycle's snapshot.  TRUNCATE and COPY in
  * one transaction let COPY FREEZE skip later hint-bit and freeze work.
  * Because the copy reads the same snapshot the cycle's deltas are cut at,
@@ -283,21 +323,14 @@ static bool copy_table(Cycle *c, int t, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[0].plans[t];
-    char *sql = xasprintf("TRUNCATE %s", p->qualified), *out, *in;
+    char *from = xasprintf("%s t", p->qualified);
     bool ok;
 
-    send_all(r, MSG_EXEC, sql, c->to);
-    free(sql);
-    out = xasprintf("COPY (SELECT %s FROM %s) TO STDOUT", p->columns, p->qualified);
-    in = xasprintf("COPY %s (%s) FROM STDIN (FREEZE)", p->qualified, p->columns);
-    ok = stream(r, 0, p->display, out, in, true, c->to, err, errlen);
-    free(out);
-    free(in);
-    if (ok && r->def.analyze_after_copy) {
-        sql = xasprintf("ANALYZE %s", p->qualified);
-        send_all(r, MSG_EXEC, sql, c->to);
-        free(sql);
-    }
+    send_table(r, MSG_EXEC, "TRUNCATE ", p, "", c->to);
+    ok = stream_rows(c, 0, t, from, " (FREEZE)", err, errlen);
+    free(from);
+    if (ok && r->def.analyze_after_copy)
+        send_table(r, MSG_EXEC, "ANALYZE ", p, "", c->to);
     return ok;
 }
 
@@ -319,7 +352,7 @@ static bool plan_copies(Cycle *c, char *err, size_t errlen)
             continue;
         for (int w = 0; w < c->nw; w++)
             c->to[w] = w < r->def.ntargets;
-        send_all(r, MSG_CHECK_EMPTY, r->src[0].plans[t].qualified, c->to);
+        send_table(r, MSG_CHECK_EMPTY, "", &r->src[0].plans[t], "", c->to);
         send_all(r, MSG_BARRIER, NULL, c->to);
         for (int w = 0; w < r->def.ntargets; w++) {
             if (!writer_wait(r->writers[w], err, errlen))

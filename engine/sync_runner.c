@@ -57,6 +57,14 @@ static void free_plans(SyncRunner *r, int s)
         free(p->keydefs);
         free(p->keyjoin);
         free(p->lostjoin);
+        for (int w = 0; p->wtable && w < r->nwriters; w++) {
+            free(p->wtable[w]);
+            free(p->wselect[w]);
+            free(p->wcolumns[w]);
+        }
+        free(p->wtable);
+        free(p->wselect);
+        free(p->wcolumns);
     }
     free(plans);
     r->src[s].plans = NULL;
@@ -91,6 +99,70 @@ void runner_destroy(SyncRunner *r)
 const SyncDef *runner_def(const SyncRunner *r)
 {
     return &r->def;
+}
+
+/* custom_table - the quoted name of a customname ("schema.table" or "table"). */
+static char *custom_table(PGconn *conn, const TableDef *t, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    char *schema = dot ? xasprintf("%.*s", (int)(dot - name), name) : xstrdup(t->schemaname);
+    char *qs = pg_quote_ident(conn, schema), *qt = pg_quote_ident(conn, dot ? dot + 1 : name);
+    char *out = xasprintf("%s.%s", qs, qt);
+
+    free(schema);
+    free(qs);
+    free(qt);
+    return out;
+}
+
+/*
+ * custom_columns - the output column names of a customcols select list,
+ * quoted, as the source's server sees them (it also checks the list).
+ */
+static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause, char *err, size_t errlen)
+{
+    char *sql = xasprintf("SELECT %s FROM %s AS t LIMIT 0", clause, p->qualified);
+    PGresult *res = PQexec(conn, sql);
+    StrBuf cols;
+
+    free(sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "table %s: customcols \"%s\": %s", p->display, clause, PQresultErrorMessage(res));
+        PQclear(res);
+        return NULL;
+    }
+    strbuf_init(&cols);
+    for (int i = 0; i < PQnfields(res); i++) {
+        char *q = pg_quote_ident(conn, PQfname(res, i));
+        strbuf_printf(&cols, "%s%s", i ? ", " : "", q);
+        free(q);
+    }
+    PQclear(res);
+    return cols.data;
+}
+
+/* plan_writers - per writer: the table's name there and what it receives. */
+static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePlan *p, char *err, size_t errlen)
+{
+    p->wtable = xcalloc((size_t)r->nwriters, sizeof(char *));
+    p->wselect = xcalloc((size_t)r->nwriters, sizeof(char *));
+    p->wcolumns = xcalloc((size_t)r->nwriters, sizeof(char *));
+    for (int w = 0; w < r->nwriters; w++) {
+        const char *db = writer_dbinfo(r, w)->name;
+        const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
+        const char *clause = tabledef_custom(&t->cols_db, &t->cols_value, db);
+
+        p->wtable[w] = name ? custom_table(conn, t, name) : xstrdup(p->qualified);
+        if (clause) {
+            p->wselect[w] = xstrdup(clause);
+            p->wcolumns[w] = custom_columns(conn, p, clause, err, errlen);
+            if (p->wcolumns[w] == NULL)
+                return false;
+        } else {
+            p->wcolumns[w] = xstrdup(p->columns);
+        }
+    }
+    return true;
 }
 
 /* plan_table - the quoted SQL fragments of one table, for connection conn. */
@@ -137,7 +209,7 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->keydefs = defs.data;
     p->keyjoin = join.data;
     p->lostjoin = lost.data;
-    return true;
+    return plan_writers(r, conn, t, p, err, errlen);
 }
 
 bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)

@@ -50,6 +50,48 @@ static bool load_sequences(PGconn *cat, SyncDef *def)
     return true;
 }
 
+static const char SQL_CUSTOM[] =
+    "SELECT r.schemaname, r.relname, 'name', c.newname, coalesce(c.db, ''), c.sync IS NULL"
+    "  FROM bucardo.customname c JOIN bucardo.relation r ON r.id = c.relation"
+    " WHERE c.sync IS NULL OR c.sync = $1"
+    " UNION ALL "
+    "SELECT r.schemaname, r.relname, 'cols', c.clause, coalesce(c.db, ''), c.sync IS NULL"
+    "  FROM bucardo.customcols c JOIN bucardo.relation r ON r.id = c.relation"
+    " WHERE c.sync IS NULL OR c.sync = $1"
+    " ORDER BY 6, 5";
+
+const char *tabledef_custom(const StrList *dbs, const StrList *values, const char *db)
+{
+    for (int i = 0; i < dbs->count; i++)
+        if (strcmp(dbs->items[i], db) == 0)
+            return values->items[i];
+    for (int i = 0; i < dbs->count; i++)
+        if (dbs->items[i][0] == '\0')
+            return values->items[i];
+    return NULL;
+}
+
+/* load_customs - attach customname/customcols entries to their tables. */
+static bool load_customs(PGconn *cat, SyncDef *def)
+{
+    const char *params[1] = {def->name};
+    PGresult *res = pg_query(cat, "catalog", SQL_CUSTOM, 1, params);
+
+    if (res == NULL)
+        return false;
+    for (int r = 0; r < PQntuples(res); r++)
+        for (int i = 0; i < def->ntables; i++) {
+            TableDef *t = &def->tables[i];
+            bool is_name = strcmp(PQgetvalue(res, r, 2), "name") == 0;
+            if (strcmp(t->schemaname, PQgetvalue(res, r, 0)) != 0 || strcmp(t->relname, PQgetvalue(res, r, 1)) != 0)
+                continue;
+            strlist_add(is_name ? &t->name_db : &t->cols_db, PQgetvalue(res, r, 4));
+            strlist_add(is_name ? &t->name_value : &t->cols_value, PQgetvalue(res, r, 3));
+        }
+    PQclear(res);
+    return true;
+}
+
 static bool load_members(PGconn *cat, SyncDef *def)
 {
     const char *params[1] = {def->name};
@@ -135,7 +177,8 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     out->analyze_after_copy = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
     out->strict_checking = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
     PQclear(res);
-    if (!load_members(cat, out) || !load_tables(cat, out) || !load_sequences(cat, out)) {
+    if (!load_members(cat, out) || !load_tables(cat, out) || !load_sequences(cat, out) ||
+        !load_customs(cat, out)) {
         syncdef_free(out);
         return LOOKUP_ERROR;
     }
@@ -156,6 +199,10 @@ void syncdef_free(SyncDef *def)
         }
         free(t->keycols);
         free(t->keytypes);
+        strlist_free(&t->name_db);
+        strlist_free(&t->name_value);
+        strlist_free(&t->cols_db);
+        strlist_free(&t->cols_value);
         free(t->schemaname);
         free(t->relname);
     }

@@ -15,7 +15,17 @@ typedef struct TableDef {
     int nkeys;
     char **keycols;   /* key column names, in key order */
     char **keytypes;  /* their types as format_type() gives them */
+    /* customname / customcols of this sync: per entry a database ("": every
+     * database) and the value; entries of this sync before generic ones. */
+    StrList name_db, name_value;
+    StrList cols_db, cols_value;
 } TableDef;
+
+/*
+ * tabledef_custom - the value of (dbs, values) for database db: its own
+ * entry, else the one for every database, else NULL.
+ */
+const char *tabledef_custom(const StrList *dbs, const StrList *values, const char *db);
 
 typedef struct SyncDef {
     char *name;
