@@ -60,7 +60,8 @@ static const SyncOption SYNC_OPTIONS[] = {
     {"analyze_after_copy", T_BOOL, 0, 0}, {"strict_checking", T_BOOL, 0, 0},
     {"overdue", T_INTERVAL, 0, 0},       {"expired", T_INTERVAL, 0, 0},
     {"lifetime", T_INTERVAL, 0, 0},      {"maxkicks", T_INT, 0, 1000000000},
-    {"priority", T_INT, -1000000, 1000000}, {"relgroup", T_NAME, 0, 0},
+    {"priority", T_INT, -1000000, 1000000}, {"copy_streams", T_INT, 0, 64},
+    {"relgroup", T_NAME, 0, 0},
     {"dbgroup", T_NAME, 0, 0},
 };
 #define NSYNC_OPTIONS (sizeof(SYNC_OPTIONS) / sizeof(SYNC_OPTIONS[0]))
@@ -68,7 +69,7 @@ static const SyncOption SYNC_OPTIONS[] = {
 static const char *const SYNC_KEYS[] = {
     "status", "autokick", "onetimecopy", "conflict_strategy", "checktime", "stayalive", "kidsalive",
     "rebuild_index", "analyze_after_copy", "strict_checking", "overdue", "expired", "lifetime",
-    "maxkicks", "priority", "relgroup", "herd", "dbgroup", "dbs", NULL};
+    "maxkicks", "priority", "copy_streams", "relgroup", "herd", "dbgroup", "dbs", NULL};
 
 static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
                                          "bucardo_random", "bucardo_latest",

@@ -23,22 +23,29 @@ static void message(char *buf, size_t len, const char *text)
         buf[n - 1] = '\0';
 }
 
-PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
-                    size_t errlen)
+/* query - run sql on a source; on error fill err naming the source. */
+static PGresult *query(PGconn *conn, const char *dbname, const char *what, const char *sql, ExecStatusType expect,
+                       char *err, size_t errlen)
 {
-    PGresult *res = PQexec(r->src[s].conn, sql);
+    PGresult *res = PQexec(conn, sql);
 
     if (PQresultStatus(res) != expect) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         char msg[512];
-        message(msg, sizeof(msg), primary ? primary : PQerrorMessage(r->src[s].conn));
-        snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name, what, msg,
-                 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+        message(msg, sizeof(msg), primary ? primary : PQerrorMessage(conn));
+        snprintf(err, errlen, "source %s: %s: %s%s%s%s", dbname, what, msg, state ? " (SQLSTATE " : "",
+                 state ? state : "", state ? ")" : "");
         PQclear(res);
         return NULL;
     }
     return res;
+}
+
+PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
+                    size_t errlen)
+{
+    return query(r->src[s].conn, r->def.sources[s].name, what, sql, expect, err, errlen);
 }
 
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to)
@@ -67,36 +74,51 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
 }
 
 /* send_chunk - hand one filled chunk to the n writers that take the COPY. */
-static void send_chunk(SyncRunner *r, Chunk *chunk, char *const *to, int n)
+static void send_chunk(const CopyPipe *pipe, Chunk *chunk, int n)
 {
     atomic_store(&chunk->refs, n);
-    for (int i = 0; i < r->nwriters; i++)
-        if (to[i])
-            writer_send(r->writers[i], msg_new(MSG_DATA, NULL, chunk));
+    for (int i = 0; i < pipe->nwriters; i++)
+        if (pipe->copy_in[i])
+            writer_send(pipe->writers[i], msg_new(MSG_DATA, NULL, chunk));
 }
 
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
             char *err, size_t errlen)
 {
-    char *const *to = copy_in;
-    PGconn *conn = r->src[s].conn;
-    size_t cap = chunk_pool_chunk_size(r->pool);
+    CopyPipe pipe = {
+        .src = r->src[s].conn,
+        .srcname = r->def.sources[s].name,
+        .pool = r->pool,
+        .writers = r->writers,
+        .nwriters = r->nwriters,
+        .copy_in = copy_in,
+        .count = count,
+    };
+    return copy_pipe(&pipe, what, copy_out, NULL, err, errlen);
+}
+
+bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes, char *err,
+               size_t errlen)
+{
+    char *const *to = pipe->copy_in;
+    PGconn *conn = pipe->src;
+    size_t cap = chunk_pool_chunk_size(pipe->pool);
     Chunk *chunk = NULL;
     PGresult *res;
     char *buf;
     int len = -1, nw = 0;
     bool ok = true;
 
-    for (int i = 0; i < r->nwriters; i++) {
+    for (int i = 0; i < pipe->nwriters; i++) {
         Msg *m;
         if (!to[i])
             continue;
-        m = msg_new(MSG_COPY_BEGIN, copy_in[i], NULL);
-        m->count = count;
-        writer_send(r->writers[i], m);
+        m = msg_new(MSG_COPY_BEGIN, to[i], NULL);
+        m->count = pipe->count;
+        writer_send(pipe->writers[i], m);
         nw++;
     }
-    res = src_query(r, s, what, copy_out, PGRES_COPY_OUT, err, errlen);
+    res = query(conn, pipe->srcname, what, copy_out, PGRES_COPY_OUT, err, errlen);
     if (res == NULL)
         ok = false;
     PQclear(res);
@@ -105,30 +127,32 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
         while (off < (size_t)len) {
             size_t n;
             if (chunk == NULL)
-                chunk = chunk_get(r->pool);
+                chunk = chunk_get(pipe->pool);
             n = cap - chunk->len < (size_t)len - off ? cap - chunk->len : (size_t)len - off;
             memcpy(chunk->data + chunk->len, buf + off, n);
             chunk->len += n;
             off += n;
             if (chunk->len == cap) {
-                send_chunk(r, chunk, to, nw);
+                send_chunk(pipe, chunk, nw);
                 chunk = NULL;
             }
         }
+        if (bytes)
+            atomic_fetch_add(bytes, len);
         PQfreemem(buf);
     }
     if (ok) {
         if (len == -2) {
             char msg[512];
             message(msg, sizeof(msg), PQerrorMessage(conn));
-            snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, what, msg);
+            snprintf(err, errlen, "source %s: %s: %s", pipe->srcname, what, msg);
             ok = false;
         }
         while ((res = PQgetResult(conn)) != NULL) {
             if (ok && PQresultStatus(res) != PGRES_COMMAND_OK) {
                 char msg[512];
                 message(msg, sizeof(msg), PQresultErrorMessage(res));
-                snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, what, msg);
+                snprintf(err, errlen, "source %s: %s: %s", pipe->srcname, what, msg);
                 ok = false;
             }
             PQclear(res);
@@ -136,14 +160,14 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
     }
     if (chunk != NULL) {
         if (chunk->len > 0 && ok) {
-            send_chunk(r, chunk, to, nw);
+            send_chunk(pipe, chunk, nw);
         } else {
             atomic_store(&chunk->refs, 1);
-            chunk_release(r->pool, chunk);
+            chunk_release(pipe->pool, chunk);
         }
     }
-    for (int i = 0; i < r->nwriters; i++)
+    for (int i = 0; i < pipe->nwriters; i++)
         if (to[i])
-            writer_send_new(r->writers[i], MSG_COPY_END, NULL);
+            writer_send_new(pipe->writers[i], MSG_COPY_END, NULL);
     return ok;
 }

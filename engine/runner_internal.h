@@ -7,6 +7,8 @@
 #ifndef BUCARDO_RUNNER_INTERNAL_H
 #define BUCARDO_RUNNER_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "chunk_queue.h"
 #include "sync_runner.h"
 #include "target_writer.h"
@@ -75,6 +77,22 @@ void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to);
  * writer marked in `to` (no format string: names may hold any character). */
 void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
                 const bool *to);
+/* A COPY from one source connection into several writers. */
+typedef struct CopyPipe {
+    PGconn *src;
+    const char *srcname;
+    ChunkPool *pool;
+    TargetWriter **writers;
+    int nwriters;
+    char *const *copy_in;   /* per writer: its COPY ... FROM STDIN, or NULL */
+    bool count;             /* the rows count as applied */
+} CopyPipe;
+
+/* copy_pipe - run copy_out on pipe->src and feed the writers; bytes (if
+ * not NULL) grows by the bytes read, for progress reports. */
+bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes, char *err,
+               size_t errlen) MUST_CHECK;
+
 /* stream - COPY out of source s into every writer w with copy_in[w] set. */
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
             char *err, size_t errlen) MUST_CHECK;

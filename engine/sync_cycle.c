@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulk_copy.h"
 #include "log.h"
 #include "runner_internal.h"
 
@@ -310,55 +311,75 @@ static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
     return ok;
 }
 
-/*
- * copy_table - replace table t's contents on the writers marked in c->to
- * with source 0's rows as of the cycle's snapshot.  TRUNCATE and COPY in
- * one transaction let COPY FREEZE skip later hint-bit and freeze work.
- * Because the copy reads the same snapshot the cycle's deltas are cut at,
- * every change visible in it is in the copy, and every later one is a
- * delta of a later cycle: nothing is lost, and nothing is applied out of
- * order.
- */
-static bool copy_table(Cycle *c, int t, char *err, size_t errlen)
+/* target_is_empty - does writer w's table t have no rows?  -1 on error. */
+static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
 {
-    SyncRunner *r = c->r;
-    TablePlan *p = &r->src[0].plans[t];
-    char *from = xasprintf("%s t", p->qualified);
-    bool ok;
+    const DbInfo *db = writer_dbinfo(c->r, w);
+    ConnParams cp = dbinfo_params(db);
+    char reason[512], *sql;
+    PGconn *conn = pg_connect_err(&cp, reason, sizeof(reason));
+    PGresult *res;
+    int empty = -1;
 
-    send_table(r, MSG_EXEC, "TRUNCATE ", p, "", c->to);
-    ok = stream_rows(c, 0, t, from, " (FREEZE)", err, errlen);
-    free(from);
-    if (ok && r->def.analyze_after_copy)
-        send_table(r, MSG_EXEC, "ANALYZE ", p, "", c->to);
-    return ok;
+    if (conn == NULL) {
+        snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
+        return -1;
+    }
+    sql = xasprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", c->r->src[0].plans[t].wtable[w]);
+    res = PQexec(conn, sql);
+    free(sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    else
+        snprintf(err, errlen, "target %s: table %s: %s", db->name, c->r->src[0].plans[t].display,
+                 PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(conn);
+    return empty;
 }
 
 /*
  * plan_copies - per table and target, whether this cycle copies the whole
  * table there: fullcopy targets always, onetimecopy=1 every target,
- * onetimecopy=2 targets where it is empty (asked of the writers, whose
- * transactions are open).  Other sources of a multi-source sync are never
- * overwritten by a copy.
+ * onetimecopy=2 targets where it is empty.  Other sources of a multi-source
+ * sync are never overwritten by a copy.
  */
 static bool plan_copies(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
 
-    for (int t = 0; t < c->nt; t++) {
-        for (int w = 0; w < r->def.ntargets; w++)
-            c->copy[t * c->nw + w] = r->def.fullcopy[w] || r->def.onetimecopy == 1;
-        if (r->def.onetimecopy != 2)
-            continue;
-        for (int w = 0; w < c->nw; w++)
-            c->to[w] = w < r->def.ntargets;
-        send_table(r, MSG_CHECK_EMPTY, "", &r->src[0].plans[t], "", c->to);
-        send_all(r, MSG_BARRIER, NULL, c->to);
+    for (int t = 0; t < c->nt; t++)
         for (int w = 0; w < r->def.ntargets; w++) {
-            if (!writer_wait(r->writers[w], err, errlen))
-                return false;
-            c->copy[t * c->nw + w] = c->copy[t * c->nw + w] || writer_table_empty(r->writers[w]);
+            bool *copy = &c->copy[t * c->nw + w];
+            *copy = r->def.fullcopy[w] || r->def.onetimecopy == 1;
+            if (!*copy && r->def.onetimecopy == 2) {
+                int empty = target_is_empty(c, w, t, err, errlen);
+                if (empty < 0)
+                    return false;
+                *copy = empty;
+            }
         }
+    return true;
+}
+
+/*
+ * copy_tables - the whole-table copies of this cycle (bulk_copy.c), before
+ * the writers open the cycle's transactions: the copies commit on their own
+ * connections and must not wait behind the cycle's locks.
+ */
+static bool copy_tables(Cycle *c, long *inserts, char *err, size_t errlen)
+{
+    for (int t = 0; t < c->nt; t++) {
+        BulkCopy job = {.r = c->r, .table = t, .to = &c->copy[t * c->nw]};
+        bool any = false;
+
+        for (int w = 0; w < c->nw; w++)
+            any |= c->copy[t * c->nw + w];
+        if (!any)
+            continue;
+        if (!bulk_copy_table(&job, err, errlen))
+            return false;
+        *inserts += job.rows;
     }
     return true;
 }
@@ -496,19 +517,12 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     return true;
 }
 
-/* apply_all - copies and deltas of every table, to every writer concerned. */
+/* apply_all - the deltas of every table, to every writer that takes them. */
 static bool apply_all(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
 
     for (int t = 0; t < c->nt; t++) {
-        bool any_copy = false;
-        for (int w = 0; w < c->nw; w++) {
-            c->to[w] = c->copy[t * c->nw + w];
-            any_copy |= c->to[w];
-        }
-        if (any_copy && !copy_table(c, t, err, errlen))
-            return false;
         for (int s = 0; s < c->ns; s++) {
             for (int w = 0; w < c->nw; w++)
                 c->to[w] = !c->copy[t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
@@ -588,9 +602,11 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         goto out;
     }
 
+    if (c.copy_cycle && (!plan_copies(&c, err, errlen) || !copy_tables(&c, &inserts, err, errlen)))
+        goto fail_sources;
     send_all(r, MSG_BEGIN, NULL, NULL);
     apply_sequences(&c, seq_high, seq_called);
-    if ((c.copy_cycle && !plan_copies(&c, err, errlen)) || !apply_all(&c, err, errlen) ||
+    if (!apply_all(&c, err, errlen) ||
         !commit_all(&c, &deletes, &inserts, err, errlen)) {
         /* Writers that committed before one failed re-apply the same changes
          * next time, which is harmless. */

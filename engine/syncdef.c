@@ -11,7 +11,8 @@
 
 static const char SQL_SYNC[] =
     "SELECT name, relgroup, status, autokick, onetimecopy, conflict_strategy,"
-    "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy, strict_checking"
+    "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy, strict_checking,"
+    "       copy_streams"
     "  FROM bucardo.sync WHERE name = $1";
 static const char SQL_MEMBERS[] =
     "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
@@ -176,6 +177,7 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     out->checktime = strtod(PQgetvalue(res, 0, 6), &end);
     out->analyze_after_copy = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
     out->strict_checking = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
+    out->copy_streams = atoi(PQgetvalue(res, 0, 9));
     PQclear(res);
     if (!load_members(cat, out) || !load_tables(cat, out) || !load_sequences(cat, out) ||
         !load_customs(cat, out)) {

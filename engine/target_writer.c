@@ -48,7 +48,6 @@ struct TargetWriter {
     char error[1024];  /* first error since BEGIN */
     long deleted;
     long inserted;
-    bool table_empty;  /* answer to the last CHECK_EMPTY */
 };
 
 static void record_error(TargetWriter *w, const char *what, const PGresult *res)
@@ -179,21 +178,6 @@ static void *writer_main(void *arg)
             if (!w->failed)
                 run(w, m->sql, m->sql, PGRES_COMMAND_OK);
             break;
-        case MSG_CHECK_EMPTY:
-            if (!w->failed) {
-                char *sql = xasprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", m->sql);
-                PGresult *res = PQexec(w->conn, sql);
-                free(sql);
-                if (PQresultStatus(res) != PGRES_TUPLES_OK)
-                    record_error(w, m->sql, res);
-                else {
-                    pthread_mutex_lock(&w->lock);
-                    w->table_empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-                    pthread_mutex_unlock(&w->lock);
-                }
-                PQclear(res);
-            }
-            break;
         case MSG_COPY_BEGIN:
             if (!w->failed)
                 w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN);
@@ -304,16 +288,6 @@ void writer_counts(TargetWriter *w, long *deleted, long *inserted)
     *deleted = w->deleted;
     *inserted = w->inserted;
     pthread_mutex_unlock(&w->lock);
-}
-
-bool writer_table_empty(TargetWriter *w)
-{
-    bool empty;
-
-    pthread_mutex_lock(&w->lock);
-    empty = w->table_empty;
-    pthread_mutex_unlock(&w->lock);
-    return empty;
 }
 
 const char *writer_db_name(const TargetWriter *w)

@@ -47,7 +47,6 @@ void chunk_release(ChunkPool *pool, Chunk *chunk);
 typedef enum MsgType {
     MSG_BEGIN,       /* (re)connect if needed, then begin the cycle's transaction */
     MSG_EXEC,        /* run sql (no result needed) */
-    MSG_CHECK_EMPTY, /* sql names a table: note whether it has no rows */
     MSG_COPY_BEGIN,  /* start "COPY ... FROM STDIN" given in sql */
     MSG_DATA,        /* send chunk's bytes into the COPY in progress */
     MSG_COPY_END,    /* finish the COPY in progress */

@@ -35,6 +35,7 @@ typedef struct SyncDef {
     int onetimecopy;          /* 0 never, 1 copy all tables once, 2 copy tables empty on a target */
     bool analyze_after_copy;
     bool strict_checking;     /* column mismatches fail the sync (else: warnings) */
+    int copy_streams;         /* parallel streams per table copy; 0: one per core */
     char *conflict_strategy;
     double checktime;         /* seconds; 0: none */
     int nsources;

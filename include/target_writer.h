@@ -31,9 +31,7 @@ bool writer_wait(TargetWriter *w, char *err, size_t errlen);
 /* writer_counts - rows deleted and inserted since the last BEGIN. */
 void writer_counts(TargetWriter *w, long *deleted, long *inserted);
 const char *writer_db_name(const TargetWriter *w);
-/* writer_table_empty - the answer to the last CHECK_EMPTY (read it after a
- * BARRIER's writer_wait). */
-bool writer_table_empty(TargetWriter *w);
+
 /* writer_stop - stop the thread, close its connection, free it. */
 void writer_stop(TargetWriter *w);
 

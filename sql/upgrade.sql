@@ -31,3 +31,26 @@ CREATE TABLE bucardo.customcols (
 CREATE UNIQUE INDEX customcols_unique ON bucardo.customcols (relation, coalesce(db, ''), coalesce(sync, ''));
 
 INSERT INTO bucardo.schema_version (version) VALUES (2);
+
+-- @@SECTION 3@@
+-- Table copies (onetimecopy, fullcopy) run in parallel streams; 0 = one
+-- per CPU core of the engine's machine.
+ALTER TABLE bucardo.sync ADD COLUMN copy_streams integer NOT NULL DEFAULT 0 CHECK (copy_streams BETWEEN 0 AND 64);
+
+-- Progress of the table copies in flight (and the last one done), written
+-- by the engine about once a second, read by `bucardo status SYNC`.
+CREATE TABLE bucardo.copy_progress (
+    sync        text NOT NULL REFERENCES bucardo.sync (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    tablename   text NOT NULL,
+    target      text NOT NULL,                      -- the databases copied to
+    streams     integer NOT NULL,
+    bytes       bigint NOT NULL DEFAULT 0,          -- COPY bytes read so far
+    estimate    bigint NOT NULL DEFAULT 0,          -- the table's size on the source
+    rows        bigint,                             -- rows copied, when done
+    started     timestamptz NOT NULL DEFAULT now(),
+    updated     timestamptz NOT NULL DEFAULT now(),
+    done        boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (sync, tablename)
+);
+
+INSERT INTO bucardo.schema_version (version) VALUES (3);

@@ -88,7 +88,7 @@ expect_out "^Creating superuser 'bucardo'$"
 expect_equal "t|t" "$(sql postgres "select rolsuper, rolcanlogin from pg_roles where rolname = 'bucardo'")" "role bucardo"
 expect_equal "bucardo" "$(sql postgres "select pg_get_userbyid(datdba) from pg_database where datname = 'bucardo'")" \
     "owner of database bucardo"
-expect_equal "2" "$(sql bucardo "select max(version) from bucardo.schema_version")" "schema version"
+expect_equal "3" "$(sql bucardo "select max(version) from bucardo.schema_version")" "schema version"
 expect_equal "$TEST_DIR/piddir" "$(sql bucardo "select setting from bucardo.config where name = 'piddir'")" "piddir"
 expect_equal "0|0|0|0|0" "$(sql bucardo "select (select count(*) from bucardo.db), (select count(*) from bucardo.dbgroup),
     (select count(*) from bucardo.relation), (select count(*) from bucardo.relgroup),
@@ -151,5 +151,5 @@ expect_equal "13" "$(sql bucardo "select count(*) from bucardo.config")" "config
 dropdb bucardo || fail dropdb
 run_ok timeout 10 "$BUCARDO" install --batch --piddir="$TEST_DIR/piddir"
 printf '%s\n' "$OUT" | grep -q "Creating superuser" && fail "install re-created an existing role: $OUT"
-expect_equal "2" "$(sql bucardo "select max(version) from bucardo.schema_version")" "schema version (role reused)"
+expect_equal "3" "$(sql bucardo "select max(version) from bucardo.schema_version")" "schema version (role reused)"
 echo "ok"

@@ -25,7 +25,7 @@ run_ok "$BUCARDO" add all tables db=src -T pgbench_history -T nokey relgroup=key
 run_ok "$BUCARDO" add all tables db=src -T pgbench_history relgroup=everything
 run_ok "$BUCARDO" add sync one relgroup=keyed dbs=src,t1 onetimecopy=1
 run_ok "$BUCARDO" add sync two relgroup=keyed dbs=src,t2 onetimecopy=2
-run_ok "$BUCARDO" add sync full relgroup=everything dbs=src,t3:fullcopy autokick=0
+run_ok "$BUCARDO" add sync full relgroup=everything dbs=src,t3:fullcopy autokick=0 copy_streams=3
 
 # Changes keep coming while the copies run.
 pgbench -n -c 2 -j 2 -T 4 src >/dev/null 2>&1 &
@@ -36,6 +36,11 @@ wait $bench || fail "pgbench during the copy"
 KEYED=(pgbench_accounts pgbench_tellers pair)
 wait_synced src t1 60 "${KEYED[@]}" pgbench_branches
 wait_synced src t2 60 "${KEYED[@]}"
+# pgbench_accounts (26 MB) was copied in parallel streams, the rest in one.
+[ "$(sql bucardo "select streams from bucardo.copy_progress where sync = 'one' and tablename = 'public.pgbench_accounts'")" -ge 2 ] \
+    || fail "pgbench_accounts was not copied in parallel"
+expect_equal "t|200000" "$(sql bucardo "select done, rows from bucardo.copy_progress where sync = 'one' and tablename = 'public.pgbench_accounts'")" \
+    "copy progress of pgbench_accounts"
 expect_equal "0|0" "$(sql bucardo "select string_agg(onetimecopy::text, '|' order by name) from bucardo.sync where name in ('one', 'two')")" \
     "onetimecopy back to 0"
 [ "$(sql t2 "select count(*) from pgbench_branches where bid = 99")" = 1 ] || fail "onetimecopy=2 copied a non-empty table"
@@ -52,5 +57,7 @@ psql -X -q -d src -c "DELETE FROM nokey WHERE x > 500; INSERT INTO nokey VALUES 
 run_ok "$BUCARDO" kick full 30
 expect_out "DONE"
 wait_synced src t3 5 nokey pgbench_accounts
+expect_equal "3" "$(sql bucardo "select streams from bucardo.copy_progress where sync = 'full' and tablename = 'public.nokey'")" \
+    "a keyless table split into 3 block ranges"
 run_ok "$BUCARDO" stop
 echo ok

@@ -1,0 +1,359 @@
+/*
+ * engine/bulk_copy.c - whole-table copies (onetimecopy, fullcopy targets)
+ * in parallel streams.
+ *
+ * How a table is copied:
+ *
+ *  1. On the cycle's source transaction (REPEATABLE READ), export its
+ *     snapshot, and read the table's size in blocks.
+ *  2. Small tables, or one stream: one writer connection per target does
+ *     BEGIN; TRUNCATE; COPY ... FREEZE; COMMIT - FREEZE is allowed because
+ *     the table was truncated in the same transaction, and spares the
+ *     target the later hint-bit and freeze passes.
+ *     Otherwise: each target's table is truncated and committed first, then
+ *     the heap is split into N ranges of blocks (ctid >= '(a,0)' AND ctid <
+ *     '(b,0)': a TID range scan, PostgreSQL 14+), and N threads each copy
+ *     one range on their own source connection - which imports the exported
+ *     snapshot, so every stream sees exactly the cycle's rows and each row
+ *     version lies in exactly one range - into their own writer connection
+ *     per target, committing independently.  Ranges need no key, so tables
+ *     without one split the same way.
+ *  3. ANALYZE each target table, unless analyze_after_copy is off.
+ *
+ * The copy commits on the targets before the rest of the cycle does.  That
+ * is safe: a cycle that then fails leaves onetimecopy set (it is cleared
+ * only with the cycle's record), so the next cycle copies again from
+ * scratch; and targets apply with session_replication_role = replica, so
+ * the order of tables does not matter to foreign keys.
+ *
+ * Threads: the calling sync thread starts the range threads and waits,
+ * writing progress (bytes read, an estimate from the table's size) to the
+ * catalog about once a second.  Each range thread owns its source
+ * connection and its writers; all share the runner's chunk pool, which
+ * bounds memory whatever the number of streams.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulk_copy.h"
+#include "log.h"
+
+static const char SQL_SIZE[] =
+    "SELECT pg_catalog.pg_relation_size(%s::regclass) / current_setting('block_size')::bigint,"
+    "       pg_catalog.pg_relation_size(%s::regclass)";
+static const char SQL_PROGRESS[] =
+    "INSERT INTO bucardo.copy_progress (sync, tablename, target, streams, bytes, estimate)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (sync, tablename) DO UPDATE SET target = EXCLUDED.target, streams = EXCLUDED.streams,"
+    "   bytes = EXCLUDED.bytes, estimate = EXCLUDED.estimate, rows = NULL, started = now(), updated = now(),"
+    "   done = false";
+static const char SQL_PROGRESS_UPDATE[] =
+    "UPDATE bucardo.copy_progress SET bytes = $3, updated = now(), rows = $4::bigint, done = $5::boolean"
+    " WHERE sync = $1 AND tablename = $2";
+
+/* Tables smaller than this many blocks (8 MB at 8 kB) go in one stream. */
+enum { PARALLEL_MIN_BLOCKS = 1024 };
+
+/* One range: its thread, connections and outcome. */
+typedef struct Range {
+    pthread_t thread;
+    const BulkCopy *job;
+    long first, last;   /* block range; last < 0: to the end */
+    bool ok;
+    char err[1024];
+    long rows;
+} Range;
+
+static int default_streams(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 16 ? 16 : (int)n;
+}
+
+/* start_writers - one writer per copy target, with its transaction open. */
+static TargetWriter **start_writers(const BulkCopy *job)
+{
+    SyncRunner *r = job->r;
+    TargetWriter **ws = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
+
+    for (int w = 0; w < r->nwriters; w++)
+        if (job->to[w]) {
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->pool);
+            writer_send_new(ws[w], MSG_BEGIN, NULL);
+        }
+    return ws;
+}
+
+/* finish_writers - BARRIER, COMMIT (or ROLLBACK), stop; rows copied. */
+static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char *err, size_t errlen, long *rows)
+{
+    SyncRunner *r = job->r;
+
+    *rows = 0;
+    for (int w = 0; w < r->nwriters; w++)
+        if (ws[w])
+            writer_send_new(ws[w], ok ? MSG_BARRIER : MSG_ROLLBACK, NULL);
+    for (int w = 0; w < r->nwriters; w++)
+        if (ws[w] && !writer_wait(ws[w], ok ? err : NULL, errlen))
+            ok = false;
+    for (int w = 0; w < r->nwriters; w++)
+        if (ws[w])
+            writer_send_new(ws[w], ok ? MSG_COMMIT : MSG_ROLLBACK, NULL);
+    for (int w = 0; w < r->nwriters; w++) {
+        long d, ins;
+        if (ws[w] == NULL)
+            continue;
+        if (!writer_wait(ws[w], ok ? err : NULL, errlen))
+            ok = false;
+        writer_counts(ws[w], &d, &ins);
+        *rows = ins > *rows ? ins : *rows;
+        writer_stop(ws[w]);
+    }
+    free(ws);
+    return ok;
+}
+
+/*
+ * copy_range - copy one block range (or the whole table) into ws, one pipe
+ * per distinct customcols select list.  `prefix` goes before the COPY
+ * (TRUNCATE for single-stream copies), `suffix` after it (FREEZE).
+ */
+static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long first, long last,
+                       const char *suffix, char *err, size_t errlen)
+{
+    SyncRunner *r = job->r;
+    const TablePlan *p = &r->src[0].plans[job->table];
+    char **in = xcalloc((size_t)r->nwriters, sizeof(char *));
+    bool *done = xcalloc((size_t)r->nwriters, sizeof(bool)), ok = true;
+    char where[128] = "";
+
+    if (first > 0 || last >= 0)
+        snprintf(where, sizeof(where), " WHERE ctid >= '(%ld,0)'::tid%s", first, last >= 0 ? " AND ctid < " : "");
+    if (last >= 0)
+        snprintf(where + strlen(where), sizeof(where) - strlen(where), "'(%ld,0)'::tid", last);
+    for (int w = 0; ok && w < r->nwriters; w++) {
+        const char *sel = p->wselect[w];
+        CopyPipe pipe = {.src = src, .srcname = r->def.sources[0].name, .pool = r->pool, .writers = ws,
+                         .nwriters = r->nwriters, .copy_in = in, .count = true};
+        char *out;
+
+        if (!job->to[w] || done[w])
+            continue;
+        for (int v = w; v < r->nwriters; v++) {
+            const char *other = p->wselect[v];
+            if (job->to[v] && !done[v] && (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
+                done[v] = true;
+                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], suffix);
+            }
+        }
+        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT", sel ? sel : p->columns, p->qualified, where);
+        ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, err, errlen);
+        free(out);
+        for (int v = 0; v < r->nwriters; v++) {
+            free(in[v]);
+            in[v] = NULL;
+        }
+    }
+    free(in);
+    free(done);
+    return ok;
+}
+
+static void *range_main(void *arg)
+{
+    Range *rg = arg;
+    const BulkCopy *job = rg->job;
+    SyncRunner *r = job->r;
+    ConnParams cp = dbinfo_params(&r->def.sources[0]);
+    char reason[512], *sql, name[96];
+    PGconn *src;
+    TargetWriter **ws;
+    PGresult *res;
+
+    snprintf(name, sizeof(name), "sync %s copy", r->def.name);
+    log_set_thread_name(name);
+    rg->ok = false;
+    src = pg_connect_err(&cp, reason, sizeof(reason));
+    if (src == NULL) {
+        snprintf(rg->err, sizeof(rg->err), "source %s: cannot connect: %s", r->def.sources[0].name, reason);
+        return NULL;
+    }
+    sql = xasprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
+                    job->snapshot);
+    res = PQexec(src, sql);
+    free(sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(rg->err, sizeof(rg->err), "source %s: importing the cycle's snapshot: %s", r->def.sources[0].name,
+                 PQresultErrorMessage(res));
+        PQclear(res);
+        PQfinish(src);
+        return NULL;
+    }
+    PQclear(res);
+    ws = start_writers(job);
+    rg->ok = copy_range(job, src, ws, rg->first, rg->last, "", rg->err, sizeof(rg->err));
+    rg->ok = finish_writers(job, ws, rg->ok, rg->err, sizeof(rg->err), &rg->rows);
+    PQfinish(src);
+    return NULL;
+}
+
+/* progress - record the copy's state in the catalog (best effort). */
+static void progress(const BulkCopy *job, bool done, long rows)
+{
+    SyncRunner *r = job->r;
+    char bytes[32], nrows[32];
+    const char *params[5] = {r->def.name, r->src[0].plans[job->table].display, bytes, done ? nrows : NULL,
+                             done ? "true" : "false"};
+
+    snprintf(bytes, sizeof(bytes), "%ld", atomic_load((atomic_long *)&job->bytes));
+    snprintf(nrows, sizeof(nrows), "%ld", rows);
+    if (r->cat && !pg_exec(r->cat, "catalog", SQL_PROGRESS_UPDATE, 5, params))
+        log_warn("could not record the copy's progress");
+}
+
+static bool start_progress(const BulkCopy *job, int streams, long estimate)
+{
+    SyncRunner *r = job->r;
+    StrBuf targets;
+    char ns[16], est[32];
+    const char *params[6];
+    bool ok;
+
+    strbuf_init(&targets);
+    for (int w = 0; w < r->nwriters; w++)
+        if (job->to[w])
+            strbuf_printf(&targets, "%s%s", targets.len ? ", " : "", writer_dbinfo(r, w)->name);
+    snprintf(ns, sizeof(ns), "%d", streams);
+    snprintf(est, sizeof(est), "%ld", estimate);
+    params[0] = r->def.name;
+    params[1] = r->src[0].plans[job->table].display;
+    params[2] = targets.data;
+    params[3] = ns;
+    params[4] = "0";
+    params[5] = est;
+    ok = r->cat && pg_exec(r->cat, "catalog", SQL_PROGRESS, 6, params);
+    strbuf_free(&targets);
+    return ok;
+}
+
+/* truncate_targets - TRUNCATE the table on every copy target, committed. */
+static bool truncate_targets(const BulkCopy *job, char *err, size_t errlen)
+{
+    TargetWriter **ws = start_writers(job);
+    const TablePlan *p = &job->r->src[0].plans[job->table];
+    long rows;
+
+    for (int w = 0; w < job->r->nwriters; w++)
+        if (ws[w]) {
+            char *sql = xasprintf("TRUNCATE %s", p->wtable[w]);
+            writer_send_new(ws[w], MSG_EXEC, sql);
+            free(sql);
+        }
+    return finish_writers(job, ws, true, err, errlen, &rows);
+}
+
+bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
+{
+    SyncRunner *r = job->r;
+    const TablePlan *p = &r->src[0].plans[job->table];
+    PGconn *src = r->src[0].conn;
+    char *sql;
+    PGresult *res;
+    long nblocks, estimate, rows = 0;
+    int streams = r->def.copy_streams > 0 ? r->def.copy_streams : default_streams();
+    bool ok = true;
+
+    atomic_init(&job->bytes, 0);
+    sql = xasprintf(SQL_SIZE, p->literal, p->literal);
+    res = src_query(r, 0, p->display, sql, PGRES_TUPLES_OK, err, errlen);
+    free(sql);
+    if (res == NULL)
+        return false;
+    nblocks = atol(PQgetvalue(res, 0, 0));
+    estimate = atol(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    if (nblocks < PARALLEL_MIN_BLOCKS && r->def.copy_streams == 0)
+        streams = 1;
+    if (streams > nblocks)
+        streams = nblocks > 0 ? (int)nblocks : 1;
+    if (!start_progress(job, streams, estimate))
+        log_warn("could not record the start of the copy of %s", p->display);
+    log_info("copying table %s (%ld kB) in %d stream(s)", p->display, estimate / 1024, streams);
+
+    if (streams == 1) {
+        /* TRUNCATE and COPY FREEZE in one transaction, on the cycle's snapshot. */
+        TargetWriter **ws = start_writers(job);
+        for (int w = 0; w < r->nwriters; w++)
+            if (ws[w]) {
+                sql = xasprintf("TRUNCATE %s", p->wtable[w]);
+                writer_send_new(ws[w], MSG_EXEC, sql);
+                free(sql);
+            }
+        ok = copy_range(job, src, ws, 0, -1, " (FREEZE)", err, errlen);
+        ok = finish_writers(job, ws, ok, err, errlen, &rows);
+    } else {
+        Range *ranges = xcalloc((size_t)streams, sizeof(Range));
+        int running = 0;
+
+        res = src_query(r, 0, p->display, "SELECT pg_export_snapshot()", PGRES_TUPLES_OK, err, errlen);
+        if (res == NULL) {
+            free(ranges);
+            return false;
+        }
+        snprintf(job->snapshot, sizeof(job->snapshot), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (!truncate_targets(job, err, errlen)) {
+            free(ranges);
+            return false;
+        }
+        for (int i = 0; i < streams; i++) {
+            ranges[i].job = job;
+            ranges[i].first = nblocks * i / streams;
+            ranges[i].last = i == streams - 1 ? -1 : nblocks * (i + 1) / streams;
+            if (pthread_create(&ranges[i].thread, NULL, range_main, &ranges[i]) != 0) {
+                snprintf(err, errlen, "sync %s: cannot start a copy thread", r->def.name);
+                ok = false;
+                break;
+            }
+            running++;
+        }
+        /* Wait, reporting progress about once a second. */
+        for (int i = 0; i < running; i++) {
+            struct timespec deadline;
+            for (;;) {
+                clock_gettime(CLOCK_REALTIME, &deadline);
+                deadline.tv_sec += 1;
+                if (pthread_timedjoin_np(ranges[i].thread, NULL, &deadline) == 0)
+                    break;
+                progress(job, false, 0);
+            }
+            if (!ranges[i].ok && ok) {
+                snprintf(err, errlen, "%s", ranges[i].err);
+                ok = false;
+            }
+            rows += ranges[i].rows;
+        }
+        free(ranges);
+    }
+    if (ok && r->def.analyze_after_copy) {
+        TargetWriter **ws = start_writers(job);
+        long ignored;
+        for (int w = 0; w < r->nwriters; w++)
+            if (ws[w]) {
+                sql = xasprintf("ANALYZE %s", p->wtable[w]);
+                writer_send_new(ws[w], MSG_EXEC, sql);
+                free(sql);
+            }
+        ok = finish_writers(job, ws, true, err, errlen, &ignored);
+    }
+    progress(job, ok, rows);
+    job->rows = rows;
+    if (ok)
+        log_info("copied table %s: %ld rows, %ld kB of COPY data, %d stream(s)", p->display, rows,
+                 (long)atomic_load(&job->bytes) / 1024, streams);
+    return ok;
+}
