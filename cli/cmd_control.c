@@ -257,17 +257,54 @@ static bool sync_exists(CliContext *ctx, const char *name)
     return found == 1;
 }
 
+static const char SQL_COPYING[] =
+    "SELECT tablename, bytes, estimate, greatest(extract(epoch FROM clock_timestamp() - started), 0.001)"
+    "  FROM bucardo.copy_progress WHERE sync = $1 AND NOT done ORDER BY started DESC LIMIT 1";
+
+/*
+ * show_copy - while waiting for a kick: the table copy in flight, as a
+ * progress bar redrawn in place on a terminal, or as a plain line every
+ * five seconds otherwise.
+ */
+static void show_copy(CliContext *ctx, const char *sync, long waited_ms, bool *drawn)
+{
+    const char *params[1] = {sync};
+    bool tty = isatty(STDOUT_FILENO);
+    PGresult *res;
+
+    if (!tty && waited_ms % 5000 != 0)
+        return;
+    res = pg_query(ctx->cat, "catalog", SQL_COPYING, 1, params);
+    if (res != NULL && PQntuples(res) == 1) {
+        double mb = atof(PQgetvalue(res, 0, 1)) / 1048576.0, est = atof(PQgetvalue(res, 0, 2)) / 1048576.0;
+        double rate = mb / atof(PQgetvalue(res, 0, 3)), frac = est > 0 ? mb / est : 0;
+        int bar = (int)(frac > 1 ? 20 : frac * 20);
+
+        if (tty)
+            printf("\rCopying %s [%.*s%*s] %.0f of ~%.0f MB, %.1f MB/s ", PQgetvalue(res, 0, 0), bar,
+                   "====================", 20 - bar, "", mb, est, rate);
+        else
+            printf("Copying %s: %.1f of ~%.1f MB, %.1f MB/s\n", PQgetvalue(res, 0, 0), mb, est, rate);
+        fflush(stdout);
+        *drawn = tty;
+    }
+    PQclear(res);
+}
+
 /* wait_for_run - the outcome of the first run that started after `since`. */
 static int wait_for_run(CliContext *ctx, const char *sync, const char *since, long timeout)
 {
     const char *params[2] = {sync, since};
     long waited = 0;
+    bool drawn = false;
 
     for (;;) {
         PGresult *res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 2, params);
         if (res == NULL)
             return EXIT_ERROR;
         if (PQntuples(res) == 1) {
+            if (drawn)
+                printf("\n");
             bool good = strcmp(PQgetvalue(res, 0, 0), "Good") == 0;
             printf("Kick %s: [%.0f s] %s%s\n", sync, atof(PQgetvalue(res, 0, 2)) + 0.5,
                    good ? "DONE!" : "FAILED: ", good ? "" : PQgetvalue(res, 0, 1));
@@ -281,6 +318,8 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
         }
         sleep_ms(100);
         waited += 100;
+        if (waited % 1000 == 0)
+            show_copy(ctx, sync, waited, &drawn);
     }
 }
 

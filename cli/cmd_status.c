@@ -129,6 +129,36 @@ static void print_table(PGresult *res)
     free(cells);
 }
 
+static const char SQL_COPIES[] =
+    "SELECT tablename, target, streams, bytes, estimate, rows, done,"
+    "       greatest(extract(epoch FROM updated - started), 0.001)"
+    "  FROM bucardo.copy_progress WHERE sync = $1 ORDER BY started, tablename";
+
+/* print_copies - the table copies in flight (with rate and ETA) and done. */
+static void print_copies(PGconn *cat, const char *sync)
+{
+    const char *params[1] = {sync};
+    PGresult *res = pg_query(cat, "catalog", SQL_COPIES, 1, params);
+
+    if (res == NULL)
+        return;
+    for (int r = 0; r < PQntuples(res); r++) {
+        double mb = atof(PQgetvalue(res, r, 3)) / 1048576.0, est = atof(PQgetvalue(res, r, 4)) / 1048576.0;
+        double secs = atof(PQgetvalue(res, r, 7)), rate = mb / secs;
+        bool done = strcmp(PQgetvalue(res, r, 6), "t") == 0;
+
+        if (done)
+            printf("Last copy                : %s -> %s: %s rows, %.1f MB in %.1fs (%.1f MB/s, %s stream(s))\n",
+                   PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetisnull(res, r, 5) ? "?" : PQgetvalue(res, r, 5),
+                   mb, secs, rate, PQgetvalue(res, r, 2));
+        else
+            printf("Copy in progress         : %s -> %s: %.1f MB of ~%.1f MB, %.1f MB/s, ETA %.0fs (%s stream(s))\n",
+                   PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), mb, est, rate,
+                   rate > 0 && est > mb ? (est - mb) / rate : 0.0, PQgetvalue(res, r, 2));
+    }
+    PQclear(res);
+}
+
 static void print_detail(PGresult *res, int r)
 {
     const char *line = "======================================================================";
@@ -189,6 +219,7 @@ int cmd_status(CliContext *ctx, int argc, char **argv)
             return cli_error("no sync named \"%s\"", argv[i]);
         }
         print_detail(res, 0);
+        print_copies(ctx->cat, argv[i]);
         PQclear(res);
     }
     return EXIT_OK;
