@@ -110,6 +110,8 @@ int cmd_deactivate(CliContext *ctx, int argc, char **argv);
 int cmd_pause(CliContext *ctx, int argc, char **argv);
 int cmd_resume(CliContext *ctx, int argc, char **argv);
 int cmd_status(CliContext *ctx, int argc, char **argv);
+int cmd_validate(CliContext *ctx, int argc, char **argv);
+int cmd_inspect(CliContext *ctx, int argc, char **argv);
 int cmd_compare(CliContext *ctx, int argc, char **argv);
 
 /* cli_notify_reload - tell a running engine (at commit) to re-read the

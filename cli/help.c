@@ -41,6 +41,12 @@ static const HelpEntry HELP[] = {
      "bucardo list dbs|dbgroups|tables|relgroups|syncs|all [REGEX]\n"},
     {"show", "bucardo show all | bucardo show NAME ...\n  Shows configuration settings.\n"},
     {"set", "bucardo set NAME=VALUE ...\n  Changes configuration settings.\n"},
+    {"compare",
+     "bucardo compare SYNC [TABLE ...] [--repair] [--json]\n"
+     "  Compares the rows of the sync's source and targets by checksums of key ranges, each on\n"
+     "  a snapshot, and names the keys missing, extra or different on each target.  Exit status\n"
+     "  0: equal, 1: different, 2: error.  --repair queues those keys for the next cycle and\n"
+     "  kicks the sync; --json prints one JSON document.\n"},
     {"help", "bucardo help [COMMAND]\n"},
 };
 
@@ -55,6 +61,7 @@ void cli_usage(void)
     printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, relgroups, syncs or all\n");
     printf("  show all|NAME           show configuration settings\n");
     printf("  set NAME=VALUE          change a configuration setting\n");
+    printf("  compare SYNC [TABLE]    find rows that differ between source and targets\n");
     printf("  help COMMAND            help on one command\n\n");
     printf("Options (anywhere on the line; also read from ~/.bucardorc as name=value lines):\n");
     printf("  -d, --dbname NAME       catalog database (default bucardo)\n");

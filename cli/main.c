@@ -126,6 +126,8 @@ static const Command COMMANDS[] = {
     {"pause", NULL, cmd_pause},
     {"resume", NULL, cmd_resume},
     {"status", NULL, cmd_status},
+    {"validate", NULL, cmd_validate},
+    {"inspect", NULL, cmd_inspect},
     {"compare", NULL, cmd_compare},
     {"show", NULL, cmd_show},
     {"set", NULL, cmd_set},

@@ -111,3 +111,10 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
     r->checked = ok;
     return ok;
 }
+
+bool runner_validate(SyncRunner *r, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    r->checked = false;
+    return runner_ensure_source(r, 0, err, errlen) && check_columns(r, err, errlen);
+}

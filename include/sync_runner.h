@@ -45,6 +45,13 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
 int runner_notify_sockets(SyncRunner *r, int *fds, int max);
 bool runner_consume_notifies(SyncRunner *r);
 
+/*
+ * runner_validate - connect to the first source and check that every
+ * receiving database has each table with the source's columns (the check
+ * the engine makes before a sync's first cycle).  err says what is wrong.
+ */
+bool runner_validate(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
+
 /* runner_def - the definition the runner works from. */
 const SyncDef *runner_def(const SyncRunner *r);
 

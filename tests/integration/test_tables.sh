@@ -233,7 +233,7 @@ run_fail "$BUCARDO" remove table db=s2
 run_fail "$BUCARDO" remove table
 unchanged "$before" "refused remove table"
 run_ok "$BUCARDO" remove table public.plain db=s2
-expect_out "Removed table public.plain"
+expect_out "^Removed (table )?public\.plain \(database s2\)$"
 run_ok "$BUCARDO" remove table "$WEIRD.$WEIRD" public.select db=s2
 expect_equal "other.plain public.MixedCase public.composite public.$LONG public.tëst_表 public.uniq_nn" \
     "$(known s2)" "s2 after remove table"

@@ -111,3 +111,15 @@ process_gone() {
     state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
     [ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
 }
+
+# wait_run SYNC TIMEOUT_S CONDITION - wait until bucardo.syncrun holds a run
+# of SYNC matching CONDITION (SQL over syncrun's columns, e.g.
+# "state = 'Good' AND inserts = 1000"); fail with the recent runs otherwise.
+wait_run() {
+    local deadline=$(( $(date +%s) + $2 ))
+    while [ "$(sql bucardo "select count(*) from bucardo.syncrun where sync = '$1' and ($3)")" = 0 ]; do
+        [ "$(date +%s)" -ge "$deadline" ] && fail "sync $1: no run with $3 after $2 s; last runs:
+$(sql bucardo "select id, state, deletes, inserts, error from bucardo.syncrun where sync = '$1' order by id desc limit 5")"
+        sleep 0.2
+    done
+}
