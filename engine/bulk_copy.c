@@ -20,6 +20,10 @@
  *     without one split the same way.
  *  3. ANALYZE each target table, unless analyze_after_copy is off.
  *
+ * Rows move in binary COPY format when every column has a built-in type
+ * and strict_checking confirmed the targets' types are the same: it spares
+ * both servers the text conversions.  Otherwise, and for customcols, text.
+ *
  * The copy commits on the targets before the rest of the cycle does.  That
  * is safe: a cycle that then fails leaves onetimecopy set (it is cleared
  * only with the cycle's record), so the next cycle copies again from
@@ -119,11 +123,13 @@ static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char
 
 /*
  * copy_range - copy one block range (or the whole table) into ws, one pipe
- * per distinct customcols select list.  `prefix` goes before the COPY
- * (TRUNCATE for single-stream copies), `suffix` after it (FREEZE).
+ * per distinct customcols select list.  `freeze`: the table was truncated
+ * in the writers' transaction, so COPY FREEZE may be used.  Rows go in
+ * binary when the table's types allow it (TablePlan.binary) and the
+ * writer receives every column unchanged; customcols go as text.
  */
-static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long first, long last,
-                       const char *suffix, char *err, size_t errlen)
+static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long first, long last, bool freeze,
+                       char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
     const TablePlan *p = &r->src[0].plans[job->table];
@@ -141,16 +147,21 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
                          .nwriters = r->nwriters, .copy_in = in, .count = true};
         char *out;
 
+        bool binary = p->binary && sel == NULL;
+        const char *opts = binary ? (freeze ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)")
+                                  : (freeze ? " (FREEZE)" : "");
+
         if (!job->to[w] || done[w])
             continue;
         for (int v = w; v < r->nwriters; v++) {
             const char *other = p->wselect[v];
             if (job->to[v] && !done[v] && (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
                 done[v] = true;
-                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], suffix);
+                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], opts);
             }
         }
-        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT", sel ? sel : p->columns, p->qualified, where);
+        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->qualified, where,
+                        binary ? " (FORMAT binary)" : "");
         ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, err, errlen);
         free(out);
         for (int v = 0; v < r->nwriters; v++) {
@@ -195,7 +206,7 @@ static void *range_main(void *arg)
     }
     PQclear(res);
     ws = start_writers(job);
-    rg->ok = copy_range(job, src, ws, rg->first, rg->last, "", rg->err, sizeof(rg->err));
+    rg->ok = copy_range(job, src, ws, rg->first, rg->last, false, rg->err, sizeof(rg->err));
     rg->ok = finish_writers(job, ws, rg->ok, rg->err, sizeof(rg->err), &rg->rows);
     PQfinish(src);
     return NULL;
@@ -293,7 +304,7 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
                 writer_send_new(ws[w], MSG_EXEC, sql);
                 free(sql);
             }
-        ok = copy_range(job, src, ws, 0, -1, " (FREEZE)", err, errlen);
+        ok = copy_range(job, src, ws, 0, -1, true, err, errlen);
         ok = finish_writers(job, ws, ok, err, errlen, &rows);
     } else {
         Range *ranges = xcalloc((size_t)streams, sizeof(Range));

@@ -25,6 +25,7 @@ typedef struct TablePlan {
     char *keydefs;     /* k1 type1, k2 type2 */
     char *keyjoin;     /* t.k1 = k.k1 AND ... */
     char *lostjoin;    /* k.k1 = l.k1 AND ... */
+    bool binary;       /* binary COPY is safe: built-in types, checked equal on targets */
     /* Per writer (customname / customcols): the table there, the select
      * list it receives (NULL: every column) and the COPY column list. */
     char **wtable;

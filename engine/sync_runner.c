@@ -15,7 +15,11 @@
 
 static const char SQL_COLUMNS[] =
     "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),"
-    "       string_agg('t.' || quote_ident(attname), ', ' ORDER BY attnum) FROM pg_catalog.pg_attribute"
+    "       string_agg('t.' || quote_ident(attname), ', ' ORDER BY attnum),"
+    /* Binary COPY carries type OIDs inside arrays and composites: only
+     * built-in types (OIDs below FirstNormalObjectId) mean the same on
+     * every database. */
+    "       bool_and(atttypid < 16384) FROM pg_catalog.pg_attribute"
     " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''";
 
 SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits limits)
@@ -191,6 +195,7 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     }
     p->columns = xstrdup(PQgetvalue(res, 0, 0));
     p->tcolumns = xstrdup(PQgetvalue(res, 0, 1));
+    p->binary = r->def.strict_checking && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
     PQclear(res);
     strbuf_init(&cols);
     strbuf_init(&defs);
