@@ -39,7 +39,7 @@ static int validate_one(CliContext *ctx, const char *name)
     SyncDef def;
     SyncRunner *runner;
     ConnParams cp = ctx->catalog;
-    RunnerLimits limits = {2, 65536};
+    RunnerLimits limits = {2, 65536, 0, NULL};
     char err[2048];
     bool ok;
 

@@ -86,7 +86,7 @@ static TargetWriter **start_writers(const BulkCopy *job)
 
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->pool);
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool);
             writer_send_new(ws[w], MSG_BEGIN, NULL);
         }
     return ws;

@@ -20,96 +20,41 @@
  *    and digests of adjacent ranges combine (compare_range.c).
  *  - Ranges are cut at content-defined boundaries, as rsync cuts files: a
  *    key starts a bucket when a hash of the key is 0 modulo the spacing.
- *    Each server finds its own boundaries in the same pass that digests the
- *    buckets (a window over the key order), so both sides work at the same
- *    time and neither waits for the other's boundary list; a missing or
- *    extra key shifts no boundary but its own.  The client merges the two
- *    bucket lists at the boundaries both have (cmp_segments) and compares
- *    the segments.
+ *    Each server finds its own boundaries and digests its buckets in one
+ *    statement (one key column: the boundaries into an array, then a plain,
+ *    parallel scan that finds each row's bucket with width_bucket(); several
+ *    key columns: a window over the key order counting boundaries), so both
+ *    sides work at the same time and neither waits for the other's
+ *    boundary list; a missing or extra key moves no boundary but its own.
+ *    The client merges the two bucket lists at the boundaries both have
+ *    (cmp_segments) and compares the segments.
  *  - A segment that differs is split again with a smaller spacing (range
  *    conditions on the key use the primary key's index) until it holds at
  *    most COMPARE_LEAF_ROWS rows; then both sides send the (key, row hash)
- *    pairs of all such ranges in one statement and the client diffs them.
+ *    pairs of all such ranges in a few statements and the client diffs
+ *    them all at once (so a key the two servers order differently is still
+ *    matched with itself).
+ *  - A target with a customname is read under that name; one with
+ *    customcols is compared with the source's rows as that select list
+ *    makes them.
  *
  * The client uses XXH3 for its own hashing (key fingerprints, the table
- * checksum), in compare_range.c.
+ * checksum), in compare_range.c.  Every statement is built and run in
+ * compare_sql.c.
  *
  * --repair inserts the differing keys into the source's delta table: the
  * next cycle deletes them on the targets and copies the source's rows, so
  * a missing key is copied, an extra one deleted, a different one replaced.
  */
-#include "compare.h"
+#include "compare_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "capture.h"
-
-static const char SQL_SESSION[] =
-    "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC';"
-    " SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8';"
-    " SET work_mem = '64MB'; SET application_name = 'bucardo compare';"
-    " BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-/* The first query of the transaction: it also takes the snapshot. */
-static const char SQL_SERVER[] =
-    "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int";
-static const char SQL_COLUMNS[] =
-    "SELECT attname FROM pg_catalog.pg_attribute"
-    " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
-    " ORDER BY attnum";
-static const char SQL_ESTIMATE[] =
-    "SELECT CASE WHEN reltuples >= 1 THEN reltuples::float8 ELSE pg_relation_size(oid) / 100.0 END"
-    "  FROM pg_catalog.pg_class WHERE oid = $1::regclass";
-/*
- * The buckets of a range ($1 is spacing - 1): g numbers the bucket, then
- * its row count, the XOR of its row hashes and its first key's columns as
- * text (NULL for bucket 0, the rows before the first boundary).
- *
- * One key column: the boundaries go into an array and width_bucket()
- * finds each row's bucket in a plain (parallel) scan with a hash
- * aggregate - as fast as hashing the rows at all.  width_bucket() on
- * records is far too slow, so a key of several columns walks the key
- * order instead, numbering buckets by a running count of boundaries.
- */
-static const char SQL_DIGEST_SCALAR[] =
-    "WITH b AS MATERIALIZED (SELECT coalesce(array_agg(@KEYCOLS@ ORDER BY @KEYCOLS@), '{}') AS a"
-    "                          FROM @TABLE@ t WHERE (@KEYHASH@) & $1::int8 = 0 AND @RANGE@)"
-    " SELECT s.g, s.c, s.x, ((SELECT b.a FROM b))[s.g]::text"
-    "   FROM (SELECT width_bucket(@KEYCOLS@, (SELECT b.a FROM b)) AS g, count(*) AS c, bit_xor(@ROWHASH@) AS x"
-    "           FROM @TABLE@ t WHERE @RANGE@ GROUP BY 1) s"
-    "  ORDER BY 1";
-static const char SQL_DIGEST_WINDOW[] =
-    "SELECT s.g, count(*), bit_xor(s.h)@BOUNDS@"
-    "  FROM (SELECT @KEYALIASES@, f.b,"
-    "               sum(f.b::int) OVER (ORDER BY @KEYCOLS@ ROWS UNBOUNDED PRECEDING) AS g,"
-    "               @ROWHASH@ AS h"
-    "          FROM @TABLE@ t CROSS JOIN LATERAL (SELECT (@KEYHASH@) & $1::int8 = 0 AS b) f"
-    "         WHERE @RANGE@) s"
-    " GROUP BY s.g ORDER BY s.g";
-static const char SQL_ROWS[] = "SELECT @KEYTEXT@, @ROWHASH@ FROM @TABLE@ t WHERE @RANGE@";
-static const char SQL_REPAIR[] =
-    "INSERT INTO bucardo.@DELTA@ (@KEYNAMES@) SELECT @CASTS@ FROM unnest(@ARRAYS@) AS u(@UCOLS@)";
-
 /* Ranges fetched row by row in one statement (each takes 2 * nkeys parameters). */
 #define RANGES_PER_STATEMENT 200
-
-/* One server of the comparison. */
-typedef struct Side {
-    const char *db;
-    PGconn *conn;
-} Side;
-
-/* The SQL fragments of one table (quoted once, with the source's connection). */
-typedef struct TableSql {
-    const SyncDef *def;
-    const TableDef *t;
-    char *qualified;
-    char *digest;    /* SQL_DIGEST_* filled in, except @RANGE@ */
-    char *rows;      /* SQL_ROWS filled in, except @RANGE@ */
-    char *keycols;   /* t."k0", t."k1" */
-} TableSql;
 
 /* A key range still to examine: lo <= key < hi (NULL: unbounded). */
 typedef struct Range {
@@ -133,213 +78,18 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *who(const TableSql *ts, const SyncDef *def, const Side *s)
-{
-    if (ts == NULL)
-        return xasprintf("sync %s: database %s", def->name, s->db);
-    return xasprintf("sync %s: table %s.%s: database %s", def->name, ts->t->schemaname, ts->t->relname, s->db);
-}
-
-/* ---------------------------------------------------------------- running statements */
-
-/*
- * run_all - run the same statement on n sides at once (each server works
- * in parallel) and wait for all; res[i] gets each result.  On any error,
- * prints it naming the side and returns false, all res[i] cleared.
- */
-static bool run_all(const SyncDef *def, const TableSql *ts, Side *const *sides, int n, const char *sql,
-                    int nparams, const char *const *params, PGresult **res)
-{
-    bool ok = true;
-    bool *sent = xcalloc((size_t)n, sizeof(bool));
-
-    for (int i = 0; i < n; i++) {
-        res[i] = NULL;
-        sent[i] = PQsendQueryParams(sides[i]->conn, sql, nparams, NULL, params, NULL, NULL, 0) == 1;
-        if (!sent[i]) {
-            char *w = who(ts, def, sides[i]);
-            pg_report(w, sides[i]->conn, NULL);
-            free(w);
-            ok = false;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        PGresult *r;
-        if (!sent[i])
-            continue;
-        while ((r = PQgetResult(sides[i]->conn)) != NULL) {
-            ExecStatusType st = PQresultStatus(r);
-            if (res[i] == NULL && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-                char *w = who(ts, def, sides[i]);
-                pg_report(w, sides[i]->conn, r);
-                free(w);
-                ok = false;
-            }
-            if (res[i] == NULL)
-                res[i] = r;
-            else
-                PQclear(r);
-        }
-    }
-    free(sent);
-    if (!ok)
-        for (int i = 0; i < n; i++) {
-            PQclear(res[i]);
-            res[i] = NULL;
-        }
-    return ok;
-}
-
-static bool run_pair(const TableSql *ts, Side *a, Side *b, const char *sql, int nparams, const char *const *params,
-                     PGresult **ra, PGresult **rb)
+/* run_pair - sql_a on a and sql_b on b at once, as cmpsql_run. */
+static bool run_pair(const TableSql *ts, Side *a, Side *b, const char *sql_a, const char *sql_b, int nparams,
+                     const char *const *params, PGresult **ra, PGresult **rb)
 {
     Side *sides[2] = {a, b};
+    const char *sql[2] = {sql_a, sql_b};
     PGresult *res[2];
-    bool ok = run_all(ts->def, ts, sides, 2, sql, nparams, params, res);
+    bool ok = cmpsql_run(ts, sides, 2, sql, nparams, params, res);
 
     *ra = res[0];
     *rb = res[1];
     return ok;
-}
-
-/* ---------------------------------------------------------------- SQL text */
-
-static char *fill(const char *template, const char *const *subs, int nsubs)
-{
-    char *text = xstrdup(template);
-
-    for (int i = 0; i < nsubs; i += 2) {
-        char *next = str_replace_all(text, subs[i], subs[i + 1]);
-        free(text);
-        text = next;
-    }
-    return text;
-}
-
-/* plan_table - quote the table's names and build its statements; the
- * row hash covers the source's columns (by name, so column order on the
- * targets does not matter). */
-static bool plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSql *ts)
-{
-    StrBuf aliases, keycols, keytext, keyhash, bounds, rowhash;
-    const char *params[1];
-    PGresult *res;
-    char *w;
-
-    memset(ts, 0, sizeof(*ts));
-    ts->def = def;
-    ts->t = t;
-    ts->qualified = table_qualified(src->conn, t);
-    params[0] = ts->qualified;
-    w = who(ts, def, src);
-    res = pg_query(src->conn, w, SQL_COLUMNS, 1, params);
-    free(w);
-    if (res == NULL)
-        return false;
-    strbuf_init(&rowhash);
-    strbuf_append(&rowhash, "hashtextextended((");
-    for (int i = 0; i < PQntuples(res); i++) {
-        char *q = pg_quote_ident(src->conn, PQgetvalue(res, i, 0));
-        strbuf_printf(&rowhash, "%scoalesce(hashtextextended(t.%s::text COLLATE \"C\", %d), %d)", i ? " # " : "", q,
-                      i, -(i + 1));
-        free(q);
-    }
-    strbuf_append(&rowhash, ")::text, 0)");
-    PQclear(res);
-    strbuf_init(&aliases);
-    strbuf_init(&keycols);
-    strbuf_init(&keytext);
-    strbuf_init(&keyhash);
-    strbuf_init(&bounds);
-    for (int k = 0; k < t->nkeys; k++) {
-        char *q = pg_quote_ident(src->conn, t->keycols[k]);
-        const char *sep = k ? ", " : "";
-        strbuf_printf(&aliases, "%st.%s AS k%d", sep, q, k);
-        strbuf_printf(&keycols, "%st.%s", sep, q);
-        strbuf_printf(&keytext, "%st.%s::text", sep, q);
-        strbuf_printf(&keyhash, "%shashtextextended(t.%s::text COLLATE \"C\", %d)", k ? " # " : "", q, k);
-        strbuf_printf(&bounds, ", min(CASE WHEN s.b THEN s.k%d::text END)", k);
-        free(q);
-    }
-    {
-        const char *subs[] = {"@BOUNDS@", bounds.data, "@KEYALIASES@", aliases.data, "@KEYCOLS@", keycols.data,
-                              "@ROWHASH@", rowhash.data, "@KEYHASH@", keyhash.data, "@TABLE@", ts->qualified,
-                              "@KEYTEXT@", keytext.data};
-        ts->digest = fill(t->nkeys == 1 ? SQL_DIGEST_SCALAR : SQL_DIGEST_WINDOW, subs, 14);
-        ts->rows = fill(SQL_ROWS, subs, 14);
-    }
-    ts->keycols = keycols.data;
-    strbuf_free(&aliases);
-    strbuf_free(&keytext);
-    strbuf_free(&keyhash);
-    strbuf_free(&bounds);
-    strbuf_free(&rowhash);
-    return true;
-}
-
-static void table_sql_free(TableSql *ts)
-{
-    free(ts->qualified);
-    free(ts->digest);
-    free(ts->rows);
-    free(ts->keycols);
-}
-
-/*
- * append_range - "lo <= key AND key < hi" onto sb (either bound may be
- * absent; neither: "true"), with the bounds' texts added to params.  Row
- * comparison of the whole key, which the key's index serves.
- */
-static void append_range(StrBuf *sb, const TableSql *ts, const Range *r, StrList *params)
-{
-    const TableDef *t = ts->t;
-    char **bound[2] = {r->lo, r->hi};
-    const char *op[2] = {">=", "<"};
-    bool any = false;
-
-    for (int side = 0; side < 2; side++) {
-        if (bound[side] == NULL)
-            continue;
-        strbuf_append(sb, any ? " AND " : "");
-        strbuf_printf(sb, t->nkeys > 1 ? "ROW(%s) %s ROW(" : "%s %s ", ts->keycols, op[side]);
-        for (int k = 0; k < t->nkeys; k++) {
-            strlist_add(params, bound[side][k]);
-            strbuf_printf(sb, "%s$%d::%s", k ? ", " : "", params->count, t->keytypes[k]);
-        }
-        strbuf_append(sb, t->nkeys > 1 ? ")" : "");
-        any = true;
-    }
-    if (!any)
-        strbuf_append(sb, "true");
-}
-
-/* ---------------------------------------------------------------- results */
-
-static void parse_buckets(const PGresult *res, int nkeys, CmpBucketList *out)
-{
-    const char **lo = xcalloc((size_t)nkeys, sizeof(char *));
-
-    for (int r = 0; r < PQntuples(res); r++) {
-        CmpDigest d = {strtoll(PQgetvalue(res, r, 1), NULL, 10),
-                       (uint64_t)strtoll(PQgetvalue(res, r, 2), NULL, 10)};
-        bool bounded = !PQgetisnull(res, r, 3);
-        for (int k = 0; k < nkeys; k++)
-            lo[k] = PQgetvalue(res, r, 3 + k);
-        cmp_buckets_add(out, nkeys, bounded ? lo : NULL, d);
-    }
-    free(lo);
-}
-
-static void parse_rows(const PGresult *res, int nkeys, CmpRowList *out)
-{
-    const char **key = xcalloc((size_t)nkeys, sizeof(char *));
-
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int k = 0; k < nkeys; k++)
-            key[k] = PQgetvalue(res, r, k);
-        cmp_rows_add(out, nkeys, key, (uint64_t)strtoll(PQgetvalue(res, r, nkeys), NULL, 10));
-    }
-    free(key);
 }
 
 static CmpDigest total(const CmpBucketList *l)
@@ -402,9 +152,32 @@ static void triage(const CmpBucketList *a, const CmpBucketList *b, int nkeys, co
     free(segs);
 }
 
+/* The two sides of one comparison: the source and target i, each with
+ * its statements for the table. */
+typedef struct Pair {
+    TableSql *ts;
+    Side *src;
+    Side *tgt;
+    const SideSql *src_sql;
+    const SideSql *tgt_sql;
+} Pair;
+
+/* run_range - each side's digest (or rows) statement with @RANGE@ = cond,
+ * on both sides of p at once. */
+static bool run_range(Pair *p, bool digest, const char *cond, const StrList *params, PGresult **ra, PGresult **rb)
+{
+    char *sa = str_replace_all(digest ? p->src_sql->digest : p->src_sql->rows, "@RANGE@", cond);
+    char *sb = str_replace_all(digest ? p->tgt_sql->digest : p->tgt_sql->rows, "@RANGE@", cond);
+    bool ok = run_pair(p->ts, p->src, p->tgt, sa, sb, params->count, (const char *const *)params->items, ra, rb);
+
+    free(sa);
+    free(sb);
+    return ok;
+}
+
 /* fetch_rows - the (key, row hash) pairs of the leaf ranges from both sides. */
-static bool fetch_rows(TableSql *ts, Side *src, Side *tgt, const RangeList *leaves, int64_t table_rows,
-                       CompareTable *out, CmpRowList *a, CmpRowList *b)
+static bool fetch_rows(Pair *p, const RangeList *leaves, int64_t table_rows, CompareTable *out, CmpRowList *a,
+                       CmpRowList *b)
 {
     int64_t wanted = 0;
     bool whole, ok = true;
@@ -413,48 +186,44 @@ static bool fetch_rows(TableSql *ts, Side *src, Side *tgt, const RangeList *leav
         wanted += leaves->items[i].rows;
     /* Most of the table differs: one scan beats many range conditions. */
     whole = wanted > table_rows / 2;
-    for (size_t i = 0; ok && (i < leaves->count || (whole && i == 0)); i += RANGES_PER_STATEMENT) {
+    for (size_t i = 0; ok && i < leaves->count; i += RANGES_PER_STATEMENT) {
         StrBuf cond;
         StrList params = {0};
         PGresult *ra, *rb;
-        char *sql;
 
         strbuf_init(&cond);
         if (whole) {
             strbuf_append(&cond, "true");
+            i = leaves->count;  /* one statement for all */
         } else {
             for (size_t j = i; j < leaves->count && j < i + RANGES_PER_STATEMENT; j++) {
                 strbuf_append(&cond, j > i ? " OR (" : "(");
-                append_range(&cond, ts, &leaves->items[j], &params);
+                cmpsql_append_range(&cond, p->ts, leaves->items[j].lo, leaves->items[j].hi, &params);
                 strbuf_append(&cond, ")");
             }
         }
-        sql = str_replace_all(ts->rows, "@RANGE@", cond.data);
-        ok = run_pair(ts, src, tgt, sql, params.count, (const char *const *)params.items, &ra, &rb);
+        ok = run_range(p, false, cond.data, &params, &ra, &rb);
         out->queries++;
         if (ok) {
-            parse_rows(ra, ts->t->nkeys, a);
-            parse_rows(rb, ts->t->nkeys, b);
+            cmpsql_parse_rows(ra, p->ts->t->nkeys, a);
+            cmpsql_parse_rows(rb, p->ts->t->nkeys, b);
         }
         PQclear(ra);
         PQclear(rb);
-        free(sql);
         strlist_free(&params);
         strbuf_free(&cond);
-        if (whole)
-            break;
     }
     return ok;
 }
 
 /*
  * compare_target - narrow the differences between the source's and one
- * target's level-0 buckets (split with spacing0) down to keys.
+ * target's first buckets (split with spacing0) down to keys.
  */
-static bool compare_target(TableSql *ts, Side *src, Side *tgt, const CmpBucketList *a0, const CmpBucketList *b0,
-                           int64_t spacing0, CompareTable *out, CompareTarget *res)
+static bool compare_target(Pair *p, const CmpBucketList *a0, const CmpBucketList *b0, int64_t spacing0,
+                           CompareTable *out, CompareTarget *res)
 {
-    int nkeys = ts->t->nkeys;
+    int nkeys = p->ts->t->nkeys;
     Range whole = {NULL, NULL, spacing0, 0};
     RangeList split = {0}, leaves = {0};
     CmpRowList a = {0}, b = {0};
@@ -467,34 +236,31 @@ static bool compare_target(TableSql *ts, Side *src, Side *tgt, const CmpBucketLi
         StrList params = {0};
         char mask[32];
         PGresult *ra, *rb;
-        char *sql;
 
         snprintf(mask, sizeof(mask), "%lld", (long long)(r.spacing - 1));
         strlist_add(&params, mask);
         strbuf_init(&cond);
-        append_range(&cond, ts, &r, &params);
-        sql = str_replace_all(ts->digest, "@RANGE@", cond.data);
-        ok = run_pair(ts, src, tgt, sql, params.count, (const char *const *)params.items, &ra, &rb);
+        cmpsql_append_range(&cond, p->ts, r.lo, r.hi, &params);
+        ok = run_range(p, true, cond.data, &params, &ra, &rb);
         out->queries++;
         if (ok) {
             CmpBucketList ba = {0}, bb = {0};
-            parse_buckets(ra, nkeys, &ba);
-            parse_buckets(rb, nkeys, &bb);
+            cmpsql_parse_buckets(ra, nkeys, &ba);
+            cmpsql_parse_buckets(rb, nkeys, &bb);
             triage(&ba, &bb, nkeys, &r, r.spacing, &split, &leaves);
             cmp_buckets_free(&ba, nkeys);
             cmp_buckets_free(&bb, nkeys);
         }
         PQclear(ra);
         PQclear(rb);
-        free(sql);
         strlist_free(&params);
         strbuf_free(&cond);
         cmp_key_free(nkeys, r.lo);
         cmp_key_free(nkeys, r.hi);
     }
     if (ok && leaves.count > 0) {
-        int64_t rows = out->rows > res->rows ? out->rows : res->rows;
-        ok = fetch_rows(ts, src, tgt, &leaves, rows, out, &a, &b);
+        int64_t rows = total(a0).count > total(b0).count ? total(a0).count : total(b0).count;
+        ok = fetch_rows(p, &leaves, rows, out, &a, &b);
         if (ok)
             cmp_diff(&a, &b, nkeys, &res->missing, &res->extra, &res->different);
     }
@@ -508,6 +274,32 @@ static bool compare_target(TableSql *ts, Side *src, Side *tgt, const CmpBucketLi
     return ok;
 }
 
+/* first_buckets - the buckets of the whole table on n sides at once. */
+static bool first_buckets(TableSql *ts, Side **sides, const SideSql **sql, int n, int64_t spacing,
+                          CompareTable *out, CmpBucketList *buckets)
+{
+    char mask[32];
+    const char *params[1] = {mask};
+    const char **text = xcalloc((size_t)n, sizeof(char *));
+    PGresult **res = xcalloc((size_t)n, sizeof(PGresult *));
+    bool ok;
+
+    snprintf(mask, sizeof(mask), "%lld", (long long)(spacing - 1));
+    for (int i = 0; i < n; i++)
+        text[i] = str_replace_all(sql[i]->digest, "@RANGE@", "true");
+    ok = cmpsql_run(ts, sides, n, text, 1, params, res);
+    out->queries++;
+    for (int i = 0; i < n; i++) {
+        if (ok)
+            cmpsql_parse_buckets(res[i], ts->t->nkeys, &buckets[i]);
+        PQclear(res[i]);
+        free((char *)text[i]);
+    }
+    free(text);
+    free(res);
+    return ok;
+}
+
 /*
  * compare_table - one table on the source and every target: the first
  * split runs on all servers at once, then each target is narrowed down.
@@ -517,11 +309,9 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
     int n = def->ntargets + 1;
     double started = now_seconds(), est;
     TableSql ts;
-    PGresult **res;
     Side **all;
+    const SideSql **sql;
     CmpBucketList *buckets;
-    char mask[32];
-    const char *params[1] = {mask};
     int64_t spacing;
     bool ok;
 
@@ -534,129 +324,60 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
         out->skipped = xstrdup("no primary key or unique key over NOT NULL columns");
         return true;
     }
-    if (!plan_table(def, &sides[0], t, &ts)) {
-        table_sql_free(&ts);
+    if (!cmpsql_plan_table(def, &sides[0], t, &ts) || !cmpsql_estimate(&ts, &sides[0], &est)) {
+        cmpsql_table_free(&ts);
         return false;
     }
-    {
-        const char *p[1] = {ts.qualified};
-        char *w = who(&ts, def, &sides[0]);
-        PGresult *r = pg_query(sides[0].conn, w, SQL_ESTIMATE, 1, p);
-        free(w);
-        if (r == NULL) {
-            table_sql_free(&ts);
-            return false;
-        }
-        est = strtod(PQgetvalue(r, 0, 0), NULL);
-        PQclear(r);
-    }
     spacing = cmp_initial_spacing(est);
-    snprintf(mask, sizeof(mask), "%lld", (long long)(spacing - 1));
-    res = xcalloc((size_t)n, sizeof(PGresult *));
     all = xcalloc((size_t)n, sizeof(Side *));
+    sql = xcalloc((size_t)n, sizeof(SideSql *));
     buckets = xcalloc((size_t)n, sizeof(CmpBucketList));
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         all[i] = &sides[i];
-    {
-        char *sql = str_replace_all(ts.digest, "@RANGE@", "true");
-        ok = run_all(def, &ts, all, n, sql, 1, params, res);
-        free(sql);
+        sql[i] = i == 0 ? &ts.src : &ts.tgt[i - 1];
     }
-    out->queries++;
+    ok = first_buckets(&ts, all, sql, n, spacing, out, buckets);
     if (ok) {
-        for (int i = 0; i < n; i++) {
-            parse_buckets(res[i], t->nkeys, &buckets[i]);
-            PQclear(res[i]);
-        }
         out->rows = total(&buckets[0]).count;
         out->checksum = cmp_digest_checksum(total(&buckets[0]));
-        for (int i = 1; i < n; i++) {
-            out->targets[i - 1].rows = total(&buckets[i]).count;
-            out->targets[i - 1].checksum = cmp_digest_checksum(total(&buckets[i]));
-        }
     }
-    for (int i = 1; ok && i < n; i++)
-        ok = compare_target(&ts, &sides[0], &sides[i], &buckets[0], &buckets[i], spacing, out,
-                            &out->targets[i - 1]);
+    for (int i = 1; ok && i < n; i++) {
+        CompareTarget *res = &out->targets[i - 1];
+        Pair p = {&ts, &sides[0], &sides[i], &ts.src, &ts.tgt[i - 1]};
+        CmpBucketList custom = {0}, *a0 = &buckets[0];
+
+        if (ts.tsrc[i - 1].digest) {
+            /* customcols: the source's rows as this target receives them. */
+            p.src_sql = &ts.tsrc[i - 1];
+            ok = first_buckets(&ts, all, &p.src_sql, 1, spacing, out, &custom);
+            a0 = &custom;
+        }
+        res->rows = total(&buckets[i]).count;
+        res->checksum = cmp_digest_checksum(total(&buckets[i]));
+        res->source_checksum = cmp_digest_checksum(total(a0));
+        ok = ok && compare_target(&p, a0, &buckets[i], spacing, out, res);
+        cmp_buckets_free(&custom, t->nkeys);
+    }
     for (int i = 0; i < n; i++)
         cmp_buckets_free(&buckets[i], t->nkeys);
     free(buckets);
     free(all);
-    free(res);
-    table_sql_free(&ts);
+    free(sql);
+    cmpsql_table_free(&ts);
     out->seconds = now_seconds() - started;
     return ok;
 }
 
 /* ---------------------------------------------------------------- repair */
 
-/* repair_table - insert every differing key of table r into the source's
- * delta table, in the caller's transaction. */
-static bool repair_table(const SyncDef *def, Side *src, const CompareTable *r, long *queued)
-{
-    const TableDef *t = r->def;
-    StrList *cols = xcalloc((size_t)t->nkeys, sizeof(StrList));
-    StrBuf names, casts, arrays, ucols;
-    char **params = xcalloc((size_t)t->nkeys, sizeof(char *));
-    char *delta = capture_object_name("delta", t), *qdelta = pg_quote_ident(src->conn, delta), *sql, *w;
-    long n = 0;
-    bool ok;
-
-    for (int i = 0; i < r->ntargets; i++) {
-        const CmpRowList *lists[3] = {&r->targets[i].missing, &r->targets[i].extra, &r->targets[i].different};
-        for (int l = 0; l < 3; l++)
-            for (size_t j = 0; j < lists[l]->count; j++, n++)
-                for (int k = 0; k < t->nkeys; k++)
-                    strlist_add(&cols[k], lists[l]->rows[j].key[k]);
-    }
-    strbuf_init(&names);
-    strbuf_init(&casts);
-    strbuf_init(&arrays);
-    strbuf_init(&ucols);
-    for (int k = 0; k < t->nkeys; k++) {
-        char *q = pg_quote_ident(src->conn, t->keycols[k]);
-        const char *sep = k ? ", " : "";
-        strbuf_printf(&names, "%s%s", sep, q);
-        strbuf_printf(&casts, "%su.c%d::%s", sep, k, t->keytypes[k]);
-        strbuf_printf(&arrays, "%s$%d::text[]", sep, k + 1);
-        strbuf_printf(&ucols, "%sc%d", sep, k);
-        params[k] = pg_array_literal(&cols[k]);
-        free(q);
-    }
-    {
-        const char *subs[] = {"@DELTA@", qdelta, "@KEYNAMES@", names.data, "@CASTS@", casts.data,
-                              "@ARRAYS@", arrays.data, "@UCOLS@", ucols.data};
-        sql = fill(SQL_REPAIR, subs, 10);
-    }
-    w = xasprintf("sync %s: table %s.%s: database %s: repair", def->name, t->schemaname, t->relname, src->db);
-    ok = pg_exec(src->conn, w, sql, t->nkeys, (const char *const *)params);
-    if (ok)
-        *queued += n;
-    for (int k = 0; k < t->nkeys; k++) {
-        strlist_free(&cols[k]);
-        free(params[k]);
-    }
-    free(w);
-    free(sql);
-    free(cols);
-    free(params);
-    free(delta);
-    free(qdelta);
-    strbuf_free(&names);
-    strbuf_free(&casts);
-    strbuf_free(&arrays);
-    strbuf_free(&ucols);
-    return ok;
-}
-
 static bool repair(const SyncDef *def, Side *src, CompareResult *out)
 {
-    char *w = who(NULL, def, src);
+    char *w = cmpsql_who(NULL, def, src);
     bool ok = pg_exec(src->conn, w, "ROLLBACK", 0, NULL) && pg_exec(src->conn, w, "BEGIN", 0, NULL);
 
     for (int i = 0; ok && i < out->ntables; i++)
         if (compare_table_differences(&out->tables[i]) > 0)
-            ok = repair_table(def, src, &out->tables[i], &out->repaired);
+            ok = cmpsql_queue_keys(def, src, &out->tables[i], &out->repaired);
     ok = ok && pg_exec(src->conn, w, "COMMIT", 0, NULL);
     if (!ok)
         out->repaired = 0;
@@ -665,39 +386,6 @@ static bool repair(const SyncDef *def, Side *src, CompareResult *out)
 }
 
 /* ---------------------------------------------------------------- driver */
-
-/* open_side - connect, fix the output settings, open the snapshot, and
- * check the server can run the comparison like the source. */
-static bool open_side(const SyncDef *def, const DbInfo *db, Side *s, const Side *src)
-{
-    PGresult *res;
-    char *w;
-    bool ok;
-
-    s->db = db->name;
-    s->conn = dbinfo_connect(db);
-    if (s->conn == NULL)
-        return false;
-    w = who(NULL, def, s);
-    res = pg_exec_script(s->conn, w, SQL_SESSION) ? pg_query(s->conn, w, SQL_SERVER, 0, NULL) : NULL;
-    ok = res != NULL;
-    if (ok && atoi(PQgetvalue(res, 0, 1)) < 140000) {
-        fprintf(stderr, "%s: compare needs PostgreSQL 14 or later (bit_xor), this is version %s\n", w,
-                PQparameterStatus(s->conn, "server_version"));
-        ok = false;
-    }
-    if (ok && src != NULL) {
-        const char *mine = PQgetvalue(res, 0, 0), *theirs = PQparameterStatus(src->conn, "server_encoding");
-        if (theirs && strcmp(mine, theirs) != 0) {
-            fprintf(stderr, "%s: server encoding %s differs from the source's (%s): rows cannot be compared\n", w,
-                    mine, theirs);
-            ok = false;
-        }
-    }
-    PQclear(res);
-    free(w);
-    return ok;
-}
 
 long compare_table_differences(const CompareTable *t)
 {
@@ -725,9 +413,9 @@ bool compare_sync(const SyncDef *def, const bool *selected, bool repair_keys, Co
         return false;
     }
     sides = xcalloc((size_t)def->ntargets + 1, sizeof(Side));
-    ok = open_side(def, &def->sources[0], &sides[0], NULL);
+    ok = cmpsql_open(def, &def->sources[0], &sides[0], NULL);
     for (int i = 0; ok && i < def->ntargets; i++)
-        ok = open_side(def, &def->targets[i], &sides[i + 1], &sides[0]);
+        ok = cmpsql_open(def, &def->targets[i], &sides[i + 1], &sides[0]);
     out->tables = xcalloc((size_t)def->ntables + 1, sizeof(CompareTable));
     for (int i = 0; ok && i < def->ntables; i++)
         if (selected == NULL || selected[i])

@@ -228,7 +228,7 @@ size_t cmp_segments(const CmpBucketList *a, const CmpBucketList *b, int nkeys, C
             j = find_boundary(index, nindex, b, nkeys, a->items[i].fp, a->items[i].lo);
             /* A key the other side has before the current segment's start
              * is out of order there: not a usable common boundary. */
-            if (j < 0 || j <= last_j || (size_t)j < sb)
+            if (j <= last_j)
                 continue;
         } else {
             j = (long)b->count;  /* the end of both lists closes the last segment */

@@ -49,7 +49,9 @@ static const char SQL_SETTINGS[] =
     "SELECT coalesce((SELECT setting FROM bucardo.config WHERE name = 'chunk_size'), '262144'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'chunk_pool'), '64'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay'), '1'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay_max'), '60')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay_max'), '60'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'batch_keys'), '10000'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'lock_timeout'), '60s')";
 
 /* The controller's state: lives on daemon_run's stack, main thread only. */
 typedef struct Controller {
@@ -240,6 +242,9 @@ static bool load_settings(Controller *c)
     c->wcfg.catalog = c->cfg->catalog;
     c->wcfg.chunk_size = (size_t)chunk_size;
     c->wcfg.chunks = (int)chunks;
+    if (!parse_int(PQgetvalue(res, 0, 4), 0, 1L << 40, &c->wcfg.batch_keys))
+        c->wcfg.batch_keys = 10000;
+    snprintf(c->wcfg.lock_timeout, sizeof(c->wcfg.lock_timeout), "%s", PQgetvalue(res, 0, 5));
     c->wcfg.retry_delay = atof(PQgetvalue(res, 0, 2));
     c->wcfg.retry_delay_max = atof(PQgetvalue(res, 0, 3));
     if (c->wcfg.retry_delay <= 0)

@@ -52,6 +52,8 @@ struct SyncRunner {
     int nwriters;
     ChunkPool *pool;
     bool checked;              /* columns compared since the last (re)load */
+    long batch_keys;           /* keys per transaction in large cycles (0: no limit) */
+    char *lock_timeout;        /* writers' lock_timeout */
     long long *seq_seen;       /* per sequence: the highest value last applied, -1: none */
 };
 

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bulk_copy.h"
 #include "log.h"
@@ -65,11 +66,15 @@ typedef struct Cycle {
     char **prev;        /* per source: snapshot of the last completed cycle, or NULL */
     char **cur;         /* per source: this cycle's snapshot */
     long *nkeys;        /* [s * nt + t]: changed keys of table t on source s */
+    long *maxn;         /* [s * nt + t]: numbers of those keys run 1..maxn (gaps after conflicts) */
     bool *truncated;    /* [s * nt + t] */
     bool *copy;         /* [t * nw + w]: table t is copied whole to writer w */
     bool *to;           /* scratch writer mask */
     bool copy_cycle;    /* onetimecopy or fullcopy targets */
     long conflicts;
+    long long *seq_high; /* per sequence: the highest source value */
+    bool *seq_called;
+    long deletes, inserts;
 } Cycle;
 
 static void cycle_free(Cycle *c)
@@ -82,7 +87,10 @@ static void cycle_free(Cycle *c)
     free(c->cur);
     free(c->started);
     free(c->nkeys);
+    free(c->maxn);
     free(c->truncated);
+    free(c->seq_high);
+    free(c->seq_called);
     free(c->copy);
     free(c->to);
 }
@@ -123,8 +131,10 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
 
         if (r->def.tables[t].nkeys == 0)
             continue;  /* no capture: fullcopy targets only */
+        /* Keys are numbered so that a large cycle can apply them in batches. */
         sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                        " SELECT %s, max(txntime) AS bucardo_txntime FROM %s WHERE %s GROUP BY %s",
+                        " SELECT %s, max(txntime) AS bucardo_txntime, row_number() OVER () AS bucardo_n"
+                        " FROM %s WHERE %s GROUP BY %s",
                         t, p->keycols, p->delta, cond, p->keycols);
         res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
         free(sql);
@@ -132,7 +142,7 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             ok = false;
             break;
         }
-        c->nkeys[s * c->nt + t] = atol(PQcmdTuples(res));
+        c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res));
         PQclear(res);
         sql = xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
                         p->literal, cond);
@@ -213,8 +223,10 @@ static bool read_sequences(Cycle *c, long long *high, bool *called, bool *change
  * value (never lower one: a member ahead stays ahead).  setval is not
  * transactional; raising is harmless even if the cycle then rolls back.
  */
-static void apply_sequences(Cycle *c, const long long *high, const bool *called)
+static void apply_sequences(Cycle *c)
 {
+    const long long *high = c->seq_high;
+    const bool *called = c->seq_called;
     SyncRunner *r = c->r;
 
     for (int q = 0; q < r->def.nsequences; q++) {
@@ -272,15 +284,19 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, const char *in
     return ok;
 }
 
-/* apply_table - source s's changes of table t to the writers marked in c->to. */
-static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
+/*
+ * apply_table - source s's changes of table t to the writers marked in
+ * c->to: the keys numbered lo+1..hi (all of them when hi covers maxn), and
+ * the table's TRUNCATE first when `truncate`.
+ */
+static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
     char *sql, *out, **in, *from;
     bool ok;
 
-    if (c->truncated[s * c->nt + t])
+    if (truncate)
         send_table(r, MSG_EXEC, "TRUNCATE ", p, "", c->to);
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
@@ -288,7 +304,9 @@ static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
                     t, p->keydefs, t);
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
-    out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d) TO STDOUT", p->keycols, t);
+    out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld)"
+                    " TO STDOUT",
+                    p->keycols, t, lo, hi);
     in = xcalloc((size_t)c->nw, sizeof(char *));
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
@@ -303,7 +321,8 @@ static bool apply_table(Cycle *c, int s, int t, char *err, size_t errlen)
     sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
     send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
     free(sql);
-    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s", p->qualified, t, p->keyjoin);
+    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
+                     p->qualified, t, p->keyjoin, lo, hi);
     ok = stream_rows(c, s, t, from, "", err, errlen);
     free(from);
     if (ok)
@@ -517,27 +536,11 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     return true;
 }
 
-/* apply_all - the deltas of every table, to every writer that takes them. */
-static bool apply_all(Cycle *c, char *err, size_t errlen)
-{
-    SyncRunner *r = c->r;
-
-    for (int t = 0; t < c->nt; t++) {
-        for (int s = 0; s < c->ns; s++) {
-            for (int w = 0; w < c->nw; w++)
-                c->to[w] = !c->copy[t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
-                           !(c->ns > 1 && w == source_writer(r, s));
-            if (!apply_table(c, s, t, err, errlen))
-                return false;
-        }
-    }
-    return true;
-}
-
 /* commit_all - BARRIER, then COMMIT everywhere; counts from the writers. */
-static bool commit_all(Cycle *c, long *deletes, long *inserts, char *err, size_t errlen)
+static bool commit_all(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
+    long deletes = 0, inserts = 0;
     bool ok = true;
 
     send_all(r, MSG_BARRIER, NULL, NULL);
@@ -552,18 +555,116 @@ static bool commit_all(Cycle *c, long *deletes, long *inserts, char *err, size_t
         if (!writer_wait(r->writers[w], ok ? err : NULL, errlen))
             ok = false;
         writer_counts(r->writers[w], &d, &ins);
-        *deletes += d;
-        *inserts += ins;
+        deletes += d;
+        inserts += ins;
     }
+    if (ok) {
+        c->deletes += deletes;
+        c->inserts += inserts;
+    }
+    return ok;
+}
+
+/*
+ * transient - an error that goes away by itself: the application holding
+ * the same rows (serialization failure, deadlock, lock timeout).  Retrying
+ * the batch alone is enough; the sync must not be wedged by it.
+ */
+static bool transient(const char *err)
+{
+    return strstr(err, "(SQLSTATE 40001)") || strstr(err, "(SQLSTATE 40P01)") || strstr(err, "(SQLSTATE 55P03)");
+}
+
+/* A piece of work: keys lo+1..hi of table t from source s. */
+typedef struct WorkItem {
+    int s, t;
+    long lo, hi;
+    bool truncate;
+} WorkItem;
+
+/*
+ * run_unit - apply items in one transaction per writer, retrying the unit
+ * alone (up to five times, with a growing pause) when a writer hit a
+ * transient error.  Re-applying is harmless: delete by key plus copy.
+ */
+static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+
+    for (int attempt = 1;; attempt++) {
+        bool ok = true;
+
+        send_all(r, MSG_BEGIN, NULL, NULL);
+        if (sequences)
+            apply_sequences(c);
+        for (int i = 0; ok && i < n; i++) {
+            const WorkItem *it = &items[i];
+            for (int w = 0; w < c->nw; w++)
+                c->to[w] = !c->copy[it->t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
+                           !(c->ns > 1 && w == source_writer(r, it->s));
+            ok = apply_table(c, it->s, it->t, it->lo, it->hi, it->truncate, err, errlen);
+            if (!ok)
+                return false;  /* a source error: the cycle fails */
+        }
+        if (commit_all(c, err, errlen))
+            return true;
+        send_all(r, MSG_ROLLBACK, NULL, NULL);
+        for (int w = 0; w < r->nwriters; w++)
+            (void)writer_wait(r->writers[w], NULL, 0);
+        if (!transient(err) || attempt == 5)
+            return false;
+        log_warn("%s; retrying this batch (attempt %d)", err, attempt + 1);
+        {
+            struct timespec pause = {0, 200000000L * attempt};
+            nanosleep(&pause, NULL);
+        }
+        err[0] = '\0';
+    }
+}
+
+/*
+ * apply_all - the deltas of every table, to every writer that takes them.
+ * A cycle of at most batch_keys keys is one transaction per writer, so a
+ * target sees it whole (foreign keys included).  A larger one - a backlog
+ * after an outage - is applied in batches of batch_keys keys, each
+ * committed, so memory, locks and the cost of a retry stay bounded; the
+ * cycle's snapshot is recorded only after the last batch, so a crash in
+ * between re-applies everything (harmlessly) and loses nothing.
+ */
+static bool apply_all(Cycle *c, long total, char *err, size_t errlen)
+{
+    long batch = c->r->batch_keys;
+    int n = 0, cap = c->ns * c->nt + 1;
+    WorkItem *items = xcalloc((size_t)cap, sizeof(WorkItem));
+    bool ok = true;
+
+    if (batch <= 0 || total <= batch) {
+        for (int t = 0; t < c->nt; t++)
+            for (int s = 0; s < c->ns; s++)
+                items[n++] = (WorkItem){s, t, 0, c->maxn[s * c->nt + t], c->truncated[s * c->nt + t]};
+        ok = run_unit(c, items, n, true, err, errlen);
+        free(items);
+        return ok;
+    }
+    log_info("applying %ld changes in batches of %ld", total, batch);
+    ok = run_unit(c, items, 0, true, err, errlen);  /* sequences */
+    for (int t = 0; ok && t < c->nt; t++)
+        for (int s = 0; ok && s < c->ns; s++) {
+            long maxn = c->maxn[s * c->nt + t];
+            bool truncate = c->truncated[s * c->nt + t];
+            for (long lo = 0; ok && (lo < maxn || (lo == 0 && truncate)); lo += batch) {
+                WorkItem it = {s, t, lo, lo + batch, truncate && lo == 0};
+                ok = run_unit(c, &it, 1, false, err, errlen);
+            }
+        }
+    free(items);
     return ok;
 }
 
 CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t errlen)
 {
     Cycle c = {.r = r, .ns = r->def.nsources, .nt = r->def.ntables, .nw = r->nwriters};
-    long deletes = 0, inserts = 0, total = 0;
-    long long *seq_high = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
-    bool *seq_called = xcalloc((size_t)r->def.nsequences + 1, sizeof(bool));
+    long total = 0;
     bool any_truncate = false, seq_changed = false;
     CycleResult result = CYCLE_FAILED;
 
@@ -575,6 +676,9 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.prev = xcalloc((size_t)c.ns, sizeof(char *));
     c.cur = xcalloc((size_t)c.ns, sizeof(char *));
     c.nkeys = xcalloc((size_t)(c.ns * c.nt), sizeof(long));
+    c.maxn = xcalloc((size_t)(c.ns * c.nt), sizeof(long));
+    c.seq_high = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
+    c.seq_called = xcalloc((size_t)r->def.nsequences + 1, sizeof(bool));
     c.truncated = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
     c.copy = xcalloc((size_t)(c.nt * c.nw) + 1, sizeof(bool));
     c.to = xcalloc((size_t)c.nw, sizeof(bool));
@@ -583,7 +687,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         c.copy_cycle |= r->def.fullcopy[w];
 
     if (!start_cycle(&c, err, errlen) || !check_columns(r, err, errlen) ||
-        !read_sequences(&c, seq_high, seq_called, &seq_changed, err, errlen))
+        !read_sequences(&c, c.seq_high, c.seq_called, &seq_changed, err, errlen))
         goto fail_sources;
     for (int s = 0; s < c.ns; s++)
         if (!collect_keys(&c, s, err, errlen))
@@ -602,32 +706,29 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         goto out;
     }
 
-    if (c.copy_cycle && (!plan_copies(&c, err, errlen) || !copy_tables(&c, &inserts, err, errlen)))
+    if (c.copy_cycle && (!plan_copies(&c, err, errlen) || !copy_tables(&c, &c.inserts, err, errlen)))
         goto fail_sources;
-    send_all(r, MSG_BEGIN, NULL, NULL);
-    apply_sequences(&c, seq_high, seq_called);
-    if (!apply_all(&c, err, errlen) ||
-        !commit_all(&c, &deletes, &inserts, err, errlen)) {
+    if (!apply_all(&c, total, err, errlen)) {
         /* Writers that committed before one failed re-apply the same changes
          * next time, which is harmless. */
         rollback_all(&c);
         goto fail_record;
     }
     end_sources(&c, "COMMIT");
-    if (!record(&c, "Good", deletes, inserts, NULL, true)) {
+    if (!record(&c, "Good", c.deletes, c.inserts, NULL, true)) {
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
     }
     for (int s = 0; s < c.ns; s++)
         purge(r, s);
     for (int q = 0; q < r->def.nsequences; q++)
-        r->seq_seen[q] = seq_high[q];
+        r->seq_seen[q] = c.seq_high[q];
     if (c.copy_cycle && r->def.onetimecopy > 0) {
         log_info("onetimecopy %d done; back to deltas", r->def.onetimecopy);
         r->def.onetimecopy = 0;
     }
     log_info("applied %ld change(s)%s: %ld deleted, %ld inserted, %ld conflict(s)", total,
-             c.copy_cycle ? " and table copies" : "", deletes, inserts, c.conflicts);
+             c.copy_cycle ? " and table copies" : "", c.deletes, c.inserts, c.conflicts);
     result = CYCLE_DONE;
     goto out;
 
@@ -641,7 +742,5 @@ fail_record:
         record(&c, "Bad", 0, 0, err, false);
 out:
     cycle_free(&c);
-    free(seq_high);
-    free(seq_called);
     return result;
 }

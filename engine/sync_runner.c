@@ -29,14 +29,16 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->def = *def;
     memset(def, 0, sizeof(*def));
     r->catalog_params = *catalog;
+    r->batch_keys = limits.batch_keys;
+    r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
     r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);
     r->src = xcalloc((size_t)r->def.nsources, sizeof(SourceConn));
     r->nwriters = r->def.ntargets + (r->def.nsources > 1 ? r->def.nsources : 0);
     r->writers = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
     for (int i = 0; i < r->def.ntargets; i++)
-        r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->pool);
+        r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
-        r->writers[source_writer(r, s)] = writer_start(&r->def.sources[s], r->def.name, r->pool);
+        r->writers[source_writer(r, s)] = writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool);
     r->seq_seen = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
     for (int i = 0; i < r->def.nsequences; i++)
         r->seq_seen[i] = -1;
@@ -96,6 +98,7 @@ void runner_destroy(SyncRunner *r)
         PQfinish(r->cat);
     chunk_pool_destroy(r->pool);
     free(r->seq_seen);
+    free(r->lock_timeout);
     syncdef_free(&r->def);
     free(r);
 }

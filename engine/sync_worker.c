@@ -56,7 +56,7 @@ static SyncRunner *load(SyncWorker *w)
 {
     char reason[512];
     PGconn *cat = pg_connect_err(&w->cfg.catalog, reason, sizeof(reason));
-    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size};
+    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys, w->cfg.lock_timeout};
     SyncDef def;
     LookupStatus st;
 

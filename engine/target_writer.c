@@ -28,6 +28,7 @@ struct TargetWriter {
     /* Set at start, read-only afterwards. */
     DbInfo db;
     char *sync;
+    char *lock_timeout;
     ChunkPool *pool;
     MsgQueue *queue;
     pthread_t thread;
@@ -125,10 +126,14 @@ static void do_begin(TargetWriter *w)
             w->failed = true;
             return;
         }
-        if (!run(w, "session setup",
-                 "SET session_replication_role = replica; SET statement_timeout = 0;"
-                 " SET lock_timeout = '60s'",
-                 PGRES_COMMAND_OK))
+        char *lit = pg_quote_literal(w->conn, w->lock_timeout);
+        char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
+                                " SET lock_timeout = %s",
+                                lit);
+        bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK);
+        free(setup);
+        free(lit);
+        if (!ok)
             return;
         log_info("connected to target %s", w->db.name);
     }
@@ -228,7 +233,7 @@ static char *dup(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-TargetWriter *writer_start(const DbInfo *db, const char *sync, ChunkPool *pool)
+TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool)
 {
     TargetWriter *w = xcalloc(1, sizeof(TargetWriter));
 
@@ -242,6 +247,7 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, ChunkPool *pool)
     w->db.conn = dup(db->conn);
     w->db.status = dup(db->status);
     w->sync = xstrdup(sync);
+    w->lock_timeout = xstrdup(lock_timeout ? lock_timeout : "60s");
     w->pool = pool;
     w->queue = msgq_create();
     pthread_mutex_init(&w->lock, NULL);
@@ -306,5 +312,6 @@ void writer_stop(TargetWriter *w)
     pthread_cond_destroy(&w->replied);
     dbinfo_free(&w->db);
     free(w->sync);
+    free(w->lock_timeout);
     free(w);
 }

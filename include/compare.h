@@ -17,8 +17,13 @@
 
 #include "syncdef.h"
 
-/* A range with at most this many rows on each side is listed row by row. */
-#define COMPARE_LEAF_ROWS 1000
+/*
+ * A range with at most this many rows on each side is listed row by row
+ * rather than split again.  A bucket that differs is one picked by a
+ * differing row, so it tends to be large (twice the mean); 2048 lists
+ * almost all of them at once when buckets hold 256 rows on average.
+ */
+#define COMPARE_LEAF_ROWS 2048
 
 /* One row as compared: its key (one text per key column) and row hash. */
 typedef struct CmpRow {
@@ -140,6 +145,7 @@ typedef struct CompareTarget {
     char *db;              /* the target database's name */
     int64_t rows;          /* its row count */
     uint64_t checksum;     /* cmp_digest_checksum of its whole table */
+    uint64_t source_checksum; /* the same of the source's rows as this target gets them */
     CmpRowList missing;    /* keys on the source, not on the target */
     CmpRowList extra;      /* keys on the target, not on the source */
     CmpRowList different;  /* keys on both with different rows */

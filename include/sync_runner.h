@@ -23,6 +23,8 @@ typedef enum CycleResult {
 typedef struct RunnerLimits {
     int chunks;         /* chunks in the pool */
     size_t chunk_size;  /* bytes per chunk */
+    long batch_keys;    /* keys per transaction when a cycle is larger (0: no limit) */
+    const char *lock_timeout;  /* writers' lock_timeout (copied); NULL: 60s */
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */

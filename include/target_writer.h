@@ -16,8 +16,9 @@
 
 typedef struct TargetWriter TargetWriter;
 
-/* writer_start - a thread for target `db` (copied) of sync `sync`. */
-TargetWriter *writer_start(const DbInfo *db, const char *sync, ChunkPool *pool);
+/* writer_start - a thread for target `db` (copied) of sync `sync`;
+ * lock_timeout (e.g. "60s") bounds its waits for locks held by others. */
+TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool);
 /* writer_send - queue a message (ownership passes to the writer). */
 void writer_send(TargetWriter *w, Msg *msg);
 /* writer_send_new - writer_send(msg_new(type, sql, NULL)). */

@@ -54,3 +54,12 @@ CREATE TABLE bucardo.copy_progress (
 );
 
 INSERT INTO bucardo.schema_version (version) VALUES (3);
+
+-- @@SECTION 4@@
+-- How long a writer waits for a row or table lock on a target before it
+-- gives up and retries its batch.
+INSERT INTO bucardo.config (name, setting, about)
+VALUES ('lock_timeout', '60s', 'How long applying changes waits for a lock on a target before retrying the batch')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (4);

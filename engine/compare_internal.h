@@ -1,0 +1,88 @@
+/*
+ * engine/compare_internal.h - what engine/compare.c (the algorithm) and
+ * engine/compare_sql.c (every statement it runs) share: a server of the
+ * comparison, a table's statements, and the functions that build and run
+ * them.  Not part of the public contract (include/compare.h).
+ */
+#ifndef BUCARDO_COMPARE_INTERNAL_H
+#define BUCARDO_COMPARE_INTERNAL_H
+
+#include "compare.h"
+
+/* One server of the comparison. */
+typedef struct Side {
+    const char *db;
+    PGconn *conn;
+} Side;
+
+/* One side's statements for a table: SQL_DIGEST_* and SQL_ROWS filled
+ * in except @RANGE@. */
+typedef struct SideSql {
+    char *digest;
+    char *rows;
+} SideSql;
+
+/*
+ * The statements of one table (quoted once, with the source's connection).
+ * A target may know the table by another name (customname) and receive a
+ * select list of it (customcols): then the source hashes that select list
+ * for it and the target its own columns of the same names.
+ */
+typedef struct TableSql {
+    const SyncDef *def;
+    const TableDef *t;
+    char *qualified;   /* the source's "schema"."table" */
+    char *keycols;     /* t."k0", t."k1" */
+    SideSql src;       /* the source, as targets without customcols see it */
+    SideSql *tsrc;     /* per target with customcols: the source as it sees it */
+    SideSql *tgt;      /* per target */
+} TableSql;
+
+/* cmpsql_who - "sync S: table T: database D" (ts NULL: no table), for errors. */
+char *cmpsql_who(const TableSql *ts, const SyncDef *def, const Side *s);
+
+/*
+ * cmpsql_open - connect side s to db, fix the settings that decide how
+ * values print, and open its REPEATABLE READ READ ONLY snapshot; checks
+ * the server is new enough and (given the source) has its encoding.
+ * Prints why and returns false on failure (s->conn may then be set).
+ */
+bool cmpsql_open(const SyncDef *def, const DbInfo *db, Side *s, const Side *src) MUST_CHECK;
+
+/*
+ * cmpsql_plan_table - build every side's statements for table t (the
+ * source's columns, or a target's customcols select list, by name; a
+ * target's customname).  ts must be freed with cmpsql_table_free even
+ * when this fails.
+ */
+bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSql *ts) MUST_CHECK;
+void cmpsql_table_free(TableSql *ts);
+
+/* cmpsql_estimate - the planner's idea of the table's row count on src. */
+bool cmpsql_estimate(const TableSql *ts, Side *src, double *rows) MUST_CHECK;
+
+/*
+ * cmpsql_append_range - "lo <= key AND key < hi" onto sb (either bound
+ * may be NULL; neither: "true"), with the bounds' texts appended to
+ * params and referenced by number.
+ */
+void cmpsql_append_range(StrBuf *sb, const TableSql *ts, char *const *lo, char *const *hi, StrList *params);
+
+/*
+ * cmpsql_run - run sql[i] on sides[i], all at once (each server works in
+ * parallel), with the same parameters, and wait for all; res[i] gets each
+ * result.  On any error, prints it naming the side and returns false, all
+ * res[i] cleared.
+ */
+bool cmpsql_run(const TableSql *ts, Side *const *sides, int n, const char *const *sql, int nparams,
+                const char *const *params, PGresult **res) MUST_CHECK;
+
+/* cmpsql_parse_buckets / cmpsql_parse_rows - a digest / rows result into a list. */
+void cmpsql_parse_buckets(const PGresult *res, int nkeys, CmpBucketList *out);
+void cmpsql_parse_rows(const PGresult *res, int nkeys, CmpRowList *out);
+
+/* cmpsql_queue_keys - insert every differing key of r into the source's
+ * delta table, in the caller's transaction; adds their number to *queued. */
+bool cmpsql_queue_keys(const SyncDef *def, Side *src, const CompareTable *r, long *queued) MUST_CHECK;
+
+#endif

@@ -1,0 +1,448 @@
+/*
+ * engine/compare_sql.c - every statement `bucardo compare` runs, and how it
+ * runs them: the session settings and snapshot, the per-side digest and
+ * row statements of a table (templates filled in with names quoted by
+ * PQescapeIdentifier; values always travel as parameters), running one
+ * statement on several servers at once, reading the results, and queuing
+ * keys for repair.  engine/compare.c decides what to run.
+ *
+ * Why the statements look the way they do is in the header of
+ * engine/compare.c; in short: each server hashes each row's columns as
+ * text ("C" collation) with hashtextextended(), and sums a range's rows
+ * up with count(*) and bit_xor(), per bucket of content-defined key
+ * boundaries.
+ */
+#include "compare_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+
+/* Equal values must print, hence hash, the same on every server: fix
+ * every setting that changes how a value prints.  work_mem keeps the
+ * hash aggregate and sorts of a few thousand buckets in memory. */
+static const char SQL_SESSION[] =
+    "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC';"
+    " SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8';"
+    " SET work_mem = '64MB'; SET application_name = 'bucardo compare';"
+    " BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+/* The first query of the transaction: it also takes the snapshot. */
+static const char SQL_SERVER[] =
+    "SELECT current_setting('server_encoding'), current_setting('server_version_num')::int";
+static const char SQL_COLUMNS[] =
+    "SELECT attname FROM pg_catalog.pg_attribute"
+    " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
+    " ORDER BY attnum";
+static const char SQL_ESTIMATE[] =
+    "SELECT CASE WHEN reltuples >= 1 THEN reltuples::float8 ELSE pg_relation_size(oid) / 100.0 END"
+    "  FROM pg_catalog.pg_class WHERE oid = $1::regclass";
+/*
+ * The buckets of a range ($1 is spacing - 1): g numbers the bucket, then
+ * its row count, the XOR of its row hashes and its first key's columns as
+ * text (NULL for bucket 0, the rows before the first boundary).
+ *
+ * One key column: the boundaries go into an array and width_bucket()
+ * finds each row's bucket in a plain (parallel) scan with a hash
+ * aggregate - as fast as hashing the rows at all.  width_bucket() on
+ * records is far too slow, so a key of several columns walks the key
+ * order instead, numbering buckets by a running count of boundaries.
+ */
+static const char SQL_DIGEST_SCALAR[] =
+    "WITH b AS MATERIALIZED (SELECT coalesce(array_agg(@KEYCOLS@ ORDER BY @KEYCOLS@), '{}') AS a"
+    "                          FROM @TABLE@ t WHERE (@KEYHASH@) & $1::int8 = 0 AND @RANGE@)"
+    " SELECT s.g, s.c, s.x, ((SELECT b.a FROM b))[s.g]::text"
+    "   FROM (SELECT width_bucket(@KEYCOLS@, (SELECT b.a FROM b)) AS g, count(*) AS c, bit_xor(@ROWHASH@) AS x"
+    "           FROM @TABLE@ t WHERE @RANGE@ GROUP BY 1) s"
+    "  ORDER BY 1";
+static const char SQL_DIGEST_WINDOW[] =
+    "SELECT s.g, count(*), bit_xor(s.h)@BOUNDS@"
+    "  FROM (SELECT @KEYALIASES@, f.b,"
+    "               sum(f.b::int) OVER (ORDER BY @KEYCOLS@ ROWS UNBOUNDED PRECEDING) AS g,"
+    "               @ROWHASH@ AS h"
+    "          FROM @TABLE@ t CROSS JOIN LATERAL (SELECT (@KEYHASH@) & $1::int8 = 0 AS b) f"
+    "         WHERE @RANGE@) s"
+    " GROUP BY s.g ORDER BY s.g";
+static const char SQL_ROWS[] = "SELECT @KEYTEXT@, @ROWHASH@ FROM @TABLE@ t WHERE @RANGE@";
+static const char SQL_REPAIR[] =
+    "INSERT INTO bucardo.@DELTA@ (@KEYNAMES@) SELECT @CASTS@ FROM unnest(@ARRAYS@) AS u(@UCOLS@)";
+
+char *cmpsql_who(const TableSql *ts, const SyncDef *def, const Side *s)
+{
+    if (ts == NULL)
+        return xasprintf("sync %s: database %s", def->name, s->db);
+    return xasprintf("sync %s: table %s.%s: database %s", def->name, ts->t->schemaname, ts->t->relname, s->db);
+}
+
+bool cmpsql_run(const TableSql *ts, Side *const *sides, int n, const char *const *sql, int nparams,
+                const char *const *params, PGresult **res)
+{
+    const SyncDef *def = ts->def;
+    bool ok = true;
+    bool *sent = xcalloc((size_t)n, sizeof(bool));
+
+    for (int i = 0; i < n; i++) {
+        res[i] = NULL;
+        sent[i] = PQsendQueryParams(sides[i]->conn, sql[i], nparams, NULL, params, NULL, NULL, 0) == 1;
+        if (!sent[i]) {
+            char *w = cmpsql_who(ts, def, sides[i]);
+            pg_report(w, sides[i]->conn, NULL);
+            free(w);
+            ok = false;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        PGresult *r;
+        if (!sent[i])
+            continue;
+        while ((r = PQgetResult(sides[i]->conn)) != NULL) {
+            ExecStatusType st = PQresultStatus(r);
+            if (res[i] == NULL && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+                char *w = cmpsql_who(ts, def, sides[i]);
+                pg_report(w, sides[i]->conn, r);
+                free(w);
+                ok = false;
+            }
+            if (res[i] == NULL)
+                res[i] = r;
+            else
+                PQclear(r);
+        }
+    }
+    free(sent);
+    if (!ok)
+        for (int i = 0; i < n; i++) {
+            PQclear(res[i]);
+            res[i] = NULL;
+        }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- SQL text */
+
+static char *fill(const char *template, const char *const *subs, int nsubs)
+{
+    char *text = xstrdup(template);
+
+    for (int i = 0; i < nsubs; i += 2) {
+        char *next = str_replace_all(text, subs[i], subs[i + 1]);
+        free(text);
+        text = next;
+    }
+    return text;
+}
+
+/*
+ * side_sql - the statements over `table` (a table or a parenthesised
+ * query, aliased t) hashing the columns named in cols.  The row hash goes
+ * by column name and position in cols, so column order on a target does
+ * not matter.
+ */
+static SideSql side_sql(PGconn *conn, const TableDef *t, const char *table, const StrList *cols)
+{
+    StrBuf aliases, keycols, keytext, keyhash, bounds, rowhash;
+    SideSql out;
+
+    strbuf_init(&rowhash);
+    strbuf_append(&rowhash, "hashtextextended((");
+    for (int i = 0; i < cols->count; i++) {
+        char *q = pg_quote_ident(conn, cols->items[i]);
+        strbuf_printf(&rowhash, "%scoalesce(hashtextextended(t.%s::text COLLATE \"C\", %d), %d)", i ? " # " : "", q,
+                      i, -(i + 1));
+        free(q);
+    }
+    strbuf_append(&rowhash, ")::text, 0)");
+    strbuf_init(&aliases);
+    strbuf_init(&keycols);
+    strbuf_init(&keytext);
+    strbuf_init(&keyhash);
+    strbuf_init(&bounds);
+    for (int k = 0; k < t->nkeys; k++) {
+        char *q = pg_quote_ident(conn, t->keycols[k]);
+        const char *sep = k ? ", " : "";
+        strbuf_printf(&aliases, "%st.%s AS k%d", sep, q, k);
+        strbuf_printf(&keycols, "%st.%s", sep, q);
+        strbuf_printf(&keytext, "%st.%s::text", sep, q);
+        strbuf_printf(&keyhash, "%shashtextextended(t.%s::text COLLATE \"C\", %d)", k ? " # " : "", q, k);
+        strbuf_printf(&bounds, ", min(CASE WHEN s.b THEN s.k%d::text END)", k);
+        free(q);
+    }
+    {
+        const char *subs[] = {"@BOUNDS@", bounds.data, "@KEYALIASES@", aliases.data, "@KEYCOLS@", keycols.data,
+                              "@ROWHASH@", rowhash.data, "@KEYHASH@", keyhash.data, "@TABLE@", table,
+                              "@KEYTEXT@", keytext.data};
+        out.digest = fill(t->nkeys == 1 ? SQL_DIGEST_SCALAR : SQL_DIGEST_WINDOW, subs, 14);
+        out.rows = fill(SQL_ROWS, subs, 14);
+    }
+    strbuf_free(&aliases);
+    strbuf_free(&keycols);
+    strbuf_free(&keytext);
+    strbuf_free(&keyhash);
+    strbuf_free(&bounds);
+    strbuf_free(&rowhash);
+    return out;
+}
+
+/* column_names - the names of the columns of the first result of sql. */
+static bool column_names(PGconn *conn, const char *w, const char *sql, int nparams, const char *const *params,
+                         bool names_in_rows, StrList *out)
+{
+    PGresult *res = pg_query(conn, w, sql, nparams, params);
+
+    if (res == NULL)
+        return false;
+    if (names_in_rows)
+        for (int i = 0; i < PQntuples(res); i++)
+            strlist_add(out, PQgetvalue(res, i, 0));
+    else
+        for (int i = 0; i < PQnfields(res); i++)
+            strlist_add(out, PQfname(res, i));
+    PQclear(res);
+    return true;
+}
+
+/* custom_table - a customname ("schema.table", or "table" in the source
+ * table's schema), quoted. */
+static char *custom_table(PGconn *conn, const TableDef *t, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    char *schema = dot ? xasprintf("%.*s", (int)(dot - name), name) : xstrdup(t->schemaname);
+    char *qs = pg_quote_ident(conn, schema), *qt = pg_quote_ident(conn, dot ? dot + 1 : name);
+    char *out = xasprintf("%s.%s", qs, qt);
+
+    free(schema);
+    free(qs);
+    free(qt);
+    return out;
+}
+
+bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSql *ts)
+{
+    const char *params[1];
+    StrList cols = {0};
+    char *w;
+    bool ok;
+
+    memset(ts, 0, sizeof(*ts));
+    ts->def = def;
+    ts->t = t;
+    ts->qualified = table_qualified(src->conn, t);
+    ts->tsrc = xcalloc((size_t)def->ntargets + 1, sizeof(SideSql));
+    ts->tgt = xcalloc((size_t)def->ntargets + 1, sizeof(SideSql));
+    params[0] = ts->qualified;
+    w = cmpsql_who(ts, def, src);
+    ok = column_names(src->conn, w, SQL_COLUMNS, 1, params, true, &cols);
+    if (ok)
+        ts->src = side_sql(src->conn, t, ts->qualified, &cols);
+    for (int i = 0; ok && i < def->ntargets; i++) {
+        const char *db = def->targets[i].name;
+        const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
+        const char *clause = tabledef_custom(&t->cols_db, &t->cols_value, db);
+        char *table = name ? custom_table(src->conn, t, name) : xstrdup(ts->qualified);
+
+        if (clause == NULL) {
+            ts->tgt[i] = side_sql(src->conn, t, table, &cols);
+        } else {
+            char *query = xasprintf("(SELECT %s FROM %s AS t)", clause, ts->qualified);
+            char *probe = xasprintf("SELECT * FROM %s t LIMIT 0", query);
+            StrList ccols = {0};
+            ok = column_names(src->conn, w, probe, 0, NULL, false, &ccols);
+            if (ok) {
+                ts->tsrc[i] = side_sql(src->conn, t, query, &ccols);
+                ts->tgt[i] = side_sql(src->conn, t, table, &ccols);
+            }
+            strlist_free(&ccols);
+            free(probe);
+            free(query);
+        }
+        free(table);
+    }
+    {
+        StrBuf keycols;
+        strbuf_init(&keycols);
+        for (int k = 0; k < t->nkeys; k++) {
+            char *q = pg_quote_ident(src->conn, t->keycols[k]);
+            strbuf_printf(&keycols, "%st.%s", k ? ", " : "", q);
+            free(q);
+        }
+        ts->keycols = keycols.data;
+    }
+    strlist_free(&cols);
+    free(w);
+    return ok;
+}
+
+static void side_sql_free(SideSql *s)
+{
+    free(s->digest);
+    free(s->rows);
+}
+
+void cmpsql_table_free(TableSql *ts)
+{
+    for (int i = 0; ts->tgt && i < ts->def->ntargets; i++) {
+        side_sql_free(&ts->tsrc[i]);
+        side_sql_free(&ts->tgt[i]);
+    }
+    side_sql_free(&ts->src);
+    free(ts->tsrc);
+    free(ts->tgt);
+    free(ts->qualified);
+    free(ts->keycols);
+}
+
+void cmpsql_append_range(StrBuf *sb, const TableSql *ts, char *const *lo, char *const *hi, StrList *params)
+{
+    const TableDef *t = ts->t;
+    char *const *bound[2] = {lo, hi};
+    const char *op[2] = {">=", "<"};
+    bool any = false;
+
+    for (int side = 0; side < 2; side++) {
+        if (bound[side] == NULL)
+            continue;
+        strbuf_append(sb, any ? " AND " : "");
+        strbuf_printf(sb, t->nkeys > 1 ? "ROW(%s) %s ROW(" : "%s %s ", ts->keycols, op[side]);
+        for (int k = 0; k < t->nkeys; k++) {
+            strlist_add(params, bound[side][k]);
+            strbuf_printf(sb, "%s$%d::%s", k ? ", " : "", params->count, t->keytypes[k]);
+        }
+        strbuf_append(sb, t->nkeys > 1 ? ")" : "");
+        any = true;
+    }
+    if (!any)
+        strbuf_append(sb, "true");
+}
+
+bool cmpsql_estimate(const TableSql *ts, Side *src, double *rows)
+{
+    const char *params[1] = {ts->qualified};
+    char *w = cmpsql_who(ts, ts->def, src);
+    PGresult *res = pg_query(src->conn, w, SQL_ESTIMATE, 1, params);
+
+    free(w);
+    if (res == NULL)
+        return false;
+    *rows = strtod(PQgetvalue(res, 0, 0), NULL);
+    PQclear(res);
+    return true;
+}
+
+/* ---------------------------------------------------------------- results */
+
+void cmpsql_parse_buckets(const PGresult *res, int nkeys, CmpBucketList *out)
+{
+    const char **lo = xcalloc((size_t)nkeys, sizeof(char *));
+
+    for (int r = 0; r < PQntuples(res); r++) {
+        CmpDigest d = {strtoll(PQgetvalue(res, r, 1), NULL, 10),
+                       (uint64_t)strtoll(PQgetvalue(res, r, 2), NULL, 10)};
+        bool bounded = !PQgetisnull(res, r, 3);
+        for (int k = 0; k < nkeys; k++)
+            lo[k] = PQgetvalue(res, r, 3 + k);
+        cmp_buckets_add(out, nkeys, bounded ? lo : NULL, d);
+    }
+    free(lo);
+}
+
+void cmpsql_parse_rows(const PGresult *res, int nkeys, CmpRowList *out)
+{
+    const char **key = xcalloc((size_t)nkeys, sizeof(char *));
+
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int k = 0; k < nkeys; k++)
+            key[k] = PQgetvalue(res, r, k);
+        cmp_rows_add(out, nkeys, key, (uint64_t)strtoll(PQgetvalue(res, r, nkeys), NULL, 10));
+    }
+    free(key);
+}
+
+bool cmpsql_open(const SyncDef *def, const DbInfo *db, Side *s, const Side *src)
+{
+    PGresult *res;
+    char *w;
+    bool ok;
+
+    s->db = db->name;
+    s->conn = dbinfo_connect(db);
+    if (s->conn == NULL)
+        return false;
+    w = cmpsql_who(NULL, def, s);
+    res = pg_exec_script(s->conn, w, SQL_SESSION) ? pg_query(s->conn, w, SQL_SERVER, 0, NULL) : NULL;
+    ok = res != NULL;
+    if (ok && atoi(PQgetvalue(res, 0, 1)) < 140000) {
+        fprintf(stderr, "%s: compare needs PostgreSQL 14 or later (bit_xor), this is version %s\n", w,
+                PQparameterStatus(s->conn, "server_version"));
+        ok = false;
+    }
+    if (ok && src != NULL) {
+        const char *mine = PQgetvalue(res, 0, 0), *theirs = PQparameterStatus(src->conn, "server_encoding");
+        if (theirs && strcmp(mine, theirs) != 0) {
+            fprintf(stderr, "%s: server encoding %s differs from the source's (%s): rows cannot be compared\n", w,
+                    mine, theirs);
+            ok = false;
+        }
+    }
+    PQclear(res);
+    free(w);
+    return ok;
+}
+
+bool cmpsql_queue_keys(const SyncDef *def, Side *src, const CompareTable *r, long *queued)
+{
+    const TableDef *t = r->def;
+    StrList *cols = xcalloc((size_t)t->nkeys, sizeof(StrList));
+    StrBuf names, casts, arrays, ucols;
+    char **params = xcalloc((size_t)t->nkeys, sizeof(char *));
+    char *delta = capture_object_name("delta", t), *qdelta = pg_quote_ident(src->conn, delta), *sql, *w;
+    long n = 0;
+    bool ok;
+
+    for (int i = 0; i < r->ntargets; i++) {
+        const CmpRowList *lists[3] = {&r->targets[i].missing, &r->targets[i].extra, &r->targets[i].different};
+        for (int l = 0; l < 3; l++)
+            for (size_t j = 0; j < lists[l]->count; j++, n++)
+                for (int k = 0; k < t->nkeys; k++)
+                    strlist_add(&cols[k], lists[l]->rows[j].key[k]);
+    }
+    strbuf_init(&names);
+    strbuf_init(&casts);
+    strbuf_init(&arrays);
+    strbuf_init(&ucols);
+    for (int k = 0; k < t->nkeys; k++) {
+        char *q = pg_quote_ident(src->conn, t->keycols[k]);
+        const char *sep = k ? ", " : "";
+        strbuf_printf(&names, "%s%s", sep, q);
+        strbuf_printf(&casts, "%su.c%d::%s", sep, k, t->keytypes[k]);
+        strbuf_printf(&arrays, "%s$%d::text[]", sep, k + 1);
+        strbuf_printf(&ucols, "%sc%d", sep, k);
+        params[k] = pg_array_literal(&cols[k]);
+        free(q);
+    }
+    {
+        const char *subs[] = {"@DELTA@", qdelta, "@KEYNAMES@", names.data, "@CASTS@", casts.data,
+                              "@ARRAYS@", arrays.data, "@UCOLS@", ucols.data};
+        sql = fill(SQL_REPAIR, subs, 10);
+    }
+    w = xasprintf("sync %s: table %s.%s: database %s: repair", def->name, t->schemaname, t->relname, src->db);
+    ok = pg_exec(src->conn, w, sql, t->nkeys, (const char *const *)params);
+    if (ok)
+        *queued += n;
+    for (int k = 0; k < t->nkeys; k++) {
+        strlist_free(&cols[k]);
+        free(params[k]);
+    }
+    free(w);
+    free(sql);
+    free(cols);
+    free(params);
+    free(delta);
+    free(qdelta);
+    strbuf_free(&names);
+    strbuf_free(&casts);
+    strbuf_free(&arrays);
+    strbuf_free(&ucols);
+    return ok;
+}
+
