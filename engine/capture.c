@@ -11,6 +11,7 @@
  */
 #include "capture.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,8 +114,31 @@ static bool run_section(PGconn *conn, const char *who, const char *name, const T
     return ok;
 }
 
+/*
+ * safe_names - the template's PL/pgSQL bodies are dollar-quoted with tags
+ * starting "$bucardo": a name holding one would end a body early.
+ */
+static bool safe_names(const char *who, const TableDef *t)
+{
+    const char *names[34] = {t->schemaname, t->relname};
+    int n = 2;
+
+    for (int k = 0; k < t->nkeys && n < 34; k++)
+        names[n++] = t->keycols[k];
+    for (int i = 0; i < n; i++)
+        if (strstr(names[i], "$bucardo") != NULL) {
+            fprintf(stderr, "%s: table %s.%s: the name \"%s\" contains \"$bucardo\", which change capture "
+                            "cannot quote; rename it to replicate the table\n",
+                    who, t->schemaname, t->relname, names[i]);
+            return false;
+        }
+    return true;
+}
+
 bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool autokick)
 {
+    if (!safe_names(who, t))
+        return false;
     if (t->nkeys == 0)
         return true;  /* fullcopy-only table: no deltas to capture */
     return run_section(conn, who, "common", t) && run_section(conn, who, "table", t) &&
