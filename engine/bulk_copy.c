@@ -193,7 +193,8 @@ static void *range_main(void *arg)
         snprintf(rg->err, sizeof(rg->err), "source %s: cannot connect: %s", r->def.sources[0].name, reason);
         return NULL;
     }
-    sql = xasprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
+    sql = xasprintf(PG_ROW_TEXT_SETTINGS "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                    " SET TRANSACTION SNAPSHOT '%s'",
                     job->snapshot);
     res = PQexec(src, sql);
     free(sql);

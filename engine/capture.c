@@ -7,7 +7,9 @@
  * triggers), kick (the autokick NOTIFY trigger), nokick (its removal) and
  * drop (everything of one table).  Placeholders are replaced by text that
  * was quoted here with PQescapeIdentifier, so no user-given name reaches
- * the server unquoted.
+ * the server unquoted.  They are replaced in one pass over the template, so
+ * a name that looks like a placeholder (a key column "@RELID@", a table
+ * "@DELTA@") is never replaced in turn.
  */
 #include "capture.h"
 
@@ -91,12 +93,26 @@ static char *render(PGconn *conn, const char *name, const TableDef *t)
     SUB("@KEYSDIFFER@", differ);
     SUB("@RELID@", relid);
 #undef SUB
-    for (int i = 0; i < n; i++) {
-        char *next = str_replace_all(text, subs[i].ph, subs[i].value);
+    {
+        StrBuf out;
+        strbuf_init(&out);
+        for (const char *p = text; *p;) {
+            int i = -1;
+            if (*p == '@')  /* placeholders all end in '@': none is a prefix of another */
+                for (i = n - 1; i >= 0 && strncmp(p, subs[i].ph, strlen(subs[i].ph)) != 0; i--)
+                    ;
+            if (i >= 0) {
+                strbuf_append(&out, subs[i].value);
+                p += strlen(subs[i].ph);
+            } else {
+                strbuf_append_len(&out, p++, 1);
+            }
+        }
         free(text);
-        text = next;
-        free(subs[i].value);
+        text = out.data;
     }
+    for (int i = 0; i < n; i++)
+        free(subs[i].value);
     free(delta);
     free(func);
     return text;

@@ -18,12 +18,17 @@
  *    hashing the row's text, which goes through record_out.
  *  - A range's digest is count(*) and bit_xor() of its row hashes: no sort,
  *    and digests of adjacent ranges combine (compare_range.c).
- *  - Ranges are cut at content-defined boundaries, as rsync cuts files: a
- *    key starts a bucket when a hash of the key is 0 modulo the spacing.
- *    Each server finds its own boundaries and digests its buckets in one
- *    statement (one key column: the boundaries into an array, then a plain,
- *    parallel scan that finds each row's bucket with width_bucket(); several
- *    key columns: a window over the key order counting boundaries), so both
+ *  - The first ranges of a table with one fixed-length key column come
+ *    from the source's statistics (pg_stats histogram, about 100 ranges):
+ *    both servers bucket by the same array at once with width_bucket(),
+ *    and no boundary needs finding first.
+ *  - Otherwise, and inside ranges that differ, ranges are cut at
+ *    content-defined boundaries, as rsync cuts files: a key starts a bucket
+ *    when a hash of the key is 0 modulo the spacing.  Each server finds its
+ *    own boundaries and digests its buckets in one statement (one key
+ *    column of a fixed-length type: the boundaries into an array, then a
+ *    plain, parallel scan that finds each row's bucket with width_bucket();
+ *    other keys: a window over the key order counting boundaries), so both
  *    sides work at the same time and neither waits for the other's
  *    boundary list; a missing or extra key moves no boundary but its own.
  *    The client merges the two bucket lists at the boundaries both have
@@ -166,8 +171,8 @@ typedef struct Pair {
  * on both sides of p at once. */
 static bool run_range(Pair *p, bool digest, const char *cond, const StrList *params, PGresult **ra, PGresult **rb)
 {
-    char *sa = str_replace_all(digest ? p->src_sql->digest : p->src_sql->rows, "@RANGE@", cond);
-    char *sb = str_replace_all(digest ? p->tgt_sql->digest : p->tgt_sql->rows, "@RANGE@", cond);
+    char *sa = cmpsql_statement(p->ts, p->src_sql, digest ? STMT_DIGEST : STMT_ROWS, cond);
+    char *sb = cmpsql_statement(p->ts, p->tgt_sql, digest ? STMT_DIGEST : STMT_ROWS, cond);
     bool ok = run_pair(p->ts, p->src, p->tgt, sa, sb, params->count, (const char *const *)params->items, ra, rb);
 
     free(sa);
@@ -274,19 +279,23 @@ static bool compare_target(Pair *p, const CmpBucketList *a0, const CmpBucketList
     return ok;
 }
 
-/* first_buckets - the buckets of the whole table on n sides at once. */
-static bool first_buckets(TableSql *ts, Side **sides, const SideSql **sql, int n, int64_t spacing,
-                          CompareTable *out, CmpBucketList *buckets)
+/*
+ * first_buckets - the buckets of the whole table on n sides at once: at
+ * the boundaries `given` (an array literal, see cmpsql_histogram) when
+ * not NULL, else at content-defined ones of `spacing`.
+ */
+static bool first_buckets(TableSql *ts, Side **sides, const SideSql **sql, int n, const char *given,
+                          int64_t spacing, CompareTable *out, CmpBucketList *buckets)
 {
     char mask[32];
-    const char *params[1] = {mask};
+    const char *params[1] = {given ? given : mask};
     const char **text = xcalloc((size_t)n, sizeof(char *));
     PGresult **res = xcalloc((size_t)n, sizeof(PGresult *));
     bool ok;
 
     snprintf(mask, sizeof(mask), "%lld", (long long)(spacing - 1));
     for (int i = 0; i < n; i++)
-        text[i] = str_replace_all(sql[i]->digest, "@RANGE@", "true");
+        text[i] = cmpsql_statement(ts, sql[i], given ? STMT_GIVEN : STMT_DIGEST, "true");
     ok = cmpsql_run(ts, sides, n, text, 1, params, res);
     out->queries++;
     for (int i = 0; i < n; i++) {
@@ -312,7 +321,8 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
     Side **all;
     const SideSql **sql;
     CmpBucketList *buckets;
-    int64_t spacing;
+    char *given = NULL;
+    int64_t spacing, spacing0;
     bool ok;
 
     out->def = t;
@@ -324,11 +334,14 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
         out->skipped = xstrdup("no primary key or unique key over NOT NULL columns");
         return true;
     }
-    if (!cmpsql_plan_table(def, &sides[0], t, &ts) || !cmpsql_estimate(&ts, &sides[0], &est)) {
+    if (!cmpsql_plan_table(def, &sides[0], t, &ts) || !cmpsql_estimate(&ts, &sides[0], &est) ||
+        !cmpsql_histogram(&ts, &sides[0], &given)) {
         cmpsql_table_free(&ts);
         return false;
     }
     spacing = cmp_initial_spacing(est);
+    /* Buckets of the histogram are larger: they split at the usual spacing. */
+    spacing0 = given ? spacing * 16 : spacing;
     all = xcalloc((size_t)n, sizeof(Side *));
     sql = xcalloc((size_t)n, sizeof(SideSql *));
     buckets = xcalloc((size_t)n, sizeof(CmpBucketList));
@@ -336,7 +349,7 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
         all[i] = &sides[i];
         sql[i] = i == 0 ? &ts.src : &ts.tgt[i - 1];
     }
-    ok = first_buckets(&ts, all, sql, n, spacing, out, buckets);
+    ok = first_buckets(&ts, all, sql, n, given, spacing, out, buckets);
     if (ok) {
         out->rows = total(&buckets[0]).count;
         out->checksum = cmp_digest_checksum(total(&buckets[0]));
@@ -346,16 +359,16 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
         Pair p = {&ts, &sides[0], &sides[i], &ts.src, &ts.tgt[i - 1]};
         CmpBucketList custom = {0}, *a0 = &buckets[0];
 
-        if (ts.tsrc[i - 1].digest) {
+        if (ts.tsrc[i - 1].table) {
             /* customcols: the source's rows as this target receives them. */
             p.src_sql = &ts.tsrc[i - 1];
-            ok = first_buckets(&ts, all, &p.src_sql, 1, spacing, out, &custom);
+            ok = first_buckets(&ts, all, &p.src_sql, 1, given, spacing, out, &custom);
             a0 = &custom;
         }
         res->rows = total(&buckets[i]).count;
         res->checksum = cmp_digest_checksum(total(&buckets[i]));
         res->source_checksum = cmp_digest_checksum(total(a0));
-        ok = ok && compare_target(&p, a0, &buckets[i], spacing, out, res);
+        ok = ok && compare_target(&p, a0, &buckets[i], spacing0, out, res);
         cmp_buckets_free(&custom, t->nkeys);
     }
     for (int i = 0; i < n; i++)
@@ -363,6 +376,7 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
     free(buckets);
     free(all);
     free(sql);
+    free(given);
     cmpsql_table_free(&ts);
     out->seconds = now_seconds() - started;
     return ok;
@@ -370,6 +384,8 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
 
 /* ---------------------------------------------------------------- repair */
 
+/* repair - end the source's read-only snapshot and commit every differing
+ * key of every table into its delta table, in one transaction. */
 static bool repair(const SyncDef *def, Side *src, CompareResult *out)
 {
     char *w = cmpsql_who(NULL, def, src);

@@ -15,11 +15,10 @@ typedef struct Side {
     PGconn *conn;
 } Side;
 
-/* One side's statements for a table: SQL_DIGEST_* and SQL_ROWS filled
- * in except @RANGE@. */
+/* What one side reads for a table. */
 typedef struct SideSql {
-    char *digest;
-    char *rows;
+    char *table;     /* "schema"."table", or "(SELECT customcols FROM ...)"; NULL: unused */
+    char *rowhash;   /* the row hash over the columns this side compares */
 } SideSql;
 
 /*
@@ -33,10 +32,36 @@ typedef struct TableSql {
     const TableDef *t;
     char *qualified;   /* the source's "schema"."table" */
     char *keycols;     /* t."k0", t."k1" */
+    char *aliases;     /* t."k0" AS k0, ... */
+    char *keytext;     /* t."k0"::text, ... */
+    char *keyhash;     /* the key's hash, which picks boundaries */
+    char *bounds;      /* per key column: its text in the boundary row */
+    bool scalar;       /* one key column of a fixed-length type */
     SideSql src;       /* the source, as targets without customcols see it */
     SideSql *tsrc;     /* per target with customcols: the source as it sees it */
     SideSql *tgt;      /* per target */
 } TableSql;
+
+/* What a statement of cmpsql_statement computes. */
+typedef enum StatementKind {
+    STMT_DIGEST,  /* the buckets of a range, at content-defined boundaries ($1: spacing - 1) */
+    STMT_GIVEN,   /* the buckets of the table at boundaries given in $1 (cmpsql_histogram) */
+    STMT_ROWS     /* the (key, row hash) pairs of a range */
+} StatementKind;
+
+/*
+ * cmpsql_statement - side's statement of that kind over the rows meeting
+ * `range` (a condition on t, see cmpsql_append_range; STMT_GIVEN: whole
+ * table only).  Caller frees.
+ */
+char *cmpsql_statement(const TableSql *ts, const SideSql *side, StatementKind kind, const char *range);
+
+/*
+ * cmpsql_histogram - for a table with one fixed-length key column, the
+ * source's statistics histogram of it (an array literal, sorted) as first
+ * boundaries, into *bounds (NULL: none usable; the caller frees).
+ */
+bool cmpsql_histogram(const TableSql *ts, Side *src, char **bounds) MUST_CHECK;
 
 /* cmpsql_who - "sync S: table T: database D" (ts NULL: no table), for errors. */
 char *cmpsql_who(const TableSql *ts, const SyncDef *def, const Side *s);

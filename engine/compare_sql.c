@@ -35,19 +35,28 @@ static const char SQL_COLUMNS[] =
     "SELECT attname FROM pg_catalog.pg_attribute"
     " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
     " ORDER BY attnum";
+/* Whether the key column's type has a fixed length (see SQL_DIGEST_SCALAR). */
+static const char SQL_KEY_FIXED[] =
+    "SELECT ty.typlen > 0 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
+    " WHERE a.attrelid = $1::regclass AND a.attname = $2";
+/* The planner's row count (summed over partitions), else a guess from the size. */
 static const char SQL_ESTIMATE[] =
-    "SELECT CASE WHEN reltuples >= 1 THEN reltuples::float8 ELSE pg_relation_size(oid) / 100.0 END"
-    "  FROM pg_catalog.pg_class WHERE oid = $1::regclass";
+    "SELECT coalesce(sum(CASE WHEN c.reltuples >= 1 THEN c.reltuples::float8"
+    "                         ELSE pg_catalog.pg_relation_size(c.oid) / 100.0 END), 0)"
+    "  FROM pg_catalog.pg_class c"
+    " WHERE c.oid IN (SELECT $1::regclass"
+    "                 UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1::regclass) p WHERE p.isleaf)";
 /*
  * The buckets of a range ($1 is spacing - 1): g numbers the bucket, then
  * its row count, the XOR of its row hashes and its first key's columns as
  * text (NULL for bucket 0, the rows before the first boundary).
  *
- * One key column: the boundaries go into an array and width_bucket()
- * finds each row's bucket in a plain (parallel) scan with a hash
- * aggregate - as fast as hashing the rows at all.  width_bucket() on
- * records is far too slow, so a key of several columns walks the key
- * order instead, numbering buckets by a running count of boundaries.
+ * One key column of a fixed-length type: the boundaries go into an array
+ * and width_bucket() finds each row's bucket in a plain (parallel) scan
+ * with a hash aggregate - as fast as hashing the rows at all.  Otherwise
+ * the key order is walked, numbering buckets by a running count of
+ * boundaries: width_bucket() steps through an array of variable-length
+ * values from its start for each probe, and compares records slowly.
  */
 static const char SQL_DIGEST_SCALAR[] =
     "WITH b AS MATERIALIZED (SELECT coalesce(array_agg(@KEYCOLS@ ORDER BY @KEYCOLS@), '{}') AS a"
@@ -64,6 +73,23 @@ static const char SQL_DIGEST_WINDOW[] =
     "          FROM @TABLE@ t CROSS JOIN LATERAL (SELECT (@KEYHASH@) & $1::int8 = 0 AS b) f"
     "         WHERE @RANGE@) s"
     " GROUP BY s.g ORDER BY s.g";
+/*
+ * The first buckets of a table whose boundaries the source's statistics
+ * give ($1: the histogram of its one fixed-length key column, sorted):
+ * both sides use the same array, so no side scans for boundaries first.
+ */
+static const char SQL_DIGEST_GIVEN[] =
+    "SELECT s.g, s.c, s.x, ($1::@KEYTYPE@[])[s.g]::text"
+    "  FROM (SELECT width_bucket(@KEYCOLS@, $1::@KEYTYPE@[]) AS g, count(*) AS c, bit_xor(@ROWHASH@) AS x"
+    "          FROM @TABLE@ t GROUP BY 1) s"
+    " ORDER BY 1";
+/* The source's histogram of the key column, when it has enough bounds to
+ * be worth using (with inheritance children: the one that covers them). */
+static const char SQL_HISTOGRAM[] =
+    "SELECT s.histogram_bounds::text FROM pg_catalog.pg_stats s"
+    " WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3"
+    "   AND pg_catalog.array_length(s.histogram_bounds, 1) >= 16"
+    " ORDER BY s.inherited DESC LIMIT 1";
 static const char SQL_ROWS[] = "SELECT @KEYTEXT@, @ROWHASH@ FROM @TABLE@ t WHERE @RANGE@";
 static const char SQL_REPAIR[] =
     "INSERT INTO bucardo.@DELTA@ (@KEYNAMES@) SELECT @CASTS@ FROM unnest(@ARRAYS@) AS u(@UCOLS@)";
@@ -121,27 +147,73 @@ bool cmpsql_run(const TableSql *ts, Side *const *sides, int n, const char *const
 
 /* ---------------------------------------------------------------- SQL text */
 
+/* fill - template with each placeholder subs[2i] replaced by subs[2i+1],
+ * in one pass: text put in is never searched again, so a quoted name that
+ * contains a placeholder stays as it is. */
 static char *fill(const char *template, const char *const *subs, int nsubs)
 {
-    char *text = xstrdup(template);
+    StrBuf sb;
 
-    for (int i = 0; i < nsubs; i += 2) {
-        char *next = str_replace_all(text, subs[i], subs[i + 1]);
-        free(text);
-        text = next;
+    strbuf_init(&sb);
+    for (const char *p = template; *p;) {
+        int hit = -1;
+        for (int i = 0; *p == '@' && i < nsubs; i += 2)
+            if (strncmp(p, subs[i], strlen(subs[i])) == 0) {
+                hit = i;
+                break;
+            }
+        if (hit < 0) {
+            strbuf_append_len(&sb, p++, 1);
+            continue;
+        }
+        strbuf_append(&sb, subs[hit + 1]);
+        p += strlen(subs[hit]);
     }
-    return text;
+    return sb.data;
+}
+
+char *cmpsql_statement(const TableSql *ts, const SideSql *side, StatementKind kind, const char *range)
+{
+    const char *subs[] = {"@BOUNDS@", ts->bounds,   "@KEYALIASES@", ts->aliases, "@KEYCOLS@", ts->keycols,
+                          "@ROWHASH@", side->rowhash, "@KEYHASH@", ts->keyhash, "@TABLE@",   side->table,
+                          "@KEYTEXT@", ts->keytext, "@RANGE@",    range,       "@KEYTYPE@", ts->t->keytypes[0]};
+    const char *template = kind == STMT_ROWS    ? SQL_ROWS
+                           : kind == STMT_GIVEN ? SQL_DIGEST_GIVEN
+                           : ts->scalar         ? SQL_DIGEST_SCALAR
+                                                : SQL_DIGEST_WINDOW;
+
+    return fill(template, subs, 18);
+}
+
+bool cmpsql_histogram(const TableSql *ts, Side *src, char **bounds)
+{
+    const char *params[3] = {ts->t->schemaname, ts->t->relname, ts->t->keycols[0]};
+    char *w;
+    PGresult *res;
+
+    *bounds = NULL;
+    if (!ts->scalar)
+        return true;
+    w = cmpsql_who(ts, ts->def, src);
+    res = pg_query(src->conn, w, SQL_HISTOGRAM, 3, params);
+    free(w);
+    if (res == NULL)
+        return false;
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        *bounds = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return true;
 }
 
 /*
- * side_sql - the statements over `table` (a table or a parenthesised
- * query, aliased t) hashing the columns named in cols.  The row hash goes
- * by column name and position in cols, so column order on a target does
- * not matter.
+ * side_sql - a side reading `table` (a table or a parenthesised query,
+ * aliased t) and hashing the columns named in cols.  The row hash goes by
+ * column name and position in cols, so column order on a target does not
+ * matter.
  */
-static SideSql side_sql(PGconn *conn, const TableDef *t, const char *table, const StrList *cols)
+static SideSql side_sql(PGconn *conn, const char *table, const StrList *cols)
 {
-    StrBuf aliases, keycols, keytext, keyhash, bounds, rowhash;
+    StrBuf rowhash;
     SideSql out;
 
     strbuf_init(&rowhash);
@@ -153,13 +225,23 @@ static SideSql side_sql(PGconn *conn, const TableDef *t, const char *table, cons
         free(q);
     }
     strbuf_append(&rowhash, ")::text, 0)");
+    out.table = xstrdup(table);
+    out.rowhash = rowhash.data;
+    return out;
+}
+
+/* key_sql - the key's fragments of ts (see TableSql). */
+static void key_sql(PGconn *conn, TableSql *ts)
+{
+    StrBuf aliases, keycols, keytext, keyhash, bounds;
+
     strbuf_init(&aliases);
     strbuf_init(&keycols);
     strbuf_init(&keytext);
     strbuf_init(&keyhash);
     strbuf_init(&bounds);
-    for (int k = 0; k < t->nkeys; k++) {
-        char *q = pg_quote_ident(conn, t->keycols[k]);
+    for (int k = 0; k < ts->t->nkeys; k++) {
+        char *q = pg_quote_ident(conn, ts->t->keycols[k]);
         const char *sep = k ? ", " : "";
         strbuf_printf(&aliases, "%st.%s AS k%d", sep, q, k);
         strbuf_printf(&keycols, "%st.%s", sep, q);
@@ -168,20 +250,11 @@ static SideSql side_sql(PGconn *conn, const TableDef *t, const char *table, cons
         strbuf_printf(&bounds, ", min(CASE WHEN s.b THEN s.k%d::text END)", k);
         free(q);
     }
-    {
-        const char *subs[] = {"@BOUNDS@", bounds.data, "@KEYALIASES@", aliases.data, "@KEYCOLS@", keycols.data,
-                              "@ROWHASH@", rowhash.data, "@KEYHASH@", keyhash.data, "@TABLE@", table,
-                              "@KEYTEXT@", keytext.data};
-        out.digest = fill(t->nkeys == 1 ? SQL_DIGEST_SCALAR : SQL_DIGEST_WINDOW, subs, 14);
-        out.rows = fill(SQL_ROWS, subs, 14);
-    }
-    strbuf_free(&aliases);
-    strbuf_free(&keycols);
-    strbuf_free(&keytext);
-    strbuf_free(&keyhash);
-    strbuf_free(&bounds);
-    strbuf_free(&rowhash);
-    return out;
+    ts->aliases = aliases.data;
+    ts->keycols = keycols.data;
+    ts->keytext = keytext.data;
+    ts->keyhash = keyhash.data;
+    ts->bounds = bounds.data;
 }
 
 /* column_names - the names of the columns of the first result of sql. */
@@ -233,8 +306,16 @@ bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
     params[0] = ts->qualified;
     w = cmpsql_who(ts, def, src);
     ok = column_names(src->conn, w, SQL_COLUMNS, 1, params, true, &cols);
+    key_sql(src->conn, ts);
+    if (ok && t->nkeys == 1) {
+        const char *kp[2] = {ts->qualified, t->keycols[0]};
+        PGresult *res = pg_query(src->conn, w, SQL_KEY_FIXED, 2, kp);
+        ok = res != NULL;
+        ts->scalar = ok && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+    }
     if (ok)
-        ts->src = side_sql(src->conn, t, ts->qualified, &cols);
+        ts->src = side_sql(src->conn, ts->qualified, &cols);
     for (int i = 0; ok && i < def->ntargets; i++) {
         const char *db = def->targets[i].name;
         const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
@@ -242,31 +323,21 @@ bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
         char *table = name ? custom_table(src->conn, t, name) : xstrdup(ts->qualified);
 
         if (clause == NULL) {
-            ts->tgt[i] = side_sql(src->conn, t, table, &cols);
+            ts->tgt[i] = side_sql(src->conn, table, &cols);
         } else {
             char *query = xasprintf("(SELECT %s FROM %s AS t)", clause, ts->qualified);
             char *probe = xasprintf("SELECT * FROM %s t LIMIT 0", query);
             StrList ccols = {0};
             ok = column_names(src->conn, w, probe, 0, NULL, false, &ccols);
             if (ok) {
-                ts->tsrc[i] = side_sql(src->conn, t, query, &ccols);
-                ts->tgt[i] = side_sql(src->conn, t, table, &ccols);
+                ts->tsrc[i] = side_sql(src->conn, query, &ccols);
+                ts->tgt[i] = side_sql(src->conn, table, &ccols);
             }
             strlist_free(&ccols);
             free(probe);
             free(query);
         }
         free(table);
-    }
-    {
-        StrBuf keycols;
-        strbuf_init(&keycols);
-        for (int k = 0; k < t->nkeys; k++) {
-            char *q = pg_quote_ident(src->conn, t->keycols[k]);
-            strbuf_printf(&keycols, "%st.%s", k ? ", " : "", q);
-            free(q);
-        }
-        ts->keycols = keycols.data;
     }
     strlist_free(&cols);
     free(w);
@@ -275,8 +346,8 @@ bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
 
 static void side_sql_free(SideSql *s)
 {
-    free(s->digest);
-    free(s->rows);
+    free(s->table);
+    free(s->rowhash);
 }
 
 void cmpsql_table_free(TableSql *ts)
@@ -290,6 +361,10 @@ void cmpsql_table_free(TableSql *ts)
     free(ts->tgt);
     free(ts->qualified);
     free(ts->keycols);
+    free(ts->aliases);
+    free(ts->keytext);
+    free(ts->keyhash);
+    free(ts->bounds);
 }
 
 void cmpsql_append_range(StrBuf *sb, const TableSql *ts, char *const *lo, char *const *hi, StrList *params)

@@ -12,6 +12,9 @@
  *                      unchanged keep running, changed ones restart, removed
  *                      or deactivated ones stop, new ones start.
  *
+ * The pid file stays locked (flock) while the engine runs, so a second
+ * engine for the same piddir refuses to start, however the starts race.
+ *
  * A lost catalog connection is re-established every second; the workers
  * carry on meanwhile (they reconnect to the catalog on their own).
  * Capture notifications are not handled here: each worker LISTENs on its own
@@ -26,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -61,6 +66,7 @@ typedef struct Controller {
     SyncWorker **workers;
     char **fingerprints;
     int nworkers;
+    int pid_fd;  /* the pid file, locked while we run */
 } Controller;
 
 /* The signal pipe: written by handlers, the one global the daemon needs. */
@@ -107,27 +113,65 @@ long daemon_running_pid(const char *piddir)
     return strstr(cmd, "bucardo") ? pid : 0;
 }
 
-static bool write_pid_file(const char *piddir)
+/*
+ * write_pid_file - create the pid file, lock it (flock, held until we exit;
+ * the kernel drops it when we are killed) and write our pid into it.  The
+ * lock, not the CLI's look at the file, is what allows one engine per
+ * piddir: two `bucardo start` racing past that look both get here, and
+ * only one gets the lock.  A stale file of a killed engine is unlocked and
+ * simply taken over.  Returns the locked descriptor; -1 on error; -2 when
+ * another engine holds the lock (*holder: its pid, or 0 if not yet written).
+ */
+static int write_pid_file(const char *piddir, long *holder)
 {
-    char *path = pid_path(piddir);
-    FILE *f = fopen(path, "w");
-    bool ok = f != NULL;
+    char *path = pid_path(piddir), buf[32];
+    int fd = -1, len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 
-    if (f) {
-        ok = fprintf(f, "%ld\n", (long)getpid()) > 0;
-        ok = fclose(f) == 0 && ok;
+    for (int tries = 0; tries < 10; tries++) {
+        struct stat locked, named;
+
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            break;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            ssize_t n;
+            if (errno != EWOULDBLOCK)
+                break;
+            n = pread(fd, buf, sizeof(buf) - 1, 0);
+            buf[n > 0 ? n : 0] = '\0';
+            *holder = atol(buf);
+            close(fd);
+            free(path);
+            return -2;
+        }
+        /* An exiting engine may have unlinked the file we locked: lock the
+         * one the name points to. */
+        if (fstat(fd, &locked) == 0 && stat(path, &named) == 0 && locked.st_ino == named.st_ino &&
+            locked.st_dev == named.st_dev) {
+            if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)len, 0) == len) {
+                free(path);
+                return fd;
+            }
+            break;
+        }
+        close(fd);
+        fd = -1;
     }
-    if (!ok)
-        log_error("cannot write the pid file %s: %s", path, strerror(errno));
+    log_error("cannot write the pid file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
     free(path);
-    return ok;
+    return -1;
 }
 
-static void remove_pid_file(const char *piddir)
+/* remove_pid_file - unlink it while still holding the lock, then let go. */
+static void remove_pid_file(const char *piddir, int fd)
 {
     char *path = pid_path(piddir);
     unlink(path);
     free(path);
+    if (fd >= 0)
+        close(fd);
 }
 
 static int find_worker(Controller *c, const char *name)
@@ -257,7 +301,7 @@ static bool load_settings(Controller *c)
 
 int daemon_run(const DaemonConfig *cfg)
 {
-    Controller c = {.cfg = cfg};
+    Controller c = {.cfg = cfg, .pid_fd = -1};
     struct sigaction sa;
     bool stop = false, do_reload = false;
     double reconnect_wait = 0;
@@ -291,13 +335,24 @@ int daemon_run(const DaemonConfig *cfg)
         ready(cfg, "cannot connect to the catalog database\n");
         return 1;
     }
-    if (!write_pid_file(cfg->piddir)) {
-        ready(cfg, "cannot write the pid file (is the piddir writable?)\n");
-        return 1;
+    {
+        long holder = 0;
+        c.pid_fd = write_pid_file(cfg->piddir, &holder);
+        if (c.pid_fd == -2) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "Bucardo is already running (pid %ld)\n", holder);
+            log_error("another engine holds the pid file (pid %ld)", holder);
+            ready(cfg, msg);
+            return 1;
+        }
+        if (c.pid_fd < 0) {
+            ready(cfg, "cannot write the pid file (is the piddir writable?)\n");
+            return 1;
+        }
     }
     log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
     if (!reload(&c)) {
-        remove_pid_file(cfg->piddir);
+        remove_pid_file(cfg->piddir, c.pid_fd);
         ready(cfg, "cannot read the syncs from the catalog\n");
         return 1;
     }
@@ -349,7 +404,7 @@ int daemon_run(const DaemonConfig *cfg)
     free(c.fingerprints);
     if (c.cat)
         PQfinish(c.cat);
-    remove_pid_file(cfg->piddir);
+    remove_pid_file(cfg->piddir, c.pid_fd);
     log_info("stopped");
     log_close();
     return 0;

@@ -3,7 +3,9 @@
  * threads (one per target, plus one per source in a multi-source sync), the
  * chunk pool they share, and the catalog and source connections, each
  * re-established when lost.  Table plans (quoted SQL fragments) are made
- * once per source connection.
+ * once per source connection.  Source sessions start with
+ * PG_ROW_TEXT_SETTINGS, so rows print the same whatever the database's
+ * own DateStyle, extra_float_digits and the like.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +237,14 @@ bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)
     if (sc->conn == NULL) {
         snprintf(err, errlen, "source %s: cannot connect: %s", db->name, reason);
         return false;
+    }
+    {
+        PGresult *res = src_query(r, s, "session setup", PG_ROW_TEXT_SETTINGS, PGRES_COMMAND_OK, err, errlen);
+        if (res == NULL) {
+            runner_drop_source(r, s);
+            return false;
+        }
+        PQclear(res);
     }
     if (r->def.autokick) {
         PGresult *res = PQexec(sc->conn, "LISTEN " CAPTURE_CHANNEL);

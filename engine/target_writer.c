@@ -13,7 +13,9 @@
  * the sync thread can wait for "the reply to what I just sent".  The
  * session runs with session_replication_role = replica, so triggers (our
  * capture included) and foreign keys do not fire for applied rows: nothing
- * echoes back, and tables can be applied in any order.
+ * echoes back, and tables can be applied in any order.  It also sets
+ * PG_ROW_TEXT_SETTINGS, so the target parses rows whatever its own
+ * DateStyle, IntervalStyle or xmloption.
  */
 #include "target_writer.h"
 
@@ -128,7 +130,7 @@ static void do_begin(TargetWriter *w)
         }
         char *lit = pg_quote_literal(w->conn, w->lock_timeout);
         char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
-                                " SET lock_timeout = %s",
+                                " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS,
                                 lit);
         bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK);
         free(setup);

@@ -36,6 +36,18 @@ PGconn *pg_connect(const ConnParams *cp, const char *who) MUST_CHECK;
  * printing it (for the engine, which logs it with its own context). */
 PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen) MUST_CHECK;
 
+/*
+ * PG_ROW_TEXT_SETTINGS - run first on every engine connection that reads or
+ * writes rows as COPY text.  A database's own defaults (ALTER DATABASE ...
+ * SET DateStyle = 'SQL, DMY', extra_float_digits = 0, xmloption = document,
+ * IntervalStyle, lc_monetary) would otherwise decide how values print on a
+ * source and parse on a target: dates refused or read as other dates,
+ * floats rounded, xml fragments refused.  With these the text is exact.
+ */
+#define PG_ROW_TEXT_SETTINGS                                                                 \
+    "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;"        \
+    " SET lc_monetary = 'C'; SET xmloption = content"
+
 /* pg_query - run SQL with text parameters; NULL (error printed) unless the
  * result is TUPLES_OK or COMMAND_OK.  The caller PQclear()s the result. */
 PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,

@@ -123,3 +123,15 @@ $(sql bucardo "select id, state, deletes, inserts, error from bucardo.syncrun wh
         sleep 0.2
     done
 }
+
+# engines_here - pids of live engines started from this test (their cwd is
+# TEST_DIR, where `bucardo start` ran), one per line; finds engines the pid
+# file does not name.
+engines_here() {
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/cwd" 2>/dev/null)" = "$TEST_DIR" ] || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "bucardo.* start" || continue
+        process_gone "${p#/proc/}" || echo "${p#/proc/}"
+    done
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# bench/capture_overhead.sh - how much the change capture of sql/capture.sql
+# costs a source database.
+#
+# What it measures
+#   The TPC-B throughput (pgbench's built-in script) of two identical
+#   pgbench databases:
+#     cap_none  no capture
+#     cap_on    capture installed on pgbench_accounts (aid int4),
+#               pgbench_branches (bid int4) and pgbench_tellers (tid int4)
+#   cap_on is a template copy of cap_none. Capture comes from
+#   sql/capture.sql: sections "common" and "table", plus "kick" with
+#   --kick. The script fills in the placeholders with sed, as the C side
+#   does.
+#
+#   Runs alternate, and the order flips every round:
+#     none, capture, capture, none, none, capture, ...
+#   Before every run, both databases get the same preparation:
+#     - VACUUM of the pgbench tables
+#     - TRUNCATE pgbench_history
+#     - TRUNCATE of the delta tables, standing in for the engine's purge
+#     - CHECKPOINT
+#   The script prints the TPS of each run, the median of each side, the
+#   ratio of the medians (capture / none) and the median of the per-round
+#   ratios.
+#
+#   --concurrent runs both databases at the same time, instead of one after
+#   the other. It is robust against a noisy machine, because both sides see
+#   the same load.
+#
+#   --bulk also times UPDATE pgbench_accounts SET abalance = abalance + 1
+#   (every row) in each database, alternated. It prints wall-clock time and
+#   backend CPU time. The backend CPU time is read from
+#   /proc/self/schedstat with pg_read_file, so it needs Linux.
+#
+# Everything happens in a throwaway cluster:
+#   - initdb into a mktemp directory
+#   - unix socket only, on a free port
+#   - a trap stops the cluster and removes the directory, even on failure
+# As root, the server runs as the "postgres" OS user, because PostgreSQL
+# refuses to run as root.
+#
+# Tools used: bash, initdb/pg_ctl (PG_BIN, or pg_config --bindir, or the
+# newest /usr/lib/postgresql/*/bin), pgbench, psql, sed, awk, sort.
+#
+# Usage:
+#   bench/capture_overhead.sh [--scale N] [--seconds N] [--runs N]
+#       [--clients N] [--jobs N] [--kick] [--concurrent] [--bulk] [--quick]
+#
+#   --scale N    pgbench scale factor (default 10)
+#   --seconds N  length of each run (default 30)
+#   --runs N     runs per side (default 3)
+#   --clients N  pgbench -c (default 4)
+#   --jobs N     pgbench -j (default 2)
+#   --kick       also install the autokick NOTIFY trigger ("kick" section)
+#   --concurrent run both sides at the same time instead of alternating
+#   --bulk       also time the full-table UPDATE of pgbench_accounts
+#   --quick      scale 1, 5 s, 1 run (a smoke test)
+
+set -euo pipefail
+
+scale=10 seconds=30 runs=3 clients=4 jobs=2 kick=0 concurrent=0 bulk=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --scale) scale=$2; shift 2 ;;
+        --seconds) seconds=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        --clients) clients=$2; shift 2 ;;
+        --jobs) jobs=$2; shift 2 ;;
+        --kick) kick=1; shift ;;
+        --concurrent) concurrent=1; shift ;;
+        --bulk) bulk=1; shift ;;
+        --quick) scale=1 seconds=5 runs=1; shift ;;
+        -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+for v in "$scale" "$seconds" "$runs" "$clients" "$jobs"; do
+    [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "not a positive integer: $v" >&2; exit 2; }
+done
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+template="$here/../sql/capture.sql"
+[ -r "$template" ] || { echo "cannot read $template" >&2; exit 1; }
+
+# --- PostgreSQL binaries ----------------------------------------------------
+if [ -z "${PG_BIN:-}" ]; then
+    if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
+        PG_BIN=$(pg_config --bindir)
+    else
+        PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    fi
+fi
+[ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] || { echo "initdb/pg_ctl not found (set PG_BIN)" >&2; exit 1; }
+PGBENCH=$(command -v pgbench || echo "$PG_BIN/pgbench")
+PSQL=$(command -v psql || echo "$PG_BIN/psql")
+
+# --- throwaway cluster --------------------------------------------------------
+dir=$(mktemp -d /tmp/capture_overhead.XXXXXX)
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$1"; else bash -c "$1"; fi; }
+started=0
+cleanup() {
+    local rc=$?
+    if [ "$started" = 1 ]; then
+        as_pg "'$PG_BIN/pg_ctl' -D '$dir/data' -m immediate stop" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$1" ]; }
+port=$((20000 + RANDOM % 30000))
+while ! port_free "$port"; do port=$((20000 + RANDOM % 30000)); done
+
+as_pg "'$PG_BIN/initdb' -D '$dir/data' -A trust -U postgres" >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; exit 1; }
+opts="-k $dir -p $port -c listen_addresses= -c shared_buffers=256MB -c max_wal_size=4GB"
+as_pg "'$PG_BIN/pg_ctl' -D '$dir/data' -w -o '$opts' -l '$dir/server.log' start" >/dev/null \
+    || { cat "$dir/server.log" >&2; exit 1; }
+started=1
+export PGHOST=$dir PGPORT=$port PGUSER=postgres
+q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+# --- databases ----------------------------------------------------------------
+echo "cluster: $dir (port $port), PostgreSQL $(q -At -d postgres -c 'SHOW server_version')"
+echo "pgbench -i -s $scale ..."
+q -d postgres -c 'CREATE DATABASE cap_none'
+"$PGBENCH" -i -s "$scale" -q cap_none >"$dir/init.log" 2>&1 || { cat "$dir/init.log" >&2; exit 1; }
+q -d postgres -c 'CREATE DATABASE cap_on TEMPLATE cap_none'
+
+# section NAME - the text of "-- @@SECTION NAME@@" up to the next section line
+section() {
+    awk -v m="-- @@SECTION $1@@" '$0 == m {on = 1; next} /^-- @@SECTION / {on = 0} on' "$template"
+}
+# render NAME TABLE KEY - a section with the placeholders of public.TABLE(KEY int4)
+render() {
+    local t=$2 k=$3
+    section "$1" | sed \
+        -e "s|@SCHEMA@|\"public\"|g" \
+        -e "s|@TABLE@|\"$t\"|g" \
+        -e "s|@DELTA@|\"delta_$t\"|g" \
+        -e "s|@FUNC@|\"capture_$t\"|g" \
+        -e "s|@KEYDEFS@|\"$k\" int4|g" \
+        -e "s|@KEYCOLS@|\"$k\"|g" \
+        -e "s|@NEWKEYS@|n.\"$k\"|g" \
+        -e "s|@OLDKEYS@|o.\"$k\"|g" \
+        -e "s|@NEWROWKEYS@|NEW.\"$k\"|g" \
+        -e "s|@OLDROWKEYS@|OLD.\"$k\"|g" \
+        -e "s|@KEYSDIFFER@|ROW(o.\"$k\") IS DISTINCT FROM ROW(n.\"$k\")|g" \
+        -e "s|@RELID@|'public.$t'::regclass::oid|g"
+}
+tables="pgbench_accounts:aid pgbench_branches:bid pgbench_tellers:tid"
+{
+    echo "SET client_min_messages = warning;"
+    echo "BEGIN;"
+    section common
+    for tk in $tables; do
+        render table "${tk%%:*}" "${tk##*:}"
+        if [ "$kick" = 1 ]; then render kick "${tk%%:*}" "${tk##*:}"; fi
+    done
+    echo "COMMIT;"
+} >"$dir/install.sql"
+if grep -n '@[A-Z_]*@' "$dir/install.sql" >&2; then
+    echo "unsubstituted placeholder(s) above" >&2; exit 1
+fi
+q -d cap_on -f "$dir/install.sql"
+echo "capture installed in cap_on$([ "$kick" = 1 ] && echo ' (with autokick trigger)'):"
+q -At -d cap_on -c "SELECT '  ' || tgrelid::regclass || ': ' || string_agg(tgname, ', ' ORDER BY tgname)
+                      FROM pg_trigger WHERE tgname LIKE 'bucardo%' GROUP BY tgrelid ORDER BY 1"
+
+prepare() {  # prepare DB - the same housekeeping before every run
+    q -d "$1" -c 'VACUUM pgbench_accounts' -c 'VACUUM pgbench_branches' -c 'VACUUM pgbench_tellers' \
+        -c 'TRUNCATE pgbench_history'
+    if [ "$1" = cap_on ]; then
+        q -d cap_on -c 'TRUNCATE bucardo.delta_pgbench_accounts, bucardo.delta_pgbench_branches, bucardo.delta_pgbench_tellers'
+    fi
+}
+tps_of() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$1"; }
+median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+# --- TPC-B runs ---------------------------------------------------------------
+mode=alternated; [ "$concurrent" = 1 ] && mode=concurrent
+echo "TPC-B: pgbench -n -c $clients -j $jobs -T $seconds, $runs run(s) per side, $mode"
+printf '%-6s %-10s %12s %12s %8s\n' round order none_tps capture_tps ratio
+: >"$dir/none.tps"; : >"$dir/on.tps"; : >"$dir/ratio"
+for r in $(seq 1 "$runs"); do
+    if [ $((r % 2)) = 1 ]; then order="cap_none cap_on"; else order="cap_on cap_none"; fi
+    for db in $order; do prepare "$db"; done
+    q -d postgres -c CHECKPOINT
+    if [ "$concurrent" = 1 ]; then
+        for db in $order; do "$PGBENCH" -n -c "$clients" -j "$jobs" -T "$seconds" "$db" >"$dir/$db.out" 2>&1 & done
+        wait
+    else
+        for db in $order; do
+            "$PGBENCH" -n -c "$clients" -j "$jobs" -T "$seconds" "$db" >"$dir/$db.out" 2>&1
+        done
+    fi
+    tn=$(tps_of "$dir/cap_none.out"); tc=$(tps_of "$dir/cap_on.out")
+    [ -n "$tn" ] && [ -n "$tc" ] || { cat "$dir/cap_none.out" "$dir/cap_on.out" >&2; exit 1; }
+    ratio=$(awk -v a="$tc" -v b="$tn" 'BEGIN {printf "%.3f", a / b}')
+    echo "$tn" >>"$dir/none.tps"; echo "$tc" >>"$dir/on.tps"; echo "$ratio" >>"$dir/ratio"
+    printf '%-6s %-10s %12.1f %12.1f %8s\n' "$r" "${order%% *}-first" "$tn" "$tc" "$ratio"
+done
+captured=$(q -At -d cap_on -c 'SELECT count(*) FROM bucardo.delta_pgbench_accounts')
+[ "$captured" -gt 0 ] || { echo "capture recorded nothing: the template is broken" >&2; exit 1; }
+mn=$(median <"$dir/none.tps"); mc=$(median <"$dir/on.tps"); mr=$(median <"$dir/ratio")
+echo "median TPS: none $mn, capture $mc"
+echo "ratio of medians (capture/none): $(awk -v a="$mc" -v b="$mn" 'BEGIN {printf "%.3f", a / b}')"
+echo "median of per-round ratios:      $mr"
+echo "(last capture run recorded $captured pgbench_accounts keys)"
+
+# --- bulk UPDATE --------------------------------------------------------------
+if [ "$bulk" = 1 ]; then
+    echo "bulk: UPDATE pgbench_accounts SET abalance = abalance + 1 ($((scale * 100000)) rows)"
+    printf '%-6s %-9s %12s %12s\n' round db wall_ms cpu_ms
+    for r in $(seq 1 "$runs"); do
+        if [ $((r % 2)) = 1 ]; then order="cap_none cap_on"; else order="cap_on cap_none"; fi
+        for db in $order; do
+            prepare "$db"; q -d postgres -c CHECKPOINT
+            res=$(q -At -d "$db" <<'SQL'
+SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint AS c0, clock_timestamp() AS t0 \gset
+UPDATE pgbench_accounts SET abalance = abalance + 1;
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000) || ' '
+    || round((split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - :c0) / 1e6);
+SQL
+)
+            printf '%-6s %-9s %12s %12s\n' "$r" "$db" ${res}
+        done
+    done
+fi
