@@ -144,6 +144,18 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         }
         c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res));
         PQclear(res);
+        if (r->batch_keys > 0 && c->nkeys[s * c->nt + t] > r->batch_keys) {
+            /* Batches read the keys by number: without an index each batch
+             * would scan all of them, and a backlog would cost O(n^2). */
+            sql = xasprintf("CREATE INDEX ON pg_temp.bucardo_k%d (bucardo_n); ANALYZE pg_temp.bucardo_k%d", t, t);
+            res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
+            free(sql);
+            if (res == NULL) {
+                ok = false;
+                break;
+            }
+            PQclear(res);
+        }
         sql = xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
                         p->literal, cond);
         res = src_query(r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
