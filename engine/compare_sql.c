@@ -275,21 +275,6 @@ static bool column_names(PGconn *conn, const char *w, const char *sql, int npara
     return true;
 }
 
-/* custom_table - a customname ("schema.table", or "table" in the source
- * table's schema), quoted. */
-static char *custom_table(PGconn *conn, const TableDef *t, const char *name)
-{
-    const char *dot = strchr(name, '.');
-    char *schema = dot ? xasprintf("%.*s", (int)(dot - name), name) : xstrdup(t->schemaname);
-    char *qs = pg_quote_ident(conn, schema), *qt = pg_quote_ident(conn, dot ? dot + 1 : name);
-    char *out = xasprintf("%s.%s", qs, qt);
-
-    free(schema);
-    free(qs);
-    free(qt);
-    return out;
-}
-
 bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSql *ts)
 {
     const char *params[1];
@@ -320,7 +305,7 @@ bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
         const char *db = def->targets[i].name;
         const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
         const char *clause = tabledef_custom(&t->cols_db, &t->cols_value, db);
-        char *table = name ? custom_table(src->conn, t, name) : xstrdup(ts->qualified);
+        char *table = name ? table_custom_qualified(src->conn, t, name) : xstrdup(ts->qualified);
 
         if (clause == NULL) {
             ts->tgt[i] = side_sql(src->conn, table, &cols);

@@ -110,20 +110,6 @@ const SyncDef *runner_def(const SyncRunner *r)
     return &r->def;
 }
 
-/* custom_table - the quoted name of a customname ("schema.table" or "table"). */
-static char *custom_table(PGconn *conn, const TableDef *t, const char *name)
-{
-    const char *dot = strchr(name, '.');
-    char *schema = dot ? xasprintf("%.*s", (int)(dot - name), name) : xstrdup(t->schemaname);
-    char *qs = pg_quote_ident(conn, schema), *qt = pg_quote_ident(conn, dot ? dot + 1 : name);
-    char *out = xasprintf("%s.%s", qs, qt);
-
-    free(schema);
-    free(qs);
-    free(qt);
-    return out;
-}
-
 /*
  * custom_columns - the output column names of a customcols select list,
  * quoted, as the source's server sees them (it also checks the list).
@@ -161,7 +147,7 @@ static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePl
         const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
         const char *clause = tabledef_custom(&t->cols_db, &t->cols_value, db);
 
-        p->wtable[w] = name ? custom_table(conn, t, name) : xstrdup(p->qualified);
+        p->wtable[w] = name ? table_custom_qualified(conn, t, name) : xstrdup(p->qualified);
         if (clause) {
             p->wselect[w] = xstrdup(clause);
             p->wcolumns[w] = custom_columns(conn, p, clause, err, errlen);

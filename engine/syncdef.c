@@ -234,3 +234,16 @@ char *table_qualified(PGconn *conn, const TableDef *t)
     free(r);
     return q;
 }
+
+char *table_custom_qualified(PGconn *conn, const TableDef *t, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    char *schema = dot ? xasprintf("%.*s", (int)(dot - name), name) : xstrdup(t->schemaname);
+    char *qs = pg_quote_ident(conn, schema), *qt = pg_quote_ident(conn, dot ? dot + 1 : name);
+    char *out = xasprintf("%s.%s", qs, qt);
+
+    free(schema);
+    free(qs);
+    free(qt);
+    return out;
+}

@@ -56,4 +56,8 @@ void syncdef_free(SyncDef *def);
 /* table_qualified - "schema"."table", quoted for `conn`; caller frees. */
 char *table_qualified(PGconn *conn, const TableDef *t);
 
+/* table_custom_qualified - a customname ("schema.table", or "table" in t's
+ * schema), quoted for `conn`; caller frees. */
+char *table_custom_qualified(PGconn *conn, const TableDef *t, const char *name);
+
 #endif
