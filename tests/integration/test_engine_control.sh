@@ -200,6 +200,7 @@ newpid=$(engine_pid)
 [ -n "$newpid" ] && [ "$newpid" != "$pid" ] || fail "restart did not start a new engine ($pid -> $newpid)"
 process_gone "$pid" || fail "the old engine ($pid) still runs after restart"
 process_gone "$newpid" && fail "the new engine ($newpid) is not running"
+expect_equal "$newpid" "$(engines_here)" "engines running after restart"
 change a after-restart
 change b after-restart
 wait_synced src tgt 20 a b

@@ -131,7 +131,7 @@ engines_here() {
     local p
     for p in /proc/[0-9]*; do
         [ "$(readlink "$p/cwd" 2>/dev/null)" = "$TEST_DIR" ] || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "bucardo.* start" || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -Eq "bucardo.* (re)?start" || continue
         process_gone "${p#/proc/}" || echo "${p#/proc/}"
     done
 }
