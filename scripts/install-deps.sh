@@ -7,6 +7,7 @@ PACKAGES=(
     gcc clang make cmake pkg-config
     libpq-dev liburcu-dev libxxhash-dev libcmocka-dev
     postgresql-15 postgresql-client-15
+    python3
 )
 
 missing=()
