@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/install-deps.sh - install exactly the Debian packages bucardo needs
 # to build, test and benchmark; does nothing when they are all present.
+# libclang-rt-14-dev holds the sanitizer runtimes of the ASan/TSan builds
+# (clang only recommends it).
 set -euo pipefail
 
 PACKAGES=(
-    gcc clang make cmake pkg-config
+    gcc clang libclang-rt-14-dev make cmake pkg-config
     libpq-dev liburcu-dev libxxhash-dev libcmocka-dev
     postgresql-15 postgresql-client-15
     python3
