@@ -330,6 +330,13 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
     free(out);
     if (!ok)
         return false;
+    if (hi - lo > 1000 && c->nkeys[s * c->nt + t] > 1000) {
+        /* Without statistics the planner guesses the key table's size and
+         * may join a large batch by scanning the whole table, per batch. */
+        sql = xasprintf("ANALYZE pg_temp.bucardo_k%d", t);
+        send_all(r, MSG_EXEC, sql, c->to);
+        free(sql);
+    }
     sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
     send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
     free(sql);

@@ -225,7 +225,8 @@ bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)
         return false;
     }
     {
-        PGresult *res = src_query(r, s, "session setup", PG_ROW_TEXT_SETTINGS, PGRES_COMMAND_OK, err, errlen);
+        PGresult *res = src_query(r, s, "session setup", PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS,
+                                  PGRES_COMMAND_OK, err, errlen);
         if (res == NULL) {
             runner_drop_source(r, s);
             return false;

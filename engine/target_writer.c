@@ -130,7 +130,7 @@ static void do_begin(TargetWriter *w)
         }
         char *lit = pg_quote_literal(w->conn, w->lock_timeout);
         char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
-                                " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS,
+                                " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS,
                                 lit);
         bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK);
         free(setup);

@@ -37,6 +37,15 @@ PGconn *pg_connect(const ConnParams *cp, const char *who) MUST_CHECK;
 PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen) MUST_CHECK;
 
 /*
+ * PG_KEY_JOIN_SETTINGS - for the engine's source and writer sessions, whose
+ * joins always pair a key list (at most batch_keys keys) with a table's own
+ * key index: a nested loop over the index is right, and without statistics
+ * on the temp key table the planner would often scan the whole table
+ * instead, once per batch.
+ */
+#define PG_KEY_JOIN_SETTINGS "SET enable_hashjoin = off; SET enable_mergejoin = off"
+
+/*
  * PG_ROW_TEXT_SETTINGS - run first on every engine connection that reads or
  * writes rows as COPY text.  A database's own defaults (ALTER DATABASE ...
  * SET DateStyle = 'SQL, DMY', extra_float_digits = 0, xmloption = document,
