@@ -10,8 +10,10 @@
 #               pgbench_branches (bid int4) and pgbench_tellers (tid int4)
 #   cap_on is a template copy of cap_none. Capture comes from
 #   sql/capture.sql: sections "common" and "table", plus "kick" with
-#   --kick. The script fills in the placeholders with sed, as the C side
-#   does.
+#   --kick. The script fills in the placeholders with sed, in the same
+#   form engine/capture.c uses.
+#   Figures measured with it, and why this capture design was chosen, are
+#   in the header of sql/capture.sql.
 #
 #   Runs alternate, and the order flips every round:
 #     none, capture, capture, none, none, capture, ...
@@ -184,7 +186,7 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (N
 # --- TPC-B runs ---------------------------------------------------------------
 mode=alternated; [ "$concurrent" = 1 ] && mode=concurrent
 echo "TPC-B: pgbench -n -c $clients -j $jobs -T $seconds, $runs run(s) per side, $mode"
-printf '%-6s %-10s %12s %12s %8s\n' round order none_tps capture_tps ratio
+printf '%-6s %-14s %12s %12s %8s\n' round order none_tps capture_tps ratio
 : >"$dir/none.tps"; : >"$dir/on.tps"; : >"$dir/ratio"
 for r in $(seq 1 "$runs"); do
     if [ $((r % 2)) = 1 ]; then order="cap_none cap_on"; else order="cap_on cap_none"; fi
@@ -202,7 +204,7 @@ for r in $(seq 1 "$runs"); do
     [ -n "$tn" ] && [ -n "$tc" ] || { cat "$dir/cap_none.out" "$dir/cap_on.out" >&2; exit 1; }
     ratio=$(awk -v a="$tc" -v b="$tn" 'BEGIN {printf "%.3f", a / b}')
     echo "$tn" >>"$dir/none.tps"; echo "$tc" >>"$dir/on.tps"; echo "$ratio" >>"$dir/ratio"
-    printf '%-6s %-10s %12.1f %12.1f %8s\n' "$r" "${order%% *}-first" "$tn" "$tc" "$ratio"
+    printf '%-6s %-14s %12.1f %12.1f %8s\n' "$r" "${order%% *}-first" "$tn" "$tc" "$ratio"
 done
 captured=$(q -At -d cap_on -c 'SELECT count(*) FROM bucardo.delta_pgbench_accounts')
 [ "$captured" -gt 0 ] || { echo "capture recorded nothing: the template is broken" >&2; exit 1; }

@@ -25,8 +25,8 @@
 #     scratch copy of each table on tgt.  Fair because it moves the same
 #     rows over the same kind of connections using the same delta tables
 #     to find them, but skips what replication cannot skip (deleting the
-#     old versions, maintaining the primary keys, one atomic transaction,
-#     bookkeeping): it is a lower bound.  Target: kick time <= 2x reference.
+#     old versions, maintaining the primary keys, transactions, bookkeeping):
+#     it is a lower bound.  Target: kick time <= 2x reference.
 #     (2a: the backlog of phase 1 itself is applied when the engine starts,
 #     because the engine always runs a cycle at start; it is timed from
 #     `bucardo start` to the recorded cycle, against the same reference.)
@@ -50,7 +50,11 @@
 # bench/lag_samples.tsv (--quick: the same under bench/out/).
 # Usage: bench/delta_bench.sh [--quick] [--scale N] [--seconds N] [--runs N]
 #                             [--backlog-rows N] [--keep] [--perf]
+# (--quick sets its own defaults; options after it override them.)
 set -Eeuo pipefail
+# The whole script is one block, read before it runs: editing the file
+# during a run does not change the run.
+{
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SCALE=10 SECONDS_RUN=30 RUNS=3 BACKLOG_ROWS=1000000 QUICK=0 KEEP=0 PERF=0
@@ -847,3 +851,5 @@ cat "$SUMMARY"
 echo
 echo "Written: $OUT_DIR/RESULTS.md, $OUT_DIR/lag.svg, $LAG_FILE"
 say "done"
+exit
+}
