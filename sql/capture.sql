@@ -1,125 +1,189 @@
 -- capture.sql - change capture installed into every Bucardo source database.
 --
--- Template. The C side splits this file on lines that are exactly
--- "-- @@SECTION <name>@@" and substitutes placeholders as plain text:
+-- TEMPLATE. engine/capture.c cuts it into sections at lines that are exactly
+-- "-- @@SECTION <name>@@" and fills in the placeholders by plain text
+-- substitution.
 --
---   common  once per database: schema bucardo, bucardo.truncate_log and the
---           shared trigger functions bucardo.log_truncate() and bucardo.kick().
---           It uses no placeholders.
---   table   once per captured table: delta table, capture function, triggers.
---           You can run it again: it replaces the function and drops and
---           recreates the triggers. It keeps an existing delta table and its
---           rows.
---   kick    once per captured table of an autokick sync: the NOTIFY trigger.
---   nokick  removes that trigger (the table of a sync without autokick).
---   drop    removes one table's capture objects: triggers, function and delta
---           table. Rows in bucardo.truncate_log are left in place.
+--   common  once per database: schema bucardo, table bucardo.truncate_log,
+--           and the shared functions bucardo.log_truncate() and
+--           bucardo.kick(). It uses no placeholders.
+--   table   per captured table: delta table, capture function, triggers.
+--           Idempotent: CREATE ... IF NOT EXISTS, CREATE OR REPLACE, and the
+--           table's own capture triggers are dropped and created again. An
+--           existing delta table keeps its rows.
+--   kick    per table of an autokick sync: the NOTIFY trigger.
+--   nokick  per table of a sync without autokick: drops that trigger.
+--           engine/capture.c runs kick or nokick.
+--   drop    removes one table's capture: its triggers (including the kick),
+--           its function and its delta table. truncate_log rows stay.
+-- Run each section inside a transaction, as the bucardo superuser.
+-- engine/capture.c does this.
 --
--- Run each section in one transaction (BEGIN ... COMMIT), as a role that may
--- create objects in schema bucardo and triggers on the table (the bucardo
--- superuser).
+-- PLACEHOLDERS. The C side quotes every value; the examples are for
+-- public.t (k1 int4, k2 text).
+--   @SCHEMA@      quoted schema of the user table      "public"
+--   @TABLE@       quoted user table name               "t"
+--   @DELTA@       quoted delta table name, unqualified (schema bucardo)
+--   @FUNC@        quoted capture function name, unqualified (schema bucardo)
+--   @KEYDEFS@     "k1" int4, "k2" text
+--   @KEYCOLS@     "k1", "k2"
+--   @NEWKEYS@     n."k1", n."k2"
+--   @OLDKEYS@     o."k1", o."k2"
+--   @NEWROWKEYS@  NEW."k1", NEW."k2"
+--   @OLDROWKEYS@  OLD."k1", OLD."k2"
+--   @RELID@       an expression that yields the table's oid.
+--                 engine/capture.c passes '"public"."t"'::regclass::oid.
+--                 A bare oid literal also works.
+-- The file does not use @KEYSDIFFER@.
+-- Substituted values must not contain the dollar-quote tags $bucardo$ or
+-- $bucardo_do$.
 --
--- Placeholders. Each value is already quoted by the C side.
---   @SCHEMA@      quoted schema of the user table       "public"
---   @TABLE@       quoted user table name                "pgbench_accounts"
---   @DELTA@       quoted delta table name, unqualified (the table is in
---                 schema bucardo)                       "delta_public_pgbench_accounts"
---   @FUNC@        quoted capture function name, unqualified (the function is
---                 in schema bucardo)                    "capture_public_pgbench_accounts"
---   @KEYDEFS@     key column definitions                "k1" int4, "k2" text
---   @KEYCOLS@     key column list                       "k1", "k2"
---   @NEWKEYS@     keys of the new transition table      n."k1", n."k2"
---   @OLDKEYS@     keys of the old transition table      o."k1", o."k2"
---   @NEWROWKEYS@  keys of the NEW row                   NEW."k1", NEW."k2"
---   @OLDROWKEYS@  keys of the OLD row                   OLD."k1", OLD."k2"
---   @RELID@       oid of the user table, as a literal   16384  or  '16384'
--- This file does not use @KEYSDIFFER@.
--- None of the substituted values may contain the dollar-quote tags
--- $bucardo$ or $bucardo_do$. A quoted identifier can contain "$", so the C
--- side must reject such names.
+-- TRIGGERS. The names are fixed; a trigger name only has to be unique per
+-- table.
+--   bucardo_delta_ins     AFTER INSERT  FOR EACH STATEMENT, NEW TABLE bucardo_new
+--   bucardo_delta_upd     AFTER UPDATE  FOR EACH STATEMENT, NEW TABLE bucardo_new
+--   bucardo_delta_del     AFTER DELETE  FOR EACH STATEMENT, OLD TABLE bucardo_old
+--   bucardo_delta_oldkey  AFTER UPDATE  FOR EACH ROW
+--                         WHEN ((old keys) IS DISTINCT FROM (new keys))
+--   bucardo_delta_row     row fallback on a partition or an inheritance child:
+--                         AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW
+--                         (with bucardo_delta_oldkey)
+--   bucardo_delta_part    row fallback on a partitioned table: the same
+--                         triggers under other names, cloned to every
+--   bucardo_delta_partold partition. These names differ from a partition's
+--                         own, so a partition can be captured as well.
+--   bucardo_truncate      AFTER TRUNCATE FOR EACH STATEMENT -> bucardo.truncate_log
+--   bucardo_kick          AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+--                         FOR EACH STATEMENT -> pg_notify('bucardo', '')
+-- All of them are plain ENABLE triggers, so none fires under
+-- session_replication_role = replica. Checked for INSERT, UPDATE, DELETE,
+-- TRUNCATE and the kick.
 --
--- Trigger names are fixed. Trigger names only need to be unique per table.
---   bucardo_delta_ins     AFTER INSERT, per statement, NEW TABLE
---   bucardo_delta_upd     AFTER UPDATE, per statement, NEW TABLE
---   bucardo_delta_del     AFTER DELETE, per statement, OLD TABLE
---   bucardo_delta_oldkey  AFTER UPDATE, per row,
---                         WHEN (old key IS DISTINCT FROM new key)
---   bucardo_delta_row     AFTER INSERT OR UPDATE OR DELETE, per row. This
---                         replaces the three statement triggers, and only on
---                         partition-related tables (see ROW FALLBACK).
---   bucardo_truncate      AFTER TRUNCATE, per statement -> bucardo.truncate_log
---   bucardo_kick          AFTER INSERT/UPDATE/DELETE/TRUNCATE, per statement
---                         -> pg_notify('bucardo', '')
--- These are ordinary ENABLE triggers, so none of them fires when
--- session_replication_role = replica (checked for DML and TRUNCATE).
+-- DESIGN: statement-level capture, with a WHEN-filtered row trigger for key
+-- changes.
+--   * Each INSERT, UPDATE or DELETE runs the function once, from a
+--     statement-level trigger. It does
+--       INSERT INTO delta (keys) SELECT keys FROM bucardo_new  (bucardo_old for DELETE)
+--     with no join and no DISTINCT, so the shape of the cached plan cannot
+--     go wrong (see SURPRISES).
+--   * An UPDATE that changes the key also needs the old key. A row trigger
+--     with a WHEN clause records it. The executor evaluates the WHEN clause
+--     in C as it queues events, so an UPDATE that keeps its key never calls
+--     PL/pgSQL per row. The trigger has no "OF keycols" column list: a
+--     column list would miss key changes made by BEFORE triggers.
+--   * ON CONFLICT DO UPDATE and MERGE fire the same triggers. Checked.
+--   * Savepoints are safe: pg_current_xact_id() is the top-level xid even
+--     inside a subtransaction.
+--   * One function per table serves all its triggers. It branches on
+--     TG_LEVEL, TG_OP and TG_NAME.
+--   * The function is SECURITY DEFINER, so application roles need no rights
+--     on schema bucardo. It has no SET search_path: that costs about 10 us
+--     of CPU per call (measured). Instead, nothing in the body resolves
+--     through the caller's search_path. A test with an evil "=" operator
+--     earlier in search_path did not hijack it. An unqualified version was
+--     hijacked.
+--   * The delta table is logged. It has no primary key, no index, and
+--     default fillfactor and autovacuum settings. No index helps, because
+--     the engine's pg_visible_in_snapshot() predicates cannot use one. An
+--     index on txid cost about 1.5% of TPC-B throughput. If one is ever
+--     wanted, the engine must add the conditions that let it be used:
+--       txid >= pg_snapshot_xmin(prev)  (read)
+--       txid <  pg_snapshot_xmax(done)  (purge)
+--   * ROW FALLBACK. A statement trigger fires only for the table named in
+--     the statement. Writes through a partitioned parent, or through an
+--     inheritance parent, do not fire a partition's statement triggers.
+--     Direct writes to a partition do not fire the parent's. The table
+--     section therefore checks the table in pg_class and pg_inherits and
+--     installs row triggers instead:
+--       - on a partitioned table, they are cloned to every partition,
+--         present and future;
+--       - on a partition or an inheritance child, they catch writes through
+--         the parent.
+--     Checked with inserts, updates within and across partitions, key
+--     changes and deletes, by the parent and by the partition.
+--     Capturing two nested partitioned tables at once is not supported:
+--     their clones would share a name.
+--   * The kick is a separate trigger calling a shared function, so a sync
+--     without autokick simply does not have it. It fires for every
+--     statement, including one that changes no rows. Because it is
+--     statement-level, on a partition it fires only for DML that names the
+--     partition.
 --
--- DESIGN: hybrid of statement-level and row-level triggers
---   * INSERT, UPDATE and DELETE are captured by one AFTER ... FOR EACH
---     STATEMENT trigger each. It has a transition table and does
---       INSERT INTO delta (keys) SELECT keys FROM bucardo_new   (or bucardo_old).
---     The query has no join and no DISTINCT, so its plan shape does not
---     matter. This is important, because PL/pgSQL caches one plan per query,
---     planned with the transition table size of the first call (see
---     SURPRISES).
---   * The old key of an UPDATE that changes the key is recorded by a row
---     trigger with a WHEN clause. The executor evaluates the WHEN clause in C
---     while it queues trigger events, so an ordinary UPDATE that keeps the
---     key calls no PL/pgSQL for it. "UPDATE OF keycols" is not used, because
---     a column list misses key changes made by BEFORE triggers.
---   * One function per table serves every trigger. It branches on
---     TG_LEVEL, TG_OP and TG_NAME. PL/pgSQL compiles and caches it per
---     trigger.
---   * The capture function is SECURITY DEFINER, so application roles need no
---     privileges on schema bucardo. It also has SET search_path = pg_catalog,
---     pg_temp, so a caller cannot hijack it through its search_path. This
---     costs a few microseconds per call, but the function runs once per
---     statement, not once per row.
---   * The delta table has no primary key and no index.
---     - The engine's predicates, pg_visible_in_snapshot(txid, snap), cannot
---       use an index anyway.
---     - It stays logged, with default fillfactor and autovacuum settings.
---     - If the engine ever wants an index on txid, it must also add the
---       conditions that can use it:
---         txid >= pg_snapshot_xmin($prev)  (read)
---         txid <  pg_snapshot_xmax($done)  (purge)
---       These are implied by the snapshot predicates.
---   * pg_current_xact_id() is the top-level xid even inside a
---     subtransaction, so savepoints are handled correctly.
---   * ROW FALLBACK. A statement trigger fires only on the table named in the
---     statement.
---     - An INSERT/UPDATE/DELETE through a partitioned parent does not fire
---       the statement triggers of its partitions.
---     - DML that names a partition directly does not fire the parent's
---       statement triggers.
---     For such tables, the table section uses a row trigger instead of the
---     three statement triggers: partitions, partitioned tables and
---     inheritance children. On a partitioned table, the row trigger is cloned
---     to every partition, present and future. The kick trigger stays
---     statement-level, so it fires only for DML that names the table
---     itself. The engine's periodic check covers the rest.
---
--- MEASUREMENTS (PostgreSQL 15.18, 2 vCPU VM, heavily shared; fsync on)
---   TPC-B: pgbench -i -s 10; pgbench -c 4 -j 2; capture on
---   pgbench_accounts, pgbench_branches and pgbench_tellers. "ratio" = TPS
---   with capture / TPS without.
---   @@FIGURES@@
+-- MEASUREMENTS. PostgreSQL 15.18 on a 2-vCPU VM that other jobs kept busy
+-- (load average 7-12 during most runs), fsync on.
+-- TPC-B: pgbench -i -s 10, then pgbench -c 4 -j 2 -T 20, with capture on
+-- pgbench_accounts, pgbench_branches and pgbench_tellers.
+--   Runs one after the other (alternated) swung 2-4x from minute to minute,
+--   so they cannot rank the forms. Median TPS per run set (capture/none):
+--     none 1579 | row 1620 (1.03) | stmt 1504 (0.95)   [3 runs each]
+--     none 1745 | row 1584 (0.91) | stmt 1070 (0.61)   [5 runs each]
+--     none  484 | row  599 (1.24) | stmt  481 (0.99)   [4 runs each]
+--     none  231 | row  213 (0.92) | final 256 (1.11)   [3 runs each]
+--   Twin databases run at the same time, so both sides see the same noise.
+--   The figure is the median TPS ratio of 4 paired runs; none-vs-none gives
+--   0.99 to 1.00:
+--     (a) row-level PL/pgSQL, one function per table   0.909 0.909 0.926
+--     (b) statement triggers + WHEN old-key trigger    0.908
+--         same + SECURITY DEFINER SET search_path      0.887
+--         THIS FILE (SECURITY DEFINER, no SET)         0.918
+--         (b) + index on delta(txid)                   0.893
+--         pure statement, antijoin for old keys        0.899
+--     any of them + autokick NOTIFY trigger            0.520 - 0.636
+--     (b) + NOTIFY only if pg_try_advisory_xact_lock   0.891 (see SURPRISES)
+--   bench/capture_overhead.sh --concurrent (this file, -T 20, 3 rounds):
+--     0.931 0.893 0.908; with --kick: 0.574 0.567 0.569.
+--   CPU per single-row UPDATE statement, median of 20 x 4000 statements,
+--   measured as backend CPU (two sessions):
+--     none 18.9 us | row-level 34.7 | (b) 39.8 | this file 40.6
+--     none 17.6 us | row-level 34.3 | (b) 37.8 | (b) without the WHEN
+--       trigger 35.8 | row-level + SECURITY DEFINER SET search_path 43.7 |
+--       (b) + SECURITY DEFINER SET search_path 49.4
+--   CPU per 10-row UPDATE statement: none 135 us | row-level 281 |
+--   this file 211.
+-- BULK: UPDATE pgbench_accounts SET abalance = abalance + 1 (1,000,000 rows).
+-- Backend CPU ms, then wall ms (wall is dominated by other jobs), 3 runs
+-- each:
+--     none        6632 6756 7015    | 35448 29965 27675
+--     row-level  16249 15709 16695  | 57804 65545 79282   (+9.5 s CPU, 2.4x)
+--     (b)         9195 9559 9247    | 40458 39114 29004
+--     this file   8456 9229 9088    | 36607 36656 25937   (+2.3 s CPU, 1.35x)
+--   Earlier run: none 6455 6028 6737 | row 15028 14972 13888 |
+--   (b) 8002 7991 7331 | new+old UNION ALL 9205 9957 9748 |
+--   antijoin 9737 10107 10594 | EXCEPT 11221 11087 11105.
+--   Row-level with SET search_path: 20007 19733 18643.
+-- CHOICE. For single-row OLTP the forms are within noise of each other:
+-- about 0.91-0.92, which meets the 0.85 target. (a) costs about 6 us less
+-- CPU per single-row statement. The statement form costs about 4x less
+-- extra CPU on bulk statements, and breaks even at about 2 rows per
+-- statement. It is also the only form that can afford SECURITY DEFINER
+-- hardening, because it runs once per statement rather than once per row.
 --
 -- SURPRISES
---   * The autokick NOTIFY, not the capture, is the big cost. At commit,
---     NOTIFY takes a cluster-wide lock and holds it until the commit record
---     is flushed. All notifying transactions therefore commit one at a time,
---     and group commit is lost. That is why the kick is its own section.
---   * Plan caching with transition tables. PL/pgSQL plans a
---     transition-table query once, for the size of the first transition
---     table it sees, and reuses that plan. The "antijoin" form of
---     key-change detection,
---       NOT EXISTS (SELECT FROM new WHERE new.k = old.k),
---     got a nested-loop plan from a first 1-row UPDATE. A later
---     20,000-row UPDATE in the same session then took 15.2 s. Hence the
---     WHEN-filtered row trigger.
---   * For single-row statements, the statement form costs more CPU than
---     per-row PL/pgSQL (about +17 us vs +10 us per statement). It wins by a
---     wide margin on multi-row statements.
+--   * The autokick NOTIFY, not the capture, is what misses the target. At
+--     commit, a transaction that has notified takes a database-wide
+--     heavyweight lock in PreCommit_Notify and holds it until its commit
+--     record is flushed. Notifying transactions therefore commit one at a
+--     time, with no group commit: about 0.52-0.64 of the TPS without
+--     capture.
+--     Debouncing the notify with pg_try_advisory_xact_lock (only one
+--     in-flight transaction notifies) brings it back to 0.89. But a skipped
+--     transaction that commits after the notifier may get no wakeup. It
+--     then waits for the next change or for checktime, so this is not the
+--     default.
+--   * PL/pgSQL caches one generic plan per transition-table query, planned
+--     for the size of the transition table on the first call. After a
+--     1-row UPDATE, the antijoin form (NOT EXISTS (SELECT FROM new WHERE
+--     new.k = old.k)) kept its nested-loop plan. A 20,000-row UPDATE in the
+--     same session then took 15.2 s instead of about 0.05 s, and it is
+--     quadratic, so a million rows would take hours. The key-change
+--     detection is therefore the WHEN trigger, not a join.
+--   * Transition tables do not fire for partitions written through their
+--     parent. That is why the row fallback exists.
+--   * A statement trigger fires even when the statement changes no rows.
+--     Capture then inserts nothing, but the kick still notifies.
+--   * Transition tables cannot be combined with several events in one
+--     trigger, or with a column list (PostgreSQL rejects both). Hence the
+--     separate _ins, _upd and _del triggers.
 
 -- @@SECTION common@@
 CREATE SCHEMA IF NOT EXISTS bucardo;
