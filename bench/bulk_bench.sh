@@ -19,7 +19,9 @@
 #     snapshot shared with the change capture, bookkeeping, ANALYZE, the
 #     kick's round trip): a lower bound for a single stream.
 #  2. the same pipe with (FORMAT binary): spares both servers the text
-#     conversion; the fastest thing one stream of psql can do.
+#     conversion; the fastest thing one stream of psql can do.  The engine
+#     itself moves rows in binary COPY when every column type is built-in
+#     (pgbench_accounts: yes), so this is its like-for-like single stream.
 #  3. `pgcopydb copy table-data --table-jobs 2` limited to pgbench_accounts
 #     by a filter file (only when the pgcopydb program is installed;
 #     --with-pgcopydb installs the Debian package with apt-get).  A tool
@@ -450,7 +452,7 @@ m_ours() {
 METHODS=(text binary)
 [ "$HAVE_PGCOPYDB" = 1 ] && METHODS+=(pgcopydb)
 METHODS+=(ours)
-declare -A TIMES CCPU SCPU LOADS
+declare -A TIMES CCPU SCPU LOADS WAL PKEY
 RUN_ORDERS=()
 for ((r = 1; r <= RUNS; r++)); do
     n=${#METHODS[@]}
@@ -465,10 +467,13 @@ for ((r = 1; r <= RUNS; r++)); do
         [ "$m" = pgcopydb ] && note_cmd "pgcopydb copy table-data --source \"$PG_SRC\" --target \"$PG_TGT\" --table-jobs 2 ${PGCOPYDB_SPLIT[*]} --filters \$TEST_DIR/pgcopydb.filter --dir \$TEST_DIR/pgcopydb.N"
         say "run $r/$RUNS: $m (load $(load_now))"
         l0=$(load_now)
+        lsn0=$(pgq postgres "SELECT pg_current_wal_lsn()")
         s0=$(server_cpu)
         "m_$m"
         sleep 0.2  # let the backends exit, so their CPU is reaped
         s1=$(server_cpu)
+        WAL[$m]+="$(pgq postgres "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')") "
+        PKEY[$m]+="$(pgq tgt "SELECT pg_relation_size('pgbench_accounts_pkey')") "
         TIMES[$m]+="$RES_SECS "
         CCPU[$m]+="$RES_CPU "
         SCPU[$m]+="$(calc "$s1 - $s0" 2) "
@@ -552,8 +557,8 @@ SUMMARY=$TEST_DIR/summary.md
 {
     echo "pgbench_accounts: $NROWS rows (scale $SCALE); heap $(calc "$HEAP_BYTES / 1000000" 1) MB (with the primary key $(calc "$TOTAL_BYTES / 1000000" 1) MB); COPY text $(calc "$TEXT_BYTES / 1000000" 1) MB, binary $(calc "$BIN_BYTES / 1000000" 1) MB. Medians of $RUNS run(s)."
     echo
-    echo "| Method | median s | runs (s) | MB/s heap | MB/s COPY text | rows/s | client CPU s | server CPU s | ours faster by |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| Method | median s | runs (s) | MB/s heap | MB/s COPY text | rows/s | client CPU s | server CPU s | WAL MB | tgt pkey MB | ours faster by |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     for m in "${METHODS[@]}"; do
         # shellcheck disable=SC2086
         cc=$(calc "$(median ${CCPU[$m]})" 2) sc=$(calc "$(median ${SCPU[$m]})" 2)
@@ -561,9 +566,11 @@ SUMMARY=$TEST_DIR/summary.md
             ours) rr="-" ;;
             *) rr="$(ratio "${MED[$m]}" "${MED[ours]}")x" ;;
         esac
-        echo "| ${LABEL[$m]} | ${MED[$m]} | ${TIMES[$m]% } | $(mbps "$HEAP_BYTES" "${MED[$m]}") | $(mbps "$TEXT_BYTES" "${MED[$m]}") | $(calc "$NROWS / ${MED[$m]}" 0) | $cc | $sc | $rr |"
+        # shellcheck disable=SC2086
+        wm=$(calc "$(median ${WAL[$m]}) / 1000000" 1) pk=$(calc "$(median ${PKEY[$m]}) / 1000000" 1)
+        echo "| ${LABEL[$m]} | ${MED[$m]} | ${TIMES[$m]% } | $(mbps "$HEAP_BYTES" "${MED[$m]}") | $(mbps "$TEXT_BYTES" "${MED[$m]}") | $(calc "$NROWS / ${MED[$m]}" 0) | $cc | $sc | $wm | $pk | $rr |"
     done
-    [ "$HAVE_PGCOPYDB" = 1 ] || echo "| 3. pgcopydb | skipped | $PGCOPYDB_NOTE | | | | | | |"
+    [ "$HAVE_PGCOPYDB" = 1 ] || echo "| 3. pgcopydb | skipped | $PGCOPYDB_NOTE | | | | | | | | |"
     echo
     echo "| Target | Value | Limit | Verdict |"
     echo "|---|---|---|---|"
@@ -573,6 +580,9 @@ SUMMARY=$TEST_DIR/summary.md
     echo "| tgt equal to src after every run of ours (table_digest) | $OURS_RUN of $RUNS | all | PASS |"
     echo
     echo "(ours vs reference 2, binary: ${R_BIN}x.)"
+    echo
+    echo "WAL MB: WAL written by the cluster during the run; tgt pkey MB: size of the target's primary key"
+    echo "after the run (the source's: $(calc "$(pgq src "SELECT pg_relation_size('pgbench_accounts_pkey')") / 1000000" 1) MB, built by CREATE INDEX)."
     echo
     echo "Source side alone (COPY TO STDOUT into \`wc -c\`, once, before the runs): text $TEXT_SRC_SECS s,"
     echo "server CPU $TEXT_SRC_CPU s; binary $BIN_SRC_SECS s, server CPU $BIN_SRC_CPU s.  The rest of each"

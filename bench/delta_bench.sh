@@ -26,7 +26,9 @@
 #     rows over the same kind of connections using the same delta tables
 #     to find them, but skips what replication cannot skip (deleting the
 #     old versions, maintaining the primary keys, transactions, bookkeeping):
-#     it is a lower bound.  Target: kick time <= 2x reference.
+#     it is a lower bound.  The delta tables are ANALYZEd (untimed) before
+#     each reference, so its plan is a hash join, not a nested loop.
+#     Target: kick time <= 2x reference.
 #     (2a: the backlog of phase 1 itself is applied when the engine starts,
 #     because the engine always runs a cycle at start; it is timed from
 #     `bucardo start` to the recorded cycle, against the same reference.)
@@ -37,7 +39,8 @@
 #     the same clock.
 #     p50/p95/max idle and under pgbench -R 200 on src, then a rate search
 #     (doubling from 400 while p95 < 1 s and pgbench still achieves the
-#     rate).  Target: p95 < 1 s.
+#     rate).  Targets: p95 <= 50 ms idle, <= 100 ms under -R 200; the
+#     rate search reports the highest rate with p95 < 1 s.
 #  4. Resources: the engine's CPU seconds (utime+stime of /proc/PID/stat)
 #     and peak RSS (VmHWM, reset through clear_refs) per phase.
 #  5. Large backlog: with the engine stopped, UPDATE of the first N rows of
@@ -87,7 +90,7 @@ done
 
 if [ "$QUICK" = 1 ]; then OUT_DIR=$ROOT/bench/out; else OUT_DIR=$ROOT/bench; fi
 mkdir -p "$OUT_DIR"
-: >"$OUT_DIR/slow_statements.txt"
+: >"$OUT_DIR/sql_statements.txt"
 T_BEGIN=$EPOCHREALTIME
 LOAD_BEGIN=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -320,10 +323,16 @@ reference_copy() {
     local t t0 secs moved keys
     psql_tgt -c "TRUNCATE bench_scratch_accounts, bench_scratch_tellers, bench_scratch_branches" >/dev/null
     keys=$(backlog_keys)
+    # Fresh statistics for the delta tables (untimed): planned on the stats
+    # of an emptier delta table, the IN (SELECT DISTINCT ...) can become a
+    # nested loop that rescans the aggregate per row - hours for 1M rows.
+    # (autovacuum would analyze them soon; the engine gets the same stats.)
+    for t in "${PGB_TABLES[@]}"; do psql_src -c "ANALYZE bucardo.${DELTA[$t]}"; done
     t0=$(now)
     for t in "${PGB_TABLES[@]}"; do
-        psql -X -q -v ON_ERROR_STOP=1 -d src -c "COPY (SELECT * FROM $t WHERE ${KEYCOL[$t]} IN (SELECT DISTINCT ${KEYCOL[$t]} FROM bucardo.${DELTA[$t]})) TO STDOUT" |
-            psql -X -q -v ON_ERROR_STOP=1 -d tgt -c "COPY ${SCRATCH[$t]} FROM STDIN"
+        timeout 3600 psql -X -q -v ON_ERROR_STOP=1 -d src -c "COPY (SELECT * FROM $t WHERE ${KEYCOL[$t]} IN (SELECT DISTINCT ${KEYCOL[$t]} FROM bucardo.${DELTA[$t]})) TO STDOUT" |
+            timeout 3600 psql -X -q -v ON_ERROR_STOP=1 -d tgt -c "COPY ${SCRATCH[$t]} FROM STDIN" ||
+            fail "$1: the reference COPY of $t failed or took over an hour"
     done
     secs=$(since "$t0")
     moved=$(psql -X -At -d tgt -c "SELECT (SELECT count(*) FROM bench_scratch_accounts)
@@ -360,30 +369,35 @@ cat_clock() { catq "SELECT clock_timestamp()"; }
 
 tps_of() { awk '/^tps = /{printf "%.1f", $3; exit}' "$1"; }
 
-# slowlog_begin / slowlog_end NAME - the server logs statements slower than
-# 0.5 s meanwhile; the engine's are kept (what its time went to).
-SLOW_FROM=0
-declare -a SLOW_NAMES=()
-slowlog_begin() {
-    psql -X -q -d postgres -c "ALTER SYSTEM SET log_min_duration_statement = '500ms'" \
+# sqllog_begin / sqllog_end NAME - the server logs every statement with its
+# duration meanwhile; the engine's (not psql's or pgbench's) are kept and
+# grouped: where the engine's time went.
+SQLLOG_FROM=0
+declare -a SQLLOG_NAMES=()
+declare -A SQLLOG_TOTAL
+sqllog_begin() {
+    psql -X -q -d postgres -c "ALTER SYSTEM SET log_min_duration_statement = 0" \
         -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %d %a '" -c "SELECT pg_reload_conf()" >/dev/null
-    SLOW_FROM=$(wc -l <"$TEST_DIR/data.log")
+    SQLLOG_FROM=$(wc -l <"$TEST_DIR/data.log")
 }
-slowlog_end() {
+sqllog_end() {
     psql -X -q -d postgres -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
-    tail -n +"$((SLOW_FROM + 1))" "$TEST_DIR/data.log" | grep ' duration: .* statement: ' | grep -v ' psql \| pgbench ' |
-        sed -E 's/^[0-9-]+ ([0-9:.]+) [A-Z]+ \[[0-9]+\] ([a-z]+) [a-z]* *LOG: +duration: ([0-9.]+) ms +statement: /\1 \2 \3 ms: /' |
-        cut -c1-400 >"$RAW/slow_$1.txt" || true
+    tail -n +"$((SQLLOG_FROM + 1))" "$TEST_DIR/data.log" | grep -E ' duration: .* (statement|execute [^:]*): ' |
+        grep -v ' psql \| pgbench ' |
+        sed -E 's/^[0-9-]+ ([0-9:.]+) [A-Z]+ \[[0-9]+\] ([a-z]+) [a-z]* *LOG: +duration: ([0-9.]+) ms +(statement|execute [^:]*): /\1 \2 \3 ms: /' |
+        cut -c1-400 >"$RAW/sql_$1.txt" || true
     # Grouped by statement (numbers replaced by N): count, total and max.
     awk '{
             db = $2; d = $3 / 1000; st = $0; sub(/^[^:]*:[^:]*:[^:]* [a-z]+ [0-9.]+ ms: /, "", st)
             gsub(/[0-9]+/, "N", st); k = db " | " substr(st, 1, 150)
             n[k]++; t[k] += d; if (d > m[k]) m[k] = d
         }
-        END { for (k in n) printf "| %s | %d | %.1f | %.2f |\n", k, n[k], t[k], m[k] }' "$RAW/slow_$1.txt" |
-        sort -t'|' -k5,5 -gr | head -12 >"$RAW/slow_$1.sum"
-    { echo "== phase $1"; cat "$RAW/slow_$1.txt"; } >>"$OUT_DIR/slow_statements.txt"
-    SLOW_NAMES+=("$1")
+        END { for (k in n) printf "| %s | %d | %.2f | %.3f |\n", k, n[k], t[k], m[k] }' "$RAW/sql_$1.txt" |
+        sort -t'|' -k5,5 -gr | head -12 >"$RAW/sql_$1.sum"
+    SQLLOG_TOTAL[$1]=$(awk '{n[$2]++; t[$2] += $3 / 1000}
+        END {for (d in n) {printf "%s%s: %d statements, %.2f s", sep, d, n[d], t[d]; sep = "; "}}' "$RAW/sql_$1.txt")
+    { echo "== phase $1"; cat "$RAW/sql_$1.txt"; } >>"$OUT_DIR/sql_statements.txt"
+    SQLLOG_NAMES+=("$1")
 }
 
 PERF_PID=''
@@ -470,14 +484,14 @@ say "phase 2a: phase-1 backlog ($P2A_KEYS keys) applied at engine start"
 P2A_REF=$(reference_copy "2a")
 for p in "${REF_PIPELINES[@]}"; do note_cmd "$p"; done
 perf_start 2a
-slowlog_begin
+sqllog_begin
 since_ts=$(cat_clock)
 t0=$(now)
 bucardo_cmd start
 res_begin_fresh
 wait_cycle "$since_ts" 1800
 P2A_TIME=$(since "$t0")
-slowlog_end 2a
+sqllog_end 2a
 perf_stop 2a
 res_end "2a. start + phase-1 backlog"
 read -r P2A_INS P2A_DEL P2A_ENG <<<"$(last_run "$since_ts")"
@@ -495,11 +509,13 @@ for r in $(seq "$RUNS"); do
     [ "$keys" -gt 0 ] || fail "phase 2: no backlog after pgbench (is the engine idle?)"
     ref=$(reference_copy "2.$r")
     [ "$r" = "$RUNS" ] && perf_start 2
+    [ "$r" = "$RUNS" ] && sqllog_begin
     since_ts=$(cat_clock)
     t0=$(now)
     rec timeout 1800 "$BUCARDO" kick bench 0 >"$RAW/p2_kick_$r.log" 2>&1 ||
         { cat "$RAW/p2_kick_$r.log" >&2; fail "bucardo kick bench 0"; }
     kick=$(since "$t0")
+    [ "$r" = "$RUNS" ] && sqllog_end "2 (run $r)"
     [ "$r" = "$RUNS" ] && perf_stop 2
     grep -q 'DONE!' "$RAW/p2_kick_$r.log" || fail "kick did not say DONE!: $(cat "$RAW/p2_kick_$r.log")"
     read -r ins del eng <<<"$(last_run "$since_ts")"
@@ -624,14 +640,14 @@ P5_UPDATE=$(since "$t0")
 P5_KEYS=$(backlog_keys)
 P5_REF=$(reference_copy "5")
 perf_start 5
-slowlog_begin
+sqllog_begin
 since_ts=$(cat_clock)
 t0=$(now)
 bucardo_cmd start
 res_begin_fresh
 wait_cycle "$since_ts" 3600
 P5_TIME=$(since "$t0")
-slowlog_end 5
+sqllog_end 5
 perf_stop 5
 res_end "5. start + large backlog"
 P5_HWM=${RES_HWM["5. start + large backlog"]}
@@ -667,8 +683,8 @@ SUMMARY=$RAW/summary.md
     echo "| 2 | Catch-up rows applied per run (median) / throughput | $P2_ROWS_MED rows, $P2_RPS_MED rows/s | | |"
     echo "| 2a | Phase-1 backlog ($P2A_INS rows) applied at engine start: time / reference | ${P2A_TIME} s / ${P2A_REF} s | | |"
     echo "| 2a | Phase-1 backlog ratio (informational, engine start included) | $P2A_RATIO | (<= 2.0) | $(verdict "$P2A_RATIO" '<=' 2.0) |"
-    echo "| 3 | Lag idle p50 / p95 / max (${LAG_N[idle]} samples) | ${LAG_P50[idle]} / ${LAG_P95[idle]} / ${LAG_MAX[idle]} ms | p95 < 1 s | $(verdict "${LAG_P95[idle]}" '<' 1000) |"
-    echo "| 3 | Lag under pgbench -R 200 p50 / p95 / max (${LAG_N[rate200]} samples; pgbench ${LAG_TPS[rate200]} tps) | ${LAG_P50[rate200]} / ${LAG_P95[rate200]} / ${LAG_MAX[rate200]} ms | p95 < 1 s | $(verdict "${LAG_P95[rate200]}" '<' 1000) |"
+    echo "| 3 | Lag idle p50 / p95 / max (${LAG_N[idle]} samples) | ${LAG_P50[idle]} / ${LAG_P95[idle]} / ${LAG_MAX[idle]} ms | p95 <= 50 ms | $(verdict "${LAG_P95[idle]}" '<=' 50) |"
+    echo "| 3 | Lag under pgbench -R 200 p50 / p95 / max (${LAG_N[rate200]} samples; pgbench ${LAG_TPS[rate200]} tps) | ${LAG_P50[rate200]} / ${LAG_P95[rate200]} / ${LAG_MAX[rate200]} ms | p95 <= 100 ms | $(verdict "${LAG_P95[rate200]}" '<=' 100) |"
     echo "| 3 | Highest pgbench -R rate with lag p95 < 1 s | $RATE_BEST tps | (search stop: $RATE_STOP) | |"
     for n in "${RES_NAMES[@]}"; do
         echo "| 4 | Engine CPU / peak RSS: $n | ${RES_CPU[$n]} s / ${RES_HWM[$n]} MB | | |"
@@ -793,14 +809,16 @@ awk -F'\t' '
     echo "$P5_KEYS backlog keys; $P5_INS rows applied, $P5_DEL deleted."
     echo
     echo "Engine log: $LOG_ERRORS line(s) mentioning an error or a warning."
-    for n in "${SLOW_NAMES[@]}"; do
+    for n in "${SQLLOG_NAMES[@]}"; do
         echo
-        echo "Phase $n: the engine's statements that took over 0.5 s each, from the server log, grouped"
-        echo "(numbers shown as N; every statement in \`slow_statements.txt\`):"
+        echo "Phase $n: where the engine's time went - every statement of its sessions, from the server"
+        echo "log (log_min_duration_statement = 0 meanwhile), grouped with numbers shown as N; the 12"
+        echo "largest totals.  Source and target statements overlap in time.  Totals per database:"
+        echo "${SQLLOG_TOTAL[$n]}.  Every statement: \`sql_statements.txt\`."
         echo
         echo "| database | statement | count | total s | max s |"
         echo "|---|---|---|---|---|"
-        sed 's/`/\\`/g' "$RAW/slow_$n.sum"
+        sed 's/`/\\`/g' "$RAW/sql_$n.sum"
     done
     if [ "$PERF" = 1 ]; then
         for p in 2a 2 5; do
