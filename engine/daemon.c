@@ -241,15 +241,25 @@ static bool connect_catalog(Controller *c)
     return true;
 }
 
+/*
+ * handle_notifications - in the order they were sent.  A reload is done at
+ * once, before the notifications after it: `update sync ...; kick sync`
+ * must kick the worker that runs the updated definition, not the old one.
+ */
 static void handle_notifications(Controller *c, bool *do_reload)
 {
     PGnotify *n;
 
     while ((n = PQnotifies(c->cat)) != NULL) {
-        int i = find_worker(c, n->extra);
+        int i;
         if (strcmp(n->relname, CHANNEL_RELOAD) == 0) {
-            *do_reload = true;
-        } else if (i < 0) {
+            log_info("reloading the catalog");
+            *do_reload = !reload(c);
+            PQfreemem(n);
+            continue;
+        }
+        i = find_worker(c, n->extra);
+        if (i < 0) {
             log_warn("%s for sync \"%s\", which is not running", n->relname, n->extra);
         } else if (strcmp(n->relname, CHANNEL_KICK) == 0) {
             worker_kick(c->workers[i]);

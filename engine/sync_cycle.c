@@ -131,11 +131,13 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
 
         if (r->def.tables[t].nkeys == 0)
             continue;  /* no capture: fullcopy targets only */
-        /* Keys are numbered so that a large cycle can apply them in batches. */
+        /* Keys are numbered so that a large cycle can apply them in batches,
+         * in key order: every join by key then walks the key index (and a
+         * table clustered on it) forward instead of jumping around. */
         sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                        " SELECT %s, max(txntime) AS bucardo_txntime, row_number() OVER () AS bucardo_n"
+                        " SELECT %s, max(txntime) AS bucardo_txntime, row_number() OVER (ORDER BY %s) AS bucardo_n"
                         " FROM %s WHERE %s GROUP BY %s",
-                        t, p->keycols, p->delta, cond, p->keycols);
+                        t, p->keycols, p->keycols, p->delta, cond, p->keycols);
         res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
         free(sql);
         if (res == NULL) {
@@ -316,8 +318,8 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
                     t, p->keydefs, t);
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
-    out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld)"
-                    " TO STDOUT",
+    out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld"
+                    " ORDER BY bucardo_n) TO STDOUT",
                     p->keycols, t, lo, hi);
     in = xcalloc((size_t)c->nw, sizeof(char *));
     for (int w = 0; w < c->nw; w++)
