@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,23 @@ static void show_copy(CliContext *ctx, const char *sync, long waited_ms, bool *d
     PQclear(res);
 }
 
+/*
+ * wait_notified - sleep up to ms, or less when a notification arrives (the
+ * engine's CHANNEL_RUN_DONE, which the caller LISTENs to outside any
+ * transaction).  A lost notification only costs the full sleep.
+ */
+static void wait_notified(PGconn *conn, int ms)
+{
+    struct pollfd fd = {PQsocket(conn), POLLIN, 0};
+    PGnotify *n;
+
+    if (fd.fd >= 0 && poll(&fd, 1, ms) > 0 && PQconsumeInput(conn))
+        while ((n = PQnotifies(conn)) != NULL)
+            PQfreemem(n);
+    else if (fd.fd < 0)
+        sleep_ms(ms);
+}
+
 /* wait_for_run - the outcome of the first run that started after `since`. */
 static int wait_for_run(CliContext *ctx, const char *sync, const char *since, long timeout)
 {
@@ -316,10 +334,17 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
             printf("Kick %s: [%ld s] TIMEOUT\n", sync, timeout);
             return EXIT_FAIL;
         }
-        sleep_ms(100);
-        waited += 100;
-        if (waited % 1000 == 0)
-            show_copy(ctx, sync, waited, &drawn);
+        {
+            struct timespec t0, t1;
+            long ms;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            wait_notified(ctx->cat, 1000 - (int)(waited % 1000));
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+            if ((waited % 1000) + ms >= 1000)
+                show_copy(ctx, sync, waited + ms, &drawn);
+            waited += ms > 0 ? ms : 1;
+        }
     }
 }
 
@@ -351,8 +376,10 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
             free(since);
             return EXIT_FAIL;
         }
-    /* Deliver the kicks now: NOTIFY is sent at commit. */
-    if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL) || !pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL)) {
+    /* Deliver the kicks now: NOTIFY is sent at commit.  The wait runs
+     * outside a transaction, where the engine's notifications arrive. */
+    if ((timeout >= 0 && !pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_RUN_DONE, 0, NULL)) ||
+        !pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL)) {
         free(since);
         return EXIT_FAIL;
     }
@@ -367,6 +394,9 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
         }
     }
     free(since);
+    /* The command ends with the transaction it began in. */
+    if (!pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL))
+        return EXIT_FAIL;
     return code;
 }
 

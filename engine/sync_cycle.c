@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "bulk_copy.h"
+#include "daemon.h"
 #include "log.h"
 #include "runner_internal.h"
 
@@ -44,9 +45,11 @@ static const char SQL_NOW[] = "SELECT clock_timestamp()";
 static const char SQL_SAVE_SNAPSHOT[] =
     "INSERT INTO bucardo.sync_source_state (sync, db, snapshot) VALUES ($1, $2, $3::pg_snapshot)"
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
+/* The NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this run. */
 static const char SQL_RECORD_RUN[] =
-    "INSERT INTO bucardo.syncrun (sync, started, ended, state, deletes, inserts, conflicts, error)"
-    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7)";
+    "WITH run AS (INSERT INTO bucardo.syncrun (sync, started, ended, state, deletes, inserts, conflicts, error)"
+    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7) RETURNING sync)"
+    " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync) FROM run";
 static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
 static const char SQL_PURGE_SNAPSHOTS[] =
     "SELECT NULL::text FROM bucardo.sync s"

@@ -12,6 +12,8 @@
 #define CHANNEL_RELOAD "bucardo_reload"
 #define CHANNEL_PAUSE "bucardo_pause"
 #define CHANNEL_RESUME "bucardo_resume"
+/* Sent by the engine when it records a run of a sync (payload: the sync). */
+#define CHANNEL_RUN_DONE "bucardo_run_done"
 
 #define PID_FILE_NAME "bucardo.mcp.pid"
 
