@@ -36,7 +36,10 @@ typedef struct TablePlan {
 /* One source: its reading connection (LISTENing when autokick) and plans. */
 typedef struct SourceConn {
     PGconn *conn;
-    TablePlan *plans;  /* def.ntables of them, while connected */
+    TablePlan *plans;     /* def.ntables of them, while connected */
+    char *last_snapshot;  /* the last recorded cycle's snapshot, or a later one that the
+                             poll found nothing new in (owned), or NULL */
+    char *poll_sql;       /* runner_check_completed's query (owned, built once per connection) */
 } SourceConn;
 
 /*

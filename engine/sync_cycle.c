@@ -80,6 +80,15 @@ typedef struct Cycle {
     long deletes, inserts;
 } Cycle;
 
+/* keep_snapshots - remember this cycle's snapshots for runner_check_completed. */
+static void keep_snapshots(Cycle *c)
+{
+    for (int s = 0; s < c->ns; s++) {
+        free(c->r->src[s].last_snapshot);
+        c->r->src[s].last_snapshot = c->cur[s] ? xstrdup(c->cur[s]) : NULL;
+    }
+}
+
 static void cycle_free(Cycle *c)
 {
     for (int s = 0; s < c->ns; s++) {
@@ -725,7 +734,8 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
         end_sources(&c, "ROLLBACK");
         /* Nothing new is visible up to cur: the next cycle may start there. */
-        record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true);
+        if (record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true))
+            keep_snapshots(&c);
         result = CYCLE_EMPTY;
         goto out;
     }
@@ -743,6 +753,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
     }
+    keep_snapshots(&c);
     for (int s = 0; s < c.ns; s++)
         purge(r, s);
     for (int q = 0; q < r->def.nsequences; q++)

@@ -81,6 +81,8 @@ static void free_plans(SyncRunner *r, int s)
 void runner_drop_source(SyncRunner *r, int s)
 {
     free_plans(r, s);
+    free(r->src[s].poll_sql);
+    r->src[s].poll_sql = NULL;
     if (r->src[s].conn)
         PQfinish(r->src[s].conn);
     r->src[s].conn = NULL;
@@ -93,8 +95,10 @@ void runner_destroy(SyncRunner *r)
     for (int i = 0; i < r->nwriters; i++)
         writer_stop(r->writers[i]);
     free(r->writers);
-    for (int s = 0; s < r->def.nsources; s++)
+    for (int s = 0; s < r->def.nsources; s++) {
         runner_drop_source(r, s);
+        free(r->src[s].last_snapshot);
+    }
     free(r->src);
     if (r->cat)
         PQfinish(r->cat);
@@ -277,6 +281,70 @@ int runner_notify_sockets(SyncRunner *r, int *fds, int max)
         if (r->src[s].conn)
             fds[n++] = PQsocket(r->src[s].conn);
     return n;
+}
+
+/*
+ * poll_sql - for source s: are there changes the snapshot $1 did not see?
+ * Cheap first: has any transaction completed since $1 (one of its
+ * in-progress xids, or one assigned after its xmax)?  Reads no table, and
+ * is false on an idle cluster.  Only then are the delta tables (and the
+ * TRUNCATE log) looked at.  Also returns the statement's snapshot: when
+ * the answer is no, nothing visible in it is new, so the next poll can
+ * start from it and the engine's own transactions are not looked at twice.
+ */
+static const char *poll_sql(SyncRunner *r, int s)
+{
+    StrBuf sql;
+
+    if (r->src[s].poll_sql)
+        return r->src[s].poll_sql;
+    strbuf_init(&sql);
+    strbuf_printf(&sql, "WITH s AS (SELECT $1::pg_catalog.pg_snapshot AS ref, pg_catalog.pg_current_snapshot() AS cur)"
+                        " SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(ref) x"
+                        "                          WHERE pg_catalog.pg_visible_in_snapshot(x, cur))"
+                        "   OR pg_catalog.pg_snapshot_xmax(cur)::text::numeric"
+                        "      - pg_catalog.pg_snapshot_xmax(ref)::text::numeric"
+                        "      > (SELECT count(*) FROM pg_catalog.pg_snapshot_xip(cur) x"
+                        "         WHERE x >= pg_catalog.pg_snapshot_xmax(ref))"
+                        " THEN EXISTS (SELECT FROM bucardo.truncate_log"
+                        "              WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))");
+    for (int t = 0; t < r->def.ntables; t++)
+        if (r->def.tables[t].nkeys > 0)
+            strbuf_printf(&sql, " OR EXISTS (SELECT FROM %s WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))",
+                          r->src[s].plans[t].delta);
+    strbuf_printf(&sql, " ELSE false END, cur::text FROM s");
+    r->src[s].poll_sql = sql.data;  /* the buffer is handed over */
+    return sql.data;
+}
+
+int runner_check_completed(SyncRunner *r)
+{
+    if (!r->def.autokick)
+        return 0;
+    for (int s = 0; s < r->def.nsources; s++) {
+        const char *params[1] = {r->src[s].last_snapshot};
+        PGconn *conn = r->src[s].conn;
+        PGresult *res;
+        bool yes;
+
+        if (conn == NULL || r->src[s].plans == NULL || params[0] == NULL)
+            return 1;  /* a cycle will reconnect and find out */
+        res = PQexecParams(conn, poll_sql(r, s), 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            log_warn("source %s: looking for new changes: %s", r->def.sources[s].name, PQresultErrorMessage(res));
+            PQclear(res);
+            return -1;
+        }
+        yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        if (!yes) {
+            free(r->src[s].last_snapshot);
+            r->src[s].last_snapshot = xstrdup(PQgetvalue(res, 0, 1));
+        }
+        PQclear(res);
+        if (yes)
+            return 1;
+    }
+    return 0;
 }
 
 bool runner_consume_notifies(SyncRunner *r)

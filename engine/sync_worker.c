@@ -7,6 +7,13 @@
  * WAITING.  A failed cycle is retried after retry_delay, doubling up to
  * retry_delay_max; any success resets the delay.  The sync runs once at
  * start, so changes made while the engine was down are applied at once.
+ *
+ * Autokick syncs also poll their sources (runner_check_completed): the
+ * capture's NOTIFY is skipped by transactions that overlap another
+ * notifying one (sql/capture.sql, bucardo.kick()), and the poll is what
+ * finds their changes.  It runs POLL_MIN_S after a cycle that applied
+ * something and backs off to POLL_MAX_S while it finds nothing, so an idle
+ * source costs two table-less queries a second.
  */
 #include "sync_worker.h"
 
@@ -25,6 +32,9 @@
 #include "conflict.h"
 #include "log.h"
 #include "sync_runner.h"
+
+#define POLL_MIN_S 0.01
+#define POLL_MAX_S 0.5
 
 struct SyncWorker {
     char *name;
@@ -77,7 +87,7 @@ static void *worker_main(void *arg)
 {
     SyncWorker *w = arg;
     SyncRunner *runner = NULL;
-    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0;
+    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, next_poll = 0, poll_delay = POLL_MIN_S;
     bool due = true;  /* run once at start */
     char err[2048], name[80];
 
@@ -105,11 +115,23 @@ static void *worker_main(void *arg)
                 next_retry = now_seconds() + delay;
                 log_warn("cycle failed; retrying in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
+                next_poll = 0;
             } else {
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
+                poll_delay = res == CYCLE_DONE ? POLL_MIN_S : fmin(poll_delay * 2, POLL_MAX_S);
+                next_poll = def->autokick ? now_seconds() + poll_delay : 0;
             }
             continue;  /* look again for kicks that came during the cycle */
+        }
+        if (runner && next_poll > 0 && now >= next_poll && !atomic_load(&w->paused)) {
+            int found = runner_check_completed(runner);
+            if (found != 0) {
+                due = true;  /* on error too: the cycle reconnects and reports */
+                continue;
+            }
+            poll_delay = fmin(poll_delay * 2, POLL_MAX_S);
+            next_poll = now + poll_delay;
         }
         if (runner)
             nsocks = runner_notify_sockets(runner, socks, CONFLICT_MAX_SOURCES);
@@ -128,6 +150,8 @@ static void *worker_main(void *arg)
             wait_until = next_retry;
         if (next_check > 0 && (wait_until == 0 || next_check < wait_until))
             wait_until = next_check;
+        if (next_poll > 0 && !atomic_load(&w->paused) && (wait_until == 0 || next_poll < wait_until))
+            wait_until = next_poll;
         if (wait_until > 0) {
             double ms = (wait_until - now) * 1000.0;
             timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;

@@ -48,6 +48,14 @@ int runner_notify_sockets(SyncRunner *r, int *fds, int max);
 bool runner_consume_notifies(SyncRunner *r);
 
 /*
+ * runner_check_completed - autokick syncs: 1 if a transaction completed on
+ * a source since the last recorded cycle's snapshot (its changes may have
+ * skipped their NOTIFY), or a source needs a cycle to reconnect; 0 if not
+ * (and for syncs without autokick); -1 on error.
+ */
+int runner_check_completed(SyncRunner *r);
+
+/*
  * runner_validate - connect to the first source and check that every
  * receiving database has each table with the source's columns (the check
  * the engine makes before a sync's first cycle).  err says what is wrong.
