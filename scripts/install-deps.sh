@@ -9,7 +9,7 @@ PACKAGES=(
     gcc clang libclang-rt-14-dev make cmake pkg-config
     libpq-dev liburcu-dev libxxhash-dev libcmocka-dev
     postgresql-15 postgresql-client-15
-    python3
+    python3 time
 )
 
 missing=()
