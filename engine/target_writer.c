@@ -5,6 +5,7 @@
  *
  *   BEGIN                      connect if needed; replica role; BEGIN
  *   EXEC sql | COPY_BEGIN sql, DATA..., COPY_END    (any number)
+ *   QUERY sql                  its rows are kept until writer_take_rows
  *   BARRIER                    reply: all of the above ok?
  *   COMMIT | ROLLBACK          reply: did it commit / roll back?
  *   STOP                       leave
@@ -51,6 +52,7 @@ struct TargetWriter {
     char error[1024];  /* first error since BEGIN */
     long deleted;
     long inserted;
+    StrBuf rows;       /* rows of QUERY messages since BEGIN, one line each */
 };
 
 static void record_error(TargetWriter *w, const char *what, const PGresult *res)
@@ -84,7 +86,27 @@ static void reply(TargetWriter *w, bool ok)
     pthread_mutex_unlock(&w->lock);
 }
 
-static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusType expect)
+/* keep_rows - append res's rows to w->rows, fields tab-separated. */
+static void keep_rows(TargetWriter *w, const PGresult *res)
+{
+    pthread_mutex_lock(&w->lock);
+    for (int i = 0; i < PQntuples(res); i++) {
+        for (int f = 0; f < PQnfields(res); f++) {
+            if (f > 0)
+                strbuf_append(&w->rows, "\t");
+            strbuf_append(&w->rows, PQgetvalue(res, i, f));
+        }
+        strbuf_append(&w->rows, "\n");
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * run - sql on the writer's connection.  DELETEs count as deleted rows;
+ * INSERTs as inserted ones when `count`; with expect PGRES_TUPLES_OK the
+ * rows are kept for writer_take_rows.
+ */
+static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusType expect, bool count)
 {
     PGresult *res = PQexec(w->conn, sql);
     /* A statement run for its effect may return rows (SELECT setval(...)). */
@@ -93,10 +115,16 @@ static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusTy
 
     if (!ok)
         record_error(w, what, res);
-    else if (expect == PGRES_COMMAND_OK && strncmp(PQcmdStatus(res), "DELETE", 6) == 0) {
+    else if (expect == PGRES_TUPLES_OK)
+        keep_rows(w, res);
+    else if (expect == PGRES_COMMAND_OK && (strncmp(PQcmdStatus(res), "DELETE", 6) == 0 ||
+                                            (count && strncmp(PQcmdStatus(res), "INSERT", 6) == 0))) {
         long n = atol(PQcmdTuples(res));
         pthread_mutex_lock(&w->lock);
-        w->deleted += n;
+        if (PQcmdStatus(res)[0] == 'D')
+            w->deleted += n;
+        else
+            w->inserted += n;
         pthread_mutex_unlock(&w->lock);
     }
     PQclear(res);
@@ -110,6 +138,7 @@ static void do_begin(TargetWriter *w)
     pthread_mutex_lock(&w->lock);
     w->error[0] = '\0';
     w->deleted = w->inserted = 0;
+    strbuf_reset(&w->rows);
     pthread_mutex_unlock(&w->lock);
     if (w->conn && PQstatus(w->conn) != CONNECTION_OK) {
         PQfinish(w->conn);
@@ -132,14 +161,14 @@ static void do_begin(TargetWriter *w)
         char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
                                 " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS,
                                 lit);
-        bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK);
+        bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK, false);
         free(setup);
         free(lit);
         if (!ok)
             return;
         log_info("connected to target %s", w->db.name);
     }
-    w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK);
+    w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK, false);
 }
 
 static void do_copy_end(TargetWriter *w)
@@ -183,11 +212,15 @@ static void *writer_main(void *arg)
             break;
         case MSG_EXEC:
             if (!w->failed)
-                run(w, m->sql, m->sql, PGRES_COMMAND_OK);
+                run(w, m->sql, m->sql, PGRES_COMMAND_OK, m->count);
+            break;
+        case MSG_QUERY:
+            if (!w->failed)
+                run(w, m->sql, m->sql, PGRES_TUPLES_OK, false);
             break;
         case MSG_COPY_BEGIN:
             if (!w->failed)
-                w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN);
+                w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN, false);
             w->copy_counts = m->count;
             break;
         case MSG_DATA:
@@ -203,7 +236,7 @@ static void *writer_main(void *arg)
             break;
         case MSG_COMMIT:
             if (!w->failed && w->in_txn)
-                run(w, "COMMIT", "COMMIT", PGRES_COMMAND_OK);
+                run(w, "COMMIT", "COMMIT", PGRES_COMMAND_OK, false);
             w->in_txn = false;
             reply(w, !w->failed);
             break;
@@ -254,6 +287,7 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_
     w->queue = msgq_create();
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->replied, NULL);
+    strbuf_init(&w->rows);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         fprintf(stderr, "bucardo: cannot start a writer thread\n");
         exit(3);
@@ -298,6 +332,19 @@ void writer_counts(TargetWriter *w, long *deleted, long *inserted)
     pthread_mutex_unlock(&w->lock);
 }
 
+char *writer_take_rows(TargetWriter *w)
+{
+    char *rows = NULL;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->rows.len > 0) {
+        rows = xstrdup(w->rows.data);
+        strbuf_reset(&w->rows);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rows;
+}
+
 const char *writer_db_name(const TargetWriter *w)
 {
     return w->db.name;
@@ -312,6 +359,7 @@ void writer_stop(TargetWriter *w)
     msgq_destroy(w->queue);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->replied);
+    strbuf_free(&w->rows);
     dbinfo_free(&w->db);
     free(w->sync);
     free(w->lock_timeout);

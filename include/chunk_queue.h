@@ -47,6 +47,7 @@ void chunk_release(ChunkPool *pool, Chunk *chunk);
 typedef enum MsgType {
     MSG_BEGIN,       /* (re)connect if needed, then begin the cycle's transaction */
     MSG_EXEC,        /* run sql (no result needed) */
+    MSG_QUERY,       /* run sql; keep its rows for writer_take_rows */
     MSG_COPY_BEGIN,  /* start "COPY ... FROM STDIN" given in sql */
     MSG_DATA,        /* send chunk's bytes into the COPY in progress */
     MSG_COPY_END,    /* finish the COPY in progress */
@@ -60,8 +61,8 @@ typedef struct Msg {
     struct cds_wfcq_node node;
     MsgType type;
     Chunk *chunk;   /* MSG_DATA: one reference owned by this message */
-    char *sql;      /* MSG_EXEC, MSG_COPY_BEGIN: owned by this message */
-    bool count;     /* MSG_COPY_BEGIN: the rows count as applied (not a key list) */
+    char *sql;      /* MSG_EXEC, MSG_QUERY, MSG_COPY_BEGIN: owned by this message */
+    bool count;     /* MSG_COPY_BEGIN, MSG_EXEC: the rows copied or INSERTed count as applied */
 } Msg;
 
 typedef struct MsgQueue MsgQueue;

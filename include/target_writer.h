@@ -31,6 +31,10 @@ void writer_send_new(TargetWriter *w, MsgType type, const char *sql);
 bool writer_wait(TargetWriter *w, char *err, size_t errlen);
 /* writer_counts - rows deleted and inserted since the last BEGIN. */
 void writer_counts(TargetWriter *w, long *deleted, long *inserted);
+/* writer_take_rows - the rows of QUERY messages since the last BEGIN (or
+ * the last take), one line each, fields tab-separated; NULL when none.
+ * The caller frees it.  Call after writer_wait. */
+char *writer_take_rows(TargetWriter *w);
 const char *writer_db_name(const TargetWriter *w);
 
 /* writer_stop - stop the thread, close its connection, free it. */
