@@ -99,8 +99,7 @@ static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nke
     return true;
 }
 
-/* latest_source - the source whose latest change of this cycle is newest. */
-static int latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok)
+int conflicts_latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok)
 {
     int nt = r->def.ntables, best = -1;
     double best_time = 0;
@@ -162,7 +161,7 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, s
         return false;
     }
     if (rule.kind == CONFLICT_LATEST_ALL) {
-        latest_all = latest_source(r, nkeys, err, errlen, &ok);
+        latest_all = conflicts_latest_source(r, nkeys, err, errlen, &ok);
         if (!ok)
             return false;
     }

@@ -2,7 +2,7 @@
  * engine/runner_internal.h - the inside of a SyncRunner, shared by the
  * files that make up a sync cycle (sync_runner.c: connections and plans;
  * sync_cycle.c: the cycle; cycle_stream.c: COPY streams; cycle_conflicts.c:
- * multi-source conflicts).  Everything here belongs to the sync thread.
+ * multi-source conflicts; cycle_unique.c: unique indexes other than the key).  Everything here belongs to the sync thread.
  */
 #ifndef BUCARDO_RUNNER_INTERNAL_H
 #define BUCARDO_RUNNER_INTERNAL_H
@@ -12,6 +12,9 @@
 #include "chunk_queue.h"
 #include "sync_runner.h"
 #include "target_writer.h"
+
+/* cycle_unique.c: a table's unique indexes other than the key, on one source. */
+typedef struct UniqueInfo UniqueInfo;
 
 /* Per source and table: SQL fragments quoted for that connection. */
 typedef struct TablePlan {
@@ -31,6 +34,7 @@ typedef struct TablePlan {
     char **wtable;
     char **wselect;
     char **wcolumns;
+    UniqueInfo *unique; /* read when first needed (cycle_unique.c); NULL before */
 } TablePlan;
 
 /* One source: its reading connection (LISTENing when autokick) and plans. */
@@ -110,5 +114,33 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_conflicts.c */
 bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, size_t errlen) MUST_CHECK;
+/* conflicts_latest_source - the source whose latest change of this cycle
+ * is newest (bucardo_latest_all_tables); *ok false on error. */
+int conflicts_latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok);
+
+/* cycle_unique.c */
+void unique_info_free(UniqueInfo *u);
+/* unique_violation - err is a unique violation (SQLSTATE 23505). */
+bool unique_violation(const char *err);
+/*
+ * unique_resolve - multi-source: rows changed on different sources that
+ * hold the same value in a unique index other than the key are settled by
+ * the conflict rule; losers leave their source's key list (nkeys[s*nt+t]
+ * shrinks) and, when they must be deleted everywhere, deletes[s*nt+t] is
+ * set.  Each collision adds one to *conflicts.  Nothing to do (true) with
+ * a single source.
+ */
+bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, char *err, size_t errlen) MUST_CHECK;
+/* unique_apply_deletes - send every writer (but those copying the table
+ * whole: copy[t*nwriters+w]) the deletes unique_resolve decided. */
+bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, char *err, size_t errlen) MUST_CHECK;
+/* unique_apply_rows - the "unique mode" replacement of streaming table t's
+ * rows from source s (FROM clause `from`, naming the table "t") to the
+ * writers in `to`: staged, colliding writer rows deleted, then inserted. */
+bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *from, char *err,
+                       size_t errlen) MUST_CHECK;
+/* unique_collect - after a unit committed: log the writers' deleted
+ * colliding rows; returns how many (conflicts). */
+long unique_collect(SyncRunner *r);
 
 #endif

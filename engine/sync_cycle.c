@@ -13,6 +13,8 @@
  *     into temp table bucardo_k<t> on the source.  With several sources, keys
  *     changed on more than one are settled by the conflict rule
  *     (cycle_conflicts.c): losers drop them, so each key comes from one place.
+ *     Rows of different sources colliding in another unique index are
+ *     settled the same way (cycle_unique.c).
  *  3. Each writer (every target, and every other source) gets the keys
  *     streamed with COPY into a temp table of its own, deletes those rows,
  *     and receives the source's current rows for them by COPY.  A key deleted
@@ -24,6 +26,9 @@
  *     writers committed is the cycle recorded (snapshots + run row, one
  *     catalog transaction); then delta rows that every sync reading a source
  *     has applied are purged.
+ *
+ * A writer that meets a unique index other than the key (SQLSTATE 23505)
+ * has the unit applied again in "unique mode" (cycle_unique.c).
  *
  * A crash anywhere before the record re-runs the same changes next time,
  * which is harmless: delete-by-key plus copy of the current row is
@@ -74,6 +79,8 @@ typedef struct Cycle {
     bool *copy;         /* [t * nw + w]: table t is copied whole to writer w */
     bool *to;           /* scratch writer mask */
     bool copy_cycle;    /* onetimecopy or fullcopy targets */
+    bool unique_mode;   /* rows go through staging, unique collisions settled (cycle_unique.c) */
+    bool *udeletes;     /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
     long conflicts;
     long long *seq_high; /* per sequence: the highest source value */
     bool *seq_called;
@@ -105,6 +112,7 @@ static void cycle_free(Cycle *c)
     free(c->seq_called);
     free(c->copy);
     free(c->to);
+    free(c->udeletes);
 }
 
 /* changed_since - the visibility condition of a cycle (literals quoted). */
@@ -356,7 +364,8 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
     free(sql);
     from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
                      p->qualified, t, p->keyjoin, lo, hi);
-    ok = stream_rows(c, s, t, from, "", err, errlen);
+    ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
+                        : stream_rows(c, s, t, from, "", err, errlen);
     free(from);
     if (ok)
         make_deltas(c, s, t);
@@ -630,6 +639,8 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         send_all(r, MSG_BEGIN, NULL, NULL);
         if (sequences)
             apply_sequences(c);
+        if (sequences && !unique_apply_deletes(r, c->udeletes, c->copy, err, errlen))
+            return false;
         for (int i = 0; ok && i < n; i++) {
             const WorkItem *it = &items[i];
             for (int w = 0; w < c->nw; w++)
@@ -639,11 +650,20 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             if (!ok)
                 return false;  /* a source error: the cycle fails */
         }
-        if (commit_all(c, err, errlen))
+        if (commit_all(c, err, errlen)) {
+            c->conflicts += unique_collect(r);
             return true;
+        }
         send_all(r, MSG_ROLLBACK, NULL, NULL);
         for (int w = 0; w < r->nwriters; w++)
             (void)writer_wait(r->writers[w], NULL, 0);
+        if (!c->unique_mode && unique_violation(err)) {
+            log_warn("%s; applying this batch again, settling unique collisions", err);
+            c->unique_mode = true;
+            attempt--;
+            err[0] = '\0';
+            continue;
+        }
         if (!transient(err) || attempt == 5)
             return false;
         log_warn("%s; retrying this batch (attempt %d)", err, attempt + 1);
@@ -715,6 +735,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.truncated = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
     c.copy = xcalloc((size_t)(c.nt * c.nw) + 1, sizeof(bool));
     c.to = xcalloc((size_t)c.nw, sizeof(bool));
+    c.udeletes = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(bool));
     c.copy_cycle = r->def.onetimecopy > 0;
     for (int w = 0; w < r->def.ntargets; w++)
         c.copy_cycle |= r->def.fullcopy[w];
@@ -725,7 +746,8 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     for (int s = 0; s < c.ns; s++)
         if (!collect_keys(&c, s, err, errlen))
             goto fail_sources;
-    if (!resolve_conflicts(r, c.nkeys, &c.conflicts, err, errlen))
+    if (!resolve_conflicts(r, c.nkeys, &c.conflicts, err, errlen) ||
+        !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
     for (int i = 0; i < c.ns * c.nt; i++) {
         total += c.nkeys[i];

@@ -73,6 +73,7 @@ static void free_plans(SyncRunner *r, int s)
         free(p->wtable);
         free(p->wselect);
         free(p->wcolumns);
+        unique_info_free(p->unique);
     }
     free(plans);
     r->src[s].plans = NULL;

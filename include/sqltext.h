@@ -8,6 +8,7 @@
 extern const char sql_catalog[];
 extern const char sql_capture[];
 extern const char sql_upgrade[];
+extern const char sql_unique[];
 
 /*
  * sql_section - an xmalloc'd copy of the section `name` of an embedded SQL
