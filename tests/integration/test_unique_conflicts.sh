@@ -21,7 +21,8 @@ for db in src tgt; do
     createdb "$db" && psql -X -q -d "$db" -c "
         CREATE TABLE acct (id int PRIMARY KEY, email text UNIQUE, code text, active bool NOT NULL DEFAULT true);
         CREATE UNIQUE INDEX acct_code ON acct (lower(code)) WHERE active;
-        INSERT INTO acct VALUES (10, 'p@x', 'P', true), (11, 'q@x', 'Q', true), (97, 'old@x', 'DUP', false);" \
+        INSERT INTO acct VALUES (10, 'p@x', 'P', true), (11, 'q@x', 'Q', true), (97, 'old@x', 'DUP', false),
+                                (96, NULL, NULL, true);" \
         || fail "schema on $db"
     run_ok "$BUCARDO" add database "$db" dbname="$db"
 done
@@ -46,14 +47,16 @@ no_bad_runs() {
 
 # (a) Rows that exist only on the target hold the values the source now
 # writes under other keys.  Row 97 (inactive, code DUP) is outside the
-# partial index: the incoming active 'dup' does not collide with it.
+# partial index: the incoming active 'dup' does not collide with it; nor
+# does row 4's NULL email with row 96's (NULLs are distinct).
 sql tgt "insert into acct values (99, 'a@x', 'only-on-target', true), (98, 'zz@x', 'ABC', true)" >/dev/null
-sql src "insert into acct values (1, 'a@x', 'one', true), (2, 'b@x', 'abc', true), (3, 'c@x', 'dup', true)" >/dev/null
+sql src "insert into acct values (1, 'a@x', 'one', true), (2, 'b@x', 'abc', true), (3, 'c@x', 'dup', true),
+                                 (4, NULL, NULL, true)" >/dev/null
 run_ok "$BUCARDO" kick s 30
 expect_out DONE
 wait_synced src tgt 10 acct
 no_bad_runs s
-expect_equal "Good 2 3" "$(last_run s "state || ' ' || conflicts || ' ' || inserts")" "the run record (state conflicts inserts)"
+expect_equal "Good 2 4" "$(last_run s "state || ' ' || conflicts || ' ' || inserts")" "the run record (state conflicts inserts)"
 grep -q "conflict: sync s table public.acct unique index acct_email_key on tgt: row (99) held the value of row (1) from src" \
     log.bucardo || fail "the email collision was not logged"
 grep -q "unique index acct_code on tgt: row (98) held the value of row (2)" log.bucardo ||
@@ -114,6 +117,26 @@ collide() {
 collide bucardo_latest b
 collide bucardo_source a
 collide "b,a" b
+no_bad_runs ms
+
+# bucardo_skip: neither row is replicated; each source keeps its own.
+run_ok "$BUCARDO" update sync ms conflict_strategy=bucardo_skip
+run_ok "$BUCARDO" stop
+sql a "insert into m values (801, 'u-skip', 'from a')" >/dev/null
+sql b "insert into m values (802, 'u-skip', 'from b')" >/dev/null
+run_ok "$BUCARDO" start
+run_ok "$BUCARDO" kick ms 30
+expect_equal "801|802|" "$(sql a "select string_agg(id::text, ',') from m where u = 'u-skip'")|$(
+    sql b "select string_agg(id::text, ',') from m where u = 'u-skip'")|$(
+    sql c "select string_agg(id::text, ',') from m where u = 'u-skip'")" "bucardo_skip: the rows on a, b, c"
+grep -q "unique index m_u_key: value (u-skip) of key (801) on a was also written on another source: skipped" \
+    log.bucardo || fail "bucardo_skip: the collision was not logged"
+# Settle it by hand for what follows.
+sql b "delete from m where id = 802" >/dev/null
+sql a "update m set v = 'settled' where id = 801" >/dev/null
+run_ok "$BUCARDO" kick ms 30
+wait_synced a b 10 m
+wait_synced a c 10 m
 no_bad_runs ms
 
 # bucardo_abort: the cycle fails, naming the index; nothing is applied.
