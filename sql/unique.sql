@@ -9,7 +9,9 @@
 -- not partial) and NULLS NOT DISTINCT.  That text names the table's columns
 -- unqualified, so it can be evaluated over the table itself and over any
 -- relation with the same column names (the staging table, a join of the
--- table with the cycle's keys).
+-- table with the cycle's keys).  They run with search_path pg_catalog,
+-- pg_temp, so that text names other schemas' functions qualified, and it
+-- means the same whatever the caller's search_path.
 
 -- @@SECTION indexes@@
 -- bucardo_unique_indexes - the unique indexes of rel other than the one on
@@ -17,7 +19,7 @@
 -- column or expression (parenthesized), predicate, NULLS NOT DISTINCT.
 CREATE OR REPLACE FUNCTION pg_temp.bucardo_unique_indexes(rel regclass, keys name[])
 RETURNS TABLE (name text, cols text[], pred text, nulls_not_distinct bool)
-LANGUAGE sql STABLE AS $bucardo_unique$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $bucardo_unique$
 SELECT i.indexrelid::regclass::text,
        ARRAY(SELECT '(' || pg_catalog.pg_get_indexdef(i.indexrelid, n, true) || ')'
                FROM pg_catalog.generate_series(1, i.indnkeyatts) n ORDER BY n),
@@ -44,7 +46,7 @@ $bucardo_unique$;
 -- join compares those; rel's side is a plain subquery that the planner
 -- flattens, so the join can probe the very index being checked.
 CREATE OR REPLACE FUNCTION pg_temp.bucardo_unique_settle(rel regclass, keys name[], stage regclass)
-RETURNS void LANGUAGE plpgsql AS $bucardo_unique$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $bucardo_unique$
 DECLARE
     ix record;
     klist text;

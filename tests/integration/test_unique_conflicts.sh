@@ -57,9 +57,9 @@ expect_out DONE
 wait_synced src tgt 10 acct
 no_bad_runs s
 expect_equal "Good 2 4" "$(last_run s "state || ' ' || conflicts || ' ' || inserts")" "the run record (state conflicts inserts)"
-grep -q "conflict: sync s table public.acct unique index acct_email_key on tgt: row (99) held the value of row (1) from src" \
+grep -q "conflict: sync s table public.acct unique index public.acct_email_key on tgt: row (99) held the value of row (1) from src" \
     log.bucardo || fail "the email collision was not logged"
-grep -q "unique index acct_code on tgt: row (98) held the value of row (2)" log.bucardo ||
+grep -q "unique index public.acct_code on tgt: row (98) held the value of row (2)" log.bucardo ||
     fail "the lower(code) collision was not logged"
 [ "$(sql tgt "select count(*) from acct where id = 97")" = 1 ] || fail "a row outside the partial index was deleted"
 
@@ -111,7 +111,7 @@ collide() {
     done
     expect_equal "Good 1" "$(sql bucardo "select string_agg(distinct state, ',') || ' ' || sum(conflicts)
         from bucardo.syncrun where sync = 'ms' and id > $before")" "$strategy: the runs (states, conflicts)"
-    grep -q "sync ms table public.m unique index m_u_key: value (u-$strategy) of key ($idl) on .* winner $winner; key ($idl) is deleted on every database" \
+    grep -q "sync ms table public.m unique index public.m_u_key: value (u-$strategy) of key ($idl) on .* winner $winner; key ($idl) is deleted on every database" \
         log.bucardo || fail "$strategy: the collision was not logged"
 }
 collide bucardo_latest b
@@ -129,7 +129,7 @@ run_ok "$BUCARDO" kick ms 30
 expect_equal "801|802|" "$(sql a "select string_agg(id::text, ',') from m where u = 'u-skip'")|$(
     sql b "select string_agg(id::text, ',') from m where u = 'u-skip'")|$(
     sql c "select string_agg(id::text, ',') from m where u = 'u-skip'")" "bucardo_skip: the rows on a, b, c"
-grep -q "unique index m_u_key: value (u-skip) of key (801) on a was also written on another source: skipped" \
+grep -q "unique index public.m_u_key: value (u-skip) of key (801) on a was also written on another source: skipped" \
     log.bucardo || fail "bucardo_skip: the collision was not logged"
 # Settle it by hand for what follows.
 sql b "delete from m where id = 802" >/dev/null
@@ -146,7 +146,7 @@ sql a "insert into m values (901, 'u-abort', 'from a')" >/dev/null
 sql b "insert into m values (902, 'u-abort', 'from b')" >/dev/null
 run_ok "$BUCARDO" start
 "$BUCARDO" kick ms 10 >/dev/null 2>&1 || true  # the cycle may have failed before the kick
-wait_run ms 10 "state = 'Bad' and error like '%unique index m_u_key: value (u-abort)%bucardo_abort%'"
+wait_run ms 10 "state = 'Bad' and error like '%unique index public.m_u_key: value (u-abort)%bucardo_abort%'"
 run_ok "$BUCARDO" status ms
 expect_out "Current state +: Bad"
 expect_equal 0 "$(sql c "select count(*) from m where u = 'u-abort'")" "bucardo_abort applied a row"
