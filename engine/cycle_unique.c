@@ -231,6 +231,77 @@ static char *text_of(const char *s, size_t len)
     return out;
 }
 
+/* group_end - the end of the run of rows with the same value as rows[i]. */
+static size_t group_end(const UniqueRow *rows, size_t n, size_t i)
+{
+    size_t end = i + 1;
+
+    while (end < n && rows[end].vlen == rows[i].vlen &&
+           memcmp(rows[end].value, rows[i].value, rows[i].vlen) == 0)
+        end++;
+    return end;
+}
+
+/* describe_group - "value (v) written under key (k1) on A, key (k2) on B"
+ * for the collision whose rows start at rows[i] (rows sorted by value). */
+static void describe_group(const SyncRunner *r, const UniqueRow *rows, size_t n, size_t i, StrBuf *out)
+{
+    size_t end = group_end(rows, n, i);
+    char *v = text_of(rows[i].value, rows[i].vlen);
+
+    strbuf_printf(out, "value (%s) written under ", v);
+    free(v);
+    for (size_t j = i; j < end; j++) {
+        char *k = text_of(rows[j].key, rows[j].klen);
+        strbuf_printf(out, "%skey (%s) on %s", j > i ? ", " : "", k, r->def.sources[rows[j].source].name);
+        free(k);
+    }
+}
+
+/*
+ * log_and_drop - log each settled collision of rs (sorted by value) and
+ * append its losing rows' keys to lost[source] as COPY lines "key \t t|f"
+ * (t: delete it on every database; f: skipped, leave it where it is).
+ */
+static void log_and_drop(const SyncRunner *r, const char *table, const UniqueIndex *ix, const RowSet *rs,
+                         StrBuf *lost)
+{
+    StrBuf who;
+
+    strbuf_init(&who);
+    for (size_t i = 0, end; i < rs->n; i = end) {
+        int winner = CONFLICT_NO_WINNER;
+        bool settled = false;
+
+        end = group_end(rs->rows, rs->n, i);
+        for (size_t j = i; j < end; j++)
+            if (rs->rows[j].fate != UNIQUE_KEEP) {
+                settled = true;
+                winner = rs->rows[j].winner;
+            }
+        if (!settled)
+            continue;
+        strbuf_reset(&who);
+        describe_group(r, rs->rows, rs->n, i, &who);
+        if (winner >= 0)
+            log_info(
+                "conflict: sync %s table %s unique index %s: %s: winner %s, the other rows are deleted on"
+                " every database",
+                r->def.name, table, ix->name, who.data, r->def.sources[winner].name);
+        else
+            log_info("conflict: sync %s table %s unique index %s: %s: skipped, no winner, each keeps its row",
+                     r->def.name, table, ix->name, who.data);
+        for (size_t j = i; j < end; j++) {
+            const UniqueRow *u = &rs->rows[j];
+            if (u->fate == UNIQUE_KEEP)
+                continue;
+            strbuf_append_len(&lost[u->source], u->key, u->klen);
+            strbuf_append(&lost[u->source], u->fate == UNIQUE_LOSE ? "\tt\n" : "\tf\n");
+        }
+    }
+    strbuf_free(&who);
+}
+
 /*
  * settle_index - pair source rows of one index of table t; losers' keys
  * go to lost[s] as COPY lines "key \t t|f" (t: delete everywhere).
@@ -267,40 +338,19 @@ static bool settle_index(SyncRunner *r, int t, const UniqueIndex *ix, const long
         long n = unique_settle(rs.rows, rs.n, rule, ns, latest_all,
                                (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32), &at);
         if (n < 0) {
-            char *v = text_of(rs.rows[at].value, rs.rows[at].vlen);
-            snprintf(
-                err, errlen,
-                "sync %s: table %s: unique index %s: value (%s) written on two sources under different keys,"
-                " and conflict_strategy is bucardo_abort",
-                r->def.name, table, ix->name, v);
-            free(v);
+            StrBuf who;
+            strbuf_init(&who);
+            describe_group(r, rs.rows, rs.n, at, &who);
+            snprintf(err, errlen,
+                     "sync %s: table %s: unique index %s: %s, and conflict_strategy is bucardo_abort",
+                     r->def.name, table, ix->name, who.data);
+            strbuf_free(&who);
             ok = false;
         } else {
             *conflicts += n;
         }
-        for (size_t i = 0; ok && i < rs.n; i++) {
-            const UniqueRow *u = &rs.rows[i];
-            char *k, *v;
-            if (u->fate == UNIQUE_KEEP)
-                continue;
-            k = text_of(u->key, u->klen);
-            v = text_of(u->value, u->vlen);
-            if (u->fate == UNIQUE_LOSE)
-                log_info("conflict: sync %s table %s unique index %s: value (%s) of key (%s) on %s was also "
-                         "written"
-                         " on another source: winner %s; key (%s) is deleted on every database",
-                         r->def.name, table, ix->name, v, k, r->def.sources[u->source].name,
-                         r->def.sources[u->winner].name, k);
-            else
-                log_info("conflict: sync %s table %s unique index %s: value (%s) of key (%s) on %s was also "
-                         "written"
-                         " on another source: skipped, no winner",
-                         r->def.name, table, ix->name, v, k, r->def.sources[u->source].name);
-            free(k);
-            free(v);
-            strbuf_append_len(&lost[u->source], u->key, u->klen);
-            strbuf_append(&lost[u->source], u->fate == UNIQUE_LOSE ? "\tt\n" : "\tf\n");
-        }
+        if (ok)
+            log_and_drop(r, table, ix, &rs, lost);
     }
     free(rs.rows);
     for (int s = 0; s < ns; s++)
