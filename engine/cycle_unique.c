@@ -27,8 +27,9 @@
  *    either way it is deleted and the incoming row applied, so the target
  *    ends equal to the source.  This costs nothing until it happens: the
  *    unit is applied normally, and only when a writer reports 23505 is it
- *    rolled back and applied again in "unique mode" (kept for the rest of
- *    the cycle): rows go by COPY into a temp staging table, the writer
+ *    rolled back and applied again in "unique mode" (that unit only: the
+ *    next batch tries the fast path again): rows go by COPY into a temp
+ *    staging table (analyzed, so the joins below probe indexes), the writer
  *    deletes its rows colliding with a staged row in each unique index
  *    (pg_temp functions of sql/unique.sql, reading the writer's own
  *    catalog: a target's indexes may differ from the source's), then
@@ -563,6 +564,11 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         char *lit, *sql;
         if (!to[w])
             continue;
+        /* Statistics, so the planner probes the writer's indexes with the
+         * staged rows instead of scanning its whole table. */
+        sql = xasprintf("ANALYZE pg_temp.bucardo_u%d", t);
+        writer_send_new(r->writers[w], MSG_EXEC, sql);
+        free(sql);
         lit = pg_quote_literal(conn, p->wtable[w]);
         sql = xasprintf(
             "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass)", lit,

@@ -79,7 +79,7 @@ typedef struct Cycle {
     bool *copy;         /* [t * nw + w]: table t is copied whole to writer w */
     bool *to;           /* scratch writer mask */
     bool copy_cycle;    /* onetimecopy or fullcopy targets */
-    bool unique_mode;   /* rows go through staging, unique collisions settled (cycle_unique.c) */
+    bool unique_mode;   /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
     bool *udeletes;     /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
     long conflicts;
     long long *seq_high; /* per sequence: the highest source value */
@@ -633,6 +633,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
 {
     SyncRunner *r = c->r;
 
+    c->unique_mode = false; /* the fast path first, for every unit */
     for (int attempt = 1;; attempt++) {
         bool ok = true;
 
