@@ -87,7 +87,7 @@ static TargetWriter **start_writers(const BulkCopy *job)
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
             ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool);
-            writer_send_new(ws[w], MSG_BEGIN, NULL);
+            writer_send_new(ws[w], MSG_BEGIN, r->client_encoding);
         }
     return ws;
 }
@@ -193,9 +193,9 @@ static void *range_main(void *arg)
         snprintf(rg->err, sizeof(rg->err), "source %s: cannot connect: %s", r->def.sources[0].name, reason);
         return NULL;
     }
-    sql = xasprintf(PG_ROW_TEXT_SETTINGS "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-                    " SET TRANSACTION SNAPSHOT '%s'",
-                    job->snapshot);
+    sql = xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS
+                    "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
+                    pg_copy_encoding(src), job->snapshot);
     res = PQexec(src, sql);
     free(sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {

@@ -131,6 +131,12 @@ PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,
     return NULL;
 }
 
+const char *pg_copy_encoding(PGconn *source)
+{
+    const char *enc = PQparameterStatus(source, "server_encoding");
+    return enc != NULL && strcmp(enc, "SQL_ASCII") == 0 ? "SQL_ASCII" : "UTF8";
+}
+
 bool pg_exec(PGconn *conn, const char *who, const char *sql, int nparams,
              const char *const *params)
 {

@@ -62,6 +62,7 @@ struct SyncRunner {
     long batch_keys;           /* keys per transaction in large cycles (0: no limit) */
     char *lock_timeout;        /* writers' lock_timeout */
     long long *seq_seen;       /* per sequence: the highest value last applied, -1: none */
+    const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
 };
 
 /* The database writer w applies to. */

@@ -637,7 +637,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
     for (int attempt = 1;; attempt++) {
         bool ok = true;
 
-        send_all(r, MSG_BEGIN, NULL, NULL);
+        send_all(r, MSG_BEGIN, r->client_encoding, NULL);
         if (sequences)
             apply_sequences(c);
         if (sequences && !unique_apply_deletes(r, c->udeletes, c->copy, err, errlen))

@@ -230,13 +230,19 @@ bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)
         return false;
     }
     {
-        PGresult *res = src_query(r, s, "session setup", PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS,
-                                  PGRES_COMMAND_OK, err, errlen);
+        const char *enc = pg_copy_encoding(sc->conn);
+        char *setup = xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS, enc);
+        PGresult *res = src_query(r, s, "session setup", setup, PGRES_COMMAND_OK, err, errlen);
+
+        free(setup);
         if (res == NULL) {
             runner_drop_source(r, s);
             return false;
         }
         PQclear(res);
+        /* One SQL_ASCII source makes its bytes pass unconverted everywhere. */
+        if (s == 0 || strcmp(enc, "SQL_ASCII") == 0)
+            r->client_encoding = enc;
     }
     if (r->def.autokick) {
         PGresult *res = PQexec(sc->conn, "LISTEN " CAPTURE_CHANNEL);

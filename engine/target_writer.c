@@ -42,6 +42,7 @@ struct TargetWriter {
     bool in_copy;
     bool copy_counts;  /* the COPY in progress counts as inserted rows */
     bool in_txn;
+    char encoding[16]; /* the session's client_encoding, "" until set */
 
     /* Shared, under lock. */
     pthread_mutex_t lock;
@@ -131,8 +132,12 @@ static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusTy
     return ok;
 }
 
-/* do_begin - make sure the connection is usable, then open the transaction. */
-static void do_begin(TargetWriter *w)
+/*
+ * do_begin - make sure the connection is usable, with client_encoding
+ * `encoding` (the sources', see pg_copy_encoding; NULL: UTF8), then open
+ * the transaction.
+ */
+static void do_begin(TargetWriter *w, const char *encoding)
 {
     w->failed = false;
     pthread_mutex_lock(&w->lock);
@@ -167,6 +172,20 @@ static void do_begin(TargetWriter *w)
         if (!ok)
             return;
         log_info("connected to target %s", w->db.name);
+        w->encoding[0] = '\0';
+    }
+    if (encoding == NULL)
+        encoding = "UTF8";
+    if (strcmp(w->encoding, encoding) != 0) {
+        char *lit = pg_quote_literal(w->conn, encoding);
+        char *set = xasprintf("SET client_encoding = %s", lit);
+        bool ok = run(w, "session setup", set, PGRES_COMMAND_OK, false);
+
+        free(set);
+        free(lit);
+        if (!ok)
+            return;
+        snprintf(w->encoding, sizeof(w->encoding), "%s", encoding);
     }
     w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK, false);
 }
@@ -208,7 +227,7 @@ static void *writer_main(void *arg)
 
         switch (type) {
         case MSG_BEGIN:
-            do_begin(w);
+            do_begin(w, m->sql);
             break;
         case MSG_EXEC:
             if (!w->failed)

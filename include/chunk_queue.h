@@ -45,7 +45,7 @@ void chunk_release(ChunkPool *pool, Chunk *chunk);
 
 /* What a writer is asked to do, in order. */
 typedef enum MsgType {
-    MSG_BEGIN,       /* (re)connect if needed, then begin the cycle's transaction */
+    MSG_BEGIN,       /* (re)connect if needed, set client_encoding to sql, begin the transaction */
     MSG_EXEC,        /* run sql (no result needed) */
     MSG_QUERY,       /* run sql; keep its rows for writer_take_rows */
     MSG_COPY_BEGIN,  /* start "COPY ... FROM STDIN" given in sql */
@@ -61,7 +61,7 @@ typedef struct Msg {
     struct cds_wfcq_node node;
     MsgType type;
     Chunk *chunk;   /* MSG_DATA: one reference owned by this message */
-    char *sql;      /* MSG_EXEC, MSG_QUERY, MSG_COPY_BEGIN: owned by this message */
+    char *sql;      /* MSG_EXEC, MSG_QUERY, MSG_COPY_BEGIN; MSG_BEGIN: the client_encoding (owned) */
     bool count;     /* MSG_COPY_BEGIN, MSG_EXEC: the rows copied or INSERTed count as applied */
 } Msg;
 

@@ -46,6 +46,18 @@ PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen) MUST_CHEC
 #define PG_KEY_JOIN_SETTINGS "SET enable_hashjoin = off; SET enable_mergejoin = off"
 
 /*
+ * pg_copy_encoding - the client_encoding every engine session of a sync
+ * uses while moving rows read from this source connection: UTF8, so a
+ * source and a target with different server encodings convert through it
+ * (a character the target cannot hold is an error, never garbled bytes);
+ * SQL_ASCII when the source is SQL_ASCII, whose bytes carry no encoding
+ * and must pass unconverted.  Left to the defaults, each side would use
+ * its own database's encoding and a UTF8 row would land in a LATIN1
+ * target as mojibake.
+ */
+const char *pg_copy_encoding(PGconn *source);
+
+/*
  * PG_ROW_TEXT_SETTINGS - run first on every engine connection that reads or
  * writes rows as COPY text.  A database's own defaults (ALTER DATABASE ...
  * SET DateStyle = 'SQL, DMY', extra_float_digits = 0, xmloption = document,
