@@ -287,6 +287,9 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
         }
         PQfinish(conn);
     }
+    /* A running engine restarts the syncs using it (a new password, host...). */
+    if (!cli_notify_reload(ctx))
+        goto out_db;
     fputs(said.data, stdout);
     code = EXIT_OK;
 out_db:

@@ -205,6 +205,17 @@ change a after-restart
 change b after-restart
 wait_synced src tgt 20 a b
 
+# --- update database while running: the syncs using it follow at once
+#     (here tgt moves to another database holding the same tables).
+createdb tgt2 && pg_dump -s tgt | psql -X -q -d tgt2 >/dev/null || fail "tgt2"
+for t in a b; do
+    psql -X -q -d tgt -c "COPY $t TO STDOUT" | psql -X -q -d tgt2 -c "COPY $t FROM STDIN" || fail "copy $t to tgt2"
+done
+run_ok "$BUCARDO" update db tgt dbname=tgt2
+change a after-update-db
+wait_synced src tgt2 20 a
+expect_equal "$newpid" "$(engine_pid)" "engine pid after update db"
+
 run_ok "$BUCARDO" stop
 process_gone "$newpid" || fail "the engine ($newpid) still runs after stop"
 [ -f "$PIDFILE" ] && fail "stop left the pid file behind"
