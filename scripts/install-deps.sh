@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    gcc clang libclang-rt-14-dev make cmake pkg-config
+    gcc clang clang-format libclang-rt-14-dev make cmake pkg-config
     libpq-dev liburcu-dev libxxhash-dev libcmocka-dev
     postgresql-15 postgresql-client-15
     python3 time
