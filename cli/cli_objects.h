@@ -1,7 +1,8 @@
 /*
  * cli/cli_objects.h - catalog helpers shared by several command families:
  * dbgroup membership (add dbgroup, add sync dbs=...) and relgroup
- * membership (add relgroup, add table, add all tables).
+ * membership (add relgroup, add table, add all tables), and rechecking a
+ * sync after what it uses changed (the update commands).
  * All of them print their own errors and run in the caller's transaction.
  */
 #ifndef BUCARDO_CLI_OBJECTS_H
@@ -45,5 +46,15 @@ bool relgroup_add(PGconn *cat, const char *relgroup, const char *relid, bool *ad
  * printing why (unknown, or ambiguous).
  */
 PGresult *relation_find(PGconn *cat, const char *name, const char *db) MUST_CHECK;
+
+/*
+ * After something sync `name` uses changed (its relgroup, its dbgroup, one
+ * of its tables), in the caller's transaction: sync_check - is the sync
+ * still one the engine can run?  sync_capture - put capture in place on
+ * every table of every source (each source commits on its own: check every
+ * sync first).  Both print why not.
+ */
+bool sync_check(PGconn *cat, const char *name) MUST_CHECK;
+bool sync_capture(PGconn *cat, const char *name) MUST_CHECK;
 
 #endif

@@ -260,6 +260,16 @@ static bool install_capture(PGconn *cat, const char *sync)
     return ok;
 }
 
+bool sync_check(PGconn *cat, const char *sync)
+{
+    return sync_validate(cat, sync);
+}
+
+bool sync_capture(PGconn *cat, const char *sync)
+{
+    return install_capture(cat, sync);
+}
+
 /* apply_options - every option of kv except the structural ones. */
 static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
 {

@@ -32,7 +32,12 @@ static const HelpEntry HELP[] = {
      "  Adds an object to the catalog.  A database is tested with a connection first.\n"},
     {"update",
      "bucardo update database NAME key=value ...   (same keys as add database)\n"
-     "bucardo update sync NAME key=value ...       (same keys as add sync)\n"},
+     "bucardo update sync NAME key=value ...       (same keys as add sync)\n"
+     "bucardo update table|sequence [SCHEMA.]NAME [db=NAME] relgroup=A[,B] | schemaname=S | tablename=T\n"
+     "bucardo update relgroup NAME [add TABLE ...] [remove TABLE ...] [name=NEWNAME]\n"
+     "bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] [name=NEWNAME]\n"
+     "  A change to what a sync uses is checked against the sync, capture is put in\n"
+     "  place (or dropped), and a running engine reloads the sync.\n"},
     {"remove",
      "bucardo remove database|dbgroup|table|relgroup|sync NAME ...\n"
      "  Refuses to remove something still in use; remove database --force also\n"
@@ -56,7 +61,7 @@ void cli_usage(void)
     printf("Usage: bucardo [options] COMMAND [arguments]\n\nCommands:\n");
     printf("  install                 create the bucardo catalog database\n");
     printf("  add TYPE NAME ...       add a database, dbgroup, table(s), relgroup or sync\n");
-    printf("  update TYPE NAME ...    change a database or a sync\n");
+    printf("  update TYPE NAME ...    change a database, sync, table, sequence, relgroup or dbgroup\n");
     printf("  remove TYPE NAME ...    remove objects\n");
     printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, relgroups, syncs or all\n");
     printf("  show all|NAME           show configuration settings\n");

@@ -1,0 +1,686 @@
+/*
+ * cli/cmd_update.c - `update table`, `update sequence`, `update relgroup`
+ * and `update dbgroup`: changing what syncs replicate, and between whom,
+ * after the objects were added.
+ *
+ * Such a change can alter a sync that runs.  Every command works the same
+ * way, in the command's one catalog transaction:
+ *   1. note the syncs the change touches (AffectedSyncs), with their
+ *      definitions as they were;
+ *   2. change the catalog;
+ *   3. recheck each of those syncs as it is now (sync_check: still
+ *      runnable; then sync_capture: capture on every table of every
+ *      source, once all of them passed the check), drop
+ *      the capture that no sync reads any more and the replication state of
+ *      databases that stopped being a source, and tell a running engine to
+ *      reload (it restarts the syncs whose definition changed).
+ * Anything refused rolls the whole command back; what changed is printed
+ * only once everything succeeded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "cli.h"
+#include "cli_objects.h"
+#include "relinfo.h"
+#include "syncdef.h"
+
+static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE name = $1";
+static const char SQL_DBGROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
+static const char SQL_SYNCS_OF_RELGROUP[] = "SELECT name FROM bucardo.sync WHERE relgroup = $1 ORDER BY name";
+static const char SQL_SYNCS_OF_DBGROUP[] = "SELECT name FROM bucardo.sync WHERE dbgroup = $1 ORDER BY name";
+static const char SQL_SYNCS_OF_RELATION[] =
+    "SELECT DISTINCT s.name FROM bucardo.sync s JOIN bucardo.relgroup_member m ON m.relgroup = s.relgroup"
+    " WHERE m.relation = $1::integer ORDER BY 1";
+static const char SQL_REMOVE_REL_MEMBER[] =
+    "DELETE FROM bucardo.relgroup_member WHERE relgroup = $1 AND relation = $2::integer";
+static const char SQL_REMOVE_REL_MEMBERSHIPS[] =
+    "DELETE FROM bucardo.relgroup_member WHERE relation = $1::integer";
+static const char SQL_RENAME_RELGROUP[] = "UPDATE bucardo.relgroup SET name = $2 WHERE name = $1";
+static const char SQL_RENAME_DBGROUP[] = "UPDATE bucardo.dbgroup SET name = $2 WHERE name = $1";
+static const char SQL_DB_MEMBER_ROLE[] =
+    "SELECT role FROM bucardo.dbgroup_member WHERE dbgroup = $1 AND db = $2";
+static const char SQL_DBGROUP_SIZE[] = "SELECT count(*) FROM bucardo.dbgroup_member WHERE dbgroup = $1";
+static const char SQL_SET_DB_ROLE[] =
+    "UPDATE bucardo.dbgroup_member SET role = $3 WHERE dbgroup = $1 AND db = $2";
+static const char SQL_REMOVE_DB_MEMBER[] =
+    "DELETE FROM bucardo.dbgroup_member WHERE dbgroup = $1 AND db = $2";
+static const char SQL_RELATION_ROW[] =
+    "SELECT db, schemaname, relname, kind FROM bucardo.relation WHERE id = $1::integer";
+static const char SQL_RELATION_TAKEN[] =
+    "SELECT 1 FROM bucardo.relation WHERE db = $1 AND schemaname = $2 AND relname = $3";
+static const char SQL_RENAME_RELATION[] =
+    "UPDATE bucardo.relation SET schemaname = $2, relname = $3, pkey = $4::text[], pkeytype = $5::text[]"
+    " WHERE id = $1::integer";
+/* A database that is no longer a source of a sync starts afresh if it
+ * becomes one again: its old snapshot would skip or replay changes. */
+static const char SQL_FORGET_OLD_SOURCES[] =
+    "DELETE FROM bucardo.sync_source_state ss WHERE ss.sync = $1 AND NOT EXISTS"
+    " (SELECT 1 FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    "   WHERE s.name = ss.sync AND m.db = ss.db AND m.role = 'source')";
+
+/* The syncs a command touches, with their definitions before the change. */
+typedef struct AffectedSyncs {
+    int count;
+    SyncDef *defs;
+} AffectedSyncs;
+
+/*
+ * affected_add - add the syncs that `sql` (one parameter) names to `a`,
+ * each loaded as it is now; syncs already there are skipped.  `a` owns the
+ * definitions (affected_free).
+ */
+static bool affected_add(PGconn *cat, const char *sql, const char *param, AffectedSyncs *a)
+{
+    const char *params[1] = {param};
+    PGresult *res = pg_query(cat, "catalog", sql, 1, params);
+
+    if (res == NULL)
+        return false;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *name = PQgetvalue(res, r, 0);
+        bool known = false;
+
+        for (int i = 0; i < a->count; i++)
+            known = known || strcmp(a->defs[i].name, name) == 0;
+        if (known)
+            continue;
+        a->defs = xrealloc(a->defs, sizeof(SyncDef) * (size_t)(a->count + 1));
+        if (syncdef_load(cat, name, &a->defs[a->count]) != LOOKUP_FOUND) {
+            PQclear(res);
+            return cli_error("sync \"%s\": cannot read its definition", name) == 0;
+        }
+        a->count++;
+    }
+    PQclear(res);
+    return true;
+}
+
+static void affected_free(AffectedSyncs *a)
+{
+    for (int i = 0; i < a->count; i++)
+        syncdef_free(&a->defs[i]);
+    free(a->defs);
+    a->defs = NULL;
+    a->count = 0;
+}
+
+/*
+ * affected_finish - step 3 of the header: recheck every affected sync as the
+ * catalog now has it, clean up after the old definitions, and have a
+ * running engine reload at commit.  Prints why when a sync is refused.
+ */
+static bool affected_finish(CliContext *ctx, const AffectedSyncs *a)
+{
+    for (int i = 0; i < a->count; i++) {
+        const char *params[1] = {a->defs[i].name};
+        if (!sync_check(ctx->cat, a->defs[i].name) ||
+            !pg_exec(ctx->cat, "catalog", SQL_FORGET_OLD_SOURCES, 1, params))
+            return false;
+    }
+    for (int i = 0; i < a->count; i++)
+        if (!sync_capture(ctx->cat, a->defs[i].name))
+            return false;
+    /* Capture of tables (or sources) no sync reads any more; tables still
+     * read keep theirs, with autokick as their readers now want it. */
+    for (int i = 0; i < a->count; i++)
+        if (!capture_sync_cleanup(ctx->cat, &a->defs[i]))
+            return cli_error("sync \"%s\": could not remove change capture it no longer needs",
+                             a->defs[i].name) == 0;
+    return a->count == 0 || cli_notify_reload(ctx);
+}
+
+/* print_affected - which syncs a successful change went to. */
+static void print_affected(StrBuf *said, const AffectedSyncs *a)
+{
+    for (int i = 0; i < a->count; i++)
+        strbuf_printf(said, "Sync \"%s\" changed%s\n", a->defs[i].name,
+                      strcmp(a->defs[i].status, "active") == 0 ? ": a running engine reloads it" : "");
+}
+
+/* rename_checked - rename a relgroup or dbgroup after checking the new name. */
+static bool rename_checked(PGconn *cat, const char *kind, bool simple, const char *exists_sql,
+                           const char *rename_sql, const char *from, const char *to)
+{
+    const char *params[2] = {from, to};
+    int found;
+
+    if (!cli_check_name(kind, to, simple))
+        return false;
+    found = cli_row_exists(cat, exists_sql, to);
+    if (found != 0)
+        return found > 0 ? cli_error("a %s named \"%s\" already exists", kind, to) == 0 : false;
+    return pg_exec(cat, "catalog", rename_sql, 2, params);
+}
+
+/* The words of `update relgroup|dbgroup NAME ...`, sorted by what they ask. */
+typedef struct GroupWords {
+    StrList add, remove, plain; /* names after "add", after "remove", before either */
+    KeyValues kv;
+} GroupWords;
+
+/*
+ * group_words - split the words after the group's name.  "add" and "remove"
+ * (or "delete") switch the list the following names go to; names may also
+ * be comma lists; key=value words are checked against `keys`.
+ */
+static bool group_words(int argc, char **argv, const char *const *keys, const char *what, GroupWords *g)
+{
+    StrList *into = &g->plain;
+    int nkv = 0;
+    char **kvwords = xcalloc((size_t)argc + 1, sizeof(char *));
+    bool ok;
+
+    memset(g, 0, sizeof(*g));
+    for (int i = 1; i < argc; i++) {
+        if (strchr(argv[i], '=') != NULL)
+            kvwords[nkv++] = argv[i];
+        else if (strcmp(argv[i], "add") == 0)
+            into = &g->add;
+        else if (strcmp(argv[i], "remove") == 0 || strcmp(argv[i], "delete") == 0)
+            into = &g->remove;
+        else
+            strlist_add_split(into, argv[i], ',');
+    }
+    ok = cli_kv_parse(nkv, kvwords, 0, keys, what, &g->kv);
+    free(kvwords);
+    return ok;
+}
+
+static void group_words_free(GroupWords *g)
+{
+    strlist_free(&g->add);
+    strlist_free(&g->remove);
+    strlist_free(&g->plain);
+    cli_kv_free(&g->kv);
+}
+
+/* relgroup_change - the adds and removes of `update relgroup`, into `said`. */
+static bool relgroup_change(PGconn *cat, const char *group, const GroupWords *g, const char *db, StrBuf *said)
+{
+    for (int i = 0; i < g->add.count; i++) {
+        PGresult *rel = relation_find(cat, g->add.items[i], db);
+        bool added, ok;
+
+        if (rel == NULL)
+            return false;
+        ok = relgroup_add(cat, group, PQgetvalue(rel, 0, 0), &added);
+        if (ok)
+            strbuf_printf(said,
+                          added ? "Added %s to relgroup \"%s\"\n" : "%s is already in relgroup \"%s\"\n",
+                          PQgetvalue(rel, 0, 2), group);
+        PQclear(rel);
+        if (!ok)
+            return false;
+    }
+    for (int i = 0; i < g->remove.count; i++) {
+        PGresult *rel = relation_find(cat, g->remove.items[i], db), *res;
+        const char *params[2] = {group, NULL};
+        bool gone;
+
+        if (rel == NULL)
+            return false;
+        params[1] = PQgetvalue(rel, 0, 0);
+        res = pg_query(cat, "catalog", SQL_REMOVE_REL_MEMBER, 2, params);
+        gone = res && strcmp(PQcmdTuples(res), "1") == 0;
+        if (res && !gone)
+            cli_error("%s (database %s) is not in relgroup \"%s\"", PQgetvalue(rel, 0, 2),
+                      PQgetvalue(rel, 0, 1), group);
+        else if (gone)
+            strbuf_printf(said, "Removed %s from relgroup \"%s\"\n", PQgetvalue(rel, 0, 2), group);
+        PQclear(res);
+        PQclear(rel);
+        if (!gone)
+            return false;
+    }
+    return true;
+}
+
+int cmd_update_relgroup(CliContext *ctx, int argc, char **argv)
+{
+    static const char *const keys[] = {"name", "db", NULL};
+    GroupWords g;
+    AffectedSyncs a = {0};
+    StrBuf said;
+    const char *newname, *db;
+    int found, code = EXIT_FAIL;
+
+    if (argc < 2 || strchr(argv[0], '=') != NULL)
+        return cli_error(
+            "usage: bucardo update relgroup NAME [add TABLE ...] [remove TABLE ...] [name=NEWNAME]");
+    strbuf_init(&said);
+    if (!group_words(argc, argv, keys, "update relgroup", &g))
+        goto out;
+    newname = cli_kv_get(&g.kv, "name");
+    db = cli_kv_get(&g.kv, "db") ? cli_kv_get(&g.kv, "db") : ctx->db;
+    if (g.plain.count > 0) {
+        cli_error("update relgroup: say \"add\" or \"remove\" before \"%s\"", g.plain.items[0]);
+        goto out;
+    }
+    if (g.add.count + g.remove.count == 0 && newname == NULL) {
+        cli_error("update relgroup: nothing to change: give add TABLE, remove TABLE or name=NEWNAME");
+        goto out;
+    }
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, argv[0]);
+    if (found != 1) {
+        if (found == 0)
+            cli_error("no relgroup named \"%s\"", argv[0]);
+        goto out;
+    }
+    if (!affected_add(ctx->cat, SQL_SYNCS_OF_RELGROUP, argv[0], &a) ||
+        !relgroup_change(ctx->cat, argv[0], &g, db, &said))
+        goto out;
+    if (newname) {
+        if (!rename_checked(ctx->cat, "relgroup", false, SQL_RELGROUP_EXISTS, SQL_RENAME_RELGROUP, argv[0],
+                            newname))
+            goto out;
+        strbuf_printf(&said, "Renamed relgroup \"%s\" to \"%s\"\n", argv[0], newname);
+    }
+    if (!affected_finish(ctx, &a))
+        goto out;
+    print_affected(&said, &a);
+    fputs(said.data, stdout);
+    code = EXIT_OK;
+out:
+    affected_free(&a);
+    group_words_free(&g);
+    strbuf_free(&said);
+    return code;
+}
+
+/* db_role - "source"/"target"/"fullcopy" from Bucardo's words, or NULL. */
+static const char *db_role(const char *word)
+{
+    if (strcmp(word, "source") == 0 || strcmp(word, "master") == 0)
+        return "source";
+    if (strcmp(word, "target") == 0 || strcmp(word, "slave") == 0 || strcmp(word, "replica") == 0)
+        return "target";
+    if (strcmp(word, "fullcopy") == 0)
+        return "fullcopy";
+    return NULL;
+}
+
+/*
+ * member_role - the role database `db` has in dbgroup `group`, owned by the
+ * caller, or NULL when it is no member (*error tells a failed query).
+ */
+static char *member_role(PGconn *cat, const char *group, const char *db, bool *error)
+{
+    const char *params[2] = {group, db};
+    PGresult *res = pg_query(cat, "catalog", SQL_DB_MEMBER_ROLE, 2, params);
+    char *role = NULL;
+
+    *error = res == NULL;
+    if (res && PQntuples(res) == 1)
+        role = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return role;
+}
+
+/* split_member - "DB:role" into db (in place) and its role (NULL: none given). */
+static bool split_member(char *item, const char **role)
+{
+    char *colon = strrchr(item, ':');
+
+    *role = NULL;
+    if (colon == NULL)
+        return true;
+    *colon = '\0';
+    *role = db_role(colon + 1);
+    if (*role == NULL)
+        return cli_error("invalid role \"%s\" for database \"%s\": expected source, target or fullcopy",
+                         colon + 1, item) == 0;
+    return true;
+}
+
+/*
+ * dbgroup_change - the removes, adds and role changes of `update dbgroup`,
+ * into `said`.  A database added without a role joins as a target (as a
+ * source when the group was empty, like `add dbgroup`).
+ */
+static bool dbgroup_change(PGconn *cat, const char *group, GroupWords *g, StrBuf *said)
+{
+    bool error;
+    char *role;
+
+    for (int i = 0; i < g->remove.count; i++) {
+        const char *params[2] = {group, g->remove.items[i]};
+        role = member_role(cat, group, g->remove.items[i], &error);
+        if (role == NULL)
+            return error ? false
+                         : cli_error("database \"%s\" is not in dbgroup \"%s\"", g->remove.items[i], group) ==
+                               0;
+        free(role);
+        if (!pg_exec(cat, "catalog", SQL_REMOVE_DB_MEMBER, 2, params))
+            return false;
+        strbuf_printf(said, "Removed database \"%s\" from dbgroup \"%s\"\n", g->remove.items[i], group);
+    }
+    for (int i = 0; i < g->add.count; i++) {
+        StrList dbs = {0}, roles = {0};
+        const char *given;
+        PGresult *size;
+        bool ok;
+
+        if (!split_member(g->add.items[i], &given))
+            return false;
+        role = member_role(cat, group, g->add.items[i], &error);
+        if (role || error) {
+            if (role)
+                cli_error(
+                    "database \"%s\" is already in dbgroup \"%s\" (as %s): give %s:ROLE without \"add\" to "
+                    "change its role",
+                    g->add.items[i], group, role, g->add.items[i]);
+            free(role);
+            return false;
+        }
+        size = pg_query(cat, "catalog", SQL_DBGROUP_SIZE, 1, (const char *const *)&group);
+        if (size == NULL)
+            return false;
+        if (given == NULL)
+            given = strcmp(PQgetvalue(size, 0, 0), "0") == 0 ? "source" : "target";
+        PQclear(size);
+        strlist_add(&dbs, g->add.items[i]);
+        strlist_add(&roles, given);
+        ok = dbgroup_add_members(cat, group, &dbs, &roles, false);
+        strlist_free(&dbs);
+        strlist_free(&roles);
+        if (!ok)
+            return false;
+        strbuf_printf(said, "Added database \"%s\" to dbgroup \"%s\" as %s\n", g->add.items[i], group, given);
+    }
+    for (int i = 0; i < g->plain.count; i++) {
+        const char *given;
+        const char *params[3] = {group, g->plain.items[i], NULL};
+
+        if (!split_member(g->plain.items[i], &given))
+            return false;
+        if (given == NULL)
+            return cli_error("update dbgroup: give %s:ROLE to change a role, or say \"add\" or \"remove\" "
+                             "before it",
+                             g->plain.items[i]) == 0;
+        role = member_role(cat, group, g->plain.items[i], &error);
+        if (role == NULL)
+            return error ? false
+                         : cli_error("database \"%s\" is not in dbgroup \"%s\" (use \"add %s:%s\")",
+                                     g->plain.items[i], group, g->plain.items[i], given) == 0;
+        params[2] = given;
+        if (strcmp(role, given) != 0 && !pg_exec(cat, "catalog", SQL_SET_DB_ROLE, 3, params)) {
+            free(role);
+            return false;
+        }
+        if (strcmp(role, given) != 0)
+            strbuf_printf(said, "Changed database \"%s\" in dbgroup \"%s\" from %s to %s\n",
+                          g->plain.items[i], group, role, given);
+        else
+            strbuf_printf(said, "Database \"%s\" is already %s in dbgroup \"%s\"\n", g->plain.items[i], given,
+                          group);
+        free(role);
+    }
+    return true;
+}
+
+int cmd_update_dbgroup(CliContext *ctx, int argc, char **argv)
+{
+    static const char *const keys[] = {"name", NULL};
+    GroupWords g;
+    AffectedSyncs a = {0};
+    StrBuf said;
+    const char *newname;
+    int found, code = EXIT_FAIL;
+
+    if (argc < 2 || strchr(argv[0], '=') != NULL)
+        return cli_error(
+            "usage: bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] "
+            "[name=NEWNAME]");
+    strbuf_init(&said);
+    if (!group_words(argc, argv, keys, "update dbgroup", &g))
+        goto out;
+    newname = cli_kv_get(&g.kv, "name");
+    if (g.add.count + g.remove.count + g.plain.count == 0 && newname == NULL) {
+        cli_error(
+            "update dbgroup: nothing to change: give add DB[:ROLE], remove DB, DB:ROLE or name=NEWNAME");
+        goto out;
+    }
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    found = cli_row_exists(ctx->cat, SQL_DBGROUP_EXISTS, argv[0]);
+    if (found != 1) {
+        if (found == 0)
+            cli_error("no dbgroup named \"%s\"", argv[0]);
+        goto out;
+    }
+    if (!affected_add(ctx->cat, SQL_SYNCS_OF_DBGROUP, argv[0], &a) ||
+        !dbgroup_change(ctx->cat, argv[0], &g, &said))
+        goto out;
+    if (newname) {
+        if (!rename_checked(ctx->cat, "dbgroup", true, SQL_DBGROUP_EXISTS, SQL_RENAME_DBGROUP, argv[0],
+                            newname))
+            goto out;
+        strbuf_printf(&said, "Renamed dbgroup \"%s\" to \"%s\"\n", argv[0], newname);
+    }
+    if (!affected_finish(ctx, &a))
+        goto out;
+    print_affected(&said, &a);
+    fputs(said.data, stdout);
+    code = EXIT_OK;
+out:
+    affected_free(&a);
+    group_words_free(&g);
+    strbuf_free(&said);
+    return code;
+}
+
+/*
+ * set_relgroups - the relation's relgroups become exactly `list` (a comma
+ * list; relgroups not there yet are created, like `add table relgroup=`).
+ */
+static bool set_relgroups(PGconn *cat, const char *relid, const char *display, const char *list, StrBuf *said)
+{
+    StrList groups = {0};
+    const char *params[1] = {relid};
+    bool ok = true;
+
+    strlist_add_split(&groups, list, ',');
+    if (groups.count == 0) {
+        strlist_free(&groups);
+        return cli_error("relgroup: expected one or more relgroup names, got \"%s\"", list) == 0;
+    }
+    ok = pg_exec(cat, "catalog", SQL_REMOVE_REL_MEMBERSHIPS, 1, params);
+    for (int i = 0; ok && i < groups.count; i++) {
+        bool created, added;
+        ok = relgroup_ensure(cat, groups.items[i], &created) &&
+             relgroup_add(cat, groups.items[i], relid, &added);
+        if (ok && created)
+            strbuf_printf(said, "Created relgroup \"%s\"\n", groups.items[i]);
+    }
+    if (ok)
+        strbuf_printf(said, "%s is now in relgroup(s) %s\n", display, list);
+    strlist_free(&groups);
+    return ok;
+}
+
+/*
+ * rename_relation - the table (or sequence) `relid` was renamed or moved to
+ * another schema in its database: find it there under its new name, read
+ * its key again, and record both.  Only for tables no sync replicates: a
+ * running sync's capture is tied to the old name.
+ */
+static bool rename_relation(CliContext *ctx, const char *relid, const char *schema, const char *name,
+                            StrBuf *said)
+{
+    const char *params[1] = {relid};
+    PGresult *row = pg_query(ctx->cat, "catalog", SQL_RELATION_ROW, 1, params);
+    DbInfo db;
+    PGconn *conn = NULL;
+    RelInfoList rels = {0};
+    const RelInfo *match = NULL;
+    char *who = NULL, *oldname = NULL;
+    bool ok = false, sequences;
+
+    if (row == NULL)
+        return false;
+    sequences = strcmp(PQgetvalue(row, 0, 3), "sequence") == 0;
+    schema = schema ? schema : PQgetvalue(row, 0, 1);
+    name = name ? name : PQgetvalue(row, 0, 2);
+    oldname = xasprintf("%s.%s", PQgetvalue(row, 0, 1), PQgetvalue(row, 0, 2));
+    who = xasprintf("database %s", PQgetvalue(row, 0, 0));
+    {
+        const char *taken[3] = {PQgetvalue(row, 0, 0), schema, name};
+        PGresult *res = pg_query(ctx->cat, "catalog", SQL_RELATION_TAKEN, 3, taken);
+        if (res == NULL)
+            goto out;
+        if (PQntuples(res) > 0) {
+            cli_error("%s.%s of database \"%s\" is already known to bucardo", schema, name, taken[0]);
+            PQclear(res);
+            goto out;
+        }
+        PQclear(res);
+    }
+    switch (catalog_load_db(ctx->cat, PQgetvalue(row, 0, 0), &db)) {
+    case LOOKUP_FOUND: break;
+    default: goto out;
+    }
+    conn = dbinfo_connect(&db);
+    dbinfo_free(&db);
+    if (conn == NULL || !relinfo_list(conn, who, sequences, &rels))
+        goto out;
+    for (int i = 0; i < rels.count; i++)
+        if (strcmp(rels.items[i].schemaname, schema) == 0 && strcmp(rels.items[i].relname, name) == 0)
+            match = &rels.items[i];
+    if (match == NULL) {
+        cli_error("no %s named %s.%s in database \"%s\"", sequences ? "sequence" : "table", schema, name,
+                  PQgetvalue(row, 0, 0));
+        goto out;
+    }
+    {
+        const char *set[5] = {relid, schema, name, match->keycols, match->keytypes};
+        if (!pg_exec(ctx->cat, "catalog", SQL_RENAME_RELATION, 5, set))
+            goto out;
+    }
+    strbuf_printf(said, "Changed %s %s to %s.%s\n", sequences ? "sequence" : "table", oldname, schema, name);
+    ok = true;
+out:
+    if (conn)
+        PQfinish(conn);
+    relinfo_list_free(&rels);
+    PQclear(row);
+    free(who);
+    free(oldname);
+    return ok;
+}
+
+/* Bucardo's per-table settings that live on the sync or database here. */
+static const char *const ELSEWHERE[] = {
+    "autokick", "rebuild_index", "analyze_after_copy", "vacuum_after_copy", "makedelta", "strict_checking",
+    NULL};
+
+/* update_relation - `update table` / `update sequence`. */
+static int update_relation(CliContext *ctx, int argc, char **argv, bool sequences)
+{
+    static const char *const table_keys[] = {"db",
+                                             "relgroup",
+                                             "herd",
+                                             "schemaname",
+                                             "tablename",
+                                             "autokick",
+                                             "rebuild_index",
+                                             "analyze_after_copy",
+                                             "vacuum_after_copy",
+                                             "makedelta",
+                                             "strict_checking",
+                                             NULL};
+    static const char *const seq_keys[] = {"db", "relgroup", "herd", "schemaname", "sequencename", NULL};
+    const char *noun = sequences ? "sequence" : "table";
+    KeyValues kv;
+    AffectedSyncs a = {0};
+    StrBuf said;
+    PGresult *rel = NULL;
+    const char *relgroups, *schema, *name;
+    char *relid = NULL;
+    int code = EXIT_FAIL;
+
+    if (argc < 2 || strchr(argv[0], '=') != NULL)
+        return cli_error(sequences
+                             ? "usage: bucardo update sequence [SCHEMA.]SEQUENCE [db=NAME] key=value ..."
+                             : "usage: bucardo update table [SCHEMA.]TABLE [db=NAME] key=value ...");
+    if (!cli_kv_parse(argc, argv, 1, sequences ? seq_keys : table_keys,
+                      sequences ? "update sequence" : "update table", &kv))
+        return EXIT_FAIL;
+    strbuf_init(&said);
+    for (int i = 0; ELSEWHERE[i]; i++)
+        if (cli_kv_get(&kv, ELSEWHERE[i])) {
+            cli_error("update table: \"%s\" is not set per table here: set it on the sync (bucardo update "
+                      "sync NAME "
+                      "%s=...)%s",
+                      ELSEWHERE[i], ELSEWHERE[i],
+                      strcmp(ELSEWHERE[i], "makedelta") == 0 ? " or for makedelta on the database" : "");
+            goto out;
+        }
+    relgroups = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup") : cli_kv_get(&kv, "herd");
+    schema = cli_kv_get(&kv, "schemaname");
+    name = cli_kv_get(&kv, sequences ? "sequencename" : "tablename");
+    if (relgroups == NULL && schema == NULL && name == NULL) {
+        cli_error("update %s: nothing to change: give relgroup=, schemaname= or %s=", noun,
+                  sequences ? "sequencename" : "tablename");
+        goto out;
+    }
+    if ((schema && schema[0] == '\0') || (name && name[0] == '\0')) {
+        cli_error("update %s: a new schema or %s name cannot be empty", noun, noun);
+        goto out;
+    }
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    rel = relation_find(ctx->cat, argv[0], cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db);
+    if (rel == NULL)
+        goto out;
+    relid = xstrdup(PQgetvalue(rel, 0, 0));
+    if (!affected_add(ctx->cat, SQL_SYNCS_OF_RELATION, relid, &a))
+        goto out;
+    if (schema || name) {
+        if (a.count > 0) {
+            cli_error(
+                "cannot rename %s %s: sync \"%s\" replicates it (take it out of the sync's relgroup first)",
+                noun, PQgetvalue(rel, 0, 2), a.defs[0].name);
+            goto out;
+        }
+        if (!rename_relation(ctx, relid, schema, name, &said))
+            goto out;
+    }
+    if (relgroups) {
+        StrList groups = {0};
+        bool ok = true;
+        /* The syncs of the relgroups it joins are touched too. */
+        strlist_add_split(&groups, relgroups, ',');
+        for (int i = 0; ok && i < groups.count; i++)
+            ok = affected_add(ctx->cat, SQL_SYNCS_OF_RELGROUP, groups.items[i], &a);
+        strlist_free(&groups);
+        if (!ok || !set_relgroups(ctx->cat, relid, PQgetvalue(rel, 0, 2), relgroups, &said))
+            goto out;
+    }
+    if (!affected_finish(ctx, &a))
+        goto out;
+    print_affected(&said, &a);
+    fputs(said.data, stdout);
+    code = EXIT_OK;
+out:
+    PQclear(rel);
+    free(relid);
+    affected_free(&a);
+    strbuf_free(&said);
+    cli_kv_free(&kv);
+    return code;
+}
+
+int cmd_update_table(CliContext *ctx, int argc, char **argv)
+{
+    return update_relation(ctx, argc, argv, false);
+}
+
+int cmd_update_sequence(CliContext *ctx, int argc, char **argv)
+{
+    return update_relation(ctx, argc, argv, true);
+}
