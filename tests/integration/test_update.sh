@@ -28,10 +28,10 @@ run_ok "$BUCARDO" add sync s relgroup=rg dbs=a:source,b:target
 db_state() {
     local db
     for db in a b c; do
-        echo "$db: $(sql "$db" "select coalesce(string_agg(c.relname, ',' order by c.relname), '') from pg_class c
-                                 join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'bucardo'")"
-        echo "$db: $(sql "$db" "select coalesce(string_agg(tgrelid::regclass || '.' || tgname, ',' order by 1), '')
-                                 from pg_trigger where tgname like 'bucardo%'")"
+        echo "$db: $(sql "$db" "select coalesce((select string_agg(c.relname, ',' order by c.relname) from pg_class c
+                                   join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'bucardo'), '')
+                                 || ' / ' || coalesce((select string_agg(tgrelid::regclass || '.' || tgname, ',' order by 1)
+                                   from pg_trigger where tgname like 'bucardo%'), '')")"
     done
 }
 before=$(catalog_snapshot)
