@@ -78,6 +78,7 @@ typedef struct Cycle {
     bool *truncated;    /* [s * nt + t] */
     bool *copy;         /* [t * nw + w]: table t is copied whole to writer w */
     bool *to;           /* scratch writer mask */
+    bool *md;           /* scratch: the writers of `to` with makedelta */
     bool copy_cycle;    /* onetimecopy or fullcopy targets */
     bool unique_mode;   /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
     bool *udeletes;     /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
@@ -113,6 +114,7 @@ static void cycle_free(Cycle *c)
     free(c->copy);
     free(c->to);
     free(c->udeletes);
+    free(c->md);
 }
 
 /* changed_since - the visibility condition of a cycle (literals quoted). */
@@ -193,10 +195,49 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
     return ok;
 }
 
+/* makedelta_mask - c->to restricted to the writers whose database has
+ * makedelta set, into c->md; false when there are none. */
+static bool makedelta_mask(Cycle *c)
+{
+    bool any = false;
+
+    for (int w = 0; w < c->nw; w++) {
+        c->md[w] = c->to[w] && writer_dbinfo(c->r, w)->makedelta;
+        any |= c->md[w];
+    }
+    return any;
+}
+
+/*
+ * old_rows - on makedelta writers, before the batch's rows replace theirs:
+ * a hash of each key's current row (NULL: no row) into temp table
+ * bucardo_o<t>, for make_deltas.
+ */
+static void old_rows(Cycle *c, int s, int t)
+{
+    TablePlan *p = &c->r->src[s].plans[t];
+    char *prefix, *suffix;
+
+    if (!makedelta_mask(c))
+        return;
+    prefix = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_o%d (%s, bucardo_h text) ON COMMIT DROP;"
+                       " TRUNCATE pg_temp.bucardo_o%d;"
+                       " INSERT INTO pg_temp.bucardo_o%d SELECT k.*, md5(t::text) FROM pg_temp.bucardo_k%d k"
+                       " LEFT JOIN ",
+                       t, p->keydefs, t, t, t);
+    suffix = xasprintf(" t ON %s", p->keyjoin);
+    send_table(c->r, MSG_EXEC, prefix, p, suffix, c->md);
+    free(prefix);
+    free(suffix);
+}
+
 /*
  * make_deltas - on writers whose database has makedelta set, record the keys
- * just applied in that database's own delta table (when it has one: it is
- * the source of another sync) and wake its engine, so the change cascades.
+ * whose row the batch really changed (old_rows has the rows before) in that
+ * database's own delta table (when it has one: it is the source of another
+ * sync) and wake its engine, so the change cascades.  A change that reaches
+ * a database already holding it stops there, so in a ring of syncs
+ * (a->b, b->c, c->a) a change goes round once instead of for ever.
  * The insert runs in the writer's transaction, so the keys carry its xid.
  * The dollar-quote tag is ours; quoted identifiers cannot end it early
  * unless they contain that exact tag.
@@ -205,17 +246,23 @@ static void make_deltas(Cycle *c, int s, int t)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
-    char *lit = pg_quote_literal(r->src[s].conn, p->delta);
-    char *sql = xasprintf("DO $bucardo_makedelta$ BEGIN"
-                          " IF to_regclass(%s) IS NOT NULL THEN"
-                          " INSERT INTO %s (%s) SELECT %s FROM pg_temp.bucardo_k%d;"
-                          " PERFORM pg_notify('bucardo', ''); END IF; END $bucardo_makedelta$",
-                          lit, p->delta, p->keycols, p->keycols, t);
+    char *lit, *prefix, *suffix;
 
-    for (int w = 0; w < c->nw; w++)
-        if (c->to[w] && writer_dbinfo(r, w)->makedelta)
-            writer_send_new(r->writers[w], MSG_EXEC, sql);
-    free(sql);
+    if (!makedelta_mask(c))
+        return;
+    lit = pg_quote_literal(r->src[s].conn, p->delta);
+    prefix = xasprintf("DO $bucardo_makedelta$ BEGIN"
+                       " IF to_regclass(%s) IS NOT NULL THEN"
+                       " INSERT INTO %s (%s) SELECT %s FROM"
+                       " (SELECT k.* FROM pg_temp.bucardo_o%d k LEFT JOIN ",
+                       lit, p->delta, p->keycols, p->keycols, t);
+    suffix = xasprintf(" t ON %s WHERE md5(t::text) IS DISTINCT FROM k.bucardo_h) AS changed;"
+                       " IF FOUND THEN PERFORM pg_notify('bucardo', ''); END IF;"
+                       " END IF; END $bucardo_makedelta$",
+                       p->keyjoin);
+    send_table(r, MSG_EXEC, prefix, p, suffix, c->md);
+    free(prefix);
+    free(suffix);
     free(lit);
 }
 
@@ -359,6 +406,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
         send_all(r, MSG_EXEC, sql, c->to);
         free(sql);
     }
+    old_rows(c, s, t);
     sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
     send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
     free(sql);
@@ -737,6 +785,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.copy = xcalloc((size_t)(c.nt * c.nw) + 1, sizeof(bool));
     c.to = xcalloc((size_t)c.nw, sizeof(bool));
     c.udeletes = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(bool));
+    c.md = xcalloc((size_t)c.nw + 1, sizeof(bool));
     c.copy_cycle = r->def.onetimecopy > 0;
     for (int w = 0; w < r->def.ntargets; w++)
         c.copy_cycle |= r->def.fullcopy[w];
