@@ -638,6 +638,18 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
     if (rel == NULL)
         goto out;
     relid = xstrdup(PQgetvalue(rel, 0, 0));
+    {
+        const char *params[1] = {relid};
+        PGresult *row = pg_query(ctx->cat, "catalog", SQL_RELATION_ROW, 1, params);
+        bool other = row && strcmp(PQgetvalue(row, 0, 3), noun) != 0;
+
+        if (other)
+            cli_error("%s is a %s: use bucardo update %s", PQgetvalue(rel, 0, 2), PQgetvalue(row, 0, 3),
+                      PQgetvalue(row, 0, 3));
+        PQclear(row);
+        if (row == NULL || other)
+            goto out;
+    }
     if (!affected_add(ctx->cat, SQL_SYNCS_OF_RELATION, relid, &a))
         goto out;
     if (schema || name) {

@@ -45,6 +45,7 @@ refused() {  # refused PATTERN ARGS... - fails with PATTERN, changes nothing
     expect_equal "$dbs_before" "$(db_state)" "databases after refused 'update $*'"
 }
 refused 'no table named "nosuch"' table nosuch relgroup=rg
+refused 'public.s1 is a sequence: use bucardo update sequence' table s1 relgroup=rg
 refused 'unknown parameter "bogus"' table t2 bogus=1
 refused '"autokick" is not set per table' table t2 autokick=0
 refused 'nothing to change' table t2 db=a
