@@ -6,11 +6,13 @@
  *
  *  1. On the cycle's source transaction (REPEATABLE READ), export its
  *     snapshot, and read the table's size in blocks.
- *  2. Small tables, or one stream: one writer connection per target does
- *     BEGIN; TRUNCATE; COPY ... FREEZE; COMMIT - FREEZE is allowed because
- *     the table was truncated in the same transaction, and spares the
- *     target the later hint-bit and freeze passes.
- *     Otherwise: each target's table is truncated and committed first, then
+ *  2. One stream: one writer connection per target does BEGIN; TRUNCATE;
+ *     COPY ... FREEZE; COMMIT - FREEZE is allowed because the table was
+ *     truncated in the same transaction, and spares the target the later
+ *     hint-bit and freeze passes.  Small tables run it on the sync thread,
+ *     larger ones on a thread of their own (as a range of one) so that the
+ *     sync thread can report progress meanwhile.
+ *     Several streams: each target's table is truncated and committed first, then
  *     the heap is split into N ranges of blocks (ctid >= '(a,0)' AND ctid <
  *     '(b,0)': a TID range scan, PostgreSQL 14+), and N threads each copy
  *     one range on their own source connection - which imports the exported
@@ -19,6 +21,12 @@
  *     per target, committing independently.  Ranges need no key, so tables
  *     without one split the same way.
  *  3. ANALYZE each target table, unless analyze_after_copy is off.
+ *
+ * rebuild_index (index_rebuild.c): the targets' secondary indexes are
+ * dropped before the load and recreated after it - inside the one
+ * transaction of a single stream; around the streams, journaled in the
+ * catalog, with parallel streams.  The table is then always analyzed, as
+ * new expression indexes have no statistics until it is.
  *
  * Rows move in binary COPY format when every column has a built-in type
  * and strict_checking confirmed the targets' types are the same: it spares
@@ -31,8 +39,8 @@
  * the order of tables does not matter to foreign keys.
  *
  * Threads: the calling sync thread starts the range threads and waits,
- * writing progress (bytes read, an estimate from the table's size) to the
- * catalog about once a second.  Each range thread owns its source
+ * writing progress (rows and bytes read, an estimate from the table's
+ * size) to the catalog about once a second.  Each range thread owns its source
  * connection and its writers; all share the runner's chunk pool, which
  * bounds memory whatever the number of streams.
  */
@@ -44,6 +52,7 @@
 #include <unistd.h>
 
 #include "bulk_copy.h"
+#include "index_rebuild.h"
 #include "log.h"
 
 static const char SQL_SIZE[] =
@@ -66,7 +75,9 @@ enum { PARALLEL_MIN_BLOCKS = 1024 };
 typedef struct Range {
     pthread_t thread;
     const BulkCopy *job;
+    const IndexSet *indexes; /* per writer, to drop and recreate; NULL: none */
     long first, last;   /* block range; last < 0: to the end */
+    bool whole;         /* the only range: truncate and load in one transaction */
     bool ok;
     char err[1024];
     long rows;
@@ -162,7 +173,8 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
         }
         out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->qualified, where,
                         binary ? " (FORMAT binary)" : "");
-        ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, err, errlen);
+        ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, (atomic_long *)&job->read, err,
+                       errlen);
         free(out);
         for (int v = 0; v < r->nwriters; v++) {
             free(in[v]);
@@ -171,6 +183,32 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
     }
     free(in);
     free(done);
+    return ok;
+}
+
+/*
+ * load_whole - on writers ws (transactions open): drop the indexes in
+ * `indexes` (may be NULL), TRUNCATE, COPY ... FREEZE the whole table from
+ * src, recreate the indexes.  The caller commits or rolls back.
+ */
+static bool load_whole(const BulkCopy *job, PGconn *src, TargetWriter **ws, const IndexSet *indexes,
+                       char *err, size_t errlen)
+{
+    const TablePlan *p = &job->r->src[0].plans[job->table];
+    bool ok;
+
+    for (int w = 0; w < job->r->nwriters; w++)
+        if (ws[w]) {
+            char *sql = xasprintf("TRUNCATE %s", p->wtable[w]);
+            if (indexes)
+                index_set_send_drop(&indexes[w], ws[w]);
+            writer_send_new(ws[w], MSG_EXEC, sql);
+            free(sql);
+        }
+    ok = copy_range(job, src, ws, 0, -1, true, err, errlen);
+    for (int w = 0; indexes && w < job->r->nwriters; w++)
+        if (ws[w])
+            index_set_send_create(&indexes[w], ws[w]);
     return ok;
 }
 
@@ -207,22 +245,26 @@ static void *range_main(void *arg)
     }
     PQclear(res);
     ws = start_writers(job);
-    rg->ok = copy_range(job, src, ws, rg->first, rg->last, false, rg->err, sizeof(rg->err));
+    if (rg->whole)
+        rg->ok = load_whole(job, src, ws, rg->indexes, rg->err, sizeof(rg->err));
+    else
+        rg->ok = copy_range(job, src, ws, rg->first, rg->last, false, rg->err, sizeof(rg->err));
     rg->ok = finish_writers(job, ws, rg->ok, rg->err, sizeof(rg->err), &rg->rows);
     PQfinish(src);
     return NULL;
 }
 
-/* progress - record the copy's state in the catalog (best effort). */
+/* progress - record the copy's state in the catalog (best effort): rows
+ * read so far, or when done the rows copied. */
 static void progress(const BulkCopy *job, bool done, long rows)
 {
     SyncRunner *r = job->r;
     char bytes[32], nrows[32];
-    const char *params[5] = {r->def.name, r->src[0].plans[job->table].display, bytes, done ? nrows : NULL,
+    const char *params[5] = {r->def.name, r->src[0].plans[job->table].display, bytes, nrows,
                              done ? "true" : "false"};
 
     snprintf(bytes, sizeof(bytes), "%ld", atomic_load((atomic_long *)&job->bytes));
-    snprintf(nrows, sizeof(nrows), "%ld", rows);
+    snprintf(nrows, sizeof(nrows), "%ld", done ? rows : atomic_load((atomic_long *)&job->read));
     if (r->cat && !pg_exec(r->cat, "catalog", SQL_PROGRESS_UPDATE, 5, params))
         log_warn("could not record the copy's progress");
 }
@@ -252,8 +294,9 @@ static bool start_progress(const BulkCopy *job, int streams, long estimate)
     return ok;
 }
 
-/* truncate_targets - TRUNCATE the table on every copy target, committed. */
-static bool truncate_targets(const BulkCopy *job, char *err, size_t errlen)
+/* truncate_targets - TRUNCATE the table on every copy target (dropping
+ * `indexes` first, unless NULL), committed. */
+static bool truncate_targets(const BulkCopy *job, const IndexSet *indexes, char *err, size_t errlen)
 {
     TargetWriter **ws = start_writers(job);
     const TablePlan *p = &job->r->src[0].plans[job->table];
@@ -262,10 +305,139 @@ static bool truncate_targets(const BulkCopy *job, char *err, size_t errlen)
     for (int w = 0; w < job->r->nwriters; w++)
         if (ws[w]) {
             char *sql = xasprintf("TRUNCATE %s", p->wtable[w]);
+            if (indexes)
+                index_set_send_drop(&indexes[w], ws[w]);
             writer_send_new(ws[w], MSG_EXEC, sql);
             free(sql);
         }
     return finish_writers(job, ws, true, err, errlen, &rows);
+}
+
+/*
+ * read_indexes - per copy target, the indexes rebuild_index drops
+ * (writer-indexed array, caller frees with free_indexes); NULL on error.
+ */
+static IndexSet *read_indexes(const BulkCopy *job, char *err, size_t errlen)
+{
+    SyncRunner *r = job->r;
+    IndexSet *ix = xcalloc((size_t)r->nwriters, sizeof(IndexSet));
+
+    for (int w = 0; w < r->nwriters; w++)
+        if (job->to[w] && !index_set_read(writer_dbinfo(r, w), r->src[0].plans[job->table].wtable[w],
+                                          &r->def.tables[job->table], &ix[w], err, errlen)) {
+            for (int v = 0; v <= w; v++)
+                index_set_free(&ix[v]);
+            free(ix);
+            return NULL;
+        }
+    return ix;
+}
+
+static void free_indexes(const SyncRunner *r, IndexSet *ix)
+{
+    for (int w = 0; ix && w < r->nwriters; w++)
+        index_set_free(&ix[w]);
+    free(ix);
+}
+
+/*
+ * rebuild_after_streams - recreate the indexes the parallel streams loaded
+ * without, one transaction per target, then forget them in the journal.
+ * Runs whether or not the streams succeeded: a target keeps its indexes.
+ */
+static bool rebuild_after_streams(const BulkCopy *job, const IndexSet *ix, char *err, size_t errlen)
+{
+    SyncRunner *r = job->r;
+    TargetWriter **ws = start_writers(job);
+    long ignored;
+    bool ok;
+
+    for (int w = 0; w < r->nwriters; w++)
+        if (ws[w])
+            index_set_send_create(&ix[w], ws[w]);
+    ok = finish_writers(job, ws, true, err, errlen, &ignored);
+    for (int w = 0; ok && w < r->nwriters; w++)
+        if (job->to[w])
+            ok = index_journal_clear(r, writer_dbinfo(r, w)->name, &ix[w], err, errlen);
+    return ok;
+}
+
+/*
+ * copy_streams - the table in `streams` range threads on the exported
+ * snapshot (one thread: the whole table in one transaction), reporting
+ * progress while they run.
+ */
+static bool copy_streams(BulkCopy *job, int streams, long nblocks, const IndexSet *ix, long *rows, char *err,
+                         size_t errlen)
+{
+    SyncRunner *r = job->r;
+    const TablePlan *p = &r->src[0].plans[job->table];
+    Range *ranges;
+    PGresult *res;
+    int running = 0;
+    bool ok = true;
+
+    res = src_query(r, 0, p->display, "SELECT pg_export_snapshot()", PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return false;
+    snprintf(job->snapshot, sizeof(job->snapshot), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (streams > 1 && ix) {
+        for (int w = 0; w < r->nwriters; w++)
+            if (job->to[w] &&
+                !index_journal_add(r, writer_dbinfo(r, w)->name, p->wtable[w], &ix[w], err, errlen))
+                return false;
+    }
+    if (streams > 1 && !truncate_targets(job, ix, err, errlen)) {
+        /* The drop may have committed on some targets and not on others:
+         * the journal recreates what is missing, where it is missing. */
+        char rerr[1024];
+        if (ix && !index_journal_restore(r, rerr, sizeof(rerr)))
+            log_warn("%s (the journal keeps the indexes of %s to recreate later)", rerr, p->display);
+        return false;
+    }
+    ranges = xcalloc((size_t)streams, sizeof(Range));
+    for (int i = 0; i < streams; i++) {
+        ranges[i].job = job;
+        ranges[i].whole = streams == 1;
+        ranges[i].indexes = streams == 1 ? ix : NULL;
+        ranges[i].first = nblocks * i / streams;
+        ranges[i].last = i == streams - 1 ? -1 : nblocks * (i + 1) / streams;
+        if (pthread_create(&ranges[i].thread, NULL, range_main, &ranges[i]) != 0) {
+            snprintf(err, errlen, "sync %s: cannot start a copy thread", r->def.name);
+            ok = false;
+            break;
+        }
+        running++;
+    }
+    /* Wait, reporting progress about once a second. */
+    for (int i = 0; i < running; i++) {
+        struct timespec deadline;
+        for (;;) {
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += 1;
+            if (pthread_timedjoin_np(ranges[i].thread, NULL, &deadline) == 0)
+                break;
+            progress(job, false, 0);
+        }
+        if (!ranges[i].ok && ok) {
+            snprintf(err, errlen, "%s", ranges[i].err);
+            ok = false;
+        }
+        *rows += ranges[i].rows;
+    }
+    free(ranges);
+    if (streams > 1 && ix) {
+        char rerr[1024];
+        if (!rebuild_after_streams(job, ix, rerr, sizeof(rerr))) {
+            if (ok)
+                snprintf(err, errlen, "%s", rerr);
+            else
+                log_error("%s", rerr);
+            ok = false;
+        }
+    }
+    return ok;
 }
 
 bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
@@ -277,9 +449,14 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
     PGresult *res;
     long nblocks, estimate, rows = 0;
     int streams = r->def.copy_streams > 0 ? r->def.copy_streams : default_streams();
+    IndexSet *ix = NULL;
     bool ok = true;
 
     atomic_init(&job->bytes, 0);
+    atomic_init(&job->read, 0);
+    /* Indexes an interrupted copy of this sync dropped come back first. */
+    if (!index_journal_restore(r, err, errlen))
+        return false;
     sql = xasprintf(SQL_SIZE, p->literal, p->literal);
     res = src_query(r, 0, p->display, sql, PGRES_TUPLES_OK, err, errlen);
     free(sql);
@@ -292,66 +469,22 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
         streams = 1;
     if (streams > nblocks)
         streams = nblocks > 0 ? (int)nblocks : 1;
+    if (r->def.rebuild_index > 0 && (ix = read_indexes(job, err, errlen)) == NULL)
+        return false;
     if (!start_progress(job, streams, estimate))
         log_warn("could not record the start of the copy of %s", p->display);
-    log_info("copying table %s (%ld kB) in %d stream(s)", p->display, estimate / 1024, streams);
+    log_info("copying table %s (%ld kB) in %d stream(s)%s", p->display, estimate / 1024, streams,
+             ix ? ", secondary indexes rebuilt after" : "");
 
-    if (streams == 1) {
-        /* TRUNCATE and COPY FREEZE in one transaction, on the cycle's snapshot. */
+    if (streams == 1 && nblocks < PARALLEL_MIN_BLOCKS) {
+        /* Small: on the cycle's own source transaction, no progress needed. */
         TargetWriter **ws = start_writers(job);
-        for (int w = 0; w < r->nwriters; w++)
-            if (ws[w]) {
-                sql = xasprintf("TRUNCATE %s", p->wtable[w]);
-                writer_send_new(ws[w], MSG_EXEC, sql);
-                free(sql);
-            }
-        ok = copy_range(job, src, ws, 0, -1, true, err, errlen);
+        ok = load_whole(job, src, ws, ix, err, errlen);
         ok = finish_writers(job, ws, ok, err, errlen, &rows);
     } else {
-        Range *ranges = xcalloc((size_t)streams, sizeof(Range));
-        int running = 0;
-
-        res = src_query(r, 0, p->display, "SELECT pg_export_snapshot()", PGRES_TUPLES_OK, err, errlen);
-        if (res == NULL) {
-            free(ranges);
-            return false;
-        }
-        snprintf(job->snapshot, sizeof(job->snapshot), "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        if (!truncate_targets(job, err, errlen)) {
-            free(ranges);
-            return false;
-        }
-        for (int i = 0; i < streams; i++) {
-            ranges[i].job = job;
-            ranges[i].first = nblocks * i / streams;
-            ranges[i].last = i == streams - 1 ? -1 : nblocks * (i + 1) / streams;
-            if (pthread_create(&ranges[i].thread, NULL, range_main, &ranges[i]) != 0) {
-                snprintf(err, errlen, "sync %s: cannot start a copy thread", r->def.name);
-                ok = false;
-                break;
-            }
-            running++;
-        }
-        /* Wait, reporting progress about once a second. */
-        for (int i = 0; i < running; i++) {
-            struct timespec deadline;
-            for (;;) {
-                clock_gettime(CLOCK_REALTIME, &deadline);
-                deadline.tv_sec += 1;
-                if (pthread_timedjoin_np(ranges[i].thread, NULL, &deadline) == 0)
-                    break;
-                progress(job, false, 0);
-            }
-            if (!ranges[i].ok && ok) {
-                snprintf(err, errlen, "%s", ranges[i].err);
-                ok = false;
-            }
-            rows += ranges[i].rows;
-        }
-        free(ranges);
+        ok = copy_streams(job, streams, nblocks, ix, &rows, err, errlen);
     }
-    if (ok && r->def.analyze_after_copy) {
+    if (ok && (r->def.analyze_after_copy || ix)) {
         TargetWriter **ws = start_writers(job);
         long ignored;
         for (int w = 0; w < r->nwriters; w++)
@@ -362,6 +495,7 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
             }
         ok = finish_writers(job, ws, true, err, errlen, &ignored);
     }
+    free_indexes(r, ix);
     progress(job, ok, rows);
     job->rows = rows;
     if (ok)

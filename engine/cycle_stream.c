@@ -94,11 +94,11 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
         .copy_in = copy_in,
         .count = count,
     };
-    return copy_pipe(&pipe, what, copy_out, NULL, err, errlen);
+    return copy_pipe(&pipe, what, copy_out, NULL, NULL, err, errlen);
 }
 
-bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes, char *err,
-               size_t errlen)
+bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes,
+               atomic_long *rows, char *err, size_t errlen)
 {
     char *const *to = pipe->copy_in;
     PGconn *conn = pipe->src;
@@ -139,6 +139,9 @@ bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, ato
         }
         if (bytes)
             atomic_fetch_add(bytes, len);
+        /* One CopyData message per row; binary COPY's trailer (int16 -1) is not one. */
+        if (rows && !(len == 2 && (unsigned char)buf[0] == 0xff && (unsigned char)buf[1] == 0xff))
+            atomic_fetch_add(rows, 1);
         PQfreemem(buf);
     }
     if (ok) {

@@ -63,6 +63,7 @@ struct SyncRunner {
     char *lock_timeout;        /* writers' lock_timeout */
     long long *seq_seen;       /* per sequence: the highest value last applied, -1: none */
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
+    bool indexes_restored;     /* the index_rebuild journal was replayed since the start */
 };
 
 /* The database writer w applies to. */
@@ -99,10 +100,10 @@ typedef struct CopyPipe {
     bool count;             /* the rows count as applied */
 } CopyPipe;
 
-/* copy_pipe - run copy_out on pipe->src and feed the writers; bytes (if
- * not NULL) grows by the bytes read, for progress reports. */
-bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes, char *err,
-               size_t errlen) MUST_CHECK;
+/* copy_pipe - run copy_out on pipe->src and feed the writers; bytes and
+ * rows (if not NULL) grow by the bytes and rows read, for progress reports. */
+bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes,
+               atomic_long *rows, char *err, size_t errlen) MUST_CHECK;
 
 /* stream - COPY out of source s into every writer w with copy_in[w] set. */
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,

@@ -41,6 +41,7 @@
 
 #include "bulk_copy.h"
 #include "daemon.h"
+#include "index_rebuild.h"
 #include "log.h"
 #include "runner_internal.h"
 
@@ -665,6 +666,46 @@ static bool transient(const char *err)
     return strstr(err, "(SQLSTATE 40001)") || strstr(err, "(SQLSTATE 40P01)") || strstr(err, "(SQLSTATE 55P03)");
 }
 
+/*
+ * drop_indexes - rebuild_index=2: queue on every writer in c->to the DROP
+ * of table t's secondary indexes there, before its changes; returns the
+ * sets (per writer, for recreate_indexes), or NULL with err set.  The drop,
+ * the changes and the recreation share the writer's transaction, so an
+ * interrupted cycle rolls back to the table with all its indexes.
+ */
+static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    IndexSet *ix = xcalloc((size_t)c->nw, sizeof(IndexSet));
+
+    for (int w = 0; w < c->nw; w++) {
+        if (!c->to[w])
+            continue;
+        if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t], &ix[w], err,
+                            errlen)) {
+            for (int v = 0; v < c->nw; v++)
+                index_set_free(&ix[v]);
+            free(ix);
+            return NULL;
+        }
+    }
+    for (int w = 0; w < c->nw; w++)
+        if (c->to[w])
+            index_set_send_drop(&ix[w], r->writers[w]);
+    return ix;
+}
+
+/* recreate_indexes - queue the CREATE INDEXes of drop_indexes; frees ix. */
+static void recreate_indexes(Cycle *c, IndexSet *ix)
+{
+    for (int w = 0; w < c->nw; w++) {
+        if (c->to[w])
+            index_set_send_create(&ix[w], c->r->writers[w]);
+        index_set_free(&ix[w]);
+    }
+    free(ix);
+}
+
 /* A piece of work: keys lo+1..hi of table t from source s. */
 typedef struct WorkItem {
     int s, t;
@@ -692,10 +733,16 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             return false;
         for (int i = 0; ok && i < n; i++) {
             const WorkItem *it = &items[i];
+            IndexSet *ix = NULL;
             for (int w = 0; w < c->nw; w++)
                 c->to[w] = !c->copy[it->t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
                            !(c->ns > 1 && w == source_writer(r, it->s));
-            ok = apply_table(c, it->s, it->t, it->lo, it->hi, it->truncate, err, errlen);
+            if (r->def.rebuild_index == 2 && (c->nkeys[it->s * c->nt + it->t] > 0 || it->truncate) &&
+                (ix = drop_indexes(c, it->s, it->t, err, errlen)) == NULL)
+                ok = false;
+            ok = ok && apply_table(c, it->s, it->t, it->lo, it->hi, it->truncate, err, errlen);
+            if (ix)
+                recreate_indexes(c, ix);
             if (!ok)
                 return false;  /* a source error: the cycle fails */
         }
@@ -774,6 +821,12 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     if (!runner_ensure_catalog(r)) {
         snprintf(err, errlen, "catalog: cannot connect");
         return CYCLE_FAILED;
+    }
+    /* Indexes a table copy dropped before the engine died come back first. */
+    if (!r->indexes_restored) {
+        if (!index_journal_restore(r, err, errlen))
+            return CYCLE_FAILED;
+        r->indexes_restored = true;
     }
     c.prev = xcalloc((size_t)c.ns, sizeof(char *));
     c.cur = xcalloc((size_t)c.ns, sizeof(char *));

@@ -12,7 +12,7 @@
 static const char SQL_SYNC[] =
     "SELECT name, relgroup, status, autokick, onetimecopy, conflict_strategy,"
     "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy, strict_checking,"
-    "       copy_streams"
+    "       copy_streams, rebuild_index"
     "  FROM bucardo.sync WHERE name = $1";
 static const char SQL_MEMBERS[] =
     "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
@@ -178,6 +178,7 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     out->analyze_after_copy = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
     out->strict_checking = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
     out->copy_streams = atoi(PQgetvalue(res, 0, 9));
+    out->rebuild_index = atoi(PQgetvalue(res, 0, 10));
     PQclear(res);
     if (!load_members(cat, out) || !load_tables(cat, out) || !load_sequences(cat, out) ||
         !load_customs(cat, out)) {

@@ -36,6 +36,8 @@ typedef struct SyncDef {
     bool analyze_after_copy;
     bool strict_checking;     /* column mismatches fail the sync (else: warnings) */
     int copy_streams;         /* parallel streams per table copy; 0: one per core */
+    int rebuild_index;        /* 0 off; 1 table copies load without secondary indexes,
+                               * then recreate them; 2 also every delta cycle */
     char *conflict_strategy;
     double checktime;         /* seconds; 0: none */
     int nsources;

@@ -63,3 +63,23 @@ VALUES ('lock_timeout', '60s', 'How long applying changes waits for a lock on a 
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (4);
+
+-- @@SECTION 5@@
+-- rebuild_index: the secondary indexes a table copy dropped on a target
+-- and has not recreated yet.  A copy split into parallel streams must
+-- commit the DROP INDEX before its streams can load the table, so the
+-- definitions are written here first; the engine recreates whatever is
+-- still listed when the sync next starts or copies (after a crash, or a
+-- failure of the recreation itself), then deletes the rows.
+CREATE TABLE bucardo.index_rebuild (
+    sync        text NOT NULL,                      -- no foreign key: outlives a removed sync
+    db          text NOT NULL REFERENCES bucardo.db (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    tablename   text NOT NULL,                      -- schema.table on that database, for messages
+    indexname   text NOT NULL,                      -- "schema"."index", quoted
+    definition  text NOT NULL,                      -- CREATE INDEX ... (pg_get_indexdef)
+    comment     text,                               -- COMMENT ON INDEX ..., when it had one
+    dropped     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (db, indexname)
+);
+
+INSERT INTO bucardo.schema_version (version) VALUES (5);

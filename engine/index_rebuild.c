@@ -1,0 +1,314 @@
+/*
+ * engine/index_rebuild.c - rebuild_index: a target table is loaded
+ * without its secondary indexes, which are recreated after the load (one
+ * sort per index instead of one index insertion per row).
+ *
+ * Which indexes are dropped: valid, plain indexes that nothing else
+ * depends on.  Kept are the primary key; any index behind a constraint
+ * (UNIQUE, EXCLUDE) or used by a foreign key of another table (pg_constraint
+ * .conindid) - dropping those would mean dropping constraints other code
+ * relies on; in a table without primary key, a unique index on exactly the
+ * sync's key columns (the key it replicates by: deltas are applied by it); the
+ * replica identity and the CLUSTER index (DROP would silently reset those
+ * table settings); and indexes attached to a partitioned parent's index
+ * (they cannot be dropped alone).  The definition comes from
+ * pg_get_indexdef, plus the tablespace and comment, which it omits.
+ *
+ * Crash safety: where the load is one transaction on the target (a copy in
+ * one stream, a delta cycle) the DROP, the load and the CREATEs are all in
+ * it, so a crash rolls back to the table with its indexes.  A copy in
+ * parallel streams cannot do that - its streams commit on their own
+ * connections, which would wait forever on the lock of an uncommitted
+ * DROP - so the definitions go to the catalog's bucardo.index_rebuild
+ * first (committed), then the DROP commits with the TRUNCATE, and the
+ * CREATEs commit after the streams, then the journal rows go.  Whatever is
+ * still journaled when the sync next starts or copies is recreated
+ * (index_journal_restore), so a crash leaves the target without an index
+ * only until the engine runs that sync again.
+ */
+#include "index_rebuild.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* $1: the table (regclass text); $2: the sync's key columns (text[]). */
+static const char SQL_INDEXES[] =
+    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
+    "       pg_catalog.pg_get_indexdef(i.indexrelid)"
+    "         || CASE WHEN c.reltablespace <> 0 THEN ' TABLESPACE ' || quote_ident(ts.spcname) ELSE '' END,"
+    "       'COMMENT ON INDEX ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' IS '"
+    "         || quote_literal(pg_catalog.obj_description(i.indexrelid, 'pg_class'))"
+    "  FROM pg_catalog.pg_index i"
+    "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace"
+    " WHERE i.indrelid = $1::regclass"
+    "   AND i.indisvalid AND i.indisready AND i.indislive"
+    "   AND NOT i.indisprimary AND NOT i.indisreplident AND NOT i.indisclustered"
+    "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)"
+    "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
+    "   AND NOT (i.indisunique AND i.indexprs IS NULL AND i.indpred IS NULL"
+    "            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index p"
+    "                             WHERE p.indrelid = i.indrelid AND p.indisprimary)"
+    "            AND coalesce((SELECT array_agg(a.attname::text COLLATE \"C\""
+    "                                           ORDER BY a.attname::text COLLATE \"C\")"
+    "                            FROM pg_catalog.pg_attribute a"
+    "                           WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)), '{}')"
+    "              = coalesce((SELECT array_agg(k COLLATE \"C\" ORDER BY k COLLATE \"C\")"
+    "                            FROM unnest($2::text[]) k), '{}'))"
+    " ORDER BY c.relname";
+
+static const char SQL_JOURNAL_ADD[] =
+    "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, comment)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (db, indexname) DO NOTHING";
+static const char SQL_JOURNAL_CLEAR[] = "DELETE FROM bucardo.index_rebuild WHERE db = $1 AND indexname = $2";
+static const char SQL_JOURNAL[] =
+    "SELECT db, tablename, indexname, definition, comment FROM bucardo.index_rebuild"
+    " WHERE sync = $1 ORDER BY db, dropped, indexname";
+
+/* fail - "database D: what: message (SQLSTATE X)" into err. */
+static void fail(char *err, size_t errlen, const char *db, const char *what, PGconn *conn,
+                 const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char msg[512];
+    size_t n;
+
+    snprintf(msg, sizeof(msg), "%s", primary ? primary : PQerrorMessage(conn));
+    for (n = strlen(msg); n > 0 && msg[n - 1] == '\n'; n--)
+        msg[n - 1] = '\0';
+    snprintf(err, errlen, "database %s: %s: %s%s%s%s", db, what, msg, state ? " (SQLSTATE " : "",
+             state ? state : "", state ? ")" : "");
+}
+
+static PGconn *connect_db(const DbInfo *db, char *err, size_t errlen)
+{
+    ConnParams cp = dbinfo_params(db);
+    char reason[512];
+    PGconn *conn = pg_connect_err(&cp, reason, sizeof(reason));
+
+    if (conn == NULL)
+        snprintf(err, errlen, "database %s: cannot connect: %s", db->name, reason);
+    return conn;
+}
+
+bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, IndexSet *out, char *err,
+                    size_t errlen)
+{
+    StrList keys = {0};
+    char *keyarr;
+    const char *params[2];
+    PGconn *conn;
+    PGresult *res;
+    bool ok;
+
+    memset(out, 0, sizeof(*out));
+    conn = connect_db(db, err, errlen);
+    if (conn == NULL)
+        return false;
+    for (int k = 0; k < t->nkeys; k++)
+        strlist_add(&keys, t->keycols[k]);
+    keyarr = pg_array_literal(&keys);
+    params[0] = table;
+    params[1] = keyarr;
+    res = PQexecParams(conn, SQL_INDEXES, 2, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok) {
+        char what[256];
+        snprintf(what, sizeof(what), "reading the indexes of %s", table);
+        fail(err, errlen, db->name, what, conn, res);
+    } else {
+        out->n = PQntuples(res);
+        out->qname = xcalloc((size_t)out->n + 1, sizeof(char *));
+        out->create = xcalloc((size_t)out->n + 1, sizeof(char *));
+        out->comment = xcalloc((size_t)out->n + 1, sizeof(char *));
+        for (int i = 0; i < out->n; i++) {
+            out->qname[i] = xstrdup(PQgetvalue(res, i, 0));
+            out->create[i] = xstrdup(PQgetvalue(res, i, 1));
+            out->comment[i] = PQgetisnull(res, i, 2) ? NULL : xstrdup(PQgetvalue(res, i, 2));
+        }
+    }
+    PQclear(res);
+    PQfinish(conn);
+    free(keyarr);
+    strlist_free(&keys);
+    return ok;
+}
+
+void index_set_free(IndexSet *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        free(s->qname[i]);
+        free(s->create[i]);
+        free(s->comment[i]);
+    }
+    free(s->qname);
+    free(s->create);
+    free(s->comment);
+    memset(s, 0, sizeof(*s));
+}
+
+void index_set_send_drop(const IndexSet *s, TargetWriter *w)
+{
+    StrBuf sql;
+
+    if (s->n == 0)
+        return;
+    strbuf_init(&sql);
+    strbuf_printf(&sql, "DROP INDEX ");
+    for (int i = 0; i < s->n; i++)
+        strbuf_printf(&sql, "%s%s", i ? ", " : "", s->qname[i]);
+    writer_send_new(w, MSG_EXEC, sql.data);
+    strbuf_free(&sql);
+}
+
+void index_set_send_create(const IndexSet *s, TargetWriter *w)
+{
+    for (int i = 0; i < s->n; i++) {
+        writer_send_new(w, MSG_EXEC, s->create[i]);
+        if (s->comment[i])
+            writer_send_new(w, MSG_EXEC, s->comment[i]);
+    }
+}
+
+bool index_journal_add(SyncRunner *r, const char *db, const char *table, const IndexSet *s, char *err,
+                       size_t errlen)
+{
+    for (int i = 0; i < s->n; i++) {
+        const char *params[6] = {r->def.name, db, table, s->qname[i], s->create[i], s->comment[i]};
+        if (r->cat == NULL || !pg_exec(r->cat, "catalog", SQL_JOURNAL_ADD, 6, params)) {
+            snprintf(err, errlen,
+                     "sync %s: catalog: cannot record the indexes of %s on %s before dropping them",
+                     r->def.name, table, db);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool index_journal_clear(SyncRunner *r, const char *db, const IndexSet *s, char *err, size_t errlen)
+{
+    for (int i = 0; i < s->n; i++) {
+        const char *params[2] = {db, s->qname[i]};
+        if (r->cat == NULL || !pg_exec(r->cat, "catalog", SQL_JOURNAL_CLEAR, 2, params)) {
+            snprintf(err, errlen, "sync %s: catalog: cannot clear the rebuilt index %s of %s", r->def.name,
+                     s->qname[i], db);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* find_db - the sync's DbInfo named `name`, or NULL. */
+static const DbInfo *find_db(const SyncRunner *r, const char *name)
+{
+    for (int i = 0; i < r->def.ntargets; i++)
+        if (strcmp(r->def.targets[i].name, name) == 0)
+            return &r->def.targets[i];
+    for (int i = 0; i < r->def.nsources; i++)
+        if (strcmp(r->def.sources[i].name, name) == 0)
+            return &r->def.sources[i];
+    return NULL;
+}
+
+/*
+ * restore_one - on conn (database db), recreate index qname unless it
+ * exists, in one transaction with its comment.
+ */
+static bool restore_one(PGconn *conn, const char *db, const char *qname, const char *create,
+                        const char *comment, char *err, size_t errlen)
+{
+    const char *params[1] = {qname};
+    PGresult *res = PQexecParams(conn, "SELECT to_regclass($1) IS NULL", 1, NULL, params, NULL, NULL, 0);
+    bool missing, ok = true;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail(err, errlen, db, "looking for a dropped index", conn, res);
+        PQclear(res);
+        return false;
+    }
+    missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!missing)
+        return true;
+    log_warn("recreating index %s on %s, dropped by an interrupted table copy", qname, db);
+    res = PQexec(conn, "BEGIN");
+    PQclear(res);
+    res = PQexec(conn, create);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail(err, errlen, db, "recreating a dropped index", conn, res);
+        ok = false;
+    }
+    PQclear(res);
+    if (ok && comment) {
+        res = PQexec(conn, comment);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            fail(err, errlen, db, "restoring the comment of a dropped index", conn, res);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    res = PQexec(conn, ok ? "COMMIT" : "ROLLBACK");
+    if (ok && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail(err, errlen, db, "recreating a dropped index", conn, res);
+        ok = false;
+    }
+    PQclear(res);
+    return ok;
+}
+
+bool index_journal_restore(SyncRunner *r, char *err, size_t errlen)
+{
+    const char *params[1] = {r->def.name};
+    PGresult *res;
+    PGconn *conn = NULL;
+    const char *conn_db = NULL;
+    bool ok = true;
+
+    if (r->cat == NULL) {
+        snprintf(err, errlen, "sync %s: catalog: not connected", r->def.name);
+        return false;
+    }
+    res = pg_query(r->cat, "catalog", SQL_JOURNAL, 1, params);
+    if (res == NULL) {
+        snprintf(err, errlen, "sync %s: catalog: cannot read the indexes left to rebuild", r->def.name);
+        return false;
+    }
+    for (int i = 0; ok && i < PQntuples(res); i++) {
+        const char *dbname = PQgetvalue(res, i, 0), *qname = PQgetvalue(res, i, 2);
+        const DbInfo *db = find_db(r, dbname);
+        const char *clear[2] = {dbname, qname};
+
+        if (db == NULL) {
+            log_warn("index %s of %s on %s was dropped by a table copy and is no longer in this sync's"
+                     " databases: recreate it by hand (bucardo.index_rebuild)",
+                     qname, PQgetvalue(res, i, 1), dbname);
+            continue;
+        }
+        if (conn_db == NULL || strcmp(conn_db, dbname) != 0) {
+            if (conn)
+                PQfinish(conn);
+            conn = connect_db(db, err, errlen);
+            conn_db = dbname;
+            if (conn == NULL) {
+                ok = false;
+                break;
+            }
+        }
+        ok = restore_one(conn, dbname, qname, PQgetvalue(res, i, 3),
+                         PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), err, errlen);
+        if (ok && !pg_exec(r->cat, "catalog", SQL_JOURNAL_CLEAR, 2, clear)) {
+            snprintf(err, errlen, "sync %s: catalog: cannot clear the rebuilt index %s of %s", r->def.name,
+                     qname, dbname);
+            ok = false;
+        }
+    }
+    if (conn)
+        PQfinish(conn);
+    PQclear(res);
+    return ok;
+}

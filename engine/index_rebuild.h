@@ -1,0 +1,50 @@
+/*
+ * engine/index_rebuild.h - rebuild_index: load a target table without its
+ * secondary indexes and recreate them afterwards (internal to the cycle:
+ * see index_rebuild.c for which indexes and how a crash is survived).
+ */
+#ifndef BUCARDO_INDEX_REBUILD_H
+#define BUCARDO_INDEX_REBUILD_H
+
+#include "runner_internal.h"
+
+/* The secondary indexes of one table on one database. */
+typedef struct IndexSet {
+    int n;
+    char **qname;   /* "schema"."index", quoted by the server */
+    char **create;  /* CREATE INDEX ... as pg_get_indexdef gives it (+ TABLESPACE) */
+    char **comment; /* COMMENT ON INDEX ... IS '...', or NULL */
+} IndexSet;
+
+/*
+ * index_set_read - the indexes of `table` (quoted, as the writer names it)
+ * on database db that a load may drop, read on a connection of its own.
+ * The caller owns *out (index_set_free) even on failure.
+ */
+bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, IndexSet *out, char *err,
+                    size_t errlen) MUST_CHECK;
+void index_set_free(IndexSet *s);
+
+/* index_set_send_drop / _create - queue on writer w the DROP INDEX of the
+ * whole set, or every CREATE INDEX (and COMMENT) of it; nothing if empty. */
+void index_set_send_drop(const IndexSet *s, TargetWriter *w);
+void index_set_send_create(const IndexSet *s, TargetWriter *w);
+
+/*
+ * index_journal_add / _clear - record in the catalog (committed at once)
+ * the indexes about to be dropped on database db, or forget them once
+ * recreated.  Only needed where the drop commits before the recreation.
+ */
+bool index_journal_add(SyncRunner *r, const char *db, const char *table, const IndexSet *s, char *err,
+                       size_t errlen) MUST_CHECK;
+bool index_journal_clear(SyncRunner *r, const char *db, const IndexSet *s, char *err,
+                         size_t errlen) MUST_CHECK;
+
+/*
+ * index_journal_restore - recreate every index this sync's journal still
+ * lists (those missing on their database), then clear those entries.
+ * Entries of databases no longer in the sync are left with a warning.
+ */
+bool index_journal_restore(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
+
+#endif

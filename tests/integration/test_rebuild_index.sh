@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# rebuild_index: a table copy loads the target without its secondary
+# indexes and recreates them (same definitions, new index relations), in
+# one stream (t2) and in parallel streams (t1); the primary key and
+# constraint indexes stay.  An engine killed mid-copy leaves the dropped indexes in the
+# catalog's journal and recreates them when it starts again.
+# rebuild_index=2 also rebuilds them in delta cycles.  Bad values are refused.
+. "$TESTS_DIR/lib/pgcluster.sh"
+. "$TESTS_DIR/lib/assert.sh"
+pg_start_cluster || fail "cannot start a cluster"
+cd "$TEST_DIR"
+bucardo_install
+
+createdb src && psql -X -q -d src -c "
+    CREATE TABLE item (id int PRIMARY KEY, code text NOT NULL, sku text CONSTRAINT item_sku UNIQUE,
+                       name text, flag boolean NOT NULL DEFAULT false);
+    CREATE UNIQUE INDEX item_code ON item (code);
+    CREATE INDEX item_lower_name ON item (lower(name)) WHERE flag;
+    COMMENT ON INDEX item_code IS 'codes are unique';
+    INSERT INTO item SELECT i, 'c' || i, 's' || i, 'Name ' || i, i % 3 = 0 FROM generate_series(1, 5000) i;
+    CREATE TABLE big (a int, b int, pad text, PRIMARY KEY (a, b));
+    CREATE INDEX big_pad ON big (pad text_pattern_ops);
+    CREATE UNIQUE INDEX big_b_a ON big (b, a) WITH (fillfactor = 70);
+    INSERT INTO big SELECT i % 1000, i, repeat(md5(i::text), 3) FROM generate_series(1, 100000) i;" \
+    || fail schema
+for db in t1 t2; do
+    createdb $db && pg_dump -s src | psql -X -q -d $db >/dev/null || fail "schema on $db"
+    psql -X -q -d $db -c "INSERT INTO item VALUES (-1, 'old', NULL, 'old row', true)" || fail "old row"
+done
+
+# indexes [DB] - every index of schema public with its definition and comment.
+indexes() {
+    sql "${1:-t1}" "select indexname || ': ' || indexdef || coalesce(' -- ' || obj_description((quote_ident(schemaname) || '.' || quote_ident(indexname))::regclass), '')
+              from pg_indexes where schemaname = 'public' order by indexname"
+}
+# oids LIST [DB] - name=oid of the listed indexes.
+oids() {
+    sql "${2:-t1}" "select string_agg(c.relname || '=' || c.oid, ' ' order by c.relname) from pg_class c
+             where c.relkind = 'i' and c.relnamespace = 'public'::regnamespace and c.relname in ($1)"
+}
+before=$(indexes)
+secondary="'item_code', 'item_lower_name', 'big_pad', 'big_b_a'"
+kept="'item_pkey', 'item_sku', 'big_pkey'"
+sec_before=$(oids "$secondary")
+kept_before=$(oids "$kept")
+t2_before=$(oids "'item_code', 'item_lower_name'" t2)
+t2_kept=$(oids "'item_pkey', 'item_sku'" t2)
+
+for db in src t1 t2; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
+run_ok "$BUCARDO" add all tables db=src relgroup=rg
+run_ok "$BUCARDO" add relgroup small item
+
+# Bad values change nothing.
+snap=$(catalog_snapshot)
+run_fail "$BUCARDO" add sync bad relgroup=rg dbs=src,t1 rebuild_index=3
+expect_err "rebuild_index"
+run_fail "$BUCARDO" add sync bad relgroup=rg dbs=src,t1 rebuild_index=yes
+expect_equal "$snap" "$(catalog_snapshot)" "catalog after refused adds"
+
+run_ok "$BUCARDO" add sync rb relgroup=rg dbs=src,t1 onetimecopy=1 rebuild_index=1 copy_streams=2
+run_ok "$BUCARDO" add sync one relgroup=small dbs=src,t2 onetimecopy=1 rebuild_index=1 copy_streams=1
+run_fail "$BUCARDO" update sync rb rebuild_index=-1
+expect_err "rebuild_index"
+expect_equal "1" "$(sql bucardo "select rebuild_index from bucardo.sync where name = 'rb'")" "rebuild_index kept"
+
+# Kill the engine while big's parallel streams are held up on t1 (a trigger
+# that fires even in replica mode waits for an advisory lock the test
+# holds): the drop has committed, so the journal holds big's two secondary
+# indexes and t1 lacks them.
+psql -X -q -d t1 -c "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS
+                         \$\$BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NEW; END\$\$;
+                     CREATE TRIGGER hold BEFORE INSERT ON big FOR EACH ROW EXECUTE FUNCTION hold();
+                     ALTER TABLE big ENABLE ALWAYS TRIGGER hold" || fail "hold trigger"
+psql -X -q -d t1 -c "SELECT pg_advisory_lock(4242); SELECT pg_sleep(60)" >/dev/null 2>&1 &
+locker=$!
+until [ "$(sql t1 "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
+    sleep 0.05
+done
+run_ok "$BUCARDO" start
+deadline=$(( $(date +%s) + 60 ))
+until [ "$(sql t1 "select count(*) from pg_indexes where indexname in ('big_pad', 'big_b_a')")" = 0 ]; do
+    [ "$(date +%s)" -ge "$deadline" ] && fail "the copy of big never dropped its indexes"
+    sleep 0.05
+done
+pid=$(engine_pid)
+kill -9 "$pid"
+for _ in $(seq 100); do process_gone "$pid" && break; sleep 0.05; done
+sql t1 "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and mode = 'ExclusiveLock'" >/dev/null
+wait $locker
+psql -X -q -d t1 -c "DROP TRIGGER hold ON big" || fail "drop the hold trigger"
+expect_equal "public.big_b_a public.big_pad" "$(sql bucardo "select string_agg(indexname, ' ' order by indexname) from bucardo.index_rebuild where sync = 'rb' and db = 't1'")" \
+    "indexes journaled by the interrupted copy"
+expect_equal "0" "$(sql t1 "select count(*) from pg_indexes where indexname in ('big_pad', 'big_b_a')")" "big's indexes dropped mid-copy"
+
+# Changes made on the source during the copy must arrive too.
+(for i in $(seq 1 40); do
+     psql -X -q -d src -c "UPDATE item SET name = 'during $i', flag = true WHERE id = $i; DELETE FROM big WHERE b = $i" || exit 1
+     sleep 0.05
+ done) &
+writer=$!
+run_ok "$BUCARDO" start
+wait $writer || fail "changes during the copy"
+wait_run rb 120 "state = 'Good'"
+wait_run one 60 "state = 'Good'"
+wait_synced src t1 60 item big
+wait_synced src t2 30 item
+expect_equal "$(indexes t2 | grep -v big)" "$(printf '%s\n' "$before" | grep -v big)" "index definitions after the copy in one stream"
+expect_equal "$t2_kept" "$(oids "'item_pkey', 'item_sku'" t2)" "one stream: primary key and constraint indexes untouched"
+[ "$(oids "'item_code', 'item_lower_name'" t2)" != "$t2_before" ] || fail "one stream: secondary indexes were not rebuilt"
+expect_equal "$before" "$(indexes)" "index definitions after the copy"
+expect_equal "0" "$(sql bucardo "select count(*) from bucardo.index_rebuild")" "journal emptied"
+[ "$(oids "$secondary")" != "$sec_before" ] || fail "secondary indexes were not rebuilt: $(oids "$secondary")"
+for i in item_code item_lower_name big_pad big_b_a; do
+    printf '%s\n' "$sec_before" | grep -qw "$i=$(sql t1 "select '$i'::regclass::oid")" && fail "index $i was not rebuilt"
+done
+expect_equal "$kept_before" "$(oids "$kept")" "primary key and constraint indexes untouched"
+[ "$(sql t1 "select count(*) from pg_stats where tablename = 'item_lower_name'")" -ge 1 ] \
+    || fail "the rebuilt expression index has no statistics: not analyzed after the copy"
+grep -q "recreating index public.big_pad on t1" log.bucardo || fail "no log line for the restored index"
+
+# Deltas after the copy: rebuild_index=1 leaves the indexes alone.
+after_copy=$(oids "$secondary")
+psql -X -q -d src -c "UPDATE item SET code = 'x' || code WHERE id <= 10; INSERT INTO big VALUES (-1, -1, 'new')" || fail update
+wait_synced src t1 30 item
+expect_equal "1" "$(sql t1 "select count(*) from big where a = -1")" "insert into big replicated"
+expect_equal "$after_copy" "$(oids "$secondary")" "rebuild_index=1: delta cycles keep the indexes"
+
+# rebuild_index=2: a delta cycle rebuilds the indexes of the tables it changes.
+run_ok "$BUCARDO" update sync rb rebuild_index=2
+run_ok "$BUCARDO" reload
+run_ok "$BUCARDO" kick rb 30   # handled after the reload: the new definition is in force
+item_before=$(oids "'item_code', 'item_lower_name'")
+big_before=$(oids "'big_pad', 'big_b_a'")
+psql -X -q -d src -c "UPDATE item SET name = 'delta', flag = true WHERE id BETWEEN 100 AND 200" || fail "update 2"
+wait_synced src t1 30 item
+[ "$(oids "'item_code', 'item_lower_name'")" != "$item_before" ] || fail "rebuild_index=2: item's indexes not rebuilt"
+expect_equal "$big_before" "$(oids "'big_pad', 'big_b_a'")" "rebuild_index=2: an unchanged table keeps its indexes"
+expect_equal "$before" "$(indexes)" "index definitions after a rebuilding delta cycle"
+expect_equal "f" "$(sql t1 "select bool_or(not indisvalid) from pg_index where indrelid = 'item'::regclass")" "valid indexes"
+run_ok "$BUCARDO" stop
+echo ok
