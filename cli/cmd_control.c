@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "cli_objects.h"
 #include "daemon.h"
+#include "progress.h"
 
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_NOTIFY[] = "SELECT pg_notify($1, $2)";
@@ -67,11 +68,21 @@ static int start_engine(CliContext *ctx, const char *piddir)
         return cli_error("cannot find the current directory for log.bucardo");
     cfg.logfile = logfile;
     if (ctx->foreground) {
+        /* The engine runs here; a reporter thread shows its table copies on
+         * stdout (a bar on a terminal, a line a second otherwise) until
+         * SIGTERM or Ctrl-C stops the engine. */
+        CopyReporter *rep;
         int code;
         cfg.ready_fd = -1;
         printf("Starting Bucardo in the foreground (log: %s)\n", logfile ? logfile : "syslog");
         fflush(stdout);
+        rep = copy_reporter_start(&cfg.catalog, stdout, 1);
+        if (rep == NULL)
+            fprintf(stderr, "bucardo: cannot start the progress thread; copies run without progress lines\n");
         code = daemon_run(&cfg);
+        if (rep)
+            copy_reporter_stop(rep);
+        printf("Bucardo stopped\n");
         free(logfile);
         return code;
     }
@@ -258,40 +269,6 @@ static bool sync_exists(CliContext *ctx, const char *name)
     return found == 1;
 }
 
-static const char SQL_COPYING[] =
-    "SELECT tablename, bytes, estimate, greatest(extract(epoch FROM clock_timestamp() - started), 0.001)"
-    "  FROM bucardo.copy_progress WHERE sync = $1 AND NOT done ORDER BY started DESC LIMIT 1";
-
-/*
- * show_copy - while waiting for a kick: the table copy in flight, as a
- * progress bar redrawn in place on a terminal, or as a plain line every
- * five seconds otherwise.
- */
-static void show_copy(CliContext *ctx, const char *sync, long waited_ms, bool *drawn)
-{
-    const char *params[1] = {sync};
-    bool tty = isatty(STDOUT_FILENO);
-    PGresult *res;
-
-    if (!tty && waited_ms % 5000 != 0)
-        return;
-    res = pg_query(ctx->cat, "catalog", SQL_COPYING, 1, params);
-    if (res != NULL && PQntuples(res) == 1) {
-        double mb = atof(PQgetvalue(res, 0, 1)) / 1048576.0, est = atof(PQgetvalue(res, 0, 2)) / 1048576.0;
-        double rate = mb / atof(PQgetvalue(res, 0, 3)), frac = est > 0 ? mb / est : 0;
-        int bar = (int)(frac > 1 ? 20 : frac * 20);
-
-        if (tty)
-            printf("\rCopying %s [%.*s%*s] %.0f of ~%.0f MB, %.1f MB/s ", PQgetvalue(res, 0, 0), bar,
-                   "====================", 20 - bar, "", mb, est, rate);
-        else
-            printf("Copying %s: %.1f of ~%.1f MB, %.1f MB/s\n", PQgetvalue(res, 0, 0), mb, est, rate);
-        fflush(stdout);
-        *drawn = tty;
-    }
-    PQclear(res);
-}
-
 /*
  * wait_notified - sleep up to ms, or less when a notification arrives (the
  * engine's CHANNEL_RUN_DONE, which the caller LISTENs to outside any
@@ -314,15 +291,20 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
 {
     const char *params[2] = {sync, since};
     long waited = 0;
-    bool drawn = false;
+    CopyView view;
+    /* The table copy in flight: a bar on a terminal, a line every 5 s otherwise. */
+    bool viewing = copy_view_init(&view, ctx->cat, stdout, sync, 5, false);
 
     for (;;) {
         PGresult *res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 2, params);
-        if (res == NULL)
+        if (res == NULL) {
+            if (viewing)
+                copy_view_end(&view);
             return EXIT_ERROR;
+        }
         if (PQntuples(res) == 1) {
-            if (drawn)
-                printf("\n");
+            if (viewing)
+                copy_view_end(&view);
             bool good = strcmp(PQgetvalue(res, 0, 0), "Good") == 0;
             printf("Kick %s: [%.0f s] %s%s\n", sync, atof(PQgetvalue(res, 0, 2)) + 0.5,
                    good ? "DONE!" : "FAILED: ", good ? "" : PQgetvalue(res, 0, 1));
@@ -331,6 +313,8 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
         }
         PQclear(res);
         if (timeout > 0 && waited >= timeout * 1000) {
+            if (viewing)
+                copy_view_end(&view);
             printf("Kick %s: [%ld s] TIMEOUT\n", sync, timeout);
             return EXIT_FAIL;
         }
@@ -341,8 +325,10 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
             wait_notified(ctx->cat, 1000 - (int)(waited % 1000));
             clock_gettime(CLOCK_MONOTONIC, &t1);
             ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-            if ((waited % 1000) + ms >= 1000)
-                show_copy(ctx, sync, waited + ms, &drawn);
+            if (viewing && (waited % 1000) + ms >= 1000 && !copy_view_poll(&view, ctx->cat)) {
+                copy_view_end(&view);
+                viewing = false;
+            }
             waited += ms > 0 ? ms : 1;
         }
     }

@@ -28,7 +28,7 @@ static const HelpEntry HELP[] = {
      "bucardo add sync NAME relgroup=NAME dbs=A,B[:source|:target|:fullcopy],... | dbgroup=NAME\n"
      "                 [autokick=1] [onetimecopy=0|1|2] [conflict_strategy=bucardo_latest]\n"
      "                 [checktime=INTERVAL] [status=active|inactive] [stayalive=1] [kidsalive=1]\n"
-     "                 [rebuild_index=0] [analyze_after_copy=1] [strict_checking=1] ...\n"
+     "                 [rebuild_index=0|1|2] [analyze_after_copy=1] [strict_checking=1] ...\n"
      "  Adds an object to the catalog.  A database is tested with a connection first.\n"},
     {"update",
      "bucardo update database NAME key=value ...   (same keys as add database)\n"
