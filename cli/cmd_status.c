@@ -152,8 +152,10 @@ static void print_copies(PGconn *cat, const char *sync)
                    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetisnull(res, r, 5) ? "?" : PQgetvalue(res, r, 5),
                    mb, secs, rate, PQgetvalue(res, r, 2));
         else
-            printf("Copy in progress         : %s -> %s: %.1f MB of ~%.1f MB, %.1f MB/s, ETA %.0fs (%s stream(s))\n",
-                   PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), mb, est, rate,
+            printf("Copy in progress         : %s -> %s: %s rows, %.1f MB of ~%.1f MB, %.1f MB/s, ETA %.0fs"
+                   " (%s stream(s))\n",
+                   PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                   PQgetisnull(res, r, 5) ? "0" : PQgetvalue(res, r, 5), mb, est, rate,
                    rate > 0 && est > mb ? (est - mb) / rate : 0.0, PQgetvalue(res, r, 2));
     }
     PQclear(res);
