@@ -47,6 +47,8 @@ until [ "$(sql t1 "select count(*) from pg_locks where locktype = 'advisory' and
 done
 expect_equal "f" "$(sql bucardo "select done from bucardo.copy_progress where sync = 'one' and tablename = 'public.acct'")" \
     "acct's copy in flight"
+run_ok "$BUCARDO" status one
+expect_out "^Copy in progress +: public\.acct -> t1: [0-9]+ rows, [0-9.]+ MB of ~[0-9.]+ MB, [0-9.]+ MB/s, ETA [0-9]+s \(2 stream\(s\)\)$"
 psql -X -q -d src -c "UPDATE acct SET bal = -bal, note = 'during' WHERE id % 100 = 0;
                       DELETE FROM acct WHERE id <= 50;
                       INSERT INTO acct SELECT i, 0, 'new' FROM generate_series(60001, 60010) i;
