@@ -82,7 +82,10 @@ static int start_engine(CliContext *ctx, const char *piddir)
         code = daemon_run(&cfg);
         if (rep)
             copy_reporter_stop(rep);
-        printf("Bucardo stopped\n");
+        if (code == 0)
+            printf("Bucardo stopped\n");
+        else
+            cli_error("the engine exited with status %d (see %s)", code, logfile ? logfile : "syslog");
         free(logfile);
         return code;
     }
