@@ -315,12 +315,15 @@ static bool truncate_targets(const BulkCopy *job, const IndexSet *indexes, char 
 
 /*
  * read_indexes - per copy target, the indexes rebuild_index drops
- * (writer-indexed array, caller frees with free_indexes); NULL on error.
+ * (writer-indexed array, caller frees with free_indexes); *none when no
+ * target has any; NULL on error.
  */
-static IndexSet *read_indexes(const BulkCopy *job, char *err, size_t errlen)
+static IndexSet *read_indexes(const BulkCopy *job, bool *none, char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
     IndexSet *ix = xcalloc((size_t)r->nwriters, sizeof(IndexSet));
+
+    *none = true;
 
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w] && !index_set_read(writer_dbinfo(r, w), r->src[0].plans[job->table].wtable[w],
@@ -329,6 +332,8 @@ static IndexSet *read_indexes(const BulkCopy *job, char *err, size_t errlen)
                 index_set_free(&ix[v]);
             free(ix);
             return NULL;
+        } else if (ix[w].n > 0) {
+            *none = false;
         }
     return ix;
 }
@@ -469,8 +474,15 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
         streams = 1;
     if (streams > nblocks)
         streams = nblocks > 0 ? (int)nblocks : 1;
-    if (r->def.rebuild_index > 0 && (ix = read_indexes(job, err, errlen)) == NULL)
-        return false;
+    if (r->def.rebuild_index > 0) {
+        bool none;
+        if ((ix = read_indexes(job, &none, err, errlen)) == NULL)
+            return false;
+        if (none) { /* nothing to rebuild: a plain copy */
+            free_indexes(r, ix);
+            ix = NULL;
+        }
+    }
     if (!start_progress(job, streams, estimate))
         log_warn("could not record the start of the copy of %s", p->display);
     log_info("copying table %s (%ld kB) in %d stream(s)%s", p->display, estimate / 1024, streams,
