@@ -326,8 +326,9 @@ static IndexSet *read_indexes(const BulkCopy *job, bool *none, char *err, size_t
     *none = true;
 
     for (int w = 0; w < r->nwriters; w++)
-        if (job->to[w] && !index_set_read(writer_dbinfo(r, w), r->src[0].plans[job->table].wtable[w],
-                                          &r->def.tables[job->table], &ix[w], err, errlen)) {
+        if (job->to[w] &&
+            !index_set_read(writer_dbinfo(r, w), r->src[0].plans[job->table].wtable[w],
+                            &r->def.tables[job->table], r->client_encoding, &ix[w], err, errlen)) {
             for (int v = 0; v <= w; v++)
                 index_set_free(&ix[v]);
             free(ix);

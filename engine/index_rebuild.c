@@ -85,7 +85,8 @@ static void fail(char *err, size_t errlen, const char *db, const char *what, PGc
              state ? state : "", state ? ")" : "");
 }
 
-static PGconn *connect_db(const DbInfo *db, char *err, size_t errlen)
+/* connect_db - a connection to db (client_encoding `encoding` unless NULL). */
+static PGconn *connect_db(const DbInfo *db, const char *encoding, char *err, size_t errlen)
 {
     ConnParams cp = dbinfo_params(db);
     char reason[512];
@@ -93,11 +94,16 @@ static PGconn *connect_db(const DbInfo *db, char *err, size_t errlen)
 
     if (conn == NULL)
         snprintf(err, errlen, "database %s: cannot connect: %s", db->name, reason);
+    else if (encoding && PQsetClientEncoding(conn, encoding) != 0) {
+        fail(err, errlen, db->name, "setting client_encoding", conn, NULL);
+        PQfinish(conn);
+        conn = NULL;
+    }
     return conn;
 }
 
-bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, IndexSet *out, char *err,
-                    size_t errlen)
+bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, const char *encoding,
+                    IndexSet *out, char *err, size_t errlen)
 {
     StrList keys = {0};
     char *keyarr;
@@ -107,7 +113,7 @@ bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, Inde
     bool ok;
 
     memset(out, 0, sizeof(*out));
-    conn = connect_db(db, err, errlen);
+    conn = connect_db(db, encoding, err, errlen);
     if (conn == NULL)
         return false;
     for (int k = 0; k < t->nkeys; k++)
@@ -292,7 +298,8 @@ bool index_journal_restore(SyncRunner *r, char *err, size_t errlen)
         if (conn_db == NULL || strcmp(conn_db, dbname) != 0) {
             if (conn)
                 PQfinish(conn);
-            conn = connect_db(db, err, errlen);
+            /* The definitions are bytes in the catalog session's encoding. */
+            conn = connect_db(db, PQparameterStatus(r->cat, "client_encoding"), err, errlen);
             conn_db = dbname;
             if (conn == NULL) {
                 ok = false;

@@ -18,11 +18,13 @@ typedef struct IndexSet {
 
 /*
  * index_set_read - the indexes of `table` (quoted, as the writer names it)
- * on database db that a load may drop, read on a connection of its own.
- * The caller owns *out (index_set_free) even on failure.
+ * on database db that a load may drop, read on a connection of its own
+ * with client_encoding `encoding` (the writers', so the definitions are
+ * bytes they can send; NULL: the default).  The caller owns *out
+ * (index_set_free) even on failure.
  */
-bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, IndexSet *out, char *err,
-                    size_t errlen) MUST_CHECK;
+bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, const char *encoding,
+                    IndexSet *out, char *err, size_t errlen) MUST_CHECK;
 void index_set_free(IndexSet *s);
 
 /* index_set_send_drop / _create - queue on writer w the DROP INDEX of the

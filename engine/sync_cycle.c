@@ -681,8 +681,8 @@ static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
     for (int w = 0; w < c->nw; w++) {
         if (!c->to[w])
             continue;
-        if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t], &ix[w], err,
-                            errlen)) {
+        if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t],
+                            r->client_encoding, &ix[w], err, errlen)) {
             for (int v = 0; v < c->nw; v++)
                 index_set_free(&ix[v]);
             free(ix);
@@ -737,7 +737,12 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             for (int w = 0; w < c->nw; w++)
                 c->to[w] = !c->copy[it->t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
                            !(c->ns > 1 && w == source_writer(r, it->s));
-            if (r->def.rebuild_index == 2 && (c->nkeys[it->s * c->nt + it->t] > 0 || it->truncate) &&
+            /* rebuild_index=2; not in unique mode, which settles collisions
+             * by probing the very unique indexes a rebuild would drop (a
+             * collision shows as the CREATE UNIQUE INDEX failing, and sends
+             * the unit to unique mode). */
+            if (r->def.rebuild_index == 2 && !c->unique_mode &&
+                (c->nkeys[it->s * c->nt + it->t] > 0 || it->truncate) &&
                 (ix = drop_indexes(c, it->s, it->t, err, errlen)) == NULL)
                 ok = false;
             ok = ok && apply_table(c, it->s, it->t, it->lo, it->hi, it->truncate, err, errlen);
