@@ -83,3 +83,24 @@ CREATE TABLE bucardo.index_rebuild (
 );
 
 INSERT INTO bucardo.schema_version (version) VALUES (5);
+
+-- @@SECTION 6@@
+-- Members that missed cycles while they were unreachable.  Per sync, source
+-- and member: the source's snapshot up to which that member has received
+-- every change (NULL: none yet).  Only members that are behind have a row:
+-- it is added when a cycle leaves the member out and removed when a cycle
+-- has caught it up.  purge keeps the delta rows these snapshots still need.
+CREATE TABLE bucardo.sync_member_state (
+    sync        text NOT NULL REFERENCES bucardo.sync (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    source      text NOT NULL REFERENCES bucardo.db (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    member      text NOT NULL REFERENCES bucardo.db (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    snapshot    pg_snapshot,
+    since       timestamptz NOT NULL DEFAULT now(),  -- the first cycle it missed
+    reason      text,                                -- why it was last left out
+    PRIMARY KEY (sync, source, member)
+);
+
+-- A cycle that ran without some member says so (its run is still Good).
+ALTER TABLE bucardo.syncrun ADD COLUMN warning text;
+
+INSERT INTO bucardo.schema_version (version) VALUES (6);
