@@ -161,6 +161,26 @@ static void print_copies(PGconn *cat, const char *sync)
     PQclear(res);
 }
 
+static const char SQL_BEHIND[] =
+    "SELECT member, to_char(min(since), 'Mon DD, YYYY HH24:MI:SS'),"
+    "       string_agg(source, ',' ORDER BY source), max(reason)"
+    "  FROM bucardo.sync_member_state WHERE sync = $1 GROUP BY member ORDER BY member";
+
+/* print_behind - members that missed cycles while unreachable, and why. */
+static void print_behind(PGconn *cat, const char *sync)
+{
+    const char *params[1] = {sync};
+    PGresult *res = pg_query(cat, "catalog", SQL_BEHIND, 1, params);
+
+    if (res == NULL)
+        return;
+    for (int r = 0; r < PQntuples(res); r++)
+        printf("Behind                   : %s since %s, changes of %s to catch up (%s)\n",
+               PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+               PQgetisnull(res, r, 3) ? "offline" : PQgetvalue(res, r, 3));
+    PQclear(res);
+}
+
 static void print_detail(PGresult *res, int r)
 {
     const char *line = "======================================================================";
@@ -221,6 +241,7 @@ int cmd_status(CliContext *ctx, int argc, char **argv)
             return cli_error("no sync named \"%s\"", argv[i]);
         }
         print_detail(res, 0);
+        print_behind(ctx->cat, argv[i]);
         print_copies(ctx->cat, argv[i]);
         PQclear(res);
     }

@@ -52,25 +52,33 @@ static bool compare_table(const SyncRunner *r, const char *table, const char *db
     return true;
 }
 
-bool check_columns(SyncRunner *r, char *err, size_t errlen)
+bool check_columns(SyncRunner *r, int s, char *err, size_t errlen)
 {
-    PGconn *src = r->src[0].conn;
-    bool ok = true;
+    PGconn *src = r->src[s].conn;
+    bool ok = true, all = true;
 
     if (r->checked)
         return true;
     for (int w = 0; ok && w < r->nwriters; w++) {
         const DbInfo *db = writer_dbinfo(r, w);
-        ConnParams cp = dbinfo_params(db);
+        ConnParams cp;
         char reason[512];
-        PGconn *dst = pg_connect_err(&cp, reason, sizeof(reason));
+        PGconn *dst;
 
+        if (r->wchecked[w])
+            continue;
+        if (!r->online[w]) {
+            all = false; /* checked when it is back */
+            continue;
+        }
+        cp = dbinfo_params(db);
+        dst = pg_connect_err(&cp, reason, sizeof(reason));
         if (dst == NULL) {
             snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
             return false;
         }
         for (int t = 0; ok && t < r->def.ntables; t++) {
-            const TablePlan *p = &r->src[0].plans[t];
+            const TablePlan *p = &r->src[s].plans[t];
             const char *sp[1] = {p->qualified}, *dp[1] = {p->wtable[w]};
             PGresult *a, *b;
 
@@ -91,24 +99,25 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
             b = PQexecParams(dst, SQL_TABLE_COLUMNS, 1, NULL, dp, NULL, NULL, 0);
 
             if (PQresultStatus(a) != PGRES_TUPLES_OK) {
-                snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[0].name, r->src[0].plans[t].display,
+                snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[s].name, r->src[s].plans[t].display,
                          PQresultErrorMessage(a));
                 ok = false;
             } else if (PQresultStatus(b) != PGRES_TUPLES_OK) {
                 snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name,
-                         r->src[0].plans[t].display, db->name, PQresultErrorMessage(b));
+                         r->src[s].plans[t].display, db->name, PQresultErrorMessage(b));
                 ok = false;
             } else {
-                ok = compare_table(r, r->src[0].plans[t].display, db->name, a, b, err, errlen);
+                ok = compare_table(r, r->src[s].plans[t].display, db->name, a, b, err, errlen);
             }
             PQclear(a);
             PQclear(b);
         }
         PQfinish(dst);
+        r->wchecked[w] = ok;
     }
     for (size_t n = strlen(err); n > 0 && err[n - 1] == '\n'; n--)
         err[n - 1] = '\0';
-    r->checked = ok;
+    r->checked = ok && all;
     return ok;
 }
 
@@ -116,5 +125,7 @@ bool runner_validate(SyncRunner *r, char *err, size_t errlen)
 {
     err[0] = '\0';
     r->checked = false;
-    return runner_ensure_source(r, 0, err, errlen) && check_columns(r, err, errlen);
+    for (int w = 0; w < r->nwriters; w++)
+        r->wchecked[w] = false;
+    return runner_ensure_source(r, 0, NULL, err, errlen) && check_columns(r, 0, err, errlen);
 }

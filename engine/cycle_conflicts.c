@@ -11,6 +11,11 @@
  * deleted by join).  Each source then replicates only the keys it won, so
  * every member ends with the winner's version.
  *
+ * A source catching up a member that was offline also brings keys older
+ * than this cycle (bucardo_new false): they are settled like the others,
+ * and a key such a source wins is marked new, since then every member must
+ * take the winner's row, not only the one that was away.
+ *
  * Memory: the KeySet holds the changed keys of one table of one cycle
  * while it is being settled (only tables changed on two or more sources).
  */
@@ -62,20 +67,24 @@ static bool read_keys(SyncRunner *r, int s, int t, KeySet *ks, char *err, size_t
     return ok;
 }
 
-/* drop_lost - remove from source s's bucardo_k<t> the keys it lost. */
-static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nkeys, char *err, size_t errlen)
+/*
+ * load_key_list - keys (COPY text lines) into a new temp table
+ * bucardo_<kind><t> on source s, for the DELETE or UPDATE that follows.
+ */
+static bool load_key_list(SyncRunner *r, int s, int t, char kind, const StrBuf *keys, char *err,
+                          size_t errlen)
 {
     PGconn *conn = r->src[s].conn;
     TablePlan *p = &r->src[s].plans[t];
-    char *sql = xasprintf("CREATE TEMP TABLE bucardo_l%d (%s) ON COMMIT DROP;"
-                          " COPY pg_temp.bucardo_l%d (%s) FROM STDIN",
-                          t, p->keydefs, t, p->keycols);
+    char *sql = xasprintf("CREATE TEMP TABLE bucardo_%c%d (%s) ON COMMIT DROP;"
+                          " COPY pg_temp.bucardo_%c%d (%s) FROM STDIN",
+                          kind, t, p->keydefs, kind, t, p->keycols);
     PGresult *res = src_query(r, s, p->display, sql, PGRES_COPY_IN, err, errlen);
     bool ok = res != NULL;
 
     free(sql);
     PQclear(res);
-    if (ok && (PQputCopyData(conn, lost->data, (int)lost->len) != 1 || PQputCopyEnd(conn, NULL) != 1)) {
+    if (ok && (PQputCopyData(conn, keys->data, (int)keys->len) != 1 || PQputCopyEnd(conn, NULL) != 1)) {
         snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display, PQerrorMessage(conn));
         ok = false;
     }
@@ -87,7 +96,17 @@ static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nke
         }
         PQclear(res);
     }
-    if (!ok)
+    return ok;
+}
+
+/* drop_lost - remove from source s's bucardo_k<t> the keys it lost. */
+static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nkeys, char *err, size_t errlen)
+{
+    TablePlan *p = &r->src[s].plans[t];
+    PGresult *res;
+    char *sql;
+
+    if (!load_key_list(r, s, t, 'l', lost, err, errlen))
         return false;
     sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_l%d l WHERE %s", t, t, p->lostjoin);
     res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
@@ -95,6 +114,25 @@ static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nke
     if (res == NULL)
         return false;
     *nkeys -= atol(PQcmdTuples(res));
+    PQclear(res);
+    return true;
+}
+
+/* mark_won - in a catching-up source's bucardo_k<t>, the keys it won are new. */
+static bool mark_won(SyncRunner *r, int s, int t, const StrBuf *won, char *err, size_t errlen)
+{
+    TablePlan *p = &r->src[s].plans[t];
+    PGresult *res;
+    char *sql;
+
+    if (!load_key_list(r, s, t, 'w', won, err, errlen))
+        return false;
+    sql = xasprintf("UPDATE pg_temp.bucardo_k%d k SET bucardo_new = true FROM pg_temp.bucardo_w%d l WHERE %s",
+                    t, t, p->lostjoin);
+    res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
+    free(sql);
+    if (res == NULL)
+        return false;
     PQclear(res);
     return true;
 }
@@ -139,7 +177,8 @@ static void describe(const SyncRunner *r, uint32_t mask, const KeyEntry *e, StrB
         strbuf_append(key, e->key[i] == '\t' ? ", " : (char[]){e->key[i], '\0'});
 }
 
-bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, size_t errlen)
+bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *conflicts, char *err,
+                       size_t errlen)
 {
     int ns = r->def.nsources, nt = r->def.ntables, latest_all = -1;
     char *names[CONFLICT_MAX_SOURCES];
@@ -170,20 +209,26 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, s
     for (int t = 0; ok && t < nt; t++) {
         int changed_on = 0;
         KeySet *ks;
-        StrBuf lost[CONFLICT_MAX_SOURCES];
+        StrBuf lost[CONFLICT_MAX_SOURCES], won[CONFLICT_MAX_SOURCES];
         size_t pos = 0;
         const KeyEntry *e;
+        const char *table = NULL; /* named through a source that is online */
 
         for (int s = 0; s < ns; s++)
-            changed_on += nkeys[s * nt + t] > 0;
+            if (nkeys[s * nt + t] > 0) {
+                changed_on++;
+                table = table ? table : r->src[s].plans[t].display;
+            }
         if (changed_on < 2)
             continue;
         ks = keyset_create();
         for (int s = 0; ok && s < ns; s++)
             if (nkeys[s * nt + t] > 0)
                 ok = read_keys(r, s, t, ks, err, errlen);
-        for (int s = 0; s < ns; s++)
+        for (int s = 0; s < ns; s++) {
             strbuf_init(&lost[s]);
+            strbuf_init(&won[s]);
+        }
         while (ok && (e = keyset_next(ks, &pos)) != NULL) {
             int winner;
             if ((e->sources & (e->sources - 1)) == 0)
@@ -195,13 +240,17 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, s
             if (winner == CONFLICT_FAIL) {
                 snprintf(err, errlen,
                          "sync %s: table %s: key (%s) changed on %s, and conflict_strategy is bucardo_abort",
-                         r->def.name, r->src[0].plans[t].display, keytext.data, who.data);
+                         r->def.name, table, keytext.data, who.data);
                 ok = false;
                 break;
             }
-            log_info("conflict: table %s key (%s) changed on %s: %s%s", r->src[0].plans[t].display,
+            log_info("conflict: table %s key (%s) changed on %s: %s%s", table,
                      keytext.data, who.data, winner >= 0 ? "winner " : "skipped, no winner",
                      winner >= 0 ? r->def.sources[winner].name : "");
+            if (winner >= 0 && catchup && catchup[winner]) {
+                strbuf_append_len(&won[winner], e->key, e->len);
+                strbuf_append(&won[winner], "\n");
+            }
             for (int s = 0; s < ns; s++)
                 if ((e->sources & (1u << s)) && s != winner) {
                     strbuf_append_len(&lost[s], e->key, e->len);
@@ -211,7 +260,10 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, s
         for (int s = 0; s < ns; s++) {
             if (ok && lost[s].len > 0)
                 ok = drop_lost(r, s, t, &lost[s], &nkeys[s * nt + t], err, errlen);
+            if (ok && won[s].len > 0)
+                ok = mark_won(r, s, t, &won[s], err, errlen);
             strbuf_free(&lost[s]);
+            strbuf_free(&won[s]);
         }
         keyset_free(ks);
     }

@@ -51,7 +51,7 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to)
 {
     for (int i = 0; i < r->nwriters; i++)
-        if (to == NULL || to[i])
+        if (to == NULL ? r->online[i] : to[i])
             writer_send_new(r->writers[i], type, sql);
 }
 
@@ -62,7 +62,7 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
 
     strbuf_init(&sql);
     for (int i = 0; i < r->nwriters; i++) {
-        if (to != NULL && !to[i])
+        if (to == NULL ? !r->online[i] : !to[i])
             continue;
         strbuf_reset(&sql);
         strbuf_append(&sql, prefix);

@@ -315,10 +315,13 @@ static bool settle_index(SyncRunner *r, int t, const UniqueIndex *ix, const long
     StrBuf *bufs = xcalloc((size_t)ns, sizeof(StrBuf));
     RowSet rs = {0};
     bool ok = true;
-    const char *table = r->src[0].plans[t].display;
+    const char *table = NULL; /* named through a source that is online */
 
-    for (int s = 0; s < ns; s++)
+    for (int s = 0; s < ns; s++) {
         strbuf_init(&bufs[s]);
+        if (nkeys[s * nt + t] > 0 && table == NULL)
+            table = r->src[s].plans[t].display;
+    }
     for (int s = 0; ok && s < ns; s++) {
         TablePlan *p = &r->src[s].plans[t];
         char *sql;
@@ -477,7 +480,7 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
             /* Every member, the loser's own database included; not the
              * ones this cycle copies the table to whole. */
             for (int w = 0; w < nw; w++)
-                to[w] = !copy[t * nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]);
+                to[w] = r->online[w] && !copy[t * nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]);
             sql = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_x%d (%s) ON COMMIT DROP;"
                             " TRUNCATE pg_temp.bucardo_x%d",
                             t, p->keydefs, t);

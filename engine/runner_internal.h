@@ -64,6 +64,10 @@ struct SyncRunner {
     long long *seq_seen;       /* per sequence: the highest value last applied, -1: none */
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
     bool indexes_restored;     /* the index_rebuild journal was replayed since the start */
+    /* Per writer: reachable in the cycle in progress (all true outside
+     * cycles).  send_all/send_table with no mask reach only these. */
+    bool *online;
+    bool *wchecked;            /* per writer: its columns were checked since the last (re)load */
 };
 
 /* The database writer w applies to. */
@@ -79,7 +83,10 @@ static inline int source_writer(const SyncRunner *r, int s)
 }
 
 /* sync_runner.c */
-bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
+/* runner_ensure_source - source s connected and planned; on failure
+ * *unreachable (when not NULL) says whether the database could not be
+ * reached at all, as opposed to refusing what it was asked. */
+bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen) MUST_CHECK;
 void runner_drop_source(SyncRunner *r, int s);
 bool runner_ensure_catalog(SyncRunner *r) MUST_CHECK;
 
@@ -112,10 +119,16 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
                     size_t errlen) MUST_CHECK;
 
 /* cycle_checks.c */
-bool check_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
+/* check_columns - through source s's connection, the columns of every
+ * online writer not checked yet since the last (re)load. */
+bool check_columns(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_conflicts.c */
-bool resolve_conflicts(SyncRunner *r, long *nkeys, long *conflicts, char *err, size_t errlen) MUST_CHECK;
+/* resolve_conflicts - settle keys changed on several sources; catchup (per
+ * source, may be NULL): its bucardo_k<t> has a bucardo_new column, set on
+ * the keys it wins so that every member takes them. */
+bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *conflicts, char *err,
+                       size_t errlen) MUST_CHECK;
 /* conflicts_latest_source - the source whose latest change of this cycle
  * is newest (bucardo_latest_all_tables); *ok false on error. */
 int conflicts_latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok);

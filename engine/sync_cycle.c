@@ -33,6 +33,35 @@
  * A crash anywhere before the record re-runs the same changes next time,
  * which is harmless: delete-by-key plus copy of the current row is
  * idempotent.  Nothing is purged before every writer committed.
+ *
+ * Members that cannot be reached.  At the start of a cycle every writer
+ * connects (in its thread, while the sources are read) and each source
+ * opens its transaction; a database that cannot be reached is left out of
+ * the cycle with a warning naming it and why (the run row's `warning`),
+ * and the cycle goes on as long as one source and one member to apply to
+ * remain (a table-copy cycle still needs everyone).
+ *
+ *  - An offline source contributes nothing: its prev stays where it was, so
+ *    its changes simply wait for it.
+ *  - An offline writer misses the cycle: catalog table sync_member_state
+ *    gets a row (sync, source, member, snapshot) per online source, with
+ *    that source's prev - everything the member has received from it.  A
+ *    row only exists while the member is behind; purge keeps every delta
+ *    row a row's snapshot does not see yet.
+ *  - When a behind writer is online again, its sources collect the wider
+ *    window: visible in cur and not in prev or in any online behind
+ *    writer's snapshot (snapshots of one source are ordered in time, so
+ *    this is the window of the oldest).  bucardo_k<t>.bucardo_new marks the
+ *    keys changed after prev, and they are numbered first: writers up to
+ *    date take keys 1..nnew as in a normal cycle, behind writers all of
+ *    them (apply_item).  Old keys still take part in conflicts, so a
+ *    member coming back with changes made while it was away is settled
+ *    against the others' changes of the same keys by the sync's strategy;
+ *    a key won by a catching-up source counts as new, so every member takes
+ *    the winner's row.  Once recorded, the behind writer's rows go.
+ *  - A cycle that left someone out returns CYCLE_PARTIAL: the sync thread
+ *    tries again after retry_delay (with backoff), so a member that comes
+ *    back catches up without waiting for a new change.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +82,19 @@ static const char SQL_SAVE_SNAPSHOT[] =
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
 /* The NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this run. */
 static const char SQL_RECORD_RUN[] =
-    "WITH run AS (INSERT INTO bucardo.syncrun (sync, started, ended, state, deletes, inserts, conflicts, error)"
-    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7) RETURNING sync)"
+    "WITH run AS (INSERT INTO bucardo.syncrun (sync, started, ended, state, deletes, inserts, conflicts, error,"
+    "                                          warning)"
+    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync)"
     " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync) FROM run";
+static const char SQL_MEMBER_STATE[] =
+    "SELECT source, member, snapshot::text FROM bucardo.sync_member_state WHERE sync = $1";
+/* A member left out keeps the snapshot it had (the first cycle it missed). */
+static const char SQL_MEMBER_LEFT_OUT[] =
+    "INSERT INTO bucardo.sync_member_state (sync, source, member, snapshot, reason)"
+    " VALUES ($1, $2, $3, $4::pg_snapshot, $5)"
+    " ON CONFLICT (sync, source, member) DO UPDATE SET reason = EXCLUDED.reason";
+static const char SQL_MEMBER_CAUGHT_UP[] =
+    "DELETE FROM bucardo.sync_member_state WHERE sync = $1 AND source = $2 AND member = $3";
 static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
 static const char SQL_PURGE_SNAPSHOTS[] =
     "SELECT NULL::text FROM bucardo.sync s"
@@ -65,7 +104,12 @@ static const char SQL_PURGE_SNAPSHOTS[] =
     "SELECT ss.snapshot::text FROM bucardo.sync_source_state ss"
     "  JOIN bucardo.sync s ON s.name = ss.sync"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = ss.db"
-    " WHERE ss.db = $1";
+    " WHERE ss.db = $1"
+    " UNION ALL "
+    "SELECT ms.snapshot::text FROM bucardo.sync_member_state ms"
+    "  JOIN bucardo.sync s ON s.name = ms.sync"
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.db = ms.member"
+    " WHERE ms.source = $1";
 
 /* Everything one cycle works with; freed by cycle_free. */
 typedef struct Cycle {
@@ -87,6 +131,16 @@ typedef struct Cycle {
     long long *seq_high; /* per sequence: the highest source value */
     bool *seq_called;
     long deletes, inserts;
+    /* Members offline and behind (see "Members that cannot be reached"). */
+    bool *src_on;    /* per source: reachable in this cycle */
+    bool *behind;    /* [s * nw + w]: writer w has a sync_member_state row for source s */
+    char **bsnap;    /* [s * nw + w]: that row's snapshot (NULL: nothing received yet) */
+    bool *catchup;   /* per source: an online writer is behind it, so bucardo_k<t> has old keys */
+    long *nnew;      /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
+    bool *trunc_new; /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
+    char **why;      /* per writer: why it is left out of this cycle, or NULL */
+    int first;       /* the first online source (quoting, column checks) */
+    StrBuf left_out; /* every reason, "; "-separated: the run's warning */
 } Cycle;
 
 /* keep_snapshots - remember this cycle's snapshots for runner_check_completed. */
@@ -104,6 +158,20 @@ static void cycle_free(Cycle *c)
         free(c->prev[s]);
         free(c->cur[s]);
     }
+    for (int i = 0; i < c->ns * c->nw; i++)
+        free(c->bsnap[i]);
+    for (int w = 0; w < c->nw; w++) {
+        free(c->why[w]);
+        c->r->online[w] = true; /* outside cycles every writer counts as online */
+    }
+    free(c->src_on);
+    free(c->behind);
+    free(c->bsnap);
+    free(c->catchup);
+    free(c->nnew);
+    free(c->trunc_new);
+    free(c->why);
+    strbuf_free(&c->left_out);
     free(c->prev);
     free(c->cur);
     free(c->started);
@@ -137,16 +205,61 @@ static char *changed_since(PGconn *conn, const char *cur, const char *prev)
 }
 
 /*
+ * catchup_window - the visibility condition of a catching-up source s: its
+ * changes in cur not yet visible in prev or in the snapshot of any online
+ * writer behind it.  Snapshots of one source are ordered in time, so this
+ * is the window of the oldest of them, a superset of the normal one.
+ */
+static char *catchup_window(Cycle *c, int s)
+{
+    SyncRunner *r = c->r;
+    PGconn *conn = r->src[s].conn;
+    char *lit = pg_quote_literal(conn, c->cur[s]);
+    bool everything = c->prev[s] == NULL;
+    StrBuf b;
+
+    strbuf_init(&b);
+    strbuf_printf(&b, "pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
+    free(lit);
+    for (int w = 0; w < c->nw; w++)
+        if (r->online[w] && c->behind[s * c->nw + w] && c->bsnap[s * c->nw + w] == NULL)
+            everything = true; /* a member that has received nothing yet */
+    if (everything)
+        return b.data;
+    lit = pg_quote_literal(conn, c->prev[s]);
+    strbuf_printf(&b, " AND (NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
+    free(lit);
+    for (int w = 0; w < c->nw; w++)
+        if (r->online[w] && c->behind[s * c->nw + w]) {
+            lit = pg_quote_literal(conn, c->bsnap[s * c->nw + w]);
+            strbuf_printf(&b, " OR NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
+            free(lit);
+        }
+    strbuf_append(&b, ")");
+    return b.data;
+}
+
+/*
  * collect_keys - per table, source s's changed keys (and the time of each
  * key's latest change) into temp table bucardo_k<t>, and whether a TRUNCATE
- * of the table is among the changes.
+ * of the table is among the changes.  A catching-up source collects the
+ * wider window of its behind writers, with bucardo_new = changed after
+ * prev, and numbers its keys new first.
  */
 static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     char *cond = changed_since(r->src[s].conn, c->cur[s], c->prev[s]);
+    char *wide = c->catchup[s] ? catchup_window(c, s) : NULL, *isnew = NULL;
     bool ok = true;
 
+    if (wide && c->prev[s] == NULL) {
+        isnew = xstrdup("true");
+    } else if (wide) {
+        char *lit = pg_quote_literal(r->src[s].conn, c->prev[s]);
+        isnew = xasprintf("NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
+        free(lit);
+    }
     for (int t = 0; ok && t < c->nt; t++) {
         TablePlan *p = &r->src[s].plans[t];
         char *sql;
@@ -156,11 +269,19 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             continue;  /* no capture: fullcopy targets only */
         /* Keys are numbered so that a large cycle can apply them in batches,
          * in key order: every join by key then walks the key index (and a
-         * table clustered on it) forward instead of jumping around. */
-        sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                        " SELECT %s, max(txntime) AS bucardo_txntime, row_number() OVER (ORDER BY %s) AS bucardo_n"
-                        " FROM %s WHERE %s GROUP BY %s",
-                        t, p->keycols, p->keycols, p->delta, cond, p->keycols);
+         * table clustered on it) forward instead of jumping around.  A
+         * catching-up source numbers its new keys first. */
+        if (wide)
+            sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
+                            " SELECT %s, max(txntime) AS bucardo_txntime,"
+                            " row_number() OVER (ORDER BY bool_or(%s) DESC, %s) AS bucardo_n,"
+                            " bool_or(%s) AS bucardo_new FROM %s WHERE %s GROUP BY %s",
+                            t, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
+        else
+            sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
+                            " SELECT %s, max(txntime) AS bucardo_txntime, row_number() OVER (ORDER BY %s) AS bucardo_n"
+                            " FROM %s WHERE %s GROUP BY %s",
+                            t, p->keycols, p->keycols, p->delta, cond, p->keycols);
         res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
         free(sql);
         if (res == NULL) {
@@ -181,8 +302,9 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             }
             PQclear(res);
         }
-        sql = xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
-                        p->literal, cond);
+        sql = xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
+                        " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
+                        p->literal, wide ? wide : cond, p->literal, cond);
         res = src_query(r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
         free(sql);
         if (res == NULL) {
@@ -190,9 +312,12 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             break;
         }
         c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
         PQclear(res);
     }
     free(cond);
+    free(wide);
+    free(isnew);
     return ok;
 }
 
@@ -230,6 +355,41 @@ static void old_rows(Cycle *c, int s, int t)
     send_table(c->r, MSG_EXEC, prefix, p, suffix, c->md);
     free(prefix);
     free(suffix);
+}
+
+/*
+ * order_keys - after conflicts are settled, number a catching-up source's
+ * keys new first (resolve_conflicts made the keys it won new: every member
+ * must take the winner's row), so that current writers take keys 1..nnew
+ * and behind writers all of them.  Other sources' keys are all new.
+ */
+static bool order_keys(Cycle *c, int s, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+
+    for (int t = 0; t < c->nt; t++) {
+        int i = s * c->nt + t;
+        char *sql;
+        PGresult *res;
+
+        if (!c->catchup[s] || c->nkeys[i] == 0) {
+            c->nnew[i] = c->maxn[i];
+            continue;
+        }
+        sql = xasprintf("UPDATE pg_temp.bucardo_k%d k SET bucardo_n = o.n"
+                        " FROM (SELECT ctid AS id, row_number() OVER (ORDER BY bucardo_new DESC, %s) AS n"
+                        "       FROM pg_temp.bucardo_k%d) o WHERE k.ctid = o.id;"
+                        " SELECT count(*) FILTER (WHERE bucardo_new), count(*) FROM pg_temp.bucardo_k%d",
+                        t, r->src[s].plans[t].keycols, t, t);
+        res = src_query(r, s, r->src[s].plans[t].display, sql, PGRES_TUPLES_OK, err, errlen);
+        free(sql);
+        if (res == NULL)
+            return false;
+        c->nnew[i] = atol(PQgetvalue(res, 0, 0));
+        c->nkeys[i] = c->maxn[i] = atol(PQgetvalue(res, 0, 1));
+        PQclear(res);
+    }
+    return true;
 }
 
 /*
@@ -279,6 +439,8 @@ static bool read_sequences(Cycle *c, long long *high, bool *called, bool *change
     for (int q = 0; q < r->def.nsequences; q++) {
         high[q] = -1;
         for (int s = 0; s < c->ns; s++) {
+            if (!c->src_on[s])
+                continue;
             char *name = table_qualified(r->src[s].conn, &r->def.sequences[q]);
             char *sql = xasprintf("SELECT last_value, is_called FROM %s", name);
             PGresult *res = src_query(r, s, name, sql, PGRES_TUPLES_OK, err, errlen);
@@ -312,8 +474,8 @@ static void apply_sequences(Cycle *c)
     SyncRunner *r = c->r;
 
     for (int q = 0; q < r->def.nsequences; q++) {
-        char *name = table_qualified(r->src[0].conn, &r->def.sequences[q]);
-        char *lit = pg_quote_literal(r->src[0].conn, name);
+        char *name = table_qualified(r->src[c->first].conn, &r->def.sequences[q]);
+        char *lit = pg_quote_literal(r->src[c->first].conn, name);
         char *sql = xasprintf("SELECT pg_catalog.setval(%s, %lld, %s) FROM %s"
                               " WHERE last_value < %lld OR (last_value = %lld AND NOT is_called AND %s)",
                               lit, high[q], called[q] ? "true" : "false", name, high[q], high[q],
@@ -537,14 +699,44 @@ static void purge(SyncRunner *r, int s)
 }
 
 /*
- * record - in one catalog transaction: the run row (state NULL: none), the
- * new snapshots (when cur is given), and the end of a onetimecopy.
+ * record_members - the sync_member_state rows of this cycle: a writer left
+ * out is behind every online source from that source's prev on (an
+ * existing row keeps its older snapshot); a behind writer that took part
+ * has caught up with every online source.  Rows of offline sources stay.
+ */
+static bool record_members(Cycle *c)
+{
+    SyncRunner *r = c->r;
+    bool ok = true;
+
+    for (int s = 0; ok && s < c->ns; s++) {
+        if (!c->src_on[s])
+            continue;
+        for (int w = 0; ok && w < c->nw; w++) {
+            const char *p[5] = {r->def.name, r->def.sources[s].name, writer_dbinfo(r, w)->name, c->prev[s],
+                                c->why[w]};
+            if (c->ns > 1 && w == source_writer(r, s))
+                continue;
+            if (!r->online[w])
+                ok = pg_exec(r->cat, "catalog", SQL_MEMBER_LEFT_OUT, 5, p);
+            else if (c->behind[s * c->nw + w])
+                ok = pg_exec(r->cat, "catalog", SQL_MEMBER_CAUGHT_UP, 3, p);
+        }
+    }
+    return ok;
+}
+
+/*
+ * record - in one catalog transaction: the run row (state NULL: none), and
+ * when `advance` the online sources' new snapshots, the members left out or
+ * caught up, and the end of a onetimecopy.
  */
 static bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance)
 {
     SyncRunner *r = c->r;
     char d[32], in[32], cf[32];
-    const char *run[7] = {r->def.name, c->started ? c->started : "now", state, d, in, cf, error};
+    const char *run[8] = {r->def.name, c->started ? c->started : "now",          state, d, in, cf,
+                          error,       c->left_out.len ? c->left_out.data : NULL};
     bool ok;
 
     snprintf(d, sizeof(d), "%ld", deletes);
@@ -553,9 +745,11 @@ static bool record(Cycle *c, const char *state, long deletes, long inserts, cons
     ok = pg_exec(r->cat, "catalog", "BEGIN", 0, NULL);
     for (int s = 0; ok && advance && s < c->ns; s++) {
         const char *snap[3] = {r->def.name, r->def.sources[s].name, c->cur[s]};
-        ok = pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap);
+        if (c->src_on[s])
+            ok = pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap);
     }
-    ok = ok && (state == NULL || pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 7, run)) &&
+    ok = ok && (!advance || record_members(c)) &&
+         (state == NULL || pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 8, run)) &&
          (!(advance && c->copy_cycle) || pg_exec(r->cat, "catalog", SQL_ONETIMECOPY_DONE, 1, run)) &&
          pg_exec(r->cat, "catalog", "COMMIT", 0, NULL);
     if (!ok) {
@@ -590,11 +784,100 @@ static void rollback_all(Cycle *c)
     end_sources(c, "ROLLBACK");
 }
 
-/* start_cycle - snapshots (prev from the catalog, cur from each source). */
+typedef enum SourceStart { SOURCE_STARTED, SOURCE_OFFLINE, SOURCE_FAILED } SourceStart;
+
+/*
+ * source_begin - source s in its REPEATABLE READ transaction, with its
+ * snapshot in c->cur[s].  A kept connection the server has dropped since
+ * the last cycle is replaced once.  SOURCE_OFFLINE: the database cannot be
+ * reached (err says why); SOURCE_FAILED: any other error.
+ */
+static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+
+    for (int attempt = 0;; attempt++) {
+        bool unreachable = false;
+        PGresult *res;
+
+        if (!runner_ensure_source(r, s, &unreachable, err, errlen))
+            return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
+        res =
+            src_query(r, s, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ", PGRES_COMMAND_OK, err, errlen);
+        if (res == NULL && attempt == 0 && PQstatus(r->src[s].conn) == CONNECTION_BAD) {
+            runner_drop_source(r, s);
+            continue;
+        }
+        if (res == NULL)
+            return SOURCE_FAILED;
+        PQclear(res);
+        res = src_query(r, s, "snapshot", "SELECT pg_current_snapshot()::text", PGRES_TUPLES_OK, err, errlen);
+        if (res == NULL)
+            return SOURCE_FAILED;
+        c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return SOURCE_STARTED;
+    }
+}
+
+/* leave_out - note (log and warning) that a member sits this cycle out. */
+static void leave_out(Cycle *c, const char *reason)
+{
+    log_warn("%s; left out of this cycle of sync %s, it catches up when it is back", reason, c->r->def.name);
+    strbuf_printf(&c->left_out, "%s%s", c->left_out.len ? "; " : "", reason);
+}
+
+/* writer_index - the writer of database `name`, or -1. */
+static int writer_index(const SyncRunner *r, const char *name)
+{
+    for (int w = 0; w < r->nwriters; w++)
+        if (strcmp(writer_dbinfo(r, w)->name, name) == 0)
+            return w;
+    return -1;
+}
+
+/*
+ * load_members - the sync_member_state rows into c->behind/bsnap, and which
+ * online sources have an online writer behind them (c->catchup).
+ */
+static bool load_members(Cycle *c, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    const char *params[1] = {r->def.name};
+    PGresult *res = pg_query(r->cat, "catalog", SQL_MEMBER_STATE, 1, params);
+
+    if (res == NULL) {
+        snprintf(err, errlen, "catalog: cannot read the members behind of sync %s", r->def.name);
+        return false;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        int w = writer_index(r, PQgetvalue(res, i, 1)), s = -1;
+        for (int k = 0; k < c->ns; k++)
+            if (strcmp(r->def.sources[k].name, PQgetvalue(res, i, 0)) == 0)
+                s = k;
+        if (s < 0 || w < 0)
+            continue; /* no longer a member: purge ignores it too */
+        c->behind[s * c->nw + w] = true;
+        c->bsnap[s * c->nw + w] = PQgetisnull(res, i, 2) ? NULL : xstrdup(PQgetvalue(res, i, 2));
+        if (c->src_on[s] && r->online[w])
+            c->catchup[s] = true;
+    }
+    PQclear(res);
+    return true;
+}
+
+/*
+ * start_cycle - snapshots (prev from the catalog, cur from each source
+ * online), which writers are online (they connect while the sources are
+ * read), and who is behind.  Fails when no source, or no member to apply
+ * to, is left, and in table-copy cycles when anyone is missing.
+ */
 static bool start_cycle(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     PGresult *res = pg_query(r->cat, "catalog", SQL_NOW, 0, NULL);
+    bool any_source = false, any_pair = false;
+    char why[1024];
 
     if (res == NULL) {
         snprintf(err, errlen, "catalog: cannot read the time");
@@ -602,11 +885,10 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     }
     c->started = xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
+    send_all(r, MSG_CONNECT, NULL, NULL);
     for (int s = 0; s < c->ns; s++) {
         const char *params[2] = {r->def.name, r->def.sources[s].name};
 
-        if (!runner_ensure_source(r, s, err, errlen))
-            return false;
         res = pg_query(r->cat, "catalog", SQL_PREV_SNAPSHOT, 2, params);
         if (res == NULL) {
             snprintf(err, errlen, "catalog: cannot read the last snapshot of sync %s", r->def.name);
@@ -614,20 +896,47 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
         }
         c->prev[s] = PQntuples(res) ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
         PQclear(res);
-        res = src_query(r, s, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ", PGRES_COMMAND_OK, err, errlen);
-        if (res == NULL)
+        switch (source_begin(c, s, why, sizeof(why))) {
+        case SOURCE_STARTED:
+            c->src_on[s] = true;
+            if (!any_source)
+                c->first = s;
+            any_source = true;
+            break;
+        case SOURCE_OFFLINE:
+            leave_out(c, why);
+            if (!err[0])
+                snprintf(err, errlen, "sync %s: no source reachable: %s", r->def.name, why);
+            break;
+        case SOURCE_FAILED:
+            snprintf(err, errlen, "%s", why);
             return false;
-        PQclear(res);
-        res = src_query(r, s, "snapshot", "SELECT pg_current_snapshot()::text", PGRES_TUPLES_OK, err, errlen);
-        if (res == NULL)
-            return false;
-        c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
-        PQclear(res);
+        }
     }
-    return true;
+    for (int w = 0; w < c->nw; w++)
+        if (!writer_wait(r->writers[w], why, sizeof(why))) {
+            r->online[w] = false;
+            c->why[w] = xstrdup(why);
+            leave_out(c, why);
+        }
+    if (!any_source)
+        return false;
+    for (int s = 0; s < c->ns; s++)
+        for (int w = 0; c->src_on[s] && w < c->nw; w++)
+            any_pair |= r->online[w] && !(c->ns > 1 && w == source_writer(r, s));
+    if (!any_pair) {
+        snprintf(err, errlen, "sync %s: no target reachable: %s", r->def.name, c->left_out.data);
+        return false;
+    }
+    if (c->copy_cycle && c->left_out.len) {
+        snprintf(err, errlen, "sync %s: a table copy needs every member: %s", r->def.name, c->left_out.data);
+        return false;
+    }
+    err[0] = '\0';
+    return load_members(c, err, errlen);
 }
 
-/* commit_all - BARRIER, then COMMIT everywhere; counts from the writers. */
+/* commit_all - BARRIER, then COMMIT on every online writer; counts from them. */
 static bool commit_all(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
@@ -636,13 +945,15 @@ static bool commit_all(Cycle *c, char *err, size_t errlen)
 
     send_all(r, MSG_BARRIER, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        if (!writer_wait(r->writers[w], ok ? err : NULL, errlen))
+        if (r->online[w] && !writer_wait(r->writers[w], ok ? err : NULL, errlen))
             ok = false;
     if (!ok)
         return false;
     send_all(r, MSG_COMMIT, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++) {
         long d, ins;
+        if (!r->online[w])
+            continue;
         if (!writer_wait(r->writers[w], ok ? err : NULL, errlen))
             ok = false;
         writer_counts(r->writers[w], &d, &ins);
@@ -714,6 +1025,49 @@ typedef struct WorkItem {
 } WorkItem;
 
 /*
+ * apply_item - one piece of work, in two passes: writers up to date with
+ * source s take its new keys (numbered 1..nnew) and a TRUNCATE made after
+ * prev; writers behind s take every key of the wider window and any
+ * TRUNCATE in it.  Each writer is in one pass only.
+ */
+static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    int s = it->s, t = it->t, i = s * c->nt + t;
+    long newhi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
+    bool ok = true;
+
+    for (int pass = 0; ok && pass < 2; pass++) {
+        bool late = pass == 1, any = false;
+        bool truncate = it->truncate && (late || c->trunc_new[i]);
+        IndexSet *ix = NULL;
+        long hi = late ? it->hi : newhi;
+
+        if (it->lo >= hi && !truncate)
+            continue;
+        for (int w = 0; w < c->nw; w++) {
+            c->to[w] = r->online[w] && !c->copy[t * c->nw + w] &&
+                       !(w < r->def.ntargets && r->def.fullcopy[w]) &&
+                       !(c->ns > 1 && w == source_writer(r, s)) && c->behind[s * c->nw + w] == late;
+            any |= c->to[w];
+        }
+        if (!any)
+            continue;
+        /* rebuild_index=2; not in unique mode, which settles collisions
+         * by probing the very unique indexes a rebuild would drop (a
+         * collision shows as the CREATE UNIQUE INDEX failing, and sends
+         * the unit to unique mode). */
+        if (r->def.rebuild_index == 2 && !c->unique_mode && (c->nkeys[i] > 0 || truncate) &&
+            (ix = drop_indexes(c, s, t, err, errlen)) == NULL)
+            return false;
+        ok = apply_table(c, s, t, it->lo, hi, truncate, err, errlen);
+        if (ix)
+            recreate_indexes(c, ix);
+    }
+    return ok;
+}
+
+/*
  * run_unit - apply items in one transaction per writer, retrying the unit
  * alone (up to five times, with a growing pause) when a writer hit a
  * transient error.  Re-applying is harmless: delete by key plus copy.
@@ -732,22 +1086,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         if (sequences && !unique_apply_deletes(r, c->udeletes, c->copy, err, errlen))
             return false;
         for (int i = 0; ok && i < n; i++) {
-            const WorkItem *it = &items[i];
-            IndexSet *ix = NULL;
-            for (int w = 0; w < c->nw; w++)
-                c->to[w] = !c->copy[it->t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
-                           !(c->ns > 1 && w == source_writer(r, it->s));
-            /* rebuild_index=2; not in unique mode, which settles collisions
-             * by probing the very unique indexes a rebuild would drop (a
-             * collision shows as the CREATE UNIQUE INDEX failing, and sends
-             * the unit to unique mode). */
-            if (r->def.rebuild_index == 2 && !c->unique_mode &&
-                (c->nkeys[it->s * c->nt + it->t] > 0 || it->truncate) &&
-                (ix = drop_indexes(c, it->s, it->t, err, errlen)) == NULL)
-                ok = false;
-            ok = ok && apply_table(c, it->s, it->t, it->lo, it->hi, it->truncate, err, errlen);
-            if (ix)
-                recreate_indexes(c, ix);
+            ok = apply_item(c, &items[i], err, errlen);
             if (!ok)
                 return false;  /* a source error: the cycle fails */
         }
@@ -844,29 +1183,42 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.to = xcalloc((size_t)c.nw, sizeof(bool));
     c.udeletes = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(bool));
     c.md = xcalloc((size_t)c.nw + 1, sizeof(bool));
+    c.src_on = xcalloc((size_t)c.ns, sizeof(bool));
+    c.behind = xcalloc((size_t)(c.ns * c.nw) + 1, sizeof(bool));
+    c.bsnap = xcalloc((size_t)(c.ns * c.nw) + 1, sizeof(char *));
+    c.catchup = xcalloc((size_t)c.ns, sizeof(bool));
+    c.nnew = xcalloc((size_t)(c.ns * c.nt), sizeof(long));
+    c.trunc_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.why = xcalloc((size_t)c.nw + 1, sizeof(char *));
+    strbuf_init(&c.left_out);
     c.copy_cycle = r->def.onetimecopy > 0;
     for (int w = 0; w < r->def.ntargets; w++)
         c.copy_cycle |= r->def.fullcopy[w];
 
-    if (!start_cycle(&c, err, errlen) || !check_columns(r, err, errlen) ||
+    if (!start_cycle(&c, err, errlen) || !check_columns(r, c.first, err, errlen) ||
         !read_sequences(&c, c.seq_high, c.seq_called, &seq_changed, err, errlen))
         goto fail_sources;
     for (int s = 0; s < c.ns; s++)
-        if (!collect_keys(&c, s, err, errlen))
+        if (c.src_on[s] && !collect_keys(&c, s, err, errlen))
             goto fail_sources;
-    if (!resolve_conflicts(r, c.nkeys, &c.conflicts, err, errlen) ||
+    if (!resolve_conflicts(r, c.nkeys, c.catchup, &c.conflicts, err, errlen) ||
         !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
+    for (int s = 0; s < c.ns; s++)
+        if (c.src_on[s] && !order_keys(&c, s, err, errlen))
+            goto fail_sources;
     for (int i = 0; i < c.ns * c.nt; i++) {
         total += c.nkeys[i];
         any_truncate |= c.truncated[i];
     }
+    for (int s = 0; s < c.ns; s++)
+        seq_changed |= c.catchup[s]; /* a member back from an outage gets the sequences too */
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
         end_sources(&c, "ROLLBACK");
         /* Nothing new is visible up to cur: the next cycle may start there. */
         if (record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true))
             keep_snapshots(&c);
-        result = CYCLE_EMPTY;
+        result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_EMPTY;
         goto out;
     }
 
@@ -885,16 +1237,18 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     }
     keep_snapshots(&c);
     for (int s = 0; s < c.ns; s++)
-        purge(r, s);
+        if (c.src_on[s])
+            purge(r, s);
     for (int q = 0; q < r->def.nsequences; q++)
         r->seq_seen[q] = c.seq_high[q];
     if (c.copy_cycle && r->def.onetimecopy > 0) {
         log_info("onetimecopy %d done; back to deltas", r->def.onetimecopy);
         r->def.onetimecopy = 0;
     }
-    log_info("applied %ld change(s)%s: %ld deleted, %ld inserted, %ld conflict(s)", total,
-             c.copy_cycle ? " and table copies" : "", c.deletes, c.inserts, c.conflicts);
-    result = CYCLE_DONE;
+    log_info("applied %ld change(s)%s: %ld deleted, %ld inserted, %ld conflict(s)%s", total,
+             c.copy_cycle ? " and table copies" : "", c.deletes, c.inserts, c.conflicts,
+             c.left_out.len ? "; some members were left out" : "");
+    result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_DONE;
     goto out;
 
 fail_sources:

@@ -41,6 +41,10 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
         r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
         r->writers[source_writer(r, s)] = writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool);
+    r->online = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
+    r->wchecked = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
+    for (int w = 0; w < r->nwriters; w++)
+        r->online[w] = true;
     r->seq_seen = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
     for (int i = 0; i < r->def.nsequences; i++)
         r->seq_seen[i] = -1;
@@ -105,6 +109,8 @@ void runner_destroy(SyncRunner *r)
         PQfinish(r->cat);
     chunk_pool_destroy(r->pool);
     free(r->seq_seen);
+    free(r->online);
+    free(r->wchecked);
     free(r->lock_timeout);
     syncdef_free(&r->def);
     free(r);
@@ -213,13 +219,15 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     return plan_writers(r, conn, t, p, err, errlen);
 }
 
-bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)
+bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen)
 {
     const DbInfo *db = &r->def.sources[s];
     SourceConn *sc = &r->src[s];
     ConnParams cp;
     char reason[512];
 
+    if (unreachable)
+        *unreachable = false;
     if (sc->conn && PQstatus(sc->conn) == CONNECTION_OK)
         return true;
     runner_drop_source(r, s);
@@ -227,6 +235,8 @@ bool runner_ensure_source(SyncRunner *r, int s, char *err, size_t errlen)
     sc->conn = pg_connect_err(&cp, reason, sizeof(reason));
     if (sc->conn == NULL) {
         snprintf(err, errlen, "source %s: cannot connect: %s", db->name, reason);
+        if (unreachable)
+            *unreachable = true;
         return false;
     }
     {

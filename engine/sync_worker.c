@@ -111,9 +111,11 @@ static void *worker_main(void *arg)
 
             due = false;
             next_check = def->checktime > 0 ? now_seconds() + def->checktime : 0;
-            if (res == CYCLE_FAILED) {
+            if (res == CYCLE_FAILED || res == CYCLE_PARTIAL) {
+                /* A member left out is looked for again on the same backoff. */
                 next_retry = now_seconds() + delay;
-                log_warn("cycle failed; retrying in %.1f s", delay);
+                log_warn("%s; retrying in %.1f s",
+                         res == CYCLE_FAILED ? "cycle failed" : "a member was left out", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
                 next_poll = 0;
             } else {

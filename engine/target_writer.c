@@ -3,6 +3,8 @@
  *
  * Protocol (messages from the sync thread, in order):
  *
+ *   CONNECT                    reply: is the database reachable?  (a kept
+ *                              connection is checked without a round trip)
  *   BEGIN                      connect if needed; replica role; BEGIN
  *   EXEC sql | COPY_BEGIN sql, DATA..., COPY_END    (any number)
  *   QUERY sql                  its rows are kept until writer_take_rows
@@ -20,6 +22,7 @@
  */
 #include "target_writer.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,19 +136,32 @@ static bool run(TargetWriter *w, const char *what, const char *sql, ExecStatusTy
 }
 
 /*
- * do_begin - make sure the connection is usable, with client_encoding
- * `encoding` (the sources', see pg_copy_encoding; NULL: UTF8), then open
- * the transaction.
+ * conn_alive - has the server not closed this idle connection?  Reads what
+ * is pending without a round trip: a server shutting down may first send a
+ * FATAL message, and only the next read sees the end of the stream.
  */
-static void do_begin(TargetWriter *w, const char *encoding)
+static bool conn_alive(PGconn *conn)
 {
-    w->failed = false;
-    pthread_mutex_lock(&w->lock);
-    w->error[0] = '\0';
-    w->deleted = w->inserted = 0;
-    strbuf_reset(&w->rows);
-    pthread_mutex_unlock(&w->lock);
-    if (w->conn && PQstatus(w->conn) != CONNECTION_OK) {
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+    for (int i = 0; i < 8 && PQstatus(conn) == CONNECTION_OK; i++) {
+        if (poll(&p, 1, 0) <= 0)
+            return true; /* nothing pending */
+        if (!PQconsumeInput(conn))
+            return false;
+    }
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+/*
+ * ensure_conn - a usable session: a kept connection the server has closed
+ * (restart, crash, network) is noticed (conn_alive) and replaced.  false
+ * (error recorded; logged unless `quiet`) when the database cannot be
+ * reached or the session cannot be set up.
+ */
+static bool ensure_conn(TargetWriter *w, bool quiet)
+{
+    if (w->conn && !conn_alive(w->conn)) {
         PQfinish(w->conn);
         w->conn = NULL;
     }
@@ -158,9 +174,10 @@ static void do_begin(TargetWriter *w, const char *encoding)
             pthread_mutex_lock(&w->lock);
             snprintf(w->error, sizeof(w->error), "target %s: cannot connect: %s", w->db.name, reason);
             pthread_mutex_unlock(&w->lock);
-            log_error("%s", w->error);
+            if (!quiet)
+                log_error("%s", w->error);
             w->failed = true;
-            return;
+            return false;
         }
         char *lit = pg_quote_literal(w->conn, w->lock_timeout);
         char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
@@ -170,10 +187,34 @@ static void do_begin(TargetWriter *w, const char *encoding)
         free(setup);
         free(lit);
         if (!ok)
-            return;
+            return false;
         log_info("connected to target %s", w->db.name);
         w->encoding[0] = '\0';
     }
+    return true;
+}
+
+/* reset - forget the outcome of the last transaction. */
+static void reset(TargetWriter *w)
+{
+    w->failed = false;
+    pthread_mutex_lock(&w->lock);
+    w->error[0] = '\0';
+    w->deleted = w->inserted = 0;
+    strbuf_reset(&w->rows);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * do_begin - make sure the connection is usable, with client_encoding
+ * `encoding` (the sources', see pg_copy_encoding; NULL: UTF8), then open
+ * the transaction.
+ */
+static void do_begin(TargetWriter *w, const char *encoding)
+{
+    reset(w);
+    if (!ensure_conn(w, false))
+        return;
     if (encoding == NULL)
         encoding = "UTF8";
     if (strcmp(w->encoding, encoding) != 0) {
@@ -226,6 +267,10 @@ static void *writer_main(void *arg)
         MsgType type = m->type;
 
         switch (type) {
+        case MSG_CONNECT:
+            reset(w);
+            reply(w, ensure_conn(w, true)); /* the sync thread logs who is left out */
+            break;
         case MSG_BEGIN:
             do_begin(w, m->sql);
             break;
@@ -316,7 +361,8 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_
 
 void writer_send(TargetWriter *w, Msg *msg)
 {
-    if (msg->type == MSG_BARRIER || msg->type == MSG_COMMIT || msg->type == MSG_ROLLBACK) {
+    if (msg->type == MSG_CONNECT || msg->type == MSG_BARRIER || msg->type == MSG_COMMIT ||
+        msg->type == MSG_ROLLBACK) {
         pthread_mutex_lock(&w->lock);
         w->sent++;
         pthread_mutex_unlock(&w->lock);

@@ -45,6 +45,7 @@ void chunk_release(ChunkPool *pool, Chunk *chunk);
 
 /* What a writer is asked to do, in order. */
 typedef enum MsgType {
+    MSG_CONNECT,     /* (re)connect if needed (and check a kept connection), then report */
     MSG_BEGIN,       /* (re)connect if needed, set client_encoding to sql, begin the transaction */
     MSG_EXEC,        /* run sql (no result needed) */
     MSG_QUERY,       /* run sql; keep its rows for writer_take_rows */

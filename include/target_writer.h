@@ -24,7 +24,7 @@ void writer_send(TargetWriter *w, Msg *msg);
 /* writer_send_new - writer_send(msg_new(type, sql, NULL)). */
 void writer_send_new(TargetWriter *w, MsgType type, const char *sql);
 /*
- * writer_wait - wait for the reply to the last BARRIER/COMMIT/ROLLBACK.
+ * writer_wait - wait for the reply to the last CONNECT/BARRIER/COMMIT/ROLLBACK.
  * Returns true when everything since BEGIN succeeded; otherwise copies the
  * first error (naming the database and SQLSTATE) into err.
  */
