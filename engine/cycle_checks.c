@@ -99,8 +99,8 @@ bool check_columns(SyncRunner *r, int s, char *err, size_t errlen)
             b = PQexecParams(dst, SQL_TABLE_COLUMNS, 1, NULL, dp, NULL, NULL, 0);
 
             if (PQresultStatus(a) != PGRES_TUPLES_OK) {
-                snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[s].name, r->src[s].plans[t].display,
-                         PQresultErrorMessage(a));
+                snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[s].name,
+                         r->src[s].plans[t].display, PQresultErrorMessage(a));
                 ok = false;
             } else if (PQresultStatus(b) != PGRES_TUPLES_OK) {
                 snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name,

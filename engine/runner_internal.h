@@ -67,7 +67,7 @@ struct SyncRunner {
     /* Per writer: reachable in the cycle in progress (all true outside
      * cycles).  send_all/send_table with no mask reach only these. */
     bool *online;
-    bool *wchecked;            /* per writer: its columns were checked since the last (re)load */
+    bool *wchecked; /* per writer: its columns were checked since the last (re)load */
 };
 
 /* The database writer w applies to. */

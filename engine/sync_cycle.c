@@ -302,9 +302,10 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             }
             PQclear(res);
         }
-        sql = xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
-                        " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
-                        p->literal, wide ? wide : cond, p->literal, cond);
+        sql =
+            xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
+                      " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
+                      p->literal, wide ? wide : cond, p->literal, cond);
         res = src_query(r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
         free(sql);
         if (res == NULL) {
@@ -908,9 +909,7 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
             if (!err[0])
                 snprintf(err, errlen, "sync %s: no source reachable: %s", r->def.name, why);
             break;
-        case SOURCE_FAILED:
-            snprintf(err, errlen, "%s", why);
-            return false;
+        case SOURCE_FAILED: snprintf(err, errlen, "%s", why); return false;
         }
     }
     for (int w = 0; w < c->nw; w++)

@@ -14,10 +14,10 @@
 typedef struct SyncRunner SyncRunner;
 
 typedef enum CycleResult {
-    CYCLE_DONE,    /* changes applied to every target and recorded */
-    CYCLE_EMPTY,   /* nothing to do */
-    CYCLE_FAILED,  /* rolled back everywhere; error logged and recorded */
-    CYCLE_PARTIAL  /* done or empty without some member: run again soon so it catches up */
+    CYCLE_DONE,   /* changes applied to every target and recorded */
+    CYCLE_EMPTY,  /* nothing to do */
+    CYCLE_FAILED, /* rolled back everywhere; error logged and recorded */
+    CYCLE_PARTIAL /* done or empty without some member: run again soon so it catches up */
 } CycleResult;
 
 /* Limits that bound the runner's memory. */
