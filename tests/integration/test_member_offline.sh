@@ -105,6 +105,8 @@ run_ok "$BUCARDO" status fan
 expect_no "Behind   "
 run_ok "$BUCARDO" kick fan 0
 expect_no "WARNING"
+expect_equal "0" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'fan' and state = 'Bad'")" \
+    "runs that failed because far was down"
 
 ### (a) a ring of three sources, c away and changed while away
 run_ok "$BUCARDO" stop
@@ -163,5 +165,7 @@ sql a "insert into item values (999, 'after', 0)" >/dev/null
 psql2 -d c -c "update item set n = 7 where id = 300" || fail "a change on c"
 wait_synced a b 20 item
 synced2 a c 20
+expect_equal "0" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'ring' and state = 'Bad'")" \
+    "runs that failed because c was away"
 run_ok "$BUCARDO" stop
 echo ok
