@@ -82,8 +82,8 @@ static const char SQL_SAVE_SNAPSHOT[] =
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
 /* The NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this run. */
 static const char SQL_RECORD_RUN[] =
-    "WITH run AS (INSERT INTO bucardo.syncrun (sync, started, ended, state, deletes, inserts, conflicts, error,"
-    "                                          warning)"
+    "WITH run AS (INSERT INTO bucardo.syncrun"
+    "             (sync, started, ended, state, deletes, inserts, conflicts, error, warning)"
     " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync)"
     " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync) FROM run";
 static const char SQL_MEMBER_STATE[] =
@@ -279,8 +279,8 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
                             t, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
         else
             sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                            " SELECT %s, max(txntime) AS bucardo_txntime, row_number() OVER (ORDER BY %s) AS bucardo_n"
-                            " FROM %s WHERE %s GROUP BY %s",
+                            " SELECT %s, max(txntime) AS bucardo_txntime,"
+                            " row_number() OVER (ORDER BY %s) AS bucardo_n FROM %s WHERE %s GROUP BY %s",
                             t, p->keycols, p->keycols, p->delta, cond, p->keycols);
         res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
         free(sql);
