@@ -44,6 +44,7 @@ typedef struct SourceConn {
     char *last_snapshot;  /* the last recorded cycle's snapshot, or a later one that the
                              poll found nothing new in (owned), or NULL */
     char *poll_sql;       /* runner_check_completed's query (owned, built once per connection) */
+    bool offline;         /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
 } SourceConn;
 
 /*

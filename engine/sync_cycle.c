@@ -912,6 +912,8 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
         case SOURCE_FAILED: snprintf(err, errlen, "%s", why); return false;
         }
     }
+    for (int s = 0; s < c->ns; s++)
+        r->src[s].offline = !c->src_on[s];
     for (int w = 0; w < c->nw; w++)
         if (!writer_wait(r->writers[w], why, sizeof(why))) {
             r->online[w] = false;

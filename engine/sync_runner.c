@@ -344,6 +344,8 @@ int runner_check_completed(SyncRunner *r)
         PGresult *res;
         bool yes;
 
+        if (r->src[s].offline)
+            continue; /* polling it would only run cycles that leave it out again */
         if (conn == NULL || r->src[s].plans == NULL || params[0] == NULL)
             return 1;  /* a cycle will reconnect and find out */
         res = PQexecParams(conn, poll_sql(r, s), 1, NULL, params, NULL, NULL, 0);

@@ -111,13 +111,19 @@ static void *worker_main(void *arg)
 
             due = false;
             next_check = def->checktime > 0 ? now_seconds() + def->checktime : 0;
-            if (res == CYCLE_FAILED || res == CYCLE_PARTIAL) {
-                /* A member left out is looked for again on the same backoff. */
+            if (res == CYCLE_FAILED) {
                 next_retry = now_seconds() + delay;
-                log_warn("%s; retrying in %.1f s",
-                         res == CYCLE_FAILED ? "cycle failed" : "a member was left out", delay);
+                log_warn("cycle failed; retrying in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
                 next_poll = 0;
+            } else if (res == CYCLE_PARTIAL) {
+                /* The members online go on as usual (the poll included); the
+                 * one left out is looked for again on the retry backoff. */
+                next_retry = now_seconds() + delay;
+                log_warn("a member was left out; looking for it again in %.1f s", delay);
+                delay = fmin(delay * 2, w->cfg.retry_delay_max);
+                poll_delay = POLL_MIN_S;
+                next_poll = def->autokick ? now_seconds() + poll_delay : 0;
             } else {
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
