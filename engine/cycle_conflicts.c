@@ -244,8 +244,8 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
                 ok = false;
                 break;
             }
-            log_info("conflict: table %s key (%s) changed on %s: %s%s", table,
-                     keytext.data, who.data, winner >= 0 ? "winner " : "skipped, no winner",
+            log_info("conflict: table %s key (%s) changed on %s: %s%s", table, keytext.data, who.data,
+                     winner >= 0 ? "winner " : "skipped, no winner",
                      winner >= 0 ? r->def.sources[winner].name : "");
             if (winner >= 0 && catchup && catchup[winner]) {
                 strbuf_append_len(&won[winner], e->key, e->len);

@@ -45,17 +45,17 @@ void chunk_release(ChunkPool *pool, Chunk *chunk);
 
 /* What a writer is asked to do, in order. */
 typedef enum MsgType {
-    MSG_CONNECT,     /* (re)connect if needed (and check a kept connection), then report */
-    MSG_BEGIN,       /* (re)connect if needed, set client_encoding to sql, begin the transaction */
-    MSG_EXEC,        /* run sql (no result needed) */
-    MSG_QUERY,       /* run sql; keep its rows for writer_take_rows */
-    MSG_COPY_BEGIN,  /* start "COPY ... FROM STDIN" given in sql */
-    MSG_DATA,        /* send chunk's bytes into the COPY in progress */
-    MSG_COPY_END,    /* finish the COPY in progress */
-    MSG_BARRIER,     /* report: everything so far done (or failed) */
-    MSG_COMMIT,      /* COMMIT, then report */
-    MSG_ROLLBACK,    /* ROLLBACK (if a transaction is open), then report */
-    MSG_STOP         /* leave the thread */
+    MSG_CONNECT,    /* (re)connect if needed (and check a kept connection), then report */
+    MSG_BEGIN,      /* (re)connect if needed, set client_encoding to sql, begin the transaction */
+    MSG_EXEC,       /* run sql (no result needed) */
+    MSG_QUERY,      /* run sql; keep its rows for writer_take_rows */
+    MSG_COPY_BEGIN, /* start "COPY ... FROM STDIN" given in sql */
+    MSG_DATA,       /* send chunk's bytes into the COPY in progress */
+    MSG_COPY_END,   /* finish the COPY in progress */
+    MSG_BARRIER,    /* report: everything so far done (or failed) */
+    MSG_COMMIT,     /* COMMIT, then report */
+    MSG_ROLLBACK,   /* ROLLBACK (if a transaction is open), then report */
+    MSG_STOP        /* leave the thread */
 } MsgType;
 
 typedef struct Msg {
