@@ -323,10 +323,11 @@ static bool settle_index(SyncRunner *r, int t, const UniqueIndex *ix, const long
             table = r->src[s].plans[t].display;
     }
     for (int s = 0; ok && s < ns; s++) {
-        TablePlan *p = &r->src[s].plans[t];
+        TablePlan *p;
         char *sql;
         if (nkeys[s * nt + t] == 0)
-            continue;
+            continue; /* nothing changed, or offline (no plans) */
+        p = &r->src[s].plans[t];
         sql = xasprintf("COPY (SELECT %s, %s, extract(epoch FROM bucardo_txntime) FROM"
                         " (SELECT t.*, k.bucardo_txntime FROM %s t JOIN pg_temp.bucardo_k%d k ON %s) t"
                         " WHERE (%s)%s%s%s) TO STDOUT",
@@ -473,10 +474,11 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
 
     for (int s = 0; ok && ns > 1 && s < ns; s++)
         for (int t = 0; ok && t < nt; t++) {
-            TablePlan *p = &r->src[s].plans[t];
+            TablePlan *p;
             char *sql, *out;
             if (!deletes[s * nt + t])
-                continue;
+                continue; /* none, or an offline source (no plans) */
+            p = &r->src[s].plans[t];
             /* Every member, the loser's own database included; not the
              * ones this cycle copies the table to whole. */
             for (int w = 0; w < nw; w++)
