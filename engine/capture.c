@@ -227,9 +227,18 @@ static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
     return true;
 }
 
+/*
+ * capture_sync_install - the sync's row is locked first, until the
+ * caller's catalog transaction ends: a running engine cannot record a cycle
+ * of this sync meanwhile (see SYNC_SHAPE_SQL), since the capture committed
+ * here on the sources is visible before the catalog change is.
+ */
 bool capture_sync_install(PGconn *cat, const SyncDef *def)
 {
-    return for_each_source(cat, def, true);
+    const char *params[1] = {def->name};
+
+    return pg_exec(cat, "catalog", "SELECT FROM bucardo.sync WHERE name = $1 FOR UPDATE", 1, params) &&
+           for_each_source(cat, def, true);
 }
 
 bool capture_sync_cleanup(PGconn *cat, const SyncDef *def)

@@ -95,6 +95,9 @@ static const char SQL_MEMBER_LEFT_OUT[] =
     " ON CONFLICT (sync, source, member) DO UPDATE SET reason = EXCLUDED.reason";
 static const char SQL_MEMBER_CAUGHT_UP[] =
     "DELETE FROM bucardo.sync_member_state WHERE sync = $1 AND source = $2 AND member = $3";
+/* record()'s guard: the sync's row locked, then its shape (SYNC_SHAPE_SQL). */
+static const char SQL_LOCK_SYNC[] = "SELECT FROM bucardo.sync WHERE name = $1 FOR SHARE";
+static const char SQL_SAME_SHAPE[] = "SELECT " SYNC_SHAPE_SQL " = $2 FROM bucardo.sync s WHERE s.name = $1";
 static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
 static const char SQL_PURGE_SNAPSHOTS[] =
     "SELECT NULL::text FROM bucardo.sync s"
@@ -141,6 +144,7 @@ typedef struct Cycle {
     char **why;      /* per writer: why it is left out of this cycle, or NULL */
     int first;       /* the first online source (quoting, column checks) */
     StrBuf left_out; /* every reason, "; "-separated: the run's warning */
+    bool shape_changed; /* record() found the sync's tables or databases changed */
 } Cycle;
 
 /* keep_snapshots - remember this cycle's snapshots for runner_check_completed. */
@@ -744,6 +748,24 @@ static bool record(Cycle *c, const char *state, long deletes, long inserts, cons
     snprintf(in, sizeof(in), "%ld", inserts);
     snprintf(cf, sizeof(cf), "%ld", c->conflicts);
     ok = pg_exec(r->cat, "catalog", "BEGIN", 0, NULL);
+    if (ok && advance) {
+        /* Two statements: the second must see what a command that held the
+         * lock committed. */
+        const char *guard[2] = {r->def.name, r->def.shape ? r->def.shape : ""};
+        PGresult *res;
+
+        ok = pg_exec(r->cat, "catalog", SQL_LOCK_SYNC, 1, guard);
+        res = ok ? pg_query(r->cat, "catalog", SQL_SAME_SHAPE, 2, guard) : NULL;
+        if (res == NULL || PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+            if (res != NULL) {
+                c->shape_changed = true;
+                log_warn("the sync's tables or databases changed during this cycle: not recording it;"
+                         " the reloaded sync applies its changes again");
+            }
+            ok = false;
+        }
+        PQclear(res);
+    }
     for (int s = 0; ok && advance && s < c->ns; s++) {
         const char *snap[3] = {r->def.name, r->def.sources[s].name, c->cur[s]};
         if (c->src_on[s])
@@ -756,7 +778,8 @@ static bool record(Cycle *c, const char *state, long deletes, long inserts, cons
     if (!ok) {
         PGresult *res = PQexec(r->cat, "ROLLBACK");
         PQclear(res);
-        log_error("could not record the cycle in the catalog");
+        if (!c->shape_changed)
+            log_error("could not record the cycle in the catalog");
     }
     return ok;
 }

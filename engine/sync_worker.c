@@ -74,7 +74,11 @@ static SyncRunner *load(SyncWorker *w)
         log_error("catalog: cannot connect to load the sync: %s", reason);
         return NULL;
     }
-    st = syncdef_load(cat, w->name, &def);
+    /* One snapshot, so the shape matches the tables and members loaded. */
+    if (pg_exec(cat, "catalog", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+        st = syncdef_load(cat, w->name, &def);
+    else
+        st = LOOKUP_ERROR;
     PQfinish(cat);
     if (st != LOOKUP_FOUND) {
         log_error("cannot load the sync's definition from the catalog");

@@ -185,11 +185,20 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
         syncdef_free(out);
         return LOOKUP_ERROR;
     }
+    res = pg_query(cat, "catalog", "SELECT " SYNC_SHAPE_SQL " FROM bucardo.sync s WHERE s.name = $1", 1, params);
+    if (res == NULL || PQntuples(res) != 1) {
+        PQclear(res);
+        syncdef_free(out);
+        return LOOKUP_ERROR;
+    }
+    out->shape = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
     return LOOKUP_FOUND;
 }
 
 void syncdef_free(SyncDef *def)
 {
+    free(def->shape);
     for (int i = 0; i < def->nsources; i++)
         dbinfo_free(&def->sources[i]);
     for (int i = 0; i < def->ntargets; i++)

@@ -33,6 +33,24 @@ int catalog_version(PGconn *cat);
  */
 bool catalog_upgrade(PGconn *cat, int from) MUST_CHECK;
 
+/*
+ * SYNC_SHAPE_SQL - an SQL expression over a bucardo.sync row aliased `s`:
+ * a hash of what decides which tables a sync captures and from where (its
+ * relgroup's tables, its dbgroup's members and their roles).  Commands
+ * install capture for a sync only after locking its row (FOR UPDATE, in
+ * capture_sync_install), and an engine records a cycle's snapshots only
+ * after locking it FOR SHARE and finding the shape it loaded.  Otherwise a
+ * worker still running the old definition could record a snapshot that
+ * covers changes already captured for a table it does not know yet, and
+ * the reloaded worker would start after them: lost changes.
+ */
+#define SYNC_SHAPE_SQL                                                                                       \
+    "md5(s.relgroup || '|' || s.dbgroup || '|'"                                                              \
+    " || coalesce((SELECT string_agg(m.db || ':' || m.role, ',' ORDER BY m.position)"                        \
+    "               FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup), '') || '|'"                  \
+    " || coalesce((SELECT string_agg(rm.relation::text, ',' ORDER BY rm.position)"                           \
+    "               FROM bucardo.relgroup_member rm WHERE rm.relgroup = s.relgroup), ''))"
+
 /* A database row of the catalog. */
 typedef struct DbInfo {
     char *name;

@@ -49,6 +49,7 @@ typedef struct SyncDef {
     TableDef *tables;
     int nsequences;
     TableDef *sequences;      /* schemaname/relname only */
+    char *shape;              /* SYNC_SHAPE_SQL when loaded (load in one snapshot) */
 } SyncDef;
 
 /* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */
