@@ -48,6 +48,52 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
     return query(r->src[s].conn, r->def.sources[s].name, what, sql, expect, err, errlen);
 }
 
+bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err, size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    StrBuf sql;
+    PGresult *res;
+    bool ok;
+    int i = 0;
+
+    strbuf_init(&sql);
+    for (int k = 0; k < n; k++)
+        strbuf_printf(&sql, "%s%s", k ? "; " : "", st[k].sql);
+    ok = PQsendQuery(conn, sql.data) == 1;
+    strbuf_free(&sql);
+    if (!ok) {
+        char msg[512];
+        message(msg, sizeof(msg), PQerrorMessage(conn));
+        snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, n ? st[0].what : "batch", msg);
+        return false;
+    }
+    /* One result per statement; after an error the rest are skipped. */
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (ok && i < n && PQresultStatus(res) == st[i].expect) {
+            results[i++] = res;
+            continue;
+        }
+        if (ok) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            char msg[512];
+            message(msg, sizeof(msg), primary ? primary : PQerrorMessage(conn));
+            snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name, i < n ? st[i].what : "batch",
+                     msg, state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+            ok = false;
+        }
+        PQclear(res);
+    }
+    if (ok && i < n) {
+        snprintf(err, errlen, "source %s: %s: no result", r->def.sources[s].name, st[i].what);
+        ok = false;
+    }
+    if (!ok)
+        while (i > 0)
+            PQclear(results[--i]);
+    return ok;
+}
+
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to)
 {
     for (int i = 0; i < r->nwriters; i++)

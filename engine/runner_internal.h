@@ -118,6 +118,16 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
             char *err, size_t errlen) MUST_CHECK;
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen) MUST_CHECK;
+/* src_batch - n statements on source s in one round trip; results[i] gets
+ * statement i's result (the caller PQclear()s them) when every one has its
+ * expected status; otherwise none is kept and err names the failing one. */
+typedef struct SrcStatement {
+    const char *sql;
+    const char *what;     /* for messages: the table, or the step */
+    ExecStatusType expect;
+} SrcStatement;
+bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
+               size_t errlen) MUST_CHECK;
 
 /* cycle_checks.c */
 /* check_columns - through source s's connection, the columns of every

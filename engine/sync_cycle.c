@@ -74,9 +74,10 @@
 #include "log.h"
 #include "runner_internal.h"
 
-static const char SQL_PREV_SNAPSHOT[] =
-    "SELECT snapshot::text FROM bucardo.sync_source_state WHERE sync = $1 AND db = $2";
-static const char SQL_NOW[] = "SELECT clock_timestamp()";
+/* The catalog's clock (the row with db NULL) and every source's last snapshot. */
+static const char SQL_CYCLE_START[] = "SELECT NULL::text, clock_timestamp()::text"
+                                      " UNION ALL SELECT db, snapshot::text FROM bucardo.sync_source_state"
+                                      " WHERE sync = $1";
 static const char SQL_SAVE_SNAPSHOT[] =
     "INSERT INTO bucardo.sync_source_state (sync, db, snapshot) VALUES ($1, $2, $3::pg_snapshot)"
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
@@ -264,10 +265,18 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         isnew = xasprintf("NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
         free(lit);
     }
-    for (int t = 0; ok && t < c->nt; t++) {
+    /* Every table's keys and the TRUNCATE checks go in one round trip:
+     * statement i < n fills bucardo_k<tab[i]>, the last one reads, per
+     * table, whether a TRUNCATE is among the changes (whole window, new). */
+    SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
+    PGresult **res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
+    int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
+    StrBuf trunc;
+
+    strbuf_init(&trunc);
+    strbuf_append(&trunc, "SELECT true");
+    for (int t = 0; t < c->nt; t++) {
         TablePlan *p = &r->src[s].plans[t];
-        char *sql;
-        PGresult *res;
 
         if (r->def.tables[t].nkeys == 0)
             continue;  /* no capture: fullcopy targets only */
@@ -276,50 +285,57 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
          * table clustered on it) forward instead of jumping around.  A
          * catching-up source numbers its new keys first. */
         if (wide)
-            sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                            " SELECT %s, max(txntime) AS bucardo_txntime,"
-                            " row_number() OVER (ORDER BY bool_or(%s) DESC, %s) AS bucardo_n,"
-                            " bool_or(%s) AS bucardo_new FROM %s WHERE %s GROUP BY %s",
-                            t, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
+            st[n].sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
+                                  " SELECT %s, max(txntime) AS bucardo_txntime,"
+                                  " row_number() OVER (ORDER BY bool_or(%s) DESC, %s) AS bucardo_n,"
+                                  " bool_or(%s) AS bucardo_new FROM %s WHERE %s GROUP BY %s",
+                                  t, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
         else
-            sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                            " SELECT %s, max(txntime) AS bucardo_txntime,"
-                            " row_number() OVER (ORDER BY %s) AS bucardo_n FROM %s WHERE %s GROUP BY %s",
-                            t, p->keycols, p->keycols, p->delta, cond, p->keycols);
-        res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
-        free(sql);
-        if (res == NULL) {
-            ok = false;
-            break;
-        }
-        c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res));
-        PQclear(res);
-        if (r->batch_keys > 0 && c->nkeys[s * c->nt + t] > r->batch_keys) {
-            /* Batches read the keys by number: without an index each batch
-             * would scan all of them, and a backlog would cost O(n^2). */
-            sql = xasprintf("CREATE INDEX ON pg_temp.bucardo_k%d (bucardo_n); ANALYZE pg_temp.bucardo_k%d", t, t);
-            res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
-            free(sql);
-            if (res == NULL) {
-                ok = false;
-                break;
-            }
-            PQclear(res);
-        }
-        sql =
-            xasprintf("SELECT EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
+            st[n].sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
+                                  " SELECT %s, max(txntime) AS bucardo_txntime,"
+                                  " row_number() OVER (ORDER BY %s) AS bucardo_n FROM %s WHERE %s GROUP BY %s",
+                                  t, p->keycols, p->keycols, p->delta, cond, p->keycols);
+        st[n].what = p->display;
+        st[n].expect = PGRES_COMMAND_OK;
+        strbuf_printf(&trunc,
+                      ", EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
                       " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
                       p->literal, wide ? wide : cond, p->literal, cond);
-        res = src_query(r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
-        free(sql);
-        if (res == NULL) {
-            ok = false;
-            break;
-        }
-        c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-        PQclear(res);
+        tab[n++] = t;
     }
+    st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK};
+    ok = src_batch(r, s, n + 1, st, res, err, errlen);
+    for (int i = 0; ok && i < n; i++) {
+        int t = tab[i];
+        c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res[i]));
+        c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 1 + 2 * i), "t") == 0;
+        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 2 + 2 * i), "t") == 0;
+    }
+    for (int i = 0; i < n; i++)
+        free((char *)st[i].sql);
+    for (int i = 0; ok && i <= n; i++)
+        PQclear(res[i]);
+    strbuf_free(&trunc);
+    free(st);
+    free(res);
+    for (int i = 0; ok && i < n; i++) {
+        int t = tab[i];
+        TablePlan *p = &r->src[s].plans[t];
+        char *sql;
+        PGresult *ix;
+
+        if (r->batch_keys <= 0 || c->nkeys[s * c->nt + t] <= r->batch_keys)
+            continue;
+        /* Batches read the keys by number: without an index each batch
+         * would scan all of them, and a backlog would cost O(n^2). */
+        sql = xasprintf("CREATE INDEX ON pg_temp.bucardo_k%d (bucardo_n); ANALYZE pg_temp.bucardo_k%d", t, t);
+        ix = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
+        free(sql);
+        if (ix == NULL)
+            ok = false;
+        PQclear(ix);
+    }
+    free(tab);
     free(cond);
     free(wide);
     free(isnew);
@@ -684,21 +700,22 @@ static void purge(SyncRunner *r, int s)
         free(lit);
     }
     PQclear(res);
-    for (int t = 0; cond.len > 0 && t <= r->def.ntables; t++) {
-        const char *table = t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log";
-        char *sql = xasprintf("DELETE FROM %s WHERE %s", table, cond.data);
+    if (cond.len > 0) {
+        /* Every table's DELETE in one round trip (one implicit transaction). */
+        StrBuf sql;
         PGresult *d;
 
-        if (t < r->def.ntables && r->def.tables[t].nkeys == 0) {
-            free(sql);
-            continue;
-        }
-        d = PQexec(conn, sql);
+        strbuf_init(&sql);
+        for (int t = 0; t <= r->def.ntables; t++)
+            if (t == r->def.ntables || r->def.tables[t].nkeys > 0)
+                strbuf_printf(&sql, "DELETE FROM %s WHERE %s;",
+                              t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log", cond.data);
+        d = PQexec(conn, sql.data);
         if (PQresultStatus(d) != PGRES_COMMAND_OK)
-            log_warn("source %s: %s: purging applied changes failed: %s", r->def.sources[s].name, table,
+            log_warn("source %s: purging applied changes failed: %s", r->def.sources[s].name,
                      PQresultErrorMessage(d));
         PQclear(d);
-        free(sql);
+        strbuf_free(&sql);
     }
     strbuf_free(&cond);
 }
@@ -826,16 +843,14 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
 
         if (!runner_ensure_source(r, s, &unreachable, err, errlen))
             return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
-        res =
-            src_query(r, s, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ", PGRES_COMMAND_OK, err, errlen);
+        /* One round trip: the transaction and its snapshot. */
+        res = src_query(r, s, "begin",
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.pg_current_snapshot()::text",
+                        PGRES_TUPLES_OK, err, errlen);
         if (res == NULL && attempt == 0 && PQstatus(r->src[s].conn) == CONNECTION_BAD) {
             runner_drop_source(r, s);
             continue;
         }
-        if (res == NULL)
-            return SOURCE_FAILED;
-        PQclear(res);
-        res = src_query(r, s, "snapshot", "SELECT pg_current_snapshot()::text", PGRES_TUPLES_OK, err, errlen);
         if (res == NULL)
             return SOURCE_FAILED;
         c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
@@ -899,27 +914,27 @@ static bool load_members(Cycle *c, char *err, size_t errlen)
 static bool start_cycle(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
-    PGresult *res = pg_query(r->cat, "catalog", SQL_NOW, 0, NULL);
+    const char *params[1] = {r->def.name};
+    PGresult *res = pg_query(r->cat, "catalog", SQL_CYCLE_START, 1, params);
     bool any_source = false, any_pair = false;
     char why[1024];
 
     if (res == NULL) {
-        snprintf(err, errlen, "catalog: cannot read the time");
+        snprintf(err, errlen, "catalog: cannot read the last snapshots of sync %s", r->def.name);
         return false;
     }
-    c->started = xstrdup(PQgetvalue(res, 0, 0));
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 0)) {
+            c->started = xstrdup(PQgetvalue(res, i, 1));
+            continue;
+        }
+        for (int s = 0; s < c->ns; s++)
+            if (c->prev[s] == NULL && strcmp(r->def.sources[s].name, PQgetvalue(res, i, 0)) == 0)
+                c->prev[s] = xstrdup(PQgetvalue(res, i, 1));
+    }
     PQclear(res);
     send_all(r, MSG_CONNECT, NULL, NULL);
     for (int s = 0; s < c->ns; s++) {
-        const char *params[2] = {r->def.name, r->def.sources[s].name};
-
-        res = pg_query(r->cat, "catalog", SQL_PREV_SNAPSHOT, 2, params);
-        if (res == NULL) {
-            snprintf(err, errlen, "catalog: cannot read the last snapshot of sync %s", r->def.name);
-            return false;
-        }
-        c->prev[s] = PQntuples(res) ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
-        PQclear(res);
         switch (source_begin(c, s, why, sizeof(why))) {
         case SOURCE_STARTED:
             c->src_on[s] = true;
