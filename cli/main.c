@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "utf8.h"
 
 /* One option: its spellings, whether it takes a value, where it goes. */
 typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
@@ -141,16 +142,19 @@ static const Command COMMANDS[] = {
 int cli_error(const char *fmt, ...)
 {
     /* Errors echo what was typed: a huge argument must not make a huge
-     * error, so the line is cut after ERROR_MAX bytes. */
+     * error, and a newline, a terminal escape or malformed UTF-8 in it must
+     * not break the one line, so the line goes out through utf8_printable. */
     enum { ERROR_MAX = 1000 };
-    char line[ERROR_MAX + 1];
+    char *line, *shown;
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
+    line = xvasprintf(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "bucardo: %s%s\n", line, n > ERROR_MAX ? "..." : "");
+    shown = utf8_printable(line, ERROR_MAX);
+    fprintf(stderr, "bucardo: %s\n", shown);
+    free(shown);
+    free(line);
     return EXIT_FAIL;
 }
 
