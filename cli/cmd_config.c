@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "utf8.h"
 
 static const char SQL_SHOW[] =
     "SELECT name, setting FROM bucardo.config"
@@ -32,10 +33,11 @@ static int show(CliContext *ctx, const char *name)
         return cli_error("no setting named \"%s\" (see bucardo show all)", name);
     }
     for (int r = 0; r < PQntuples(res); r++)
-        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
-            width = (int)strlen(PQgetvalue(res, r, 0));
+        if (utf8_width(PQgetvalue(res, r, 0)) > width)
+            width = utf8_width(PQgetvalue(res, r, 0));
     for (int r = 0; r < PQntuples(res); r++)
-        printf("%-*s = %s\n", width, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+        printf("%s%*s = %s\n", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width), "",
+               PQgetvalue(res, r, 1));
     PQclear(res);
     return EXIT_OK;
 }
