@@ -460,7 +460,8 @@ int main(int argc, char **argv)
             code = cli_help_command(ctx.words.items[0]);
         else {
             cli_usage();
-            code = parsed.help ? EXIT_OK : EXIT_FAIL;
+            /* A failing run always says why on stderr, even after the usage. */
+            code = parsed.help ? EXIT_OK : cli_error("no command given (see the usage above)");
         }
     } else {
         code = dispatch(&ctx);
