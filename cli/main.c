@@ -8,6 +8,7 @@
  * one handler in a cli/cmd_*.c file.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,9 +293,15 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
         const OptSpec *spec;
 
         lineno++;
+        end = s + strlen(s);
+        /* A longer line would come back in pieces, the second one read as
+         * a line of its own: refuse it rather than misread it. */
+        if (end - s == (ptrdiff_t)sizeof(line) - 1 && end[-1] != '\n' && !feof(f)) {
+            fclose(f);
+            return cli_error("%s line %d: longer than %d bytes", path, lineno, (int)sizeof(line) - 2) == 0;
+        }
         while (*s == ' ' || *s == '\t')
             s++;
-        end = s + strlen(s);
         while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
         if (*s == '\0' || *s == '#')
@@ -327,6 +334,10 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
             strlist_add(&ctx->owned, value);
             apply_option(ctx, spec->id, ctx->owned.items[ctx->owned.count - 1]);
         }
+    }
+    if (ferror(f)) {
+        fclose(f);
+        return cli_error("cannot read %s", path) == 0;
     }
     fclose(f);
     return true;
