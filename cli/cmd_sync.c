@@ -299,7 +299,9 @@ static char *free_dbgroup_name(PGconn *cat, const char *sync)
         char *candidate;
         int keep, found;
 
-        snprintf(suffix, sizeof(suffix), i == 1 ? "" : "_%d", i);
+        suffix[0] = '\0';
+        if (i > 1)
+            snprintf(suffix, sizeof(suffix), "_%d", i);
         keep = utf8_prefix(sync, 63 - strlen(suffix));
         candidate = xasprintf("%.*s%s", keep, sync, suffix);
         found = cli_row_exists(cat, SQL_DBGROUP_EXISTS, candidate);
