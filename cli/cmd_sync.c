@@ -492,32 +492,59 @@ out:
     return code;
 }
 
+/*
+ * cmd_remove_sync - remove syncs and the capture no other sync needs.
+ * Capture removal commits on each source on its own, before the catalog
+ * does, so it comes last: every name is checked and every sync deleted
+ * from the catalog first, and a bad name further on the line can no longer
+ * leave a sync in the catalog whose capture is gone (whose changes would
+ * then never be recorded).
+ */
 int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
 {
+    SyncDef *defs;
+    int loaded = 0, code = EXIT_FAIL;
+
     if (argc < 1)
         return cli_error("usage: bucardo remove sync NAME [NAME ...]");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
+    defs = xcalloc((size_t)argc, sizeof(SyncDef));
+    for (; loaded < argc; loaded++) {
+        LookupStatus found = syncdef_load(ctx->cat, argv[loaded], &defs[loaded]);
+        if (found != LOOKUP_FOUND) {
+            if (found == LOOKUP_ABSENT)
+                cli_error("no sync named \"%s\"", argv[loaded]);
+            goto out;
+        }
+        for (int j = 0; j < loaded; j++)
+            if (strcmp(argv[j], argv[loaded]) == 0) {
+                cli_error("sync \"%s\" is named twice", argv[loaded]);
+                loaded++;
+                goto out;
+            }
+    }
     for (int i = 0; i < argc; i++) {
         const char *params[1] = {argv[i]};
-        SyncDef def;
-        bool ok;
-
-        switch (syncdef_load(ctx->cat, argv[i], &def)) {
-        case LOOKUP_ERROR: return EXIT_FAIL;
-        case LOOKUP_ABSENT: return cli_error("no sync named \"%s\"", argv[i]);
-        case LOOKUP_FOUND: break;
-        }
-        /* Capture goes once no other sync reads the table (counted without this one). */
-        ok = pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params) && capture_sync_cleanup(ctx->cat, &def);
-        syncdef_free(&def);
-        if (!ok)
-            return cli_error("sync \"%s\" was not removed", argv[i]);
-        if (!cli_notify_reload(ctx))
-            return EXIT_FAIL;
-        printf("Removed sync \"%s\"\n", argv[i]);
+        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params))
+            goto out;
     }
-    return EXIT_OK;
+    /* Capture goes once no other sync reads the table (counted without these). */
+    for (int i = 0; i < argc; i++)
+        if (!capture_sync_cleanup(ctx->cat, &defs[i])) {
+            cli_error("sync \"%s\" was not removed", argv[i]);
+            goto out;
+        }
+    if (!cli_notify_reload(ctx))
+        goto out;
+    for (int i = 0; i < argc; i++)
+        printf("Removed sync \"%s\"\n", argv[i]);
+    code = EXIT_OK;
+out:
+    for (int i = 0; i < loaded; i++)
+        syncdef_free(&defs[i]);
+    free(defs);
+    return code;
 }
 
 int cmd_list_syncs(CliContext *ctx, int argc, char **argv)
