@@ -63,7 +63,8 @@ VALID_LINES = [
     "remove database d2 --force", "remove table public.t1", "remove sequence public.q1", "activate s1",
     "deactivate s1", "validate s1", "validate all", "compare s1", "inspect public.t1",
     "add customname t1 t1x db=d1", "add customcols public.t1 SELECT_id db=d1", "remove customname t1",
-    "help", "help add", "kick s1 5", "reload", "pause all", "stop",
+    "help", "help add", "kick s1 5", "reload", "pause all", "stop", "compare s1 public.t1 --json",
+    "inspect table public.t1 db=d1", "list all s", "status s1 --verbose", "remove dbgroup g1 --force",
 ]
 
 
@@ -221,6 +222,8 @@ def g_conflict(rng):
         "add table public.t1 db=d1", "remove database d1", "remove relgroup rg1", "remove dbgroup g1",
         "add dbgroup gx d1:source d1:target", "add dbgroup gx d1,d1", "kick s1", "kick s1 10", "pause s1",
         "resume all", "reload", "list dbs (", "list tables [", "list syncs *", "status ?", "show nosuch_setting",
+        "remove sync -- --force", "add relgroup -- -x", "kick -- -1", "-- --version", "-- -v list dbs",
+        "--batch --batch remove sync -- s1 --force nosuch",
     ]))
 
 
