@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "catalog.h"
 #include "cli.h"
@@ -140,6 +141,28 @@ static const Command COMMANDS[] = {
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
+/*
+ * redact_passwords - in place, "***" for the value after every "pass=" or
+ * "password=" (any case; so also dbpass= and --dbpass=), up to a blank or
+ * a quote.  Errors echo what was typed, and a password typed in the wrong
+ * place (as a name, after a typo in its key) must still not be shown.
+ */
+static void redact_passwords(char *line)
+{
+    for (char *p = line; (p = strchr(p, '=')) != NULL; p++) {
+        char *end;
+        bool pass = (p - line >= 4 && strncasecmp(p - 4, "pass", 4) == 0) ||
+                    (p - line >= 8 && strncasecmp(p - 8, "password", 8) == 0);
+
+        if (!pass || p[1] == '\0' || p[1] == ' ' || p[1] == '"')
+            continue;
+        end = p + 1 + strcspn(p + 1, " \"");
+        memmove(p + 4, end, strlen(end) + 1);
+        memcpy(p + 1, "***", 3);
+        p += 3;
+    }
+}
+
 int cli_error(const char *fmt, ...)
 {
     /* Errors echo what was typed: a huge argument must not make a huge
@@ -152,6 +175,7 @@ int cli_error(const char *fmt, ...)
     va_start(ap, fmt);
     line = xvasprintf(fmt, ap);
     va_end(ap);
+    redact_passwords(line);
     shown = utf8_printable(line, ERROR_MAX);
     fprintf(stderr, "bucardo: %s\n", shown);
     free(shown);
