@@ -277,8 +277,30 @@ def g_bad_rc(rng):
     return line[:pos] + opt + line[pos:]
 
 
+def g_password(rng):
+    """Invalid lines holding a password: it must not be shown (the secret
+    is returned with the line, see generate)."""
+    sec = b"Pw%08x" % rng.randrange(1 << 32)
+    return rng.choice([
+        [b"add", b"database", b"pass=" + sec, b"dbname=a"],
+        [b"add", b"database", b"dx", b"dbname=a", b"pass=" + sec, b"frob=1"],
+        [b"add", b"database", b"dx", b"dbname=no_such_database", b"password=" + sec],
+        [b"add", b"database", b"dx", b"dbname=a", b"pass=" + sec, b"port=abc"],
+        [b"add", b"database", b"dx", b"dbname=a", b"conn=password=" + sec + b" host=/nonexistent/dir"],
+        [b"add", b"database", b"dx", b"dbname=a", b"DbPass=" + sec, b"pass=" + sec],
+        [b"update", b"database", b"pass=" + sec, b"port=1"],
+        [b"update", b"database", b"d2", b"pass=" + sec, b"host=/nonexistent/dir"],
+        [b"update", b"database", b"d2", b"password=" + sec, b"status=maybe"],
+        [b"update", b"sync", b"s1", b"pass=" + sec],
+        [b"update", b"sync", b"password=" + sec, b"autokick=1"],
+        [b"--dbpass=" + sec, b"frob"], [b"-P", sec, b"list", b"dbs", b"--frob"],
+        [b"--dbpass", sec, b"--dbport=1", b"list", b"dbs"], [b"-P" + sec, b"kick", b"nosuch"],
+        [b"remove", b"database", b"password=" + sec], [b"kick", b"pass=" + sec],
+    ]), sec
+
+
 RC_PATHS = []
-MUST_FAIL = [g_bad_setting, g_bad_rc, g_unknown_verb, g_bad_kind, g_missing, g_refused_name, g_bad_value, g_absent, g_conflict,
+MUST_FAIL = [g_password, g_bad_setting, g_bad_rc, g_unknown_verb, g_bad_kind, g_missing, g_refused_name, g_bad_value, g_absent, g_conflict,
              g_bad_option]
 
 
@@ -310,12 +332,18 @@ def mutate(rng):
 
 
 def generate(rng):
+    """One case: (argument list, whether it must fail, a password it must
+    never show or None)."""
     if rng.random() < 0.75:
-        return rng.choice(MUST_FAIL)(rng), True
+        gen = rng.choice(MUST_FAIL)
+        if gen is g_password:
+            line, sec = gen(rng)
+            return line, True, sec
+        return gen(rng), True, None
     while True:
         line = mutate(rng)
         if line is not None:
-            return line, False
+            return line, False, None
 
 
 # ---- running ---------------------------------------------------------------
@@ -398,7 +426,7 @@ class Fuzzer:
         env = dict(os.environ, HOME=home, PGCONNECT_TIMEOUT="3")
         cat = Catalog(self.catalogs[w])
         before = cat.start
-        for n, (args, must_fail) in cases:
+        for n, (args, must_fail, secret) in cases:
             reports = self.sanitizer_reports()
             try:
                 p = subprocess.run([self.bucardo] + args, env=env, cwd=home, stdin=subprocess.DEVNULL,
@@ -417,6 +445,8 @@ class Fuzzer:
                 self.fail(n, args, f"sanitizer report:\n{text}")
                 for f in new:
                     os.rename(f, f.replace("sanitizer.", "fuzz-sanitizer."))
+            if secret is not None and (secret in p.stdout or secret in err):
+                self.fail(n, args, f"the password {secret!r} was shown:\n    {(p.stdout + err)[:300]!r}")
             if rc < 0 or rc >= 128:
                 self.fail(n, args, f"crashed: exit {rc}\n    stderr: {err[:500]!r}")
             after = cat.fingerprint()
