@@ -141,6 +141,16 @@ run_ok "$BUCARDO" validate "$S1"
 run_ok "$BUCARDO" update database "$T2" status=active
 expect_out "Changed database \"$T2\" status"
 
+# A relgroup in use renamed to another hostile name: the sync follows.
+NEWRG='Rel "grp"; 🐘 select'
+run_ok "$BUCARDO" update relgroup "$RG2" name="$NEWRG"
+RG2=$NEWRG
+run_ok "$BUCARDO" list relgroups
+expect_out "Relgroup: $RG2 +DB: $SRC"
+sql src "insert into $TQ values ('after rename', 1)" >/dev/null
+run_ok "$BUCARDO" kick "$S2" 30
+wait_synced src tgt2 30 "$TQ"
+
 # Names the command line would misread: refused, nothing changed.
 before=$(catalog_snapshot)
 refused() {  # refused ARGS... - a name refused by the naming rule
@@ -162,6 +172,8 @@ refused add relgroup $'esc\x1b[31m'
 refused add sync all relgroup="$RG1" dbs="$SRC,$T1"
 refused add sync 42 relgroup="$RG1" dbs="$SRC,$T1"
 refused add sync $'\xc3(' relgroup="$RG1" dbs="$SRC,$T1"
+refused update relgroup "$RG2" 'name=a=b'
+refused update dbgroup "$DG" $'name=\xff'
 # the error names the rule, on one line, with the bad bytes escaped
 run_fail "$BUCARDO" add database $'new\nline' dbname=src
 expect_err '"new\\nline": it holds a control character \(a name is 1 to 63 bytes of UTF-8'
