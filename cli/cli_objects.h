@@ -13,14 +13,20 @@
 /* cli_row_exists - does `sql` with one parameter return a row?  -1: error. */
 int cli_row_exists(PGconn *cat, const char *sql, const char *param);
 
+/* The kinds of catalog objects a user names (see cli_check_name). */
+typedef enum NameKind { NAME_DATABASE, NAME_DBGROUP, NAME_RELGROUP, NAME_SYNC } NameKind;
+
 /*
- * cli_check_name - may a new catalog object (`kind`: "database", "sync"...)
- * be called `name`?  Never empty, at most 63 bytes; with `simple` also
- * Bucardo's rule for databases, dbgroups and syncs: a letter, then
- * letters, digits or underscores (so a name never collides with the ','
- * and ':' of dbs= lists).  Prints why not.
+ * cli_check_name - may a new catalog object of `kind` be called `name`?
+ * Names are stored as given and always reach SQL as parameters or quoted
+ * identifiers, so almost anything goes: 1 to 63 bytes of valid UTF-8 with
+ * no control characters.  Refused is only what the command line itself
+ * would misread: '=' (key=value), a leading '-' (an option), a leading or
+ * trailing blank (trimmed by ~/.bucardorc); for databases ',' and ':'
+ * (dbs=A:source,B lists); for syncs "all" and plain numbers (pause all,
+ * kick SYNC TIMEOUT).  Prints why not.
  */
-bool cli_check_name(const char *kind, const char *name, bool simple) MUST_CHECK;
+bool cli_check_name(NameKind kind, const char *name) MUST_CHECK;
 
 /* dbgroup_parse_members - "A:source,B" words into dbs/roles (first: source). */
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles) MUST_CHECK;

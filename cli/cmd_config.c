@@ -3,13 +3,17 @@
  * `list all`.
  *
  * Settings live in bucardo.config; only known names can be set, so a typo
- * is an error and not a new, silently ignored setting.
+ * is an error and not a new, silently ignored setting.  Values of the
+ * settings with a type (SETTING_TYPES) are checked too: the engine would
+ * otherwise fall back to its default without a word.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
+#include "utf8.h"
 
 static const char SQL_SHOW[] =
     "SELECT name, setting FROM bucardo.config"
@@ -18,6 +22,81 @@ static const char SQL_SHOW[] =
     "        AND strpos(name, lower($1)) > 0)"
     " ORDER BY name";
 static const char SQL_SET[] = "UPDATE bucardo.config SET setting = $2 WHERE name = lower($1)";
+
+/* A typed setting: its name and what its value must be. */
+typedef enum SettingType { S_INT, S_NUMBER, S_BOOL, S_WORD } SettingType;
+typedef struct SettingSpec {
+    const char *name;
+    SettingType type;
+    long min, max;            /* S_INT */
+    const char *const *words; /* S_WORD: NULL-terminated */
+} SettingSpec;
+
+static const char *const LOG_LEVELS[] = {"terse", "normal", "verbose", "debug", NULL};
+static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target",
+                                         "bucardo_skip",   "bucardo_random",
+                                         "bucardo_latest", "bucardo_latest_all_tables",
+                                         "bucardo_abort",  NULL};
+static const SettingSpec SETTING_TYPES[] = {
+    {"batch_keys", S_INT, 1, 1L << 40, NULL},
+    {"chunk_size", S_INT, 4096, 64L << 20, NULL},
+    {"chunk_pool", S_INT, 2, 1L << 20, NULL},
+    {"stats_history", S_INT, 0, 1L << 30, NULL},
+    {"default_checktime", S_INT, 0, 1000000000, NULL},
+    {"retry_delay", S_NUMBER, 0, 0, NULL},
+    {"retry_delay_max", S_NUMBER, 0, 0, NULL},
+    {"kick_sleep", S_NUMBER, 0, 0, NULL},
+    {"log_showtime", S_BOOL, 0, 0, NULL},
+    {"log_level", S_WORD, 0, 0, LOG_LEVELS},
+    {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
+};
+
+/* check_setting - is `value` right for setting `name`?  Prints why not.
+ * Settings without a type take any value. */
+static bool check_setting(const char *name, const char *value)
+{
+    for (size_t i = 0; i < sizeof(SETTING_TYPES) / sizeof(SETTING_TYPES[0]); i++) {
+        const SettingSpec *s = &SETTING_TYPES[i];
+        char *end;
+        long n;
+        bool b;
+
+        if (strcasecmp(s->name, name) != 0)
+            continue;
+        switch (s->type) {
+        case S_INT:
+            if (!parse_int(value, s->min, s->max, &n))
+                return cli_error("set %s: expected a whole number from %ld to %ld, got \"%s\"", s->name,
+                                 s->min, s->max, value) == 0;
+            return true;
+        case S_NUMBER: {
+            double d = strtod(value, &end);
+            if (value[0] == '\0' || *end != '\0' || !(d > 0 && d <= 1e6))
+                return cli_error("set %s: expected a number of seconds above 0, got \"%s\"", s->name,
+                                 value) == 0;
+            return true;
+        }
+        case S_BOOL:
+            if (!parse_bool(value, &b))
+                return cli_error("set %s: expected a boolean (1/0, true/false, yes/no), got \"%s\"", s->name,
+                                 value) == 0;
+            return true;
+        case S_WORD: {
+            StrBuf all;
+            for (int w = 0; s->words[w]; w++)
+                if (strcmp(s->words[w], value) == 0)
+                    return true;
+            strbuf_init(&all);
+            for (int w = 0; s->words[w]; w++)
+                strbuf_printf(&all, "%s%s", w ? ", " : "", s->words[w]);
+            cli_error("set %s: expected one of %s, got \"%s\"", s->name, all.data, value);
+            strbuf_free(&all);
+            return false;
+        }
+        }
+    }
+    return true;
+}
 
 static int show(CliContext *ctx, const char *name)
 {
@@ -32,10 +111,11 @@ static int show(CliContext *ctx, const char *name)
         return cli_error("no setting named \"%s\" (see bucardo show all)", name);
     }
     for (int r = 0; r < PQntuples(res); r++)
-        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
-            width = (int)strlen(PQgetvalue(res, r, 0));
+        if (utf8_width(PQgetvalue(res, r, 0)) > width)
+            width = utf8_width(PQgetvalue(res, r, 0));
     for (int r = 0; r < PQntuples(res); r++)
-        printf("%-*s = %s\n", width, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+        printf("%s%*s = %s\n", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width), "",
+               PQgetvalue(res, r, 1));
     PQclear(res);
     return EXIT_OK;
 }
@@ -76,6 +156,10 @@ int cmd_set(CliContext *ctx, int argc, char **argv)
         PGresult *res;
 
         *eq = '\0';
+        if (!check_setting(name, eq + 1)) {
+            free(name);
+            goto out;
+        }
         res = pg_query(ctx->cat, "catalog", SQL_SET, 2, params);
         if (res == NULL) {
             free(name);

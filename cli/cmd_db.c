@@ -13,6 +13,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "cli_objects.h"
+#include "utf8.h"
 
 static const char SQL_INSERT_DB[] =
     "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
@@ -169,7 +170,7 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < names.count; i++)
-        if (!cli_check_name("database", names.items[i], true))
+        if (!cli_check_name(NAME_DATABASE, names.items[i]))
             goto out;
     for (int i = 0; i < names.count; i++) {
         const char *name = names.items[i];
@@ -380,12 +381,12 @@ int cmd_list_dbs(CliContext *ctx, int argc, char **argv)
     if (PQntuples(res) == 0)
         printf("No databases\n");
     for (int r = 0; r < PQntuples(res); r++)
-        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
-            width = (int)strlen(PQgetvalue(res, r, 0));
+        if (utf8_width(PQgetvalue(res, r, 0)) > width)
+            width = utf8_width(PQgetvalue(res, r, 0));
     for (int r = 0; r < PQntuples(res); r++) {
         char *line = conn_line(res, r);
-        printf("Database: %-*s  Status: %-6s  Conn: %s\n", width, PQgetvalue(res, r, 0),
-               PQgetvalue(res, r, 1), line);
+        printf("Database: %s%*s  Status: %-6s  Conn: %s\n", PQgetvalue(res, r, 0),
+               utf8_pad(PQgetvalue(res, r, 0), width), "", PQgetvalue(res, r, 1), line);
         free(line);
     }
     PQclear(res);

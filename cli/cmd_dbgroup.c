@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cli_objects.h"
+#include "utf8.h"
 
 static const char SQL_GROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
 static const char SQL_CREATE_GROUP[] = "INSERT INTO bucardo.dbgroup (name) VALUES ($1)";
@@ -50,26 +51,49 @@ int cli_row_exists(PGconn *cat, const char *sql, const char *param)
     return found;
 }
 
-bool cli_check_name(const char *kind, const char *name, bool simple)
-{
-    size_t len = strlen(name);
-    bool ok = len > 0 && len <= 63;
+/* The object kinds cli_check_name knows, as the messages name them. */
+static const char *const NAME_KINDS[] = {"database", "dbgroup", "relgroup", "sync"};
 
-    if (ok && simple) {
-        ok = (name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z');
-        for (size_t i = 1; ok && i < len; i++)
-            ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-                 (name[i] >= '0' && name[i] <= '9') || name[i] == '_';
-    }
-    if (ok)
-        return true;
+bool cli_check_name(NameKind kind, const char *name)
+{
+    static const char RULE[] = "a name is 1 to 63 bytes of UTF-8 without control characters or '=', "
+                               "not starting with '-' nor starting or ending with a blank";
+    const char *what = NAME_KINDS[kind], *why = NULL;
+    size_t len = strlen(name);
+    char *shown;
+    bool digits = len > 0;
+
+    for (size_t i = 0; i < len; i++)
+        digits = digits && name[i] >= '0' && name[i] <= '9';
     if (len == 0)
-        return cli_error("a %s needs a name", kind) == 0;
-    /* Only the start of a huge name is echoed. */
-    return cli_error(simple ? "invalid %s name \"%.40s%s\": use a letter, then letters, digits or underscores, "
-                              "at most 63 in all"
-                            : "invalid %s name \"%.40s%s\": at most 63 bytes",
-                     kind, name, len > 40 ? "..." : "") == 0;
+        return cli_error("a %s needs a name", what) == 0;
+    if (len > 63)
+        why = "it is longer than 63 bytes";
+    else if (!utf8_valid(name, len))
+        why = "it is not valid UTF-8";
+    else if (utf8_has_control(name))
+        why = "it holds a control character";
+    else if (strchr(name, '=') != NULL)
+        why = "'=' would make it read as key=value";
+    else if (name[0] == '-')
+        why = "a leading '-' would make it read as an option";
+    else if (name[0] == ' ' || name[len - 1] == ' ')
+        why = "it starts or ends with a blank";
+    else if (kind == NAME_DATABASE && strpbrk(name, ",:") != NULL)
+        why = "',' and ':' separate the databases of dbs= lists (DB:role,DB)";
+    else if (kind == NAME_SYNC && strcmp(name, "all") == 0)
+        why = "\"all\" means every sync to pause, resume and validate";
+    else if (kind == NAME_SYNC && digits)
+        why = "a number after the syncs of kick is its timeout";
+    if (why == NULL)
+        return true;
+    shown = utf8_printable(name, 60);
+    cli_error("invalid %s name \"%s\": %s (%s%s)", what, shown, why, RULE,
+              kind == NAME_DATABASE ? "; a database name also without ',' or ':'"
+              : kind == NAME_SYNC   ? "; a sync is not named \"all\" nor a number"
+                                    : "");
+    free(shown);
+    return false;
 }
 
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
@@ -153,7 +177,7 @@ bool dbgroup_create(PGconn *cat, const char *name)
     const char *params[1] = {name};
     int found;
 
-    if (!cli_check_name("dbgroup", name, true))
+    if (!cli_check_name(NAME_DBGROUP, name))
         return false;
     found = cli_row_exists(cat, SQL_GROUP_EXISTS, name);
     if (found < 0)
@@ -239,11 +263,11 @@ int cmd_list_dbgroups(CliContext *ctx, int argc, char **argv)
     if (PQntuples(res) == 0)
         printf("No dbgroups\n");
     for (int r = 0; r < PQntuples(res); r++)
-        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
-            width = (int)strlen(PQgetvalue(res, r, 0));
+        if (utf8_width(PQgetvalue(res, r, 0)) > width)
+            width = utf8_width(PQgetvalue(res, r, 0));
     for (int r = 0; r < PQntuples(res); r++)
-        printf("dbgroup: %-*s  Members: %s\n", width, PQgetvalue(res, r, 0),
-               PQgetisnull(res, r, 1) ? "none" : PQgetvalue(res, r, 1));
+        printf("dbgroup: %s%*s  Members: %s\n", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width),
+               "", PQgetisnull(res, r, 1) ? "none" : PQgetvalue(res, r, 1));
     PQclear(res);
     return EXIT_OK;
 }

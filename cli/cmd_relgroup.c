@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_objects.h"
+#include "utf8.h"
 
 static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE name = $1";
 static const char SQL_CREATE_RELGROUP[] = "INSERT INTO bucardo.relgroup (name) VALUES ($1)";
@@ -50,7 +51,7 @@ bool relgroup_ensure(PGconn *cat, const char *name, bool *created)
         return false;
     if (found)
         return true;
-    if (!cli_check_name("relgroup", name, false))
+    if (!cli_check_name(NAME_RELGROUP, name))
         return false;
     if (!pg_exec(cat, "catalog", SQL_CREATE_RELGROUP, 1, params))
         return false;
@@ -184,10 +185,11 @@ int cmd_list_relgroups(CliContext *ctx, int argc, char **argv)
     if (PQntuples(res) == 0)
         printf("No relgroups\n");
     for (int r = 0; r < PQntuples(res); r++)
-        if ((int)strlen(PQgetvalue(res, r, 0)) > width)
-            width = (int)strlen(PQgetvalue(res, r, 0));
+        if (utf8_width(PQgetvalue(res, r, 0)) > width)
+            width = utf8_width(PQgetvalue(res, r, 0));
     for (int r = 0; r < PQntuples(res); r++) {
-        printf("Relgroup: %-*s  DB: %s  Members: %s\n", width, PQgetvalue(res, r, 0),
+        printf("Relgroup: %s%*s  DB: %s  Members: %s\n", PQgetvalue(res, r, 0),
+               utf8_pad(PQgetvalue(res, r, 0), width), "",
                PQgetisnull(res, r, 1) ? "none" : PQgetvalue(res, r, 1),
                PQgetisnull(res, r, 2) ? "none" : PQgetvalue(res, r, 2));
         if (!PQgetisnull(res, r, 3))

@@ -13,6 +13,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "daemon.h"
+#include "utf8.h"
 
 static const char SQL_STATUS[] =
     "SELECT s.name,"
@@ -106,8 +107,8 @@ static void print_table(PGresult *res)
         cells[r][5] = xstrdup(PQgetisnull(res, r, S_BAD_TIME) ? "none" : PQgetvalue(res, r, S_BAD_TIME));
         cells[r][6] = xstrdup(ago(PQgetvalue(res, r, S_BAD_AGO), buf, sizeof(buf)));
         for (int c = 0; c < NCOLS; c++)
-            if ((int)strlen(cells[r][c]) > width[c])
-                width[c] = (int)strlen(cells[r][c]);
+            if (utf8_width(cells[r][c]) > width[c])
+                width[c] = utf8_width(cells[r][c]);
     }
     for (int c = 0; c < NCOLS; c++)
         printf("%s %-*s ", c ? " " : "", width[c], titles[c]);
@@ -120,7 +121,7 @@ static void print_table(PGresult *res)
     printf("\n");
     for (int r = 0; r < n; r++) {
         for (int c = 0; c < NCOLS; c++) {
-            printf("%s %-*s ", c ? "|" : "", width[c], cells[r][c]);
+            printf("%s %s%*s ", c ? "|" : "", cells[r][c], utf8_pad(cells[r][c], width[c]), "");
             free(cells[r][c]);
         }
         printf("\n");

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "cli_objects.h"
 #include "syncdef.h"
+#include "utf8.h"
 
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE name = $1";
@@ -288,13 +289,22 @@ static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
  * free_dbgroup_name - the name for a new dbgroup of a sync: the sync's own
  * name, or when a dbgroup already has it (one made by hand, or the sync's
  * previous dbgroup on `update sync dbs=`) the first free NAME_2, NAME_3...
+ * (NAME cut at a character boundary so that the whole fits in 63 bytes).
  * Owned by the caller; NULL after an error.
  */
 static char *free_dbgroup_name(PGconn *cat, const char *sync)
 {
     for (int i = 1; i <= 1000; i++) {
-        char *candidate = i == 1 ? xstrdup(sync) : xasprintf("%s_%d", sync, i);
-        int found = cli_row_exists(cat, SQL_DBGROUP_EXISTS, candidate);
+        char suffix[16];
+        char *candidate;
+        int keep, found;
+
+        suffix[0] = '\0';
+        if (i > 1)
+            snprintf(suffix, sizeof(suffix), "_%d", i);
+        keep = utf8_prefix(sync, 63 - strlen(suffix));
+        candidate = xasprintf("%.*s%s", keep, sync, suffix);
+        found = cli_row_exists(cat, SQL_DBGROUP_EXISTS, candidate);
 
         if (found == 0)
             return candidate;
@@ -366,7 +376,7 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
 
     if (argc < 1 || strchr(argv[0], '=') != NULL)
         return cli_error("usage: bucardo add sync NAME relgroup=NAME dbs=DB1,DB2[,...] [option=value ...]");
-    if (!cli_check_name("sync", argv[0], true))
+    if (!cli_check_name(NAME_SYNC, argv[0]))
         return EXIT_FAIL;
     if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "add sync", &kv))
         return EXIT_FAIL;
@@ -482,32 +492,59 @@ out:
     return code;
 }
 
+/*
+ * cmd_remove_sync - remove syncs and the capture no other sync needs.
+ * Capture removal commits on each source on its own, before the catalog
+ * does, so it comes last: every name is checked and every sync deleted
+ * from the catalog first, and a bad name further on the line can no longer
+ * leave a sync in the catalog whose capture is gone (whose changes would
+ * then never be recorded).
+ */
 int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
 {
+    SyncDef *defs;
+    int loaded = 0, code = EXIT_FAIL;
+
     if (argc < 1)
         return cli_error("usage: bucardo remove sync NAME [NAME ...]");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
+    defs = xcalloc((size_t)argc, sizeof(SyncDef));
+    for (; loaded < argc; loaded++) {
+        LookupStatus found = syncdef_load(ctx->cat, argv[loaded], &defs[loaded]);
+        if (found != LOOKUP_FOUND) {
+            if (found == LOOKUP_ABSENT)
+                cli_error("no sync named \"%s\"", argv[loaded]);
+            goto out;
+        }
+        for (int j = 0; j < loaded; j++)
+            if (strcmp(argv[j], argv[loaded]) == 0) {
+                cli_error("sync \"%s\" is named twice", argv[loaded]);
+                loaded++;
+                goto out;
+            }
+    }
     for (int i = 0; i < argc; i++) {
         const char *params[1] = {argv[i]};
-        SyncDef def;
-        bool ok;
-
-        switch (syncdef_load(ctx->cat, argv[i], &def)) {
-        case LOOKUP_ERROR: return EXIT_FAIL;
-        case LOOKUP_ABSENT: return cli_error("no sync named \"%s\"", argv[i]);
-        case LOOKUP_FOUND: break;
-        }
-        /* Capture goes once no other sync reads the table (counted without this one). */
-        ok = pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params) && capture_sync_cleanup(ctx->cat, &def);
-        syncdef_free(&def);
-        if (!ok)
-            return cli_error("sync \"%s\" was not removed", argv[i]);
-        if (!cli_notify_reload(ctx))
-            return EXIT_FAIL;
-        printf("Removed sync \"%s\"\n", argv[i]);
+        if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_SYNC, 1, params))
+            goto out;
     }
-    return EXIT_OK;
+    /* Capture goes once no other sync reads the table (counted without these). */
+    for (int i = 0; i < argc; i++)
+        if (!capture_sync_cleanup(ctx->cat, &defs[i])) {
+            cli_error("sync \"%s\" was not removed", argv[i]);
+            goto out;
+        }
+    if (!cli_notify_reload(ctx))
+        goto out;
+    for (int i = 0; i < argc; i++)
+        printf("Removed sync \"%s\"\n", argv[i]);
+    code = EXIT_OK;
+out:
+    for (int i = 0; i < loaded; i++)
+        syncdef_free(&defs[i]);
+    free(defs);
+    return code;
 }
 
 int cmd_list_syncs(CliContext *ctx, int argc, char **argv)
@@ -526,12 +563,13 @@ int cmd_list_syncs(CliContext *ctx, int argc, char **argv)
     if (PQntuples(res) == 0)
         printf("No syncs\n");
     for (int r = 0; r < PQntuples(res); r++)
-        if ((int)strlen(PQgetvalue(res, r, 0)) + 2 > width)
-            width = (int)strlen(PQgetvalue(res, r, 0)) + 2;
+        if (utf8_width(PQgetvalue(res, r, 0)) + 2 > width)
+            width = utf8_width(PQgetvalue(res, r, 0)) + 2;
     for (int r = 0; r < PQntuples(res); r++) {
         char *quoted = xasprintf("\"%s\"", PQgetvalue(res, r, 0));
-        printf("Sync %-*s  Relgroup \"%s\"  DB group \"%s\" %s  [%s]\n", width, quoted, PQgetvalue(res, r, 1),
-               PQgetvalue(res, r, 2), PQgetisnull(res, r, 4) ? "" : PQgetvalue(res, r, 4),
+        printf("Sync %s%*s  Relgroup \"%s\"  DB group \"%s\" %s  [%s]\n", quoted, utf8_pad(quoted, width), "",
+               PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+               PQgetisnull(res, r, 4) ? "" : PQgetvalue(res, r, 4),
                strcmp(PQgetvalue(res, r, 3), "active") == 0 ? "Active" : "Inactive");
         free(quoted);
     }

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "cli_objects.h"
 #include "relinfo.h"
+#include "utf8.h"
 
 static const char SQL_INSERT_REL[] =
     "INSERT INTO bucardo.relation (db, schemaname, relname, pkey, pkeytype, kind)"
@@ -388,18 +389,19 @@ static int list_relations(CliContext *ctx, int argc, char **argv, bool sequences
         printf("No %s\n", sequences ? "sequences" : "tables");
     nwidth = snprintf(NULL, 0, "%d", n);
     for (int r = 0; r < n; r++) {
-        if ((int)strlen(PQgetvalue(res, r, 0)) > twidth)
-            twidth = (int)strlen(PQgetvalue(res, r, 0));
-        if ((int)strlen(PQgetvalue(res, r, 1)) > dwidth)
-            dwidth = (int)strlen(PQgetvalue(res, r, 1));
+        if (utf8_width(PQgetvalue(res, r, 0)) > twidth)
+            twidth = utf8_width(PQgetvalue(res, r, 0));
+        if (utf8_width(PQgetvalue(res, r, 1)) > dwidth)
+            dwidth = utf8_width(PQgetvalue(res, r, 1));
     }
     for (int r = 0; r < n; r++) {
         if (sequences)
-            printf("%*d. Sequence: %-*s  DB: %s\n", nwidth, r + 1, twidth, PQgetvalue(res, r, 0),
-                   PQgetvalue(res, r, 1));
+            printf("%*d. Sequence: %s%*s  DB: %s\n", nwidth, r + 1, PQgetvalue(res, r, 0),
+                   utf8_pad(PQgetvalue(res, r, 0), twidth), "", PQgetvalue(res, r, 1));
         else
-            printf("%*d. Table: %-*s  DB: %-*s  PK: %s\n", nwidth, r + 1, twidth, PQgetvalue(res, r, 0), dwidth,
-                   PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+            printf("%*d. Table: %s%*s  DB: %s%*s  PK: %s\n", nwidth, r + 1, PQgetvalue(res, r, 0),
+                   utf8_pad(PQgetvalue(res, r, 0), twidth), "", PQgetvalue(res, r, 1),
+                   utf8_pad(PQgetvalue(res, r, 1), dwidth), "", PQgetvalue(res, r, 2));
     }
     PQclear(res);
     return EXIT_OK;

@@ -141,13 +141,13 @@ static void print_affected(StrBuf *said, const AffectedSyncs *a)
 }
 
 /* rename_checked - rename a relgroup or dbgroup after checking the new name. */
-static bool rename_checked(PGconn *cat, const char *kind, bool simple, const char *exists_sql,
+static bool rename_checked(PGconn *cat, const char *kind, NameKind name_kind, const char *exists_sql,
                            const char *rename_sql, const char *from, const char *to)
 {
     const char *params[2] = {from, to};
     int found;
 
-    if (!cli_check_name(kind, to, simple))
+    if (!cli_check_name(name_kind, to))
         return false;
     found = cli_row_exists(cat, exists_sql, to);
     if (found != 0)
@@ -275,8 +275,8 @@ int cmd_update_relgroup(CliContext *ctx, int argc, char **argv)
         !relgroup_change(ctx->cat, argv[0], &g, db, &said))
         goto out;
     if (newname) {
-        if (!rename_checked(ctx->cat, "relgroup", false, SQL_RELGROUP_EXISTS, SQL_RENAME_RELGROUP, argv[0],
-                            newname))
+        if (!rename_checked(ctx->cat, "relgroup", NAME_RELGROUP, SQL_RELGROUP_EXISTS, SQL_RENAME_RELGROUP,
+                            argv[0], newname))
             goto out;
         strbuf_printf(&said, "Renamed relgroup \"%s\" to \"%s\"\n", argv[0], newname);
     }
@@ -457,8 +457,8 @@ int cmd_update_dbgroup(CliContext *ctx, int argc, char **argv)
         !dbgroup_change(ctx->cat, argv[0], &g, &said))
         goto out;
     if (newname) {
-        if (!rename_checked(ctx->cat, "dbgroup", true, SQL_DBGROUP_EXISTS, SQL_RENAME_DBGROUP, argv[0],
-                            newname))
+        if (!rename_checked(ctx->cat, "dbgroup", NAME_DBGROUP, SQL_DBGROUP_EXISTS, SQL_RENAME_DBGROUP,
+                            argv[0], newname))
             goto out;
         strbuf_printf(&said, "Renamed dbgroup \"%s\" to \"%s\"\n", argv[0], newname);
     }

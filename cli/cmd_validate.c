@@ -20,6 +20,7 @@
 #include "syncdef.h"
 
 static const char SQL_ALL_SYNCS[] = "SELECT name FROM bucardo.sync ORDER BY name";
+static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_TABLE_INFO[] =
     "SELECT r.db, coalesce(array_to_string(r.pkey, '|') || ' (' || array_to_string(r.pkeytype, '|') || ')', 'none'),"
     "       coalesce((SELECT string_agg(m.relgroup, ', ' ORDER BY m.relgroup) FROM bucardo.relgroup_member m"
@@ -83,6 +84,13 @@ int cmd_validate(CliContext *ctx, int argc, char **argv)
         res = pg_query(ctx->cat, "catalog", SQL_ALL_SYNCS, 0, NULL);
         if (res == NULL)
             return EXIT_FAIL;
+    }
+    /* Every name is checked before anything is validated: a typo is one
+     * error line, not one per name after the valid ones were worked on. */
+    for (int i = 0; res == NULL && i < argc; i++) {
+        int found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[i]);
+        if (found <= 0)
+            return found < 0 ? EXIT_FAIL : cli_error("no sync named \"%s\"", argv[i]);
     }
     for (int i = 0; i < (res ? PQntuples(res) : argc); i++)
         if (validate_one(ctx, res ? PQgetvalue(res, i, 0) : argv[i]) != EXIT_OK)

@@ -29,7 +29,10 @@ static const HelpEntry HELP[] = {
      "                 [autokick=1] [onetimecopy=0|1|2] [conflict_strategy=bucardo_latest]\n"
      "                 [checktime=INTERVAL] [status=active|inactive] [stayalive=1] [kidsalive=1]\n"
      "                 [rebuild_index=0|1|2] [analyze_after_copy=1] [strict_checking=1] ...\n"
-     "  Adds an object to the catalog.  A database is tested with a connection first.\n"},
+     "  Adds an object to the catalog.  A database is tested with a connection first.\n"
+     "  NAME: 1 to 63 bytes of UTF-8, no control characters, no '=', not starting with '-',\n"
+     "  not starting or ending with a blank; database names also without ',' or ':';\n"
+     "  a sync is not named \"all\" nor a number.\n"},
     {"update",
      "bucardo update database NAME key=value ...   (same keys as add database)\n"
      "bucardo update sync NAME key=value ...       (same keys as add sync)\n"

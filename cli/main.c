@@ -8,12 +8,15 @@
  * one handler in a cli/cmd_*.c file.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "catalog.h"
 #include "cli.h"
+#include "utf8.h"
 
 /* One option: its spellings, whether it takes a value, where it goes. */
 typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
@@ -138,19 +141,45 @@ static const Command COMMANDS[] = {
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
+/*
+ * redact_passwords - in place, "***" for the value after every "pass=" or
+ * "password=" (any case; so also dbpass= and --dbpass=), up to a blank or
+ * a quote.  Errors echo what was typed, and a password typed in the wrong
+ * place (as a name, after a typo in its key) must still not be shown.
+ */
+static void redact_passwords(char *line)
+{
+    for (char *p = line; (p = strchr(p, '=')) != NULL; p++) {
+        char *end;
+        bool pass = (p - line >= 4 && strncasecmp(p - 4, "pass", 4) == 0) ||
+                    (p - line >= 8 && strncasecmp(p - 8, "password", 8) == 0);
+
+        if (!pass || p[1] == '\0' || p[1] == ' ' || p[1] == '"')
+            continue;
+        end = p + 1 + strcspn(p + 1, " \"");
+        memmove(p + 4, end, strlen(end) + 1);
+        memcpy(p + 1, "***", 3);
+        p += 3;
+    }
+}
+
 int cli_error(const char *fmt, ...)
 {
     /* Errors echo what was typed: a huge argument must not make a huge
-     * error, so the line is cut after ERROR_MAX bytes. */
+     * error, and a newline, a terminal escape or malformed UTF-8 in it must
+     * not break the one line, so the line goes out through utf8_printable. */
     enum { ERROR_MAX = 1000 };
-    char line[ERROR_MAX + 1];
+    char *line, *shown;
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
+    line = xvasprintf(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "bucardo: %s%s\n", line, n > ERROR_MAX ? "..." : "");
+    redact_passwords(line);
+    shown = utf8_printable(line, ERROR_MAX);
+    fprintf(stderr, "bucardo: %s\n", shown);
+    free(shown);
+    free(line);
     return EXIT_FAIL;
 }
 
@@ -288,9 +317,15 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
         const OptSpec *spec;
 
         lineno++;
+        end = s + strlen(s);
+        /* A longer line would come back in pieces, the second one read as
+         * a line of its own: refuse it rather than misread it. */
+        if (end - s == (ptrdiff_t)sizeof(line) - 1 && end[-1] != '\n' && !feof(f)) {
+            fclose(f);
+            return cli_error("%s line %d: longer than %d bytes", path, lineno, (int)sizeof(line) - 2) == 0;
+        }
         while (*s == ' ' || *s == '\t')
             s++;
-        end = s + strlen(s);
         while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
         if (*s == '\0' || *s == '#')
@@ -323,6 +358,10 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
             strlist_add(&ctx->owned, value);
             apply_option(ctx, spec->id, ctx->owned.items[ctx->owned.count - 1]);
         }
+    }
+    if (ferror(f)) {
+        fclose(f);
+        return cli_error("cannot read %s", path) == 0;
     }
     fclose(f);
     return true;
@@ -456,7 +495,8 @@ int main(int argc, char **argv)
             code = cli_help_command(ctx.words.items[0]);
         else {
             cli_usage();
-            code = parsed.help ? EXIT_OK : EXIT_FAIL;
+            /* A failing run always says why on stderr, even after the usage. */
+            code = parsed.help ? EXIT_OK : cli_error("no command given (see the usage above)");
         }
     } else {
         code = dispatch(&ctx);

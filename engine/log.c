@@ -22,7 +22,7 @@
 static int log_fd = -1;
 static bool log_syslog;
 static LogLevel log_level = LOG_INFO_LVL;
-static _Thread_local char thread_name[64] = "main";
+static _Thread_local char thread_name[80] = "main";
 
 bool log_open(const char *path, LogLevel level)
 {

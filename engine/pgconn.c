@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
+/* Server messages may quote user input (a 100 kB identifier, control
+ * characters): they are printed as one line of at most this many bytes. */
+enum { MESSAGE_MAX = 1000 };
+
 /*
  * Make libpq's message one line, in place: trailing newlines go, and each
  * inner line break (with the indentation libpq puts after it, as in
@@ -35,13 +41,29 @@ static void chomp(char *s)
     *out = '\0';
 }
 
+/* print_notice - libpq's notice processor: each notice as one short line. */
+static void print_notice(void *arg, const char *message)
+{
+    char *copy = xstrdup(message), *shown;
+
+    (void)arg;
+    chomp(copy);
+    shown = utf8_printable(copy, MESSAGE_MAX);
+    fprintf(stderr, "%s\n", shown);
+    free(shown);
+    free(copy);
+}
+
 PGconn *pg_connect(const ConnParams *cp, const char *who)
 {
     char err[1024];
     PGconn *conn = pg_connect_err(cp, err, sizeof(err));
 
-    if (conn == NULL)
-        fprintf(stderr, "%s: could not connect: %s\n", who, err);
+    if (conn == NULL) {
+        char *shown = utf8_printable(err, MESSAGE_MAX);
+        fprintf(stderr, "%s: could not connect: %s\n", who, shown);
+        free(shown);
+    }
     return conn;
 }
 
@@ -91,6 +113,7 @@ PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
         PQfinish(conn);
         return NULL;
     }
+    PQsetNoticeProcessor(conn, print_notice, NULL);
     return conn;
 }
 
@@ -100,22 +123,33 @@ void pg_report(const char *who, PGconn *conn, const PGresult *res)
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    char *shown;
 
     if (primary == NULL) {
         char *msg = xstrdup(PQerrorMessage(conn));
         chomp(msg);
-        fprintf(stderr, "%s: %s\n", who, msg[0] ? msg : "unknown error");
+        shown = utf8_printable(msg[0] ? msg : "unknown error", MESSAGE_MAX);
+        fprintf(stderr, "%s: %s\n", who, shown);
+        free(shown);
         free(msg);
         return;
     }
+    shown = utf8_printable(primary, MESSAGE_MAX);
     if (state)
-        fprintf(stderr, "%s: %s (SQLSTATE %s)\n", who, primary, state);
+        fprintf(stderr, "%s: %s (SQLSTATE %s)\n", who, shown, state);
     else
-        fprintf(stderr, "%s: %s\n", who, primary);
-    if (detail)
-        fprintf(stderr, "DETAIL: %s\n", detail);
-    if (hint)
-        fprintf(stderr, "HINT: %s\n", hint);
+        fprintf(stderr, "%s: %s\n", who, shown);
+    free(shown);
+    if (detail) {
+        shown = utf8_printable(detail, MESSAGE_MAX);
+        fprintf(stderr, "DETAIL: %s\n", shown);
+        free(shown);
+    }
+    if (hint) {
+        shown = utf8_printable(hint, MESSAGE_MAX);
+        fprintf(stderr, "HINT: %s\n", shown);
+        free(shown);
+    }
 }
 
 PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,

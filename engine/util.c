@@ -53,21 +53,32 @@ char *xstrdup(const char *s)
     return p;
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xvasprintf(const char *fmt, va_list ap)
 {
-    StrBuf sb;
-    va_list ap;
+    va_list again;
+    char *out;
     int n;
 
-    strbuf_init(&sb);
+    va_copy(again, ap);
+    n = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    if (n < 0)
+        n = 0;
+    out = xmalloc((size_t)n + 1);
+    out[0] = '\0';
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    return out;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *out;
+
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    out = xvasprintf(fmt, ap);
     va_end(ap);
-    sb.data = xrealloc(sb.data, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(sb.data, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return sb.data;
+    return out;
 }
 
 void strbuf_init(StrBuf *sb)

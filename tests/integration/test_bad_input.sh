@@ -47,8 +47,8 @@ add database x dbname=a port=1
 add database x dbname=a user=nosuchuser
 add database x dbname=a nosuchkey=1
 add database '' dbname=a
-add database 1x dbname=a
-add database 'a b' dbname=a
+add database 'x:y' dbname=a
+add database ' ab' dbname=a
 add database "$BIG" dbname=a
 add database x dbname="$BIG"
 add database x dbname=a host="$BIG"
@@ -103,7 +103,7 @@ add sync sx relgroup=rg1 dbs=d1,d2 checktime=$'\xff'
 add sync sx relgroup=rg1 dbs=d1,d2 nosuchoption=1
 add sync sx relgroup=rg1 dbgroup=nosuch
 add sync "$BIG" relgroup=rg1 dbs=d1,d2
-add sync 's x' relgroup=rg1 dbs=d1,d2
+add sync all relgroup=rg1 dbs=d1,d2
 remove
 remove frob x
 remove database

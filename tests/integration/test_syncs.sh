@@ -251,7 +251,21 @@ expect_equal "No syncs" "$OUT" "list syncs nomatch"
 before=$(catalog_snapshot)
 run_fail "$BUCARDO" remove sync nosuch
 expect_err nosuch
-run_fail "$BUCARDO" remove sync s3 nosuch
+# A bad name after a good one: nothing is removed, not even the good
+# sync's capture on its sources (it was dropped, and committed there,
+# before the bad name rolled the catalog back).
+capture() {
+    for d in a b c; do
+        sql "$d" "select string_agg(tgrelid::regclass || ' ' || tgname, ', ' order by tgrelid::regclass::text, tgname) from pg_trigger
+                  where tgname like 'bucardo%'"
+    done
+}
+cap=$(capture)
+[ -n "$cap" ] || fail "no capture anywhere before remove sync"
+for s in s1 s2 s3 s4 s5 s6 s7 s8 fnk; do
+    run_fail "$BUCARDO" remove sync "$s" nosuch
+    expect_equal "$cap" "$(capture)" "capture triggers after a refused remove sync $s nosuch"
+done
 run_fail "$BUCARDO" remove sync
 unchanged "$before" "refused remove sync"
 run_ok "$BUCARDO" remove sync s3

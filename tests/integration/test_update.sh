@@ -67,7 +67,7 @@ refused 'invalid role "boss"' dbgroup s a:boss
 refused 'no source database' dbgroup s a:target
 refused 'no target database' dbgroup s remove b
 refused 'give b:ROLE' dbgroup s b
-refused 'invalid dbgroup name' dbgroup s "name=no good"
+refused 'invalid dbgroup name' dbgroup s $'name=no\tgood'   # (a blank inside is fine: "no good" is a valid name)
 refused 'usage: bucardo update dbgroup' dbgroup s
 
 # Changes while the engine runs.  The engine restarts a sync whose

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "pgconn.h"
+#include "utf8.h"
 #include "util.h"
 
 static void test_parse_bool(void **state)
@@ -96,12 +97,41 @@ static void test_strbuf(void **state)
     strbuf_free(&sb);
 }
 
+static void test_utf8(void **state)
+{
+    char *p;
+    (void)state;
+    assert_true(utf8_valid("plain ß é 日本 🐘", strlen("plain ß é 日本 🐘")));
+    assert_false(utf8_valid("\xc3", 1));             /* cut short */
+    assert_false(utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    assert_false(utf8_valid("\xed\xa0\x80", 3));     /* a surrogate */
+    assert_false(utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    assert_int_equal(utf8_width("abc"), 3);
+    assert_int_equal(utf8_width("ßé"), 2);
+    assert_int_equal(utf8_width("日本"), 4);
+    assert_int_equal(utf8_width("e\xcc\x81"), 1); /* e + combining acute */
+    assert_int_equal(utf8_pad("日本", 6), 2);
+    assert_int_equal(utf8_pad("toolong", 3), 0);
+    assert_true(utf8_has_control("a\tb"));
+    assert_true(utf8_has_control("a\xc2\x85")); /* NEL, a C1 control */
+    assert_false(utf8_has_control("x'; drop table t; --"));
+    assert_int_equal(utf8_prefix("aßb", 2), 1); /* never half of ß */
+    assert_int_equal(utf8_prefix("aßb", 3), 3);
+    p = utf8_printable("a\nb\x1b[31m\xff", 100);
+    assert_string_equal(p, "a\\nb\\x1B[31m\\xFF");
+    free(p);
+    p = utf8_printable("ßßßß", 3);
+    assert_string_equal(p, "ßß...");
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_bool),   cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_parse_bool),    cmocka_unit_test(test_parse_int),
         cmocka_unit_test(test_strlist_split), cmocka_unit_test(test_replace_all),
         cmocka_unit_test(test_array_literal), cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
