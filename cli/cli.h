@@ -18,25 +18,25 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_ERROR = 2 };
 
 /* The parsed command line (options from ~/.bucardorc first, then argv). */
 typedef struct CliContext {
-    ConnParams catalog;       /* --dbhost --dbport --dbuser --dbname --dbpass */
-    const char *piddir;       /* --piddir */
-    const char *relgroup;     /* --relgroup */
-    const char *db;           /* --db */
-    const char *debugfile;    /* --debugfile */
-    bool batch;               /* --batch: no questions */
-    bool force;               /* --force */
-    bool foreground;          /* --foreground / -f */
-    int verbose;              /* --verbose, repeatable */
-    int quiet;                /* --quiet, repeatable */
-    bool repair;              /* --repair (compare) */
-    bool json;                /* --json (compare) */
-    StrList tables;           /* -t: only these tables */
-    StrList exclude_tables;   /* -T */
-    StrList schemas;          /* -n */
-    StrList exclude_schemas;  /* -N */
-    StrList words;            /* the verb, object kind, names, key=value pairs */
-    StrList owned;            /* option values read from files (kept alive) */
-    PGconn *cat;              /* open catalog connection, or NULL */
+    ConnParams catalog;      /* --dbhost --dbport --dbuser --dbname --dbpass */
+    const char *piddir;      /* --piddir */
+    const char *relgroup;    /* --relgroup */
+    const char *db;          /* --db */
+    const char *debugfile;   /* --debugfile */
+    bool batch;              /* --batch: no questions */
+    bool force;              /* --force */
+    bool foreground;         /* --foreground / -f */
+    int verbose;             /* --verbose, repeatable */
+    int quiet;               /* --quiet, repeatable */
+    bool repair;             /* --repair (compare) */
+    bool json;               /* --json (compare) */
+    StrList tables;          /* -t: only these tables */
+    StrList exclude_tables;  /* -T */
+    StrList schemas;         /* -n */
+    StrList exclude_schemas; /* -N */
+    StrList words;           /* the verb, object kind, names, key=value pairs */
+    StrList owned;           /* option values read from files (kept alive) */
+    PGconn *cat;             /* open catalog connection, or NULL */
 } CliContext;
 
 /* A command handler: argv holds the words after the verb and object kind. */
@@ -61,8 +61,8 @@ typedef struct KeyValues {
     StrList values;
 } KeyValues;
 
-bool cli_kv_parse(int argc, char **argv, int first, const char *const *allowed,
-                  const char *what, KeyValues *out) MUST_CHECK;
+bool cli_kv_parse(int argc, char **argv, int first, const char *const *allowed, const char *what,
+                  KeyValues *out) MUST_CHECK;
 const char *cli_kv_get(const KeyValues *kv, const char *key);
 void cli_kv_free(KeyValues *kv);
 

@@ -64,7 +64,8 @@ static double rate(const CompareTable *t)
     return t->seconds > 0 ? (double)t->rows / t->seconds : 0;
 }
 
-static void print_keys(const CompareTable *t, const char *what, const char *db, const CmpRowList *l, long *shown)
+static void print_keys(const CompareTable *t, const char *what, const char *db, const CmpRowList *l,
+                       long *shown)
 {
     StrBuf sb;
 
@@ -145,8 +146,8 @@ static void print_json(const SyncDef *def, const CompareResult *res, bool equal)
     cmp_json_string(&sb, def->name);
     strbuf_append(&sb, ", \"source\": ");
     cmp_json_string(&sb, def->sources[0].name);
-    strbuf_printf(&sb, ", \"equal\": %s, \"seconds\": %.3f, \"repaired\": %ld, \"tables\": [", equal ? "true" : "false",
-                  res->seconds, res->repaired);
+    strbuf_printf(&sb, ", \"equal\": %s, \"seconds\": %.3f, \"repaired\": %ld, \"tables\": [",
+                  equal ? "true" : "false", res->seconds, res->repaired);
     for (int i = 0; i < res->ntables; i++) {
         const CompareTable *t = &res->tables[i];
         char *full = xasprintf("%s.%s", t->def->schemaname, t->def->relname);
@@ -170,17 +171,20 @@ static void print_json(const SyncDef *def, const CompareResult *res, bool equal)
             strbuf_append(&sb, "}");
             continue;
         }
-        strbuf_printf(&sb, "\"%s\", \"rows\": %lld, \"seconds\": %.3f, \"rows_per_second\": %.0f,"
-                           " \"checksum\": \"%016llx\", \"queries\": %d, \"targets\": [",
-                      compare_table_differences(t) ? "different" : "equal", (long long)t->rows, t->seconds, rate(t),
-                      (unsigned long long)t->checksum, t->queries);
+        strbuf_printf(&sb,
+                      "\"%s\", \"rows\": %lld, \"seconds\": %.3f, \"rows_per_second\": %.0f,"
+                      " \"checksum\": \"%016llx\", \"queries\": %d, \"targets\": [",
+                      compare_table_differences(t) ? "different" : "equal", (long long)t->rows, t->seconds,
+                      rate(t), (unsigned long long)t->checksum, t->queries);
         for (int j = 0; j < t->ntargets; j++) {
             const CompareTarget *g = &t->targets[j];
             strbuf_append(&sb, j ? ", {\"target\": " : "{\"target\": ");
             cmp_json_string(&sb, g->db);
-            strbuf_printf(&sb, ", \"rows\": %lld, \"checksum\": \"%016llx\", \"source_checksum\": \"%016llx\","
-                               " \"missing\": ",
-                          (long long)g->rows, (unsigned long long)g->checksum, (unsigned long long)g->source_checksum);
+            strbuf_printf(&sb,
+                          ", \"rows\": %lld, \"checksum\": \"%016llx\", \"source_checksum\": \"%016llx\","
+                          " \"missing\": ",
+                          (long long)g->rows, (unsigned long long)g->checksum,
+                          (unsigned long long)g->source_checksum);
             json_keys(&sb, t, &g->missing);
             strbuf_append(&sb, ", \"extra\": ");
             json_keys(&sb, t, &g->extra);
@@ -201,8 +205,8 @@ static bool kick(CliContext *ctx, const char *sync)
 {
     const char *params[2] = {CHANNEL_KICK, sync};
 
-    return pg_exec(ctx->cat, "catalog", SQL_KICK, 2, params) && pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL) &&
-           pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL);
+    return pg_exec(ctx->cat, "catalog", SQL_KICK, 2, params) &&
+           pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL) && pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL);
 }
 
 int cmd_compare(CliContext *ctx, int argc, char **argv)

@@ -15,12 +15,11 @@
 #include "cli.h"
 #include "utf8.h"
 
-static const char SQL_SHOW[] =
-    "SELECT name, setting FROM bucardo.config"
-    " WHERE $1::text IS NULL OR name = lower($1)"
-    "    OR (NOT EXISTS (SELECT 1 FROM bucardo.config WHERE name = lower($1))"
-    "        AND strpos(name, lower($1)) > 0)"
-    " ORDER BY name";
+static const char SQL_SHOW[] = "SELECT name, setting FROM bucardo.config"
+                               " WHERE $1::text IS NULL OR name = lower($1)"
+                               "    OR (NOT EXISTS (SELECT 1 FROM bucardo.config WHERE name = lower($1))"
+                               "        AND strpos(name, lower($1)) > 0)"
+                               " ORDER BY name";
 static const char SQL_SET[] = "UPDATE bucardo.config SET setting = $2 WHERE name = lower($1)";
 
 /* A typed setting: its name and what its value must be. */
@@ -186,7 +185,8 @@ int cmd_list_all(CliContext *ctx, int argc, char **argv)
 {
     static const CliHandler listings[] = {cmd_list_dbs, cmd_list_dbgroups, cmd_list_tables,
                                           cmd_list_relgroups, cmd_list_syncs};
-    static const char *const titles[] = {"Databases", "Database groups", "Tables", "Relation groups", "Syncs"};
+    static const char *const titles[] = {"Databases", "Database groups", "Tables", "Relation groups",
+                                         "Syncs"};
 
     if (argc > 1)
         return cli_error("usage: bucardo list all [REGEX]");

@@ -143,14 +143,15 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     piddir = engine_piddir(ctx);
-    cli_finish(ctx, EXIT_OK);  /* the engine opens its own connections */
+    cli_finish(ctx, EXIT_OK); /* the engine opens its own connections */
     if (piddir == NULL)
         return EXIT_FAIL;
     printf("Checking for existing processes\n");
     pid = daemon_running_pid(piddir);
     if (pid > 0) {
         free(piddir);
-        return cli_error("Bucardo is already running (pid %ld); use 'bucardo restart' or 'bucardo stop'", pid);
+        return cli_error("Bucardo is already running (pid %ld); use 'bucardo restart' or 'bucardo stop'",
+                         pid);
     }
     if (access(piddir, W_OK) != 0) {
         cli_error("cannot write to the piddir %s: %s", piddir, strerror(errno));
@@ -395,7 +396,8 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
 static int set_status(CliContext *ctx, int argc, char **argv, const char *status)
 {
     if (argc < 1)
-        return cli_error("usage: bucardo %s SYNC ...", strcmp(status, "active") == 0 ? "activate" : "deactivate");
+        return cli_error("usage: bucardo %s SYNC ...",
+                         strcmp(status, "active") == 0 ? "activate" : "deactivate");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     for (int i = 0; i < argc; i++) {
@@ -428,8 +430,8 @@ static int pause_resume(CliContext *ctx, int argc, char **argv, bool pause)
     if (cli_catalog(ctx) == NULL || !require_running(ctx))
         return EXIT_FAIL;
     if (argc == 1 && strcmp(argv[0], "all") == 0) {
-        res = pg_query(ctx->cat, "catalog", "SELECT name FROM bucardo.sync WHERE status = 'active' ORDER BY name",
-                       0, NULL);
+        res = pg_query(ctx->cat, "catalog",
+                       "SELECT name FROM bucardo.sync WHERE status = 'active' ORDER BY name", 0, NULL);
         if (res == NULL)
             return EXIT_FAIL;
     }

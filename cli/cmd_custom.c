@@ -112,8 +112,8 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
                   sync ? sync : "all");
         goto out;
     }
-    printf("Added %s %s for %s: %s (db %s, sync %s)\n", what, PQgetvalue(res, 0, 0), PQgetvalue(rel, 0, 2), value,
-           db ? db : "all", sync ? sync : "all");
+    printf("Added %s %s for %s: %s (db %s, sync %s)\n", what, PQgetvalue(res, 0, 0), PQgetvalue(rel, 0, 2),
+           value, db ? db : "all", sync ? sync : "all");
     PQclear(res);
     code = cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
 out:
@@ -148,7 +148,8 @@ static int list_custom(CliContext *ctx, int argc, bool cols)
         printf("No %s\n", cols ? "customcols" : "customnames");
     for (int r = 0; r < PQntuples(res); r++)
         printf("%s. Table: %s  %s: %s  DB: %s  Sync: %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-               cols ? "Columns" : "Name", PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4));
+               cols ? "Columns" : "Name", PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+               PQgetvalue(res, r, 4));
     PQclear(res);
     return EXIT_OK;
 }
@@ -180,8 +181,9 @@ static int remove_custom(CliContext *ctx, int argc, char **argv, bool cols)
         PGresult *res;
 
         if (!parse_int(argv[i], 1, 2147483647L, &id))
-            return cli_error("remove %s: \"%s\" is not an id (see bucardo list %s)", cols ? "customcols" : "customname",
-                             argv[i], cols ? "customcols" : "customnames");
+            return cli_error("remove %s: \"%s\" is not an id (see bucardo list %s)",
+                             cols ? "customcols" : "customname", argv[i],
+                             cols ? "customcols" : "customnames");
         res = pg_query(ctx->cat, "catalog", sql, 1, params);
         if (res == NULL)
             return EXIT_FAIL;

@@ -21,7 +21,8 @@ static const char SQL_INSERT_DB[] =
     "         coalesce($10::boolean, false))";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_DB_USERS[] =
-    "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE db = $1"
+    "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE "
+    "db = $1"
     " HAVING count(*) > 0"
     " UNION ALL "
     "SELECT count(*) || ' table(s)' FROM bucardo.relation WHERE db = $1 HAVING count(*) > 0";
@@ -31,30 +32,32 @@ static const char SQL_FORCE_CLEAR[] =
     " , dbm AS (DELETE FROM bucardo.dbgroup_member WHERE db = $1)"
     " DELETE FROM bucardo.relation WHERE db = $1";
 static const char SQL_DELETE_DB[] = "DELETE FROM bucardo.db WHERE name = $1";
-static const char SQL_LIST_DBS[] =
-    "SELECT name, status, dbname, host, port, dbuser, service FROM bucardo.db"
-    " WHERE name ~ coalesce($1, '') ORDER BY name";
+static const char SQL_LIST_DBS[] = "SELECT name, status, dbname, host, port, dbuser, service FROM bucardo.db"
+                                   " WHERE name ~ coalesce($1, '') ORDER BY name";
 
 /* The settings a database takes, with Bucardo's aliases. */
 static const char *const DB_KEYS[] = {
-    "dbname", "db", "host", "dbhost", "pghost", "port", "dbport", "pgport", "user", "dbuser",
-    "username", "pass", "dbpass", "password", "service", "dbservice", "conn", "dbconn", "pgconn",
-    "sslmode", "status", "makedelta", "type", "dbtype", NULL};
+    "dbname", "db",       "host",   "dbhost",    "pghost",   "port",    "dbport",    "pgport", "user",
+    "dbuser", "username", "pass",   "dbpass",    "password", "service", "dbservice", "conn",   "dbconn",
+    "pgconn", "sslmode",  "status", "makedelta", "type",     "dbtype",  NULL};
 
 /* Canonical column for a key (the order of the Db columns below). */
 enum { C_DBNAME, C_HOST, C_PORT, C_USER, C_PASS, C_SERVICE, C_CONN, C_STATUS, C_MAKEDELTA, NCOLS };
-static const char *const COLUMN_NAMES[NCOLS] = {"dbname", "host", "port", "dbuser", "dbpass",
+static const char *const COLUMN_NAMES[NCOLS] = {"dbname",  "host", "port",   "dbuser",   "dbpass",
                                                 "service", "conn", "status", "makedelta"};
 
 static int column_of(const char *key)
 {
-    static const struct { const char *key; int col; } map[] = {
-        {"dbname", C_DBNAME}, {"db", C_DBNAME}, {"host", C_HOST}, {"dbhost", C_HOST},
-        {"pghost", C_HOST}, {"port", C_PORT}, {"dbport", C_PORT}, {"pgport", C_PORT},
-        {"user", C_USER}, {"dbuser", C_USER}, {"username", C_USER}, {"pass", C_PASS},
-        {"dbpass", C_PASS}, {"password", C_PASS}, {"service", C_SERVICE},
-        {"dbservice", C_SERVICE}, {"conn", C_CONN}, {"dbconn", C_CONN}, {"pgconn", C_CONN},
-        {"status", C_STATUS}, {"makedelta", C_MAKEDELTA},
+    static const struct {
+        const char *key;
+        int col;
+    } map[] = {
+        {"dbname", C_DBNAME},       {"db", C_DBNAME},     {"host", C_HOST},       {"dbhost", C_HOST},
+        {"pghost", C_HOST},         {"port", C_PORT},     {"dbport", C_PORT},     {"pgport", C_PORT},
+        {"user", C_USER},           {"dbuser", C_USER},   {"username", C_USER},   {"pass", C_PASS},
+        {"dbpass", C_PASS},         {"password", C_PASS}, {"service", C_SERVICE}, {"dbservice", C_SERVICE},
+        {"conn", C_CONN},           {"dbconn", C_CONN},   {"pgconn", C_CONN},     {"status", C_STATUS},
+        {"makedelta", C_MAKEDELTA},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].key, key) == 0)
@@ -159,7 +162,8 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
     int code = EXIT_FAIL;
 
     if (argc < 1)
-        return cli_error("usage: bucardo add database NAME dbname=DBNAME [host=... port=... user=... pass=...]");
+        return cli_error(
+            "usage: bucardo add database NAME dbname=DBNAME [host=... port=... user=... pass=...]");
     if (!cli_kv_parse(argc, argv, 1, DB_KEYS, "add database", &kv))
         return EXIT_FAIL;
     if (cli_catalog(ctx) == NULL)
@@ -204,7 +208,8 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         }
         if (!ctx->force && !try_connect(name, values)) {
             free(owned_conn);
-            cli_error("database \"%s\" was not added: cannot connect to it (use --force to add it anyway)", name);
+            cli_error("database \"%s\" was not added: cannot connect to it (use --force to add it anyway)",
+                      name);
             goto out;
         }
         /* An empty setting is stored as NULL (libpq's default), as update
@@ -271,7 +276,8 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
         else if (c == C_CONN)
             strbuf_printf(&said, "Changed the connection options of database \"%s\"\n", argv[0]);
         else
-            strbuf_printf(&said, "Changed database \"%s\" %s to \"%s\"\n", argv[0], COLUMN_NAMES[c], values[c]);
+            strbuf_printf(&said, "Changed database \"%s\" %s to \"%s\"\n", argv[0], COLUMN_NAMES[c],
+                          values[c]);
     }
     dbinfo_free(&db);
     /* Check the new settings while the change can still be rolled back. */
@@ -283,7 +289,8 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
         PGconn *conn = dbinfo_connect(&db);
         if (conn == NULL) {
             cli_error("database \"%s\" was not changed: cannot connect with the new settings "
-                      "(use --force to change it anyway)", argv[0]);
+                      "(use --force to change it anyway)",
+                      argv[0]);
             goto out_db;
         }
         PQfinish(conn);

@@ -23,11 +23,10 @@ static const char SQL_UPSERT_MEMBER[] =
     " VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 FROM bucardo.dbgroup_member"
     "                       WHERE dbgroup = $1))"
     " ON CONFLICT (dbgroup, db) DO UPDATE SET role = EXCLUDED.role";
-static const char SQL_SAME_MEMBERS[] =
-    "SELECT dbgroup FROM bucardo.dbgroup_member GROUP BY dbgroup"
-    " HAVING array_agg(db ORDER BY position) = $1::text[]"
-    "    AND array_agg(role ORDER BY position) = $2::text[]"
-    " ORDER BY dbgroup LIMIT 1";
+static const char SQL_SAME_MEMBERS[] = "SELECT dbgroup FROM bucardo.dbgroup_member GROUP BY dbgroup"
+                                       " HAVING array_agg(db ORDER BY position) = $1::text[]"
+                                       "    AND array_agg(role ORDER BY position) = $2::text[]"
+                                       " ORDER BY dbgroup LIMIT 1";
 static const char SQL_GROUP_USERS[] =
     "SELECT string_agg(name, ', ' ORDER BY name) FROM bucardo.sync WHERE dbgroup = $1 HAVING count(*) > 0";
 static const char SQL_DELETE_GROUP[] = "DELETE FROM bucardo.dbgroup WHERE name = $1";
@@ -150,8 +149,7 @@ bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, con
         if (!pg_exec(cat, "catalog", SQL_UPSERT_MEMBER, 3, params))
             return false;
         if (verbose)
-            printf("Added database \"%s\" to dbgroup \"%s\" as %s\n", dbs->items[i], group,
-                   roles->items[i]);
+            printf("Added database \"%s\" to dbgroup \"%s\" as %s\n", dbs->items[i], group, roles->items[i]);
     }
     return true;
 }

@@ -16,13 +16,11 @@
 #include "cli.h"
 #include "sqltext.h"
 
-static const char SQL_IS_SUPERUSER[] =
-    "SELECT rolsuper, current_setting('server_version_num')::int / 10000"
-    "  FROM pg_catalog.pg_roles WHERE rolname = current_user";
+static const char SQL_IS_SUPERUSER[] = "SELECT rolsuper, current_setting('server_version_num')::int / 10000"
+                                       "  FROM pg_catalog.pg_roles WHERE rolname = current_user";
 static const char SQL_ROLE_EXISTS[] = "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'bucardo'";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM pg_catalog.pg_database WHERE datname = 'bucardo'";
-static const char SQL_HAS_CATALOG[] =
-    "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'bucardo'";
+static const char SQL_HAS_CATALOG[] = "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'bucardo'";
 static const char SQL_SET_PIDDIR[] = "UPDATE bucardo.config SET setting = $1 WHERE name = 'piddir'";
 
 /* The settings the user can change at the prompt. */
@@ -118,10 +116,22 @@ static int ask(InstallSettings *s)
                 s->host = NULL;
             }
             break;
-        case '2': free(s->port); s->port = value; break;
-        case '3': free(s->user); s->user = value; break;
-        case '4': free(s->dbname); s->dbname = value; break;
-        default: free(s->piddir); s->piddir = value; break;
+        case '2':
+            free(s->port);
+            s->port = value;
+            break;
+        case '3':
+            free(s->user);
+            s->user = value;
+            break;
+        case '4':
+            free(s->dbname);
+            s->dbname = value;
+            break;
+        default:
+            free(s->piddir);
+            s->piddir = value;
+            break;
         }
         free(answer);
     }

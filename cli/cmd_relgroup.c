@@ -21,11 +21,10 @@ static const char SQL_ADD_MEMBER[] =
     " VALUES ($1, $2, (SELECT coalesce(max(position), 0) + 1 FROM bucardo.relgroup_member"
     "                   WHERE relgroup = $1))"
     " ON CONFLICT DO NOTHING";
-static const char SQL_FIND_REL[] =
-    "SELECT id, db, schemaname || '.' || relname FROM bucardo.relation"
-    " WHERE (schemaname || '.' || relname = $1 OR relname = $1)"
-    "   AND ($2::text IS NULL OR db = $2)"
-    " ORDER BY schemaname || '.' || relname = $1 DESC, db, schemaname";
+static const char SQL_FIND_REL[] = "SELECT id, db, schemaname || '.' || relname FROM bucardo.relation"
+                                   " WHERE (schemaname || '.' || relname = $1 OR relname = $1)"
+                                   "   AND ($2::text IS NULL OR db = $2)"
+                                   " ORDER BY schemaname || '.' || relname = $1 DESC, db, schemaname";
 static const char SQL_RELGROUP_USERS[] =
     "SELECT string_agg(name, ', ' ORDER BY name) FROM bucardo.sync WHERE relgroup = $1"
     " HAVING count(*) > 0";

@@ -47,9 +47,31 @@ static const char SQL_STATUS[] =
 
 /* Column numbers of SQL_STATUS. */
 enum {
-    S_NAME, S_STATE, S_GOOD_TIME, S_GOOD_AGO, S_GOOD_ID, S_BAD_TIME, S_BAD_AGO, S_GOOD_LONG, S_GOOD_RUN,
-    S_DELETES, S_INSERTS, S_RELGROUP, S_SOURCES, S_NTABLES, S_STATUS, S_CHECKTIME, S_OVERDUE, S_EXPIRED,
-    S_STAYALIVE, S_KIDSALIVE, S_REBUILD, S_AUTOKICK, S_ONETIMECOPY, S_ANALYZE, S_ERROR
+    S_NAME,
+    S_STATE,
+    S_GOOD_TIME,
+    S_GOOD_AGO,
+    S_GOOD_ID,
+    S_BAD_TIME,
+    S_BAD_AGO,
+    S_GOOD_LONG,
+    S_GOOD_RUN,
+    S_DELETES,
+    S_INSERTS,
+    S_RELGROUP,
+    S_SOURCES,
+    S_NTABLES,
+    S_STATUS,
+    S_CHECKTIME,
+    S_OVERDUE,
+    S_EXPIRED,
+    S_STAYALIVE,
+    S_KIDSALIVE,
+    S_REBUILD,
+    S_AUTOKICK,
+    S_ONETIMECOPY,
+    S_ANALYZE,
+    S_ERROR
 };
 
 /* ago - "1m 9s"-style age of an event, into buf. */
@@ -90,7 +112,8 @@ static void print_pid(CliContext *ctx)
 #define NCOLS 7
 static void print_table(PGresult *res)
 {
-    static const char *const titles[NCOLS] = {"Name", "State", "Last good", "Time", "Last I/D", "Last bad", "Time"};
+    static const char *const titles[NCOLS] = {"Name",     "State",    "Last good", "Time",
+                                              "Last I/D", "Last bad", "Time"};
     int n = PQntuples(res), width[NCOLS];
     char ***cells = xcalloc((size_t)n, sizeof(char **));
 
@@ -130,10 +153,9 @@ static void print_table(PGresult *res)
     free(cells);
 }
 
-static const char SQL_COPIES[] =
-    "SELECT tablename, target, streams, bytes, estimate, rows, done,"
-    "       greatest(extract(epoch FROM updated - started), 0.001)"
-    "  FROM bucardo.copy_progress WHERE sync = $1 ORDER BY started, tablename";
+static const char SQL_COPIES[] = "SELECT tablename, target, streams, bytes, estimate, rows, done,"
+                                 "       greatest(extract(epoch FROM updated - started), 0.001)"
+                                 "  FROM bucardo.copy_progress WHERE sync = $1 ORDER BY started, tablename";
 
 /* print_copies - the table copies in flight (with rate and ETA) and done. */
 static void print_copies(PGconn *cat, const char *sync)
@@ -149,9 +171,10 @@ static void print_copies(PGconn *cat, const char *sync)
         bool done = strcmp(PQgetvalue(res, r, 6), "t") == 0;
 
         if (done)
-            printf("Last copy                : %s -> %s: %s rows, %.1f MB in %.1fs (%.1f MB/s, %s stream(s))\n",
-                   PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetisnull(res, r, 5) ? "?" : PQgetvalue(res, r, 5),
-                   mb, secs, rate, PQgetvalue(res, r, 2));
+            printf(
+                "Last copy                : %s -> %s: %s rows, %.1f MB in %.1fs (%.1f MB/s, %s stream(s))\n",
+                PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                PQgetisnull(res, r, 5) ? "?" : PQgetvalue(res, r, 5), mb, secs, rate, PQgetvalue(res, r, 2));
         else
             printf("Copy in progress         : %s -> %s: %s rows, %.1f MB of ~%.1f MB, %.1f MB/s, ETA %.0fs"
                    " (%s stream(s))\n",
@@ -195,12 +218,15 @@ static void print_detail(PGresult *res, int r)
     if (PQgetisnull(res, r, S_DELETES))
         printf("Rows deleted/inserted    : none\n");
     else
-        printf("Rows deleted/inserted    : %s / %s\n", PQgetvalue(res, r, S_DELETES), PQgetvalue(res, r, S_INSERTS));
+        printf("Rows deleted/inserted    : %s / %s\n", PQgetvalue(res, r, S_DELETES),
+               PQgetvalue(res, r, S_INSERTS));
     printf("Sync name                : %s\n", PQgetvalue(res, r, S_NAME));
     printf("Current state            : %s\n", PQgetvalue(res, r, S_STATE));
-    printf("Source relgroup/database : %s / %s\n", PQgetvalue(res, r, S_RELGROUP), PQgetvalue(res, r, S_SOURCES));
+    printf("Source relgroup/database : %s / %s\n", PQgetvalue(res, r, S_RELGROUP),
+           PQgetvalue(res, r, S_SOURCES));
     printf("Tables in sync           : %s\n", PQgetvalue(res, r, S_NTABLES));
-    printf("Status                   : %s\n", strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "Active" : "Inactive");
+    printf("Status                   : %s\n",
+           strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "Active" : "Inactive");
     printf("Check time               : %s\n", PQgetvalue(res, r, S_CHECKTIME));
     printf("Overdue time             : %s\n", PQgetvalue(res, r, S_OVERDUE));
     printf("Expired time             : %s\n", PQgetvalue(res, r, S_EXPIRED));

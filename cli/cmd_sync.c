@@ -21,7 +21,8 @@
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE name = $1";
 static const char SQL_DBGROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
-static const char SQL_INSERT_SYNC[] = "INSERT INTO bucardo.sync (name, relgroup, dbgroup) VALUES ($1, $2, $3)";
+static const char SQL_INSERT_SYNC[] =
+    "INSERT INTO bucardo.sync (name, relgroup, dbgroup) VALUES ($1, $2, $3)";
 static const char SQL_DELETE_SYNC[] = "DELETE FROM bucardo.sync WHERE name = $1";
 static const char SQL_ROLE_COUNTS[] =
     "SELECT count(*) FILTER (WHERE m.role = 'source'), count(*) FILTER (WHERE m.role <> 'source'),"
@@ -50,31 +51,57 @@ typedef enum OptType { T_BOOL, T_INT, T_INTERVAL, T_STATUS, T_STRATEGY, T_NAME }
 typedef struct SyncOption {
     const char *key;
     OptType type;
-    long min, max;  /* T_INT */
+    long min, max; /* T_INT */
 } SyncOption;
 
 static const SyncOption SYNC_OPTIONS[] = {
-    {"status", T_STATUS, 0, 0},          {"autokick", T_BOOL, 0, 0},
-    {"onetimecopy", T_INT, 0, 2},        {"conflict_strategy", T_STRATEGY, 0, 0},
-    {"checktime", T_INTERVAL, 0, 0},     {"stayalive", T_BOOL, 0, 0},
-    {"kidsalive", T_BOOL, 0, 0},         {"rebuild_index", T_INT, 0, 2},
-    {"analyze_after_copy", T_BOOL, 0, 0}, {"strict_checking", T_BOOL, 0, 0},
-    {"overdue", T_INTERVAL, 0, 0},       {"expired", T_INTERVAL, 0, 0},
-    {"lifetime", T_INTERVAL, 0, 0},      {"maxkicks", T_INT, 0, 1000000000},
-    {"priority", T_INT, -1000000, 1000000}, {"copy_streams", T_INT, 0, 64},
+    {"status", T_STATUS, 0, 0},
+    {"autokick", T_BOOL, 0, 0},
+    {"onetimecopy", T_INT, 0, 2},
+    {"conflict_strategy", T_STRATEGY, 0, 0},
+    {"checktime", T_INTERVAL, 0, 0},
+    {"stayalive", T_BOOL, 0, 0},
+    {"kidsalive", T_BOOL, 0, 0},
+    {"rebuild_index", T_INT, 0, 2},
+    {"analyze_after_copy", T_BOOL, 0, 0},
+    {"strict_checking", T_BOOL, 0, 0},
+    {"overdue", T_INTERVAL, 0, 0},
+    {"expired", T_INTERVAL, 0, 0},
+    {"lifetime", T_INTERVAL, 0, 0},
+    {"maxkicks", T_INT, 0, 1000000000},
+    {"priority", T_INT, -1000000, 1000000},
+    {"copy_streams", T_INT, 0, 64},
     {"relgroup", T_NAME, 0, 0},
     {"dbgroup", T_NAME, 0, 0},
 };
 #define NSYNC_OPTIONS (sizeof(SYNC_OPTIONS) / sizeof(SYNC_OPTIONS[0]))
 
-static const char *const SYNC_KEYS[] = {
-    "status", "autokick", "onetimecopy", "conflict_strategy", "checktime", "stayalive", "kidsalive",
-    "rebuild_index", "analyze_after_copy", "strict_checking", "overdue", "expired", "lifetime",
-    "maxkicks", "priority", "copy_streams", "relgroup", "herd", "dbgroup", "dbs", NULL};
+static const char *const SYNC_KEYS[] = {"status",
+                                        "autokick",
+                                        "onetimecopy",
+                                        "conflict_strategy",
+                                        "checktime",
+                                        "stayalive",
+                                        "kidsalive",
+                                        "rebuild_index",
+                                        "analyze_after_copy",
+                                        "strict_checking",
+                                        "overdue",
+                                        "expired",
+                                        "lifetime",
+                                        "maxkicks",
+                                        "priority",
+                                        "copy_streams",
+                                        "relgroup",
+                                        "herd",
+                                        "dbgroup",
+                                        "dbs",
+                                        NULL};
 
-static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
-                                         "bucardo_random", "bucardo_latest",
-                                         "bucardo_latest_all_tables", "bucardo_abort", NULL};
+static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target",
+                                         "bucardo_skip",   "bucardo_random",
+                                         "bucardo_latest", "bucardo_latest_all_tables",
+                                         "bucardo_abort",  NULL};
 
 static const SyncOption *find_option(const char *key)
 {
@@ -122,7 +149,8 @@ static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, con
     switch (opt->type) {
     case T_BOOL:
         if (!parse_bool(value, &b))
-            return cli_error("%s: expected a boolean (1/0, true/false, yes/no), got \"%s\"", opt->key, value) == 0;
+            return cli_error("%s: expected a boolean (1/0, true/false, yes/no), got \"%s\"", opt->key,
+                             value) == 0;
         params[1] = b ? "true" : "false";
         cast = "::boolean";
         break;
@@ -143,7 +171,8 @@ static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, con
             int sign = interval_sign(cat, value);
             if (sign < 0)
                 return cli_error("%s: expected a number of seconds or an interval such as \"5 minutes\", "
-                                 "not negative, got \"%s\"", opt->key, value) == 0;
+                                 "not negative, got \"%s\"",
+                                 opt->key, value) == 0;
             if (sign == 0)
                 params[1] = NULL;
         }
@@ -154,11 +183,10 @@ static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, con
             return cli_error("status: expected active or inactive, got \"%s\"", value) == 0;
         break;
     case T_STRATEGY:
-    case T_NAME:
-        break;
+    case T_NAME: break;
     }
-    if (opt->type == T_INTERVAL && params[1] == NULL && (strcmp(opt->key, "overdue") == 0 ||
-                                                         strcmp(opt->key, "expired") == 0))
+    if (opt->type == T_INTERVAL && params[1] == NULL &&
+        (strcmp(opt->key, "overdue") == 0 || strcmp(opt->key, "expired") == 0))
         params[1] = "0";
     /* The column name comes from SYNC_OPTIONS, never from the user. */
     sql = xasprintf("UPDATE bucardo.sync SET %s = $2%s WHERE name = $1", opt->key, cast);
@@ -231,8 +259,9 @@ static bool sync_validate(PGconn *cat, const char *sync)
     for (int r = 0; ok && r < PQntuples(res); r++) {
         const char *table = PQgetvalue(res, r, 0), *db = PQgetvalue(res, r, 1);
         if (strcmp(PQgetvalue(res, r, 3), "t") != 0)
-            ok = cli_error("sync \"%s\": table %s belongs to database \"%s\", which is not a source of the sync",
-                           sync, table, db) == 0;
+            ok = cli_error(
+                     "sync \"%s\": table %s belongs to database \"%s\", which is not a source of the sync",
+                     sync, table, db) == 0;
         else if (strcmp(PQgetvalue(res, r, 2), "t") == 0 && (delta_targets > 0 || sources > 1))
             ok = cli_error("sync \"%s\": table %s has no primary key or unique index over NOT NULL columns, "
                            "so it can only be in a fullcopy sync",
@@ -381,7 +410,8 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
     if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "add sync", &kv))
         return EXIT_FAIL;
     relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
-               : cli_kv_get(&kv, "herd") ? cli_kv_get(&kv, "herd") : ctx->relgroup;
+               : cli_kv_get(&kv, "herd")   ? cli_kv_get(&kv, "herd")
+                                           : ctx->relgroup;
     dbs = cli_kv_get(&kv, "dbs");
     dbgroup = cli_kv_get(&kv, "dbgroup");
     if (relgroup == NULL) {
@@ -432,7 +462,7 @@ out:
 int cmd_update_sync(CliContext *ctx, int argc, char **argv)
 {
     KeyValues kv;
-    StrList new_groups = {0};   /* dbgroups made for dbs=, told on success */
+    StrList new_groups = {0}; /* dbgroups made for dbs=, told on success */
     int found, code = EXIT_FAIL;
 
     if (argc < 2)
@@ -458,7 +488,8 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
                     cli_error("no relgroup named \"%s\"", value);
                 goto out;
             }
-            if (!pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET relgroup = $2 WHERE name = $1", 2, params))
+            if (!pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET relgroup = $2 WHERE name = $1", 2,
+                         params))
                 goto out;
         } else if (strcmp(key, "dbgroup") == 0 || strcmp(key, "dbs") == 0) {
             bool created;
@@ -468,7 +499,8 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
             if (group == NULL)
                 goto out;
             params[1] = group;
-            ok = pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET dbgroup = $2 WHERE name = $1", 2, params);
+            ok = pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET dbgroup = $2 WHERE name = $1", 2,
+                         params);
             if (ok && created)
                 strlist_add(&new_groups, group);
             free(group);

@@ -23,13 +23,13 @@ static const char SQL_INSERT_REL[] =
     " ON CONFLICT (db, schemaname, relname) DO NOTHING RETURNING id";
 static const char SQL_REL_ID[] =
     "SELECT id FROM bucardo.relation WHERE db = $1 AND schemaname = $2 AND relname = $3";
-static const char SQL_ALL_DBS[] = "SELECT name FROM bucardo.db WHERE $1::text IS NULL OR name = $1 ORDER BY name";
+static const char SQL_ALL_DBS[] =
+    "SELECT name FROM bucardo.db WHERE $1::text IS NULL OR name = $1 ORDER BY name";
 static const char SQL_REL_USERS[] =
     "SELECT string_agg(DISTINCT s.name, ', ') FROM bucardo.relgroup_member m"
     "  JOIN bucardo.sync s ON s.relgroup = m.relgroup WHERE m.relation = $1 HAVING count(*) > 0";
-static const char SQL_DELETE_REL[] =
-    "WITH m AS (DELETE FROM bucardo.relgroup_member WHERE relation = $1)"
-    " DELETE FROM bucardo.relation WHERE id = $1";
+static const char SQL_DELETE_REL[] = "WITH m AS (DELETE FROM bucardo.relgroup_member WHERE relation = $1)"
+                                     " DELETE FROM bucardo.relation WHERE id = $1";
 static const char SQL_LIST_TABLES[] =
     "SELECT schemaname || '.' || relname, db,"
     "       CASE WHEN pkey IS NULL THEN 'none'"
@@ -38,8 +38,8 @@ static const char SQL_LIST_TABLES[] =
     " WHERE kind = $2 AND schemaname || '.' || relname ~ coalesce($1, '')"
     " ORDER BY schemaname, relname, db";
 
-static const char *const ALL_TABLES_KEYS[] = {
-    "db", "relgroup", "herd", "schema", "exclude-schema", "table", "exclude-table", "pkonly", NULL};
+static const char *const ALL_TABLES_KEYS[] = {"db",    "relgroup",      "herd",   "schema", "exclude-schema",
+                                              "table", "exclude-table", "pkonly", NULL};
 static const char *const ADD_TABLE_KEYS[] = {"db", "relgroup", "herd", NULL};
 
 static bool name_matches(const RelInfo *r, const char *name)
@@ -65,8 +65,8 @@ static bool in_list(const StrList *l, const RelInfo *r)
 static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, const char *relgroup,
                          bool sequences, bool *is_new)
 {
-    const char *params[6] = {db, r->schemaname, r->relname, r->keycols, r->keytypes,
-                             sequences ? "sequence" : "table"};
+    const char *params[6] = {db,         r->schemaname, r->relname,
+                             r->keycols, r->keytypes,   sequences ? "sequence" : "table"};
     PGresult *res = pg_query(ctx->cat, "catalog", SQL_INSERT_REL, 6, params);
     char *id;
     bool added, ok = true;
@@ -85,8 +85,8 @@ static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, cons
     if (relgroup) {
         ok = relgroup_add(ctx->cat, relgroup, id, &added);
         if (ok && added && ctx->verbose)
-            printf("Added %s %s.%s to relgroup %s\n", sequences ? "sequence" : "table", r->schemaname, r->relname,
-                   relgroup);
+            printf("Added %s %s.%s to relgroup %s\n", sequences ? "sequence" : "table", r->schemaname,
+                   r->relname, relgroup);
     }
     free(id);
     return ok;
@@ -136,7 +136,8 @@ static int add_all(CliContext *ctx, int argc, char **argv, bool sequences)
         return EXIT_FAIL;
     db = cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db;
     relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
-               : cli_kv_get(&kv, "herd") ? cli_kv_get(&kv, "herd") : ctx->relgroup;
+               : cli_kv_get(&kv, "herd")   ? cli_kv_get(&kv, "herd")
+                                           : ctx->relgroup;
     if ((pkonly_text = cli_kv_get(&kv, "pkonly")) && !parse_bool(pkonly_text, &pkonly)) {
         cli_error("pkonly: expected a boolean, got \"%s\"", pkonly_text);
         goto out;
@@ -243,7 +244,8 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
     }
     db = cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db;
     relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
-               : cli_kv_get(&kv, "herd") ? cli_kv_get(&kv, "herd") : ctx->relgroup;
+               : cli_kv_get(&kv, "herd")   ? cli_kv_get(&kv, "herd")
+                                           : ctx->relgroup;
     if (cli_catalog(ctx) == NULL)
         goto out;
     if (db == NULL) {
@@ -289,8 +291,8 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
             goto out;
         }
         if (hits > 1) {
-            cli_error("table name \"%s\" matches %d tables in database \"%s\": give schema.table", names.items[n],
-                      hits, db);
+            cli_error("table name \"%s\" matches %d tables in database \"%s\": give schema.table",
+                      names.items[n], hits, db);
             goto out;
         }
         if (!record_table(ctx, db, match, relgroup, sequences, &is_new))
@@ -298,7 +300,8 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
         if (is_new)
             printf("Added %s %s.%s\n", noun, match->schemaname, match->relname);
         else if (relgroup == NULL) {
-            cli_error("%s %s.%s of database \"%s\" is already known", noun, match->schemaname, match->relname, db);
+            cli_error("%s %s.%s of database \"%s\" is already known", noun, match->schemaname, match->relname,
+                      db);
             goto out;
         }
     }
@@ -337,7 +340,8 @@ int cmd_remove_table(CliContext *ctx, int argc, char **argv)
     if (cli_catalog(ctx) == NULL)
         goto out;
     for (int i = 0; i < first_kv; i++) {
-        PGresult *rel = relation_find(ctx->cat, argv[i], cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db);
+        PGresult *rel =
+            relation_find(ctx->cat, argv[i], cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : ctx->db);
         PGresult *users;
         const char *params[1];
 

@@ -22,7 +22,8 @@
 static const char SQL_ALL_SYNCS[] = "SELECT name FROM bucardo.sync ORDER BY name";
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_TABLE_INFO[] =
-    "SELECT r.db, coalesce(array_to_string(r.pkey, '|') || ' (' || array_to_string(r.pkeytype, '|') || ')', 'none'),"
+    "SELECT r.db, coalesce(array_to_string(r.pkey, '|') || ' (' || array_to_string(r.pkeytype, '|') || ')', "
+    "'none'),"
     "       coalesce((SELECT string_agg(m.relgroup, ', ' ORDER BY m.relgroup) FROM bucardo.relgroup_member m"
     "                  WHERE m.relation = r.id), 'none'),"
     "       coalesce((SELECT string_agg(s.name || ' (' || s.status || ')', ', ' ORDER BY s.name)"
@@ -107,14 +108,15 @@ int cmd_inspect(CliContext *ctx, int argc, char **argv)
     const char *params[2];
 
     if (argc > 1 && (strcmp(argv[0], "table") == 0 || strcmp(argv[0], "sequence") == 0)) {
-        argc--;  /* Bucardo's "inspect table NAME" */
+        argc--; /* Bucardo's "inspect table NAME" */
         argv++;
     }
     if (argc < 1)
         return cli_error("usage: bucardo inspect [SCHEMA.]TABLE [db=NAME]");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
-    rel = relation_find(ctx->cat, argv[0], argc > 1 && strncmp(argv[1], "db=", 3) == 0 ? argv[1] + 3 : ctx->db);
+    rel =
+        relation_find(ctx->cat, argv[0], argc > 1 && strncmp(argv[1], "db=", 3) == 0 ? argv[1] + 3 : ctx->db);
     if (rel == NULL)
         return EXIT_FAIL;
     params[0] = PQgetvalue(rel, 0, 0);
@@ -146,7 +148,8 @@ int cmd_inspect(CliContext *ctx, int argc, char **argv)
                 char *sql = xasprintf("SELECT count(*) FROM %s", full);
                 PGresult *pending = pg_query(conn, "inspect", sql, 0, NULL);
                 if (pending)
-                    printf("  Pending:   %s change(s) not yet purged, in %s\n", PQgetvalue(pending, 0, 0), full);
+                    printf("  Pending:   %s change(s) not yet purged, in %s\n", PQgetvalue(pending, 0, 0),
+                           full);
                 PQclear(pending);
                 free(sql);
             }

@@ -41,26 +41,24 @@ static const HelpEntry HELP[] = {
      "bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] [name=NEWNAME]\n"
      "  A change to what a sync uses is checked against the sync, capture is put in\n"
      "  place (or dropped), and a running engine reloads the sync.\n"},
-    {"remove",
-     "bucardo remove database|dbgroup|table|relgroup|sync NAME ...\n"
-     "  Refuses to remove something still in use; remove database --force also\n"
-     "  removes the database's tables and dbgroup memberships.\n"},
-    {"list",
-     "bucardo list dbs|dbgroups|tables|relgroups|syncs|all [REGEX]\n"},
+    {"remove", "bucardo remove database|dbgroup|table|relgroup|sync NAME ...\n"
+               "  Refuses to remove something still in use; remove database --force also\n"
+               "  removes the database's tables and dbgroup memberships.\n"},
+    {"list", "bucardo list dbs|dbgroups|tables|relgroups|syncs|all [REGEX]\n"},
     {"show", "bucardo show all | bucardo show NAME ...\n  Shows configuration settings.\n"},
     {"set", "bucardo set NAME=VALUE ...\n  Changes configuration settings.\n"},
-    {"compare",
-     "bucardo compare SYNC [TABLE ...] [--repair] [--json]\n"
-     "  Compares the rows of the sync's source and targets by checksums of key ranges, each on\n"
-     "  a snapshot, and names the keys missing, extra or different on each target.  Exit status\n"
-     "  0: equal, 1: different, 2: error.  --repair queues those keys for the next cycle and\n"
-     "  kicks the sync; --json prints one JSON document.\n"},
+    {"compare", "bucardo compare SYNC [TABLE ...] [--repair] [--json]\n"
+                "  Compares the rows of the sync's source and targets by checksums of key ranges, each on\n"
+                "  a snapshot, and names the keys missing, extra or different on each target.  Exit status\n"
+                "  0: equal, 1: different, 2: error.  --repair queues those keys for the next cycle and\n"
+                "  kicks the sync; --json prints one JSON document.\n"},
     {"help", "bucardo help [COMMAND]\n"},
 };
 
 void cli_usage(void)
 {
-    printf("bucardo - asynchronous multi-source replication for PostgreSQL (version %s)\n\n", BUCARDO_VERSION);
+    printf("bucardo - asynchronous multi-source replication for PostgreSQL (version %s)\n\n",
+           BUCARDO_VERSION);
     printf("Usage: bucardo [options] COMMAND [arguments]\n\nCommands:\n");
     printf("  install                 create the bucardo catalog database\n");
     printf("  add TYPE NAME ...       add a database, dbgroup, table(s), relgroup or sync\n");

@@ -12,8 +12,8 @@
 
 #include "cli.h"
 
-bool cli_kv_parse(int argc, char **argv, int first, const char *const *allowed,
-                  const char *what, KeyValues *out)
+bool cli_kv_parse(int argc, char **argv, int first, const char *const *allowed, const char *what,
+                  KeyValues *out)
 {
     memset(out, 0, sizeof(*out));
     for (int i = first; i < argc; i++) {

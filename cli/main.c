@@ -21,17 +21,37 @@
 /* One option: its spellings, whether it takes a value, where it goes. */
 typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
 typedef enum OptId {
-    O_DBHOST, O_DBPORT, O_DBUSER, O_DBNAME, O_DBPASS, O_PIDDIR, O_RELGROUP, O_DB,
-    O_DEBUGFILE, O_BATCH, O_FORCE, O_FOREGROUND, O_VERBOSE, O_QUIET, O_TABLE,
-    O_EXCLUDE_TABLE, O_SCHEMA, O_EXCLUDE_SCHEMA, O_HELP, O_VERSION, O_BUCARDORC,
-    O_NO_BUCARDORC, O_REPAIR, O_JSON
+    O_DBHOST,
+    O_DBPORT,
+    O_DBUSER,
+    O_DBNAME,
+    O_DBPASS,
+    O_PIDDIR,
+    O_RELGROUP,
+    O_DB,
+    O_DEBUGFILE,
+    O_BATCH,
+    O_FORCE,
+    O_FOREGROUND,
+    O_VERBOSE,
+    O_QUIET,
+    O_TABLE,
+    O_EXCLUDE_TABLE,
+    O_SCHEMA,
+    O_EXCLUDE_SCHEMA,
+    O_HELP,
+    O_VERSION,
+    O_BUCARDORC,
+    O_NO_BUCARDORC,
+    O_REPAIR,
+    O_JSON
 } OptId;
 
 typedef struct OptSpec {
     OptId id;
     OptKind kind;
-    const char *longs[4];   /* without the leading "--" */
-    char shortname;         /* 0: none */
+    const char *longs[4]; /* without the leading "--" */
+    char shortname;       /* 0: none */
 } OptSpec;
 
 static const OptSpec OPTIONS[] = {
@@ -66,14 +86,27 @@ static const OptSpec OPTIONS[] = {
 static const char *normalise_kind(const char *word)
 {
     static const char *const map[][2] = {
-        {"db", "db"},           {"dbs", "db"},           {"database", "db"},
-        {"databases", "db"},    {"dbgroup", "dbgroup"},  {"dbgroups", "dbgroup"},
-        {"table", "table"},     {"tables", "table"},     {"relgroup", "relgroup"},
-        {"relgroups", "relgroup"}, {"herd", "relgroup"}, {"herds", "relgroup"},
-        {"sync", "sync"},       {"syncs", "sync"},       {"all", "all"},
-        {"sequence", "sequence"}, {"sequences", "sequence"},
-        {"customname", "customname"}, {"customnames", "customname"},
-        {"customcols", "customcols"}, {"customcol", "customcols"},
+        {"db", "db"},
+        {"dbs", "db"},
+        {"database", "db"},
+        {"databases", "db"},
+        {"dbgroup", "dbgroup"},
+        {"dbgroups", "dbgroup"},
+        {"table", "table"},
+        {"tables", "table"},
+        {"relgroup", "relgroup"},
+        {"relgroups", "relgroup"},
+        {"herd", "relgroup"},
+        {"herds", "relgroup"},
+        {"sync", "sync"},
+        {"syncs", "sync"},
+        {"all", "all"},
+        {"sequence", "sequence"},
+        {"sequences", "sequence"},
+        {"customname", "customname"},
+        {"customnames", "customname"},
+        {"customcols", "customcols"},
+        {"customcol", "customcols"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(word, map[i][0]) == 0)
@@ -207,7 +240,10 @@ static void apply_option(CliContext *ctx, OptId id, const char *value)
     case O_EXCLUDE_SCHEMA: strlist_add_split(&ctx->exclude_schemas, value, ','); break;
     case O_REPAIR: ctx->repair = true; break;
     case O_JSON: ctx->json = true; break;
-    case O_HELP: case O_VERSION: case O_BUCARDORC: case O_NO_BUCARDORC: break;
+    case O_HELP:
+    case O_VERSION:
+    case O_BUCARDORC:
+    case O_NO_BUCARDORC: break;
     }
 }
 
@@ -372,7 +408,7 @@ PGconn *cli_catalog(CliContext *ctx)
     ConnParams cp = ctx->catalog;
 
     if (ctx->cat != NULL)
-        return ctx->cat;   /* `list all` runs several listings in one transaction */
+        return ctx->cat; /* `list all` runs several listings in one transaction */
     if (cp.user == NULL)
         cp.user = "bucardo";
     if (cp.dbname == NULL)

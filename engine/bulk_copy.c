@@ -76,8 +76,8 @@ typedef struct Range {
     pthread_t thread;
     const BulkCopy *job;
     const IndexSet *indexes; /* per writer, to drop and recreate; NULL: none */
-    long first, last;   /* block range; last < 0: to the end */
-    bool whole;         /* the only range: truncate and load in one transaction */
+    long first, last;        /* block range; last < 0: to the end */
+    bool whole;              /* the only range: truncate and load in one transaction */
     bool ok;
     char err[1024];
     long rows;
@@ -104,7 +104,8 @@ static TargetWriter **start_writers(const BulkCopy *job)
 }
 
 /* finish_writers - BARRIER, COMMIT (or ROLLBACK), stop; rows copied. */
-static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char *err, size_t errlen, long *rows)
+static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char *err, size_t errlen,
+                           long *rows)
 {
     SyncRunner *r = job->r;
 
@@ -139,8 +140,8 @@ static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char
  * binary when the table's types allow it (TablePlan.binary) and the
  * writer receives every column unchanged; customcols go as text.
  */
-static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long first, long last, bool freeze,
-                       char *err, size_t errlen)
+static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long first, long last,
+                       bool freeze, char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
     const TablePlan *p = &r->src[0].plans[job->table];
@@ -149,30 +150,37 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
     char where[128] = "";
 
     if (first > 0 || last >= 0)
-        snprintf(where, sizeof(where), " WHERE ctid >= '(%ld,0)'::tid%s", first, last >= 0 ? " AND ctid < " : "");
+        snprintf(where, sizeof(where), " WHERE ctid >= '(%ld,0)'::tid%s", first,
+                 last >= 0 ? " AND ctid < " : "");
     if (last >= 0)
         snprintf(where + strlen(where), sizeof(where) - strlen(where), "'(%ld,0)'::tid", last);
     for (int w = 0; ok && w < r->nwriters; w++) {
         const char *sel = p->wselect[w];
-        CopyPipe pipe = {.src = src, .srcname = r->def.sources[0].name, .pool = r->pool, .writers = ws,
-                         .nwriters = r->nwriters, .copy_in = in, .count = true};
+        CopyPipe pipe = {.src = src,
+                         .srcname = r->def.sources[0].name,
+                         .pool = r->pool,
+                         .writers = ws,
+                         .nwriters = r->nwriters,
+                         .copy_in = in,
+                         .count = true};
         char *out;
 
         bool binary = p->binary && sel == NULL;
-        const char *opts = binary ? (freeze ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)")
-                                  : (freeze ? " (FREEZE)" : "");
+        const char *opts =
+            binary ? (freeze ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)") : (freeze ? " (FREEZE)" : "");
 
         if (!job->to[w] || done[w])
             continue;
         for (int v = w; v < r->nwriters; v++) {
             const char *other = p->wselect[v];
-            if (job->to[v] && !done[v] && (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
+            if (job->to[v] && !done[v] &&
+                (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
                 done[v] = true;
                 in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], opts);
             }
         }
-        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->qualified, where,
-                        binary ? " (FORMAT binary)" : "");
+        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->qualified,
+                        where, binary ? " (FORMAT binary)" : "");
         ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, (atomic_long *)&job->read, err,
                        errlen);
         free(out);
@@ -237,8 +245,8 @@ static void *range_main(void *arg)
     res = PQexec(src, sql);
     free(sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        snprintf(rg->err, sizeof(rg->err), "source %s: importing the cycle's snapshot: %s", r->def.sources[0].name,
-                 PQresultErrorMessage(res));
+        snprintf(rg->err, sizeof(rg->err), "source %s: importing the cycle's snapshot: %s",
+                 r->def.sources[0].name, PQresultErrorMessage(res));
         PQclear(res);
         PQfinish(src);
         return NULL;

@@ -9,12 +9,12 @@
 
 typedef struct BulkCopy {
     SyncRunner *r;
-    int table;            /* index into r->def.tables */
-    const bool *to;       /* per writer: copy the table there */
-    char snapshot[64];    /* exported snapshot of the cycle (filled in) */
-    atomic_long bytes;    /* COPY bytes read so far (all streams) */
-    atomic_long read;     /* rows read so far (all streams) */
-    long rows;            /* rows copied (per target), when done */
+    int table;         /* index into r->def.tables */
+    const bool *to;    /* per writer: copy the table there */
+    char snapshot[64]; /* exported snapshot of the cycle (filled in) */
+    atomic_long bytes; /* COPY bytes read so far (all streams) */
+    atomic_long read;  /* rows read so far (all streams) */
+    long rows;         /* rows copied (per target), when done */
 } BulkCopy;
 
 /*

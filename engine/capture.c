@@ -49,7 +49,10 @@ static char *render(PGconn *conn, const char *name, const TableDef *t)
     char *delta = capture_object_name("delta", t), *func = capture_object_name("capture", t);
     StrBuf keydefs, keycols, newkeys, oldkeys, newrow, oldrow;
     char *differ, *relid;
-    struct { const char *ph; char *value; } subs[16];
+    struct {
+        const char *ph;
+        char *value;
+    } subs[16];
     int n = 0;
 
     if (text == NULL)
@@ -98,7 +101,7 @@ static char *render(PGconn *conn, const char *name, const TableDef *t)
         strbuf_init(&out);
         for (const char *p = text; *p;) {
             int i = -1;
-            if (*p == '@')  /* placeholders all end in '@': none is a prefix of another */
+            if (*p == '@') /* placeholders all end in '@': none is a prefix of another */
                 for (i = n - 1; i >= 0 && strncmp(p, subs[i].ph, strlen(subs[i].ph)) != 0; i--)
                     ;
             if (i >= 0) {
@@ -124,7 +127,7 @@ static bool run_section(PGconn *conn, const char *who, const char *name, const T
     bool ok;
 
     if (sql == NULL)
-        return true;  /* the template has no such section: nothing to do */
+        return true; /* the template has no such section: nothing to do */
     ok = pg_exec_script(conn, who, sql);
     free(sql);
     return ok;
@@ -143,8 +146,9 @@ static bool safe_names(const char *who, const TableDef *t)
         names[n++] = t->keycols[k];
     for (int i = 0; i < n; i++)
         if (strstr(names[i], "$bucardo") != NULL) {
-            fprintf(stderr, "%s: table %s.%s: the name \"%s\" contains \"$bucardo\", which change capture "
-                            "cannot quote; rename it to replicate the table\n",
+            fprintf(stderr,
+                    "%s: table %s.%s: the name \"%s\" contains \"$bucardo\", which change capture "
+                    "cannot quote; rename it to replicate the table\n",
                     who, t->schemaname, t->relname, names[i]);
             return false;
         }
@@ -156,7 +160,7 @@ bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool auto
     if (!safe_names(who, t))
         return false;
     if (t->nkeys == 0)
-        return true;  /* fullcopy-only table: no deltas to capture */
+        return true; /* fullcopy-only table: no deltas to capture */
     return run_section(conn, who, "common", t) && run_section(conn, who, "table", t) &&
            run_section(conn, who, autokick ? "kick" : "nokick", t);
 }

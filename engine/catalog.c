@@ -13,15 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char SQL_VERSION[] =
-    "SELECT max(version) FROM bucardo.schema_version";
+static const char SQL_VERSION[] = "SELECT max(version) FROM bucardo.schema_version";
 
 static const char SQL_LOAD_DB[] =
     "SELECT name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta"
     "  FROM bucardo.db WHERE name = $1";
 
-static const char SQL_GET_SETTING[] =
-    "SELECT setting FROM bucardo.config WHERE name = lower($1)";
+static const char SQL_GET_SETTING[] = "SELECT setting FROM bucardo.config WHERE name = lower($1)";
 
 PGconn *catalog_connect(const ConnParams *cp)
 {
@@ -33,14 +31,19 @@ PGconn *catalog_connect(const ConnParams *cp)
     version = catalog_version(cat);
     if (version != CATALOG_VERSION) {
         if (version == 0)
-            fprintf(stderr, "catalog: database \"%s\" holds no bucardo catalog; run 'bucardo install' first\n",
+            fprintf(stderr,
+                    "catalog: database \"%s\" holds no bucardo catalog; run 'bucardo install' first\n",
                     PQdb(cat));
         else if (version > 0 && version < CATALOG_VERSION)
-            fprintf(stderr, "catalog: the catalog is at version %d, this program needs version %d; "
-                            "run 'bucardo upgrade'\n", version, CATALOG_VERSION);
+            fprintf(stderr,
+                    "catalog: the catalog is at version %d, this program needs version %d; "
+                    "run 'bucardo upgrade'\n",
+                    version, CATALOG_VERSION);
         else if (version > 0)
-            fprintf(stderr, "catalog: the catalog is at version %d, newer than this program's %d; "
-                            "use a newer bucardo\n", version, CATALOG_VERSION);
+            fprintf(stderr,
+                    "catalog: the catalog is at version %d, newer than this program's %d; "
+                    "use a newer bucardo\n",
+                    version, CATALOG_VERSION);
         PQfinish(cat);
         return NULL;
     }

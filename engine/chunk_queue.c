@@ -36,10 +36,10 @@
 #ifdef BUCARDO_TSAN
 #include <sanitizer/tsan_interface.h>
 #define HAPPENS_BEFORE(p) __tsan_release(p)
-#define HAPPENS_AFTER(p) __tsan_acquire(p)
+#define HAPPENS_AFTER(p)  __tsan_acquire(p)
 #else
 #define HAPPENS_BEFORE(p) ((void)(p))
-#define HAPPENS_AFTER(p) ((void)(p))
+#define HAPPENS_AFTER(p)  ((void)(p))
 #endif
 
 struct ChunkPool {
@@ -48,8 +48,8 @@ struct ChunkPool {
     pthread_cond_t refilled;
     size_t chunk_size;
     int nchunks;
-    Chunk **all;  /* every chunk, for destroy */
-    atomic_int nfree;  /* chunks in free_list, for tests and status */
+    Chunk **all;      /* every chunk, for destroy */
+    atomic_int nfree; /* chunks in free_list, for tests and status */
 };
 
 struct MsgQueue {
@@ -189,7 +189,7 @@ Msg *msgq_pop(MsgQueue *q)
         /* One consumer per queue: the unlocked dequeue is safe. */
         node = __cds_wfcq_dequeue_nonblocking(&q->head, &q->tail);
         if (node == CDS_WFCQ_WOULDBLOCK) {
-            sched_yield();  /* an enqueue is half done: it finishes in a few instructions */
+            sched_yield(); /* an enqueue is half done: it finishes in a few instructions */
             continue;
         }
         if (node != NULL) {

@@ -65,8 +65,8 @@
 typedef struct Range {
     char **lo;
     char **hi;
-    int64_t spacing;   /* the spacing to split it with */
-    int64_t rows;      /* the larger side's row count */
+    int64_t spacing; /* the spacing to split it with */
+    int64_t rows;    /* the larger side's row count */
 } Range;
 
 typedef struct RangeList {
@@ -169,11 +169,13 @@ typedef struct Pair {
 
 /* run_range - each side's digest (or rows) statement with @RANGE@ = cond,
  * on both sides of p at once. */
-static bool run_range(Pair *p, bool digest, const char *cond, const StrList *params, PGresult **ra, PGresult **rb)
+static bool run_range(Pair *p, bool digest, const char *cond, const StrList *params, PGresult **ra,
+                      PGresult **rb)
 {
     char *sa = cmpsql_statement(p->ts, p->src_sql, digest ? STMT_DIGEST : STMT_ROWS, cond);
     char *sb = cmpsql_statement(p->ts, p->tgt_sql, digest ? STMT_DIGEST : STMT_ROWS, cond);
-    bool ok = run_pair(p->ts, p->src, p->tgt, sa, sb, params->count, (const char *const *)params->items, ra, rb);
+    bool ok =
+        run_pair(p->ts, p->src, p->tgt, sa, sb, params->count, (const char *const *)params->items, ra, rb);
 
     free(sa);
     free(sb);
@@ -199,7 +201,7 @@ static bool fetch_rows(Pair *p, const RangeList *leaves, int64_t table_rows, Com
         strbuf_init(&cond);
         if (whole) {
             strbuf_append(&cond, "true");
-            i = leaves->count;  /* one statement for all */
+            i = leaves->count; /* one statement for all */
         } else {
             for (size_t j = i; j < leaves->count && j < i + RANGES_PER_STATEMENT; j++) {
                 strbuf_append(&cond, j > i ? " OR (" : "(");

@@ -17,8 +17,8 @@ typedef struct Side {
 
 /* What one side reads for a table. */
 typedef struct SideSql {
-    char *table;     /* "schema"."table", or "(SELECT customcols FROM ...)"; NULL: unused */
-    char *rowhash;   /* the row hash over the columns this side compares */
+    char *table;   /* "schema"."table", or "(SELECT customcols FROM ...)"; NULL: unused */
+    char *rowhash; /* the row hash over the columns this side compares */
 } SideSql;
 
 /*
@@ -30,23 +30,23 @@ typedef struct SideSql {
 typedef struct TableSql {
     const SyncDef *def;
     const TableDef *t;
-    char *qualified;   /* the source's "schema"."table" */
-    char *keycols;     /* t."k0", t."k1" */
-    char *aliases;     /* t."k0" AS k0, ... */
-    char *keytext;     /* t."k0"::text, ... */
-    char *keyhash;     /* the key's hash, which picks boundaries */
-    char *bounds;      /* per key column: its text in the boundary row */
-    bool scalar;       /* one key column of a fixed-length type */
-    SideSql src;       /* the source, as targets without customcols see it */
-    SideSql *tsrc;     /* per target with customcols: the source as it sees it */
-    SideSql *tgt;      /* per target */
+    char *qualified; /* the source's "schema"."table" */
+    char *keycols;   /* t."k0", t."k1" */
+    char *aliases;   /* t."k0" AS k0, ... */
+    char *keytext;   /* t."k0"::text, ... */
+    char *keyhash;   /* the key's hash, which picks boundaries */
+    char *bounds;    /* per key column: its text in the boundary row */
+    bool scalar;     /* one key column of a fixed-length type */
+    SideSql src;     /* the source, as targets without customcols see it */
+    SideSql *tsrc;   /* per target with customcols: the source as it sees it */
+    SideSql *tgt;    /* per target */
 } TableSql;
 
 /* What a statement of cmpsql_statement computes. */
 typedef enum StatementKind {
-    STMT_DIGEST,  /* the buckets of a range, at content-defined boundaries ($1: spacing - 1) */
-    STMT_GIVEN,   /* the buckets of the table at boundaries given in $1 (cmpsql_histogram) */
-    STMT_ROWS     /* the (key, row hash) pairs of a range */
+    STMT_DIGEST, /* the buckets of a range, at content-defined boundaries ($1: spacing - 1) */
+    STMT_GIVEN,  /* the buckets of the table at boundaries given in $1 (cmpsql_histogram) */
+    STMT_ROWS    /* the (key, row hash) pairs of a range */
 } StatementKind;
 
 /*

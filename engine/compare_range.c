@@ -124,13 +124,13 @@ void cmp_buckets_free(CmpBucketList *l, int nkeys)
 
 CmpDigest cmp_digest_combine(CmpDigest a, CmpDigest b)
 {
-    CmpDigest d = {a.count + b.count, a.xor ^ b.xor};
+    CmpDigest d = {a.count + b.count, a.xor ^b.xor };
     return d;
 }
 
 bool cmp_digest_equal(CmpDigest a, CmpDigest b)
 {
-    return a.count == b.count && a.xor == b.xor;
+    return a.count == b.count && a.xor == b.xor ;
 }
 
 uint64_t cmp_digest_checksum(CmpDigest d)
@@ -231,7 +231,7 @@ size_t cmp_segments(const CmpBucketList *a, const CmpBucketList *b, int nkeys, C
             if (j <= last_j)
                 continue;
         } else {
-            j = (long)b->count;  /* the end of both lists closes the last segment */
+            j = (long)b->count; /* the end of both lists closes the last segment */
         }
         if (n == cap) {
             cap *= 2;

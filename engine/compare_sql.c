@@ -62,7 +62,8 @@ static const char SQL_DIGEST_SCALAR[] =
     "WITH b AS MATERIALIZED (SELECT coalesce(array_agg(@KEYCOLS@ ORDER BY @KEYCOLS@), '{}') AS a"
     "                          FROM @TABLE@ t WHERE (@KEYHASH@) & $1::int8 = 0 AND @RANGE@)"
     " SELECT s.g, s.c, s.x, ((SELECT b.a FROM b))[s.g]::text"
-    "   FROM (SELECT width_bucket(@KEYCOLS@, (SELECT b.a FROM b)) AS g, count(*) AS c, bit_xor(@ROWHASH@) AS x"
+    "   FROM (SELECT width_bucket(@KEYCOLS@, (SELECT b.a FROM b)) AS g, count(*) AS c, bit_xor(@ROWHASH@) AS "
+    "x"
     "           FROM @TABLE@ t WHERE @RANGE@ GROUP BY 1) s"
     "  ORDER BY 1";
 static const char SQL_DIGEST_WINDOW[] =
@@ -85,11 +86,10 @@ static const char SQL_DIGEST_GIVEN[] =
     " ORDER BY 1";
 /* The source's histogram of the key column, when it has enough bounds to
  * be worth using (with inheritance children: the one that covers them). */
-static const char SQL_HISTOGRAM[] =
-    "SELECT s.histogram_bounds::text FROM pg_catalog.pg_stats s"
-    " WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3"
-    "   AND pg_catalog.array_length(s.histogram_bounds, 1) >= 16"
-    " ORDER BY s.inherited DESC LIMIT 1";
+static const char SQL_HISTOGRAM[] = "SELECT s.histogram_bounds::text FROM pg_catalog.pg_stats s"
+                                    " WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3"
+                                    "   AND pg_catalog.array_length(s.histogram_bounds, 1) >= 16"
+                                    " ORDER BY s.inherited DESC LIMIT 1";
 static const char SQL_ROWS[] = "SELECT @KEYTEXT@, @ROWHASH@ FROM @TABLE@ t WHERE @RANGE@";
 static const char SQL_REPAIR[] =
     "INSERT INTO bucardo.@DELTA@ (@KEYNAMES@) SELECT @CASTS@ FROM unnest(@ARRAYS@) AS u(@UCOLS@)";
@@ -98,7 +98,8 @@ char *cmpsql_who(const TableSql *ts, const SyncDef *def, const Side *s)
 {
     if (ts == NULL)
         return xasprintf("sync %s: database %s", def->name, s->db);
-    return xasprintf("sync %s: table %s.%s: database %s", def->name, ts->t->schemaname, ts->t->relname, s->db);
+    return xasprintf("sync %s: table %s.%s: database %s", def->name, ts->t->schemaname, ts->t->relname,
+                     s->db);
 }
 
 bool cmpsql_run(const TableSql *ts, Side *const *sides, int n, const char *const *sql, int nparams,
@@ -174,9 +175,10 @@ static char *fill(const char *template, const char *const *subs, int nsubs)
 
 char *cmpsql_statement(const TableSql *ts, const SideSql *side, StatementKind kind, const char *range)
 {
-    const char *subs[] = {"@BOUNDS@", ts->bounds,   "@KEYALIASES@", ts->aliases, "@KEYCOLS@", ts->keycols,
-                          "@ROWHASH@", side->rowhash, "@KEYHASH@", ts->keyhash, "@TABLE@",   side->table,
-                          "@KEYTEXT@", ts->keytext, "@RANGE@",    range,       "@KEYTYPE@", ts->t->keytypes[0]};
+    const char *subs[] = {"@BOUNDS@",  ts->bounds,  "@KEYALIASES@",    ts->aliases, "@KEYCOLS@",
+                          ts->keycols, "@ROWHASH@", side->rowhash,     "@KEYHASH@", ts->keyhash,
+                          "@TABLE@",   side->table, "@KEYTEXT@",       ts->keytext, "@RANGE@",
+                          range,       "@KEYTYPE@", ts->t->keytypes[0]};
     const char *template = kind == STMT_ROWS    ? SQL_ROWS
                            : kind == STMT_GIVEN ? SQL_DIGEST_GIVEN
                            : ts->scalar         ? SQL_DIGEST_SCALAR
@@ -220,8 +222,8 @@ static SideSql side_sql(PGconn *conn, const char *table, const StrList *cols)
     strbuf_append(&rowhash, "hashtextextended((");
     for (int i = 0; i < cols->count; i++) {
         char *q = pg_quote_ident(conn, cols->items[i]);
-        strbuf_printf(&rowhash, "%scoalesce(hashtextextended(t.%s::text COLLATE \"C\", %d), %d)", i ? " # " : "", q,
-                      i, -(i + 1));
+        strbuf_printf(&rowhash, "%scoalesce(hashtextextended(t.%s::text COLLATE \"C\", %d), %d)",
+                      i ? " # " : "", q, i, -(i + 1));
         free(q);
     }
     strbuf_append(&rowhash, ")::text, 0)");
@@ -439,7 +441,8 @@ bool cmpsql_open(const SyncDef *def, const DbInfo *db, Side *s, const Side *src)
     if (ok && src != NULL) {
         const char *mine = PQgetvalue(res, 0, 0), *theirs = PQparameterStatus(src->conn, "server_encoding");
         if (theirs && strcmp(mine, theirs) != 0) {
-            fprintf(stderr, "%s: server encoding %s differs from the source's (%s): rows cannot be compared\n", w,
+            fprintf(stderr,
+                    "%s: server encoding %s differs from the source's (%s): rows cannot be compared\n", w,
                     mine, theirs);
             ok = false;
         }
@@ -481,8 +484,8 @@ bool cmpsql_queue_keys(const SyncDef *def, Side *src, const CompareTable *r, lon
         free(q);
     }
     {
-        const char *subs[] = {"@DELTA@", qdelta, "@KEYNAMES@", names.data, "@CASTS@", casts.data,
-                              "@ARRAYS@", arrays.data, "@UCOLS@", ucols.data};
+        const char *subs[] = {"@DELTA@",  qdelta,     "@KEYNAMES@", names.data, "@CASTS@",
+                              casts.data, "@ARRAYS@", arrays.data,  "@UCOLS@",  ucols.data};
         sql = fill(SQL_REPAIR, subs, 10);
     }
     w = xasprintf("sync %s: table %s.%s: database %s: repair", def->name, t->schemaname, t->relname, src->db);
@@ -505,4 +508,3 @@ bool cmpsql_queue_keys(const SyncDef *def, Side *src, const CompareTable *r, lon
     strbuf_free(&ucols);
     return ok;
 }
-

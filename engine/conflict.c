@@ -13,7 +13,10 @@
 
 bool conflict_rule_parse(const char *text, char *const *sources, int nsources, ConflictRule *out)
 {
-    static const struct { const char *name; ConflictKind kind; } names[] = {
+    static const struct {
+        const char *name;
+        ConflictKind kind;
+    } names[] = {
         {"bucardo_source", CONFLICT_SOURCE}, {"bucardo_target", CONFLICT_TARGET},
         {"bucardo_skip", CONFLICT_SKIP},     {"bucardo_random", CONFLICT_RANDOM},
         {"bucardo_latest", CONFLICT_LATEST}, {"bucardo_latest_all_tables", CONFLICT_LATEST_ALL},
@@ -59,17 +62,14 @@ int conflict_winner(const ConflictRule *rule, uint32_t changed, int nsources, co
     int best = CONFLICT_NO_WINNER, n = 0;
 
     switch (rule->kind) {
-    case CONFLICT_SOURCE:
-        return first_in(changed, nsources);
+    case CONFLICT_SOURCE: return first_in(changed, nsources);
     case CONFLICT_TARGET:
         for (int s = 0; s < nsources; s++)
             if (changed & (1u << s))
                 best = s;
         return best;
-    case CONFLICT_SKIP:
-        return CONFLICT_NO_WINNER;
-    case CONFLICT_ABORT:
-        return CONFLICT_FAIL;
+    case CONFLICT_SKIP: return CONFLICT_NO_WINNER;
+    case CONFLICT_ABORT: return CONFLICT_FAIL;
     case CONFLICT_RANDOM:
         for (int s = 0; s < nsources; s++)
             if (changed & (1u << s))

@@ -22,8 +22,8 @@ static const char SQL_TABLE_COLUMNS[] =
     " ORDER BY attname";
 
 /* compare_table - source columns (src) against those of db (dst). */
-static bool compare_table(const SyncRunner *r, const char *table, const char *db, PGresult *src, PGresult *dst,
-                          char *err, size_t errlen)
+static bool compare_table(const SyncRunner *r, const char *table, const char *db, PGresult *src,
+                          PGresult *dst, char *err, size_t errlen)
 {
     for (int i = 0; i < PQntuples(src); i++) {
         const char *col = PQgetvalue(src, i, 0), *type = PQgetvalue(src, i, 1);
@@ -33,8 +33,8 @@ static bool compare_table(const SyncRunner *r, const char *table, const char *db
             if (strcmp(PQgetvalue(dst, j, 0), col) == 0)
                 found = j;
         if (found < 0) {
-            snprintf(err, errlen, "sync %s: table %s on database %s has no column \"%s\"", r->def.name, table, db,
-                     col);
+            snprintf(err, errlen, "sync %s: table %s on database %s has no column \"%s\"", r->def.name, table,
+                     db, col);
             return false;
         }
         if (strcmp(PQgetvalue(dst, found, 1), type) != 0) {

@@ -108,7 +108,8 @@ static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nke
 
     if (!load_key_list(r, s, t, 'l', lost, err, errlen))
         return false;
-    sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_l%d l WHERE %s", t, t, p->lostjoin);
+    sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_l%d l WHERE %s", t, t,
+                    p->lostjoin);
     res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
     free(sql);
     if (res == NULL)
@@ -196,7 +197,8 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
     for (int s = 0; s < ns; s++)
         names[s] = r->def.sources[s].name;
     if (!conflict_rule_parse(r->def.conflict_strategy, names, ns, &rule)) {
-        snprintf(err, errlen, "sync %s: unknown conflict_strategy \"%s\"", r->def.name, r->def.conflict_strategy);
+        snprintf(err, errlen, "sync %s: unknown conflict_strategy \"%s\"", r->def.name,
+                 r->def.conflict_strategy);
         return false;
     }
     if (rule.kind == CONFLICT_LATEST_ALL) {
@@ -232,7 +234,7 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
         while (ok && (e = keyset_next(ks, &pos)) != NULL) {
             int winner;
             if ((e->sources & (e->sources - 1)) == 0)
-                continue;  /* changed on one source only */
+                continue; /* changed on one source only */
             winner = conflict_winner(&rule, e->sources, ns, e->times, latest_all,
                                      XXH3_64bits_withSeed(e->key, e->len, seed));
             (*conflicts)++;

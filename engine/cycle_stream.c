@@ -24,8 +24,8 @@ static void message(char *buf, size_t len, const char *text)
 }
 
 /* query - run sql on a source; on error fill err naming the source. */
-static PGresult *query(PGconn *conn, const char *dbname, const char *what, const char *sql, ExecStatusType expect,
-                       char *err, size_t errlen)
+static PGresult *query(PGconn *conn, const char *dbname, const char *what, const char *sql,
+                       ExecStatusType expect, char *err, size_t errlen)
 {
     PGresult *res = PQexec(conn, sql);
 
@@ -48,7 +48,8 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
     return query(r->src[s].conn, r->def.sources[s].name, what, sql, expect, err, errlen);
 }
 
-bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err, size_t errlen)
+bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
+               size_t errlen)
 {
     PGconn *conn = r->src[s].conn;
     StrBuf sql;
@@ -78,8 +79,9 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
             const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
             char msg[512];
             message(msg, sizeof(msg), primary ? primary : PQerrorMessage(conn));
-            snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name, i < n ? st[i].what : "batch",
-                     msg, state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+            snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name,
+                     i < n ? st[i].what : "batch", msg, state ? " (SQLSTATE " : "", state ? state : "",
+                     state ? ")" : "");
             ok = false;
         }
         PQclear(res);

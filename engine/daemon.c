@@ -66,7 +66,7 @@ typedef struct Controller {
     SyncWorker **workers;
     char **fingerprints;
     int nworkers;
-    int pid_fd;  /* the pid file, locked while we run */
+    int pid_fd; /* the pid file, locked while we run */
 } Controller;
 
 /* The signal pipe: written by handlers, the one global the daemon needs. */

@@ -14,7 +14,7 @@
 
 struct KeySet {
     KeyEntry **slots;
-    size_t cap;    /* power of two */
+    size_t cap; /* power of two */
     size_t count;
 };
 

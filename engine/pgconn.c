@@ -79,12 +79,12 @@ PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
         keys[n] = "dbname";
         vals[n++] = cp->extra;
     }
-#define ADD(k, v)                                                                                  \
-    do {                                                                                           \
-        if ((v) != NULL && (v)[0] != '\0') {                                                       \
-            keys[n] = (k);                                                                         \
-            vals[n++] = (v);                                                                       \
-        }                                                                                          \
+#define ADD(k, v)                                                                                            \
+    do {                                                                                                     \
+        if ((v) != NULL && (v)[0] != '\0') {                                                                 \
+            keys[n] = (k);                                                                                   \
+            vals[n++] = (v);                                                                                 \
+        }                                                                                                    \
     } while (0)
     ADD("service", cp->service);
     ADD("host", cp->host);
@@ -152,8 +152,7 @@ void pg_report(const char *who, PGconn *conn, const PGresult *res)
     }
 }
 
-PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams,
-                   const char *const *params)
+PGresult *pg_query(PGconn *conn, const char *who, const char *sql, int nparams, const char *const *params)
 {
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -171,8 +170,7 @@ const char *pg_copy_encoding(PGconn *source)
     return enc != NULL && strcmp(enc, "SQL_ASCII") == 0 ? "SQL_ASCII" : "UTF8";
 }
 
-bool pg_exec(PGconn *conn, const char *who, const char *sql, int nparams,
-             const char *const *params)
+bool pg_exec(PGconn *conn, const char *who, const char *sql, int nparams, const char *const *params)
 {
     PGresult *res = pg_query(conn, who, sql, nparams, params);
     if (res == NULL)
@@ -200,7 +198,8 @@ bool pg_exec_script(PGconn *conn, const char *who, const char *sql)
  * from the result and must never run half-quoted text. */
 static char *escape(PGconn *conn, const char *text, bool ident)
 {
-    char *q = ident ? PQescapeIdentifier(conn, text, strlen(text)) : PQescapeLiteral(conn, text, strlen(text));
+    char *q =
+        ident ? PQescapeIdentifier(conn, text, strlen(text)) : PQescapeLiteral(conn, text, strlen(text));
     char *out;
 
     if (q == NULL) {

@@ -25,7 +25,8 @@ static const char SQL_TABLES[] =
     "                  AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL"
     /* Only the key columns must be NOT NULL: indkey also lists the
      * INCLUDE columns, which come after the first indnkeyatts. */
-    "                  AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS nk(attnum, ord)"
+    "                  AND NOT EXISTS (SELECT 1 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS nk(attnum, "
+    "ord)"
     "                                    JOIN pg_catalog.pg_attribute na"
     "                                      ON na.attrelid = c.oid AND na.attnum = nk.attnum"
     "                                   WHERE nk.ord <= i.indnkeyatts AND NOT na.attnotnull)"

@@ -2,7 +2,8 @@
  * engine/runner_internal.h - the inside of a SyncRunner, shared by the
  * files that make up a sync cycle (sync_runner.c: connections and plans;
  * sync_cycle.c: the cycle; cycle_stream.c: COPY streams; cycle_conflicts.c:
- * multi-source conflicts; cycle_unique.c: unique indexes other than the key).  Everything here belongs to the sync thread.
+ * multi-source conflicts; cycle_unique.c: unique indexes other than the key).  Everything here belongs to the
+ * sync thread.
  */
 #ifndef BUCARDO_RUNNER_INTERNAL_H
 #define BUCARDO_RUNNER_INTERNAL_H
@@ -18,17 +19,17 @@ typedef struct UniqueInfo UniqueInfo;
 
 /* Per source and table: SQL fragments quoted for that connection. */
 typedef struct TablePlan {
-    char *display;     /* schema.table, unquoted, for messages */
-    char *qualified;   /* "schema"."table" */
-    char *literal;     /* 'schema.table' as a literal, for ::regclass */
-    char *delta;       /* bucardo."delta_..." */
-    char *columns;     /* quoted column list */
-    char *tcolumns;    /* the same, each prefixed with "t." */
-    char *keycols;     /* k1, k2 (quoted) */
-    char *keydefs;     /* k1 type1, k2 type2 */
-    char *keyjoin;     /* t.k1 = k.k1 AND ... */
-    char *lostjoin;    /* k.k1 = l.k1 AND ... */
-    bool binary;       /* binary COPY is safe: built-in types, checked equal on targets */
+    char *display;   /* schema.table, unquoted, for messages */
+    char *qualified; /* "schema"."table" */
+    char *literal;   /* 'schema.table' as a literal, for ::regclass */
+    char *delta;     /* bucardo."delta_..." */
+    char *columns;   /* quoted column list */
+    char *tcolumns;  /* the same, each prefixed with "t." */
+    char *keycols;   /* k1, k2 (quoted) */
+    char *keydefs;   /* k1 type1, k2 type2 */
+    char *keyjoin;   /* t.k1 = k.k1 AND ... */
+    char *lostjoin;  /* k.k1 = l.k1 AND ... */
+    bool binary;     /* binary COPY is safe: built-in types, checked equal on targets */
     /* Per writer (customname / customcols): the table there, the select
      * list it receives (NULL: every column) and the COPY column list. */
     char **wtable;
@@ -40,11 +41,11 @@ typedef struct TablePlan {
 /* One source: its reading connection (LISTENing when autokick) and plans. */
 typedef struct SourceConn {
     PGconn *conn;
-    TablePlan *plans;     /* def.ntables of them, while connected */
-    char *last_snapshot;  /* the last recorded cycle's snapshot, or a later one that the
-                             poll found nothing new in (owned), or NULL */
-    char *poll_sql;       /* runner_check_completed's query (owned, built once per connection) */
-    bool offline;         /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
+    TablePlan *plans;    /* def.ntables of them, while connected */
+    char *last_snapshot; /* the last recorded cycle's snapshot, or a later one that the
+                            poll found nothing new in (owned), or NULL */
+    char *poll_sql;      /* runner_check_completed's query (owned, built once per connection) */
+    bool offline;        /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
 } SourceConn;
 
 /*
@@ -55,16 +56,16 @@ struct SyncRunner {
     SyncDef def;
     ConnParams catalog_params;
     PGconn *cat;
-    SourceConn *src;           /* def.nsources */
+    SourceConn *src; /* def.nsources */
     TargetWriter **writers;
     int nwriters;
     ChunkPool *pool;
-    bool checked;              /* columns compared since the last (re)load */
-    long batch_keys;           /* keys per transaction in large cycles (0: no limit) */
-    char *lock_timeout;        /* writers' lock_timeout */
-    long long *seq_seen;       /* per sequence: the highest value last applied, -1: none */
+    bool checked;                /* columns compared since the last (re)load */
+    long batch_keys;             /* keys per transaction in large cycles (0: no limit) */
+    char *lock_timeout;          /* writers' lock_timeout */
+    long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
-    bool indexes_restored;     /* the index_rebuild journal was replayed since the start */
+    bool indexes_restored;       /* the index_rebuild journal was replayed since the start */
     /* Per writer: reachable in the cycle in progress (all true outside
      * cycles).  send_all/send_table with no mask reach only these. */
     bool *online;
@@ -104,8 +105,8 @@ typedef struct CopyPipe {
     ChunkPool *pool;
     TargetWriter **writers;
     int nwriters;
-    char *const *copy_in;   /* per writer: its COPY ... FROM STDIN, or NULL */
-    bool count;             /* the rows count as applied */
+    char *const *copy_in; /* per writer: its COPY ... FROM STDIN, or NULL */
+    bool count;           /* the rows count as applied */
 } CopyPipe;
 
 /* copy_pipe - run copy_out on pipe->src and feed the writers; bytes and
@@ -123,7 +124,7 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
  * expected status; otherwise none is kept and err names the failing one. */
 typedef struct SrcStatement {
     const char *sql;
-    const char *what;     /* for messages: the table, or the step */
+    const char *what; /* for messages: the table, or the step */
     ExecStatusType expect;
 } SrcStatement;
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
@@ -156,10 +157,12 @@ bool unique_violation(const char *err);
  * set.  Each collision adds one to *conflicts.  Nothing to do (true) with
  * a single source.
  */
-bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, char *err, size_t errlen) MUST_CHECK;
+bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, char *err,
+                    size_t errlen) MUST_CHECK;
 /* unique_apply_deletes - send every writer (but those copying the table
  * whole: copy[t*nwriters+w]) the deletes unique_resolve decided. */
-bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, char *err, size_t errlen) MUST_CHECK;
+bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, char *err,
+                          size_t errlen) MUST_CHECK;
 /* unique_apply_rows - the "unique mode" replacement of streaming table t's
  * rows from source s (FROM clause `from`, naming the table "t") to the
  * writers in `to`: staged, colliding writer rows deleted, then inserted. */

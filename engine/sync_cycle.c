@@ -119,32 +119,32 @@ static const char SQL_PURGE_SNAPSHOTS[] =
 typedef struct Cycle {
     SyncRunner *r;
     int ns, nt, nw;
-    char *started;      /* catalog clock at the start */
-    char **prev;        /* per source: snapshot of the last completed cycle, or NULL */
-    char **cur;         /* per source: this cycle's snapshot */
-    long *nkeys;        /* [s * nt + t]: changed keys of table t on source s */
-    long *maxn;         /* [s * nt + t]: numbers of those keys run 1..maxn (gaps after conflicts) */
-    bool *truncated;    /* [s * nt + t] */
-    bool *copy;         /* [t * nw + w]: table t is copied whole to writer w */
-    bool *to;           /* scratch writer mask */
-    bool *md;           /* scratch: the writers of `to` with makedelta */
-    bool copy_cycle;    /* onetimecopy or fullcopy targets */
-    bool unique_mode;   /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
-    bool *udeletes;     /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
+    char *started;    /* catalog clock at the start */
+    char **prev;      /* per source: snapshot of the last completed cycle, or NULL */
+    char **cur;       /* per source: this cycle's snapshot */
+    long *nkeys;      /* [s * nt + t]: changed keys of table t on source s */
+    long *maxn;       /* [s * nt + t]: numbers of those keys run 1..maxn (gaps after conflicts) */
+    bool *truncated;  /* [s * nt + t] */
+    bool *copy;       /* [t * nw + w]: table t is copied whole to writer w */
+    bool *to;         /* scratch writer mask */
+    bool *md;         /* scratch: the writers of `to` with makedelta */
+    bool copy_cycle;  /* onetimecopy or fullcopy targets */
+    bool unique_mode; /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
+    bool *udeletes;   /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
     long conflicts;
     long long *seq_high; /* per sequence: the highest source value */
     bool *seq_called;
     long deletes, inserts;
     /* Members offline and behind (see "Members that cannot be reached"). */
-    bool *src_on;    /* per source: reachable in this cycle */
-    bool *behind;    /* [s * nw + w]: writer w has a sync_member_state row for source s */
-    char **bsnap;    /* [s * nw + w]: that row's snapshot (NULL: nothing received yet) */
-    bool *catchup;   /* per source: an online writer is behind it, so bucardo_k<t> has old keys */
-    long *nnew;      /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
-    bool *trunc_new; /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
-    char **why;      /* per writer: why it is left out of this cycle, or NULL */
-    int first;       /* the first online source (quoting, column checks) */
-    StrBuf left_out; /* every reason, "; "-separated: the run's warning */
+    bool *src_on;       /* per source: reachable in this cycle */
+    bool *behind;       /* [s * nw + w]: writer w has a sync_member_state row for source s */
+    char **bsnap;       /* [s * nw + w]: that row's snapshot (NULL: nothing received yet) */
+    bool *catchup;      /* per source: an online writer is behind it, so bucardo_k<t> has old keys */
+    long *nnew;         /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
+    bool *trunc_new;    /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
+    char **why;         /* per writer: why it is left out of this cycle, or NULL */
+    int first;          /* the first online source (quoting, column checks) */
+    StrBuf left_out;    /* every reason, "; "-separated: the run's warning */
     bool shape_changed; /* record() found the sync's tables or databases changed */
 } Cycle;
 
@@ -279,7 +279,7 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         TablePlan *p = &r->src[s].plans[t];
 
         if (r->def.tables[t].nkeys == 0)
-            continue;  /* no capture: fullcopy targets only */
+            continue; /* no capture: fullcopy targets only */
         /* Keys are numbered so that a large cycle can apply them in batches,
          * in key order: every join by key then walks the key index (and a
          * table clustered on it) forward instead of jumping around.  A
@@ -291,10 +291,11 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
                                   " bool_or(%s) AS bucardo_new FROM %s WHERE %s GROUP BY %s",
                                   t, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
         else
-            st[n].sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                                  " SELECT %s, max(txntime) AS bucardo_txntime,"
-                                  " row_number() OVER (ORDER BY %s) AS bucardo_n FROM %s WHERE %s GROUP BY %s",
-                                  t, p->keycols, p->keycols, p->delta, cond, p->keycols);
+            st[n].sql =
+                xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
+                          " SELECT %s, max(txntime) AS bucardo_txntime,"
+                          " row_number() OVER (ORDER BY %s) AS bucardo_n FROM %s WHERE %s GROUP BY %s",
+                          t, p->keycols, p->keycols, p->delta, cond, p->keycols);
         st[n].what = p->display;
         st[n].expect = PGRES_COMMAND_OK;
         strbuf_printf(&trunc,
@@ -530,7 +531,8 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, const char *in
         /* Every writer receiving the same select list shares one stream. */
         for (int v = w; v < c->nw; v++) {
             const char *other = p->wselect[v];
-            if (c->to[v] && !done[v] && (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
+            if (c->to[v] && !done[v] &&
+                (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
                 done[v] = true;
                 in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], in_suffix);
             }
@@ -565,8 +567,9 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
         send_table(r, MSG_EXEC, "TRUNCATE ", p, "", c->to);
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
-    sql = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_k%d (%s) ON COMMIT DROP; TRUNCATE pg_temp.bucardo_k%d",
-                    t, p->keydefs, t);
+    sql = xasprintf(
+        "CREATE TEMP TABLE IF NOT EXISTS bucardo_k%d (%s) ON COMMIT DROP; TRUNCATE pg_temp.bucardo_k%d", t,
+        p->keydefs, t);
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
     out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld"
@@ -690,7 +693,7 @@ static void purge(SyncRunner *r, int s)
     strbuf_init(&cond);
     for (int i = 0; i < PQntuples(res); i++) {
         char *lit;
-        if (PQgetisnull(res, i, 0)) {  /* a sync that never completed a cycle still needs them */
+        if (PQgetisnull(res, i, 0)) { /* a sync that never completed a cycle still needs them */
             strbuf_free(&cond);
             PQclear(res);
             return;
@@ -709,7 +712,8 @@ static void purge(SyncRunner *r, int s)
         for (int t = 0; t <= r->def.ntables; t++)
             if (t == r->def.ntables || r->def.tables[t].nkeys > 0)
                 strbuf_printf(&sql, "DELETE FROM %s WHERE %s;",
-                              t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log", cond.data);
+                              t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log",
+                              cond.data);
         d = PQexec(conn, sql.data);
         if (PQresultStatus(d) != PGRES_COMMAND_OK)
             log_warn("source %s: purging applied changes failed: %s", r->def.sources[s].name,
@@ -844,9 +848,10 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         if (!runner_ensure_source(r, s, &unreachable, err, errlen))
             return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
         /* One round trip: the transaction and its snapshot. */
-        res = src_query(r, s, "begin",
-                        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.pg_current_snapshot()::text",
-                        PGRES_TUPLES_OK, err, errlen);
+        res =
+            src_query(r, s, "begin",
+                      "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.pg_current_snapshot()::text",
+                      PGRES_TUPLES_OK, err, errlen);
         if (res == NULL && attempt == 0 && PQstatus(r->src[s].conn) == CONNECTION_BAD) {
             runner_drop_source(r, s);
             continue;
@@ -1013,7 +1018,8 @@ static bool commit_all(Cycle *c, char *err, size_t errlen)
  */
 static bool transient(const char *err)
 {
-    return strstr(err, "(SQLSTATE 40001)") || strstr(err, "(SQLSTATE 40P01)") || strstr(err, "(SQLSTATE 55P03)");
+    return strstr(err, "(SQLSTATE 40001)") || strstr(err, "(SQLSTATE 40P01)") ||
+           strstr(err, "(SQLSTATE 55P03)");
 }
 
 /*
@@ -1127,7 +1133,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         for (int i = 0; ok && i < n; i++) {
             ok = apply_item(c, &items[i], err, errlen);
             if (!ok)
-                return false;  /* a source error: the cycle fails */
+                return false; /* a source error: the cycle fails */
         }
         if (commit_all(c, err, errlen)) {
             c->conflicts += unique_collect(r);
@@ -1179,7 +1185,7 @@ static bool apply_all(Cycle *c, long total, char *err, size_t errlen)
         return ok;
     }
     log_info("applying %ld changes in batches of %ld", total, batch);
-    ok = run_unit(c, items, 0, true, err, errlen);  /* sequences */
+    ok = run_unit(c, items, 0, true, err, errlen); /* sequences */
     for (int t = 0; ok && t < c->nt; t++)
         for (int s = 0; ok && s < c->ns; s++) {
             long maxn = c->maxn[s * c->nt + t];

@@ -40,7 +40,8 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     for (int i = 0; i < r->def.ntargets; i++)
         r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
-        r->writers[source_writer(r, s)] = writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool);
+        r->writers[source_writer(r, s)] =
+            writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool);
     r->online = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wchecked = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     for (int w = 0; w < r->nwriters; w++)
@@ -133,7 +134,8 @@ static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause
 
     free(sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "table %s: customcols \"%s\": %s", p->display, clause, PQresultErrorMessage(res));
+        snprintf(err, errlen, "table %s: customcols \"%s\": %s", p->display, clause,
+                 PQresultErrorMessage(res));
         PQclear(res);
         return NULL;
     }
@@ -148,7 +150,8 @@ static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause
 }
 
 /* plan_writers - per writer: the table's name there and what it receives. */
-static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePlan *p, char *err, size_t errlen)
+static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePlan *p, char *err,
+                         size_t errlen)
 {
     p->wtable = xcalloc((size_t)r->nwriters, sizeof(char *));
     p->wselect = xcalloc((size_t)r->nwriters, sizeof(char *));
@@ -241,7 +244,8 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
     }
     {
         const char *enc = pg_copy_encoding(sc->conn);
-        char *setup = xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS, enc);
+        char *setup =
+            xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS, enc);
         PGresult *res = src_query(r, s, "session setup", setup, PGRES_COMMAND_OK, err, errlen);
 
         free(setup);
@@ -316,21 +320,23 @@ static const char *poll_sql(SyncRunner *r, int s)
     if (r->src[s].poll_sql)
         return r->src[s].poll_sql;
     strbuf_init(&sql);
-    strbuf_printf(&sql, "WITH s AS (SELECT $1::pg_catalog.pg_snapshot AS ref, pg_catalog.pg_current_snapshot() AS cur)"
-                        " SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(ref) x"
-                        "                          WHERE pg_catalog.pg_visible_in_snapshot(x, cur))"
-                        "   OR pg_catalog.pg_snapshot_xmax(cur)::text::numeric"
-                        "      - pg_catalog.pg_snapshot_xmax(ref)::text::numeric"
-                        "      > (SELECT count(*) FROM pg_catalog.pg_snapshot_xip(cur) x"
-                        "         WHERE x >= pg_catalog.pg_snapshot_xmax(ref))"
-                        " THEN EXISTS (SELECT FROM bucardo.truncate_log"
-                        "              WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))");
+    strbuf_printf(
+        &sql, "WITH s AS (SELECT $1::pg_catalog.pg_snapshot AS ref, pg_catalog.pg_current_snapshot() AS cur)"
+              " SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(ref) x"
+              "                          WHERE pg_catalog.pg_visible_in_snapshot(x, cur))"
+              "   OR pg_catalog.pg_snapshot_xmax(cur)::text::numeric"
+              "      - pg_catalog.pg_snapshot_xmax(ref)::text::numeric"
+              "      > (SELECT count(*) FROM pg_catalog.pg_snapshot_xip(cur) x"
+              "         WHERE x >= pg_catalog.pg_snapshot_xmax(ref))"
+              " THEN EXISTS (SELECT FROM bucardo.truncate_log"
+              "              WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))");
     for (int t = 0; t < r->def.ntables; t++)
         if (r->def.tables[t].nkeys > 0)
-            strbuf_printf(&sql, " OR EXISTS (SELECT FROM %s WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))",
-                          r->src[s].plans[t].delta);
+            strbuf_printf(
+                &sql, " OR EXISTS (SELECT FROM %s WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))",
+                r->src[s].plans[t].delta);
     strbuf_printf(&sql, " ELSE false END, cur::text FROM s");
-    r->src[s].poll_sql = sql.data;  /* the buffer is handed over */
+    r->src[s].poll_sql = sql.data; /* the buffer is handed over */
     return sql.data;
 }
 
@@ -347,10 +353,11 @@ int runner_check_completed(SyncRunner *r)
         if (r->src[s].offline)
             continue; /* polling it would only run cycles that leave it out again */
         if (conn == NULL || r->src[s].plans == NULL || params[0] == NULL)
-            return 1;  /* a cycle will reconnect and find out */
+            return 1; /* a cycle will reconnect and find out */
         res = PQexecParams(conn, poll_sql(r, s), 1, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            log_warn("source %s: looking for new changes: %s", r->def.sources[s].name, PQresultErrorMessage(res));
+            log_warn("source %s: looking for new changes: %s", r->def.sources[s].name,
+                     PQresultErrorMessage(res));
             PQclear(res);
             return -1;
         }
@@ -377,8 +384,8 @@ bool runner_consume_notifies(SyncRunner *r)
         if (conn == NULL)
             continue;
         if (!PQconsumeInput(conn)) {
-            runner_drop_source(r, s);  /* reconnect at the next cycle */
-            any = true;                /* and run one to find out */
+            runner_drop_source(r, s); /* reconnect at the next cycle */
+            any = true;               /* and run one to find out */
             continue;
         }
         while ((n = PQnotifies(conn)) != NULL) {

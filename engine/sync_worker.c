@@ -92,7 +92,7 @@ static void *worker_main(void *arg)
     SyncWorker *w = arg;
     SyncRunner *runner = NULL;
     double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, next_poll = 0, poll_delay = POLL_MIN_S;
-    bool due = true;  /* run once at start */
+    bool due = true; /* run once at start */
     char err[2048], name[80];
 
     snprintf(name, sizeof(name), "sync %s", w->name);
@@ -134,12 +134,12 @@ static void *worker_main(void *arg)
                 poll_delay = res == CYCLE_DONE ? POLL_MIN_S : fmin(poll_delay * 2, POLL_MAX_S);
                 next_poll = def->autokick ? now_seconds() + poll_delay : 0;
             }
-            continue;  /* look again for kicks that came during the cycle */
+            continue; /* look again for kicks that came during the cycle */
         }
         if (runner && next_poll > 0 && now >= next_poll && !atomic_load(&w->paused)) {
             int found = runner_check_completed(runner);
             if (found != 0) {
-                due = true;  /* on error too: the cycle reconnects and reports */
+                due = true; /* on error too: the cycle reconnects and reports */
                 continue;
             }
             poll_delay = fmin(poll_delay * 2, POLL_MAX_S);

@@ -26,13 +26,12 @@ static const char SQL_TABLES[] =
     " WHERE s.name = $1 AND r.kind = 'table'"
     " ORDER BY rm.position, k.ord";
 
-static const char SQL_SEQUENCES[] =
-    "SELECT r.schemaname, r.relname"
-    "  FROM bucardo.sync s"
-    "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
-    "  JOIN bucardo.relation r ON r.id = rm.relation"
-    " WHERE s.name = $1 AND r.kind = 'sequence'"
-    " ORDER BY rm.position";
+static const char SQL_SEQUENCES[] = "SELECT r.schemaname, r.relname"
+                                    "  FROM bucardo.sync s"
+                                    "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
+                                    "  JOIN bucardo.relation r ON r.id = rm.relation"
+                                    " WHERE s.name = $1 AND r.kind = 'sequence'"
+                                    " ORDER BY rm.position";
 
 static bool load_sequences(PGconn *cat, SyncDef *def)
 {
@@ -84,7 +83,8 @@ static bool load_customs(PGconn *cat, SyncDef *def)
         for (int i = 0; i < def->ntables; i++) {
             TableDef *t = &def->tables[i];
             bool is_name = strcmp(PQgetvalue(res, r, 2), "name") == 0;
-            if (strcmp(t->schemaname, PQgetvalue(res, r, 0)) != 0 || strcmp(t->relname, PQgetvalue(res, r, 1)) != 0)
+            if (strcmp(t->schemaname, PQgetvalue(res, r, 0)) != 0 ||
+                strcmp(t->relname, PQgetvalue(res, r, 1)) != 0)
                 continue;
             strlist_add(is_name ? &t->name_db : &t->cols_db, PQgetvalue(res, r, 4));
             strlist_add(is_name ? &t->name_value : &t->cols_value, PQgetvalue(res, r, 3));
@@ -185,7 +185,8 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
         syncdef_free(out);
         return LOOKUP_ERROR;
     }
-    res = pg_query(cat, "catalog", "SELECT " SYNC_SHAPE_SQL " FROM bucardo.sync s WHERE s.name = $1", 1, params);
+    res = pg_query(cat, "catalog", "SELECT " SYNC_SHAPE_SQL " FROM bucardo.sync s WHERE s.name = $1", 1,
+                   params);
     if (res == NULL || PQntuples(res) != 1) {
         PQclear(res);
         syncdef_free(out);

@@ -41,22 +41,22 @@ struct TargetWriter {
 
     /* Owned by the writer thread alone. */
     PGconn *conn;
-    bool failed;       /* an error since BEGIN: skip work until ROLLBACK */
+    bool failed; /* an error since BEGIN: skip work until ROLLBACK */
     bool in_copy;
-    bool copy_counts;  /* the COPY in progress counts as inserted rows */
+    bool copy_counts; /* the COPY in progress counts as inserted rows */
     bool in_txn;
     char encoding[16]; /* the session's client_encoding, "" until set */
 
     /* Shared, under lock. */
     pthread_mutex_t lock;
     pthread_cond_t replied;
-    long sent;         /* replies requested (sync thread) */
-    long done;         /* replies given (writer thread) */
-    bool ok;           /* outcome of the last reply */
-    char error[1024];  /* first error since BEGIN */
+    long sent;        /* replies requested (sync thread) */
+    long done;        /* replies given (writer thread) */
+    bool ok;          /* outcome of the last reply */
+    char error[1024]; /* first error since BEGIN */
     long deleted;
     long inserted;
-    StrBuf rows;       /* rows of QUERY messages since BEGIN, one line each */
+    StrBuf rows; /* rows of QUERY messages since BEGIN, one line each */
 };
 
 static void record_error(TargetWriter *w, const char *what, const PGresult *res)
@@ -271,9 +271,7 @@ static void *writer_main(void *arg)
             reset(w);
             reply(w, ensure_conn(w, true)); /* the sync thread logs who is left out */
             break;
-        case MSG_BEGIN:
-            do_begin(w, m->sql);
-            break;
+        case MSG_BEGIN: do_begin(w, m->sql); break;
         case MSG_EXEC:
             if (!w->failed)
                 run(w, m->sql, m->sql, PGRES_COMMAND_OK, m->count);
@@ -292,12 +290,8 @@ static void *writer_main(void *arg)
                 record_error(w, "COPY data", NULL);
             chunk_release(w->pool, m->chunk);
             break;
-        case MSG_COPY_END:
-            do_copy_end(w);
-            break;
-        case MSG_BARRIER:
-            reply(w, !w->failed);
-            break;
+        case MSG_COPY_END: do_copy_end(w); break;
+        case MSG_BARRIER: reply(w, !w->failed); break;
         case MSG_COMMIT:
             if (!w->failed && w->in_txn)
                 run(w, "COMMIT", "COMMIT", PGRES_COMMAND_OK, false);
@@ -307,15 +301,15 @@ static void *writer_main(void *arg)
         case MSG_ROLLBACK:
             if (w->in_copy)
                 do_copy_end(w);
-            if (w->conn && PQstatus(w->conn) == CONNECTION_OK && PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
+            if (w->conn && PQstatus(w->conn) == CONNECTION_OK &&
+                PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
                 PGresult *res = PQexec(w->conn, "ROLLBACK");
                 PQclear(res);
             }
             w->in_txn = false;
             reply(w, true);
             break;
-        case MSG_STOP:
-            break;
+        case MSG_STOP: break;
         }
         msg_free(m);
         if (type == MSG_STOP)

@@ -22,9 +22,9 @@
 #include "util.h"
 
 typedef struct Chunk {
-    struct cds_lfs_node free_node;  /* link in the pool's free list */
-    atomic_int refs;                /* writers still holding it */
-    size_t len;                     /* bytes of COPY data in data[] */
+    struct cds_lfs_node free_node; /* link in the pool's free list */
+    atomic_int refs;               /* writers still holding it */
+    size_t len;                    /* bytes of COPY data in data[] */
     char data[];
 } Chunk;
 
@@ -61,9 +61,9 @@ typedef enum MsgType {
 typedef struct Msg {
     struct cds_wfcq_node node;
     MsgType type;
-    Chunk *chunk;   /* MSG_DATA: one reference owned by this message */
-    char *sql;      /* MSG_EXEC, MSG_QUERY, MSG_COPY_BEGIN; MSG_BEGIN: the client_encoding (owned) */
-    bool count;     /* MSG_COPY_BEGIN, MSG_EXEC: the rows copied or INSERTed count as applied */
+    Chunk *chunk; /* MSG_DATA: one reference owned by this message */
+    char *sql;    /* MSG_EXEC, MSG_QUERY, MSG_COPY_BEGIN; MSG_BEGIN: the client_encoding (owned) */
+    bool count;   /* MSG_COPY_BEGIN, MSG_EXEC: the rows copied or INSERTed count as applied */
 } Msg;
 
 typedef struct MsgQueue MsgQueue;

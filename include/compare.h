@@ -27,9 +27,9 @@
 
 /* One row as compared: its key (one text per key column) and row hash. */
 typedef struct CmpRow {
-    char **key;     /* nkeys owned strings */
-    uint64_t fp;    /* cmp_key_fingerprint of key */
-    uint64_t hash;  /* the server's hash of the whole row */
+    char **key;    /* nkeys owned strings */
+    uint64_t fp;   /* cmp_key_fingerprint of key */
+    uint64_t hash; /* the server's hash of the whole row */
 } CmpRow;
 
 typedef struct CmpRowList {
@@ -47,7 +47,7 @@ void cmp_rows_free(CmpRowList *l, int nkeys);
  * combine into the digest of their union. */
 typedef struct CmpDigest {
     int64_t count;
-    uint64_t xor;
+    uint64_t xor ;
 } CmpDigest;
 
 CmpDigest cmp_digest_combine(CmpDigest a, CmpDigest b);
@@ -142,22 +142,22 @@ void cmp_json_string(StrBuf *sb, const char *s);
 
 /* What one target differs in, for one table. */
 typedef struct CompareTarget {
-    char *db;              /* the target database's name */
-    int64_t rows;          /* its row count */
-    uint64_t checksum;     /* cmp_digest_checksum of its whole table */
+    char *db;                 /* the target database's name */
+    int64_t rows;             /* its row count */
+    uint64_t checksum;        /* cmp_digest_checksum of its whole table */
     uint64_t source_checksum; /* the same of the source's rows as this target gets them */
-    CmpRowList missing;    /* keys on the source, not on the target */
-    CmpRowList extra;      /* keys on the target, not on the source */
-    CmpRowList different;  /* keys on both with different rows */
+    CmpRowList missing;       /* keys on the source, not on the target */
+    CmpRowList extra;         /* keys on the target, not on the source */
+    CmpRowList different;     /* keys on both with different rows */
 } CompareTarget;
 
 typedef struct CompareTable {
-    const TableDef *def;   /* borrowed from the SyncDef */
-    char *skipped;         /* why the table was not compared, or NULL */
-    int64_t rows;          /* source row count */
-    uint64_t checksum;     /* source: cmp_digest_checksum of the table */
+    const TableDef *def; /* borrowed from the SyncDef */
+    char *skipped;       /* why the table was not compared, or NULL */
+    int64_t rows;        /* source row count */
+    uint64_t checksum;   /* source: cmp_digest_checksum of the table */
     double seconds;
-    int queries;           /* statements run per side */
+    int queries; /* statements run per side */
     int ntargets;
     CompareTarget *targets;
 } CompareTable;
@@ -165,7 +165,7 @@ typedef struct CompareTable {
 typedef struct CompareResult {
     int ntables;
     CompareTable *tables;
-    long repaired;         /* keys queued into delta tables by repair */
+    long repaired; /* keys queued into delta tables by repair */
     double seconds;
 } CompareResult;
 

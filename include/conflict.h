@@ -16,20 +16,20 @@
 #define CONFLICT_MAX_SOURCES 32
 
 typedef enum ConflictKind {
-    CONFLICT_SOURCE,      /* bucardo_source: the first source in dbgroup order wins */
-    CONFLICT_TARGET,      /* bucardo_target: the last source in dbgroup order wins */
-    CONFLICT_SKIP,        /* bucardo_skip: conflicting keys are not replicated */
-    CONFLICT_RANDOM,      /* bucardo_random: any one of them */
-    CONFLICT_LATEST,      /* bucardo_latest: the most recent change wins */
-    CONFLICT_LATEST_ALL,  /* bucardo_latest_all_tables: the source with the cycle's latest change wins all */
-    CONFLICT_ABORT,       /* bucardo_abort: the cycle fails */
-    CONFLICT_LIST         /* "B,A,C": the first listed database that changed the key wins */
+    CONFLICT_SOURCE,     /* bucardo_source: the first source in dbgroup order wins */
+    CONFLICT_TARGET,     /* bucardo_target: the last source in dbgroup order wins */
+    CONFLICT_SKIP,       /* bucardo_skip: conflicting keys are not replicated */
+    CONFLICT_RANDOM,     /* bucardo_random: any one of them */
+    CONFLICT_LATEST,     /* bucardo_latest: the most recent change wins */
+    CONFLICT_LATEST_ALL, /* bucardo_latest_all_tables: the source with the cycle's latest change wins all */
+    CONFLICT_ABORT,      /* bucardo_abort: the cycle fails */
+    CONFLICT_LIST        /* "B,A,C": the first listed database that changed the key wins */
 } ConflictKind;
 
 typedef struct ConflictRule {
     ConflictKind kind;
     int norder;
-    int order[CONFLICT_MAX_SOURCES];  /* CONFLICT_LIST: source indexes, most preferred first */
+    int order[CONFLICT_MAX_SOURCES]; /* CONFLICT_LIST: source indexes, most preferred first */
 } ConflictRule;
 
 /* What a winner can be besides a source index. */

@@ -8,9 +8,9 @@
 #include "pgconn.h"
 
 /* Control channels on the catalog database (payload: a sync name). */
-#define CHANNEL_KICK "bucardo_kick"
+#define CHANNEL_KICK   "bucardo_kick"
 #define CHANNEL_RELOAD "bucardo_reload"
-#define CHANNEL_PAUSE "bucardo_pause"
+#define CHANNEL_PAUSE  "bucardo_pause"
 #define CHANNEL_RESUME "bucardo_resume"
 /* Sent by the engine when it records a run of a sync (payload: the sync). */
 #define CHANNEL_RUN_DONE "bucardo_run_done"
@@ -18,10 +18,10 @@
 #define PID_FILE_NAME "bucardo.mcp.pid"
 
 typedef struct DaemonConfig {
-    ConnParams catalog;   /* user and dbname filled in */
+    ConnParams catalog; /* user and dbname filled in */
     const char *piddir;
-    const char *logfile;  /* absolute path, or NULL for syslog */
-    int ready_fd;         /* gets "OK\n" or an error line once running; -1: none */
+    const char *logfile; /* absolute path, or NULL for syslog */
+    int ready_fd;        /* gets "OK\n" or an error line once running; -1: none */
 } DaemonConfig;
 
 /*

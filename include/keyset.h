@@ -15,11 +15,11 @@
 #include "conflict.h"
 
 typedef struct KeyEntry {
-    char *key;          /* COPY text of the key columns, no newline */
+    char *key; /* COPY text of the key columns, no newline */
     size_t len;
     uint64_t hash;
-    uint32_t sources;   /* bit i: changed on source i */
-    double times[CONFLICT_MAX_SOURCES];  /* per source: latest change, seconds */
+    uint32_t sources;                   /* bit i: changed on source i */
+    double times[CONFLICT_MAX_SOURCES]; /* per source: latest change, seconds */
 } KeyEntry;
 
 typedef struct KeySet KeySet;

@@ -25,12 +25,12 @@ bool log_enabled(LogLevel level);
 void log_msg(LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 #define log_error(...) log_msg(LOG_ERROR_LVL, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN_LVL, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO_LVL, __VA_ARGS__)
-#define log_debug(...)                                                                             \
-    do {                                                                                           \
-        if (log_enabled(LOG_DEBUG_LVL))                                                            \
-            log_msg(LOG_DEBUG_LVL, __VA_ARGS__);                                                   \
+#define log_warn(...)  log_msg(LOG_WARN_LVL, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO_LVL, __VA_ARGS__)
+#define log_debug(...)                                                                                       \
+    do {                                                                                                     \
+        if (log_enabled(LOG_DEBUG_LVL))                                                                      \
+            log_msg(LOG_DEBUG_LVL, __VA_ARGS__);                                                             \
     } while (0)
 
 /* log_set_thread_name - the role shown on this thread's lines (copied). */

@@ -22,7 +22,7 @@ typedef struct ConnParams {
     const char *dbname;
     const char *password;
     const char *service;
-    const char *extra;   /* further "key=value key=value" libpq options */
+    const char *extra; /* further "key=value key=value" libpq options */
 } ConnParams;
 
 /*
@@ -65,8 +65,8 @@ const char *pg_copy_encoding(PGconn *source);
  * source and parse on a target: dates refused or read as other dates,
  * floats rounded, xml fragments refused.  With these the text is exact.
  */
-#define PG_ROW_TEXT_SETTINGS                                                                 \
-    "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;"        \
+#define PG_ROW_TEXT_SETTINGS                                                                                 \
+    "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;"                         \
     " SET lc_monetary = 'C'; SET xmloption = content"
 
 /* pg_query - run SQL with text parameters; NULL (error printed) unless the

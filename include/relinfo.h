@@ -14,9 +14,9 @@
 typedef struct RelInfo {
     char *schemaname;
     char *relname;
-    int nkeys;          /* 0 when the table has no usable key */
-    char *keycols;      /* text[] literal of key column names, or NULL */
-    char *keytypes;     /* text[] literal of their types (format_type) */
+    int nkeys;      /* 0 when the table has no usable key */
+    char *keycols;  /* text[] literal of key column names, or NULL */
+    char *keytypes; /* text[] literal of their types (format_type) */
 } RelInfo;
 
 typedef struct RelInfoList {

@@ -22,10 +22,10 @@ typedef enum CycleResult {
 
 /* Limits that bound the runner's memory. */
 typedef struct RunnerLimits {
-    int chunks;         /* chunks in the pool */
-    size_t chunk_size;  /* bytes per chunk */
-    long batch_keys;    /* keys per transaction when a cycle is larger (0: no limit) */
-    const char *lock_timeout;  /* writers' lock_timeout (copied); NULL: 60s */
+    int chunks;               /* chunks in the pool */
+    size_t chunk_size;        /* bytes per chunk */
+    long batch_keys;          /* keys per transaction when a cycle is larger (0: no limit) */
+    const char *lock_timeout; /* writers' lock_timeout (copied); NULL: 60s */
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */

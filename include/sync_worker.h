@@ -15,12 +15,12 @@
 typedef struct SyncWorker SyncWorker;
 
 typedef struct WorkerConfig {
-    ConnParams catalog;     /* borrowed: must outlive the worker */
+    ConnParams catalog; /* borrowed: must outlive the worker */
     int chunks;
     size_t chunk_size;
-    long batch_keys;        /* keys per transaction in large cycles */
-    char lock_timeout[32];  /* writers' lock_timeout */
-    double retry_delay;     /* seconds before the first retry */
+    long batch_keys;       /* keys per transaction in large cycles */
+    char lock_timeout[32]; /* writers' lock_timeout */
+    double retry_delay;    /* seconds before the first retry */
     double retry_delay_max;
 } WorkerConfig;
 

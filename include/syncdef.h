@@ -13,8 +13,8 @@ typedef struct TableDef {
     char *schemaname;
     char *relname;
     int nkeys;
-    char **keycols;   /* key column names, in key order */
-    char **keytypes;  /* their types as format_type() gives them */
+    char **keycols;  /* key column names, in key order */
+    char **keytypes; /* their types as format_type() gives them */
     /* customname / customcols of this sync: per entry a database ("": every
      * database) and the value; entries of this sync before generic ones. */
     StrList name_db, name_value;
@@ -30,26 +30,26 @@ const char *tabledef_custom(const StrList *dbs, const StrList *values, const cha
 typedef struct SyncDef {
     char *name;
     char *relgroup;
-    char *status;             /* active / inactive */
+    char *status; /* active / inactive */
     bool autokick;
-    int onetimecopy;          /* 0 never, 1 copy all tables once, 2 copy tables empty on a target */
+    int onetimecopy; /* 0 never, 1 copy all tables once, 2 copy tables empty on a target */
     bool analyze_after_copy;
-    bool strict_checking;     /* column mismatches fail the sync (else: warnings) */
-    int copy_streams;         /* parallel streams per table copy; 0: one per core */
-    int rebuild_index;        /* 0 off; 1 table copies load without secondary indexes,
-                               * then recreate them; 2 also every delta cycle */
+    bool strict_checking; /* column mismatches fail the sync (else: warnings) */
+    int copy_streams;     /* parallel streams per table copy; 0: one per core */
+    int rebuild_index;    /* 0 off; 1 table copies load without secondary indexes,
+                           * then recreate them; 2 also every delta cycle */
     char *conflict_strategy;
-    double checktime;         /* seconds; 0: none */
+    double checktime; /* seconds; 0: none */
     int nsources;
-    DbInfo *sources;          /* in dbgroup order */
+    DbInfo *sources; /* in dbgroup order */
     int ntargets;
     DbInfo *targets;
-    bool *fullcopy;           /* per target: role fullcopy */
+    bool *fullcopy; /* per target: role fullcopy */
     int ntables;
     TableDef *tables;
     int nsequences;
-    TableDef *sequences;      /* schemaname/relname only */
-    char *shape;              /* SYNC_SHAPE_SQL when loaded (load in one snapshot) */
+    TableDef *sequences; /* schemaname/relname only */
+    char *shape;         /* SYNC_SHAPE_SQL when loaded (load in one snapshot) */
 } SyncDef;
 
 /* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */

@@ -52,7 +52,7 @@ static void test_spacing(void **state)
     (void)state;
     assert_int_equal(cmp_initial_spacing(0), 64);
     assert_int_equal(cmp_initial_spacing(-1), 64);
-    assert_int_equal(cmp_initial_spacing(1000000), 256);  /* ~3900 buckets of ~256 rows */
+    assert_int_equal(cmp_initial_spacing(1000000), 256); /* ~3900 buckets of ~256 rows */
     assert_true(cmp_initial_spacing(1e12) <= ((int64_t)1 << 30));
     assert_int_equal(cmp_next_spacing(256), 16);
     assert_int_equal(cmp_next_spacing(16), 1);
@@ -80,7 +80,7 @@ static void test_segments_equal_sides(void **state)
     add(&a, "200", 4, 0x30);
     add(&b, NULL, 3, 0x10);
     add(&b, "100", 5, 0x20);
-    add(&b, "200", 4, 0x31);  /* one row differs in the last bucket */
+    add(&b, "200", 4, 0x31); /* one row differs in the last bucket */
     n = cmp_segments(&a, &b, 1, &s);
     assert_int_equal(n, 3);
     assert_null(s[0].lo);
@@ -159,8 +159,8 @@ static void test_segments_empty_and_disordered(void **state)
     assert_int_equal(n, 2);
     assert_string_equal(s[1].lo[0], "k");
     assert_null(s[1].hi);
-    assert_int_equal(s[1].a.count, 4);  /* k and m on a */
-    assert_int_equal(s[1].b.count, 3);  /* k on b: m came before it */
+    assert_int_equal(s[1].a.count, 4); /* k and m on a */
+    assert_int_equal(s[1].b.count, 3); /* k on b: m came before it */
     assert_int_equal(s[0].a.count + s[1].a.count, 6);
     assert_int_equal(s[0].b.count + s[1].b.count, 4);
     free(s);
@@ -211,11 +211,11 @@ static void test_diff(void **state)
     row(&a, "2", "x", 20);
     row(&a, "5", "y", 50);
     row(&a, "ab", "c", 7);
-    row(&b, "2", "x", 21);   /* different */
-    row(&b, "1", "x", 10);   /* equal */
-    row(&b, "4", "x", 40);   /* extra */
-    row(&b, "5", "y", 50);   /* equal */
-    row(&b, "a", "bc", 7);   /* extra: not ("ab","c") */
+    row(&b, "2", "x", 21); /* different */
+    row(&b, "1", "x", 10); /* equal */
+    row(&b, "4", "x", 40); /* extra */
+    row(&b, "5", "y", 50); /* equal */
+    row(&b, "a", "bc", 7); /* extra: not ("ab","c") */
     cmp_diff(&a, &b, 2, &only_a, &only_b, &differ);
     assert_int_equal(a.count, 0);
     assert_int_equal(b.count, 0);
@@ -230,7 +230,7 @@ static void test_diff(void **state)
     assert_string_equal(only_b.rows[1].key[1], "bc");
     assert_int_equal(differ.count, 1);
     assert_string_equal(differ.rows[0].key[0], "2");
-    assert_true(differ.rows[0].hash == 20);  /* a's row is kept */
+    assert_true(differ.rows[0].hash == 20); /* a's row is kept */
 
     /* Diffing the two one-sided lists again finds nothing in common. */
     cmp_diff(&only_a, &only_b, 2, &a, &b, &differ);
@@ -258,9 +258,9 @@ static void test_diff_many(void **state)
             row(&b, k, "", (uint64_t)i * 2654435761u + (i % 11 == 0));
     }
     cmp_diff(&a, &b, 2, &only_a, &only_b, &differ);
-    assert_int_equal(only_a.count, 715);  /* 0, 7, ..., 4998 */
+    assert_int_equal(only_a.count, 715); /* 0, 7, ..., 4998 */
     assert_int_equal(only_b.count, 0);
-    assert_int_equal(differ.count, 455 - 65);  /* multiples of 11, minus those of 77 */
+    assert_int_equal(differ.count, 455 - 65); /* multiples of 11, minus those of 77 */
     cmp_rows_sort(&differ, 2);
     assert_string_equal(differ.rows[0].key[0], "11");
     assert_string_equal(differ.rows[1].key[0], "22");
@@ -279,7 +279,7 @@ static void test_key_order(void **state)
     assert_true(cmp_key_compare(1, c, a) < 0);
     assert_true(cmp_key_compare(1, f, c) < 0);
     assert_true(cmp_key_compare(1, d, e) < 0);
-    assert_true(cmp_key_compare(1, b, d) < 0);  /* text compares bytewise */
+    assert_true(cmp_key_compare(1, b, d) < 0); /* text compares bytewise */
     assert_int_equal(cmp_key_compare(1, g, h), 0);
     assert_true(cmp_key_compare(2, m2, m1) < 0);
     assert_true(cmp_key_compare(2, m1, m3) < 0);

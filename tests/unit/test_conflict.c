@@ -44,7 +44,7 @@ static void test_winners(void **state)
     (void)state;
 
     r = rule("bucardo_source");
-    assert_int_equal(conflict_winner(&r, 0x6, 3, t, -1, 0), 1);  /* B and C: B listed first */
+    assert_int_equal(conflict_winner(&r, 0x6, 3, t, -1, 0), 1); /* B and C: B listed first */
     r = rule("bucardo_target");
     assert_int_equal(conflict_winner(&r, 0x3, 3, t, -1, 0), 1);
     r = rule("bucardo_latest");
@@ -55,12 +55,12 @@ static void test_winners(void **state)
     r = rule("bucardo_abort");
     assert_int_equal(conflict_winner(&r, 0x3, 3, t, -1, 0), CONFLICT_FAIL);
     r = rule("bucardo_latest_all_tables");
-    assert_int_equal(conflict_winner(&r, 0x3, 3, t, 0, 0), 0);   /* A is the cycle's latest */
-    assert_int_equal(conflict_winner(&r, 0x6, 3, t, 0, 0), 1);   /* A not involved: latest of the key */
+    assert_int_equal(conflict_winner(&r, 0x3, 3, t, 0, 0), 0); /* A is the cycle's latest */
+    assert_int_equal(conflict_winner(&r, 0x6, 3, t, 0, 0), 1); /* A not involved: latest of the key */
     r = rule("C,A");
     assert_int_equal(conflict_winner(&r, 0x7, 3, t, -1, 0), 2);
     assert_int_equal(conflict_winner(&r, 0x3, 3, t, -1, 0), 0);
-    assert_int_equal(conflict_winner(&r, 0x2, 3, t, -1, 0), 1);  /* only B changed it */
+    assert_int_equal(conflict_winner(&r, 0x2, 3, t, -1, 0), 1); /* only B changed it */
     r = rule("bucardo_random");
     for (uint64_t x = 0; x < 20; x++) {
         int w = conflict_winner(&r, 0x5, 3, t, -1, x);
@@ -82,7 +82,7 @@ static void test_keyset(void **state)
         if (i % 10 == 0)
             keyset_add(ks, key, (size_t)len, 1, i + 0.5);
     }
-    keyset_add(ks, "7\tk7", 4, 0, 1.0);  /* an older change does not replace a newer time */
+    keyset_add(ks, "7\tk7", 4, 0, 1.0); /* an older change does not replace a newer time */
     assert_int_equal(keyset_count(ks), 5000);
     while ((e = keyset_next(ks, &pos)) != NULL) {
         n++;

@@ -17,8 +17,14 @@ static char *SOURCES[] = {"A", "B", "C"};
 
 static UniqueRow row(const char *key, const char *value, int source, double time)
 {
-    UniqueRow r = {.key = key, .klen = strlen(key), .value = value, .vlen = strlen(value),
-                   .source = source, .time = time, .fate = UNIQUE_KEEP, .winner = 0};
+    UniqueRow r = {.key = key,
+                   .klen = strlen(key),
+                   .value = value,
+                   .vlen = strlen(value),
+                   .source = source,
+                   .time = time,
+                   .fate = UNIQUE_KEEP,
+                   .winner = 0};
     return r;
 }
 
