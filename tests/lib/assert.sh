@@ -79,8 +79,11 @@ bucardo_install() {
 # table_digest DB TABLE - an md5 over every row of the table (as text, in a
 # stable order): equal digests mean equal contents.
 table_digest() {
-    psql -X -q -At -d "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '')
-                                FROM $2 t"
+    # A query error (no such table...) prints a line naming the database,
+    # so the two sides of a comparison never look equal by both failing.
+    psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" \
+        -c "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '')
+            FROM $2 t" 2>/dev/null || echo "ERROR reading $2 in $1"
 }
 
 # wait_synced SOURCE TARGET TIMEOUT_S TABLE... - wait until every table's
