@@ -393,7 +393,7 @@ sqllog_end() {
             n[k]++; t[k] += d; if (d > m[k]) m[k] = d
         }
         END { for (k in n) printf "| %s | %d | %.2f | %.3f |\n", k, n[k], t[k], m[k] }' "$RAW/sql_$1.txt" |
-        sort -t'|' -k5,5 -gr | head -12 >"$RAW/sql_$1.sum"
+        sort -t'|' -k5,5 -gr | awk 'NR <= 12' >"$RAW/sql_$1.sum"
     SQLLOG_TOTAL[$1]=$(awk '{n[$2]++; t[$2] += $3 / 1000}
         END {for (d in n) {printf "%s%s: %d statements, %.2f s", sep, d, n[d], t[d]; sep = "; "}}' "$RAW/sql_$1.txt")
     { echo "== phase $1"; cat "$RAW/sql_$1.txt"; } >>"$OUT_DIR/sql_statements.txt"
