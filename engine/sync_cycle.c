@@ -75,9 +75,13 @@
 #include "runner_internal.h"
 
 /* The catalog's clock (the row with db NULL) and every source's last snapshot. */
-static const char SQL_CYCLE_START[] = "SELECT NULL::text, clock_timestamp()::text"
-                                      " UNION ALL SELECT db, snapshot::text FROM bucardo.sync_source_state"
-                                      " WHERE sync = $1";
+/* The catalog's clock and the sync's onetimecopy (the row with db NULL), and
+ * every source's last snapshot.  onetimecopy is read at every cycle: the
+ * engine clears it itself after a copy, so `update sync ... onetimecopy=1`
+ * can leave the sync's fingerprint as it was and the worker running. */
+static const char SQL_CYCLE_START[] =
+    "SELECT NULL::text, clock_timestamp()::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1)"
+    " UNION ALL SELECT db, snapshot::text, NULL FROM bucardo.sync_source_state WHERE sync = $1";
 static const char SQL_SAVE_SNAPSHOT[] =
     "INSERT INTO bucardo.sync_source_state (sync, db, snapshot) VALUES ($1, $2, $3::pg_snapshot)"
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
@@ -931,6 +935,11 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     for (int i = 0; i < PQntuples(res); i++) {
         if (PQgetisnull(res, i, 0)) {
             c->started = xstrdup(PQgetvalue(res, i, 1));
+            if (!PQgetisnull(res, i, 2))
+                r->def.onetimecopy = atoi(PQgetvalue(res, i, 2));
+            c->copy_cycle = r->def.onetimecopy > 0;
+            for (int w = 0; w < r->def.ntargets; w++)
+                c->copy_cycle |= r->def.fullcopy[w];
             continue;
         }
         for (int s = 0; s < c->ns; s++)

@@ -59,5 +59,18 @@ expect_out "DONE"
 wait_synced src t3 5 nokey pgbench_accounts
 expect_equal "3" "$(sql bucardo "select streams from bucardo.copy_progress where sync = 'full' and tablename = 'public.nokey'")" \
     "a keyless table split into 3 block ranges"
+
+# onetimecopy=1 again, twice, on the running engine: after the first copy
+# the engine clears it itself, so the second update leaves the sync's
+# definition as it was at the last reload - the copy must happen anyway.
+for round in 1 2; do
+    psql -X -q -d t1 -c "TRUNCATE pair, pgbench_accounts" || fail "truncate t1"
+    run_ok "$BUCARDO" update sync one onetimecopy=1
+    run_ok "$BUCARDO" kick one 60
+    expect_out "DONE"
+    wait_synced src t1 5 "${KEYED[@]}"
+    expect_equal "0" "$(sql bucardo "select onetimecopy from bucardo.sync where name = 'one'")" \
+        "onetimecopy after copy round $round"
+done
 run_ok "$BUCARDO" stop
 echo ok
