@@ -155,6 +155,27 @@ static bool rename_checked(PGconn *cat, const char *kind, NameKind name_kind, co
     return pg_exec(cat, "catalog", rename_sql, 2, params);
 }
 
+/*
+ * group_done - the common end of `update relgroup|dbgroup`: the rename if
+ * one was asked, the affected syncs checked and a running engine told,
+ * then everything said at once.
+ */
+static bool group_done(CliContext *ctx, const char *kind, NameKind name_kind, const char *exists_sql,
+                       const char *rename_sql, const char *name, const char *newname, const AffectedSyncs *a,
+                       StrBuf *said)
+{
+    if (newname) {
+        if (!rename_checked(ctx->cat, kind, name_kind, exists_sql, rename_sql, name, newname))
+            return false;
+        strbuf_printf(said, "Renamed %s \"%s\" to \"%s\"\n", kind, name, newname);
+    }
+    if (!affected_finish(ctx, a))
+        return false;
+    print_affected(said, a);
+    fputs(said->data, stdout);
+    return true;
+}
+
 /* The words of `update relgroup|dbgroup NAME ...`, sorted by what they ask. */
 typedef struct GroupWords {
     StrList add, remove, plain; /* names after "add", after "remove", before either */
@@ -274,16 +295,9 @@ int cmd_update_relgroup(CliContext *ctx, int argc, char **argv)
     if (!affected_add(ctx->cat, SQL_SYNCS_OF_RELGROUP, argv[0], &a) ||
         !relgroup_change(ctx->cat, argv[0], &g, db, &said))
         goto out;
-    if (newname) {
-        if (!rename_checked(ctx->cat, "relgroup", NAME_RELGROUP, SQL_RELGROUP_EXISTS, SQL_RENAME_RELGROUP,
-                            argv[0], newname))
-            goto out;
-        strbuf_printf(&said, "Renamed relgroup \"%s\" to \"%s\"\n", argv[0], newname);
-    }
-    if (!affected_finish(ctx, &a))
+    if (!group_done(ctx, "relgroup", NAME_RELGROUP, SQL_RELGROUP_EXISTS, SQL_RENAME_RELGROUP, argv[0],
+                    newname, &a, &said))
         goto out;
-    print_affected(&said, &a);
-    fputs(said.data, stdout);
     code = EXIT_OK;
 out:
     affected_free(&a);
@@ -456,16 +470,9 @@ int cmd_update_dbgroup(CliContext *ctx, int argc, char **argv)
     if (!affected_add(ctx->cat, SQL_SYNCS_OF_DBGROUP, argv[0], &a) ||
         !dbgroup_change(ctx->cat, argv[0], &g, &said))
         goto out;
-    if (newname) {
-        if (!rename_checked(ctx->cat, "dbgroup", NAME_DBGROUP, SQL_DBGROUP_EXISTS, SQL_RENAME_DBGROUP,
-                            argv[0], newname))
-            goto out;
-        strbuf_printf(&said, "Renamed dbgroup \"%s\" to \"%s\"\n", argv[0], newname);
-    }
-    if (!affected_finish(ctx, &a))
+    if (!group_done(ctx, "dbgroup", NAME_DBGROUP, SQL_DBGROUP_EXISTS, SQL_RENAME_DBGROUP, argv[0], newname,
+                    &a, &said))
         goto out;
-    print_affected(&said, &a);
-    fputs(said.data, stdout);
     code = EXIT_OK;
 out:
     affected_free(&a);
