@@ -74,28 +74,13 @@ static bool read_keys(SyncRunner *r, int s, int t, KeySet *ks, char *err, size_t
 static bool load_key_list(SyncRunner *r, int s, int t, char kind, const StrBuf *keys, char *err,
                           size_t errlen)
 {
-    PGconn *conn = r->src[s].conn;
     TablePlan *p = &r->src[s].plans[t];
     char *sql = xasprintf("CREATE TEMP TABLE bucardo_%c%d (%s) ON COMMIT DROP;"
                           " COPY pg_temp.bucardo_%c%d (%s) FROM STDIN",
                           kind, t, p->keydefs, kind, t, p->keycols);
-    PGresult *res = src_query(r, s, p->display, sql, PGRES_COPY_IN, err, errlen);
-    bool ok = res != NULL;
+    bool ok = src_copy_in(r, s, p->display, sql, keys, err, errlen);
 
     free(sql);
-    PQclear(res);
-    if (ok && (PQputCopyData(conn, keys->data, (int)keys->len) != 1 || PQputCopyEnd(conn, NULL) != 1)) {
-        snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display, PQerrorMessage(conn));
-        ok = false;
-    }
-    while (ok && (res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display,
-                     PQresultErrorMessage(res));
-            ok = false;
-        }
-        PQclear(res);
-    }
     return ok;
 }
 

@@ -48,6 +48,35 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
     return query(r->src[s].conn, r->def.sources[s].name, what, sql, expect, err, errlen);
 }
 
+bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, const StrBuf *data, char *err,
+                 size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    PGresult *res = src_query(r, s, what, copy_in, PGRES_COPY_IN, err, errlen);
+    bool ok = res != NULL;
+
+    PQclear(res);
+    if (!ok)
+        return false;
+    if (PQputCopyData(conn, data->data, (int)data->len) != 1 || PQputCopyEnd(conn, NULL) != 1) {
+        char msg[512];
+        message(msg, sizeof(msg), PQerrorMessage(conn));
+        snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, what, msg);
+        ok = false;
+    }
+    /* Every result is read, also after an error, so the connection is free. */
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (ok && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char msg[512];
+            message(msg, sizeof(msg), PQresultErrorMessage(res));
+            snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, what, msg);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok;
+}
+
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen)
 {

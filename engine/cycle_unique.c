@@ -372,30 +372,17 @@ static bool settle_index(SyncRunner *r, int t, const UniqueIndex *ix, const long
 static bool drop_losers(SyncRunner *r, int s, int t, const StrBuf *lost, long *nkeys, bool *deletes,
                         char *err, size_t errlen)
 {
-    PGconn *conn = r->src[s].conn;
     TablePlan *p = &r->src[s].plans[t];
     char *sql = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_x%d (%s, bucardo_del bool) ON COMMIT DROP;"
                           " COPY pg_temp.bucardo_x%d (%s, bucardo_del) FROM STDIN",
                           t, p->keydefs, t, p->keycols);
-    PGresult *res = src_query(r, s, p->display, sql, PGRES_COPY_IN, err, errlen);
-    bool ok = res != NULL;
+    PGresult *res;
 
-    free(sql);
-    PQclear(res);
-    if (ok && (PQputCopyData(conn, lost->data, (int)lost->len) != 1 || PQputCopyEnd(conn, NULL) != 1)) {
-        snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display, PQerrorMessage(conn));
-        ok = false;
-    }
-    while (ok && (res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, p->display,
-                     PQresultErrorMessage(res));
-            ok = false;
-        }
-        PQclear(res);
-    }
-    if (!ok)
+    if (!src_copy_in(r, s, p->display, sql, lost, err, errlen)) {
+        free(sql);
         return false;
+    }
+    free(sql);
     sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_x%d l WHERE %s", t, t,
                     p->lostjoin);
     res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);

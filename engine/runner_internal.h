@@ -119,6 +119,10 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
             char *err, size_t errlen) MUST_CHECK;
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen) MUST_CHECK;
+/* src_copy_in - run copy_in ("... COPY ... FROM STDIN", after any setup
+ * statements) on source s and send it data (COPY text). */
+bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, const StrBuf *data, char *err,
+                 size_t errlen) MUST_CHECK;
 /* src_batch - n statements on source s in one round trip; results[i] gets
  * statement i's result (the caller PQclear()s them) when every one has its
  * expected status; otherwise none is kept and err names the failing one. */
