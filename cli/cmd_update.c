@@ -156,6 +156,23 @@ static bool rename_checked(PGconn *cat, const char *kind, NameKind name_kind, co
 }
 
 /*
+ * group_start - the common start of `update relgroup|dbgroup`: the
+ * catalog, the group (it must exist), and the syncs that use it.
+ */
+static bool group_start(CliContext *ctx, const char *kind, const char *exists_sql, const char *syncs_sql,
+                        const char *name, AffectedSyncs *a)
+{
+    int found;
+
+    if (cli_catalog(ctx) == NULL)
+        return false;
+    found = cli_row_exists(ctx->cat, exists_sql, name);
+    if (found == 0)
+        cli_error("no %s named \"%s\"", kind, name);
+    return found == 1 && affected_add(ctx->cat, syncs_sql, name, a);
+}
+
+/*
  * group_done - the common end of `update relgroup|dbgroup`: the rename if
  * one was asked, the affected syncs checked and a running engine told,
  * then everything said at once.
@@ -266,7 +283,7 @@ int cmd_update_relgroup(CliContext *ctx, int argc, char **argv)
     AffectedSyncs a = {0};
     StrBuf said;
     const char *newname, *db;
-    int found, code = EXIT_FAIL;
+    int code = EXIT_FAIL;
 
     if (argc < 2 || strchr(argv[0], '=') != NULL)
         return cli_error(
@@ -284,15 +301,7 @@ int cmd_update_relgroup(CliContext *ctx, int argc, char **argv)
         cli_error("update relgroup: nothing to change: give add TABLE, remove TABLE or name=NEWNAME");
         goto out;
     }
-    if (cli_catalog(ctx) == NULL)
-        goto out;
-    found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, argv[0]);
-    if (found != 1) {
-        if (found == 0)
-            cli_error("no relgroup named \"%s\"", argv[0]);
-        goto out;
-    }
-    if (!affected_add(ctx->cat, SQL_SYNCS_OF_RELGROUP, argv[0], &a) ||
+    if (!group_start(ctx, "relgroup", SQL_RELGROUP_EXISTS, SQL_SYNCS_OF_RELGROUP, argv[0], &a) ||
         !relgroup_change(ctx->cat, argv[0], &g, db, &said))
         goto out;
     if (!group_done(ctx, "relgroup", NAME_RELGROUP, SQL_RELGROUP_EXISTS, SQL_RENAME_RELGROUP, argv[0],
@@ -444,7 +453,7 @@ int cmd_update_dbgroup(CliContext *ctx, int argc, char **argv)
     AffectedSyncs a = {0};
     StrBuf said;
     const char *newname;
-    int found, code = EXIT_FAIL;
+    int code = EXIT_FAIL;
 
     if (argc < 2 || strchr(argv[0], '=') != NULL)
         return cli_error(
@@ -459,15 +468,7 @@ int cmd_update_dbgroup(CliContext *ctx, int argc, char **argv)
             "update dbgroup: nothing to change: give add DB[:ROLE], remove DB, DB:ROLE or name=NEWNAME");
         goto out;
     }
-    if (cli_catalog(ctx) == NULL)
-        goto out;
-    found = cli_row_exists(ctx->cat, SQL_DBGROUP_EXISTS, argv[0]);
-    if (found != 1) {
-        if (found == 0)
-            cli_error("no dbgroup named \"%s\"", argv[0]);
-        goto out;
-    }
-    if (!affected_add(ctx->cat, SQL_SYNCS_OF_DBGROUP, argv[0], &a) ||
+    if (!group_start(ctx, "dbgroup", SQL_DBGROUP_EXISTS, SQL_SYNCS_OF_DBGROUP, argv[0], &a) ||
         !dbgroup_change(ctx->cat, argv[0], &g, &said))
         goto out;
     if (!group_done(ctx, "dbgroup", NAME_DBGROUP, SQL_DBGROUP_EXISTS, SQL_RENAME_DBGROUP, argv[0], newname,

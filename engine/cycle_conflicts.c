@@ -84,24 +84,26 @@ static bool load_key_list(SyncRunner *r, int s, int t, char kind, const StrBuf *
     return ok;
 }
 
-/* drop_lost - remove from source s's bucardo_k<t> the keys it lost. */
-static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nkeys, char *err, size_t errlen)
+bool drop_listed_keys(SyncRunner *r, int s, int t, char list, long *nkeys, char *err, size_t errlen)
 {
     TablePlan *p = &r->src[s].plans[t];
-    PGresult *res;
-    char *sql;
+    char *sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_%c%d l WHERE %s", t, list,
+                          t, p->lostjoin);
+    PGresult *res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
 
-    if (!load_key_list(r, s, t, 'l', lost, err, errlen))
-        return false;
-    sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_l%d l WHERE %s", t, t,
-                    p->lostjoin);
-    res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
     free(sql);
     if (res == NULL)
         return false;
     *nkeys -= atol(PQcmdTuples(res));
     PQclear(res);
     return true;
+}
+
+/* drop_lost - remove from source s's bucardo_k<t> the keys it lost. */
+static bool drop_lost(SyncRunner *r, int s, int t, const StrBuf *lost, long *nkeys, char *err, size_t errlen)
+{
+    return load_key_list(r, s, t, 'l', lost, err, errlen) &&
+           drop_listed_keys(r, s, t, 'l', nkeys, err, errlen);
 }
 
 /* mark_won - in a catching-up source's bucardo_k<t>, the keys it won are new. */

@@ -376,21 +376,11 @@ static bool drop_losers(SyncRunner *r, int s, int t, const StrBuf *lost, long *n
     char *sql = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_x%d (%s, bucardo_del bool) ON COMMIT DROP;"
                           " COPY pg_temp.bucardo_x%d (%s, bucardo_del) FROM STDIN",
                           t, p->keydefs, t, p->keycols);
-    PGresult *res;
+    bool ok = src_copy_in(r, s, p->display, sql, lost, err, errlen);
 
-    if (!src_copy_in(r, s, p->display, sql, lost, err, errlen)) {
-        free(sql);
-        return false;
-    }
     free(sql);
-    sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d k USING pg_temp.bucardo_x%d l WHERE %s", t, t,
-                    p->lostjoin);
-    res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
-    free(sql);
-    if (res == NULL)
+    if (!ok || !drop_listed_keys(r, s, t, 'x', nkeys, err, errlen))
         return false;
-    *nkeys -= atol(PQcmdTuples(res));
-    PQclear(res);
     *deletes = *deletes || strstr(lost->data, "\tt\n") != NULL;
     return true;
 }

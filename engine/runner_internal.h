@@ -143,6 +143,10 @@ bool check_columns(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
 /* resolve_conflicts - settle keys changed on several sources; catchup (per
  * source, may be NULL): its bucardo_k<t> has a bucardo_new column, set on
  * the keys it wins so that every member takes them. */
+/* drop_listed_keys - delete from source s's bucardo_k<t> the keys listed
+ * in temp table bucardo_<list><t>; *nkeys goes down by as many. */
+bool drop_listed_keys(SyncRunner *r, int s, int t, char list, long *nkeys, char *err,
+                      size_t errlen) MUST_CHECK;
 bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *conflicts, char *err,
                        size_t errlen) MUST_CHECK;
 /* conflicts_latest_source - the source whose latest change of this cycle
