@@ -26,7 +26,10 @@
  * dropped before the load and recreated after it - inside the one
  * transaction of a single stream; around the streams, journaled in the
  * catalog, with parallel streams.  The table is then always analyzed, as
- * new expression indexes have no statistics until it is.
+ * new expression indexes have no statistics until it is.  Parallel streams
+ * also load without the primary key where nothing depends on it (same
+ * journal), whatever rebuild_index says: built after the load it is
+ * smaller and the copy faster (measured by bench/bulk_bench.sh).
  *
  * Rows move in binary COPY format when every column has a built-in type
  * and strict_checking confirmed the targets' types are the same: it spares
@@ -67,6 +70,11 @@ static const char SQL_PROGRESS[] =
 static const char SQL_PROGRESS_UPDATE[] =
     "UPDATE bucardo.copy_progress SET bytes = $3, updated = now(), rows = $4::bigint, done = $5::boolean"
     " WHERE sync = $1 AND tablename = $2";
+
+/* $1: the table.  Does another table's foreign key reference it? */
+static const char SQL_REFERENCED[] =
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint"
+    "                WHERE contype = 'f' AND confrelid = $1::regclass AND conrelid <> $1::regclass)";
 
 /* Tables smaller than this many blocks (8 MB at 8 kB) go in one stream. */
 enum { PARALLEL_MIN_BLOCKS = 1024 };
@@ -134,6 +142,58 @@ static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char
 }
 
 /*
+ * empty_sql - the statement that empties the table on writer w: TRUNCATE,
+ * which PostgreSQL refuses for a table another table's foreign key
+ * references (even with session_replication_role = replica, whatever the
+ * data); there DELETE, under which replica mode fires no foreign key
+ * trigger, so rows of the referencing table wait for the reload as in
+ * any delta cycle.  Caller frees.
+ */
+static char *empty_sql(const BulkCopy *job, int w)
+{
+    const char *table = job->r->src[0].plans[job->table].wtable[w];
+    return job->referenced[w] ? xasprintf("DELETE FROM %s", table) : xasprintf("TRUNCATE %s", table);
+}
+
+/*
+ * read_referenced - fill job->referenced: per copy target, whether other
+ * tables' foreign keys reference the table there.
+ */
+static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
+{
+    SyncRunner *r = job->r;
+
+    for (int w = 0; w < r->nwriters; w++) {
+        const DbInfo *db = writer_dbinfo(r, w);
+        ConnParams cp;
+        char reason[512];
+        const char *params[1];
+        PGconn *conn;
+        PGresult *res;
+
+        if (!job->to[w])
+            continue;
+        cp = dbinfo_params(db);
+        if ((conn = pg_connect_err(&cp, reason, sizeof(reason))) == NULL) {
+            snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
+            return false;
+        }
+        params[0] = r->src[0].plans[job->table].wtable[w];
+        res = pg_query(conn, db->name, SQL_REFERENCED, 1, params);
+        if (res == NULL)
+            snprintf(err, errlen, "target %s: cannot read the foreign keys referencing %s", db->name,
+                     params[0]);
+        else
+            job->referenced[w] = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        PQfinish(conn);
+        if (res == NULL)
+            return false;
+    }
+    return true;
+}
+
+/*
  * copy_range - copy one block range (or the whole table) into ws, one pipe
  * per distinct customcols select list.  `freeze`: the table was truncated
  * in the writers' transaction, so COPY FREEZE may be used.  Rows go in
@@ -166,8 +226,6 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
         char *out;
 
         bool binary = p->binary && sel == NULL;
-        const char *opts =
-            binary ? (freeze ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)") : (freeze ? " (FREEZE)" : "");
 
         if (!job->to[w] || done[w])
             continue;
@@ -175,6 +233,9 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
             const char *other = p->wselect[v];
             if (job->to[v] && !done[v] &&
                 (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
+                bool fz = freeze && !job->referenced[v]; /* FREEZE needs the TRUNCATE */
+                const char *opts =
+                    binary ? (fz ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)") : (fz ? " (FREEZE)" : "");
                 done[v] = true;
                 in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], opts);
             }
@@ -202,12 +263,11 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
 static bool load_whole(const BulkCopy *job, PGconn *src, TargetWriter **ws, const IndexSet *indexes,
                        char *err, size_t errlen)
 {
-    const TablePlan *p = &job->r->src[0].plans[job->table];
     bool ok;
 
     for (int w = 0; w < job->r->nwriters; w++)
         if (ws[w]) {
-            char *sql = xasprintf("TRUNCATE %s", p->wtable[w]);
+            char *sql = empty_sql(job, w);
             if (indexes)
                 index_set_send_drop(&indexes[w], ws[w]);
             writer_send_new(ws[w], MSG_EXEC, sql);
@@ -307,12 +367,11 @@ static bool start_progress(const BulkCopy *job, int streams, long estimate)
 static bool truncate_targets(const BulkCopy *job, const IndexSet *indexes, char *err, size_t errlen)
 {
     TargetWriter **ws = start_writers(job);
-    const TablePlan *p = &job->r->src[0].plans[job->table];
     long rows;
 
     for (int w = 0; w < job->r->nwriters; w++)
         if (ws[w]) {
-            char *sql = xasprintf("TRUNCATE %s", p->wtable[w]);
+            char *sql = empty_sql(job, w);
             if (indexes)
                 index_set_send_drop(&indexes[w], ws[w]);
             writer_send_new(ws[w], MSG_EXEC, sql);
@@ -322,11 +381,11 @@ static bool truncate_targets(const BulkCopy *job, const IndexSet *indexes, char 
 }
 
 /*
- * read_indexes - per copy target, the indexes rebuild_index drops
- * (writer-indexed array, caller frees with free_indexes); *none when no
- * target has any; NULL on error.
+ * read_indexes - per copy target, the indexes of kinds `which` the load
+ * goes without (writer-indexed array, caller frees with free_indexes);
+ * *none when no target has any; NULL on error.
  */
-static IndexSet *read_indexes(const BulkCopy *job, bool *none, char *err, size_t errlen)
+static IndexSet *read_indexes(const BulkCopy *job, int which, bool *none, char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
     IndexSet *ix = xcalloc((size_t)r->nwriters, sizeof(IndexSet));
@@ -336,7 +395,7 @@ static IndexSet *read_indexes(const BulkCopy *job, bool *none, char *err, size_t
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w] &&
             !index_set_read(writer_dbinfo(r, w), r->src[0].plans[job->table].wtable[w],
-                            &r->def.tables[job->table], r->client_encoding, &ix[w], err, errlen)) {
+                            &r->def.tables[job->table], r->client_encoding, which, &ix[w], err, errlen)) {
             for (int v = 0; v <= w; v++)
                 index_set_free(&ix[v]);
             free(ix);
@@ -454,7 +513,8 @@ static bool copy_streams(BulkCopy *job, int streams, long nblocks, const IndexSe
     return ok;
 }
 
-bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
+/* copy_table - bulk_copy_table, with job->referenced allocated. */
+static bool copy_table(BulkCopy *job, char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
     const TablePlan *p = &r->src[0].plans[job->table];
@@ -464,12 +524,15 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
     long nblocks, estimate, rows = 0;
     int streams = r->def.copy_streams > 0 ? r->def.copy_streams : default_streams();
     IndexSet *ix = NULL;
+    int which;
     bool ok = true;
 
     atomic_init(&job->bytes, 0);
     atomic_init(&job->read, 0);
     /* Indexes an interrupted copy of this sync dropped come back first. */
     if (!index_journal_restore(r, err, errlen))
+        return false;
+    if (!read_referenced(job, err, errlen))
         return false;
     sql = xasprintf(SQL_SIZE, p->literal, p->literal);
     res = src_query(r, 0, p->display, sql, PGRES_TUPLES_OK, err, errlen);
@@ -483,9 +546,13 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
         streams = 1;
     if (streams > nblocks)
         streams = nblocks > 0 ? (int)nblocks : 1;
-    if (r->def.rebuild_index > 0) {
+    /* Parallel streams always go without the primary key where that is
+     * safe (index_rebuild.c says why and when); rebuild_index adds the
+     * secondary indexes. */
+    which = (r->def.rebuild_index > 0 ? INDEX_SECONDARY : 0) | (streams > 1 ? INDEX_PRIMARY_KEY : 0);
+    if (which) {
         bool none;
-        if ((ix = read_indexes(job, &none, err, errlen)) == NULL)
+        if ((ix = read_indexes(job, which, &none, err, errlen)) == NULL)
             return false;
         if (none) { /* nothing to rebuild: a plain copy */
             free_indexes(r, ix);
@@ -495,7 +562,7 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
     if (!start_progress(job, streams, estimate))
         log_warn("could not record the start of the copy of %s", p->display);
     log_info("copying table %s (%ld kB) in %d stream(s)%s", p->display, estimate / 1024, streams,
-             ix ? ", secondary indexes rebuilt after" : "");
+             ix ? ", indexes rebuilt after" : "");
 
     if (streams == 1 && nblocks < PARALLEL_MIN_BLOCKS) {
         /* Small: on the cycle's own source transaction, no progress needed. */
@@ -522,5 +589,16 @@ bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
     if (ok)
         log_info("copied table %s: %ld rows, %ld kB of COPY data, %d stream(s)", p->display, rows,
                  (long)atomic_load(&job->bytes) / 1024, streams);
+    return ok;
+}
+
+bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
+{
+    bool ok;
+
+    job->referenced = xcalloc((size_t)job->r->nwriters, sizeof(bool));
+    ok = copy_table(job, err, errlen);
+    free(job->referenced);
+    job->referenced = NULL;
     return ok;
 }

@@ -15,6 +15,7 @@ typedef struct BulkCopy {
     atomic_long bytes; /* COPY bytes read so far (all streams) */
     atomic_long read;  /* rows read so far (all streams) */
     long rows;         /* rows copied (per target), when done */
+    bool *referenced;  /* per writer: other tables' foreign keys point at it (own) */
 } BulkCopy;
 
 /*

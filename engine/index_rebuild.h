@@ -8,27 +8,36 @@
 
 #include "runner_internal.h"
 
-/* The secondary indexes of one table on one database. */
+/* The indexes of one table on one database that a load goes without. */
 typedef struct IndexSet {
     int n;
     char **qname;   /* "schema"."index", quoted by the server */
-    char **create;  /* CREATE INDEX ... as pg_get_indexdef gives it (+ TABLESPACE) */
-    char **comment; /* COMMENT ON INDEX ... IS '...', or NULL */
+    char **drop;    /* DROP INDEX ..., or ALTER TABLE ... DROP CONSTRAINT for the key */
+    char **create;  /* CREATE INDEX ... as pg_get_indexdef gives it (+ TABLESPACE),
+                     * or ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY */
+    char **comment; /* COMMENT ON ... IS '...' (one or two statements), or NULL */
 } IndexSet;
+
+/* Which indexes index_set_read returns. */
+enum {
+    INDEX_SECONDARY = 1,   /* rebuild_index: the plain secondary indexes */
+    INDEX_PRIMARY_KEY = 2, /* the primary key, where nothing depends on it */
+};
 
 /*
  * index_set_read - the indexes of `table` (quoted, as the writer names it)
- * on database db that a load may drop, read on a connection of its own
+ * on database db that a load may drop, of the kinds in `which`
+ * (INDEX_SECONDARY | INDEX_PRIMARY_KEY; the key first), read on a connection of its own
  * with client_encoding `encoding` (the writers', so the definitions are
  * bytes they can send; NULL: the default).  The caller owns *out
  * (index_set_free) even on failure.
  */
-bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, const char *encoding,
+bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, const char *encoding, int which,
                     IndexSet *out, char *err, size_t errlen) MUST_CHECK;
 void index_set_free(IndexSet *s);
 
-/* index_set_send_drop / _create - queue on writer w the DROP INDEX of the
- * whole set, or every CREATE INDEX (and COMMENT) of it; nothing if empty. */
+/* index_set_send_drop / _create - queue on writer w every DROP of the
+ * set, or every CREATE (and COMMENT) of it, the key first; nothing if empty. */
 void index_set_send_drop(const IndexSet *s, TargetWriter *w);
 void index_set_send_create(const IndexSet *s, TargetWriter *w);
 

@@ -1047,7 +1047,7 @@ static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
         if (!c->to[w])
             continue;
         if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t],
-                            r->client_encoding, &ix[w], err, errlen)) {
+                            r->client_encoding, INDEX_SECONDARY, &ix[w], err, errlen)) {
             for (int v = 0; v < c->nw; v++)
                 index_set_free(&ix[v]);
             free(ix);

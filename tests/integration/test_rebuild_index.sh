@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # rebuild_index: a table copy loads the target without its secondary
 # indexes and recreates them (same definitions, new index relations), in
-# one stream (t2) and in parallel streams (t1); the primary key and
-# constraint indexes stay.  An engine killed mid-copy leaves the dropped indexes in the
+# one stream (t2) and in parallel streams (t1); constraint indexes stay.
+# Parallel streams also rebuild the primary key (with its comment), unless
+# a foreign key references it (parent).  An engine killed mid-copy leaves the dropped indexes in the
 # catalog's journal and recreates them when it starts again.
 # rebuild_index=2 also rebuilds them in delta cycles.  Bad values are refused.
 . "$TESTS_DIR/lib/pgcluster.sh"
@@ -21,7 +22,12 @@ createdb src && psql -X -q -d src -c "
     CREATE TABLE big (a int, b int, pad text, PRIMARY KEY (a, b));
     CREATE INDEX big_pad ON big (pad text_pattern_ops);
     CREATE UNIQUE INDEX big_b_a ON big (b, a) WITH (fillfactor = 70);
-    INSERT INTO big SELECT i % 1000, i, repeat(md5(i::text), 3) FROM generate_series(1, 100000) i;" \
+    INSERT INTO big SELECT i % 1000, i, repeat(md5(i::text), 3) FROM generate_series(1, 100000) i;
+    COMMENT ON CONSTRAINT big_pkey ON big IS 'the key of big';
+    CREATE TABLE parent (id int PRIMARY KEY, pad text);
+    CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);
+    INSERT INTO parent SELECT i, repeat('p', 200) FROM generate_series(1, 3000) i;
+    INSERT INTO child SELECT i, i FROM generate_series(1, 3000) i;" \
     || fail schema
 for db in t1 t2; do
     createdb $db && pg_dump -s src | psql -X -q -d $db >/dev/null || fail "schema on $db"
@@ -40,9 +46,11 @@ oids() {
 }
 before=$(indexes)
 secondary="'item_code', 'item_lower_name', 'big_pad', 'big_b_a'"
-kept="'item_pkey', 'item_sku', 'big_pkey'"
+kept="'item_sku', 'parent_pkey'"
+pkeys="'item_pkey', 'big_pkey', 'child_pkey'"
 sec_before=$(oids "$secondary")
 kept_before=$(oids "$kept")
+pkeys_before=$(oids "$pkeys")
 t2_before=$(oids "'item_code', 'item_lower_name'" t2)
 t2_kept=$(oids "'item_pkey', 'item_sku'" t2)
 
@@ -66,7 +74,7 @@ expect_equal "1" "$(sql bucardo "select rebuild_index from bucardo.sync where na
 # Kill the engine while big's parallel streams are held up on t1 (a trigger
 # that fires even in replica mode waits for an advisory lock the test
 # holds): the drop has committed, so the journal holds big's two secondary
-# indexes and t1 lacks them.
+# indexes and its primary key, and t1 lacks them.
 psql -X -q -d t1 -c "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS
                          \$\$BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NEW; END\$\$;
                      CREATE TRIGGER hold BEFORE INSERT ON big FOR EACH ROW EXECUTE FUNCTION hold();
@@ -88,9 +96,9 @@ for _ in $(seq 100); do process_gone "$pid" && break; sleep 0.05; done
 sql t1 "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and mode = 'ExclusiveLock'" >/dev/null
 wait $locker
 psql -X -q -d t1 -c "DROP TRIGGER hold ON big" || fail "drop the hold trigger"
-expect_equal "public.big_b_a public.big_pad" "$(sql bucardo "select string_agg(indexname, ' ' order by indexname) from bucardo.index_rebuild where sync = 'rb' and db = 't1'")" \
+expect_equal "public.big_b_a public.big_pad public.big_pkey" "$(sql bucardo "select string_agg(indexname, ' ' order by indexname) from bucardo.index_rebuild where sync = 'rb' and db = 't1'")" \
     "indexes journaled by the interrupted copy"
-expect_equal "0" "$(sql t1 "select count(*) from pg_indexes where indexname in ('big_pad', 'big_b_a')")" "big's indexes dropped mid-copy"
+expect_equal "0" "$(sql t1 "select count(*) from pg_indexes where indexname in ('big_pad', 'big_b_a', 'big_pkey')")" "big's indexes dropped mid-copy"
 
 # Changes made on the source during the copy must arrive too.
 (for i in $(seq 1 40); do
@@ -102,7 +110,7 @@ run_ok "$BUCARDO" start
 wait $writer || fail "changes during the copy"
 wait_run rb 120 "state = 'Good'"
 wait_run one 60 "state = 'Good'"
-wait_synced src t1 60 item big
+wait_synced src t1 60 item big parent child
 wait_synced src t2 30 item
 expect_equal "$(indexes t2 | grep -v big)" "$(printf '%s\n' "$before" | grep -v big)" "index definitions after the copy in one stream"
 expect_equal "$t2_kept" "$(oids "'item_pkey', 'item_sku'" t2)" "one stream: primary key and constraint indexes untouched"
@@ -113,7 +121,15 @@ expect_equal "0" "$(sql bucardo "select count(*) from bucardo.index_rebuild")" "
 for i in item_code item_lower_name big_pad big_b_a; do
     printf '%s\n' "$sec_before" | grep -qw "$i=$(sql t1 "select '$i'::regclass::oid")" && fail "index $i was not rebuilt"
 done
-expect_equal "$kept_before" "$(oids "$kept")" "primary key and constraint indexes untouched"
+expect_equal "$kept_before" "$(oids "$kept")" "constraint indexes and a referenced primary key untouched"
+for i in item_pkey big_pkey child_pkey; do
+    printf '%s\n' "$pkeys_before" | grep -qw "$i=$(sql t1 "select '$i'::regclass::oid")" && fail "parallel streams: primary key $i was not rebuilt"
+done
+expect_equal "p p p" "$(sql t1 "select string_agg(contype::text, ' ') from pg_constraint where conname in ('item_pkey', 'big_pkey', 'child_pkey')")" \
+    "rebuilt primary keys are primary key constraints"
+expect_equal "the key of big" "$(sql t1 "select obj_description(oid, 'pg_constraint') from pg_constraint where conname = 'big_pkey'")" \
+    "comment of a rebuilt primary key"
+expect_equal "1" "$(sql t1 "select count(*) from pg_constraint where contype = 'f' and conrelid = 'child'::regclass")" "foreign key kept"
 [ "$(sql t1 "select count(*) from pg_stats where tablename = 'item_lower_name'")" -ge 1 ] \
     || fail "the rebuilt expression index has no statistics: not analyzed after the copy"
 grep -q "recreating index public.big_pad on t1" log.bucardo || fail "no log line for the restored index"
