@@ -71,11 +71,6 @@ static const char SQL_PROGRESS_UPDATE[] =
     "UPDATE bucardo.copy_progress SET bytes = $3, updated = now(), rows = $4::bigint, done = $5::boolean"
     " WHERE sync = $1 AND tablename = $2";
 
-/* $1: the table.  Does another table's foreign key reference it? */
-static const char SQL_REFERENCED[] =
-    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint"
-    "                WHERE contype = 'f' AND confrelid = $1::regclass AND conrelid <> $1::regclass)";
-
 /* Tables smaller than this many blocks (8 MB at 8 kB) go in one stream. */
 enum { PARALLEL_MIN_BLOCKS = 1024 };
 
@@ -143,11 +138,11 @@ static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char
 
 /*
  * empty_sql - the statement that empties the table on writer w: TRUNCATE,
- * which PostgreSQL refuses for a table another table's foreign key
- * references (even with session_replication_role = replica, whatever the
- * data); there DELETE, under which replica mode fires no foreign key
- * trigger, so rows of the referencing table wait for the reload as in
- * any delta cycle.  Caller frees.
+ * or DELETE where other tables' foreign keys reference it (see
+ * writer_table_referenced); rows of the referencing tables then wait for
+ * the reload as in any delta cycle.  Decided here rather than by the
+ * writer (MSG_EMPTY) because COPY FREEZE is allowed only after TRUNCATE.
+ * Caller frees.
  */
 static char *empty_sql(const BulkCopy *job, int w)
 {
@@ -167,9 +162,9 @@ static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
         const DbInfo *db = writer_dbinfo(r, w);
         ConnParams cp;
         char reason[512];
-        const char *params[1];
+        const char *table;
         PGconn *conn;
-        PGresult *res;
+        bool ok;
 
         if (!job->to[w])
             continue;
@@ -178,16 +173,13 @@ static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
             snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
             return false;
         }
-        params[0] = r->src[0].plans[job->table].wtable[w];
-        res = pg_query(conn, db->name, SQL_REFERENCED, 1, params);
-        if (res == NULL)
-            snprintf(err, errlen, "target %s: cannot read the foreign keys referencing %s", db->name,
-                     params[0]);
-        else
-            job->referenced[w] = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        PQclear(res);
+        table = r->src[0].plans[job->table].wtable[w];
+        ok = writer_table_referenced(conn, table, &job->referenced[w]);
+        if (!ok)
+            snprintf(err, errlen, "target %s: cannot read the foreign keys referencing %s: %s", db->name,
+                     table, PQerrorMessage(conn));
         PQfinish(conn);
-        if (res == NULL)
+        if (!ok)
             return false;
     }
     return true;

@@ -568,7 +568,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
     bool ok;
 
     if (truncate)
-        send_table(r, MSG_EXEC, "TRUNCATE ", p, "", c->to);
+        send_table(r, MSG_EMPTY, "", p, "", c->to);
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
     sql = xasprintf(

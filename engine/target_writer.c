@@ -8,6 +8,7 @@
  *   BEGIN                      connect if needed; replica role; BEGIN
  *   EXEC sql | COPY_BEGIN sql, DATA..., COPY_END    (any number)
  *   QUERY sql                  its rows are kept until writer_take_rows
+ *   EMPTY table                TRUNCATE, or DELETE if foreign keys point at it
  *   BARRIER                    reply: all of the above ok?
  *   COMMIT | ROLLBACK          reply: did it commit / roll back?
  *   STOP                       leave
@@ -231,6 +232,37 @@ static void do_begin(TargetWriter *w, const char *encoding)
     w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK, false);
 }
 
+bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced)
+{
+    static const char sql[] =
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint"
+        "                WHERE contype = 'f' AND confrelid = $1::regclass AND conrelid <> $1::regclass)";
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, &table, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    if (ok)
+        *referenced = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return ok;
+}
+
+/* do_empty - EMPTY: see writer_table_referenced for why not always TRUNCATE. */
+static void do_empty(TargetWriter *w, const char *table)
+{
+    bool referenced = false;
+    char *sql;
+
+    if (!writer_table_referenced(w->conn, table, &referenced)) {
+        char what[256];
+        snprintf(what, sizeof(what), "reading the foreign keys that reference %s", table);
+        record_error(w, what, NULL);
+        return;
+    }
+    sql = xasprintf(referenced ? "DELETE FROM %s" : "TRUNCATE %s", table);
+    run(w, sql, sql, PGRES_COMMAND_OK, false);
+    free(sql);
+}
+
 static void do_copy_end(TargetWriter *w)
 {
     PGresult *res;
@@ -279,6 +311,10 @@ static void *writer_main(void *arg)
         case MSG_QUERY:
             if (!w->failed)
                 run(w, m->sql, m->sql, PGRES_TUPLES_OK, false);
+            break;
+        case MSG_EMPTY:
+            if (!w->failed)
+                do_empty(w, m->sql);
             break;
         case MSG_COPY_BEGIN:
             if (!w->failed)

@@ -40,4 +40,13 @@ const char *writer_db_name(const TargetWriter *w);
 /* writer_stop - stop the thread, close its connection, free it. */
 void writer_stop(TargetWriter *w);
 
+/*
+ * writer_table_referenced - on conn, does another table's foreign key
+ * reference `table` (quoted)?  PostgreSQL refuses to TRUNCATE such a table
+ * alone, even under session_replication_role = replica; DELETE works, and
+ * replica mode fires no foreign key trigger.  False with *referenced unset
+ * on error (the result's message is in conn's error).
+ */
+bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced) MUST_CHECK;
+
 #endif

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One source, two targets: inserts, updates (key-changing too), deletes and
 # TRUNCATE on tables with multi-column and text keys, NULLs, bytea, json,
-# arrays.  After each step every target's contents equal the source's.
+# arrays, and TRUNCATE of tables that foreign keys reference (parent, and on
+# t1 a table outside the sync too).  After each step every target's
+# contents equal the source's.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
@@ -11,17 +13,20 @@ bucardo_install
 SCHEMA="
 CREATE TABLE multi (a int, b text, v numeric, note text, PRIMARY KEY (a, b));
 CREATE TABLE texty (k text PRIMARY KEY, data bytea, doc jsonb, tags text[], j json, ts timestamptz);
-CREATE TABLE \"Odd \"\"name\"\"\" (\"Key Col\" bigint PRIMARY KEY, \"select\" text);"
+CREATE TABLE \"Odd \"\"name\"\"\" (\"Key Col\" bigint PRIMARY KEY, \"select\" text);
+CREATE TABLE parent (id int PRIMARY KEY, name text);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent);"
 for db in src t1 t2; do
     createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
 done
+psql -X -q -d t1 -c "CREATE TABLE local_ref (p int REFERENCES parent)" || fail "local_ref on t1"
 for db in src t1 t2; do
     run_ok "$BUCARDO" add database "$db" dbname="$db"
 done
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1,t2
 run_ok "$BUCARDO" start
-TABLES=(multi texty '"Odd ""name"""')
+TABLES=(multi texty '"Odd ""name"""' parent child)
 check() {
     wait_synced src t1 20 "${TABLES[@]}"
     wait_synced src t2 20 "${TABLES[@]}"
@@ -59,12 +64,21 @@ psql -X -q -d src -c 'TRUNCATE multi' || fail truncate
 psql -X -q -d src -c "INSERT INTO multi VALUES (1, 'after truncate', 1, 'x')" || fail "insert after truncate"
 check
 
+# PostgreSQL refuses TRUNCATE parent alone while child's (or local_ref's)
+# foreign key references it: the targets empty it with DELETE instead.
+psql -X -q -d src -c "INSERT INTO parent SELECT i, 'p' || i FROM generate_series(1, 50) i;
+                      INSERT INTO child SELECT i, i FROM generate_series(1, 50) i" || fail "parents"
+check
+psql -X -q -d src -c "TRUNCATE child, parent; INSERT INTO parent VALUES (7, 'again'); INSERT INTO child VALUES (70, 7)" \
+    || fail "truncate parent"
+check
+
 # Nothing echoes: the targets' capture is not installed and the source's
 # delta tables are purged once applied.
 run_ok "$BUCARDO" kick s1 10
 expect_out "DONE"
 [ "$(sql src "select count(*) from bucardo.truncate_log")" = 0 ] || fail "truncate_log not purged"
-[ "$(sql src "select count(*) from pg_tables where schemaname = 'bucardo' and tablename like 'delta%'")" = 3 ] || fail "expected 3 delta tables"
+[ "$(sql src "select count(*) from pg_tables where schemaname = 'bucardo' and tablename like 'delta%'")" = 5 ] || fail "expected 5 delta tables"
 while IFS= read -r q; do
     [ "$(sql src "$q")" = 0 ] || fail "delta table not purged: $q"
 done < <(sql src "select format('select count(*) from bucardo.%I', tablename) from pg_tables
