@@ -9,9 +9,9 @@
 #     cap_on    capture installed on pgbench_accounts (aid int4),
 #               pgbench_branches (bid int4) and pgbench_tellers (tid int4)
 #   cap_on is a template copy of cap_none. Capture comes from
-#   sql/capture.sql: sections "common" and "table", plus "kick" with
-#   --kick. The script fills in the placeholders with sed, in the same
-#   form engine/capture.c uses.
+#   sql/capture.sql: sections "common" and "table", with section "kick" in
+#   place of @KICK@ with --kick (nothing without). The script fills in the
+#   placeholders with sed and awk, in the same form engine/capture.c uses.
 #   Figures measured with it, and why this capture design was chosen, are
 #   in the header of sql/capture.sql.
 #
@@ -54,7 +54,7 @@
 #   --runs N     runs per side (default 3)
 #   --clients N  pgbench -c (default 4)
 #   --jobs N     pgbench -j (default 2)
-#   --kick       also install the autokick NOTIFY trigger ("kick" section)
+#   --kick       capture with the autokick wake-up ("kick" section)
 #   --concurrent run both sides at the same time instead of alternating
 #   --bulk       also time the full-table UPDATE of pgbench_accounts
 #   --quick      scale 1, 5 s, 1 run (a smoke test)
@@ -152,8 +152,11 @@ render() {
         -e "s|@NEWROWKEYS@|NEW.\"$k\"|g" \
         -e "s|@OLDROWKEYS@|OLD.\"$k\"|g" \
         -e "s|@KEYSDIFFER@|ROW(o.\"$k\") IS DISTINCT FROM ROW(n.\"$k\")|g" \
-        -e "s|@RELID@|'public.$t'::regclass::oid|g"
+        -e "s|@RELID@|'public.$t'::regclass::oid|g" |
+        awk -v kick="$kick" -v kickfile="$dir/kick.sql" \
+            '$0 == "@KICK@" { if (kick == 1) while ((getline l < kickfile) > 0) print l; close(kickfile); next } { print }'
 }
+section kick >"$dir/kick.sql"
 tables="pgbench_accounts:aid pgbench_branches:bid pgbench_tellers:tid"
 {
     echo "SET client_min_messages = warning;"
@@ -161,7 +164,6 @@ tables="pgbench_accounts:aid pgbench_branches:bid pgbench_tellers:tid"
     section common
     for tk in $tables; do
         render table "${tk%%:*}" "${tk##*:}"
-        if [ "$kick" = 1 ]; then render kick "${tk%%:*}" "${tk##*:}"; fi
     done
     echo "COMMIT;"
 } >"$dir/install.sql"
@@ -169,7 +171,7 @@ if grep -n '@[A-Z_]*@' "$dir/install.sql" >&2; then
     echo "unsubstituted placeholder(s) above" >&2; exit 1
 fi
 q -d cap_on -f "$dir/install.sql"
-echo "capture installed in cap_on$([ "$kick" = 1 ] && echo ' (with autokick trigger)'):"
+echo "capture installed in cap_on$([ "$kick" = 1 ] && echo ' (with the autokick wake-up)'):"
 q -At -d cap_on -c "SELECT '  ' || tgrelid::regclass || ': ' || string_agg(tgname, ', ' ORDER BY tgname)
                       FROM pg_trigger WHERE tgname LIKE 'bucardo%' GROUP BY tgrelid ORDER BY 1"
 

@@ -4,8 +4,8 @@
  *
  * sql/capture.sql is a template in sections ("-- @@SECTION name@@"):
  * common (once per database), table (delta table, trigger function,
- * triggers), kick (the autokick NOTIFY trigger), nokick (its removal) and
- * drop (everything of one table).  Placeholders are replaced by text that
+ * triggers), kick (the autokick wake-up, put into the trigger function of
+ * a table an autokick sync reads) and drop (everything of one table).  Placeholders are replaced by text that
  * was quoted here with PQescapeIdentifier, so no user-given name reaches
  * the server unquoted.  They are replaced in one pass over the template, so
  * a name that looks like a placeholder (a key column "@RELID@", a table
@@ -42,8 +42,9 @@ char *capture_object_name(const char *prefix, const TableDef *t)
     return out;
 }
 
-/* render - the section with every placeholder of table t filled in. */
-static char *render(PGconn *conn, const char *name, const TableDef *t)
+/* render - the section with every placeholder of table t filled in;
+ * @KICK@ gets the kick section when `autokick`. */
+static char *render(PGconn *conn, const char *name, const TableDef *t, bool autokick)
 {
     char *text = sql_section(sql_capture, name);
     char *delta = capture_object_name("delta", t), *func = capture_object_name("capture", t);
@@ -95,6 +96,9 @@ static char *render(PGconn *conn, const char *name, const TableDef *t)
     SUB("@OLDROWKEYS@", oldrow.data);
     SUB("@KEYSDIFFER@", differ);
     SUB("@RELID@", relid);
+    SUB("@KICK@", autokick ? sql_section(sql_capture, "kick") : NULL);
+    if (subs[n - 1].value == NULL)
+        subs[n - 1].value = xstrdup("");
 #undef SUB
     {
         StrBuf out;
@@ -121,9 +125,9 @@ static char *render(PGconn *conn, const char *name, const TableDef *t)
     return text;
 }
 
-static bool run_section(PGconn *conn, const char *who, const char *name, const TableDef *t)
+static bool run_section(PGconn *conn, const char *who, const char *name, const TableDef *t, bool autokick)
 {
-    char *sql = render(conn, name, t);
+    char *sql = render(conn, name, t, autokick);
     bool ok;
 
     if (sql == NULL)
@@ -161,13 +165,12 @@ bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool auto
         return false;
     if (t->nkeys == 0)
         return true; /* fullcopy-only table: no deltas to capture */
-    return run_section(conn, who, "common", t) && run_section(conn, who, "table", t) &&
-           run_section(conn, who, autokick ? "kick" : "nokick", t);
+    return run_section(conn, who, "common", t, false) && run_section(conn, who, "table", t, autokick);
 }
 
 bool capture_remove(PGconn *conn, const char *who, const TableDef *t)
 {
-    return run_section(conn, who, "drop", t);
+    return run_section(conn, who, "drop", t, false);
 }
 
 /* How many syncs read table t on source `db` (other than by the removed
@@ -218,8 +221,8 @@ static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
                 ok = capture_install(conn, who, t, autokick);
             else if (readers == 0)
                 ok = capture_remove(conn, who, t);
-            else
-                ok = run_section(conn, who, autokick ? "kick" : "nokick", t);
+            else /* still read by others: with or without the kick they need */
+                ok = capture_install(conn, who, t, autokick);
         }
         ok = ok && pg_exec(conn, who, "COMMIT", 0, NULL);
         if (conn)

@@ -10,7 +10,7 @@
  *
  * Autokick syncs also poll their sources (runner_check_completed): the
  * capture's NOTIFY is skipped by transactions that overlap another
- * notifying one (sql/capture.sql, bucardo.kick()), and the poll is what
+ * notifying one (sql/capture.sql, section kick), and the poll is what
  * finds their changes.  It runs POLL_MIN_S after a cycle that applied
  * something and backs off to POLL_MAX_S while it finds nothing, so an idle
  * source costs two table-less queries a second.
