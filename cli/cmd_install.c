@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "catalog.h"
 #include "cli.h"
+#include "syncdef.h"
 #include "sqltext.h"
 
 static const char SQL_IS_SUPERUSER[] = "SELECT rolsuper, current_setting('server_version_num')::int / 10000"
@@ -292,8 +294,53 @@ int cmd_install(CliContext *ctx, int argc, char **argv)
 }
 
 /*
+ * refresh_capture - install this program's change capture (sql/capture.sql)
+ * again on the sources of every sync: a new release may change the
+ * capture functions or triggers without changing the catalog, and the
+ * templates are idempotent (delta tables keep their rows).  Each sync in
+ * its own catalog transaction, like `validate`.  False if any failed; the
+ * others are still refreshed.
+ */
+static bool refresh_capture(PGconn *cat)
+{
+    PGresult *res = pg_query(cat, "catalog", "SELECT name FROM bucardo.sync ORDER BY name", 0, NULL);
+    int done = 0;
+    bool ok = res != NULL;
+
+    for (int i = 0; res && i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        SyncDef def;
+        bool one;
+
+        if (syncdef_load(cat, name, &def) != LOOKUP_FOUND) {
+            cli_error("sync \"%s\": cannot read its definition to refresh its change capture", name);
+            ok = false;
+            continue;
+        }
+        one = pg_exec(cat, "catalog", "BEGIN", 0, NULL) && capture_sync_install(cat, &def) &&
+              pg_exec(cat, "catalog", "COMMIT", 0, NULL);
+        if (!one) {
+            PGresult *r = PQexec(cat, "ROLLBACK");
+            PQclear(r);
+            cli_error("sync \"%s\": could not refresh its change capture (run 'bucardo validate %s' once its "
+                      "sources are reachable)",
+                      name, name);
+            ok = false;
+        } else {
+            done++;
+        }
+        syncdef_free(&def);
+    }
+    PQclear(res);
+    if (done > 0)
+        printf("Refreshed the change capture of %d sync(s) on their sources\n", done);
+    return ok;
+}
+
+/*
  * cmd_upgrade - `bucardo upgrade`: bring an older catalog to this
- * program's version, in one transaction (all steps or none).
+ * program's version, in one transaction (all steps or none), then refresh
+ * the change capture on every sync's sources.
  */
 int cmd_upgrade(CliContext *ctx, int argc, char **argv)
 {
@@ -328,6 +375,8 @@ int cmd_upgrade(CliContext *ctx, int argc, char **argv)
             cli_error("the catalog was not changed");
         }
     }
+    if (code == EXIT_OK && !refresh_capture(conn))
+        code = EXIT_FAIL;
     PQfinish(conn);
     return code;
 }

@@ -2,17 +2,41 @@
 # `bucardo upgrade`: a version-1 catalog (sql/catalog.sql alone, as older
 # releases installed it) is refused by every command with a pointer to
 # upgrade; upgrade brings it to the current version keeping every object;
-# a second upgrade has nothing to do.
+# a second upgrade has nothing to do to the catalog.  Every upgrade also
+# installs this release's change capture again on the syncs' sources (an
+# outdated trigger set is repaired, an old-style kick trigger removed);
+# an unreachable source makes it fail, naming the sync.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
 cd "$TEST_DIR"
 bucardo_install
-createdb src && psql -X -q -d src -c "CREATE TABLE t (id int PRIMARY KEY)" || fail schema
-run_ok "$BUCARDO" add database src dbname=src
+for db in src tgt; do
+    createdb $db && psql -X -q -d $db -c "CREATE TABLE t (id int PRIMARY KEY)" || fail "schema on $db"
+    run_ok "$BUCARDO" add database $db dbname=$db
+done
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
+run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
+triggers() { sql src "select string_agg(tgname, ' ' order by tgname) from pg_trigger where tgrelid = 't'::regclass"; }
+current=$(triggers)
+# Capture as an older release left it: a trigger missing, a separate kick trigger.
+psql -X -q -d src -c "DROP TRIGGER bucardo_delta_ins ON t;
+    CREATE FUNCTION bucardo.kick() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN RETURN NULL; END\$\$;
+    CREATE TRIGGER bucardo_kick AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON t
+        FOR EACH STATEMENT EXECUTE FUNCTION bucardo.kick()" || fail "old capture"
 run_ok "$BUCARDO" upgrade
 expect_out "already at version 6"
+expect_out "Refreshed the change capture of 1 sync"
+expect_equal "$current" "$(triggers)" "capture triggers after upgrade"
+psql -X -q -d src -c "INSERT INTO t VALUES (1)" || fail insert
+[ "$(sql src "select count(*) from bucardo.$(sql src "select relname from pg_class where relname like 'delta%'")")" = 1 ] \
+    || fail "no delta row after upgrade"
+
+# A source that cannot be reached: the upgrade fails and says which sync.
+psql -X -q -d postgres -c "ALTER DATABASE src ALLOW_CONNECTIONS false" || fail "close src"
+run_fail "$BUCARDO" upgrade
+expect_err "sync \"s\": could not refresh its change capture"
+psql -X -q -d postgres -c "ALTER DATABASE src ALLOW_CONNECTIONS true" || fail "open src"
 
 # Turn the catalog back into version 1: what sql/upgrade.sql section 2 adds goes.
 psql -X -q -d bucardo -c "DROP TABLE bucardo.customname, bucardo.customcols, bucardo.copy_progress, bucardo.index_rebuild,
@@ -25,13 +49,15 @@ before=$(catalog_snapshot)
 run_fail "$BUCARDO" list tables
 expect_err "version 1.*run 'bucardo upgrade'"
 run_ok "$BUCARDO" upgrade
-expect_equal "Upgraded the bucardo catalog from version 1 to 6" "$OUT" "upgrade output"
+expect_equal "$(printf 'Upgraded the bucardo catalog from version 1 to 6\nRefreshed the change capture of 1 sync(s) on their sources')" "$OUT" "upgrade output"
 run_ok "$BUCARDO" list tables
 expect_out "public.t +DB: src"
 expect_equal "6" "$(sql bucardo "select max(version) from bucardo.schema_version")" "version after upgrade"
 expect_equal "3" "$(sql bucardo "select count(*) from pg_tables where schemaname = 'bucardo' and tablename in ('customname', 'customcols', 'sync_member_state')")" "new tables"
-after=$(catalog_snapshot | grep -v "schema_version" | grep -v "'lock_timeout'")
-expect_equal "$(printf '%s\n' "$before" | grep -v schema_version)" "$after" "objects kept"
+# (bucardo.sync rows gain the copy_streams column: compared by name.)
+after=$(catalog_snapshot | grep -v "schema_version" | grep -v "'lock_timeout'" | grep -v "INTO bucardo.sync VALUES")
+expect_equal "$(printf '%s\n' "$before" | grep -v schema_version | grep -v "INTO bucardo.sync VALUES")" "$after" "objects kept"
+expect_equal "s" "$(sql bucardo "select string_agg(name, ' ') from bucardo.sync")" "sync kept"
 
 # A catalog newer than the program is refused, and nothing changes.
 sql bucardo "insert into bucardo.schema_version (version) values (99)" >/dev/null
