@@ -69,12 +69,20 @@ PGconn *pg_connect(const ConnParams *cp, const char *who)
 
 PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
 {
-    const char *keys[10];
-    const char *vals[10];
+    const char *keys[11];
+    const char *vals[11];
     int n = 0;
     PGconn *conn;
 
-    /* Extra options first: expand_dbname lets "dbname" hold a conninfo. */
+    /* A host that drops packets would hold a connection attempt - and a
+     * sync's whole cycle - for the kernel's TCP timeout (minutes).  First
+     * in the list, so a database's conn= option can set another; not when
+     * PGCONNECT_TIMEOUT is set, which an explicit keyword would override. */
+    if (getenv("PGCONNECT_TIMEOUT") == NULL) {
+        keys[n] = "connect_timeout";
+        vals[n++] = "10";
+    }
+    /* Extra options next: expand_dbname lets "dbname" hold a conninfo. */
     if (cp->extra && cp->extra[0]) {
         keys[n] = "dbname";
         vals[n++] = cp->extra;

@@ -214,6 +214,28 @@ ok "$BUCARDO" remove dbgroup grp
 ok "$BUCARDO" remove db beta
 expect_equal 0 "$(sql bucardo "select count(*) from bucardo.db where name = 'beta'")" "beta after its dbgroup went"
 
+# --- a server that accepts the connection and never answers (as a host
+# that drops packets would): connecting gives up after 10 s instead of
+# hanging, and the catalog is unchanged.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' >"$TEST_DIR/mute.port" &
+mute=$!
+until [ -s "$TEST_DIR/mute.port" ]; do sleep 0.05; done
+before=$(catalog_snapshot)
+t0=$(date +%s)
+no timeout 60 "$BUCARDO" add database mute dbname=x host=127.0.0.1 port="$(cat "$TEST_DIR/mute.port")"
+took=$(( $(date +%s) - t0 ))
+kill $mute
+[ "$took" -ge 9 ] && [ "$took" -le 30 ] || fail "connecting to a mute server took $took s (expected about 10)"
+expect_err "timeout"
+unchanged "$before" "add database to a mute server"
+
 # --- the passwords never appeared in anything bucardo printed.
 [ "$(wc -l <"$T")" -gt 100 ] || fail "transcript too short"
 grep -F -- "$PW" "$T" && fail "the password appears in bucardo's output"
