@@ -517,10 +517,11 @@ static void apply_sequences(Cycle *c)
  * stream_rows - COPY table t's rows from source s to the writers marked in
  * c->to, one stream per distinct customcols select list.  `from` is the
  * FROM clause the rows come from, naming the table "t"; each writer gets
- * "COPY <its table> (<its columns>) FROM STDIN<in_suffix>".
+ * "COPY <its table> (<its columns>) FROM STDIN".  Whole rows move in binary
+ * where the table allows it (TablePlan.binary, as for table copies): no
+ * text conversion on either server.
  */
-static bool stream_rows(Cycle *c, int s, int t, const char *from, const char *in_suffix, char *err,
-                        size_t errlen)
+static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
@@ -529,6 +530,7 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, const char *in
 
     for (int w = 0; ok && w < c->nw; w++) {
         const char *sel = p->wselect[w];
+        const char *format = p->binary && sel == NULL ? " (FORMAT binary)" : "";
         char *out;
         if (!c->to[w] || done[w])
             continue;
@@ -538,11 +540,11 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, const char *in
             if (c->to[v] && !done[v] &&
                 (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
                 done[v] = true;
-                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], in_suffix);
+                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], format);
             }
         }
         out = sel ? xasprintf("COPY (SELECT %s FROM (SELECT t.* FROM %s) AS t) TO STDOUT", sel, from)
-                  : xasprintf("COPY (SELECT %s FROM %s) TO STDOUT", p->tcolumns, from);
+                  : xasprintf("COPY (SELECT %s FROM %s) TO STDOUT%s", p->tcolumns, from, format);
         ok = stream(r, s, p->display, out, in, true, err, errlen);
         free(out);
         for (int v = 0; v < c->nw; v++) {
@@ -604,7 +606,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
     from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
                      p->qualified, t, p->keyjoin, lo, hi);
     ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
-                        : stream_rows(c, s, t, from, "", err, errlen);
+                        : stream_rows(c, s, t, from, err, errlen);
     free(from);
     if (ok)
         make_deltas(c, s, t);
