@@ -517,13 +517,19 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
     int streams = r->def.copy_streams > 0 ? r->def.copy_streams : default_streams();
     IndexSet *ix = NULL;
     int which;
-    bool ok = true;
+    bool ok = true, retry_restore = false;
 
     atomic_init(&job->bytes, 0);
     atomic_init(&job->read, 0);
-    /* Indexes an interrupted copy of this sync dropped come back first. */
-    if (!index_journal_restore(r, err, errlen))
-        return false;
+    /* Indexes an interrupted copy of this sync dropped come back first.
+     * One that cannot (rows on the target now break a unique key) is tried
+     * again once this copy has replaced the rows: not fatal here, or the
+     * copy that would repair it could never run. */
+    if (!index_journal_restore(r, err, errlen)) {
+        log_warn("%s; trying again after the copy of %s", err, p->display);
+        retry_restore = true;
+        err[0] = '\0';
+    }
     if (!read_referenced(job, err, errlen))
         return false;
     sql = xasprintf(SQL_SIZE, p->literal, p->literal);
@@ -576,6 +582,11 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
         ok = finish_writers(job, ws, true, err, errlen, &ignored);
     }
     free_indexes(r, ix);
+    if (ok && retry_restore) { /* another table's entry may wait for that table's copy */
+        char rerr[1024];
+        if (!index_journal_restore(r, rerr, sizeof(rerr)))
+            log_warn("%s; trying again at the next copy or engine start", rerr);
+    }
     progress(job, ok, rows);
     job->rows = rows;
     if (ok)

@@ -45,37 +45,58 @@
  * Columns: quoted index name, DROP, CREATE, COMMENT statements.
  *
  * The primary key is taken only where dropping it for a while changes
- * nothing but the speed of the load: no foreign key references it, it is
- * not the replica identity or the CLUSTER index, and the table is a plain
- * one (partition keys hang off their parent's).  Its columns keep NOT NULL
- * when the constraint goes (PostgreSQL 15), so ADD PRIMARY KEY only builds
- * the index.  pg_get_constraintdef gives INCLUDE, WITH (...), USING INDEX
- * TABLESPACE and DEFERRABLE as they were.
+ * nothing but the speed of the load, and where rebuilding it cannot fail:
+ * its columns are exactly the sync's key (unique on the source, so the
+ * copied rows are unique too); no foreign key references the table and no
+ * view or other object depends on the constraint (DROP would fail or
+ * cascade); it is not the replica identity or the CLUSTER index; the table
+ * is in no publication (DELETEs there need the key as replica identity)
+ * and is a plain one (partition keys hang off their parent's).  Its columns
+ * keep NOT NULL when the constraint goes (PostgreSQL 15).  It comes back as
+ * CREATE UNIQUE INDEX (pg_get_indexdef: INCLUDE, WITH (...); plus the
+ * tablespace) and ADD CONSTRAINT ... PRIMARY KEY USING INDEX, with its
+ * DEFERRABLE mode - pg_get_constraintdef would lose the storage options.
  */
 static const char SQL_INDEXES[] =
-    "WITH tbl AS (SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qname, c.relkind"
+    "WITH tbl AS (SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qname, c.relkind,"
+    "                    n.nspname, c.relname"
     "               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    "              WHERE c.oid = $1::regclass)"
+    "              WHERE c.oid = $1::regclass),"
+    "     keys AS (SELECT coalesce(array_agg(k COLLATE \"C\" ORDER BY k COLLATE \"C\"), '{}') AS cols"
+    "                FROM unnest($2::text[]) k)"
     " SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
     "        'ALTER TABLE ' || tbl.qname || ' DROP CONSTRAINT ' || quote_ident(k.conname),"
-    "        'ALTER TABLE ' || tbl.qname || ' ADD CONSTRAINT ' || quote_ident(k.conname) || ' '"
-    "          || pg_catalog.pg_get_constraintdef(k.oid),"
+    "        pg_catalog.pg_get_indexdef(i.indexrelid)"
+    "          || CASE WHEN c.reltablespace <> 0 THEN ' TABLESPACE ' || quote_ident(ts.spcname) ELSE '' END"
+    "          || '; ALTER TABLE ' || tbl.qname || ' ADD CONSTRAINT ' || quote_ident(k.conname)"
+    "          || ' PRIMARY KEY USING INDEX ' || quote_ident(c.relname)"
+    "          || CASE WHEN k.condeferrable THEN ' DEFERRABLE' ELSE '' END"
+    "          || CASE WHEN k.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END,"
     "        nullif(concat_ws('; ',"
     "          'COMMENT ON CONSTRAINT ' || quote_ident(k.conname) || ' ON ' || tbl.qname || ' IS '"
     "            || quote_literal(pg_catalog.obj_description(k.oid, 'pg_constraint')),"
     "          'COMMENT ON INDEX ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' IS '"
     "            || quote_literal(pg_catalog.obj_description(i.indexrelid, 'pg_class'))), ''),"
     "        0 AS kind, c.relname"
-    "   FROM tbl"
+    "   FROM tbl CROSS JOIN keys"
     "   JOIN pg_catalog.pg_constraint k ON k.conrelid = tbl.oid AND k.contype = 'p'"
     "   JOIN pg_catalog.pg_index i ON i.indexrelid = k.conindid"
     "   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
     "   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "   LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace"
     "  WHERE $4::boolean AND tbl.relkind = 'r'"
     "    AND i.indisvalid AND i.indisready AND i.indislive"
     "    AND NOT i.indisreplident AND NOT i.indisclustered"
+    "    AND (SELECT array_agg(a.attname::text COLLATE \"C\" ORDER BY a.attname::text COLLATE \"C\")"
+    "           FROM pg_catalog.pg_attribute a"
+    "          WHERE a.attrelid = tbl.oid AND a.attnum = ANY (i.indkey)) = keys.cols"
     "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f"
-    "                     WHERE f.contype = 'f' AND f.conindid = k.conindid)"
+    "                     WHERE f.contype = 'f' AND (f.confrelid = tbl.oid OR f.conindid = k.conindid))"
+    "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+    "                     WHERE d.refclassid = 'pg_catalog.pg_constraint'::regclass AND d.refobjid = k.oid"
+    "                       AND d.deptype = 'n')"
+    "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables pt"
+    "                     WHERE pt.schemaname = tbl.nspname AND pt.tablename = tbl.relname)"
     "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid)"
     " UNION ALL"
     " SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
@@ -265,14 +286,21 @@ static const DbInfo *find_db(const SyncRunner *r, const char *name)
 }
 
 /*
- * restore_one - on conn (database db), recreate index qname unless it
- * exists, in one transaction with its comment.
+ * restore_one - on conn (database db), recreate index qname of `table`
+ * unless it exists (or, for a primary key, unless the table has one
+ * again, whatever its name), in one transaction with its comment.  A lock
+ * the table is held under makes it fail after lock_timeout rather than
+ * hold the sync (and queue every reader of the table behind it).
  */
-static bool restore_one(PGconn *conn, const char *db, const char *qname, const char *create,
-                        const char *comment, char *err, size_t errlen)
+static bool restore_one(PGconn *conn, const char *db, const char *table, const char *qname,
+                        const char *create, const char *comment, char *err, size_t errlen)
 {
-    const char *params[1] = {qname};
-    PGresult *res = PQexecParams(conn, "SELECT to_regclass($1) IS NULL", 1, NULL, params, NULL, NULL, 0);
+    const char *params[3] = {qname, table, strstr(create, " PRIMARY KEY USING INDEX ") ? "true" : "false"};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT to_regclass($1) IS NULL AND NOT ($3::boolean AND EXISTS ("
+                                 "  SELECT 1 FROM pg_catalog.pg_constraint"
+                                 "   WHERE conrelid = to_regclass($2) AND contype = 'p'))",
+                                 3, NULL, params, NULL, NULL, 0);
     bool missing, ok = true;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -285,7 +313,7 @@ static bool restore_one(PGconn *conn, const char *db, const char *qname, const c
     if (!missing)
         return true;
     log_warn("recreating index %s on %s, dropped by an interrupted table copy", qname, db);
-    res = PQexec(conn, "BEGIN");
+    res = PQexec(conn, "BEGIN; SET LOCAL lock_timeout = '60s'");
     PQclear(res);
     res = PQexec(conn, create);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -349,7 +377,7 @@ bool index_journal_restore(SyncRunner *r, char *err, size_t errlen)
                 break;
             }
         }
-        ok = restore_one(conn, dbname, qname, PQgetvalue(res, i, 3),
+        ok = restore_one(conn, dbname, PQgetvalue(res, i, 1), qname, PQgetvalue(res, i, 3),
                          PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), err, errlen);
         if (ok && !pg_exec(r->cat, "catalog", SQL_JOURNAL_CLEAR, 2, clear)) {
             snprintf(err, errlen, "sync %s: catalog: cannot clear the rebuilt index %s of %s", r->def.name,

@@ -1222,11 +1222,17 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         snprintf(err, errlen, "catalog: cannot connect");
         return CYCLE_FAILED;
     }
-    /* Indexes a table copy dropped before the engine died come back first. */
+    /* Indexes a table copy dropped before the engine died come back first.
+     * One that cannot come back (rows on the target break a unique key)
+     * does not stop the sync: deltas apply without it, the copy still due
+     * replaces the rows and tries again (bulk_copy.c), and so does the next
+     * cycle. */
     if (!r->indexes_restored) {
-        if (!index_journal_restore(r, err, errlen))
-            return CYCLE_FAILED;
-        r->indexes_restored = true;
+        if (index_journal_restore(r, err, errlen))
+            r->indexes_restored = true;
+        else
+            log_warn("sync %s: %s; tried again at the next cycle and after copies", r->def.name, err);
+        err[0] = '\0';
     }
     c.prev = xcalloc((size_t)c.ns, sizeof(char *));
     c.cur = xcalloc((size_t)c.ns, sizeof(char *));
