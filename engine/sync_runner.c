@@ -20,9 +20,16 @@ static const char SQL_COLUMNS[] =
     "       string_agg('t.' || quote_ident(attname), ', ' ORDER BY attnum),"
     /* Binary COPY carries type OIDs inside arrays and composites: only
      * built-in types (OIDs below FirstNormalObjectId) mean the same on
-     * every database. */
-    "       bool_and(atttypid < 16384) FROM pg_catalog.pg_attribute"
-    " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''";
+     * every database.  Of those, the reg* types are OIDs of objects
+     * (regclass 'x' is another number on another database; in text it is
+     * the name), and some types have no binary send/receive (aclitem). */
+    "       bool_and(a.atttypid < 16384 AND ty.typsend <> 0 AND ty.typreceive <> 0"
+    "                AND coalesce(el.typsend <> 0 AND el.typreceive <> 0, true)"
+    "                AND coalesce(el.typname, ty.typname) !~ '^reg')"
+    "  FROM pg_catalog.pg_attribute a"
+    "  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
+    "  LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typlen = -1 AND ty.typelem <> 0"
+    " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''";
 
 SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits limits)
 {
