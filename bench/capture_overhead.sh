@@ -152,7 +152,8 @@ render() {
         -e "s|@NEWROWKEYS@|NEW.\"$k\"|g" \
         -e "s|@OLDROWKEYS@|OLD.\"$k\"|g" \
         -e "s|@KEYSDIFFER@|ROW(o.\"$k\") IS DISTINCT FROM ROW(n.\"$k\")|g" \
-        -e "s|@RELID@|'public.$t'::regclass::oid|g" |
+        -e "s|@RELID@|'public.$t'::regclass::oid|g" \
+        -e "s|@TRUNCARG@|$([ "$kick" = 1 ] && echo "'kick'")|g" |
         awk -v kick="$kick" -v kickfile="$dir/kick.sql" \
             '$0 == "@KICK@" { if (kick == 1) while ((getline l < kickfile) > 0) print l; close(kickfile); next } { print }'
 }

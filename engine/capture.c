@@ -99,6 +99,7 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     SUB("@KICK@", autokick ? sql_section(sql_capture, "kick") : NULL);
     if (subs[n - 1].value == NULL)
         subs[n - 1].value = xstrdup("");
+    SUB("@TRUNCARG@", xstrdup(autokick ? "'kick'" : ""));
 #undef SUB
     {
         StrBuf out;

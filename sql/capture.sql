@@ -32,6 +32,8 @@
 --   @NEWROWKEYS@  NEW."k1", NEW."k2"
 --   @OLDROWKEYS@  OLD."k1", OLD."k2"
 --   @KICK@        the "kick" section, or nothing.
+--   @TRUNCARG@    'kick' where @KICK@ has the kick section, else nothing:
+--                 the argument of the TRUNCATE trigger's function.
 --   @RELID@       an expression that yields the table's oid.
 --                 engine/capture.c passes '"public"."t"'::regclass::oid.
 --                 A bare oid literal also works.
@@ -113,8 +115,9 @@
 --     that changes no rows, and in the row fallback for every row (one
 --     advisory-lock probe each, which the lock's owner answers from its
 --     local lock table). A table only non-autokick syncs read has no kick.
---     TRUNCATE always kicks (bucardo.log_truncate): it is rare, and a
---     database's syncs without autokick do not listen.
+--     TRUNCATE kicks from bucardo.log_truncate, given the argument 'kick'
+--     on such tables only (a NOTIFY also forbids PREPARE TRANSACTION, so
+--     no table gets one it does not need).
 --
 -- MEASUREMENTS. PostgreSQL 15.18 on a 2-vCPU VM that other jobs kept busy
 -- (load average 7-12 during most runs), fsync on.
@@ -211,7 +214,9 @@ SET search_path = pg_catalog, pg_temp
 AS $bucardo$
 BEGIN
     INSERT INTO bucardo.truncate_log (relid) VALUES (TG_RELID);
-    IF pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
+    -- The kick, for a table an autokick sync reads (argument 'kick').
+    IF TG_NARGS OPERATOR(pg_catalog.>) 0
+       AND pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
         PERFORM pg_catalog.pg_notify('bucardo', '');
     END IF;
     RETURN NULL;
@@ -322,7 +327,7 @@ BEGIN
             EXECUTE FUNCTION bucardo.@FUNC@();
     END IF;
     CREATE TRIGGER bucardo_truncate AFTER TRUNCATE ON @SCHEMA@.@TABLE@
-        FOR EACH STATEMENT EXECUTE FUNCTION bucardo.log_truncate();
+        FOR EACH STATEMENT EXECUTE FUNCTION bucardo.log_truncate(@TRUNCARG@);
 END
 $bucardo_do$;
 
