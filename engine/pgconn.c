@@ -77,8 +77,11 @@ PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
     /* A host that drops packets would hold a connection attempt - and a
      * sync's whole cycle - for the kernel's TCP timeout (minutes).  First
      * in the list, so a database's conn= option can set another; not when
-     * PGCONNECT_TIMEOUT is set, which an explicit keyword would override. */
-    if (getenv("PGCONNECT_TIMEOUT") == NULL) {
+     * PGCONNECT_TIMEOUT or a service (whose file may set one) is in play,
+     * which an explicit keyword would override. */
+    if (getenv("PGCONNECT_TIMEOUT") == NULL && getenv("PGSERVICE") == NULL &&
+        (cp->service == NULL || cp->service[0] == '\0') &&
+        (cp->extra == NULL || strstr(cp->extra, "service") == NULL)) {
         keys[n] = "connect_timeout";
         vals[n++] = "10";
     }
