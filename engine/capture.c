@@ -175,9 +175,11 @@ bool capture_remove(PGconn *conn, const char *who, const TableDef *t)
 }
 
 /* How many syncs read table t on source `db` (other than by the removed
- * one), and whether any of them autokicks. */
+ * one), and whether any of them autokicks - inactive ones included:
+ * `activate` does not reinstall capture, so a sync reactivated later
+ * would otherwise have lost its wake-up. */
 static const char SQL_TABLE_READERS[] =
-    "SELECT count(*), coalesce(bool_or(s.autokick AND s.status = 'active'), false)"
+    "SELECT count(*), coalesce(bool_or(s.autokick), false)"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"

@@ -32,6 +32,14 @@ psql -X -q -d src -c "INSERT INTO t VALUES (1)" || fail insert
 [ "$(sql src "select count(*) from bucardo.$(sql src "select relname from pg_class where relname like 'delta%'")")" = 1 ] \
     || fail "no delta row after upgrade"
 
+# An inactive autokick sync keeps its wake-up through a refresh (activate
+# does not reinstall capture).
+run_ok "$BUCARDO" deactivate s
+run_ok "$BUCARDO" upgrade
+expect_equal "1" "$(sql src "select count(*) from pg_proc where pronamespace = 'bucardo'::regnamespace
+                              and proname like 'capture%' and prosrc like '%pg_notify%'")" "kick kept for an inactive sync"
+run_ok "$BUCARDO" activate s
+
 # A source that cannot be reached: the upgrade fails and says which sync.
 psql -X -q -d postgres -c "ALTER DATABASE src ALLOW_CONNECTIONS false" || fail "close src"
 run_fail "$BUCARDO" upgrade
