@@ -199,6 +199,9 @@ static bool table_readers(PGconn *cat, const char *db, const TableDef *t, long *
     return true;
 }
 
+/* How long installing or removing capture waits for a table's lock. */
+#define CAPTURE_LOCK_TIMEOUT "10s"
+
 /* for_each_source - run `fn` on every table, in one transaction per source. */
 static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
 {
@@ -208,9 +211,13 @@ static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
         PGconn *conn = dbinfo_connect(db);
         /* The templates are idempotent (IF NOT EXISTS, DROP ... IF EXISTS):
          * their "already exists, skipping" notices are no news, and must
-         * not land on the stderr of `bucardo add sync`. */
+         * not land on the stderr of `bucardo add sync`.  (Re)creating
+         * triggers locks each table exclusively: behind a long transaction
+         * that would queue every query of the application on that table
+         * behind us, so give up after CAPTURE_LOCK_TIMEOUT instead. */
         bool ok = conn != NULL && pg_exec(conn, who, "BEGIN", 0, NULL) &&
-                  pg_exec(conn, who, "SET LOCAL client_min_messages = warning", 0, NULL);
+                  pg_exec(conn, who, "SET LOCAL client_min_messages = warning", 0, NULL) &&
+                  pg_exec(conn, who, "SET LOCAL lock_timeout = '" CAPTURE_LOCK_TIMEOUT "'", 0, NULL);
 
         for (int i = 0; ok && i < def->ntables; i++) {
             const TableDef *t = &def->tables[i];

@@ -5,7 +5,8 @@
 # a second upgrade has nothing to do to the catalog.  Every upgrade also
 # installs this release's change capture again on the syncs' sources (an
 # outdated trigger set is repaired, an old-style kick trigger removed);
-# an unreachable source makes it fail, naming the sync.
+# an unreachable source or a table locked for longer than the capture's
+# lock timeout makes it fail, naming the sync.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
@@ -39,6 +40,22 @@ run_ok "$BUCARDO" upgrade
 expect_equal "1" "$(sql src "select count(*) from pg_proc where pronamespace = 'bucardo'::regnamespace
                               and proname like 'capture%' and prosrc like '%pg_notify%'")" "kick kept for an inactive sync"
 run_ok "$BUCARDO" activate s
+
+# A long transaction holding a source table: reinstalling capture gives up
+# after its lock timeout (10 s) instead of queueing the application's
+# queries behind its lock, and says why.
+psql -X -q -d src -c "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE; SELECT pg_sleep(60)" >/dev/null 2>&1 &
+locker=$!
+until [ "$(sql src "select count(*) from pg_locks where relation = 't'::regclass and granted and pid <> pg_backend_pid()")" = 1 ]; do
+    sleep 0.05
+done
+t0=$(date +%s)
+run_fail timeout 60 "$BUCARDO" validate s
+expect_err "lock timeout"
+[ $(( $(date +%s) - t0 )) -le 30 ] || fail "validate waited more than 30 s for a lock"
+kill $locker 2>/dev/null; wait $locker 2>/dev/null
+sql src "select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()" >/dev/null
+run_ok "$BUCARDO" validate s
 
 # A source that cannot be reached: the upgrade fails and says which sync.
 psql -X -q -d postgres -c "ALTER DATABASE src ALLOW_CONNECTIONS false" || fail "close src"
