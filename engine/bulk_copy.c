@@ -247,6 +247,20 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
     return ok;
 }
 
+/* send_empty - queue on every writer in ws the DROP of `indexes` (unless
+ * NULL) and the statement that empties the table. */
+static void send_empty(const BulkCopy *job, TargetWriter **ws, const IndexSet *indexes)
+{
+    for (int w = 0; w < job->r->nwriters; w++)
+        if (ws[w]) {
+            char *sql = empty_sql(job, w);
+            if (indexes)
+                index_set_send_drop(&indexes[w], ws[w]);
+            writer_send_new(ws[w], MSG_EXEC, sql);
+            free(sql);
+        }
+}
+
 /*
  * load_whole - on writers ws (transactions open): drop the indexes in
  * `indexes` (may be NULL), TRUNCATE, COPY ... FREEZE the whole table from
@@ -257,14 +271,7 @@ static bool load_whole(const BulkCopy *job, PGconn *src, TargetWriter **ws, cons
 {
     bool ok;
 
-    for (int w = 0; w < job->r->nwriters; w++)
-        if (ws[w]) {
-            char *sql = empty_sql(job, w);
-            if (indexes)
-                index_set_send_drop(&indexes[w], ws[w]);
-            writer_send_new(ws[w], MSG_EXEC, sql);
-            free(sql);
-        }
+    send_empty(job, ws, indexes);
     ok = copy_range(job, src, ws, 0, -1, true, err, errlen);
     for (int w = 0; indexes && w < job->r->nwriters; w++)
         if (ws[w])
@@ -361,14 +368,7 @@ static bool truncate_targets(const BulkCopy *job, const IndexSet *indexes, char 
     TargetWriter **ws = start_writers(job);
     long rows;
 
-    for (int w = 0; w < job->r->nwriters; w++)
-        if (ws[w]) {
-            char *sql = empty_sql(job, w);
-            if (indexes)
-                index_set_send_drop(&indexes[w], ws[w]);
-            writer_send_new(ws[w], MSG_EXEC, sql);
-            free(sql);
-        }
+    send_empty(job, ws, indexes);
     return finish_writers(job, ws, true, err, errlen, &rows);
 }
 

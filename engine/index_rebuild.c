@@ -314,6 +314,12 @@ static bool restore_one(PGconn *conn, const char *db, const char *table, const c
         return true;
     log_warn("recreating index %s on %s, dropped by an interrupted table copy", qname, db);
     res = PQexec(conn, "BEGIN; SET LOCAL lock_timeout = '60s'");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail(err, errlen, db, "starting to recreate a dropped index", conn, res);
+        PQclear(res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return false;
+    }
     PQclear(res);
     res = PQexec(conn, create);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
