@@ -22,10 +22,7 @@ for db in t1 t2; do
 done
 # On t1, rows of acct wait for an advisory lock the test holds: a trigger
 # that fires even under session_replication_role = replica.
-psql -X -q -d t1 -c "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS
-                         \$\$BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NEW; END\$\$;
-                     CREATE TRIGGER hold BEFORE INSERT ON acct FOR EACH ROW EXECUTE FUNCTION hold();
-                     ALTER TABLE acct ENABLE ALWAYS TRIGGER hold" || fail "hold trigger"
+hold_trigger t1 acct
 
 for db in src t1 t2; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
 run_ok "$BUCARDO" add table acct tk db=src relgroup=keyed
@@ -33,11 +30,7 @@ run_ok "$BUCARDO" add all tables db=src relgroup=everything
 run_ok "$BUCARDO" add sync one relgroup=keyed dbs=src,t1 onetimecopy=1 copy_streams=2
 run_ok "$BUCARDO" add sync full relgroup=everything dbs=src,t2:fullcopy autokick=0 copy_streams=2
 
-psql -X -q -d t1 -c "SELECT pg_advisory_lock(4242); SELECT pg_sleep(60)" >/dev/null 2>&1 &
-locker=$!
-until [ "$(sql t1 "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
-    sleep 0.05
-done
+hold_lock t1
 run_ok "$BUCARDO" start
 # Held: both streams of acct wait for the lock, the copy is not done.
 deadline=$(( $(date +%s) + 60 ))
@@ -56,8 +49,7 @@ psql -X -q -d src -c "UPDATE acct SET bal = -bal, note = 'during' WHERE id % 100
                       UPDATE tk SET k = 'moved', n = -n WHERE n BETWEEN 100 AND 110;
                       DELETE FROM tk WHERE n BETWEEN 1 AND 19;
                       DELETE FROM nokey WHERE x % 2 = 0" || fail "changes during the copy"
-sql t1 "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and granted" >/dev/null
-wait $locker
+release_lock t1
 
 wait_run one 60 "state = 'Good'"
 wait_synced src t1 60 acct tk

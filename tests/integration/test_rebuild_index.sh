@@ -81,15 +81,8 @@ expect_equal "1" "$(sql bucardo "select rebuild_index from bucardo.sync where na
 # that fires even in replica mode waits for an advisory lock the test
 # holds): the drop has committed, so the journal holds big's two secondary
 # indexes and its primary key, and t1 lacks them.
-psql -X -q -d t1 -c "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS
-                         \$\$BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NEW; END\$\$;
-                     CREATE TRIGGER hold BEFORE INSERT ON big FOR EACH ROW EXECUTE FUNCTION hold();
-                     ALTER TABLE big ENABLE ALWAYS TRIGGER hold" || fail "hold trigger"
-psql -X -q -d t1 -c "SELECT pg_advisory_lock(4242); SELECT pg_sleep(60)" >/dev/null 2>&1 &
-locker=$!
-until [ "$(sql t1 "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
-    sleep 0.05
-done
+hold_trigger t1 big
+hold_lock t1
 run_ok "$BUCARDO" start
 deadline=$(( $(date +%s) + 60 ))
 until [ "$(sql t1 "select count(*) from pg_indexes where indexname in ('big_pad', 'big_b_a')")" = 0 ]; do
@@ -99,8 +92,7 @@ done
 pid=$(engine_pid)
 kill -9 "$pid"
 for _ in $(seq 100); do process_gone "$pid" && break; sleep 0.05; done
-sql t1 "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and mode = 'ExclusiveLock'" >/dev/null
-wait $locker
+release_lock t1
 psql -X -q -d t1 -c "DROP TRIGGER hold ON big" || fail "drop the hold trigger"
 expect_equal "public.big_b_a public.big_pad public.big_pkey" "$(sql bucardo "select string_agg(indexname, ' ' order by indexname) from bucardo.index_rebuild where sync = 'rb' and db = 't1'")" \
     "indexes journaled by the interrupted copy"

@@ -18,25 +18,11 @@ createdb src && psql -X -q -d src -c "
     CREATE TABLE big (id int PRIMARY KEY, v text NOT NULL, n numeric);
     INSERT INTO big SELECT i, md5(i::text), i / 7.0 FROM generate_series(1, 200000) i;" || fail schema
 createdb t1 && pg_dump -s src | psql -X -q -d t1 >/dev/null || fail "schema on t1"
-psql -X -q -d t1 -c "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS
-                         \$\$BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NEW; END\$\$;
-                     CREATE TRIGGER hold BEFORE INSERT ON big FOR EACH ROW WHEN (NEW.id % 20000 = 1) EXECUTE FUNCTION hold();
-                     ALTER TABLE big ENABLE ALWAYS TRIGGER hold" || fail "hold trigger"
+hold_trigger t1 big "NEW.id % 20000 = 1"
 for db in src t1; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 run_ok "$BUCARDO" add sync fg relgroup=rg dbs=src,t1 onetimecopy=1 copy_streams=2
 
-hold() {
-    psql -X -q -d t1 -c "SELECT pg_advisory_lock(4242); SELECT pg_sleep(120)" >/dev/null 2>&1 &
-    locker=$!
-    until [ "$(sql t1 "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
-        sleep 0.05
-    done
-}
-release() {
-    sql t1 "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and mode = 'ExclusiveLock'" >/dev/null
-    wait $locker
-}
 # wait_for FILE PATTERN WHAT - until FILE (\r read as a line end) has a line matching PATTERN.
 wait_for() {
     local deadline=$(( $(date +%s) + 60 ))
@@ -46,7 +32,7 @@ wait_for() {
     done
 }
 
-hold
+hold_lock t1
 "$BUCARDO" start --foreground >fg.out 2>fg.err &
 fg=$!
 deadline=$(( $(date +%s) + 30 ))
@@ -59,7 +45,7 @@ done
 wait_for fg.out "^Copying public\.big -> t1: [1-9][0-9]* rows, [0-9.]+ of ~[0-9.]+ MB, [0-9.]+ MB/s, [0-9]+ rows/s$" \
     "progress line"
 psql -X -q -d src -c "UPDATE big SET v = 'during' WHERE id % 1000 = 0; DELETE FROM big WHERE id <= 10" || fail "change"
-release
+release_lock t1
 wait_run fg 120 "state = 'Good' AND inserts >= 200000"
 wait_synced src t1 60 big
 [ "$(sql t1 "select count(*) from big where v = 'during'")" = 200 ] || fail "the change made during the copy is missing"
@@ -79,11 +65,11 @@ grep -q $'\r' fg.out && fail "a terminal bar written to a file: $OUT"
 
 # Again on a terminal: the copy is a bar redrawn in place.
 run_ok "$BUCARDO" update sync fg onetimecopy=1
-hold
+hold_lock t1
 script -qfec "exec '$BUCARDO' start --foreground" tty.out </dev/null >/dev/null 2>&1 &
 term=$!
 wait_for tty.out "^Copying public\.big \[=* *\] [0-9]+ rows, [0-9]+ of ~[0-9]+ MB, [0-9.]+ MB/s *$" "progress bar"
-release
+release_lock t1
 wait_for tty.out "Copied public\.big -> t1: 199990 rows" "end of copy line"
 kill -TERM "$(engine_pid)"
 rc=0

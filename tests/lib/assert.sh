@@ -138,3 +138,27 @@ engines_here() {
         process_gone "${p#/proc/}" || echo "${p#/proc/}"
     done
 }
+
+# hold_trigger DB TABLE [WHEN] - on DB, a trigger that fires even in
+# replica mode and makes each row inserted into TABLE (those matching the
+# WHEN condition, if given) wait while the test holds advisory lock 4242:
+# a copy into TABLE can then be caught in flight.
+hold_trigger() {
+    psql -X -q -d "$1" -c "CREATE OR REPLACE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS
+                               \$\$BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NEW; END\$\$;
+                           CREATE TRIGGER hold BEFORE INSERT ON $2 FOR EACH ROW ${3:+WHEN ($3)} EXECUTE FUNCTION hold();
+                           ALTER TABLE $2 ENABLE ALWAYS TRIGGER hold" || fail "hold trigger on $1.$2"
+}
+# hold_lock DB - take advisory lock 4242 on DB in a background session
+# (HOLD_PID), and return once it is granted.  release_lock DB ends it.
+hold_lock() {
+    psql -X -q -d "$1" -c "SELECT pg_advisory_lock(4242); SELECT pg_sleep(120)" >/dev/null 2>&1 &
+    HOLD_PID=$!
+    until [ "$(sql "$1" "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
+        sleep 0.05
+    done
+}
+release_lock() {
+    sql "$1" "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and mode = 'ExclusiveLock'" >/dev/null
+    wait "$HOLD_PID"
+}
