@@ -9,11 +9,13 @@
  * start, so changes made while the engine was down are applied at once.
  *
  * Autokick syncs also poll their sources (runner_check_completed): the
- * capture's NOTIFY is skipped by transactions that overlap another
- * notifying one (sql/capture.sql, section kick), and the poll is what
- * finds their changes.  It runs POLL_MIN_S after a cycle that applied
- * something and backs off to POLL_MAX_S while it finds nothing, so an idle
- * source costs two table-less queries a second.
+ * capture notifies only an engine that waits (holds the wait lock), and
+ * only one transaction at a time (sql/capture.sql, section kick).  A cycle
+ * stops waiting, so a busy source sends no notifications; the poll runs
+ * POLL_MIN_S after a cycle that applied something and finds the changes.
+ * It waits again before each look, and backs off to POLL_MAX_S while it
+ * finds nothing and waits, so an idle source costs two table-less queries
+ * a second and wakes the engine with its first change.
  */
 #include "sync_worker.h"
 
@@ -110,7 +112,10 @@ static void *worker_main(void *arg)
         if (runner && !atomic_load(&w->paused) &&
             (due || explicit_kick || (next_retry > 0 && now >= next_retry) ||
              (next_check > 0 && now >= next_check))) {
-            CycleResult res = runner_cycle(runner, explicit_kick, err, sizeof(err));
+            CycleResult res;
+
+            runner_stop_waiting(runner);
+            res = runner_cycle(runner, explicit_kick, err, sizeof(err));
             const SyncDef *def = runner_def(runner);
 
             due = false;
@@ -137,12 +142,15 @@ static void *worker_main(void *arg)
             continue; /* look again for kicks that came during the cycle */
         }
         if (runner && next_poll > 0 && now >= next_poll && !atomic_load(&w->paused)) {
-            int found = runner_check_completed(runner);
+            bool quiet;
+            int found = runner_check_completed(runner, &quiet);
             if (found != 0) {
                 due = true; /* on error too: the cycle reconnects and reports */
                 continue;
             }
-            poll_delay = fmin(poll_delay * 2, POLL_MAX_S);
+            /* Not waiting yet (a writer was in flight): no notification
+             * would come, so look again soon. */
+            poll_delay = quiet ? fmin(poll_delay * 2, POLL_MAX_S) : POLL_MIN_S;
             next_poll = now + poll_delay;
         }
         if (runner)
