@@ -11,11 +11,13 @@
  * Autokick syncs also poll their sources (runner_check_completed): the
  * capture notifies only an engine that waits (holds the wait lock), and
  * only one transaction at a time (sql/capture.sql, section kick).  A cycle
- * stops waiting, so a busy source sends no notifications; the poll runs
- * POLL_MIN_S after a cycle that applied something and finds the changes.
- * It waits again before each look, and backs off to POLL_MAX_S while it
- * finds nothing and waits, so an idle source costs two table-less queries
- * a second and wakes the engine with its first change.
+ * stops waiting, so a busy source sends no notifications: the poll runs
+ * at once after a cycle that applied something and finds what committed
+ * during it.  A look that finds nothing starts waiting (and looks once
+ * more); while waiting, the poll backs off to POLL_MAX_S, so an idle
+ * source costs two table-less queries a second and its first change wakes
+ * the engine.  If writers are in flight, waiting cannot start: the poll
+ * comes again after POLL_MIN_S.
  */
 #include "sync_worker.h"
 
@@ -136,8 +138,14 @@ static void *worker_main(void *arg)
             } else {
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
+                /* After changes, look again at once: writers that
+                 * committed during the cycle did not notify (the engine
+                 * was not waiting), and if none did, the look starts
+                 * waiting, so the next commit wakes the engine. */
                 poll_delay = res == CYCLE_DONE ? POLL_MIN_S : fmin(poll_delay * 2, POLL_MAX_S);
-                next_poll = def->autokick ? now_seconds() + poll_delay : 0;
+                next_poll = !def->autokick      ? 0
+                            : res == CYCLE_DONE ? now_seconds()
+                                                : now_seconds() + poll_delay;
             }
             continue; /* look again for kicks that came during the cycle */
         }
