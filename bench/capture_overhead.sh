@@ -15,8 +15,9 @@
 #   Figures measured with it, and why this capture design was chosen, are
 #   in the header of sql/capture.sql.
 #
-#   Runs alternate, and the order flips every round:
-#     none, capture, capture, none, none, capture, ...
+#   Runs alternate, and the order rotates every round:
+#     none, capture, capture, none, none, capture, ... (with --bucardo56:
+#     none, capture, b56, then capture, b56, none, ...)
 #   Before every run, both databases get the same preparation:
 #     - VACUUM of the pgbench tables
 #     - TRUNCATE pgbench_history
@@ -29,6 +30,15 @@
 #   --concurrent runs both databases at the same time, instead of one after
 #   the other. It is robust against a noisy machine, because both sides see
 #   the same load.
+#
+#   --bucardo56 adds a third database, cap_b56, with the capture that
+#   Bucardo 5.6 itself installs: /usr/bin/bucardo (Debian package bucardo,
+#   or $BUCARDO56) installs its control database into the same throwaway
+#   cluster (it needs PL/Perl there: package postgresql-plperl-15) and runs
+#   `add sync` over the three tables, autokick on as by default.  Its
+#   daemon never starts.  This measures Bucardo's row triggers, their
+#   delta table indexes and its NOTIFY per statement in the same run, on
+#   the same data, as the reference the figures are compared with.
 #
 #   --bulk also times UPDATE pgbench_accounts SET abalance = abalance + 1
 #   (every row) in each database, alternated. It prints wall-clock time and
@@ -47,7 +57,8 @@
 #
 # Usage:
 #   bench/capture_overhead.sh [--scale N] [--seconds N] [--runs N]
-#       [--clients N] [--jobs N] [--kick] [--concurrent] [--bulk] [--quick]
+#       [--clients N] [--jobs N] [--kick] [--concurrent] [--bucardo56]
+#       [--bulk] [--quick]
 #
 #   --scale N    pgbench scale factor (default 10)
 #   --seconds N  length of each run (default 30)
@@ -56,12 +67,13 @@
 #   --jobs N     pgbench -j (default 2)
 #   --kick       capture with the autokick wake-up ("kick" section)
 #   --concurrent run both sides at the same time instead of alternating
+#   --bucardo56  also measure Bucardo 5.6's own capture (see above)
 #   --bulk       also time the full-table UPDATE of pgbench_accounts
 #   --quick      scale 1, 5 s, 1 run (a smoke test)
 
 set -euo pipefail
 
-scale=10 seconds=30 runs=3 clients=4 jobs=2 kick=0 concurrent=0 bulk=0
+scale=10 seconds=30 runs=3 clients=4 jobs=2 kick=0 concurrent=0 bulk=0 b56=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) scale=$2; shift 2 ;;
@@ -72,6 +84,7 @@ while [ $# -gt 0 ]; do
         --kick) kick=1; shift ;;
         --concurrent) concurrent=1; shift ;;
         --bulk) bulk=1; shift ;;
+        --bucardo56) b56=1; shift ;;
         --quick) scale=1 seconds=5 runs=1; shift ;;
         -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
@@ -96,6 +109,13 @@ fi
 [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] || { echo "initdb/pg_ctl not found (set PG_BIN)" >&2; exit 1; }
 PGBENCH=$(command -v pgbench || echo "$PG_BIN/pgbench")
 PSQL=$(command -v psql || echo "$PG_BIN/psql")
+if [ "$b56" = 1 ]; then
+    B56=${BUCARDO56:-/usr/bin/bucardo}
+    "$B56" --version 2>/dev/null | grep -q 'version 5\.6' ||
+        { echo "--bucardo56: $B56 is not Bucardo 5.6 (apt-get install bucardo postgresql-plperl-15)" >&2; exit 1; }
+    [ -e "$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || pg_config --pkglibdir)/plperl.so" ] ||
+        { echo "--bucardo56: PL/Perl is not installed (apt-get install postgresql-plperl-15)" >&2; exit 1; }
+fi
 
 # --- throwaway cluster --------------------------------------------------------
 dir=$(mktemp -d /tmp/capture_overhead.XXXXXX)
@@ -176,11 +196,31 @@ echo "capture installed in cap_on$([ "$kick" = 1 ] && echo ' (with the autokick 
 q -At -d cap_on -c "SELECT '  ' || tgrelid::regclass || ': ' || string_agg(tgname, ', ' ORDER BY tgname)
                       FROM pg_trigger WHERE tgname LIKE 'bucardo%' GROUP BY tgrelid ORDER BY 1"
 
+if [ "$b56" = 1 ]; then
+    # Bucardo 5.6's control database in this cluster, and its capture on
+    # cap_b56 (cap_b56_target only completes the sync; nothing writes it).
+    q -d postgres -c 'CREATE DATABASE cap_b56 TEMPLATE cap_none' -c 'CREATE DATABASE cap_b56_target TEMPLATE cap_none'
+    mkdir "$dir/b56run" && chmod 777 "$dir/b56run"
+    b56() { "$B56" --dbhost "$dir" --dbport "$port" --dbuser bucardo --dbname bucardo "$@" >>"$dir/b56.log" 2>&1; }
+    "$B56" install --batch --dbhost "$dir" --dbport "$port" --dbuser postgres --dbname postgres \
+        --piddir "$dir/b56run" >"$dir/b56.log" 2>&1 &&
+        b56 add db b56_src dbname=cap_b56 host="$dir" port="$port" user=postgres &&
+        b56 add db b56_tgt dbname=cap_b56_target host="$dir" port="$port" user=postgres &&
+        b56 add sync b56 dbs=b56_src:source,b56_tgt:target tables=pgbench_accounts,pgbench_branches,pgbench_tellers ||
+        { cat "$dir/b56.log" >&2; echo "--bucardo56: installing Bucardo 5.6 failed" >&2; exit 1; }
+    echo "Bucardo $("$B56" --version | awk '{print $3}') capture installed in cap_b56:"
+    q -At -d cap_b56 -c "SELECT '  ' || tgrelid::regclass || ': ' || string_agg(tgname, ', ' ORDER BY tgname)
+                          FROM pg_trigger WHERE tgname LIKE 'bucardo%' GROUP BY tgrelid ORDER BY 1"
+fi
+
 prepare() {  # prepare DB - the same housekeeping before every run
     q -d "$1" -c 'VACUUM pgbench_accounts' -c 'VACUUM pgbench_branches' -c 'VACUUM pgbench_tellers' \
         -c 'TRUNCATE pgbench_history'
     if [ "$1" = cap_on ]; then
         q -d cap_on -c 'TRUNCATE bucardo.delta_pgbench_accounts, bucardo.delta_pgbench_branches, bucardo.delta_pgbench_tellers'
+    elif [ "$1" = cap_b56 ]; then
+        q -d cap_b56 -c 'TRUNCATE bucardo.delta_public_pgbench_accounts, bucardo.delta_public_pgbench_branches,
+                                  bucardo.delta_public_pgbench_tellers'
     fi
 }
 tps_of() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$1"; }
@@ -188,33 +228,47 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (N
 
 # --- TPC-B runs ---------------------------------------------------------------
 mode=alternated; [ "$concurrent" = 1 ] && mode=concurrent
-echo "TPC-B: pgbench -n -c $clients -j $jobs -T $seconds, $runs run(s) per side, $mode"
-printf '%-6s %-14s %12s %12s %8s\n' round order none_tps capture_tps ratio
-: >"$dir/none.tps"; : >"$dir/on.tps"; : >"$dir/ratio"
+dbs=(cap_none cap_on); [ "$b56" = 1 ] && dbs+=(cap_b56)
+echo "TPC-B: pgbench -n -c $clients -j $jobs -T $seconds, $runs run(s) per database, $mode"
+header="round first none_tps capture_tps"; [ "$b56" = 1 ] && header+=" bucardo56_tps"
+header+=" ratio"; [ "$b56" = 1 ] && header+=" b56_ratio"
+echo "$header" | awk '{printf "%-6s %-9s", $1, $2; for (i = 3; i <= NF; i++) printf " %13s", $i; print ""}'
+for db in "${dbs[@]}"; do : >"$dir/$db.tps"; : >"$dir/$db.ratio"; done
 for r in $(seq 1 "$runs"); do
-    if [ $((r % 2)) = 1 ]; then order="cap_none cap_on"; else order="cap_on cap_none"; fi
-    for db in $order; do prepare "$db"; done
+    # rotate the order every round: none first, then capture first, ...
+    order=()
+    for i in "${!dbs[@]}"; do order+=("${dbs[$(((i + r - 1) % ${#dbs[@]}))]}"); done
+    for db in "${order[@]}"; do prepare "$db"; done
     q -d postgres -c CHECKPOINT
     if [ "$concurrent" = 1 ]; then
-        for db in $order; do "$PGBENCH" -n -c "$clients" -j "$jobs" -T "$seconds" "$db" >"$dir/$db.out" 2>&1 & done
+        for db in "${order[@]}"; do "$PGBENCH" -n -c "$clients" -j "$jobs" -T "$seconds" "$db" >"$dir/$db.out" 2>&1 & done
         wait
     else
-        for db in $order; do
+        for db in "${order[@]}"; do
             "$PGBENCH" -n -c "$clients" -j "$jobs" -T "$seconds" "$db" >"$dir/$db.out" 2>&1
         done
     fi
-    tn=$(tps_of "$dir/cap_none.out"); tc=$(tps_of "$dir/cap_on.out")
-    [ -n "$tn" ] && [ -n "$tc" ] || { cat "$dir/cap_none.out" "$dir/cap_on.out" >&2; exit 1; }
-    ratio=$(awk -v a="$tc" -v b="$tn" 'BEGIN {printf "%.3f", a / b}')
-    echo "$tn" >>"$dir/none.tps"; echo "$tc" >>"$dir/on.tps"; echo "$ratio" >>"$dir/ratio"
-    printf '%-6s %-14s %12.1f %12.1f %8s\n' "$r" "${order%% *}-first" "$tn" "$tc" "$ratio"
+    line="$r ${order[0]#cap_}"
+    tn=$(tps_of "$dir/cap_none.out")
+    for db in "${dbs[@]}"; do
+        t=$(tps_of "$dir/$db.out")
+        [ -n "$t" ] || { cat "$dir/$db.out" >&2; exit 1; }
+        echo "$t" >>"$dir/$db.tps"
+        awk -v a="$t" -v b="$tn" 'BEGIN {printf "%.3f\n", a / b}' >>"$dir/$db.ratio"
+        line+=" $t"
+    done
+    for db in "${dbs[@]:1}"; do line+=" $(tail -1 "$dir/$db.ratio")"; done
+    echo "$line" | awk '{printf "%-6s %-9s", $1, $2; for (i = 3; i <= NF; i++) printf " %13s", $i; print ""}'
 done
 captured=$(q -At -d cap_on -c 'SELECT count(*) FROM bucardo.delta_pgbench_accounts')
 [ "$captured" -gt 0 ] || { echo "capture recorded nothing: the template is broken" >&2; exit 1; }
-mn=$(median <"$dir/none.tps"); mc=$(median <"$dir/on.tps"); mr=$(median <"$dir/ratio")
-echo "median TPS: none $mn, capture $mc"
-echo "ratio of medians (capture/none): $(awk -v a="$mc" -v b="$mn" 'BEGIN {printf "%.3f", a / b}')"
-echo "median of per-round ratios:      $mr"
+mn=$(median <"$dir/cap_none.tps")
+echo "median TPS: none $mn, capture $(median <"$dir/cap_on.tps")$([ "$b56" = 1 ] && echo ", Bucardo 5.6 $(median <"$dir/cap_b56.tps")")"
+for db in "${dbs[@]:1}"; do
+    label=capture; [ "$db" = cap_b56 ] && label="Bucardo 5.6"
+    echo "$label/none: ratio of medians $(awk -v a="$(median <"$dir/$db.tps")" -v b="$mn" 'BEGIN {printf "%.3f", a / b}'),"\
+         "median of per-round ratios $(median <"$dir/$db.ratio")"
+done
 echo "(last capture run recorded $captured pgbench_accounts keys)"
 
 # --- bulk UPDATE --------------------------------------------------------------
