@@ -17,7 +17,8 @@
  * more); while waiting, the poll backs off to POLL_MAX_S, so an idle
  * source costs two table-less queries a second and its first change wakes
  * the engine.  If writers are in flight, waiting cannot start: the poll
- * comes again after POLL_MIN_S.
+ * comes again soon, backing off to POLL_BUSY_MAX_S (a long transaction
+ * that wrote a captured table keeps the engine from waiting until it ends).
  */
 #include "sync_worker.h"
 
@@ -37,8 +38,9 @@
 #include "log.h"
 #include "sync_runner.h"
 
-#define POLL_MIN_S 0.01
-#define POLL_MAX_S 0.5
+#define POLL_MIN_S      0.002
+#define POLL_MAX_S      0.5 /* waiting: a notification comes first */
+#define POLL_BUSY_MAX_S 0.1 /* not waiting: this bounds the lag */
 
 struct SyncWorker {
     char *name;
@@ -156,9 +158,10 @@ static void *worker_main(void *arg)
                 due = true; /* on error too: the cycle reconnects and reports */
                 continue;
             }
-            /* Not waiting yet (a writer was in flight): no notification
-             * would come, so look again soon. */
-            poll_delay = quiet ? fmin(poll_delay * 2, POLL_MAX_S) : POLL_MIN_S;
+            /* Waiting (we or another engine): a notification comes first.
+             * Not waiting, because a writer was in flight: none would
+             * come, so the looks stay closer. */
+            poll_delay = fmin(poll_delay * 2, quiet ? POLL_MAX_S : POLL_BUSY_MAX_S);
             next_poll = now + poll_delay;
         }
         if (runner)
