@@ -46,7 +46,6 @@ typedef struct SourceConn {
                             poll found nothing new in (owned), or NULL */
     char *poll_sql;      /* runner_check_completed's query (owned, built once per connection) */
     bool offline;        /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
-    bool waiting;        /* conn holds CAPTURE_WAIT_LOCK: writers notify it */
 } SourceConn;
 
 /*

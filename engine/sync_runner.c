@@ -99,7 +99,6 @@ void runner_drop_source(SyncRunner *r, int s)
     if (r->src[s].conn)
         PQfinish(r->src[s].conn);
     r->src[s].conn = NULL;
-    r->src[s].waiting = false; /* the server released it with the session */
 }
 
 void runner_destroy(SyncRunner *r)
@@ -348,102 +347,35 @@ static const char *poll_sql(SyncRunner *r, int s)
     return sql.data;
 }
 
-/*
- * SQL_WAIT - take CAPTURE_WAIT_LOCK: 'held'.  Otherwise 'other' when
- * another engine holds it (its LISTEN shares our channel, so the writers'
- * notifications reach us too), or 'busy' when writers hold it in share
- * mode, which only in-flight transactions do.
- */
-#define SQL_WAIT                                                                                             \
-    "SELECT CASE WHEN pg_catalog.pg_try_advisory_lock(" CAPTURE_WAIT_LOCK ") THEN 'held'"                    \
-    " WHEN pg_catalog.pg_try_advisory_lock_shared(" CAPTURE_WAIT_LOCK ") THEN"                               \
-    "   CASE WHEN pg_catalog.pg_advisory_unlock_shared(" CAPTURE_WAIT_LOCK ") THEN 'busy' END"               \
-    " ELSE 'other' END"
-#define SQL_STOP_WAITING "SELECT pg_catalog.pg_advisory_unlock(" CAPTURE_WAIT_LOCK ")"
-
-/*
- * start_waiting - make source s notify us of its next change.  The caller
- * looks for changes once more after it: a writer that got the lock in share
- * mode ended before we got it exclusively, so that look's snapshot sees it
- * complete, and every later writer fails its share try and notifies.  False
- * on error.
- */
-static bool start_waiting(SyncRunner *r, int s, bool *quiet)
+int runner_check_completed(SyncRunner *r)
 {
-    PGresult *res = PQexec(r->src[s].conn, SQL_WAIT);
-    const char *v;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_warn("source %s: taking the wait lock: %s", r->def.sources[s].name, PQresultErrorMessage(res));
-        PQclear(res);
-        return false;
-    }
-    v = PQgetvalue(res, 0, 0);
-    r->src[s].waiting = strcmp(v, "held") == 0;
-    if (strcmp(v, "busy") == 0)
-        *quiet = false;
-    PQclear(res);
-    return true;
-}
-
-void runner_stop_waiting(SyncRunner *r)
-{
-    for (int s = 0; s < r->def.nsources; s++) {
-        if (!r->src[s].waiting || r->src[s].conn == NULL)
-            continue;
-        /* A broken connection released it already; the cycle finds out. */
-        PQclear(PQexec(r->src[s].conn, SQL_STOP_WAITING));
-        r->src[s].waiting = false;
-    }
-}
-
-/* poll_source - source s: 1 if it has changes since last_snapshot, 0 if not, -1 on error. */
-static int poll_source(SyncRunner *r, int s)
-{
-    const char *params[1] = {r->src[s].last_snapshot};
-    PGresult *res = PQexecParams(r->src[s].conn, poll_sql(r, s), 1, NULL, params, NULL, NULL, 0);
-    bool yes;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_warn("source %s: looking for new changes: %s", r->def.sources[s].name, PQresultErrorMessage(res));
-        PQclear(res);
-        return -1;
-    }
-    yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    if (!yes) {
-        free(r->src[s].last_snapshot);
-        r->src[s].last_snapshot = xstrdup(PQgetvalue(res, 0, 1));
-    }
-    PQclear(res);
-    return yes ? 1 : 0;
-}
-
-/*
- * Under load the first look finds changes, and the engine never waits.
- * When it finds none, the engine starts waiting and looks once more: a
- * change committed between the two looks did not notify.
- */
-int runner_check_completed(SyncRunner *r, bool *quiet)
-{
-    *quiet = true;
     if (!r->def.autokick)
         return 0;
     for (int s = 0; s < r->def.nsources; s++) {
-        int found;
+        const char *params[1] = {r->src[s].last_snapshot};
+        PGconn *conn = r->src[s].conn;
+        PGresult *res;
+        bool yes;
 
         if (r->src[s].offline)
             continue; /* polling it would only run cycles that leave it out again */
-        if (r->src[s].conn == NULL || r->src[s].plans == NULL || r->src[s].last_snapshot == NULL)
+        if (conn == NULL || r->src[s].plans == NULL || params[0] == NULL)
             return 1; /* a cycle will reconnect and find out */
-        found = poll_source(r, s);
-        if (found == 0 && !r->src[s].waiting) {
-            if (!start_waiting(r, s, quiet))
-                return -1;
-            if (*quiet) /* we wait, or another engine does */
-                found = poll_source(r, s);
+        res = PQexecParams(conn, poll_sql(r, s), 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            log_warn("source %s: looking for new changes: %s", r->def.sources[s].name,
+                     PQresultErrorMessage(res));
+            PQclear(res);
+            return -1;
         }
-        if (found != 0)
-            return found;
+        yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        if (!yes) {
+            free(r->src[s].last_snapshot);
+            r->src[s].last_snapshot = xstrdup(PQgetvalue(res, 0, 1));
+        }
+        PQclear(res);
+        if (yes)
+            return 1;
     }
     return 0;
 }

@@ -9,16 +9,11 @@
  * start, so changes made while the engine was down are applied at once.
  *
  * Autokick syncs also poll their sources (runner_check_completed): the
- * capture notifies only an engine that waits (holds the wait lock), and
- * only one transaction at a time (sql/capture.sql, section kick).  A cycle
- * stops waiting, so a busy source sends no notifications: the poll runs
- * at once after a cycle that applied something and finds what committed
- * during it.  A look that finds nothing starts waiting (and looks once
- * more); while waiting, the poll backs off to POLL_MAX_S, so an idle
- * source costs two table-less queries a second and its first change wakes
- * the engine.  If writers are in flight, waiting cannot start: the poll
- * comes again soon, backing off to POLL_BUSY_MAX_S (a long transaction
- * that wrote a captured table keeps the engine from waiting until it ends).
+ * capture's NOTIFY is skipped by transactions that overlap another
+ * notifying one (sql/capture.sql, section kick), and the poll is what
+ * finds their changes.  It runs POLL_MIN_S after a cycle that applied
+ * something and backs off to POLL_MAX_S while it finds nothing, so an idle
+ * source costs two table-less queries a second.
  */
 #include "sync_worker.h"
 
@@ -38,9 +33,8 @@
 #include "log.h"
 #include "sync_runner.h"
 
-#define POLL_MIN_S      0.002
-#define POLL_MAX_S      0.5 /* waiting: a notification comes first */
-#define POLL_BUSY_MAX_S 0.1 /* not waiting: this bounds the lag */
+#define POLL_MIN_S 0.01
+#define POLL_MAX_S 0.5
 
 struct SyncWorker {
     char *name;
@@ -116,10 +110,7 @@ static void *worker_main(void *arg)
         if (runner && !atomic_load(&w->paused) &&
             (due || explicit_kick || (next_retry > 0 && now >= next_retry) ||
              (next_check > 0 && now >= next_check))) {
-            CycleResult res;
-
-            runner_stop_waiting(runner);
-            res = runner_cycle(runner, explicit_kick, err, sizeof(err));
+            CycleResult res = runner_cycle(runner, explicit_kick, err, sizeof(err));
             const SyncDef *def = runner_def(runner);
 
             due = false;
@@ -140,28 +131,18 @@ static void *worker_main(void *arg)
             } else {
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
-                /* After changes, look again at once: writers that
-                 * committed during the cycle did not notify (the engine
-                 * was not waiting), and if none did, the look starts
-                 * waiting, so the next commit wakes the engine. */
                 poll_delay = res == CYCLE_DONE ? POLL_MIN_S : fmin(poll_delay * 2, POLL_MAX_S);
-                next_poll = !def->autokick      ? 0
-                            : res == CYCLE_DONE ? now_seconds()
-                                                : now_seconds() + poll_delay;
+                next_poll = def->autokick ? now_seconds() + poll_delay : 0;
             }
             continue; /* look again for kicks that came during the cycle */
         }
         if (runner && next_poll > 0 && now >= next_poll && !atomic_load(&w->paused)) {
-            bool quiet;
-            int found = runner_check_completed(runner, &quiet);
+            int found = runner_check_completed(runner);
             if (found != 0) {
                 due = true; /* on error too: the cycle reconnects and reports */
                 continue;
             }
-            /* Waiting (we or another engine): a notification comes first.
-             * Not waiting, because a writer was in flight: none would
-             * come, so the looks stay closer. */
-            poll_delay = fmin(poll_delay * 2, quiet ? POLL_MAX_S : POLL_BUSY_MAX_S);
+            poll_delay = fmin(poll_delay * 2, POLL_MAX_S);
             next_poll = now + poll_delay;
         }
         if (runner)

@@ -15,13 +15,6 @@
 #define CAPTURE_CHANNEL "bucardo"
 
 /*
- * The advisory lock ('buca', 'wait') an idle autokick engine holds on its
- * LISTENing connection: capture notifies only while someone holds it
- * (sql/capture.sql, section kick, which spells the same two numbers).
- */
-#define CAPTURE_WAIT_LOCK "1651860321, 2002872692"
-
-/*
  * capture_object_name - "<prefix>_<up to 40 bytes of the table name>_<hash>",
  * unique per (schema, table) and at most 63 bytes.  Caller frees.
  */

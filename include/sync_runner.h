@@ -50,20 +50,11 @@ bool runner_consume_notifies(SyncRunner *r);
 
 /*
  * runner_check_completed - autokick syncs: 1 if a transaction completed on
- * a source since the last recorded cycle's snapshot (its changes did not
- * notify), or a source needs a cycle to reconnect; 0 if not (and for syncs
- * without autokick); -1 on error.  Before looking, it makes each source
- * notify the engine of its next change (takes CAPTURE_WAIT_LOCK, or finds
- * another engine holding it).  *quiet is false when that could not be
- * done because a writer was in flight: poll again soon rather than wait.
+ * a source since the last recorded cycle's snapshot (its changes may have
+ * skipped their NOTIFY), or a source needs a cycle to reconnect; 0 if not
+ * (and for syncs without autokick); -1 on error.
  */
-int runner_check_completed(SyncRunner *r, bool *quiet);
-
-/*
- * runner_stop_waiting - release CAPTURE_WAIT_LOCK where held, so that
- * writers stop notifying while the engine runs cycles and polls.
- */
-void runner_stop_waiting(SyncRunner *r);
+int runner_check_completed(SyncRunner *r);
 
 /*
  * runner_validate - connect to the first source and check that every

@@ -118,12 +118,6 @@
 --     TRUNCATE kicks from bucardo.log_truncate, given the argument 'kick'
 --     on such tables only (a NOTIFY also forbids PREPARE TRANSACTION, so
 --     no table gets one it does not need).
---   * The kick notifies only while an engine waits for it: an idle
---     autokick engine holds the "wait" advisory lock, and a transaction
---     that gets it in share mode (no engine waiting: it is busy and polls,
---     or it is stopped) skips the NOTIFY. Under load, and with the engine
---     stopped, no transaction notifies at all; an idle engine is woken by
---     the first change.
 --
 -- MEASUREMENTS. PostgreSQL 15.18 on a 2-vCPU VM that other jobs kept busy
 -- (load average 7-12 during most runs), fsync on.
@@ -188,9 +182,6 @@
 --     transaction that commits after the notifier (or whose notifier rolls
 --     back) gets no wakeup of its own: the engine's poll for transactions
 --     completed since its last snapshot finds it (see the kick section).
---     Later the NOTIFY was confined to the moments an engine waits for it
---     (the "wait" lock): a busy engine polls anyway, and a stopped engine
---     listens to nothing.
 --   * PL/pgSQL caches one generic plan per transition-table query, planned
 --     for the size of the transition table on the first call. After a
 --     1-row UPDATE, the antijoin form (NOT EXISTS (SELECT FROM new WHERE
@@ -223,13 +214,10 @@ SET search_path = pg_catalog, pg_temp
 AS $bucardo$
 BEGIN
     INSERT INTO bucardo.truncate_log (relid) VALUES (TG_RELID);
-    -- The kick, as in section "kick", for a table an autokick sync reads
-    -- (argument 'kick').
+    -- The kick, for a table an autokick sync reads (argument 'kick').
     IF TG_NARGS OPERATOR(pg_catalog.>) 0
-       AND NOT pg_catalog.pg_try_advisory_xact_lock_shared(1651860321, 2002872692) THEN
-        IF pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
-            PERFORM pg_catalog.pg_notify('bucardo', '');
-        END IF;
+       AND pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
+        PERFORM pg_catalog.pg_notify('bucardo', '');
     END IF;
     RETURN NULL;
 END
@@ -344,26 +332,16 @@ END
 $bucardo_do$;
 
 -- @@SECTION kick@@
-    -- Notify only an engine that is waiting for it. An autokick engine with
-    -- nothing to do holds the "wait" lock exclusively on its LISTENing
-    -- connection; while it does, this shared try fails. An engine that is
-    -- running cycles, or polling for changes after one, holds no lock, and
-    -- a stopped engine none either: then nothing notifies, so a busy or
-    -- unwatched source pays one shared lock per transaction, not the
-    -- commit-time notify lock (see SURPRISES). The engine takes the lock
-    -- before a last look for completed transactions, so a writer that got
-    -- the shared lock before is seen by that look (engine/sync_runner.c,
-    -- runner_check_completed).
-    -- Then one notifying transaction at a time: whoever holds the "kick"
-    -- lock (until it ends) notifies, the others skip the NOTIFY. A skipped
-    -- commit is not lost: the woken engine polls again 10 ms after a cycle.
-    -- The lock keys are ('buca', 'wait') and ('buca', 'kick') as two int4
-    -- each (include/capture.h); applications must not use them.
-    -- bucardo.log_truncate() does the same.
-    IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1651860321, 2002872692) THEN
-        IF pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
-            PERFORM pg_catalog.pg_notify('bucardo', '');
-        END IF;
+    -- One notifying transaction at a time: whoever holds the advisory lock
+    -- (until it ends) notifies, the others skip the NOTIFY and so never
+    -- queue behind the commit-time notify lock (see SURPRISES). A skipped
+    -- commit is not lost: the engine also polls each source with a cheap
+    -- query - has any transaction completed that its last snapshot did not
+    -- see? - every 10 ms after activity, backing off to 0.5 s when idle
+    -- (engine/sync_worker.c). The lock key is ('buca', 'kick') as two int4;
+    -- applications must not use it. bucardo.log_truncate() does the same.
+    IF pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
+        PERFORM pg_catalog.pg_notify('bucardo', '');
     END IF;
 
 -- @@SECTION drop@@
