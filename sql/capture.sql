@@ -118,6 +118,13 @@
 --     TRUNCATE kicks from bucardo.log_truncate, given the argument 'kick'
 --     on such tables only (a NOTIFY also forbids PREPARE TRANSACTION, so
 --     no table gets one it does not need).
+--     Tried and reverted: notifying only an engine that waits (an idle
+--     engine held an advisory lock, writers probed it in share mode and
+--     skipped the NOTIFY while nobody held it). With the engine stopped,
+--     the probe cost as much as the debounced NOTIFY (bench/delta_bench.sh
+--     0.744-0.778 of the TPS without capture, against 0.773 the same
+--     hour), and a busy engine that is not notified found commits later
+--     (lag p95 under pgbench -R 200: 37-39 ms against 28 ms).
 --
 -- MEASUREMENTS. PostgreSQL 15.18 on a 2-vCPU VM that other jobs kept busy
 -- (load average 7-12 during most runs), fsync on.
@@ -144,6 +151,15 @@
 --     0.931 0.893 0.908; with --kick: 0.574 0.567 0.569 (NOTIFY in every
 --     transaction); with the debounced kick of this file: 0.868 0.901
 --     0.897 (load average ~9 from other jobs).
+--   bench/capture_overhead.sh --kick --bucardo56 --concurrent (-T 30, 3
+--   rounds; the third database has the triggers Bucardo 5.6's own
+--   `add sync` installs, with its NOTIFY per statement):
+--     this file 0.877 0.863 0.860 | Bucardo 5.6 0.760 0.727 0.734
+--   The same, alternated instead of concurrent (TPS of the no-capture runs
+--   fell from 2178 to 1699 during it): 0.754 0.949 0.931 | 0.702 0.922 0.808.
+--   In a cluster set up as bench/delta_bench.sh's (fsync=off: CPU-bound),
+--   alternated by hand: Bucardo 5.6 0.722, this file 0.744 (0.843 without
+--   the kick).
 --   CPU per single-row UPDATE statement, median of 20 x 4000 statements,
 --   measured as backend CPU (two sessions):
 --     none 18.9 us | row-level 34.7 | (b) 39.8 | this file 40.6
