@@ -233,7 +233,8 @@ BEGIN
     -- The kick, for a table an autokick sync reads (argument 'kick').
     IF TG_NARGS OPERATOR(pg_catalog.>) 0
        AND pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
-        PERFORM pg_catalog.pg_notify('bucardo', '');
+        IF pg_catalog.pg_notify('bucardo', '') IS NULL THEN  -- see section kick
+        END IF;
     END IF;
     RETURN NULL;
 END
@@ -356,8 +357,13 @@ $bucardo_do$;
     -- see? - every 10 ms after activity, backing off to 0.5 s when idle
     -- (engine/sync_worker.c). The lock key is ('buca', 'kick') as two int4;
     -- applications must not use it. bucardo.log_truncate() does the same.
+    -- The NOTIFY is the condition of an (empty) IF, not a PERFORM: PL/pgSQL
+    -- evaluates a condition as a simple expression, where PERFORM starts the
+    -- executor for a query each time, in each captured statement of the
+    -- lock's holder (measured: 0.768 -> 0.823 of the TPS without capture).
     IF pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
-        PERFORM pg_catalog.pg_notify('bucardo', '');
+        IF pg_catalog.pg_notify('bucardo', '') IS NULL THEN
+        END IF;
     END IF;
 
 -- @@SECTION drop@@

@@ -4,7 +4,8 @@
 # transaction that overlaps a notifying one skips its NOTIFY.  Its changes
 # must still arrive promptly, found by the engine's poll - also when the
 # transaction holding the lock rolls back and so never notifies at all.
-# Also: an idle engine stays quiet (no cycle runs while nothing changes).
+# Also: an idle engine stays quiet (no cycle runs while nothing changes),
+# and a lone change or TRUNCATE does notify.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
@@ -67,6 +68,16 @@ after=$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's'")
 snap_after=$(sql bucardo "select updated from bucardo.sync_source_state where sync = 's'")
 [ "$before" = "$after" ] || fail "idle engine recorded $((after - before)) run(s) in 3 s"
 [ "$snap_before" = "$snap_after" ] || fail "idle engine ran cycles (snapshot updated $snap_before -> $snap_after)"
+
+# 4. A lone change notifies (the capture function's kick section), and so
+#    does a TRUNCATE (bucardo.log_truncate('kick')).
+notified() {  # notified SQL - run SQL in another session while this one LISTENs
+    psql -X -q -d a -c "LISTEN bucardo" -c "\\! psql -X -q -d a -c \"$1\" >/dev/null" -c "select 1" 2>&1 |
+        grep -q 'Asynchronous notification "bucardo"'
+}
+notified "update t set v = 'notified' where id = 3" || fail "a change did not notify"
+notified "truncate t" || fail "a TRUNCATE did not notify"
+wait_synced a b 10 t
 
 run_ok "$BUCARDO" stop
 echo "ok"
