@@ -111,10 +111,11 @@
 --     statement cost about 6% of TPC-B throughput (0.799 -> 0.753 of the
 --     TPS without capture, bench/delta_bench.sh), for an event the capture
 --     trigger already fires; inside the function it costs about 4% (0.816
---     without the kick -> 0.773 with it, same benchmark). It runs for every statement, including one
---     that changes no rows, and in the row fallback for every row (one
---     advisory-lock probe each, which the lock's owner answers from its
---     local lock table). A table only non-autokick syncs read has no kick.
+--     without the kick -> 0.773 with it, same benchmark). Its NOTIFY is an
+--     IF condition, not a PERFORM (see section kick). It runs for every
+--     statement, including one that changes no rows, and in the row
+--     fallback for every row (one advisory-lock probe each, which the
+--     lock's owner answers from its local lock table). A table only non-autokick syncs read has no kick.
 --     TRUNCATE kicks from bucardo.log_truncate, given the argument 'kick'
 --     on such tables only (a NOTIFY also forbids PREPARE TRANSACTION, so
 --     no table gets one it does not need).
@@ -123,8 +124,8 @@
 --     skipped the NOTIFY while nobody held it). With the engine stopped,
 --     the probe cost as much as the debounced NOTIFY (bench/delta_bench.sh
 --     0.744-0.778 of the TPS without capture, against 0.773 the same
---     hour), and a busy engine that is not notified found commits later
---     (lag p95 under pgbench -R 200: 37-39 ms against 28 ms).
+--     hour), and the lag under pgbench -R 200 was no better (p95 37-39 ms;
+--     the notified engine 28 ms, and 36 ms in a later run).
 --
 -- MEASUREMENTS. PostgreSQL 15.18 on a 2-vCPU VM that other jobs kept busy
 -- (load average 7-12 during most runs), fsync on.
