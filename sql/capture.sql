@@ -115,7 +115,8 @@
 --     IF condition, not a PERFORM (see section kick). It runs for every
 --     statement, including one that changes no rows, and in the row
 --     fallback for every row (one advisory-lock probe each, which the
---     lock's owner answers from its local lock table). A table only non-autokick syncs read has no kick.
+--     lock's owner answers from its local lock table). A table only
+--     non-autokick syncs read has no kick.
 --     TRUNCATE kicks from bucardo.log_truncate, given the argument 'kick'
 --     on such tables only (a NOTIFY also forbids PREPARE TRANSACTION, so
 --     no table gets one it does not need).
