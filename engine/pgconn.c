@@ -67,6 +67,22 @@ PGconn *pg_connect(const ConnParams *cp, const char *who)
     return conn;
 }
 
+/* extra_sets - does the conninfo string `extra` give keyword `key` a value?
+ * (An unparsable one sets nothing here; connecting reports it.) */
+static bool extra_sets(const char *extra, const char *key)
+{
+    PQconninfoOption *opts;
+    bool set = false;
+
+    if (extra == NULL || extra[0] == '\0' || (opts = PQconninfoParse(extra, NULL)) == NULL)
+        return false;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, key) == 0)
+            set = o->val != NULL && o->val[0] != '\0';
+    PQconninfoFree(opts);
+    return set;
+}
+
 PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
 {
     const char *keys[11];
@@ -80,8 +96,7 @@ PGconn *pg_connect_err(const ConnParams *cp, char *err, size_t errlen)
      * PGCONNECT_TIMEOUT or a service (whose file may set one) is in play,
      * which an explicit keyword would override. */
     if (getenv("PGCONNECT_TIMEOUT") == NULL && getenv("PGSERVICE") == NULL &&
-        (cp->service == NULL || cp->service[0] == '\0') &&
-        (cp->extra == NULL || strstr(cp->extra, "service") == NULL)) {
+        (cp->service == NULL || cp->service[0] == '\0') && !extra_sets(cp->extra, "service")) {
         keys[n] = "connect_timeout";
         vals[n++] = "10";
     }
