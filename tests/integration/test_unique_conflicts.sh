@@ -73,6 +73,9 @@ expect_equal "Good 0" "$(last_run s "state || ' ' || conflicts")" "a plain cycle
 run_ok "$BUCARDO" stop
 run_ok "$BUCARDO" set batch_keys=1
 run_ok "$BUCARDO" start
+# The start's own cycle may apply the swap before the kick does (the kick
+# then records an empty run): count the conflicts of every run since here.
+before=$(sql bucardo "select coalesce(max(id), 0) from bucardo.syncrun")
 sql src "begin; update acct set email = 'tmp' where id = 10; update acct set email = 'p@x' where id = 11;
          update acct set email = 'q@x' where id = 10; commit" >/dev/null
 run_ok "$BUCARDO" kick s 30
@@ -80,7 +83,8 @@ expect_out DONE
 wait_synced src tgt 10 acct
 no_bad_runs s
 grep -q "applying 2 changes in batches of 1" log.bucardo || fail "the swap was not split into batches"
-[ "$(last_run s conflicts)" -ge 1 ] || fail "the batch-boundary collision was not counted"
+[ "$(sql bucardo "select sum(conflicts) from bucardo.syncrun where sync = 's' and id > $before")" -ge 1 ] ||
+    fail "the batch-boundary collision was not counted"
 run_ok "$BUCARDO" stop
 run_ok "$BUCARDO" set batch_keys=10000
 run_ok "$BUCARDO" start
