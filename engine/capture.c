@@ -42,18 +42,26 @@ char *capture_object_name(const char *prefix, const TableDef *t)
     return out;
 }
 
+/* quoted_name - capture_object_name(prefix, t), quoted for conn. */
+static char *quoted_name(PGconn *conn, const char *prefix, const TableDef *t)
+{
+    char *name = capture_object_name(prefix, t), *q = pg_quote_ident(conn, name);
+
+    free(name);
+    return q;
+}
+
 /* render - the section with every placeholder of table t filled in;
  * @KICK@ gets the kick section when `autokick`. */
 static char *render(PGconn *conn, const char *name, const TableDef *t, bool autokick)
 {
     char *text = sql_section(sql_capture, name);
-    char *delta = capture_object_name("delta", t), *func = capture_object_name("capture", t);
     StrBuf keydefs, keycols, newkeys, oldkeys, newrow, oldrow;
     char *differ, *relid;
     struct {
         const char *ph;
         char *value;
-    } subs[16];
+    } subs[18];
     int n = 0;
 
     if (text == NULL)
@@ -86,8 +94,10 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
 #define SUB(p, v) (subs[n].ph = (p), subs[n++].value = (v))
     SUB("@SCHEMA@", pg_quote_ident(conn, t->schemaname));
     SUB("@TABLE@", pg_quote_ident(conn, t->relname));
-    SUB("@DELTA@", pg_quote_ident(conn, delta));
-    SUB("@FUNC@", pg_quote_ident(conn, func));
+    SUB("@DELTA@", quoted_name(conn, "delta", t));
+    SUB("@FUNC@", quoted_name(conn, "capture", t));
+    SUB("@FUNCDEL@", quoted_name(conn, "capture_del", t));
+    SUB("@FUNCROW@", quoted_name(conn, "capture_row", t));
     SUB("@KEYDEFS@", keydefs.data);
     SUB("@KEYCOLS@", keycols.data);
     SUB("@NEWKEYS@", newkeys.data);
@@ -121,8 +131,6 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     }
     for (int i = 0; i < n; i++)
         free(subs[i].value);
-    free(delta);
-    free(func);
     return text;
 }
 

@@ -16,7 +16,8 @@
 
 /*
  * capture_object_name - "<prefix>_<up to 40 bytes of the table name>_<hash>",
- * unique per (schema, table) and at most 63 bytes.  Caller frees.
+ * unique per (schema, table); at most 63 bytes for a prefix of up to 13
+ * bytes ("delta", "capture", "capture_del", "capture_row").  Caller frees.
  */
 char *capture_object_name(const char *prefix, const TableDef *t);
 

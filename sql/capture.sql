@@ -24,7 +24,10 @@
 --   @SCHEMA@      quoted schema of the user table      "public"
 --   @TABLE@       quoted user table name               "t"
 --   @DELTA@       quoted delta table name, unqualified (schema bucardo)
---   @FUNC@        quoted capture function name, unqualified (schema bucardo)
+--   @FUNC@        quoted name of the function of the INSERT and UPDATE
+--                 statement triggers, unqualified (schema bucardo)
+--   @FUNCDEL@     the same for the DELETE statement trigger
+--   @FUNCROW@     the same for every row trigger
 --   @KEYDEFS@     "k1" int4, "k2" text
 --   @KEYCOLS@     "k1", "k2"
 --   @NEWKEYS@     n."k1", n."k2"
@@ -77,8 +80,12 @@
 --   * ON CONFLICT DO UPDATE and MERGE fire the same triggers. Checked.
 --   * Savepoints are safe: pg_current_xact_id() is the top-level xid even
 --     inside a subtransaction.
---   * One function per table serves all its triggers. It branches on
---     TG_LEVEL, TG_OP and TG_NAME.
+--   * THREE FUNCTIONS per table: one for the INSERT and UPDATE statement
+--     triggers, one for the DELETE statement trigger, one for all row
+--     triggers (which branches on TG_OP and TG_NAME). A captured statement
+--     therefore evaluates no IF before its INSERT. One function for all
+--     triggers, branching on TG_LEVEL and TG_OP first, cost 24,000 more
+--     instructions per TPC-B transaction (see MEASUREMENTS).
 --   * The function is SECURITY DEFINER, so application roles need no rights
 --     on schema bucardo. It has no SET search_path: that costs about 10 us
 --     of CPU per call (measured). Instead, nothing in the body resolves
@@ -170,6 +177,30 @@
 --       (b) + SECURITY DEFINER SET search_path 49.4
 --   CPU per 10-row UPDATE statement: none 135 us | row-level 281 |
 --   this file 211.
+-- INSTRUCTIONS per TPC-B transaction (bench/capture_cost.sh: callgrind,
+-- one backend in single-user mode, 2000 transactions on a fresh copy of the
+-- same pgbench -s 10 database, so the counts repeat to within 0.1%). Unlike
+-- TPS these do not drift with the machine, and their ratio predicted the
+-- CPU-bound bench/delta_bench.sh figure (1/1.329 = 0.752; measured 0.750):
+--     no capture                                             650,200
+--     one function branching on TG_LEVEL/TG_OP (until 2026-11-30) 863,700
+--     THIS FILE (three functions)                            847,300
+--   and what each part costs, removed one at a time from the former (the
+--   column list and txntime: from an equivalent written by hand):
+--     the kick (single-user: every transaction notifies)      -25,000
+--     SECURITY DEFINER                                        -19,000
+--     the WHEN old-key row trigger                            -42,000
+--     the same trigger with a column list (UPDATE OF keys)    -40,000
+--     the txntime column                                       -6,000
+--   The cheapest capture there is - one PL/pgSQL trigger per table with a
+--   single INSERT, no key changes, no kick, no SECURITY DEFINER - costs
+--   758,900 as a row trigger and 758,900 as a statement trigger: +16.7%,
+--   a TPS ratio of about 0.857 at best in a CPU-bound run. The 0.85 target
+--   of bench/delta_bench.sh therefore leaves nothing for key changes, the
+--   kick and SECURITY DEFINER. Tried, and worse than the WHEN trigger: OLD
+--   TABLE in the UPDATE trigger with UNION (+29,000), UNION ALL (+6,500) or
+--   an antijoin (+39,000). The column list would miss a key changed by a
+--   BEFORE trigger, so it is not used.
 -- BULK: UPDATE pgbench_accounts SET abalance = abalance + 1 (1,000,000 rows).
 -- Backend CPU ms, then wall ms (wall is dominated by other jobs), 3 runs
 -- each:
@@ -259,29 +290,53 @@ CREATE TABLE IF NOT EXISTS bucardo.@DELTA@ (
 --   - the key comparison is in the triggers' WHEN clause, resolved once at
 --     CREATE TRIGGER
 -- Keep it that way when editing.
+-- Three functions, so that none branches on TG_LEVEL, TG_OP or TG_NAME in
+-- the common case (see THREE FUNCTIONS in the header).
+-- @FUNC@: the statement triggers of INSERT and UPDATE - the new keys. The
+-- old keys of an UPDATE come from bucardo_delta_oldkey, and only when they
+-- differ.
 CREATE OR REPLACE FUNCTION bucardo.@FUNC@()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 AS $bucardo$
 BEGIN
-    IF TG_LEVEL OPERATOR(pg_catalog.=) 'STATEMENT' THEN
-        IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-            INSERT INTO bucardo.@DELTA@ (@KEYCOLS@)
-                SELECT @OLDKEYS@ FROM bucardo_old AS o;
-        ELSE
-            -- INSERT or UPDATE. The old keys of an UPDATE come from
-            -- bucardo_delta_oldkey, and only when they differ.
-            INSERT INTO bucardo.@DELTA@ (@KEYCOLS@)
-                SELECT @NEWKEYS@ FROM bucardo_new AS n;
-        END IF;
-    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE'
+    INSERT INTO bucardo.@DELTA@ (@KEYCOLS@)
+        SELECT @NEWKEYS@ FROM bucardo_new AS n;
+@KICK@
+    RETURN NULL;
+END
+$bucardo$;
+
+-- @FUNCDEL@: the statement trigger of DELETE - the old keys.
+CREATE OR REPLACE FUNCTION bucardo.@FUNCDEL@()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $bucardo$
+BEGIN
+    INSERT INTO bucardo.@DELTA@ (@KEYCOLS@)
+        SELECT @OLDKEYS@ FROM bucardo_old AS o;
+@KICK@
+    RETURN NULL;
+END
+$bucardo$;
+
+-- @FUNCROW@: every row trigger - the old key of a key-changing UPDATE
+-- (bucardo_delta_oldkey, bucardo_delta_partold) and the row fallback
+-- (bucardo_delta_row, bucardo_delta_part).
+CREATE OR REPLACE FUNCTION bucardo.@FUNCROW@()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $bucardo$
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE'
        OR TG_NAME OPERATOR(pg_catalog.=) 'bucardo_delta_oldkey'
        OR TG_NAME OPERATOR(pg_catalog.=) 'bucardo_delta_partold' THEN
         INSERT INTO bucardo.@DELTA@ (@KEYCOLS@) VALUES (@OLDROWKEYS@);
     ELSE
-        -- INSERT or UPDATE, from a row fallback trigger (bucardo_delta_row
-        -- or bucardo_delta_part)
+        -- INSERT or UPDATE, from bucardo_delta_row or bucardo_delta_part
         INSERT INTO bucardo.@DELTA@ (@KEYCOLS@) VALUES (@NEWROWKEYS@);
     END IF;
 @KICK@
@@ -317,17 +372,17 @@ BEGIN
         -- (_row, _oldkey), so a partition can be captured as well.
         CREATE TRIGGER bucardo_delta_part
             AFTER INSERT OR UPDATE OR DELETE ON @SCHEMA@.@TABLE@
-            FOR EACH ROW EXECUTE FUNCTION bucardo.@FUNC@();
+            FOR EACH ROW EXECUTE FUNCTION bucardo.@FUNCROW@();
         CREATE TRIGGER bucardo_delta_partold AFTER UPDATE ON @SCHEMA@.@TABLE@
             FOR EACH ROW WHEN ((@OLDROWKEYS@) IS DISTINCT FROM (@NEWROWKEYS@))
-            EXECUTE FUNCTION bucardo.@FUNC@();
+            EXECUTE FUNCTION bucardo.@FUNCROW@();
     ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = bucardo_rel) THEN
         -- A partition or an inheritance child. DML through the parent does
         -- not fire this table's statement triggers, but it does fire its
         -- row triggers.
         CREATE TRIGGER bucardo_delta_row
             AFTER INSERT OR UPDATE OR DELETE ON @SCHEMA@.@TABLE@
-            FOR EACH ROW EXECUTE FUNCTION bucardo.@FUNC@();
+            FOR EACH ROW EXECUTE FUNCTION bucardo.@FUNCROW@();
     ELSE
         CREATE TRIGGER bucardo_delta_ins AFTER INSERT ON @SCHEMA@.@TABLE@
             REFERENCING NEW TABLE AS bucardo_new
@@ -337,13 +392,13 @@ BEGIN
             FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNC@();
         CREATE TRIGGER bucardo_delta_del AFTER DELETE ON @SCHEMA@.@TABLE@
             REFERENCING OLD TABLE AS bucardo_old
-            FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNC@();
+            FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNCDEL@();
     END IF;
     IF bucardo_kind <> 'p' THEN
         -- the old key of an UPDATE that changes it (statement mode and row fallback)
         CREATE TRIGGER bucardo_delta_oldkey AFTER UPDATE ON @SCHEMA@.@TABLE@
             FOR EACH ROW WHEN ((@OLDROWKEYS@) IS DISTINCT FROM (@NEWROWKEYS@))
-            EXECUTE FUNCTION bucardo.@FUNC@();
+            EXECUTE FUNCTION bucardo.@FUNCROW@();
     END IF;
     CREATE TRIGGER bucardo_truncate AFTER TRUNCATE ON @SCHEMA@.@TABLE@
         FOR EACH STATEMENT EXECUTE FUNCTION bucardo.log_truncate(@TRUNCARG@);
@@ -392,4 +447,6 @@ BEGIN
 END
 $bucardo_do$;
 DROP FUNCTION IF EXISTS bucardo.@FUNC@();
+DROP FUNCTION IF EXISTS bucardo.@FUNCDEL@();
+DROP FUNCTION IF EXISTS bucardo.@FUNCROW@();
 DROP TABLE IF EXISTS bucardo.@DELTA@;
