@@ -165,6 +165,8 @@ render() {
         -e "s|@TABLE@|\"$t\"|g" \
         -e "s|@DELTA@|\"delta_$t\"|g" \
         -e "s|@FUNC@|\"capture_$t\"|g" \
+        -e "s|@FUNCDEL@|\"capture_del_$t\"|g" \
+        -e "s|@FUNCROW@|\"capture_row_$t\"|g" \
         -e "s|@KEYDEFS@|\"$k\" int4|g" \
         -e "s|@KEYCOLS@|\"$k\"|g" \
         -e "s|@NEWKEYS@|n.\"$k\"|g" \

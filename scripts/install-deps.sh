@@ -2,7 +2,7 @@
 # scripts/install-deps.sh - install exactly the Debian packages bucardo needs
 # to build, test and benchmark; does nothing when they are all present.
 # libclang-rt-14-dev holds the sanitizer runtimes of the ASan/TSan builds
-# (clang only recommends it).
+# (clang only recommends it); valgrind is for bench/capture_cost.sh.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +10,7 @@ PACKAGES=(
     libpq-dev liburcu-dev libxxhash-dev libcmocka-dev
     postgresql-15 postgresql-client-15
     python3 time
+    valgrind
 )
 
 missing=()
