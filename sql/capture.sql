@@ -180,8 +180,12 @@
 -- INSTRUCTIONS per TPC-B transaction (bench/capture_cost.sh: callgrind,
 -- one backend in single-user mode, 2000 transactions on a fresh copy of the
 -- same pgbench -s 10 database, so the counts repeat to within 0.1%). Unlike
--- TPS these do not drift with the machine, and their ratio predicted the
--- CPU-bound bench/delta_bench.sh figure (1/1.329 = 0.752; measured 0.750):
+-- TPS these do not drift with the machine. They count the backend's
+-- statements only; in bench/delta_bench.sh (fsync=off, CPU-bound) pgbench
+-- and the kernel take about a third of the CPU per transaction too, so its
+-- TPS ratio is above 1/ratio: 1/ratio 0.752 for the former capture (its
+-- last run measured 0.750, while the capture's runs were drifting down),
+-- 0.767 for this file (its first run measured 0.837).
 --     no capture                                             650,200
 --     one function branching on TG_LEVEL/TG_OP (until 2026-11-30) 863,700
 --     THIS FILE (three functions)                            847,300
@@ -194,13 +198,12 @@
 --     the txntime column                                       -6,000
 --   The cheapest capture there is - one PL/pgSQL trigger per table with a
 --   single INSERT, no key changes, no kick, no SECURITY DEFINER - costs
---   758,900 as a row trigger and 758,900 as a statement trigger: +16.7%,
---   a TPS ratio of about 0.857 at best in a CPU-bound run. The 0.85 target
---   of bench/delta_bench.sh therefore leaves nothing for key changes, the
---   kick and SECURITY DEFINER. Tried, and worse than the WHEN trigger: OLD
---   TABLE in the UPDATE trigger with UNION (+29,000), UNION ALL (+6,500) or
---   an antijoin (+39,000). The column list would miss a key changed by a
---   BEFORE trigger, so it is not used.
+--   758,900 as a row trigger and 758,900 as a statement trigger: +16.7%
+--   of the backend's work, where this file costs +30.3%. Key changes, the
+--   kick and SECURITY DEFINER are the difference. Tried, and worse than the
+--   WHEN trigger: OLD TABLE in the UPDATE trigger with UNION (+29,000),
+--   UNION ALL (+6,500) or an antijoin (+39,000). The column list would miss
+--   a key changed by a BEFORE trigger, so it is not used.
 -- BULK: UPDATE pgbench_accounts SET abalance = abalance + 1 (1,000,000 rows).
 -- Backend CPU ms, then wall ms (wall is dominated by other jobs), 3 runs
 -- each:
