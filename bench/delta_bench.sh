@@ -2,10 +2,11 @@
 # bench/delta_bench.sh - delta-replication benchmark of the bucardo engine.
 #
 # One run builds the project (if needed), starts a private PostgreSQL 15
-# cluster (tests/lib/pgcluster.sh), makes three pgbench databases at the
-# same scale - src (replicated, capture installed), tgt (the target) and
-# nocap (never replicated: the no-capture reference) - installs bucardo
-# with the real `bucardo` commands, and measures:
+# cluster (tests/lib/pgcluster.sh), makes pgbench databases at the same
+# scale - src (replicated, capture installed), tgt (the target), nocap
+# (never replicated: the no-capture reference) and, except with --quick,
+# src0 (phase 1's autokick=0 diagnostic) - installs bucardo with the real
+# `bucardo` commands, and measures:
 #
 #  1. Capture overhead: pgbench TPC-B (-c 4 -j 2 -T SECONDS) on src, with
 #     capture installed as an autokick sync has it (statement triggers
