@@ -128,11 +128,11 @@ static const char SQL_INDEXES[] =
     " ORDER BY kind, relname";
 
 static const char SQL_JOURNAL_ADD[] =
-    "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, comment)"
-    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (db, indexname) DO NOTHING";
+    "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, comment, primary_key)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (db, indexname) DO NOTHING";
 static const char SQL_JOURNAL_CLEAR[] = "DELETE FROM bucardo.index_rebuild WHERE db = $1 AND indexname = $2";
 static const char SQL_JOURNAL[] =
-    "SELECT db, tablename, indexname, definition, comment FROM bucardo.index_rebuild"
+    "SELECT db, tablename, indexname, definition, comment, primary_key FROM bucardo.index_rebuild"
     " WHERE sync = $1 ORDER BY db, dropped, indexname";
 
 /* fail - "database D: what: message (SQLSTATE X)" into err. */
@@ -201,11 +201,13 @@ bool index_set_read(const DbInfo *db, const char *table, const TableDef *t, cons
         out->drop = xcalloc((size_t)out->n + 1, sizeof(char *));
         out->create = xcalloc((size_t)out->n + 1, sizeof(char *));
         out->comment = xcalloc((size_t)out->n + 1, sizeof(char *));
+        out->primary_key = xcalloc((size_t)out->n + 1, sizeof(bool));
         for (int i = 0; i < out->n; i++) {
             out->qname[i] = xstrdup(PQgetvalue(res, i, 0));
             out->drop[i] = xstrdup(PQgetvalue(res, i, 1));
             out->create[i] = xstrdup(PQgetvalue(res, i, 2));
             out->comment[i] = PQgetisnull(res, i, 3) ? NULL : xstrdup(PQgetvalue(res, i, 3));
+            out->primary_key[i] = strcmp(PQgetvalue(res, i, 4), "0") == 0; /* kind */
         }
     }
     PQclear(res);
@@ -227,6 +229,7 @@ void index_set_free(IndexSet *s)
     free(s->drop);
     free(s->create);
     free(s->comment);
+    free(s->primary_key);
     memset(s, 0, sizeof(*s));
 }
 
@@ -249,8 +252,14 @@ bool index_journal_add(SyncRunner *r, const char *db, const char *table, const I
                        size_t errlen)
 {
     for (int i = 0; i < s->n; i++) {
-        const char *params[6] = {r->def.name, db, table, s->qname[i], s->create[i], s->comment[i]};
-        if (r->cat == NULL || !pg_exec(r->cat, "catalog", SQL_JOURNAL_ADD, 6, params)) {
+        const char *params[7] = {r->def.name,
+                                 db,
+                                 table,
+                                 s->qname[i],
+                                 s->create[i],
+                                 s->comment[i],
+                                 s->primary_key[i] ? "true" : "false"};
+        if (r->cat == NULL || !pg_exec(r->cat, "catalog", SQL_JOURNAL_ADD, 7, params)) {
             snprintf(err, errlen,
                      "sync %s: catalog: cannot record the indexes of %s on %s before dropping them",
                      r->def.name, table, db);
@@ -287,15 +296,16 @@ static const DbInfo *find_db(const SyncRunner *r, const char *name)
 
 /*
  * restore_one - on conn (database db), recreate index qname of `table`
- * unless it exists (or, for a primary key, unless the table has one
- * again, whatever its name), in one transaction with its comment.  A lock
+ * unless it exists (or, for a primary key - `primary_key` - unless the
+ * table has one again, whatever its name), in one transaction with its
+ * comment.  A lock
  * the table is held under makes it fail after lock_timeout rather than
  * hold the sync (and queue every reader of the table behind it).
  */
-static bool restore_one(PGconn *conn, const char *db, const char *table, const char *qname,
+static bool restore_one(PGconn *conn, const char *db, const char *table, const char *qname, bool primary_key,
                         const char *create, const char *comment, char *err, size_t errlen)
 {
-    const char *params[3] = {qname, table, strstr(create, " PRIMARY KEY USING INDEX ") ? "true" : "false"};
+    const char *params[3] = {qname, table, primary_key ? "true" : "false"};
     PGresult *res = PQexecParams(conn,
                                  "SELECT to_regclass($1) IS NULL AND NOT ($3::boolean AND EXISTS ("
                                  "  SELECT 1 FROM pg_catalog.pg_constraint"
@@ -383,8 +393,9 @@ bool index_journal_restore(SyncRunner *r, char *err, size_t errlen)
                 break;
             }
         }
-        ok = restore_one(conn, dbname, PQgetvalue(res, i, 1), qname, PQgetvalue(res, i, 3),
-                         PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), err, errlen);
+        ok = restore_one(conn, dbname, PQgetvalue(res, i, 1), qname, strcmp(PQgetvalue(res, i, 5), "t") == 0,
+                         PQgetvalue(res, i, 3), PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), err,
+                         errlen);
         if (ok && !pg_exec(r->cat, "catalog", SQL_JOURNAL_CLEAR, 2, clear)) {
             snprintf(err, errlen, "sync %s: catalog: cannot clear the rebuilt index %s of %s", r->def.name,
                      qname, dbname);

@@ -11,11 +11,12 @@
 /* The indexes of one table on one database that a load goes without. */
 typedef struct IndexSet {
     int n;
-    char **qname;   /* "schema"."index", quoted by the server */
-    char **drop;    /* DROP INDEX ..., or ALTER TABLE ... DROP CONSTRAINT for the key */
-    char **create;  /* CREATE INDEX ... as pg_get_indexdef gives it (+ TABLESPACE),
-                     * or ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY */
-    char **comment; /* COMMENT ON ... IS '...' (one or two statements), or NULL */
+    char **qname;      /* "schema"."index", quoted by the server */
+    char **drop;       /* DROP INDEX ..., or ALTER TABLE ... DROP CONSTRAINT for the key */
+    char **create;     /* CREATE INDEX ... as pg_get_indexdef gives it (+ TABLESPACE),
+                        * or ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY */
+    char **comment;    /* COMMENT ON ... IS '...' (one or two statements), or NULL */
+    bool *primary_key; /* the table's primary key (create adds the constraint) */
 } IndexSet;
 
 /* Which indexes index_set_read returns. */

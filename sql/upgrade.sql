@@ -104,3 +104,14 @@ CREATE TABLE bucardo.sync_member_state (
 ALTER TABLE bucardo.syncrun ADD COLUMN warning text;
 
 INSERT INTO bucardo.schema_version (version) VALUES (6);
+
+-- @@SECTION 7@@
+-- Whether a journaled index is the table's primary key: the engine then
+-- restores it only while the table has no primary key (of any name).
+-- Version 6 told a key from the text of its definition, which a secondary
+-- index with such text in its name also matched; rows a version-6 engine
+-- journaled get the same test once, here.
+ALTER TABLE bucardo.index_rebuild ADD COLUMN primary_key boolean NOT NULL DEFAULT false;
+UPDATE bucardo.index_rebuild SET primary_key = true WHERE definition LIKE '% PRIMARY KEY USING INDEX %';
+
+INSERT INTO bucardo.schema_version (version) VALUES (7);

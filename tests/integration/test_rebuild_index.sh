@@ -94,8 +94,9 @@ kill -9 "$pid"
 for _ in $(seq 100); do process_gone "$pid" && break; sleep 0.05; done
 release_lock t1
 psql -X -q -d t1 -c "DROP TRIGGER hold ON big" || fail "drop the hold trigger"
-expect_equal "public.big_b_a public.big_pad public.big_pkey" "$(sql bucardo "select string_agg(indexname, ' ' order by indexname) from bucardo.index_rebuild where sync = 'rb' and db = 't1'")" \
-    "indexes journaled by the interrupted copy"
+expect_equal "public.big_b_a=0 public.big_pad=0 public.big_pkey=1" \
+    "$(sql bucardo "select string_agg(indexname || '=' || primary_key::int, ' ' order by indexname) from bucardo.index_rebuild where sync = 'rb' and db = 't1'")" \
+    "indexes journaled by the interrupted copy (which one is the primary key)"
 expect_equal "0" "$(sql t1 "select count(*) from pg_indexes where indexname in ('big_pad', 'big_b_a', 'big_pkey')")" "big's indexes dropped mid-copy"
 
 # Changes made on the source during the copy must arrive too.
@@ -155,14 +156,21 @@ expect_equal "f" "$(sql t1 "select bool_or(not indisvalid) from pg_index where i
 # A primary key the journal cannot restore: duplicates on the target.
 psql -X -q -d t1 -c "ALTER TABLE item DROP CONSTRAINT item_pkey; INSERT INTO item VALUES (1, 'dup', NULL, 'dup', false)" \
     || fail "break item on t1"
-sql bucardo "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition)
+sql bucardo "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, primary_key)
              VALUES ('rb', 't1', '\"public\".\"item\"', 'public.item_pkey',
-                     'CREATE UNIQUE INDEX item_pkey ON public.item USING btree (id); ALTER TABLE \"public\".\"item\" ADD CONSTRAINT item_pkey PRIMARY KEY USING INDEX item_pkey')" >/dev/null
+                     'CREATE UNIQUE INDEX item_pkey ON public.item USING btree (id); ALTER TABLE \"public\".\"item\" ADD CONSTRAINT item_pkey PRIMARY KEY USING INDEX item_pkey', true)" >/dev/null
+# A secondary index whose name reads like a primary key's definition is
+# still a secondary index: restored although big has its primary key.
+sql bucardo "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, primary_key)
+             VALUES ('rb', 't1', '\"public\".\"big\"', 'public.\"big PRIMARY KEY USING INDEX odd\"',
+                     'CREATE INDEX \"big PRIMARY KEY USING INDEX odd\" ON public.big USING btree (b)', false)" >/dev/null
 run_ok "$BUCARDO" update sync rb onetimecopy=1
 run_ok "$BUCARDO" kick rb 60
 expect_out "DONE"
 wait_synced src t1 30 item
 expect_equal "p" "$(sql t1 "select contype from pg_constraint where conname = 'item_pkey'")" "item's key restored after the copy"
+expect_equal "1" "$(sql t1 "select count(*) from pg_indexes where indexname = 'big PRIMARY KEY USING INDEX odd'")" \
+    "a secondary index named like a key definition restored"
 expect_equal "0" "$(sql bucardo "select count(*) from bucardo.index_rebuild")" "journal emptied again"
 grep -q "trying again after the copy" log.bucardo || fail "no warning for the key that could not be restored"
 run_ok "$BUCARDO" stop

@@ -9,6 +9,8 @@
 # lock timeout makes it fail, naming the sync.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
+VERSION=$(sed -n 's/^#define CATALOG_VERSION \([0-9][0-9]*\).*/\1/p' "$TESTS_DIR/../include/catalog.h")
+[ -n "$VERSION" ] || fail "no CATALOG_VERSION in include/catalog.h"
 pg_start_cluster || fail "cannot start a cluster"
 cd "$TEST_DIR"
 bucardo_install
@@ -26,7 +28,7 @@ psql -X -q -d src -c "DROP TRIGGER bucardo_delta_ins ON t;
     CREATE TRIGGER bucardo_kick AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON t
         FOR EACH STATEMENT EXECUTE FUNCTION bucardo.kick()" || fail "old capture"
 run_ok "$BUCARDO" upgrade
-expect_out "already at version 6"
+expect_out "already at version $VERSION"
 expect_out "Refreshed the change capture of 1 sync"
 expect_equal "$current" "$(triggers)" "capture triggers after upgrade"
 psql -X -q -d src -c "INSERT INTO t VALUES (1)" || fail insert
@@ -75,15 +77,30 @@ before=$(catalog_snapshot)
 run_fail "$BUCARDO" list tables
 expect_err "version 1.*run 'bucardo upgrade'"
 run_ok "$BUCARDO" upgrade
-expect_equal "$(printf 'Upgraded the bucardo catalog from version 1 to 6\nRefreshed the change capture of 1 sync(s) on their sources')" "$OUT" "upgrade output"
+expect_equal "$(printf 'Upgraded the bucardo catalog from version 1 to %s\nRefreshed the change capture of 1 sync(s) on their sources' "$VERSION")" "$OUT" "upgrade output"
 run_ok "$BUCARDO" list tables
 expect_out "public.t +DB: src"
-expect_equal "6" "$(sql bucardo "select max(version) from bucardo.schema_version")" "version after upgrade"
+expect_equal "$VERSION" "$(sql bucardo "select max(version) from bucardo.schema_version")" "version after upgrade"
 expect_equal "3" "$(sql bucardo "select count(*) from pg_tables where schemaname = 'bucardo' and tablename in ('customname', 'customcols', 'sync_member_state')")" "new tables"
 # (bucardo.sync rows gain the copy_streams column: compared by name.)
 after=$(catalog_snapshot | grep -v "schema_version" | grep -v "'lock_timeout'" | grep -v "INTO bucardo.sync VALUES")
 expect_equal "$(printf '%s\n' "$before" | grep -v schema_version | grep -v "INTO bucardo.sync VALUES")" "$after" "objects kept"
 expect_equal "s" "$(sql bucardo "select string_agg(name, ' ') from bucardo.sync")" "sync kept"
+
+# Version 6 to 7: index_rebuild rows a version-6 engine journaled learn
+# which one is a primary key (from its definition, as version 6 told).
+psql -X -q -d bucardo -c "ALTER TABLE bucardo.index_rebuild DROP COLUMN primary_key;
+    DELETE FROM bucardo.schema_version WHERE version > 6;
+    INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition)
+    VALUES ('s', 'tgt', 'public.t', 'public.t_pkey',
+            'CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id); ALTER TABLE public.t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey'),
+           ('s', 'tgt', 'public.t', 'public.t_x', 'CREATE INDEX t_x ON public.t USING btree (id)')" || fail "version 6"
+run_ok "$BUCARDO" upgrade
+expect_out "from version 6 to $VERSION"
+expect_equal "public.t_pkey=1 public.t_x=0" \
+    "$(sql bucardo "select string_agg(indexname || '=' || primary_key::int, ' ' order by indexname) from bucardo.index_rebuild")" \
+    "primary_key of journaled indexes after the upgrade from 6"
+sql bucardo "delete from bucardo.index_rebuild" >/dev/null
 
 # A catalog newer than the program is refused, and nothing changes.
 sql bucardo "insert into bucardo.schema_version (version) values (99)" >/dev/null
