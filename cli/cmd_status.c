@@ -32,7 +32,9 @@ static const char SQL_STATUS[] =
     "       s.status, coalesce(to_char(s.checktime, 'HH24:MI:SS'), 'None'),"
     "       to_char(s.overdue, 'HH24:MI:SS'), to_char(s.expired, 'HH24:MI:SS'),"
     "       s.stayalive, s.kidsalive, s.rebuild_index, s.autokick, s.onetimecopy, s.analyze_after_copy,"
-    "       coalesce(lasterr.error, '')"
+    "       coalesce(lasterr.error, ''),"
+    "       (SELECT string_agg(DISTINCT ms.member, ',') FROM bucardo.sync_member_state ms"
+    "         WHERE ms.sync = s.name)"
     "  FROM bucardo.sync s"
     "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name"
     "                      ORDER BY r.id DESC LIMIT 1) last ON true"
@@ -71,7 +73,8 @@ enum {
     S_AUTOKICK,
     S_ONETIMECOPY,
     S_ANALYZE,
-    S_ERROR
+    S_ERROR,
+    S_BEHIND /* members left behind (bucardo.sync_member_state), or NULL */
 };
 
 /* ago - "1m 9s"-style age of an event, into buf. */
@@ -123,7 +126,12 @@ static void print_table(PGresult *res)
         char buf[64];
         cells[r] = xcalloc(NCOLS, sizeof(char *));
         cells[r][0] = xstrdup(PQgetvalue(res, r, S_NAME));
-        cells[r][1] = xstrdup(PQgetvalue(res, r, S_STATE));
+        /* A sync whose runs are Good while a member misses them says so
+         * here too, not only in `status SYNC`. */
+        cells[r][1] =
+            PQgetisnull(res, r, S_BEHIND)
+                ? xstrdup(PQgetvalue(res, r, S_STATE))
+                : xasprintf("%s (behind: %s)", PQgetvalue(res, r, S_STATE), PQgetvalue(res, r, S_BEHIND));
         cells[r][2] = xstrdup(PQgetisnull(res, r, S_GOOD_TIME) ? "none" : PQgetvalue(res, r, S_GOOD_TIME));
         cells[r][3] = xstrdup(ago(PQgetvalue(res, r, S_GOOD_AGO), buf, sizeof(buf)));
         cells[r][4] = xstrdup(PQgetisnull(res, r, S_GOOD_ID) ? "" : PQgetvalue(res, r, S_GOOD_ID));

@@ -88,6 +88,8 @@ wait_synced src near 20 item
 run_ok "$BUCARDO" status fan
 expect_out "^Current state            : Good$"
 expect_out "^Behind                   : far since .*, changes of src to catch up \(target far: cannot connect"
+run_ok "$BUCARDO" status
+expect_out "^ fan +\| Good \(behind: far\) +\|"
 pending=$(delta_rows src)
 [ "$pending" -ge 450 ] || fail "the deltas far still needs were purged: $pending delta rows left"
 expect_equal "1" "$(sql bucardo "select count(*) from bucardo.sync_member_state where sync = 'fan' and member = 'far'")" \
@@ -103,6 +105,8 @@ expect_equal "0" "$(delta_rows src)" "delta rows purged once far caught up"
 expect_equal "0" "$(sql bucardo "select count(*) from bucardo.sync_member_state")" "nobody behind"
 run_ok "$BUCARDO" status fan
 expect_no "Behind   "
+run_ok "$BUCARDO" status
+expect_no "behind:"
 run_ok "$BUCARDO" kick fan 0
 expect_no "WARNING"
 expect_equal "0" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'fan' and state = 'Bad'")" \
