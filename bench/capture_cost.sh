@@ -35,7 +35,8 @@
 # Output: instructions per transaction, the ratio to none, and 1/ratio (the
 # TPS ratio if the backend's statements were all the work: a lower bound).
 # Usage: bench/capture_cost.sh [--quick] [--scale N] [--txns N]
-# (--quick: scale 1, 200 transactions.)
+# (--quick: scale 1, 200 transactions - a smoke run: the first use of each
+# plan and cache weighs more there, so its ratios come out higher.)
 # Tools: valgrind (Debian package valgrind), pgbench, psql, initdb, awk.
 # bench/README.md lists it with the other benchmarks.
 set -Eeuo pipefail
