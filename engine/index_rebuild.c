@@ -298,9 +298,9 @@ static const DbInfo *find_db(const SyncRunner *r, const char *name)
  * restore_one - on conn (database db), recreate index qname of `table`
  * unless it exists (or, for a primary key - `primary_key` - unless the
  * table has one again, whatever its name), in one transaction with its
- * comment.  A lock
- * the table is held under makes it fail after lock_timeout rather than
- * hold the sync (and queue every reader of the table behind it).
+ * comment.  A lock the table is held under makes it fail after
+ * lock_timeout rather than hold the sync (and queue every reader of the
+ * table behind it).
  */
 static bool restore_one(PGconn *conn, const char *db, const char *table, const char *qname, bool primary_key,
                         const char *create, const char *comment, char *err, size_t errlen)
