@@ -165,15 +165,12 @@ render() {
         -e "s|@TABLE@|\"$t\"|g" \
         -e "s|@DELTA@|\"delta_$t\"|g" \
         -e "s|@FUNC@|\"capture_$t\"|g" \
-        -e "s|@FUNCDEL@|\"capture_del_$t\"|g" \
         -e "s|@FUNCROW@|\"capture_row_$t\"|g" \
         -e "s|@KEYDEFS@|\"$k\" int4|g" \
         -e "s|@KEYCOLS@|\"$k\"|g" \
         -e "s|@NEWKEYS@|n.\"$k\"|g" \
-        -e "s|@OLDKEYS@|o.\"$k\"|g" \
         -e "s|@NEWROWKEYS@|NEW.\"$k\"|g" \
         -e "s|@OLDROWKEYS@|OLD.\"$k\"|g" \
-        -e "s|@KEYSDIFFER@|ROW(o.\"$k\") IS DISTINCT FROM ROW(n.\"$k\")|g" \
         -e "s|@RELID@|'public.$t'::regclass::oid|g" \
         -e "s|@TRUNCARG@|$([ "$kick" = 1 ] && echo "'kick'")|g" |
         awk -v kick="$kick" -v kickfile="$dir/kick.sql" \

@@ -56,8 +56,8 @@ static char *quoted_name(PGconn *conn, const char *prefix, const TableDef *t)
 static char *render(PGconn *conn, const char *name, const TableDef *t, bool autokick)
 {
     char *text = sql_section(sql_capture, name);
-    StrBuf keydefs, keycols, newkeys, oldkeys, newrow, oldrow;
-    char *differ, *relid;
+    StrBuf keydefs, keycols, newkeys, newrow, oldrow;
+    char *relid;
     struct {
         const char *ph;
         char *value;
@@ -69,7 +69,6 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     strbuf_init(&keydefs);
     strbuf_init(&keycols);
     strbuf_init(&newkeys);
-    strbuf_init(&oldkeys);
     strbuf_init(&newrow);
     strbuf_init(&oldrow);
     for (int k = 0; k < t->nkeys; k++) {
@@ -78,12 +77,10 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
         strbuf_printf(&keydefs, "%s%s %s", sep, q, t->keytypes[k]);
         strbuf_printf(&keycols, "%s%s", sep, q);
         strbuf_printf(&newkeys, "%sn.%s", sep, q);
-        strbuf_printf(&oldkeys, "%so.%s", sep, q);
         strbuf_printf(&newrow, "%sNEW.%s", sep, q);
         strbuf_printf(&oldrow, "%sOLD.%s", sep, q);
         free(q);
     }
-    differ = xasprintf("ROW(%s) IS DISTINCT FROM ROW(%s)", oldkeys.data, newkeys.data);
     {
         char *qualified = table_qualified(conn, t);
         char *lit = pg_quote_literal(conn, qualified);
@@ -96,15 +93,12 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     SUB("@TABLE@", pg_quote_ident(conn, t->relname));
     SUB("@DELTA@", quoted_name(conn, "delta", t));
     SUB("@FUNC@", quoted_name(conn, "capture", t));
-    SUB("@FUNCDEL@", quoted_name(conn, "capture_del", t));
     SUB("@FUNCROW@", quoted_name(conn, "capture_row", t));
     SUB("@KEYDEFS@", keydefs.data);
     SUB("@KEYCOLS@", keycols.data);
     SUB("@NEWKEYS@", newkeys.data);
-    SUB("@OLDKEYS@", oldkeys.data);
     SUB("@NEWROWKEYS@", newrow.data);
     SUB("@OLDROWKEYS@", oldrow.data);
-    SUB("@KEYSDIFFER@", differ);
     SUB("@RELID@", relid);
     SUB("@KICK@", autokick ? sql_section(sql_capture, "kick") : NULL);
     if (subs[n - 1].value == NULL)

@@ -17,7 +17,7 @@
 /*
  * capture_object_name - "<prefix>_<up to 40 bytes of the table name>_<hash>",
  * unique per (schema, table); at most 63 bytes for a prefix of up to 13
- * bytes ("delta", "capture", "capture_del", "capture_row").  Caller frees.
+ * bytes ("delta", "capture", "capture_row").  Caller frees.
  */
 char *capture_object_name(const char *prefix, const TableDef *t);
 

@@ -24,14 +24,12 @@
 --   @SCHEMA@      quoted schema of the user table      "public"
 --   @TABLE@       quoted user table name               "t"
 --   @DELTA@       quoted delta table name, unqualified (schema bucardo)
---   @FUNC@        quoted name of the function of the INSERT and UPDATE
---                 statement triggers, unqualified (schema bucardo)
---   @FUNCDEL@     the same for the DELETE statement trigger
+--   @FUNC@        quoted name of the function of the statement triggers,
+--                 unqualified (schema bucardo)
 --   @FUNCROW@     the same for every row trigger
 --   @KEYDEFS@     "k1" int4, "k2" text
 --   @KEYCOLS@     "k1", "k2"
 --   @NEWKEYS@     n."k1", n."k2"
---   @OLDKEYS@     o."k1", o."k2"
 --   @NEWROWKEYS@  NEW."k1", NEW."k2"
 --   @OLDROWKEYS@  OLD."k1", OLD."k2"
 --   @KICK@        the "kick" section, or nothing.
@@ -40,15 +38,14 @@
 --   @RELID@       an expression that yields the table's oid.
 --                 engine/capture.c passes '"public"."t"'::regclass::oid.
 --                 A bare oid literal also works.
--- The file does not use @KEYSDIFFER@.
 -- Substituted values must not contain the dollar-quote tags $bucardo$ or
 -- $bucardo_do$.
 --
 -- TRIGGERS. The names are fixed; a trigger name only has to be unique per
 -- table.
---   bucardo_delta_ins     AFTER INSERT  FOR EACH STATEMENT, NEW TABLE bucardo_new
---   bucardo_delta_upd     AFTER UPDATE  FOR EACH STATEMENT, NEW TABLE bucardo_new
---   bucardo_delta_del     AFTER DELETE  FOR EACH STATEMENT, OLD TABLE bucardo_old
+--   bucardo_delta_ins     AFTER INSERT  FOR EACH STATEMENT, NEW TABLE bucardo_rows
+--   bucardo_delta_upd     AFTER UPDATE  FOR EACH STATEMENT, NEW TABLE bucardo_rows
+--   bucardo_delta_del     AFTER DELETE  FOR EACH STATEMENT, OLD TABLE bucardo_rows
 --   bucardo_delta_oldkey  AFTER UPDATE  FOR EACH ROW
 --                         WHEN ((old keys) IS DISTINCT FROM (new keys))
 --   bucardo_delta_row     row fallback on a partition or an inheritance child:
@@ -69,7 +66,9 @@
 -- changes.
 --   * Each INSERT, UPDATE or DELETE runs the function once, from a
 --     statement-level trigger. It does
---       INSERT INTO delta (keys) SELECT keys FROM bucardo_new  (bucardo_old for DELETE)
+--       INSERT INTO delta (keys) SELECT keys FROM bucardo_rows
+--     where bucardo_rows is the NEW TABLE of INSERT and UPDATE and the OLD
+--     TABLE of DELETE: one name, so one function body serves all three.
 --     with no join and no DISTINCT, so the shape of the cached plan cannot
 --     go wrong (see SURPRISES).
 --   * An UPDATE that changes the key also needs the old key. A row trigger
@@ -80,11 +79,11 @@
 --   * ON CONFLICT DO UPDATE and MERGE fire the same triggers. Checked.
 --   * Savepoints are safe: pg_current_xact_id() is the top-level xid even
 --     inside a subtransaction.
---   * THREE FUNCTIONS per table: one for the INSERT and UPDATE statement
---     triggers, one for the DELETE statement trigger, one for all row
+--   * TWO FUNCTIONS per table: one for the three statement triggers (their
+--     transition tables share the name bucardo_rows), one for all row
 --     triggers (which branches on TG_OP and TG_NAME). A captured statement
 --     therefore evaluates no IF before its INSERT. One function for all
---     triggers, branching on TG_LEVEL and TG_OP first, cost 24,000 more
+--     triggers, branching on TG_LEVEL and TG_OP first, cost 16,500 more
 --     instructions per TPC-B transaction (see MEASUREMENTS).
 --   * The function is SECURITY DEFINER, so application roles need no rights
 --     on schema bucardo. It has no SET search_path: that costs about 10 us
@@ -188,7 +187,7 @@
 -- 0.767 for this file (its first run measured 0.837).
 --     no capture                                             650,200
 --     one function branching on TG_LEVEL/TG_OP (until 2026-11-30) 863,700
---     THIS FILE (three functions)                            847,300
+--     THIS FILE (separate statement and row functions)       847,300
 --   and what each part costs, removed one at a time from the former (the
 --   column list and txntime: from an equivalent written by hand):
 --     the kick (single-user: every transaction notifies)      -25,000
@@ -288,16 +287,17 @@ CREATE TABLE IF NOT EXISTS bucardo.@DELTA@ (
 -- through the caller's search_path:
 --   - every operator is written OPERATOR(pg_catalog.=)
 --   - the tables are schema-qualified
---   - bucardo_new and bucardo_old are transition tables, which the parser
+--   - bucardo_rows is a transition table, which the parser
 --     resolves before any catalog table
 --   - the key comparison is in the triggers' WHEN clause, resolved once at
 --     CREATE TRIGGER
 -- Keep it that way when editing.
--- Three functions, so that none branches on TG_LEVEL, TG_OP or TG_NAME in
--- the common case (see THREE FUNCTIONS in the header).
--- @FUNC@: the statement triggers of INSERT and UPDATE - the new keys. The
--- old keys of an UPDATE come from bucardo_delta_oldkey, and only when they
--- differ.
+-- Two functions, so that the statement triggers' one does not branch on
+-- TG_LEVEL, TG_OP or TG_NAME (see TWO FUNCTIONS in the header).
+-- @FUNC@: the statement triggers - the new keys of INSERT and UPDATE, the
+-- old keys of DELETE (bucardo_rows is whichever transition table the
+-- trigger declares). The old keys of an UPDATE come from
+-- bucardo_delta_oldkey, and only when they differ.
 CREATE OR REPLACE FUNCTION bucardo.@FUNC@()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -305,21 +305,7 @@ SECURITY DEFINER
 AS $bucardo$
 BEGIN
     INSERT INTO bucardo.@DELTA@ (@KEYCOLS@)
-        SELECT @NEWKEYS@ FROM bucardo_new AS n;
-@KICK@
-    RETURN NULL;
-END
-$bucardo$;
-
--- @FUNCDEL@: the statement trigger of DELETE - the old keys.
-CREATE OR REPLACE FUNCTION bucardo.@FUNCDEL@()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-AS $bucardo$
-BEGIN
-    INSERT INTO bucardo.@DELTA@ (@KEYCOLS@)
-        SELECT @OLDKEYS@ FROM bucardo_old AS o;
+        SELECT @NEWKEYS@ FROM bucardo_rows AS n;
 @KICK@
     RETURN NULL;
 END
@@ -388,14 +374,14 @@ BEGIN
             FOR EACH ROW EXECUTE FUNCTION bucardo.@FUNCROW@();
     ELSE
         CREATE TRIGGER bucardo_delta_ins AFTER INSERT ON @SCHEMA@.@TABLE@
-            REFERENCING NEW TABLE AS bucardo_new
+            REFERENCING NEW TABLE AS bucardo_rows
             FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNC@();
         CREATE TRIGGER bucardo_delta_upd AFTER UPDATE ON @SCHEMA@.@TABLE@
-            REFERENCING NEW TABLE AS bucardo_new
+            REFERENCING NEW TABLE AS bucardo_rows
             FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNC@();
         CREATE TRIGGER bucardo_delta_del AFTER DELETE ON @SCHEMA@.@TABLE@
-            REFERENCING OLD TABLE AS bucardo_old
-            FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNCDEL@();
+            REFERENCING OLD TABLE AS bucardo_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNC@();
     END IF;
     IF bucardo_kind <> 'p' THEN
         -- the old key of an UPDATE that changes it (statement mode and row fallback)
@@ -450,6 +436,5 @@ BEGIN
 END
 $bucardo_do$;
 DROP FUNCTION IF EXISTS bucardo.@FUNC@();
-DROP FUNCTION IF EXISTS bucardo.@FUNCDEL@();
 DROP FUNCTION IF EXISTS bucardo.@FUNCROW@();
 DROP TABLE IF EXISTS bucardo.@DELTA@;
