@@ -46,8 +46,9 @@
 --   bucardo_delta_ins     AFTER INSERT  FOR EACH STATEMENT, NEW TABLE bucardo_rows
 --   bucardo_delta_upd     AFTER UPDATE  FOR EACH STATEMENT, NEW TABLE bucardo_rows
 --   bucardo_delta_del     AFTER DELETE  FOR EACH STATEMENT, OLD TABLE bucardo_rows
---   bucardo_delta_oldkey  AFTER UPDATE  FOR EACH ROW
+--   bucardo_delta_oldkey  AFTER UPDATE [OF key columns] FOR EACH ROW
 --                         WHEN ((old keys) IS DISTINCT FROM (new keys))
+--                         (the column list: see KEY CHANGES)
 --   bucardo_delta_row     row fallback on a partition or an inheritance child:
 --                         AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW
 --                         (with bucardo_delta_oldkey)
@@ -56,6 +57,8 @@
 --   bucardo_delta_partold partition. These names differ from a partition's
 --                         own, so a partition can be captured as well.
 --   bucardo_truncate      AFTER TRUNCATE FOR EACH STATEMENT -> bucardo.truncate_log
+-- and one event trigger per database (common section):
+--   bucardo_oldkey_guard  ON ddl_command_end, ENABLE ALWAYS
 -- (Earlier versions had a separate bucardo_kick statement trigger
 -- for autokick; the table section drops it.)
 -- All of them are plain ENABLE triggers, so none fires under
@@ -71,11 +74,26 @@
 --     TABLE of DELETE: one name, so one function body serves all three.
 --     with no join and no DISTINCT, so the shape of the cached plan cannot
 --     go wrong (see SURPRISES).
---   * An UPDATE that changes the key also needs the old key. A row trigger
---     with a WHEN clause records it. The executor evaluates the WHEN clause
---     in C as it queues events, so an UPDATE that keeps its key never calls
---     PL/pgSQL per row. The trigger has no "OF keycols" column list: a
---     column list would miss key changes made by BEFORE triggers.
+--   * KEY CHANGES. An UPDATE that changes the key also needs the old key.
+--     A row trigger with a WHEN clause records it. The executor evaluates
+--     the WHEN clause in C as it queues events, so an UPDATE that keeps its
+--     key never calls PL/pgSQL per row. Preparing that clause still costs
+--     every UPDATE statement (42,000 instructions per TPC-B transaction,
+--     see MEASUREMENTS), so the trigger also has a column list, "AFTER
+--     UPDATE OF keycols": an UPDATE whose SET list names no key column
+--     skips it before the WHEN clause is looked at (40,000 of the 42,000).
+--     The executor counts a generated column as updated when a column it
+--     is computed from is (checked). What a column list misses is a key
+--     changed by a BEFORE UPDATE row trigger, so:
+--       - a table with such a trigger gets the trigger without the list;
+--       - the event trigger bucardo_oldkey_guard (common section) takes
+--         the list away, in the same transaction, from a table that gets
+--         one later (CREATE TRIGGER, or ATTACH PARTITION cloning one);
+--       - without the guard (no superuser to create it, or an
+--         administrator disabled it) no table gets the list.
+--     `bucardo validate` installs whichever fits the table at the time.
+--     Not seen by the guard: DDL in single-user mode, where event triggers
+--     do not fire.
 --   * ON CONFLICT DO UPDATE and MERGE fire the same triggers. Checked.
 --   * Savepoints are safe: pg_current_xact_id() is the top-level xid even
 --     inside a subtransaction.
@@ -184,10 +202,12 @@
 -- and the kernel take about a third of the CPU per transaction too, so its
 -- TPS ratio is above 1/ratio: 1/ratio 0.752 for the former capture (its
 -- last run measured 0.750, while the capture's runs were drifting down),
--- 0.767 for this file (its first run measured 0.837).
+-- 0.767 for the separate functions (a run measured 0.837), 0.806 for this
+-- file.
 --     no capture                                             650,200
 --     one function branching on TG_LEVEL/TG_OP (until 2026-11-30) 863,700
---     THIS FILE (separate statement and row functions)       847,300
+--     separate statement and row functions, no column list   847,300
+--     THIS FILE (the old-key trigger's column list)           807,000
 --   and what each part costs, removed one at a time from the former (the
 --   column list and txntime: from an equivalent written by hand):
 --     the kick (single-user: every transaction notifies)      -25,000
@@ -198,11 +218,10 @@
 --   The cheapest capture there is - one PL/pgSQL trigger per table with a
 --   single INSERT, no key changes, no kick, no SECURITY DEFINER - costs
 --   758,900 as a row trigger and 758,900 as a statement trigger: +16.7%
---   of the backend's work, where this file costs +30.3%. Key changes, the
---   kick and SECURITY DEFINER are the difference. Tried, and worse than the
+--   of the backend's work, where this file costs +24.1%. The kick and
+--   SECURITY DEFINER are most of the difference. Tried, and worse than the
 --   WHEN trigger: OLD TABLE in the UPDATE trigger with UNION (+29,000),
---   UNION ALL (+6,500) or an antijoin (+39,000). The column list would miss
---   a key changed by a BEFORE trigger, so it is not used.
+--   UNION ALL (+6,500) or an antijoin (+39,000).
 -- BULK: UPDATE pgbench_accounts SET abalance = abalance + 1 (1,000,000 rows).
 -- Backend CPU ms, then wall ms (wall is dominated by other jobs), 3 runs
 -- each:
@@ -275,6 +294,66 @@ BEGIN
 END
 $bucardo$;
 
+-- The key-change guard. Where it is installed, bucardo_delta_oldkey has a
+-- column list (AFTER UPDATE OF keycols): an UPDATE whose SET list names no
+-- key column skips the trigger's WHEN clause altogether (see KEY CHANGES in
+-- the header). A column list misses a key changed by a BEFORE UPDATE row
+-- trigger, so the table section uses it only on a table that has none, and
+-- this event trigger takes it away, in the same transaction, from every
+-- table that gets one later: CREATE TRIGGER adds them, ALTER TABLE ...
+-- ATTACH PARTITION clones them, an extension's script may do either. The
+-- replacement is the same trigger without the column list; the WHEN clause
+-- is rebuilt from tgattr, which holds the key columns.
+CREATE OR REPLACE FUNCTION bucardo.oldkey_guard()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $bucardo$
+DECLARE
+    bucardo_t record;
+    bucardo_old text;
+    bucardo_new text;
+BEGIN
+    FOR bucardo_t IN
+        SELECT t.tgrelid, t.tgfoid, t.tgattr::int2[] AS cols
+          FROM pg_trigger t
+         WHERE t.tgname = 'bucardo_delta_oldkey' AND t.tgparentid = 0
+           AND cardinality(t.tgattr::int2[]) > 0
+           -- tgtype bits: 1 row, 2 before, 16 update
+           AND EXISTS (SELECT FROM pg_trigger b
+                        WHERE b.tgrelid = t.tgrelid AND (b.tgtype & 19) = 19)
+    LOOP
+        SELECT string_agg('OLD.' || quote_ident(a.attname), ', ' ORDER BY c.n),
+               string_agg('NEW.' || quote_ident(a.attname), ', ' ORDER BY c.n)
+          INTO bucardo_old, bucardo_new
+          FROM unnest(bucardo_t.cols) WITH ORDINALITY AS c (attnum, n)
+          JOIN pg_attribute a ON a.attrelid = bucardo_t.tgrelid AND a.attnum = c.attnum;
+        EXECUTE format('CREATE OR REPLACE TRIGGER bucardo_delta_oldkey AFTER UPDATE ON %s'
+                       ' FOR EACH ROW WHEN ((%s) IS DISTINCT FROM (%s)) EXECUTE FUNCTION %s()',
+                       bucardo_t.tgrelid::regclass, bucardo_old, bucardo_new,
+                       bucardo_t.tgfoid::regproc);
+    END LOOP;
+END
+$bucardo$;
+
+-- Event triggers need a superuser. Without one the guard is not installed
+-- and every table gets the trigger without a column list. ENABLE ALWAYS:
+-- it must also fire under session_replication_role = replica.
+DO $bucardo_do$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e
+                    WHERE e.evtname = 'bucardo_oldkey_guard') THEN
+        CREATE EVENT TRIGGER bucardo_oldkey_guard ON ddl_command_end
+            WHEN TAG IN ('CREATE TRIGGER', 'ALTER TABLE', 'CREATE EXTENSION', 'ALTER EXTENSION')
+            EXECUTE FUNCTION bucardo.oldkey_guard();
+        ALTER EVENT TRIGGER bucardo_oldkey_guard ENABLE ALWAYS;
+    END IF;
+EXCEPTION WHEN insufficient_privilege OR duplicate_object THEN
+    NULL;  -- no guard, or another installation made it at the same time
+END
+$bucardo_do$;
+
 -- @@SECTION table@@
 CREATE TABLE IF NOT EXISTS bucardo.@DELTA@ (
     @KEYDEFS@,
@@ -342,6 +421,13 @@ DECLARE
     bucardo_rel  pg_catalog.oid := (@RELID@)::pg_catalog.oid;
     bucardo_kind pg_catalog.char;
     bucardo_trg  pg_catalog.name;
+    -- A column list on bucardo_delta_oldkey is safe while the guard runs
+    -- and the table has no BEFORE UPDATE row trigger (see the common section).
+    bucardo_keycols boolean :=
+        EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e
+                 WHERE e.evtname = 'bucardo_oldkey_guard' AND e.evtenabled = 'A')
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger b
+                         WHERE b.tgrelid = bucardo_rel AND (b.tgtype & 19) = 19);
 BEGIN
     FOR bucardo_trg IN
         SELECT t.tgname FROM pg_catalog.pg_trigger t
@@ -383,8 +469,12 @@ BEGIN
             REFERENCING OLD TABLE AS bucardo_rows
             FOR EACH STATEMENT EXECUTE FUNCTION bucardo.@FUNC@();
     END IF;
-    IF bucardo_kind <> 'p' THEN
-        -- the old key of an UPDATE that changes it (statement mode and row fallback)
+    -- the old key of an UPDATE that changes it (statement mode and row fallback)
+    IF bucardo_kind <> 'p' AND bucardo_keycols THEN
+        CREATE TRIGGER bucardo_delta_oldkey AFTER UPDATE OF @KEYCOLS@ ON @SCHEMA@.@TABLE@
+            FOR EACH ROW WHEN ((@OLDROWKEYS@) IS DISTINCT FROM (@NEWROWKEYS@))
+            EXECUTE FUNCTION bucardo.@FUNCROW@();
+    ELSIF bucardo_kind <> 'p' THEN
         CREATE TRIGGER bucardo_delta_oldkey AFTER UPDATE ON @SCHEMA@.@TABLE@
             FOR EACH ROW WHEN ((@OLDROWKEYS@) IS DISTINCT FROM (@NEWROWKEYS@))
             EXECUTE FUNCTION bucardo.@FUNCROW@();
@@ -433,6 +523,16 @@ BEGIN
         EXECUTE 'DROP TRIGGER ' || pg_catalog.quote_ident(bucardo_trg)
              || ' ON ' || bucardo_rel::pg_catalog.regclass::pg_catalog.text;
     END LOOP;
+END
+$bucardo_do$;
+-- The last captured table takes the key-change guard with it: an event
+-- trigger fires on the DDL of the whole database.
+DO $bucardo_do$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgname = 'bucardo_delta_oldkey') THEN
+        DROP EVENT TRIGGER IF EXISTS bucardo_oldkey_guard;
+        DROP FUNCTION IF EXISTS bucardo.oldkey_guard();
+    END IF;
 END
 $bucardo_do$;
 DROP FUNCTION IF EXISTS bucardo.@FUNC@();
