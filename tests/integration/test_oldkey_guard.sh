@@ -8,10 +8,11 @@
 # Checked: the form installed for each table; key changes through the SET
 # list, through a generated key column and through BEFORE triggers (one
 # there at `add sync`, one created later by a role that owns its table, one
-# cloned by ATTACH PARTITION); `validate` puts the column list back once
-# the BEFORE trigger is gone; without the guard every table gets the
-# unfiltered trigger; the last `remove sync` takes the guard away.  After
-# each step the target equals the source.
+# created while the table has pending trigger events, one cloned by ATTACH
+# PARTITION); `validate` puts the column list back once the BEFORE trigger
+# is gone; without the guard every table gets the unfiltered trigger; the
+# last `remove sync` takes the guard away.  After each step the target
+# equals the source.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
@@ -28,6 +29,9 @@ CREATE TABLE own (id int PRIMARY KEY, v int);
 ALTER TABLE own OWNER TO app;
 CREATE TABLE pa (id int PRIMARY KEY, v int);
 CREATE TABLE parent (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
+CREATE TABLE fkp (id int PRIMARY KEY);
+INSERT INTO fkp SELECT generate_series(1, 10);
+CREATE TABLE fkc (id int PRIMARY KEY, p int REFERENCES fkp DEFERRABLE INITIALLY DEFERRED, v int);
 -- moves a row whose v changes by 10000: a key change no SET list names
 CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS
   \$\$ BEGIN IF NEW.v IS DISTINCT FROM OLD.v THEN NEW.id := NEW.id + 10000; END IF; RETURN NEW; END \$\$;
@@ -38,9 +42,9 @@ for db in src tgt; do
     sql "$db" "GRANT CREATE ON SCHEMA public TO app" >/dev/null
 done
 for db in src tgt; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
-run_ok "$BUCARDO" add table kc gk ck pre own pa db=src relgroup=rg
+run_ok "$BUCARDO" add table kc gk ck pre own pa fkc db=src relgroup=rg
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
-TABLES="kc gk ck pre own pa"
+TABLES="kc gk ck pre own pa fkc"
 
 # form TABLE - "keys" when its old-key trigger has a column list, "all" when
 # it fires for every UPDATE.
@@ -48,7 +52,7 @@ form() {
     sql src "SELECT CASE WHEN cardinality(tgattr::int2[]) > 0 THEN 'keys' ELSE 'all' END
                FROM pg_trigger WHERE tgname = 'bucardo_delta_oldkey' AND tgrelid = '$1'::regclass"
 }
-expect_equal "keys keys keys all keys keys" "$(for t in $TABLES; do form "$t"; done | xargs)" "forms at add sync"
+expect_equal "keys keys keys all keys keys keys" "$(for t in $TABLES; do form "$t"; done | xargs)" "forms at add sync"
 
 run_ok "$BUCARDO" start
 check() { wait_synced src tgt 30 $TABLES; }
@@ -83,6 +87,18 @@ expect_equal "all" "$(form own)" "own after its BEFORE trigger"
 check
 step "UPDATE own SET v = v + 1 WHERE id % 11 = 0"
 
+# A BEFORE trigger created while the table has pending trigger events (the
+# deferred foreign key's check of the row just inserted).
+psql -X -q -v ON_ERROR_STOP=1 -d src >/dev/null <<'SQL' || fail "BEFORE trigger with pending events"
+BEGIN;
+INSERT INTO fkc SELECT i, i % 10 + 1, i FROM generate_series(1, 50) i;
+CREATE TRIGGER bump BEFORE UPDATE ON fkc FOR EACH ROW EXECUTE FUNCTION bump();
+UPDATE fkc SET v = v + 1 WHERE id % 3 = 0;
+COMMIT;
+SQL
+expect_equal "all" "$(form fkc)" "fkc after its BEFORE trigger"
+check
+
 # ATTACH PARTITION clones the parent's BEFORE trigger onto pa.  (On the
 # target, pa stays a plain table: the bump trigger would not fire there.)
 step "ALTER TABLE parent ATTACH PARTITION pa FOR VALUES FROM (0) TO (100000)"
@@ -98,7 +114,7 @@ step "UPDATE own SET id = id + 100000 WHERE id % 13 = 0"
 # Without the guard (an administrator disabled it) nothing gets the column list.
 sql src "ALTER EVENT TRIGGER bucardo_oldkey_guard DISABLE" >/dev/null || fail "disable the guard"
 run_ok "$BUCARDO" validate s
-expect_equal "all all all all all all" "$(for t in $TABLES; do form "$t"; done | xargs)" "forms without the guard"
+expect_equal "all all all all all all all" "$(for t in $TABLES; do form "$t"; done | xargs)" "forms without the guard"
 step "UPDATE kc SET id = id + 100000 WHERE id % 17 = 0"
 
 run_ok "$BUCARDO" stop
