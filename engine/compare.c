@@ -56,7 +56,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Ranges fetched row by row in one statement (each takes 2 * nkeys parameters). */
 #define RANGES_PER_STATEMENT 200
@@ -74,14 +73,6 @@ typedef struct RangeList {
     size_t count;
     size_t cap;
 } RangeList;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* run_pair - sql_a on a and sql_b on b at once, as cmpsql_run. */
 static bool run_pair(const TableSql *ts, Side *a, Side *b, const char *sql_a, const char *sql_b, int nparams,
@@ -318,7 +309,7 @@ static bool first_buckets(TableSql *ts, Side **sides, const SideSql **sql, int n
 static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, CompareTable *out)
 {
     int n = def->ntargets + 1;
-    double started = now_seconds(), est;
+    double started = monotonic_seconds(), est;
     TableSql ts;
     Side **all;
     const SideSql **sql;
@@ -380,7 +371,7 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
     free(sql);
     free(given);
     cmpsql_table_free(&ts);
-    out->seconds = now_seconds() - started;
+    out->seconds = monotonic_seconds() - started;
     return ok;
 }
 
@@ -416,7 +407,7 @@ long compare_table_differences(const CompareTable *t)
 
 bool compare_sync(const SyncDef *def, const bool *selected, bool repair_keys, CompareResult *out)
 {
-    double started = now_seconds();
+    double started = monotonic_seconds();
     Side *sides;
     bool ok = true;
 
@@ -444,7 +435,7 @@ bool compare_sync(const SyncDef *def, const bool *selected, bool repair_keys, Co
         if (sides[i].conn)
             PQfinish(sides[i].conn);
     free(sides);
-    out->seconds = now_seconds() - started;
+    out->seconds = monotonic_seconds() - started;
     return ok;
 }
 

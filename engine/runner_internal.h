@@ -66,6 +66,8 @@ struct SyncRunner {
     long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
     bool indexes_restored;       /* the index_rebuild journal was replayed since the start */
+    double restore_retry_at;     /* monotonic_seconds() before which a cycle does not replay it again */
+    double restore_retry_delay;  /* after the last failed replay; doubles up to RESTORE_RETRY_MAX_S */
     /* Per writer: reachable in the cycle in progress (all true outside
      * cycles).  send_all/send_table with no mask reach only these. */
     bool *online;

@@ -63,6 +63,7 @@
  *    tries again after retry_delay (with backoff), so a member that comes
  *    back catches up without waiting for a new change.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,10 @@
 #include "log.h"
 #include "runner_internal.h"
 
-/* The catalog's clock (the row with db NULL) and every source's last snapshot. */
+/* Replaying the index journal again after a failure (see runner_cycle). */
+#define RESTORE_RETRY_MIN_S 10.0
+#define RESTORE_RETRY_MAX_S 600.0
+
 /* The catalog's clock and the sync's onetimecopy (the row with db NULL), and
  * every source's last snapshot.  onetimecopy is read at every cycle: the
  * engine clears it itself after a copy, so `update sync ... onetimecopy=1`
@@ -1225,13 +1229,21 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     /* Indexes a table copy dropped before the engine died come back first.
      * One that cannot come back (rows on the target break a unique key)
      * does not stop the sync: deltas apply without it, the copy still due
-     * replaces the rows and tries again (bulk_copy.c), and so does the next
-     * cycle. */
-    if (!r->indexes_restored) {
-        if (index_journal_restore(r, err, errlen))
+     * replaces the rows and tries again (bulk_copy.c), and so do later
+     * cycles - not every cycle, as a failed CREATE UNIQUE INDEX may have
+     * read the whole table: after RESTORE_RETRY_MIN_S, doubling up to
+     * RESTORE_RETRY_MAX_S. */
+    if (!r->indexes_restored && monotonic_seconds() >= r->restore_retry_at) {
+        if (index_journal_restore(r, err, errlen)) {
             r->indexes_restored = true;
-        else
-            log_warn("sync %s: %s; tried again at the next cycle and after copies", r->def.name, err);
+        } else {
+            r->restore_retry_delay = r->restore_retry_delay > 0
+                                         ? fmin(r->restore_retry_delay * 2, RESTORE_RETRY_MAX_S)
+                                         : RESTORE_RETRY_MIN_S;
+            r->restore_retry_at = monotonic_seconds() + r->restore_retry_delay;
+            log_warn("sync %s: %s; tried again in %.0f s and after copies", r->def.name, err,
+                     r->restore_retry_delay);
+        }
         err[0] = '\0';
     }
     c.prev = xcalloc((size_t)c.ns, sizeof(char *));

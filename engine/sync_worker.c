@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -45,13 +44,6 @@ struct SyncWorker {
     atomic_bool kicked;
     atomic_bool paused;
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void wake(SyncWorker *w)
 {
@@ -100,7 +92,7 @@ static void *worker_main(void *arg)
     while (!atomic_load(&w->stop)) {
         struct pollfd fds[1 + CONFLICT_MAX_SOURCES];
         int socks[CONFLICT_MAX_SOURCES], nsocks = 0, nfds = 1, timeout_ms = -1;
-        double now = now_seconds(), wait_until = 0;
+        double now = monotonic_seconds(), wait_until = 0;
         bool explicit_kick = atomic_exchange(&w->kicked, false);
 
         if (runner == NULL && (runner = load(w)) == NULL) {
@@ -114,25 +106,25 @@ static void *worker_main(void *arg)
             const SyncDef *def = runner_def(runner);
 
             due = false;
-            next_check = def->checktime > 0 ? now_seconds() + def->checktime : 0;
+            next_check = def->checktime > 0 ? monotonic_seconds() + def->checktime : 0;
             if (res == CYCLE_FAILED) {
-                next_retry = now_seconds() + delay;
+                next_retry = monotonic_seconds() + delay;
                 log_warn("cycle failed; retrying in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
                 next_poll = 0;
             } else if (res == CYCLE_PARTIAL) {
                 /* The members online go on as usual (the poll included); the
                  * one left out is looked for again on the retry backoff. */
-                next_retry = now_seconds() + delay;
+                next_retry = monotonic_seconds() + delay;
                 log_warn("a member was left out; looking for it again in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
                 poll_delay = POLL_MIN_S;
-                next_poll = def->autokick ? now_seconds() + poll_delay : 0;
+                next_poll = def->autokick ? monotonic_seconds() + poll_delay : 0;
             } else {
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
                 poll_delay = res == CYCLE_DONE ? POLL_MIN_S : fmin(poll_delay * 2, POLL_MAX_S);
-                next_poll = def->autokick ? now_seconds() + poll_delay : 0;
+                next_poll = def->autokick ? monotonic_seconds() + poll_delay : 0;
             }
             continue; /* look again for kicks that came during the cycle */
         }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static void out_of_memory(size_t size)
 {
@@ -237,4 +238,12 @@ char *str_replace_all(const char *src, const char *from, const char *to)
         p = hit + flen;
     }
     return sb.data;
+}
+
+double monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

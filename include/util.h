@@ -1,5 +1,6 @@
 /*
- * include/util.h - memory, strings and small lists shared by every module.
+ * include/util.h - memory, strings, small lists and a clock shared by every
+ * module.
  *
  * Allocation failure is fatal in one place (xmalloc and friends print and
  * exit), so no caller checks for NULL from them.  A StrBuf owns its data; a
@@ -56,6 +57,10 @@ bool parse_bool(const char *text, bool *out) MUST_CHECK;
 
 /* parse_int - whole string as a decimal integer in [min, max]. */
 bool parse_int(const char *text, long min, long max, long *out) MUST_CHECK;
+
+/* monotonic_seconds - CLOCK_MONOTONIC in seconds: for intervals and
+ * deadlines, never for wall-clock times. */
+double monotonic_seconds(void);
 
 /* str_replace_all - a new string with every `from` replaced by `to`. */
 char *str_replace_all(const char *src, const char *from, const char *to);

@@ -5,8 +5,9 @@
 # Parallel streams also rebuild the primary key (with its comment), unless
 # a foreign key references it (parent) or a view depends on it (viewed);
 # it comes back with its storage options.  A key the journal cannot
-# restore (duplicates on the target) does not stop the sync: the next copy
-# replaces the rows and the key comes back.  An engine killed mid-copy leaves the dropped indexes in the
+# restore (duplicates on the target) does not stop the sync, nor is it
+# built again at every cycle: the next copy replaces the rows and the key
+# comes back.  An engine killed mid-copy leaves the dropped indexes in the
 # catalog's journal and recreates them when it starts again.
 # rebuild_index=2 also rebuilds them in delta cycles.  Bad values are refused.
 . "$TESTS_DIR/lib/pgcluster.sh"
@@ -154,6 +155,7 @@ expect_equal "$before" "$(indexes)" "index definitions after a rebuilding delta 
 expect_equal "f" "$(sql t1 "select bool_or(not indisvalid) from pg_index where indrelid = 'item'::regclass")" "valid indexes"
 
 # A primary key the journal cannot restore: duplicates on the target.
+run_ok "$BUCARDO" stop
 psql -X -q -d t1 -c "ALTER TABLE item DROP CONSTRAINT item_pkey; INSERT INTO item VALUES (1, 'dup', NULL, 'dup', false)" \
     || fail "break item on t1"
 sql bucardo "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, primary_key)
@@ -164,6 +166,14 @@ sql bucardo "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, 
 sql bucardo "INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition, primary_key)
              VALUES ('rb', 't1', '\"public\".\"big\"', 'public.\"big PRIMARY KEY USING INDEX odd\"',
                      'CREATE INDEX \"big PRIMARY KEY USING INDEX odd\" ON public.big USING btree (b)', false)" >/dev/null
+# The engine's start replays the journal and fails on the key.  The cycles
+# right after do not build it again (a failed unique index may have read the
+# whole table): the next try waits 10 s, then longer.
+run_ok "$BUCARDO" start
+for i in 1 2 3; do run_ok "$BUCARDO" kick rb 30; done
+expect_equal "1" "$(grep -c 'tried again in [0-9]* s and after copies' log.bucardo)" \
+    "replays of a journal that cannot be restored, in three quick cycles"
+grep -q 'tried again in 10 s and after copies' log.bucardo || fail "the first retry is not 10 s away"
 run_ok "$BUCARDO" update sync rb onetimecopy=1
 run_ok "$BUCARDO" kick rb 60
 expect_out "DONE"
