@@ -222,6 +222,24 @@
 --   SECURITY DEFINER are most of the difference. Tried, and worse than the
 --   WHEN trigger: OLD TABLE in the UPDATE trigger with UNION (+29,000),
 --   UNION ALL (+6,500) or an antijoin (+39,000).
+--   Where this file's +156,700 go (callgrind_annotate, inclusive, per
+--   transaction of three captured UPDATEs):
+--     firing the statement triggers                         122,000
+--       of which the INSERT through SPI                      70,600
+--         (23,500 a statement; starting its executor alone
+--         10,800, 6,000 of that the transition-table scan node)
+--     the rest, in the user's own statements                 34,700
+--       (rows copied into the transition tuplestores, the event queue,
+--       and the search_path recomputed after SECURITY DEFINER)
+--   SECURITY DEFINER costs so much because switching the user ID makes
+--   PostgreSQL recompute the search path: on entry, to revalidate the
+--   INSERT's cached plan, and after return, at the caller's next parse.
+--   Without it (ALTER FUNCTION ... SECURITY INVOKER, same method) the
+--   capture costs 788,300. It stays: without it, every role that writes a
+--   replicated table would need INSERT on its delta table, granted and
+--   revoked along with the table's own privileges. A grant missed makes
+--   the application's writes fail; a grant too many lets a role that
+--   cannot write the table forge deltas, which sway conflict resolution.
 -- BULK: UPDATE pgbench_accounts SET abalance = abalance + 1 (1,000,000 rows).
 -- Backend CPU ms, then wall ms (wall is dominated by other jobs), 3 runs
 -- each:
