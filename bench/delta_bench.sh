@@ -14,7 +14,8 @@
 #     NOTIFY) and the engine STOPPED,
 #     alternated run by run with the same on nocap.  Fair because both
 #     databases are built by the same `pgbench -i`, live in the same cluster,
-#     run the same client load in alternating order after a CHECKPOINT, and
+#     run the same client load in alternating order after a CHECKPOINT and a
+#     sync (no run pays for the writeback of the one before it), and
 #     the engine takes no CPU: the only difference is the capture triggers.
 #     Target: TPS(src) / TPS(nocap) >= 0.85.  A third configuration, src0
 #     (a fourth database from the same `pgbench -i`, with the capture of an
@@ -466,7 +467,10 @@ for r in $(seq "$RUNS"); do
             src-autokick0) db=src0 ;;
             nocap) db=nocap ;;
         esac
-        psql -X -q -d postgres -c CHECKPOINT
+        # With fsync=off the kernel writes dirty pages back about 30 s after
+        # they were written (vm.dirty_expire_centisecs), that is during the
+        # next run, which is another database's: flush them first.
+        psql -X -q -d postgres -c CHECKPOINT && sync
         rec pgbench -c 4 -j 2 -T "$SECONDS_RUN" "$db" >"$RAW/p1_${cfg}_$r.log" 2>&1 ||
             { cat "$RAW/p1_${cfg}_$r.log" >&2; fail "pgbench on $db"; }
         tps=$(tps_of "$RAW/p1_${cfg}_$r.log")
