@@ -35,6 +35,9 @@
  *    catalog: a target's indexes may differ from the source's), then
  *    INSERTs the staged rows.  The deleted rows are reported back
  *    (MSG_QUERY) and logged and counted as conflicts once the unit commits.
+ *    On a makedelta writer their keys also join the batch's old rows
+ *    (bucardo_o<t>), so the writer's delta table records the deletes and
+ *    they cascade like the rows the batch changed.
  *
  * A collision that remains (e.g. the source itself lacks the index and
  * holds duplicates) still fails the cycle, naming the index.
@@ -552,9 +555,17 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         writer_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
         lit = pg_quote_literal(conn, p->wtable[w]);
-        sql = xasprintf(
-            "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass)", lit,
-            keys, t);
+        /* A makedelta writer has the cycle's bucardo_o<t> (sync_cycle.c,
+         * old_rows): the rows deleted here are changes to cascade too. */
+        if (writer_dbinfo(r, w)->makedelta)
+            sql = xasprintf(
+                "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass,"
+                " 'pg_temp.bucardo_o%d'::regclass)",
+                lit, keys, t, t);
+        else
+            sql = xasprintf(
+                "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass)",
+                lit, keys, t);
         writer_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
         free(lit);

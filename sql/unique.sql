@@ -39,13 +39,18 @@ $bucardo_unique$;
 -- are inserted into rel: delete every row of rel that holds the same value
 -- as a staged row in one of rel's unique indexes other than the key, and
 -- record each (index, deleted key, incoming key) in pg_temp.bucardo_uc.
+-- On a makedelta writer `olds` is the cycle's pg_temp.bucardo_o<t> (key
+-- columns, bucardo_h: a hash of the row before the batch): each deleted
+-- key goes there too, with a hash no row has, so that the engine records
+-- it in the writer's own delta table like the keys the batch changed.
 -- Rows of rel with a staged key were deleted before, so every match is a
 -- row under another key.  NULLs never match (=), except in NULLS NOT
 -- DISTINCT indexes.  The index's expressions are evaluated over rel and
 -- over stage in two derived tables that name them bucardo_1..n, and the
 -- join compares those; rel's side is a plain subquery that the planner
 -- flattens, so the join can probe the very index being checked.
-CREATE OR REPLACE FUNCTION pg_temp.bucardo_unique_settle(rel regclass, keys name[], stage regclass)
+CREATE OR REPLACE FUNCTION pg_temp.bucardo_unique_settle(rel regclass, keys name[], stage regclass,
+                                                         olds regclass DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $bucardo_unique$
 DECLARE
     ix record;
@@ -54,10 +59,19 @@ DECLARE
     kjoin text;
     sel text;
     cond text;
+    kout text;    -- the deleted keys, as d's columns bucardo_k1..n
+    knames text;
+    keep text := '';
 BEGIN
-    SELECT string_agg(format('%I', k), ', '), string_agg(format('t.%I', k), ', '),
-           string_agg(format('t.%I = c.%I', k, k), ' AND ')
-      INTO klist, tklist, kjoin FROM unnest(keys) k;
+    SELECT string_agg(format('%I', k), ', ' ORDER BY n), string_agg(format('t.%I', k), ', ' ORDER BY n),
+           string_agg(format('t.%I = c.%I', k, k), ' AND ' ORDER BY n),
+           string_agg(format('t.%I AS bucardo_k%s', k, n), ', ' ORDER BY n),
+           string_agg(format('bucardo_k%s', n), ', ' ORDER BY n)
+      INTO klist, tklist, kjoin, kout, knames FROM unnest(keys) WITH ORDINALITY AS u(k, n);
+    IF olds IS NOT NULL THEN
+        keep := format(', o AS (INSERT INTO %s (%s, bucardo_h) SELECT %s, %L FROM d)',
+                       olds, klist, knames, 'deleted: not a hash');
+    END IF;
     CREATE TEMP TABLE IF NOT EXISTS bucardo_uc (idx text, old_key text, new_key text) ON COMMIT DROP;
     FOR ix IN SELECT * FROM pg_temp.bucardo_unique_indexes(rel, keys) LOOP
         SELECT string_agg(format('%s AS bucardo_%s', e, n), ', '),
@@ -69,9 +83,10 @@ BEGIN
             'WITH d AS (DELETE FROM %s t USING ('
             ' SELECT a.*, b.bucardo_new FROM (SELECT %s, %s FROM %s WHERE (%s)) a'
             ' JOIN (SELECT %s, ROW(%s)::text AS bucardo_new FROM %s WHERE (%s)) b ON %s) c'
-            ' WHERE %s RETURNING ROW(%s)::text AS o, c.bucardo_new AS n)'
-            ' INSERT INTO pg_temp.bucardo_uc SELECT %L, o, n FROM d',
-            rel, klist, sel, rel, ix.pred, sel, klist, stage, ix.pred, cond, kjoin, tklist, ix.name);
+            ' WHERE %s RETURNING ROW(%s)::text AS bucardo_o, c.bucardo_new AS bucardo_n, %s)%s'
+            ' INSERT INTO pg_temp.bucardo_uc SELECT %L, bucardo_o, bucardo_n FROM d',
+            rel, klist, sel, rel, ix.pred, sel, klist, stage, ix.pred, cond, kjoin, tklist, kout, keep,
+            ix.name);
     END LOOP;
 END
 $bucardo_unique$;

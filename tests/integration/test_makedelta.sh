@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # makedelta: B is a target of sync A->B and the source of sync B->C.  With
 # makedelta on B, the changes B receives are recorded in B's own delta
-# tables, so they cascade to C; without it they would stop at B.
+# tables, so they cascade to C; without it they would stop at B.  That
+# includes a row B deletes to settle a unique collision with a row from A.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
@@ -10,11 +11,15 @@ bucardo_install
 for db in a b c; do
     createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE t (id int PRIMARY KEY, v text)" || fail "$db"
 done
+# u: a unique code on a and b, not on c, so that nothing but makedelta can
+# tell c that b deleted a row to settle a collision.
+for db in a b; do sql "$db" "CREATE TABLE u (id int PRIMARY KEY, code text UNIQUE)" >/dev/null || fail "u on $db"; done
+sql c "CREATE TABLE u (id int PRIMARY KEY, code text)" >/dev/null || fail "u on c"
 run_ok "$BUCARDO" add database a dbname=a
 run_ok "$BUCARDO" add database b dbname=b makedelta=1
 run_ok "$BUCARDO" add database c dbname=c
-run_ok "$BUCARDO" add table t db=a relgroup=ra
-run_ok "$BUCARDO" add table t db=b relgroup=rb
+run_ok "$BUCARDO" add table t u db=a relgroup=ra
+run_ok "$BUCARDO" add table t u db=b relgroup=rb
 run_ok "$BUCARDO" add sync ab relgroup=ra dbs=a,b
 run_ok "$BUCARDO" add sync bc relgroup=rb dbs=b,c
 run_ok "$BUCARDO" start
@@ -25,6 +30,17 @@ wait_synced a c 30 t
 # B's own changes still cascade too.
 sql b "insert into t values (1000, 'from b')" >/dev/null
 wait_synced b c 30 t
+
+# A row of a that collides on b with b's own row under another key: b
+# deletes its row to take a's, and that delete cascades to c like the
+# insert (c has no unique index to settle it by itself).
+sql b "insert into u values (900, 'X'), (901, 'Y')" >/dev/null
+wait_synced b c 30 u
+sql a "insert into u values (1, 'X')" >/dev/null
+ids() { sql "$1" "select string_agg(id::text, ' ' order by id) from u"; }
+for _ in $(seq 100); do [ "$(ids b)" = "1 901" ] && break; sleep 0.1; done
+expect_equal "1 901" "$(ids b)" "u on b"
+wait_synced b c 30 u
 
 # Without makedelta, A's changes stop at B.
 run_ok "$BUCARDO" update database b makedelta=0
