@@ -546,7 +546,7 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
     }
     /* Each writer clears the way, then inserts, then reports what it deleted. */
     for (int w = 0; ok && w < nw; w++) {
-        char *lit, *sql;
+        char *lit, *sql, *olds;
         if (!to[w])
             continue;
         /* Statistics, so the planner probes the writer's indexes with the
@@ -557,17 +557,14 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         lit = pg_quote_literal(conn, p->wtable[w]);
         /* A makedelta writer has the cycle's bucardo_o<t> (sync_cycle.c,
          * old_rows): the rows deleted here are changes to cascade too. */
-        if (writer_dbinfo(r, w)->makedelta)
-            sql = xasprintf(
-                "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass,"
-                " 'pg_temp.bucardo_o%d'::regclass)",
-                lit, keys, t, t);
-        else
-            sql = xasprintf(
-                "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass)",
-                lit, keys, t);
+        olds =
+            writer_dbinfo(r, w)->makedelta ? xasprintf(", 'pg_temp.bucardo_o%d'::regclass", t) : xstrdup("");
+        sql = xasprintf(
+            "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass%s)", lit,
+            keys, t, olds);
         writer_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
+        free(olds);
         free(lit);
         sql = xasprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.bucardo_u%d",
                         p->wtable[w], p->wcolumns[w], p->wcolumns[w], t);
