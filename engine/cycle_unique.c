@@ -16,9 +16,11 @@
  *    leaves its source's key list and goes to that source's temp table
  *    bucardo_x<t>; unique_apply_deletes() deletes it on EVERY member, its
  *    own database included, at the start of the cycle's first unit, so
- *    every member ends with the winner alone.  (bucardo_skip: the rows stay
- *    where they are and are not replicated, as for a key.)  Memory: the
- *    changed rows' keys and values of one table, as for key conflicts.
+ *    every member ends with the winner alone; a makedelta member records
+ *    the delete in its own delta table, so it cascades.  (bucardo_skip:
+ *    the rows stay where they are and are not replicated, as for a key.)
+ *    Memory: the changed rows' keys and values of one table, as for key
+ *    conflicts.
  *
  * 2. On the writer (any sync; the colliding row there was not changed on
  *    another source in this cycle): the source's row is the truth.  The
@@ -446,6 +448,36 @@ bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, 
     return ok;
 }
 
+/*
+ * send_loser_delete - writer w deletes the losing rows of source s's table
+ * t (keys in its pg_temp.bucardo_x<t>).  On a makedelta writer whose
+ * database has the table's delta table, the deleted keys are recorded
+ * there, as make_deltas (sync_cycle.c) records the rows a batch changed,
+ * so that the deletes cascade to the syncs that read this database.
+ */
+static void send_loser_delete(SyncRunner *r, int s, int w, const TablePlan *p, int t)
+{
+    char *sql;
+
+    if (writer_dbinfo(r, w)->makedelta) {
+        char *lit = pg_quote_literal(r->src[s].conn, p->delta);
+        sql = xasprintf("DO $bucardo_makedelta$ BEGIN"
+                        " IF to_regclass(%s) IS NOT NULL THEN"
+                        " WITH d AS (DELETE FROM %s t USING pg_temp.bucardo_x%d k WHERE %s RETURNING t.*)"
+                        " INSERT INTO %s (%s) SELECT %s FROM d;"
+                        " IF FOUND THEN PERFORM pg_notify('bucardo', ''); END IF;"
+                        " ELSE DELETE FROM %s t USING pg_temp.bucardo_x%d k WHERE %s;"
+                        " END IF; END $bucardo_makedelta$",
+                        lit, p->wtable[w], t, p->keyjoin, p->delta, p->keycols, p->keycols, p->wtable[w], t,
+                        p->keyjoin);
+        free(lit);
+    } else {
+        sql = xasprintf("DELETE FROM %s t USING pg_temp.bucardo_x%d k WHERE %s", p->wtable[w], t, p->keyjoin);
+    }
+    writer_send_new(r->writers[w], MSG_EXEC, sql);
+    free(sql);
+}
+
 bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, char *err, size_t errlen)
 {
     int ns = r->def.nsources, nt = r->def.ntables, nw = r->nwriters;
@@ -478,10 +510,9 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
                 free(in[w]);
                 in[w] = NULL;
             }
-            sql = xasprintf(" t USING pg_temp.bucardo_x%d k WHERE %s", t, p->keyjoin);
-            if (ok)
-                send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, to);
-            free(sql);
+            for (int w = 0; ok && w < nw; w++)
+                if (to[w])
+                    send_loser_delete(r, s, w, p, t);
         }
     free(in);
     free(to);

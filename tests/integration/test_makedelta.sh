@@ -2,7 +2,9 @@
 # makedelta: B is a target of sync A->B and the source of sync B->C.  With
 # makedelta on B, the changes B receives are recorded in B's own delta
 # tables, so they cascade to C; without it they would stop at B.  That
-# includes a row B deletes to settle a unique collision with a row from A.
+# includes a row B deletes to settle a unique collision with a row from A,
+# and, in a multi-source sync, the losing row of a unique conflict between
+# two sources.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
 pg_start_cluster || fail "cannot start a cluster"
@@ -53,5 +55,30 @@ done
 [ "$(sql b "select count(*) from t where id = 2000")" = 1 ] || fail "the change did not reach b"
 run_ok "$BUCARDO" kick bc 20
 [ "$(sql c "select count(*) from t where id = 2000")" = 0 ] || fail "without makedelta the change cascaded"
+run_ok "$BUCARDO" stop
+
+# Two sources m1 and m2 (makedelta) insert different keys with one unique
+# value; m1 wins, and m2's row is deleted on every member - m2 included,
+# where the delete must cascade to m3 (sync m23, no unique index on m3).
+for db in m1 m2 m3; do createdb "$db" || fail "createdb $db"; done
+for db in m1 m2; do sql "$db" "CREATE TABLE w (id int PRIMARY KEY, u text UNIQUE)" >/dev/null || fail "w on $db"; done
+sql m3 "CREATE TABLE w (id int PRIMARY KEY, u text)" >/dev/null || fail "w on m3"
+run_ok "$BUCARDO" add database m1 dbname=m1
+run_ok "$BUCARDO" add database m2 dbname=m2 makedelta=1
+run_ok "$BUCARDO" add database m3 dbname=m3
+run_ok "$BUCARDO" add table w db=m1 relgroup=rw1
+run_ok "$BUCARDO" add table w db=m2 relgroup=rw2
+run_ok "$BUCARDO" add sync mw relgroup=rw1 dbs=m1:source,m2:source autokick=0 conflict_strategy=m1,m2
+run_ok "$BUCARDO" add sync m23 relgroup=rw2 dbs=m2,m3 autokick=0
+run_ok "$BUCARDO" start
+sql m2 "insert into w values (2, 'X'), (3, 'Y')" >/dev/null
+run_ok "$BUCARDO" kick m23 30          # m3 gets m2's rows first
+expect_equal "2 3" "$(sql m3 "select string_agg(id::text, ' ' order by id) from w")" "w on m3 before"
+sql m1 "insert into w values (1, 'X')" >/dev/null
+run_ok "$BUCARDO" kick mw 30
+expect_out DONE
+expect_equal "1 3" "$(sql m2 "select string_agg(id::text, ' ' order by id) from w")" "w on m2 after the conflict"
+run_ok "$BUCARDO" kick m23 30
+wait_synced m2 m3 30 w
 run_ok "$BUCARDO" stop
 echo ok
