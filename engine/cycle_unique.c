@@ -448,40 +448,10 @@ bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, 
     return ok;
 }
 
-/*
- * send_loser_delete - writer w deletes the losing rows of source s's table
- * t (keys in its pg_temp.bucardo_x<t>).  On a makedelta writer whose
- * database has the table's delta table, the deleted keys are recorded
- * there, as make_deltas (sync_cycle.c) records the rows a batch changed,
- * so that the deletes cascade to the syncs that read this database.
- */
-static void send_loser_delete(SyncRunner *r, int s, int w, const TablePlan *p, int t)
-{
-    char *sql;
-
-    if (writer_dbinfo(r, w)->makedelta) {
-        char *lit = pg_quote_literal(r->src[s].conn, p->delta);
-        sql = xasprintf("DO $bucardo_makedelta$ BEGIN"
-                        " IF to_regclass(%s) IS NOT NULL THEN"
-                        " WITH d AS (DELETE FROM %s t USING pg_temp.bucardo_x%d k WHERE %s RETURNING t.*)"
-                        " INSERT INTO %s (%s) SELECT %s FROM d;"
-                        " IF FOUND THEN PERFORM pg_notify('bucardo', ''); END IF;"
-                        " ELSE DELETE FROM %s t USING pg_temp.bucardo_x%d k WHERE %s;"
-                        " END IF; END $bucardo_makedelta$",
-                        lit, p->wtable[w], t, p->keyjoin, p->delta, p->keycols, p->keycols, p->wtable[w], t,
-                        p->keyjoin);
-        free(lit);
-    } else {
-        sql = xasprintf("DELETE FROM %s t USING pg_temp.bucardo_x%d k WHERE %s", p->wtable[w], t, p->keyjoin);
-    }
-    writer_send_new(r->writers[w], MSG_EXEC, sql);
-    free(sql);
-}
-
 bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, char *err, size_t errlen)
 {
     int ns = r->def.nsources, nt = r->def.ntables, nw = r->nwriters;
-    bool *to = xcalloc((size_t)nw, sizeof(bool)), ok = true;
+    bool *to = xcalloc((size_t)nw, sizeof(bool)), *md = xcalloc((size_t)nw, sizeof(bool)), ok = true;
     char **in = xcalloc((size_t)nw, sizeof(char *));
 
     for (int s = 0; ok && ns > 1 && s < ns; s++)
@@ -510,11 +480,23 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
                 free(in[w]);
                 in[w] = NULL;
             }
-            for (int w = 0; ok && w < nw; w++)
-                if (to[w])
-                    send_loser_delete(r, s, w, p, t);
+            if (!ok)
+                continue;
+            /* A makedelta member records the keys it is about to delete,
+             * so the deletes cascade (as make_deltas does for a batch). */
+            for (int w = 0; w < nw; w++)
+                md[w] = to[w] && writer_dbinfo(r, w)->makedelta;
+            out = xasprintf("SELECT k.* FROM pg_temp.bucardo_x%d k JOIN ", t);
+            sql = xasprintf(" t ON %s", p->keyjoin);
+            send_makedelta(r, s, p, out, sql, md);
+            free(out);
+            free(sql);
+            sql = xasprintf(" t USING pg_temp.bucardo_x%d k WHERE %s", t, p->keyjoin);
+            send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, to);
+            free(sql);
         }
     free(in);
+    free(md);
     free(to);
     return ok;
 }

@@ -424,37 +424,23 @@ static bool order_keys(Cycle *c, int s, char *err, size_t errlen)
 
 /*
  * make_deltas - on writers whose database has makedelta set, record the keys
- * whose row the batch really changed (old_rows has the rows before) in that
- * database's own delta table (when it has one: it is the source of another
- * sync) and wake its engine, so the change cascades.  A change that reaches
- * a database already holding it stops there, so in a ring of syncs
- * (a->b, b->c, c->a) a change goes round once instead of for ever.
- * The insert runs in the writer's transaction, so the keys carry its xid.
- * The dollar-quote tag is ours; quoted identifiers cannot end it early
- * unless they contain that exact tag.
+ * whose row the batch really changed (old_rows has the rows before).  A
+ * change that reaches a database already holding it stops there, so in a
+ * ring of syncs (a->b, b->c, c->a) a change goes round once instead of for
+ * ever.
  */
 static void make_deltas(Cycle *c, int s, int t)
 {
-    SyncRunner *r = c->r;
-    TablePlan *p = &r->src[s].plans[t];
-    char *lit, *prefix, *suffix;
+    TablePlan *p = &c->r->src[s].plans[t];
+    char *prefix, *suffix;
 
     if (!makedelta_mask(c))
         return;
-    lit = pg_quote_literal(r->src[s].conn, p->delta);
-    prefix = xasprintf("DO $bucardo_makedelta$ BEGIN"
-                       " IF to_regclass(%s) IS NOT NULL THEN"
-                       " INSERT INTO %s (%s) SELECT %s FROM"
-                       " (SELECT k.* FROM pg_temp.bucardo_o%d k LEFT JOIN ",
-                       lit, p->delta, p->keycols, p->keycols, t);
-    suffix = xasprintf(" t ON %s WHERE md5(t::text) IS DISTINCT FROM k.bucardo_h) AS changed;"
-                       " IF FOUND THEN PERFORM pg_notify('bucardo', ''); END IF;"
-                       " END IF; END $bucardo_makedelta$",
-                       p->keyjoin);
-    send_table(r, MSG_EXEC, prefix, p, suffix, c->md);
+    prefix = xasprintf("SELECT k.* FROM pg_temp.bucardo_o%d k LEFT JOIN ", t);
+    suffix = xasprintf(" t ON %s WHERE md5(t::text) IS DISTINCT FROM k.bucardo_h", p->keyjoin);
+    send_makedelta(c->r, s, p, prefix, suffix, c->md);
     free(prefix);
     free(suffix);
-    free(lit);
 }
 
 /*
