@@ -20,9 +20,10 @@
 #   capture   the capture of an autokick sync, installed by the real
 #             `bucardo add sync` (sql/capture.sql): what delta_bench.sh runs
 #   nokick    the same with autokick=0 (no wake-up NOTIFY)
-#   floor     the cheapest capture PL/pgSQL allows: one row trigger per
-#             table whose function does a single INSERT of the key into a
-#             delta table - no key changes, no kick, no SECURITY DEFINER
+#   floor     the cheapest capture PL/pgSQL allows (bench/floor_capture.sql):
+#             one row trigger per table whose function does a single INSERT
+#             of the key into a delta table - no key changes, no kick, no
+#             SECURITY DEFINER
 # For each, a fresh copy of the configuration's database (CREATE DATABASE
 # ... TEMPLATE, so every run starts from the same pages), a CHECKPOINT, the
 # server stopped, and the script run by one backend in single-user mode
@@ -87,22 +88,7 @@ run_ok "$BUCARDO" add database tgt dbname=tgt
 run_ok "$BUCARDO" add all tables db=capture -T pgbench_history relgroup=bench
 run_ok "$BUCARDO" add sync bench relgroup=bench dbs=capture,tgt autokick=1
 
-psql -X -q -v ON_ERROR_STOP=1 -d floor <<'SQL' || fail "floor capture"
-CREATE SCHEMA floor;
-CREATE TABLE floor.delta_accounts (k int4, txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-                                   txntime timestamptz NOT NULL DEFAULT now());
-CREATE TABLE floor.delta_tellers (LIKE floor.delta_accounts INCLUDING ALL);
-CREATE TABLE floor.delta_branches (LIKE floor.delta_accounts INCLUDING ALL);
-CREATE FUNCTION floor.accounts() RETURNS trigger LANGUAGE plpgsql AS
-    $$BEGIN INSERT INTO floor.delta_accounts (k) VALUES (NEW.aid); RETURN NULL; END$$;
-CREATE FUNCTION floor.tellers() RETURNS trigger LANGUAGE plpgsql AS
-    $$BEGIN INSERT INTO floor.delta_tellers (k) VALUES (NEW.tid); RETURN NULL; END$$;
-CREATE FUNCTION floor.branches() RETURNS trigger LANGUAGE plpgsql AS
-    $$BEGIN INSERT INTO floor.delta_branches (k) VALUES (NEW.bid); RETURN NULL; END$$;
-CREATE TRIGGER floor AFTER INSERT OR UPDATE ON pgbench_accounts FOR EACH ROW EXECUTE FUNCTION floor.accounts();
-CREATE TRIGGER floor AFTER INSERT OR UPDATE ON pgbench_tellers FOR EACH ROW EXECUTE FUNCTION floor.tellers();
-CREATE TRIGGER floor AFTER INSERT OR UPDATE ON pgbench_branches FOR EACH ROW EXECUTE FUNCTION floor.branches();
-SQL
+psql -X -q -v ON_ERROR_STOP=1 -d floor -f "$ROOT/bench/floor_capture.sql" || fail "floor capture"
 
 # The transactions: pgbench's TPC-B statements, one per line (single-user
 # mode ends a statement at a newline), values from a seeded generator.

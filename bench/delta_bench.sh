@@ -5,7 +5,7 @@
 # cluster (tests/lib/pgcluster.sh), makes pgbench databases at the same
 # scale - src (replicated, capture installed), tgt (the target), nocap
 # (never replicated: the no-capture reference) and, except with --quick,
-# src0 (phase 1's autokick=0 diagnostic) - installs bucardo with the real
+# src0 and floor (phase 1's diagnostics) - installs bucardo with the real
 # `bucardo` commands, and measures:
 #
 #  1. Capture overhead: pgbench TPC-B (-c 4 -j 2 -T SECONDS) on src, with
@@ -20,9 +20,12 @@
 #     Target: TPS(src) / TPS(nocap) >= 0.85.  A third configuration, src0
 #     (a fourth database from the same `pgbench -i`, with the capture of an
 #     autokick=0 sync: no NOTIFY), is measured in the same rotation to tell
-#     the cost of the wake-up apart.  Each database runs once per round, so
-#     all three have the same history (bloat of the pgbench tables, length
-#     of pgbench_history) when they are compared.
+#     the cost of the wake-up apart, and so is a fourth, floor (a fifth
+#     database, with bench/floor_capture.sql: the cheapest capture PL/pgSQL
+#     allows, one row trigger doing one INSERT per table), to show what
+#     any trigger capture costs on this machine.  Each database runs once
+#     per round, so all four have the same history (bloat of the pgbench
+#     tables, length of pgbench_history) when they are compared.
 #  2. Catch-up: a backlog left by pgbench with the engine running but idle
 #     (autokick=0), timed from `bucardo kick bench 0` until it returns (the
 #     cycle is recorded), then tgt is checked equal to src.  Reference, on
@@ -179,12 +182,15 @@ note_cmd "ALTER SYSTEM SET max_wal_size = '4GB'; ALTER SYSTEM SET checkpoint_tim
 
 # ---------------------------------------------------------------- databases
 PGB_DBS=(src tgt nocap)
-[ "$QUICK" = 1 ] || PGB_DBS+=(src0)   # src0: phase 1's autokick=0 diagnostic
+[ "$QUICK" = 1 ] || PGB_DBS+=(src0 floor)   # phase 1's diagnostics
 for db in "${PGB_DBS[@]}"; do
     say "pgbench -i -s $SCALE $db"
     rec createdb "$db"
     rec pgbench -i -s "$SCALE" -q "$db" >"$RAW/init_$db.log" 2>&1 || { cat "$RAW/init_$db.log" >&2; fail "pgbench -i $db"; }
 done
+if [ "$QUICK" = 0 ]; then
+    rec psql -X -q -v ON_ERROR_STOP=1 -d floor -f "$ROOT/bench/floor_capture.sql" || fail "the floor capture"
+fi
 NACCOUNTS=$((SCALE * 100000))
 if [ "$BACKLOG_ROWS" -gt "$NACCOUNTS" ]; then
     say "--backlog-rows $BACKLOG_ROWS > $NACCOUNTS accounts at scale $SCALE: using $NACCOUNTS"
@@ -446,12 +452,14 @@ verify "initial state"
 # ================================================================ phase 1
 say "phase 1: capture overhead, $RUNS rounds of pgbench -T $SECONDS_RUN per database (engine stopped)"
 [ -z "$(engine_running_pid || true)" ] || fail "the engine should be stopped"
-# Three databases in rotating order, each once per round: src with the
-# capture of an autokick sync (the target's figure), nocap, and - to tell
-# the cost of the wake-up apart - src0 with the capture of an autokick=0
-# sync (capture only, no NOTIFY).  Sync bench0 exists for phase 1 only.
-TPS_SRC=() TPS_NOCAP=() TPS_NOKICK=()
-CONFIGS=(src nocap src-autokick0)
+# The databases in rotating order, each once per round: src with the
+# capture of an autokick sync (the target's figure), nocap, and two
+# diagnostics: src0 with the capture of an autokick=0 sync (capture only,
+# no NOTIFY: the cost of the wake-up) and floor (bench/floor_capture.sql:
+# what the cheapest trigger capture costs).  Sync bench0 exists for phase 1
+# only.
+TPS_SRC=() TPS_NOCAP=() TPS_NOKICK=() TPS_FLOOR=()
+CONFIGS=(src nocap src-autokick0 floor)
 if [ "$QUICK" = 1 ]; then
     CONFIGS=(src nocap)   # --quick: no diagnostic configuration
 else
@@ -466,6 +474,7 @@ for r in $(seq "$RUNS"); do
             src) db=src ;;
             src-autokick0) db=src0 ;;
             nocap) db=nocap ;;
+            floor) db=floor ;;
         esac
         # With fsync=off the kernel writes dirty pages back about 30 s after
         # they were written (vm.dirty_expire_centisecs), that is during the
@@ -478,16 +487,21 @@ for r in $(seq "$RUNS"); do
             src) TPS_SRC+=("$tps") ;;
             src-autokick0) TPS_NOKICK+=("$tps") ;;
             nocap) TPS_NOCAP+=("$tps") ;;
+            floor) TPS_FLOOR+=("$tps") ;;
         esac
         say "  run $r $cfg: $tps tps"
     done
 done
 P1_SRC=$(median "${TPS_SRC[@]}") P1_NOCAP=$(median "${TPS_NOCAP[@]}") P1_NOKICK=n/a P1_NOKICK_RATIO=n/a
+P1_FLOOR=n/a P1_FLOOR_RATIO=n/a
 P1_RATIO=$(calc "$P1_SRC / $P1_NOCAP" 3)
 if [ ${#TPS_NOKICK[@]} -gt 0 ]; then
     P1_NOKICK=$(median "${TPS_NOKICK[@]}") P1_NOKICK_RATIO=$(calc "$P1_NOKICK / $P1_NOCAP" 3)
 fi
-say "phase 1: src $P1_SRC tps, nocap $P1_NOCAP tps, ratio $P1_RATIO (src0, autokick=0: $P1_NOKICK tps, ratio $P1_NOKICK_RATIO)"
+if [ ${#TPS_FLOOR[@]} -gt 0 ]; then
+    P1_FLOOR=$(median "${TPS_FLOOR[@]}") P1_FLOOR_RATIO=$(calc "$P1_FLOOR / $P1_NOCAP" 3)
+fi
+say "phase 1: src $P1_SRC tps, nocap $P1_NOCAP tps, ratio $P1_RATIO (src0, autokick=0: $P1_NOKICK tps, ratio $P1_NOKICK_RATIO; floor: $P1_FLOOR tps, ratio $P1_FLOOR_RATIO)"
 # bench0 must not run when the engine starts: it would write tgt too.
 [ "$QUICK" = 1 ] || bucardo_cmd remove sync bench0
 
@@ -689,6 +703,7 @@ SUMMARY=$RAW/summary.md
     echo "| 1 | TPS on nocap, no capture (median of $RUNS) | $P1_NOCAP | | |"
     echo "| 1 | Capture overhead: TPS ratio src / nocap | $P1_RATIO | >= 0.85 | $(verdict "$P1_RATIO" '>=' 0.85) |"
     echo "| 1 | (diagnostic) TPS on src0, the capture of an autokick=0 sync: no NOTIFY (median) / ratio to nocap | $P1_NOKICK / $P1_NOKICK_RATIO | | |"
+    echo "| 1 | (diagnostic) TPS on floor, the cheapest PL/pgSQL capture: one row trigger, one INSERT (median) / ratio to nocap | $P1_FLOOR / $P1_FLOOR_RATIO | | |"
     echo "| 2 | Catch-up: \`bucardo kick bench 0\` wall time (median of $RUNS) | ${P2_KICK_MED} s | | |"
     echo "| 2 | Catch-up: engine cycle time from syncrun (median) | ${P2_ENG_MED} s | | |"
     echo "| 2 | Reference: raw COPY of the changed rows (median) | ${P2_REF_MED} s | | |"
@@ -791,11 +806,13 @@ awk -F'\t' '
     echo
     echo "## Per-run figures"
     echo
-    echo "Phase 1 (TPS; each run measures the three configurations, in an order rotated every run):"
+    echo "Phase 1 (TPS; each run measures every configuration once, in an order rotated every run):"
     echo
-    echo "| run | src | nocap | src0 (autokick=0) |"
-    echo "|---|---|---|---|"
-    for i in "${!TPS_SRC[@]}"; do echo "| $((i + 1)) | ${TPS_SRC[$i]} | ${TPS_NOCAP[$i]} | ${TPS_NOKICK[$i]:--} |"; done
+    echo "| run | src | nocap | src0 (autokick=0) | floor |"
+    echo "|---|---|---|---|---|"
+    for i in "${!TPS_SRC[@]}"; do
+        echo "| $((i + 1)) | ${TPS_SRC[$i]} | ${TPS_NOCAP[$i]} | ${TPS_NOKICK[$i]:--} | ${TPS_FLOOR[$i]:--} |"
+    done
     echo
     echo "Phase 2 (each run: pgbench -T $SECONDS_RUN on src with the engine idle, then the reference, then the kick):"
     echo
@@ -867,8 +884,10 @@ awk -F'\t' '
     echo "- The machine is shared: the load average above includes other users' work."
     echo "- Phase 1 runs src with the capture of an autokick sync: statement triggers that write"
     echo "  the delta tables, their functions also sending the debounced NOTIFY (sql/capture.sql);"
-    echo "  src0 has the capture of an autokick=0 sync (no NOTIFY).  Each database runs once per"
-    echo "  round, so all have the same history when compared."
+    echo "  src0 has the capture of an autokick=0 sync (no NOTIFY); floor has the cheapest capture"
+    echo "  PL/pgSQL allows (bench/floor_capture.sql: one row trigger and one INSERT per table, none"
+    echo "  of the old keys, the wake-up or SECURITY DEFINER).  Each database runs once per round,"
+    echo "  so all have the same history when compared."
     echo
     echo "## Command lines"
     echo
