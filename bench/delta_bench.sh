@@ -110,7 +110,12 @@ say "building (scripts/build.sh)"
 BUILD_DIR=$("$ROOT/scripts/build.sh" | tail -1)
 BUCARDO=$ROOT/$BUILD_DIR/bucardo
 [ -x "$BUCARDO" ] || { echo "no binary at $BUCARDO" >&2; exit 1; }
-GIT_REV="git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ', with uncommitted changes')"
+# The files this script writes do not count as changes (a run truncates
+# sql_statements.txt before this point; a previous run may have left the
+# others): only the code and scripts measured do.
+OUTPUTS=(bench/RESULTS.md bench/lag.svg bench/lag_samples.tsv bench/sql_statements.txt)
+GIT_REV="git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(
+    git -C "$ROOT" diff --quiet HEAD -- . "${OUTPUTS[@]/#/:(exclude)}" 2>/dev/null || echo ', with uncommitted changes')"
 
 # ---------------------------------------------------------------- cluster
 . "$ROOT/tests/lib/pgcluster.sh"
