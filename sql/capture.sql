@@ -242,8 +242,10 @@
 --   cannot write the table forge deltas, which sway conflict resolution.
 -- UNDER LOAD, against the floor (bench/floor_capture.sql), 2026-11-30:
 --   TPS ratio to no capture, pgbench -c 4 -j 2 -T 30, databases rotated:
---     bench/delta_bench.sh, 3 rounds:   this file 0.836 | autokick=0 0.890
---                                       | floor 0.903
+--     bench/delta_bench.sh (3 rounds each), three runs one after the
+--     other:  this file  0.836 0.794 0.862
+--             autokick=0 0.890 0.797 0.856
+--             floor      0.903 0.853 0.854
 --     the same, 5 rounds (by hand):     this file 0.801 | floor 0.873
 --     5 rounds, functions altered to SECURITY INVOKER: this file 0.834 |
 --       invoker 0.849
