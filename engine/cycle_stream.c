@@ -150,30 +150,49 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
     strbuf_free(&sql);
 }
 
+bool makedelta_writers(const SyncRunner *r, const bool *to, bool *md)
+{
+    bool any = false;
+
+    for (int w = 0; w < r->nwriters; w++) {
+        md[w] = to[w] && writer_dbinfo(r, w)->makedelta;
+        any |= md[w];
+    }
+    return any;
+}
+
 /*
- * send_makedelta - on the writers in `to`, record in their database's own
- * delta table of table p (when it has one: it is the source of another
- * sync) the keys of the rows `select_prefix` + the writer's table name +
- * `select_suffix` returns (key columns named as the table's, other columns
- * ignored), and wake its engine when there are any, so the change
- * cascades.  The insert runs in the writer's transaction, so the keys
- * carry its xid.  The dollar-quote tag is ours; quoted identifiers cannot
- * end it early unless they contain that exact tag.
+ * send_makedelta - on the writers in `to` whose database has makedelta set
+ * (none: nothing is sent), record in that database's own delta table of
+ * table p (when it has one: it is the source of another sync) the keys of
+ * the rows `select_prefix` + the writer's table name + `select_suffix`
+ * returns (key columns named as the table's, other columns ignored), and
+ * wake its engine when there are any, so the change cascades.  The insert runs in the writer's transaction,
+ * so the keys carry its xid.  The dollar-quote tag is ours; quoted identifiers cannot end it early unless
+ * they contain that exact tag.
  */
 void send_makedelta(SyncRunner *r, int s, const TablePlan *p, const char *select_prefix,
                     const char *select_suffix, const bool *to)
 {
-    char *lit = pg_quote_literal(r->src[s].conn, p->delta);
-    char *prefix = xasprintf("DO $bucardo_makedelta$ BEGIN"
-                             " IF to_regclass(%s) IS NOT NULL THEN"
-                             " INSERT INTO %s (%s) SELECT %s FROM (%s",
-                             lit, p->delta, p->keycols, p->keycols, select_prefix);
-    char *suffix = xasprintf("%s) AS changed;"
-                             " IF FOUND THEN PERFORM pg_notify('bucardo', ''); END IF;"
-                             " END IF; END $bucardo_makedelta$",
-                             select_suffix);
+    bool *md = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
+    char *lit, *prefix, *suffix;
 
-    send_table(r, MSG_EXEC, prefix, p, suffix, to);
+    if (!makedelta_writers(r, to, md)) {
+        free(md);
+        return;
+    }
+    lit = pg_quote_literal(r->src[s].conn, p->delta);
+    prefix = xasprintf("DO $bucardo_makedelta$ BEGIN"
+                       " IF to_regclass(%s) IS NOT NULL THEN"
+                       " INSERT INTO %s (%s) SELECT %s FROM (%s",
+                       lit, p->delta, p->keycols, p->keycols, select_prefix);
+    suffix = xasprintf("%s) AS changed;"
+                       " IF FOUND THEN PERFORM pg_notify('bucardo', ''); END IF;"
+                       " END IF; END $bucardo_makedelta$",
+                       select_suffix);
+
+    send_table(r, MSG_EXEC, prefix, p, suffix, md);
+    free(md);
     free(prefix);
     free(suffix);
     free(lit);

@@ -451,7 +451,7 @@ bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, 
 bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, char *err, size_t errlen)
 {
     int ns = r->def.nsources, nt = r->def.ntables, nw = r->nwriters;
-    bool *to = xcalloc((size_t)nw, sizeof(bool)), *md = xcalloc((size_t)nw, sizeof(bool)), ok = true;
+    bool *to = xcalloc((size_t)nw, sizeof(bool)), ok = true;
     char **in = xcalloc((size_t)nw, sizeof(char *));
 
     for (int s = 0; ok && ns > 1 && s < ns; s++)
@@ -484,11 +484,9 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
                 continue;
             /* A makedelta member records the keys it is about to delete,
              * so the deletes cascade (as make_deltas does for a batch). */
-            for (int w = 0; w < nw; w++)
-                md[w] = to[w] && writer_dbinfo(r, w)->makedelta;
             out = xasprintf("SELECT k.* FROM pg_temp.bucardo_x%d k JOIN ", t);
             sql = xasprintf(" t ON %s", p->keyjoin);
-            send_makedelta(r, s, p, out, sql, md);
+            send_makedelta(r, s, p, out, sql, to);
             free(out);
             free(sql);
             sql = xasprintf(" t USING pg_temp.bucardo_x%d k WHERE %s", t, p->keyjoin);
@@ -496,7 +494,6 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
             free(sql);
         }
     free(in);
-    free(md);
     free(to);
     return ok;
 }

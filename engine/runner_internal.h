@@ -100,8 +100,12 @@ void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to);
  * writer marked in `to` (no format string: names may hold any character). */
 void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
                 const bool *to);
-/* send_makedelta - record in each writer's own delta table of p the keys
- * that select_prefix + its table name + select_suffix returns; see there. */
+/* makedelta_writers - `to` restricted to the writers whose database has
+ * makedelta set, into md; false when there are none. */
+bool makedelta_writers(const SyncRunner *r, const bool *to, bool *md);
+/* send_makedelta - record in the own delta table of p of each makedelta
+ * writer in `to` the keys that select_prefix + its table name +
+ * select_suffix returns; see there. */
 void send_makedelta(SyncRunner *r, int s, const TablePlan *p, const char *select_prefix,
                     const char *select_suffix, const bool *to);
 /* A COPY from one source connection into several writers. */

@@ -355,13 +355,7 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
  * makedelta set, into c->md; false when there are none. */
 static bool makedelta_mask(Cycle *c)
 {
-    bool any = false;
-
-    for (int w = 0; w < c->nw; w++) {
-        c->md[w] = c->to[w] && writer_dbinfo(c->r, w)->makedelta;
-        any |= c->md[w];
-    }
-    return any;
+    return makedelta_writers(c->r, c->to, c->md);
 }
 
 /*
@@ -434,11 +428,9 @@ static void make_deltas(Cycle *c, int s, int t)
     TablePlan *p = &c->r->src[s].plans[t];
     char *prefix, *suffix;
 
-    if (!makedelta_mask(c))
-        return;
     prefix = xasprintf("SELECT k.* FROM pg_temp.bucardo_o%d k LEFT JOIN ", t);
     suffix = xasprintf(" t ON %s WHERE md5(t::text) IS DISTINCT FROM k.bucardo_h", p->keyjoin);
-    send_makedelta(c->r, s, p, prefix, suffix, c->md);
+    send_makedelta(c->r, s, p, prefix, suffix, c->to);
     free(prefix);
     free(suffix);
 }
