@@ -11,7 +11,7 @@
 #   cap_on is a template copy of cap_none. Capture comes from
 #   sql/capture.sql: sections "common" and "table", with section "kick" in
 #   place of @KICK@ with --kick (nothing without). The script fills in the
-#   placeholders with sed and awk, in the same form engine/capture.c uses.
+#   placeholders with sed and awk, in the same form engine/catalog/capture.c uses.
 #   Figures measured with it, and why this capture design was chosen, are
 #   in the header of sql/capture.sql.
 #

@@ -1,7 +1,7 @@
 /*
  * cli/cmd_compare.c - `bucardo compare SYNC [TABLE ...] [--repair] [--json]`:
  * which rows differ between a sync's source and its targets
- * (engine/compare.c does the comparing; this file picks the tables and
+ * (engine/compare/compare.c does the comparing; this file picks the tables and
  * prints the outcome).
  *
  * Exit status: 0 when every compared table is equal, 1 when some differ

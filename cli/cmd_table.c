@@ -2,7 +2,7 @@
  * cli/cmd_table.c - tables: `add table`, `add all tables`, `remove table`,
  * `list tables`.
  *
- * Tables are read from the live database (engine/relinfo.c finds each
+ * Tables are read from the live database (engine/catalog/relinfo.c finds each
  * one's key) and recorded in the catalog; adding a table does not start
  * replicating it, a sync does.  A table without a usable key is recorded
  * with "PK: none": fullcopy syncs can copy it, delta syncs refuse it.

@@ -6,7 +6,7 @@
  * range; the client compares the range digests, narrows the ranges that
  * differ, and finally lists (key, row hash) pairs of the few small ranges
  * left, naming the exact keys missing on a target, extra on it, or
- * different.  engine/compare.c talks to the servers; engine/compare_range.c
+ * different.  engine/compare/compare.c talks to the servers; engine/compare/compare_range.c
  * holds the pure parts (digests, merging range lists, diffing key lists,
  * JSON text), which the unit tests drive directly.
  */

@@ -1,6 +1,6 @@
 -- capture.sql - change capture installed into every Bucardo source database.
 --
--- TEMPLATE. engine/capture.c cuts it into sections at lines that are exactly
+-- TEMPLATE. engine/catalog/capture.c cuts it into sections at lines that are exactly
 -- "-- @@SECTION <name>@@" and fills in the placeholders by plain text
 -- substitution.
 --
@@ -11,13 +11,13 @@
 --           Idempotent: CREATE ... IF NOT EXISTS, CREATE OR REPLACE, and the
 --           table's own capture triggers are dropped and created again. An
 --           existing delta table keeps its rows.
---   kick    the autokick wake-up: engine/capture.c puts this text in place
+--   kick    the autokick wake-up: engine/catalog/capture.c puts this text in place
 --           of @KICK@ in the capture function of a table that an autokick
 --           sync reads, and nothing there otherwise.
 --   drop    removes one table's capture: its triggers, its function and its
 --           delta table. truncate_log rows stay.
 -- Run each section inside a transaction, as the bucardo superuser.
--- engine/capture.c does this.
+-- engine/catalog/capture.c does this.
 --
 -- PLACEHOLDERS. The C side quotes every value; the examples are for
 -- public.t (k1 int4, k2 text).
@@ -36,7 +36,7 @@
 --   @TRUNCARG@    'kick' where @KICK@ has the kick section, else nothing:
 --                 the argument of the TRUNCATE trigger's function.
 --   @RELID@       an expression that yields the table's oid.
---                 engine/capture.c passes '"public"."t"'::regclass::oid.
+--                 engine/catalog/capture.c passes '"public"."t"'::regclass::oid.
 --                 A bare oid literal also works.
 -- Substituted values must not contain the dollar-quote tags $bucardo$ or
 -- $bucardo_do$.
@@ -531,7 +531,7 @@ $bucardo_do$;
     -- commit is not lost: the engine also polls each source with a cheap
     -- query - has any transaction completed that its last snapshot did not
     -- see? - every 10 ms after activity, backing off to 0.5 s when idle
-    -- (engine/sync_worker.c). The lock key is ('buca', 'kick') as two int4;
+    -- (engine/daemon/sync_worker.c). The lock key is ('buca', 'kick') as two int4;
     -- applications must not use it. bucardo.log_truncate() does the same.
     -- The NOTIFY is the condition of an (empty) IF, not a PERFORM: PL/pgSQL
     -- evaluates a condition as a simple expression, where PERFORM starts the

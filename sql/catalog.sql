@@ -139,7 +139,7 @@ CREATE INDEX syncrun_sync_started ON syncrun (sync, started DESC);
 
 -- Per sync and source database: the snapshot of the last completed cycle.
 -- Changes whose transaction is visible in this snapshot have been applied
--- to every target of the sync (see engine/delta_batch.c).
+-- to every target of the sync (see engine/cycle/sync_cycle.c).
 CREATE TABLE sync_source_state (
     sync        text NOT NULL REFERENCES sync (name) ON UPDATE CASCADE ON DELETE CASCADE,
     db          text NOT NULL REFERENCES db (name) ON UPDATE CASCADE ON DELETE CASCADE,

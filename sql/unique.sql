@@ -1,4 +1,4 @@
--- sql/unique.sql - unique indexes other than the key (engine/cycle_unique.c).
+-- sql/unique.sql - unique indexes other than the key (engine/cycle/cycle_unique.c).
 --
 -- Both functions are created in pg_temp of the engine's own session, only
 -- when a cycle meets such an index, and live as long as that session: no

@@ -1,5 +1,5 @@
 /*
- * engine/capture.c - install and remove change capture (sql/capture.sql)
+ * engine/catalog/capture.c - install and remove change capture (sql/capture.sql)
  * for one table of a source database.
  *
  * sql/capture.sql is a template in sections ("-- @@SECTION name@@"):

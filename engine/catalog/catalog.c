@@ -1,5 +1,5 @@
 /*
- * engine/catalog.c - connecting to the catalog and reading the rows every
+ * engine/catalog/catalog.c - connecting to the catalog and reading the rows every
  * module needs (databases, settings).
  *
  * The catalog is the only state shared between the CLI and the engine, so

@@ -1,5 +1,5 @@
 /*
- * engine/relinfo.c - find the tables of a database and the key each is
+ * engine/catalog/relinfo.c - find the tables of a database and the key each is
  * replicated by, in one catalog query.
  *
  * Choice of key: the primary key; failing that, the unique index with the

@@ -1,5 +1,5 @@
 /*
- * engine/syncdef.c - read a sync's definition from the catalog.
+ * engine/catalog/syncdef.c - read a sync's definition from the catalog.
  *
  * Key columns come back one row per column (unnest WITH ORDINALITY), so no
  * array literal is ever parsed on the client.

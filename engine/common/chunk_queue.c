@@ -1,5 +1,5 @@
 /*
- * engine/chunk_queue.c - chunk pool and writer queues (see chunk_queue.h).
+ * engine/common/chunk_queue.c - chunk pool and writer queues (see chunk_queue.h).
  *
  * Sleeping and waking happen only at the edges: a consumer sleeps when its
  * queue is empty and the producer signals only when its enqueue found the

@@ -1,5 +1,5 @@
 /*
- * engine/keyset.c - an open-addressing hash set of keys (see keyset.h).
+ * engine/common/keyset.c - an open-addressing hash set of keys (see keyset.h).
  *
  * Linear probing over a power-of-two table of entry pointers, grown at 50%
  * load; entries never move once made, so pointers handed out stay valid

@@ -1,5 +1,5 @@
 /*
- * engine/log.c - the engine's log sink.
+ * engine/common/log.c - the engine's log sink.
  *
  * The sink (file or syslog) and level are set once by the daemon before
  * threads start and never change afterwards, so they are the daemon's

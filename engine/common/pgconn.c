@@ -1,5 +1,5 @@
 /*
- * engine/pgconn.c - thin libpq helpers shared by the CLI and the engine.
+ * engine/common/pgconn.c - thin libpq helpers shared by the CLI and the engine.
  *
  * The point of this file is uniform errors: every failure is reported once,
  * here, as "who: primary message (SQLSTATE xxxxx)" plus libpq's DETAIL and

@@ -1,5 +1,5 @@
 /*
- * engine/sqltext.c - sections of the embedded SQL files.
+ * engine/common/sqltext.c - sections of the embedded SQL files.
  *
  * Templates that hold several pieces (sql/capture.sql: per database, per
  * table, ...; sql/upgrade.sql: one piece per catalog version) mark each

@@ -1,5 +1,5 @@
 /*
- * engine/util.c - allocation wrappers, growable strings and string lists,
+ * engine/common/util.c - allocation wrappers, growable strings and string lists,
  * and the few text parsers every module needs.
  *
  * Allocation failure prints one line and exits: a replication engine that

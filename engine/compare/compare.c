@@ -1,5 +1,5 @@
 /*
- * engine/compare.c - `bucardo compare`: compare a sync's tables on its
+ * engine/compare/compare.c - `bucardo compare`: compare a sync's tables on its
  * source and targets without locking them and without moving them over
  * the wire, and optionally queue the keys that differ for the next cycle.
  *

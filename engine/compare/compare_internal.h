@@ -1,6 +1,6 @@
 /*
- * engine/compare_internal.h - what engine/compare.c (the algorithm) and
- * engine/compare_sql.c (every statement it runs) share: a server of the
+ * engine/compare/compare_internal.h - what engine/compare/compare.c (the algorithm) and
+ * engine/compare/compare_sql.c (every statement it runs) share: a server of the
  * comparison, a table's statements, and the functions that build and run
  * them.  Not part of the public contract (include/compare.h).
  */

@@ -1,5 +1,5 @@
 /*
- * engine/compare_range.c - the pure parts of `bucardo compare`: range
+ * engine/compare/compare_range.c - the pure parts of `bucardo compare`: range
  * digests, merging two servers' bucket lists into comparable segments,
  * diffing (key, row hash) lists, key display and JSON strings.
  *

@@ -1,13 +1,13 @@
 /*
- * engine/compare_sql.c - every statement `bucardo compare` runs, and how it
+ * engine/compare/compare_sql.c - every statement `bucardo compare` runs, and how it
  * runs them: the session settings and snapshot, the per-side digest and
  * row statements of a table (templates filled in with names quoted by
  * PQescapeIdentifier; values always travel as parameters), running one
  * statement on several servers at once, reading the results, and queuing
- * keys for repair.  engine/compare.c decides what to run.
+ * keys for repair.  engine/compare/compare.c decides what to run.
  *
  * Why the statements look the way they do is in the header of
- * engine/compare.c; in short: each server hashes each row's columns as
+ * engine/compare/compare.c; in short: each server hashes each row's columns as
  * text ("C" collation) with hashtextextended(), and sums a range's rows
  * up with count(*) and bit_xor(), per bucket of content-defined key
  * boundaries.

@@ -1,5 +1,5 @@
 /*
- * engine/bulk_copy.c - whole-table copies (onetimecopy, fullcopy targets)
+ * engine/copy/bulk_copy.c - whole-table copies (onetimecopy, fullcopy targets)
  * in parallel streams.
  *
  * How a table is copied:

@@ -1,5 +1,5 @@
 /*
- * engine/bulk_copy.h - whole-table copies of a sync cycle (internal to the
+ * engine/copy/bulk_copy.h - whole-table copies of a sync cycle (internal to the
  * cycle: see bulk_copy.c for how a copy is split and why it is safe).
  */
 #ifndef BUCARDO_BULK_COPY_H

@@ -1,5 +1,5 @@
 /*
- * engine/index_rebuild.c - load a target table without some of its
+ * engine/copy/index_rebuild.c - load a target table without some of its
  * indexes and recreate them after the load (one sort per index instead of
  * one index insertion per row).  Two users: rebuild_index, for the
  * secondary indexes; and every copy in parallel streams, for the primary

@@ -1,5 +1,5 @@
 /*
- * engine/index_rebuild.h - rebuild_index: load a target table without its
+ * engine/copy/index_rebuild.h - rebuild_index: load a target table without its
  * secondary indexes and recreate them afterwards (internal to the cycle:
  * see index_rebuild.c for which indexes and how a crash is survived).
  */

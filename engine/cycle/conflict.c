@@ -1,5 +1,5 @@
 /*
- * engine/conflict.c - the conflict rules of multi-source syncs.
+ * engine/cycle/conflict.c - the conflict rules of multi-source syncs.
  *
  * A conflict is a key changed on two or more sources since the last
  * completed cycle.  Exactly one version must win everywhere, or the members

@@ -1,5 +1,5 @@
 /*
- * engine/cycle_checks.c - before a sync's first cycle (and after every
+ * engine/cycle/cycle_checks.c - before a sync's first cycle (and after every
  * reload): do the tables on every receiving database have the source's
  * columns, with the same types?
  *

@@ -1,5 +1,5 @@
 /*
- * engine/cycle_conflicts.c - settling conflicts in a multi-source cycle.
+ * engine/cycle/cycle_conflicts.c - settling conflicts in a multi-source cycle.
  *
  * After each source has its changed keys of a table in temp table
  * bucardo_k<t> (keys + the time of the latest change), the keys of every

@@ -1,5 +1,5 @@
 /*
- * engine/cycle_stream.c - moving COPY data from a source to writers.
+ * engine/cycle/cycle_stream.c - moving COPY data from a source to writers.
  *
  * stream() runs "COPY ... TO STDOUT" on one source and feeds the same bytes
  * to "COPY ... FROM STDIN" on every chosen writer, chunk by chunk.  Rows

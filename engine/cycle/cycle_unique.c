@@ -1,5 +1,5 @@
 /*
- * engine/cycle_unique.c - rows that collide with a unique index other than
+ * engine/cycle/cycle_unique.c - rows that collide with a unique index other than
  * the key (a UNIQUE constraint, a unique partial or expression index).
  *
  * A writer applies a source's rows by deleting their keys and copying the

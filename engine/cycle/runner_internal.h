@@ -1,5 +1,5 @@
 /*
- * engine/runner_internal.h - the inside of a SyncRunner, shared by the
+ * engine/cycle/runner_internal.h - the inside of a SyncRunner, shared by the
  * files that make up a sync cycle (sync_runner.c: connections and plans;
  * sync_cycle.c: the cycle; cycle_stream.c: COPY streams; cycle_conflicts.c:
  * multi-source conflicts; cycle_unique.c: unique indexes other than the key).  Everything here belongs to the

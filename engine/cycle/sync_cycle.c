@@ -1,5 +1,5 @@
 /*
- * engine/sync_cycle.c - one cycle of a sync: sources -> every other member.
+ * engine/cycle/sync_cycle.c - one cycle of a sync: sources -> every other member.
  *
  * How a cycle works:
  *

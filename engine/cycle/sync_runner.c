@@ -1,5 +1,5 @@
 /*
- * engine/sync_runner.c - a sync thread's long-lived resources: the writer
+ * engine/cycle/sync_runner.c - a sync thread's long-lived resources: the writer
  * threads (one per target, plus one per source in a multi-source sync), the
  * chunk pool they share, and the catalog and source connections, each
  * re-established when lost.  Table plans (quoted SQL fragments) are made

@@ -1,5 +1,5 @@
 /*
- * engine/target_writer.c - the writer thread of one target database.
+ * engine/cycle/target_writer.c - the writer thread of one target database.
  *
  * Protocol (messages from the sync thread, in order):
  *

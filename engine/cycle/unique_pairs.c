@@ -1,5 +1,5 @@
 /*
- * engine/unique_pairs.c - settling unique-value collisions between sources
+ * engine/cycle/unique_pairs.c - settling unique-value collisions between sources
  * (see unique_pairs.h).
  *
  * The rows are sorted by value, so equal values are adjacent; each run of

@@ -1,5 +1,5 @@
 /*
- * engine/daemon.c - the engine's controller (its main thread).
+ * engine/daemon/daemon.c - the engine's controller (its main thread).
  *
  * It owns the only process-wide state: the log sink, the pid file, the
  * signal pipe, and the list of sync workers.  Its loop waits on the catalog

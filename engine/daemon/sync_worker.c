@@ -1,5 +1,5 @@
 /*
- * engine/sync_worker.c - one thread per sync.
+ * engine/daemon/sync_worker.c - one thread per sync.
  *
  * States: WAITING (poll on the wake eventfd and, for autokick syncs, on
  * the source connection LISTENing for capture notifications, with a

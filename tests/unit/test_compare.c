@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_compare.c - the pure parts of `bucardo compare`
- * (engine/compare_range.c): combining range digests, merging two sides'
+ * (engine/compare/compare_range.c): combining range digests, merging two sides'
  * bucket lists into segments, diffing (key, row hash) lists, key display
  * order and format, boundary spacing, and JSON string escaping.
  */

@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_util.c - the text helpers of engine/util.c and
- * engine/pgconn.c that need no server: booleans, integers, string lists,
+ * tests/unit/test_util.c - the text helpers of engine/common/util.c and
+ * engine/common/pgconn.c that need no server: booleans, integers, string lists,
  * replacement, and text[] literals.
  */
 #include <setjmp.h>
