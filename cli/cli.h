@@ -42,6 +42,8 @@ typedef struct CliContext {
 /* A command handler: argv holds the words after the verb and object kind. */
 typedef int (*CliHandler)(CliContext *ctx, int argc, char **argv);
 
+/* The command's session (cli/session.c). */
+
 /* cli_catalog - connect to the catalog and BEGIN; NULL on failure. */
 PGconn *cli_catalog(CliContext *ctx) MUST_CHECK;
 
