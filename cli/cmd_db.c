@@ -17,7 +17,9 @@
 
 static const char SQL_INSERT_DB[] =
     "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
-    " VALUES ($1, $2, $3, $4, coalesce($5, 'bucardo'), $6, $7, $8, coalesce($9, 'active'),"
+    " VALUES ($1, $2, $3, $4, CASE WHEN $5::text IS NULL AND $7::text IS NULL THEN 'bucardo' ELSE $5 END, "
+    "$6, $7, $8,"
+    "         coalesce($9, 'active'),"
     "         coalesce($10::boolean, false))";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_DB_USERS[] =
@@ -125,7 +127,9 @@ static bool try_connect(const char *name, const char *const values[NCOLS])
         .dbname = (char *)values[C_DBNAME],
         .host = (char *)values[C_HOST],
         .port = (char *)values[C_PORT],
-        .user = (char *)(values[C_USER] ? values[C_USER] : "bucardo"),
+        /* A service without user= names its own user (the catalog row too). */
+        .user = (char *)(values[C_USER] || (values[C_SERVICE] && values[C_SERVICE][0]) ? values[C_USER]
+                                                                                       : "bucardo"),
         .pass = (char *)values[C_PASS],
         .service = (char *)values[C_SERVICE],
         .conn = (char *)values[C_CONN],
@@ -364,7 +368,8 @@ static char *conn_line(const PGresult *res, int r)
     strbuf_append(&sb, "psql");
     if (!PQgetisnull(res, r, 4))
         strbuf_printf(&sb, " -p %s", PQgetvalue(res, r, 4));
-    strbuf_printf(&sb, " -U %s", PQgetvalue(res, r, 5));
+    if (!PQgetisnull(res, r, 5))
+        strbuf_printf(&sb, " -U %s", PQgetvalue(res, r, 5));
     if (!PQgetisnull(res, r, 2))
         strbuf_printf(&sb, " -d %s", PQgetvalue(res, r, 2));
     if (!PQgetisnull(res, r, 3))
