@@ -17,10 +17,9 @@
 
 static const char SQL_INSERT_DB[] =
     "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
-    " VALUES ($1, $2, $3, $4, CASE WHEN $5::text IS NULL AND $7::text IS NULL THEN 'bucardo' ELSE $5 END, "
-    "$6, $7, $8,"
-    "         coalesce($9, 'active'),"
-    "         coalesce($10::boolean, false))";
+    " VALUES ($1, $2, $3, $4,"
+    "         CASE WHEN $5::text IS NULL AND $7::text IS NULL THEN 'bucardo' ELSE $5 END,"
+    "         $6, $7, $8, coalesce($9, 'active'), coalesce($10::boolean, false))";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_DB_USERS[] =
     "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE "
