@@ -262,7 +262,7 @@ int cmd_reload(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     if (!notify(ctx, CHANNEL_RELOAD, ""))
         return EXIT_FAIL;
-    printf("Reloading Bucardo\n");
+    cli_say(ctx, "Reloading Bucardo\n");
     return EXIT_OK;
 }
 
@@ -477,7 +477,7 @@ static int set_status(CliContext *ctx, int argc, char **argv, const char *status
         if (!sync_exists(ctx, argv[i]) ||
             !pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET status = $2 WHERE name = $1", 2, params))
             return EXIT_FAIL;
-        printf("%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
+        cli_say(ctx, "%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
     }
     /* A running engine picks the change up; a stopped one reads it at start. */
     return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
@@ -513,7 +513,7 @@ static int pause_resume(CliContext *ctx, int argc, char **argv, bool pause)
             PQclear(res);
             return EXIT_FAIL;
         }
-        printf("%s sync %s\n", pause ? "Pausing" : "Resuming", name);
+        cli_say(ctx, "%s sync %s\n", pause ? "Pausing" : "Resuming", name);
     }
     PQclear(res);
     return EXIT_OK;

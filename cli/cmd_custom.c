@@ -112,8 +112,8 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
                   sync ? sync : "all");
         goto out;
     }
-    printf("Added %s %s for %s: %s (db %s, sync %s)\n", what, PQgetvalue(res, 0, 0), PQgetvalue(rel, 0, 2),
-           value, db ? db : "all", sync ? sync : "all");
+    cli_say(ctx, "Added %s %s for %s: %s (db %s, sync %s)\n", what, PQgetvalue(res, 0, 0),
+            PQgetvalue(rel, 0, 2), value, db ? db : "all", sync ? sync : "all");
     PQclear(res);
     code = cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
 out:
@@ -192,7 +192,7 @@ static int remove_custom(CliContext *ctx, int argc, char **argv, bool cols)
             return cli_error("no %s with id %s", cols ? "customcols" : "customname", argv[i]);
         }
         PQclear(res);
-        printf("Removed %s %s\n", cols ? "customcols" : "customname", argv[i]);
+        cli_say(ctx, "Removed %s %s\n", cols ? "customcols" : "customname", argv[i]);
     }
     return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
 }

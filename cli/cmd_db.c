@@ -223,7 +223,7 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         free(owned_conn);
         if (!ok)
             goto out;
-        printf("Added database \"%s\"\n", name);
+        cli_say(ctx, "Added database \"%s\"\n", name);
     }
     code = EXIT_OK;
 out:
@@ -301,7 +301,7 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
     /* A running engine restarts the syncs using it (a new password, host...). */
     if (!cli_notify_reload(ctx))
         goto out_db;
-    fputs(said.data, stdout);
+    cli_say(ctx, "%s", said.data);
     code = EXIT_OK;
 out_db:
     dbinfo_free(&db);
@@ -351,7 +351,7 @@ int cmd_remove_db(CliContext *ctx, int argc, char **argv)
         }
         if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_DB, 1, params))
             return EXIT_FAIL;
-        printf("Removed database \"%s\"\n", argv[i]);
+        cli_say(ctx, "Removed database \"%s\"\n", argv[i]);
     }
     return EXIT_OK;
 }

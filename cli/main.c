@@ -423,19 +423,34 @@ PGconn *cli_catalog(CliContext *ctx)
     return ctx->cat;
 }
 
+void cli_say(CliContext *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    char *line;
+
+    va_start(ap, fmt);
+    line = xvasprintf(fmt, ap);
+    va_end(ap);
+    strbuf_append(&ctx->said, line);
+    free(line);
+}
+
 int cli_finish(CliContext *ctx, int code)
 {
-    if (ctx->cat == NULL)
-        return code;
-    if (code == EXIT_OK) {
-        if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
-            code = EXIT_FAIL;
-    } else {
-        PGresult *res = PQexec(ctx->cat, "ROLLBACK");
-        PQclear(res);
+    if (ctx->cat != NULL) {
+        if (code == EXIT_OK) {
+            if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
+                code = EXIT_FAIL;
+        } else {
+            PGresult *res = PQexec(ctx->cat, "ROLLBACK");
+            PQclear(res);
+        }
+        PQfinish(ctx->cat);
+        ctx->cat = NULL;
     }
-    PQfinish(ctx->cat);
-    ctx->cat = NULL;
+    if (code == EXIT_OK && ctx->said.len > 0)
+        fputs(ctx->said.data, stdout);
+    strbuf_reset(&ctx->said);
     return code;
 }
 
@@ -447,6 +462,7 @@ static void context_free(CliContext *ctx)
     strlist_free(&ctx->exclude_schemas);
     strlist_free(&ctx->words);
     strlist_free(&ctx->owned);
+    strbuf_free(&ctx->said);
 }
 
 /* dispatch - find the handler for the words and run it. */
@@ -494,6 +510,7 @@ int main(int argc, char **argv)
     int code;
 
     memset(&ctx, 0, sizeof(ctx));
+    strbuf_init(&ctx.said);
     /* Options of the rc file are applied first, so the command line wins;
      * the rc file to read is itself chosen on the command line. */
     for (int i = 1; i < argc; i++) {
