@@ -64,6 +64,13 @@ static bool check_clause(CliContext *ctx, const char *db, const char *table, con
     return ok;
 }
 
+/* A sync (of sync $2, or any) where database $1 is a source, when it is a
+ * target in none of them: customname/customcols would never apply there. */
+static const char SQL_ONLY_SOURCE[] =
+    "SELECT min(s.name) FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    " WHERE m.db = $1 AND ($2::text IS NULL OR s.name = $2)"
+    " HAVING bool_and(m.role = 'source')";
+
 /* add_custom - the shared body of add customname / add customcols. */
 static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
 {
@@ -98,6 +105,17 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
     if (sync && cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, sync) != 1) {
         cli_error("%s: no sync named \"%s\"", what, sync);
         goto out;
+    }
+    if (db) {
+        const char *params[2] = {db, sync};
+        PGresult *src = pg_query(ctx->cat, "catalog", SQL_ONLY_SOURCE, 2, params);
+        bool source = src != NULL && PQntuples(src) == 1;
+        if (source)
+            cli_error("%s: database \"%s\" is a source of sync \"%s\", and %s applies to targets only", what,
+                      db, PQgetvalue(src, 0, 0), what);
+        PQclear(src);
+        if (src == NULL || source)
+            goto out;
     }
     if (cols && !check_clause(ctx, PQgetvalue(rel, 0, 1), PQgetvalue(rel, 0, 2), value)) {
         cli_error("customcols for %s: the select list does not work on its database", PQgetvalue(rel, 0, 2));

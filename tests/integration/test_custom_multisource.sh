@@ -26,6 +26,17 @@ run_ok "$BUCARDO" add all tables db=a relgroup=rg
 run_ok "$BUCARDO" add customcols t "SELECT id, inty*30 AS inty"
 run_ok "$BUCARDO" add customname u 'other.U two'
 run_ok "$BUCARDO" add sync ms relgroup=rg dbs=a:source,b:source,c:target
+# Naming a source is refused: it would be accepted and never applied.
+before=$(catalog_snapshot)
+run_fail "$BUCARDO" add customcols t "SELECT id" db=b
+expect_equal "" "$OUT" "stdout of add customcols ... db=b"
+expect_equal 'bucardo: customcols: database "b" is a source of sync "ms", and customcols applies to targets only' \
+    "$ERR" "stderr of add customcols ... db=b"
+run_fail "$BUCARDO" add customname u other.x db=a sync=ms
+expect_equal "" "$OUT" "stdout of add customname ... db=a"
+expect_equal 'bucardo: customname: database "a" is a source of sync "ms", and customname applies to targets only' \
+    "$ERR" "stderr of add customname ... db=a"
+expect_equal "$before" "$(catalog_snapshot)" "catalog after customs naming a source"
 run_ok "$BUCARDO" set retry_delay=0.2 retry_delay_max=1
 run_ok "$BUCARDO" start
 

@@ -65,7 +65,7 @@ VALID_LINES = [
     "update database d2 port=%PORT%", "remove sync s1", "remove relgroup rg1", "remove dbgroup g1",
     "remove database d2 --force", "remove table public.t1", "remove sequence public.q1", "activate s1",
     "deactivate s1", "validate s1", "validate all", "compare s1", "inspect public.t1",
-    "add customname t1 t1x db=d1", "add customcols public.t1 SELECT_id db=d1", "remove customname t1",
+    "add customname t1 t1x db=d2", "add customcols public.t1 SELECT_id db=d2", "remove customname t1",
     "help", "help add", "kick s1 5", "reload", "pause all", "stop", "compare s1 public.t1 --json",
     "inspect table public.t1 db=d1", "list all s", "status s1 --verbose", "remove dbgroup g1 --force",
 ]
@@ -228,6 +228,8 @@ def g_conflict(rng):
         # an inactive sync cannot be kicked (waiting or not); a partition is not a table to add
         "kick s0", "kick s0 0", "kick s1 s0 5", "add table pt_a db=d1", "add table public.pt_a1 db=d1",
         "add table pt_a1 db=d1 relgroup=rg1", "add database dx service=no_such_service",
+        # customs apply to targets only: naming a database that is only a source is refused
+        "add customname t1 t1x db=d1", "add customcols public.t1 SELECT_id db=d1 sync=s1",
         "add database d1 dbname=a", "add relgroup rg1", "add sync s1 relgroup=rg1 dbs=d1,d2",
         "add table public.t1 db=d1", "remove database d1", "remove relgroup rg1", "remove dbgroup g1",
         "add dbgroup gx d1:source d1:target", "add dbgroup gx d1,d1", "kick s1", "kick s1 10", "pause s1",
