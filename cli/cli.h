@@ -37,6 +37,7 @@ typedef struct CliContext {
     StrList words;           /* the verb, object kind, names, key=value pairs */
     StrList owned;           /* option values read from files (kept alive) */
     PGconn *cat;             /* open catalog connection, or NULL */
+    StrBuf said;             /* cli_say's lines, printed once the transaction commits */
 } CliContext;
 
 /* A command handler: argv holds the words after the verb and object kind. */
@@ -47,8 +48,17 @@ typedef int (*CliHandler)(CliContext *ctx, int argc, char **argv);
 /* cli_catalog - connect to the catalog and BEGIN; NULL on failure. */
 PGconn *cli_catalog(CliContext *ctx) MUST_CHECK;
 
-/* cli_finish - COMMIT when ok, else ROLLBACK; returns the exit code. */
+/* cli_finish - COMMIT when ok, else ROLLBACK; returns the exit code.
+ * What cli_say collected is printed after a successful COMMIT, and
+ * dropped otherwise. */
 int cli_finish(CliContext *ctx, int code);
+
+/*
+ * cli_say - a line telling what the command changed in the catalog.  It is
+ * held back until the transaction commits: a command that fails half-way
+ * prints only its error, never "Added ..." for work it rolled back.
+ */
+void cli_say(CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* cli_error - print one error line ("bucardo: ...") and return EXIT_FAIL. */
 int cli_error(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -30,8 +30,9 @@ bool cli_check_name(NameKind kind, const char *name) MUST_CHECK;
 
 /* dbgroup_parse_members - "A:source,B" words into dbs/roles (first: source). */
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles) MUST_CHECK;
+/* dbgroup_add_members - with ctx, each member added is told (cli_say); NULL: quietly. */
 bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, const StrList *roles,
-                         bool verbose) MUST_CHECK;
+                         CliContext *ctx) MUST_CHECK;
 bool dbgroup_create(PGconn *cat, const char *name) MUST_CHECK;
 
 /* dbgroup_find_same - name of a dbgroup with exactly these members (owned by

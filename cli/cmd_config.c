@@ -174,7 +174,7 @@ int cmd_set(CliContext *ctx, int argc, char **argv)
         strbuf_printf(&said, "Updated configuration setting \"%s\"\n", name);
         free(name);
     }
-    fputs(said.data, stdout);
+    cli_say(ctx, "%s", said.data);
     code = EXIT_OK;
 out:
     strbuf_free(&said);

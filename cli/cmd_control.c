@@ -26,6 +26,7 @@
 #include "progress.h"
 
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
+static const char SQL_SYNC_ACTIVE[] = "SELECT 1 FROM bucardo.sync WHERE name = $1 AND status = 'active'";
 static const char SQL_NOTIFY[] = "SELECT pg_notify($1, $2)";
 static const char SQL_LAST_RUN[] =
     "SELECT state, coalesce(error, ''), extract(epoch FROM ended - $2::timestamptz), coalesce(warning, '')"
@@ -261,7 +262,7 @@ int cmd_reload(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     if (!notify(ctx, CHANNEL_RELOAD, ""))
         return EXIT_FAIL;
-    printf("Reloading Bucardo\n");
+    cli_say(ctx, "Reloading Bucardo\n");
     return EXIT_OK;
 }
 
@@ -273,38 +274,81 @@ static bool sync_exists(CliContext *ctx, const char *name)
     return found == 1;
 }
 
+/* The syncs one `bucardo kick` waits for, and the engine's refusals of them. */
+typedef struct KickWait {
+    char **syncs;
+    char **refused; /* per sync: why the engine did not kick it (owned), or NULL */
+    int n;
+    const char *piddir;
+} KickWait;
+
 /*
  * wait_notified - sleep up to ms, or less when a notification arrives (the
- * engine's CHANNEL_RUN_DONE, which the caller LISTENs to outside any
- * transaction).  A lost notification only costs the full sleep.
+ * engine's CHANNEL_RUN_DONE or CHANNEL_KICK_REFUSED, which the caller
+ * LISTENs to outside any transaction).  Refusals are kept in kw, for
+ * whichever sync they name.  A lost notification only costs the full sleep.
  */
-static void wait_notified(PGconn *conn, int ms)
+static void wait_notified(PGconn *conn, int ms, KickWait *kw)
 {
     struct pollfd fd = {PQsocket(conn), POLLIN, 0};
+    bool any = false;
     PGnotify *n;
 
-    if (fd.fd >= 0 && poll(&fd, 1, ms) > 0 && PQconsumeInput(conn))
-        while ((n = PQnotifies(conn)) != NULL)
+    /* The catalog queries in between may have read some already. */
+    for (int round = 0; round < 2; round++) {
+        while ((n = PQnotifies(conn)) != NULL) {
+            const char *tab = strchr(n->extra, '\t');
+            for (int i = 0; tab && strcmp(n->relname, CHANNEL_KICK_REFUSED) == 0 && i < kw->n; i++)
+                if (kw->refused[i] == NULL && strcmp(tab + 1, kw->syncs[i]) == 0)
+                    kw->refused[i] = xasprintf("%.*s", (int)(tab - n->extra), n->extra);
             PQfreemem(n);
-    else if (fd.fd < 0)
-        sleep_ms(ms);
+            any = true;
+        }
+        if (any || round == 1)
+            return;
+        if (fd.fd < 0) {
+            sleep_ms(ms);
+            return;
+        }
+        if (poll(&fd, 1, ms) <= 0 || !PQconsumeInput(conn))
+            return;
+    }
 }
 
-/* wait_for_run - the outcome of the first run that started after `since`. */
-static int wait_for_run(CliContext *ctx, const char *sync, const char *since, long timeout)
+/*
+ * wait_for_run - the outcome of the first run of kw->syncs[k] that started
+ * after `since`.  Gives up when the engine refuses the kick or stops.
+ */
+static int wait_for_run(CliContext *ctx, KickWait *kw, int k, const char *since, long timeout)
 {
+    const char *sync = kw->syncs[k];
     const char *params[2] = {sync, since};
     long waited = 0;
+    bool stopped = false;
     CopyView view;
     /* The table copy in flight: a bar on a terminal, a line every 5 s otherwise. */
     bool viewing = copy_view_init(&view, ctx->cat, stdout, sync, 5, false);
 
     for (;;) {
         PGresult *res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 2, params);
+        const char *gone = NULL;
         if (res == NULL) {
             if (viewing)
                 copy_view_end(&view);
             return EXIT_ERROR;
+        }
+        /* A stopped engine had its last chance: its run is looked for once more after it was seen gone. */
+        if (PQntuples(res) == 0 && kw->refused[k] != NULL)
+            gone = kw->refused[k];
+        else if (PQntuples(res) == 0 && stopped)
+            gone = "the engine stopped before it ran";
+        if (gone != NULL) {
+            if (viewing)
+                copy_view_end(&view);
+            PQclear(res);
+            fflush(stdout);
+            cli_error("cannot kick sync \"%s\": %s", sync, gone);
+            return EXIT_ERROR; /* a kick's errors exit 2, its timeouts 1 */
         }
         if (PQntuples(res) == 1) {
             if (viewing)
@@ -319,6 +363,10 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
             return good ? EXIT_OK : EXIT_ERROR;
         }
         PQclear(res);
+        if (daemon_running_pid(kw->piddir) <= 0) {
+            stopped = true;
+            continue;
+        }
         if (timeout > 0 && waited >= timeout * 1000) {
             if (viewing)
                 copy_view_end(&view);
@@ -329,7 +377,7 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
             struct timespec t0, t1;
             long ms;
             clock_gettime(CLOCK_MONOTONIC, &t0);
-            wait_notified(ctx->cat, 1000 - (int)(waited % 1000));
+            wait_notified(ctx->cat, 1000 - (int)(waited % 1000), kw);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
             if (viewing && (waited % 1000) + ms >= 1000 && !copy_view_poll(&view, ctx->cat)) {
@@ -341,11 +389,17 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
     }
 }
 
+/*
+ * cmd_kick - an inactive sync is refused here (the engine does not run it:
+ * nothing would ever happen).  A paused one is refused by the engine,
+ * which only it knows: a waiting kick reports that and fails.
+ */
 int cmd_kick(CliContext *ctx, int argc, char **argv)
 {
     long timeout = -1;
     int nsyncs = argc, code = EXIT_OK;
     char *since = NULL;
+    KickWait kw = {.syncs = argv};
     PGresult *res;
 
     if (argc > 1 && parse_int(argv[argc - 1], 0, 86400 * 365, &timeout))
@@ -354,9 +408,17 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
         return cli_error("usage: bucardo kick SYNC [SYNC ...] [TIMEOUT]");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
-    for (int i = 0; i < nsyncs; i++)
+    for (int i = 0; i < nsyncs; i++) {
+        int active;
         if (!sync_exists(ctx, argv[i]))
             return EXIT_FAIL;
+        active = cli_row_exists(ctx->cat, SQL_SYNC_ACTIVE, argv[i]);
+        if (active < 0)
+            return EXIT_FAIL;
+        if (active == 0)
+            return cli_error("cannot kick inactive sync \"%s\": activate it first ('bucardo activate %s')",
+                             argv[i], argv[i]);
+    }
     if (!require_running(ctx))
         return EXIT_FAIL;
     res = pg_query(ctx->cat, "catalog", "SELECT clock_timestamp()", 0, NULL);
@@ -371,7 +433,8 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
         }
     /* Deliver the kicks now: NOTIFY is sent at commit.  The wait runs
      * outside a transaction, where the engine's notifications arrive. */
-    if ((timeout >= 0 && !pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_RUN_DONE, 0, NULL)) ||
+    if ((timeout >= 0 && (!pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_RUN_DONE, 0, NULL) ||
+                          !pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_KICK_REFUSED, 0, NULL))) ||
         !pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL)) {
         free(since);
         return EXIT_FAIL;
@@ -380,11 +443,20 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
         for (int i = 0; i < nsyncs; i++)
             printf("Kicked sync %s\n", argv[i]);
     } else {
-        for (int i = 0; i < nsyncs; i++) {
-            int c = wait_for_run(ctx, argv[i], since, timeout);
+        kw.n = nsyncs;
+        kw.refused = xcalloc((size_t)nsyncs, sizeof(char *));
+        kw.piddir = engine_piddir(ctx);
+        for (int i = 0; kw.piddir && i < nsyncs; i++) {
+            int c = wait_for_run(ctx, &kw, i, since, timeout);
             if (c != EXIT_OK && code == EXIT_OK)
                 code = c;
         }
+        if (kw.piddir == NULL)
+            code = EXIT_FAIL;
+        for (int i = 0; i < nsyncs; i++)
+            free(kw.refused[i]);
+        free(kw.refused);
+        free((char *)kw.piddir);
     }
     free(since);
     /* The command ends with the transaction it began in. */
@@ -405,7 +477,7 @@ static int set_status(CliContext *ctx, int argc, char **argv, const char *status
         if (!sync_exists(ctx, argv[i]) ||
             !pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET status = $2 WHERE name = $1", 2, params))
             return EXIT_FAIL;
-        printf("%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
+        cli_say(ctx, "%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
     }
     /* A running engine picks the change up; a stopped one reads it at start. */
     return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
@@ -441,7 +513,7 @@ static int pause_resume(CliContext *ctx, int argc, char **argv, bool pause)
             PQclear(res);
             return EXIT_FAIL;
         }
-        printf("%s sync %s\n", pause ? "Pausing" : "Resuming", name);
+        cli_say(ctx, "%s sync %s\n", pause ? "Pausing" : "Resuming", name);
     }
     PQclear(res);
     return EXIT_OK;

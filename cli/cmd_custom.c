@@ -64,6 +64,13 @@ static bool check_clause(CliContext *ctx, const char *db, const char *table, con
     return ok;
 }
 
+/* A sync (of sync $2, or any) where database $1 is a source, when it is a
+ * target in none of them: customname/customcols would never apply there. */
+static const char SQL_ONLY_SOURCE[] =
+    "SELECT min(s.name) FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    " WHERE m.db = $1 AND ($2::text IS NULL OR s.name = $2)"
+    " HAVING bool_and(m.role = 'source')";
+
 /* add_custom - the shared body of add customname / add customcols. */
 static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
 {
@@ -99,6 +106,17 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
         cli_error("%s: no sync named \"%s\"", what, sync);
         goto out;
     }
+    if (db) {
+        const char *params[2] = {db, sync};
+        PGresult *src = pg_query(ctx->cat, "catalog", SQL_ONLY_SOURCE, 2, params);
+        bool source = src != NULL && PQntuples(src) == 1;
+        if (source)
+            cli_error("%s: database \"%s\" is a source of sync \"%s\", and %s applies to targets only", what,
+                      db, PQgetvalue(src, 0, 0), what);
+        PQclear(src);
+        if (src == NULL || source)
+            goto out;
+    }
     if (cols && !check_clause(ctx, PQgetvalue(rel, 0, 1), PQgetvalue(rel, 0, 2), value)) {
         cli_error("customcols for %s: the select list does not work on its database", PQgetvalue(rel, 0, 2));
         goto out;
@@ -112,8 +130,8 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
                   sync ? sync : "all");
         goto out;
     }
-    printf("Added %s %s for %s: %s (db %s, sync %s)\n", what, PQgetvalue(res, 0, 0), PQgetvalue(rel, 0, 2),
-           value, db ? db : "all", sync ? sync : "all");
+    cli_say(ctx, "Added %s %s for %s: %s (db %s, sync %s)\n", what, PQgetvalue(res, 0, 0),
+            PQgetvalue(rel, 0, 2), value, db ? db : "all", sync ? sync : "all");
     PQclear(res);
     code = cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
 out:
@@ -192,7 +210,7 @@ static int remove_custom(CliContext *ctx, int argc, char **argv, bool cols)
             return cli_error("no %s with id %s", cols ? "customcols" : "customname", argv[i]);
         }
         PQclear(res);
-        printf("Removed %s %s\n", cols ? "customcols" : "customname", argv[i]);
+        cli_say(ctx, "Removed %s %s\n", cols ? "customcols" : "customname", argv[i]);
     }
     return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
 }

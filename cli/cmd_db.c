@@ -17,8 +17,9 @@
 
 static const char SQL_INSERT_DB[] =
     "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
-    " VALUES ($1, $2, $3, $4, coalesce($5, 'bucardo'), $6, $7, $8, coalesce($9, 'active'),"
-    "         coalesce($10::boolean, false))";
+    " VALUES ($1, $2, $3, $4,"
+    "         CASE WHEN $5::text IS NULL AND $7::text IS NULL THEN 'bucardo' ELSE $5 END,"
+    "         $6, $7, $8, coalesce($9, 'active'), coalesce($10::boolean, false))";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_DB_USERS[] =
     "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE "
@@ -125,7 +126,9 @@ static bool try_connect(const char *name, const char *const values[NCOLS])
         .dbname = (char *)values[C_DBNAME],
         .host = (char *)values[C_HOST],
         .port = (char *)values[C_PORT],
-        .user = (char *)(values[C_USER] ? values[C_USER] : "bucardo"),
+        /* A service without user= names its own user (the catalog row too). */
+        .user = (char *)(values[C_USER] || (values[C_SERVICE] && values[C_SERVICE][0]) ? values[C_USER]
+                                                                                       : "bucardo"),
         .pass = (char *)values[C_PASS],
         .service = (char *)values[C_SERVICE],
         .conn = (char *)values[C_CONN],
@@ -220,7 +223,7 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         free(owned_conn);
         if (!ok)
             goto out;
-        printf("Added database \"%s\"\n", name);
+        cli_say(ctx, "Added database \"%s\"\n", name);
     }
     code = EXIT_OK;
 out:
@@ -298,7 +301,7 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
     /* A running engine restarts the syncs using it (a new password, host...). */
     if (!cli_notify_reload(ctx))
         goto out_db;
-    fputs(said.data, stdout);
+    cli_say(ctx, "%s", said.data);
     code = EXIT_OK;
 out_db:
     dbinfo_free(&db);
@@ -348,7 +351,7 @@ int cmd_remove_db(CliContext *ctx, int argc, char **argv)
         }
         if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_DB, 1, params))
             return EXIT_FAIL;
-        printf("Removed database \"%s\"\n", argv[i]);
+        cli_say(ctx, "Removed database \"%s\"\n", argv[i]);
     }
     return EXIT_OK;
 }
@@ -364,7 +367,8 @@ static char *conn_line(const PGresult *res, int r)
     strbuf_append(&sb, "psql");
     if (!PQgetisnull(res, r, 4))
         strbuf_printf(&sb, " -p %s", PQgetvalue(res, r, 4));
-    strbuf_printf(&sb, " -U %s", PQgetvalue(res, r, 5));
+    if (!PQgetisnull(res, r, 5))
+        strbuf_printf(&sb, " -U %s", PQgetvalue(res, r, 5));
     if (!PQgetisnull(res, r, 2))
         strbuf_printf(&sb, " -d %s", PQgetvalue(res, r, 2));
     if (!PQgetisnull(res, r, 3))

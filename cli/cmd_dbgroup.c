@@ -136,7 +136,7 @@ bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
 }
 
 bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, const StrList *roles,
-                         bool verbose)
+                         CliContext *ctx)
 {
     for (int i = 0; i < dbs->count; i++) {
         const char *params[3] = {group, dbs->items[i], roles->items[i]};
@@ -148,8 +148,9 @@ bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, con
             return cli_error("no database named \"%s\"", dbs->items[i]) == 0;
         if (!pg_exec(cat, "catalog", SQL_UPSERT_MEMBER, 3, params))
             return false;
-        if (verbose)
-            printf("Added database \"%s\" to dbgroup \"%s\" as %s\n", dbs->items[i], group, roles->items[i]);
+        if (ctx)
+            cli_say(ctx, "Added database \"%s\" to dbgroup \"%s\" as %s\n", dbs->items[i], group,
+                    roles->items[i]);
     }
     return true;
 }
@@ -202,9 +203,9 @@ int cmd_add_dbgroup(CliContext *ctx, int argc, char **argv)
     if (!found) {
         if (!dbgroup_create(ctx->cat, argv[0]))
             goto out;
-        printf("Created dbgroup \"%s\"\n", argv[0]);
+        cli_say(ctx, "Created dbgroup \"%s\"\n", argv[0]);
     }
-    if (!dbgroup_add_members(ctx->cat, argv[0], &dbs, &roles, true))
+    if (!dbgroup_add_members(ctx->cat, argv[0], &dbs, &roles, ctx))
         goto out;
     code = EXIT_OK;
 out:
@@ -240,7 +241,7 @@ int cmd_remove_dbgroup(CliContext *ctx, int argc, char **argv)
         PQclear(res);
         if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_GROUP, 1, params))
             return EXIT_FAIL;
-        printf("Removed dbgroup \"%s\"\n", argv[i]);
+        cli_say(ctx, "Removed dbgroup \"%s\"\n", argv[i]);
     }
     return EXIT_OK;
 }

@@ -109,7 +109,7 @@ int cmd_add_relgroup(CliContext *ctx, int argc, char **argv)
     if (!created && argc == 1)
         return cli_error("a relgroup named \"%s\" already exists", argv[0]);
     if (created)
-        printf("Created relgroup \"%s\"\n", argv[0]);
+        cli_say(ctx, "Created relgroup \"%s\"\n", argv[0]);
     for (int i = 1; i < argc; i++) {
         StrList names = {0};
         strlist_add_split(&names, argv[i], ',');
@@ -123,8 +123,9 @@ int cmd_add_relgroup(CliContext *ctx, int argc, char **argv)
             }
             ok = relgroup_add(ctx->cat, argv[0], PQgetvalue(rel, 0, 0), &added);
             if (ok)
-                printf(added ? "Added table %s to relgroup %s\n" : "Table %s is already in relgroup %s\n",
-                       PQgetvalue(rel, 0, 2), argv[0]);
+                cli_say(ctx,
+                        added ? "Added table %s to relgroup %s\n" : "Table %s is already in relgroup %s\n",
+                        PQgetvalue(rel, 0, 2), argv[0]);
             PQclear(rel);
             if (!ok) {
                 strlist_free(&names);
@@ -163,7 +164,7 @@ int cmd_remove_relgroup(CliContext *ctx, int argc, char **argv)
         PQclear(res);
         if (!pg_exec(ctx->cat, "catalog", SQL_DELETE_RELGROUP, 1, params))
             return EXIT_FAIL;
-        printf("Removed relgroup \"%s\"\n", argv[i]);
+        cli_say(ctx, "Removed relgroup \"%s\"\n", argv[i]);
     }
     return EXIT_OK;
 }

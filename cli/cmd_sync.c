@@ -384,7 +384,7 @@ static char *resolve_dbgroup(PGconn *cat, const char *sync, const char *dbgroup,
         if (dbgroup == NULL)
             goto out;
     }
-    if (!dbgroup_create(cat, dbgroup) || !dbgroup_add_members(cat, dbgroup, &dbs, &roles, false))
+    if (!dbgroup_create(cat, dbgroup) || !dbgroup_add_members(cat, dbgroup, &dbs, &roles, NULL))
         goto out;
     *created = true;
     name = xstrdup(dbgroup);
@@ -449,9 +449,9 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
         goto out;
     if (!cli_notify_reload(ctx))
         goto out;
-    printf("Added sync \"%s\"\n", argv[0]);
+    cli_say(ctx, "Added sync \"%s\"\n", argv[0]);
     if (created)
-        printf("Created a new dbgroup named \"%s\"\n", group);
+        cli_say(ctx, "Created a new dbgroup named \"%s\"\n", group);
     code = EXIT_OK;
 out:
     free(group);
@@ -514,9 +514,9 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
     if (!cli_notify_reload(ctx))
         goto out;
     for (int i = 0; i < kv.keys.count; i++)
-        printf("Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
+        cli_say(ctx, "Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
     for (int i = 0; i < new_groups.count; i++)
-        printf("Created a new dbgroup named \"%s\"\n", new_groups.items[i]);
+        cli_say(ctx, "Created a new dbgroup named \"%s\"\n", new_groups.items[i]);
     code = EXIT_OK;
 out:
     strlist_free(&new_groups);
@@ -570,7 +570,7 @@ int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
     if (!cli_notify_reload(ctx))
         goto out;
     for (int i = 0; i < argc; i++)
-        printf("Removed sync \"%s\"\n", argv[i]);
+        cli_say(ctx, "Removed sync \"%s\"\n", argv[i]);
     code = EXIT_OK;
 out:
     for (int i = 0; i < loaded; i++)

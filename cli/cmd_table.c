@@ -38,6 +38,17 @@ static const char SQL_LIST_TABLES[] =
     " WHERE kind = $2 AND schemaname || '.' || relname ~ coalesce($1, '')"
     " ORDER BY schemaname, relname, db";
 
+/* On the database: a partition of that name (as name_matches), and the root
+ * of its partition tree, which is what is replicated (partitions are not
+ * listed by relinfo_list). */
+static const char SQL_PARTITION_ROOT[] =
+    "SELECT n.nspname || '.' || c.relname, rn.nspname || '.' || r.relname"
+    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "  JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid)"
+    "  JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace"
+    " WHERE c.relispartition AND (c.relname = $1 OR n.nspname || '.' || c.relname = $1)"
+    " ORDER BY 1 LIMIT 1";
+
 static const char *const ALL_TABLES_KEYS[] = {"db",    "relgroup",      "herd",   "schema", "exclude-schema",
                                               "table", "exclude-table", "pkonly", NULL};
 static const char *const ADD_TABLE_KEYS[] = {"db", "relgroup", "herd", NULL};
@@ -48,6 +59,25 @@ static bool name_matches(const RelInfo *r, const char *name)
     if (strcmp(r->relname, name) == 0)
         return true;
     return strncmp(name, r->schemaname, sl) == 0 && name[sl] == '.' && strcmp(name + sl + 1, r->relname) == 0;
+}
+
+/*
+ * not_found - the error for a name add table did not find: a leaf or
+ * inner partition is named as such, with the table to add instead.
+ */
+static void not_found(PGconn *conn, const char *noun, const char *name, const char *db, bool sequences)
+{
+    const char *params[1] = {name};
+    char *who = xasprintf("database %s", db);
+    PGresult *res = sequences ? NULL : pg_query(conn, who, SQL_PARTITION_ROOT, 1, params);
+
+    if (res != NULL && PQntuples(res) == 1)
+        cli_error("%s is a partition of %s in database \"%s\": add %s, which replicates all its partitions",
+                  PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), db, PQgetvalue(res, 0, 1));
+    else if (res != NULL || sequences)
+        cli_error("no %s named \"%s\" in database \"%s\"", noun, name, db);
+    PQclear(res);
+    free(who);
 }
 
 static bool in_list(const StrList *l, const RelInfo *r)
@@ -85,8 +115,8 @@ static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, cons
     if (relgroup) {
         ok = relgroup_add(ctx->cat, relgroup, id, &added);
         if (ok && added && ctx->verbose)
-            printf("Added %s %s.%s to relgroup %s\n", sequences ? "sequence" : "table", r->schemaname,
-                   r->relname, relgroup);
+            cli_say(ctx, "Added %s %s.%s to relgroup %s\n", sequences ? "sequence" : "table", r->schemaname,
+                    r->relname, relgroup);
     }
     free(id);
     return ok;
@@ -102,7 +132,7 @@ static bool prepare_relgroup(CliContext *ctx, const char *relgroup)
     if (!relgroup_ensure(ctx->cat, relgroup, &created))
         return false;
     if (created && ctx->verbose)
-        printf("Creating relgroup: %s\n", relgroup);
+        cli_say(ctx, "Creating relgroup: %s\n", relgroup);
     return true;
 }
 
@@ -198,11 +228,11 @@ static int add_all(CliContext *ctx, int argc, char **argv, bool sequences)
             goto out;
     }
     if (added.count > 0 && ctx->verbose) {
-        printf("New %s:\n", noun);
+        cli_say(ctx, "New %s:\n", noun);
         for (int i = 0; i < added.count; i++)
-            printf("  %s\n", added.items[i]);
+            cli_say(ctx, "  %s\n", added.items[i]);
     }
-    printf("New %s added: %d\n", noun, added.count);
+    cli_say(ctx, "New %s added: %d\n", noun, added.count);
     code = EXIT_OK;
 out:
     PQclear(dbs);
@@ -287,7 +317,7 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
                 hits++;
             }
         if (hits == 0) {
-            cli_error("no %s named \"%s\" in database \"%s\"", noun, names.items[n], db);
+            not_found(conn, noun, names.items[n], db, sequences);
             goto out;
         }
         if (hits > 1) {
@@ -298,7 +328,7 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
         if (!record_table(ctx, db, match, relgroup, sequences, &is_new))
             goto out;
         if (is_new)
-            printf("Added %s %s.%s\n", noun, match->schemaname, match->relname);
+            cli_say(ctx, "Added %s %s.%s\n", noun, match->schemaname, match->relname);
         else if (relgroup == NULL) {
             cli_error("%s %s.%s of database \"%s\" is already known", noun, match->schemaname, match->relname,
                       db);
@@ -365,7 +395,7 @@ int cmd_remove_table(CliContext *ctx, int argc, char **argv)
             PQclear(rel);
             goto out;
         }
-        printf("Removed %s (database %s)\n", PQgetvalue(rel, 0, 2), PQgetvalue(rel, 0, 1));
+        cli_say(ctx, "Removed %s (database %s)\n", PQgetvalue(rel, 0, 2), PQgetvalue(rel, 0, 1));
         PQclear(rel);
     }
     code = EXIT_OK;

@@ -189,7 +189,7 @@ static bool group_done(CliContext *ctx, const char *kind, NameKind name_kind, co
     if (!affected_finish(ctx, a))
         return false;
     print_affected(said, a);
-    fputs(said->data, stdout);
+    cli_say(ctx, "%s", said->data);
     return true;
 }
 
@@ -408,7 +408,7 @@ static bool dbgroup_change(PGconn *cat, const char *group, GroupWords *g, StrBuf
         PQclear(size);
         strlist_add(&dbs, g->add.items[i]);
         strlist_add(&roles, given);
-        ok = dbgroup_add_members(cat, group, &dbs, &roles, false);
+        ok = dbgroup_add_members(cat, group, &dbs, &roles, NULL);
         strlist_free(&dbs);
         strlist_free(&roles);
         if (!ok)
@@ -684,7 +684,7 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
     if (!affected_finish(ctx, &a))
         goto out;
     print_affected(&said, &a);
-    fputs(said.data, stdout);
+    cli_say(ctx, "%s", said.data);
     code = EXIT_OK;
 out:
     PQclear(rel);

@@ -365,6 +365,7 @@ static void context_free(CliContext *ctx)
     strlist_free(&ctx->exclude_schemas);
     strlist_free(&ctx->words);
     strlist_free(&ctx->owned);
+    strbuf_free(&ctx->said);
 }
 
 /* dispatch - find the handler for the words and run it. */
@@ -412,6 +413,7 @@ int main(int argc, char **argv)
     int code;
 
     memset(&ctx, 0, sizeof(ctx));
+    strbuf_init(&ctx.said);
     /* Options of the rc file are applied first, so the command line wins;
      * the rc file to read is itself chosen on the command line. */
     for (int i = 1; i < argc; i++) {

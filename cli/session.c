@@ -79,19 +79,33 @@ PGconn *cli_catalog(CliContext *ctx)
     return ctx->cat;
 }
 
-int cli_finish(CliContext *ctx, int code)
+void cli_say(CliContext *ctx, const char *fmt, ...)
 {
-    if (ctx->cat == NULL)
-        return code;
-    if (code == EXIT_OK) {
-        if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
-            code = EXIT_FAIL;
-    } else {
-        PGresult *res = PQexec(ctx->cat, "ROLLBACK");
-        PQclear(res);
-    }
-    PQfinish(ctx->cat);
-    ctx->cat = NULL;
-    return code;
+    va_list ap;
+    char *line;
+
+    va_start(ap, fmt);
+    line = xvasprintf(fmt, ap);
+    va_end(ap);
+    strbuf_append(&ctx->said, line);
+    free(line);
 }
 
+int cli_finish(CliContext *ctx, int code)
+{
+    if (ctx->cat != NULL) {
+        if (code == EXIT_OK) {
+            if (!pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
+                code = EXIT_FAIL;
+        } else {
+            PGresult *res = PQexec(ctx->cat, "ROLLBACK");
+            PQclear(res);
+        }
+        PQfinish(ctx->cat);
+        ctx->cat = NULL;
+    }
+    if (code == EXIT_OK && ctx->said.len > 0)
+        fputs(ctx->said.data, stdout);
+    strbuf_reset(&ctx->said);
+    return code;
+}

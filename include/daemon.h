@@ -14,6 +14,10 @@
 #define CHANNEL_RESUME "bucardo_resume"
 /* Sent by the engine when it records a run of a sync (payload: the sync). */
 #define CHANNEL_RUN_DONE "bucardo_run_done"
+/* Sent by the engine for a kick it cannot honour (payload: the reason, a
+ * tab, the sync), so that a waiting `bucardo kick` fails instead of
+ * waiting for a run that will not come. */
+#define CHANNEL_KICK_REFUSED "bucardo_kick_refused"
 
 #define PID_FILE_NAME "bucardo.mcp.pid"
 

@@ -28,6 +28,7 @@ SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg);
 const char *worker_name(const SyncWorker *w);
 void worker_kick(SyncWorker *w);
 void worker_pause(SyncWorker *w, bool paused);
+bool worker_paused(SyncWorker *w);
 /* worker_stop - ask the thread to finish (its cycle in flight completes or
  * rolls back), join it and free the handle. */
 void worker_stop(SyncWorker *w);

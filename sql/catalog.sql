@@ -45,6 +45,8 @@ INSERT INTO config (name, setting, about) VALUES
 
 -- A database bucardo talks to.  Connection parameters are stored as given;
 -- absent ones fall back to libpq's defaults (PGHOST, PGPORT, .pgpass, ...).
+-- dbuser is 'bucardo' unless given; NULL (version 8) when a service= without
+-- user= was given: the service file says who.
 CREATE TABLE db (
     name        text PRIMARY KEY,
     dbname      text,

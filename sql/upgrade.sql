@@ -115,3 +115,10 @@ ALTER TABLE bucardo.index_rebuild ADD COLUMN primary_key boolean NOT NULL DEFAUL
 UPDATE bucardo.index_rebuild SET primary_key = true WHERE definition LIKE '% PRIMARY KEY USING INDEX %';
 
 INSERT INTO bucardo.schema_version (version) VALUES (7);
+
+-- @@SECTION 8@@
+-- A database added with service= and no user= has no user of its own: the
+-- service file's (or libpq's default) applies, not 'bucardo'.
+ALTER TABLE bucardo.db ALTER COLUMN dbuser DROP NOT NULL;
+
+INSERT INTO bucardo.schema_version (version) VALUES (8);

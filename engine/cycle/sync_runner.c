@@ -156,7 +156,13 @@ static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause
     return cols.data;
 }
 
-/* plan_writers - per writer: the table's name there and what it receives. */
+/*
+ * plan_writers - per writer: the table's name there and what it receives.
+ * customname and customcols apply to targets only: the other sources of a
+ * multi-source sync get the table as it is, under its own name, or the
+ * sources would drift apart.  Writers with the same select list share one
+ * source read (stream_rows), so sources and plain targets cost one read.
+ */
 static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePlan *p, char *err,
                          size_t errlen)
 {
@@ -164,9 +170,10 @@ static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePl
     p->wselect = xcalloc((size_t)r->nwriters, sizeof(char *));
     p->wcolumns = xcalloc((size_t)r->nwriters, sizeof(char *));
     for (int w = 0; w < r->nwriters; w++) {
+        bool target = w < r->def.ntargets;
         const char *db = writer_dbinfo(r, w)->name;
-        const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
-        const char *clause = tabledef_custom(&t->cols_db, &t->cols_value, db);
+        const char *name = target ? tabledef_custom(&t->name_db, &t->name_value, db) : NULL;
+        const char *clause = target ? tabledef_custom(&t->cols_db, &t->cols_value, db) : NULL;
 
         p->wtable[w] = name ? table_custom_qualified(conn, t, name) : xstrdup(p->qualified);
         if (clause) {

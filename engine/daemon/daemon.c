@@ -242,6 +242,21 @@ static bool connect_catalog(Controller *c)
 }
 
 /*
+ * refuse_kick - tell a waiting `bucardo kick` that no run of the sync will
+ * come (Bucardo: "Cannot kick paused sync").  A failure only costs that
+ * kick its wait: it is logged.
+ */
+static void refuse_kick(Controller *c, const char *sync, const char *why)
+{
+    char *payload = xasprintf("%s\t%s", why, sync);
+    const char *params[2] = {CHANNEL_KICK_REFUSED, payload};
+
+    if (!pg_exec(c->cat, "catalog", "SELECT pg_notify($1, $2)", 2, params))
+        log_warn("cannot tell the kicking client that sync \"%s\" was not kicked", sync);
+    free(payload);
+}
+
+/*
  * handle_notifications - in the order they were sent.  A reload is done at
  * once, before the notifications after it: `update sync ...; kick sync`
  * must kick the worker that runs the updated definition, not the old one.
@@ -259,7 +274,12 @@ static void handle_notifications(Controller *c, bool *do_reload)
             continue;
         }
         i = find_worker(c, n->extra);
-        if (i < 0) {
+        if (strcmp(n->relname, CHANNEL_KICK) == 0 && (i < 0 || worker_paused(c->workers[i]))) {
+            const char *why =
+                i < 0 ? "it is not running (inactive, or not loaded: see the log)" : "it is paused";
+            log_warn("cannot kick sync \"%s\": %s", n->extra, why);
+            refuse_kick(c, n->extra, why);
+        } else if (i < 0) {
             log_warn("%s for sync \"%s\", which is not running", n->relname, n->extra);
         } else if (strcmp(n->relname, CHANNEL_KICK) == 0) {
             worker_kick(c->workers[i]);

@@ -208,6 +208,11 @@ void worker_pause(SyncWorker *w, bool paused)
     wake(w);
 }
 
+bool worker_paused(SyncWorker *w)
+{
+    return atomic_load(&w->paused);
+}
+
 void worker_stop(SyncWorker *w)
 {
     if (w == NULL)

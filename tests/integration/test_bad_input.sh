@@ -15,8 +15,12 @@ bucardo_install
 for d in a b; do
     createdb "$d" && sql "$d" "create table t1 (id int primary key)" >/dev/null || fail "database $d"
 done
+sql a "create table pt (id int primary key) partition by range (id);
+       create table pt_a partition of pt for values from (0) to (100) partition by range (id);
+       create table pt_a1 partition of pt_a for values from (0) to (10)" >/dev/null || fail "partitions"
 run_ok "$BUCARDO" add db d1 dbname=a
 run_ok "$BUCARDO" add db d2 dbname=b
+run_ok "$BUCARDO" add db d3 dbname=b  # in use nowhere: removable
 run_ok "$BUCARDO" add table public.t1 db=d1 relgroup=rg1
 run_ok "$BUCARDO" add dbgroup g1 d1:source d2:target
 run_ok "$BUCARDO" add sync s1 relgroup=rg1 dbs=d1,d2
@@ -61,6 +65,8 @@ add dbgroup '' d1:source
 add dbgroup gx nosuchdb:source
 add dbgroup gx d1:boss
 add dbgroup gx d1,d1
+add dbgroup gx d1:source nosuchdb
+add dbgroup g1 d2:source nosuchdb
 add dbgroup "$BIG" d1:source d2:target
 add relgroup
 add relgroup ''
@@ -68,6 +74,8 @@ add relgroup rg1
 add relgroup rgx nosuchtable
 add relgroup "$BIG"
 add relgroup $'\xff'
+add relgroup rgx all
+add relgroup rgx public.t1 nosuchtable
 add table
 add table db=d1
 add table nosuchtable db=d1
@@ -110,6 +118,9 @@ remove database
 remove database nosuchdb
 remove database d1
 remove database d2 nosuchdb
+remove database d3 nosuchdb
+remove database d3 d3
+remove database d1 nosuchdb --force
 remove database "$BIG"
 remove database $'\xff'
 remove dbgroup
@@ -126,6 +137,9 @@ remove table public.t1 bogus=1
 remove sync
 remove sync nosuch
 remove sync s1 nosuch
+activate s1 0
+activate s1 nosuch
+deactivate s1 nosuch
 remove sync "$BIG"
 remove sync -- nosuch
 update
@@ -206,6 +220,9 @@ stdout: $(printf '%s' "$OUT" | cut -c1-300)"
 $(printf '%s' "$ERR" | cut -c1-500)"
     [ $((SECONDS - start)) -le 5 ] || fail "took $((SECONDS - start)) s: bucardo $shown"
     [ -n "$ERR" ] || fail "no error message: bucardo $shown"
+    # Nothing on stdout: no "Added ..." for work that was rolled back.
+    [ -z "$OUT" ] || fail "printed on stdout although it failed: bucardo $shown
+stdout: $(printf '%s' "$OUT" | cut -c1-300)"
     [ "$(printf '%s\n' "$ERR" | wc -l)" -le 3 ] || fail "more than 3 error lines: bucardo $shown
 $(printf '%s' "$ERR" | cut -c1-500)"
     [ "${#ERR}" -le 2000 ] || fail "error of ${#ERR} bytes: bucardo $shown
@@ -213,6 +230,26 @@ $(printf '%s' "$ERR" | cut -c1-500)"
     count=$((count + 1))
 done <<<"$BAD_LINES"
 [ $count -ge 150 ] || fail "only $count bad command lines ran"
+
+# Some of them, with their exact message: one line on stderr saying why,
+# nothing on stdout (no "Removed database \"d3\"" for the removal rolled
+# back, no "Created ..." before a missing member), exit 1.
+refused() {  # refused STDERR ARGS...
+    local want=$1 rc=0
+    shift
+    OUT=$("$BUCARDO" "$@" 2>"$TEST_DIR/stderr" </dev/null) || rc=$?
+    expect_equal 1 "$rc" "exit code of bucardo $*"
+    expect_equal "" "$OUT" "stdout of bucardo $*"
+    expect_equal "$want" "$(cat "$TEST_DIR/stderr")" "stderr of bucardo $*"
+}
+refused 'bucardo: no database named "nosuchdb"' remove database d3 nosuchdb
+refused 'bucardo: no table named "all" is known to bucardo (add it with '"'bucardo add table')" add relgroup rgx all
+refused 'bucardo: no database named "nosuchdb"' add dbgroup gx d1:source nosuchdb
+refused 'bucardo: no sync named "0"' activate s1 0
+refused 'bucardo: public.pt_a1 is a partition of public.pt in database "d1": add public.pt, which replicates all its partitions' \
+    add table pt_a1 db=d1
+refused 'bucardo: public.pt_a is a partition of public.pt in database "d1": add public.pt, which replicates all its partitions' \
+    add table public.pt_a db=d1 relgroup=rg1
 expect_equal "$before" "$(catalog_snapshot)" "catalog after $count bad command lines"
 # And the catalog still works.
 run_ok "$BUCARDO" list syncs

@@ -7,7 +7,8 @@
 # mutations of valid lines - against the real binary and a real catalog
 # holding databases, tables, a relgroup, a dbgroup and a sync.  No case may
 # crash, hang, trip a sanitizer, or fail without saying why on stderr; no
-# invalid case may be accepted; no rejected case may change the catalog.
+# invalid case may be accepted; no rejected case may change the catalog,
+# nor (add, remove, update...) tell of changes on stdout.
 # The work is in tests/lib/cli_fuzz.py.
 . "$TESTS_DIR/lib/pgcluster.sh"
 . "$TESTS_DIR/lib/assert.sh"
@@ -24,6 +25,10 @@ run_ok "$BUCARDO" add db d2 dbname=b
 run_ok "$BUCARDO" add table public.t1 db=d1 relgroup=rg1
 run_ok "$BUCARDO" add dbgroup g1 d1:source d2:target
 run_ok "$BUCARDO" add sync s1 relgroup=rg1 dbs=d1,d2
+run_ok "$BUCARDO" add sync s0 relgroup=rg1 dbs=d1,d2 status=inactive
+psql -X -q -d a -c "create table pt (id int primary key) partition by range (id);
+    create table pt_a partition of pt for values from (0) to (100) partition by range (id);
+    create table pt_a1 partition of pt_a for values from (0) to (10)" || fail "partitions on a"
 
 # One catalog per worker (a copy of the one just built), named by the
 # .bucardorc in the worker's HOME.

@@ -60,17 +60,40 @@ ok "$BUCARDO" list dbs e1
 expect_equal "Database: e1  Status: active  Conn: psql -U bucardo -d b" "$OUT" "list dbs e1"
 ok "$BUCARDO" remove db e1
 expect_equal "" "$(row e1)" "row of e1 after remove"
-# A service from ~/.pg_service.conf: no dbname= needed.
+# A service from ~/.pg_service.conf: no dbname= needed.  Without user=,
+# no user is stored: the service (or libpq's default) says who, as for
+# the psql line that list dbs shows.
 printf '[svc]\nhost=%s\nport=%s\ndbname=b\n' "$PGHOST" "$PGPORT" >"$HOME/.pg_service.conf"
 ok "$BUCARDO" add db s1 service=svc
-expect_equal "|||bucardo||svc||active|f" "$(row s1)" "row of s1 (service)"
+expect_equal "|||||svc||active|f" "$(row s1)" "row of s1 (service)"
+# A service file (PGSERVICEFILE) naming its user: bucardo connects as that
+# user, not as "bucardo" - here only carol may connect to database c.
+createdb c || fail "createdb c"
+sql postgres "create role carol login" >/dev/null || fail "create role carol"
+pg_as_owner "sed -i '1i local c carol trust\nlocal c all reject' '$TEST_DIR/data/pg_hba.conf'" || fail "pg_hba.conf"
+sql postgres "select pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do
+    psql -X -w -U bucardo -d c -c "select 1" >/dev/null 2>&1 || break
+    sleep 0.1
+done
+psql -X -w -U bucardo -d c -c "select 1" >/dev/null 2>&1 && fail "bucardo can connect to c"
+printf '[carols]\nhost=%s\nport=%s\ndbname=c\nuser=carol\n' "$PGHOST" "$PGPORT" >"$TEST_DIR/services.conf"
+ok env PGSERVICEFILE="$TEST_DIR/services.conf" "$BUCARDO" add db s2 service=carols
+expect_equal 'Added database "s2"' "$OUT" "add db s2 (service with a user)"
+expect_equal "|||||carols||active|f" "$(row s2)" "row of s2 (service with a user)"
+# user= given with the service wins over the service's user: refused here.
+before=$(catalog_snapshot)
+no env PGSERVICEFILE="$TEST_DIR/services.conf" "$BUCARDO" add db s3 service=carols user=bucardo
+expect_err 'database "s3" was not added: cannot connect to it'
+unchanged "$before" "add db s3 service=carols user=bucardo"
+ok "$BUCARDO" remove db s2
 ok "$BUCARDO" list dbs
 # (column padding aside)
 expect_equal "Database: d1 Status: active Conn: psql -p $PGPORT -U alice -d a -h $PGHOST
 Database: d1b Status: inactive Conn: psql -p $PGPORT -U alice -d a -h $PGHOST
 Database: d1c Status: active Conn: psql -U alice -d a
 Database: d2 Status: active Conn: psql -U bucardo -d b
-Database: s1 Status: active Conn: PGSERVICE=svc psql -U bucardo" "$(printf '%s\n' "$OUT" | tr -s ' ')" "list dbs (5 databases)"
+Database: s1 Status: active Conn: PGSERVICE=svc psql" "$(printf '%s\n' "$OUT" | tr -s ' ')" "list dbs (5 databases)"
 ok "$BUCARDO" list dbs '^d1'
 expect_equal 3 "$(printf '%s\n' "$OUT" | grep -c '^Database: d1')" "list dbs ^d1"
 ok "$BUCARDO" list all

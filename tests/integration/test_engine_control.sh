@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Controlling the engine: start (twice, over a stale pid file, with an
 # unreachable catalog), stop when not running, kick (unknown sync, with a
-# timeout), reload after adding a sync, deactivate/activate, pause/resume,
+# timeout; inactive or paused syncs refused; the engine dying while a kick
+# waits), reload after adding a sync, deactivate/activate, pause/resume,
 # restart, and syncs without autokick (kick only, or every checktime).
 # Each step is judged by the targets' contents, not by messages alone.
 . "$TESTS_DIR/lib/pgcluster.sh"
@@ -152,6 +153,17 @@ change a while-inactive
 stays_behind a 3 "sync sa is inactive"
 run_ok "$BUCARDO" status sa
 expect_out "^Status                   : Inactive$"
+# A kick of an inactive sync is refused, waiting or not (it would never run).
+before=$(catalog_snapshot)
+for args in "sa 0" "sa" "sb sa 5"; do
+    rc=0
+    OUT=$(timeout 20 "$BUCARDO" kick $args 2>"$TEST_DIR/stderr") || rc=$?
+    expect_equal 1 "$rc" "exit code of kick $args (inactive sync)"
+    expect_equal "" "$OUT" "stdout of kick $args (inactive sync)"
+    expect_equal "bucardo: cannot kick inactive sync \"sa\": activate it first ('bucardo activate sa')" \
+        "$(cat "$TEST_DIR/stderr")" "stderr of kick $args (inactive sync)"
+done
+expect_equal "$before" "$(catalog_snapshot)" "catalog after kicks of an inactive sync"
 change b "other syncs go on"
 wait_synced src tgt 20 b
 run_ok "$BUCARDO" activate sa
@@ -168,6 +180,15 @@ change b while-paused-2
 stays_behind b 3 "sync sb is paused"
 change a "unpaused syncs go on"
 wait_synced src tgt 20 a
+# A waiting kick of a paused sync is refused by the engine (exit 2), at once.
+before=$(catalog_snapshot)
+rc=0
+OUT=$(timeout 20 "$BUCARDO" kick sb 0 2>"$TEST_DIR/stderr") || rc=$?
+expect_equal 2 "$rc" "exit code of kick sb 0 (paused sync)"
+expect_equal "" "$OUT" "stdout of kick sb 0 (paused sync)"
+expect_equal 'bucardo: cannot kick sync "sb": it is paused' "$(cat "$TEST_DIR/stderr")" "stderr of kick sb 0 (paused)"
+expect_equal "$before" "$(catalog_snapshot)" "catalog after a kick of a paused sync"
+stays_behind b 1 "sync sb is paused and was kicked"
 run_ok "$BUCARDO" resume sb
 expect_out "Resuming sync sb"
 wait_synced src tgt 20 b
@@ -221,4 +242,30 @@ process_gone "$newpid" || fail "the engine ($newpid) still runs after stop"
 [ -f "$PIDFILE" ] && fail "stop left the pid file behind"
 run_ok "$BUCARDO" stop
 expect_out "Bucardo is not running"
+
+# --- a waiting kick ends when the engine dies before running the sync: the
+#     target's table is locked, so the cycle hangs until the engine is killed.
+run_ok "$BUCARDO" start
+wait_synced src tgt2 20 a
+psql -X -q -d tgt2 -c "BEGIN; LOCK a; SELECT pg_sleep(60)" >/dev/null 2>&1 &
+locker=$!
+for _ in $(seq 100); do
+    [ "$(sql tgt2 "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'a' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ] && break
+    sleep 0.1
+done
+change a while-locked
+rc=0
+timeout 60 "$BUCARDO" kick sa 0 >"$TEST_DIR/kick.out" 2>"$TEST_DIR/kick.err" &
+kicker=$!
+sleep 2
+kill -9 "$(engine_pid)"
+start=$SECONDS
+wait "$kicker" || rc=$?
+[ $((SECONDS - start)) -le 5 ] || fail "kick sa 0 took $((SECONDS - start)) s to notice the engine was gone"
+expect_equal 2 "$rc" "exit code of kick sa 0 when the engine dies"
+expect_equal "" "$(cat "$TEST_DIR/kick.out")" "stdout of kick sa 0 when the engine dies"
+expect_equal 'bucardo: cannot kick sync "sa": the engine stopped before it ran' "$(cat "$TEST_DIR/kick.err")" \
+    "stderr of kick sa 0 when the engine dies"
+sql tgt2 "select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(60)%' and pid <> pg_backend_pid()" >/dev/null
+wait "$locker" 2>/dev/null || true
 echo ok

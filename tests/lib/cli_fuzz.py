@@ -40,6 +40,9 @@ ODD = [b"", b" ", b"-", b"=", b"==", b"x'; drop table t; --", "é日🐘".encode
 VERBS = {b"install", b"upgrade", b"add", b"remove", b"update", b"list", b"start", b"stop", b"restart",
          b"reload", b"kick", b"activate", b"deactivate", b"pause", b"resume", b"status", b"validate",
          b"inspect", b"compare", b"show", b"set", b"help"}
+# Verbs that change the catalog: when they fail, stdout stays empty (what
+# they did was rolled back, so nothing of it is told).
+MUTATING = {b"add", b"remove", b"update", b"activate", b"deactivate", b"set", b"pause", b"resume", b"reload"}
 # Verbs a mutation must never produce: they would start an engine or
 # rebuild the catalog, not what this test is about.
 BANNED = {b"start", b"restart", b"install", b"upgrade"}
@@ -62,7 +65,7 @@ VALID_LINES = [
     "update database d2 port=%PORT%", "remove sync s1", "remove relgroup rg1", "remove dbgroup g1",
     "remove database d2 --force", "remove table public.t1", "remove sequence public.q1", "activate s1",
     "deactivate s1", "validate s1", "validate all", "compare s1", "inspect public.t1",
-    "add customname t1 t1x db=d1", "add customcols public.t1 SELECT_id db=d1", "remove customname t1",
+    "add customname t1 t1x db=d2", "add customcols public.t1 SELECT_id db=d2", "remove customname t1",
     "help", "help add", "kick s1 5", "reload", "pause all", "stop", "compare s1 public.t1 --json",
     "inspect table public.t1 db=d1", "list all s", "status s1 --verbose", "remove dbgroup g1 --force",
 ]
@@ -218,6 +221,15 @@ def g_absent(rng):
 
 def g_conflict(rng):
     return tokens(rng.choice([
+        # several names, the last one wrong: nothing of the first is kept or told
+        "remove database d2 nosuch --force", "remove sync s1 nosuch", "add dbgroup gx d1:source nosuch",
+        "add relgroup rgx public.t1 nosuch", "add relgroup rgx all", "activate s1 0", "deactivate s1 nosuch",
+        "activate s0 s1 nosuch", "add dbgroup g1 d2:source nosuch",
+        # an inactive sync cannot be kicked (waiting or not); a partition is not a table to add
+        "kick s0", "kick s0 0", "kick s1 s0 5", "add table pt_a db=d1", "add table public.pt_a1 db=d1",
+        "add table pt_a1 db=d1 relgroup=rg1", "add database dx service=no_such_service",
+        # customs apply to targets only: naming a database that is only a source is refused
+        "add customname t1 t1x db=d1", "add customcols public.t1 SELECT_id db=d1 sync=s1",
         "add database d1 dbname=a", "add relgroup rg1", "add sync s1 relgroup=rg1 dbs=d1,d2",
         "add table public.t1 db=d1", "remove database d1", "remove relgroup rg1", "remove dbgroup g1",
         "add dbgroup gx d1:source d1:target", "add dbgroup gx d1,d1", "kick s1", "kick s1 10", "pause s1",
@@ -454,6 +466,9 @@ class Fuzzer:
                 with self.lock:
                     self.stats["rejected"] += 1
                 nlines = len(err.rstrip(b"\n").split(b"\n")) if err.strip() else 0
+                verb = next((a for a in args if a in VERBS), None)
+                if verb in MUTATING and p.stdout:
+                    self.fail(n, args, f"exit {rc}, yet it told of changes on stdout: {p.stdout[:300]!r}")
                 if nlines == 0:
                     self.fail(n, args, f"exit {rc} with nothing on stderr\n    stdout: {p.stdout[:300]!r}")
                 elif nlines > 3 or len(err) > 2000:
