@@ -449,10 +449,13 @@ int main(int argc, char **argv)
     } else if (parsed.help || ctx.words.count == 0) {
         if (parsed.help && ctx.words.count > 0)
             code = cli_help_command(ctx.words.items[0]);
-        else {
+        else if (parsed.help) {
             cli_usage();
-            /* A failing run always says why on stderr, even after the usage. */
-            code = parsed.help ? EXIT_OK : cli_error("no command given (see the usage above)");
+            code = EXIT_OK;
+        } else {
+            /* A failing run prints its one line on stderr and nothing on
+             * stdout, so scripts never mistake the usage for output. */
+            code = cli_error("no command given (see bucardo --help)");
         }
     } else {
         code = dispatch(&ctx);
