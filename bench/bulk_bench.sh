@@ -124,7 +124,8 @@ T_BEGIN=$EPOCHREALTIME
 LOAD_BEGIN=$(cut -d' ' -f1-3 /proc/loadavg)
 LOAD_SAMPLES=()
 
-say() { printf '[bulk %6.1fs] %s\n' "$(awk -v a="$T_BEGIN" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')" "$*" >&2; }
+BENCH_TAG=bulk
+. "$ROOT/bench/lib/bench_setup.sh"
 
 # ---------------------------------------------------------------- pgcopydb
 PGCOPYDB_NOTE=''
@@ -144,65 +145,14 @@ else
 fi
 
 # ---------------------------------------------------------------- build
-say "building (scripts/build.sh)"
-BUILD_DIR=$("$ROOT/scripts/build.sh" | tail -1)
-BUCARDO=$ROOT/$BUILD_DIR/bucardo
-[ -x "$BUCARDO" ] || { echo "no binary at $BUCARDO" >&2; exit 1; }
-GIT_REV="git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ', with uncommitted changes')"
+bench_build
 
 # ---------------------------------------------------------------- cluster
-. "$ROOT/tests/lib/pgcluster.sh"
-. "$ROOT/tests/lib/assert.sh"
-[ "$KEEP" = 1 ] && export KEEP_TEST_DIR=1
-BG_PIDS=()
-cleanup() {
-    local rc=$?
-    local p
-    trap - ERR
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    if [ -n "${TEST_DIR:-}" ] && [ -f "$TEST_DIR/piddir/bucardo.mcp.pid" ]; then
-        (cd "$TEST_DIR" && timeout 60 "$BUCARDO" stop >/dev/null 2>&1) || true
-    fi
-    [ "$KEEP" = 1 ] && [ -n "${TEST_DIR:-}" ] && echo "kept $TEST_DIR" >&2
-    (exit $rc)
-    pg_stop_cluster
-}
-on_err() { echo "FAIL: command failed (exit $1) at line $2: $3" >&2; }
-trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
+# The clean-up keeps set -e, as this script's always did (see
+# bench/lib/bench_setup.sh): after a failed run it stops before the cluster.
+bench_cluster --stop-timeout 60 --note-conn --cleanup-keeps-errexit
 
-pg_start_cluster || fail "cannot start a cluster"
-trap cleanup EXIT
-cd "$TEST_DIR"
-# The run uses its own copy of the binary: a rebuild of the tree meanwhile
-# must not mix two versions of the program in one run.
-cp "$BUCARDO" "$TEST_DIR/bucardo"
-BUCARDO=$TEST_DIR/bucardo
-CMDS=$TEST_DIR/commands.txt
-RAW=$TEST_DIR/raw
-mkdir -p "$RAW"
-: >"$CMDS"
-say "cluster at $PGHOST port $PGPORT (TEST_DIR $TEST_DIR)"
-
-quote_args() {
-    local a out=""
-    for a in "$@"; do
-        if [[ $a =~ ^[A-Za-z0-9_./=,:+-]+$ ]]; then out+=" $a"; else out+=" \"${a//\"/\\\"}\""; fi
-    done
-    printf '%s\n' "${out# }"
-}
-note_cmd() { printf '%s\n' "$*" | sed "s|$BUCARDO|bucardo|g; s|$TEST_DIR|\$TEST_DIR|g; s|$PGHOST|\$PGHOST|g; s|port=$PGPORT|port=\$PGPORT|g" >>"$CMDS"; }
-rec() { note_cmd "$(quote_args "$@")"; "$@"; }
-bucardo_cmd() {
-    rec "$BUCARDO" "$@" >>"$RAW/bucardo_commands.log" 2>&1 ||
-        { tail -20 "$RAW/bucardo_commands.log" >&2; fail "bucardo $*"; }
-}
-catq() { psql -X -q -At -v ON_ERROR_STOP=1 -d bucardo -c "$1"; }
 pgq() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-now() { echo "$EPOCHREALTIME"; }
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
-calc() { awk "BEGIN{printf \"%.${2:-3}f\", $1}"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{if(NR==0){print "nan"; exit}
-                                                  if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 load_now() { cut -d' ' -f1 /proc/loadavg; }
 
 # Server CPU seconds so far: the postmaster's reaped children (backends
@@ -227,7 +177,6 @@ proc_cpu() {  # utime+stime (+ reaped children) of one process, seconds
 }
 hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
-reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
 
 # Reload-only settings: no forced checkpoint during a copy, no autovacuum
 # of the freshly loaded target competing with the next run.
@@ -282,8 +231,7 @@ SRC_DIGEST=$(digest src)
 
 # ---------------------------------------------------------------- bucardo
 say "bucardo install, add databases, table, sync; start"
-bucardo_install
-note_cmd "bucardo install --batch --piddir=\$TEST_DIR/piddir"
+bench_install
 bucardo_cmd add database src dbname=src
 bucardo_cmd add database tgt dbname=tgt
 bucardo_cmd add table pgbench_accounts db=src relgroup=bulk

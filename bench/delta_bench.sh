@@ -103,81 +103,20 @@ mkdir -p "$OUT_DIR"
 T_BEGIN=$EPOCHREALTIME
 LOAD_BEGIN=$(cut -d' ' -f1-3 /proc/loadavg)
 
-say() { printf '[bench %6.1fs] %s\n' "$(awk -v a="$T_BEGIN" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')" "$*" >&2; }
+BENCH_TAG=bench
+. "$ROOT/bench/lib/bench_setup.sh"
 
 # ---------------------------------------------------------------- build
-say "building (scripts/build.sh)"
-BUILD_DIR=$("$ROOT/scripts/build.sh" | tail -1)
-BUCARDO=$ROOT/$BUILD_DIR/bucardo
-[ -x "$BUCARDO" ] || { echo "no binary at $BUCARDO" >&2; exit 1; }
 # The files this script writes do not count as changes (a run truncates
 # sql_statements.txt before this point; a previous run may have left the
 # others): only the code and scripts measured do.
 OUTPUTS=(bench/RESULTS.md bench/lag.svg bench/lag_samples.tsv bench/sql_statements.txt)
-GIT_REV="git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(
-    git -C "$ROOT" diff --quiet HEAD -- . "${OUTPUTS[@]/#/:(exclude)}" 2>/dev/null || echo ', with uncommitted changes')"
+bench_build "${OUTPUTS[@]}"
 
 # ---------------------------------------------------------------- cluster
-. "$ROOT/tests/lib/pgcluster.sh"
-. "$ROOT/tests/lib/assert.sh"
-[ "$KEEP" = 1 ] && export KEEP_TEST_DIR=1
-BG_PIDS=()
-cleanup() {
-    local rc=$?
-    local p
-    trap - ERR
-    set +e   # clean up everything, whatever fails here
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    if [ -n "${TEST_DIR:-}" ] && [ -f "$TEST_DIR/piddir/bucardo.mcp.pid" ]; then
-        (cd "$TEST_DIR" && timeout 30 "$BUCARDO" stop >/dev/null 2>&1) || true
-    fi
-    [ "$KEEP" = 1 ] && [ -n "${TEST_DIR:-}" ] && echo "kept $TEST_DIR" >&2
-    # pg_stop_cluster reads the exit status from $?
-    (exit $rc)
-    pg_stop_cluster
-}
-on_err() { echo "FAIL: command failed (exit $1) at line $2: $3" >&2; }
-trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
-
-pg_start_cluster || fail "cannot start a cluster"
-trap cleanup EXIT
-cd "$TEST_DIR"
-# The run uses its own copy of the binary: a rebuild of the tree meanwhile
-# must not mix two versions of the program in one run.
-cp "$BUCARDO" "$TEST_DIR/bucardo"
-BUCARDO=$TEST_DIR/bucardo
-CMDS=$TEST_DIR/commands.txt
-RAW=$TEST_DIR/raw
-mkdir -p "$RAW"
-: >"$CMDS"
-say "cluster at $PGHOST port $PGPORT (TEST_DIR $TEST_DIR)"
-
-# rec CMD... - run a command, noting its command line for RESULTS.md.
-quote_args() {
-    local a out=""
-    for a in "$@"; do
-        if [[ $a =~ ^[A-Za-z0-9_./=,:+-]+$ ]]; then out+=" $a"; else out+=" \"${a//\"/\\\"}\""; fi
-    done
-    printf '%s\n' "${out# }"
-}
-rec() {
-    quote_args "$@" | sed "s|$BUCARDO|bucardo|g; s|$TEST_DIR|\$TEST_DIR|g" >>"$CMDS"
-    "$@"
-}
-# bucardo_cmd ARGS... - a bucardo command (noted); its output goes to the raw log.
-bucardo_cmd() {
-    rec "$BUCARDO" "$@" >>"$RAW/bucardo_commands.log" 2>&1 ||
-        { tail -20 "$RAW/bucardo_commands.log" >&2; fail "bucardo $*"; }
-}
-note_cmd() { printf '%s\n' "$*" | sed "s|$TEST_DIR|\$TEST_DIR|g" >>"$CMDS"; }
+bench_cluster --stop-timeout 30
 psql_src() { psql -X -q -v ON_ERROR_STOP=1 -d src "$@"; }
 psql_tgt() { psql -X -q -v ON_ERROR_STOP=1 -d tgt "$@"; }
-catq() { psql -X -q -At -v ON_ERROR_STOP=1 -d bucardo -c "$1"; }
-now() { echo "$EPOCHREALTIME"; }
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
-calc() { awk "BEGIN{printf \"%.${2:-3}f\", $1}"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{if(NR==0){print "nan"; exit}
-                                                  if(NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # Tuning shared by every database of the cluster (reload-only settings):
 # fewer forced checkpoints, so run-to-run noise is lower.
@@ -256,8 +195,7 @@ SQL
 
 # ---------------------------------------------------------------- bucardo
 say "bucardo install, add database/tables/sync"
-bucardo_install
-note_cmd "bucardo install --batch --piddir=\$TEST_DIR/piddir"
+bench_install
 bucardo_cmd add database src dbname=src
 bucardo_cmd add database tgt dbname=tgt
 bucardo_cmd add all tables db=src -T pgbench_history relgroup=bench
@@ -286,7 +224,6 @@ cpu_seconds() {  # utime+stime of the process, in seconds
     awk -v tck="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck}' "/proc/$1/stat"
 }
 hwm_mb() { awk '/^VmHWM:/{printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
 
 declare -a RES_NAMES=()
 declare -A RES_CPU RES_HWM

@@ -6,19 +6,12 @@
 # transaction holding the lock rolls back and so never notifies at all.
 # Also: an idle engine stays quiet (no cycle runs while nothing changes),
 # and a lone change or TRUNCATE does notify.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
-for db in a b; do
-    createdb "$db" && sql "$db" "create table t (id int primary key, v text)" >/dev/null || fail "schema on $db"
-done
+test_databases "create table t (id int primary key, v text)" a b
 sql a "insert into t select i, 'init' from generate_series(1, 10) i" >/dev/null
 sql b "insert into t select i, 'init' from generate_series(1, 10) i" >/dev/null
-run_ok "$BUCARDO" add db a dbname=a
-run_ok "$BUCARDO" add db b dbname=b
 run_ok "$BUCARDO" add table public.t db=a relgroup=rg
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=a,b
 run_ok "$BUCARDO" start

@@ -3,19 +3,12 @@
 # committed batches; a batch that meets a lock held by the application
 # (lock timeout) is retried alone until it goes through - the sync never
 # goes Bad for it - and the target ends equal to the source.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
-for db in src tgt; do
-    createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE t (id int PRIMARY KEY, v int, pad text)" || fail "$db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
+test_databases "CREATE TABLE t (id int PRIMARY KEY, v int, pad text)" src tgt
 sql src "insert into t select i, 0, repeat('x', 100) from generate_series(1, 30000) i" >/dev/null
 sql tgt "insert into t select i, 0, repeat('x', 100) from generate_series(1, 30000) i" >/dev/null
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt autokick=0
+test_sync s rg src,tgt autokick=0
 run_ok "$BUCARDO" set batch_keys=4000 lock_timeout=500ms
 run_ok "$BUCARDO" start
 

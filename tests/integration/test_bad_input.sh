@@ -5,11 +5,8 @@
 # exist, removals of objects in use.  Each must fail (exit 1..127, never a
 # crash or a hang) within a few seconds with a short message on stderr,
 # and together they must leave the catalog exactly as it was.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 # Something of every kind, for duplicates and removals in use.
 for d in a b; do

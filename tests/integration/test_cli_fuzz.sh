@@ -10,11 +10,8 @@
 # invalid case may be accepted; no rejected case may change the catalog,
 # nor (add, remove, update...) tell of changes on stdout.
 # The work is in tests/lib/cli_fuzz.py.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 for d in a b; do
     createdb "$d" && psql -X -q -d "$d" -c "create table t1 (id int primary key, v text);

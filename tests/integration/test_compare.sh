@@ -6,11 +6,8 @@
 # --json parses; --repair plus a kick makes the tables equal again; two
 # targets with customname and customcols; errors exit 2 and name what
 # failed.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 # run_rc RC CMD... - run a command expecting exit status RC; OUT and ERR as run_ok.
 run_rc() {

@@ -3,11 +3,8 @@
 # ~/.bucardorc file and --bucardorc / --no-bucardorc, command-line options
 # winning over the rc file and over libpq's environment, and the help and
 # version output (which need no catalog at all).
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 unchanged() { expect_equal "$1" "$(catalog_snapshot)" "catalog after $2"; }
 setting() { sql bucardo "select setting from bucardo.config where name = '$1'"; }
 

@@ -4,11 +4,8 @@
 # copy, for a table with an integer key and one with a composite text key;
 # a fullcopy target of the same tables, a keyless one included, equals the
 # source after each run.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 createdb src && psql -X -q -d src -c "
     CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL, note text);

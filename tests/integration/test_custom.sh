@@ -2,15 +2,11 @@
 # customname: a table with another name on one target; customcols: a target
 # that receives a subset of the columns and an expression.  Proven on the
 # data after inserts, updates, deletes, and a onetimecopy.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
-createdb src && psql -X -q -d src -c "CREATE TABLE t (id int PRIMARY KEY, name text, secret text, n int)" || fail src
-createdb renamed && psql -X -q -d renamed -c "CREATE SCHEMA other; CREATE TABLE other.\"T two\" (id int PRIMARY KEY, name text, secret text, n int)" || fail renamed
-createdb slim && psql -X -q -d slim -c "CREATE TABLE t (id int PRIMARY KEY, name text)" || fail slim
-for db in src renamed slim; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
+test_databases "CREATE TABLE t (id int PRIMARY KEY, name text, secret text, n int)" src
+test_databases "CREATE SCHEMA other; CREATE TABLE other.\"T two\" (id int PRIMARY KEY, name text, secret text, n int)" renamed
+test_databases "CREATE TABLE t (id int PRIMARY KEY, name text)" slim
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 run_ok "$BUCARDO" add customname t 'other.T two' db=renamed
 expect_out "Added customname 1 for public.t: other.T two \(db renamed, sync all\)"

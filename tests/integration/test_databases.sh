@@ -5,11 +5,8 @@
 # refused; a database in use is kept unless --force.  The role "alice"
 # really needs her password (scram over the socket), and that password must
 # never appear in anything bucardo prints, successful or not.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 PW='Zq8-s3cr3t-Pw'        # alice's real password
 WRONG='Wr0ng-Pa55-Xy'     # a wrong one: must not leak either

@@ -4,11 +4,8 @@
 # cannot hold fails the cycle with a clear error instead of being mangled,
 # and the sync recovers once the row is gone.  A SQL_ASCII source and
 # target pass high-bit bytes through unchanged.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 createdb -E UTF8 -T template0 --locale=C u8 || fail "createdb u8"
 createdb -E LATIN1 -T template0 --locale=C l1 || fail "createdb l1"

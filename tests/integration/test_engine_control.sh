@@ -5,11 +5,8 @@
 # waits), reload after adding a sync, deactivate/activate, pause/resume,
 # restart, and syncs without autokick (kick only, or every checktime).
 # Each step is judged by the targets' contents, not by messages alone.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 PIDFILE="$TEST_DIR/piddir/bucardo.mcp.pid"
 
 # One table per sync, all from src to tgt.
@@ -17,11 +14,7 @@ SCHEMA="CREATE TABLE a (id int PRIMARY KEY, v text);
         CREATE TABLE b (id int PRIMARY KEY, v text);
         CREATE TABLE c (id int PRIMARY KEY, v text);
         CREATE TABLE d (id int PRIMARY KEY, v text);"
-for db in src tgt; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
-run_ok "$BUCARDO" add database src dbname=src
-run_ok "$BUCARDO" add database tgt dbname=tgt
+test_databases "$SCHEMA" src tgt
 for t in a b c d; do
     run_ok "$BUCARDO" add table "$t" db=src relgroup="r$t"
 done

@@ -20,8 +20,7 @@
 # every failure), so a failing run can be replayed: FAULT_SEED=N ctest ...
 # (the workload's statements and the faults' order and spacing replay; the
 # exact moments depend on the machine's speed).
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
+. "$TESTS_DIR/lib/setup.sh"
 T_START=$(date +%s)
 SEED=${FAULT_SEED:-$(( ($(date +%s) * 7919 + $$) % 1000000 ))}
 echo "FAULT_SEED=$SEED"

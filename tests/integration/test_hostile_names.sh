@@ -8,11 +8,8 @@
 # password (scram-sha-256) is given by `add database pass=`: it never
 # appears in any command's output, in `list dbs`, or in log.bucardo - not
 # even when her connections fail.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 PW='Hx7-pa55w0rd-Qz'
 sql postgres "create role alice login superuser password '$PW'" >/dev/null || fail "create role alice"

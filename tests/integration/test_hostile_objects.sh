@@ -7,11 +7,8 @@
 # targets end up equal to the source, and listings stay aligned by display
 # width.  The names the command line itself would misread are refused with
 # one clear line, and the catalog is left unchanged.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 rep() { printf "$1%.0s" $(seq "$2"); }
 EVIL="x'; drop table t; --"                 # quote, semicolon, spaces, SQL

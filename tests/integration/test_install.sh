@@ -3,10 +3,8 @@
 # proceed, quit, end of input), --batch, a second install, a non-superuser
 # and an unreachable server.  After each step the cluster itself is checked:
 # whether the role, the database and the catalog exist, and what they hold.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
+. "$TESTS_DIR/lib/setup.sh"
+test_begin --no-install
 mkdir -p "$TEST_DIR/piddir" "$TEST_DIR/piddir2"
 
 # run_input INPUT CMD... - like run_ok/run_fail but feeding INPUT on stdin

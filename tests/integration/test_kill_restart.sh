@@ -6,11 +6,8 @@
 # the engine is left to finish, every target equals the source - nothing
 # lost, nothing doubled.  (A cycle bigger than batch_keys commits in
 # batches, so a kill may leave some batches applied: that is allowed.)
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 PIDFILE="$TEST_DIR/piddir/bucardo.mcp.pid"
 N=200000
 
@@ -26,8 +23,7 @@ done
 for db in src t1 t2; do
     run_ok "$BUCARDO" add database "$db" dbname="$db"
 done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1,t2
+test_sync s1 rg src,t1,t2
 run_ok "$BUCARDO" start
 
 # wait_copy_on_target - until some target receives a COPY from the engine,

@@ -4,26 +4,17 @@
 # snapshot, nor skipped by the next one - they reach every target.  Two
 # syncs read the same source, so the purge of applied deltas (which must
 # keep the open transaction's rows) is exercised too.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 SCHEMA="CREATE TABLE t (id int PRIMARY KEY, v text);
         CREATE TABLE side (id int PRIMARY KEY);"
-for db in src t1 t2; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
+test_databases "$SCHEMA" src t1 t2
 psql -X -q -d src -c "INSERT INTO t SELECT i, 'base' FROM generate_series(1, 100) i" || fail "base rows"
 for db in t1 t2; do
     psql -X -q -d "$db" -c "INSERT INTO t SELECT i, 'base' FROM generate_series(1, 100) i" || fail "base rows on $db"
 done
-for db in src t1 t2; do
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1
+test_sync s1 rg src,t1
 run_ok "$BUCARDO" add sync s2 relgroup=rg dbs=src,t2
 run_ok "$BUCARDO" start
 check() {

@@ -5,11 +5,8 @@
 # includes a row B deletes to settle a unique collision with a row from A,
 # and, in a multi-source sync, the losing row of a unique conflict between
 # two sources.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 for db in a b c; do
     createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE t (id int PRIMARY KEY, v text)" || fail "$db"
 done

@@ -12,12 +12,8 @@
 #      reachable again it receives what it missed, a and b receive c's
 #      changes, conflicts are settled by bucardo_latest, and all three end
 #      identical.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-pg_start_second_cluster || fail "cannot start the second cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin --second-cluster
 # Short retries keep the test short; the backoff itself is not under test.
 run_ok "$BUCARDO" set retry_delay=1 retry_delay_max=1
 
@@ -53,14 +49,9 @@ start2() {
 }
 
 psql2 -d postgres -c "CREATE ROLE bucardo LOGIN SUPERUSER" || fail "bucardo role on the second server"
-for db in src near a b; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
+test_databases "$SCHEMA" src near a b
 for db in far c; do
     psql2 -d postgres -c "CREATE DATABASE $db" && psql2 -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
-for db in src near a b; do
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
 done
 for db in far c; do
     run_ok "$BUCARDO" add database "$db" dbname="$db" host="$PGHOST2" port="$PGPORT2"

@@ -5,11 +5,8 @@
 # all updated in one transaction; the targets end equal to the source and
 # the engine's peak RSS (VmHWM) stays under a fixed limit (64 MiB) smaller
 # than the data a cycle moves.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 LIMIT_KB=$((64 * 1024))
 # AddressSanitizer and ThreadSanitizer add shadow memory and quarantines
 # that grow with every allocation made, bounded or not: there the limit only
@@ -17,14 +14,8 @@ LIMIT_KB=$((64 * 1024))
 [ -n "${BUCARDO_SANITIZER:-}" ] && LIMIT_KB=$((512 * 1024))
 
 SCHEMA="CREATE TABLE wide (id int PRIMARY KEY, n bigint, pad text, note text);"
-for db in src t1 t2; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
-for db in src t1 t2; do
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1,t2
+test_databases "$SCHEMA" src t1 t2
+test_sync s1 rg src,t1,t2
 run_ok "$BUCARDO" start
 pid=$(engine_pid)
 [ -n "$pid" ] || fail "no engine pid file"

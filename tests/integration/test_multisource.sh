@@ -3,21 +3,14 @@
 # every other member exactly once (no echo), conflicts are settled by each
 # strategy with the winner it names, and after concurrent random writes on
 # both sides every member holds the same rows.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
-for db in a b c; do
-    createdb "$db" && psql -X -q -d "$db" -c "
-        CREATE TABLE item (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
-        CREATE TABLE pair (x int, y text, v text, PRIMARY KEY (x, y));
-        INSERT INTO item SELECT i, 'init', 0 FROM generate_series(1, 200) i;" || fail "schema on $db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=a relgroup=rg
-run_ok "$BUCARDO" add sync ms relgroup=rg dbs=a:source,b:source,c:target
+test_databases "
+    CREATE TABLE item (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
+    CREATE TABLE pair (x int, y text, v text, PRIMARY KEY (x, y));
+    INSERT INTO item SELECT i, 'init', 0 FROM generate_series(1, 200) i;" a b c
+test_sync ms rg a:source,b:source,c:target
 run_ok "$BUCARDO" start
 ALL=(item pair)
 converged() {

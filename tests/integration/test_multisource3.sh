@@ -11,22 +11,15 @@
 # tested: makedelta records every applied key as a new change, and nothing
 # tells a change that went round back to its origin, so the ring would
 # replay it for ever.  One sync with three sources is the supported shape.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
-for db in a b c; do
-    createdb "$db" && psql -X -q -d "$db" -c "
-        CREATE TABLE item (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
-        CREATE TABLE pair (x int, y text, v text, PRIMARY KEY (x, y));
-        INSERT INTO item SELECT i, 'init', 0 FROM generate_series(1, 300) i;
-        INSERT INTO pair SELECT i, 'k', 'init' FROM generate_series(1, 20) i;" || fail "schema on $db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=a relgroup=rg
-run_ok "$BUCARDO" add sync ms relgroup=rg dbs=a:source,b:source,c:source
+test_databases "
+    CREATE TABLE item (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
+    CREATE TABLE pair (x int, y text, v text, PRIMARY KEY (x, y));
+    INSERT INTO item SELECT i, 'init', 0 FROM generate_series(1, 300) i;
+    INSERT INTO pair SELECT i, 'k', 'init' FROM generate_series(1, 20) i;" a b c
+test_sync ms rg a:source,b:source,c:source
 # A cycle racing the application's own writes on a member can fail (and is
 # retried): keep the retries quick.
 run_ok "$BUCARDO" set retry_delay=0.2 retry_delay_max=1

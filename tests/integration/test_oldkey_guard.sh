@@ -13,11 +13,8 @@
 # is gone; without the guard every table gets the unfiltered trigger; the
 # last `remove sync` takes the guard away.  After each step the target
 # equals the source.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 sql postgres "CREATE ROLE app LOGIN" >/dev/null || fail "create role app"
 SCHEMA="
@@ -37,11 +34,8 @@ CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS
   \$\$ BEGIN IF NEW.v IS DISTINCT FROM OLD.v THEN NEW.id := NEW.id + 10000; END IF; RETURN NEW; END \$\$;
 CREATE TRIGGER bump BEFORE UPDATE ON pre FOR EACH ROW EXECUTE FUNCTION bump();
 CREATE TRIGGER bump BEFORE UPDATE ON parent FOR EACH ROW EXECUTE FUNCTION bump();"
-for db in src tgt; do
-    createdb "$db" && psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "$SCHEMA" >/dev/null || fail "schema on $db"
-    sql "$db" "GRANT CREATE ON SCHEMA public TO app" >/dev/null
-done
-for db in src tgt; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
+test_databases "$SCHEMA" src tgt
+for db in src tgt; do sql "$db" "GRANT CREATE ON SCHEMA public TO app" >/dev/null; done
 run_ok "$BUCARDO" add table kc gk ck pre own pa fkc db=src relgroup=rg
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
 TABLES="kc gk ck pre own pa fkc"

@@ -5,11 +5,8 @@
 # keyless ones included, replaced on every run.  The pgbench tables carry
 # foreign keys (--foreign-keys): tables other tables reference are emptied
 # without TRUNCATE, and a referenced primary key stays during parallel loads.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 createdb src && pgbench -i -q -s 2 --foreign-keys src >/dev/null 2>&1 || fail "pgbench -i"
 psql -X -q -d src -c "CREATE TABLE pair (a int, b text, v text, PRIMARY KEY (a, b));

@@ -5,11 +5,8 @@
 # updates within and across partitions, key changes and deletes, through
 # the parent and on a partition directly; after each step the target equals
 # the source.  `remove sync` then leaves no capture function or trigger.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 SCHEMA="
 CREATE TABLE pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
@@ -17,10 +14,7 @@ CREATE TABLE pt_a PARTITION OF pt FOR VALUES FROM (0) TO (1000);
 CREATE TABLE pt_b PARTITION OF pt FOR VALUES FROM (1000) TO (2000);
 CREATE TABLE ip (id int, v text);
 CREATE TABLE ic (id int PRIMARY KEY, extra text) INHERITS (ip);"
-for db in src tgt; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
-for db in src tgt; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
+test_databases "$SCHEMA" src tgt
 run_ok "$BUCARDO" add all tables db=src -T ip relgroup=rg
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
 [ "$(sql src "select count(*) from pg_trigger where tgname = 'bucardo_delta_part' and tgrelid = 'pt_a'::regclass")" = 1 ] ||

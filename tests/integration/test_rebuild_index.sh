@@ -10,11 +10,8 @@
 # comes back.  An engine killed mid-copy leaves the dropped indexes in the
 # catalog's journal and recreates them when it starts again.
 # rebuild_index=2 also rebuilds them in delta cycles.  Bad values are refused.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 createdb src && psql -X -q -d src -c "
     CREATE TABLE item (id int PRIMARY KEY, code text NOT NULL, sku text CONSTRAINT item_sku UNIQUE,

@@ -4,11 +4,8 @@
 # arrays, regclass and aclitem, and TRUNCATE of tables that foreign keys reference (parent, and on
 # t1 a table outside the sync too).  After each step every target's
 # contents equal the source's.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 SCHEMA="
 CREATE TABLE multi (a int, b text, v numeric, note text, PRIMARY KEY (a, b));
@@ -17,15 +14,9 @@ CREATE TABLE texty (k text PRIMARY KEY, data bytea, doc jsonb, tags text[], j js
 CREATE TABLE \"Odd \"\"name\"\"\" (\"Key Col\" bigint PRIMARY KEY, \"select\" text);
 CREATE TABLE parent (id int PRIMARY KEY, name text);
 CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent);"
-for db in src t1 t2; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
+test_databases "$SCHEMA" src t1 t2
 psql -X -q -d t1 -c "CREATE TABLE local_ref (p int REFERENCES parent)" || fail "local_ref on t1"
-for db in src t1 t2; do
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1,t2
+test_sync s1 rg src,t1,t2
 run_ok "$BUCARDO" start
 TABLES=(multi texty '"Odd ""name"""' parent child)
 check() {

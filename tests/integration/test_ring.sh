@@ -9,11 +9,8 @@
 # round the ring for ever, since nothing tells a change that came back to
 # its origin from a new one.  Members writing the same keys need one
 # multi-source sync instead (test_multisource3.sh).
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 for db in a b c; do
     createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE t (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0)" ||
         fail "schema on $db"

@@ -2,16 +2,10 @@
 # Sequences: `add sequence`, `add all sequences`, sequences in a relgroup
 # next to tables; their values reach the targets, and between two sources
 # the highest value wins everywhere.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
-for db in a b c; do
-    createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE t (id serial PRIMARY KEY, v text);
-                                            CREATE SEQUENCE other_seq; CREATE SEQUENCE \"Odd Seq\";" || fail "schema $db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
+test_databases "CREATE TABLE t (id serial PRIMARY KEY, v text);
+                CREATE SEQUENCE other_seq; CREATE SEQUENCE \"Odd Seq\";" a b c
 run_ok "$BUCARDO" add all tables db=a relgroup=rg
 run_ok "$BUCARDO" add all sequences db=a relgroup=rg --verbose
 expect_out "New sequences added: 3"

@@ -8,11 +8,8 @@
 # The copy is held on the target for a while (an ALWAYS trigger on a few
 # rows waits for an advisory lock the test holds), so progress is seen
 # mid-copy however fast the machine.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 createdb src && psql -X -q -d src -c "
     CREATE TABLE big (id int PRIMARY KEY, v text NOT NULL, n numeric);

@@ -5,11 +5,8 @@
 # refused with the catalog unchanged; a delta sync refused over a table
 # without a key (fullcopy accepted); update sync; removal of what a sync
 # uses refused; remove sync; the list syncs line.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 for d in a b c; do
     createdb "$d" || fail createdb

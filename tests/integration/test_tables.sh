@@ -6,11 +6,8 @@
 # hostile names (quotes and SQL in names, mixed case, 63 bytes, unicode, a
 # reserved word) which must be stored and shown as they are, with no SQL
 # of theirs ever run.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 LONG=t23456789012345678901234567890123456789012345678901234567890123   # 63 bytes
 WEIRD='we"ird; drop table x'

@@ -5,20 +5,14 @@
 # the down target still needs are kept (purge waits for every sync), so
 # when the server is back the sync catches up on its own - no kick, no new
 # change - and status is Good again.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-pg_start_second_cluster || fail "cannot start the second cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin --second-cluster
 # Short retries keep the test short; the backoff itself is not under test.
 run_ok "$BUCARDO" set retry_delay=1 retry_delay_max=2
 
 SCHEMA="CREATE TABLE items (id int PRIMARY KEY, v text, n int);
         CREATE TABLE other (k text PRIMARY KEY, d jsonb);"
-for db in src near; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
+test_databases "$SCHEMA" src near
 # psql2 ARGS - psql on the second server.
 psql2() {
     psql -X -q -h "$PGHOST2" -p "$PGPORT2" "$@"
@@ -39,11 +33,8 @@ remote_synced() {
     done
 }
 
-run_ok "$BUCARDO" add database src dbname=src
-run_ok "$BUCARDO" add database near dbname=near
 run_ok "$BUCARDO" add database far dbname=far host="$PGHOST2" port="$PGPORT2"
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync tofar relgroup=rg dbs=src,far
+test_sync tofar rg src,far
 run_ok "$BUCARDO" add sync tonear relgroup=rg dbs=src,near
 run_ok "$BUCARDO" start
 

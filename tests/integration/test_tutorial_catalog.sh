@@ -2,10 +2,8 @@
 # The tutorial's commands up to `bucardo list tables`, verbatim, against a
 # private cluster: each prints what the tutorial shows (connection details
 # aside), and the catalog holds what they describe.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
+. "$TESTS_DIR/lib/setup.sh"
+test_begin --no-install
 
 run_ok "$BUCARDO" --version
 expect_equal "bucardo version 5.6.0" "$OUT" "bucardo --version"

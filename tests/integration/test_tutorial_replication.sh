@@ -3,10 +3,8 @@
 # private cluster: install, pgbench databases, add database/tables/sync,
 # start, the update of pgbench_tellers reaches test2, status (table and
 # detail) reports the run, stop returns once the engine is gone.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
+. "$TESTS_DIR/lib/setup.sh"
+test_begin --no-install
 TABLES=(pgbench_accounts pgbench_branches pgbench_tellers)
 
 run_ok "$BUCARDO" --version

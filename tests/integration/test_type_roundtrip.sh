@@ -24,12 +24,9 @@
 # comparison of the text forms), naming each column that differs.  Every
 # check session uses the same fixed settings (UTC, ISO), so equal values
 # print equally.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
+. "$TESTS_DIR/lib/setup.sh"
 unset PGOPTIONS  # the engine must meet the databases' own settings
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+test_begin
 CHECK_OPTS="-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex"
 # csql DB QUERY - sql with the fixed check settings.
 csql() {
@@ -58,9 +55,7 @@ CREATE TABLE ty (
 CREATE TABLE tk (u uuid, at timestamptz, n numeric, t text, v text, PRIMARY KEY (u, at, n, t));
 SQL
 )
-for db in src t1 t2; do
-    createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
-done
+test_databases "$SCHEMA" src t1 t2
 psql -X -q -d postgres <<'SQL' || fail "database settings"
 ALTER DATABASE src SET TimeZone = 'America/New_York';
 ALTER DATABASE src SET DateStyle = 'SQL, DMY';
@@ -75,11 +70,7 @@ ALTER DATABASE t2 SET DateStyle = 'Postgres, MDY';
 ALTER DATABASE t2 SET IntervalStyle = 'postgres_verbose';
 ALTER DATABASE t2 SET xmloption = 'document';
 SQL
-for db in src t1 t2; do
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1,t2
+test_sync s1 rg src,t1,t2
 # The scratch schema for the checks comes after `add all tables`.
 sql src "CREATE SCHEMA chk" >/dev/null || fail "schema chk"
 run_ok "$BUCARDO" start

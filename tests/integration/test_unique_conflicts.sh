@@ -11,30 +11,17 @@
 #      the conflict_strategy's winner everywhere, the loser's row gone from
 #      every member (its own database included), for bucardo_latest,
 #      bucardo_source and an explicit list; bucardo_abort fails clearly.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
-for db in src tgt; do
-    createdb "$db" && psql -X -q -d "$db" -c "
-        CREATE TABLE acct (id int PRIMARY KEY, email text UNIQUE, code text, active bool NOT NULL DEFAULT true);
-        CREATE UNIQUE INDEX acct_code ON acct (lower(code)) WHERE active;
-        INSERT INTO acct VALUES (10, 'p@x', 'P', true), (11, 'q@x', 'Q', true), (97, 'old@x', 'DUP', false),
-                                (96, NULL, NULL, true);" \
-        || fail "schema on $db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-for db in a b c; do
-    createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE m (id int PRIMARY KEY, u text UNIQUE, v text)" \
-        || fail "schema on $db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
-run_ok "$BUCARDO" add all tables db=src relgroup=rs
-run_ok "$BUCARDO" add sync s relgroup=rs dbs=src,tgt autokick=0
-run_ok "$BUCARDO" add all tables db=a relgroup=rm
-run_ok "$BUCARDO" add sync ms relgroup=rm dbs=a:source,b:source,c:target autokick=0
+test_databases "
+    CREATE TABLE acct (id int PRIMARY KEY, email text UNIQUE, code text, active bool NOT NULL DEFAULT true);
+    CREATE UNIQUE INDEX acct_code ON acct (lower(code)) WHERE active;
+    INSERT INTO acct VALUES (10, 'p@x', 'P', true), (11, 'q@x', 'Q', true), (97, 'old@x', 'DUP', false),
+                            (96, NULL, NULL, true);" src tgt
+test_databases "CREATE TABLE m (id int PRIMARY KEY, u text UNIQUE, v text)" a b c
+test_sync s rs src,tgt autokick=0
+test_sync ms rm a:source,b:source,c:target autokick=0
 run_ok "$BUCARDO" start
 
 last_run() {  # last_run SYNC COLUMNS

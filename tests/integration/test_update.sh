@@ -4,21 +4,15 @@
 # catalog listings and in the data: a table joining the sync's relgroup
 # starts replicating, one leaving stops (its capture goes), a database
 # turned from target to source sends its changes, and back again.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
-for db in a b c; do
-    createdb "$db" && psql -X -q -d "$db" -c "
-        CREATE TABLE t1 (id int PRIMARY KEY, v text);
-        CREATE TABLE t2 (id int PRIMARY KEY, v text);
-        CREATE TABLE t3 (id int PRIMARY KEY, v text);
-        CREATE TABLE t4 (id int PRIMARY KEY, v text);
-        CREATE SEQUENCE s1;" || fail "schema on $db"
-    run_ok "$BUCARDO" add database "$db" dbname="$db"
-done
+test_databases "
+    CREATE TABLE t1 (id int PRIMARY KEY, v text);
+    CREATE TABLE t2 (id int PRIMARY KEY, v text);
+    CREATE TABLE t3 (id int PRIMARY KEY, v text);
+    CREATE TABLE t4 (id int PRIMARY KEY, v text);
+    CREATE SEQUENCE s1;" a b c
 run_ok "$BUCARDO" add all tables db=a
 run_ok "$BUCARDO" add all sequences db=a
 run_ok "$BUCARDO" add relgroup rg t1

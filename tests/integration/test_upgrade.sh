@@ -7,19 +7,12 @@
 # outdated trigger set is repaired, an old-style kick trigger removed);
 # an unreachable source or a table locked for longer than the capture's
 # lock timeout makes it fail, naming the sync.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
+. "$TESTS_DIR/lib/setup.sh"
 VERSION=$(sed -n 's/^#define CATALOG_VERSION \([0-9][0-9]*\).*/\1/p' "$TESTS_DIR/../include/catalog.h")
 [ -n "$VERSION" ] || fail "no CATALOG_VERSION in include/catalog.h"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
-for db in src tgt; do
-    createdb $db && psql -X -q -d $db -c "CREATE TABLE t (id int PRIMARY KEY)" || fail "schema on $db"
-    run_ok "$BUCARDO" add database $db dbname=$db
-done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
+test_begin
+test_databases "CREATE TABLE t (id int PRIMARY KEY)" src tgt
+test_sync s rg src,tgt
 triggers() { sql src "select string_agg(tgname, ' ' order by tgname) from pg_trigger where tgrelid = 't'::regclass"; }
 current=$(triggers)
 # Capture as an older release left it: a trigger missing, a separate kick trigger.

@@ -3,16 +3,11 @@
 # whose columns differ (naming table, database and column) unless
 # strict_checking is off; the engine makes the same check and marks the
 # sync Bad.  `bucardo inspect` shows the table's key, syncs and capture.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
-createdb src && psql -X -q -d src -c "CREATE TABLE t (id int PRIMARY KEY, amount numeric, note text)" || fail src
-createdb tgt && psql -X -q -d tgt -c "CREATE TABLE t (id int PRIMARY KEY, amount integer, note text)" || fail tgt
-for db in src tgt; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
-run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
+test_databases "CREATE TABLE t (id int PRIMARY KEY, amount numeric, note text)" src
+test_databases "CREATE TABLE t (id int PRIMARY KEY, amount integer, note text)" tgt
+test_sync s rg src,tgt
 
 run_fail "$BUCARDO" validate s
 expect_err 'table public.t column "amount" is integer on database tgt but numeric on the source'
