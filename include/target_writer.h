@@ -36,6 +36,12 @@ void writer_counts(TargetWriter *w, long *deleted, long *inserted);
  * The caller frees it.  Call after writer_wait. */
 char *writer_take_rows(TargetWriter *w);
 const char *writer_db_name(const TargetWriter *w);
+/* writer_set_shape_query - an expression (engine/sync_runner.c,
+ * shape_expr) every later BEGIN reads in its own round trip; NULL: none. */
+void writer_set_shape_query(TargetWriter *w, const char *expr);
+/* writer_shape - its value at the last BEGIN (the caller frees it), or
+ * NULL.  Call after writer_wait. */
+char *writer_shape(TargetWriter *w);
 
 /* writer_stop - stop the thread, close its connection, free it. */
 void writer_stop(TargetWriter *w);

@@ -45,6 +45,8 @@ typedef struct SourceConn {
     char *last_snapshot; /* the last recorded cycle's snapshot, or a later one that the
                             poll found nothing new in (owned), or NULL */
     char *poll_sql;      /* runner_check_completed's query (owned, built once per connection) */
+    char *begin_sql;     /* runner_begin_sql (owned, built once per connection) */
+    char *shape;         /* the shape (shape_expr) of the tables the plans were made from */
     bool offline;        /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
 } SourceConn;
 
@@ -72,6 +74,7 @@ struct SyncRunner {
      * cycles).  send_all/send_table with no mask reach only these. */
     bool *online;
     bool *wchecked; /* per writer: its columns were checked since the last (re)load */
+    char **wshape;  /* per writer: the shape (shape_expr) of its tables when they were checked */
 };
 
 /* The database writer w applies to. */
@@ -92,6 +95,18 @@ static inline int source_writer(const SyncRunner *r, int s)
  * reached at all, as opposed to refusing what it was asked. */
 bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen) MUST_CHECK;
 void runner_drop_source(SyncRunner *r, int s);
+/* shape_expr - append a parenthesised expression that is the shape of the
+ * tables (quoted qualified names, each made a literal for conn): one text
+ * that changes with any change of their columns. */
+void shape_expr(StrBuf *out, PGconn *conn, char *const *tables, int n);
+/* runner_begin_sql - source s's first statement of a cycle: BEGIN
+ * REPEATABLE READ, then one row of the snapshot and the tables' shape. */
+const char *runner_begin_sql(SyncRunner *r, int s);
+/* runner_source_shape - the shape source s's cycle snapshot sees: when it
+ * is not the one its plans were made from, plan them again (in the
+ * snapshot's transaction, so they match it) and have every writer's
+ * columns checked again. */
+bool runner_source_shape(SyncRunner *r, int s, const char *shape, char *err, size_t errlen) MUST_CHECK;
 bool runner_ensure_catalog(SyncRunner *r) MUST_CHECK;
 
 /* cycle_stream.c */
@@ -145,9 +160,16 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
                size_t errlen) MUST_CHECK;
 
 /* cycle_checks.c */
-/* check_columns - through source s's connection, the columns of every
- * online writer not checked yet since the last (re)load. */
-bool check_columns(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
+/* check_columns - the columns of every online writer not checked yet since
+ * the last (re)load or change of shape, against every online source. */
+bool check_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
+/* columns_suspect - err (a writer's) is one a change of a table's columns
+ * can cause: undefined column, type mismatch, bad data for the type... */
+bool columns_suspect(const char *err);
+/* recheck_columns - forget every check and check again now; on a mismatch
+ * err gets the check's message (naming database, table and column) and the
+ * result is false.  true: the columns match (err unchanged). */
+bool recheck_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_conflicts.c */
 /* resolve_conflicts - settle keys changed on several sources; catchup (per

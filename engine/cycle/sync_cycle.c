@@ -154,6 +154,8 @@ typedef struct Cycle {
     int first;          /* the first online source (quoting, column checks) */
     StrBuf left_out;    /* every reason, "; "-separated: the run's warning */
     bool shape_changed; /* record() found the sync's tables or databases changed */
+    bool columns_moved; /* a writer's tables' shape at BEGIN was not the one last checked */
+    bool moved_only;    /* ... and no writer failed: the unit can be applied again */
 } Cycle;
 
 /* keep_snapshots - remember this cycle's snapshots for runner_check_completed. */
@@ -835,11 +837,9 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
 
         if (!runner_ensure_source(r, s, &unreachable, err, errlen))
             return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
-        /* One round trip: the transaction and its snapshot. */
-        res =
-            src_query(r, s, "begin",
-                      "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.pg_current_snapshot()::text",
-                      PGRES_TUPLES_OK, err, errlen);
+        /* One round trip: the transaction, its snapshot and the shape of
+         * the tables' columns in it (a change re-plans them). */
+        res = src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
         if (res == NULL && attempt == 0 && PQstatus(r->src[s].conn) == CONNECTION_BAD) {
             runner_drop_source(r, s);
             continue;
@@ -847,6 +847,10 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         if (res == NULL)
             return SOURCE_FAILED;
         c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
+        if (!runner_source_shape(r, s, PQgetvalue(res, 0, 1), err, errlen)) {
+            PQclear(res);
+            return SOURCE_FAILED;
+        }
         PQclear(res);
         return SOURCE_STARTED;
     }
@@ -984,6 +988,21 @@ static bool commit_all(Cycle *c, char *err, size_t errlen)
     for (int w = 0; w < r->nwriters; w++)
         if (r->online[w] && !writer_wait(r->writers[w], ok ? err : NULL, errlen))
             ok = false;
+    /* DDL on a writer's tables since they were checked (likely the cause
+     * of an error, too): not committed before run_unit has checked them
+     * again. */
+    for (int w = 0; w < r->nwriters; w++) {
+        char *shape = r->online[w] ? writer_shape(r->writers[w]) : NULL;
+        if (shape && r->wshape[w] && strcmp(shape, r->wshape[w]) != 0 && !c->columns_moved) {
+            if (ok)
+                snprintf(err, errlen, "target %s: the columns of the sync's tables changed",
+                         writer_dbinfo(r, w)->name);
+            c->columns_moved = true;
+            c->moved_only = ok;
+            ok = false;
+        }
+        free(shape);
+    }
     if (!ok)
         return false;
     send_all(r, MSG_COMMIT, NULL, NULL);
@@ -1113,6 +1132,7 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
 static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
+    bool rechecked = false;
 
     c->unique_mode = false; /* the fast path first, for every unit */
     for (int attempt = 1;; attempt++) {
@@ -1135,6 +1155,26 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         send_all(r, MSG_ROLLBACK, NULL, NULL);
         for (int w = 0; w < r->nwriters; w++)
             (void)writer_wait(r->writers[w], NULL, 0);
+        /* DDL on a writer: its columns are checked again (now that no
+         * writer holds a lock), once per unit.  A mismatch fails the
+         * cycle with a message naming database, table and column; the
+         * changes stay queued.  Columns that still match: the unit is
+         * applied again when the shape merely moved, and otherwise the
+         * writer's own error stands. */
+        if (!rechecked && (c->columns_moved || columns_suspect(err))) {
+            bool again = c->columns_moved && c->moved_only;
+
+            rechecked = true;
+            c->columns_moved = false;
+            if (!recheck_columns(r, err, errlen))
+                return false;
+            if (again) {
+                log_info("%s; they still match the sources: applying this batch again", err);
+                attempt--;
+                err[0] = '\0';
+                continue;
+            }
+        }
         if (!c->unique_mode && unique_violation(err)) {
             log_warn("%s; applying this batch again, settling unique collisions", err);
             c->unique_mode = true;
@@ -1247,7 +1287,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     for (int w = 0; w < r->def.ntargets; w++)
         c.copy_cycle |= r->def.fullcopy[w];
 
-    if (!start_cycle(&c, err, errlen) || !check_columns(r, c.first, err, errlen) ||
+    if (!start_cycle(&c, err, errlen) || !check_columns(r, err, errlen) ||
         !read_sequences(&c, c.seq_high, c.seq_called, &seq_changed, err, errlen))
         goto fail_sources;
     for (int s = 0; s < c.ns; s++)

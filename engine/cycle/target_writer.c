@@ -5,7 +5,10 @@
  *
  *   CONNECT                    reply: is the database reachable?  (a kept
  *                              connection is checked without a round trip)
- *   BEGIN                      connect if needed; replica role; BEGIN
+ *   BEGIN                      connect if needed; replica role; BEGIN, and
+ *                              in the same round trip the shape of the
+ *                              target's tables when the sync thread set a
+ *                              query for it (writer_set_shape_query)
  *   EXEC sql | COPY_BEGIN sql, DATA..., COPY_END    (any number)
  *   QUERY sql                  its rows are kept until writer_take_rows
  *   EMPTY table                TRUNCATE, or DELETE if foreign keys point at it
@@ -57,14 +60,17 @@ struct TargetWriter {
     char error[1024]; /* first error since BEGIN */
     long deleted;
     long inserted;
-    StrBuf rows; /* rows of QUERY messages since BEGIN, one line each */
+    StrBuf rows;     /* rows of QUERY messages since BEGIN, one line each */
+    char *shape_sql; /* writer_set_shape_query's expression, or NULL */
+    char *shape;     /* its value at the last BEGIN, or NULL */
 };
 
 static void record_error(TargetWriter *w, const char *what, const PGresult *res)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    char msg[900];
+    const char *context = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
+    char msg[900], where[200] = "";
 
     if (primary == NULL) {
         snprintf(msg, sizeof(msg), "%s", w->conn ? PQerrorMessage(w->conn) : "no connection");
@@ -72,10 +78,14 @@ static void record_error(TargetWriter *w, const char *what, const PGresult *res)
             msg[n - 1] = '\0';
         primary = msg;
     }
+    /* The first line of a COPY's context names the table, the line and
+     * the column ("COPY t, line 1, column n"), which the message lacks. */
+    if (context && strncmp(context, "COPY ", 5) == 0)
+        snprintf(where, sizeof(where), "; %.*s", (int)strcspn(context, "\n"), context);
     pthread_mutex_lock(&w->lock);
     if (!w->failed)
-        snprintf(w->error, sizeof(w->error), "target %s: %s: %s%s%s%s", w->db.name, what, primary,
-                 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+        snprintf(w->error, sizeof(w->error), "target %s: %s: %s%s%s%s%s", w->db.name, what, primary,
+                 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "", where);
     pthread_mutex_unlock(&w->lock);
     if (!w->failed)
         log_error("%s", w->error);
@@ -213,6 +223,9 @@ static void reset(TargetWriter *w)
  */
 static void do_begin(TargetWriter *w, const char *encoding)
 {
+    char *shape_sql;
+    PGresult *res;
+
     reset(w);
     if (!ensure_conn(w, false))
         return;
@@ -229,7 +242,44 @@ static void do_begin(TargetWriter *w, const char *encoding)
             return;
         snprintf(w->encoding, sizeof(w->encoding), "%s", encoding);
     }
-    w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK, false);
+    pthread_mutex_lock(&w->lock);
+    free(w->shape);
+    w->shape = NULL;
+    shape_sql = w->shape_sql ? xasprintf("BEGIN; SELECT %s", w->shape_sql) : NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (shape_sql == NULL) {
+        w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK, false);
+        return;
+    }
+    res = PQexec(w->conn, shape_sql);
+    free(shape_sql);
+    w->in_txn = true; /* ROLLBACK looks at the session's own status */
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        pthread_mutex_lock(&w->lock);
+        w->shape = xstrdup(PQgetvalue(res, 0, 0));
+        pthread_mutex_unlock(&w->lock);
+    } else {
+        record_error(w, "BEGIN (reading the tables' columns)", res);
+    }
+    PQclear(res);
+}
+
+void writer_set_shape_query(TargetWriter *w, const char *expr)
+{
+    pthread_mutex_lock(&w->lock);
+    free(w->shape_sql);
+    w->shape_sql = expr ? xstrdup(expr) : NULL;
+    pthread_mutex_unlock(&w->lock);
+}
+
+char *writer_shape(TargetWriter *w)
+{
+    char *shape;
+
+    pthread_mutex_lock(&w->lock);
+    shape = w->shape ? xstrdup(w->shape) : NULL;
+    pthread_mutex_unlock(&w->lock);
+    return shape;
 }
 
 bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced)
@@ -465,6 +515,8 @@ void writer_stop(TargetWriter *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->replied);
     strbuf_free(&w->rows);
+    free(w->shape_sql);
+    free(w->shape);
     dbinfo_free(&w->db);
     free(w->sync);
     free(w->lock_timeout);

@@ -10,6 +10,10 @@
 #   (c)+(e) the main server (source, first target and catalog) restarts,
 #       once in fast mode and once in immediate mode (crash recovery);
 #   (d) the engine's connections are killed with pg_terminate_backend.
+# During (a) a column is also added to ti mid-run: on the source first
+# (the sync is Bad meanwhile, its changes queued through the kills), some
+# values written to it, then on one target, then on the other; the checks
+# compare whole rows, so the values written in between must have arrived.
 # After each scenario the workload stops, the sync completes a kicked cycle
 # (which started after the last write committed), and every target must
 # equal the source at once: any difference fails, naming the differing
@@ -294,10 +298,35 @@ verify_s1() {
     echo "$1: src = t1 = t2 (rows: $(digests src | sed 's/:.*//' | tr '\n' ' ')); $(( $(date +%s) - T0 )) s)"
 }
 
-# (a) engine kills, at random moments of the cycles in flight.
+# ddl_midrun D1 D2 D3 - ADD COLUMN on src after D1 tenths of a second, then
+# values in it, on t1 D2 tenths later and on t2 D3 tenths after that (the
+# delays come from the parent's RANDOM, so they replay).  A failure leaves
+# the file ddl-failed.
+ddl_midrun() {
+    local i
+    sleep "$(($1 / 10)).$(($1 % 10))"
+    psql_db src -v ON_ERROR_STOP=1 -c "ALTER TABLE ti ADD COLUMN extra text" || { echo src >>"$TEST_DIR/ddl-failed"; return; }
+    for i in $(seq 20); do  # the workload may pick it as a deadlock victim
+        PGOPTIONS="-c deadlock_timeout=1s" psql_db src -v ON_ERROR_STOP=1 \
+            -c "UPDATE ti SET extra = 'e' || id WHERE id % 7 = 0" 2>/dev/null && break
+        [ "$i" = 20 ] && echo update >>"$TEST_DIR/ddl-failed"
+    done
+    sleep "$(($2 / 10)).$(($2 % 10))"
+    psql_db t1 -v ON_ERROR_STOP=1 -c "ALTER TABLE ti ADD COLUMN extra text" || echo t1 >>"$TEST_DIR/ddl-failed"
+    sleep "$(($3 / 10)).$(($3 % 10))"
+    psql_db t2 -v ON_ERROR_STOP=1 -c "ALTER TABLE ti ADD COLUMN extra text" || echo t2 >>"$TEST_DIR/ddl-failed"
+}
+
+# (a) engine kills, at random moments of the cycles in flight, with a column
+# added to ti meanwhile.
 start_workload src 1 "" 1
+ddl_midrun $((5 + RANDOM % 26)) $((20 + RANDOM % 41)) $((10 + RANDOM % 31)) &
+ddl=$!
 engine_kills 11
-verify_s1 "engine kills"
+wait $ddl
+[ -e "$TEST_DIR/ddl-failed" ] && fail "ADD COLUMN mid-run failed on: $(cat "$TEST_DIR/ddl-failed")"
+verify_s1 "engine kills, ADD COLUMN mid-run"
+[ "$(sql t1 "select count(*) from ti where extra is not null")" -gt 0 ] || fail "no value of the added column reached t1"
 
 # (b) the second target's server goes away (immediate) and comes back.
 start_workload src 1 "" 1
