@@ -115,3 +115,11 @@ ALTER TABLE bucardo.index_rebuild ADD COLUMN primary_key boolean NOT NULL DEFAUL
 UPDATE bucardo.index_rebuild SET primary_key = true WHERE definition LIKE '% PRIMARY KEY USING INDEX %';
 
 INSERT INTO bucardo.schema_version (version) VALUES (7);
+
+-- @@SECTION 8@@
+-- Per table (Bucardo's goat.vacuum_after_copy): VACUUM the table on each
+-- target after a table copy (onetimecopy, fullcopy) loaded it.  Off by
+-- default, as before this version.  Set by `update table T vacuum_after_copy=1`.
+ALTER TABLE bucardo.relation ADD COLUMN vacuum_after_copy boolean NOT NULL DEFAULT false;
+
+INSERT INTO bucardo.schema_version (version) VALUES (8);
