@@ -16,6 +16,7 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "log.h"
 #include "utf8.h"
 
 /* One option: its spellings, whether it takes a value, where it goes. */
@@ -494,6 +495,9 @@ int main(int argc, char **argv)
     int code;
 
     memset(&ctx, 0, sizeof(ctx));
+    /* Engine code run by a command reports through its return values; its
+     * progress lines are for the engine's log, not for this output. */
+    log_to_stderr(LOG_WARN_LVL);
     /* Options of the rc file are applied first, so the command line wins;
      * the rc file to read is itself chosen on the command line. */
     for (int i = 1; i < argc; i++) {
