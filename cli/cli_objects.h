@@ -62,6 +62,10 @@ PGresult *relation_find(PGconn *cat, const char *name, const char *db) MUST_CHEC
  * sync first).  Both print why not.
  */
 bool sync_check(PGconn *cat, const char *name) MUST_CHECK;
+
+/* sync_runnable - sync_check that says why not in why[] instead of printing
+ * it: 1 runnable, 0 not (why[] says why), -1 a catalog error (printed). */
+int sync_runnable(PGconn *cat, const char *name, char *why, size_t whylen) MUST_CHECK;
 bool sync_capture(PGconn *cat, const char *name) MUST_CHECK;
 
 #endif

@@ -7,9 +7,16 @@
  *   bucardo list customnames | customcols
  *   bucardo remove customname | customcols ID ...
  *
+ * db= names the database that knows the table under the new name or
+ * receives the select list (a target), sync= the sync it applies in; both
+ * are optional.  The table itself is found by name among the registered
+ * tables, whichever database it was registered from (SQL_CUSTOM_REL).
+ *
  * A select list is checked on the table's own database before it is saved
  * (in a read-only transaction), so a typo is refused now and not at the
- * next sync cycle.  A running engine is told to reload.
+ * next sync cycle.  A running engine is told to reload: the entries are
+ * part of its workers' fingerprint (engine/daemon.c), so the syncs they
+ * apply to restart with them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,34 @@ static const char SQL_ADD_NAME[] =
     "INSERT INTO bucardo.customname (relation, newname, db, sync) VALUES ($1, $2, $3, $4) RETURNING id";
 static const char SQL_ADD_COLS[] =
     "INSERT INTO bucardo.customcols (relation, clause, db, sync) VALUES ($1, $2, $3, $4) RETURNING id";
+/*
+ * The registered table a customname/customcols is for.  The engine applies
+ * them by schema and table name (engine/syncdef.c), whichever database the
+ * table was registered from, so any registration of that schema.table will
+ * do - `add all tables` without db= registers it once per database.  With
+ * sync=, the registration in that sync's relgroup comes first (its database
+ * is where a select list is tried), else the first by database name.
+ * Columns: id, db, schema.table, how many schema.table the name matches,
+ * whether this one is in the sync's relgroup.  A full "schema.table" match
+ * hides tables merely named "schema.table" in other schemas.
+ */
+static const char SQL_CUSTOM_REL[] =
+    "WITH m AS (SELECT r.*, r.schemaname || '.' || r.relname = $1 AS exact FROM bucardo.relation r"
+    "            WHERE r.kind = 'table' AND (r.schemaname || '.' || r.relname = $1 OR r.relname = $1))"
+    "   , k AS (SELECT * FROM m WHERE m.exact OR NOT EXISTS (SELECT 1 FROM m x WHERE x.exact))"
+    "SELECT k.id, k.db, k.schemaname || '.' || k.relname,"
+    "       (SELECT count(DISTINCT x.schemaname || '.' || x.relname) FROM k x),"
+    "       EXISTS (SELECT 1 FROM bucardo.sync s JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
+    "                WHERE s.name = $2 AND rm.relation = k.id)"
+    "  FROM k ORDER BY 5 DESC, k.db";
+/* An entry for the same table, db and sync, through any registration. */
+#define SQL_CUSTOM_SAME(table)                                                                               \
+    "SELECT c.id FROM bucardo." table " c JOIN bucardo.relation r ON r.id = c.relation"                      \
+    " WHERE r.schemaname || '.' || r.relname = $1 AND c.db IS NOT DISTINCT FROM $2"                          \
+    "   AND c.sync IS NOT DISTINCT FROM $3"
+static const char SQL_SYNC_HAS_DB[] =
+    "SELECT 1 FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    " WHERE s.name = $1 AND m.db = $2";
 static const char SQL_LIST_NAMES[] =
     "SELECT c.id, r.schemaname || '.' || r.relname, c.newname, coalesce(c.db, 'all'), coalesce(c.sync, 'all')"
     "  FROM bucardo.customname c JOIN bucardo.relation r ON r.id = c.relation ORDER BY c.id";
@@ -71,10 +106,50 @@ static const char SQL_ONLY_SOURCE[] =
     " WHERE m.db = $1 AND ($2::text IS NULL OR s.name = $2)"
     " HAVING bool_and(m.role = 'source')";
 
+/*
+ * custom_relation - the table `name` of `add customname|customcols` (see
+ * SQL_CUSTOM_REL), or NULL after printing why: unknown, a bare name of
+ * tables in several schemas, or not replicated by sync=, or db= not a
+ * member of sync= (the entry would never apply).
+ */
+static PGresult *custom_relation(PGconn *cat, const char *what, const char *name, const char *db,
+                                 const char *sync)
+{
+    const char *params[2] = {name, sync};
+    PGresult *res = pg_query(cat, "catalog", SQL_CUSTOM_REL, 2, params);
+
+    if (res == NULL)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        cli_error("%s: no table named \"%s\" is known to bucardo (add it with 'bucardo add table')", what,
+                  name);
+    } else if (strcmp(PQgetvalue(res, 0, 3), "1") != 0) {
+        cli_error(
+            "%s: table name \"%s\" is ambiguous: it names tables in several schemas (give schema.table)",
+            what, name);
+    } else if (sync && strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
+        cli_error("%s: sync \"%s\" does not replicate table %s", what, sync, PQgetvalue(res, 0, 2));
+    } else if (sync && db) {
+        const char *p2[2] = {sync, db};
+        PGresult *member = pg_query(cat, "catalog", SQL_SYNC_HAS_DB, 2, p2);
+        bool in = member && PQntuples(member) > 0;
+
+        if (member && !in)
+            cli_error("%s: database \"%s\" is not a member of sync \"%s\"", what, db, sync);
+        PQclear(member);
+        if (in)
+            return res;
+    } else {
+        return res;
+    }
+    PQclear(res);
+    return NULL;
+}
+
 /* add_custom - the shared body of add customname / add customcols. */
 static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
 {
-    static const char *const keys[] = {"db", "sync", NULL};
+    static const char *const keys[] = {"db", "database", "sync", NULL};
     const char *what = cols ? "customcols" : "customname";
     KeyValues kv;
     const char *db, *sync;
@@ -87,7 +162,11 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
                               : "usage: bucardo add customname TABLE NEWNAME [db=NAME] [sync=NAME]");
     if (!cli_kv_parse(argc, argv, 2, keys, what, &kv))
         return EXIT_FAIL;
-    db = cli_kv_get(&kv, "db");
+    if (cli_kv_get(&kv, "db") && cli_kv_get(&kv, "database")) {
+        cli_kv_free(&kv);
+        return cli_error("%s: give db= or database=, not both", what);
+    }
+    db = cli_kv_get(&kv, "db") ? cli_kv_get(&kv, "db") : cli_kv_get(&kv, "database");
     sync = cli_kv_get(&kv, "sync");
     value = xstrdup(argv[1]);
     if (cols && strncasecmp(value, "select ", 7) == 0)
@@ -96,7 +175,7 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
         cli_error("%s: the %s is empty", what, cols ? "select list" : "new name");
         goto out;
     }
-    if (cli_catalog(ctx) == NULL || (rel = relation_find(ctx->cat, argv[0], NULL)) == NULL)
+    if (cli_catalog(ctx) == NULL)
         goto out;
     if (db && cli_row_exists(ctx->cat, SQL_DB_EXISTS, db) != 1) {
         cli_error("%s: no database named \"%s\"", what, db);
@@ -115,6 +194,22 @@ static int add_custom(CliContext *ctx, int argc, char **argv, bool cols)
                       db, PQgetvalue(src, 0, 0), what);
         PQclear(src);
         if (src == NULL || source)
+            goto out;
+    }
+    if ((rel = custom_relation(ctx->cat, what, argv[0], db, sync)) == NULL)
+        goto out;
+    {
+        const char *params[3] = {PQgetvalue(rel, 0, 2), db, sync};
+        PGresult *same =
+            pg_query(ctx->cat, "catalog",
+                     cols ? SQL_CUSTOM_SAME("customcols") : SQL_CUSTOM_SAME("customname"), 3, params);
+        bool dup = same && PQntuples(same) > 0;
+
+        if (dup)
+            cli_error("%s: table %s already has one for db %s, sync %s (id %s; remove it first)", what,
+                      PQgetvalue(rel, 0, 2), db ? db : "all", sync ? sync : "all", PQgetvalue(same, 0, 0));
+        PQclear(same);
+        if (same == NULL || dup)
             goto out;
     }
     if (cols && !check_clause(ctx, PQgetvalue(rel, 0, 1), PQgetvalue(rel, 0, 2), value)) {

@@ -32,6 +32,23 @@ static const char SQL_FORCE_CLEAR[] =
     "               WHERE m.relation = r.id AND r.db = $1)"
     " , dbm AS (DELETE FROM bucardo.dbgroup_member WHERE db = $1)"
     " DELETE FROM bucardo.relation WHERE db = $1";
+/* The syncs a forced removal touches: those with the database in their
+ * dbgroup or with its tables in their relgroup. */
+static const char SQL_DB_SYNCS[] =
+    "SELECT s.name, s.status FROM bucardo.sync s"
+    " WHERE EXISTS (SELECT 1 FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup AND m.db = $1)"
+    "    OR EXISTS (SELECT 1 FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation"
+    "                WHERE rm.relgroup = s.relgroup AND r.db = $1)"
+    " ORDER BY s.name";
+/* customname/customcols apply by table name (engine/syncdef.c): those
+ * hanging on this database's registration of a table that another
+ * database registered too move to that one instead of going with it. */
+#define SQL_KEEP_CUSTOMS(table)                                                                              \
+    "UPDATE bucardo." table " c SET relation = o.id FROM bucardo.relation r, LATERAL"                        \
+    "   (SELECT x.id FROM bucardo.relation x WHERE x.db <> $1 AND x.kind = r.kind"                           \
+    "       AND x.schemaname = r.schemaname AND x.relname = r.relname ORDER BY x.db LIMIT 1) o"              \
+    " WHERE r.id = c.relation AND r.db = $1"
+static const char SQL_DEACTIVATE[] = "UPDATE bucardo.sync SET status = 'inactive' WHERE name = $1";
 static const char SQL_DELETE_DB[] = "DELETE FROM bucardo.db WHERE name = $1";
 static const char SQL_LIST_DBS[] = "SELECT name, status, dbname, host, port, dbuser, service FROM bucardo.db"
                                    " WHERE name ~ coalesce($1, '') ORDER BY name";
@@ -312,8 +329,57 @@ out:
     return code;
 }
 
+/*
+ * force_clear - `remove db NAME --force`: take the database out of every
+ * dbgroup and its tables out of the catalog (and every relgroup), then
+ * recheck the syncs that used it.  One that cannot run any more (no source
+ * or no target left, no tables, a conflict_strategy naming the database)
+ * is deactivated, with a line saying why; the others carry on without it.
+ * The caller has the engine reload, which stops or restarts their workers.
+ */
+static bool force_clear(CliContext *ctx, const char *name)
+{
+    const char *params[1] = {name};
+    PGresult *syncs = pg_query(ctx->cat, "catalog", SQL_DB_SYNCS, 1, params);
+    bool ok = false;
+
+    if (syncs == NULL)
+        return false;
+    if (!pg_exec(ctx->cat, "catalog", SQL_KEEP_CUSTOMS("customname"), 1, params) ||
+        !pg_exec(ctx->cat, "catalog", SQL_KEEP_CUSTOMS("customcols"), 1, params) ||
+        !pg_exec(ctx->cat, "catalog", SQL_FORCE_CLEAR, 1, params) ||
+        !pg_exec(ctx->cat, "catalog", SQL_DELETE_DB, 1, params))
+        goto out;
+    for (int r = 0; r < PQntuples(syncs); r++) {
+        const char *sync = PQgetvalue(syncs, r, 0);
+        const char *sp[1] = {sync};
+        char why[1024];
+        int runnable = sync_runnable(ctx->cat, sync, why, sizeof(why));
+
+        if (runnable < 0)
+            goto out;
+        if (runnable == 1) {
+            cli_say(ctx, "Sync \"%s\" no longer uses database \"%s\"\n", sync, name);
+            continue;
+        }
+        if (strcmp(PQgetvalue(syncs, r, 1), "active") == 0) {
+            if (!pg_exec(ctx->cat, "catalog", SQL_DEACTIVATE, 1, sp))
+                goto out;
+            cli_say(ctx, "Deactivated %s\n", why);
+        } else {
+            cli_say(ctx, "Left inactive %s\n", why);
+        }
+    }
+    ok = true;
+out:
+    PQclear(syncs);
+    return ok;
+}
+
 int cmd_remove_db(CliContext *ctx, int argc, char **argv)
 {
+    bool forced = false;
+
     if (argc < 1)
         return cli_error("usage: bucardo remove database NAME [NAME ...] [--force]");
     if (cli_catalog(ctx) == NULL)
@@ -330,8 +396,11 @@ int cmd_remove_db(CliContext *ctx, int argc, char **argv)
         if (!exists)
             return cli_error("no database named \"%s\"", argv[i]);
         if (ctx->force) {
-            if (!pg_exec(ctx->cat, "catalog", SQL_FORCE_CLEAR, 1, params))
+            cli_say(ctx, "Removed database \"%s\"\n", argv[i]);
+            if (!force_clear(ctx, argv[i]))
                 return EXIT_FAIL;
+            forced = true;
+            continue;
         } else {
             res = pg_query(ctx->cat, "catalog", SQL_DB_USERS, 1, params);
             if (res == NULL)
@@ -353,6 +422,9 @@ int cmd_remove_db(CliContext *ctx, int argc, char **argv)
             return EXIT_FAIL;
         cli_say(ctx, "Removed database \"%s\"\n", argv[i]);
     }
+    /* Syncs that used a forced-out database restart without it, or stop. */
+    if (forced && !cli_notify_reload(ctx))
+        return EXIT_FAIL;
     return EXIT_OK;
 }
 

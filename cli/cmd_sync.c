@@ -8,6 +8,7 @@
  * a delta sync, a known conflict strategy.  Any failure rolls the command
  * back, so a sync in the catalog is always one the engine can run.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,15 +197,38 @@ static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, con
     return ok;
 }
 
-/* valid_strategy - a built-in name, or a comma list of the sync's databases. */
-static bool valid_strategy(PGconn *cat, const char *sync, const char *strategy)
+/*
+ * not_runnable - say why a sync cannot run: into why[] when the caller
+ * asked for the reason (remove db --force deactivates such syncs), else as
+ * the command's error.  Returns 0, sync_runnable's "not runnable".
+ */
+static int not_runnable(char *why, size_t whylen, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static int not_runnable(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (why != NULL)
+        snprintf(why, whylen, "%s", msg);
+    else
+        cli_error("%s", msg);
+    free(msg);
+    return 0;
+}
+
+/* valid_strategy - a built-in name, or a comma list of the sync's databases:
+ * 1 yes, 0 no (see not_runnable), -1 error. */
+static int valid_strategy(PGconn *cat, const char *sync, const char *strategy, char *why, size_t whylen)
 {
     StrList dbs = {0};
     bool ok = true;
 
     for (int i = 0; STRATEGIES[i]; i++)
         if (strcmp(strategy, STRATEGIES[i]) == 0)
-            return true;
+            return 1;
     strlist_add_split(&dbs, strategy, ',');
     if (dbs.count == 0)
         ok = false;
@@ -213,62 +237,72 @@ static bool valid_strategy(PGconn *cat, const char *sync, const char *strategy)
         PGresult *res = pg_query(cat, "catalog", SQL_IS_MEMBER, 2, params);
         if (res == NULL) {
             strlist_free(&dbs);
-            return false;
+            return -1;
         }
         ok = PQntuples(res) > 0;
         PQclear(res);
     }
     strlist_free(&dbs);
     if (!ok)
-        cli_error("conflict_strategy \"%s\" is neither a known strategy (bucardo_source, bucardo_target, "
-                  "bucardo_skip, bucardo_random, bucardo_latest, bucardo_latest_all_tables, bucardo_abort) "
-                  "nor a list of the sync's databases",
-                  strategy);
-    return ok;
+        return not_runnable(why, whylen,
+                            "conflict_strategy \"%s\" is neither a known strategy (bucardo_source, "
+                            "bucardo_target, bucardo_skip, bucardo_random, bucardo_latest, "
+                            "bucardo_latest_all_tables, bucardo_abort) nor a list of the sync's databases",
+                            strategy);
+    return 1;
 }
 
-/* sync_validate - is the sync, as now stored, one the engine can run? */
-static bool sync_validate(PGconn *cat, const char *sync)
+int sync_runnable(PGconn *cat, const char *sync, char *why, size_t whylen)
 {
     const char *params[1] = {sync};
     PGresult *res = pg_query(cat, "catalog", SQL_ROLE_COUNTS, 1, params);
     long sources, others, delta_targets;
-    bool ok = true;
+    int ok = 1;
 
     if (res == NULL)
-        return false;
+        return -1;
     if (!parse_int(PQgetvalue(res, 0, 0), 0, 1L << 30, &sources) ||
         !parse_int(PQgetvalue(res, 0, 1), 0, 1L << 30, &others) ||
         !parse_int(PQgetvalue(res, 0, 2), 0, 1L << 30, &delta_targets))
         sources = others = delta_targets = 0;
     if (sources == 0)
-        ok = cli_error("sync \"%s\": its dbgroup has no source database", sync) == 0;
+        ok = not_runnable(why, whylen, "sync \"%s\": its dbgroup has no source database", sync);
     else if (others == 0 && sources < 2)
-        ok = cli_error("sync \"%s\": its dbgroup has no target database", sync) == 0;
-    if (ok)
-        ok = valid_strategy(cat, sync, PQgetvalue(res, 0, 3));
+        ok = not_runnable(why, whylen, "sync \"%s\": its dbgroup has no target database", sync);
+    if (ok == 1)
+        ok = valid_strategy(cat, sync, PQgetvalue(res, 0, 3), why, whylen);
     PQclear(res);
-    if (!ok)
-        return false;
+    if (ok != 1)
+        return ok;
 
     res = pg_query(cat, "catalog", SQL_SYNC_TABLES, 1, params);
     if (res == NULL)
-        return false;
+        return -1;
     if (PQntuples(res) == 0)
-        ok = cli_error("sync \"%s\": its relgroup has no tables", sync) == 0;
-    for (int r = 0; ok && r < PQntuples(res); r++) {
+        ok = not_runnable(why, whylen, "sync \"%s\": its relgroup has no tables", sync);
+    for (int r = 0; ok == 1 && r < PQntuples(res); r++) {
         const char *table = PQgetvalue(res, r, 0), *db = PQgetvalue(res, r, 1);
         if (strcmp(PQgetvalue(res, r, 3), "t") != 0)
-            ok = cli_error(
-                     "sync \"%s\": table %s belongs to database \"%s\", which is not a source of the sync",
-                     sync, table, db) == 0;
+            ok = not_runnable(
+                why, whylen,
+                "sync \"%s\": table %s belongs to database \"%s\", which is not a source of the sync", sync,
+                table, db);
         else if (strcmp(PQgetvalue(res, r, 2), "t") == 0 && (delta_targets > 0 || sources > 1))
-            ok = cli_error("sync \"%s\": table %s has no primary key or unique index over NOT NULL columns, "
-                           "so it can only be in a fullcopy sync",
-                           sync, table) == 0;
+            ok = not_runnable(
+                why, whylen,
+                "sync \"%s\": table %s has no primary key or unique index over NOT NULL columns, "
+                "so it can only be in a fullcopy sync",
+                sync, table);
     }
     PQclear(res);
     return ok;
+}
+
+/* sync_validate - is the sync, as now stored, one the engine can run?
+ * Prints why not. */
+static bool sync_validate(PGconn *cat, const char *sync)
+{
+    return sync_runnable(cat, sync, NULL, 0) == 1;
 }
 
 /*

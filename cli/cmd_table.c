@@ -90,16 +90,17 @@ static bool in_list(const StrList *l, const RelInfo *r)
 
 /*
  * record_table - add one discovered table to the catalog (unless there) and
- * to the relgroup (when given).  *is_new says whether the table was new.
+ * to the relgroup (when given).  *is_new says whether the table was new,
+ * *joined whether it joined the relgroup now (false: it was there already).
  */
 static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, const char *relgroup,
-                         bool sequences, bool *is_new)
+                         bool sequences, bool *is_new, bool *joined)
 {
     const char *params[6] = {db,         r->schemaname, r->relname,
                              r->keycols, r->keytypes,   sequences ? "sequence" : "table"};
     PGresult *res = pg_query(ctx->cat, "catalog", SQL_INSERT_REL, 6, params);
     char *id;
-    bool added, ok = true;
+    bool added = false, ok = true;
 
     if (res == NULL)
         return false;
@@ -119,6 +120,7 @@ static bool record_table(CliContext *ctx, const char *db, const RelInfo *r, cons
                     r->relname, relgroup);
     }
     free(id);
+    *joined = added;
     return ok;
 }
 
@@ -209,14 +211,14 @@ static int add_all(CliContext *ctx, int argc, char **argv, bool sequences)
             goto out;
         for (int i = 0; i < tables.count && ok; i++) {
             const RelInfo *r = &tables.items[i];
-            bool is_new;
+            bool is_new, joined;
 
             if ((ctx->schemas.count && !strlist_contains(&ctx->schemas, r->schemaname)) ||
                 strlist_contains(&ctx->exclude_schemas, r->schemaname) ||
                 (ctx->tables.count && !in_list(&ctx->tables, r)) || in_list(&ctx->exclude_tables, r) ||
                 (pkonly && r->nkeys == 0))
                 continue;
-            ok = record_table(ctx, dbname, r, relgroup, sequences, &is_new);
+            ok = record_table(ctx, dbname, r, relgroup, sequences, &is_new, &joined);
             if (ok && is_new) {
                 char *full = xasprintf("%s.%s", r->schemaname, r->relname);
                 strlist_add(&added, full);
@@ -307,7 +309,7 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
     for (int n = 0; n < names.count; n++) {
         const RelInfo *match = NULL;
         int hits = 0;
-        bool is_new;
+        bool is_new, joined;
 
         for (int i = 0; i < tables.count; i++)
             if (name_matches(&tables.items[i], names.items[n])) {
@@ -325,11 +327,20 @@ static int add_named(CliContext *ctx, int argc, char **argv, bool sequences)
                       names.items[n], hits, db);
             goto out;
         }
-        if (!record_table(ctx, db, match, relgroup, sequences, &is_new))
+        if (!record_table(ctx, db, match, relgroup, sequences, &is_new, &joined))
             goto out;
         if (is_new)
             cli_say(ctx, "Added %s %s.%s\n", noun, match->schemaname, match->relname);
-        else if (relgroup == NULL) {
+        else if (relgroup != NULL) {
+            /* Known already: what the command did is put it in the relgroup
+             * (said with --verbose by record_table), or nothing at all. */
+            if (joined && !ctx->verbose)
+                cli_say(ctx, "Added %s %s.%s to relgroup %s\n", noun, match->schemaname, match->relname,
+                        relgroup);
+            else if (!joined)
+                cli_say(ctx, "%s %s.%s of database \"%s\" is already in relgroup %s\n",
+                        sequences ? "Sequence" : "Table", match->schemaname, match->relname, db, relgroup);
+        } else {
             cli_error("%s %s.%s of database \"%s\" is already known", noun, match->schemaname, match->relname,
                       db);
             goto out;

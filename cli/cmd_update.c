@@ -581,10 +581,13 @@ out:
     return ok;
 }
 
-/* Bucardo's per-table settings that live on the sync or database here. */
-static const char *const ELSEWHERE[] = {
-    "autokick", "rebuild_index", "analyze_after_copy", "vacuum_after_copy", "makedelta", "strict_checking",
-    NULL};
+/* Bucardo's per-table settings that are set on the sync here (update sync
+ * takes each of them).  makedelta is set per database; vacuum_after_copy is
+ * a table setting (relation.vacuum_after_copy, read by engine/bulk_copy.c). */
+static const char *const ON_THE_SYNC[] = {"autokick", "rebuild_index", "analyze_after_copy",
+                                          "strict_checking", NULL};
+static const char SQL_SET_VACUUM[] =
+    "UPDATE bucardo.relation SET vacuum_after_copy = $2::boolean WHERE id = $1::integer";
 
 /* update_relation - `update table` / `update sequence`. */
 static int update_relation(CliContext *ctx, int argc, char **argv, bool sequences)
@@ -607,7 +610,8 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
     AffectedSyncs a = {0};
     StrBuf said;
     PGresult *rel = NULL;
-    const char *relgroups, *schema, *name;
+    const char *relgroups, *schema, *name, *vacuum = NULL;
+    bool vacuum_on = false;
     char *relid = NULL;
     int code = EXIT_FAIL;
 
@@ -619,21 +623,28 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
                       sequences ? "update sequence" : "update table", &kv))
         return EXIT_FAIL;
     strbuf_init(&said);
-    for (int i = 0; ELSEWHERE[i]; i++)
-        if (cli_kv_get(&kv, ELSEWHERE[i])) {
+    for (int i = 0; ON_THE_SYNC[i]; i++)
+        if (cli_kv_get(&kv, ON_THE_SYNC[i])) {
             cli_error("update table: \"%s\" is not set per table here: set it on the sync (bucardo update "
-                      "sync NAME "
-                      "%s=...)%s",
-                      ELSEWHERE[i], ELSEWHERE[i],
-                      strcmp(ELSEWHERE[i], "makedelta") == 0 ? " or for makedelta on the database" : "");
+                      "sync NAME %s=...)",
+                      ON_THE_SYNC[i], ON_THE_SYNC[i]);
             goto out;
         }
+    if (cli_kv_get(&kv, "makedelta")) {
+        cli_error("update table: \"makedelta\" is not set per table here: set it on each database that needs "
+                  "it (bucardo update db NAME makedelta=on)");
+        goto out;
+    }
+    if ((vacuum = cli_kv_get(&kv, "vacuum_after_copy")) && !parse_bool(vacuum, &vacuum_on)) {
+        cli_error("vacuum_after_copy: expected a boolean (1/0, true/false, yes/no), got \"%s\"", vacuum);
+        goto out;
+    }
     relgroups = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup") : cli_kv_get(&kv, "herd");
     schema = cli_kv_get(&kv, "schemaname");
     name = cli_kv_get(&kv, sequences ? "sequencename" : "tablename");
-    if (relgroups == NULL && schema == NULL && name == NULL) {
-        cli_error("update %s: nothing to change: give relgroup=, schemaname= or %s=", noun,
-                  sequences ? "sequencename" : "tablename");
+    if (relgroups == NULL && schema == NULL && name == NULL && vacuum == NULL) {
+        cli_error("update %s: nothing to change: give relgroup=, schemaname=%s or %s=", noun,
+                  sequences ? "" : ", vacuum_after_copy=", sequences ? "sequencename" : "tablename");
         goto out;
     }
     if ((schema && schema[0] == '\0') || (name && name[0] == '\0')) {
@@ -680,6 +691,13 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
         strlist_free(&groups);
         if (!ok || !set_relgroups(ctx->cat, relid, PQgetvalue(rel, 0, 2), relgroups, &said))
             goto out;
+    }
+    if (vacuum) {
+        const char *params[2] = {relid, vacuum_on ? "true" : "false"};
+        if (!pg_exec(ctx->cat, "catalog", SQL_SET_VACUUM, 2, params))
+            goto out;
+        strbuf_printf(&said, "Changed table %s vacuum_after_copy to %s\n", PQgetvalue(rel, 0, 2),
+                      vacuum_on ? "true" : "false");
     }
     if (!affected_finish(ctx, &a))
         goto out;

@@ -50,10 +50,13 @@ static int validate_one(CliContext *ctx, const char *name)
     case LOOKUP_ABSENT: return cli_error("no sync named \"%s\"", name);
     case LOOKUP_FOUND: break;
     }
-    printf("Validating sync %s ... ", name);
-    fflush(stdout);
+    /* What the catalog says first: a sync left without a target (remove db
+     * --force) must not validate. */
+    if (!sync_check(ctx->cat, name)) {
+        syncdef_free(&def);
+        return EXIT_FAIL;
+    }
     if (!capture_sync_install(ctx->cat, &def)) {
-        printf("\n");
         syncdef_free(&def);
         return cli_error("sync \"%s\": could not install change capture", name);
     }
@@ -64,11 +67,11 @@ static int validate_one(CliContext *ctx, const char *name)
     runner = runner_create(&def, &cp, limits);
     ok = runner_validate(runner, err, sizeof(err));
     runner_destroy(runner);
-    if (!ok) {
-        printf("\n");
+    if (!ok)
         return cli_error("%s", err);
-    }
-    printf("OK\n");
+    /* One line once the outcome is known: nothing printed meanwhile (a
+     * warning of the checks, on stderr) can cut it in two. */
+    printf("Validating sync %s ... OK\n", name);
     return EXIT_OK;
 }
 
@@ -142,7 +145,11 @@ int cmd_inspect(CliContext *ctx, int argc, char **argv)
 
         cap = pg_query(conn, "inspect", SQL_CAPTURE_STATE, 2, cp);
         if (cap != NULL) {
-            printf("  Rows:      about %s\n", PQgetvalue(cap, 0, 2));
+            /* reltuples -1: never vacuumed nor analyzed (PostgreSQL 14+). */
+            if (PQgetvalue(cap, 0, 2)[0] == '-')
+                printf("  Rows:      unknown (never analyzed)\n");
+            else
+                printf("  Rows:      about %s\n", PQgetvalue(cap, 0, 2));
             printf("  Capture:   %s\n", PQgetisnull(cap, 0, 0) ? "not installed" : PQgetvalue(cap, 0, 0));
             if (strcmp(PQgetvalue(cap, 0, 1), "t") == 0) {
                 char *sql = xasprintf("SELECT count(*) FROM %s", full);

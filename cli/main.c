@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 
 /* One option: its spellings, whether it takes a value, where it goes. */
 typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
@@ -414,6 +415,9 @@ int main(int argc, char **argv)
 
     memset(&ctx, 0, sizeof(ctx));
     strbuf_init(&ctx.said);
+    /* Engine code run by a command reports through its return values; its
+     * progress lines are for the engine's log, not for this output. */
+    log_to_stderr(LOG_WARN_LVL);
     /* Options of the rc file are applied first, so the command line wins;
      * the rc file to read is itself chosen on the command line. */
     for (int i = 1; i < argc; i++) {

@@ -21,6 +21,14 @@ typedef enum LogLevel { LOG_ERROR_LVL, LOG_WARN_LVL, LOG_INFO_LVL, LOG_DEBUG_LVL
  */
 bool log_open(const char *path, LogLevel level) MUST_CHECK;
 void log_close(void);
+
+/*
+ * log_to_stderr - before log_open (or without it): lines of `level` and
+ * worse go to stderr.  The CLI runs engine code (validate, compare) and
+ * keeps only its warnings and errors: the engine's INFO lines ("connected
+ * to source ...") would land in the middle of the command's own output.
+ */
+void log_to_stderr(LogLevel level);
 bool log_enabled(LogLevel level);
 void log_msg(LogLevel level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 

@@ -19,6 +19,8 @@ typedef struct TableDef {
      * database) and the value; entries of this sync before generic ones. */
     StrList name_db, name_value;
     StrList cols_db, cols_value;
+    /* VACUUM it on the targets after a table copy (relation.vacuum_after_copy). */
+    bool vacuum_after_copy;
 } TableDef;
 
 /*

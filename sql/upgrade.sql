@@ -122,3 +122,11 @@ INSERT INTO bucardo.schema_version (version) VALUES (7);
 ALTER TABLE bucardo.db ALTER COLUMN dbuser DROP NOT NULL;
 
 INSERT INTO bucardo.schema_version (version) VALUES (8);
+
+-- @@SECTION 9@@
+-- Per table (Bucardo's goat.vacuum_after_copy): VACUUM the table on each
+-- target after a table copy (onetimecopy, fullcopy) loaded it.  Off by
+-- default, as before this version.  Set by `update table T vacuum_after_copy=1`.
+ALTER TABLE bucardo.relation ADD COLUMN vacuum_after_copy boolean NOT NULL DEFAULT false;
+
+INSERT INTO bucardo.schema_version (version) VALUES (9);

@@ -18,7 +18,7 @@ static const char SQL_MEMBERS[] =
     "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
     " WHERE s.name = $1 ORDER BY m.position";
 static const char SQL_TABLES[] =
-    "SELECT r.id, r.schemaname, r.relname, k.col, k.typ"
+    "SELECT r.id, r.schemaname, r.relname, k.col, k.typ, r.vacuum_after_copy"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
@@ -140,6 +140,7 @@ static bool load_tables(PGconn *cat, SyncDef *def)
             t = &def->tables[def->ntables++];
             t->schemaname = xstrdup(PQgetvalue(res, r, 1));
             t->relname = xstrdup(PQgetvalue(res, r, 2));
+            t->vacuum_after_copy = strcmp(PQgetvalue(res, r, 5), "t") == 0;
             /* 32 = INDEX_MAX_KEYS: no key has more columns */
             t->keycols = xcalloc(32, sizeof(char *));
             t->keytypes = xcalloc(32, sizeof(char *));

@@ -2,7 +2,8 @@
  * engine/common/log.c - the engine's log sink.
  *
  * The sink (file or syslog) and level are set once by the daemon before
- * threads start and never change afterwards, so they are the daemon's
+ * threads start (or by the CLI at its start, log_to_stderr) and never
+ * change afterwards, so they are the daemon's
  * top-level state, read-only for every thread.  Each line is formatted into
  * a local buffer and written with one write(2) on an O_APPEND descriptor,
  * so lines of different threads never interleave.
@@ -34,6 +35,11 @@ bool log_open(const char *path, LogLevel level)
     }
     log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     return log_fd >= 0;
+}
+
+void log_to_stderr(LogLevel level)
+{
+    log_level = level;
 }
 
 void log_close(void)

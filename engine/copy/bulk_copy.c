@@ -20,7 +20,8 @@
  *     version lies in exactly one range - into their own writer connection
  *     per target, committing independently.  Ranges need no key, so tables
  *     without one split the same way.
- *  3. ANALYZE each target table, unless analyze_after_copy is off.
+ *  3. ANALYZE each target table, unless analyze_after_copy is off; then
+ *     VACUUM it if the table's vacuum_after_copy is on (vacuum_targets).
  *
  * rebuild_index (index_rebuild.c): the targets' secondary indexes are
  * dropped before the load and recreated after it - inside the one
@@ -505,6 +506,34 @@ static bool copy_streams(BulkCopy *job, int streams, long nblocks, const IndexSe
     return ok;
 }
 
+/*
+ * vacuum_targets - the table's vacuum_after_copy: VACUUM it on every target
+ * it was copied to.  VACUUM cannot run in a transaction, so the writers only
+ * connect (no BEGIN) before it.  The copy is committed by then and the data
+ * is right either way: a failure is logged, not the copy's.
+ */
+static void vacuum_targets(const BulkCopy *job)
+{
+    SyncRunner *r = job->r;
+    const TablePlan *p = &r->src[0].plans[job->table];
+    TargetWriter **ws = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
+    char err[1024] = "";
+    long ignored;
+
+    for (int w = 0; w < r->nwriters; w++)
+        if (job->to[w]) {
+            char *sql = xasprintf("VACUUM %s", p->wtable[w]);
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool);
+            writer_send_new(ws[w], MSG_CONNECT, NULL);
+            writer_send_new(ws[w], MSG_EXEC, sql);
+            free(sql);
+        }
+    if (finish_writers(job, ws, true, err, sizeof(err), &ignored))
+        log_info("vacuumed table %s on its targets (vacuum_after_copy)", p->display);
+    else
+        log_warn("vacuum_after_copy of table %s: %s", p->display, err);
+}
+
 /* copy_table - bulk_copy_table, with job->referenced allocated. */
 static bool copy_table(BulkCopy *job, char *err, size_t errlen)
 {
@@ -581,6 +610,8 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
             }
         ok = finish_writers(job, ws, true, err, errlen, &ignored);
     }
+    if (ok && r->def.tables[job->table].vacuum_after_copy)
+        vacuum_targets(job);
     free_indexes(r, ix);
     if (ok && retry_restore) { /* another table's entry may wait for that table's copy */
         char rerr[1024];

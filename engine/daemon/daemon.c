@@ -37,6 +37,14 @@
 #include "log.h"
 #include "sync_worker.h"
 
+/*
+ * The active syncs and a fingerprint of everything a worker loads at start
+ * (engine/syncdef.c): the sync's row, its members and their databases, its
+ * tables, and the customname/customcols entries that apply to it (matched,
+ * like syncdef.c does, by the table's schema and name, for this sync or
+ * every sync).  A reload restarts exactly the workers whose fingerprint
+ * changed, so anything left out here would be picked up only at restart.
+ */
 static const char SQL_ACTIVE_SYNCS[] =
     "SELECT s.name, md5(row(s.*)::text"
     "   || coalesce((SELECT string_agg(row(m.*)::text || row(d.*)::text, ',' ORDER BY m.position)"
@@ -44,7 +52,19 @@ static const char SQL_ACTIVE_SYNCS[] =
     "                 WHERE m.dbgroup = s.dbgroup), '')"
     "   || coalesce((SELECT string_agg(row(r.*)::text, ',' ORDER BY rm.position)"
     "                  FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation"
-    "                 WHERE rm.relgroup = s.relgroup), ''))"
+    "                 WHERE rm.relgroup = s.relgroup), '')"
+    "   || coalesce((SELECT string_agg(c.kind || row(c.id, c.relation, c.value, c.db, c.sync)::text, ','"
+    "                                  ORDER BY c.kind, c.id)"
+    "                  FROM (SELECT 'name' AS kind, id, relation, newname AS value, db, sync"
+    "                          FROM bucardo.customname"
+    "                        UNION ALL"
+    "                        SELECT 'cols', id, relation, clause, db, sync FROM bucardo.customcols) c"
+    "                  JOIN bucardo.relation cr ON cr.id = c.relation"
+    "                 WHERE (c.sync IS NULL OR c.sync = s.name)"
+    "                   AND EXISTS (SELECT 1 FROM bucardo.relgroup_member rm"
+    "                                 JOIN bucardo.relation r ON r.id = rm.relation"
+    "                                WHERE rm.relgroup = s.relgroup AND r.schemaname = cr.schemaname"
+    "                                  AND r.relname = cr.relname)), ''))"
     "  FROM bucardo.sync s WHERE s.status = 'active' ORDER BY s.name";
 
 static const char SQL_LISTEN[] =

@@ -124,10 +124,13 @@ done
 run_fail "$BUCARDO" help nonsense
 expect_err nonsense
 [ -z "$OUT" ] || fail "help nonsense printed to stdout: $OUT"
-# No command at all: the usage, and a failure.
+# No command at all: a failure, one error line on stderr pointing at
+# --help, and nothing on stdout.
 rc=0
-OUT=$("$BUCARDO" 2>/dev/null) || rc=$?
+OUT=$("$BUCARDO" 2>"$TEST_DIR/stderr") || rc=$?
+ERR=$(cat "$TEST_DIR/stderr")
 [ $rc -ne 0 ] && [ $rc -lt 128 ] || fail "bucardo without a command exited $rc"
-expect_out "^Usage: bucardo"
+expect_equal "" "$OUT" "stdout of bucardo without a command"
+expect_equal "bucardo: no command given (see bucardo --help)" "$ERR" "stderr of bucardo without a command"
 rm -f "$HOME/.bucardorc"
 echo "ok"
