@@ -291,7 +291,8 @@ static void wait_notified(PGconn *conn, int ms)
 }
 
 /* wait_for_run - the outcome of the first run that started after `since`. */
-static int wait_for_run(CliContext *ctx, const char *sync, const char *since, long timeout)
+static int wait_for_run(CliContext *ctx, const char *sync, const char *since, long timeout,
+                        const char *piddir)
 {
     const char *params[2] = {sync, since};
     long waited = 0;
@@ -300,6 +301,10 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
     bool viewing = copy_view_init(&view, ctx->cat, stdout, sync, 5, false);
 
     for (;;) {
+        /* Looked at before the runs: an engine that records its run and
+         * exits is seen to have done so.  One that is gone records
+         * nothing more, and `kick SYNC 0` must not wait for ever. */
+        bool gone = piddir && daemon_running_pid(piddir) == 0;
         PGresult *res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 2, params);
         if (res == NULL) {
             if (viewing)
@@ -319,6 +324,13 @@ static int wait_for_run(CliContext *ctx, const char *sync, const char *since, lo
             return good ? EXIT_OK : EXIT_ERROR;
         }
         PQclear(res);
+        if (gone) {
+            if (viewing)
+                copy_view_end(&view);
+            printf("Kick %s: [%.0f s] FAILED: the engine stopped before the run ended\n", sync,
+                   (double)waited / 1000.0 + 0.5);
+            return EXIT_ERROR;
+        }
         if (timeout > 0 && waited >= timeout * 1000) {
             if (viewing)
                 copy_view_end(&view);
@@ -380,11 +392,13 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
         for (int i = 0; i < nsyncs; i++)
             printf("Kicked sync %s\n", argv[i]);
     } else {
+        char *piddir = engine_piddir(ctx);
         for (int i = 0; i < nsyncs; i++) {
-            int c = wait_for_run(ctx, argv[i], since, timeout);
+            int c = wait_for_run(ctx, argv[i], since, timeout, piddir);
             if (c != EXIT_OK && code == EXIT_OK)
                 code = c;
         }
+        free(piddir);
     }
     free(since);
     /* The command ends with the transaction it began in. */
