@@ -23,7 +23,7 @@ static const char SQL_SHOW[] = "SELECT name, setting FROM bucardo.config"
 static const char SQL_SET[] = "UPDATE bucardo.config SET setting = $2 WHERE name = lower($1)";
 
 /* A typed setting: its name and what its value must be. */
-typedef enum SettingType { S_INT, S_NUMBER, S_BOOL, S_WORD } SettingType;
+typedef enum SettingType { S_INT, S_NUMBER, S_BOOL, S_WORD, S_DURATION } SettingType;
 typedef struct SettingSpec {
     const char *name;
     SettingType type;
@@ -48,7 +48,31 @@ static const SettingSpec SETTING_TYPES[] = {
     {"log_showtime", S_BOOL, 0, 0, NULL},
     {"log_level", S_WORD, 0, 0, LOG_LEVELS},
     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
+    {"lock_timeout", S_DURATION, 0, 0, NULL},
 };
+
+/* is_duration - a PostgreSQL time setting above zero: digits, then
+ * optionally a unit (ms, s, min, h, d; none: milliseconds).  Zero would
+ * mean waiting for ever. */
+static bool is_duration(const char *value)
+{
+    static const char *const units[] = {"", "ms", "s", "min", "h", "d"};
+    const char *p = value;
+    bool nonzero = false;
+
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++)
+        nonzero |= *p != '0';
+    if (p - value > 9)
+        return false;
+    while (*p == ' ')
+        p++;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcmp(p, units[i]) == 0)
+            return nonzero;
+    return false;
+}
 
 /* check_setting - is `value` right for setting `name`?  Prints why not.
  * Settings without a type take any value. */
@@ -79,6 +103,11 @@ static bool check_setting(const char *name, const char *value)
             if (!parse_bool(value, &b))
                 return cli_error("set %s: expected a boolean (1/0, true/false, yes/no), got \"%s\"", s->name,
                                  value) == 0;
+            return true;
+        case S_DURATION:
+            if (!is_duration(value))
+                return cli_error("set %s: expected a time above 0 such as 500ms, 10s or 2min, got \"%s\"",
+                                 s->name, value) == 0;
             return true;
         case S_WORD: {
             StrBuf all;

@@ -9,6 +9,7 @@
 #ifndef BUCARDO_SYNC_RUNNER_H
 #define BUCARDO_SYNC_RUNNER_H
 
+#include "cancel.h"
 #include "syncdef.h"
 
 typedef struct SyncRunner SyncRunner;
@@ -25,7 +26,8 @@ typedef struct RunnerLimits {
     int chunks;               /* chunks in the pool */
     size_t chunk_size;        /* bytes per chunk */
     long batch_keys;          /* keys per transaction when a cycle is larger (0: no limit) */
-    const char *lock_timeout; /* writers' lock_timeout (copied); NULL: 60s */
+    const char *lock_timeout; /* lock_timeout of every session (copied); NULL: 60s */
+    CancelSet *cancel;        /* the sync's stop switch (borrowed; may be NULL) */
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */

@@ -29,8 +29,12 @@ const char *worker_name(const SyncWorker *w);
 void worker_kick(SyncWorker *w);
 void worker_pause(SyncWorker *w, bool paused);
 bool worker_paused(SyncWorker *w);
+/* worker_interrupt - ask the thread to finish now: its cycle in flight is
+ * cancelled (every statement of it, on every database) and rolls back. */
+void worker_interrupt(SyncWorker *w);
 /* worker_stop - ask the thread to finish (its cycle in flight completes or
- * rolls back), join it and free the handle. */
+ * rolls back; after worker_interrupt, is cancelled until it has), join it
+ * and free the handle. */
 void worker_stop(SyncWorker *w);
 
 #endif

@@ -11,14 +11,18 @@
 #ifndef BUCARDO_TARGET_WRITER_H
 #define BUCARDO_TARGET_WRITER_H
 
+#include "cancel.h"
 #include "catalog.h"
 #include "chunk_queue.h"
 
 typedef struct TargetWriter TargetWriter;
 
 /* writer_start - a thread for target `db` (copied) of sync `sync`;
- * lock_timeout (e.g. "60s") bounds its waits for locks held by others. */
-TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool);
+ * lock_timeout (e.g. "60s") bounds its waits for locks held by others;
+ * its connection is watched by `cancel` (may be NULL), and once that has
+ * fired the writer starts no statement (its transaction fails). */
+TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool,
+                           CancelSet *cancel);
 /* writer_send - queue a message (ownership passes to the writer). */
 void writer_send(TargetWriter *w, Msg *msg);
 /* writer_send_new - writer_send(msg_new(type, sql, NULL)). */

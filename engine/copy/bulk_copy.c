@@ -101,7 +101,7 @@ static TargetWriter **start_writers(const BulkCopy *job)
 
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool);
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel);
             writer_send_new(ws[w], MSG_BEGIN, r->client_encoding);
         }
     return ws;
@@ -288,6 +288,7 @@ static void *range_main(void *arg)
     ConnParams cp = dbinfo_params(&r->def.sources[0]);
     char reason[512], *sql, name[96];
     PGconn *src;
+    int slot;
     TargetWriter **ws;
     PGresult *res;
 
@@ -299,6 +300,7 @@ static void *range_main(void *arg)
         snprintf(rg->err, sizeof(rg->err), "source %s: cannot connect: %s", r->def.sources[0].name, reason);
         return NULL;
     }
+    slot = cancel_watch(r->cancel, src); /* a stopping engine cancels the copy */
     sql = xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS
                     "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
                     pg_copy_encoding(src), job->snapshot);
@@ -308,6 +310,7 @@ static void *range_main(void *arg)
         snprintf(rg->err, sizeof(rg->err), "source %s: importing the cycle's snapshot: %s",
                  r->def.sources[0].name, PQresultErrorMessage(res));
         PQclear(res);
+        cancel_unwatch(r->cancel, slot);
         PQfinish(src);
         return NULL;
     }
@@ -318,6 +321,7 @@ static void *range_main(void *arg)
     else
         rg->ok = copy_range(job, src, ws, rg->first, rg->last, false, rg->err, sizeof(rg->err));
     rg->ok = finish_writers(job, ws, rg->ok, rg->err, sizeof(rg->err), &rg->rows);
+    cancel_unwatch(r->cancel, slot);
     PQfinish(src);
     return NULL;
 }
@@ -523,7 +527,7 @@ static void vacuum_targets(const BulkCopy *job)
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
             char *sql = xasprintf("VACUUM %s", p->wtable[w]);
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool);
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel);
             writer_send_new(ws[w], MSG_CONNECT, NULL);
             writer_send_new(ws[w], MSG_EXEC, sql);
             free(sql);

@@ -11,6 +11,15 @@
  * deleted by join).  Each source then replicates only the keys it won, so
  * every member ends with the winner's version.
  *
+ * A TRUNCATE is a change of every key at the time it was made: a source
+ * that truncated the table in this cycle takes part in the conflict of
+ * every key another source changed, with the TRUNCATE's time (or its own
+ * change of the key, if later).  A key it wins that it did not change
+ * itself is added to its bucardo_k<t>: it has no row for it, so every
+ * member deletes it.  With bucardo_latest, a row changed after the latest
+ * TRUNCATE survives everywhere and one changed before it goes everywhere
+ * (sync_cycle.c empties the rows nobody changed).
+ *
  * A source catching up a member that was offline also brings keys older
  * than this cycle (bucardo_new false): they are settled like the others,
  * and a key such a source wins is marked new, since then every member must
@@ -125,6 +134,37 @@ static bool mark_won(SyncRunner *r, int s, int t, const StrBuf *won, char *err, 
     return true;
 }
 
+/*
+ * add_keys - keys that truncating source s won without having changed them
+ * (COPY text lines) into its bucardo_k<t>, numbered after its own, at the
+ * TRUNCATE's time `when` (new, for a catching-up source's bucardo_new).
+ */
+static bool add_keys(SyncRunner *r, int s, int t, const StrBuf *keys, double when, bool catchup, long *nkeys,
+                     long *maxn, char *err, size_t errlen)
+{
+    TablePlan *p = &r->src[s].plans[t];
+    PGresult *res;
+    char *sql;
+    long n;
+
+    if (!load_key_list(r, s, t, 'a', keys, err, errlen))
+        return false;
+    sql = xasprintf("INSERT INTO pg_temp.bucardo_k%d (%s, bucardo_txntime, bucardo_n%s)"
+                    " SELECT %s, pg_catalog.to_timestamp(%.6f), %ld + row_number() OVER (ORDER BY %s)%s"
+                    " FROM pg_temp.bucardo_a%d",
+                    t, p->keycols, catchup ? ", bucardo_new" : "", p->keycols, when, *maxn, p->keycols,
+                    catchup ? ", true" : "", t);
+    res = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
+    free(sql);
+    if (res == NULL)
+        return false;
+    n = atol(PQcmdTuples(res));
+    *nkeys += n;
+    *maxn += n;
+    PQclear(res);
+    return true;
+}
+
 int conflicts_latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok)
 {
     int nt = r->def.ntables, best = -1;
@@ -165,8 +205,8 @@ static void describe(const SyncRunner *r, uint32_t mask, const KeyEntry *e, StrB
         strbuf_append(key, e->key[i] == '\t' ? ", " : (char[]){e->key[i], '\0'});
 }
 
-bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *conflicts, char *err,
-                       size_t errlen)
+bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catchup, const bool *truncated,
+                       const double *trunc_time, long *conflicts, char *err, size_t errlen)
 {
     int ns = r->def.nsources, nt = r->def.ntables, latest_all = -1;
     char *names[CONFLICT_MAX_SOURCES];
@@ -197,17 +237,21 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
     strbuf_init(&keytext);
     for (int t = 0; ok && t < nt; t++) {
         int changed_on = 0;
+        uint32_t truncators = 0; /* sources that truncated the table in this cycle */
         KeySet *ks;
-        StrBuf lost[CONFLICT_MAX_SOURCES], won[CONFLICT_MAX_SOURCES];
+        StrBuf lost[CONFLICT_MAX_SOURCES], won[CONFLICT_MAX_SOURCES], added[CONFLICT_MAX_SOURCES];
         size_t pos = 0;
         const KeyEntry *e;
         const char *table = NULL; /* named through a source that is online */
 
-        for (int s = 0; s < ns; s++)
-            if (nkeys[s * nt + t] > 0) {
+        for (int s = 0; s < ns; s++) {
+            if (truncated && truncated[s * nt + t])
+                truncators |= 1u << s;
+            if (nkeys[s * nt + t] > 0 || (truncators & (1u << s))) {
                 changed_on++;
                 table = table ? table : r->src[s].plans[t].display;
             }
+        }
         if (changed_on < 2)
             continue;
         ks = keyset_create();
@@ -217,9 +261,15 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
         for (int s = 0; s < ns; s++) {
             strbuf_init(&lost[s]);
             strbuf_init(&won[s]);
+            strbuf_init(&added[s]);
         }
         while (ok && (e = keyset_next(ks, &pos)) != NULL) {
+            uint32_t by_truncate = truncators & ~e->sources; /* have no change of their own */
             int winner;
+            /* The entry exists: keyset_add updates it in place (no growth). */
+            for (int s = 0; s < ns; s++)
+                if (truncators & (1u << s))
+                    keyset_add(ks, e->key, e->len, s, trunc_time[s * nt + t]);
             if ((e->sources & (e->sources - 1)) == 0)
                 continue; /* changed on one source only */
             winner = conflict_winner(&rule, e->sources, ns, e->times, latest_all,
@@ -233,15 +283,19 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
                 ok = false;
                 break;
             }
-            log_info("conflict: table %s key (%s) changed on %s: %s%s", table, keytext.data, who.data,
+            log_info("conflict: table %s key (%s) changed on %s%s: %s%s", table, keytext.data, who.data,
+                     truncators & e->sources ? " (a TRUNCATE counts as a change of every key)" : "",
                      winner >= 0 ? "winner " : "skipped, no winner",
                      winner >= 0 ? r->def.sources[winner].name : "");
-            if (winner >= 0 && catchup && catchup[winner]) {
+            if (winner >= 0 && (by_truncate & (1u << winner))) {
+                strbuf_append_len(&added[winner], e->key, e->len);
+                strbuf_append(&added[winner], "\n");
+            } else if (winner >= 0 && catchup && catchup[winner]) {
                 strbuf_append_len(&won[winner], e->key, e->len);
                 strbuf_append(&won[winner], "\n");
             }
             for (int s = 0; s < ns; s++)
-                if ((e->sources & (1u << s)) && s != winner) {
+                if ((e->sources & ~by_truncate & (1u << s)) && s != winner) {
                     strbuf_append_len(&lost[s], e->key, e->len);
                     strbuf_append(&lost[s], "\n");
                 }
@@ -251,8 +305,12 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *co
                 ok = drop_lost(r, s, t, &lost[s], &nkeys[s * nt + t], err, errlen);
             if (ok && won[s].len > 0)
                 ok = mark_won(r, s, t, &won[s], err, errlen);
+            if (ok && added[s].len > 0)
+                ok = add_keys(r, s, t, &added[s], trunc_time[s * nt + t], catchup && catchup[s],
+                              &nkeys[s * nt + t], &maxn[s * nt + t], err, errlen);
             strbuf_free(&lost[s]);
             strbuf_free(&won[s]);
+            strbuf_free(&added[s]);
         }
         keyset_free(ks);
     }

@@ -48,6 +48,7 @@ typedef struct SourceConn {
     char *begin_sql;     /* runner_begin_sql (owned, built once per connection) */
     char *shape;         /* the shape (shape_expr) of the tables the plans were made from */
     bool offline;        /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
+    int cancel_slot;     /* in the runner's CancelSet, -1: none */
 } SourceConn;
 
 /*
@@ -64,7 +65,8 @@ struct SyncRunner {
     ChunkPool *pool;
     bool checked;                /* columns compared since the last (re)load */
     long batch_keys;             /* keys per transaction in large cycles (0: no limit) */
-    char *lock_timeout;          /* writers' lock_timeout */
+    char *lock_timeout;          /* every session's lock_timeout (sources, writers, catalog) */
+    CancelSet *cancel;           /* the sync's stop switch (borrowed from the worker; may be NULL) */
     long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
     bool indexes_restored;       /* the index_rebuild journal was replayed since the start */
@@ -179,8 +181,12 @@ bool recheck_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
  * in temp table bucardo_<list><t>; *nkeys goes down by as many. */
 bool drop_listed_keys(SyncRunner *r, int s, int t, char list, long *nkeys, char *err,
                       size_t errlen) MUST_CHECK;
-bool resolve_conflicts(SyncRunner *r, long *nkeys, const bool *catchup, long *conflicts, char *err,
-                       size_t errlen) MUST_CHECK;
+/* truncated/trunc_time ([s*nt+t], truncated may be NULL): the sources that
+ * truncated a table in this cycle and when; such a source competes for
+ * every key changed elsewhere, and keys it wins are added to its
+ * bucardo_k<t> (nkeys and maxn grow). */
+bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catchup, const bool *truncated,
+                       const double *trunc_time, long *conflicts, char *err, size_t errlen) MUST_CHECK;
 /* conflicts_latest_source - the source whose latest change of this cycle
  * is newest (bucardo_latest_all_tables); *ok false on error. */
 int conflicts_latest_source(SyncRunner *r, const long *nkeys, char *err, size_t errlen, bool *ok);

@@ -150,6 +150,7 @@ typedef struct Cycle {
     bool *catchup;      /* per source: an online writer is behind it, so bucardo_k<t> has old keys */
     long *nnew;         /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
     bool *trunc_new;    /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
+    double *trunc_time; /* [s * nt + t]: when the window's latest TRUNCATE was (epoch seconds) */
     char **why;         /* per writer: why it is left out of this cycle, or NULL */
     int first;          /* the first online source (quoting, column checks) */
     StrBuf left_out;    /* every reason, "; "-separated: the run's warning */
@@ -185,6 +186,7 @@ static void cycle_free(Cycle *c)
     free(c->catchup);
     free(c->nnew);
     free(c->trunc_new);
+    free(c->trunc_time);
     free(c->why);
     strbuf_free(&c->left_out);
     free(c->prev);
@@ -277,7 +279,9 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
     }
     /* Every table's keys and the TRUNCATE checks go in one round trip:
      * statement i < n fills bucardo_k<tab[i]>, the last one reads, per
-     * table, whether a TRUNCATE is among the changes (whole window, new). */
+     * table, whether a TRUNCATE is among the changes (whole window, new)
+     * and when the window's latest one was (conflicts: see
+     * resolve_conflicts). */
     SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
     PGresult **res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
     int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
@@ -310,8 +314,10 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         st[n].expect = PGRES_COMMAND_OK;
         strbuf_printf(&trunc,
                       ", EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
-                      " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
-                      p->literal, wide ? wide : cond, p->literal, cond);
+                      " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
+                      " (SELECT extract(epoch FROM max(txntime)) FROM bucardo.truncate_log"
+                      "   WHERE relid = %s::regclass AND %s)",
+                      p->literal, wide ? wide : cond, p->literal, cond, p->literal, wide ? wide : cond);
         tab[n++] = t;
     }
     st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK};
@@ -319,8 +325,9 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
     for (int i = 0; ok && i < n; i++) {
         int t = tab[i];
         c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res[i]));
-        c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 1 + 2 * i), "t") == 0;
-        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 2 + 2 * i), "t") == 0;
+        c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 1 + 3 * i), "t") == 0;
+        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 2 + 3 * i), "t") == 0;
+        c->trunc_time[s * c->nt + t] = strtod(PQgetvalue(res[n], 0, 3 + 3 * i), NULL);
     }
     for (int i = 0; i < n; i++)
         free((char *)st[i].sql);
@@ -543,18 +550,15 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
 
 /*
  * apply_table - source s's changes of table t to the writers marked in
- * c->to: the keys numbered lo+1..hi (all of them when hi covers maxn), and
- * the table's TRUNCATE first when `truncate`.
+ * c->to: the keys numbered lo+1..hi (all of them when hi covers maxn).
  */
-static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate, char *err, size_t errlen)
+static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
     char *sql, *out, **in, *from;
     bool ok;
 
-    if (truncate)
-        send_table(r, MSG_EMPTY, "", p, "", c->to);
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
     sql = xasprintf(
@@ -611,7 +615,13 @@ static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
         snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
         return -1;
     }
-    sql = xasprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", c->r->src[0].plans[t].wtable[w]);
+    /* lock_timeout: a user's lock on the table does not hold the cycle. */
+    {
+        char *lit = pg_quote_literal(conn, c->r->lock_timeout);
+        sql = xasprintf("SET lock_timeout = %s; SELECT NOT EXISTS (SELECT 1 FROM %s)", lit,
+                        c->r->src[0].plans[t].wtable[w]);
+        free(lit);
+    }
     res = PQexec(conn, sql);
     free(sql);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -1039,7 +1049,10 @@ static bool transient(const char *err)
  * of table t's secondary indexes there, before its changes; returns the
  * sets (per writer, for recreate_indexes), or NULL with err set.  The drop,
  * the changes and the recreation share the writer's transaction, so an
- * interrupted cycle rolls back to the table with all its indexes.
+ * interrupted cycle rolls back to the table with all its indexes.  Not on
+ * the other sources of a multi-source sync: DROP INDEX needs ACCESS
+ * EXCLUSIVE on the table, which the cycle's own reading transaction there
+ * blocks (see empty_table).
  */
 static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
 {
@@ -1047,7 +1060,7 @@ static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
     IndexSet *ix = xcalloc((size_t)c->nw, sizeof(IndexSet));
 
     for (int w = 0; w < c->nw; w++) {
-        if (!c->to[w])
+        if (!c->to[w] || w >= r->def.ntargets)
             continue;
         if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t],
                             r->client_encoding, INDEX_SECONDARY, &ix[w], err, errlen)) {
@@ -1057,7 +1070,7 @@ static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
             return NULL;
         }
     }
-    for (int w = 0; w < c->nw; w++)
+    for (int w = 0; w < r->def.ntargets; w++)
         if (c->to[w])
             index_set_send_drop(&ix[w], r->writers[w]);
     return ix;
@@ -1067,40 +1080,107 @@ static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
 static void recreate_indexes(Cycle *c, IndexSet *ix)
 {
     for (int w = 0; w < c->nw; w++) {
-        if (c->to[w])
+        if (c->to[w] && w < c->r->def.ntargets)
             index_set_send_create(&ix[w], c->r->writers[w]);
         index_set_free(&ix[w]);
     }
     free(ix);
 }
 
-/* A piece of work: keys lo+1..hi of table t from source s. */
+/* A piece of work: keys lo+1..hi of table t from source s; or, with s
+ * -1, emptying table t after a TRUNCATE (empty_table). */
 typedef struct WorkItem {
     int s, t;
     long lo, hi;
-    bool truncate;
 } WorkItem;
 
 /*
+ * empty_table - table t was truncated on a source in this cycle: before any
+ * source's keys of the table, every writer that takes the TRUNCATE loses
+ * the rows nobody changed.  The keys changed in the cycle are settled by
+ * the conflict rule, the TRUNCATE counting as a change of every key
+ * (resolve_conflicts), and applied after this as usual.
+ *
+ * A writer takes it when a source other than its own database truncated
+ * the table in the window it receives (behind writers: the wider one).
+ * Targets get TRUNCATE (or DELETE, see writer_table_referenced).  A source
+ * writer gets a DELETE of the rows its own source did not change since its
+ * prev instead: a TRUNCATE needs ACCESS EXCLUSIVE, which the cycle's own
+ * REPEATABLE READ transaction on that source (holding ACCESS SHARE once it
+ * read the table) would block for ever - PostgreSQL cannot see that wait
+ * as a deadlock, since its other end is this thread.  The DELETE takes
+ * ROW EXCLUSIVE, is MVCC, so the reading snapshot still sees the rows, and
+ * keeps the source's own changes: those of the window are settled by
+ * conflicts, those after cur come with the next cycle.
+ */
+static void empty_table(Cycle *c, int t)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[c->first].plans[t];
+    bool any = false;
+
+    for (int w = 0; w < c->nw; w++) {
+        c->to[w] = false;
+        if (!r->online[w] || c->copy[t * c->nw + w] || (w < r->def.ntargets && r->def.fullcopy[w]))
+            continue;
+        for (int s = 0; s < c->ns; s++)
+            if (c->src_on[s] && !(c->ns > 1 && w == source_writer(r, s)) &&
+                (c->behind[s * c->nw + w] ? c->truncated : c->trunc_new)[s * c->nt + t])
+                c->to[w] = true;
+        any |= c->to[w] && w < r->def.ntargets;
+    }
+    if (any) {
+        bool *targets = xcalloc((size_t)c->nw, sizeof(bool));
+        for (int w = 0; w < r->def.ntargets; w++)
+            targets[w] = c->to[w];
+        send_table(r, MSG_EMPTY, "", p, "", targets);
+        free(targets);
+    }
+    for (int w = r->def.ntargets; w < c->nw; w++) {
+        int own = w - r->def.ntargets;
+        char *since = NULL, *sql;
+
+        if (!c->to[w])
+            continue;
+        /* keyjoin is "t.<key> = k.<key> AND ...": k is the delta row. */
+        if (c->prev[own]) {
+            char *lit = pg_quote_literal(r->src[c->first].conn, c->prev[own]);
+            since = xasprintf(
+                " AND NOT pg_catalog.pg_visible_in_snapshot(k.txid, %s::pg_catalog.pg_snapshot)", lit);
+            free(lit);
+        }
+        sql = xasprintf("DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM %s k WHERE %s%s)", p->wtable[w],
+                        p->delta, p->keyjoin, since ? since : "");
+        writer_send_new(r->writers[w], MSG_EXEC, sql);
+        free(sql);
+        free(since);
+    }
+}
+
+/*
  * apply_item - one piece of work, in two passes: writers up to date with
- * source s take its new keys (numbered 1..nnew) and a TRUNCATE made after
- * prev; writers behind s take every key of the wider window and any
- * TRUNCATE in it.  Each writer is in one pass only.
+ * source s take its new keys (numbered 1..nnew); writers behind s take
+ * every key of the wider window.  Each writer is in one pass only.  An
+ * item with s -1 empties its table (empty_table).
  */
 static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     int s = it->s, t = it->t, i = s * c->nt + t;
-    long newhi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
+    long newhi;
     bool ok = true;
 
+    if (s < 0) {
+        empty_table(c, t);
+        return true;
+    }
+    newhi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
     for (int pass = 0; ok && pass < 2; pass++) {
         bool late = pass == 1, any = false;
-        bool truncate = it->truncate && (late || c->trunc_new[i]);
         IndexSet *ix = NULL;
         long hi = late ? it->hi : newhi;
 
-        if (it->lo >= hi && !truncate)
+        if (it->lo >= hi)
             continue;
         for (int w = 0; w < c->nw; w++) {
             c->to[w] = r->online[w] && !c->copy[t * c->nw + w] &&
@@ -1114,10 +1194,10 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
          * by probing the very unique indexes a rebuild would drop (a
          * collision shows as the CREATE UNIQUE INDEX failing, and sends
          * the unit to unique mode). */
-        if (r->def.rebuild_index == 2 && !c->unique_mode && (c->nkeys[i] > 0 || truncate) &&
+        if (r->def.rebuild_index == 2 && !c->unique_mode && c->nkeys[i] > 0 &&
             (ix = drop_indexes(c, s, t, err, errlen)) == NULL)
             return false;
-        ok = apply_table(c, s, t, it->lo, hi, truncate, err, errlen);
+        ok = apply_table(c, s, t, it->lo, hi, err, errlen);
         if (ix)
             recreate_indexes(c, ix);
     }
@@ -1182,7 +1262,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             err[0] = '\0';
             continue;
         }
-        if (!transient(err) || attempt == 5)
+        if (!transient(err) || attempt == 5 || cancel_requested(r->cancel))
             return false;
         log_warn("%s; retrying this batch (attempt %d)", err, attempt + 1);
         {
@@ -1191,6 +1271,15 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         }
         err[0] = '\0';
     }
+}
+
+/* truncated_anywhere - did a source truncate table t in its window? */
+static bool truncated_anywhere(const Cycle *c, int t)
+{
+    for (int s = 0; s < c->ns; s++)
+        if (c->truncated[s * c->nt + t])
+            return true;
+    return false;
 }
 
 /*
@@ -1205,29 +1294,36 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
 static bool apply_all(Cycle *c, long total, char *err, size_t errlen)
 {
     long batch = c->r->batch_keys;
-    int n = 0, cap = c->ns * c->nt + 1;
+    int n = 0, cap = (c->ns + 1) * c->nt + 1;
     WorkItem *items = xcalloc((size_t)cap, sizeof(WorkItem));
     bool ok = true;
 
     if (batch <= 0 || total <= batch) {
-        for (int t = 0; t < c->nt; t++)
+        for (int t = 0; t < c->nt; t++) {
+            if (truncated_anywhere(c, t))
+                items[n++] = (WorkItem){-1, t, 0, 0};
             for (int s = 0; s < c->ns; s++)
-                items[n++] = (WorkItem){s, t, 0, c->maxn[s * c->nt + t], c->truncated[s * c->nt + t]};
+                items[n++] = (WorkItem){s, t, 0, c->maxn[s * c->nt + t]};
+        }
         ok = run_unit(c, items, n, true, err, errlen);
         free(items);
         return ok;
     }
     log_info("applying %ld changes in batches of %ld", total, batch);
     ok = run_unit(c, items, 0, true, err, errlen); /* sequences */
-    for (int t = 0; ok && t < c->nt; t++)
+    for (int t = 0; ok && t < c->nt; t++) {
+        if (truncated_anywhere(c, t)) {
+            WorkItem it = {-1, t, 0, 0};
+            ok = run_unit(c, &it, 1, false, err, errlen);
+        }
         for (int s = 0; ok && s < c->ns; s++) {
             long maxn = c->maxn[s * c->nt + t];
-            bool truncate = c->truncated[s * c->nt + t];
-            for (long lo = 0; ok && (lo < maxn || (lo == 0 && truncate)); lo += batch) {
-                WorkItem it = {s, t, lo, lo + batch, truncate && lo == 0};
+            for (long lo = 0; ok && lo < maxn; lo += batch) {
+                WorkItem it = {s, t, lo, lo + batch};
                 ok = run_unit(c, &it, 1, false, err, errlen);
             }
         }
+    }
     free(items);
     return ok;
 }
@@ -1281,6 +1377,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.catchup = xcalloc((size_t)c.ns, sizeof(bool));
     c.nnew = xcalloc((size_t)(c.ns * c.nt), sizeof(long));
     c.trunc_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.trunc_time = xcalloc((size_t)(c.ns * c.nt), sizeof(double));
     c.why = xcalloc((size_t)c.nw + 1, sizeof(char *));
     strbuf_init(&c.left_out);
     c.copy_cycle = r->def.onetimecopy > 0;
@@ -1293,7 +1390,8 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s] && !collect_keys(&c, s, err, errlen))
             goto fail_sources;
-    if (!resolve_conflicts(r, c.nkeys, c.catchup, &c.conflicts, err, errlen) ||
+    if (!resolve_conflicts(r, c.nkeys, c.maxn, c.catchup, c.truncated, c.trunc_time, &c.conflicts, err,
+                           errlen) ||
         !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
     for (int s = 0; s < c.ns; s++)
@@ -1348,6 +1446,13 @@ fail_sources:
 fail_record:
     if (!err[0])
         snprintf(err, errlen, "sync %s: cycle failed", r->def.name);
+    if (cancel_requested(r->cancel)) {
+        /* The cancelled statement's error says "canceling statement due
+         * to user request": say who the user was. */
+        char *why = xstrdup(err);
+        snprintf(err, errlen, "sync %s: cycle interrupted, the engine is stopping (%s)", r->def.name, why);
+        free(why);
+    }
     log_error("%s", err);
     if (runner_ensure_catalog(r))
         record(&c, "Bad", 0, 0, err, false);

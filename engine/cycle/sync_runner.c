@@ -90,15 +90,18 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->catalog_params = *catalog;
     r->batch_keys = limits.batch_keys;
     r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
+    r->cancel = limits.cancel;
     r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);
     r->src = xcalloc((size_t)r->def.nsources, sizeof(SourceConn));
+    for (int s = 0; s < r->def.nsources; s++)
+        r->src[s].cancel_slot = -1;
     r->nwriters = r->def.ntargets + (r->def.nsources > 1 ? r->def.nsources : 0);
     r->writers = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
     for (int i = 0; i < r->def.ntargets; i++)
-        r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool);
+        r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool, r->cancel);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
         r->writers[source_writer(r, s)] =
-            writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool);
+            writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool, r->cancel);
     r->online = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wchecked = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wshape = xcalloc((size_t)r->nwriters + 1, sizeof(char *));
@@ -151,6 +154,8 @@ void runner_drop_source(SyncRunner *r, int s)
     r->src[s].begin_sql = NULL;
     free(r->src[s].shape);
     r->src[s].shape = NULL;
+    cancel_unwatch(r->cancel, r->src[s].cancel_slot);
+    r->src[s].cancel_slot = -1;
     if (r->src[s].conn)
         PQfinish(r->src[s].conn);
     r->src[s].conn = NULL;
@@ -316,13 +321,19 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
             *unreachable = true;
         return false;
     }
+    sc->cancel_slot = cancel_watch(r->cancel, sc->conn);
     {
+        /* lock_timeout: the cycle's reads wait for a user's lock (LOCK
+         * TABLE, ALTER TABLE) no longer than its writes do. */
         const char *enc = pg_copy_encoding(sc->conn);
-        char *setup =
-            xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS, enc);
+        char *lit = pg_quote_literal(sc->conn, r->lock_timeout);
+        char *setup = xasprintf("SET client_encoding = '%s'; SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS
+                                "; " PG_KEY_JOIN_SETTINGS,
+                                enc, lit);
         PGresult *res = src_query(r, s, "session setup", setup, PGRES_COMMAND_OK, err, errlen);
 
         free(setup);
+        free(lit);
         if (res == NULL) {
             runner_drop_source(r, s);
             return false;
@@ -423,8 +434,23 @@ bool runner_ensure_catalog(SyncRunner *r)
     if (r->cat)
         PQfinish(r->cat);
     r->cat = pg_connect_err(&r->catalog_params, reason, sizeof(reason));
-    if (r->cat == NULL)
+    if (r->cat == NULL) {
         log_error("catalog: cannot connect: %s", reason);
+        return false;
+    }
+    /* Recording a cycle locks the sync's row: a command holding it must
+     * not hold the sync for ever either. */
+    {
+        char *lit = pg_quote_literal(r->cat, r->lock_timeout), *set = xasprintf("SET lock_timeout = %s", lit);
+        bool ok = pg_exec(r->cat, "catalog", set, 0, NULL);
+
+        free(set);
+        free(lit);
+        if (!ok) {
+            PQfinish(r->cat);
+            r->cat = NULL;
+        }
+    }
     return r->cat != NULL;
 }
 

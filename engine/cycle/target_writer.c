@@ -40,12 +40,14 @@ struct TargetWriter {
     char *sync;
     char *lock_timeout;
     ChunkPool *pool;
+    CancelSet *cancel; /* the sync's stop switch (borrowed) */
     MsgQueue *queue;
     pthread_t thread;
 
     /* Owned by the writer thread alone. */
     PGconn *conn;
-    bool failed; /* an error since BEGIN: skip work until ROLLBACK */
+    int cancel_slot; /* conn's, in cancel; -1: none */
+    bool failed;     /* an error since BEGIN: skip work until ROLLBACK */
     bool in_copy;
     bool copy_counts; /* the COPY in progress counts as inserted rows */
     bool in_txn;
@@ -90,6 +92,30 @@ static void record_error(TargetWriter *w, const char *what, const PGresult *res)
     if (!w->failed)
         log_error("%s", w->error);
     w->failed = true;
+}
+
+/* stopping - the sync is being stopped: fail the transaction instead of
+ * starting a statement (one already running is cancelled). */
+static bool stopping(TargetWriter *w)
+{
+    if (!cancel_requested(w->cancel))
+        return false;
+    pthread_mutex_lock(&w->lock);
+    if (!w->failed)
+        snprintf(w->error, sizeof(w->error), "target %s: interrupted: the engine is stopping", w->db.name);
+    pthread_mutex_unlock(&w->lock);
+    w->failed = true;
+    return true;
+}
+
+/* close_conn - forget the connection (and its cancel handle first). */
+static void close_conn(TargetWriter *w)
+{
+    cancel_unwatch(w->cancel, w->cancel_slot);
+    w->cancel_slot = -1;
+    if (w->conn)
+        PQfinish(w->conn);
+    w->conn = NULL;
 }
 
 static void reply(TargetWriter *w, bool ok)
@@ -172,10 +198,8 @@ static bool conn_alive(PGconn *conn)
  */
 static bool ensure_conn(TargetWriter *w, bool quiet)
 {
-    if (w->conn && !conn_alive(w->conn)) {
-        PQfinish(w->conn);
-        w->conn = NULL;
-    }
+    if (w->conn && !conn_alive(w->conn))
+        close_conn(w);
     if (w->conn == NULL) {
         ConnParams cp = dbinfo_params(&w->db);
         char reason[512];
@@ -190,6 +214,7 @@ static bool ensure_conn(TargetWriter *w, bool quiet)
             w->failed = true;
             return false;
         }
+        w->cancel_slot = cancel_watch(w->cancel, w->conn);
         char *lit = pg_quote_literal(w->conn, w->lock_timeout);
         char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
                                 " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS,
@@ -363,21 +388,24 @@ static void *writer_main(void *arg)
             reset(w);
             reply(w, ensure_conn(w, true)); /* the sync thread logs who is left out */
             break;
-        case MSG_BEGIN: do_begin(w, m->sql); break;
+        case MSG_BEGIN:
+            do_begin(w, m->sql);
+            (void)stopping(w);
+            break;
         case MSG_EXEC:
-            if (!w->failed)
+            if (!w->failed && !stopping(w))
                 run(w, m->sql, m->sql, PGRES_COMMAND_OK, m->count);
             break;
         case MSG_QUERY:
-            if (!w->failed)
+            if (!w->failed && !stopping(w))
                 run(w, m->sql, m->sql, PGRES_TUPLES_OK, false);
             break;
         case MSG_EMPTY:
-            if (!w->failed)
+            if (!w->failed && !stopping(w))
                 do_empty(w, m->sql);
             break;
         case MSG_COPY_BEGIN:
-            if (!w->failed)
+            if (!w->failed && !stopping(w))
                 w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN, false);
             w->copy_counts = m->count;
             break;
@@ -411,9 +439,7 @@ static void *writer_main(void *arg)
         if (type == MSG_STOP)
             break;
     }
-    if (w->conn)
-        PQfinish(w->conn);
-    w->conn = NULL;
+    close_conn(w);
     return NULL;
 }
 
@@ -422,7 +448,8 @@ static char *dup(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool)
+TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool,
+                           CancelSet *cancel)
 {
     TargetWriter *w = xcalloc(1, sizeof(TargetWriter));
 
@@ -438,6 +465,8 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_
     w->sync = xstrdup(sync);
     w->lock_timeout = xstrdup(lock_timeout ? lock_timeout : "60s");
     w->pool = pool;
+    w->cancel = cancel;
+    w->cancel_slot = -1;
     w->queue = msgq_create();
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->replied, NULL);

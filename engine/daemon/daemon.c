@@ -6,8 +6,9 @@
  * connection (LISTENing for kick / reload / pause / resume) and on a
  * self-pipe written by the signal handlers:
  *
- *   SIGTERM, SIGINT -> stop every worker (each finishes or rolls back its
- *                      cycle in flight), remove the pid file, exit 0;
+ *   SIGTERM, SIGINT -> stop every worker (the statements of its cycle in
+ *                      flight are cancelled, so it rolls back at once,
+ *                      whatever it waits for), remove the pid file, exit 0;
  *   SIGHUP or NOTIFY bucardo_reload -> reload: workers of syncs that are
  *                      unchanged keep running, changed ones restart, removed
  *                      or deactivated ones stop, new ones start.
@@ -448,6 +449,9 @@ int daemon_run(const DaemonConfig *cfg)
         }
     }
     log_info("stopping");
+    /* Every sync at once: a cycle waiting on a lock is cancelled, not waited for. */
+    for (int i = 0; i < c.nworkers; i++)
+        worker_interrupt(c.workers[i]);
     while (c.nworkers > 0)
         remove_worker(&c, c.nworkers - 1);
     free(c.workers);

@@ -14,6 +14,13 @@
  * finds their changes.  It runs POLL_MIN_S after a cycle that applied
  * something and backs off to POLL_MAX_S while it finds nothing, so an idle
  * source costs two table-less queries a second.
+ *
+ * Stopping: the flag ends the loop after the cycle in flight.  When the
+ * engine stops (worker_interrupt), that cycle is not waited for: the
+ * sync's connections are watched by a CancelSet (cancel.h), and their
+ * statements in flight are cancelled, again every STOP_CANCEL_MS until the
+ * thread is gone, so a cycle waiting on a lock (or on anything else) fails
+ * at once, rolls back and lets the thread end.
  */
 #include "sync_worker.h"
 
@@ -25,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -32,8 +40,9 @@
 #include "log.h"
 #include "sync_runner.h"
 
-#define POLL_MIN_S 0.01
-#define POLL_MAX_S 0.5
+#define POLL_MIN_S     0.01
+#define POLL_MAX_S     0.5
+#define STOP_CANCEL_MS 200
 
 struct SyncWorker {
     char *name;
@@ -41,6 +50,9 @@ struct SyncWorker {
     pthread_t thread;
     int wake_fd;
     atomic_bool stop;
+    atomic_bool exited;    /* worker_main has returned */
+    atomic_bool interrupt; /* worker_interrupt: cancel the cycle in flight */
+    CancelSet *cancel;     /* the runner's connections, cancelled by worker_stop */
     atomic_bool kicked;
     atomic_bool paused;
 };
@@ -58,7 +70,8 @@ static SyncRunner *load(SyncWorker *w)
 {
     char reason[512];
     PGconn *cat = pg_connect_err(&w->cfg.catalog, reason, sizeof(reason));
-    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys, w->cfg.lock_timeout};
+    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys, w->cfg.lock_timeout,
+                           w->cancel};
     SyncDef def;
     LookupStatus st;
 
@@ -174,6 +187,7 @@ static void *worker_main(void *arg)
     }
     runner_destroy(runner);
     log_info("stopped");
+    atomic_store(&w->exited, true);
     return NULL;
 }
 
@@ -183,6 +197,7 @@ SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg)
 
     w->name = xstrdup(sync);
     w->cfg = *cfg;
+    w->cancel = cancel_set_create();
     w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         log_error("cannot start the thread of sync %s", sync);
@@ -213,13 +228,27 @@ bool worker_paused(SyncWorker *w)
     return atomic_load(&w->paused);
 }
 
+void worker_interrupt(SyncWorker *w)
+{
+    atomic_store(&w->interrupt, true);
+    atomic_store(&w->stop, true);
+    wake(w);
+    cancel_fire(w->cancel);
+}
+
 void worker_stop(SyncWorker *w)
 {
     if (w == NULL)
         return;
     atomic_store(&w->stop, true);
     wake(w);
+    while (atomic_load(&w->interrupt) && !atomic_load(&w->exited)) {
+        struct timespec pause = {0, STOP_CANCEL_MS * 1000000L};
+        cancel_fire(w->cancel);
+        nanosleep(&pause, NULL);
+    }
     pthread_join(w->thread, NULL);
+    cancel_set_free(w->cancel);
     close(w->wake_fd);
     free(w->name);
     free(w);

@@ -47,7 +47,17 @@ expect_err 'NAME=VALUE|='
 run_fail "$BUCARDO" set piddir=/y log_level
 run_fail "$BUCARDO" set =/y
 run_fail "$BUCARDO" set
+# lock_timeout is a PostgreSQL time above 0 (0 would wait for ever).
+for bad in 0 0s abc 10x -5s ''; do
+    run_fail "$BUCARDO" set lock_timeout="$bad"
+    expect_err 'lock_timeout: expected a time above 0'
+done
 unchanged "$before" "refused set"
+for good in 500ms 10s 2min 1500; do
+    run_ok "$BUCARDO" set lock_timeout=$good
+    expect_equal "$good" "$(setting lock_timeout)" "lock_timeout=$good"
+done
+run_ok "$BUCARDO" set lock_timeout=60s
 expect_equal 0 "$(sql bucardo "select count(*) from bucardo.config where name like 'nosuch%'")" "no new setting"
 
 # --- ~/.bucardorc, --no-bucardorc, --bucardorc FILE
