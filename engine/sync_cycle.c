@@ -156,15 +156,6 @@ typedef struct Cycle {
     bool shape_changed; /* record() found the sync's tables or databases changed */
 } Cycle;
 
-/* keep_snapshots - remember this cycle's snapshots for runner_check_completed. */
-static void keep_snapshots(Cycle *c)
-{
-    for (int s = 0; s < c->ns; s++) {
-        free(c->r->src[s].last_snapshot);
-        c->r->src[s].last_snapshot = c->cur[s] ? xstrdup(c->cur[s]) : NULL;
-    }
-}
-
 static void cycle_free(Cycle *c)
 {
     for (int s = 0; s < c->ns; s++) {
@@ -601,7 +592,7 @@ static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
     const DbInfo *db = writer_dbinfo(c->r, w);
     ConnParams cp = dbinfo_params(db);
     char reason[512], *sql;
-    PGconn *conn = pg_connect_err(&cp, reason, sizeof(reason));
+    PGconn *conn = budget_connect(c->r->budget, &cp, db->name, reason, sizeof(reason));
     PGresult *res;
     int empty = -1;
 
@@ -948,8 +939,6 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
         case SOURCE_FAILED: snprintf(err, errlen, "%s", why); return false;
         }
     }
-    for (int s = 0; s < c->ns; s++)
-        r->src[s].offline = !c->src_on[s];
     for (int w = 0; w < c->nw; w++)
         if (!writer_wait(r->writers[w], why, sizeof(why))) {
             r->online[w] = false;
@@ -1268,8 +1257,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
         end_sources(&c, "ROLLBACK");
         /* Nothing new is visible up to cur: the next cycle may start there. */
-        if (record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true))
-            keep_snapshots(&c);
+        (void)record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true);
         result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_EMPTY;
         goto out;
     }
@@ -1287,7 +1275,6 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
     }
-    keep_snapshots(&c);
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s])
             purge(r, s);

@@ -115,3 +115,13 @@ ALTER TABLE bucardo.index_rebuild ADD COLUMN primary_key boolean NOT NULL DEFAUL
 UPDATE bucardo.index_rebuild SET primary_key = true WHERE definition LIKE '% PRIMARY KEY USING INDEX %';
 
 INSERT INTO bucardo.schema_version (version) VALUES (7);
+
+-- @@SECTION 8@@
+-- The engine's connection budget: how many syncs run a cycle at once, each
+-- with its data connections and one catalog connection (README.md,
+-- Connections).
+INSERT INTO bucardo.config (name, setting, about)
+VALUES ('max_concurrent_syncs', '8', 'Syncs that run a cycle at once; bounds the engine''s connections (README: Connections)')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (8);
