@@ -37,17 +37,12 @@ static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target",
                                          "bucardo_latest", "bucardo_latest_all_tables",
                                          "bucardo_abort",  NULL};
 static const SettingSpec SETTING_TYPES[] = {
-    {"batch_keys", S_INT, 1, 1L << 40, NULL},
-    {"chunk_size", S_INT, 4096, 64L << 20, NULL},
-    {"chunk_pool", S_INT, 2, 1L << 20, NULL},
-    {"stats_history", S_INT, 0, 1L << 30, NULL},
-    {"default_checktime", S_INT, 0, 1000000000, NULL},
-    {"retry_delay", S_NUMBER, 0, 0, NULL},
-    {"retry_delay_max", S_NUMBER, 0, 0, NULL},
-    {"kick_sleep", S_NUMBER, 0, 0, NULL},
-    {"log_showtime", S_BOOL, 0, 0, NULL},
-    {"log_level", S_WORD, 0, 0, LOG_LEVELS},
-    {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
+    {"batch_keys", S_INT, 1, 1L << 40, NULL},    {"chunk_size", S_INT, 4096, 64L << 20, NULL},
+    {"chunk_pool", S_INT, 2, 1L << 20, NULL},    {"max_concurrent_syncs", S_INT, 1, 10000, NULL},
+    {"stats_history", S_INT, 0, 1L << 30, NULL}, {"default_checktime", S_INT, 0, 1000000000, NULL},
+    {"retry_delay", S_NUMBER, 0, 0, NULL},       {"retry_delay_max", S_NUMBER, 0, 0, NULL},
+    {"kick_sleep", S_NUMBER, 0, 0, NULL},        {"log_showtime", S_BOOL, 0, 0, NULL},
+    {"log_level", S_WORD, 0, 0, LOG_LEVELS},     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
     {"lock_timeout", S_DURATION, 0, 0, NULL},
 };
 

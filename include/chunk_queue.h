@@ -57,6 +57,7 @@ typedef enum MsgType {
     MSG_BARRIER,    /* report: everything so far done (or failed) */
     MSG_COMMIT,     /* COMMIT, then report */
     MSG_ROLLBACK,   /* ROLLBACK (if a transaction is open), then report */
+    MSG_DISCONNECT, /* close the connection (the sync gives its budget slot back), then report */
     MSG_STOP        /* leave the thread */
 } MsgType;
 

@@ -10,6 +10,7 @@
 #define BUCARDO_SYNC_RUNNER_H
 
 #include "cancel.h"
+#include "conn_budget.h"
 #include "syncdef.h"
 
 typedef struct SyncRunner SyncRunner;
@@ -28,6 +29,7 @@ typedef struct RunnerLimits {
     long batch_keys;          /* keys per transaction when a cycle is larger (0: no limit) */
     const char *lock_timeout; /* lock_timeout of every session (copied); NULL: 60s */
     CancelSet *cancel;        /* the sync's stop switch (borrowed; may be NULL) */
+    ConnBudget *budget;       /* every connection through budget_connect; NULL (the CLI): plain */
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */
@@ -42,21 +44,14 @@ void runner_destroy(SyncRunner *r);
 CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t errlen);
 
 /*
- * runner_notify_sockets - the sockets of the source connections LISTENing
- * for capture notifications (autokick syncs only), at most max of them.
- * runner_consume_notifies - read pending input; true if a notification came
- * (or a source connection broke, which a cycle should find out about).
+ * runner_attach_catalog - the catalog connection of the budget slot the
+ * sync thread holds (NULL: connect when needed); runner_release - close the
+ * data connections (sources, writers: their plans go with them and are
+ * made again on the next connection) and hand back the catalog connection,
+ * when the thread gives its slot back.
  */
-int runner_notify_sockets(SyncRunner *r, int *fds, int max);
-bool runner_consume_notifies(SyncRunner *r);
-
-/*
- * runner_check_completed - autokick syncs: 1 if a transaction completed on
- * a source since the last recorded cycle's snapshot (its changes may have
- * skipped their NOTIFY), or a source needs a cycle to reconnect; 0 if not
- * (and for syncs without autokick); -1 on error.
- */
-int runner_check_completed(SyncRunner *r);
+void runner_attach_catalog(SyncRunner *r, PGconn *cat);
+PGconn *runner_release(SyncRunner *r);
 
 /*
  * runner_validate - connect to the first source and check that every

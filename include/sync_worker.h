@@ -5,14 +5,19 @@
  *
  * The controller owns the SyncWorker handle; the worker thread owns its
  * SyncRunner (connections, writers, pool).  They share only the atomic
- * flags below and an eventfd that wakes the worker.
+ * flags below and an eventfd that wakes the worker.  A worker opens
+ * connections only while it holds a slot of the connection budget
+ * (conn_budget.h); between cycles it holds none, and the watcher
+ * (source_watch.h) wakes it when a source changes.
  */
 #ifndef BUCARDO_SYNC_WORKER_H
 #define BUCARDO_SYNC_WORKER_H
 
+#include "conn_budget.h"
 #include "pgconn.h"
 
 typedef struct SyncWorker SyncWorker;
+typedef struct SourceWatch SourceWatch;
 
 typedef struct WorkerConfig {
     ConnParams catalog; /* borrowed: must outlive the worker */
@@ -22,11 +27,16 @@ typedef struct WorkerConfig {
     char lock_timeout[32]; /* writers' lock_timeout */
     double retry_delay;    /* seconds before the first retry */
     double retry_delay_max;
+    ConnBudget *budget; /* cycle slots (borrowed, like the watcher) */
+    SourceWatch *watch; /* wakes autokick syncs when their sources change */
 } WorkerConfig;
 
 SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg);
 const char *worker_name(const SyncWorker *w);
 void worker_kick(SyncWorker *w);
+/* worker_changed - a source of this autokick sync has changes (from the
+ * watcher): run a cycle, recorded only if it applies something. */
+void worker_changed(SyncWorker *w);
 void worker_pause(SyncWorker *w, bool paused);
 bool worker_paused(SyncWorker *w);
 /* worker_interrupt - ask the thread to finish now: its cycle in flight is

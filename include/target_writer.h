@@ -2,8 +2,8 @@
  * include/target_writer.h - one thread per target database that applies
  * what the sync's reader sends it, in order, on its own connection.
  *
- * The writer owns its connection for its whole life (reconnecting at the
- * start of a cycle when it was lost).  The sync thread talks to it only
+ * The writer owns its connection (reconnecting at the start of a cycle
+ * when it was lost, or closed by DISCONNECT while the sync is idle).  The sync thread talks to it only
  * through messages; after a BARRIER, COMMIT or ROLLBACK it collects the
  * outcome with writer_wait().  After a failure the writer skips work until
  * the ROLLBACK, still releasing every chunk it is sent.
@@ -14,21 +14,23 @@
 #include "cancel.h"
 #include "catalog.h"
 #include "chunk_queue.h"
+#include "conn_budget.h"
 
 typedef struct TargetWriter TargetWriter;
 
 /* writer_start - a thread for target `db` (copied) of sync `sync`;
  * lock_timeout (e.g. "60s") bounds its waits for locks held by others;
+ * it connects through budget_connect(budget, ...) (budget may be NULL);
  * its connection is watched by `cancel` (may be NULL), and once that has
  * fired the writer starts no statement (its transaction fails). */
 TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool,
-                           CancelSet *cancel);
+                           CancelSet *cancel, ConnBudget *budget);
 /* writer_send - queue a message (ownership passes to the writer). */
 void writer_send(TargetWriter *w, Msg *msg);
 /* writer_send_new - writer_send(msg_new(type, sql, NULL)). */
 void writer_send_new(TargetWriter *w, MsgType type, const char *sql);
 /*
- * writer_wait - wait for the reply to the last CONNECT/BARRIER/COMMIT/ROLLBACK.
+ * writer_wait - wait for the reply to the last CONNECT/BARRIER/COMMIT/ROLLBACK/DISCONNECT.
  * Returns true when everything since BEGIN succeeded; otherwise copies the
  * first error (naming the database and SQLSTATE) into err.
  */

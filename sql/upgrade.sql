@@ -130,3 +130,13 @@ INSERT INTO bucardo.schema_version (version) VALUES (8);
 ALTER TABLE bucardo.relation ADD COLUMN vacuum_after_copy boolean NOT NULL DEFAULT false;
 
 INSERT INTO bucardo.schema_version (version) VALUES (9);
+
+-- @@SECTION 10@@
+-- The engine's connection budget: how many syncs run a cycle at once, each
+-- with its data connections and one catalog connection (README.md,
+-- Connections).
+INSERT INTO bucardo.config (name, setting, about)
+VALUES ('max_concurrent_syncs', '8', 'Syncs that run a cycle at once; bounds the engine''s connections (README: Connections)')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (10);

@@ -101,7 +101,8 @@ static TargetWriter **start_writers(const BulkCopy *job)
 
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel);
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel,
+                                 r->budget);
             writer_send_new(ws[w], MSG_BEGIN, r->client_encoding);
         }
     return ws;
@@ -170,7 +171,7 @@ static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
         if (!job->to[w])
             continue;
         cp = dbinfo_params(db);
-        if ((conn = pg_connect_err(&cp, reason, sizeof(reason))) == NULL) {
+        if ((conn = budget_connect(r->budget, &cp, db->name, reason, sizeof(reason))) == NULL) {
             snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
             return false;
         }
@@ -295,7 +296,7 @@ static void *range_main(void *arg)
     snprintf(name, sizeof(name), "sync %s copy", r->def.name);
     log_set_thread_name(name);
     rg->ok = false;
-    src = pg_connect_err(&cp, reason, sizeof(reason));
+    src = budget_connect(r->budget, &cp, r->def.sources[0].name, reason, sizeof(reason));
     if (src == NULL) {
         snprintf(rg->err, sizeof(rg->err), "source %s: cannot connect: %s", r->def.sources[0].name, reason);
         return NULL;
@@ -527,7 +528,8 @@ static void vacuum_targets(const BulkCopy *job)
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
             char *sql = xasprintf("VACUUM %s", p->wtable[w]);
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel);
+            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel,
+                                 r->budget);
             writer_send_new(ws[w], MSG_CONNECT, NULL);
             writer_send_new(ws[w], MSG_EXEC, sql);
             free(sql);

@@ -164,7 +164,7 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
             continue;
         }
         cp = dbinfo_params(db);
-        dst = pg_connect_err(&cp, reason, sizeof(reason));
+        dst = budget_connect(r->budget, &cp, db->name, reason, sizeof(reason));
         if (dst == NULL) {
             snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
             return false;

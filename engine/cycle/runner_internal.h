@@ -38,17 +38,14 @@ typedef struct TablePlan {
     UniqueInfo *unique; /* read when first needed (cycle_unique.c); NULL before */
 } TablePlan;
 
-/* One source: its reading connection (LISTENing when autokick) and plans. */
+/* One source: its reading connection and plans. */
 typedef struct SourceConn {
     PGconn *conn;
-    TablePlan *plans;    /* def.ntables of them, while connected */
-    char *last_snapshot; /* the last recorded cycle's snapshot, or a later one that the
-                            poll found nothing new in (owned), or NULL */
-    char *poll_sql;      /* runner_check_completed's query (owned, built once per connection) */
-    char *begin_sql;     /* runner_begin_sql (owned, built once per connection) */
-    char *shape;         /* the shape (shape_expr) of the tables the plans were made from */
-    bool offline;        /* unreachable in the last cycle: the sync's retry looks for it, not the poll */
-    int cancel_slot;     /* in the runner's CancelSet, -1: none */
+    TablePlan *plans; /* def.ntables of them, while connected */
+    char *begin_sql;  /* runner_begin_sql (owned, built once per connection) */
+    char *shape;      /* the shape (shape_expr) of the tables the plans were made from */
+    int cancel_slot;  /* in the runner's CancelSet, -1: none */
+    bool offline;     /* left out of the cycle in progress (unreachable) */
 } SourceConn;
 
 /*
@@ -58,8 +55,9 @@ typedef struct SourceConn {
 struct SyncRunner {
     SyncDef def;
     ConnParams catalog_params;
-    PGconn *cat;
-    SourceConn *src; /* def.nsources */
+    ConnBudget *budget; /* NULL in the CLI */
+    PGconn *cat;        /* the budget slot's, while the sync thread holds one */
+    SourceConn *src;    /* def.nsources */
     TargetWriter **writers;
     int nwriters;
     ChunkPool *pool;

@@ -159,15 +159,6 @@ typedef struct Cycle {
     bool moved_only;    /* ... and no writer failed: the unit can be applied again */
 } Cycle;
 
-/* keep_snapshots - remember this cycle's snapshots for runner_check_completed. */
-static void keep_snapshots(Cycle *c)
-{
-    for (int s = 0; s < c->ns; s++) {
-        free(c->r->src[s].last_snapshot);
-        c->r->src[s].last_snapshot = c->cur[s] ? xstrdup(c->cur[s]) : NULL;
-    }
-}
-
 static void cycle_free(Cycle *c)
 {
     for (int s = 0; s < c->ns; s++) {
@@ -607,7 +598,7 @@ static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
     const DbInfo *db = writer_dbinfo(c->r, w);
     ConnParams cp = dbinfo_params(db);
     char reason[512], *sql;
-    PGconn *conn = pg_connect_err(&cp, reason, sizeof(reason));
+    PGconn *conn = budget_connect(c->r->budget, &cp, db->name, reason, sizeof(reason));
     PGresult *res;
     int empty = -1;
 
@@ -1406,8 +1397,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
         end_sources(&c, "ROLLBACK");
         /* Nothing new is visible up to cur: the next cycle may start there. */
-        if (record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true))
-            keep_snapshots(&c);
+        (void)record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true);
         result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_EMPTY;
         goto out;
     }
@@ -1425,7 +1415,6 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
     }
-    keep_snapshots(&c);
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s])
             purge(r, s);

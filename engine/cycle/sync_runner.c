@@ -2,11 +2,13 @@
  * engine/cycle/sync_runner.c - a sync thread's long-lived resources: the writer
  * threads (one per target, plus one per source in a multi-source sync), the
  * chunk pool they share, and the catalog and source connections, each
- * re-established when lost.  Table plans (quoted SQL fragments) are made
- * when a source connects, and again when the shape of its replicated
- * tables (their columns, see shape_expr) changed: the cycle's first
- * statement on each source returns that shape with the snapshot, so DDL
- * on a running sync is noticed without a round trip of its own.  Source sessions start with
+ * re-established when lost.  Connections are held only while the sync
+ * thread holds a slot of the connection budget (runner_release).  Table
+ * plans (quoted SQL fragments) are made when a source connects, and again
+ * when the shape of its replicated tables (their columns, see shape_expr)
+ * changed: the cycle's first statement on each source returns that shape
+ * with the snapshot, so DDL on a running sync is noticed without a round
+ * trip of its own.  Source sessions start with
  * PG_ROW_TEXT_SETTINGS, so rows print the same whatever the database's
  * own DateStyle, extra_float_digits and the like.
  */
@@ -88,6 +90,7 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->def = *def;
     memset(def, 0, sizeof(*def));
     r->catalog_params = *catalog;
+    r->budget = limits.budget;
     r->batch_keys = limits.batch_keys;
     r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
     r->cancel = limits.cancel;
@@ -98,10 +101,11 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->nwriters = r->def.ntargets + (r->def.nsources > 1 ? r->def.nsources : 0);
     r->writers = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
     for (int i = 0; i < r->def.ntargets; i++)
-        r->writers[i] = writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool, r->cancel);
+        r->writers[i] =
+            writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool, r->cancel, r->budget);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
         r->writers[source_writer(r, s)] =
-            writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool, r->cancel);
+            writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool, r->cancel, r->budget);
     r->online = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wchecked = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wshape = xcalloc((size_t)r->nwriters + 1, sizeof(char *));
@@ -148,8 +152,6 @@ static void free_plans(SyncRunner *r, int s)
 void runner_drop_source(SyncRunner *r, int s)
 {
     free_plans(r, s);
-    free(r->src[s].poll_sql);
-    r->src[s].poll_sql = NULL;
     free(r->src[s].begin_sql);
     r->src[s].begin_sql = NULL;
     free(r->src[s].shape);
@@ -170,7 +172,6 @@ void runner_destroy(SyncRunner *r)
     free(r->writers);
     for (int s = 0; s < r->def.nsources; s++) {
         runner_drop_source(r, s);
-        free(r->src[s].last_snapshot);
     }
     free(r->src);
     if (r->cat)
@@ -314,7 +315,7 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         return true;
     runner_drop_source(r, s);
     cp = dbinfo_params(db);
-    sc->conn = pg_connect_err(&cp, reason, sizeof(reason));
+    sc->conn = budget_connect(r->budget, &cp, db->name, reason, sizeof(reason));
     if (sc->conn == NULL) {
         snprintf(err, errlen, "source %s: cannot connect: %s", db->name, reason);
         if (unreachable)
@@ -342,16 +343,6 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         /* One SQL_ASCII source makes its bytes pass unconverted everywhere. */
         if (s == 0 || strcmp(enc, "SQL_ASCII") == 0)
             r->client_encoding = enc;
-    }
-    if (r->def.autokick) {
-        PGresult *res = PQexec(sc->conn, "LISTEN " CAPTURE_CHANNEL);
-        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
-        if (!ok) {
-            snprintf(err, errlen, "source %s: LISTEN failed: %s", db->name, PQerrorMessage(sc->conn));
-            runner_drop_source(r, s);
-            return false;
-        }
     }
     {
         /* The shape first, then the plans: DDL in between leaves plans
@@ -429,6 +420,8 @@ bool runner_ensure_catalog(SyncRunner *r)
 {
     char reason[512];
 
+    if (r->budget)
+        return budget_catalog(r->budget, &r->cat);
     if (r->cat && PQstatus(r->cat) == CONNECTION_OK)
         return true;
     if (r->cat)
@@ -454,106 +447,23 @@ bool runner_ensure_catalog(SyncRunner *r)
     return r->cat != NULL;
 }
 
-int runner_notify_sockets(SyncRunner *r, int *fds, int max)
+void runner_attach_catalog(SyncRunner *r, PGconn *cat)
 {
-    int n = 0;
-
-    if (!r->def.autokick)
-        return 0;
-    for (int s = 0; s < r->def.nsources && n < max; s++)
-        if (r->src[s].conn)
-            fds[n++] = PQsocket(r->src[s].conn);
-    return n;
+    if (r->cat)
+        PQfinish(r->cat);
+    r->cat = cat;
 }
 
-/*
- * poll_sql - for source s: are there changes the snapshot $1 did not see?
- * Cheap first: has any transaction completed since $1 (one of its
- * in-progress xids, or one assigned after its xmax)?  Reads no table, and
- * is false on an idle cluster.  Only then are the delta tables (and the
- * TRUNCATE log) looked at.  Also returns the statement's snapshot: when
- * the answer is no, nothing visible in it is new, so the next poll can
- * start from it and the engine's own transactions are not looked at twice.
- */
-static const char *poll_sql(SyncRunner *r, int s)
+PGconn *runner_release(SyncRunner *r)
 {
-    StrBuf sql;
+    PGconn *cat = r->cat;
 
-    if (r->src[s].poll_sql)
-        return r->src[s].poll_sql;
-    strbuf_init(&sql);
-    strbuf_printf(
-        &sql, "WITH s AS (SELECT $1::pg_catalog.pg_snapshot AS ref, pg_catalog.pg_current_snapshot() AS cur)"
-              " SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(ref) x"
-              "                          WHERE pg_catalog.pg_visible_in_snapshot(x, cur))"
-              "   OR pg_catalog.pg_snapshot_xmax(cur)::text::numeric"
-              "      - pg_catalog.pg_snapshot_xmax(ref)::text::numeric"
-              "      > (SELECT count(*) FROM pg_catalog.pg_snapshot_xip(cur) x"
-              "         WHERE x >= pg_catalog.pg_snapshot_xmax(ref))"
-              " THEN EXISTS (SELECT FROM bucardo.truncate_log"
-              "              WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))");
-    for (int t = 0; t < r->def.ntables; t++)
-        if (r->def.tables[t].nkeys > 0)
-            strbuf_printf(
-                &sql, " OR EXISTS (SELECT FROM %s WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, ref))",
-                r->src[s].plans[t].delta);
-    strbuf_printf(&sql, " ELSE false END, cur::text FROM s");
-    r->src[s].poll_sql = sql.data; /* the buffer is handed over */
-    return sql.data;
-}
-
-int runner_check_completed(SyncRunner *r)
-{
-    if (!r->def.autokick)
-        return 0;
-    for (int s = 0; s < r->def.nsources; s++) {
-        const char *params[1] = {r->src[s].last_snapshot};
-        PGconn *conn = r->src[s].conn;
-        PGresult *res;
-        bool yes;
-
-        if (r->src[s].offline)
-            continue; /* polling it would only run cycles that leave it out again */
-        if (conn == NULL || r->src[s].plans == NULL || params[0] == NULL)
-            return 1; /* a cycle will reconnect and find out */
-        res = PQexecParams(conn, poll_sql(r, s), 1, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            log_warn("source %s: looking for new changes: %s", r->def.sources[s].name,
-                     PQresultErrorMessage(res));
-            PQclear(res);
-            return -1;
-        }
-        yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-        if (!yes) {
-            free(r->src[s].last_snapshot);
-            r->src[s].last_snapshot = xstrdup(PQgetvalue(res, 0, 1));
-        }
-        PQclear(res);
-        if (yes)
-            return 1;
-    }
-    return 0;
-}
-
-bool runner_consume_notifies(SyncRunner *r)
-{
-    bool any = false;
-
-    for (int s = 0; s < r->def.nsources; s++) {
-        PGconn *conn = r->src[s].conn;
-        PGnotify *n;
-
-        if (conn == NULL)
-            continue;
-        if (!PQconsumeInput(conn)) {
-            runner_drop_source(r, s); /* reconnect at the next cycle */
-            any = true;               /* and run one to find out */
-            continue;
-        }
-        while ((n = PQnotifies(conn)) != NULL) {
-            any = true;
-            PQfreemem(n);
-        }
-    }
-    return any;
+    for (int s = 0; s < r->def.nsources; s++)
+        runner_drop_source(r, s);
+    for (int w = 0; w < r->nwriters; w++)
+        writer_send_new(r->writers[w], MSG_DISCONNECT, NULL);
+    for (int w = 0; w < r->nwriters; w++)
+        (void)writer_wait(r->writers[w], NULL, 0);
+    r->cat = NULL;
+    return cat;
 }

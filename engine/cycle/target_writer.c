@@ -14,6 +14,7 @@
  *   EMPTY table                TRUNCATE, or DELETE if foreign keys point at it
  *   BARRIER                    reply: all of the above ok?
  *   COMMIT | ROLLBACK          reply: did it commit / roll back?
+ *   DISCONNECT                 close the connection (the sync went idle); reply
  *   STOP                       leave
  *
  * Replies go through a mutex/condition pair counted by sequence number, so
@@ -40,7 +41,8 @@ struct TargetWriter {
     char *sync;
     char *lock_timeout;
     ChunkPool *pool;
-    CancelSet *cancel; /* the sync's stop switch (borrowed) */
+    CancelSet *cancel;  /* the sync's stop switch (borrowed) */
+    ConnBudget *budget; /* connections go through it (borrowed; may be NULL) */
     MsgQueue *queue;
     pthread_t thread;
 
@@ -204,7 +206,7 @@ static bool ensure_conn(TargetWriter *w, bool quiet)
         ConnParams cp = dbinfo_params(&w->db);
         char reason[512];
 
-        w->conn = pg_connect_err(&cp, reason, sizeof(reason));
+        w->conn = budget_connect(w->budget, &cp, w->db.name, reason, sizeof(reason));
         if (w->conn == NULL) {
             pthread_mutex_lock(&w->lock);
             snprintf(w->error, sizeof(w->error), "target %s: cannot connect: %s", w->db.name, reason);
@@ -433,6 +435,11 @@ static void *writer_main(void *arg)
             w->in_txn = false;
             reply(w, true);
             break;
+        case MSG_DISCONNECT:
+            close_conn(w);
+            w->in_txn = w->in_copy = false;
+            reply(w, true);
+            break;
         case MSG_STOP: break;
         }
         msg_free(m);
@@ -449,7 +456,7 @@ static char *dup(const char *s)
 }
 
 TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_timeout, ChunkPool *pool,
-                           CancelSet *cancel)
+                           CancelSet *cancel, ConnBudget *budget)
 {
     TargetWriter *w = xcalloc(1, sizeof(TargetWriter));
 
@@ -467,6 +474,7 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_
     w->pool = pool;
     w->cancel = cancel;
     w->cancel_slot = -1;
+    w->budget = budget;
     w->queue = msgq_create();
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->replied, NULL);
@@ -481,7 +489,7 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_
 void writer_send(TargetWriter *w, Msg *msg)
 {
     if (msg->type == MSG_CONNECT || msg->type == MSG_BARRIER || msg->type == MSG_COMMIT ||
-        msg->type == MSG_ROLLBACK) {
+        msg->type == MSG_ROLLBACK || msg->type == MSG_DISCONNECT) {
         pthread_mutex_lock(&w->lock);
         w->sent++;
         pthread_mutex_unlock(&w->lock);

@@ -18,8 +18,13 @@
  *
  * A lost catalog connection is re-established every second; the workers
  * carry on meanwhile (they reconnect to the catalog on their own).
- * Capture notifications are not handled here: each worker LISTENs on its own
- * source connection, so a busy source wakes only its syncs.
+ *
+ * It also owns what bounds the engine's connections (README.md,
+ * Connections): the connection budget, whose max_concurrent_syncs slots a
+ * sync must hold to run a cycle (conn_budget.h), and the watcher thread,
+ * one connection per source database of autokick syncs, that wakes the
+ * syncs whose sources changed (source_watch.h).  Capture notifications
+ * go there, not here.
  */
 #include "daemon.h"
 
@@ -35,7 +40,9 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "conn_budget.h"
 #include "log.h"
+#include "source_watch.h"
 #include "sync_worker.h"
 
 /*
@@ -77,7 +84,8 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay'), '1'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay_max'), '60'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'batch_keys'), '10000'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'lock_timeout'), '60s')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'lock_timeout'), '60s'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8')";
 
 /* The controller's state: lives on daemon_run's stack, main thread only. */
 typedef struct Controller {
@@ -88,6 +96,7 @@ typedef struct Controller {
     char **fingerprints;
     int nworkers;
     int pid_fd; /* the pid file, locked while we run */
+    long max_concurrent_syncs;
 } Controller;
 
 /* The signal pipe: written by handlers, the one global the daemon needs. */
@@ -249,7 +258,7 @@ static bool connect_catalog(Controller *c)
 {
     char reason[512];
 
-    c->cat = pg_connect_err(&c->cfg->catalog, reason, sizeof(reason));
+    c->cat = budget_connect(c->wcfg.budget, &c->cfg->catalog, "catalog", reason, sizeof(reason));
     if (c->cat == NULL) {
         log_error("catalog: cannot connect: %s", reason);
         return false;
@@ -346,6 +355,11 @@ static bool load_settings(Controller *c)
         c->wcfg.retry_delay = 1;
     if (c->wcfg.retry_delay_max < c->wcfg.retry_delay)
         c->wcfg.retry_delay_max = c->wcfg.retry_delay;
+    if (!parse_int(PQgetvalue(res, 0, 6), 1, 10000, &c->max_concurrent_syncs)) {
+        log_warn("max_concurrent_syncs \"%s\" is not a number from 1 to 10000; using 8",
+                 PQgetvalue(res, 0, 6));
+        c->max_concurrent_syncs = 8;
+    }
     PQclear(res);
     return true;
 }
@@ -402,7 +416,14 @@ int daemon_run(const DaemonConfig *cfg)
         }
     }
     log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
+    c.wcfg.budget = budget_create(&cfg->catalog, c.wcfg.lock_timeout, (int)c.max_concurrent_syncs);
+    c.wcfg.watch = watch_start(c.wcfg.budget, c.wcfg.retry_delay, c.wcfg.retry_delay_max);
+    log_info("at most %ld syncs run a cycle at once (max_concurrent_syncs)", c.max_concurrent_syncs);
     if (!reload(&c)) {
+        while (c.nworkers > 0)
+            remove_worker(&c, c.nworkers - 1);
+        watch_stop(c.wcfg.watch);
+        budget_destroy(c.wcfg.budget);
         remove_pid_file(cfg->piddir, c.pid_fd);
         ready(cfg, "cannot read the syncs from the catalog\n");
         return 1;
@@ -456,6 +477,8 @@ int daemon_run(const DaemonConfig *cfg)
         remove_worker(&c, c.nworkers - 1);
     free(c.workers);
     free(c.fingerprints);
+    watch_stop(c.wcfg.watch);
+    budget_destroy(c.wcfg.budget);
     if (c.cat)
         PQfinish(c.cat);
     remove_pid_file(cfg->piddir, c.pid_fd);

@@ -1,19 +1,23 @@
 /*
  * engine/daemon/sync_worker.c - one thread per sync.
  *
- * States: WAITING (poll on the wake eventfd and, for autokick syncs, on
- * the source connection LISTENing for capture notifications, with a
- * timeout for checktime or the next retry) -> RUNNING (one cycle) ->
- * WAITING.  A failed cycle is retried after retry_delay, doubling up to
- * retry_delay_max; any success resets the delay.  The sync runs once at
- * start, so changes made while the engine was down are applied at once.
+ * States: IDLE (no connection; poll on the wake eventfd, with a timeout
+ * for checktime or the next retry) -> waiting for a slot of the connection
+ * budget (conn_budget.h) -> RUNNING (one cycle, on the slot's catalog
+ * connection and the sync's data connections) -> LINGER or IDLE.  A failed
+ * cycle is retried after retry_delay, doubling up to retry_delay_max; any
+ * success resets the delay.  The sync runs once at start, so changes made
+ * while the engine was down are applied at once.
  *
- * Autokick syncs also poll their sources (runner_check_completed): the
- * capture's NOTIFY is skipped by transactions that overlap another
- * notifying one (sql/capture.sql, section kick), and the poll is what
- * finds their changes.  It runs POLL_MIN_S after a cycle that applied
- * something and backs off to POLL_MAX_S while it finds nothing, so an idle
- * source costs two table-less queries a second.
+ * Between cycles a sync holds no connection: leaving the slot closes its
+ * sources and writers (runner_release), so max_concurrent_syncs, not the
+ * number of syncs, bounds the engine's connections.  After a cycle that
+ * applied something, the sync keeps its slot (LINGER) for up to LINGER_S
+ * while no other sync waits for one: a busy sync then does not reconnect
+ * (and plan its tables again) at every cycle.
+ *
+ * Autokick syncs are woken by the watcher (source_watch.c), which LISTENs
+ * on and polls each source database once for every sync reading it.
  *
  * Stopping: the flag ends the loop after the cycle in flight.  When the
  * engine stops (worker_interrupt), that cycle is not waited for: the
@@ -35,14 +39,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "catalog.h"
-#include "conflict.h"
 #include "log.h"
+#include "source_watch.h"
 #include "sync_runner.h"
 
-#define POLL_MIN_S     0.01
-#define POLL_MAX_S     0.5
-#define STOP_CANCEL_MS 200
+#define LINGER_S 1.0
+/* While lingering: how often to look whether another sync waits. */
+#define LINGER_CHECK_MS 20
+#define STOP_CANCEL_MS  200
 
 struct SyncWorker {
     char *name;
@@ -54,6 +60,7 @@ struct SyncWorker {
     atomic_bool interrupt; /* worker_interrupt: cancel the cycle in flight */
     CancelSet *cancel;     /* the runner's connections, cancelled by worker_stop */
     atomic_bool kicked;
+    atomic_bool changed;
     atomic_bool paused;
 };
 
@@ -65,26 +72,22 @@ static void wake(SyncWorker *w)
     }
 }
 
-/* load - the sync's definition through a short-lived catalog connection. */
-static SyncRunner *load(SyncWorker *w)
+/* load - the sync's definition, on the held slot's catalog connection. */
+static SyncRunner *load(SyncWorker *w, PGconn **cat)
 {
-    char reason[512];
-    PGconn *cat = pg_connect_err(&w->cfg.catalog, reason, sizeof(reason));
-    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys, w->cfg.lock_timeout,
-                           w->cancel};
+    RunnerLimits limits = {w->cfg.chunks,       w->cfg.chunk_size, w->cfg.batch_keys,
+                           w->cfg.lock_timeout, w->cancel,         w->cfg.budget};
     SyncDef def;
     LookupStatus st;
 
-    if (cat == NULL) {
-        log_error("catalog: cannot connect to load the sync: %s", reason);
+    if (!budget_catalog(w->cfg.budget, cat))
         return NULL;
-    }
     /* One snapshot, so the shape matches the tables and members loaded. */
-    if (pg_exec(cat, "catalog", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
-        st = syncdef_load(cat, w->name, &def);
+    if (pg_exec(*cat, "catalog", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL))
+        st = syncdef_load(*cat, w->name, &def);
     else
         st = LOOKUP_ERROR;
-    PQfinish(cat);
+    PQclear(PQexec(*cat, "ROLLBACK"));
     if (st != LOOKUP_FOUND) {
         log_error("cannot load the sync's definition from the catalog");
         return NULL;
@@ -92,99 +95,154 @@ static SyncRunner *load(SyncWorker *w)
     return runner_create(&def, &w->cfg.catalog, limits);
 }
 
+/* watch - an autokick sync asks the watcher to wake it when a source changes. */
+static void watch(SyncWorker *w, const SyncRunner *runner)
+{
+    const SyncDef *def = runner_def(runner);
+    StrList deltas = {0};
+
+    if (!def->autokick || w->cfg.watch == NULL)
+        return;
+    for (int t = 0; t < def->ntables; t++)
+        if (def->tables[t].nkeys > 0) {
+            char *name = capture_object_name("delta", &def->tables[t]);
+            strlist_add(&deltas, name);
+            free(name);
+        }
+    for (int s = 0; s < def->nsources; s++)
+        watch_add(w->cfg.watch, w, &def->sources[s], &deltas);
+    strlist_free(&deltas);
+}
+
+/* Holding a budget slot: its catalog connection lives in the runner while
+ * there is one, else here. */
+typedef struct Slot {
+    bool held;
+    PGconn *cat;
+} Slot;
+
+static bool take(SyncWorker *w, Slot *slot, SyncRunner *runner)
+{
+    if (!slot->held) {
+        if (!budget_acquire(w->cfg.budget, &w->stop, &slot->cat))
+            return false;
+        slot->held = true;
+    }
+    if (runner && slot->cat) {
+        runner_attach_catalog(runner, slot->cat);
+        slot->cat = NULL;
+    }
+    return true;
+}
+
+static void give_back(SyncWorker *w, Slot *slot, SyncRunner *runner)
+{
+    PGconn *cat = slot->cat;
+
+    if (!slot->held)
+        return;
+    if (runner) {
+        PGconn *rcat = runner_release(runner);
+        if (cat == NULL)
+            cat = rcat;
+        else if (rcat)
+            PQfinish(rcat);
+    }
+    budget_release(w->cfg.budget, cat);
+    slot->cat = NULL;
+    slot->held = false;
+}
+
 static void *worker_main(void *arg)
 {
     SyncWorker *w = arg;
     SyncRunner *runner = NULL;
-    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, next_poll = 0, poll_delay = POLL_MIN_S;
+    Slot slot = {false, NULL};
+    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0;
     bool due = true; /* run once at start */
     char err[2048], name[80];
 
     snprintf(name, sizeof(name), "sync %s", w->name);
     log_set_thread_name(name);
     while (!atomic_load(&w->stop)) {
-        struct pollfd fds[1 + CONFLICT_MAX_SOURCES];
-        int socks[CONFLICT_MAX_SOURCES], nsocks = 0, nfds = 1, timeout_ms = -1;
+        struct pollfd fds[1];
+        int timeout_ms = -1;
         double now = monotonic_seconds(), wait_until = 0;
         bool explicit_kick = atomic_exchange(&w->kicked, false);
 
-        if (runner == NULL && (runner = load(w)) == NULL) {
-            next_retry = now + delay;
-            delay = fmin(delay * 2, w->cfg.retry_delay_max);
+        if (atomic_exchange(&w->changed, false))
+            due = true;
+        if (runner == NULL && now >= next_retry) {
+            if (!take(w, &slot, NULL))
+                break;
+            if ((runner = load(w, &slot.cat)) == NULL) {
+                give_back(w, &slot, NULL);
+                next_retry = now + delay;
+                delay = fmin(delay * 2, w->cfg.retry_delay_max);
+                continue;
+            }
+            watch(w, runner);
+            (void)take(w, &slot, runner); /* held: only hands the catalog connection over */
         }
         if (runner && !atomic_load(&w->paused) &&
             (due || explicit_kick || (next_retry > 0 && now >= next_retry) ||
              (next_check > 0 && now >= next_check))) {
-            CycleResult res = runner_cycle(runner, explicit_kick, err, sizeof(err));
+            CycleResult res;
             const SyncDef *def = runner_def(runner);
 
+            if (!take(w, &slot, runner))
+                break;
+            /* Changes reported while waiting for the slot: this cycle sees them. */
+            (void)atomic_exchange(&w->changed, false);
+            explicit_kick |= atomic_exchange(&w->kicked, false);
+            res = runner_cycle(runner, explicit_kick, err, sizeof(err));
             due = false;
             next_check = def->checktime > 0 ? monotonic_seconds() + def->checktime : 0;
+            linger_until = 0;
             if (res == CYCLE_FAILED) {
                 next_retry = monotonic_seconds() + delay;
                 log_warn("cycle failed; retrying in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
-                next_poll = 0;
             } else if (res == CYCLE_PARTIAL) {
-                /* The members online go on as usual (the poll included); the
-                 * one left out is looked for again on the retry backoff. */
+                /* The one left out is looked for again on the retry backoff. */
                 next_retry = monotonic_seconds() + delay;
                 log_warn("a member was left out; looking for it again in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
-                poll_delay = POLL_MIN_S;
-                next_poll = def->autokick ? monotonic_seconds() + poll_delay : 0;
             } else {
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
-                poll_delay = res == CYCLE_DONE ? POLL_MIN_S : fmin(poll_delay * 2, POLL_MAX_S);
-                next_poll = def->autokick ? monotonic_seconds() + poll_delay : 0;
+                if (res == CYCLE_DONE)
+                    linger_until = monotonic_seconds() + LINGER_S;
             }
             continue; /* look again for kicks that came during the cycle */
         }
-        if (runner && next_poll > 0 && now >= next_poll && !atomic_load(&w->paused)) {
-            int found = runner_check_completed(runner);
-            if (found != 0) {
-                due = true; /* on error too: the cycle reconnects and reports */
-                continue;
-            }
-            poll_delay = fmin(poll_delay * 2, POLL_MAX_S);
-            next_poll = now + poll_delay;
-        }
-        if (runner)
-            nsocks = runner_notify_sockets(runner, socks, CONFLICT_MAX_SOURCES);
-        /* Notifications read during the cycle wait in libpq, not on the socket. */
-        if (nsocks > 0 && runner_consume_notifies(runner)) {
-            due = true;
-            continue;
+        if (slot.held && (linger_until == 0 || now >= linger_until || atomic_load(&w->paused) ||
+                          budget_contended(w->cfg.budget))) {
+            give_back(w, &slot, runner);
+            linger_until = 0;
         }
         fds[0].fd = w->wake_fd;
         fds[0].events = POLLIN;
-        for (int i = 0; i < nsocks; i++) {
-            fds[nfds].fd = socks[i];
-            fds[nfds++].events = POLLIN;
-        }
         if (next_retry > 0)
             wait_until = next_retry;
         if (next_check > 0 && (wait_until == 0 || next_check < wait_until))
             wait_until = next_check;
-        if (next_poll > 0 && !atomic_load(&w->paused) && (wait_until == 0 || next_poll < wait_until))
-            wait_until = next_poll;
         if (wait_until > 0) {
             double ms = (wait_until - now) * 1000.0;
             timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;
         }
-        if (poll(fds, (nfds_t)nfds, timeout_ms) > 0) {
-            if (fds[0].revents & POLLIN) {
-                uint64_t v;
-                if (read(w->wake_fd, &v, sizeof(v)) < 0) {
-                    /* nothing pending after all */
-                }
+        if (slot.held && (timeout_ms < 0 || timeout_ms > LINGER_CHECK_MS))
+            timeout_ms = LINGER_CHECK_MS;
+        if (poll(fds, 1, timeout_ms) > 0 && (fds[0].revents & POLLIN)) {
+            uint64_t v;
+            if (read(w->wake_fd, &v, sizeof(v)) < 0) {
+                /* nothing pending after all */
             }
-            for (int i = 1; i < nfds; i++)
-                if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
-                    due = runner_consume_notifies(runner) || due;
         }
     }
+    if (w->cfg.watch)
+        watch_remove(w->cfg.watch, w);
+    give_back(w, &slot, runner);
     runner_destroy(runner);
     log_info("stopped");
     atomic_store(&w->exited, true);
@@ -214,6 +272,12 @@ const char *worker_name(const SyncWorker *w)
 void worker_kick(SyncWorker *w)
 {
     atomic_store(&w->kicked, true);
+    wake(w);
+}
+
+void worker_changed(SyncWorker *w)
+{
+    atomic_store(&w->changed, true);
     wake(w);
 }
 

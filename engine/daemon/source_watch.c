@@ -1,0 +1,504 @@
+/*
+ * engine/daemon/source_watch.c - one thread that wakes autokick syncs: per source
+ * database, one connection LISTENing on the capture's channel, and a poll
+ * for transactions completed since the last look that left rows in a delta
+ * table of a sync (their NOTIFY may have been skipped: sql/capture.sql,
+ * section kick).
+ *
+ * The poll keeps its own reference snapshot per database.  It asks first
+ * whether any transaction completed since it (reads no table, false on an
+ * idle server), and only then, per sync, whether one of its delta tables
+ * (or bucardo.truncate_log) has rows its reference does not see; then the
+ * reference moves to the statement's snapshot.  A change is seen by the
+ * first poll whose snapshot sees it committed; the sync woken then runs a
+ * cycle whose snapshot is taken later still, so nothing is missed, and the
+ * engine's own transactions on a source (temp tables, purge) write no
+ * delta row, so they wake no one.  The poll runs POLL_MIN_S after a NOTIFY
+ * or a poll that found something and backs off to POLL_MAX_S while it finds
+ * nothing: an idle source costs two table-less queries a second.
+ *
+ * Registrations change under `lock` (sync threads add and remove theirs);
+ * the thread copies them when their generation moved, and wakes a sync
+ * only under `lock` while it is registered, so never a freed one.
+ */
+#include "source_watch.h"
+
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "log.h"
+
+#define POLL_MIN_S 0.01
+#define POLL_MAX_S 0.5
+
+/* Which of the delta tables exist: a sync whose capture is not installed
+ * yet must not break the poll of the others (its cycles report it). */
+static const char SQL_EXISTING[] =
+    "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = 'bucardo' AND c.relname = ANY ($1::text[])";
+
+typedef struct Reg {
+    SyncWorker *owner;
+    DbInfo db;
+    char *key; /* the database's name and connection parameters */
+    StrList deltas;
+} Reg;
+
+/* One source database, owned by the thread. */
+typedef struct Watched {
+    char *key;
+    DbInfo db;
+    int nowners;
+    SyncWorker **owners;
+    StrList *deltas; /* per owner */
+    PGconn *conn;
+    char *ref; /* the poll's reference snapshot */
+    char *sql; /* the poll; NULL until built for this connection and these owners */
+    bool have_truncate_log;
+    double next_poll, poll_delay, next_connect, connect_delay;
+    bool failing; /* the last connection attempt failed (logged once) */
+} Watched;
+
+struct SourceWatch {
+    ConnBudget *budget;
+    double retry_delay, retry_delay_max;
+    pthread_t thread;
+    int wake_fd;
+    atomic_bool stop;
+
+    pthread_mutex_t lock;
+    Reg *regs;
+    int nregs;
+    long generation;
+
+    /* The thread's own. */
+    Watched *dbs;
+    int ndbs;
+    long built;
+};
+
+static char *dup_str(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static DbInfo dbinfo_copy(const DbInfo *db)
+{
+    DbInfo c = {dup_str(db->name),   dup_str(db->dbname), dup_str(db->host),    dup_str(db->port),
+                dup_str(db->user),   dup_str(db->pass),   dup_str(db->service), dup_str(db->conn),
+                dup_str(db->status), db->makedelta};
+    return c;
+}
+
+static void wake(SourceWatch *w)
+{
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof(one)) < 0) {
+        /* saturated: a wake-up is pending already */
+    }
+}
+
+static void watched_close(Watched *d)
+{
+    if (d->conn)
+        PQfinish(d->conn);
+    d->conn = NULL;
+    free(d->ref);
+    d->ref = NULL;
+    free(d->sql);
+    d->sql = NULL;
+}
+
+static void watched_free(Watched *d)
+{
+    watched_close(d);
+    free(d->key);
+    dbinfo_free(&d->db);
+    for (int i = 0; i < d->nowners; i++)
+        strlist_free(&d->deltas[i]);
+    free(d->deltas);
+    free(d->owners);
+}
+
+/* rebuild - the databases of the registrations now: a database whose name
+ * and parameters are unchanged keeps its connection and reference. */
+static void rebuild(SourceWatch *w)
+{
+    Watched *old = w->dbs;
+    int nold = w->ndbs;
+
+    w->dbs = NULL;
+    w->ndbs = 0;
+    pthread_mutex_lock(&w->lock);
+    w->built = w->generation;
+    for (int i = 0; i < w->nregs; i++) {
+        Reg *g = &w->regs[i];
+        Watched *d = NULL;
+
+        for (int k = 0; k < w->ndbs && d == NULL; k++)
+            if (strcmp(w->dbs[k].key, g->key) == 0)
+                d = &w->dbs[k];
+        if (d == NULL) {
+            w->dbs = xrealloc(w->dbs, sizeof(Watched) * (size_t)(w->ndbs + 1));
+            d = &w->dbs[w->ndbs++];
+            memset(d, 0, sizeof(*d));
+            d->key = xstrdup(g->key);
+            d->db = dbinfo_copy(&g->db);
+            d->connect_delay = w->retry_delay;
+            d->poll_delay = POLL_MIN_S;
+            for (int k = 0; k < nold; k++)
+                if (old[k].key && strcmp(old[k].key, g->key) == 0) {
+                    d->conn = old[k].conn;
+                    d->ref = old[k].ref;
+                    d->failing = old[k].failing;
+                    d->next_connect = old[k].next_connect;
+                    d->connect_delay = old[k].connect_delay;
+                    old[k].conn = NULL;
+                    old[k].ref = NULL;
+                }
+        }
+        d->owners = xrealloc(d->owners, sizeof(SyncWorker *) * (size_t)(d->nowners + 1));
+        d->deltas = xrealloc(d->deltas, sizeof(StrList) * (size_t)(d->nowners + 1));
+        d->owners[d->nowners] = g->owner;
+        memset(&d->deltas[d->nowners], 0, sizeof(StrList));
+        for (int k = 0; k < g->deltas.count; k++)
+            strlist_add(&d->deltas[d->nowners], g->deltas.items[k]);
+        d->nowners++;
+    }
+    pthread_mutex_unlock(&w->lock);
+    for (int k = 0; k < nold; k++)
+        watched_free(&old[k]);
+    free(old);
+}
+
+/* kick - wake owner i of d, if it is still registered. */
+static void kick(SourceWatch *w, const Watched *d, int i)
+{
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->nregs; k++)
+        if (w->regs[k].owner == d->owners[i]) {
+            worker_changed(d->owners[i]);
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void kick_all(SourceWatch *w, const Watched *d)
+{
+    for (int i = 0; i < d->nowners; i++)
+        kick(w, d, i);
+}
+
+/* build_sql - the poll for d's owners, quoted for d's connection. */
+static bool build_sql(Watched *d)
+{
+    StrList all = {0};
+    StrBuf sql;
+    PGresult *res;
+    char *array;
+    const char *params[1];
+    bool ok;
+
+    for (int i = 0; i < d->nowners; i++)
+        for (int k = 0; k < d->deltas[i].count; k++)
+            strlist_add(&all, d->deltas[i].items[k]);
+    strlist_add(&all, "truncate_log");
+    array = pg_array_literal(&all);
+    params[0] = array;
+    res = PQexecParams(d->conn, SQL_EXISTING, 1, NULL, params, NULL, NULL, 0);
+    free(array);
+    strlist_free(&all);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok) {
+        log_warn("database %s: cannot read its delta tables: %s", d->db.name, PQresultErrorMessage(res));
+        PQclear(res);
+        return false;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
+        strlist_add(&all, PQgetvalue(res, r, 0));
+    PQclear(res);
+    d->have_truncate_log = strlist_contains(&all, "truncate_log");
+    strbuf_init(&sql);
+    strbuf_printf(
+        &sql,
+        "WITH s AS (SELECT $1::pg_catalog.pg_snapshot AS ref, pg_catalog.pg_current_snapshot() AS cur),"
+        " g AS (SELECT cur, EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip(ref) x"
+        "                          WHERE pg_catalog.pg_visible_in_snapshot(x, cur))"
+        "   OR pg_catalog.pg_snapshot_xmax(cur)::text::numeric"
+        "      - pg_catalog.pg_snapshot_xmax(ref)::text::numeric"
+        "      > (SELECT count(*) FROM pg_catalog.pg_snapshot_xip(cur) x"
+        "         WHERE x >= pg_catalog.pg_snapshot_xmax(ref)) AS moved FROM s)"
+        " SELECT cur::text, CASE WHEN moved THEN %s ELSE false END",
+        d->have_truncate_log
+            ? "EXISTS (SELECT FROM bucardo.truncate_log"
+              " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot))"
+            : "false");
+    for (int i = 0; i < d->nowners; i++) {
+        int n = 0;
+        strbuf_append(&sql, ", CASE WHEN moved THEN ");
+        for (int k = 0; k < d->deltas[i].count; k++) {
+            char *q;
+            if (!strlist_contains(&all, d->deltas[i].items[k]))
+                continue;
+            q = pg_quote_ident(d->conn, d->deltas[i].items[k]);
+            strbuf_printf(&sql,
+                          "%sEXISTS (SELECT FROM bucardo.%s"
+                          " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot))",
+                          n++ ? " OR " : "", q);
+            free(q);
+        }
+        strbuf_printf(&sql, "%s ELSE false END", n ? "" : "false");
+    }
+    strbuf_append(&sql, " FROM g");
+    strlist_free(&all);
+    free(d->sql);
+    d->sql = sql.data;
+    return true;
+}
+
+/* lost - drop d's connection; its owners get a cycle (it finds out what
+ * is wrong, or applies what the watcher could not look at), and the
+ * connection is tried again after the delay. */
+static void lost(SourceWatch *w, Watched *d, const char *why)
+{
+    log_warn("database %s: %s; its autokick syncs run once, and it is watched again in %.1f s", d->db.name,
+             why, d->connect_delay);
+    watched_close(d);
+    d->next_connect = monotonic_seconds() + d->connect_delay;
+    d->connect_delay = fmin(d->connect_delay * 2, w->retry_delay_max);
+    kick_all(w, d);
+}
+
+/* connect - LISTEN first, then the reference snapshot, then every owner
+ * runs a cycle: what committed before the reference, that cycle sees;
+ * what commits after it, the poll finds. */
+static void connect_db(SourceWatch *w, Watched *d)
+{
+    ConnParams cp = dbinfo_params(&d->db);
+    char reason[1024];
+    PGresult *res;
+
+    d->conn = budget_connect(w->budget, &cp, d->db.name, reason, sizeof(reason));
+    if (d->conn == NULL) {
+        if (!d->failing)
+            log_warn("database %s: cannot connect to watch it for changes: %s", d->db.name, reason);
+        d->failing = true;
+        d->next_connect = monotonic_seconds() + d->connect_delay;
+        d->connect_delay = fmin(d->connect_delay * 2, w->retry_delay_max);
+        return;
+    }
+    res = PQexec(d->conn, "LISTEN " CAPTURE_CHANNEL "; SELECT pg_catalog.pg_current_snapshot()::text");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char why[1100];
+        snprintf(why, sizeof(why), "cannot LISTEN: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        lost(w, d, why);
+        return;
+    }
+    free(d->ref);
+    d->ref = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (d->failing)
+        log_info("database %s: watching it for changes again", d->db.name);
+    d->failing = false;
+    d->connect_delay = w->retry_delay;
+    d->poll_delay = POLL_MIN_S;
+    d->next_poll = monotonic_seconds() + POLL_MIN_S;
+    kick_all(w, d);
+}
+
+/* poll_db - one poll of d (see the top of the file). */
+static void poll_db(SourceWatch *w, Watched *d)
+{
+    const char *params[1];
+    PGresult *res;
+    bool found = false;
+
+    if (d->sql == NULL && !build_sql(d)) {
+        lost(w, d, "cannot build its poll");
+        return;
+    }
+    params[0] = d->ref;
+    res = PQexecParams(d->conn, d->sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != d->nowners + 2) {
+        char why[1100];
+        snprintf(why, sizeof(why), "looking for new changes: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        lost(w, d, why);
+        return;
+    }
+    for (int i = 0; i < d->nowners; i++)
+        if (strcmp(PQgetvalue(res, 0, 1), "t") == 0 || strcmp(PQgetvalue(res, 0, i + 2), "t") == 0) {
+            kick(w, d, i);
+            found = true;
+        }
+    free(d->ref);
+    d->ref = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    d->poll_delay = found ? POLL_MIN_S : fmin(d->poll_delay * 2, POLL_MAX_S);
+    d->next_poll = monotonic_seconds() + d->poll_delay;
+}
+
+static void *watch_main(void *arg)
+{
+    SourceWatch *w = arg;
+
+    log_set_thread_name("watcher");
+    while (!atomic_load(&w->stop)) {
+        struct pollfd *fds;
+        double now, until = 0;
+        int nfds = 1, timeout_ms = -1;
+        long generation;
+
+        pthread_mutex_lock(&w->lock);
+        generation = w->generation;
+        pthread_mutex_unlock(&w->lock);
+        if (generation != w->built)
+            rebuild(w);
+        now = monotonic_seconds();
+        for (int i = 0; i < w->ndbs; i++) {
+            Watched *d = &w->dbs[i];
+            if (d->conn == NULL && now >= d->next_connect)
+                connect_db(w, d);
+            else if (d->conn && now >= d->next_poll)
+                poll_db(w, d);
+        }
+        fds = xcalloc((size_t)w->ndbs + 1, sizeof(struct pollfd));
+        fds[0].fd = w->wake_fd;
+        fds[0].events = POLLIN;
+        now = monotonic_seconds();
+        for (int i = 0; i < w->ndbs; i++) {
+            Watched *d = &w->dbs[i];
+            double next = d->conn ? d->next_poll : d->next_connect;
+            if (d->conn) {
+                fds[nfds].fd = PQsocket(d->conn);
+                fds[nfds++].events = POLLIN;
+            }
+            if (until == 0 || next < until)
+                until = next;
+        }
+        if (until > 0) {
+            double ms = (until - now) * 1000.0;
+            timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;
+        }
+        if (poll(fds, (nfds_t)nfds, timeout_ms) > 0) {
+            if (fds[0].revents & POLLIN) {
+                uint64_t v;
+                if (read(w->wake_fd, &v, sizeof(v)) < 0) {
+                    /* nothing pending after all */
+                }
+            }
+            /* fds[1..] follow the connected databases in order. */
+            for (int i = 0, f = 1; i < w->ndbs; i++) {
+                Watched *d = &w->dbs[i];
+                PGnotify *n;
+                bool any = false;
+
+                if (d->conn == NULL)
+                    continue;
+                if (!(fds[f++].revents & (POLLIN | POLLERR | POLLHUP)))
+                    continue;
+                if (!PQconsumeInput(d->conn)) {
+                    lost(w, d, "lost the connection");
+                    continue;
+                }
+                while ((n = PQnotifies(d->conn)) != NULL) {
+                    any = true;
+                    PQfreemem(n);
+                }
+                if (any) {
+                    kick_all(w, d);
+                    /* Others may have skipped their NOTIFY meanwhile. */
+                    d->poll_delay = POLL_MIN_S;
+                    d->next_poll = fmin(d->next_poll, monotonic_seconds() + POLL_MIN_S);
+                }
+            }
+        }
+        free(fds);
+    }
+    for (int i = 0; i < w->ndbs; i++)
+        watched_free(&w->dbs[i]);
+    free(w->dbs);
+    w->dbs = NULL;
+    w->ndbs = 0;
+    return NULL;
+}
+
+SourceWatch *watch_start(ConnBudget *budget, double retry_delay, double retry_delay_max)
+{
+    SourceWatch *w = xcalloc(1, sizeof(SourceWatch));
+
+    w->budget = budget;
+    w->retry_delay = retry_delay > 0 ? retry_delay : 1;
+    w->retry_delay_max = retry_delay_max > w->retry_delay ? retry_delay_max : w->retry_delay;
+    pthread_mutex_init(&w->lock, NULL);
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        log_error("cannot start the watcher thread");
+        exit(3);
+    }
+    return w;
+}
+
+void watch_stop(SourceWatch *w)
+{
+    if (w == NULL)
+        return;
+    atomic_store(&w->stop, true);
+    wake(w);
+    pthread_join(w->thread, NULL);
+    close(w->wake_fd);
+    for (int i = 0; i < w->nregs; i++) {
+        dbinfo_free(&w->regs[i].db);
+        free(w->regs[i].key);
+        strlist_free(&w->regs[i].deltas);
+    }
+    free(w->regs);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+void watch_add(SourceWatch *w, SyncWorker *owner, const DbInfo *db, const StrList *deltas)
+{
+    Reg g = {.owner = owner, .db = dbinfo_copy(db)};
+
+    /* \x01 cannot be in a conninfo value given on the command line. */
+    g.key = xasprintf("%s\x01%s\x01%s\x01%s\x01%s\x01%s\x01%s\x01%s", db->name, db->dbname ? db->dbname : "",
+                      db->host ? db->host : "", db->port ? db->port : "", db->user ? db->user : "",
+                      db->pass ? db->pass : "", db->service ? db->service : "", db->conn ? db->conn : "");
+    for (int i = 0; i < deltas->count; i++)
+        strlist_add(&g.deltas, deltas->items[i]);
+    pthread_mutex_lock(&w->lock);
+    w->regs = xrealloc(w->regs, sizeof(Reg) * (size_t)(w->nregs + 1));
+    w->regs[w->nregs++] = g;
+    w->generation++;
+    pthread_mutex_unlock(&w->lock);
+    wake(w);
+}
+
+void watch_remove(SourceWatch *w, SyncWorker *owner)
+{
+    bool changed = false;
+
+    pthread_mutex_lock(&w->lock);
+    for (int i = w->nregs - 1; i >= 0; i--)
+        if (w->regs[i].owner == owner) {
+            dbinfo_free(&w->regs[i].db);
+            free(w->regs[i].key);
+            strlist_free(&w->regs[i].deltas);
+            w->regs[i] = w->regs[--w->nregs];
+            changed = true;
+        }
+    if (changed)
+        w->generation++;
+    pthread_mutex_unlock(&w->lock);
+    if (changed)
+        wake(w);
+}

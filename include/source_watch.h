@@ -1,0 +1,39 @@
+/*
+ * include/source_watch.h - the engine's one watcher of autokick sources: a
+ * thread holding one connection per source database that an autokick sync
+ * reads, LISTENing for the capture's NOTIFY and polling for changes whose
+ * NOTIFY was skipped, and waking the syncs concerned.
+ *
+ * Syncs themselves keep no connection between cycles (conn_budget.h), so
+ * this is what wakes them; its connections are bounded by the number of
+ * source databases, not of syncs.
+ */
+#ifndef BUCARDO_SOURCE_WATCH_H
+#define BUCARDO_SOURCE_WATCH_H
+
+#include "catalog.h"
+#include "conn_budget.h"
+#include "sync_worker.h"
+
+typedef struct SourceWatch SourceWatch;
+
+/* watch_start - the thread; a lost or refused connection is tried again
+ * after retry_delay seconds, doubling up to retry_delay_max. */
+SourceWatch *watch_start(ConnBudget *budget, double retry_delay, double retry_delay_max);
+/* watch_stop - end the thread, close its connections, free it (every
+ * owner must have been removed). */
+void watch_stop(SourceWatch *w);
+
+/*
+ * watch_add - sync worker `owner` reads database `db` (copied); `deltas`
+ * names (unqualified, unquoted, in schema bucardo) the delta tables of its
+ * tables there.  The owner gets worker_changed() when one of them, or
+ * bucardo.truncate_log, has rows of a transaction completed since the
+ * watcher last looked, on every NOTIFY from the database, and whenever the
+ * watcher (re)connects to it.
+ */
+void watch_add(SourceWatch *w, SyncWorker *owner, const DbInfo *db, const StrList *deltas);
+/* watch_remove - every registration of owner; it is not called after. */
+void watch_remove(SourceWatch *w, SyncWorker *owner);
+
+#endif
