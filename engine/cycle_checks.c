@@ -16,6 +16,9 @@
 #include "log.h"
 #include "runner_internal.h"
 
+/* Is the table partitioned (see SyncRunner.wpart)? */
+static const char SQL_TABLE_PARTITIONED[] =
+    "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass";
 static const char SQL_TABLE_COLUMNS[] =
     "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute"
     " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
@@ -82,6 +85,17 @@ bool check_columns(SyncRunner *r, int s, char *err, size_t errlen)
             const char *sp[1] = {p->qualified}, *dp[1] = {p->wtable[w]};
             PGresult *a, *b;
 
+            b = PQexecParams(dst, SQL_TABLE_PARTITIONED, 1, NULL, dp, NULL, NULL, 0);
+            if (PQresultStatus(b) != PGRES_TUPLES_OK || PQntuples(b) != 1) {
+                snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name,
+                         p->display, db->name, PQresultErrorMessage(b));
+                ok = false;
+            } else {
+                r->wpart[w * r->def.ntables + t] = strcmp(PQgetvalue(b, 0, 0), "t") == 0;
+            }
+            PQclear(b);
+            if (!ok)
+                break;
             if (p->wselect[w] != NULL) {
                 /* customcols: the target needs the columns it is sent. */
                 char *sql = xasprintf("SELECT %s FROM %s LIMIT 0", p->wcolumns[w], p->wtable[w]);

@@ -123,6 +123,16 @@ static const char SQL_PURGE_SNAPSHOTS[] =
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.db = ms.member"
     " WHERE ms.source = $1";
 
+/* The rows a partitioned table lost with its partitions in a cycle's
+ * window (TRUNCATE of a partition, or one dropped): per partition, its
+ * constraint (SQL over the table's columns, from bucardo.truncate_log)
+ * and whether that happened after prev (see apply_item). */
+typedef struct PartCut {
+    int n;
+    char **cond;
+    bool *isnew;
+} PartCut;
+
 /* Everything one cycle works with; freed by cycle_free. */
 typedef struct Cycle {
     SyncRunner *r;
@@ -150,6 +160,9 @@ typedef struct Cycle {
     bool *catchup;      /* per source: an online writer is behind it, so bucardo_k<t> has old keys */
     long *nnew;         /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
     bool *trunc_new;    /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
+    bool *whole;        /* [s * nt + t]: of those, the whole table's (else only partitions') */
+    bool *whole_new;    /* [s * nt + t]: the same after prev */
+    PartCut *cuts;      /* [s * nt + t]: partitions truncated or dropped in the window */
     char **why;         /* per writer: why it is left out of this cycle, or NULL */
     int first;          /* the first online source (quoting, column checks) */
     StrBuf left_out;    /* every reason, "; "-separated: the run's warning */
@@ -183,6 +196,15 @@ static void cycle_free(Cycle *c)
     free(c->catchup);
     free(c->nnew);
     free(c->trunc_new);
+    free(c->whole);
+    free(c->whole_new);
+    for (int i = 0; c->cuts && i < c->ns * c->nt; i++) {
+        for (int k = 0; k < c->cuts[i].n; k++)
+            free(c->cuts[i].cond[k]);
+        free(c->cuts[i].cond);
+        free(c->cuts[i].isnew);
+    }
+    free(c->cuts);
     free(c->why);
     strbuf_free(&c->left_out);
     free(c->prev);
@@ -253,6 +275,66 @@ static char *catchup_window(Cycle *c, int s)
 }
 
 /*
+ * hierarchy_problem - SQL yielding what happened to table p's hierarchy
+ * that its capture did not follow (text), or NULL: the partition guard of
+ * sql/capture.sql keeps bucardo.capture_partition equal to a partitioned
+ * table's leaves and moves a statement-captured table that joins an
+ * inheritance hierarchy to the row trigger, in the DDL's own transaction.
+ * Read through pg_inherits in the cycle's snapshot, like the map.
+ */
+static char *hierarchy_problem(const TablePlan *p)
+{
+    if (p->partitioned)
+        return xasprintf(
+            "(WITH RECURSIVE tree (oid) AS (SELECT %s::regclass::oid UNION SELECT i.inhrelid"
+            "   FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid),"
+            " leaf AS (SELECT k.oid FROM tree JOIN pg_catalog.pg_class k ON k.oid = tree.oid WHERE k.relkind "
+            "<> 'p'),"
+            " map AS (SELECT part, name FROM bucardo.capture_partition WHERE parent = %s::regclass)"
+            " SELECT string_agg(x, '; ') FROM ("
+            "   SELECT format('its partition %%s was created or attached', leaf.oid::regclass) AS x FROM leaf"
+            "    WHERE leaf.oid NOT IN (SELECT part FROM map)"
+            "   UNION ALL SELECT format('its partition %%s was detached or dropped', map.name) FROM map"
+            "    WHERE map.part NOT IN (SELECT oid FROM leaf)) q)",
+            p->literal, p->literal);
+    return xasprintf(
+        "(SELECT 'it joined an inheritance hierarchy' WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g"
+        "  WHERE g.tgrelid = %s::regclass AND g.tgname = 'bucardo_delta_ins' AND g.tgparentid = 0)"
+        " AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i"
+        "  WHERE i.inhrelid = %s::regclass OR i.inhparent = %s::regclass))",
+        p->literal, p->literal, p->literal);
+}
+
+/* read_cuts - the partitions of table t that source s truncated or
+ * dropped within `window`, and which of them within `recent`, into
+ * c->cuts; truncated/trunc_new are set to match. */
+static bool read_cuts(Cycle *c, int s, int t, const char *window, const char *recent, char *err,
+                      size_t errlen)
+{
+    TablePlan *p = &c->r->src[s].plans[t];
+    PartCut *cut = &c->cuts[s * c->nt + t];
+    char *sql = xasprintf("SELECT part, bool_or(%s) FROM bucardo.truncate_log WHERE relid = %s::regclass"
+                          " AND part IS NOT NULL AND %s GROUP BY part",
+                          recent, p->literal, window);
+    PGresult *res = src_query(c->r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
+
+    free(sql);
+    if (res == NULL)
+        return false;
+    cut->n = PQntuples(res);
+    cut->cond = xcalloc((size_t)cut->n + 1, sizeof(char *));
+    cut->isnew = xcalloc((size_t)cut->n + 1, sizeof(bool));
+    for (int i = 0; i < cut->n; i++) {
+        cut->cond[i] = xstrdup(PQgetvalue(res, i, 0));
+        cut->isnew[i] = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+        c->truncated[s * c->nt + t] = true;
+        c->trunc_new[s * c->nt + t] |= cut->isnew[i];
+    }
+    PQclear(res);
+    return true;
+}
+
+/*
  * collect_keys - per table, source s's changed keys (and the time of each
  * key's latest change) into temp table bucardo_k<t>, and whether a TRUNCATE
  * of the table is among the changes.  A catching-up source collects the
@@ -275,7 +357,10 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
     }
     /* Every table's keys and the TRUNCATE checks go in one round trip:
      * statement i < n fills bucardo_k<tab[i]>, the last one reads, per
-     * table, whether a TRUNCATE is among the changes (whole window, new). */
+     * table, whether a TRUNCATE of the whole table is among the changes
+     * (whole window, new), whether partitions of it were truncated or
+     * dropped (whole window; read by read_cuts), and what capture could
+     * not follow (hierarchy_problem). */
     SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
     PGresult **res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
     int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
@@ -306,19 +391,41 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
                           t, p->keycols, p->keycols, p->delta, cond, p->keycols);
         st[n].what = p->display;
         st[n].expect = PGRES_COMMAND_OK;
-        strbuf_printf(&trunc,
-                      ", EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
-                      " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s)",
-                      p->literal, wide ? wide : cond, p->literal, cond);
+        {
+            char *problem = hierarchy_problem(p);
+            strbuf_printf(
+                &trunc,
+                ", EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND part IS NULL"
+                " AND %s),"
+                " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND part IS NULL"
+                " AND %s),"
+                " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass"
+                " AND part IS NOT NULL AND %s), %s",
+                p->literal, wide ? wide : cond, p->literal, cond, p->literal, wide ? wide : cond, problem);
+            free(problem);
+        }
         tab[n++] = t;
     }
     st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK};
     ok = src_batch(r, s, n + 1, st, res, err, errlen);
     for (int i = 0; ok && i < n; i++) {
-        int t = tab[i];
-        c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res[i]));
-        c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 1 + 2 * i), "t") == 0;
-        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 2 + 2 * i), "t") == 0;
+        int t = tab[i], k = s * c->nt + t;
+        c->nkeys[k] = c->maxn[k] = atol(PQcmdTuples(res[i]));
+        c->whole[k] = c->truncated[k] = strcmp(PQgetvalue(res[n], 0, 1 + 4 * i), "t") == 0;
+        c->whole_new[k] = c->trunc_new[k] = strcmp(PQgetvalue(res[n], 0, 2 + 4 * i), "t") == 0;
+        if (!PQgetisnull(res[n], 0, 4 + 4 * i)) {
+            snprintf(
+                err, errlen,
+                "source %s: table %s: %s without its capture following (the event trigger "
+                "bucardo_partition_guard is missing or disabled there: creating it needs a superuser), "
+                "so changes of its rows may be missing on the other databases; run 'bucardo validate %s' "
+                "and then copy the table (onetimecopy=1)",
+                r->def.sources[s].name, r->src[s].plans[t].display, PQgetvalue(res[n], 0, 4 + 4 * i),
+                r->def.name);
+            ok = false;
+        } else if (strcmp(PQgetvalue(res[n], 0, 3 + 4 * i), "t") == 0) {
+            ok = read_cuts(c, s, t, wide ? wide : cond, cond, err, errlen);
+        }
     }
     for (int i = 0; i < n; i++)
         free((char *)st[i].sql);
@@ -542,17 +649,32 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
 /*
  * apply_table - source s's changes of table t to the writers marked in
  * c->to: the keys numbered lo+1..hi (all of them when hi covers maxn), and
- * the table's TRUNCATE first when `truncate`.
+ * first, when `truncate`, the table's TRUNCATE or, where only partitions
+ * were truncated or dropped, the deletion of their rows (by partition
+ * constraint, whatever the writer's own partitions: the rows of the
+ * source's partition at that moment are exactly the table's rows that
+ * match it).  Rows written after it come back with the keys.  `late`: the
+ * pass of the writers behind s, which take the whole window.
  */
-static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate, char *err, size_t errlen)
+static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate, bool late, char *err,
+                        size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
+    const PartCut *cut = &c->cuts[s * c->nt + t];
     char *sql, *out, **in, *from;
     bool ok;
 
-    if (truncate)
+    if (truncate && (late ? c->whole[s * c->nt + t] : c->whole_new[s * c->nt + t])) {
         send_table(r, MSG_EMPTY, "", p, "", c->to);
+    } else if (truncate) {
+        for (int k = 0; k < cut->n; k++)
+            if (late || cut->isnew[k]) {
+                sql = xasprintf(" WHERE (%s)", cut->cond[k]);
+                send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
+                free(sql);
+            }
+    }
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
     sql = xasprintf(
@@ -586,7 +708,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, bool truncate,
     send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
     free(sql);
     from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
-                     p->qualified, t, p->keyjoin, lo, hi);
+                     p->from, t, p->keyjoin, lo, hi);
     ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
                         : stream_rows(c, s, t, from, err, errlen);
     free(from);
@@ -609,7 +731,8 @@ static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
         snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
         return -1;
     }
-    sql = xasprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", c->r->src[0].plans[t].wtable[w]);
+    sql = xasprintf("SELECT NOT EXISTS (SELECT 1 FROM %s%s)", writer_only(c->r, &c->r->src[0].plans[t], w),
+                    c->r->src[0].plans[t].wtable[w]);
     res = PQexec(conn, sql);
     free(sql);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -1098,7 +1221,7 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
         if (r->def.rebuild_index == 2 && !c->unique_mode && (c->nkeys[i] > 0 || truncate) &&
             (ix = drop_indexes(c, s, t, err, errlen)) == NULL)
             return false;
-        ok = apply_table(c, s, t, it->lo, hi, truncate, err, errlen);
+        ok = apply_table(c, s, t, it->lo, hi, truncate, late, err, errlen);
         if (ix)
             recreate_indexes(c, ix);
     }
@@ -1241,6 +1364,9 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.catchup = xcalloc((size_t)c.ns, sizeof(bool));
     c.nnew = xcalloc((size_t)(c.ns * c.nt), sizeof(long));
     c.trunc_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.whole = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.whole_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.cuts = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(PartCut));
     c.why = xcalloc((size_t)c.nw + 1, sizeof(char *));
     strbuf_init(&c.left_out);
     c.copy_cycle = r->def.onetimecopy > 0;
