@@ -6,7 +6,7 @@
 #     deletes, copies and TRUNCATE, capture that records a row under the
 #     table it lives in.  Keys repeat between parent and child on purpose.
 #     Writes through the parent and the child, a key change through the
-#     parent, onetimecopy=1 (repairing stray rows), DELETE FROM child,
+#     parent, onetimecopy=1 (repairing stray rows), compare, DELETE FROM child,
 #     TRUNCATE ONLY parent (the child keeps its rows on the target), then
 #     TRUNCATE parent.
 #  2. A statement-captured table that gains an inheritance child is moved
@@ -57,6 +57,15 @@ run_ok "$BUCARDO" kick s 30
 wait_run s 30 "state = 'Good'"
 check
 expect_equal "0" "$(sql bucardo "select onetimecopy from bucardo.sync where name = 's'")" "onetimecopy done"
+# compare reads each table as itself too: equal; then the parent's row 1
+# moved into the child on the target is a difference of the parent.
+run_ok "$BUCARDO" compare s
+MOVE="INSERT INTO ic (id, v) SELECT id, v FROM ONLY ip WHERE id = 1; DELETE FROM ONLY ip WHERE id = 1"
+psql -X -q -d tgt -c "$MOVE" || fail "move a row on tgt"
+rc=0; "$BUCARDO" compare s ip >"$TEST_DIR/cmp.out" 2>&1 || rc=$?
+expect_equal 1 "$rc" "compare of the parent with its row moved into the child on the target (output: $(cat "$TEST_DIR/cmp.out"))"
+psql -X -q -d tgt -c "INSERT INTO ip SELECT id, v FROM ONLY ic WHERE id = 1; DELETE FROM ONLY ic WHERE id = 1" ||
+    fail "move the row back on tgt"
 step "DELETE FROM ic"
 expect_equal "$(sql src "select count(*) from only ip")" "$(sql tgt "select count(*) from only ip")" \
     "parent rows after DELETE FROM child"
