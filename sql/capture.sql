@@ -58,8 +58,13 @@
 --   bucardo_delta_partold partition. These names differ from a partition's
 --                         own, so a partition can be captured as well.
 --   bucardo_truncate      AFTER TRUNCATE FOR EACH STATEMENT -> bucardo.truncate_log
--- and one event trigger per database (common section):
---   bucardo_oldkey_guard  ON ddl_command_end, ENABLE ALWAYS
+--   bucardo_truncate_part on every leaf partition of a captured partitioned
+--                         table: AFTER TRUNCATE -> truncate_log (the table,
+--                         and the partition's constraint)
+-- and two event triggers per database (common section):
+--   bucardo_oldkey_guard     ON ddl_command_end, ENABLE ALWAYS
+--   bucardo_partition_guard  ON ddl_command_end, ENABLE ALWAYS (see
+--                            HIERARCHIES in the common section)
 -- (Earlier versions had a separate bucardo_kick statement trigger
 -- for autokick; the table section drops it.)
 -- All of them are plain ENABLE triggers, so none fires under
@@ -126,7 +131,13 @@
 --       - on a partitioned table, they are cloned to every partition,
 --         present and future;
 --       - on a partition or an inheritance child, they catch writes through
---         the parent.
+--         the parent;
+--       - on an inheritance parent, they fire for its own rows only, where
+--         its transition tables would also hold its children's rows.
+--     Each table of an inheritance hierarchy is replicated as itself (the
+--     engine reads, deletes, copies and truncates it ONLY), so a row must
+--     be recorded under the table it lives in. A table that joins a
+--     hierarchy later is moved to the row triggers by the partition guard.
 --     Checked with inserts, updates within and across partitions, key
 --     changes and deletes, by the parent and by the partition.
 --     Capturing two nested partitioned tables at once is not supported:
