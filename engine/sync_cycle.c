@@ -321,6 +321,22 @@ static bool read_cuts(Cycle *c, int s, int t, const char *window, const char *re
     free(sql);
     if (res == NULL)
         return false;
+    /* A hash partition's constraint names its parent by oid, which means
+     * another table (or none) on any other database: it cannot be
+     * replayed there.  A copy of the whole table (onetimecopy=1, one
+     * source: every writer takes the copy) makes the cut moot. */
+    for (int i = 0; i < PQntuples(res); i++)
+        if (strstr(PQgetvalue(res, i, 0), "satisfies_hash_partition(") != NULL) {
+            bool copied = c->r->def.onetimecopy == 1 && c->ns == 1;
+            if (!copied)
+                snprintf(err, errlen,
+                         "source %s: table %s: a hash partition of it was truncated or dropped, which "
+                         "cannot be replayed on another database (its bounds name the source's table by "
+                         "oid); copy the table (onetimecopy=1)",
+                         c->r->def.sources[s].name, p->display);
+            PQclear(res);
+            return copied;
+        }
     cut->n = PQntuples(res);
     cut->cond = xcalloc((size_t)cut->n + 1, sizeof(char *));
     cut->isnew = xcalloc((size_t)cut->n + 1, sizeof(bool));

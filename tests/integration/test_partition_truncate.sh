@@ -10,6 +10,8 @@
 #     then truncated; DETACH and DROP of partitions, DROP of the default.
 #     The target lacks the later partitions (its default partition takes
 #     their rows), so the replay cannot rely on equal layouts.
+#     A TRUNCATE of a hash partition cannot be replayed elsewhere (its
+#     bounds name the parent by oid): Bad, and onetimecopy=1 repairs.
 #  2. Without the guard (event trigger), a partition created later makes
 #     the sync Bad, naming it.
 . "$TESTS_DIR/lib/pgcluster.sh"
@@ -23,10 +25,17 @@ CREATE TABLE pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
 CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM (0) TO (1000);
 CREATE TABLE pt_2 PARTITION OF pt FOR VALUES FROM (1000) TO (2000);
 CREATE TABLE pt_def PARTITION OF pt DEFAULT;"
+HSCHEMA="
+CREATE TABLE ht (id int PRIMARY KEY, v text) PARTITION BY HASH (id);
+CREATE TABLE ht_0 PARTITION OF ht FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE ht_1 PARTITION OF ht FOR VALUES WITH (MODULUS 2, REMAINDER 1);"
 for db in src tgt; do
     createdb "$db" && psql -X -q -d "$db" -c "$SCHEMA" || fail "schema on $db"
+    createdb "h$db" && psql -X -q -d "h$db" -c "$HSCHEMA" || fail "schema on h$db"
 done
-for db in src tgt; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
+for db in src tgt hsrc htgt; do run_ok "$BUCARDO" add database "$db" dbname="$db"; done
+run_ok "$BUCARDO" add table public.ht db=hsrc relgroup=hrg
+run_ok "$BUCARDO" add sync h relgroup=hrg dbs=hsrc,htgt
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 expect_equal "pt" "$(sql bucardo "select string_agg(r.relname, ' ' order by r.relname) from bucardo.relation r
                                              join bucardo.relgroup_member m on m.relation = r.id where m.relgroup = 'rg'")" \
@@ -71,6 +80,15 @@ step "TRUNCATE pt"
 
 expect_equal "0" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's' and state = 'Bad'")" \
     "Bad runs so far"
+
+# A hash partition's bounds name its parent by oid: its TRUNCATE cannot be
+# replayed elsewhere, so the sync goes Bad, and a copy repairs it.
+psql -X -q -v ON_ERROR_STOP=1 -d hsrc -c "INSERT INTO ht SELECT i, 'h' FROM generate_series(1, 100) i" || fail "ht rows"
+wait_synced hsrc htgt 30 ht
+psql -X -q -v ON_ERROR_STOP=1 -d hsrc -c "TRUNCATE ht_0; INSERT INTO ht VALUES (1000, 'after')" || fail "TRUNCATE ht_0"
+wait_run h 30 "state = 'Bad' AND error LIKE '%table public.ht: a hash partition of it was truncated%'"
+run_ok "$BUCARDO" update sync h onetimecopy=1
+wait_synced hsrc htgt 30 ht
 
 # 2. Without the guard, a partition created later cannot be followed.
 psql -X -q -d src -c "DROP EVENT TRIGGER bucardo_partition_guard" || fail "drop the guard"
