@@ -56,9 +56,12 @@ void writer_stop(TargetWriter *w);
  * writer_table_referenced - on conn, does another table's foreign key
  * reference `table` (quoted)?  PostgreSQL refuses to TRUNCATE such a table
  * alone, even under session_replication_role = replica; DELETE works, and
- * replica mode fires no foreign key trigger.  False with *referenced unset
- * on error (the result's message is in conn's error).
+ * replica mode fires no foreign key trigger.  *partitioned: the table is
+ * partitioned, and is emptied whole (TRUNCATE t); any other table is
+ * emptied ONLY (an inheritance parent's rows are its own, its children are
+ * tables of their own), and only foreign keys to it count.  False with
+ * both unset on error (the result's message is in conn's error).
  */
-bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced) MUST_CHECK;
+bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced, bool *partitioned) MUST_CHECK;
 
 #endif

@@ -35,6 +35,7 @@
 --   @KICK@        the "kick" section, or nothing.
 --   @TRUNCARG@    'kick' where @KICK@ has the kick section, else nothing:
 --                 the argument of the TRUNCATE trigger's function.
+--   @KICKBOOL@    true where @KICK@ has the kick section, else false.
 --   @RELID@       an expression that yields the table's oid.
 --                 engine/catalog/capture.c passes '"public"."t"'::regclass::oid.
 --                 A bare oid literal also works.
@@ -57,8 +58,13 @@
 --   bucardo_delta_partold partition. These names differ from a partition's
 --                         own, so a partition can be captured as well.
 --   bucardo_truncate      AFTER TRUNCATE FOR EACH STATEMENT -> bucardo.truncate_log
--- and one event trigger per database (common section):
---   bucardo_oldkey_guard  ON ddl_command_end, ENABLE ALWAYS
+--   bucardo_truncate_part on every leaf partition of a captured partitioned
+--                         table: AFTER TRUNCATE -> truncate_log (the table,
+--                         and the partition's constraint)
+-- and two event triggers per database (common section):
+--   bucardo_oldkey_guard     ON ddl_command_end, ENABLE ALWAYS
+--   bucardo_partition_guard  ON ddl_command_end, ENABLE ALWAYS (see
+--                            HIERARCHIES in the common section)
 -- (Earlier versions had a separate bucardo_kick statement trigger
 -- for autokick; the table section drops it.)
 -- All of them are plain ENABLE triggers, so none fires under
@@ -125,7 +131,13 @@
 --       - on a partitioned table, they are cloned to every partition,
 --         present and future;
 --       - on a partition or an inheritance child, they catch writes through
---         the parent.
+--         the parent;
+--       - on an inheritance parent, they fire for its own rows only, where
+--         its transition tables would also hold its children's rows.
+--     Each table of an inheritance hierarchy is replicated as itself (the
+--     engine reads, deletes, copies and truncates it ONLY), so a row must
+--     be recorded under the table it lives in. A table that joins a
+--     hierarchy later is moved to the row triggers by the partition guard.
 --     Checked with inserts, updates within and across partitions, key
 --     changes and deletes, by the parent and by the partition.
 --     Capturing two nested partitioned tables at once is not supported:
@@ -334,6 +346,178 @@ BEGIN
 END
 $bucardo$;
 
+-- part: NULL when the whole table was truncated; otherwise the table lost
+-- the rows of one of its partitions (TRUNCATE of a partition, or the
+-- partition dropped) and part is that partition's constraint as SQL text
+-- over the table's columns ('true': it held every row).  The engine
+-- replays it as DELETE FROM [ONLY] table WHERE (part) on every target.
+-- Added after the first release: installations that have the table
+-- without the column get it here (checked first, so no lock is taken
+-- when it is there).
+DO $bucardo_do$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = 'bucardo.truncate_log'::pg_catalog.regclass
+                      AND a.attname = 'part' AND NOT a.attisdropped) THEN
+        ALTER TABLE bucardo.truncate_log ADD COLUMN part text;
+    END IF;
+END
+$bucardo_do$;
+
+-- HIERARCHIES.  Captured partitioned tables (bucardo_delta_part) and their
+-- leaf partitions as last seen by the table section or by the partition
+-- guard below: a leaf's TRUNCATE, and a leaf attached, detached or
+-- dropped, change the partitioned table's rows without firing any of its
+-- own triggers (PostgreSQL clones row triggers to partitions, but not
+-- TRUNCATE triggers).  cond is the leaf's partition constraint, kept
+-- current (a default partition's changes with its siblings), so that a
+-- DROP - after which the leaf can no longer be looked at - is replayed
+-- exactly; name is its name at the time, for messages.
+CREATE TABLE IF NOT EXISTS bucardo.capture_parted (
+    relid    oid      PRIMARY KEY,
+    delta    regclass NOT NULL,  -- its delta table
+    keycols  text     NOT NULL,  -- its key columns, quoted, comma-separated
+    kick     boolean  NOT NULL   -- an autokick sync reads it
+);
+CREATE TABLE IF NOT EXISTS bucardo.capture_partition (
+    parent oid  NOT NULL,        -- bucardo.capture_parted.relid
+    part   oid  NOT NULL,        -- a leaf partition under it, at any depth
+    cond   text NOT NULL,
+    name   text NOT NULL,
+    PRIMARY KEY (parent, part)
+);
+
+-- The TRUNCATE trigger of a leaf partition (bucardo_truncate_part).
+-- Arguments: the captured partitioned table's oid, then 'kick' where an
+-- autokick sync reads it.  The constraint is deparsed with search_path
+-- pg_catalog, so anything outside pg_catalog comes out schema-qualified.
+CREATE OR REPLACE FUNCTION bucardo.log_truncate_part()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $bucardo$
+BEGIN
+    INSERT INTO bucardo.truncate_log (relid, part)
+        VALUES (TG_ARGV[0]::oid, coalesce(pg_get_partition_constraintdef(TG_RELID), 'true'));
+    IF TG_NARGS > 1 AND pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
+        IF pg_notify('bucardo', '') IS NULL THEN  -- see section kick
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$bucardo$;
+
+-- The partition guard: after DDL that can change a hierarchy, in the same
+-- transaction,
+--   * a leaf new under a captured partitioned table (CREATE TABLE ...
+--     PARTITION OF, ATTACH PARTITION) gets bucardo_truncate_part, and the
+--     keys of the rows it brings go into the table's delta;
+--   * a leaf gone from under it: detached, its keys go into the delta (the
+--     rows left the table; the engine deletes them on the targets); dropped,
+--     its last constraint goes into truncate_log (as a TRUNCATE of it);
+--   * a table captured by statement triggers that has gained an
+--     inheritance parent or child (CREATE TABLE ... INHERITS, ALTER TABLE
+--     ... INHERIT, ATTACH PARTITION) switches to the row trigger: a
+--     statement trigger's transition table would record the child's rows
+--     under the parent, and misses writes through a parent.
+-- Without the guard (no superuser) the engine finds what it would have
+-- handled (capture_partition differs from the tree, a statement-captured
+-- table in a hierarchy) and the sync goes Bad naming the table.
+CREATE OR REPLACE FUNCTION bucardo.partition_guard()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $bucardo$
+DECLARE
+    bucardo_p record;
+    bucardo_l record;
+BEGIN
+    DELETE FROM bucardo.capture_partition c
+     WHERE NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = c.parent AND k.relkind = 'p');
+    DELETE FROM bucardo.capture_parted c
+     WHERE NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = c.relid AND k.relkind = 'p');
+    FOR bucardo_p IN SELECT * FROM bucardo.capture_parted LOOP
+        FOR bucardo_l IN
+            SELECT c.part, c.cond, k.relkind
+              FROM bucardo.capture_partition c LEFT JOIN pg_class k ON k.oid = c.part
+             WHERE c.parent = bucardo_p.relid
+               AND c.part NOT IN (SELECT t.relid FROM pg_partition_tree(bucardo_p.relid) t WHERE t.isleaf)
+        LOOP
+            IF bucardo_l.relkind IS NULL THEN  -- dropped
+                INSERT INTO bucardo.truncate_log (relid, part) VALUES (bucardo_p.relid, bucardo_l.cond);
+            ELSE                               -- detached
+                EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM ONLY %s', bucardo_p.delta,
+                               bucardo_p.keycols, bucardo_p.keycols, bucardo_l.part::regclass);
+                EXECUTE format('DROP TRIGGER IF EXISTS bucardo_truncate_part ON %s', bucardo_l.part::regclass);
+            END IF;
+            DELETE FROM bucardo.capture_partition c
+             WHERE c.parent = bucardo_p.relid AND c.part = bucardo_l.part;
+            IF bucardo_p.kick AND pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
+                IF pg_notify('bucardo', '') IS NULL THEN
+                END IF;
+            END IF;
+        END LOOP;
+        FOR bucardo_l IN
+            SELECT t.relid AS part FROM pg_partition_tree(bucardo_p.relid) t
+             WHERE t.isleaf AND t.relid <> bucardo_p.relid
+               AND NOT EXISTS (SELECT FROM bucardo.capture_partition c
+                                WHERE c.parent = bucardo_p.relid AND c.part = t.relid)
+        LOOP
+            BEGIN
+                EXECUTE format('CREATE OR REPLACE TRIGGER bucardo_truncate_part AFTER TRUNCATE ON %s'
+                               ' FOR EACH STATEMENT EXECUTE FUNCTION bucardo.log_truncate_part(%L%s)',
+                               bucardo_l.part::regclass, bucardo_p.relid,
+                               CASE WHEN bucardo_p.kick THEN ', ''kick''' ELSE '' END);
+                INSERT INTO bucardo.capture_partition (parent, part, cond, name)
+                    VALUES (bucardo_p.relid, bucardo_l.part, '', bucardo_l.part::regclass::text);
+            EXCEPTION WHEN feature_not_supported OR wrong_object_type THEN
+                NULL;  -- e.g. a foreign table: the engine reports the partition
+            END;
+            EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM ONLY %s', bucardo_p.delta,
+                           bucardo_p.keycols, bucardo_p.keycols, bucardo_l.part::regclass);
+            IF bucardo_p.kick AND pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
+                IF pg_notify('bucardo', '') IS NULL THEN
+                END IF;
+            END IF;
+        END LOOP;
+        UPDATE bucardo.capture_partition c
+           SET cond = coalesce(pg_get_partition_constraintdef(c.part), 'true'),
+               name = c.part::regclass::text
+         WHERE c.parent = bucardo_p.relid;
+    END LOOP;
+    FOR bucardo_l IN
+        SELECT t.tgrelid AS rel, o.tgfoid AS func
+          FROM pg_trigger t JOIN pg_trigger o ON o.tgrelid = t.tgrelid AND o.tgname = 'bucardo_delta_oldkey'
+         WHERE t.tgname = 'bucardo_delta_ins' AND t.tgparentid = 0
+           AND EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = t.tgrelid OR i.inhparent = t.tgrelid)
+    LOOP
+        EXECUTE format('DROP TRIGGER bucardo_delta_ins ON %s', bucardo_l.rel::regclass);
+        EXECUTE format('DROP TRIGGER bucardo_delta_upd ON %s', bucardo_l.rel::regclass);
+        EXECUTE format('DROP TRIGGER bucardo_delta_del ON %s', bucardo_l.rel::regclass);
+        EXECUTE format('CREATE TRIGGER bucardo_delta_row AFTER INSERT OR UPDATE OR DELETE ON %s'
+                       ' FOR EACH ROW EXECUTE FUNCTION %s()', bucardo_l.rel::regclass, bucardo_l.func::regproc);
+    END LOOP;
+END
+$bucardo$;
+
+DO $bucardo_do$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e
+                    WHERE e.evtname = 'bucardo_partition_guard') THEN
+        CREATE EVENT TRIGGER bucardo_partition_guard ON ddl_command_end
+            WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'DROP TABLE', 'CREATE FOREIGN TABLE',
+                         'ALTER FOREIGN TABLE', 'DROP FOREIGN TABLE', 'DROP SCHEMA', 'DROP OWNED',
+                         'CREATE EXTENSION', 'ALTER EXTENSION', 'DROP EXTENSION')
+            EXECUTE FUNCTION bucardo.partition_guard();
+        ALTER EVENT TRIGGER bucardo_partition_guard ENABLE ALWAYS;
+    END IF;
+EXCEPTION WHEN insufficient_privilege OR duplicate_object THEN
+    NULL;  -- no guard (see above), or another installation made it at the same time
+END
+$bucardo_do$;
+
 -- The key-change guard. Where it is installed, bucardo_delta_oldkey has a
 -- column list (AFTER UPDATE OF keycols): an UPDATE whose SET list names no
 -- key column skips the trigger's WHEN clause altogether (see KEY CHANGES in
@@ -461,6 +645,7 @@ DECLARE
     bucardo_rel  pg_catalog.oid := (@RELID@)::pg_catalog.oid;
     bucardo_kind pg_catalog.char;
     bucardo_trg  pg_catalog.name;
+    bucardo_leaf pg_catalog.oid;
     -- A column list on bucardo_delta_oldkey is safe while the guard runs
     -- and the table has no BEFORE UPDATE row trigger (see the common section).
     bucardo_keycols boolean :=
@@ -491,10 +676,43 @@ BEGIN
         CREATE TRIGGER bucardo_delta_partold AFTER UPDATE ON @SCHEMA@.@TABLE@
             FOR EACH ROW WHEN ((@OLDROWKEYS@) IS DISTINCT FROM (@NEWROWKEYS@))
             EXECUTE FUNCTION bucardo.@FUNCROW@();
-    ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = bucardo_rel) THEN
-        -- A partition or an inheritance child. DML through the parent does
-        -- not fire this table's statement triggers, but it does fire its
-        -- row triggers.
+        -- Its leaf partitions get the TRUNCATE trigger PostgreSQL does not
+        -- clone, and are remembered for the partition guard (common
+        -- section). Leaves remembered from an earlier installation that are
+        -- no longer there are forgotten: what the guard did not see of
+        -- them, a copy of the table repairs.
+        INSERT INTO bucardo.capture_parted (relid, delta, keycols, kick)
+            VALUES (bucardo_rel, $bucardo_q$bucardo.@DELTA@$bucardo_q$::pg_catalog.regclass,
+                    $bucardo_q$@KEYCOLS@$bucardo_q$, @KICKBOOL@)
+            ON CONFLICT (relid) DO UPDATE SET delta = EXCLUDED.delta, keycols = EXCLUDED.keycols,
+                                              kick = EXCLUDED.kick;
+        DELETE FROM bucardo.capture_partition c WHERE c.parent = bucardo_rel;
+        FOR bucardo_leaf IN
+            SELECT t.relid FROM pg_catalog.pg_partition_tree(bucardo_rel) t
+             WHERE t.isleaf AND t.relid OPERATOR(pg_catalog.<>) bucardo_rel
+        LOOP
+            BEGIN
+                EXECUTE 'CREATE OR REPLACE TRIGGER bucardo_truncate_part AFTER TRUNCATE ON '
+                     || bucardo_leaf::pg_catalog.regclass::pg_catalog.text
+                     || ' FOR EACH STATEMENT EXECUTE FUNCTION bucardo.log_truncate_part('
+                     || pg_catalog.quote_literal(bucardo_rel::pg_catalog.text)
+                     || CASE WHEN @KICKBOOL@ THEN ', ''kick'')' ELSE ')' END;
+                INSERT INTO bucardo.capture_partition (parent, part, cond, name)
+                    VALUES (bucardo_rel, bucardo_leaf,
+                            COALESCE(pg_catalog.pg_get_partition_constraintdef(bucardo_leaf), 'true'),
+                            bucardo_leaf::pg_catalog.regclass::pg_catalog.text);
+            EXCEPTION WHEN feature_not_supported OR wrong_object_type THEN
+                NULL;  -- e.g. a foreign table: the engine reports the partition
+            END;
+        END LOOP;
+    ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                   WHERE i.inhrelid = bucardo_rel OR i.inhparent = bucardo_rel) THEN
+        -- A partition, an inheritance child or an inheritance parent. DML
+        -- through the parent does not fire a child's statement triggers,
+        -- but it does fire its row triggers; and a parent's row triggers
+        -- fire for its own rows only, where its transition tables would
+        -- hold its children's rows too (recorded under the parent's key,
+        -- they would make the engine copy a child's row into the parent).
         CREATE TRIGGER bucardo_delta_row
             AFTER INSERT OR UPDATE OR DELETE ON @SCHEMA@.@TABLE@
             FOR EACH ROW EXECUTE FUNCTION bucardo.@FUNCROW@();
@@ -547,6 +765,7 @@ DO $bucardo_do$
 DECLARE
     bucardo_rel pg_catalog.oid;
     bucardo_trg pg_catalog.name;
+    bucardo_part text;
 BEGIN
     BEGIN
         bucardo_rel := (@RELID@)::pg_catalog.oid;
@@ -563,15 +782,34 @@ BEGIN
         EXECUTE 'DROP TRIGGER ' || pg_catalog.quote_ident(bucardo_trg)
              || ' ON ' || bucardo_rel::pg_catalog.regclass::pg_catalog.text;
     END LOOP;
+    -- A partitioned table: its leaves' TRUNCATE triggers and what the
+    -- partition guard remembers of it.
+    IF pg_catalog.to_regclass('bucardo.capture_partition') IS NOT NULL THEN
+        FOR bucardo_part IN
+            SELECT c.part::pg_catalog.regclass::pg_catalog.text FROM bucardo.capture_partition c
+             WHERE c.parent = bucardo_rel
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_class k WHERE k.oid = c.part)
+        LOOP
+            EXECUTE 'DROP TRIGGER IF EXISTS bucardo_truncate_part ON ' || bucardo_part;
+        END LOOP;
+        DELETE FROM bucardo.capture_partition c WHERE c.parent = bucardo_rel;
+        DELETE FROM bucardo.capture_parted c WHERE c.relid = bucardo_rel;
+    END IF;
 END
 $bucardo_do$;
--- The last captured table takes the key-change guard with it: an event
--- trigger fires on the DDL of the whole database.
+-- The last captured table takes the guards with it: an event trigger
+-- fires on the DDL of the whole database.
 DO $bucardo_do$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgname = 'bucardo_delta_oldkey') THEN
         DROP EVENT TRIGGER IF EXISTS bucardo_oldkey_guard;
         DROP FUNCTION IF EXISTS bucardo.oldkey_guard();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgparentid = 0
+                      AND t.tgname IN ('bucardo_delta_ins', 'bucardo_delta_row', 'bucardo_delta_part')) THEN
+        DROP EVENT TRIGGER IF EXISTS bucardo_partition_guard;
+        DROP FUNCTION IF EXISTS bucardo.partition_guard();
     END IF;
 END
 $bucardo_do$;

@@ -62,6 +62,9 @@ DECLARE
     kout text;    -- the deleted keys, as d's columns bucardo_k1..n
     knames text;
     keep text := '';
+    -- A plain table is its own rows only (an inheritance parent's unique
+    -- indexes do not cover its children); a partitioned one is all of them.
+    rel_only text := CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) = 'p' THEN '' ELSE 'ONLY ' END;
 BEGIN
     SELECT string_agg(format('%I', k), ', ' ORDER BY n), string_agg(format('t.%I', k), ', ' ORDER BY n),
            string_agg(format('t.%I = c.%I', k, k), ' AND ' ORDER BY n),
@@ -80,12 +83,12 @@ BEGIN
                           ' AND ')
           INTO sel, cond FROM unnest(ix.cols) WITH ORDINALITY AS u(e, n);
         EXECUTE format(
-            'WITH d AS (DELETE FROM %s t USING ('
-            ' SELECT a.*, b.bucardo_new FROM (SELECT %s, %s FROM %s WHERE (%s)) a'
+            'WITH d AS (DELETE FROM %s%s t USING ('
+            ' SELECT a.*, b.bucardo_new FROM (SELECT %s, %s FROM %s%s WHERE (%s)) a'
             ' JOIN (SELECT %s, ROW(%s)::text AS bucardo_new FROM %s WHERE (%s)) b ON %s) c'
             ' WHERE %s RETURNING ROW(%s)::text AS bucardo_o, c.bucardo_new AS bucardo_n, %s)%s'
             ' INSERT INTO pg_temp.bucardo_uc SELECT %L, bucardo_o, bucardo_n FROM d',
-            rel, klist, sel, rel, ix.pred, sel, klist, stage, ix.pred, cond, kjoin, tklist, kout, keep,
+            rel_only, rel, klist, sel, rel_only, rel, ix.pred, sel, klist, stage, ix.pred, cond, kjoin, tklist, kout, keep,
             ix.name);
     END LOOP;
 END

@@ -61,7 +61,7 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     struct {
         const char *ph;
         char *value;
-    } subs[18];
+    } subs[20];
     int n = 0;
 
     if (text == NULL)
@@ -104,6 +104,7 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     if (subs[n - 1].value == NULL)
         subs[n - 1].value = xstrdup("");
     SUB("@TRUNCARG@", xstrdup(autokick ? "'kick'" : ""));
+    SUB("@KICKBOOL@", xstrdup(autokick ? "true" : "false"));
 #undef SUB
     {
         StrBuf out;

@@ -327,7 +327,7 @@ static bool compare_table(const SyncDef *def, Side *sides, const TableDef *t, Co
         out->skipped = xstrdup("no primary key or unique key over NOT NULL columns");
         return true;
     }
-    if (!cmpsql_plan_table(def, &sides[0], t, &ts) || !cmpsql_estimate(&ts, &sides[0], &est) ||
+    if (!cmpsql_plan_table(def, sides, t, &ts) || !cmpsql_estimate(&ts, &sides[0], &est) ||
         !cmpsql_histogram(&ts, &sides[0], &given)) {
         cmpsql_table_free(&ts);
         return false;

@@ -77,10 +77,11 @@ bool cmpsql_open(const SyncDef *def, const DbInfo *db, Side *s, const Side *src)
 /*
  * cmpsql_plan_table - build every side's statements for table t (the
  * source's columns, or a target's customcols select list, by name; a
- * target's customname).  ts must be freed with cmpsql_table_free even
- * when this fails.
+ * target's customname).  sides: the source, then every target (each
+ * side reads a plain table ONLY, a partitioned one whole).  ts must be
+ * freed with cmpsql_table_free even when this fails.
  */
-bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSql *ts) MUST_CHECK;
+bool cmpsql_plan_table(const SyncDef *def, Side *sides, const TableDef *t, TableSql *ts) MUST_CHECK;
 void cmpsql_table_free(TableSql *ts);
 
 /* cmpsql_estimate - the planner's idea of the table's row count on src. */

@@ -277,8 +277,32 @@ static bool column_names(PGconn *conn, const char *w, const char *sql, int npara
     return true;
 }
 
-bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSql *ts)
+/*
+ * side_from - what reads `table` (quoted) on side s: the table itself where
+ * it is partitioned (its rows are its partitions'), else ONLY the table -
+ * an inheritance parent's rows are its own, as the sync replicates them
+ * (see TablePlan.from).  NULL on error.
+ */
+static char *side_from(Side *s, const char *w, const char *table)
 {
+    const char *params[1] = {table};
+    PGresult *res =
+        pg_query(s->conn, w, "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass",
+                 1, params);
+    char *out;
+
+    if (res == NULL)
+        return NULL;
+    out = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? xstrdup(table)
+                                                                         : xasprintf("ONLY %s", table);
+    PQclear(res);
+    return out;
+}
+
+bool cmpsql_plan_table(const SyncDef *def, Side *sides, const TableDef *t, TableSql *ts)
+{
+    Side *src = &sides[0];
+    char *from = NULL;
     const char *params[1];
     StrList cols = {0};
     char *w;
@@ -301,18 +325,27 @@ bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
         ts->scalar = ok && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
         PQclear(res);
     }
+    ok = ok && (from = side_from(src, w, ts->qualified)) != NULL;
     if (ok)
-        ts->src = side_sql(src->conn, ts->qualified, &cols);
+        ts->src = side_sql(src->conn, from, &cols);
     for (int i = 0; ok && i < def->ntargets; i++) {
         const char *db = def->targets[i].name;
         const char *name = tabledef_custom(&t->name_db, &t->name_value, db);
         const char *clause = tabledef_custom(&t->cols_db, &t->cols_value, db);
-        char *table = name ? table_custom_qualified(src->conn, t, name) : xstrdup(ts->qualified);
+        char *qtable = name ? table_custom_qualified(src->conn, t, name) : xstrdup(ts->qualified);
+        char *wt = cmpsql_who(ts, def, &sides[i + 1]);
+        char *table = side_from(&sides[i + 1], wt, qtable);
 
+        free(wt);
+        free(qtable);
+        if (table == NULL) {
+            ok = false;
+            break;
+        }
         if (clause == NULL) {
             ts->tgt[i] = side_sql(src->conn, table, &cols);
         } else {
-            char *query = xasprintf("(SELECT %s FROM %s AS t)", clause, ts->qualified);
+            char *query = xasprintf("(SELECT %s FROM %s AS t)", clause, from);
             char *probe = xasprintf("SELECT * FROM %s t LIMIT 0", query);
             StrList ccols = {0};
             ok = column_names(src->conn, w, probe, 0, NULL, false, &ccols);
@@ -327,6 +360,7 @@ bool cmpsql_plan_table(const SyncDef *def, Side *src, const TableDef *t, TableSq
         free(table);
     }
     strlist_free(&cols);
+    free(from);
     free(w);
     return ok;
 }

@@ -149,7 +149,8 @@ static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char
 static char *empty_sql(const BulkCopy *job, int w)
 {
     const char *table = job->r->src[0].plans[job->table].wtable[w];
-    return job->referenced[w] ? xasprintf("DELETE FROM %s", table) : xasprintf("TRUNCATE %s", table);
+    const char *only = job->r->wpart[w * job->r->def.ntables + job->table] ? "" : "ONLY ";
+    return xasprintf("%s%s%s", job->referenced[w] ? "DELETE FROM " : "TRUNCATE ", only, table);
 }
 
 /*
@@ -176,7 +177,8 @@ static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
             return false;
         }
         table = r->src[0].plans[job->table].wtable[w];
-        ok = writer_table_referenced(conn, table, &job->referenced[w]);
+        ok = writer_table_referenced(conn, table, &job->referenced[w],
+                                     &r->wpart[w * r->def.ntables + job->table]);
         if (!ok)
             snprintf(err, errlen, "target %s: cannot read the foreign keys referencing %s: %s", db->name,
                      table, PQerrorMessage(conn));
@@ -227,15 +229,17 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
             const char *other = p->wselect[v];
             if (job->to[v] && !done[v] &&
                 (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
-                bool fz = freeze && !job->referenced[v]; /* FREEZE needs the TRUNCATE */
+                /* FREEZE needs the TRUNCATE, and a table with storage of its
+                 * own: PostgreSQL refuses it on a partitioned table. */
+                bool fz = freeze && !job->referenced[v] && !r->wpart[v * r->def.ntables + job->table];
                 const char *opts =
                     binary ? (fz ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)") : (fz ? " (FREEZE)" : "");
                 done[v] = true;
                 in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], opts);
             }
         }
-        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->qualified,
-                        where, binary ? " (FORMAT binary)" : "");
+        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->from, where,
+                        binary ? " (FORMAT binary)" : "");
         ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, (atomic_long *)&job->read, err,
                        errlen);
         free(out);

@@ -25,6 +25,9 @@
 #include "log.h"
 #include "runner_internal.h"
 
+/* Is the table partitioned (see SyncRunner.wpart)? */
+static const char SQL_TABLE_PARTITIONED[] =
+    "SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass";
 static const char SQL_TABLE_COLUMNS[] =
     "SELECT attname, pg_catalog.format_type(atttypid, atttypmod),"
     "       attnotnull AND NOT atthasdef AND attidentity = ''"
@@ -111,6 +114,17 @@ static bool check_table(SyncRunner *r, int s, int w, int t, PGconn *dst, char *e
     PGresult *a, *b;
     bool ok = false;
 
+    /* Whether the writer's table is partitioned decides ONLY in its
+     * deletes and copies (writer_only, runner_internal.h). */
+    b = PQexecParams(dst, SQL_TABLE_PARTITIONED, 1, NULL, dp, NULL, NULL, 0);
+    if (PQresultStatus(b) != PGRES_TUPLES_OK || PQntuples(b) != 1) {
+        snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name, p->display,
+                 db->name, PQresultErrorMessage(b));
+        PQclear(b);
+        return false;
+    }
+    r->wpart[w * r->def.ntables + t] = strcmp(PQgetvalue(b, 0, 0), "t") == 0;
+    PQclear(b);
     if (p->wselect[w] != NULL) {
         /* customcols: the target needs the columns it is sent. */
         char *sql = xasprintf("SELECT %s FROM %s LIMIT 0", p->wcolumns[w], p->wtable[w]);

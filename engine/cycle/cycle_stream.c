@@ -143,6 +143,8 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
             continue;
         strbuf_reset(&sql);
         strbuf_append(&sql, prefix);
+        if (type != MSG_EMPTY) /* the writer decides for EMPTY (target_writer.c) */
+            strbuf_append(&sql, writer_only(r, p, i));
         strbuf_append(&sql, p->wtable[i]);
         strbuf_append(&sql, suffix);
         writer_send_new(r->writers[i], type, sql.data);

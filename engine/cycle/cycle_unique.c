@@ -336,8 +336,8 @@ static bool settle_index(SyncRunner *r, int t, const UniqueIndex *ix, const long
         sql = xasprintf("COPY (SELECT %s, %s, extract(epoch FROM bucardo_txntime) FROM"
                         " (SELECT t.*, k.bucardo_txntime FROM %s t JOIN pg_temp.bucardo_k%d k ON %s) t"
                         " WHERE (%s)%s%s%s) TO STDOUT",
-                        p->keycols, ix->cols, p->qualified, t, p->keyjoin, ix->pred,
-                        ix->nnd ? "" : " AND ROW(", ix->nnd ? "" : ix->cols, ix->nnd ? "" : ") IS NOT NULL");
+                        p->keycols, ix->cols, p->from, t, p->keyjoin, ix->pred, ix->nnd ? "" : " AND ROW(",
+                        ix->nnd ? "" : ix->cols, ix->nnd ? "" : ") IS NOT NULL");
         ok = read_copy(r, s, p->display, sql, &bufs[s], err, errlen);
         free(sql);
     }

@@ -21,15 +21,22 @@ typedef struct UniqueInfo UniqueInfo;
 typedef struct TablePlan {
     char *display;   /* schema.table, unquoted, for messages */
     char *qualified; /* "schema"."table" */
-    char *literal;   /* 'schema.table' as a literal, for ::regclass */
-    char *delta;     /* bucardo."delta_..." */
-    char *columns;   /* quoted column list */
-    char *tcolumns;  /* the same, each prefixed with "t." */
-    char *keycols;   /* k1, k2 (quoted) */
-    char *keydefs;   /* k1 type1, k2 type2 */
-    char *keyjoin;   /* t.k1 = k.k1 AND ... */
-    char *lostjoin;  /* k.k1 = l.k1 AND ... */
-    bool binary;     /* binary COPY is safe: built-in types, checked equal on targets */
+    /* What reads the table's rows: "ONLY schema.table", or the table
+     * itself where it is partitioned.  Each table of an inheritance
+     * hierarchy is replicated as itself: a parent's rows are its own, not
+     * its children's (they belong to the children's own entries, if any). */
+    char *from;
+    bool partitioned; /* relkind 'p' on this source */
+    int index;        /* its position in def.tables */
+    char *literal;    /* 'schema.table' as a literal, for ::regclass */
+    char *delta;      /* bucardo."delta_..." */
+    char *columns;    /* quoted column list */
+    char *tcolumns;   /* the same, each prefixed with "t." */
+    char *keycols;    /* k1, k2 (quoted) */
+    char *keydefs;    /* k1 type1, k2 type2 */
+    char *keyjoin;    /* t.k1 = k.k1 AND ... */
+    char *lostjoin;   /* k.k1 = l.k1 AND ... */
+    bool binary;      /* binary COPY is safe: built-in types, checked equal on targets */
     /* Per writer (customname / customcols): the table there, the select
      * list it receives (NULL: every column) and the COPY column list. */
     char **wtable;
@@ -75,7 +82,20 @@ struct SyncRunner {
     bool *online;
     bool *wchecked; /* per writer: its columns were checked since the last (re)load */
     char **wshape;  /* per writer: the shape (shape_expr) of its tables when they were checked */
+    /* [w * def.ntables + t]: table t is partitioned on writer w (read by
+     * check_columns, before any cycle writes there).  Writers change a
+     * plain table ONLY, a partitioned one as a whole (ONLY would change
+     * nothing there). */
+    bool *wpart;
 };
+
+/* writer_only - "ONLY " where writer w's table of plan p is not
+ * partitioned, else "": what goes before its name in DELETE, TRUNCATE and
+ * reads of its rows. */
+static inline const char *writer_only(const SyncRunner *r, const TablePlan *p, int w)
+{
+    return r->wpart[w * r->def.ntables + p->index] ? "" : "ONLY ";
+}
 
 /* The database writer w applies to. */
 static inline const DbInfo *writer_dbinfo(const SyncRunner *r, int w)
@@ -112,7 +132,9 @@ bool runner_ensure_catalog(SyncRunner *r) MUST_CHECK;
 /* cycle_stream.c */
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to);
 /* send_table - prefix + the writer's name of the table + suffix, to each
- * writer marked in `to` (no format string: names may hold any character). */
+ * writer marked in `to` (no format string: names may hold any character).
+ * The name has "ONLY " before it where writer_only says so, except for
+ * MSG_EMPTY, which takes the bare name. */
 void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
                 const bool *to);
 /* makedelta_writers - `to` restricted to the writers whose database has

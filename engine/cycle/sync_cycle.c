@@ -123,6 +123,16 @@ static const char SQL_PURGE_SNAPSHOTS[] =
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.db = ms.member"
     " WHERE ms.source = $1";
 
+/* The rows a partitioned table lost with its partitions in a cycle's
+ * window (TRUNCATE of a partition, or one dropped): per partition, its
+ * constraint (SQL over the table's columns, from bucardo.truncate_log)
+ * and whether that happened after prev (see apply_item). */
+typedef struct PartCut {
+    int n;
+    char **cond;
+    bool *isnew;
+} PartCut;
+
 /* Everything one cycle works with; freed by cycle_free. */
 typedef struct Cycle {
     SyncRunner *r;
@@ -151,6 +161,9 @@ typedef struct Cycle {
     long *nnew;         /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
     bool *trunc_new;    /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
     double *trunc_time; /* [s * nt + t]: when the window's latest TRUNCATE was (epoch seconds) */
+    bool *whole;        /* [s * nt + t]: of those, the whole table's (else only partitions') */
+    bool *whole_new;    /* [s * nt + t]: the same after prev */
+    PartCut *cuts;      /* [s * nt + t]: partitions truncated or dropped in the window */
     char **why;         /* per writer: why it is left out of this cycle, or NULL */
     int first;          /* the first online source (quoting, column checks) */
     StrBuf left_out;    /* every reason, "; "-separated: the run's warning */
@@ -178,6 +191,15 @@ static void cycle_free(Cycle *c)
     free(c->nnew);
     free(c->trunc_new);
     free(c->trunc_time);
+    free(c->whole);
+    free(c->whole_new);
+    for (int i = 0; c->cuts && i < c->ns * c->nt; i++) {
+        for (int k = 0; k < c->cuts[i].n; k++)
+            free(c->cuts[i].cond[k]);
+        free(c->cuts[i].cond);
+        free(c->cuts[i].isnew);
+    }
+    free(c->cuts);
     free(c->why);
     strbuf_free(&c->left_out);
     free(c->prev);
@@ -248,6 +270,82 @@ static char *catchup_window(Cycle *c, int s)
 }
 
 /*
+ * hierarchy_problem - SQL yielding what happened to table p's hierarchy
+ * that its capture did not follow (text), or NULL: the partition guard of
+ * sql/capture.sql keeps bucardo.capture_partition equal to a partitioned
+ * table's leaves and moves a statement-captured table that joins an
+ * inheritance hierarchy to the row trigger, in the DDL's own transaction.
+ * Read through pg_inherits in the cycle's snapshot, like the map.
+ */
+static char *hierarchy_problem(const TablePlan *p)
+{
+    if (p->partitioned)
+        return xasprintf(
+            "(WITH RECURSIVE tree (oid) AS (SELECT %s::regclass::oid UNION SELECT i.inhrelid"
+            "   FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid),"
+            " leaf AS (SELECT k.oid FROM tree JOIN pg_catalog.pg_class k ON k.oid = tree.oid WHERE k.relkind "
+            "<> 'p'),"
+            " map AS (SELECT part, name FROM bucardo.capture_partition WHERE parent = %s::regclass)"
+            " SELECT string_agg(x, '; ') FROM ("
+            "   SELECT format('its partition %%s was created or attached', leaf.oid::regclass) AS x FROM leaf"
+            "    WHERE leaf.oid NOT IN (SELECT part FROM map)"
+            "   UNION ALL SELECT format('its partition %%s was detached or dropped', map.name) FROM map"
+            "    WHERE map.part NOT IN (SELECT oid FROM leaf)) q)",
+            p->literal, p->literal);
+    return xasprintf(
+        "(SELECT 'it joined an inheritance hierarchy' WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g"
+        "  WHERE g.tgrelid = %s::regclass AND g.tgname = 'bucardo_delta_ins' AND g.tgparentid = 0)"
+        " AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i"
+        "  WHERE i.inhrelid = %s::regclass OR i.inhparent = %s::regclass))",
+        p->literal, p->literal, p->literal);
+}
+
+/* read_cuts - the partitions of table t that source s truncated or
+ * dropped within `window`, and which of them within `recent`, into
+ * c->cuts; truncated/trunc_new are set to match. */
+static bool read_cuts(Cycle *c, int s, int t, const char *window, const char *recent, char *err,
+                      size_t errlen)
+{
+    TablePlan *p = &c->r->src[s].plans[t];
+    PartCut *cut = &c->cuts[s * c->nt + t];
+    char *sql = xasprintf("SELECT part, bool_or(%s) FROM bucardo.truncate_log WHERE relid = %s::regclass"
+                          " AND part IS NOT NULL AND %s GROUP BY part",
+                          recent, p->literal, window);
+    PGresult *res = src_query(c->r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
+
+    free(sql);
+    if (res == NULL)
+        return false;
+    /* A hash partition's constraint names its parent by oid, which means
+     * another table (or none) on any other database: it cannot be
+     * replayed there.  A copy of the whole table (onetimecopy=1, one
+     * source: every writer takes the copy) makes the cut moot. */
+    for (int i = 0; i < PQntuples(res); i++)
+        if (strstr(PQgetvalue(res, i, 0), "satisfies_hash_partition(") != NULL) {
+            bool copied = c->r->def.onetimecopy == 1 && c->ns == 1;
+            if (!copied)
+                snprintf(err, errlen,
+                         "source %s: table %s: a hash partition of it was truncated or dropped, which "
+                         "cannot be replayed on another database (its bounds name the source's table by "
+                         "oid); copy the table (onetimecopy=1)",
+                         c->r->def.sources[s].name, p->display);
+            PQclear(res);
+            return copied;
+        }
+    cut->n = PQntuples(res);
+    cut->cond = xcalloc((size_t)cut->n + 1, sizeof(char *));
+    cut->isnew = xcalloc((size_t)cut->n + 1, sizeof(bool));
+    for (int i = 0; i < cut->n; i++) {
+        cut->cond[i] = xstrdup(PQgetvalue(res, i, 0));
+        cut->isnew[i] = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+        c->truncated[s * c->nt + t] = true;
+        c->trunc_new[s * c->nt + t] |= cut->isnew[i];
+    }
+    PQclear(res);
+    return true;
+}
+
+/*
  * collect_keys - per table, source s's changed keys (and the time of each
  * key's latest change) into temp table bucardo_k<t>, and whether a TRUNCATE
  * of the table is among the changes.  A catching-up source collects the
@@ -270,9 +368,11 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
     }
     /* Every table's keys and the TRUNCATE checks go in one round trip:
      * statement i < n fills bucardo_k<tab[i]>, the last one reads, per
-     * table, whether a TRUNCATE is among the changes (whole window, new)
-     * and when the window's latest one was (conflicts: see
-     * resolve_conflicts). */
+     * table, whether a TRUNCATE of the whole table is among the changes
+     * (whole window, new) and when the window's latest one was (conflicts:
+     * see resolve_conflicts), whether partitions of it were truncated or
+     * dropped (whole window; read by read_cuts), and what capture could
+     * not follow (hierarchy_problem). */
     SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
     PGresult **res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
     int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
@@ -303,22 +403,45 @@ static bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
                           t, p->keycols, p->keycols, p->delta, cond, p->keycols);
         st[n].what = p->display;
         st[n].expect = PGRES_COMMAND_OK;
-        strbuf_printf(&trunc,
-                      ", EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
-                      " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND %s),"
-                      " (SELECT extract(epoch FROM max(txntime)) FROM bucardo.truncate_log"
-                      "   WHERE relid = %s::regclass AND %s)",
-                      p->literal, wide ? wide : cond, p->literal, cond, p->literal, wide ? wide : cond);
+        {
+            char *problem = hierarchy_problem(p);
+            strbuf_printf(
+                &trunc,
+                ", EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND part IS NULL"
+                " AND %s),"
+                " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass AND part IS NULL"
+                " AND %s),"
+                " (SELECT extract(epoch FROM max(txntime)) FROM bucardo.truncate_log"
+                "   WHERE relid = %s::regclass AND part IS NULL AND %s),"
+                " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass"
+                " AND part IS NOT NULL AND %s), %s",
+                p->literal, wide ? wide : cond, p->literal, cond, p->literal, wide ? wide : cond, p->literal,
+                wide ? wide : cond, problem);
+            free(problem);
+        }
         tab[n++] = t;
     }
     st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK};
     ok = src_batch(r, s, n + 1, st, res, err, errlen);
     for (int i = 0; ok && i < n; i++) {
-        int t = tab[i];
-        c->nkeys[s * c->nt + t] = c->maxn[s * c->nt + t] = atol(PQcmdTuples(res[i]));
-        c->truncated[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 1 + 3 * i), "t") == 0;
-        c->trunc_new[s * c->nt + t] = strcmp(PQgetvalue(res[n], 0, 2 + 3 * i), "t") == 0;
-        c->trunc_time[s * c->nt + t] = strtod(PQgetvalue(res[n], 0, 3 + 3 * i), NULL);
+        int t = tab[i], k = s * c->nt + t;
+        c->nkeys[k] = c->maxn[k] = atol(PQcmdTuples(res[i]));
+        c->whole[k] = c->truncated[k] = strcmp(PQgetvalue(res[n], 0, 1 + 5 * i), "t") == 0;
+        c->whole_new[k] = c->trunc_new[k] = strcmp(PQgetvalue(res[n], 0, 2 + 5 * i), "t") == 0;
+        c->trunc_time[k] = strtod(PQgetvalue(res[n], 0, 3 + 5 * i), NULL);
+        if (!PQgetisnull(res[n], 0, 5 + 5 * i)) {
+            snprintf(
+                err, errlen,
+                "source %s: table %s: %s without its capture following (the event trigger "
+                "bucardo_partition_guard is missing or disabled there: creating it needs a superuser), "
+                "so changes of its rows may be missing on the other databases; run 'bucardo validate %s' "
+                "and then copy the table (onetimecopy=1)",
+                r->def.sources[s].name, r->src[s].plans[t].display, PQgetvalue(res[n], 0, 5 + 5 * i),
+                r->def.name);
+            ok = false;
+        } else if (strcmp(PQgetvalue(res[n], 0, 4 + 5 * i), "t") == 0) {
+            ok = read_cuts(c, s, t, wide ? wide : cond, cond, err, errlen);
+        }
     }
     for (int i = 0; i < n; i++)
         free((char *)st[i].sql);
@@ -583,7 +706,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
     free(sql);
     from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
-                     p->qualified, t, p->keyjoin, lo, hi);
+                     p->from, t, p->keyjoin, lo, hi);
     ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
                         : stream_rows(c, s, t, from, err, errlen);
     free(from);
@@ -609,8 +732,8 @@ static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
     /* lock_timeout: a user's lock on the table does not hold the cycle. */
     {
         char *lit = pg_quote_literal(conn, c->r->lock_timeout);
-        sql = xasprintf("SET lock_timeout = %s; SELECT NOT EXISTS (SELECT 1 FROM %s)", lit,
-                        c->r->src[0].plans[t].wtable[w]);
+        sql = xasprintf("SET lock_timeout = %s; SELECT NOT EXISTS (SELECT 1 FROM %s%s)", lit,
+                        writer_only(c->r, &c->r->src[0].plans[t], w), c->r->src[0].plans[t].wtable[w]);
         free(lit);
     }
     res = PQexec(conn, sql);
@@ -1085,11 +1208,57 @@ typedef struct WorkItem {
     long lo, hi;
 } WorkItem;
 
+/* receives_deltas - does writer w take table t's changes in this cycle
+ * (online, and not getting the table by copy instead)? */
+static bool receives_deltas(const Cycle *c, int w, int t)
+{
+    const SyncRunner *r = c->r;
+
+    return r->online[w] && !c->copy[t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]);
+}
+
 /*
- * empty_table - table t was truncated on a source in this cycle: before any
- * source's keys of the table, every writer that takes the TRUNCATE loses
- * the rows nobody changed.  The keys changed in the cycle are settled by
- * the conflict rule, the TRUNCATE counting as a change of every key
+ * delete_unchanged - on writer w, delete table t's rows (those matching
+ * `cond` only, when given: a partition's constraint): all of them on a
+ * target, and on a source writer those its own source did not change since
+ * its prev (see empty_table).
+ */
+static void delete_unchanged(Cycle *c, int w, int t, const char *cond)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[c->first].plans[t];
+    char *since = NULL, *where;
+
+    if (w < r->def.ntargets) {
+        where = xasprintf(" WHERE (%s)", cond);
+    } else {
+        int own = w - r->def.ntargets;
+        /* keyjoin is "t.<key> = k.<key> AND ...": k is the delta row. */
+        if (c->prev[own]) {
+            char *lit = pg_quote_literal(r->src[c->first].conn, c->prev[own]);
+            since = xasprintf(
+                " AND NOT pg_catalog.pg_visible_in_snapshot(k.txid, %s::pg_catalog.pg_snapshot)", lit);
+            free(lit);
+        }
+        where = xasprintf(" t WHERE %s%s%sNOT EXISTS (SELECT 1 FROM %s k WHERE %s%s)", cond ? "(" : "",
+                          cond ? cond : "", cond ? ") AND " : "", p->delta, p->keyjoin, since ? since : "");
+    }
+    {
+        bool *one = xcalloc((size_t)c->nw, sizeof(bool));
+        one[w] = true;
+        send_table(r, MSG_EXEC, "DELETE FROM ", p, where, one);
+        free(one);
+    }
+    free(where);
+    free(since);
+}
+
+/*
+ * empty_table - table t was truncated on a source in this cycle (the whole
+ * table, or some of its partitions): before any source's keys of the
+ * table, every writer that takes the TRUNCATE loses the rows nobody
+ * changed.  The keys changed in the cycle are settled by the conflict
+ * rule, a whole-table TRUNCATE counting as a change of every key
  * (resolve_conflicts), and applied after this as usual.
  *
  * A writer takes it when a source other than its own database truncated
@@ -1103,6 +1272,13 @@ typedef struct WorkItem {
  * ROW EXCLUSIVE, is MVCC, so the reading snapshot still sees the rows, and
  * keeps the source's own changes: those of the window are settled by
  * conflicts, those after cur come with the next cycle.
+ *
+ * A partition truncated or dropped on a source is replayed as a DELETE of
+ * the rows matching its partition constraint (whatever the writer's own
+ * partitions: the rows of the source's partition at that moment are
+ * exactly the table's rows that match it), on source writers again only
+ * of the rows their own source did not change.  Such a cut is not a change
+ * of every key: a row another source changed in the window survives it.
  */
 static void empty_table(Cycle *c, int t)
 {
@@ -1112,11 +1288,11 @@ static void empty_table(Cycle *c, int t)
 
     for (int w = 0; w < c->nw; w++) {
         c->to[w] = false;
-        if (!r->online[w] || c->copy[t * c->nw + w] || (w < r->def.ntargets && r->def.fullcopy[w]))
+        if (!receives_deltas(c, w, t))
             continue;
         for (int s = 0; s < c->ns; s++)
             if (c->src_on[s] && !(c->ns > 1 && w == source_writer(r, s)) &&
-                (c->behind[s * c->nw + w] ? c->truncated : c->trunc_new)[s * c->nt + t])
+                (c->behind[s * c->nw + w] ? c->whole : c->whole_new)[s * c->nt + t])
                 c->to[w] = true;
         any |= c->to[w] && w < r->def.ntargets;
     }
@@ -1127,24 +1303,21 @@ static void empty_table(Cycle *c, int t)
         send_table(r, MSG_EMPTY, "", p, "", targets);
         free(targets);
     }
-    for (int w = r->def.ntargets; w < c->nw; w++) {
-        int own = w - r->def.ntargets;
-        char *since = NULL, *sql;
+    for (int w = r->def.ntargets; w < c->nw; w++)
+        if (c->to[w])
+            delete_unchanged(c, w, t, NULL);
+    for (int s = 0; s < c->ns; s++) {
+        const PartCut *cut = &c->cuts[s * c->nt + t];
 
-        if (!c->to[w])
-            continue;
-        /* keyjoin is "t.<key> = k.<key> AND ...": k is the delta row. */
-        if (c->prev[own]) {
-            char *lit = pg_quote_literal(r->src[c->first].conn, c->prev[own]);
-            since = xasprintf(
-                " AND NOT pg_catalog.pg_visible_in_snapshot(k.txid, %s::pg_catalog.pg_snapshot)", lit);
-            free(lit);
+        for (int w = 0; c->src_on[s] && w < c->nw; w++) {
+            bool late = c->behind[s * c->nw + w];
+
+            if (c->to[w] || !receives_deltas(c, w, t) || (c->ns > 1 && w == source_writer(r, s)))
+                continue; /* emptied whole above, or not a receiver of s */
+            for (int k = 0; k < cut->n; k++)
+                if (late || cut->isnew[k])
+                    delete_unchanged(c, w, t, cut->cond[k]);
         }
-        sql = xasprintf("DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM %s k WHERE %s%s)", p->wtable[w],
-                        p->delta, p->keyjoin, since ? since : "");
-        writer_send_new(r->writers[w], MSG_EXEC, sql);
-        free(sql);
-        free(since);
     }
 }
 
@@ -1369,6 +1542,9 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.nnew = xcalloc((size_t)(c.ns * c.nt), sizeof(long));
     c.trunc_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
     c.trunc_time = xcalloc((size_t)(c.ns * c.nt), sizeof(double));
+    c.whole = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.whole_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
+    c.cuts = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(PartCut));
     c.why = xcalloc((size_t)c.nw + 1, sizeof(char *));
     strbuf_init(&c.left_out);
     c.copy_cycle = r->def.onetimecopy > 0;
@@ -1381,8 +1557,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s] && !collect_keys(&c, s, err, errlen))
             goto fail_sources;
-    if (!resolve_conflicts(r, c.nkeys, c.maxn, c.catchup, c.truncated, c.trunc_time, &c.conflicts, err,
-                           errlen) ||
+    if (!resolve_conflicts(r, c.nkeys, c.maxn, c.catchup, c.whole, c.trunc_time, &c.conflicts, err, errlen) ||
         !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
     for (int s = 0; s < c.ns; s++)

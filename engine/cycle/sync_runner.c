@@ -30,7 +30,10 @@ static const char SQL_COLUMNS[] =
      * the name), and some types have no binary send/receive (aclitem). */
     "       bool_and(a.atttypid < 16384 AND ty.typsend <> 0 AND ty.typreceive <> 0"
     "                AND coalesce(el.typsend <> 0 AND el.typreceive <> 0, true)"
-    "                AND coalesce(el.typname, ty.typname) !~ '^reg')"
+    "                AND coalesce(el.typname, ty.typname) !~ '^reg'),"
+    /* A partitioned table's rows are its partitions' (read it whole); any
+     * other table is read ONLY: an inheritance parent's rows are its own. */
+    "       (SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass)"
     "  FROM pg_catalog.pg_attribute a"
     "  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
     "  LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typlen = -1 AND ty.typelem <> 0"
@@ -109,6 +112,7 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->online = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wchecked = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wshape = xcalloc((size_t)r->nwriters + 1, sizeof(char *));
+    r->wpart = xcalloc((size_t)(r->nwriters * r->def.ntables) + 1, sizeof(bool));
     for (int w = 0; w < r->nwriters; w++)
         r->online[w] = true;
     r->seq_seen = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
@@ -127,6 +131,7 @@ static void free_plans(SyncRunner *r, int s)
         TablePlan *p = &plans[i];
         free(p->display);
         free(p->qualified);
+        free(p->from);
         free(p->literal);
         free(p->delta);
         free(p->columns);
@@ -183,6 +188,7 @@ void runner_destroy(SyncRunner *r)
     for (int w = 0; w < r->nwriters; w++)
         free(r->wshape[w]);
     free(r->wshape);
+    free(r->wpart);
     free(r->lock_timeout);
     syncdef_free(&r->def);
     free(r);
@@ -279,6 +285,9 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->columns = xstrdup(PQgetvalue(res, 0, 0));
     p->tcolumns = xstrdup(PQgetvalue(res, 0, 1));
     p->binary = r->def.strict_checking && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    p->partitioned = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    p->from = p->partitioned ? xstrdup(p->qualified) : xasprintf("ONLY %s", p->qualified);
+    p->index = (int)(t - r->def.tables);
     PQclear(res);
     strbuf_init(&cols);
     strbuf_init(&defs);

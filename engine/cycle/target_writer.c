@@ -309,40 +309,45 @@ char *writer_shape(TargetWriter *w)
     return shape;
 }
 
-bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced)
+bool writer_table_referenced(PGconn *conn, const char *table, bool *referenced, bool *partitioned)
 {
-    /* TRUNCATE also empties inheritance children and partitions: a
+    /* TRUNCATE of a partitioned table also empties its partitions: a
      * foreign key referencing any of them refuses it too. */
     static const char sql[] =
         "WITH RECURSIVE tree (oid) AS (SELECT $1::regclass::oid"
-        "   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)"
+        "   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid"
+        "    WHERE (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass) = 'p')"
         " SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint"
         "                 WHERE contype = 'f' AND confrelid IN (SELECT oid FROM tree)"
-        "                   AND conrelid NOT IN (SELECT oid FROM tree))";
+        "                   AND conrelid NOT IN (SELECT oid FROM tree)),"
+        "        (SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass)";
     PGresult *res = PQexecParams(conn, sql, 1, NULL, &table, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 
-    if (ok)
+    if (ok) {
         *referenced = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        *partitioned = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    }
     PQclear(res);
     return ok;
 }
 
-/* do_empty - EMPTY: see writer_table_referenced for why not always TRUNCATE. */
+/* do_empty - EMPTY: see writer_table_referenced for why not always TRUNCATE,
+ * and why ONLY. */
 static void do_empty(TargetWriter *w, const char *table)
 {
-    bool referenced = false;
+    bool referenced = false, partitioned = false;
     PGresult *res;
     char *sql;
 
-    if (!writer_table_referenced(w->conn, table, &referenced)) {
+    if (!writer_table_referenced(w->conn, table, &referenced, &partitioned)) {
         char what[256];
         snprintf(what, sizeof(what), "reading the foreign keys that reference %s", table);
         record_error(w, what, NULL);
         return;
     }
     /* Not through run(): the DELETE is no row change of the sync's to count. */
-    sql = xasprintf(referenced ? "DELETE FROM %s" : "TRUNCATE %s", table);
+    sql = xasprintf("%s%s%s", referenced ? "DELETE FROM " : "TRUNCATE ", partitioned ? "" : "ONLY ", table);
     res = PQexec(w->conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         record_error(w, sql, res);
