@@ -964,9 +964,17 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         /* One round trip: the transaction, its snapshot and the shape of
          * the tables' columns in it (a change re-plans them). */
         res = src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
-        if (res == NULL && attempt == 0 && PQstatus(r->src[s].conn) == CONNECTION_BAD) {
+        /* A kept connection the server closed (restart, shutdown) is tried
+         * once more; a server that closes it again is going away: that
+         * source sits the cycle out, as one that cannot be reached.  A lost
+         * connection is an error without SQLSTATE: libpq 15 leaves
+         * PQstatus at CONNECTION_OK when the server's last words before
+         * closing were a notice (as in an immediate shutdown). */
+        if (res == NULL && (PQstatus(r->src[s].conn) == CONNECTION_BAD || !strstr(err, "(SQLSTATE "))) {
             runner_drop_source(r, s);
-            continue;
+            if (attempt == 0)
+                continue;
+            return SOURCE_OFFLINE;
         }
         if (res == NULL)
             return SOURCE_FAILED;

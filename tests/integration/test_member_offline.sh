@@ -172,6 +172,7 @@ psql2 -d c -c "update item set n = 7 where id = 300" || fail "a change on c"
 wait_synced a b 20 item
 synced2 a c 20
 expect_equal "0" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'ring' and state = 'Bad'")" \
-    "runs that failed because c was away"
+    "runs that failed because c was away ($(sql bucardo "select string_agg(error, ' | ') from bucardo.syncrun
+                                                          where sync = 'ring' and state = 'Bad'"))"
 run_ok "$BUCARDO" stop
 echo ok
