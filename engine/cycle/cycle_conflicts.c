@@ -18,7 +18,7 @@
  * itself is added to its bucardo_k<t>: it has no row for it, so every
  * member deletes it.  With bucardo_latest, a row changed after the latest
  * TRUNCATE survives everywhere and one changed before it goes everywhere
- * (sync_cycle.c empties the rows nobody changed).
+ * (cycle_apply.c's empty_table empties the rows nobody changed).
  *
  * A source catching up a member that was offline also brings keys older
  * than this cycle (bucardo_new false): they are settled like the others,

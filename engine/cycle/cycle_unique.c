@@ -565,7 +565,7 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         writer_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
         lit = pg_quote_literal(conn, p->wtable[w]);
-        /* A makedelta writer has the cycle's bucardo_o<t> (sync_cycle.c,
+        /* A makedelta writer has the cycle's bucardo_o<t> (cycle_apply.c,
          * old_rows): the rows deleted here are changes to cascade too. */
         olds =
             writer_dbinfo(r, w)->makedelta ? xasprintf(", 'pg_temp.bucardo_o%d'::regclass", t) : xstrdup("");

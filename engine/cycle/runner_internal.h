@@ -1,9 +1,11 @@
 /*
  * engine/cycle/runner_internal.h - the inside of a SyncRunner, shared by the
  * files that make up a sync cycle (sync_runner.c: connections and plans;
- * sync_cycle.c: the cycle; cycle_stream.c: COPY streams; cycle_conflicts.c:
- * multi-source conflicts; cycle_unique.c: unique indexes other than the key).  Everything here belongs to the
- * sync thread.
+ * sync_cycle.c: the cycle, with cycle_keys.c, cycle_apply.c and
+ * cycle_record.c, which share cycle_internal.h; cycle_stream.c: COPY
+ * streams; cycle_checks.c: the receiving tables' columns;
+ * cycle_conflicts.c: multi-source conflicts; cycle_unique.c: unique indexes
+ * other than the key).  Everything here belongs to the sync thread.
  */
 #ifndef BUCARDO_RUNNER_INTERNAL_H
 #define BUCARDO_RUNNER_INTERNAL_H

@@ -1,0 +1,619 @@
+/*
+ * engine/cycle/cycle_apply.c - a cycle's changes to the writers.  Per unit
+ * (the whole cycle, or batch_keys keys of a backlog: apply_all) every
+ * writer begins, raises the sequences (first unit), loses the rows of
+ * tables truncated on a source (empty_table), deletes the unit's keys and
+ * receives the current rows by COPY (apply_table), then commits
+ * (commit_all).  A unit that meets a transient error, a unique collision
+ * (cycle_unique.c) or a change of a writer's columns is rolled back and
+ * applied again (run_unit): delete by key plus copy of the current row is
+ * harmless to repeat.  Also here: the sources' sequences read
+ * (read_sequences), and the writers' side of makedelta (old_rows,
+ * make_deltas) and of rebuild_index=2 (drop_indexes).  sync_cycle.c has
+ * the cycle as a whole.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cycle_internal.h"
+#include "index_rebuild.h"
+#include "log.h"
+
+/* makedelta_mask - c->to restricted to the writers whose database has
+ * makedelta set, into c->md; false when there are none. */
+static bool makedelta_mask(Cycle *c)
+{
+    return makedelta_writers(c->r, c->to, c->md);
+}
+
+/*
+ * old_rows - on makedelta writers, before the batch's rows replace theirs:
+ * a hash of each key's current row (NULL: no row) into temp table
+ * bucardo_o<t>, for make_deltas.
+ */
+static void old_rows(Cycle *c, int s, int t)
+{
+    TablePlan *p = &c->r->src[s].plans[t];
+    char *prefix, *suffix;
+
+    if (!makedelta_mask(c))
+        return;
+    prefix = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_o%d (%s, bucardo_h text) ON COMMIT DROP;"
+                       " TRUNCATE pg_temp.bucardo_o%d;"
+                       " INSERT INTO pg_temp.bucardo_o%d SELECT k.*, md5(t::text) FROM pg_temp.bucardo_k%d k"
+                       " LEFT JOIN ",
+                       t, p->keydefs, t, t, t);
+    suffix = xasprintf(" t ON %s", p->keyjoin);
+    send_table(c->r, MSG_EXEC, prefix, p, suffix, c->md);
+    free(prefix);
+    free(suffix);
+}
+
+/*
+ * make_deltas - on writers whose database has makedelta set, record the keys
+ * whose row the batch really changed (old_rows has the rows before).  A
+ * change that reaches a database already holding it stops there, so in a
+ * ring of syncs (a->b, b->c, c->a) a change goes round once instead of for
+ * ever.
+ */
+static void make_deltas(Cycle *c, int s, int t)
+{
+    TablePlan *p = &c->r->src[s].plans[t];
+    char *prefix, *suffix;
+
+    prefix = xasprintf("SELECT k.* FROM pg_temp.bucardo_o%d k LEFT JOIN ", t);
+    suffix = xasprintf(" t ON %s WHERE md5(t::text) IS DISTINCT FROM k.bucardo_h", p->keyjoin);
+    send_makedelta(c->r, s, p, prefix, suffix, c->to);
+    free(prefix);
+    free(suffix);
+}
+
+/*
+ * read_sequences - the highest value of each sequence among the sources;
+ * true in *changed when one moved since it was last applied.
+ */
+bool read_sequences(Cycle *c, long long *high, bool *called, bool *changed, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+
+    *changed = false;
+    for (int q = 0; q < r->def.nsequences; q++) {
+        high[q] = -1;
+        for (int s = 0; s < c->ns; s++) {
+            if (!c->src_on[s])
+                continue;
+            char *name = table_qualified(r->src[s].conn, &r->def.sequences[q]);
+            char *sql = xasprintf("SELECT last_value, is_called FROM %s", name);
+            PGresult *res = src_query(r, s, name, sql, PGRES_TUPLES_OK, err, errlen);
+            long long v;
+
+            free(sql);
+            free(name);
+            if (res == NULL)
+                return false;
+            v = atoll(PQgetvalue(res, 0, 0));
+            if (v > high[q] || (v == high[q] && strcmp(PQgetvalue(res, 0, 1), "t") == 0)) {
+                high[q] = v;
+                called[q] = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+            }
+            PQclear(res);
+        }
+        *changed |= high[q] != r->seq_seen[q];
+    }
+    return true;
+}
+
+/*
+ * apply_sequences - raise every member's sequence to the highest source
+ * value (never lower one: a member ahead stays ahead).  setval is not
+ * transactional; raising is harmless even if the cycle then rolls back.
+ */
+static void apply_sequences(Cycle *c)
+{
+    const long long *high = c->seq_high;
+    const bool *called = c->seq_called;
+    SyncRunner *r = c->r;
+
+    for (int q = 0; q < r->def.nsequences; q++) {
+        char *name = table_qualified(r->src[c->first].conn, &r->def.sequences[q]);
+        char *lit = pg_quote_literal(r->src[c->first].conn, name);
+        char *sql = xasprintf("SELECT pg_catalog.setval(%s, %lld, %s) FROM %s"
+                              " WHERE last_value < %lld OR (last_value = %lld AND NOT is_called AND %s)",
+                              lit, high[q], called[q] ? "true" : "false", name, high[q], high[q],
+                              called[q] ? "true" : "false");
+        send_all(r, MSG_EXEC, sql, NULL);
+        free(sql);
+        free(lit);
+        free(name);
+    }
+}
+
+/*
+ * stream_rows - COPY table t's rows from source s to the writers marked in
+ * c->to, one stream per distinct customcols select list.  `from` is the
+ * FROM clause the rows come from, naming the table "t"; each writer gets
+ * "COPY <its table> (<its columns>) FROM STDIN".  Whole rows move in binary
+ * where the table allows it (TablePlan.binary, as for table copies): no
+ * text conversion on either server.
+ */
+static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[s].plans[t];
+    char **in = xcalloc((size_t)c->nw, sizeof(char *));
+    bool *done = xcalloc((size_t)c->nw, sizeof(bool)), ok = true;
+
+    for (int w = 0; ok && w < c->nw; w++) {
+        const char *sel = p->wselect[w];
+        const char *format = p->binary && sel == NULL ? " (FORMAT binary)" : "";
+        char *out;
+        if (!c->to[w] || done[w])
+            continue;
+        /* Every writer receiving the same select list shares one stream. */
+        for (int v = w; v < c->nw; v++) {
+            const char *other = p->wselect[v];
+            if (c->to[v] && !done[v] &&
+                (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
+                done[v] = true;
+                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], format);
+            }
+        }
+        out = sel ? xasprintf("COPY (SELECT %s FROM (SELECT t.* FROM %s) AS t) TO STDOUT", sel, from)
+                  : xasprintf("COPY (SELECT %s FROM %s) TO STDOUT%s", p->tcolumns, from, format);
+        ok = stream(r, s, p->display, out, in, true, err, errlen);
+        free(out);
+        for (int v = 0; v < c->nw; v++) {
+            free(in[v]);
+            in[v] = NULL;
+        }
+    }
+    free(in);
+    free(done);
+    return ok;
+}
+
+/*
+ * apply_table - source s's changes of table t to the writers marked in
+ * c->to: the keys numbered lo+1..hi (all of them when hi covers maxn).
+ */
+static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[s].plans[t];
+    char *sql, *out, **in, *from;
+    bool ok;
+
+    if (c->nkeys[s * c->nt + t] == 0)
+        return true;
+    sql = xasprintf(
+        "CREATE TEMP TABLE IF NOT EXISTS bucardo_k%d (%s) ON COMMIT DROP; TRUNCATE pg_temp.bucardo_k%d", t,
+        p->keydefs, t);
+    send_all(r, MSG_EXEC, sql, c->to);
+    free(sql);
+    out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld"
+                    " ORDER BY bucardo_n) TO STDOUT",
+                    p->keycols, t, lo, hi);
+    in = xcalloc((size_t)c->nw, sizeof(char *));
+    for (int w = 0; w < c->nw; w++)
+        if (c->to[w])
+            in[w] = xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols);
+    ok = stream(r, s, p->display, out, in, false, err, errlen);
+    for (int w = 0; w < c->nw; w++)
+        free(in[w]);
+    free(in);
+    free(out);
+    if (!ok)
+        return false;
+    if (hi - lo > 1000 && c->nkeys[s * c->nt + t] > 1000) {
+        /* Without statistics the planner guesses the key table's size and
+         * may join a large batch by scanning the whole table, per batch. */
+        sql = xasprintf("ANALYZE pg_temp.bucardo_k%d", t);
+        send_all(r, MSG_EXEC, sql, c->to);
+        free(sql);
+    }
+    old_rows(c, s, t);
+    sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
+    send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
+    free(sql);
+    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
+                     p->from, t, p->keyjoin, lo, hi);
+    ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
+                        : stream_rows(c, s, t, from, err, errlen);
+    free(from);
+    if (ok)
+        make_deltas(c, s, t);
+    return ok;
+}
+
+/* commit_all - BARRIER, then COMMIT on every online writer; counts from them. */
+static bool commit_all(Cycle *c, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    long deletes = 0, inserts = 0;
+    bool ok = true;
+
+    send_all(r, MSG_BARRIER, NULL, NULL);
+    for (int w = 0; w < r->nwriters; w++)
+        if (r->online[w] && !writer_wait(r->writers[w], ok ? err : NULL, errlen))
+            ok = false;
+    /* DDL on a writer's tables since they were checked (likely the cause
+     * of an error, too): not committed before run_unit has checked them
+     * again. */
+    for (int w = 0; w < r->nwriters; w++) {
+        char *shape = r->online[w] ? writer_shape(r->writers[w]) : NULL;
+        if (shape && r->wshape[w] && strcmp(shape, r->wshape[w]) != 0 && !c->columns_moved) {
+            if (ok)
+                snprintf(err, errlen, "target %s: the columns of the sync's tables changed",
+                         writer_dbinfo(r, w)->name);
+            c->columns_moved = true;
+            c->moved_only = ok;
+            ok = false;
+        }
+        free(shape);
+    }
+    if (!ok)
+        return false;
+    send_all(r, MSG_COMMIT, NULL, NULL);
+    for (int w = 0; w < r->nwriters; w++) {
+        long d, ins;
+        if (!r->online[w])
+            continue;
+        if (!writer_wait(r->writers[w], ok ? err : NULL, errlen))
+            ok = false;
+        writer_counts(r->writers[w], &d, &ins);
+        deletes += d;
+        inserts += ins;
+    }
+    if (ok) {
+        c->deletes += deletes;
+        c->inserts += inserts;
+    }
+    return ok;
+}
+
+/*
+ * transient - an error that goes away by itself: the application holding
+ * the same rows (serialization failure, deadlock, lock timeout).  Retrying
+ * the batch alone is enough; the sync must not be wedged by it.
+ */
+static bool transient(const char *err)
+{
+    return strstr(err, "(SQLSTATE 40001)") || strstr(err, "(SQLSTATE 40P01)") ||
+           strstr(err, "(SQLSTATE 55P03)");
+}
+
+/*
+ * drop_indexes - rebuild_index=2: queue on every writer in c->to the DROP
+ * of table t's secondary indexes there, before its changes; returns the
+ * sets (per writer, for recreate_indexes), or NULL with err set.  The drop,
+ * the changes and the recreation share the writer's transaction, so an
+ * interrupted cycle rolls back to the table with all its indexes.  Not on
+ * the other sources of a multi-source sync: DROP INDEX needs ACCESS
+ * EXCLUSIVE on the table, which the cycle's own reading transaction there
+ * blocks (see empty_table).
+ */
+static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    IndexSet *ix = xcalloc((size_t)c->nw, sizeof(IndexSet));
+
+    for (int w = 0; w < c->nw; w++) {
+        if (!c->to[w] || w >= r->def.ntargets)
+            continue;
+        if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t],
+                            r->client_encoding, INDEX_SECONDARY, &ix[w], err, errlen)) {
+            for (int v = 0; v < c->nw; v++)
+                index_set_free(&ix[v]);
+            free(ix);
+            return NULL;
+        }
+    }
+    for (int w = 0; w < r->def.ntargets; w++)
+        if (c->to[w])
+            index_set_send_drop(&ix[w], r->writers[w]);
+    return ix;
+}
+
+/* recreate_indexes - queue the CREATE INDEXes of drop_indexes; frees ix. */
+static void recreate_indexes(Cycle *c, IndexSet *ix)
+{
+    for (int w = 0; w < c->nw; w++) {
+        if (c->to[w] && w < c->r->def.ntargets)
+            index_set_send_create(&ix[w], c->r->writers[w]);
+        index_set_free(&ix[w]);
+    }
+    free(ix);
+}
+
+/* A piece of work: keys lo+1..hi of table t from source s; or, with s
+ * -1, emptying table t after a TRUNCATE (empty_table). */
+typedef struct WorkItem {
+    int s, t;
+    long lo, hi;
+} WorkItem;
+
+/* receives_deltas - does writer w take table t's changes in this cycle
+ * (online, and not getting the table by copy instead)? */
+static bool receives_deltas(const Cycle *c, int w, int t)
+{
+    const SyncRunner *r = c->r;
+
+    return r->online[w] && !c->copy[t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]);
+}
+
+/*
+ * delete_unchanged - on writer w, delete table t's rows (those matching
+ * `cond` only, when given: a partition's constraint): all of them on a
+ * target, and on a source writer those its own source did not change since
+ * its prev (see empty_table).
+ */
+static void delete_unchanged(Cycle *c, int w, int t, const char *cond)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[c->first].plans[t];
+    char *since = NULL, *where;
+
+    if (w < r->def.ntargets) {
+        where = xasprintf(" WHERE (%s)", cond);
+    } else {
+        int own = w - r->def.ntargets;
+        /* keyjoin is "t.<key> = k.<key> AND ...": k is the delta row. */
+        if (c->prev[own]) {
+            char *lit = pg_quote_literal(r->src[c->first].conn, c->prev[own]);
+            since = xasprintf(
+                " AND NOT pg_catalog.pg_visible_in_snapshot(k.txid, %s::pg_catalog.pg_snapshot)", lit);
+            free(lit);
+        }
+        where = xasprintf(" t WHERE %s%s%sNOT EXISTS (SELECT 1 FROM %s k WHERE %s%s)", cond ? "(" : "",
+                          cond ? cond : "", cond ? ") AND " : "", p->delta, p->keyjoin, since ? since : "");
+    }
+    {
+        bool *one = xcalloc((size_t)c->nw, sizeof(bool));
+        one[w] = true;
+        send_table(r, MSG_EXEC, "DELETE FROM ", p, where, one);
+        free(one);
+    }
+    free(where);
+    free(since);
+}
+
+/*
+ * empty_table - table t was truncated on a source in this cycle (the whole
+ * table, or some of its partitions): before any source's keys of the
+ * table, every writer that takes the TRUNCATE loses the rows nobody
+ * changed.  The keys changed in the cycle are settled by the conflict
+ * rule, a whole-table TRUNCATE counting as a change of every key
+ * (resolve_conflicts), and applied after this as usual.
+ *
+ * A writer takes it when a source other than its own database truncated
+ * the table in the window it receives (behind writers: the wider one).
+ * Targets get TRUNCATE (or DELETE, see writer_table_referenced).  A source
+ * writer gets a DELETE of the rows its own source did not change since its
+ * prev instead: a TRUNCATE needs ACCESS EXCLUSIVE, which the cycle's own
+ * REPEATABLE READ transaction on that source (holding ACCESS SHARE once it
+ * read the table) would block for ever - PostgreSQL cannot see that wait
+ * as a deadlock, since its other end is this thread.  The DELETE takes
+ * ROW EXCLUSIVE, is MVCC, so the reading snapshot still sees the rows, and
+ * keeps the source's own changes: those of the window are settled by
+ * conflicts, those after cur come with the next cycle.
+ *
+ * A partition truncated or dropped on a source is replayed as a DELETE of
+ * the rows matching its partition constraint (whatever the writer's own
+ * partitions: the rows of the source's partition at that moment are
+ * exactly the table's rows that match it), on source writers again only
+ * of the rows their own source did not change.  Such a cut is not a change
+ * of every key: a row another source changed in the window survives it.
+ */
+static void empty_table(Cycle *c, int t)
+{
+    SyncRunner *r = c->r;
+    TablePlan *p = &r->src[c->first].plans[t];
+    bool any = false;
+
+    for (int w = 0; w < c->nw; w++) {
+        c->to[w] = false;
+        if (!receives_deltas(c, w, t))
+            continue;
+        for (int s = 0; s < c->ns; s++)
+            if (c->src_on[s] && !(c->ns > 1 && w == source_writer(r, s)) &&
+                (c->behind[s * c->nw + w] ? c->whole : c->whole_new)[s * c->nt + t])
+                c->to[w] = true;
+        any |= c->to[w] && w < r->def.ntargets;
+    }
+    if (any) {
+        bool *targets = xcalloc((size_t)c->nw, sizeof(bool));
+        for (int w = 0; w < r->def.ntargets; w++)
+            targets[w] = c->to[w];
+        send_table(r, MSG_EMPTY, "", p, "", targets);
+        free(targets);
+    }
+    for (int w = r->def.ntargets; w < c->nw; w++)
+        if (c->to[w])
+            delete_unchanged(c, w, t, NULL);
+    for (int s = 0; s < c->ns; s++) {
+        const PartCut *cut = &c->cuts[s * c->nt + t];
+
+        for (int w = 0; c->src_on[s] && w < c->nw; w++) {
+            bool late = c->behind[s * c->nw + w];
+
+            if (c->to[w] || !receives_deltas(c, w, t) || (c->ns > 1 && w == source_writer(r, s)))
+                continue; /* emptied whole above, or not a receiver of s */
+            for (int k = 0; k < cut->n; k++)
+                if (late || cut->isnew[k])
+                    delete_unchanged(c, w, t, cut->cond[k]);
+        }
+    }
+}
+
+/*
+ * apply_item - one piece of work, in two passes: writers up to date with
+ * source s take its new keys (numbered 1..nnew); writers behind s take
+ * every key of the wider window.  Each writer is in one pass only.  An
+ * item with s -1 empties its table (empty_table).
+ */
+static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    int s = it->s, t = it->t, i = s * c->nt + t;
+    long newhi;
+    bool ok = true;
+
+    if (s < 0) {
+        empty_table(c, t);
+        return true;
+    }
+    newhi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
+    for (int pass = 0; ok && pass < 2; pass++) {
+        bool late = pass == 1, any = false;
+        IndexSet *ix = NULL;
+        long hi = late ? it->hi : newhi;
+
+        if (it->lo >= hi)
+            continue;
+        for (int w = 0; w < c->nw; w++) {
+            c->to[w] = r->online[w] && !c->copy[t * c->nw + w] &&
+                       !(w < r->def.ntargets && r->def.fullcopy[w]) &&
+                       !(c->ns > 1 && w == source_writer(r, s)) && c->behind[s * c->nw + w] == late;
+            any |= c->to[w];
+        }
+        if (!any)
+            continue;
+        /* rebuild_index=2; not in unique mode, which settles collisions
+         * by probing the very unique indexes a rebuild would drop (a
+         * collision shows as the CREATE UNIQUE INDEX failing, and sends
+         * the unit to unique mode). */
+        if (r->def.rebuild_index == 2 && !c->unique_mode && c->nkeys[i] > 0 &&
+            (ix = drop_indexes(c, s, t, err, errlen)) == NULL)
+            return false;
+        ok = apply_table(c, s, t, it->lo, hi, err, errlen);
+        if (ix)
+            recreate_indexes(c, ix);
+    }
+    return ok;
+}
+
+/*
+ * run_unit - apply items in one transaction per writer, retrying the unit
+ * alone (up to five times, with a growing pause) when a writer hit a
+ * transient error.  Re-applying is harmless: delete by key plus copy.
+ */
+static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    bool rechecked = false;
+
+    c->unique_mode = false; /* the fast path first, for every unit */
+    for (int attempt = 1;; attempt++) {
+        bool ok = true;
+
+        send_all(r, MSG_BEGIN, r->client_encoding, NULL);
+        if (sequences)
+            apply_sequences(c);
+        if (sequences && !unique_apply_deletes(r, c->udeletes, c->copy, err, errlen))
+            return false;
+        for (int i = 0; ok && i < n; i++) {
+            ok = apply_item(c, &items[i], err, errlen);
+            if (!ok)
+                return false; /* a source error: the cycle fails */
+        }
+        if (commit_all(c, err, errlen)) {
+            c->conflicts += unique_collect(r);
+            return true;
+        }
+        send_all(r, MSG_ROLLBACK, NULL, NULL);
+        for (int w = 0; w < r->nwriters; w++)
+            (void)writer_wait(r->writers[w], NULL, 0);
+        /* DDL on a writer: its columns are checked again (now that no
+         * writer holds a lock), once per unit.  A mismatch fails the
+         * cycle with a message naming database, table and column; the
+         * changes stay queued.  Columns that still match: the unit is
+         * applied again when the shape merely moved, and otherwise the
+         * writer's own error stands. */
+        if (!rechecked && (c->columns_moved || columns_suspect(err))) {
+            bool again = c->columns_moved && c->moved_only;
+
+            rechecked = true;
+            c->columns_moved = false;
+            if (!recheck_columns(r, err, errlen))
+                return false;
+            if (again) {
+                log_info("%s; they still match the sources: applying this batch again", err);
+                attempt--;
+                err[0] = '\0';
+                continue;
+            }
+        }
+        if (!c->unique_mode && unique_violation(err)) {
+            log_warn("%s; applying this batch again, settling unique collisions", err);
+            c->unique_mode = true;
+            attempt--;
+            err[0] = '\0';
+            continue;
+        }
+        if (!transient(err) || attempt == 5 || cancel_requested(r->cancel))
+            return false;
+        log_warn("%s; retrying this batch (attempt %d)", err, attempt + 1);
+        {
+            struct timespec pause = {0, 200000000L * attempt};
+            nanosleep(&pause, NULL);
+        }
+        err[0] = '\0';
+    }
+}
+
+/* truncated_anywhere - did a source truncate table t in its window? */
+static bool truncated_anywhere(const Cycle *c, int t)
+{
+    for (int s = 0; s < c->ns; s++)
+        if (c->truncated[s * c->nt + t])
+            return true;
+    return false;
+}
+
+/*
+ * apply_all - the deltas of every table, to every writer that takes them.
+ * A cycle of at most batch_keys keys is one transaction per writer, so a
+ * target sees it whole (foreign keys included).  A larger one - a backlog
+ * after an outage - is applied in batches of batch_keys keys, each
+ * committed, so memory, locks and the cost of a retry stay bounded; the
+ * cycle's snapshot is recorded only after the last batch, so a crash in
+ * between re-applies everything (harmlessly) and loses nothing.
+ */
+bool apply_all(Cycle *c, long total, char *err, size_t errlen)
+{
+    long batch = c->r->batch_keys;
+    int n = 0, cap = (c->ns + 1) * c->nt + 1;
+    WorkItem *items = xcalloc((size_t)cap, sizeof(WorkItem));
+    bool ok = true;
+
+    if (batch <= 0 || total <= batch) {
+        for (int t = 0; t < c->nt; t++) {
+            if (truncated_anywhere(c, t))
+                items[n++] = (WorkItem){-1, t, 0, 0};
+            for (int s = 0; s < c->ns; s++)
+                items[n++] = (WorkItem){s, t, 0, c->maxn[s * c->nt + t]};
+        }
+        ok = run_unit(c, items, n, true, err, errlen);
+        free(items);
+        return ok;
+    }
+    log_info("applying %ld changes in batches of %ld", total, batch);
+    ok = run_unit(c, items, 0, true, err, errlen); /* sequences */
+    for (int t = 0; ok && t < c->nt; t++) {
+        if (truncated_anywhere(c, t)) {
+            WorkItem it = {-1, t, 0, 0};
+            ok = run_unit(c, &it, 1, false, err, errlen);
+        }
+        for (int s = 0; ok && s < c->ns; s++) {
+            long maxn = c->maxn[s * c->nt + t];
+            for (long lo = 0; ok && lo < maxn; lo += batch) {
+                WorkItem it = {s, t, lo, lo + batch};
+                ok = run_unit(c, &it, 1, false, err, errlen);
+            }
+        }
+    }
+    free(items);
+    return ok;
+}

@@ -1,0 +1,77 @@
+/*
+ * engine/cycle/cycle_internal.h - the state of one sync cycle (Cycle) and
+ * the functions that cross between the files the cycle is made of:
+ * sync_cycle.c runs it, cycle_keys.c reads the sources' changed keys,
+ * cycle_apply.c applies them to the writers, cycle_record.c keeps the
+ * catalog's account of it.  Everything here belongs to the sync thread and
+ * lives for one cycle.
+ */
+#ifndef BUCARDO_CYCLE_INTERNAL_H
+#define BUCARDO_CYCLE_INTERNAL_H
+
+#include "runner_internal.h"
+
+/* The rows a partitioned table lost with its partitions in a cycle's
+ * window (TRUNCATE of a partition, or one dropped): per partition, its
+ * constraint (SQL over the table's columns, from bucardo.truncate_log)
+ * and whether that happened after prev (see apply_item). */
+typedef struct PartCut {
+    int n;
+    char **cond;
+    bool *isnew;
+} PartCut;
+
+/* Everything one cycle works with; freed by cycle_free (sync_cycle.c). */
+typedef struct Cycle {
+    SyncRunner *r;
+    int ns, nt, nw;
+    char *started;    /* catalog clock at the start */
+    char **prev;      /* per source: snapshot of the last completed cycle, or NULL */
+    char **cur;       /* per source: this cycle's snapshot */
+    long *nkeys;      /* [s * nt + t]: changed keys of table t on source s */
+    long *maxn;       /* [s * nt + t]: numbers of those keys run 1..maxn (gaps after conflicts) */
+    bool *truncated;  /* [s * nt + t] */
+    bool *copy;       /* [t * nw + w]: table t is copied whole to writer w */
+    bool *to;         /* scratch writer mask */
+    bool *md;         /* scratch: the writers of `to` with makedelta */
+    bool copy_cycle;  /* onetimecopy or fullcopy targets */
+    bool unique_mode; /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
+    bool *udeletes;   /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
+    long conflicts;
+    long long *seq_high; /* per sequence: the highest source value */
+    bool *seq_called;
+    long deletes, inserts;
+    /* Members offline and behind (sync_cycle.c: "Members that cannot be reached"). */
+    bool *src_on;       /* per source: reachable in this cycle */
+    bool *behind;       /* [s * nw + w]: writer w has a sync_member_state row for source s */
+    char **bsnap;       /* [s * nw + w]: that row's snapshot (NULL: nothing received yet) */
+    bool *catchup;      /* per source: an online writer is behind it, so bucardo_k<t> has old keys */
+    long *nnew;         /* [s * nt + t]: keys numbered 1..nnew are new; the rest only behind writers take */
+    bool *trunc_new;    /* [s * nt + t]: a TRUNCATE after prev (truncated: in the whole window) */
+    double *trunc_time; /* [s * nt + t]: when the window's latest TRUNCATE was (epoch seconds) */
+    bool *whole;        /* [s * nt + t]: of those, the whole table's (else only partitions') */
+    bool *whole_new;    /* [s * nt + t]: the same after prev */
+    PartCut *cuts;      /* [s * nt + t]: partitions truncated or dropped in the window */
+    char **why;         /* per writer: why it is left out of this cycle, or NULL */
+    int first;          /* the first online source (quoting, column checks) */
+    StrBuf left_out;    /* every reason, "; "-separated: the run's warning */
+    bool shape_changed; /* record() found the sync's tables or databases changed */
+    bool columns_moved; /* a writer's tables' shape at BEGIN was not the one last checked */
+    bool moved_only;    /* ... and no writer failed: the unit can be applied again */
+} Cycle;
+
+/* cycle_keys.c: each source's window and changed keys (see there). */
+bool collect_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
+bool order_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
+
+/* cycle_apply.c: the sequences, and the changes to the writers. */
+bool read_sequences(Cycle *c, long long *high, bool *called, bool *changed, char *err,
+                    size_t errlen) MUST_CHECK;
+bool apply_all(Cycle *c, long total, char *err, size_t errlen) MUST_CHECK;
+
+/* cycle_record.c: the catalog's account of the cycle. */
+bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;
+bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance);
+void purge(SyncRunner *r, int s);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * engine/cycle/cycle_record.c - the catalog's account of a cycle: at its
+ * start, which members are behind (sync_member_state: load_members); once
+ * every writer committed, the cycle recorded in one catalog transaction
+ * (record: the online sources' new snapshots, the members left out or
+ * caught up, the syncrun row, the end of a onetimecopy); then the delta
+ * rows every reader of a source has applied purged (purge).  Every
+ * catalog statement of the cycle is here but SQL_CYCLE_START
+ * (sync_cycle.c), so reading and writing the member state sit together.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cycle_internal.h"
+#include "daemon.h"
+#include "log.h"
+
+static const char SQL_SAVE_SNAPSHOT[] =
+    "INSERT INTO bucardo.sync_source_state (sync, db, snapshot) VALUES ($1, $2, $3::pg_snapshot)"
+    " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
+/* The NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this run. */
+static const char SQL_RECORD_RUN[] =
+    "WITH run AS (INSERT INTO bucardo.syncrun"
+    "             (sync, started, ended, state, deletes, inserts, conflicts, error, warning)"
+    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync)"
+    " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync) FROM run";
+static const char SQL_MEMBER_STATE[] =
+    "SELECT source, member, snapshot::text FROM bucardo.sync_member_state WHERE sync = $1";
+/* A member left out keeps the snapshot it had (the first cycle it missed). */
+static const char SQL_MEMBER_LEFT_OUT[] =
+    "INSERT INTO bucardo.sync_member_state (sync, source, member, snapshot, reason)"
+    " VALUES ($1, $2, $3, $4::pg_snapshot, $5)"
+    " ON CONFLICT (sync, source, member) DO UPDATE SET reason = EXCLUDED.reason";
+static const char SQL_MEMBER_CAUGHT_UP[] =
+    "DELETE FROM bucardo.sync_member_state WHERE sync = $1 AND source = $2 AND member = $3";
+/* record()'s guard: the sync's row locked, then its shape (SYNC_SHAPE_SQL). */
+static const char SQL_LOCK_SYNC[] = "SELECT FROM bucardo.sync WHERE name = $1 FOR SHARE";
+static const char SQL_SAME_SHAPE[] = "SELECT " SYNC_SHAPE_SQL " = $2 FROM bucardo.sync s WHERE s.name = $1";
+static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
+static const char SQL_PURGE_SNAPSHOTS[] =
+    "SELECT NULL::text FROM bucardo.sync s"
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
+    " WHERE NOT EXISTS (SELECT 1 FROM bucardo.sync_source_state ss WHERE ss.sync = s.name AND ss.db = $1)"
+    " UNION ALL "
+    "SELECT ss.snapshot::text FROM bucardo.sync_source_state ss"
+    "  JOIN bucardo.sync s ON s.name = ss.sync"
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = ss.db"
+    " WHERE ss.db = $1"
+    " UNION ALL "
+    "SELECT ms.snapshot::text FROM bucardo.sync_member_state ms"
+    "  JOIN bucardo.sync s ON s.name = ms.sync"
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.db = ms.member"
+    " WHERE ms.source = $1";
+
+/* purge - delete delta rows that every sync reading source s has applied. */
+void purge(SyncRunner *r, int s)
+{
+    const char *params[1] = {r->def.sources[s].name};
+    PGconn *conn = r->src[s].conn;
+    PGresult *res = pg_query(r->cat, "catalog", SQL_PURGE_SNAPSHOTS, 1, params);
+    StrBuf cond;
+
+    if (res == NULL)
+        return;
+    strbuf_init(&cond);
+    for (int i = 0; i < PQntuples(res); i++) {
+        char *lit;
+        if (PQgetisnull(res, i, 0)) { /* a sync that never completed a cycle still needs them */
+            strbuf_free(&cond);
+            PQclear(res);
+            return;
+        }
+        lit = pg_quote_literal(conn, PQgetvalue(res, i, 0));
+        strbuf_printf(&cond, "%spg_visible_in_snapshot(txid, %s::pg_snapshot)", i ? " AND " : "", lit);
+        free(lit);
+    }
+    PQclear(res);
+    if (cond.len > 0) {
+        /* Every table's DELETE in one round trip (one implicit transaction). */
+        StrBuf sql;
+        PGresult *d;
+
+        strbuf_init(&sql);
+        for (int t = 0; t <= r->def.ntables; t++)
+            if (t == r->def.ntables || r->def.tables[t].nkeys > 0)
+                strbuf_printf(&sql, "DELETE FROM %s WHERE %s;",
+                              t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log",
+                              cond.data);
+        d = PQexec(conn, sql.data);
+        if (PQresultStatus(d) != PGRES_COMMAND_OK)
+            log_warn("source %s: purging applied changes failed: %s", r->def.sources[s].name,
+                     PQresultErrorMessage(d));
+        PQclear(d);
+        strbuf_free(&sql);
+    }
+    strbuf_free(&cond);
+}
+
+/*
+ * record_members - the sync_member_state rows of this cycle: a writer left
+ * out is behind every online source from that source's prev on (an
+ * existing row keeps its older snapshot); a behind writer that took part
+ * has caught up with every online source.  Rows of offline sources stay.
+ */
+static bool record_members(Cycle *c)
+{
+    SyncRunner *r = c->r;
+    bool ok = true;
+
+    for (int s = 0; ok && s < c->ns; s++) {
+        if (!c->src_on[s])
+            continue;
+        for (int w = 0; ok && w < c->nw; w++) {
+            const char *p[5] = {r->def.name, r->def.sources[s].name, writer_dbinfo(r, w)->name, c->prev[s],
+                                c->why[w]};
+            if (c->ns > 1 && w == source_writer(r, s))
+                continue;
+            if (!r->online[w])
+                ok = pg_exec(r->cat, "catalog", SQL_MEMBER_LEFT_OUT, 5, p);
+            else if (c->behind[s * c->nw + w])
+                ok = pg_exec(r->cat, "catalog", SQL_MEMBER_CAUGHT_UP, 3, p);
+        }
+    }
+    return ok;
+}
+
+/*
+ * record - in one catalog transaction: the run row (state NULL: none), and
+ * when `advance` the online sources' new snapshots, the members left out or
+ * caught up, and the end of a onetimecopy.
+ */
+bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance)
+{
+    SyncRunner *r = c->r;
+    char d[32], in[32], cf[32];
+    const char *run[8] = {r->def.name, c->started ? c->started : "now",          state, d, in, cf,
+                          error,       c->left_out.len ? c->left_out.data : NULL};
+    bool ok;
+
+    snprintf(d, sizeof(d), "%ld", deletes);
+    snprintf(in, sizeof(in), "%ld", inserts);
+    snprintf(cf, sizeof(cf), "%ld", c->conflicts);
+    ok = pg_exec(r->cat, "catalog", "BEGIN", 0, NULL);
+    if (ok && advance) {
+        /* Two statements: the second must see what a command that held the
+         * lock committed. */
+        const char *guard[2] = {r->def.name, r->def.shape ? r->def.shape : ""};
+        PGresult *res;
+
+        ok = pg_exec(r->cat, "catalog", SQL_LOCK_SYNC, 1, guard);
+        res = ok ? pg_query(r->cat, "catalog", SQL_SAME_SHAPE, 2, guard) : NULL;
+        if (res == NULL || PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+            if (res != NULL) {
+                c->shape_changed = true;
+                log_warn("the sync's tables or databases changed during this cycle: not recording it;"
+                         " the reloaded sync applies its changes again");
+            }
+            ok = false;
+        }
+        PQclear(res);
+    }
+    for (int s = 0; ok && advance && s < c->ns; s++) {
+        const char *snap[3] = {r->def.name, r->def.sources[s].name, c->cur[s]};
+        if (c->src_on[s])
+            ok = pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap);
+    }
+    ok = ok && (!advance || record_members(c)) &&
+         (state == NULL || pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 8, run)) &&
+         (!(advance && c->copy_cycle) || pg_exec(r->cat, "catalog", SQL_ONETIMECOPY_DONE, 1, run)) &&
+         pg_exec(r->cat, "catalog", "COMMIT", 0, NULL);
+    if (!ok) {
+        PGresult *res = PQexec(r->cat, "ROLLBACK");
+        PQclear(res);
+        if (!c->shape_changed)
+            log_error("could not record the cycle in the catalog");
+    }
+    return ok;
+}
+
+/* writer_index - the writer of database `name`, or -1. */
+static int writer_index(const SyncRunner *r, const char *name)
+{
+    for (int w = 0; w < r->nwriters; w++)
+        if (strcmp(writer_dbinfo(r, w)->name, name) == 0)
+            return w;
+    return -1;
+}
+
+/*
+ * load_members - the sync_member_state rows into c->behind/bsnap, and which
+ * online sources have an online writer behind them (c->catchup).
+ */
+bool load_members(Cycle *c, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    const char *params[1] = {r->def.name};
+    PGresult *res = pg_query(r->cat, "catalog", SQL_MEMBER_STATE, 1, params);
+
+    if (res == NULL) {
+        snprintf(err, errlen, "catalog: cannot read the members behind of sync %s", r->def.name);
+        return false;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        int w = writer_index(r, PQgetvalue(res, i, 1)), s = -1;
+        for (int k = 0; k < c->ns; k++)
+            if (strcmp(r->def.sources[k].name, PQgetvalue(res, i, 0)) == 0)
+                s = k;
+        if (s < 0 || w < 0)
+            continue; /* no longer a member: purge ignores it too */
+        c->behind[s * c->nw + w] = true;
+        c->bsnap[s * c->nw + w] = PQgetisnull(res, i, 2) ? NULL : xstrdup(PQgetvalue(res, i, 2));
+        if (c->src_on[s] && r->online[w])
+            c->catchup[s] = true;
+    }
+    PQclear(res);
+    return true;
+}
