@@ -3,8 +3,12 @@
 # updates that change keys, deletes, swaps through a temporary key,
 # savepoints, TRUNCATE, short and long transactions, some rolled back) runs
 # against the source of a sync with two targets - one on a second server -
-# over tables with an int key, an (int, text) key and a text key, while
-# faults are injected:
+# over tables with an int key, an (int, text) key and a text key, a
+# range-partitioned table (written through the parent and straight into
+# its partitions, key changes moving rows between partitions, partitions
+# truncated) and an inheritance pair (parent and child each with rows of
+# their own, written through the parent - which reaches the child's rows -
+# and each alone; TRUNCATE ONLY of the parent), while faults are injected:
 #   (a) the engine is SIGKILLed at random moments and restarted;
 #   (b) the second target's server stops in immediate mode, then starts;
 #   (c)+(e) the main server (source, first target and catalog) restarts,
@@ -14,6 +18,8 @@
 # (the sync is Bad meanwhile, its changes queued through the kills), some
 # values written to it, then on one target, then on the other; the checks
 # compare whole rows, so the values written in between must have arrived.
+# A partition of the partitioned table and (ONLY) the inheritance parent are
+# truncated meanwhile too, besides the workload's own rare TRUNCATEs.
 # After each scenario the workload stops, the sync completes a kicked cycle
 # (which started after the last write committed), and every target must
 # equal the source at once: any difference fails, naming the differing
