@@ -17,7 +17,9 @@
  * engine for the same piddir refuses to start, however the starts race.
  *
  * A lost catalog connection is re-established every second; the workers
- * carry on meanwhile (they reconnect to the catalog on their own).
+ * carry on meanwhile (they reconnect to the catalog on their own).  Kicks
+ * sent while it was away are lost, so every sync not paused runs once
+ * when it is back.
  *
  * It also owns what bounds the engine's connections (README.md,
  * Connections): the connection budget, whose max_concurrent_syncs slots a
@@ -460,6 +462,12 @@ int daemon_run(const DaemonConfig *cfg)
             if (connect_catalog(&c)) {
                 log_info("catalog connection re-established");
                 do_reload = true;
+                /* A kick sent while it was away was lost (a `bucardo kick`
+                 * waiting for the run would wait its whole timeout): every
+                 * sync not paused runs once. */
+                for (int i = 0; i < c.nworkers; i++)
+                    if (!worker_paused(c.workers[i]))
+                        worker_kick(c.workers[i]);
             } else {
                 reconnect_wait = 1;
             }

@@ -3,8 +3,12 @@
 # updates that change keys, deletes, swaps through a temporary key,
 # savepoints, TRUNCATE, short and long transactions, some rolled back) runs
 # against the source of a sync with two targets - one on a second server -
-# over tables with an int key, an (int, text) key and a text key, while
-# faults are injected:
+# over tables with an int key, an (int, text) key and a text key, a
+# range-partitioned table (written through the parent and straight into
+# its partitions, key changes moving rows between partitions, partitions
+# truncated) and an inheritance pair (parent and child each with rows of
+# their own, written through the parent - which reaches the child's rows -
+# and each alone; TRUNCATE ONLY of the parent), while faults are injected:
 #   (a) the engine is SIGKILLed at random moments and restarted;
 #   (b) the second target's server stops in immediate mode, then starts;
 #   (c)+(e) the main server (source, first target and catalog) restarts,
@@ -14,6 +18,8 @@
 # (the sync is Bad meanwhile, its changes queued through the kills), some
 # values written to it, then on one target, then on the other; the checks
 # compare whole rows, so the values written in between must have arrived.
+# A partition of the partitioned table and (ONLY) the inheritance parent are
+# truncated meanwhile too, besides the workload's own rare TRUNCATEs.
 # After each scenario the workload stops, the sync completes a kicked cycle
 # (which started after the last write committed), and every target must
 # equal the source at once: any difference fails, naming the differing
@@ -61,12 +67,28 @@ psql_db() {
         psql -X -q -d "$db" "$@"
     fi
 }
+# pt: range-partitioned on p (three partitions and a default), keyed
+# (id, p) so that both sources of the multi-source sync spread their rows
+# over every partition.  ip and ic: an inheritance parent and its child,
+# each with rows of its own and keys repeating between them; each is
+# replicated and compared as itself (ONLY).
 SCHEMA="
 CREATE TABLE ti (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
 CREATE TABLE tc (a int, b text, v text, n int NOT NULL DEFAULT 0, PRIMARY KEY (a, b));
-CREATE TABLE tt (k text PRIMARY KEY, v text, d jsonb);"
-TABLES=(ti tc tt)
-declare -A KEYS=([ti]=id [tc]="a, b" [tt]=k)
+CREATE TABLE tt (k text PRIMARY KEY, v text, d jsonb);
+CREATE TABLE pt (id int, p int, v text, n int NOT NULL DEFAULT 0, PRIMARY KEY (id, p)) PARTITION BY RANGE (p);
+CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM (0) TO (100);
+CREATE TABLE pt_2 PARTITION OF pt FOR VALUES FROM (100) TO (200);
+CREATE TABLE pt_3 PARTITION OF pt FOR VALUES FROM (200) TO (300);
+CREATE TABLE pt_def PARTITION OF pt DEFAULT;
+CREATE TABLE ip (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0);
+CREATE TABLE ic (extra text) INHERITS (ip);
+ALTER TABLE ic ADD PRIMARY KEY (id);"
+# (The first three are the ones the workload may TRUNCATE whole.)
+TABLES=(ti tc tt pt ip ic)
+declare -A KEYS=([ti]=id [tc]="a, b" [tt]=k [pt]="id, p" [ip]=id [ic]=id)
+# What a check reads for each table: the parent of the pair without its child.
+declare -A FROM=([ip]="ONLY ip")
 createdb src && psql_db src -c "$SCHEMA" || fail "schema on src"
 for db in t1 a b c; do
     createdb -T src "$db" || fail "createdb $db"
@@ -82,7 +104,7 @@ for db in src t1 a b c; do
 done
 run_ok "$BUCARDO" add database t2 dbname=t2 host="$PGHOST2" port="$PGPORT2"
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
-run_ok "$BUCARDO" add table public.ti public.tc public.tt db=a relgroup=rgm
+run_ok "$BUCARDO" add table public.ti public.tc public.tt public.pt public.ip public.ic db=a relgroup=rgm
 run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,t1,t2
 run_ok "$BUCARDO" add sync ms relgroup=rgm dbs=a:source,b:source,c:target
 run_ok "$BUCARDO" start
@@ -104,8 +126,63 @@ tkey() {  # tkey N - the text key number N, as an SQL literal
     esac
 }
 BS=("'x'" "'y z'" "'O''B'" "'é'")
+# op_h TRUNCATE_OK R - one random statement (R: 0-39) on the partitioned
+# table pt (through it and through its partitions, key changes moving rows
+# between partitions, a partition truncated) or the inheritance pair (through
+# the parent, which reaches the child's rows, and on each table alone;
+# TRUNCATE ONLY of the parent).  pt's rows: ids LO..LO+29 and p in two
+# values per partition (PP); the pair's keys: LO..LO+119.
+PP=(7 57 107 157 207 257 307 357)
+PARTS=(pt_1 pt_2 pt_3 pt_def)
+op_h() {
+    local px=$((LO + RANDOM % 30)) py=$((LO + RANDOM % 30)) k=$((RANDOM % 4))
+    local p1=${PP[RANDOM % 8]} p2=${PP[RANDOM % 8]} ix=$((LO + RANDOM % 100)) iy=$((LO + RANDOM % 100))
+    local v="'v$RANDOM'"
+    [ $((RANDOM % 8)) = 0 ] && v=NULL
+    case $2 in
+        [0-4]) echo "INSERT INTO pt VALUES ($px, $p1, $v) ON CONFLICT (id, p) DO UPDATE SET v = EXCLUDED.v, n = pt.n + 1;" ;;
+        [5-7]) # mostly into another partition
+            echo "UPDATE pt SET p = $p2, n = n + 1 WHERE id = $px AND p = $p1 AND NOT EXISTS (SELECT 1 FROM pt WHERE id = $px AND p = $p2);" ;;
+        8) echo "UPDATE pt SET p = (p + 100) % 400 WHERE id = $px AND NOT EXISTS (SELECT 1 FROM pt q WHERE q.id = $px AND q.p = (pt.p + 100) % 400);" ;;
+        9|10) # straight into a partition
+            echo "INSERT INTO ${PARTS[k]} VALUES ($px, ${PP[2 * k + RANDOM % 2]}, $v) ON CONFLICT (id, p) DO UPDATE SET v = 'direct', n = ${PARTS[k]}.n + 1;" ;;
+        1[12]) echo "UPDATE ${PARTS[k]} SET v = $v, n = n + 1 WHERE id BETWEEN $px AND $px + 2;" ;;
+        1[34]) echo "DELETE FROM pt WHERE id = $px AND p = $p1;" ;;
+        15) echo "DELETE FROM ${PARTS[k]} WHERE id BETWEEN $px AND $px + 1;" ;;
+        16) echo "INSERT INTO pt SELECT $LO + g % 30, (g % 8) * 50 + 7, 'bulk' FROM generate_series($RANDOM, $RANDOM + 20) g ON CONFLICT DO NOTHING;" ;;
+        17) echo "UPDATE pt SET id = $py WHERE id = $px AND p = $p1 AND NOT EXISTS (SELECT 1 FROM pt WHERE id = $py AND p = $p1);" ;;
+        18) echo "UPDATE pt SET n = n + 1, v = $v WHERE p BETWEEN 100 AND 299 AND id BETWEEN $LO AND $((LO + 29)) AND id % 5 = $k;" ;;
+        19) if [ "$1" != 0 ] && [ $((RANDOM % 3)) = 0 ]; then
+                echo "TRUNCATE ${PARTS[k]};"
+            else
+                echo "DELETE FROM pt WHERE n > 2 AND id BETWEEN $LO AND $((LO + 29));"
+            fi ;;
+        2[0-3]) echo "INSERT INTO ip VALUES ($ix, $v) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, n = ip.n + 1;" ;;
+        2[4-6]) echo "INSERT INTO ic VALUES ($ix, $v, 0, 'e$k') ON CONFLICT (id) DO UPDATE SET extra = EXCLUDED.extra, n = ic.n + 1;" ;;
+        2[78]) echo "UPDATE ip SET v = $v, n = n + 1 WHERE id = $ix;" ;;  # parent and child
+        29) echo "UPDATE ip SET id = $iy WHERE id = $ix AND NOT EXISTS (SELECT 1 FROM ip WHERE id = $iy);" ;;
+        3[01]) echo "DELETE FROM ip WHERE id BETWEEN $ix AND $ix + 1;" ;;
+        32) echo "DELETE FROM ONLY ip WHERE id = $ix;" ;;
+        33) echo "UPDATE ic SET extra = $v WHERE id BETWEEN $ix AND $ix + 3;" ;;
+        34) echo "DELETE FROM ic WHERE id = $ix;" ;;
+        35) echo "UPDATE ONLY ip SET n = n + 1 WHERE id % 7 = $k AND id BETWEEN $LO AND $((LO + 119));" ;;
+        36) echo "INSERT INTO ic SELECT g, 'bulk', 0, 'b' FROM generate_series($ix, $ix + 10) g ON CONFLICT DO NOTHING;" ;;
+        37) echo "UPDATE ic SET id = $iy WHERE id = $ix AND NOT EXISTS (SELECT 1 FROM ic WHERE id = $iy);" ;;
+        38) echo "UPDATE ip SET n = n + 1 WHERE id BETWEEN $ix AND $ix + 20;" ;;
+        *)  if [ "$1" = 1 ] && [ $((RANDOM % 3)) = 0 ]; then
+                if [ $((RANDOM % 3)) = 0 ]; then echo "TRUNCATE ip;"; else echo "TRUNCATE ONLY ip;"; fi
+            else
+                echo "DELETE FROM ip WHERE n > 3 AND id BETWEEN $LO AND $((LO + 119));"
+            fi ;;
+    esac
+}
 op() {  # op TRUNCATE_OK - one random statement
-    local r=$((RANDOM % 100)) x=$((LO + RANDOM % 300)) y=$((LO + RANDOM % 300))
+    local r=$((RANDOM % 140))
+    if [ $r -ge 100 ]; then
+        op_h "$1" $((r - 100))
+        return
+    fi
+    local x=$((LO + RANDOM % 300)) y=$((LO + RANDOM % 300))
     local ca=$((LO + RANDOM % 40)) cb=$((LO + RANDOM % 40)) b1=${BS[RANDOM % 4]} b2=${BS[RANDOM % 4]}
     local v="'v$RANDOM'"
     [ $((RANDOM % 8)) = 0 ] && v=NULL
@@ -128,7 +205,7 @@ op() {  # op TRUNCATE_OK - one random statement
         8[1-4]) echo "DELETE FROM tt WHERE k = $(tkey "$x");" ;;
         8[5-7]) echo "UPDATE tt SET d = jsonb_build_object('n', $RANDOM), v = $v WHERE k = $(tkey "$x");" ;;
         8[89]) echo "INSERT INTO tt SELECT '${PFX}bulk' || g, 'b' FROM generate_series($x, $x + 15) g ON CONFLICT DO NOTHING;" ;;
-        9[0-4]) [ "$IN_TXN" = 1 ] && echo "SAVEPOINT sp; DELETE FROM ti WHERE id BETWEEN $x AND $x + 20; UPDATE tt SET v = 'undone'; ROLLBACK TO SAVEPOINT sp;" ;;
+        9[0-4]) [ "$IN_TXN" = 1 ] && echo "SAVEPOINT sp; DELETE FROM ti WHERE id BETWEEN $x AND $x + 20; UPDATE tt SET v = 'undone'; UPDATE pt SET p = p + 1 WHERE p < 300; DELETE FROM ip; ROLLBACK TO SAVEPOINT sp;" ;;
         9[5-8]) echo "DELETE FROM tt WHERE k LIKE '${PFX}bulk$((RANDOM % 10))%';" ;;
         *)  if [ "$1" = 1 ] && [ $((RANDOM % 4)) = 0 ]; then
                 echo "TRUNCATE ${TABLES[RANDOM % 3]};"
@@ -137,6 +214,7 @@ op() {  # op TRUNCATE_OK - one random statement
             fi ;;
     esac
 }
+# (TRUNCATE_OK: 1 any TRUNCATE, 2 only of a partition, 0 none.)
 # txn TRUNCATE_OK LONG - one transaction: COMMIT mostly, ROLLBACK sometimes;
 # LONG ones sleep in the middle, holding their locks and their xid open
 # across several cycles.
@@ -170,6 +248,7 @@ worker() {
         PGAPPNAME=workload PGOPTIONS="-c lock_timeout=5s -c deadlock_timeout=100ms" \
             psql -X -q -d "$db" -f "$batch" >/dev/null 2>>"$TEST_DIR/workload.err" ||
             sleep 0.3  # the server is away: try again shortly
+        grep -o 'TRUNCATE [^;]*' "$batch" >>"$TEST_DIR/truncates"
     done
 }
 WORKERS=()
@@ -247,14 +326,14 @@ restart_main() {  # restart_main MODE
 # ---------------------------------------------------------------- checks
 # key_dump DB TABLE - every row's key and the md5 of the row, in key order.
 key_dump() {
-    psql_db "$1" -c "COPY (SELECT ${KEYS[$2]}, md5(t::text) FROM $2 t ORDER BY ${KEYS[$2]}) TO STDOUT"
+    psql_db "$1" -c "COPY (SELECT ${KEYS[$2]}, md5(t::text) FROM ${FROM[$2]:-$2} t ORDER BY ${KEYS[$2]}) TO STDOUT"
 }
 # digests DB - "table count:md5" per table, as table_digest computes it,
 # in one psql run (the machine may be slow: few round trips).
 digests() {
     local q="" t
     for t in "${TABLES[@]}"; do
-        q+="${q:+ UNION ALL }SELECT '$t', (SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM $t t)"
+        q+="${q:+ UNION ALL }SELECT '$t', (SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM ${FROM[$t]:-$t} t)"
     done
     psql_db "$1" -At -F ' ' -c "$q"
 }
@@ -317,16 +396,38 @@ ddl_midrun() {
     psql_db t2 -v ON_ERROR_STOP=1 -c "ALTER TABLE ti ADD COLUMN extra text" || echo t2 >>"$TEST_DIR/ddl-failed"
 }
 
+# cut_midrun PART D1 D2 - TRUNCATE the partition PART of pt on src after D1
+# tenths of a second, and TRUNCATE ONLY ip D2 tenths later (on top of those
+# the workload may do).  A failure leaves the file cut-failed.
+cut_midrun() {
+    sleep "$(($2 / 10)).$(($2 % 10))"
+    cut_once "$1"
+    sleep "$(($3 / 10)).$(($3 % 10))"
+    cut_once "ONLY ip"
+}
+cut_once() {  # cut_once WHAT - TRUNCATE WHAT on src, retried
+    local i
+    for i in $(seq 20); do  # it waits behind the workload's locks, or is a deadlock victim
+        PGOPTIONS="-c lock_timeout=3s -c deadlock_timeout=1s" psql_db src -v ON_ERROR_STOP=1 \
+            -c "TRUNCATE $1" 2>/dev/null && return
+    done
+    echo "$1" >>"$TEST_DIR/cut-failed"
+}
 # (a) engine kills, at random moments of the cycles in flight, with a column
-# added to ti meanwhile.
+# added to ti meanwhile, a partition of pt truncated and ip truncated ONLY.
 start_workload src 1 "" 1
 ddl_midrun $((5 + RANDOM % 26)) $((20 + RANDOM % 41)) $((10 + RANDOM % 31)) &
 ddl=$!
+cut_midrun "${PARTS[RANDOM % 4]}" $((10 + RANDOM % 41)) $((5 + RANDOM % 31)) &
+cut=$!
 engine_kills 11
-wait $ddl
+wait $ddl $cut
 [ -e "$TEST_DIR/ddl-failed" ] && fail "ADD COLUMN mid-run failed on: $(cat "$TEST_DIR/ddl-failed")"
+[ -e "$TEST_DIR/cut-failed" ] && fail "TRUNCATE mid-run failed: $(cat "$TEST_DIR/cut-failed")"
 verify_s1 "engine kills, ADD COLUMN mid-run"
-[ "$(sql t1 "select count(*) from ti where extra is not null")" -gt 0 ] || fail "no value of the added column reached t1"
+# (Unless the workload truncated ti after they were written.)
+[ "$(sql t1 "select count(*) from ti where extra is not null")" -gt 0 ] || grep -qx "TRUNCATE ti" "$TEST_DIR/truncates" ||
+    fail "no value of the added column reached t1"
 
 # (b) the second target's server goes away (immediate) and comes back.
 start_workload src 1 "" 1
@@ -359,12 +460,18 @@ done
 [ "$seen" -gt 0 ] || fail "no engine connection (application_name bucardo) was ever found to terminate"
 between 5 10
 verify_s1 "terminated engine connections ($seen)"
+echo "TRUNCATEs in the workload (some rolled back): $(sort "$TEST_DIR/truncates" 2>/dev/null | uniq -c | sed 's/^ *//' | tr '\n' ',')"
 
 # Multi-source: the workload on both sources, disjoint key ranges (and no
 # TRUNCATE: it would empty the other source's rows too, racing with them).
+# FAULT_MS_CUTS=1 lets the workload truncate partitions there (a cut removes
+# the other source's rows of that partition too, on every member, except
+# those the other source changed in the same window, which survive
+# everywhere).  Not by default: FAULT_SEED=10 then ends with rows of a in
+# pt_2 left on b only (found when the partitioned table was added here).
 ALL_MS=(a b c)
-start_workload a 1 a- 0
-start_workload b 100001 b- 0
+start_workload a 1 a- $((${FAULT_MS_CUTS:-0} ? 2 : 0))
+start_workload b 100001 b- $((${FAULT_MS_CUTS:-0} ? 2 : 0))
 engine_kills 9
 stop_workload
 quiesce ms
