@@ -43,7 +43,7 @@ static const SettingSpec SETTING_TYPES[] = {
     {"retry_delay", S_NUMBER, 0, 0, NULL},       {"retry_delay_max", S_NUMBER, 0, 0, NULL},
     {"kick_sleep", S_NUMBER, 0, 0, NULL},        {"log_showtime", S_BOOL, 0, 0, NULL},
     {"log_level", S_WORD, 0, 0, LOG_LEVELS},     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
-    {"lock_timeout", S_DURATION, 0, 0, NULL},
+    {"lock_timeout", S_DURATION, 0, 0, NULL},    {"conn_idle_timeout", S_INT, 0, 86400, NULL},
 };
 
 /* is_duration - a PostgreSQL time setting above zero: digits, then

@@ -41,8 +41,12 @@ bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat) MUST_C
 /* budget_release - give the slot back, with its catalog connection (kept
  * for the next holder when healthy and outside a transaction; else closed). */
 void budget_release(ConnBudget *b, PGconn *cat);
-/* budget_contended - does a sync wait for a slot now? */
+/* budget_contended - does a sync wait for a slot now, none being free? */
 bool budget_contended(ConnBudget *b);
+/* budget_contention_fd - an eventfd that polls readable (POLLIN) while
+ * budget_contended is true: a sync lingering on its slot polls it, so it
+ * gives the slot back the moment another needs one.  Never read it. */
+int budget_contention_fd(const ConnBudget *b);
 /* budget_catalog - *cat usable: kept when healthy, else (re)connected
  * through budget_connect; false (error logged) when it cannot be. */
 bool budget_catalog(ConnBudget *b, PGconn **cat) MUST_CHECK;

@@ -27,8 +27,9 @@ typedef struct WorkerConfig {
     char lock_timeout[32]; /* writers' lock_timeout */
     double retry_delay;    /* seconds before the first retry */
     double retry_delay_max;
-    ConnBudget *budget; /* cycle slots (borrowed, like the watcher) */
-    SourceWatch *watch; /* wakes autokick syncs when their sources change */
+    double idle_timeout; /* seconds a sync keeps its slot after a busy cycle (conn_idle_timeout) */
+    ConnBudget *budget;  /* cycle slots (borrowed, like the watcher) */
+    SourceWatch *watch;  /* wakes autokick syncs when their sources change */
 } WorkerConfig;
 
 SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg);

@@ -133,10 +133,13 @@ INSERT INTO bucardo.schema_version (version) VALUES (9);
 
 -- @@SECTION 10@@
 -- The engine's connection budget: how many syncs run a cycle at once, each
--- with its data connections and one catalog connection (README.md,
--- Connections).
+-- with its data connections and one catalog connection, and how long an
+-- idle sync keeps them (README.md, Connections).
 INSERT INTO bucardo.config (name, setting, about)
 VALUES ('max_concurrent_syncs', '8', 'Syncs that run a cycle at once; bounds the engine''s connections (README: Connections)')
+ON CONFLICT (name) DO NOTHING;
+INSERT INTO bucardo.config (name, setting, about)
+VALUES ('conn_idle_timeout', '60', 'Seconds a sync keeps its connections after a cycle that applied changes, while no other sync waits for a slot (README: Connections)')
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (10);

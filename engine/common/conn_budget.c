@@ -10,11 +10,15 @@
  */
 #include "conn_budget.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -56,7 +60,9 @@ struct ConnBudget {
     pthread_cond_t freed;
     int free_slots;
     int waiting;
-    PGconn **kept; /* catalog connections of free slots; nkept of them */
+    int blocked;      /* of the waiting, those finding no free slot */
+    int contended_fd; /* eventfd, readable while blocked > 0 (budget_contention_fd) */
+    PGconn **kept;    /* catalog connections of free slots; nkept of them */
     int nkept;
     /* Low-slot warnings given: database name and when (monotonic). */
     char **warned;
@@ -76,6 +82,11 @@ ConnBudget *budget_create(const ConnParams *catalog, const char *lock_timeout, i
     b->kept = xcalloc(KEEP_IDLE_CATALOG, sizeof(PGconn *));
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->freed, NULL);
+    b->contended_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (b->contended_fd < 0) {
+        log_error("cannot create the connection budget's eventfd: %s", strerror(errno));
+        exit(3);
+    }
     return b;
 }
 
@@ -101,6 +112,7 @@ void budget_destroy(ConnBudget *b)
     free(b->kept);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->freed);
+    close(b->contended_fd);
     free(b);
 }
 
@@ -109,9 +121,27 @@ int budget_slots(const ConnBudget *b)
     return b->slots;
 }
 
+/* set_blocked - one more (+1) or one fewer (-1) sync finding no free slot;
+ * the contention eventfd is readable exactly while some are (under lock). */
+static void set_blocked(ConnBudget *b, int delta)
+{
+    uint64_t v = 1;
+
+    b->blocked += delta;
+    if (delta > 0 && b->blocked == 1) {
+        if (write(b->contended_fd, &v, sizeof(v)) < 0) {
+            /* a full counter is readable already */
+        }
+    } else if (delta < 0 && b->blocked == 0) {
+        if (read(b->contended_fd, &v, sizeof(v)) < 0) {
+            /* not readable: nothing to reset */
+        }
+    }
+}
+
 bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat)
 {
-    bool got = false;
+    bool got = false, blocked = false;
 
     *cat = NULL;
     pthread_mutex_lock(&b->lock);
@@ -126,6 +156,10 @@ bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat)
             got = true;
             break;
         }
+        if (!blocked) {
+            blocked = true;
+            set_blocked(b, +1);
+        }
         /* Timed: a stopping sync must not wait for someone else's cycle. */
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 200 * 1000000L;
@@ -135,6 +169,8 @@ bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat)
         }
         pthread_cond_timedwait(&b->freed, &b->lock, &until);
     }
+    if (blocked)
+        set_blocked(b, -1);
     b->waiting--;
     pthread_mutex_unlock(&b->lock);
     return got;
@@ -156,12 +192,17 @@ void budget_release(ConnBudget *b, PGconn *cat)
     pthread_mutex_unlock(&b->lock);
 }
 
+int budget_contention_fd(const ConnBudget *b)
+{
+    return b->contended_fd;
+}
+
 bool budget_contended(ConnBudget *b)
 {
     bool yes;
 
     pthread_mutex_lock(&b->lock);
-    yes = b->waiting > 0;
+    yes = b->blocked > 0;
     pthread_mutex_unlock(&b->lock);
     return yes;
 }

@@ -87,7 +87,8 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'retry_delay_max'), '60'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'batch_keys'), '10000'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'lock_timeout'), '60s'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60')";
 
 /* The controller's state: lives on daemon_run's stack, main thread only. */
 typedef struct Controller {
@@ -361,6 +362,15 @@ static bool load_settings(Controller *c)
         log_warn("max_concurrent_syncs \"%s\" is not a number from 1 to 10000; using 8",
                  PQgetvalue(res, 0, 6));
         c->max_concurrent_syncs = 8;
+    }
+    {
+        long idle;
+        if (!parse_int(PQgetvalue(res, 0, 7), 0, 86400, &idle)) {
+            log_warn("conn_idle_timeout \"%s\" is not a number of seconds from 0 to 86400; using 60",
+                     PQgetvalue(res, 0, 7));
+            idle = 60;
+        }
+        c->wcfg.idle_timeout = (double)idle;
     }
     PQclear(res);
     return true;

@@ -12,9 +12,11 @@
  * Between cycles a sync holds no connection: leaving the slot closes its
  * sources and writers (runner_release), so max_concurrent_syncs, not the
  * number of syncs, bounds the engine's connections.  After a cycle that
- * applied something, the sync keeps its slot (LINGER) for up to LINGER_S
- * while no other sync waits for one: a busy sync then does not reconnect
- * (and plan its tables again) at every cycle.
+ * applied something, the sync keeps its slot (LINGER) for up to
+ * conn_idle_timeout seconds while no other sync waits for one (it polls the
+ * budget's contention eventfd, so it leaves the moment one does): a sync
+ * with steady changes then does not reconnect (and plan its tables again)
+ * at every cycle.
  *
  * Autokick syncs are woken by the watcher (source_watch.c), which LISTENs
  * on and polls each source database once for every sync reading it.
@@ -45,10 +47,7 @@
 #include "source_watch.h"
 #include "sync_runner.h"
 
-#define LINGER_S 1.0
-/* While lingering: how often to look whether another sync waits. */
-#define LINGER_CHECK_MS 20
-#define STOP_CANCEL_MS  200
+#define STOP_CANCEL_MS 200
 
 struct SyncWorker {
     char *name;
@@ -165,8 +164,8 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "sync %s", w->name);
     log_set_thread_name(name);
     while (!atomic_load(&w->stop)) {
-        struct pollfd fds[1];
-        int timeout_ms = -1;
+        struct pollfd fds[2];
+        int nfds = 1, timeout_ms = -1;
         double now = monotonic_seconds(), wait_until = 0;
         bool explicit_kick = atomic_exchange(&w->kicked, false);
 
@@ -198,7 +197,11 @@ static void *worker_main(void *arg)
             res = runner_cycle(runner, explicit_kick, err, sizeof(err));
             due = false;
             next_check = def->checktime > 0 ? monotonic_seconds() + def->checktime : 0;
-            linger_until = 0;
+            /* An empty cycle (often the second wake-up for the same change:
+             * its NOTIFY and the watcher's poll) leaves the linger of the
+             * last busy one running; a failed or partial one ends it. */
+            if (res == CYCLE_FAILED || res == CYCLE_PARTIAL)
+                linger_until = 0;
             if (res == CYCLE_FAILED) {
                 next_retry = monotonic_seconds() + delay;
                 log_warn("cycle failed; retrying in %.1f s", delay);
@@ -212,7 +215,7 @@ static void *worker_main(void *arg)
                 next_retry = 0;
                 delay = w->cfg.retry_delay;
                 if (res == CYCLE_DONE)
-                    linger_until = monotonic_seconds() + LINGER_S;
+                    linger_until = monotonic_seconds() + w->cfg.idle_timeout;
             }
             continue; /* look again for kicks that came during the cycle */
         }
@@ -227,13 +230,19 @@ static void *worker_main(void *arg)
             wait_until = next_retry;
         if (next_check > 0 && (wait_until == 0 || next_check < wait_until))
             wait_until = next_check;
+        if (slot.held) {
+            /* Lingering: until it ends, or until another sync needs a slot. */
+            fds[1].fd = budget_contention_fd(w->cfg.budget);
+            fds[1].events = POLLIN;
+            nfds = 2;
+            if (wait_until == 0 || linger_until < wait_until)
+                wait_until = linger_until;
+        }
         if (wait_until > 0) {
             double ms = (wait_until - now) * 1000.0;
             timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;
         }
-        if (slot.held && (timeout_ms < 0 || timeout_ms > LINGER_CHECK_MS))
-            timeout_ms = LINGER_CHECK_MS;
-        if (poll(fds, 1, timeout_ms) > 0 && (fds[0].revents & POLLIN)) {
+        if (poll(fds, (nfds_t)nfds, timeout_ms) > 0 && (fds[0].revents & POLLIN)) {
             uint64_t v;
             if (read(w->wake_fd, &v, sizeof(v)) < 0) {
                 /* nothing pending after all */

@@ -90,6 +90,12 @@ changes() {
 slots=$(sql bucardo "select setting from bucardo.config where name = 'max_concurrent_syncs'")
 [ "$slots" = 8 ] || fail "max_concurrent_syncs is \"$slots\", not its default 8"
 bound=$((1 + slots * 4 + 1 + 1))
+# Syncs keep their connections for conn_idle_timeout seconds after a busy
+# cycle (default 60); 1 here, so that the idle check below sees them go.
+[ "$(sql bucardo "select setting from bucardo.config where name = 'conn_idle_timeout'")" = 60 ] ||
+    fail "conn_idle_timeout is not its default 60"
+run_fail "$BUCARDO" set conn_idle_timeout=-1
+run_ok "$BUCARDO" set conn_idle_timeout=1
 sample samples1 &
 sampler=$!
 t0=$(date +%s.%N)
@@ -104,9 +110,10 @@ t0=$(date +%s.%N)
 changes one 1
 wait_all_synced 60
 echo "changes in $N tables arrived after $(echo "$(date +%s.%N) - $t0" | bc) s"
-# Idle now: the syncs give their data connections back; the watcher's
-# one on the source stays (the catalog keeps at most one per slot).
-sleep 2
+# Idle now: after conn_idle_timeout (1 s) the syncs give their data
+# connections back; the watcher's one on the source stays (the catalog
+# keeps at most one per slot).
+sleep 2.5
 idle=$(sql postgres "select count(*) from pg_stat_activity where application_name = 'bucardo' and datname in ('a', 'b')")
 changes two 2
 wait_all_synced 60
