@@ -9,9 +9,8 @@
 # the engine must still never take the superuser-reserved slots (it is a
 # superuser itself), must warn naming the database, and every change must
 # still arrive.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 cleanup() {
     local rc=$?
     [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null
@@ -19,8 +18,6 @@ cleanup() {
     pg_stop_cluster
 }
 trap cleanup EXIT
-cd "$TEST_DIR"
-bucardo_install
 
 N=100
 [ "$(sql postgres "show max_connections")" = 100 ] || fail "the cluster does not have max_connections=100"

@@ -6,11 +6,8 @@
 # three, after inserts, updates and deletes on both sources, and after a
 # onetimecopy.  (Before the fix the other source got the transformed rows,
 # and the customname table was looked for on it.)
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 for db in a b; do
     createdb "$db" && psql -X -q -d "$db" -c "
         CREATE TABLE t (id int PRIMARY KEY, inty int);

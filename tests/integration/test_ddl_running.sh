@@ -9,11 +9,8 @@
 #  - DROP COLUMN on the target only: Bad naming it, until it is back.
 #  - A column's type changed on the target only: Bad naming table and
 #    column (the binary COPY's own error names neither), until it matches.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 SCHEMA="CREATE TABLE t (id int PRIMARY KEY, v text, n int);
         CREATE TABLE u (id int PRIMARY KEY, w text, q int)"

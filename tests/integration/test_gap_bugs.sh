@@ -13,10 +13,8 @@
 #  - `validate` prints its line whole, without engine lines on stderr;
 #  - `inspect` of a never-analyzed table says so instead of "about -1";
 #  - `add table` of a known table into a relgroup says what it did.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
+. "$TESTS_DIR/lib/setup.sh"
+test_begin --no-install
 
 # --- help: every verb of the command table (cli/main.c), no catalog needed.
 verbs=$(grep -oE '^    \{"[a-z]+", ' "$TESTS_DIR/../cli/main.c" | grep -oE '[a-z]+' | sort -u)

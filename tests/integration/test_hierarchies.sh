@@ -13,11 +13,8 @@
 #     to the row trigger in the same transaction (by the partition guard of
 #     sql/capture.sql): the child's rows, with the parent's keys, must not
 #     reach the parent's target.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 SCHEMA="
 CREATE TABLE ip (id int PRIMARY KEY, v text);

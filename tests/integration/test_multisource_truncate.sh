@@ -17,11 +17,8 @@
 #    the change arrives.
 # 3. The same with a long lock_timeout, the engine blocked reading a source:
 #    `bucardo stop` ends it within a few seconds.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 for db in a b c; do
     createdb "$db" && psql -X -q -d "$db" -c "CREATE TABLE t (id int PRIMARY KEY, v text)" || fail "schema on $db"

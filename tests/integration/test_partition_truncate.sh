@@ -14,11 +14,8 @@
 #     bounds name the parent by oid): Bad, and onetimecopy=1 repairs.
 #  2. Without the guard (event trigger), a partition created later makes
 #     the sync Bad, naming it.
-. "$TESTS_DIR/lib/pgcluster.sh"
-. "$TESTS_DIR/lib/assert.sh"
-pg_start_cluster || fail "cannot start a cluster"
-cd "$TEST_DIR"
-bucardo_install
+. "$TESTS_DIR/lib/setup.sh"
+test_begin
 
 SCHEMA="
 CREATE TABLE pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
