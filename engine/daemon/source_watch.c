@@ -13,9 +13,10 @@
  * first poll whose snapshot sees it committed; the sync woken then runs a
  * cycle whose snapshot is taken later still, so nothing is missed, and the
  * engine's own transactions on a source (temp tables, purge) write no
- * delta row, so they wake no one.  The poll runs POLL_MIN_S after a NOTIFY
- * or a poll that found something and backs off to POLL_MAX_S while it finds
- * nothing: an idle source costs two table-less queries a second.
+ * delta row, so they wake no one.  A NOTIFY runs the poll at once; it runs
+ * again POLL_MIN_S after a poll that found something and backs off to
+ * POLL_MAX_S while it finds nothing: an idle source costs two table-less
+ * queries a second.
  *
  * Registrations change under `lock` (sync threads add and remove theirs);
  * the thread copies them when their generation moved, and wakes a sync
@@ -413,12 +414,14 @@ static void *watch_main(void *arg)
                     any = true;
                     PQfreemem(n);
                 }
-                if (any) {
-                    kick_all(w, d);
-                    /* Others may have skipped their NOTIFY meanwhile. */
-                    d->poll_delay = POLL_MIN_S;
-                    d->next_poll = fmin(d->next_poll, monotonic_seconds() + POLL_MIN_S);
-                }
+                /* A NOTIFY polls at once rather than kicking every sync of
+                 * the database: the poll wakes only the syncs whose delta
+                 * tables changed, and moves the reference past the
+                 * notifying transaction first, so the next poll (soon:
+                 * others may have skipped their NOTIFY meanwhile) does not
+                 * wake them a second time for it. */
+                if (any)
+                    poll_db(w, d);
             }
         }
         free(fds);
