@@ -49,6 +49,8 @@ typedef enum MsgType {
     MSG_BEGIN,      /* (re)connect if needed, set client_encoding to sql, begin the transaction */
     MSG_EXEC,       /* run sql (no result needed) */
     MSG_QUERY,      /* run sql; keep its rows for writer_take_rows */
+    MSG_CHECK,      /* run sql, a check the sync thread expects to fail at times: its error
+                       is the transaction's error as usual, but the writer does not log it */
     MSG_EMPTY,      /* empty the table named (quoted) in sql: TRUNCATE, or DELETE
                      * where another table's foreign key references it */
     MSG_COPY_BEGIN, /* start "COPY ... FROM STDIN" given in sql */
@@ -65,7 +67,8 @@ typedef struct Msg {
     struct cds_wfcq_node node;
     MsgType type;
     Chunk *chunk; /* MSG_DATA: one reference owned by this message */
-    char *sql;    /* MSG_EXEC, MSG_QUERY, MSG_EMPTY, MSG_COPY_BEGIN; MSG_BEGIN: the client_encoding (owned) */
+    char *sql;    /* MSG_EXEC, MSG_QUERY, MSG_CHECK, MSG_EMPTY, MSG_COPY_BEGIN; MSG_BEGIN: the client_encoding
+                     (owned) */
     bool count;   /* MSG_COPY_BEGIN, MSG_EXEC: the rows copied or INSERTed count as applied */
 } Msg;
 

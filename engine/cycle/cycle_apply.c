@@ -213,6 +213,8 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         send_all(r, MSG_EXEC, sql, c->to);
         free(sql);
     }
+    for (int w = r->def.ntargets; w < c->nw; w++)
+        c->wrote[w * c->nt + t] |= c->to[w];
     old_rows(c, s, t);
     sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
     send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
@@ -375,8 +377,80 @@ static void delete_unchanged(Cycle *c, int w, int t, const char *cond)
         send_table(r, MSG_EXEC, "DELETE FROM ", p, where, one);
         free(one);
     }
+    c->wrote[w * c->nt + t] = true;
     free(where);
     free(since);
+}
+
+/* What check_cuts' error says: run_unit knows it by this. */
+#define CUT_MEANWHILE "truncated here during the cycle"
+
+/*
+ * check_cuts - on every source writer, last in the unit: fail the unit
+ * (CUT_MEANWHILE) when its own database truncated a table (or partition)
+ * the unit changed there after that source's snapshot `cur`.  Such a cut
+ * is in the source's next window, and is replayed then on the other
+ * members with their rows of this cycle counted as applied before it
+ * (empty_table keeps only what they changed after this cycle) - but here
+ * those rows arrived after the cut, so this member would keep rows every
+ * other member loses.  TRUNCATE is not MVCC-safe either: the cycle's
+ * reading transaction on that source may have read the truncated
+ * partition as empty.  The cycle is run again (runner_cycle), with the cut
+ * in its window.  Race-free: once the unit has changed a table, the
+ * writer's locks make a TRUNCATE of it wait for the COMMIT, and one
+ * committed before shows in truncate_log to this READ COMMITTED statement.
+ * A writer whose source sits the cycle out compares with its prev.
+ */
+static void check_cuts(Cycle *c)
+{
+    SyncRunner *r = c->r;
+    PGconn *conn = r->src[c->first].conn;
+
+    for (int w = r->def.ntargets; c->ns > 1 && w < c->nw; w++) {
+        int own = w - r->def.ntargets;
+        const char *snap = c->src_on[own] ? c->cur[own] : c->prev[own];
+        StrBuf rels, body;
+        char *sql;
+
+        if (!r->online[w])
+            continue;
+        strbuf_init(&rels);
+        for (int t = 0; t < c->nt; t++) {
+            if (!c->wrote[w * c->nt + t])
+                continue;
+            char *lit = pg_quote_literal(conn, r->src[c->first].plans[t].wtable[w]);
+            strbuf_printf(&rels, "%s%s::pg_catalog.regclass::pg_catalog.oid", rels.len ? ", " : "", lit);
+            free(lit);
+        }
+        if (rels.len == 0) {
+            strbuf_free(&rels);
+            continue;
+        }
+        strbuf_init(&body);
+        strbuf_printf(&body,
+                      "DECLARE bucardo_t text; BEGIN"
+                      " SELECT pg_catalog.string_agg(DISTINCT l.relid::pg_catalog.regclass::text, ', ')"
+                      " INTO bucardo_t FROM bucardo.truncate_log l WHERE l.relid IN (%s)",
+                      rels.data);
+        if (snap) {
+            char *lit = pg_quote_literal(conn, snap);
+            strbuf_printf(
+                &body, " AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, %s::pg_catalog.pg_snapshot)", lit);
+            free(lit);
+        }
+        strbuf_append(&body, "; IF bucardo_t IS NOT NULL THEN RAISE EXCEPTION"
+                             " 'table % " CUT_MEANWHILE ", after its snapshot of this database; the cycle"
+                             " runs again', bucardo_t USING ERRCODE = '40001'; END IF; END");
+        {
+            char *lit = pg_quote_literal(conn, body.data);
+            sql = xasprintf("DO %s", lit);
+            writer_send_new(r->writers[w], MSG_CHECK, sql);
+            free(lit);
+            free(sql);
+        }
+        strbuf_free(&body);
+        strbuf_free(&rels);
+    }
 }
 
 /*
@@ -508,6 +582,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
     for (int attempt = 1;; attempt++) {
         bool ok = true;
 
+        memset(c->wrote, 0, (size_t)(c->nw * c->nt) * sizeof(bool));
         send_all(r, MSG_BEGIN, r->client_encoding, NULL);
         if (sequences)
             apply_sequences(c);
@@ -518,6 +593,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             if (!ok)
                 return false; /* a source error: the cycle fails */
         }
+        check_cuts(c);
         if (commit_all(c, err, errlen)) {
             c->conflicts += unique_collect(r);
             return true;
@@ -525,6 +601,10 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         send_all(r, MSG_ROLLBACK, NULL, NULL);
         for (int w = 0; w < r->nwriters; w++)
             (void)writer_wait(r->writers[w], NULL, 0);
+        if (strstr(err, CUT_MEANWHILE)) {
+            c->cut_meanwhile = true; /* not this unit again: the whole cycle (runner_cycle) */
+            return false;
+        }
         /* DDL on a writer: its columns are checked again (now that no
          * writer holds a lock), once per unit.  A mismatch fails the
          * cycle with a message naming database, table and column; the

@@ -58,6 +58,9 @@ typedef struct Cycle {
     bool shape_changed; /* record() found the sync's tables or databases changed */
     bool columns_moved; /* a writer's tables' shape at BEGIN was not the one last checked */
     bool moved_only;    /* ... and no writer failed: the unit can be applied again */
+    bool *wrote;        /* [w * nt + t]: source writer w changed table t in the current unit */
+    bool cut_meanwhile; /* a source writer's own database truncated a table it changed after
+                           that source's snapshot: the cycle must run again (check_cuts) */
 } Cycle;
 
 /* cycle_keys.c: each source's window and changed keys (see there). */

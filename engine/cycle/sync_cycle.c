@@ -136,6 +136,7 @@ static void cycle_free(Cycle *c)
     free(c->to);
     free(c->udeletes);
     free(c->md);
+    free(c->wrote);
 }
 
 /* target_is_empty - does writer w's table t have no rows?  -1 on error. */
@@ -368,7 +369,15 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     return load_members(c, err, errlen);
 }
 
-CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t errlen)
+/*
+ * run_cycle - one attempt at a cycle (runner_cycle).  *again: it was
+ * rolled back, unrecorded, because a source writer's own database
+ * truncated a table the cycle changed there after that source's snapshot
+ * (cycle_apply.c, check_cuts), and may_repeat allowed running it again;
+ * otherwise such a cycle fails like any other.
+ */
+static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat, bool *again, char *err,
+                             size_t errlen)
 {
     Cycle c = {.r = r, .ns = r->def.nsources, .nt = r->def.ntables, .nw = r->nwriters};
     long total = 0;
@@ -422,6 +431,7 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
     c.whole_new = xcalloc((size_t)(c.ns * c.nt), sizeof(bool));
     c.cuts = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(PartCut));
     c.why = xcalloc((size_t)c.nw + 1, sizeof(char *));
+    c.wrote = xcalloc((size_t)(c.nw * c.nt) + 1, sizeof(bool));
     strbuf_init(&c.left_out);
     c.copy_cycle = r->def.onetimecopy > 0;
     for (int w = 0; w < r->def.ntargets; w++)
@@ -459,6 +469,11 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
         /* Writers that committed before one failed re-apply the same changes
          * next time, which is harmless. */
         rollback_all(&c);
+        if (c.cut_meanwhile && may_repeat && !cancel_requested(r->cancel)) {
+            log_info("%s", err);
+            *again = true;
+            goto out;
+        }
         goto fail_record;
     }
     end_sources(&c, "COMMIT");
@@ -499,4 +514,19 @@ fail_record:
 out:
     cycle_free(&c);
     return result;
+}
+
+/* How often a cycle is run again straight away for a TRUNCATE on a source
+ * writer during it (run_cycle) before it fails and waits for retry_delay. */
+#define CUT_REPEATS 5
+
+CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t errlen)
+{
+    for (int attempt = 1;; attempt++) {
+        bool again = false;
+        CycleResult res = run_cycle(r, explicit_kick, attempt <= CUT_REPEATS, &again, err, errlen);
+
+        if (!again)
+            return res;
+    }
 }

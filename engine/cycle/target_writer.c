@@ -11,6 +11,8 @@
  *                              query for it (writer_set_shape_query)
  *   EXEC sql | COPY_BEGIN sql, DATA..., COPY_END    (any number)
  *   QUERY sql                  its rows are kept until writer_take_rows
+ *   CHECK sql                  like EXEC, but an error is not logged (the
+ *                              sync thread expects it at times)
  *   EMPTY table                TRUNCATE, or DELETE if foreign keys point at it
  *   BARRIER                    reply: all of the above ok?
  *   COMMIT | ROLLBACK          reply: did it commit / roll back?
@@ -69,7 +71,9 @@ struct TargetWriter {
     char *shape;     /* its value at the last BEGIN, or NULL */
 };
 
-static void record_error(TargetWriter *w, const char *what, const PGresult *res)
+/* record_error_as - the transaction's first error (what failed: `what`);
+ * logged unless quiet (MSG_CHECK). */
+static void record_error_as(TargetWriter *w, const char *what, const PGresult *res, bool quiet)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -91,9 +95,14 @@ static void record_error(TargetWriter *w, const char *what, const PGresult *res)
         snprintf(w->error, sizeof(w->error), "target %s: %s: %s%s%s%s%s", w->db.name, what, primary,
                  state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "", where);
     pthread_mutex_unlock(&w->lock);
-    if (!w->failed)
+    if (!w->failed && !quiet)
         log_error("%s", w->error);
     w->failed = true;
+}
+
+static void record_error(TargetWriter *w, const char *what, const PGresult *res)
+{
+    record_error_as(w, what, res, false);
 }
 
 /* stopping - the sync is being stopped: fail the transaction instead of
@@ -406,6 +415,14 @@ static void *writer_main(void *arg)
         case MSG_QUERY:
             if (!w->failed && !stopping(w))
                 run(w, m->sql, m->sql, PGRES_TUPLES_OK, false);
+            break;
+        case MSG_CHECK:
+            if (!w->failed && !stopping(w)) {
+                PGresult *res = PQexec(w->conn, m->sql);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+                    record_error_as(w, "check", res, true);
+                PQclear(res);
+            }
             break;
         case MSG_EMPTY:
             if (!w->failed && !stopping(w))

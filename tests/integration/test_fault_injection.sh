@@ -463,15 +463,16 @@ verify_s1 "terminated engine connections ($seen)"
 echo "TRUNCATEs in the workload (some rolled back): $(sort "$TEST_DIR/truncates" 2>/dev/null | uniq -c | sed 's/^ *//' | tr '\n' ',')"
 
 # Multi-source: the workload on both sources, disjoint key ranges (and no
-# TRUNCATE: it would empty the other source's rows too, racing with them).
-# FAULT_MS_CUTS=1 lets the workload truncate partitions there (a cut removes
-# the other source's rows of that partition too, on every member, except
-# those the other source changed in the same window, which survive
-# everywhere).  Not by default: FAULT_SEED=10 then ends with rows of a in
-# pt_2 left on b only (found when the partitioned table was added here).
+# whole-table TRUNCATE: it would empty the other source's rows too, racing
+# with them).  It truncates partitions there (a cut removes the other
+# source's rows of that partition too, on every member, except those the
+# other source changed in the same window, which survive everywhere);
+# FAULT_MS_CUTS=0 turns that off.  (A cut committed on a source during a
+# cycle, before the cycle's rows reached it, once left rows of a in pt_2
+# on b only: FAULT_SEED=10; see test_multisource_partitions.)
 ALL_MS=(a b c)
-start_workload a 1 a- $((${FAULT_MS_CUTS:-0} ? 2 : 0))
-start_workload b 100001 b- $((${FAULT_MS_CUTS:-0} ? 2 : 0))
+start_workload a 1 a- $((${FAULT_MS_CUTS:-1} ? 2 : 0))
+start_workload b 100001 b- $((${FAULT_MS_CUTS:-1} ? 2 : 0))
 engine_kills 9
 stop_workload
 quiesce ms

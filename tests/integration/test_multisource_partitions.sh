@@ -47,5 +47,42 @@ sql b "truncate pt_2" >/dev/null
 sql a "insert into pt values (1500, 'a')" >/dev/null
 kick_and_compare "1500:a" "pt_2 cut on b, a inserting into it"
 
+# A cut on b that commits in the middle of a cycle: after b's snapshot (so
+# it is in b's next window), before the cycle's writer on b applied a's new
+# row of that partition.  The cycle is held there by a lock on a's
+# truncate_log, which the cycle reads after every source's snapshot.
+# Replayed in b's next window, with a's row already counted as applied
+# everywhere, the cut would remove that row on a and c but not on b, where
+# it arrived after the cut (seen in test_fault_injection, FAULT_MS_CUTS=1).
+# The row arrived after the cut on b: it survives it everywhere.
+waiting_on_a() {  # the cycle's reading session on a waits for a lock
+    sql a "select count(*) from pg_locks l join pg_stat_activity s using (pid)
+           where not l.granted and s.application_name = 'bucardo'"
+}
+psql -X -q -d a -c "BEGIN; LOCK TABLE bucardo.truncate_log IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" \
+    >/dev/null 2>&1 &
+LOCKER=$!
+until [ "$(sql a "select count(*) from pg_locks where relation = 'bucardo.truncate_log'::regclass and granted
+                  and mode = 'AccessExclusiveLock'")" = 1 ]; do
+    sleep 0.05
+done
+sql a "insert into pt values (1600, 'a')" >/dev/null
+timeout 60 "$BUCARDO" kick s 0 >kick.out 2>&1 &
+KICK=$!
+for _ in $(seq 600); do
+    [ "$(waiting_on_a)" = 1 ] && break
+    sleep 0.05
+done
+[ "$(waiting_on_a)" = 1 ] || fail "the cycle never waited for the lock on a"
+timeout 20 psql -X -q -d b -c "truncate pt_2" || fail "truncate pt_2 on b in the middle of the cycle"
+sql a "select pg_terminate_backend(pid) from pg_locks where relation = 'bucardo.truncate_log'::regclass
+       and granted and mode = 'AccessExclusiveLock'" >/dev/null
+wait $LOCKER
+wait $KICK || fail "kick of the held cycle: $(cat kick.out)"
+for db in a b c; do
+    expect_equal "1600:a" "$(rows $db)" "pt_2 cut on b in the middle of a cycle bringing a's row: rows of pt on $db"
+done
+kick_and_compare "1600:a" "the cycle after the mid-cycle cut"
+
 run_ok "$BUCARDO" stop
 echo ok
