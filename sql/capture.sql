@@ -434,6 +434,14 @@ DECLARE
     bucardo_p record;
     bucardo_l record;
 BEGIN
+    -- Temporary tables (the engine's own key tables on every cycle, an
+    -- application's scratch tables) belong to no hierarchy of ours: their
+    -- DDL costs nothing here and locks no captured partition.  DROP reports
+    -- no commands at ddl_command_end, so it always goes on.
+    IF TG_TAG NOT LIKE 'DROP%' AND NOT EXISTS (
+           SELECT FROM pg_event_trigger_ddl_commands() d WHERE d.schema_name IS DISTINCT FROM 'pg_temp') THEN
+        RETURN;
+    END IF;
     DELETE FROM bucardo.capture_partition c
      WHERE NOT EXISTS (SELECT FROM pg_class k WHERE k.oid = c.parent AND k.relkind = 'p');
     DELETE FROM bucardo.capture_parted c
