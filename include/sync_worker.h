@@ -40,6 +40,10 @@ void worker_kick(SyncWorker *w);
 void worker_changed(SyncWorker *w);
 void worker_pause(SyncWorker *w, bool paused);
 bool worker_paused(SyncWorker *w);
+/* worker_finish - ask the thread to finish after its cycle in flight
+ * (returns at once); worker_exited - has it? */
+void worker_finish(SyncWorker *w);
+bool worker_exited(const SyncWorker *w);
 /* worker_interrupt - ask the thread to finish now: its cycle in flight is
  * cancelled (every statement of it, on every database) and rolls back. */
 void worker_interrupt(SyncWorker *w);

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -46,6 +47,9 @@
 #include "log.h"
 #include "source_watch.h"
 #include "sync_worker.h"
+
+/* How long a stop lets the cycles in flight finish before cancelling them. */
+#define STOP_GRACE_MS 3000
 
 /*
  * The active syncs and a fingerprint of everything a worker loads at start
@@ -488,9 +492,23 @@ int daemon_run(const DaemonConfig *cfg)
         }
     }
     log_info("stopping");
-    /* Every sync at once: a cycle waiting on a lock is cancelled, not waited for. */
+    /* Every sync at once: cycles in flight get STOP_GRACE_MS to finish (a
+     * stop then records no failed run), and one still running after that
+     * - waiting on a lock, copying a large table - is cancelled and rolls
+     * back, so a stop never waits on a cycle for long. */
     for (int i = 0; i < c.nworkers; i++)
-        worker_interrupt(c.workers[i]);
+        worker_finish(c.workers[i]);
+    for (int waited = 0; waited < STOP_GRACE_MS; waited += 50) {
+        bool all = true;
+        for (int i = 0; all && i < c.nworkers; i++)
+            all = worker_exited(c.workers[i]);
+        if (all)
+            break;
+        nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+    for (int i = 0; i < c.nworkers; i++)
+        if (!worker_exited(c.workers[i]))
+            worker_interrupt(c.workers[i]);
     while (c.nworkers > 0)
         remove_worker(&c, c.nworkers - 1);
     free(c.workers);

@@ -301,6 +301,17 @@ bool worker_paused(SyncWorker *w)
     return atomic_load(&w->paused);
 }
 
+void worker_finish(SyncWorker *w)
+{
+    atomic_store(&w->stop, true);
+    wake(w);
+}
+
+bool worker_exited(const SyncWorker *w)
+{
+    return atomic_load(&w->exited);
+}
+
 void worker_interrupt(SyncWorker *w)
 {
     atomic_store(&w->interrupt, true);
