@@ -129,7 +129,10 @@ run_ok "$BUCARDO" stop
 # 2. A budget the server cannot hold: the engine fills the slots open to
 #    all, never the reserved ones, warns naming the database, and still
 #    applies every change (syncs refused a connection retry).
-run_ok "$BUCARDO" set max_concurrent_syncs=40
+# A sync refused a connection retries on its backoff: capped at 5 s here,
+# since at the default cap (60 s) a slow (sanitizer) build can take minutes
+# for the last sync to get its turn.
+run_ok "$BUCARDO" set max_concurrent_syncs=40 retry_delay_max=5
 : >log.bucardo
 sample samples2 &
 sampler=$!
