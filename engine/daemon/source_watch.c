@@ -293,6 +293,10 @@ static void connect_db(SourceWatch *w, Watched *d)
         d->failing = true;
         d->next_connect = monotonic_seconds() + d->connect_delay;
         d->connect_delay = fmin(d->connect_delay * 2, w->retry_delay_max);
+        /* As when a connection is lost: while the watcher cannot look, its
+         * owners run a cycle at each attempt, so an idle autokick sync
+         * whose own connections succeed still applies what committed. */
+        kick_all(w, d);
         return;
     }
     res = PQexec(d->conn, "LISTEN " CAPTURE_CHANNEL "; SELECT pg_catalog.pg_current_snapshot()::text");
