@@ -479,7 +479,7 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
             goto out;
     }
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
-        !install_capture(ctx->cat, argv[0]))
+        !(ctx->dryrun || install_capture(ctx->cat, argv[0])))
         goto out;
     if (!cli_notify_reload(ctx))
         goto out;
@@ -543,7 +543,7 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
         }
     }
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
-        !install_capture(ctx->cat, argv[0]))
+        !(ctx->dryrun || install_capture(ctx->cat, argv[0])))
         goto out;
     if (!cli_notify_reload(ctx))
         goto out;
@@ -597,7 +597,7 @@ int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
     }
     /* Capture goes once no other sync reads the table (counted without these). */
     for (int i = 0; i < argc; i++)
-        if (!capture_sync_cleanup(ctx->cat, &defs[i])) {
+        if (!ctx->dryrun && !capture_sync_cleanup(ctx->cat, &defs[i])) {
             cli_error("sync \"%s\" was not removed", argv[i]);
             goto out;
         }

@@ -141,8 +141,9 @@ void cli_usage(void)
     printf("      --version           print the version and exit\n");
 }
 
-int cli_help_command(const char *verb)
+int cli_help_command(const char *verb, const char *action)
 {
+    (void)action;
     for (size_t i = 0; i < sizeof(HELP) / sizeof(HELP[0]); i++)
         if (strcmp(HELP[i].verb, verb) == 0) {
             fputs(HELP[i].text, stdout);
