@@ -79,6 +79,10 @@ void cli_say(CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
  */
 void cli_info(const CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* cli_pretty_number - n with Bucardo's thousands separator (--tsep; ','
+ * by default; --tsep= empty: none), into buf; returns buf. */
+const char *cli_pretty_number(const CliContext *ctx, long n, char *buf, size_t len);
+
 /* cli_debug - a line on stderr when --debug (or BUCARDO_DEBUG) is set. */
 void cli_debug(const CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
@@ -160,6 +164,8 @@ int cmd_purge(CliContext *ctx, int argc, char **argv);   /* cli/cmd_delta.c */
  * runs (or is gone); *pid gets its pid (cli/cmd_engine.c). */
 bool cli_engine_confirm(CliContext *ctx, const char *sync, bool want_running, long timeout, char *pid,
                         size_t pidlen) MUST_CHECK;
+/* cmd_inspect_object - `inspect sync|relgroup NAME ...` (cli/cmd_inspect.c). */
+int cmd_inspect_object(CliContext *ctx, const char *kind, int argc, char **argv);
 /* cmd_remove_all - `remove TYPE all`: every object of kind (cli/cmd_all.c). */
 int cmd_remove_all(CliContext *ctx, const char *kind);
 /* cli_select_syncs - the syncs named by words (names, `all`, wildcards `%`

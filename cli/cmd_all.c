@@ -100,7 +100,8 @@ static const struct {
      cmd_remove_table},
     {"customname", "customnames", "SELECT id::text, NULL FROM bucardo.customname ORDER BY id",
      cmd_remove_customname},
-    {"customcols", "customcols", "SELECT id::text, NULL FROM bucardo.customcols ORDER BY id", cmd_remove_customcols},
+    {"customcols", "customcols", "SELECT id::text, NULL FROM bucardo.customcols ORDER BY id",
+     cmd_remove_customcols},
 };
 
 int cmd_remove_all(CliContext *ctx, const char *kind)

@@ -51,14 +51,14 @@ static const char SQL_SOURCE_TABLES[] =
  * never read this delta table).  NULL row: a reader never completed a
  * cycle.  truncate_log, shared by every table, keeps the source-wide rule.
  */
-#define READS_TABLE                                                                                      \
-    " AND EXISTS (SELECT 1 FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation" \
+#define READS_TABLE                                                                                          \
+    " AND EXISTS (SELECT 1 FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation"    \
     "              WHERE rm.relgroup = s.relgroup AND r.schemaname = $2 AND r.relname = $3)"
 static const char SQL_TABLE_SNAPSHOTS[] =
     "SELECT NULL::text FROM bucardo.sync s"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
-    " WHERE NOT EXISTS (SELECT 1 FROM bucardo.sync_source_state ss WHERE ss.sync = s.name AND ss.db = $1)"
-    READS_TABLE " UNION ALL "
+    " WHERE NOT EXISTS (SELECT 1 FROM bucardo.sync_source_state ss WHERE ss.sync = s.name AND ss.db = "
+    "$1)" READS_TABLE " UNION ALL "
     "SELECT ss.snapshot::text FROM bucardo.sync_source_state ss"
     "  JOIN bucardo.sync s ON s.name = ss.sync"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = ss.db"
@@ -75,25 +75,6 @@ static const char SQL_CAPTURED_TABLES[] =
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
     " WHERE r.kind = 'table' AND r.pkey IS NOT NULL";
-
-/* pretty_number - n with a thousands separator (--tsep, else ','), into buf. */
-static const char *pretty_number(const CliContext *ctx, long n, char *buf, size_t len)
-{
-    char digits[32];
-    const char *sep = ctx->tsep ? ctx->tsep : ",";
-    size_t nd, out = 0;
-
-    snprintf(digits, sizeof(digits), "%ld", n);
-    nd = strlen(digits);
-    for (size_t i = 0; i < nd && out + strlen(sep) + 2 < len; i++) {
-        buf[out++] = digits[i];
-        if (n >= 1000 && i + 1 < nd && (nd - i - 1) % 3 == 0)
-            for (const char *p = sep; *p && out + 2 < len; p++)
-                buf[out++] = *p;
-    }
-    buf[out] = '\0';
-    return buf;
-}
 
 /* connect_source - a connection to stored database `name`, or NULL after
  * saying why. */
@@ -243,7 +224,7 @@ int cmd_delta(CliContext *ctx, int argc, char **argv)
             counts[i] += n;
             if (ctx->verbose > 0)
                 strbuf_printf(&tables, "%s\t    %s.%s: %s\n", names.items[i], PQgetvalue(tabs, t, 0),
-                              PQgetvalue(tabs, t, 1), pretty_number(ctx, n, buf, sizeof(buf)));
+                              PQgetvalue(tabs, t, 1), cli_pretty_number(ctx, n, buf, sizeof(buf)));
         }
         PQfinish(conn);
         PQclear(tabs);
@@ -252,11 +233,12 @@ int cmd_delta(CliContext *ctx, int argc, char **argv)
             width = w;
         strlist_add(&shown, names.items[i]);
     }
-    printf("%*s: %s\n", width, GRAND, pretty_number(ctx, grand, buf, sizeof(buf)));
+    printf("%*s: %s\n", width, GRAND, cli_pretty_number(ctx, grand, buf, sizeof(buf)));
     for (int i = 0; i < names.count && !totals; i++) {
         char *label = xasprintf("  %s %s", PERDB, names.items[i]);
         size_t plen = strlen(names.items[i]);
-        printf("%*s%s: %s%s\n", width - utf8_width(label), "", label, pretty_number(ctx, counts[i], buf, sizeof(buf)),
+        printf("%*s%s: %s%s\n", width - utf8_width(label), "", label,
+               cli_pretty_number(ctx, counts[i], buf, sizeof(buf)),
                strcmp(status.items[i], "active") == 0 ? "" : " (not active)");
         free(label);
         /* --verbose: the tables of this database (lines "DB\t..."). */
@@ -394,7 +376,8 @@ static bool purge_source(CliContext *ctx, const char *db, int argc, char **argv,
         PGresult *snaps = pg_query(ctx->cat, "catalog", CATALOG_PURGE_SNAPSHOTS_SQL, 1, params);
         long n;
         ok = snaps != NULL;
-        if (ok && visible_condition(conn, snaps, &cond) && purge_rows(conn, "bucardo.truncate_log", cond.data, &n))
+        if (ok && visible_condition(conn, snaps, &cond) &&
+            purge_rows(conn, "bucardo.truncate_log", cond.data, &n))
             *rows += n;
         PQclear(snaps);
     }
@@ -434,7 +417,8 @@ int cmd_purge(CliContext *ctx, int argc, char **argv)
             for (int t = 0; !found && t < PQntuples(all); t++)
                 found = table_named(argv[i], PQgetvalue(all, t, 0), PQgetvalue(all, t, 1));
             if (!found) {
-                code = cli_error("purge: no captured table matches \"%s\" (see bucardo list tables)", argv[i]);
+                code =
+                    cli_error("purge: no captured table matches \"%s\" (see bucardo list tables)", argv[i]);
                 break;
             }
         }

@@ -579,7 +579,7 @@ static int dispatch_words(CliContext *ctx, int n, char **w)
     const char *kind;
 
     if (strcmp(w[0], "help") == 0)
-        return n > 1 ? cli_help_command(w[1], n > 2 ? w[2] : NULL) : (cli_usage(), EXIT_OK);
+        return n > 1 ? cli_help_command(normalise_verb(w[1]), n > 2 ? w[2] : NULL) : (cli_usage(), EXIT_OK);
     /* "config show|set ..." is Bucardo's older spelling of show/set. */
     if (strcmp(w[0], "config") == 0) {
         if (n >= 2 && strcasecmp(w[1], "show") == 0)
@@ -591,6 +591,9 @@ static int dispatch_words(CliContext *ctx, int n, char **w)
     kind = n > 1 ? normalise_kind(w[1]) : NULL;
     if (strcmp(w[0], "list") == 0 && kind && strcmp(kind, "config") == 0)
         return n == 2 ? cmd_show(ctx, 1, (char *[]){"all"}) : cmd_show(ctx, n - 2, w + 2);
+    /* "inspect sync|relgroup NAME"; "inspect [table] NAME" stays cmd_inspect's. */
+    if (strcmp(w[0], "inspect") == 0 && kind && (strcmp(kind, "sync") == 0 || strcmp(kind, "relgroup") == 0))
+        return cmd_inspect_object(ctx, kind, n - 2, w + 2);
     /* "remove all TYPE" / "remove TYPE all": every object of a kind. */
     if (strcmp(w[0], "remove") == 0 && n == 3) {
         const char *k0 = normalise_kind(w[1]), *k1 = normalise_kind(w[2]);

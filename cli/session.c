@@ -93,6 +93,24 @@ void cli_say(CliContext *ctx, const char *fmt, ...)
     free(line);
 }
 
+const char *cli_pretty_number(const CliContext *ctx, long n, char *buf, size_t len)
+{
+    char digits[32];
+    const char *sep = ctx->tsep ? ctx->tsep : ",";
+    size_t nd, out = 0;
+
+    snprintf(digits, sizeof(digits), "%ld", n);
+    nd = strlen(digits);
+    for (size_t i = 0; i < nd && out + strlen(sep) + 2 < len; i++) {
+        buf[out++] = digits[i];
+        if (n >= 1000 && i + 1 < nd && (nd - i - 1) % 3 == 0)
+            for (const char *p = sep; *p && out + 2 < len; p++)
+                buf[out++] = *p;
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
 void cli_info(const CliContext *ctx, const char *fmt, ...)
 {
     va_list ap;
