@@ -18,7 +18,8 @@ static const char SQL_SYNC[] =
     "          FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup),"
     "       (SELECT count(*) FROM bucardo.syncrun r WHERE r.sync = s.name),"
     "       (SELECT r.state || ' at ' || to_char(r.ended, 'YYYY-MM-DD HH24:MI:SS')"
-    "          FROM bucardo.syncrun r WHERE r.sync = s.name AND r.ended IS NOT NULL ORDER BY r.id DESC LIMIT 1)"
+    "          FROM bucardo.syncrun r WHERE r.sync = s.name AND r.ended IS NOT NULL ORDER BY r.id DESC LIMIT "
+    "1)"
     "  FROM bucardo.sync s WHERE s.name = $1";
 static const char SQL_MEMBERS[] =
     "SELECT r.schemaname || '.' || r.relname, r.db, r.kind,"

@@ -102,13 +102,13 @@ static const char *ago(const char *seconds, const StatusOpts *o, char *buf, size
     }
     if (s < 0)
         s = 0;
-    if (o->showdays && s > 86400) {
+    if (o->showdays && s >= 86400) {
         d = s / 86400;
         s -= d * 86400;
     }
-    h = s > 3600 ? s / 3600 : 0;
+    h = s >= 3600 ? s / 3600 : 0;
     s -= h * 3600;
-    m = s > 60 ? s / 60 : 0;
+    m = s >= 60 ? s / 60 : 0;
     s -= m * 60;
     buf[0] = '\0';
     if (d > 0)
