@@ -492,7 +492,10 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
                 value = sep + 1;
                 while (*value == ' ' || *value == '\t')
                     value++;
-            } else if (*sep != '\0' || namelen == 0) {
+            } else if (*sep != '\0') {
+                namelen = 0;
+            }
+            if (namelen == 0) {
                 fprintf(stderr, "bucardo: warning: %s line %d: not a \"name=value\" setting; ignored\n", path,
                         lineno);
                 continue;

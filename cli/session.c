@@ -189,8 +189,6 @@ int cli_finish(CliContext *ctx, int code)
             print_said = false;
             commit = confirmed();
             after = commit ? "Changes have been committed\n" : "Changes have been rolled back\n";
-        } else if (changed && ctx->quiet <= 0) {
-            after = "Changes committed to the catalog\n"; /* --verbose */
         }
         cli_debug(ctx, "%s", commit ? "COMMIT" : "ROLLBACK");
         if (commit) {

@@ -82,7 +82,6 @@ run_ok "$BUCARDO" add sync s1 tables=a,b dbs=g1 --quiet
 run_fail "$BUCARDO" update sync s1 tables=a
 expect_err "tables= is for add sync"
 run_ok "$BUCARDO" update sync s1 autokick=0 --verbose
-expect_out "Changes committed to the catalog"
 run_ok "$BUCARDO" list syncs --debug
 expect_err "DEBUG: connecting to the catalog"
 BUCARDO_DEBUG=1 run_ok "$BUCARDO" list syncs
