@@ -175,30 +175,29 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
 }
 
 /* stop_engine - SIGTERM the engine and wait for it to exit. */
-static int stop_engine(const char *piddir, bool quiet_if_stopped)
+static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_stopped)
 {
     long pid = daemon_running_pid(piddir);
 
     if (pid == 0) {
         if (!quiet_if_stopped)
-            printf("Bucardo is not running\n");
+            cli_info(ctx, "Bucardo is not running\n");
         return EXIT_OK;
     }
-    printf("Stopping Bucardo (pid %ld) ... ", pid);
-    fflush(stdout);
+    cli_info(ctx, "Stopping Bucardo (pid %ld) ... ", pid);
     if (kill((pid_t)pid, SIGTERM) != 0) {
-        printf("\n");
+        cli_info(ctx, "\n");
         return cli_error("cannot signal the engine (pid %ld): %s", pid, strerror(errno));
     }
     /* The cycle in flight finishes or rolls back; give it a generous while. */
     for (int waited = 0; daemon_running_pid(piddir) == pid; waited += 50) {
         if (waited >= 120000) {
-            printf("\n");
+            cli_info(ctx, "\n");
             return cli_error("the engine (pid %ld) did not stop within 120 s", pid);
         }
         sleep_ms(50);
     }
-    printf("Done\n");
+    cli_info(ctx, "Done\n");
     return EXIT_OK;
 }
 
@@ -215,7 +214,7 @@ int cmd_stop(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
-    code = stop_engine(piddir, false);
+    code = stop_engine(ctx, piddir, false);
     free(piddir);
     return code;
 }
@@ -230,7 +229,7 @@ int cmd_restart(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
-    code = stop_engine(piddir, true);
+    code = stop_engine(ctx, piddir, true);
     free(piddir);
     if (code != EXIT_OK)
         return code;
@@ -261,17 +260,34 @@ bool cli_notify_reload(CliContext *ctx)
     return notify(ctx, CHANNEL_RELOAD, "");
 }
 
+/*
+ * cmd_reload - `reload [config]`, or `reload SYNC ...` (names, all,
+ * wildcards: checked to exist).  Each has the running engine reread the
+ * catalog; a sync whose definition changed restarts.
+ */
 int cmd_reload(CliContext *ctx, int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1 || (argc == 1 && strcmp(argv[0], "config") != 0 && strcmp(argv[0], "sync") != 0))
-        return cli_error("usage: bucardo reload [config]");
-    if (cli_catalog(ctx) == NULL || !require_running(ctx))
-        return EXIT_FAIL;
-    if (!notify(ctx, CHANNEL_RELOAD, ""))
-        return EXIT_FAIL;
-    cli_say(ctx, "Reloading Bucardo\n");
-    return EXIT_OK;
+    StrList syncs = {0};
+    int code = EXIT_FAIL;
+
+    if (argc == 1 && strcmp(argv[0], "config") == 0)
+        argc = 0;
+    if (argc > 0 && !cli_select_syncs(ctx, argc, argv, &syncs, NULL))
+        goto out;
+    if (argc > 0 && syncs.count == 0) {
+        cli_error("usage: bucardo reload [config] | bucardo reload SYNC ...");
+        goto out;
+    }
+    if (cli_catalog(ctx) == NULL || !require_running(ctx) || !notify(ctx, CHANNEL_RELOAD, ""))
+        goto out;
+    if (syncs.count == 0)
+        cli_say(ctx, "Reloading Bucardo\n");
+    for (int i = 0; i < syncs.count; i++)
+        cli_say(ctx, "Reloading sync %s\n", syncs.items[i]);
+    code = EXIT_OK;
+out:
+    strlist_free(&syncs);
+    return code;
 }
 
 /* named_explicitly - whether name was typed as itself (not through

@@ -62,7 +62,8 @@ expect_out "^OK: Got response from PID $(cat "$TEST_DIR/otherpid/bucardo.mcp.pid
 run_ok "$BUCARDO" stop --piddir="$TEST_DIR/otherpid"
 [ -f "$TEST_DIR/otherpid/bucardo.mcp.pid" ] && fail "stop --piddir left the engine running"
 
-run_ok "$BUCARDO" start
+run_ok "$BUCARDO" start --quiet
+[ -z "$OUT" ] || fail "start --quiet printed: $OUT"
 run_ok "$BUCARDO" ping
 expect_out "^OK: Got response from PID $(engine_pid)$"
 run_ok "$BUCARDO" ping --quiet
@@ -141,7 +142,15 @@ expect_out "^Activating sync s_b...OK$"
 run_ok "$BUCARDO" kick s_b 30
 wait_synced src tgt 10 b
 
-run_ok "$BUCARDO" stop
+run_ok "$BUCARDO" reload 's_%'
+expect_out "^Reloading sync s_a$"
+expect_out "^Reloading sync s_b$"
+wait_log "reloading the catalog"
+run_fail "$BUCARDO" reload nosuch
+expect_err 'no sync named "nosuch"'
+run_ok "$BUCARDO" stop --quiet
+[ -z "$OUT" ] || fail "stop --quiet printed: $OUT"
+process_gone "$(cat "$TEST_DIR/piddir/bucardo.mcp.pid" 2>/dev/null || echo 999999999)" || fail "stop --quiet did not stop"
 run_fail "$BUCARDO" activate s_b 5
 expect_err "not running"
 echo ok
