@@ -337,6 +337,8 @@ static bool purge_source(CliContext *ctx, const char *db, int argc, char **argv,
         return false;
     }
     strbuf_init(&cond);
+    /* One transaction per source: --dryrun rolls it back (and says so). */
+    ok = pg_exec(conn, "purge", "BEGIN", 0, NULL);
     for (int t = 0; ok && t < PQntuples(tabs); t++) {
         const char *schema = PQgetvalue(tabs, t, 0), *rel = PQgetvalue(tabs, t, 1);
         const char *p3[3] = {db, schema, rel};
@@ -381,6 +383,8 @@ static bool purge_source(CliContext *ctx, const char *db, int argc, char **argv,
             *rows += n;
         PQclear(snaps);
     }
+    if (ok)
+        ok = pg_exec(conn, "purge", ctx->dryrun ? "ROLLBACK" : "COMMIT", 0, NULL);
     strbuf_free(&cond);
     PQclear(tabs);
     PQfinish(conn);
@@ -433,7 +437,8 @@ int cmd_purge(CliContext *ctx, int argc, char **argv)
         if (!purge_source(ctx, db, argc, argv, &tables, &rows))
             code = EXIT_FAIL;
         else if (ctx->quiet <= 0)
-            printf("%s: Tables processed: %ld, delta rows purged: %ld\n", db, tables, rows);
+            printf("%s: Tables processed: %ld, delta rows purged: %ld%s\n", db, tables, rows,
+                   ctx->dryrun ? " (DRYRUN: rolled back)" : "");
     }
     PQclear(src);
     return code;

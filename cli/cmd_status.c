@@ -136,7 +136,7 @@ static const char *yes_no(const char *b)
 
 static void print_pid(CliContext *ctx)
 {
-    char *piddir = catalog_get_setting(ctx->cat, "piddir");
+    char *piddir = ctx->piddir ? xstrdup(ctx->piddir) : catalog_get_setting(ctx->cat, "piddir");
     long pid = piddir ? daemon_running_pid(piddir) : 0;
 
     if (pid > 0)

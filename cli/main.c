@@ -591,6 +591,11 @@ static int dispatch_words(CliContext *ctx, int n, char **w)
             return cmd_set(ctx, n - 2, w + 2);
         return cli_error("usage: bucardo config show [NAME ...|all] | bucardo config set NAME=VALUE ...");
     }
+    /* What cannot be rolled back is refused under --dryrun rather than done. */
+    if (ctx->dryrun && (strcmp(w[0], "install") == 0 || strcmp(w[0], "upgrade") == 0 ||
+                        (strcmp(w[0], "compare") == 0 && ctx->repair)))
+        return cli_error("%s%s cannot be run with --dryrun: its changes are not made in one transaction",
+                         w[0], strcmp(w[0], "compare") == 0 ? " --repair" : "");
     kind = n > 1 ? normalise_kind(w[1]) : NULL;
     if (strcmp(w[0], "list") == 0 && kind && strcmp(kind, "config") == 0)
         return n == 2 ? cmd_show(ctx, 1, (char *[]){"all"}) : cmd_show(ctx, n - 2, w + 2);

@@ -103,8 +103,12 @@ expect_err "no captured table matches"
 run_ok "$BUCARDO" kick s_a 30
 expect_out "Kick s_a: .* DONE!"
 wait_synced src tgt 10 a
+run_ok "$BUCARDO" purge a --dryrun
+expect_out "src: Tables processed: 1, delta rows purged: 1500 \(DRYRUN: rolled back\)"
+run_ok "$BUCARDO" delta --verbose
+expect_out "public.a: 1,500"
 run_ok "$BUCARDO" purge a
-expect_out "src: Tables processed: 1"
+expect_out "src: Tables processed: 1, delta rows purged: 1500$"
 [ "$(sql tgt "select count(*) from b")" = 0 ] || fail "b replicated before its kick"
 run_ok "$BUCARDO" delta --verbose
 expect_out "public.a: 0"

@@ -65,6 +65,9 @@ expect_equal "$before" "$(catalog_snapshot)" "catalog after --dryrun"
 run_ok "$BUCARDO" set log_level=terse --dry-run
 expect_equal "$before" "$(catalog_snapshot)" "catalog after set --dry-run"
 
+run_fail "$BUCARDO" upgrade --dryrun
+expect_err "cannot be run with --dryrun"
+
 # --- --confirm: no commits nothing, yes commits; BUCARDO_CONFIRM too
 OUT=$(echo n | "$BUCARDO" add dbgroup g1 d1:source d2:target --confirm) || fail "confirm no"
 printf '%s\n' "$OUT" | grep -q "Commit the changes? Y/N Changes have been rolled back" || fail "confirm prompt: $OUT"

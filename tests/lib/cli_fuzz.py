@@ -143,6 +143,7 @@ MISSING = [
     "remove all frobs", "remove frobs all", "config", "config frob", "config set", "config set batch_keys",
     "add sync s9 tables=nosuch dbs=g1", "add sync s9 tables= dbs=g1", "update sync s1 tables=public.t1",
     "help add frob", "activate zz* 5", "deactivate s1 5", "show changed x", "pause zz%", "msg",
+    "upgrade --dryrun", "install --dry-run --batch", "compare s1 --repair --dryrun",
 ]
 
 
