@@ -10,6 +10,7 @@
 #define BUCARDO_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "pgconn.h"
 #include "util.h"
@@ -30,6 +31,17 @@ typedef struct CliContext {
     int quiet;               /* --quiet, repeatable */
     bool repair;             /* --repair (compare) */
     bool json;               /* --json (compare) */
+    int debug;               /* --debug (repeatable) or env BUCARDO_DEBUG */
+    bool dryrun;             /* --dryrun: roll back instead of committing */
+    bool confirm;            /* --confirm or env BUCARDO_CONFIRM: ask before committing */
+    bool notimer;            /* --notimer (kick): no progress bar or timer */
+    bool showdays;           /* --show-days (status): "3d 12h" */
+    bool compress;           /* --compress (status): no blanks in times */
+    int exit_on_nosync;      /* --exit-on-nosync 1, --no-exit-on-nosync 0, unset -1 */
+    long sort;               /* --sort=N (status): +-1..9, 0 unset */
+    long retry;              /* --retry=N (kick) */
+    long retry_sleep;        /* --retry-sleep=S (kick) */
+    const char *tsep;        /* --tsep: thousands separator, NULL: the locale's or ',' */
     StrList tables;          /* -t: only these tables */
     StrList exclude_tables;  /* -T */
     StrList schemas;         /* -n */
@@ -59,6 +71,20 @@ int cli_finish(CliContext *ctx, int code);
  * prints only its error, never "Added ..." for work it rolled back.
  */
 void cli_say(CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/*
+ * cli_info - an informational line on stdout (progress of start, stop,
+ * kick...), printed at once unless --quiet.  Output a command exists for
+ * (list, status, show...) is printed with printf regardless.
+ */
+void cli_info(const CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* cli_pretty_number - n with Bucardo's thousands separator (--tsep; ','
+ * by default; --tsep= empty: none), into buf; returns buf. */
+const char *cli_pretty_number(const CliContext *ctx, long n, char *buf, size_t len);
+
+/* cli_debug - a line on stderr when --debug (or BUCARDO_DEBUG) is set. */
+void cli_debug(const CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* cli_error - print one error line ("bucardo: ...") and return EXIT_FAIL. */
 int cli_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
@@ -129,6 +155,24 @@ int cmd_status(CliContext *ctx, int argc, char **argv);
 int cmd_validate(CliContext *ctx, int argc, char **argv);
 int cmd_inspect(CliContext *ctx, int argc, char **argv);
 int cmd_compare(CliContext *ctx, int argc, char **argv);
+int cmd_ping(CliContext *ctx, int argc, char **argv);    /* cli/cmd_engine.c */
+int cmd_message(CliContext *ctx, int argc, char **argv); /* cli/cmd_engine.c */
+int cmd_delta(CliContext *ctx, int argc, char **argv);   /* cli/cmd_delta.c */
+int cmd_purge(CliContext *ctx, int argc, char **argv);   /* cli/cmd_delta.c */
+/* cli_engine_confirm - after a committed activate/deactivate: wait up to
+ * timeout s (0: no limit) for the running engine to say the sync's worker
+ * runs (or is gone); *pid gets its pid (cli/cmd_engine.c). */
+bool cli_engine_confirm(CliContext *ctx, const char *sync, bool want_running, long timeout, char *pid,
+                        size_t pidlen) MUST_CHECK;
+/* cmd_inspect_object - `inspect sync|relgroup NAME ...` (cli/cmd_inspect.c). */
+int cmd_inspect_object(CliContext *ctx, const char *kind, int argc, char **argv);
+/* cmd_remove_all - `remove TYPE all`: every object of kind (cli/cmd_all.c). */
+int cmd_remove_all(CliContext *ctx, const char *kind);
+/* cli_select_syncs - the syncs named by words (names, `all`, wildcards `%`
+ * and `*`; noise word `sync`/`syncs` skipped) into out, in name order and
+ * without repeats; a trailing number goes to *timeout when timeout is not
+ * NULL (else it is a name).  False after printing why (cli/cmd_all.c). */
+bool cli_select_syncs(CliContext *ctx, int argc, char **argv, StrList *out, long *timeout) MUST_CHECK;
 
 /* cli_notify_reload - tell a running engine (at commit) to re-read the
  * catalog; harmless when none runs. */
@@ -136,6 +180,6 @@ bool cli_notify_reload(CliContext *ctx) MUST_CHECK;
 
 /* Help text (cli/help.c). */
 void cli_usage(void);
-int cli_help_command(const char *verb);
+int cli_help_command(const char *verb, const char *action);
 
 #endif

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "sqltext.h"
 #include "utf8.h"
 
 static const char SQL_SHOW[] = "SELECT name, setting FROM bucardo.config"
@@ -143,14 +144,120 @@ static int show(CliContext *ctx, const char *name)
     return EXIT_OK;
 }
 
+/* sql_literal - parse the SQL string literal at *p ('...' with '' for a
+ * quote), advancing *p past it; NULL when *p is not at one. */
+static char *sql_literal(const char **p)
+{
+    StrBuf out;
+    const char *s = *p;
+
+    if (*s != '\'')
+        return NULL;
+    strbuf_init(&out);
+    for (s++; *s; s++) {
+        if (*s == '\'' && s[1] == '\'') {
+            strbuf_append(&out, "'");
+            s++;
+        } else if (*s == '\'') {
+            *p = s + 1;
+            return out.data;
+        } else {
+            char c[2] = {*s, '\0'};
+            strbuf_append(&out, c);
+        }
+    }
+    strbuf_free(&out);
+    return NULL;
+}
+
+/*
+ * config_defaults - every setting's default as the install creates it:
+ * the first value given to each name by an "INSERT INTO [bucardo.]config
+ * (name, setting, ...) VALUES ('name', 'setting', ...), ..." of the
+ * embedded catalog and upgrade SQL (which run at install).  Settings added
+ * by later sections are found the same way.
+ */
+static void config_defaults(StrList *names, StrList *values)
+{
+    const char *texts[2] = {sql_catalog, sql_upgrade};
+
+    for (int t = 0; t < 2; t++)
+        for (const char *p = texts[t]; (p = strstr(p, "config (name, setting")) != NULL;) {
+            const char *v = strstr(p, "VALUES"), *end = v ? strchr(v, ';') : NULL;
+            p += 20;
+            if (v == NULL || end == NULL)
+                break;
+            for (const char *q = v + 6; q < end; q++) {
+                const char *r = q + 1;
+                char *name, *value;
+                if (*q != '(')
+                    continue;
+                while (*r == ' ' || *r == '\n')
+                    r++;
+                name = sql_literal(&r);
+                if (name == NULL)
+                    continue;
+                while (*r == ',' || *r == ' ' || *r == '\n')
+                    r++;
+                value = sql_literal(&r);
+                if (value != NULL && !strlist_contains(names, name)) {
+                    strlist_add(names, name);
+                    strlist_add(values, value);
+                }
+                free(name);
+                free(value);
+                q = r - 1;
+            }
+            p = end;
+        }
+}
+
+/* show_changed - `show changed`: the settings whose value is not the one
+ * the install gives them (a setting no install creates is shown too). */
+static int show_changed(CliContext *ctx)
+{
+    StrList names = {0}, values = {0};
+    PGresult *res =
+        pg_query(ctx->cat, "catalog", "SELECT name, setting FROM bucardo.config ORDER BY name", 0, NULL);
+    int width = 0, shown = 0;
+
+    if (res == NULL)
+        return EXIT_FAIL;
+    config_defaults(&names, &values);
+    for (int pass = 0; pass < 2; pass++)
+        for (int r = 0; r < PQntuples(res); r++) {
+            const char *name = PQgetvalue(res, r, 0), *def = NULL;
+            for (int i = 0; i < names.count && def == NULL; i++)
+                if (strcmp(names.items[i], name) == 0)
+                    def = values.items[i];
+            if (def != NULL && strcmp(def, PQgetvalue(res, r, 1)) == 0)
+                continue;
+            if (pass == 0 && utf8_width(name) > width)
+                width = utf8_width(name);
+            if (pass == 1) {
+                printf("%s%*s = %s (default: %s)\n", name, utf8_pad(name, width), "", PQgetvalue(res, r, 1),
+                       def ? def : "none");
+                shown++;
+            }
+        }
+    if (shown == 0)
+        printf("No settings have been changed from their defaults\n");
+    PQclear(res);
+    strlist_free(&names);
+    strlist_free(&values);
+    return EXIT_OK;
+}
+
 int cmd_show(CliContext *ctx, int argc, char **argv)
 {
     if (argc < 1)
-        return cli_error("usage: bucardo show all | bucardo show NAME ...");
+        return cli_error("usage: bucardo show all | changed | NAME ...");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     if (strcmp(argv[0], "all") == 0)
         return argc == 1 ? show(ctx, NULL) : cli_error("usage: bucardo show all");
+    if (strcmp(argv[0], "changed") == 0)
+        return argc == 1 ? show_changed(ctx) : cli_error("usage: bucardo show changed");
     for (int i = 0; i < argc; i++)
         if (show(ctx, argv[i]) != EXIT_OK)
             return EXIT_FAIL;
@@ -207,16 +314,17 @@ out:
 
 int cmd_list_all(CliContext *ctx, int argc, char **argv)
 {
-    static const CliHandler listings[] = {cmd_list_dbs, cmd_list_dbgroups, cmd_list_tables,
-                                          cmd_list_relgroups, cmd_list_syncs};
-    static const char *const titles[] = {"Databases", "Database groups", "Tables", "Relation groups",
-                                         "Syncs"};
+    static const CliHandler listings[] = {cmd_list_dbs,         cmd_list_dbgroups,  cmd_list_tables,
+                                          cmd_list_sequences,   cmd_list_relgroups, cmd_list_syncs,
+                                          cmd_list_customnames, cmd_list_customcols};
+    static const char *const titles[] = {"Databases",       "Database groups", "Tables",      "Sequences",
+                                         "Relation groups", "Syncs",           "Customnames", "Customcols"};
 
     if (argc > 1)
         return cli_error("usage: bucardo list all [REGEX]");
     for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
         printf("-- %s:\n", titles[i]);
-        if (listings[i](ctx, argc, argv) != EXIT_OK)
+        if (listings[i](ctx, i >= 6 ? 0 : argc, argv) != EXIT_OK)
             return EXIT_FAIL;
     }
     return EXIT_OK;

@@ -25,7 +25,6 @@
 #include "daemon.h"
 #include "progress.h"
 
-static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
 static const char SQL_SYNC_ACTIVE[] = "SELECT 1 FROM bucardo.sync WHERE name = $1 AND status = 'active'";
 static const char SQL_NOTIFY[] = "SELECT pg_notify($1, $2)";
 static const char SQL_LAST_RUN[] =
@@ -36,7 +35,8 @@ static const char SQL_LAST_RUN[] =
 /* engine_piddir - the piddir setting (xmalloc'd), from the open catalog. */
 static char *engine_piddir(CliContext *ctx)
 {
-    char *piddir = catalog_get_setting(ctx->cat, "piddir");
+    /* --piddir wins over the catalog's setting, for start, stop and the rest. */
+    char *piddir = ctx->piddir ? xstrdup(ctx->piddir) : catalog_get_setting(ctx->cat, "piddir");
     if (piddir == NULL)
         cli_error("the catalog has no piddir setting");
     return piddir;
@@ -144,10 +144,19 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     piddir = engine_piddir(ctx);
+    /* --exit-on-nosync: Bucardo's MCP exits at start when no sync is
+     * active; here start refuses (this engine otherwise waits for one). */
+    if (piddir != NULL && ctx->exit_on_nosync == 1) {
+        int any = cli_row_exists(ctx->cat, "SELECT 1 FROM bucardo.sync WHERE status = $1", "active");
+        if (any <= 0) {
+            free(piddir);
+            return any < 0 ? EXIT_FAIL : cli_error("no active syncs, so not starting (--exit-on-nosync)");
+        }
+    }
     cli_finish(ctx, EXIT_OK); /* the engine opens its own connections */
     if (piddir == NULL)
         return EXIT_FAIL;
-    printf("Checking for existing processes\n");
+    cli_info(ctx, "Checking for existing processes\n");
     pid = daemon_running_pid(piddir);
     if (pid > 0) {
         free(piddir);
@@ -159,38 +168,36 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
         free(piddir);
         return EXIT_FAIL;
     }
-    printf("Starting Bucardo\n");
-    fflush(stdout);
+    cli_info(ctx, "Starting Bucardo\n");
     code = start_engine(ctx, piddir);
     free(piddir);
     return code;
 }
 
 /* stop_engine - SIGTERM the engine and wait for it to exit. */
-static int stop_engine(const char *piddir, bool quiet_if_stopped)
+static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_stopped)
 {
     long pid = daemon_running_pid(piddir);
 
     if (pid == 0) {
         if (!quiet_if_stopped)
-            printf("Bucardo is not running\n");
+            cli_info(ctx, "Bucardo is not running\n");
         return EXIT_OK;
     }
-    printf("Stopping Bucardo (pid %ld) ... ", pid);
-    fflush(stdout);
+    cli_info(ctx, "Stopping Bucardo (pid %ld) ... ", pid);
     if (kill((pid_t)pid, SIGTERM) != 0) {
-        printf("\n");
+        cli_info(ctx, "\n");
         return cli_error("cannot signal the engine (pid %ld): %s", pid, strerror(errno));
     }
     /* The cycle in flight finishes or rolls back; give it a generous while. */
     for (int waited = 0; daemon_running_pid(piddir) == pid; waited += 50) {
         if (waited >= 120000) {
-            printf("\n");
+            cli_info(ctx, "\n");
             return cli_error("the engine (pid %ld) did not stop within 120 s", pid);
         }
         sleep_ms(50);
     }
-    printf("Done\n");
+    cli_info(ctx, "Done\n");
     return EXIT_OK;
 }
 
@@ -207,7 +214,7 @@ int cmd_stop(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
-    code = stop_engine(piddir, false);
+    code = stop_engine(ctx, piddir, false);
     free(piddir);
     return code;
 }
@@ -222,7 +229,7 @@ int cmd_restart(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
-    code = stop_engine(piddir, true);
+    code = stop_engine(ctx, piddir, true);
     free(piddir);
     if (code != EXIT_OK)
         return code;
@@ -253,25 +260,44 @@ bool cli_notify_reload(CliContext *ctx)
     return notify(ctx, CHANNEL_RELOAD, "");
 }
 
+/*
+ * cmd_reload - `reload [config]`, or `reload SYNC ...` (names, all,
+ * wildcards: checked to exist).  Each has the running engine reread the
+ * catalog; a sync whose definition changed restarts.
+ */
 int cmd_reload(CliContext *ctx, int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1 || (argc == 1 && strcmp(argv[0], "config") != 0 && strcmp(argv[0], "sync") != 0))
-        return cli_error("usage: bucardo reload [config]");
-    if (cli_catalog(ctx) == NULL || !require_running(ctx))
-        return EXIT_FAIL;
-    if (!notify(ctx, CHANNEL_RELOAD, ""))
-        return EXIT_FAIL;
-    cli_say(ctx, "Reloading Bucardo\n");
-    return EXIT_OK;
+    StrList syncs = {0};
+    int code = EXIT_FAIL;
+
+    if (argc == 1 && strcmp(argv[0], "config") == 0)
+        argc = 0;
+    if (argc > 0 && !cli_select_syncs(ctx, argc, argv, &syncs, NULL))
+        goto out;
+    if (argc > 0 && syncs.count == 0) {
+        cli_error("usage: bucardo reload [config] | bucardo reload SYNC ...");
+        goto out;
+    }
+    if (cli_catalog(ctx) == NULL || !require_running(ctx) || !notify(ctx, CHANNEL_RELOAD, ""))
+        goto out;
+    if (syncs.count == 0)
+        cli_say(ctx, "Reloading Bucardo\n");
+    for (int i = 0; i < syncs.count; i++)
+        cli_say(ctx, "Reloading sync %s\n", syncs.items[i]);
+    code = EXIT_OK;
+out:
+    strlist_free(&syncs);
+    return code;
 }
 
-static bool sync_exists(CliContext *ctx, const char *name)
+/* named_explicitly - whether name was typed as itself (not through
+ * `all` or a wildcard). */
+static bool named_explicitly(int argc, char **argv, const char *name)
 {
-    int found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, name);
-    if (found == 0)
-        cli_error("no sync named \"%s\"", name);
-    return found == 1;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return true;
+    return false;
 }
 
 /* The syncs one `bucardo kick` waits for, and the engine's refusals of them. */
@@ -280,6 +306,7 @@ typedef struct KickWait {
     char **refused; /* per sync: why the engine did not kick it (owned), or NULL */
     int n;
     const char *piddir;
+    bool notimer; /* --notimer: no progress view while waiting */
 } KickWait;
 
 /*
@@ -327,7 +354,7 @@ static int wait_for_run(CliContext *ctx, KickWait *kw, int k, const char *since,
     bool stopped = false;
     CopyView view;
     /* The table copy in flight: a bar on a terminal, a line every 5 s otherwise. */
-    bool viewing = copy_view_init(&view, ctx->cat, stdout, sync, 5, false);
+    bool viewing = !kw->notimer && copy_view_init(&view, ctx->cat, stdout, sync, 5, false);
 
     for (;;) {
         PGresult *res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 2, params);
@@ -390,98 +417,210 @@ static int wait_for_run(CliContext *ctx, KickWait *kw, int k, const char *since,
 }
 
 /*
- * cmd_kick - an inactive sync is refused here (the engine does not run it:
- * nothing would ever happen).  A paused one is refused by the engine,
- * which only it knows: a waiting kick reports that and fails.
+ * kick_once - kick syncs[i] for every i with todo[i], and with a timeout
+ * wait for their runs; todo[i] stays true for the ones that failed.
+ * Returns the worst exit code.
  */
-int cmd_kick(CliContext *ctx, int argc, char **argv)
+static int kick_once(CliContext *ctx, char **syncs, int nsyncs, bool *todo, long timeout)
 {
-    long timeout = -1;
-    int nsyncs = argc, code = EXIT_OK;
     char *since = NULL;
-    KickWait kw = {.syncs = argv};
+    int code = EXIT_OK, n = 0;
+    char **list = xcalloc((size_t)nsyncs + 1, sizeof(char *));
+    int *index = xcalloc((size_t)nsyncs + 1, sizeof(int));
+    KickWait kw = {.syncs = list};
     PGresult *res;
 
-    if (argc > 1 && parse_int(argv[argc - 1], 0, 86400 * 365, &timeout))
-        nsyncs = argc - 1;
-    if (nsyncs < 1)
-        return cli_error("usage: bucardo kick SYNC [SYNC ...] [TIMEOUT]");
-    if (cli_catalog(ctx) == NULL)
-        return EXIT_FAIL;
-    for (int i = 0; i < nsyncs; i++) {
-        int active;
-        if (!sync_exists(ctx, argv[i]))
-            return EXIT_FAIL;
-        active = cli_row_exists(ctx->cat, SQL_SYNC_ACTIVE, argv[i]);
-        if (active < 0)
-            return EXIT_FAIL;
-        if (active == 0)
-            return cli_error("cannot kick inactive sync \"%s\": activate it first ('bucardo activate %s')",
-                             argv[i], argv[i]);
-    }
-    if (!require_running(ctx))
-        return EXIT_FAIL;
+    for (int i = 0; i < nsyncs; i++)
+        if (todo[i]) {
+            index[n] = i;
+            list[n++] = syncs[i];
+        }
     res = pg_query(ctx->cat, "catalog", "SELECT clock_timestamp()", 0, NULL);
-    if (res == NULL)
-        return EXIT_FAIL;
+    if (res == NULL) {
+        code = EXIT_FAIL;
+        goto out;
+    }
     since = xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
-    for (int i = 0; i < nsyncs; i++)
-        if (!notify(ctx, CHANNEL_KICK, argv[i])) {
-            free(since);
-            return EXIT_FAIL;
+    for (int i = 0; i < n; i++)
+        if (!notify(ctx, CHANNEL_KICK, list[i])) {
+            code = EXIT_FAIL;
+            goto out;
         }
     /* Deliver the kicks now: NOTIFY is sent at commit.  The wait runs
      * outside a transaction, where the engine's notifications arrive. */
     if ((timeout >= 0 && (!pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_RUN_DONE, 0, NULL) ||
                           !pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_KICK_REFUSED, 0, NULL))) ||
         !pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL)) {
-        free(since);
-        return EXIT_FAIL;
+        code = EXIT_FAIL;
+        goto out;
     }
     if (timeout < 0) {
-        for (int i = 0; i < nsyncs; i++)
-            printf("Kicked sync %s\n", argv[i]);
+        for (int i = 0; i < n; i++) {
+            cli_info(ctx, "Kicked sync %s\n", list[i]);
+            todo[index[i]] = false;
+        }
     } else {
-        kw.n = nsyncs;
-        kw.refused = xcalloc((size_t)nsyncs, sizeof(char *));
+        kw.n = n;
+        kw.refused = xcalloc((size_t)n + 1, sizeof(char *));
         kw.piddir = engine_piddir(ctx);
-        for (int i = 0; kw.piddir && i < nsyncs; i++) {
+        kw.notimer = ctx->notimer;
+        for (int i = 0; kw.piddir && i < n; i++) {
             int c = wait_for_run(ctx, &kw, i, since, timeout);
-            if (c != EXIT_OK && code == EXIT_OK)
+            if (c == EXIT_OK)
+                todo[index[i]] = false;
+            else if (code == EXIT_OK)
                 code = c;
         }
         if (kw.piddir == NULL)
             code = EXIT_FAIL;
-        for (int i = 0; i < nsyncs; i++)
+        for (int i = 0; i < n; i++)
             free(kw.refused[i]);
         free(kw.refused);
         free((char *)kw.piddir);
     }
-    free(since);
     /* The command ends with the transaction it began in. */
     if (!pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL))
-        return EXIT_FAIL;
+        code = EXIT_FAIL;
+out:
+    free(since);
+    free(list);
+    free(index);
     return code;
 }
 
+/*
+ * cmd_kick - kick SYNC ... [TIMEOUT] (names, `all`, wildcards '%' '*').
+ * An inactive sync named explicitly is refused here (the engine does not
+ * run it: nothing would ever happen); `all` and wildcards take the active
+ * ones.  A paused one is refused by the engine, which only it knows: a
+ * waiting kick reports that and fails.  --retry=N: a failed or timed-out
+ * run is kicked again, up to N times, after --retry-sleep seconds.
+ */
+int cmd_kick(CliContext *ctx, int argc, char **argv)
+{
+    long timeout = -1;
+    int code = EXIT_FAIL;
+    StrList sel = {0}, syncs = {0};
+    bool *todo = NULL;
+
+    if (argc < 1)
+        return cli_error("usage: bucardo kick SYNC [SYNC ...] [TIMEOUT]");
+    if (!cli_select_syncs(ctx, argc, argv, &sel, &timeout))
+        goto out;
+    for (int i = 0; i < sel.count; i++) {
+        int active = cli_row_exists(ctx->cat, SQL_SYNC_ACTIVE, sel.items[i]);
+        if (active < 0)
+            goto out;
+        if (active == 0 && named_explicitly(argc, argv, sel.items[i])) {
+            cli_error("cannot kick inactive sync \"%s\": activate it first ('bucardo activate %s')",
+                      sel.items[i], sel.items[i]);
+            goto out;
+        }
+        if (active == 1)
+            strlist_add(&syncs, sel.items[i]);
+    }
+    if (syncs.count == 0) {
+        cli_error(sel.count ? "no active sync to kick" : "usage: bucardo kick SYNC [SYNC ...] [TIMEOUT]");
+        goto out;
+    }
+    if (!require_running(ctx))
+        goto out;
+    todo = xcalloc((size_t)syncs.count, sizeof(bool));
+    for (int i = 0; i < syncs.count; i++)
+        todo[i] = true;
+    for (long attempt = 0;; attempt++) {
+        code = kick_once(ctx, syncs.items, syncs.count, todo, timeout);
+        if (code == EXIT_OK || timeout < 0 || attempt >= ctx->retry)
+            break;
+        cli_info(ctx, "Kick failed: retrying in %ld s (retry %ld of %ld)\n", ctx->retry_sleep, attempt + 1,
+                 ctx->retry);
+        sleep_ms((int)(ctx->retry_sleep * 1000));
+        {
+            char *piddir = engine_piddir(ctx);
+            bool alive = piddir && daemon_running_pid(piddir) > 0;
+            free(piddir);
+            if (!alive)
+                break;
+        }
+    }
+out:
+    free(todo);
+    strlist_free(&sel);
+    strlist_free(&syncs);
+    return code;
+}
+
+/*
+ * set_status - activate/deactivate SYNC... [TIMEOUT] (names, `all`,
+ * wildcards).  With TIMEOUT (seconds, 0: no limit) the engine must be
+ * running, and the command waits, after committing, until the engine says
+ * each sync's worker runs (or is gone): Bucardo's "Activating sync X...OK".
+ */
 static int set_status(CliContext *ctx, int argc, char **argv, const char *status)
 {
+    bool activate = strcmp(status, "active") == 0;
+    StrList syncs = {0};
+    long timeout = -1;
+    int code = EXIT_FAIL;
+
     if (argc < 1)
-        return cli_error("usage: bucardo %s SYNC ...",
-                         strcmp(status, "active") == 0 ? "activate" : "deactivate");
-    if (cli_catalog(ctx) == NULL)
-        return EXIT_FAIL;
-    for (int i = 0; i < argc; i++) {
-        const char *params[2] = {argv[i], status};
+        return cli_error("usage: bucardo %s SYNC ... [TIMEOUT]", activate ? "activate" : "deactivate");
+    if (!cli_select_syncs(ctx, argc, argv, &syncs, &timeout))
+        goto out;
+    if (syncs.count == 0) {
+        cli_error("usage: bucardo %s SYNC ... [TIMEOUT]", activate ? "activate" : "deactivate");
+        goto out;
+    }
+    if (timeout >= 0 && !require_running(ctx))
+        goto out;
+    for (int i = 0; i < syncs.count; i++) {
+        const char *params[2] = {syncs.items[i], status};
         /* A sync that cannot run (remove db --force deactivated it) stays off. */
-        if (!sync_exists(ctx, argv[i]) || (strcmp(status, "active") == 0 && !sync_check(ctx->cat, argv[i])) ||
+        if ((activate && !sync_check(ctx->cat, syncs.items[i])) ||
             !pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET status = $2 WHERE name = $1", 2, params))
-            return EXIT_FAIL;
-        cli_say(ctx, "%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
+            goto out;
+        if (timeout < 0)
+            cli_say(ctx, "%s sync %s\n", activate ? "Activating" : "Deactivating", syncs.items[i]);
     }
     /* A running engine picks the change up; a stopped one reads it at start. */
-    return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
+    if (!cli_notify_reload(ctx))
+        goto out;
+    code = EXIT_OK;
+    if (timeout < 0 || ctx->dryrun)
+        goto out; /* --dryrun: nothing committed, nothing to wait for */
+    /* Commit now (--confirm may still say no), then wait for the engine. */
+    code = cli_finish(ctx, EXIT_OK);
+    if (code != EXIT_OK || cli_catalog(ctx) == NULL) {
+        code = EXIT_FAIL;
+        goto out;
+    }
+    for (int i = 0; code == EXIT_OK && i < syncs.count; i++) {
+        const char *params[2] = {syncs.items[i], status};
+        char pid[32] = "";
+        {
+            PGresult *res = pg_query(ctx->cat, "catalog",
+                                     "SELECT 1 FROM bucardo.sync WHERE name = $1 AND status = $2", 2, params);
+            bool changed = res && PQntuples(res) == 1;
+            PQclear(res);
+            if (res == NULL) {
+                code = EXIT_FAIL;
+                break;
+            }
+            if (!changed)
+                continue; /* --confirm said no, or someone changed it back */
+        }
+        cli_info(ctx, "%s sync %s...", activate ? "Activating" : "Deactivating", syncs.items[i]);
+        if (!cli_engine_confirm(ctx, syncs.items[i], activate, timeout, pid, sizeof(pid))) {
+            cli_info(ctx, "\n");
+            code = EXIT_FAIL;
+        } else {
+            cli_info(ctx, "OK\n");
+        }
+    }
+out:
+    strlist_free(&syncs);
+    return code;
 }
 
 int cmd_activate(CliContext *ctx, int argc, char **argv)
@@ -494,30 +633,34 @@ int cmd_deactivate(CliContext *ctx, int argc, char **argv)
     return set_status(ctx, argc, argv, "inactive");
 }
 
+/* pause_resume - pause|resume SYNC ... (names, `all`, wildcards; `all`
+ * and wildcards take the active syncs only: the others do not run). */
 static int pause_resume(CliContext *ctx, int argc, char **argv, bool pause)
 {
-    PGresult *res = NULL;
+    StrList syncs = {0};
+    int code = EXIT_FAIL;
 
     if (argc < 1)
         return cli_error("usage: bucardo %s SYNC ... | all", pause ? "pause" : "resume");
-    if (cli_catalog(ctx) == NULL || !require_running(ctx))
-        return EXIT_FAIL;
-    if (argc == 1 && strcmp(argv[0], "all") == 0) {
-        res = pg_query(ctx->cat, "catalog",
-                       "SELECT name FROM bucardo.sync WHERE status = 'active' ORDER BY name", 0, NULL);
-        if (res == NULL)
-            return EXIT_FAIL;
-    }
-    for (int i = 0; i < (res ? PQntuples(res) : argc); i++) {
-        const char *name = res ? PQgetvalue(res, i, 0) : argv[i];
-        if ((!res && !sync_exists(ctx, name)) || !notify(ctx, pause ? CHANNEL_PAUSE : CHANNEL_RESUME, name)) {
-            PQclear(res);
-            return EXIT_FAIL;
+    if (!cli_select_syncs(ctx, argc, argv, &syncs, NULL) || !require_running(ctx))
+        goto out;
+    for (int i = 0; i < syncs.count; i++) {
+        const char *name = syncs.items[i];
+        if (!named_explicitly(argc, argv, name)) {
+            int active = cli_row_exists(ctx->cat, SQL_SYNC_ACTIVE, name);
+            if (active < 0)
+                goto out;
+            if (active == 0)
+                continue;
         }
+        if (!notify(ctx, pause ? CHANNEL_PAUSE : CHANNEL_RESUME, name))
+            goto out;
         cli_say(ctx, "%s sync %s\n", pause ? "Pausing" : "Resuming", name);
     }
-    PQclear(res);
-    return EXIT_OK;
+    code = EXIT_OK;
+out:
+    strlist_free(&syncs);
+    return code;
 }
 
 int cmd_pause(CliContext *ctx, int argc, char **argv)

@@ -18,12 +18,12 @@
 static const char SQL_STATUS[] =
     "SELECT s.name,"
     "       CASE WHEN s.status <> 'active' THEN 'Inactive' ELSE coalesce(last.state, 'No runs') END,"
-    "       to_char(good.ended, 'HH24:MI:SS'),"
+    "       to_char(good.ended, $2),"
     "       extract(epoch FROM now() - good.ended)::bigint,"
     "       good.deletes || '/' || good.inserts,"
-    "       to_char(bad.ended, 'HH24:MI:SS'),"
+    "       to_char(bad.ended, $2),"
     "       extract(epoch FROM now() - bad.ended)::bigint,"
-    "       to_char(good.ended, 'Mon DD, YYYY HH24:MI:SS'),"
+    "       to_char(good.ended, $3),"
     "       ceil(extract(epoch FROM good.ended - good.started))::bigint,"
     "       good.deletes, good.inserts, s.relgroup,"
     "       (SELECT string_agg(m.db, ',' ORDER BY m.position) FROM bucardo.dbgroup_member m"
@@ -33,6 +33,7 @@ static const char SQL_STATUS[] =
     "       to_char(s.overdue, 'HH24:MI:SS'), to_char(s.expired, 'HH24:MI:SS'),"
     "       s.stayalive, s.kidsalive, s.rebuild_index, s.autokick, s.onetimecopy, s.analyze_after_copy,"
     "       coalesce(lasterr.error, ''),"
+    "       extract(epoch FROM good.ended), extract(epoch FROM bad.ended),"
     "       (SELECT string_agg(DISTINCT ms.member, ',') FROM bucardo.sync_member_state ms"
     "         WHERE ms.sync = s.name)"
     "  FROM bucardo.sync s"
@@ -74,24 +75,57 @@ enum {
     S_ONETIMECOPY,
     S_ANALYZE,
     S_ERROR,
+    S_GOOD_EPOCH,
+    S_BAD_EPOCH,
     S_BEHIND /* members left behind (bucardo.sync_member_state), or NULL */
 };
 
-/* ago - "1m 9s"-style age of an event, into buf. */
-static const char *ago(const char *seconds, char *buf, size_t len)
-{
-    long s = atol(seconds), d = s / 86400, h = (s / 3600) % 24, m = (s / 60) % 60;
+/* The display options of status (--show-days, --compress, --sort). */
+typedef struct StatusOpts {
+    bool showdays, compress;
+    long sort;
+} StatusOpts;
 
-    if (seconds[0] == '\0')
+/*
+ * ago - the age of an event in seconds as Bucardo prints it: "1h 2m 3s"
+ * (units above zero; hours beyond a day unless --show-days, which gives
+ * "3d 12h 1m 0s"), without blanks under --compress; into buf.
+ */
+static const char *ago(const char *seconds, const StatusOpts *o, char *buf, size_t len)
+{
+    long s = atol(seconds), d = 0, h, m;
+    size_t out = 0;
+
+    if (seconds[0] == '\0') {
         buf[0] = '\0';
-    else if (d > 0)
-        snprintf(buf, len, "%ldd %ldh", d, h);
-    else if (h > 0)
-        snprintf(buf, len, "%ldh %ldm", h, m);
-    else if (m > 0)
-        snprintf(buf, len, "%ldm %lds", m, s % 60);
-    else
-        snprintf(buf, len, "%lds", s < 0 ? 0 : s);
+        return buf;
+    }
+    if (s < 0)
+        s = 0;
+    if (o->showdays && s >= 86400) {
+        d = s / 86400;
+        s -= d * 86400;
+    }
+    h = s >= 3600 ? s / 3600 : 0;
+    s -= h * 3600;
+    m = s >= 60 ? s / 60 : 0;
+    s -= m * 60;
+    buf[0] = '\0';
+    if (d > 0)
+        out += (size_t)snprintf(buf + out, len - out, "%ldd ", d);
+    if (h > 0 && out < len)
+        out += (size_t)snprintf(buf + out, len - out, "%ldh ", h);
+    if (m > 0 && out < len)
+        out += (size_t)snprintf(buf + out, len - out, "%ldm ", m);
+    if (out < len)
+        snprintf(buf + out, len - out, "%lds", s);
+    if (o->compress) {
+        char *w = buf;
+        for (const char *r = buf; *r; r++)
+            if (*r != ' ')
+                *w++ = *r;
+        *w = '\0';
+    }
     return buf;
 }
 
@@ -102,7 +136,7 @@ static const char *yes_no(const char *b)
 
 static void print_pid(CliContext *ctx)
 {
-    char *piddir = catalog_get_setting(ctx->cat, "piddir");
+    char *piddir = ctx->piddir ? xstrdup(ctx->piddir) : catalog_get_setting(ctx->cat, "piddir");
     long pid = piddir ? daemon_running_pid(piddir) : 0;
 
     if (pid > 0)
@@ -113,17 +147,63 @@ static void print_pid(CliContext *ctx)
 }
 
 #define NCOLS 7
-static void print_table(PGresult *res)
+/* sort_key - the number --sort compares for row r (columns 5 to 9). */
+static double sort_key(PGresult *res, int r, long col)
+{
+    switch (col < 0 ? -col : col) {
+    case 5: return PQgetisnull(res, r, S_GOOD_AGO) ? -1 : atof(PQgetvalue(res, r, S_GOOD_AGO));
+    case 6: return PQgetisnull(res, r, S_GOOD_EPOCH) ? -1 : atof(PQgetvalue(res, r, S_GOOD_EPOCH));
+    case 7: return atof(PQgetvalue(res, r, S_DELETES)) + atof(PQgetvalue(res, r, S_INSERTS));
+    case 8: return PQgetisnull(res, r, S_BAD_AGO) ? -1 : atof(PQgetvalue(res, r, S_BAD_AGO));
+    case 9: return PQgetisnull(res, r, S_BAD_EPOCH) ? -1 : atof(PQgetvalue(res, r, S_BAD_EPOCH));
+    default: return 0;
+    }
+}
+
+typedef struct SortCtx {
+    PGresult *res;
+    long col;
+} SortCtx;
+
+/* compare_rows - Bucardo's --sort: 1 name, 3 state, 5 last good age, 6
+ * last good time, 7 rows deleted+inserted, 8 last bad age, 9 last bad
+ * time (2 and 4 by name); negative: descending; ties by name. */
+static int compare_rows(const void *a, const void *b, void *arg)
+{
+    const SortCtx *c = arg;
+    int ra = *(const int *)a, rb = *(const int *)b, sign = c->col < 0 ? -1 : 1, cmp = 0;
+    long col = c->col < 0 ? -c->col : c->col;
+    const char *na = PQgetvalue(c->res, ra, S_NAME), *nb = PQgetvalue(c->res, rb, S_NAME);
+
+    if (col == 1)
+        return sign * strcmp(na, nb);
+    if (col == 3)
+        cmp = strcmp(PQgetvalue(c->res, ra, S_STATE), PQgetvalue(c->res, rb, S_STATE));
+    else if (col >= 5) {
+        double ka = sort_key(c->res, ra, col), kb = sort_key(c->res, rb, col);
+        cmp = ka < kb ? -1 : ka > kb;
+    }
+    return cmp != 0 ? sign * cmp : strcmp(na, nb);
+}
+
+static void print_table(const CliContext *ctx, PGresult *res, const StatusOpts *o)
 {
     static const char *const titles[NCOLS] = {"Name",     "State",    "Last good", "Time",
                                               "Last I/D", "Last bad", "Time"};
     int n = PQntuples(res), width[NCOLS];
     char ***cells = xcalloc((size_t)n, sizeof(char **));
+    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    SortCtx sc = {res, o->sort ? o->sort : 1};
+
+    for (int r = 0; r < n; r++)
+        order[r] = r;
+    qsort_r(order, (size_t)n, sizeof(int), compare_rows, &sc);
 
     for (int c = 0; c < NCOLS; c++)
         width[c] = (int)strlen(titles[c]) + (c > 0);
-    for (int r = 0; r < n; r++) {
+    for (int i = 0; i < n; i++) {
         char buf[64];
+        int r = order[i];
         cells[r] = xcalloc(NCOLS, sizeof(char *));
         cells[r][0] = xstrdup(PQgetvalue(res, r, S_NAME));
         /* A sync whose runs are Good while a member misses them says so
@@ -133,10 +213,17 @@ static void print_table(PGresult *res)
                 ? xstrdup(PQgetvalue(res, r, S_STATE))
                 : xasprintf("%s (behind: %s)", PQgetvalue(res, r, S_STATE), PQgetvalue(res, r, S_BEHIND));
         cells[r][2] = xstrdup(PQgetisnull(res, r, S_GOOD_TIME) ? "none" : PQgetvalue(res, r, S_GOOD_TIME));
-        cells[r][3] = xstrdup(ago(PQgetvalue(res, r, S_GOOD_AGO), buf, sizeof(buf)));
-        cells[r][4] = xstrdup(PQgetisnull(res, r, S_GOOD_ID) ? "" : PQgetvalue(res, r, S_GOOD_ID));
+        cells[r][3] = xstrdup(ago(PQgetvalue(res, r, S_GOOD_AGO), o, buf, sizeof(buf)));
+        if (PQgetisnull(res, r, S_GOOD_ID)) {
+            cells[r][4] = xstrdup("");
+        } else {
+            char d[48], in[48];
+            cells[r][4] =
+                xasprintf("%s/%s", cli_pretty_number(ctx, atol(PQgetvalue(res, r, S_DELETES)), d, sizeof(d)),
+                          cli_pretty_number(ctx, atol(PQgetvalue(res, r, S_INSERTS)), in, sizeof(in)));
+        }
         cells[r][5] = xstrdup(PQgetisnull(res, r, S_BAD_TIME) ? "none" : PQgetvalue(res, r, S_BAD_TIME));
-        cells[r][6] = xstrdup(ago(PQgetvalue(res, r, S_BAD_AGO), buf, sizeof(buf)));
+        cells[r][6] = xstrdup(ago(PQgetvalue(res, r, S_BAD_AGO), o, buf, sizeof(buf)));
         for (int c = 0; c < NCOLS; c++)
             if (utf8_width(cells[r][c]) > width[c])
                 width[c] = utf8_width(cells[r][c]);
@@ -150,7 +237,8 @@ static void print_table(PGresult *res)
             putchar('=');
     }
     printf("\n");
-    for (int r = 0; r < n; r++) {
+    for (int i = 0; i < n; i++) {
+        int r = order[i];
         for (int c = 0; c < NCOLS; c++) {
             printf("%s %s%*s ", c ? "|" : "", cells[r][c], utf8_pad(cells[r][c], width[c]), "");
             free(cells[r][c]);
@@ -159,6 +247,7 @@ static void print_table(PGresult *res)
         free(cells[r]);
     }
     free(cells);
+    free(order);
 }
 
 static const char SQL_COPIES[] = "SELECT tablename, target, streams, bytes, estimate, rows, done,"
@@ -213,7 +302,7 @@ static void print_behind(PGconn *cat, const char *sync)
     PQclear(res);
 }
 
-static void print_detail(PGresult *res, int r)
+static void print_detail(const CliContext *ctx, PGresult *res, int r)
 {
     const char *line = "======================================================================";
 
@@ -225,9 +314,12 @@ static void print_detail(PGresult *res, int r)
                PQgetvalue(res, r, S_GOOD_RUN));
     if (PQgetisnull(res, r, S_DELETES))
         printf("Rows deleted/inserted    : none\n");
-    else
-        printf("Rows deleted/inserted    : %s / %s\n", PQgetvalue(res, r, S_DELETES),
-               PQgetvalue(res, r, S_INSERTS));
+    else {
+        char d[48], in[48];
+        printf("Rows deleted/inserted    : %s / %s\n",
+               cli_pretty_number(ctx, atol(PQgetvalue(res, r, S_DELETES)), d, sizeof(d)),
+               cli_pretty_number(ctx, atol(PQgetvalue(res, r, S_INSERTS)), in, sizeof(in)));
+    }
     printf("Sync name                : %s\n", PQgetvalue(res, r, S_NAME));
     printf("Current state            : %s\n", PQgetvalue(res, r, S_STATE));
     printf("Source relgroup/database : %s / %s\n", PQgetvalue(res, r, S_RELGROUP),
@@ -248,37 +340,60 @@ static void print_detail(PGresult *res, int r)
     printf("%s\n", line);
 }
 
+/* date_formats - BUCARDO_SHORTDATEFORMAT and BUCARDO_DATEFORMAT (to_char
+ * patterns, as in Bucardo), or Bucardo's defaults. */
+static void date_formats(const char **shortfmt, const char **longfmt)
+{
+    const char *s = getenv("BUCARDO_SHORTDATEFORMAT"), *l = getenv("BUCARDO_DATEFORMAT");
+
+    *shortfmt = s && *s ? s : "HH24:MI:SS";
+    *longfmt = l && *l ? l : "Mon DD, YYYY HH24:MI:SS";
+}
+
+/*
+ * cmd_status - `status` (the table, sorted by --sort), `status SYNC ...`
+ * and `status all` (the detail block of each sync; names may use the
+ * wildcards '%' and '*').
+ */
 int cmd_status(CliContext *ctx, int argc, char **argv)
 {
     PGresult *res;
+    StatusOpts o = {ctx->showdays, ctx->compress, ctx->sort};
+    const char *shortfmt, *longfmt;
+    StrList syncs = {0};
 
+    date_formats(&shortfmt, &longfmt);
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     if (argc == 0) {
-        res = pg_query(ctx->cat, "catalog", SQL_STATUS, 1, (const char *[]){NULL});
+        res = pg_query(ctx->cat, "catalog", SQL_STATUS, 3, (const char *[]){NULL, shortfmt, longfmt});
         if (res == NULL)
             return EXIT_FAIL;
         print_pid(ctx);
         if (PQntuples(res) == 0)
             printf("No syncs have been created yet.\n");
         else
-            print_table(res);
+            print_table(ctx, res, &o);
         PQclear(res);
         return EXIT_OK;
     }
-    for (int i = 0; i < argc; i++) {
-        const char *params[1] = {argv[i]};
-        res = pg_query(ctx->cat, "catalog", SQL_STATUS, 1, params);
-        if (res == NULL)
-            return EXIT_FAIL;
-        if (PQntuples(res) == 0) {
+    if (!cli_select_syncs(ctx, argc, argv, &syncs, NULL)) {
+        strlist_free(&syncs);
+        return EXIT_FAIL;
+    }
+    for (int i = 0; i < syncs.count; i++) {
+        const char *params[3] = {syncs.items[i], shortfmt, longfmt};
+        res = pg_query(ctx->cat, "catalog", SQL_STATUS, 3, params);
+        if (res == NULL || PQntuples(res) == 0) {
             PQclear(res);
-            return cli_error("no sync named \"%s\"", argv[i]);
+            strlist_free(&syncs);
+            return EXIT_FAIL;
         }
-        print_detail(res, 0);
-        print_behind(ctx->cat, argv[i]);
-        print_copies(ctx->cat, argv[i]);
+        print_detail(ctx, res, 0);
+        print_behind(ctx->cat, syncs.items[i]);
+        print_copies(ctx->cat, syncs.items[i]);
         PQclear(res);
     }
+    strlist_free(&syncs);
     return EXIT_OK;
 }

@@ -78,6 +78,7 @@ static const SyncOption SYNC_OPTIONS[] = {
 #define NSYNC_OPTIONS (sizeof(SYNC_OPTIONS) / sizeof(SYNC_OPTIONS[0]))
 
 static const char *const SYNC_KEYS[] = {"status",
+                                        "tables",
                                         "autokick",
                                         "onetimecopy",
                                         "conflict_strategy",
@@ -429,6 +430,39 @@ out:
     return name;
 }
 
+/*
+ * add_tables - tables=T1,T2,...: put each table (known to bucardo; db=
+ * from --db when a name is in several databases) into relgroup `group`,
+ * created when missing.  Said on commit.
+ */
+static bool add_tables(CliContext *ctx, const char *group, const char *list)
+{
+    StrList names = {0};
+    bool created, ok = true;
+
+    strlist_add_split(&names, list, ',');
+    if (names.count == 0) {
+        strlist_free(&names);
+        return cli_error("add sync: tables= lists no table") == 0;
+    }
+    if (!relgroup_ensure(ctx->cat, group, &created)) {
+        strlist_free(&names);
+        return false;
+    }
+    if (created)
+        cli_say(ctx, "Created relgroup \"%s\"\n", group);
+    for (int i = 0; ok && i < names.count; i++) {
+        PGresult *rel = relation_find(ctx->cat, names.items[i], ctx->db);
+        bool added;
+        ok = rel != NULL && relgroup_add(ctx->cat, group, PQgetvalue(rel, 0, 0), &added);
+        if (ok && added)
+            cli_say(ctx, "Added %s to relgroup \"%s\"\n", PQgetvalue(rel, 0, 2), group);
+        PQclear(rel);
+    }
+    strlist_free(&names);
+    return ok;
+}
+
 int cmd_add_sync(CliContext *ctx, int argc, char **argv)
 {
     KeyValues kv;
@@ -448,8 +482,12 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
                                            : ctx->relgroup;
     dbs = cli_kv_get(&kv, "dbs");
     dbgroup = cli_kv_get(&kv, "dbgroup");
+    /* tables=T1,T2: Bucardo's implicit relgroup, named after the sync
+     * unless relgroup= names one. */
+    if (relgroup == NULL && cli_kv_get(&kv, "tables"))
+        relgroup = argv[0];
     if (relgroup == NULL) {
-        cli_error("add sync: relgroup= is required");
+        cli_error("add sync: relgroup= (or tables=) is required");
         goto out;
     }
     if (dbs == NULL && dbgroup == NULL) {
@@ -464,11 +502,24 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
             cli_error("a sync named \"%s\" already exists", argv[0]);
         goto out;
     }
+    if (cli_kv_get(&kv, "tables") && !add_tables(ctx, relgroup, cli_kv_get(&kv, "tables")))
+        goto out;
     found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, relgroup);
     if (found != 1) {
         if (found == 0)
             cli_error("no relgroup named \"%s\"", relgroup);
         goto out;
+    }
+    /* dbs=NAME of an existing dbgroup (Bucardo's dbs=DBGROUPNAME): one
+     * name, no role - a single database could not make a sync anyway. */
+    if (dbs != NULL && dbgroup == NULL && strpbrk(dbs, ",:") == NULL) {
+        found = cli_row_exists(ctx->cat, SQL_DBGROUP_EXISTS, dbs);
+        if (found < 0)
+            goto out;
+        if (found == 1) {
+            dbgroup = dbs;
+            dbs = NULL;
+        }
     }
     group = resolve_dbgroup(ctx->cat, argv[0], dbgroup, dbs, &created);
     if (group == NULL)
@@ -479,7 +530,7 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
             goto out;
     }
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
-        !install_capture(ctx->cat, argv[0]))
+        !(ctx->dryrun || install_capture(ctx->cat, argv[0])))
         goto out;
     if (!cli_notify_reload(ctx))
         goto out;
@@ -503,6 +554,11 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
         return cli_error("usage: bucardo update sync NAME key=value ...");
     if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "update sync", &kv))
         return EXIT_FAIL;
+    if (cli_kv_get(&kv, "tables")) {
+        cli_kv_free(&kv);
+        return cli_error(
+            "update sync: tables= is for add sync; change the tables with 'bucardo update relgroup'");
+    }
     if (cli_catalog(ctx) == NULL)
         goto out;
     found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[0]);
@@ -543,7 +599,7 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
         }
     }
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
-        !install_capture(ctx->cat, argv[0]))
+        !(ctx->dryrun || install_capture(ctx->cat, argv[0])))
         goto out;
     if (!cli_notify_reload(ctx))
         goto out;
@@ -597,7 +653,7 @@ int cmd_remove_sync(CliContext *ctx, int argc, char **argv)
     }
     /* Capture goes once no other sync reads the table (counted without these). */
     for (int i = 0; i < argc; i++)
-        if (!capture_sync_cleanup(ctx->cat, &defs[i])) {
+        if (!ctx->dryrun && !capture_sync_cleanup(ctx->cat, &defs[i])) {
             cli_error("sync \"%s\" was not removed", argv[i]);
             goto out;
         }

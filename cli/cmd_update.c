@@ -121,12 +121,12 @@ static bool affected_finish(CliContext *ctx, const AffectedSyncs *a)
             return false;
     }
     for (int i = 0; i < a->count; i++)
-        if (!sync_capture(ctx->cat, a->defs[i].name))
+        if (!ctx->dryrun && !sync_capture(ctx->cat, a->defs[i].name))
             return false;
     /* Capture of tables (or sources) no sync reads any more; tables still
      * read keep theirs, with autokick as their readers now want it. */
     for (int i = 0; i < a->count; i++)
-        if (!capture_sync_cleanup(ctx->cat, &a->defs[i]))
+        if (!ctx->dryrun && !capture_sync_cleanup(ctx->cat, &a->defs[i]))
             return cli_error("sync \"%s\": could not remove change capture it no longer needs",
                              a->defs[i].name) == 0;
     return a->count == 0 || cli_notify_reload(ctx);

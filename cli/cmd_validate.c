@@ -56,7 +56,8 @@ static int validate_one(CliContext *ctx, const char *name)
         syncdef_free(&def);
         return EXIT_FAIL;
     }
-    if (!capture_sync_install(ctx->cat, &def)) {
+    /* --dryrun: the source databases are not touched either. */
+    if (!ctx->dryrun && !capture_sync_install(ctx->cat, &def)) {
         syncdef_free(&def);
         return cli_error("sync \"%s\": could not install change capture", name);
     }

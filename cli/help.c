@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -30,7 +31,8 @@ static const HelpEntry HELP[] = {
      "bucardo add customcols [SCHEMA.]TABLE \"SELECT a, b\" [db=TARGET] [sync=NAME]\n"
      "bucardo add relgroup NAME [TABLE ...]\n"
      "bucardo add dbgroup NAME DB:source DB:target ...\n"
-     "bucardo add sync NAME relgroup=NAME dbs=A,B[:source|:target|:fullcopy],... | dbgroup=NAME\n"
+     "bucardo add sync NAME relgroup=NAME|tables=T1,T2 dbs=A,B[:source|:target|:fullcopy],... | dbs=DBGROUP\n"
+     "                 | dbgroup=NAME\n"
      "                 [autokick=1] [onetimecopy=0|1|2] [conflict_strategy=bucardo_latest]\n"
      "                 [checktime=INTERVAL] [status=active|inactive] [stayalive=1] [kidsalive=1]\n"
      "                 [rebuild_index=0|1|2] [analyze_after_copy=1] [strict_checking=1] ...\n"
@@ -49,11 +51,17 @@ static const HelpEntry HELP[] = {
      "  place (or dropped), and a running engine reloads the sync.\n"},
     {"remove", "bucardo remove database|dbgroup|table|sequence|relgroup|sync NAME ...\n"
                "bucardo remove customname|customcols ID ...\n"
+               "bucardo remove TYPE all   (or: remove all TYPE)\n"
+               "  TYPE all: every object of that kind, in one transaction (all or none,\n"
+               "  with the checks of a single remove).  Also spelled delete, del.\n"
                "  Refuses to remove something still in use.  remove database --force also\n"
                "  removes the database's tables and dbgroup memberships; a sync left without a\n"
                "  source, a target or tables is deactivated, and a running engine reloads.\n"},
     {"list", "bucardo list dbs|dbgroups|tables|sequences|relgroups|syncs|all [REGEX]\n"
-             "bucardo list customnames|customcols\n"},
+             "bucardo list customnames|customcols\n"
+             "bucardo list config [NAME ...]   (same as show)\n"
+             "  Kinds may be abbreviated as Bucardo allows: db, dbg, tab, seq, relgr/herd,\n"
+             "  sync, cname, ccol; any case; verb spellings l, lsit, lit.\n"},
     {"upgrade", "bucardo upgrade\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.\n"},
@@ -68,36 +76,69 @@ static const HelpEntry HELP[] = {
     {"reload", "bucardo reload [config]\n"
                "  Has the running engine reread the catalog: syncs whose definition changed\n"
                "  restart, removed or deactivated ones stop, new ones start.\n"},
-    {"kick", "bucardo kick SYNC [SYNC ...] [TIMEOUT]\n"
-             "  Asks the engine to run the syncs now.  With TIMEOUT (seconds; 0: no limit),\n"
-             "  waits for each run and prints its outcome; the exit status is non-zero when\n"
-             "  a run failed or did not end in time.\n"},
-    {"activate", "bucardo activate SYNC ...\n"
+    {"kick", "bucardo kick SYNC|all|PATTERN ... [TIMEOUT] [--retry=N] [--retry-sleep=S] [--notimer]\n"
+             "  Asks the engine to run the syncs now (all: every active sync; PATTERN with\n"
+             "  % or * matches names).  With TIMEOUT (seconds; 0: no limit), waits for each\n"
+             "  run and prints its outcome; the exit status is non-zero when a run failed or\n"
+             "  did not end in time.  --retry=N kicks a failed run again up to N times,\n"
+             "  --retry-sleep=S seconds apart; --notimer shows no progress while waiting.\n"},
+    {"activate", "bucardo activate SYNC|all|PATTERN ... [TIMEOUT]\n"
                  "  Marks the syncs active (after checking each can run); a running engine\n"
-                 "  starts them.\n"},
-    {"deactivate", "bucardo deactivate SYNC ...\n"
-                   "  Marks the syncs inactive; a running engine stops them after their cycle.\n"},
-    {"pause", "bucardo pause SYNC ... | all\n"
+                 "  starts them.  With TIMEOUT (seconds, 0: no limit) the engine must be running\n"
+                 "  and the command waits until it says each sync runs (\"...OK\").\n"},
+    {"deactivate", "bucardo deactivate SYNC|all|PATTERN ... [TIMEOUT]\n"
+                   "  Marks the syncs inactive; a running engine stops them after their cycle.\n"
+                   "  With TIMEOUT, waits until the engine says each has stopped.\n"},
+    {"pause", "bucardo pause SYNC|all|PATTERN ...\n"
               "  Has the running engine stop running the syncs until resumed (not kept across\n"
               "  an engine restart).\n"},
-    {"resume", "bucardo resume SYNC ... | all\n  Undoes pause.\n"},
-    {"status", "bucardo status [SYNC ...]\n"
+    {"resume", "bucardo resume SYNC|all|PATTERN ...\n  Undoes pause.\n"},
+    {"status", "bucardo status [SYNC ...|all] [--sort=N] [--show-days] [--compress] [--tsep=SEP]\n"
                "  Without a name: one line per sync (state, last good and bad runs).  With\n"
-               "  names: the details of each sync, its last error and the copies in flight.\n"},
+               "  names (all, or % and * patterns): the details of each sync, its last error\n"
+               "  and the copies in flight.  --sort=N orders the table by column N (1 name,\n"
+               "  3 state, 5/6 last good age/time, 7 rows, 8/9 last bad age/time; negative:\n"
+               "  descending).  --show-days shows days in ages, --compress drops their blanks,\n"
+               "  --tsep sets the thousands separator.  Environment: BUCARDO_DATEFORMAT and\n"
+               "  BUCARDO_SHORTDATEFORMAT (to_char patterns) for the times.\n"},
     {"validate", "bucardo validate SYNC ... | all\n"
                  "  Checks that each sync can run (members, tables, keys, and on every receiving\n"
                  "  database the tables and columns) and reinstalls its change capture.\n"},
     {"inspect", "bucardo inspect [table] [SCHEMA.]TABLE [db=NAME]\n"
-                "  What bucardo knows of a table: its database, key, relgroups and syncs, its\n"
-                "  approximate size, its capture triggers and the changes not yet purged.\n"},
-    {"show", "bucardo show all | bucardo show NAME ...\n  Shows configuration settings.\n"},
+                "bucardo inspect sync NAME ...\n"
+                "bucardo inspect relgroup NAME ...\n"
+                "  What bucardo knows of a table (its database, key, relgroups and syncs, its\n"
+                "  approximate size, its capture triggers and the changes not yet purged), of a\n"
+                "  sync (members, options, runs, relations) or of a relgroup.\n"},
+    {"show", "bucardo show all | changed | NAME ...\n"
+             "  Shows configuration settings (NAME: a setting, or part of names); changed:\n"
+             "  those whose value is not the installed default.\n"},
     {"set", "bucardo set NAME=VALUE ...\n  Changes configuration settings.\n"},
+    {"config", "bucardo config show [all|NAME ...]\n"
+               "bucardo config set NAME=VALUE ...\n"
+               "  Bucardo's older spelling of show and set.\n"},
+    {"ping", "bucardo ping [TIMEOUT]\n"
+             "  Asks the running engine to answer on the catalog (default 15 s, 0: no limit).\n"
+             "  Prints \"OK: Got response from PID N\" and exits 0, or \"CRITICAL: ...\" and\n"
+             "  exits 1: a Nagios check.\n"},
+    {"message", "bucardo message TEXT ...   (also: msg)\n"
+                "  Writes \"MESSAGE: TEXT\" into the running engine's log (one line: control\n"
+                "  characters become blanks).  Refused when the engine is not running.\n"},
+    {"delta", "bucardo delta [totals] [DB ...]\n"
+              "  Counts the changes waiting in the delta tables of each source database\n"
+              "  (DB may use % and *); totals: the grand total only; --verbose: per table.\n"},
+    {"purge", "bucardo purge [all | TABLE ...]\n"
+              "  Deletes the delta rows of the tables (all: every captured table, and the\n"
+              "  truncate log) that every sync reading them has applied, as the engine does\n"
+              "  after each cycle.  A change not yet delivered to every target is never\n"
+              "  deleted; nothing is purged for a table a sync has not completed a cycle of.\n"},
     {"compare", "bucardo compare SYNC [TABLE ...] [--repair] [--json]\n"
                 "  Compares the rows of the sync's source and targets by checksums of key ranges, each on\n"
                 "  a snapshot, and names the keys missing, extra or different on each target.  Exit status\n"
                 "  0: equal, 1: different, 2: error.  --repair queues those keys for the next cycle and\n"
                 "  kicks the sync; --json prints one JSON document.\n"},
-    {"help", "bucardo help [COMMAND]\n"},
+    {"help", "bucardo help [COMMAND [ACTION]]\n"
+             "  Help on one command, or on one action of it (help add sync).\n"},
 };
 
 void cli_usage(void)
@@ -109,44 +150,106 @@ void cli_usage(void)
     printf("  add TYPE NAME ...       add a database, dbgroup, table(s), sequence(s), relgroup, sync,\n");
     printf("                          customname or customcols\n");
     printf("  update TYPE NAME ...    change a database, sync, table, sequence, relgroup or dbgroup\n");
-    printf("  remove TYPE NAME ...    remove objects\n");
-    printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, relgroups, syncs or all\n");
-    printf("  show all|NAME           show configuration settings\n");
+    printf("  remove TYPE NAME|all    remove objects\n");
+    printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, sequences, relgroups, syncs,\n");
+    printf("                          customnames, customcols, config or all\n");
+    printf("  inspect TYPE NAME       what bucardo knows of a table, sync or relgroup\n");
+    printf("  show all|changed|NAME   show configuration settings\n");
     printf("  set NAME=VALUE          change a configuration setting\n");
+    printf("  config show|set         older spelling of show and set\n");
     printf("  compare SYNC [TABLE]    find rows that differ between source and targets\n");
-    printf("  upgrade                 bring the catalog to this version\n");
-    printf("  start | stop | restart  control the engine\n");
-    printf("  reload                  have the running engine reread the catalog\n");
-    printf("  kick SYNC [TIMEOUT]     run syncs now, optionally waiting for the outcome\n");
-    printf("  activate | deactivate   turn syncs on or off\n");
-    printf("  pause | resume          hold syncs in the running engine\n");
-    printf("  status [SYNC]           the state of the syncs\n");
     printf("  validate SYNC|all       check syncs and reinstall their change capture\n");
-    printf("  inspect TABLE           what bucardo knows of a table\n");
-    printf("  help COMMAND            help on one command\n\n");
-    printf("Options (anywhere on the line; also read from ~/.bucardorc as name=value lines):\n");
+    printf("  upgrade                 bring the catalog to this version\n");
+    printf("  start [\"reason\"]        start the engine\n");
+    printf("  stop [\"reason\"]         stop the engine\n");
+    printf("  restart [\"reason\"]      stop, then start\n");
+    printf("  reload [config]         have the running engine reread the catalog\n");
+    printf("  ping [TIMEOUT]          check that the engine answers (Nagios OK/CRITICAL)\n");
+    printf("  kick SYNC... [TIMEOUT]  run syncs now, optionally waiting for the outcome\n");
+    printf("  activate SYNC... [T]    turn syncs on (T: wait for the engine)\n");
+    printf("  deactivate SYNC... [T]  turn syncs off\n");
+    printf("  pause | resume SYNC...  hold syncs in the running engine\n");
+    printf("  status [SYNC...|all]    the state of the syncs\n");
+    printf("  delta [totals] [DB...]  changes waiting in the sources' delta tables\n");
+    printf("  purge [all|TABLE...]    delete delta rows every reader has applied\n");
+    printf("  message TEXT            write a line into the running engine's log\n");
+    printf("  help COMMAND [ACTION]   help on one command\n");
+    printf("  SYNC may be a name, all, or a pattern with %% or *.\n\n");
+    printf("Options (anywhere on the line; also read from the first of ./.bucardorc,\n");
+    printf("~/.bucardorc and /etc/bucardorc, as name=value or name: value lines):\n");
     printf("  -d, --dbname NAME       catalog database (default bucardo)\n");
     printf("  -U, --dbuser USER       catalog user (default bucardo)\n");
     printf("  -P, --dbpass PASS       catalog password (prefer ~/.pgpass)\n");
     printf("  -h, --dbhost HOST       catalog host (default: libpq's, e.g. PGHOST)\n");
     printf("  -p, --dbport PORT       catalog port (default: libpq's, e.g. PGPORT)\n");
-    printf("      --piddir DIR        pid file directory (install)\n");
-    printf("      --bucardorc FILE    read options from FILE instead of ~/.bucardorc\n");
+    printf("      --db, --database DB the database of add table/sequence and similar commands\n");
+    printf("      --piddir DIR        pid file directory (install, start, stop; else the catalog's)\n");
+    printf("      --bucardorc FILE    read options from FILE instead\n");
     printf("      --no-bucardorc      read no options file\n");
     printf("      --batch             do not ask questions\n");
     printf("      --force             skip safety checks where a command allows it\n");
-    printf("  -v, --verbose           say more\n");
-    printf("  -q, --quiet             say less\n");
+    printf("      --dryrun, --dry-run roll back every catalog change instead of committing it\n");
+    printf("      --confirm           ask before committing (env BUCARDO_CONFIRM)\n");
+    printf("  -v, --verbose           say more (repeatable; -vv, --vvv, --vvvv: levels 2-4)\n");
+    printf("  -q, --quiet             say only errors and what was asked for\n");
+    printf("      --debug             debug lines on stderr (env BUCARDO_DEBUG)\n");
+    printf("      --exit-on-nosync    start: refuse when no sync is active (--no-exit-on-nosync)\n");
+    printf("      --quickstart, --bcverbose   accepted; no effect, as in Bucardo 5.6\n");
+    printf("      --retry N, --retry-sleep S, --notimer   kick\n");
+    printf("      --sort N, --show-days, --compress, --tsep SEP   status (tsep: delta too)\n");
     printf("  -?, --help              this help\n");
     printf("      --version           print the version and exit\n");
 }
 
-int cli_help_command(const char *verb)
+/*
+ * help_action - the lines of `text` for one action: synopsis lines
+ * "bucardo VERB WORD..." whose WORD starts like `action` (any case, with
+ * what follows on indented continuation lines), then the description
+ * (lines indented by two).  False when no synopsis line matches.
+ */
+static bool help_action(const char *verb, const char *text, const char *action)
+{
+    StrBuf out;
+    bool keep = false, any = false;
+    size_t vlen = strlen(verb), alen = strlen(action);
+
+    strbuf_init(&out);
+    for (const char *l = text; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (strncmp(l, "bucardo ", 8) == 0) {
+            const char *w = l + 8 + vlen + 1;
+            keep = strncmp(l + 8, verb, vlen) == 0 && alen > 0 && (size_t)(w - l) < len &&
+                   strncasecmp(w, action, alen) == 0;
+            /* "database|dbgroup|table": any alternative may match */
+            for (const char *bar = w; !keep && bar < l + len && *bar != ' '; bar++)
+                if (*bar == '|' && strncasecmp(bar + 1, action, alen) == 0)
+                    keep = true;
+            any = any || keep;
+        } else if (strncmp(l, "  ", 2) == 0 && l[2] != ' ') {
+            keep = true; /* the description */
+        }
+        if (keep)
+            strbuf_printf(&out, "%.*s\n", (int)len, l);
+        l = nl ? nl + 1 : l + len;
+    }
+    if (any)
+        fputs(out.data, stdout);
+    strbuf_free(&out);
+    return any;
+}
+
+int cli_help_command(const char *verb, const char *action)
 {
     for (size_t i = 0; i < sizeof(HELP) / sizeof(HELP[0]); i++)
         if (strcmp(HELP[i].verb, verb) == 0) {
-            fputs(HELP[i].text, stdout);
-            return EXIT_OK;
+            if (action == NULL) {
+                fputs(HELP[i].text, stdout);
+                return EXIT_OK;
+            }
+            if (help_action(verb, HELP[i].text, action))
+                return EXIT_OK;
+            return cli_error("no help for \"%s %s\" (see bucardo help %s)", verb, action, verb);
         }
     return cli_error("no help for \"%s\": not a command (see bucardo --help)", verb);
 }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -41,7 +43,24 @@ typedef enum OptId {
     O_BUCARDORC,
     O_NO_BUCARDORC,
     O_REPAIR,
-    O_JSON
+    O_JSON,
+    O_DEBUG,
+    O_DRYRUN,
+    O_CONFIRM,
+    O_VV,
+    O_VVV,
+    O_VVVV,
+    O_QUICKSTART,
+    O_BCVERBOSE,
+    O_NOTIMER,
+    O_SORT,
+    O_SHOWDAYS,
+    O_COMPRESS,
+    O_RETRY,
+    O_RETRYSLEEP,
+    O_TSEP,
+    O_EXIT_ON_NOSYNC,
+    O_NO_EXIT_ON_NOSYNC
 } OptId;
 
 typedef struct OptSpec {
@@ -59,7 +78,7 @@ static const OptSpec OPTIONS[] = {
     {O_DBPASS, OPT_VALUE, {"dbpass", "db-pass"}, 'P'},
     {O_PIDDIR, OPT_VALUE, {"piddir", "pid-dir"}, 0},
     {O_RELGROUP, OPT_VALUE, {"relgroup", "herd"}, 0},
-    {O_DB, OPT_VALUE, {"db"}, 0},
+    {O_DB, OPT_VALUE, {"db", "database"}, 0},
     {O_DEBUGFILE, OPT_VALUE, {"debugfile"}, 0},
     {O_BATCH, OPT_FLAG, {"batch"}, 0},
     {O_FORCE, OPT_FLAG, {"force"}, 0},
@@ -76,39 +95,99 @@ static const OptSpec OPTIONS[] = {
     {O_NO_BUCARDORC, OPT_FLAG, {"no-bucardorc"}, 0},
     {O_REPAIR, OPT_FLAG, {"repair"}, 0},
     {O_JSON, OPT_FLAG, {"json"}, 0},
+    {O_DEBUG, OPT_FLAG, {"debug"}, 0},
+    {O_DRYRUN, OPT_FLAG, {"dryrun", "dry-run"}, 0},
+    {O_CONFIRM, OPT_FLAG, {"confirm"}, 0},
+    {O_VV, OPT_FLAG, {"vv"}, 0},
+    {O_VVV, OPT_FLAG, {"vvv"}, 0},
+    {O_VVVV, OPT_FLAG, {"vvvv"}, 0},
+    {O_QUICKSTART, OPT_FLAG, {"quickstart"}, 0},
+    {O_BCVERBOSE, OPT_FLAG, {"bcverbose"}, 0},
+    {O_NOTIMER, OPT_FLAG, {"notimer"}, 0},
+    {O_SORT, OPT_VALUE, {"sort"}, 0},
+    {O_SHOWDAYS, OPT_FLAG, {"showdays", "show-days"}, 0},
+    {O_COMPRESS, OPT_FLAG, {"compress"}, 0},
+    {O_RETRY, OPT_VALUE, {"retry"}, 0},
+    {O_RETRYSLEEP, OPT_VALUE, {"retrysleep", "retry-sleep"}, 0},
+    {O_TSEP, OPT_VALUE, {"tsep"}, 0},
+    {O_EXIT_ON_NOSYNC, OPT_FLAG, {"exit-on-nosync"}, 0},
+    {O_NO_EXIT_ON_NOSYNC, OPT_FLAG, {"no-exit-on-nosync"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
-/* Which object kind a word names, e.g. "dbs" and "database" both -> "db". */
-static const char *normalise_kind(const char *word)
+/* starts_ci - whether word starts with prefix, ignoring case. */
+static bool starts_ci(const char *word, const char *prefix)
 {
-    static const char *const map[][2] = {
-        {"db", "db"},
-        {"dbs", "db"},
-        {"database", "db"},
-        {"databases", "db"},
-        {"dbgroup", "dbgroup"},
-        {"dbgroups", "dbgroup"},
-        {"table", "table"},
-        {"tables", "table"},
-        {"relgroup", "relgroup"},
-        {"relgroups", "relgroup"},
-        {"herd", "relgroup"},
-        {"herds", "relgroup"},
-        {"sync", "sync"},
-        {"syncs", "sync"},
-        {"all", "all"},
-        {"sequence", "sequence"},
-        {"sequences", "sequence"},
-        {"customname", "customname"},
-        {"customnames", "customname"},
-        {"customcols", "customcols"},
-        {"customcol", "customcols"},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(word, map[i][0]) == 0)
-            return map[i][1];
+    return strncasecmp(word, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * normalise_kind - which object kind a word names, with Bucardo's
+ * abbreviations, misspellings, plurals and any case (its
+ * standardize_name): "tab", "tbales", "seq", "cname", "ccol", "dbs",
+ * "database", "herd", "sink"...  NULL: not an object kind.
+ */
+static const char *normalise_kind(const char *w)
+{
+    size_t n = strlen(w);
+
+    if (starts_ci(w, "code") || starts_ci(w, "ccode") || starts_ci(w, "customcode") ||
+        starts_ci(w, "custom_code"))
+        return "customcode";
+    if (starts_ci(w, "cname") || starts_ci(w, "customname") || starts_ci(w, "custom_name"))
+        return "customname";
+    if (starts_ci(w, "ccol") || starts_ci(w, "customcol") || starts_ci(w, "custom_col"))
+        return "customcols";
+    if (starts_ci(w, "dbg") || (n > 6 && (w[0] == 'd' || w[0] == 'D') && strcasestr(w + 2, "group") != NULL))
+        return "dbgroup";
+    if (starts_ci(w, "db") || starts_ci(w, "database"))
+        return "db";
+    if (starts_ci(w, "relgr") || starts_ci(w, "herd"))
+        return "relgroup";
+    if (n >= 4 && (w[0] == 's' || w[0] == 'S') && strchr("yiYI", w[1]) && (w[2] == 'n' || w[2] == 'N') &&
+        strchr("ckCK", w[3]))
+        return "sync";
+    if (starts_ci(w, "tab") || starts_ci(w, "tbale"))
+        return "table";
+    if (starts_ci(w, "seq"))
+        return "sequence";
+    if (strcasecmp(w, "all") == 0)
+        return "all";
+    if (starts_ci(w, "config"))
+        return "config";
+    if (starts_ci(w, "clon"))
+        return "clone";
     return NULL;
+}
+
+/*
+ * normalise_verb - Bucardo's spellings of a verb (any case; "l", "lsit",
+ * "del", "upd", "strt", "msg", "vali...", ...) to the verb of the command
+ * table.  Unknown words come back lower-cased.  The result is static or
+ * the (lower-cased in place) word itself.
+ */
+static const char *normalise_verb(char *w)
+{
+    static const char *const alias[][2] = {
+        {"l", "list"},          {"lsit", "list"},       {"liast", "list"},  {"lisy", "list"},
+        {"lit", "list"},        {"delete", "remove"},   {"del", "remove"},  {"upd", "update"},
+        {"udpate", "update"},   {"strt", "start"},      {"msg", "message"}, {"deltas", "delta"},
+        {"uprgade", "upgrade"}, {"ugprade", "upgrade"},
+    };
+
+    for (char *p = w; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
+        if (strcmp(w, alias[i][0]) == 0)
+            return alias[i][1];
+    if (strncmp(w, "vali", 4) == 0)
+        return "validate";
+    if (strncmp(w, "upgr", 4) == 0)
+        return "upgrade";
+    if (strncmp(w, "instal", 6) == 0)
+        return "install";
+    return w;
 }
 
 /* The table of commands: (verb, kind) -> handler.  kind NULL: no kind word. */
@@ -168,11 +247,19 @@ static const Command COMMANDS[] = {
     {"compare", NULL, cmd_compare},
     {"show", NULL, cmd_show},
     {"set", NULL, cmd_set},
+    {"ping", NULL, cmd_ping},
+    {"message", NULL, cmd_message},
+    {"delta", NULL, cmd_delta},
+    {"purge", NULL, cmd_purge},
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
-/* apply_option - store one option's value in the context. */
-static void apply_option(CliContext *ctx, OptId id, const char *value)
+/*
+ * apply_option - store one option's value in the context; false after
+ * printing why a value is invalid.  `from` names where it came from (the
+ * command line or an rc file line) for that error.
+ */
+static bool apply_option(CliContext *ctx, OptId id, const char *value, const char *from)
 {
     switch (id) {
     case O_DBHOST: ctx->catalog.host = value; break;
@@ -188,6 +275,9 @@ static void apply_option(CliContext *ctx, OptId id, const char *value)
     case O_FORCE: ctx->force = true; break;
     case O_FOREGROUND: ctx->foreground = true; break;
     case O_VERBOSE: ctx->verbose++; break;
+    case O_VV: ctx->verbose = 2; break;
+    case O_VVV: ctx->verbose = 3; break;
+    case O_VVVV: ctx->verbose = 4; break;
     case O_QUIET: ctx->quiet++; break;
     case O_TABLE: strlist_add_split(&ctx->tables, value, ','); break;
     case O_EXCLUDE_TABLE: strlist_add_split(&ctx->exclude_tables, value, ','); break;
@@ -195,11 +285,45 @@ static void apply_option(CliContext *ctx, OptId id, const char *value)
     case O_EXCLUDE_SCHEMA: strlist_add_split(&ctx->exclude_schemas, value, ','); break;
     case O_REPAIR: ctx->repair = true; break;
     case O_JSON: ctx->json = true; break;
+    case O_DEBUG: ctx->debug++; break;
+    case O_DRYRUN: ctx->dryrun = true; break;
+    case O_CONFIRM: ctx->confirm = true; break;
+    case O_NOTIMER: ctx->notimer = true; break;
+    case O_SHOWDAYS: ctx->showdays = true; break;
+    case O_COMPRESS: ctx->compress = true; break;
+    case O_EXIT_ON_NOSYNC: ctx->exit_on_nosync = 1; break;
+    case O_NO_EXIT_ON_NOSYNC: ctx->exit_on_nosync = 0; break;
+    case O_TSEP: ctx->tsep = value; break;
+    case O_SORT:
+        /* Bucardo: +-1 to 9, a column of the status table (2 and 4 sort by name). */
+        if (!parse_int(value, -9, 9, &ctx->sort) || ctx->sort == 0)
+            return cli_error("%s: invalid --sort \"%s\": expected 1 to 9 or -1 to -9", from, value) == 0;
+        break;
+    case O_RETRY:
+        if (!parse_int(value, 0, 1000000, &ctx->retry))
+            return cli_error("%s: invalid --retry \"%s\": expected a number of retries", from, value) == 0;
+        break;
+    case O_RETRYSLEEP:
+        if (!parse_int(value, 0, 86400, &ctx->retry_sleep))
+            return cli_error("%s: invalid --retry-sleep \"%s\": expected seconds (0 to 86400)", from,
+                             value) == 0;
+        break;
+    case O_QUICKSTART:
+    case O_BCVERBOSE:
+        /* Accepted like Bucardo 5.6 accepts them: there they do nothing any
+         * more (quickstart skipped checks this engine never makes at start;
+         * bcverbose was the MCP's constructor verbosity, which is the log's
+         * level here).  Said, not silently dropped. */
+        if (ctx->verbose > 0)
+            fprintf(stderr, "bucardo: --%s has no effect (as in Bucardo 5.6)\n",
+                    id == O_QUICKSTART ? "quickstart" : "bcverbose");
+        break;
     case O_HELP:
     case O_VERSION:
     case O_BUCARDORC:
     case O_NO_BUCARDORC: break;
     }
+    return true;
 }
 
 static const OptSpec *find_long(const char *name, size_t len)
@@ -259,6 +383,10 @@ static bool parse_args(CliContext *ctx, int argc, char **argv, Parsed *p)
                     return cli_error("option \"--%.*s\" takes no value", (int)len, name) == 0;
                 value = eq + 1;
             }
+        } else if (arg[2] != '\0' && (spec = find_long(arg + 1, strlen(arg + 1))) != NULL &&
+                   spec->kind == OPT_FLAG && strlen(arg + 1) > 1) {
+            /* -vv, -vvv, -vvvv, -debug...: Bucardo's Getopt::Long takes a
+             * long option's name after one dash too. */
         } else {
             spec = find_short(arg[1]);
             if (spec == NULL)
@@ -279,22 +407,50 @@ static bool parse_args(CliContext *ctx, int argc, char **argv, Parsed *p)
         case O_VERSION: p->version = true; break;
         case O_NO_BUCARDORC: p->no_rc = true; break;
         case O_BUCARDORC: p->rcfile = value; break;
-        default: apply_option(ctx, spec->id, value); break;
+        default:
+            if (!apply_option(ctx, spec->id, value, "command line"))
+                return false;
+            break;
         }
     }
     return true;
 }
 
 /*
- * read_rcfile - apply "name=value" lines (an optional leading "--" is
- * allowed, '#' starts a comment) before the command line's own options.
- * A missing default file is fine; a missing named file is an error.
+ * warn_unused_key - an rc file key this program does not use (Bucardo's
+ * --sendmail, --log-destination... or a typo): a warning, once per key,
+ * never an error, so one rc file can serve both programs.
+ */
+static void warn_unused_key(StrList *warned, const char *path, int lineno, const char *name, size_t len)
+{
+    char *key = xasprintf("%.*s", (int)len, name);
+
+    for (int i = 0; i < warned->count; i++)
+        if (strcmp(warned->items[i], key) == 0) {
+            free(key);
+            return;
+        }
+    fprintf(stderr, "bucardo: warning: %s line %d: \"%s\" is not used by this program; ignored\n", path,
+            lineno, key);
+    strlist_add(warned, key);
+    free(key);
+}
+
+/*
+ * read_rcfile - apply the file's settings before the command line's own
+ * options.  Lines are "name=value" or "name: value" (Bucardo's two forms,
+ * blanks allowed around the separator; an optional leading "--"), '#'
+ * starts a comment, a bare name sets a flag.  A key this program does not
+ * use, or a line that is not a setting, is warned about and skipped; a key
+ * it uses with a bad value is an error.  A missing default file is fine; a
+ * missing named file is an error.
  */
 static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
 {
     FILE *f = fopen(path, "r");
     char line[4096];
     int lineno = 0;
+    StrList warned = {0};
 
     if (f == NULL) {
         if (!must_exist)
@@ -302,10 +458,11 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
         return cli_error("cannot open %s", path) == 0;
     }
     while (fgets(line, sizeof(line), f)) {
-        char *s = line, *eq, *end;
-        const char *value;
-        size_t namelen;
+        char *s = line, *end, *from;
+        const char *value = NULL;
+        size_t namelen = 0;
         const OptSpec *spec;
+        bool ok;
 
         lineno++;
         end = s + strlen(s);
@@ -313,6 +470,7 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
          * a line of its own: refuse it rather than misread it. */
         if (end - s == (ptrdiff_t)sizeof(line) - 1 && end[-1] != '\n' && !feof(f)) {
             fclose(f);
+            strlist_free(&warned);
             return cli_error("%s line %d: longer than %d bytes", path, lineno, (int)sizeof(line) - 2) == 0;
         }
         while (*s == ' ' || *s == '\t')
@@ -323,39 +481,85 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
             continue;
         if (s[0] == '-' && s[1] == '-')
             s += 2;
-        eq = strchr(s, '=');
-        /* Bucardo's rc files allow blanks around '=' ("dbport = 5432"). */
-        namelen = eq ? (size_t)(eq - s) : strlen(s);
-        while (namelen > 0 && (s[namelen - 1] == ' ' || s[namelen - 1] == '\t'))
-            namelen--;
-        value = eq ? eq + 1 : NULL;
-        while (value && (*value == ' ' || *value == '\t'))
-            value++;
+        while (s[namelen] == '_' || s[namelen] == '-' || (s[namelen] >= 'a' && s[namelen] <= 'z') ||
+               (s[namelen] >= 'A' && s[namelen] <= 'Z') || (s[namelen] >= '0' && s[namelen] <= '9'))
+            namelen++;
+        {
+            const char *sep = s + namelen;
+            while (*sep == ' ' || *sep == '\t')
+                sep++;
+            if (*sep == '=' || *sep == ':') {
+                value = sep + 1;
+                while (*value == ' ' || *value == '\t')
+                    value++;
+            } else if (*sep != '\0') {
+                namelen = 0;
+            }
+            if (namelen == 0) {
+                fprintf(stderr, "bucardo: warning: %s line %d: not a \"name=value\" setting; ignored\n", path,
+                        lineno);
+                continue;
+            }
+        }
         spec = find_long(s, namelen);
         if (spec == NULL || spec->id == O_BUCARDORC || spec->id == O_HELP || spec->id == O_VERSION ||
-            spec->id == O_NO_BUCARDORC || (spec->kind == OPT_VALUE && eq == NULL)) {
-            fclose(f);
-            return cli_error("%s line %d: not a known \"option=value\" setting", path, lineno) == 0;
+            spec->id == O_NO_BUCARDORC) {
+            warn_unused_key(&warned, path, lineno, s, namelen);
+            continue;
         }
+        if (spec->kind == OPT_VALUE && value == NULL) {
+            fclose(f);
+            strlist_free(&warned);
+            return cli_error("%s line %d: \"%.*s\" needs a value", path, lineno, (int)namelen, s) == 0;
+        }
+        from = xasprintf("%s line %d", path, lineno);
         if (spec->kind == OPT_FLAG) {
             bool on = true;
-            if (value && !parse_bool(value, &on)) {
-                fclose(f);
-                return cli_error("%s line %d: not a boolean value", path, lineno) == 0;
-            }
-            if (on)
-                apply_option(ctx, spec->id, NULL);
+            ok = value == NULL || parse_bool(value, &on);
+            if (!ok)
+                cli_error("%s: not a boolean value", from);
+            else if (on)
+                ok = apply_option(ctx, spec->id, NULL, from);
         } else {
             strlist_add(&ctx->owned, value);
-            apply_option(ctx, spec->id, ctx->owned.items[ctx->owned.count - 1]);
+            ok = apply_option(ctx, spec->id, ctx->owned.items[ctx->owned.count - 1], from);
+        }
+        free(from);
+        if (!ok) {
+            fclose(f);
+            strlist_free(&warned);
+            return false;
         }
     }
+    strlist_free(&warned);
     if (ferror(f)) {
         fclose(f);
         return cli_error("cannot read %s", path) == 0;
     }
     fclose(f);
     return true;
+}
+
+/*
+ * read_default_rcfile - Bucardo's search: ./.bucardorc, then
+ * ~/.bucardorc, then /etc/bucardorc; the first that exists is read, the
+ * others are not.  BUCARDO_ETC_RC (for tests) replaces /etc/bucardorc.
+ */
+static bool read_default_rcfile(CliContext *ctx)
+{
+    const char *home = getenv("HOME"), *etc = getenv("BUCARDO_ETC_RC");
+    char *homerc = home ? xasprintf("%s/.bucardorc", home) : NULL;
+    const char *candidates[3] = {".bucardorc", homerc, etc && *etc ? etc : "/etc/bucardorc"};
+    bool ok = true;
+
+    for (int i = 0; i < 3; i++)
+        if (candidates[i] && access(candidates[i], F_OK) == 0) {
+            cli_debug(ctx, "reading %s", candidates[i]);
+            ok = read_rcfile(ctx, candidates[i], true);
+            break;
+        }
+    free(homerc);
+    return ok;
 }
 
 static void context_free(CliContext *ctx)
@@ -369,16 +573,43 @@ static void context_free(CliContext *ctx)
     strbuf_free(&ctx->said);
 }
 
-/* dispatch - find the handler for the words and run it. */
-static int dispatch(CliContext *ctx)
+/*
+ * dispatch_words - find the handler for w[0..n) (the verb already
+ * normalised) and run it.
+ */
+static int dispatch_words(CliContext *ctx, int n, char **w)
 {
-    char **w = ctx->words.items;
-    int n = ctx->words.count;
     const char *kind;
 
     if (strcmp(w[0], "help") == 0)
-        return n > 1 ? cli_help_command(w[1]) : (cli_usage(), EXIT_OK);
+        return n > 1 ? cli_help_command(normalise_verb(w[1]), n > 2 ? w[2] : NULL) : (cli_usage(), EXIT_OK);
+    /* "config show|set ..." is Bucardo's older spelling of show/set. */
+    if (strcmp(w[0], "config") == 0) {
+        if (n >= 2 && strcasecmp(w[1], "show") == 0)
+            return n == 2 ? cmd_show(ctx, 1, (char *[]){"all"}) : cmd_show(ctx, n - 2, w + 2);
+        if (n >= 2 && strcasecmp(w[1], "set") == 0)
+            return cmd_set(ctx, n - 2, w + 2);
+        return cli_error("usage: bucardo config show [NAME ...|all] | bucardo config set NAME=VALUE ...");
+    }
+    /* What cannot be rolled back is refused under --dryrun rather than done. */
+    if (ctx->dryrun && (strcmp(w[0], "install") == 0 || strcmp(w[0], "upgrade") == 0 ||
+                        (strcmp(w[0], "compare") == 0 && ctx->repair)))
+        return cli_error("%s%s cannot be run with --dryrun: its changes are not made in one transaction",
+                         w[0], strcmp(w[0], "compare") == 0 ? " --repair" : "");
     kind = n > 1 ? normalise_kind(w[1]) : NULL;
+    if (strcmp(w[0], "list") == 0 && kind && strcmp(kind, "config") == 0)
+        return n == 2 ? cmd_show(ctx, 1, (char *[]){"all"}) : cmd_show(ctx, n - 2, w + 2);
+    /* "inspect sync|relgroup NAME"; "inspect [table] NAME" stays cmd_inspect's. */
+    if (strcmp(w[0], "inspect") == 0 && kind && (strcmp(kind, "sync") == 0 || strcmp(kind, "relgroup") == 0))
+        return cmd_inspect_object(ctx, kind, n - 2, w + 2);
+    /* "remove all TYPE" / "remove TYPE all": every object of a kind. */
+    if (strcmp(w[0], "remove") == 0 && n == 3) {
+        const char *k0 = normalise_kind(w[1]), *k1 = normalise_kind(w[2]);
+        if (k0 && k1 && strcmp(k0, "all") == 0 && strcmp(k1, "all") != 0)
+            return cmd_remove_all(ctx, k1);
+        if (k0 && k1 && strcmp(k1, "all") == 0 && strcmp(k0, "all") != 0)
+            return cmd_remove_all(ctx, k0);
+    }
     for (size_t i = 0; i < NCOMMANDS; i++) {
         const Command *c = &COMMANDS[i];
         if (strcmp(c->verb, w[0]) != 0)
@@ -407,6 +638,38 @@ static int dispatch(CliContext *ctx)
     return cli_error("unknown command \"%s\" (see bucardo --help)", w[0]);
 }
 
+/*
+ * dispatch - normalise the verb (any case, Bucardo's abbreviations and
+ * misspellings, the "add_sync" form: verb and noun joined by '_'), then
+ * run the command.
+ */
+static int dispatch(CliContext *ctx)
+{
+    int n = ctx->words.count, code;
+    char **w = xcalloc((size_t)n + 2, sizeof(char *));
+    char *joined = NULL, *verb = ctx->words.items[0];
+    char *us = strchr(verb, '_');
+    int k = 0;
+
+    /* Bucardo's /^(\w+)_(\w+)$/: "add_sync", "list_tables". */
+    if (us != NULL && us > verb && us[1] != '\0' && strchr(us + 1, '_') == NULL &&
+        strspn(verb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(verb)) {
+        joined = xstrdup(verb);
+        joined[us - verb] = '\0';
+        w[k++] = (char *)normalise_verb(joined);
+        w[k++] = joined + (us - verb) + 1;
+    } else {
+        w[k++] = (char *)normalise_verb(verb);
+    }
+    for (int i = 1; i < n; i++)
+        w[k++] = ctx->words.items[i];
+    cli_debug(ctx, "command: %s%s%s", w[0], k > 1 ? " " : "", k > 1 ? w[1] : "");
+    code = dispatch_words(ctx, k, w);
+    free(joined);
+    free(w);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     CliContext ctx;
@@ -428,16 +691,17 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--bucardorc") == 0 && i + 1 < argc)
             parsed.rcfile = argv[i + 1];
     }
+    ctx.exit_on_nosync = -1;
+    {
+        const char *d = getenv("BUCARDO_DEBUG");
+        long level;
+        if (d && *d && parse_int(d, 0, 100, &level))
+            ctx.debug = (int)level;
+        else if (d && *d)
+            ctx.debug = 1;
+    }
     if (!parsed.no_rc) {
-        const char *home = getenv("HOME");
-        bool ok = true;
-        if (parsed.rcfile) {
-            ok = read_rcfile(&ctx, parsed.rcfile, true);
-        } else if (home) {
-            char *path = xasprintf("%s/.bucardorc", home);
-            ok = read_rcfile(&ctx, path, false);
-            free(path);
-        }
+        bool ok = parsed.rcfile ? read_rcfile(&ctx, parsed.rcfile, true) : read_default_rcfile(&ctx);
         if (!ok) {
             context_free(&ctx);
             return EXIT_FAIL;
@@ -447,12 +711,20 @@ int main(int argc, char **argv)
         context_free(&ctx);
         return EXIT_FAIL;
     }
+    {
+        /* Bucardo: BUCARDO_CONFIRM applies unless --confirm was given. */
+        const char *c = getenv("BUCARDO_CONFIRM");
+        bool on = false;
+        if (!ctx.confirm && c && *c && (!parse_bool(c, &on) || on))
+            ctx.confirm = true;
+    }
     if (parsed.version) {
         printf("bucardo version %s\n", BUCARDO_VERSION);
         code = EXIT_OK;
     } else if (parsed.help || ctx.words.count == 0) {
         if (parsed.help && ctx.words.count > 0)
-            code = cli_help_command(ctx.words.items[0]);
+            code = cli_help_command(normalise_verb(ctx.words.items[0]),
+                                    ctx.words.count > 1 ? ctx.words.items[1] : NULL);
         else if (parsed.help) {
             cli_usage();
             code = EXIT_OK;

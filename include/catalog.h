@@ -80,4 +80,27 @@ PGconn *dbinfo_connect(const DbInfo *db) MUST_CHECK;
 /* catalog_get_setting - a config setting into an xmalloc'd string, or NULL. */
 char *catalog_get_setting(PGconn *cat, const char *name);
 
+/*
+ * CATALOG_PURGE_SNAPSHOTS_SQL - for source database $1: one row per
+ * snapshot a delta row must be visible in before it may be deleted (the
+ * `prev` of every sync reading that source, and the snapshot of every
+ * member still behind); a NULL row when some sync reading it never
+ * completed a cycle (then nothing may go).  Used by the engine's purge
+ * after each cycle and by `bucardo purge`.
+ */
+#define CATALOG_PURGE_SNAPSHOTS_SQL                                                                          \
+    "SELECT NULL::text FROM bucardo.sync s"                                                                  \
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"           \
+    " WHERE NOT EXISTS (SELECT 1 FROM bucardo.sync_source_state ss WHERE ss.sync = s.name AND ss.db = $1)"   \
+    " UNION ALL "                                                                                            \
+    "SELECT ss.snapshot::text FROM bucardo.sync_source_state ss"                                             \
+    "  JOIN bucardo.sync s ON s.name = ss.sync"                                                              \
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = ss.db"        \
+    " WHERE ss.db = $1"                                                                                      \
+    " UNION ALL "                                                                                            \
+    "SELECT ms.snapshot::text FROM bucardo.sync_member_state ms"                                             \
+    "  JOIN bucardo.sync s ON s.name = ms.sync"                                                              \
+    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.db = ms.member"                          \
+    " WHERE ms.source = $1"
+
 #endif

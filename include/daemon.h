@@ -19,6 +19,14 @@
  * waiting for a run that will not come. */
 #define CHANNEL_KICK_REFUSED "bucardo_kick_refused"
 
+/* Bucardo's ping: the CLI NOTIFYs CHANNEL_PING, the engine answers on
+ * CHANNEL_PONG (payload: its pid).  Same names as Bucardo's MCP uses, so
+ * scripts that ping it keep working. */
+#define CHANNEL_PING "bucardo_mcp_ping"
+#define CHANNEL_PONG "bucardo_mcp_pong"
+/* `bucardo message TEXT`: the engine writes "MESSAGE: TEXT" to its log. */
+#define CHANNEL_MESSAGE "bucardo_message"
+
 #define PID_FILE_NAME "bucardo.mcp.pid"
 
 typedef struct DaemonConfig {

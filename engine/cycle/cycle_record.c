@@ -38,20 +38,7 @@ static const char SQL_MEMBER_CAUGHT_UP[] =
 static const char SQL_LOCK_SYNC[] = "SELECT FROM bucardo.sync WHERE name = $1 FOR SHARE";
 static const char SQL_SAME_SHAPE[] = "SELECT " SYNC_SHAPE_SQL " = $2 FROM bucardo.sync s WHERE s.name = $1";
 static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
-static const char SQL_PURGE_SNAPSHOTS[] =
-    "SELECT NULL::text FROM bucardo.sync s"
-    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
-    " WHERE NOT EXISTS (SELECT 1 FROM bucardo.sync_source_state ss WHERE ss.sync = s.name AND ss.db = $1)"
-    " UNION ALL "
-    "SELECT ss.snapshot::text FROM bucardo.sync_source_state ss"
-    "  JOIN bucardo.sync s ON s.name = ss.sync"
-    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = ss.db"
-    " WHERE ss.db = $1"
-    " UNION ALL "
-    "SELECT ms.snapshot::text FROM bucardo.sync_member_state ms"
-    "  JOIN bucardo.sync s ON s.name = ms.sync"
-    "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.db = ms.member"
-    " WHERE ms.source = $1";
+static const char SQL_PURGE_SNAPSHOTS[] = CATALOG_PURGE_SNAPSHOTS_SQL;
 
 /* purge - delete delta rows that every sync reading source s has applied. */
 void purge(SyncRunner *r, int s)

@@ -82,7 +82,8 @@ static const char SQL_ACTIVE_SYNCS[] =
     "  FROM bucardo.sync s WHERE s.status = 'active' ORDER BY s.name";
 
 static const char SQL_LISTEN[] =
-    "LISTEN " CHANNEL_KICK "; LISTEN " CHANNEL_RELOAD "; LISTEN " CHANNEL_PAUSE "; LISTEN " CHANNEL_RESUME;
+    "LISTEN " CHANNEL_KICK "; LISTEN " CHANNEL_RELOAD "; LISTEN " CHANNEL_PAUSE "; LISTEN " CHANNEL_RESUME
+    "; LISTEN " CHANNEL_PING "; LISTEN " CHANNEL_MESSAGE;
 
 static const char SQL_SETTINGS[] =
     "SELECT coalesce((SELECT setting FROM bucardo.config WHERE name = 'chunk_size'), '262144'),"
@@ -307,6 +308,28 @@ static void handle_notifications(Controller *c, bool *do_reload)
         if (strcmp(n->relname, CHANNEL_RELOAD) == 0) {
             log_info("reloading the catalog");
             *do_reload = !reload(c);
+            PQfreemem(n);
+            continue;
+        }
+        if (strcmp(n->relname, CHANNEL_PING) == 0) {
+            /* Answered from this loop: a pong says the controller itself
+             * reads its catalog connection, not only that a pid exists. */
+            /* With a sync name as payload (activate/deactivate waiting for
+             * the reload they sent before), the answer says whether that
+             * sync's worker runs now: "PID\tSYNC\trunning|stopped". */
+            char *pong = n->extra[0] == '\0'
+                             ? xasprintf("%ld", (long)getpid())
+                             : xasprintf("%ld\t%s\t%s", (long)getpid(), n->extra,
+                                         find_worker(c, n->extra) >= 0 ? "running" : "stopped");
+            const char *params[2] = {CHANNEL_PONG, pong};
+            if (!pg_exec(c->cat, "catalog", "SELECT pg_notify($1, $2)", 2, params))
+                log_warn("cannot answer a ping");
+            free(pong);
+            PQfreemem(n);
+            continue;
+        }
+        if (strcmp(n->relname, CHANNEL_MESSAGE) == 0) {
+            log_info("MESSAGE: %s", n->extra);
             PQfreemem(n);
             continue;
         }

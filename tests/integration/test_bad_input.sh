@@ -242,7 +242,8 @@ refused() {  # refused STDERR ARGS...
 refused 'bucardo: no database named "nosuchdb"' remove database d3 nosuchdb
 refused 'bucardo: no table named "all" is known to bucardo (add it with '"'bucardo add table')" add relgroup rgx all
 refused 'bucardo: no database named "nosuchdb"' add dbgroup gx d1:source nosuchdb
-refused 'bucardo: no sync named "0"' activate s1 0
+# a trailing number is activate's timeout (Bucardo's): waiting needs a running engine
+refused "bucardo: Bucardo is not running: start it with 'bucardo start'" activate s1 0
 refused 'bucardo: public.pt_a1 is a partition of public.pt in database "d1": add public.pt, which replicates all its partitions' \
     add table pt_a1 db=d1
 refused 'bucardo: public.pt_a is a partition of public.pt in database "d1": add public.pt, which replicates all its partitions' \

@@ -8,6 +8,10 @@
 # the unprivileged "postgres" OS user, while the tests themselves stay root.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# bucardo reads /etc/bucardorc when neither ./.bucardorc nor ~/.bucardorc
+# exists (as Bucardo does); Debian's bucardo package installs one naming
+# localhost:5432.  Tests read no system file: BUCARDO_ETC_RC replaces it.
+export BUCARDO_ETC_RC=${BUCARDO_ETC_RC:-/nonexistent/bucardorc}
 
 pg_as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
