@@ -133,8 +133,8 @@ static int failing_writer(const Cycle *c, const char *err)
     for (int w = 0; w < c->nw; w++) {
         const char *name = writer_dbinfo(c->r, w)->name;
         size_t n = strlen(name);
-        if (strncmp(err, "target ", 7) == 0 && strncmp(err + 7, name, n) == 0 && strncmp(err + 7 + n, ": ", 2) == 0 &&
-            n > best_len) {
+        if (strncmp(err, "target ", 7) == 0 && strncmp(err + 7, name, n) == 0 &&
+            strncmp(err + 7 + n, ": ", 2) == 0 && n > best_len) {
             best = w;
             best_len = n;
         }
@@ -205,8 +205,9 @@ bool exception_prepare(Cycle *c, const WorkItem *items, int n, const char *err)
     return true;
 }
 
-/* batch_keys - per source, the keys of the failing batch as JSON objects. */
-static json_object *batch_keys(Cycle *c, char *err, size_t errlen, bool *ok)
+/* batch_keys - per source, the keys of the failing batch as JSON objects,
+ * and (into rows) the source's current row of each (null: deleted). */
+static json_object *batch_keys(Cycle *c, json_object *rows, char *err, size_t errlen, bool *ok)
 {
     json_object *keys = json_object_new_object();
     int t = c->exc.t;
@@ -220,9 +221,11 @@ static json_object *batch_keys(Cycle *c, char *err, size_t errlen, bool *ok)
         if (!c->src_on[s] || c->nkeys[s * c->nt + t] == 0)
             continue;
         p = &c->r->src[s].plans[t];
-        sql = xasprintf("SELECT row_to_json(x)::text FROM (SELECT %s FROM pg_temp.bucardo_k%d"
-                        " WHERE bucardo_n > %ld AND (%ld < 0 OR bucardo_n <= %ld) ORDER BY bucardo_n LIMIT %d) x",
-                        p->keycols, t, c->exc.lo, c->exc.hi, c->exc.hi, EXCEPTION_KEYS_MAX);
+        sql = xasprintf(
+            "SELECT row_to_json(k)::text, to_jsonb(t)::text FROM (SELECT %s FROM pg_temp.bucardo_k%d"
+            " WHERE bucardo_n > %ld AND (%ld < 0 OR bucardo_n <= %ld) ORDER BY bucardo_n LIMIT %d) k"
+            " LEFT JOIN %s t ON %s",
+            p->keycols, t, c->exc.lo, c->exc.hi, c->exc.hi, EXCEPTION_KEYS_MAX, p->from, p->keyjoin);
         res = src_query(c->r, s, p->display, sql, PGRES_TUPLES_OK, err, errlen);
         free(sql);
         if (res == NULL) {
@@ -230,8 +233,15 @@ static json_object *batch_keys(Cycle *c, char *err, size_t errlen, bool *ok)
             break;
         }
         list = json_object_new_array();
-        for (int i = 0; i < PQntuples(res); i++)
-            json_object_array_add(list, json_tokener_parse(PQgetvalue(res, i, 0)));
+        {
+            json_object *rl = json_object_new_array();
+            for (int i = 0; i < PQntuples(res); i++) {
+                json_object_array_add(list, json_tokener_parse(PQgetvalue(res, i, 0)));
+                json_object_array_add(rl, PQgetisnull(res, i, 1) ? NULL
+                                                                 : json_tokener_parse(PQgetvalue(res, i, 1)));
+            }
+            json_object_object_add(rows, c->r->def.sources[s].name, rl);
+        }
         json_object_object_add(keys, c->r->def.sources[s].name, list);
         PQclear(res);
     }
@@ -253,8 +263,9 @@ static bool skip_batch(Cycle *c, const char *codes, char *err, size_t errlen)
         if (!c->src_on[s] || c->nkeys[s * c->nt + t] == 0)
             continue;
         p = &c->r->src[s].plans[t];
-        sql = xasprintf("DELETE FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND (%ld < 0 OR bucardo_n <= %ld)",
-                        t, c->exc.lo, c->exc.hi, c->exc.hi);
+        sql = xasprintf(
+            "DELETE FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND (%ld < 0 OR bucardo_n <= %ld)", t,
+            c->exc.lo, c->exc.hi, c->exc.hi);
         res = src_query(c->r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
         free(sql);
         if (res == NULL) {
@@ -266,11 +277,12 @@ static bool skip_batch(Cycle *c, const char *codes, char *err, size_t errlen)
         c->nkeys[s * c->nt + t] -= n;
         total += n;
     }
-    log_warn("sync %s: table %s: exception customcode %s skipped %ld key(s) of the failing batch (%s); they are "
-             "not replicated",
-             c->r->def.name, table, codes, total, c->exc.error);
-    strbuf_printf(&c->hook_warn, "%s%ld key(s) of table %s skipped by exception customcode %s", c->hook_warn.len ? "; " : "",
-                  total, table, codes);
+    log_warn(
+        "sync %s: table %s: exception customcode %s skipped %ld key(s) of the failing batch (%s); they are "
+        "not replicated",
+        c->r->def.name, table, codes, total, c->exc.error);
+    strbuf_printf(&c->hook_warn, "%s%ld key(s) of table %s skipped by exception customcode %s",
+                  c->hook_warn.len ? "; " : "", total, table, codes);
     free(table);
     return true;
 }
@@ -343,9 +355,13 @@ int exception_run(Cycle *c, char *err, size_t errlen)
     if (c->exc.sqlstate)
         json_object_object_add(info, "sqlstate", json_object_new_string(c->exc.sqlstate));
     json_object_object_add(info, "attempts", json_object_new_int(c->exc.attempts));
-    json_object_object_add(info, "keys", batch_keys(c, err, errlen, &ok));
-    log_warn("sync %s: table %s: handing the error to the exception customcode(s) (attempt %d): %s", r->def.name,
-             table, c->exc.attempts, c->exc.error);
+    {
+        json_object *rows = json_object_new_object();
+        json_object_object_add(info, "keys", batch_keys(c, rows, err, errlen, &ok));
+        json_object_object_add(info, "rows", rows);
+    }
+    log_warn("sync %s: table %s: handing the error to the exception customcode(s) (attempt %d): %s",
+             r->def.name, table, c->exc.attempts, c->exc.error);
     ok = ok && hooks_run(r->hooks, &call, &out, err, errlen);
     json_object_put(info);
     if (!ok) {
@@ -356,8 +372,8 @@ int exception_run(Cycle *c, char *err, size_t errlen)
         if (out.skip_keys) {
             result = skip_batch(c, x.codes.data ? x.codes.data : "?", err, errlen) ? 1 : -1;
         } else if (out.retry) {
-            log_info("sync %s: table %s: exception customcode %s repaired; applying the batch again", r->def.name,
-                     table, x.codes.data ? x.codes.data : "?");
+            log_info("sync %s: table %s: exception customcode %s repaired; applying the batch again",
+                     r->def.name, table, x.codes.data ? x.codes.data : "?");
             result = 1;
         } else {
             snprintf(err, errlen, "%s", c->exc.error);
@@ -365,8 +381,8 @@ int exception_run(Cycle *c, char *err, size_t errlen)
             result = 0;
         }
         if (out.endsync) {
-            snprintf(err, errlen, "sync %s: table %s: an exception customcode ended the sync: %s", r->def.name, table,
-                     c->exc.error);
+            snprintf(err, errlen, "sync %s: table %s: an exception customcode ended the sync: %s",
+                     r->def.name, table, c->exc.error);
             result = -1;
         }
     }
@@ -402,7 +418,8 @@ static bool decide(ConflictAnswer *a, const HookCode *code, int i, const char *n
     if (a->winners[i] != CONFLICT_NO_WINNER)
         return true; /* an earlier code decided */
     if (s < 0 || !(a->keys[i]->sources & (1u << s))) {
-        snprintf(err, errlen, "customcode %s (conflict): winner \"%s\" for key (%s) is not a source that changed it",
+        snprintf(err, errlen,
+                 "customcode %s (conflict): winner \"%s\" for key (%s) is not a source that changed it",
                  code->name, name, a->keytext[i]);
         return false;
     }
@@ -438,19 +455,24 @@ static bool conflict_on_answer(void *arg, const HookCode *code, json_object *ans
     /* winners (this engine's) or conflicts (Bucardo's hash, as the Perl
      * runner returns it): key text -> database. */
     if (!json_object_object_get_ex(answer, "winners", &map) || json_object_get_type(map) != json_type_object)
-        if (!json_object_object_get_ex(answer, "conflicts", &map) || json_object_get_type(map) != json_type_object)
+        if (!json_object_object_get_ex(answer, "conflicts", &map) ||
+            json_object_get_type(map) != json_type_object)
             map = NULL;
     for (int i = 0; map && i < a->n; i++)
-        if (json_object_object_get_ex(map, a->keytext[i], &v) && json_object_get_type(v) == json_type_string &&
+        if (json_object_object_get_ex(map, a->keytext[i], &v) &&
+            json_object_get_type(v) == json_type_string &&
             !decide(a, code, i, json_object_get_string(v), err, errlen))
             return false;
     if (json_object_object_get_ex(answer, "tablewinner", &v) && json_object_get_type(v) == json_type_string)
         order = json_object_get_string(v);
-    else if (json_object_object_get_ex(answer, "tablewinner_always", &v) && json_object_get_type(v) == json_type_string)
+    else if (json_object_object_get_ex(answer, "tablewinner_always", &v) &&
+             json_object_get_type(v) == json_type_string)
         order = json_object_get_string(v);
-    else if (json_object_object_get_ex(answer, "syncwinner", &v) && json_object_get_type(v) == json_type_string)
+    else if (json_object_object_get_ex(answer, "syncwinner", &v) &&
+             json_object_get_type(v) == json_type_string)
         order = json_object_get_string(v);
-    else if (json_object_object_get_ex(answer, "syncwinner_always", &v) && json_object_get_type(v) == json_type_string)
+    else if (json_object_object_get_ex(answer, "syncwinner_always", &v) &&
+             json_object_get_type(v) == json_type_string)
         order = json_object_get_string(v);
     for (int i = 0; order && i < a->n; i++)
         order_winner(a, i, order);
@@ -506,12 +528,14 @@ bool conflict_hook(SyncRunner *r, int t, const KeyEntry *const *keys, int n, int
 {
     int ns = r->def.nsources;
     char *table = table_name(r, t);
-    json_object *info = json_object_new_object(), *list = json_object_new_array(), *keycols = json_object_new_array();
+    json_object *info = json_object_new_object(), *list = json_object_new_array(),
+                *keycols = json_object_new_array();
     json_object **keyjson = xcalloc((size_t)n + 1, sizeof(json_object *));
     json_object **rows = xcalloc((size_t)(n * ns) + 1, sizeof(json_object *));
     char **keytext = xcalloc((size_t)n + 1, sizeof(char *));
     ConflictAnswer a = {.r = r, .keys = keys, .n = n, .winners = winners, .keytext = keytext};
-    HookCall call = {.point = HOOK_CONFLICT, .table = table, .info = info, .on_answer = conflict_on_answer, .arg = &a};
+    HookCall call = {
+        .point = HOOK_CONFLICT, .table = table, .info = info, .on_answer = conflict_on_answer, .arg = &a};
     HookOutcome out = {0};
     bool ok = true;
 
@@ -529,7 +553,8 @@ bool conflict_hook(SyncRunner *r, int t, const KeyEntry *const *keys, int n, int
         free(srow);
     }
     for (int i = 0; ok && i < n; i++) {
-        json_object *o = json_object_new_object(), *who = json_object_new_array(), *versions = json_object_new_object();
+        json_object *o = json_object_new_object(), *who = json_object_new_array(),
+                    *versions = json_object_new_object();
         /* The key's text: its columns' COPY text, tab-separated (one column: the value). */
         keytext[i] = xasprintf("%.*s", (int)keys[i]->len, keys[i]->key);
         json_object_object_add(o, "keytext", json_object_new_string(keytext[i]));
