@@ -28,6 +28,9 @@ static const HelpEntry HELP[] = {
      "bucardo add all sequences [db=NAME] [relgroup=NAME]\n"
      "bucardo add customname [SCHEMA.]TABLE NEWNAME [db=TARGET] [sync=NAME]\n"
      "bucardo add customcols [SCHEMA.]TABLE \"SELECT a, b\" [db=TARGET] [sync=NAME]\n"
+     "bucardo add customcode NAME whenrun=HOOK src_code=FILE [sync=NAME | relation=TABLE] [about=TEXT]\n"
+     "                 [priority=N] [status=active|inactive] [getdbh=1] [kind=sql|command|perl]\n"
+     "                 [db=NAME] [language=plpgsql] [timeout=SECONDS]\n"
      "bucardo add relgroup NAME [TABLE ...]\n"
      "bucardo add dbgroup NAME DB:source DB:target ...\n"
      "bucardo add sync NAME relgroup=NAME dbs=A,B[:source|:target|:fullcopy],... | dbgroup=NAME\n"
@@ -45,15 +48,17 @@ static const HelpEntry HELP[] = {
      "                                           | vacuum_after_copy=0|1 (tables)\n"
      "bucardo update relgroup NAME [add TABLE ...] [remove TABLE ...] [name=NEWNAME]\n"
      "bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] [name=NEWNAME]\n"
+     "bucardo update customcode NAME key=value ... (same keys as add customcode, and name=)\n"
      "  A change to what a sync uses is checked against the sync, capture is put in\n"
      "  place (or dropped), and a running engine reloads the sync.\n"},
     {"remove", "bucardo remove database|dbgroup|table|sequence|relgroup|sync NAME ...\n"
                "bucardo remove customname|customcols ID ...\n"
+               "bucardo remove customcode NAME ...\n"
                "  Refuses to remove something still in use.  remove database --force also\n"
                "  removes the database's tables and dbgroup memberships; a sync left without a\n"
                "  source, a target or tables is deactivated, and a running engine reloads.\n"},
     {"list", "bucardo list dbs|dbgroups|tables|sequences|relgroups|syncs|all [REGEX]\n"
-             "bucardo list customnames|customcols\n"},
+             "bucardo list customnames|customcols|customcodes\n"},
     {"upgrade", "bucardo upgrade\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.\n"},
@@ -107,7 +112,7 @@ void cli_usage(void)
     printf("Usage: bucardo [options] COMMAND [arguments]\n\nCommands:\n");
     printf("  install                 create the bucardo catalog database\n");
     printf("  add TYPE NAME ...       add a database, dbgroup, table(s), sequence(s), relgroup, sync,\n");
-    printf("                          customname or customcols\n");
+    printf("                          customname, customcols or customcode\n");
     printf("  update TYPE NAME ...    change a database, sync, table, sequence, relgroup or dbgroup\n");
     printf("  remove TYPE NAME ...    remove objects\n");
     printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, relgroups, syncs or all\n");
