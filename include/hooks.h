@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
+#include "cancel.h"
 #include "conn_budget.h"
 #include "syncdef.h"
 #include "util.h"
@@ -62,10 +63,12 @@ typedef struct HookCode {
 /*
  * hooks_load - the active codes of sync `def` (for the sync, or for one of
  * its tables), in priority order per hook point; NULL when there are none
- * (and on error, with *ok false and err set).  def and budget are borrowed
- * for the life of the Hooks.
+ * (and on error, with *ok false and err set).  def, budget and cancel (the
+ * sync's stop switch, may be NULL: a command running when it fires is
+ * killed) are borrowed for the life of the Hooks.
  */
-Hooks *hooks_load(PGconn *cat, const SyncDef *def, ConnBudget *budget, bool *ok, char *err, size_t errlen);
+Hooks *hooks_load(PGconn *cat, const SyncDef *def, ConnBudget *budget, const CancelSet *cancel, bool *ok,
+                  char *err, size_t errlen);
 void hooks_free(Hooks *h);
 
 /* hooks_has - does h run any code at `point` (for table "schema.table",

@@ -39,7 +39,7 @@ bool cycle_hooks_load(SyncRunner *r, char *err, size_t errlen)
 
     if (r->hooks_loaded)
         return true;
-    r->hooks = hooks_load(r->cat, &r->def, r->budget, &ok, err, errlen);
+    r->hooks = hooks_load(r->cat, &r->def, r->budget, r->cancel, &ok, err, errlen);
     r->hooks_loaded = ok;
     return ok;
 }

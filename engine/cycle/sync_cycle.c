@@ -557,8 +557,8 @@ ended_sources:
 ended:
     /* A customcode's endsync: nothing recorded, prev stays, so every change
      * of this cycle is still queued; the sync runs again after retry_delay. */
-    log_info("sync %s: cycle cancelled by a customcode (endsync); its changes stay queued", r->def.name);
-    err[0] = '\0';
+    snprintf(err, errlen, "sync %s: cycle cancelled by a customcode (endsync); its changes stay queued",
+             r->def.name);
     result = CYCLE_PARTIAL;
     goto out;
 fail_after:

@@ -45,6 +45,7 @@ extern char **environ;
 struct Hooks {
     const SyncDef *def;
     ConnBudget *budget;
+    const CancelSet *cancel;
     int n[HOOK_NPOINTS];
     HookCode *codes[HOOK_NPOINTS]; /* n[p] of them, in priority order */
 };
@@ -98,7 +99,8 @@ void hooks_free(Hooks *h)
     free(h);
 }
 
-Hooks *hooks_load(PGconn *cat, const SyncDef *def, ConnBudget *budget, bool *ok, char *err, size_t errlen)
+Hooks *hooks_load(PGconn *cat, const SyncDef *def, ConnBudget *budget, const CancelSet *cancel, bool *ok,
+                  char *err, size_t errlen)
 {
     const char *params[1] = {def->name};
     PGresult *res = pg_query(cat, "catalog", SQL_CODES, 1, params);
@@ -116,6 +118,7 @@ Hooks *hooks_load(PGconn *cat, const SyncDef *def, ConnBudget *budget, bool *ok,
     h = xcalloc(1, sizeof(Hooks));
     h->def = def;
     h->budget = budget;
+    h->cancel = cancel;
     for (int i = 0; i < PQntuples(res); i++) {
         HookPoint p = HOOK_NPOINTS;
         HookCode *c;
@@ -266,7 +269,8 @@ static const char *last_line(char *text)
  * when it cannot start, exits non-zero or by a signal, or outlives its
  * timeout (then its process group is killed).
  */
-static bool run_command(const HookCode *c, const char *input, char **answer, char *err, size_t errlen)
+static bool run_command(const Hooks *h, const HookCode *c, const char *input, char **answer, char *err,
+                        size_t errlen)
 {
     int in[2], out[2], errp[2];
     posix_spawn_file_actions_t fa;
@@ -277,7 +281,7 @@ static bool run_command(const HookCode *c, const char *input, char **answer, cha
     StrBuf obuf, ebuf;
     size_t len = strlen(input), sent = 0;
     double deadline = monotonic_seconds() + c->timeout;
-    bool timed_out = false, too_big = false;
+    bool timed_out = false, too_big = false, stopped = false;
     int status = 0, rc;
 
     if (strcmp(c->kind, "perl") == 0) {
@@ -356,7 +360,12 @@ static bool run_command(const HookCode *c, const char *input, char **answer, cha
                 timed_out = true;
                 break;
             }
-            if (poll(p, 3, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+            if (h->cancel && cancel_requested(h->cancel)) {
+                stopped = true;
+                break;
+            }
+            /* At most 200 ms at a time: a stopping engine does not wait for it. */
+            if (poll(p, 3, left > 0.2 ? 200 : (int)(left * 1000) + 1) < 0 && errno != EINTR)
                 break;
             if (p[0].fd >= 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
                 ssize_t n = write(p[0].fd, input + sent, len - sent);
@@ -396,7 +405,7 @@ static bool run_command(const HookCode *c, const char *input, char **answer, cha
                 close(p[i].fd);
     }
     /* Its output is closed: it has (nearly) ended; wait for it up to the deadline. */
-    while (!timed_out && !too_big) {
+    while (!timed_out && !too_big && !stopped) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         struct timespec pause = {0, 5000000L};
         if (w == pid)
@@ -407,17 +416,22 @@ static bool run_command(const HookCode *c, const char *input, char **answer, cha
         }
         if (monotonic_seconds() >= deadline)
             timed_out = true;
+        else if (h->cancel && cancel_requested(h->cancel))
+            stopped = true;
         else
             nanosleep(&pause, NULL);
     }
-    if (timed_out || too_big) {
+    if (timed_out || too_big || stopped) {
         kill(-pid, SIGKILL); /* its own process group (POSIX_SPAWN_SETPGROUP) */
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
     }
-    if (timed_out || too_big || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (timed_out || too_big || stopped || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         const char *tail = last_line(ebuf.data ? ebuf.data : (char[]){'\0'});
-        if (timed_out)
+        if (stopped)
+            snprintf(err, errlen, "customcode %s: command %s killed: the engine is stopping", c->name,
+                     runner ? runner : c->src);
+        else if (timed_out)
             snprintf(err, errlen, "customcode %s: command %s did not answer within %.0f s (killed)%s%s",
                      c->name, runner ? runner : c->src, c->timeout, tail[0] ? ": " : "", tail);
         else if (too_big)
@@ -632,7 +646,7 @@ bool hooks_run(Hooks *h, const HookCall *call, HookOutcome *out, char *err, size
         log_info("sync %s: running %s customcode %s%s%s", h->def->name, POINT_NAMES[c->point], c->name,
                  call->table ? " for " : "", call->table ? call->table : "");
         ok = strcmp(c->kind, "sql") == 0 ? run_sql(h, c, call, input, &text, err, errlen)
-                                         : run_command(c, input, &text, err, errlen);
+                                         : run_command(h, c, input, &text, err, errlen);
         free(input);
         out->ran++;
         if (!ok)
