@@ -381,8 +381,10 @@ int exception_run(Cycle *c, char *err, size_t errlen)
             result = 0;
         }
         if (out.endsync) {
+            /* The unit is rolled back (run_unit), the cycle cancelled (sync_cycle.c). */
             snprintf(err, errlen, "sync %s: table %s: an exception customcode ended the sync: %s",
                      r->def.name, table, c->exc.error);
+            c->endsync = true;
             result = -1;
         }
     }
@@ -583,10 +585,8 @@ bool conflict_hook(SyncRunner *r, int t, const KeyEntry *const *keys, int n, int
             break;
         }
     ok = ok && hooks_run(r->hooks, &call, &out, err, errlen);
-    if (ok && out.endsync) {
-        snprintf(err, errlen, "sync %s: table %s: a conflict customcode ended the sync", r->def.name, table);
-        ok = false;
-    }
+    if (ok && out.endsync)
+        r->hook_endsync = true; /* sync_cycle.c cancels the cycle after the conflicts */
     strbuf_free(&out.warnings);
     json_object_put(info);
     for (int i = 0; i < n; i++) {

@@ -95,6 +95,7 @@ struct SyncRunner {
      * hook point costs this one pointer check. */
     Hooks *hooks;
     bool hooks_loaded;
+    bool hook_endsync; /* a conflict customcode asked to cancel the cycle in progress */
 };
 
 /* writer_only - "ONLY " where writer w's table of plan p is not

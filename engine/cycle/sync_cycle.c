@@ -443,6 +443,7 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
 
     /* customcode (cycle_hooks.c): before_sync and before_txn before the
      * sources' snapshots; an endsync there ends the cycle before it began. */
+    r->hook_endsync = false;
     if (!r->hooks_loaded && !cycle_hooks_load(r, err, errlen))
         goto fail_record;
     if (!cycle_hook(&c, HOOK_BEFORE_SYNC, -1, err, errlen) ||
@@ -463,6 +464,11 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     if (!resolve_conflicts(r, c.nkeys, c.maxn, c.catchup, c.whole, c.trunc_time, &c.conflicts, err, errlen) ||
         !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
+    if (r->hook_endsync) { /* a conflict customcode's endsync */
+        r->hook_endsync = false;
+        c.endsync = true;
+        goto ended_sources;
+    }
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s] && !order_keys(&c, s, err, errlen))
             goto fail_sources;
@@ -499,6 +505,8 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         /* Writers that committed before one failed re-apply the same changes
          * next time, which is harmless. */
         rollback_all(&c);
+        if (c.endsync) /* an exception customcode's endsync */
+            goto ended;
         if (c.cut_meanwhile && may_repeat && !cancel_requested(r->cancel)) {
             log_info("%s", err);
             *again = true;
