@@ -4,7 +4,8 @@
 # table once per cycle in priority order, lastcode stopping the rest, and
 # endsync cancelling the cycle without losing its changes; an exception
 # handler that renames the colliding target row on a unique violation and
-# asks for a retry (the sync ends Good, both rows there); and codes that
+# asks for a retry (the sync ends Good, both rows there), and one that
+# skips the failing batch's keys (logged, in the run's warning); codes that
 # fail - a command that hangs, one that exits non-zero, a SQL body with a
 # syntax error: a Bad run naming the customcode, another sync unaffected,
 # and every change arriving once the code is fixed.
@@ -139,6 +140,27 @@ expect_equal three "$(sql b "select v from item where id = 3")" "item 3 applied 
 grep -q "Message from exception code rename: renamed the colliding row on b" log.bucardo || fail "rename's message"
 expect_equal Good "$(sql bucardo "select state from bucardo.syncrun where sync = 'cc' order by id desc limit 1")" "last run"
 run_ok "$BUCARDO" remove customcode rename
+
+# ---- exception: skip the failing batch's keys (logged, counted) ----
+cat >"$D/skip.sql" <<'EOF'
+BEGIN
+    RETURN '{"skip_keys": true}';
+END
+EOF
+run_ok "$BUCARDO" add customcode skipper whenrun=exception src_code="$D/skip.sql" sync=cc
+sql b "insert into person values (98, 'y@example.org')" >/dev/null
+sleep 1
+sql a "insert into person values (2, 'y@example.org'); insert into item values (4, 'four')" >/dev/null
+run_ok "$BUCARDO" kick cc 30
+expect_equal "1|x@example.org
+98|y@example.org
+99|x@example.org.old" "$(sql b "select id || '|' || email from person order by id")" "person on b after skip_keys"
+expect_equal four "$(sql b "select v from item where id = 4")" "item 4 applied while person's keys were skipped"
+expect_equal "Good|1 key(s) of table public.person skipped by exception customcode skipper" \
+    "$(sql bucardo "select state || '|' || warning from bucardo.syncrun where sync = 'cc' order by id desc limit 1")" \
+    "the run that skipped"
+grep -q "exception customcode skipper skipped 1 key(s) of the failing batch" log.bucardo || fail "skip not logged"
+run_ok "$BUCARDO" remove customcode skipper
 
 # ---- failing codes: Bad runs naming them, cc2 unaffected, nothing lost ----
 cat >"$D/hang.sh" <<'EOF'

@@ -55,6 +55,10 @@ for c in info["conflicts"]:
     rows = {db: row for db, row in c["rows"].items() if row is not None}
     if rows:
         winners[c["keytext"]] = max(rows, key=lambda db: rows[db]["version"])
+import os
+if os.path.exists("$D/stop"):
+    json.dump({"endsync": 1}, sys.stdout)
+    sys.exit(0)
 with open("$D/py_calls", "a") as f:
     f.write("%d\n" % len(info["conflicts"]))
 json.dump({"winners": winners, "message": "python picked %d" % len(winners)}, sys.stdout)
@@ -143,6 +147,20 @@ sleep 1
 round command
 expect_equal 3 "$(tail -n 1 "$D/py_calls")" "keys in the command's call"
 grep -q "Message from conflict code bypython: python picked 3" log.bucardo || fail "python's message"
+# endsync from a conflict code: the cycle is cancelled, nothing recorded, nothing lost.
+touch "$D/stop"
+sql a "update doc set version = 500, body = 'a end' where id = 9; update doc set body = 'a alone' where id = 10" >/dev/null
+sql b "update doc set version = 600, body = 'b end' where id = 9" >/dev/null
+"$BUCARDO" kick ms >/dev/null 2>&1
+for _ in $(seq 50); do grep -q "cycle cancelled by a customcode (endsync)" log.bucardo && break; sleep 0.2; done
+grep -q "cycle cancelled by a customcode (endsync)" log.bucardo || fail "conflict endsync not logged"
+expect_equal "init" "$(sql c "select body from doc where id = 10")" "doc 10 on c while the conflict code ends the cycle"
+rm "$D/stop"
+wait_synced a b 30 doc
+wait_synced a c 30 doc
+expect_equal "9|600|b end
+10|1|a alone" "$(sql c "select id || '|' || version || '|' || body from doc where id in (9, 10) order by id")" \
+    "doc 9 and 10 after endsync stopped"
 run_ok "$BUCARDO" remove customcode bypython
 
 run_ok "$BUCARDO" add customcode byperl whenrun=conflict src_code="$D/version.pl" sync=ms getdbh=1
