@@ -4,7 +4,8 @@
 # latest change - as a SQL function body, as a command (python3), and as
 # an unchanged Bucardo Perl customcode through the project's Perl runner
 # (getdbh: it reads the versions through DBI handles).  One call per table
-# per cycle, whatever the number of conflicting keys.  Then an unchanged
+# per cycle, whatever the number of conflicting keys; an endsync answer
+# cancels the cycle and loses nothing.  Then an unchanged
 # Bucardo Perl exception customcode, on a one-way sync, that renames the
 # colliding target row through its DBI handle and sets retry.  And
 # bucardo_custom without a conflict code: a Bad run naming the table, and
