@@ -102,6 +102,8 @@ static const struct {
      cmd_remove_customname},
     {"customcols", "customcols", "SELECT id::text, NULL FROM bucardo.customcols ORDER BY id",
      cmd_remove_customcols},
+    {"customcode", "customcodes", "SELECT name, NULL FROM bucardo.customcode ORDER BY name",
+     cmd_remove_customcode},
 };
 
 int cmd_remove_all(CliContext *ctx, const char *kind)

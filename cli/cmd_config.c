@@ -33,10 +33,9 @@ typedef struct SettingSpec {
 } SettingSpec;
 
 static const char *const LOG_LEVELS[] = {"terse", "normal", "verbose", "debug", NULL};
-static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target",
-                                         "bucardo_skip",   "bucardo_random",
-                                         "bucardo_latest", "bucardo_latest_all_tables",
-                                         "bucardo_abort",  NULL};
+static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
+                                         "bucardo_random", "bucardo_latest", "bucardo_latest_all_tables",
+                                         "bucardo_abort",  "bucardo_custom", NULL};
 static const SettingSpec SETTING_TYPES[] = {
     {"batch_keys", S_INT, 1, 1L << 40, NULL},    {"chunk_size", S_INT, 4096, 64L << 20, NULL},
     {"chunk_pool", S_INT, 2, 1L << 20, NULL},    {"max_concurrent_syncs", S_INT, 1, 10000, NULL},

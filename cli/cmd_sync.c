@@ -100,10 +100,9 @@ static const char *const SYNC_KEYS[] = {"status",
                                         "dbs",
                                         NULL};
 
-static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target",
-                                         "bucardo_skip",   "bucardo_random",
-                                         "bucardo_latest", "bucardo_latest_all_tables",
-                                         "bucardo_abort",  NULL};
+static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
+                                         "bucardo_random", "bucardo_latest", "bucardo_latest_all_tables",
+                                         "bucardo_abort",  "bucardo_custom", NULL};
 
 static const SyncOption *find_option(const char *key)
 {
@@ -245,11 +244,12 @@ static int valid_strategy(PGconn *cat, const char *sync, const char *strategy, c
     }
     strlist_free(&dbs);
     if (!ok)
-        return not_runnable(why, whylen,
-                            "conflict_strategy \"%s\" is neither a known strategy (bucardo_source, "
-                            "bucardo_target, bucardo_skip, bucardo_random, bucardo_latest, "
-                            "bucardo_latest_all_tables, bucardo_abort) nor a list of the sync's databases",
-                            strategy);
+        return not_runnable(
+            why, whylen,
+            "conflict_strategy \"%s\" is neither a known strategy (bucardo_source, "
+            "bucardo_target, bucardo_skip, bucardo_random, bucardo_latest, "
+            "bucardo_latest_all_tables, bucardo_abort, bucardo_custom) nor a list of the sync's databases",
+            strategy);
     return 1;
 }
 

@@ -29,6 +29,9 @@ static const HelpEntry HELP[] = {
      "bucardo add all sequences [db=NAME] [relgroup=NAME]\n"
      "bucardo add customname [SCHEMA.]TABLE NEWNAME [db=TARGET] [sync=NAME]\n"
      "bucardo add customcols [SCHEMA.]TABLE \"SELECT a, b\" [db=TARGET] [sync=NAME]\n"
+     "bucardo add customcode NAME whenrun=HOOK src_code=FILE [sync=NAME | relation=TABLE] [about=TEXT]\n"
+     "                 [priority=N] [status=active|inactive] [getdbh=1] [kind=sql|command|perl]\n"
+     "                 [db=NAME] [language=plpgsql] [timeout=SECONDS]\n"
      "bucardo add relgroup NAME [TABLE ...]\n"
      "bucardo add dbgroup NAME DB:source DB:target ...\n"
      "bucardo add sync NAME relgroup=NAME|tables=T1,T2 dbs=A,B[:source|:target|:fullcopy],... | dbs=DBGROUP\n"
@@ -47,10 +50,12 @@ static const HelpEntry HELP[] = {
      "                                           | vacuum_after_copy=0|1 (tables)\n"
      "bucardo update relgroup NAME [add TABLE ...] [remove TABLE ...] [name=NEWNAME]\n"
      "bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] [name=NEWNAME]\n"
+     "bucardo update customcode NAME key=value ... (same keys as add customcode, and name=)\n"
      "  A change to what a sync uses is checked against the sync, capture is put in\n"
      "  place (or dropped), and a running engine reloads the sync.\n"},
     {"remove", "bucardo remove database|dbgroup|table|sequence|relgroup|sync NAME ...\n"
                "bucardo remove customname|customcols ID ...\n"
+               "bucardo remove customcode NAME ...\n"
                "bucardo remove TYPE all   (or: remove all TYPE)\n"
                "  TYPE all: every object of that kind, in one transaction (all or none,\n"
                "  with the checks of a single remove).  Also spelled delete, del.\n"
@@ -58,7 +63,7 @@ static const HelpEntry HELP[] = {
                "  removes the database's tables and dbgroup memberships; a sync left without a\n"
                "  source, a target or tables is deactivated, and a running engine reloads.\n"},
     {"list", "bucardo list dbs|dbgroups|tables|sequences|relgroups|syncs|all [REGEX]\n"
-             "bucardo list customnames|customcols\n"
+             "bucardo list customnames|customcols|customcodes\n"
              "bucardo list config [NAME ...]   (same as show)\n"
              "  Kinds may be abbreviated as Bucardo allows: db, dbg, tab, seq, relgr/herd,\n"
              "  sync, cname, ccol; any case; verb spellings l, lsit, lit.\n"},
@@ -148,7 +153,7 @@ void cli_usage(void)
     printf("Usage: bucardo [options] COMMAND [arguments]\n\nCommands:\n");
     printf("  install                 create the bucardo catalog database\n");
     printf("  add TYPE NAME ...       add a database, dbgroup, table(s), sequence(s), relgroup, sync,\n");
-    printf("                          customname or customcols\n");
+    printf("                          customname, customcols or customcode\n");
     printf("  update TYPE NAME ...    change a database, sync, table, sequence, relgroup or dbgroup\n");
     printf("  remove TYPE NAME|all    remove objects\n");
     printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, sequences, relgroups, syncs,\n");

@@ -23,7 +23,9 @@ typedef enum ConflictKind {
     CONFLICT_LATEST,     /* bucardo_latest: the most recent change wins */
     CONFLICT_LATEST_ALL, /* bucardo_latest_all_tables: the source with the cycle's latest change wins all */
     CONFLICT_ABORT,      /* bucardo_abort: the cycle fails */
-    CONFLICT_LIST        /* "B,A,C": the first listed database that changed the key wins */
+    CONFLICT_LIST,       /* "B,A,C": the first listed database that changed the key wins */
+    CONFLICT_CUSTOM      /* bucardo_custom: the conflict customcodes decide (engine/hooks); a key
+                          * they leave undecided goes to the latest change, as bucardo_latest */
 } ConflictKind;
 
 typedef struct ConflictRule {

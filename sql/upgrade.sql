@@ -143,3 +143,41 @@ VALUES ('conn_idle_timeout', '60', 'Seconds a sync keeps its connections after a
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (10);
+
+-- @@SECTION 11@@
+-- customcode (Bucardo's `add customcode`): code run at the hook points of a
+-- sync's cycle (README.md, Customcode).  kind says how: 'sql' a function
+-- body (language `language`) installed as bucardo."customcode_<name>"(jsonb)
+-- in database `db` (NULL: the hook's own database, see README); 'command'
+-- an executable (src_code is its path) given JSON on stdin; 'perl' a
+-- Bucardo Perl customcode (src_code is its text) run by the project's Perl
+-- runner.  timeout bounds one call (seconds).  A code applies to the syncs
+-- and tables of customcode_map: a sync, or a table (every sync replicating
+-- it).
+CREATE TABLE bucardo.customcode (
+    name      text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,48}$'),
+    about     text,
+    whenrun   text NOT NULL CHECK (whenrun IN ('before_txn', 'before_check_rows', 'before_trigger_drop',
+                                               'after_trigger_drop', 'after_table_sync', 'exception',
+                                               'conflict', 'before_trigger_enable', 'after_trigger_enable',
+                                               'after_txn', 'before_sync', 'after_sync')),
+    getdbh    boolean NOT NULL DEFAULT true,
+    kind      text NOT NULL CHECK (kind IN ('sql', 'command', 'perl')),
+    src_code  text NOT NULL,
+    language  text NOT NULL DEFAULT 'plpgsql',
+    db        text REFERENCES bucardo.db (name) ON UPDATE CASCADE ON DELETE RESTRICT,
+    timeout   double precision NOT NULL DEFAULT 30 CHECK (timeout > 0),
+    status    text NOT NULL DEFAULT 'active',
+    priority  smallint NOT NULL DEFAULT 0,
+    cdate     timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE bucardo.customcode_map (
+    code      text NOT NULL REFERENCES bucardo.customcode (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    sync      text REFERENCES bucardo.sync (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    relation  integer REFERENCES bucardo.relation (id) ON DELETE CASCADE,
+    CHECK ((sync IS NULL) <> (relation IS NULL))
+);
+CREATE UNIQUE INDEX customcode_map_sync ON bucardo.customcode_map (code, sync) WHERE sync IS NOT NULL;
+CREATE UNIQUE INDEX customcode_map_relation ON bucardo.customcode_map (code, relation) WHERE relation IS NOT NULL;
+
+INSERT INTO bucardo.schema_version (version) VALUES (11);

@@ -20,7 +20,7 @@ bool conflict_rule_parse(const char *text, char *const *sources, int nsources, C
         {"bucardo_source", CONFLICT_SOURCE}, {"bucardo_target", CONFLICT_TARGET},
         {"bucardo_skip", CONFLICT_SKIP},     {"bucardo_random", CONFLICT_RANDOM},
         {"bucardo_latest", CONFLICT_LATEST}, {"bucardo_latest_all_tables", CONFLICT_LATEST_ALL},
-        {"bucardo_abort", CONFLICT_ABORT},
+        {"bucardo_abort", CONFLICT_ABORT},   {"bucardo_custom", CONFLICT_CUSTOM},
     };
     StrList list = {0};
     bool ok = true;
@@ -79,6 +79,7 @@ int conflict_winner(const ConflictRule *rule, uint32_t changed, int nsources, co
             if ((changed & (1u << s)) && n-- == 0)
                 return s;
         return CONFLICT_NO_WINNER;
+    case CONFLICT_CUSTOM: /* keys the conflict customcodes left undecided */
     case CONFLICT_LATEST:
         for (int s = 0; s < nsources; s++)
             if ((changed & (1u << s)) && (best < 0 || times[s] > times[best]))

@@ -331,11 +331,6 @@ static void recreate_indexes(Cycle *c, IndexSet *ix)
 
 /* A piece of work: keys lo+1..hi of table t from source s; or, with s
  * -1, emptying table t after a TRUNCATE (empty_table). */
-typedef struct WorkItem {
-    int s, t;
-    long lo, hi;
-} WorkItem;
-
 /* receives_deltas - does writer w take table t's changes in this cycle
  * (online, and not getting the table by copy instead)? */
 static bool receives_deltas(const Cycle *c, int w, int t)
@@ -579,6 +574,8 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
     bool rechecked = false;
 
     c->unique_mode = false; /* the fast path first, for every unit */
+    c->exc.pending = false;
+    c->exc.attempts = 0;
     for (int attempt = 1;; attempt++) {
         bool ok = true;
 
@@ -588,6 +585,19 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             apply_sequences(c);
         if (sequences && !unique_apply_deletes(r, c->udeletes, c->copy, err, errlen))
             return false;
+        if (c->exc.pending) {
+            /* The exception customcodes of the last attempt's failure, in
+             * this attempt's transactions (cycle_hooks.c). */
+            int helped = exception_run(c, err, errlen);
+            if (helped <= 0) {
+                send_all(r, MSG_ROLLBACK, NULL, NULL);
+                for (int w = 0; w < r->nwriters; w++)
+                    (void)writer_wait(r->writers[w], NULL, 0);
+                if (helped < 0)
+                    return false;
+                goto own_handling; /* err: the writer's error again */
+            }
+        }
         for (int i = 0; ok && i < n; i++) {
             ok = apply_item(c, &items[i], err, errlen);
             if (!ok)
@@ -605,6 +615,13 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             c->cut_meanwhile = true; /* not this unit again: the whole cycle (runner_cycle) */
             return false;
         }
+        /* An exception customcode for the failing table looks at it first. */
+        if (r->hooks && !c->unique_mode && !c->columns_moved && exception_prepare(c, items, n, err)) {
+            attempt--;
+            err[0] = '\0';
+            continue;
+        }
+    own_handling:
         /* DDL on a writer: its columns are checked again (now that no
          * writer holds a lock), once per unit.  A mismatch fails the
          * cycle with a message naming database, table and column; the

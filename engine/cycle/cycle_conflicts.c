@@ -193,6 +193,51 @@ int conflicts_latest_source(SyncRunner *r, const long *nkeys, char *err, size_t 
     return best;
 }
 
+/*
+ * custom_winners - the conflict customcodes' winner of each conflicting
+ * key of table t (in keyset_next order; CONFLICT_NO_WINNER: left to the
+ * strategy) into *out.  `required` (bucardo_custom): a table without a
+ * conflict code is an error, as in Bucardo.
+ */
+static bool custom_winners(SyncRunner *r, int t, KeySet *ks, uint32_t truncators, const double *trunc_time,
+                           bool required, int **out, char *err, size_t errlen)
+{
+    char *table = xasprintf("%s.%s", r->def.tables[t].schemaname, r->def.tables[t].relname);
+    const KeyEntry **keys = NULL;
+    const KeyEntry *e;
+    size_t pos = 0;
+    int n = 0, cap = 0, nt = r->def.ntables;
+    bool ok = true;
+
+    if (!hooks_has(r->hooks, HOOK_CONFLICT, table)) {
+        if (required)
+            snprintf(err, errlen,
+                     "sync %s: table %s: conflict_strategy is bucardo_custom and no conflict customcode"
+                     " applies to the table",
+                     r->def.name, table);
+        free(table);
+        return !required;
+    }
+    free(table);
+    while ((e = keyset_next(ks, &pos)) != NULL) {
+        for (int s = 0; s < r->def.nsources; s++)
+            if (truncators & (1u << s))
+                keyset_add(ks, e->key, e->len, s, trunc_time[s * nt + t]);
+        if ((e->sources & (e->sources - 1)) == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            keys = xrealloc(keys, sizeof(KeyEntry *) * (size_t)cap);
+        }
+        keys[n++] = e;
+    }
+    *out = xcalloc((size_t)n + 1, sizeof(int));
+    if (n > 0)
+        ok = conflict_hook(r, t, (const struct KeyEntry *const *)keys, n, *out, err, errlen);
+    free(keys);
+    return ok;
+}
+
 /* describe - "A, B" for the sources in mask; the key with tabs as ", ". */
 static void describe(const SyncRunner *r, uint32_t mask, const KeyEntry *e, StrBuf *who, StrBuf *key)
 {
@@ -243,6 +288,7 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
         size_t pos = 0;
         const KeyEntry *e;
         const char *table = NULL; /* named through a source that is online */
+        int *cw = NULL, ncw = 0;  /* the conflict customcodes' winners, in keyset order */
 
         for (int s = 0; s < ns; s++) {
             if (truncated && truncated[s * nt + t])
@@ -263,6 +309,13 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
             strbuf_init(&won[s]);
             strbuf_init(&added[s]);
         }
+        /* Conflict customcodes (cycle_hooks.c) see every conflicting key
+         * of the table at once, before the loop below settles them: a
+         * first pass, in the same order, collects them. */
+        if (ok && (rule.kind == CONFLICT_CUSTOM || hooks_has(r->hooks, HOOK_CONFLICT, NULL)))
+            ok = custom_winners(r, t, ks, truncators, trunc_time, rule.kind == CONFLICT_CUSTOM, &cw, err,
+                                errlen);
+        ncw = 0;
         while (ok && (e = keyset_next(ks, &pos)) != NULL) {
             uint32_t by_truncate = truncators & ~e->sources; /* have no change of their own */
             int winner;
@@ -272,8 +325,12 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
                     keyset_add(ks, e->key, e->len, s, trunc_time[s * nt + t]);
             if ((e->sources & (e->sources - 1)) == 0)
                 continue; /* changed on one source only */
-            winner = conflict_winner(&rule, e->sources, ns, e->times, latest_all,
-                                     XXH3_64bits_withSeed(e->key, e->len, seed));
+            winner = cw && cw[ncw] != CONFLICT_NO_WINNER
+                         ? cw[ncw]
+                         : conflict_winner(&rule, e->sources, ns, e->times, latest_all,
+                                           XXH3_64bits_withSeed(e->key, e->len, seed));
+            if (cw)
+                ncw++;
             (*conflicts)++;
             describe(r, e->sources, e, &who, &keytext);
             if (winner == CONFLICT_FAIL) {
@@ -313,6 +370,7 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
             strbuf_free(&added[s]);
         }
         keyset_free(ks);
+        free(cw);
     }
     strbuf_free(&who);
     strbuf_free(&keytext);

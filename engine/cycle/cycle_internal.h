@@ -21,6 +21,24 @@ typedef struct PartCut {
     bool *isnew;
 } PartCut;
 
+/* One piece of a unit (cycle_apply.c): source s's keys lo+1..hi of table
+ * t (s -1: the table's TRUNCATEs). */
+typedef struct WorkItem {
+    int s, t;
+    long lo, hi;
+} WorkItem;
+
+/* An exception customcode's business in the unit being applied
+ * (cycle_hooks.c): the failure it is to look at in the next attempt. */
+typedef struct ExceptionState {
+    bool pending; /* the next attempt runs the exception codes first */
+    int w, t;     /* the failing writer and table */
+    long lo, hi;  /* the failing batch's keys (bucardo_n), per source */
+    int attempts; /* exception calls in this unit */
+    char *error;  /* the writer's error */
+    char *sqlstate;
+} ExceptionState;
+
 /* Everything one cycle works with; freed by cycle_free (sync_cycle.c). */
 typedef struct Cycle {
     SyncRunner *r;
@@ -61,6 +79,10 @@ typedef struct Cycle {
     bool *wrote;        /* [w * nt + t]: source writer w changed table t in the current unit */
     bool cut_meanwhile; /* a source writer's own database truncated a table it changed after
                            that source's snapshot: the cycle must run again (check_cuts) */
+    /* customcode (cycle_hooks.c) */
+    bool endsync;       /* a code cancelled the cycle: nothing is recorded, it runs again */
+    StrBuf hook_warn;   /* the codes' warnings and skipped keys: part of the run's warning */
+    ExceptionState exc; /* exception codes of the unit being applied */
 } Cycle;
 
 /* cycle_keys.c: each source's window and changed keys (see there). */
@@ -71,6 +93,27 @@ bool order_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
 bool read_sequences(Cycle *c, long long *high, bool *called, bool *changed, char *err,
                     size_t errlen) MUST_CHECK;
 bool apply_all(Cycle *c, long total, char *err, size_t errlen) MUST_CHECK;
+
+/* cycle_hooks.c: the hook points of the cycle (README.md, "Customcode").
+ * cycle_hook runs point p's codes (for table "schema.table", or NULL):
+ * false with err set when one failed; c->endsync when one cancelled the
+ * cycle.  It costs one pointer check when the sync has no customcode. */
+bool cycle_hook_run(Cycle *c, HookPoint p, int t, char *err, size_t errlen) MUST_CHECK;
+static inline bool cycle_hook(Cycle *c, HookPoint p, int t, char *err, size_t errlen)
+{
+    return c->r->hooks == NULL || cycle_hook_run(c, p, t, err, errlen);
+}
+/* cycle_hooks_load - the runner's codes, once per runner. */
+bool cycle_hooks_load(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
+/* exception_prepare - after a unit failed with err (rolled back): is there
+ * an exception code for the failing table, and may it be tried again?
+ * Then c->exc is pending and the next attempt calls exception_run. */
+bool exception_prepare(Cycle *c, const WorkItem *items, int n, const char *err);
+/* exception_run - in the next attempt, after BEGIN on every writer: the
+ * exception codes (SQL ones in the failing writer's transaction).  1: they
+ * repaired (retry) or skipped the keys, go on; 0: none could help (err is
+ * the original error again); -1: a code failed (err names it). */
+int exception_run(Cycle *c, char *err, size_t errlen);
 
 /* cycle_record.c: the catalog's account of the cycle. */
 bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;

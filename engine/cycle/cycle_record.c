@@ -121,8 +121,14 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
 {
     SyncRunner *r = c->r;
     char d[32], in[32], cf[32];
-    const char *run[8] = {r->def.name, c->started ? c->started : "now",          state, d, in, cf,
-                          error,       c->left_out.len ? c->left_out.data : NULL};
+    /* The customcodes' warnings (cycle_hooks.c) after the members left out. */
+    char *warning = c->hook_warn.len ? xasprintf("%s%s%s", c->left_out.len ? c->left_out.data : "",
+                                                 c->left_out.len ? "; " : "", c->hook_warn.data)
+                                     : NULL;
+    const char *run[8] = {r->def.name, c->started ? c->started : "now",
+                          state,       d,
+                          in,          cf,
+                          error,       warning ? warning : c->left_out.len ? c->left_out.data : NULL};
     bool ok;
 
     snprintf(d, sizeof(d), "%ld", deletes);
@@ -162,6 +168,7 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
         if (!c->shape_changed)
             log_error("could not record the cycle in the catalog");
     }
+    free(warning);
     return ok;
 }
 

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #include "chunk_queue.h"
+#include "hooks.h"
 #include "sync_runner.h"
 #include "target_writer.h"
 
@@ -89,6 +90,12 @@ struct SyncRunner {
      * plain table ONLY, a partitioned one as a whole (ONLY would change
      * nothing there). */
     bool *wpart;
+    /* customcode (engine/hooks): the sync's codes, read at its first cycle
+     * (a change restarts the worker); NULL when it has none, and then each
+     * hook point costs this one pointer check. */
+    Hooks *hooks;
+    bool hooks_loaded;
+    bool hook_endsync; /* a conflict customcode asked to cancel the cycle in progress */
 };
 
 /* writer_only - "ONLY " where writer w's table of plan p is not
@@ -110,6 +117,13 @@ static inline int source_writer(const SyncRunner *r, int s)
 {
     return r->def.ntargets + s;
 }
+
+/* cycle_hooks.c: the conflict customcodes of table t, in one call, for
+ * the n conflicting keys: winners[i] a source index, or
+ * CONFLICT_NO_WINNER where they left key i to the sync's strategy. */
+struct KeyEntry;
+bool conflict_hook(SyncRunner *r, int t, const struct KeyEntry *const *keys, int n, int *winners, char *err,
+                   size_t errlen) MUST_CHECK;
 
 /* sync_runner.c */
 /* runner_ensure_source - source s connected and planned; on failure

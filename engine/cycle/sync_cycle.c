@@ -124,6 +124,9 @@ static void cycle_free(Cycle *c)
     free(c->cuts);
     free(c->why);
     strbuf_free(&c->left_out);
+    strbuf_free(&c->hook_warn);
+    free(c->exc.error);
+    free(c->exc.sqlstate);
     free(c->prev);
     free(c->cur);
     free(c->started);
@@ -433,19 +436,39 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     c.why = xcalloc((size_t)c.nw + 1, sizeof(char *));
     c.wrote = xcalloc((size_t)(c.nw * c.nt) + 1, sizeof(bool));
     strbuf_init(&c.left_out);
+    strbuf_init(&c.hook_warn);
     c.copy_cycle = r->def.onetimecopy > 0;
     for (int w = 0; w < r->def.ntargets; w++)
         c.copy_cycle |= r->def.fullcopy[w];
 
+    /* customcode (cycle_hooks.c): before_sync and before_txn before the
+     * sources' snapshots; an endsync there ends the cycle before it began. */
+    r->hook_endsync = false;
+    if (!r->hooks_loaded && !cycle_hooks_load(r, err, errlen))
+        goto fail_record;
+    if (!cycle_hook(&c, HOOK_BEFORE_SYNC, -1, err, errlen) ||
+        (!c.endsync && !cycle_hook(&c, HOOK_BEFORE_TXN, -1, err, errlen)))
+        goto fail_record;
+    if (c.endsync)
+        goto ended;
     if (!start_cycle(&c, err, errlen) || !check_columns(r, err, errlen) ||
         !read_sequences(&c, c.seq_high, c.seq_called, &seq_changed, err, errlen))
         goto fail_sources;
+    if (!cycle_hook(&c, HOOK_BEFORE_CHECK_ROWS, -1, err, errlen))
+        goto fail_sources;
+    if (c.endsync)
+        goto ended_sources;
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s] && !collect_keys(&c, s, err, errlen))
             goto fail_sources;
     if (!resolve_conflicts(r, c.nkeys, c.maxn, c.catchup, c.whole, c.trunc_time, &c.conflicts, err, errlen) ||
         !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
+    if (r->hook_endsync) { /* a conflict customcode's endsync */
+        r->hook_endsync = false;
+        c.endsync = true;
+        goto ended_sources;
+    }
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s] && !order_keys(&c, s, err, errlen))
             goto fail_sources;
@@ -457,18 +480,33 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         seq_changed |= c.catchup[s]; /* a member back from an outage gets the sequences too */
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
         end_sources(&c, "ROLLBACK");
+        if (r->hooks && (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync))
+            goto hooks_ended;
         /* Nothing new is visible up to cur: the next cycle may start there. */
-        (void)record(&c, explicit_kick || c.conflicts ? "Good" : NULL, 0, 0, NULL, true);
+        (void)record(&c, explicit_kick || c.conflicts || c.hook_warn.len ? "Good" : NULL, 0, 0, NULL, true);
         result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_EMPTY;
+        if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
+            goto fail_after;
         goto out;
     }
 
     if (c.copy_cycle && (!plan_copies(&c, err, errlen) || !copy_tables(&c, &c.inserts, err, errlen)))
         goto fail_sources;
+    if (r->hooks) {
+        /* The engine applies in replica mode instead of dropping triggers:
+         * both trigger_drop hooks run here, before the writers begin. */
+        if (!cycle_hook(&c, HOOK_BEFORE_TRIGGER_DROP, -1, err, errlen) ||
+            (!c.endsync && !cycle_hook(&c, HOOK_AFTER_TRIGGER_DROP, -1, err, errlen)))
+            goto fail_sources;
+        if (c.endsync)
+            goto ended_sources;
+    }
     if (!apply_all(&c, total, err, errlen)) {
         /* Writers that committed before one failed re-apply the same changes
          * next time, which is harmless. */
         rollback_all(&c);
+        if (c.endsync) /* an exception customcode's endsync */
+            goto ended;
         if (c.cut_meanwhile && may_repeat && !cancel_requested(r->cancel)) {
             log_info("%s", err);
             *again = true;
@@ -476,7 +514,26 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         }
         goto fail_record;
     }
+    if (r->hooks) {
+        /* The writers committed.  An endsync from here on leaves the cycle
+         * unrecorded: the next one applies the same changes again, which
+         * is harmless (delete by key, copy of the current row). */
+        for (int t = 0; t < c.nt && !c.endsync; t++) {
+            long n = 0;
+            for (int s = 0; s < c.ns; s++)
+                n += c.nkeys[s * c.nt + t];
+            if (n > 0 && !cycle_hook(&c, HOOK_AFTER_TABLE_SYNC, t, err, errlen))
+                goto fail_sources;
+        }
+        if ((!c.endsync && !cycle_hook(&c, HOOK_BEFORE_TRIGGER_ENABLE, -1, err, errlen)) ||
+            (!c.endsync && !cycle_hook(&c, HOOK_AFTER_TRIGGER_ENABLE, -1, err, errlen)))
+            goto fail_sources;
+        if (c.endsync)
+            goto ended_sources;
+    }
     end_sources(&c, "COMMIT");
+    if (r->hooks && (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync))
+        goto hooks_ended;
     if (!record(&c, "Good", c.deletes, c.inserts, NULL, true)) {
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
@@ -494,6 +551,31 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
              c.copy_cycle ? " and table copies" : "", c.deletes, c.inserts, c.conflicts,
              c.left_out.len ? "; some members were left out" : "");
     result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_DONE;
+    if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
+        goto fail_after;
+    goto out;
+
+hooks_ended:
+    /* after_txn: the sources' transactions are over. */
+    if (!c.endsync)
+        goto fail_record;
+    goto ended;
+ended_sources:
+    rollback_all(&c);
+ended:
+    /* A customcode's endsync: nothing recorded, prev stays, so every change
+     * of this cycle is still queued; the sync runs again after retry_delay. */
+    snprintf(err, errlen, "sync %s: cycle cancelled by a customcode (endsync); its changes stay queued",
+             r->def.name);
+    result = CYCLE_PARTIAL;
+    goto out;
+fail_after:
+    /* after_sync failed: the cycle is recorded Good already; the error is
+     * logged and recorded as a run of its own, and the sync retries. */
+    log_error("%s", err);
+    if (runner_ensure_catalog(r))
+        record(&c, "Bad", 0, 0, err, false);
+    result = CYCLE_FAILED;
     goto out;
 
 fail_sources:

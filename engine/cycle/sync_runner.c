@@ -190,6 +190,7 @@ void runner_destroy(SyncRunner *r)
     free(r->wshape);
     free(r->wpart);
     free(r->lock_timeout);
+    hooks_free(r->hooks);
     syncdef_free(&r->def);
     free(r);
 }

@@ -56,7 +56,8 @@
  * (engine/syncdef.c): the sync's row, its members and their databases, its
  * tables, and the customname/customcols entries that apply to it (matched,
  * like syncdef.c does, by the table's schema and name, for this sync or
- * every sync).  A reload restarts exactly the workers whose fingerprint
+ * every sync), and the customcodes that apply to it.  A reload restarts
+ * exactly the workers whose fingerprint
  * changed, so anything left out here would be picked up only at restart.
  */
 static const char SQL_ACTIVE_SYNCS[] =
@@ -78,7 +79,18 @@ static const char SQL_ACTIVE_SYNCS[] =
     "                   AND EXISTS (SELECT 1 FROM bucardo.relgroup_member rm"
     "                                 JOIN bucardo.relation r ON r.id = rm.relation"
     "                                WHERE rm.relgroup = s.relgroup AND r.schemaname = cr.schemaname"
-    "                                  AND r.relname = cr.relname)), ''))"
+    "                                  AND r.relname = cr.relname)), '')"
+    /* customcode (engine/hooks): the codes mapped to the sync or to a table
+     * of the same schema and name in its relgroup */
+    "   || coalesce((SELECT string_agg(row(cc.*)::text || coalesce(cm.sync, cm.relation::text), ','"
+    "                                  ORDER BY cc.name, cm.sync, cm.relation)"
+    "                  FROM bucardo.customcode cc JOIN bucardo.customcode_map cm ON cm.code = cc.name"
+    "                  LEFT JOIN bucardo.relation mr ON mr.id = cm.relation"
+    "                 WHERE cm.sync = s.name"
+    "                    OR EXISTS (SELECT 1 FROM bucardo.relgroup_member rm"
+    "                                 JOIN bucardo.relation r ON r.id = rm.relation"
+    "                                WHERE rm.relgroup = s.relgroup AND r.schemaname = mr.schemaname"
+    "                                  AND r.relname = mr.relname)), ''))"
     "  FROM bucardo.sync s WHERE s.status = 'active' ORDER BY s.name";
 
 static const char SQL_LISTEN[] =

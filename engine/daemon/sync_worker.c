@@ -207,9 +207,13 @@ static void *worker_main(void *arg)
                 log_warn("cycle failed; retrying in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
             } else if (res == CYCLE_PARTIAL) {
-                /* The one left out is looked for again on the retry backoff. */
+                /* The one left out is looked for again on the retry backoff;
+                 * a cycle a customcode cancelled (endsync) runs again so. */
                 next_retry = monotonic_seconds() + delay;
-                log_warn("a member was left out; looking for it again in %.1f s", delay);
+                if (strstr(err, "(endsync)"))
+                    log_info("%s; running it again in %.1f s", err, delay);
+                else
+                    log_warn("a member was left out; looking for it again in %.1f s", delay);
                 delay = fmin(delay * 2, w->cfg.retry_delay_max);
             } else {
                 next_retry = 0;

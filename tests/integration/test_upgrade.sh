@@ -61,7 +61,7 @@ psql -X -q -d postgres -c "ALTER DATABASE src ALLOW_CONNECTIONS true" || fail "o
 
 # Turn the catalog back into version 1: what sql/upgrade.sql section 2 adds goes.
 psql -X -q -d bucardo -c "DROP TABLE bucardo.customname, bucardo.customcols, bucardo.copy_progress, bucardo.index_rebuild,
-                                     bucardo.sync_member_state;
+                                     bucardo.sync_member_state, bucardo.customcode_map, bucardo.customcode;
                           ALTER TABLE bucardo.sync DROP COLUMN copy_streams;
                           ALTER TABLE bucardo.syncrun DROP COLUMN warning;
                           ALTER TABLE bucardo.relation DROP COLUMN vacuum_after_copy;
@@ -75,7 +75,7 @@ expect_equal "$(printf 'Upgraded the bucardo catalog from version 1 to %s\nRefre
 run_ok "$BUCARDO" list tables
 expect_out "public.t +DB: src"
 expect_equal "$VERSION" "$(sql bucardo "select max(version) from bucardo.schema_version")" "version after upgrade"
-expect_equal "3" "$(sql bucardo "select count(*) from pg_tables where schemaname = 'bucardo' and tablename in ('customname', 'customcols', 'sync_member_state')")" "new tables"
+expect_equal "5" "$(sql bucardo "select count(*) from pg_tables where schemaname = 'bucardo' and tablename in ('customname', 'customcols', 'sync_member_state', 'customcode', 'customcode_map')")" "new tables"
 # (bucardo.sync rows gain the copy_streams column: compared by name;
 # bucardo.relation rows gain vacuum_after_copy, false: compared without it.)
 after=$(catalog_snapshot | grep -v "schema_version" | grep -v "'lock_timeout'" | grep -v "INTO bucardo.sync VALUES" |
@@ -87,6 +87,7 @@ expect_equal "s" "$(sql bucardo "select string_agg(name, ' ') from bucardo.sync"
 # which one is a primary key (from its definition, as version 6 told).
 psql -X -q -d bucardo -c "ALTER TABLE bucardo.index_rebuild DROP COLUMN primary_key;
     ALTER TABLE bucardo.relation DROP COLUMN vacuum_after_copy;
+    DROP TABLE bucardo.customcode_map, bucardo.customcode;
     DELETE FROM bucardo.schema_version WHERE version > 6;
     INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition)
     VALUES ('s', 'tgt', 'public.t', 'public.t_pkey',

@@ -28,6 +28,7 @@ static void test_parse(void **state)
     ConflictRule r;
     (void)state;
     assert_true(conflict_rule_parse("bucardo_latest", SOURCES, 3, &r) && r.kind == CONFLICT_LATEST);
+    assert_true(conflict_rule_parse("bucardo_custom", SOURCES, 3, &r) && r.kind == CONFLICT_CUSTOM);
     assert_true(conflict_rule_parse("C,A", SOURCES, 3, &r) && r.kind == CONFLICT_LIST);
     assert_int_equal(r.norder, 2);
     assert_int_equal(r.order[0], 2);
@@ -48,6 +49,9 @@ static void test_winners(void **state)
     r = rule("bucardo_target");
     assert_int_equal(conflict_winner(&r, 0x3, 3, t, -1, 0), 1);
     r = rule("bucardo_latest");
+    assert_int_equal(conflict_winner(&r, 0x7, 3, t, -1, 0), 1);
+    assert_int_equal(conflict_winner(&r, 0x5, 3, t, -1, 0), 2);
+    r = rule("bucardo_custom"); /* keys the codes left undecided: the latest change */
     assert_int_equal(conflict_winner(&r, 0x7, 3, t, -1, 0), 1);
     assert_int_equal(conflict_winner(&r, 0x5, 3, t, -1, 0), 2);
     r = rule("bucardo_skip");
