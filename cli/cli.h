@@ -29,7 +29,8 @@ typedef struct CliContext {
     int verbose;             /* --verbose, repeatable */
     int quiet;               /* --quiet, repeatable */
     bool repair;             /* --repair (compare) */
-    bool json;               /* --json (compare) */
+    bool json;               /* --json (compare, status) */
+    int sendmail;            /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
     StrList tables;          /* -t: only these tables */
     StrList exclude_tables;  /* -T */
     StrList schemas;         /* -n */
@@ -117,6 +118,7 @@ int cmd_show(CliContext *ctx, int argc, char **argv);
 int cmd_set(CliContext *ctx, int argc, char **argv);
 
 int cmd_start(CliContext *ctx, int argc, char **argv);
+int cmd_check(CliContext *ctx, int argc, char **argv);
 int cmd_stop(CliContext *ctx, int argc, char **argv);
 int cmd_restart(CliContext *ctx, int argc, char **argv);
 int cmd_reload(CliContext *ctx, int argc, char **argv);

@@ -57,13 +57,15 @@ static const HelpEntry HELP[] = {
     {"upgrade", "bucardo upgrade\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.\n"},
-    {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0]\n"
+    {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0] [--sendmail=0]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to ./log.bucardo, or to\n"
-              "  syslog with --debugfile=0.  --foreground: do not detach.\n"},
+              "  syslog with --debugfile=0.  --foreground: do not detach.  Mail alerts (start,\n"
+              "  stop, a sync Bad or Good again, overdue, expired, a member behind) go to\n"
+              "  default_email_to unless --sendmail=0; the reason is in the start mail.\n"},
     {"stop", "bucardo stop [\"reason\"]\n"
              "  Stops the engine and returns once it has exited; each sync finishes or rolls\n"
-             "  back the cycle it is running.\n"},
+             "  back the cycle it is running.  The reason is in the stop mail.\n"},
     {"restart", "bucardo restart [\"reason\"]\n  stop, then start.\n"},
     {"reload", "bucardo reload [config]\n"
                "  Has the running engine reread the catalog: syncs whose definition changed\n"
@@ -81,9 +83,15 @@ static const HelpEntry HELP[] = {
               "  Has the running engine stop running the syncs until resumed (not kept across\n"
               "  an engine restart).\n"},
     {"resume", "bucardo resume SYNC ... | all\n  Undoes pause.\n"},
-    {"status", "bucardo status [SYNC ...]\n"
+    {"status", "bucardo status [SYNC ...] [--json]\n"
                "  Without a name: one line per sync (state, last good and bad runs).  With\n"
-               "  names: the details of each sync, its last error and the copies in flight.\n"},
+               "  names: the details of each sync, its last error and the copies in flight.\n"
+               "  --json: one JSON document with every figure, plus each sync's backlog (keys\n"
+               "  waiting per table), lag (age of the oldest change not delivered) and members.\n"},
+    {"check", "bucardo check [SYNC ...]\n"
+              "  A monitoring check (Nagios plugin style): each sync's lag against its overdue\n"
+              "  and expired.  Prints one line; exits 0 OK, 1 WARNING (past overdue),\n"
+              "  2 CRITICAL (past expired), 3 UNKNOWN.\n"},
     {"validate", "bucardo validate SYNC ... | all\n"
                  "  Checks that each sync can run (members, tables, keys, and on every receiving\n"
                  "  database the tables and columns) and reinstalls its change capture.\n"},
@@ -120,7 +128,8 @@ void cli_usage(void)
     printf("  kick SYNC [TIMEOUT]     run syncs now, optionally waiting for the outcome\n");
     printf("  activate | deactivate   turn syncs on or off\n");
     printf("  pause | resume          hold syncs in the running engine\n");
-    printf("  status [SYNC]           the state of the syncs\n");
+    printf("  status [SYNC] [--json]  the state of the syncs\n");
+    printf("  check [SYNC]            monitoring check of lag vs overdue/expired (exit 0/1/2/3)\n");
     printf("  validate SYNC|all       check syncs and reinstall their change capture\n");
     printf("  inspect TABLE           what bucardo knows of a table\n");
     printf("  help COMMAND            help on one command\n\n");

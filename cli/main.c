@@ -16,7 +16,8 @@
 #include "log.h"
 
 /* One option: its spellings, whether it takes a value, where it goes. */
-typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
+/* OPT_BOOL: "--name" is on, "--name=0" (any parse_bool word) sets it. */
+typedef enum OptKind { OPT_FLAG, OPT_VALUE, OPT_BOOL } OptKind;
 typedef enum OptId {
     O_DBHOST,
     O_DBPORT,
@@ -41,7 +42,8 @@ typedef enum OptId {
     O_BUCARDORC,
     O_NO_BUCARDORC,
     O_REPAIR,
-    O_JSON
+    O_JSON,
+    O_SENDMAIL
 } OptId;
 
 typedef struct OptSpec {
@@ -76,6 +78,7 @@ static const OptSpec OPTIONS[] = {
     {O_NO_BUCARDORC, OPT_FLAG, {"no-bucardorc"}, 0},
     {O_REPAIR, OPT_FLAG, {"repair"}, 0},
     {O_JSON, OPT_FLAG, {"json"}, 0},
+    {O_SENDMAIL, OPT_BOOL, {"sendmail"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -163,6 +166,7 @@ static const Command COMMANDS[] = {
     {"pause", NULL, cmd_pause},
     {"resume", NULL, cmd_resume},
     {"status", NULL, cmd_status},
+    {"check", NULL, cmd_check},
     {"validate", NULL, cmd_validate},
     {"inspect", NULL, cmd_inspect},
     {"compare", NULL, cmd_compare},
@@ -195,6 +199,7 @@ static void apply_option(CliContext *ctx, OptId id, const char *value)
     case O_EXCLUDE_SCHEMA: strlist_add_split(&ctx->exclude_schemas, value, ','); break;
     case O_REPAIR: ctx->repair = true; break;
     case O_JSON: ctx->json = true; break;
+    case O_SENDMAIL: ctx->sendmail = value == NULL || strcmp(value, "1") == 0 ? 1 : 0; break;
     case O_HELP:
     case O_VERSION:
     case O_BUCARDORC:
@@ -269,6 +274,12 @@ static bool parse_args(CliContext *ctx, int argc, char **argv, Parsed *p)
                 value = arg + 2;
             }
         }
+        if (spec->kind == OPT_BOOL) {
+            bool on = true;
+            if (value && !parse_bool(value, &on))
+                return cli_error("option \"%s\" takes a boolean value (1/0, yes/no, on/off)", arg) == 0;
+            value = on ? "1" : "0";
+        }
         if (spec->kind == OPT_VALUE && value == NULL) {
             if (i + 1 >= argc)
                 return cli_error("option \"%s\" needs a value", arg) == 0;
@@ -337,13 +348,15 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
             fclose(f);
             return cli_error("%s line %d: not a known \"option=value\" setting", path, lineno) == 0;
         }
-        if (spec->kind == OPT_FLAG) {
+        if (spec->kind == OPT_FLAG || spec->kind == OPT_BOOL) {
             bool on = true;
             if (value && !parse_bool(value, &on)) {
                 fclose(f);
                 return cli_error("%s line %d: not a boolean value", path, lineno) == 0;
             }
-            if (on)
+            if (spec->kind == OPT_BOOL)
+                apply_option(ctx, spec->id, on ? "1" : "0");
+            else if (on)
                 apply_option(ctx, spec->id, NULL);
         } else {
             strlist_add(&ctx->owned, value);
@@ -414,6 +427,7 @@ int main(int argc, char **argv)
     int code;
 
     memset(&ctx, 0, sizeof(ctx));
+    ctx.sendmail = -1;
     strbuf_init(&ctx.said);
     /* Engine code run by a command reports through its return values; its
      * progress lines are for the engine's log, not for this output. */

@@ -89,6 +89,12 @@ struct SyncRunner {
      * plain table ONLY, a partitioned one as a whole (ONLY would change
      * nothing there). */
     bool *wpart;
+    /* What the last cycle did (runner_last_stats): names made once, keys
+     * and left_out rewritten by each cycle. */
+    CycleStats last;
+    char **last_names;
+    long *last_keys;
+    StrBuf last_left_out;
 };
 
 /* writer_only - "ONLY " where writer w's table of plan p is not
