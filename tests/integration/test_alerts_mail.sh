@@ -62,16 +62,17 @@ grep -q '^From: bucardo@example.com' "$m" || fail "start mail not from default_e
 psql -X -q -d src -c "INSERT INTO items SELECT i, 'v' || i FROM generate_series(1, 100) i" || fail "rows"
 wait_synced src tgt 20 items
 
-# hold_table - lock tgt.items in a background session until release_table.
+# hold_table - lock tgt.items against writes (reads go on) in a background
+# session until release_table.
 hold_table() {
-    psql -X -q -d tgt -c "BEGIN; LOCK TABLE items; SELECT pg_sleep(300)" >/dev/null 2>&1 &
+    psql -X -q -d tgt -c "BEGIN; LOCK TABLE items IN EXCLUSIVE MODE; SELECT pg_sleep(300)" >/dev/null 2>&1 &
     HOLD=$!
-    until [ "$(sql tgt "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'items' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ]; do
+    until [ "$(sql tgt "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'items' and l.mode = 'ExclusiveLock' and l.granted")" = 1 ]; do
         sleep 0.05
     done
 }
 release_table() {
-    sql tgt "select pg_terminate_backend(pid) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'items' and l.mode = 'AccessExclusiveLock'" >/dev/null
+    sql tgt "select pg_terminate_backend(pid) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'items' and l.mode = 'ExclusiveLock'" >/dev/null
     wait "$HOLD" 2>/dev/null
 }
 last_id() { sql bucardo "select coalesce(max(id), 0) from bucardo.syncrun where sync = 's1'"; }
