@@ -30,13 +30,15 @@
 
 enum { CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN };
 
-static const char SQL_CHECK[] = "SELECT name, extract(epoch FROM overdue)::float8, extract(epoch FROM expired)::float8"
-                                "  FROM bucardo.sync WHERE $1::text IS NULL OR name = $1 ORDER BY name";
+static const char SQL_CHECK[] =
+    "SELECT name, extract(epoch FROM overdue)::float8, extract(epoch FROM expired)::float8"
+    "  FROM bucardo.sync WHERE $1::text IS NULL OR name = $1 ORDER BY name";
 
 static const char *const LEVELS[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
 /* check_one - one sync's level, its text and its performance data. */
-static int check_one(CliContext *ctx, const char *name, double overdue, double expired, StrBuf *text, StrBuf *perf)
+static int check_one(CliContext *ctx, const char *name, double overdue, double expired, StrBuf *text,
+                     StrBuf *perf)
 {
     SyncHealth h;
     int level = CHECK_OK;

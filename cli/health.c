@@ -48,7 +48,8 @@ static bool pending(PGconn *conn, const TableDef *t, const char *snap, long *key
     strbuf_printf(&sql,
                   "), coalesce(extract(epoch FROM now() - min(txntime))::float8, 0) FROM bucardo.%s"
                   " WHERE %s",
-                  qd, snap ? "NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot)" : "true");
+                  qd,
+                  snap ? "NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot)" : "true");
     res = PQexecParams(conn, sql.data, snap ? 1 : 0, NULL, params, NULL, NULL, 0);
     ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     if (ok) {
@@ -174,7 +175,8 @@ bool health_measure(PGconn *cat, const char *sync, SyncHealth *out)
             if (strcmp(def.sources[s].name, name) == 0)
                 continue;
             for (int b = 0; b < PQntuples(behind); b++)
-                if (strcmp(PQgetvalue(behind, b, 0), name) == 0 && strcmp(PQgetvalue(behind, b, 1), def.sources[s].name) == 0) {
+                if (strcmp(PQgetvalue(behind, b, 0), name) == 0 &&
+                    strcmp(PQgetvalue(behind, b, 1), def.sources[s].name) == 0) {
                     member_behind = true;
                     bsnap = PQgetisnull(behind, b, 2) ? NULL : PQgetvalue(behind, b, 2);
                     if (m->since == NULL) {

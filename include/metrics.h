@@ -28,14 +28,14 @@ typedef struct SyncMetrics SyncMetrics;
 
 /* What one cycle did, for metrics_cycle. */
 typedef struct CycleFigures {
-    int result;                 /* a CycleResult (sync_runner.h) */
-    double started;             /* wall clock (epoch seconds) when the cycle began */
-    double seconds;             /* how long it took */
-    long deletes, inserts;      /* rows applied */
-    long conflicts;             /* keys settled by the conflict strategy */
-    int ntables;                /* entries of tables/keys; 0: the cycle read no keys */
-    char *const *tables;        /* "schema.table", borrowed */
-    const long *keys;           /* keys found per table (every source), borrowed */
+    int result;            /* a CycleResult (sync_runner.h) */
+    double started;        /* wall clock (epoch seconds) when the cycle began */
+    double seconds;        /* how long it took */
+    long deletes, inserts; /* rows applied */
+    long conflicts;        /* keys settled by the conflict strategy */
+    int ntables;           /* entries of tables/keys; 0: the cycle read no keys */
+    char *const *tables;   /* "schema.table", borrowed */
+    const long *keys;      /* keys found per table (every source), borrowed */
 } CycleFigures;
 
 Metrics *metrics_create(void);
@@ -73,8 +73,8 @@ int metrics_level(const SyncMetrics *s);
  * table copies in flight.  Returns false, err set, when the address is
  * wrong or taken.  catalog and budget are borrowed until metrics_free.
  */
-bool metrics_serve(Metrics *m, const char *listen, const ConnParams *catalog, ConnBudget *budget,
-                   char *err, size_t errlen) MUST_CHECK;
+bool metrics_serve(Metrics *m, const char *listen, const ConnParams *catalog, ConnBudget *budget, char *err,
+                   size_t errlen) MUST_CHECK;
 
 /* metrics_render - the whole text exposition into sb (what a scrape gets);
  * cat, when not NULL, adds the catalog's figures. */

@@ -261,8 +261,8 @@ static void send_mail(Alerter *a, const char *subject, const char *body)
     }
     rc = curl_easy_perform(curl);
     if (rc != CURLE_OK)
-        log_warn("mail alert \"%s\" to %s via %s not sent: %s%s%s", subject, a->to, url, curl_easy_strerror(rc),
-                 errbuf[0] ? ": " : "", errbuf);
+        log_warn("mail alert \"%s\" to %s via %s not sent: %s%s%s", subject, a->to, url,
+                 curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
     else
         log_info("mail alert sent to %s: %s", a->to, subject);
     curl_slist_free_all(rcpt);

@@ -172,7 +172,8 @@ void metrics_cycle(SyncMetrics *s, const CycleFigures *f)
         /* Changes noticed after the cycle began may be outside its snapshot:
          * they keep the clock running for the next cycle. */
         since = atomic_load(&s->pending_since_us);
-        while (since != 0 && since <= started && !atomic_compare_exchange_weak(&s->pending_since_us, &since, 0))
+        while (since != 0 && since <= started &&
+               !atomic_compare_exchange_weak(&s->pending_since_us, &since, 0))
             ;
     } else if (found > 0) {
         long long none = 0;
@@ -281,8 +282,9 @@ static void render_catalog(Metrics *m, PGconn *cat, StrBuf *sb)
             label(sb, PQgetvalue(res, r, 2));
             strbuf_printf(sb, "} %d\n", PQgetisnull(res, r, 3) ? 0 : 1);
         }
-        help(sb, "bucardo_member_lag_seconds", "gauge",
-             "Age of the oldest change the member has not received: the sync's lag, or since it was left out");
+        help(
+            sb, "bucardo_member_lag_seconds", "gauge",
+            "Age of the oldest change the member has not received: the sync's lag, or since it was left out");
         for (int r = 0; r < PQntuples(res); r++) {
             double lag = 0;
             pthread_mutex_lock(&m->lock);
@@ -316,7 +318,8 @@ static void render_catalog(Metrics *m, PGconn *cat, StrBuf *sb)
                 label(sb, PQgetvalue(res, r, 1));
                 strbuf_append(sb, ",target=");
                 label(sb, PQgetvalue(res, r, 2));
-                strbuf_printf(sb, ",done=\"%s\"} %s\n", strcmp(PQgetvalue(res, r, 6), "1") == 0 ? "yes" : "no",
+                strbuf_printf(sb, ",done=\"%s\"} %s\n",
+                              strcmp(PQgetvalue(res, r, 6), "1") == 0 ? "yes" : "no",
                               PQgetvalue(res, r, 3 + k));
             }
         }
@@ -365,7 +368,8 @@ void metrics_render(Metrics *m, PGconn *cat, StrBuf *sb)
         for (int r = 0; r < 4; r++) {
             char extra[64];
             snprintf(extra, sizeof(extra), ",result=\"%s\"", results[r]);
-            sync_line(sb, "bucardo_sync_cycles_total", syncs[i], extra, (double)atomic_load(&syncs[i]->cycles[r]));
+            sync_line(sb, "bucardo_sync_cycles_total", syncs[i], extra,
+                      (double)atomic_load(&syncs[i]->cycles[r]));
         }
     help(sb, "bucardo_sync_errors_total", "counter", "Cycles that failed");
     for (int i = 0; i < n; i++)
@@ -377,9 +381,11 @@ void metrics_render(Metrics *m, PGconn *cat, StrBuf *sb)
         sync_line(sb, "bucardo_sync_rows_applied_total", syncs[i], ",kind=\"insert\"",
                   (double)atomic_load(&syncs[i]->inserts));
     }
-    help(sb, "bucardo_sync_conflicts_total", "counter", "Keys changed on several sources, settled by the strategy");
+    help(sb, "bucardo_sync_conflicts_total", "counter",
+         "Keys changed on several sources, settled by the strategy");
     for (int i = 0; i < n; i++)
-        sync_line(sb, "bucardo_sync_conflicts_total", syncs[i], NULL, (double)atomic_load(&syncs[i]->conflicts));
+        sync_line(sb, "bucardo_sync_conflicts_total", syncs[i], NULL,
+                  (double)atomic_load(&syncs[i]->conflicts));
     help(sb, "bucardo_sync_cycle_duration_seconds", "summary", "Time cycles took");
     for (int i = 0; i < n; i++) {
         long long count = 0;
@@ -534,7 +540,8 @@ bool metrics_serve(Metrics *m, const char *listen, const ConnParams *catalog, Co
     m->http = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
                                (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (m->http == NULL) {
-        snprintf(err, errlen, "metrics_listen %s: cannot listen there (address in use or not local?)", listen);
+        snprintf(err, errlen, "metrics_listen %s: cannot listen there (address in use or not local?)",
+                 listen);
         return false;
     }
     return true;
