@@ -70,7 +70,7 @@ struct Alerter {
     Event *head, *tail;
     int queued;
     long dropped;
-    bool stopping;
+    atomic_bool stopping;
     atomic_bool abandon; /* stop now: drop what is left, abort the send in flight */
 
     Held *held; /* mail thread only */
@@ -403,7 +403,7 @@ static void *alert_main(void *arg)
             Held *h = &a->held[i];
             if (h->count == 0)
                 continue;
-            if (a->stopping || now >= h->last_sent + a->interval)
+            if (atomic_load(&a->stopping) || now >= h->last_sent + a->interval)
                 flush(a, h, 0);
             else if (next == 0 || h->last_sent + a->interval < next)
                 next = h->last_sent + a->interval;
@@ -411,7 +411,7 @@ static void *alert_main(void *arg)
         pthread_mutex_lock(&a->lock);
         if (a->head)
             continue;
-        if (a->stopping)
+        if (atomic_load(&a->stopping))
             break;
         {
             double wait = next > 0 ? next - monotonic_seconds() : 3600;
@@ -478,7 +478,7 @@ Alerter *alert_start(const AlertConfig *cfg)
 static void enqueue(Alerter *a, Event *e)
 {
     pthread_mutex_lock(&a->lock);
-    if (a->queued >= QUEUE_MAX || a->stopping) {
+    if (a->queued >= QUEUE_MAX || atomic_load(&a->stopping)) {
         a->dropped++;
         pthread_mutex_unlock(&a->lock);
         event_free(e);
@@ -528,7 +528,7 @@ void alert_stop(Alerter *a, double drain)
     if (a == NULL)
         return;
     pthread_mutex_lock(&a->lock);
-    a->stopping = true;
+    atomic_store(&a->stopping, true);
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->lock);
     while (!done && monotonic_seconds() < deadline) {
