@@ -2,7 +2,8 @@
 # Mail alerts through a real SMTP server (Debian's python3-aiosmtpd, started
 # here on a free port, with AUTH): the engine mails its start and stop with
 # their reasons, a sync made to fail (its target table locked past
-# lock_timeout) and its recovery; a sync flapping Bad/Good many times sends
+# lock_timeout) and its recovery, its lag passing overdue and expired and
+# coming back; a sync flapping Bad/Good many times sends
 # at most one mail per email_interval, the last one giving its final state;
 # email_debug_file gets a copy of every mail; the SMTP password is in no
 # log, listing or mail.  Then the SMTP server dies: the sync replicates as
@@ -24,7 +25,7 @@ for _ in $(seq 100); do [ -f "$MAILDIR/port" ] && break; sleep 0.1; done
 SMTP_PORT=$(cat "$MAILDIR/port")
 
 test_databases "CREATE TABLE items (id int PRIMARY KEY, v text);" src tgt
-test_sync s1 rg src:source,tgt:target
+test_sync s1 rg src:source,tgt:target overdue='3 seconds' expired='6 seconds'
 INTERVAL=6
 run_ok "$BUCARDO" set default_email_to=dba@example.com default_email_from=bucardo@example.com \
     default_email_host=127.0.0.1 default_email_port="$SMTP_PORT" email_auth_user=alerts \
@@ -64,6 +65,19 @@ wait_synced src tgt 20 items
 
 # hold_table - lock tgt.items against writes (reads go on) in a background
 # session until release_table.
+# wait_text TIMEOUT REGEX - until a mail's text matches REGEX; prints its file.
+wait_text() {
+    local deadline=$(( $(date +%s) + $1 )) f
+    while :; do
+        for f in $(mails); do
+            grep -Eq "$2" "$f" && { echo "$f"; return 0; }
+        done
+        [ "$(date +%s)" -ge "$deadline" ] && fail "no mail matching '$2' after $1 s; mails:
+$(cat $(mails) /dev/null)"
+        sleep 0.2
+    done
+}
+
 hold_table() {
     psql -X -q -d tgt -c "BEGIN; LOCK TABLE items IN EXCLUSIVE MODE; SELECT pg_sleep(300)" >/dev/null 2>&1 &
     HOLD=$!
@@ -77,17 +91,30 @@ release_table() {
 }
 last_id() { sql bucardo "select coalesce(max(id), 0) from bucardo.syncrun where sync = 's1'"; }
 
-# 1. The sync fails: one mail, naming the error; then it recovers.
+# 1. The sync fails: one mail, naming the error; it stays Bad past overdue
+# and expired; then it recovers.  The alerts after the first are held and
+# come at most one mail per interval, the last one's subject giving the
+# last state.
 hold_table
 before=$(last_id)
+t0=$(date +%s)
 psql -X -q -d src -c "UPDATE items SET v = 'failing' WHERE id <= 10" || fail "change 1"
 wait_run s1 20 "id > $before AND state = 'Bad'"
-m=$(wait_mail 20 'sync s1 is Bad')
-grep -qi 'lock' "$m" || fail "the Bad mail does not give the error: $(cat "$m")"
+# (The lag may pass overdue before the first cycle fails: then the Bad
+# alert is held, and comes in the next mail.)
+m=$(wait_text 20 '^Subject: .*sync s1 is Bad|^[-0-9]+ [0-9:]+  Bad: ')
+grep -qi 'lock' "$m" || fail "the Bad alert does not give the error: $(cat "$m")"
+while [ $(( $(date +%s) - t0 )) -lt 8 ]; do sleep 0.5; done
 release_table
 wait_synced src tgt 20 items
-m=$(wait_mail $((INTERVAL + 10)) 'sync s1 is Good again')
+m=$(wait_mail $((INTERVAL + 10)) 'sync s1 is on time again')
 echo "recovery mail: $(grep '^Subject:' "$m")"
+for what in 'overdue: the oldest change not applied is [3-9] s old' 'expired: the oldest change not applied is [6-9] s old' \
+    'Good: a cycle completed' 'on time: the oldest change not applied is 0 s old'; do
+    grep -Eq "^[-0-9]+ [0-9:]+  $what" $(mails) || fail "no mail lists '$what': $(cat $(mails))"
+done
+# No thresholds from here on: the flapping below is about Bad and Good.
+run_ok "$BUCARDO" update sync s1 overdue=0 expired=0
 
 # 2. Flapping: Bad and Good again, many times within a few intervals.
 sleep $((INTERVAL + 1)) # the flood window of the mails above is over
