@@ -30,7 +30,7 @@ typedef struct CliContext {
     int verbose;             /* --verbose, repeatable */
     int quiet;               /* --quiet, repeatable */
     bool repair;             /* --repair (compare) */
-    bool json;               /* --json (compare) */
+    bool json;               /* --json (compare, status) */
     int debug;               /* --debug (repeatable) or env BUCARDO_DEBUG */
     bool dryrun;             /* --dryrun: roll back instead of committing */
     bool confirm;            /* --confirm or env BUCARDO_CONFIRM: ask before committing */
@@ -42,6 +42,7 @@ typedef struct CliContext {
     long retry;              /* --retry=N (kick) */
     long retry_sleep;        /* --retry-sleep=S (kick) */
     const char *tsep;        /* --tsep: thousands separator, NULL: the locale's or ',' */
+    int sendmail;            /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
     StrList tables;          /* -t: only these tables */
     StrList exclude_tables;  /* -T */
     StrList schemas;         /* -n */
@@ -147,6 +148,7 @@ int cmd_show(CliContext *ctx, int argc, char **argv);
 int cmd_set(CliContext *ctx, int argc, char **argv);
 
 int cmd_start(CliContext *ctx, int argc, char **argv);
+int cmd_check(CliContext *ctx, int argc, char **argv);
 int cmd_stop(CliContext *ctx, int argc, char **argv);
 int cmd_restart(CliContext *ctx, int argc, char **argv);
 int cmd_reload(CliContext *ctx, int argc, char **argv);

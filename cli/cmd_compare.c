@@ -11,6 +11,8 @@
  * every key instead.  --repair commits the keys into the source's delta
  * tables and then kicks the sync through the catalog.
  */
+#include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,82 +123,76 @@ static void print_text(const SyncDef *def, const CompareResult *res)
                res->repaired == 1 ? "" : "s", def->sources[0].name, def->name);
 }
 
-static void json_keys(StrBuf *sb, const CompareTable *t, const CmpRowList *l)
+/* json_keys - the keys of l as objects {key column: value} (json-c). */
+static json_object *json_keys(const CompareTable *t, const CmpRowList *l)
 {
-    strbuf_append(sb, "[");
+    json_object *a = json_object_new_array();
+
     for (size_t i = 0; i < l->count; i++) {
-        strbuf_append(sb, i ? ", {" : "{");
-        for (int k = 0; k < t->def->nkeys; k++) {
-            strbuf_append(sb, k ? ", " : "");
-            cmp_json_string(sb, t->def->keycols[k]);
-            strbuf_append(sb, ": ");
-            cmp_json_string(sb, l->rows[i].key[k]);
-        }
-        strbuf_append(sb, "}");
+        json_object *k = json_object_new_object();
+        for (int c = 0; c < t->def->nkeys; c++)
+            json_object_object_add(k, t->def->keycols[c], json_object_new_string(l->rows[i].key[c]));
+        json_object_array_add(a, k);
     }
-    strbuf_append(sb, "]");
+    return a;
 }
 
 static void print_json(const SyncDef *def, const CompareResult *res, bool equal)
 {
-    StrBuf sb;
+    json_object *doc = json_object_new_object(), *tables = json_object_new_array();
 
-    strbuf_init(&sb);
-    strbuf_append(&sb, "{\"sync\": ");
-    cmp_json_string(&sb, def->name);
-    strbuf_append(&sb, ", \"source\": ");
-    cmp_json_string(&sb, def->sources[0].name);
-    strbuf_printf(&sb, ", \"equal\": %s, \"seconds\": %.3f, \"repaired\": %ld, \"tables\": [",
-                  equal ? "true" : "false", res->seconds, res->repaired);
+    json_object_object_add(doc, "sync", json_object_new_string(def->name));
+    json_object_object_add(doc, "source", json_object_new_string(def->sources[0].name));
+    json_object_object_add(doc, "equal", json_object_new_boolean(equal));
+    json_object_object_add(doc, "seconds", json_object_new_double(res->seconds));
+    json_object_object_add(doc, "repaired", json_object_new_int64(res->repaired));
     for (int i = 0; i < res->ntables; i++) {
         const CompareTable *t = &res->tables[i];
-        char *full = xasprintf("%s.%s", t->def->schemaname, t->def->relname);
+        json_object *o = json_object_new_object(), *key = json_object_new_array(), *targets;
+        char *full = xasprintf("%s.%s", t->def->schemaname, t->def->relname), sum[32];
 
-        strbuf_append(&sb, i ? ",\n  {\"table\": " : "\n  {\"table\": ");
-        cmp_json_string(&sb, full);
+        json_object_object_add(o, "table", json_object_new_string(full));
         free(full);
-        strbuf_append(&sb, ", \"schema\": ");
-        cmp_json_string(&sb, t->def->schemaname);
-        strbuf_append(&sb, ", \"name\": ");
-        cmp_json_string(&sb, t->def->relname);
-        strbuf_append(&sb, ", \"key\": [");
-        for (int k = 0; k < t->def->nkeys; k++) {
-            strbuf_append(&sb, k ? ", " : "");
-            cmp_json_string(&sb, t->def->keycols[k]);
-        }
-        strbuf_append(&sb, "], \"status\": ");
+        json_object_object_add(o, "schema", json_object_new_string(t->def->schemaname));
+        json_object_object_add(o, "name", json_object_new_string(t->def->relname));
+        for (int k = 0; k < t->def->nkeys; k++)
+            json_object_array_add(key, json_object_new_string(t->def->keycols[k]));
+        json_object_object_add(o, "key", key);
+        json_object_array_add(tables, o);
         if (t->skipped) {
-            strbuf_append(&sb, "\"skipped\", \"reason\": ");
-            cmp_json_string(&sb, t->skipped);
-            strbuf_append(&sb, "}");
+            json_object_object_add(o, "status", json_object_new_string("skipped"));
+            json_object_object_add(o, "reason", json_object_new_string(t->skipped));
             continue;
         }
-        strbuf_printf(&sb,
-                      "\"%s\", \"rows\": %lld, \"seconds\": %.3f, \"rows_per_second\": %.0f,"
-                      " \"checksum\": \"%016llx\", \"queries\": %d, \"targets\": [",
-                      compare_table_differences(t) ? "different" : "equal", (long long)t->rows, t->seconds,
-                      rate(t), (unsigned long long)t->checksum, t->queries);
+        json_object_object_add(o, "status",
+                               json_object_new_string(compare_table_differences(t) ? "different" : "equal"));
+        json_object_object_add(o, "rows", json_object_new_int64(t->rows));
+        json_object_object_add(o, "seconds", json_object_new_double(t->seconds));
+        json_object_object_add(o, "rows_per_second", json_object_new_double(floor(rate(t))));
+        snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)t->checksum);
+        json_object_object_add(o, "checksum", json_object_new_string(sum));
+        json_object_object_add(o, "queries", json_object_new_int(t->queries));
+        targets = json_object_new_array();
         for (int j = 0; j < t->ntargets; j++) {
             const CompareTarget *g = &t->targets[j];
-            strbuf_append(&sb, j ? ", {\"target\": " : "{\"target\": ");
-            cmp_json_string(&sb, g->db);
-            strbuf_printf(&sb,
-                          ", \"rows\": %lld, \"checksum\": \"%016llx\", \"source_checksum\": \"%016llx\","
-                          " \"missing\": ",
-                          (long long)g->rows, (unsigned long long)g->checksum,
-                          (unsigned long long)g->source_checksum);
-            json_keys(&sb, t, &g->missing);
-            strbuf_append(&sb, ", \"extra\": ");
-            json_keys(&sb, t, &g->extra);
-            strbuf_append(&sb, ", \"different\": ");
-            json_keys(&sb, t, &g->different);
-            strbuf_append(&sb, "}");
+            json_object *to = json_object_new_object();
+            json_object_object_add(to, "target", json_object_new_string(g->db));
+            json_object_object_add(to, "rows", json_object_new_int64(g->rows));
+            snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)g->checksum);
+            json_object_object_add(to, "checksum", json_object_new_string(sum));
+            snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)g->source_checksum);
+            json_object_object_add(to, "source_checksum", json_object_new_string(sum));
+            json_object_object_add(to, "missing", json_keys(t, &g->missing));
+            json_object_object_add(to, "extra", json_keys(t, &g->extra));
+            json_object_object_add(to, "different", json_keys(t, &g->different));
+            json_object_array_add(targets, to);
         }
-        strbuf_append(&sb, "]}");
+        json_object_object_add(o, "targets", targets);
     }
-    strbuf_append(&sb, "\n]}\n");
-    fputs(sb.data, stdout);
-    strbuf_free(&sb);
+    json_object_object_add(doc, "tables", tables);
+    printf("%s\n",
+           json_object_to_json_string_ext(doc, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(doc);
 }
 
 /* kick - wake the engine for the sync now (NOTIFY is delivered at commit);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "sqltext.h"
+#include "metrics.h"
 #include "utf8.h"
 
 static const char SQL_SHOW[] = "SELECT name, setting FROM bucardo.config"
@@ -24,7 +25,7 @@ static const char SQL_SHOW[] = "SELECT name, setting FROM bucardo.config"
 static const char SQL_SET[] = "UPDATE bucardo.config SET setting = $2 WHERE name = lower($1)";
 
 /* A typed setting: its name and what its value must be. */
-typedef enum SettingType { S_INT, S_NUMBER, S_BOOL, S_WORD, S_DURATION } SettingType;
+typedef enum SettingType { S_INT, S_NUMBER, S_BOOL, S_WORD, S_DURATION, S_LISTEN } SettingType;
 typedef struct SettingSpec {
     const char *name;
     SettingType type;
@@ -36,14 +37,27 @@ static const char *const LOG_LEVELS[] = {"terse", "normal", "verbose", "debug", 
 static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
                                          "bucardo_random", "bucardo_latest", "bucardo_latest_all_tables",
                                          "bucardo_abort",  "bucardo_custom", NULL};
+static const char *const EMAIL_TLS[] = {"off", "try", "starttls", "smtps", NULL};
 static const SettingSpec SETTING_TYPES[] = {
-    {"batch_keys", S_INT, 1, 1L << 40, NULL},    {"chunk_size", S_INT, 4096, 64L << 20, NULL},
-    {"chunk_pool", S_INT, 2, 1L << 20, NULL},    {"max_concurrent_syncs", S_INT, 1, 10000, NULL},
-    {"stats_history", S_INT, 0, 1L << 30, NULL}, {"default_checktime", S_INT, 0, 1000000000, NULL},
-    {"retry_delay", S_NUMBER, 0, 0, NULL},       {"retry_delay_max", S_NUMBER, 0, 0, NULL},
-    {"kick_sleep", S_NUMBER, 0, 0, NULL},        {"log_showtime", S_BOOL, 0, 0, NULL},
-    {"log_level", S_WORD, 0, 0, LOG_LEVELS},     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
-    {"lock_timeout", S_DURATION, 0, 0, NULL},    {"conn_idle_timeout", S_INT, 0, 86400, NULL},
+    {"default_email_port", S_INT, 1, 65535, NULL},
+    {"email_interval", S_INT, 0, 7 * 86400, NULL},
+    {"email_tls", S_WORD, 0, 0, EMAIL_TLS},
+    {"email_tls_verify", S_BOOL, 0, 0, NULL},
+    {"metrics_listen", S_LISTEN, 0, 0, NULL},
+    {"batch_keys", S_INT, 1, 1L << 40, NULL},
+    {"chunk_size", S_INT, 4096, 64L << 20, NULL},
+    {"chunk_pool", S_INT, 2, 1L << 20, NULL},
+    {"max_concurrent_syncs", S_INT, 1, 10000, NULL},
+    {"stats_history", S_INT, 0, 1L << 30, NULL},
+    {"default_checktime", S_INT, 0, 1000000000, NULL},
+    {"retry_delay", S_NUMBER, 0, 0, NULL},
+    {"retry_delay_max", S_NUMBER, 0, 0, NULL},
+    {"kick_sleep", S_NUMBER, 0, 0, NULL},
+    {"log_showtime", S_BOOL, 0, 0, NULL},
+    {"log_level", S_WORD, 0, 0, LOG_LEVELS},
+    {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
+    {"lock_timeout", S_DURATION, 0, 0, NULL},
+    {"conn_idle_timeout", S_INT, 0, 86400, NULL},
 };
 
 /* is_duration - a PostgreSQL time setting above zero: digits, then
@@ -99,6 +113,14 @@ static bool check_setting(const char *name, const char *value)
                 return cli_error("set %s: expected a boolean (1/0, true/false, yes/no), got \"%s\"", s->name,
                                  value) == 0;
             return true;
+        case S_LISTEN: {
+            char host[256];
+            int port;
+            if (value[0] != '\0' && !metrics_parse_listen(value, host, sizeof(host), &port))
+                return cli_error("set %s: expected PORT, HOST:PORT or [IPV6]:PORT (empty: off), got \"%s\"",
+                                 s->name, value) == 0;
+            return true;
+        }
         case S_DURATION:
             if (!is_duration(value))
                 return cli_error("set %s: expected a time above 0 such as 500ms, 10s or 2min, got \"%s\"",
@@ -136,9 +158,12 @@ static int show(CliContext *ctx, const char *name)
     for (int r = 0; r < PQntuples(res); r++)
         if (utf8_width(PQgetvalue(res, r, 0)) > width)
             width = utf8_width(PQgetvalue(res, r, 0));
+    /* A password is shown as set or not, never itself. */
     for (int r = 0; r < PQntuples(res); r++)
         printf("%s%*s = %s\n", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width), "",
-               PQgetvalue(res, r, 1));
+               strcmp(PQgetvalue(res, r, 0), "email_auth_pass") == 0 && PQgetvalue(res, r, 1)[0]
+                   ? "********"
+                   : PQgetvalue(res, r, 1));
     PQclear(res);
     return EXIT_OK;
 }

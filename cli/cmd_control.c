@@ -49,9 +49,10 @@ static void sleep_ms(int ms)
 }
 
 /* start_engine - fork the daemon; returns the exit code. */
-static int start_engine(CliContext *ctx, const char *piddir)
+static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
 {
-    DaemonConfig cfg = {.catalog = ctx->catalog, .piddir = piddir};
+    DaemonConfig cfg = {
+        .catalog = ctx->catalog, .piddir = piddir, .reason = reason, .sendmail = ctx->sendmail != 0};
     char cwd[4096], *logfile = NULL, buf[512];
     int fds[2], status;
     ssize_t n, got = 0;
@@ -137,10 +138,9 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
     char *piddir;
     long pid;
     int code;
-    (void)argv;
 
     if (argc > 1)
-        return cli_error("usage: bucardo start [\"reason\"] [--foreground] [--debugfile=0]");
+        return cli_error("usage: bucardo start [\"reason\"] [--foreground] [--debugfile=0] [--sendmail=0]");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     piddir = engine_piddir(ctx);
@@ -169,13 +169,14 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     }
     cli_info(ctx, "Starting Bucardo\n");
-    code = start_engine(ctx, piddir);
+    code = start_engine(ctx, piddir, argc > 0 ? argv[0] : NULL);
     free(piddir);
     return code;
 }
 
-/* stop_engine - SIGTERM the engine and wait for it to exit. */
-static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_stopped)
+/* stop_engine - SIGTERM the engine and wait for it to exit; the reason
+ * (NULL: none) goes to the engine's stop mail through a file in piddir. */
+static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_stopped, const char *reason)
 {
     long pid = daemon_running_pid(piddir);
 
@@ -183,6 +184,15 @@ static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_
         if (!quiet_if_stopped)
             cli_info(ctx, "Bucardo is not running\n");
         return EXIT_OK;
+    }
+    if (reason && reason[0]) {
+        char *path = xasprintf("%s/%s", piddir, STOP_REASON_FILE_NAME);
+        FILE *f = fopen(path, "w");
+        if (f == NULL || fprintf(f, "%s\n", reason) < 0)
+            fprintf(stderr, "bucardo: cannot write the stop reason to %s; stopping without it\n", path);
+        if (f)
+            fclose(f);
+        free(path);
     }
     cli_info(ctx, "Stopping Bucardo (pid %ld) ... ", pid);
     if (kill((pid_t)pid, SIGTERM) != 0) {
@@ -205,7 +215,6 @@ int cmd_stop(CliContext *ctx, int argc, char **argv)
 {
     char *piddir;
     int code;
-    (void)argv;
 
     if (argc > 1)
         return cli_error("usage: bucardo stop [\"reason\"]");
@@ -214,7 +223,7 @@ int cmd_stop(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
-    code = stop_engine(ctx, piddir, false);
+    code = stop_engine(ctx, piddir, false, argc > 0 ? argv[0] : NULL);
     free(piddir);
     return code;
 }
@@ -229,7 +238,7 @@ int cmd_restart(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
-    code = stop_engine(ctx, piddir, true);
+    code = stop_engine(ctx, piddir, true, argc > 0 ? argv[0] : "restart");
     free(piddir);
     if (code != EXIT_OK)
         return code;

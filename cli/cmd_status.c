@@ -5,14 +5,23 @@
  *
  * The table's layout follows Bucardo's: each column as wide as its widest
  * value or its title plus one, cells padded with a space on each side.
+ *
+ * --json prints one document (json-c) with every figure of the detail
+ * block, for every sync or the ones named, plus what the text does not
+ * show: the backlog (keys waiting per table and source), the lag (age of
+ * the oldest change not delivered) and each member's state, measured on
+ * the sources (cli/health.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "catalog.h"
 #include "cli.h"
 #include "daemon.h"
+#include "health.h"
 #include "utf8.h"
 
 static const char SQL_STATUS[] =
@@ -35,7 +44,14 @@ static const char SQL_STATUS[] =
     "       coalesce(lasterr.error, ''),"
     "       extract(epoch FROM good.ended), extract(epoch FROM bad.ended),"
     "       (SELECT string_agg(DISTINCT ms.member, ',') FROM bucardo.sync_member_state ms"
-    "         WHERE ms.sync = s.name)"
+    "         WHERE ms.sync = s.name),"
+    "       extract(epoch FROM s.overdue)::float8, extract(epoch FROM s.expired)::float8,"
+    "       to_char(good.ended AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    "       to_char(bad.ended AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    "       good.conflicts, extract(epoch FROM s.checktime)::float8,"
+    "       (SELECT string_agg(m.db, ',' ORDER BY m.position) FROM bucardo.dbgroup_member m"
+    "         WHERE m.dbgroup = s.dbgroup AND m.role <> 'source'),"
+    "       s.conflict_strategy"
     "  FROM bucardo.sync s"
     "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name"
     "                      ORDER BY r.id DESC LIMIT 1) last ON true"
@@ -77,7 +93,15 @@ enum {
     S_ERROR,
     S_GOOD_EPOCH,
     S_BAD_EPOCH,
-    S_BEHIND /* members left behind (bucardo.sync_member_state), or NULL */
+    S_BEHIND, /* members left behind (bucardo.sync_member_state), or NULL */
+    S_OVERDUE_S,
+    S_EXPIRED_S,
+    S_GOOD_ISO,
+    S_BAD_ISO,
+    S_CONFLICTS,
+    S_CHECKTIME_S,
+    S_TARGETS,
+    S_STRATEGY
 };
 
 /* The display options of status (--show-days, --compress, --sort). */
@@ -350,6 +374,183 @@ static void date_formats(const char **shortfmt, const char **longfmt)
     *longfmt = l && *l ? l : "Mon DD, YYYY HH24:MI:SS";
 }
 
+/* Small json-c helpers: a text cell (NULL for SQL NULL), numbers. */
+static json_object *jtext(PGresult *res, int r, int c)
+{
+    return PQgetisnull(res, r, c) ? NULL : json_object_new_string(PQgetvalue(res, r, c));
+}
+
+static json_object *jnum(PGresult *res, int r, int c)
+{
+    return PQgetisnull(res, r, c) ? NULL : json_object_new_double(atof(PQgetvalue(res, r, c)));
+}
+
+static json_object *jint(PGresult *res, int r, int c)
+{
+    return PQgetisnull(res, r, c) ? NULL : json_object_new_int64(atoll(PQgetvalue(res, r, c)));
+}
+
+static json_object *jbool(PGresult *res, int r, int c)
+{
+    return json_object_new_boolean(strcmp(yes_no(PQgetvalue(res, r, c)), "Yes") == 0);
+}
+
+static json_object *jlist(PGresult *res, int r, int c)
+{
+    json_object *a = json_object_new_array();
+    StrList l = {0};
+
+    if (!PQgetisnull(res, r, c))
+        strlist_add_split(&l, PQgetvalue(res, r, c), ',');
+    for (int i = 0; i < l.count; i++)
+        json_object_array_add(a, json_object_new_string(l.items[i]));
+    strlist_free(&l);
+    return a;
+}
+
+/* json_copies - bucardo.copy_progress rows of the sync. */
+static json_object *json_copies(PGconn *cat, const char *sync)
+{
+    const char *params[1] = {sync};
+    PGresult *res = pg_query(cat, "catalog", SQL_COPIES, 1, params);
+    json_object *a = json_object_new_array();
+
+    for (int r = 0; res && r < PQntuples(res); r++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "table", jtext(res, r, 0));
+        json_object_object_add(o, "target", jtext(res, r, 1));
+        json_object_object_add(o, "streams", jint(res, r, 2));
+        json_object_object_add(o, "bytes", jint(res, r, 3));
+        json_object_object_add(o, "estimate_bytes", jint(res, r, 4));
+        json_object_object_add(o, "rows", jint(res, r, 5));
+        json_object_object_add(o, "done", json_object_new_boolean(strcmp(PQgetvalue(res, r, 6), "t") == 0));
+        json_object_object_add(o, "seconds", jnum(res, r, 7));
+        json_object_array_add(a, o);
+    }
+    PQclear(res);
+    return a;
+}
+
+/* json_sync - one sync: the detail block's figures and its health. */
+static json_object *json_sync(CliContext *ctx, PGresult *res, int r, bool *ok)
+{
+    json_object *o = json_object_new_object(), *good = json_object_new_object(),
+                *bad = json_object_new_object();
+    json_object *backlog = json_object_new_array(), *members = json_object_new_array(), *errs;
+    const char *name = PQgetvalue(res, r, S_NAME);
+    SyncHealth h;
+
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "state", jtext(res, r, S_STATE));
+    json_object_object_add(
+        o, "status",
+        json_object_new_string(strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "active" : "inactive"));
+    json_object_object_add(good, "ended", jtext(res, r, S_GOOD_ISO));
+    json_object_object_add(good, "seconds_ago", jint(res, r, S_GOOD_AGO));
+    json_object_object_add(good, "duration_seconds", jint(res, r, S_GOOD_RUN));
+    json_object_object_add(good, "deletes", jint(res, r, S_DELETES));
+    json_object_object_add(good, "inserts", jint(res, r, S_INSERTS));
+    json_object_object_add(good, "conflicts", jint(res, r, S_CONFLICTS));
+    json_object_object_add(o, "last_good", good);
+    json_object_object_add(bad, "ended", jtext(res, r, S_BAD_ISO));
+    json_object_object_add(bad, "seconds_ago", jint(res, r, S_BAD_AGO));
+    json_object_object_add(o, "last_bad", bad);
+    json_object_object_add(o, "last_error", jtext(res, r, S_ERROR));
+    json_object_object_add(o, "relgroup", jtext(res, r, S_RELGROUP));
+    json_object_object_add(o, "sources", jlist(res, r, S_SOURCES));
+    json_object_object_add(o, "targets", jlist(res, r, S_TARGETS));
+    json_object_object_add(o, "tables", jint(res, r, S_NTABLES));
+    json_object_object_add(o, "checktime_seconds", jnum(res, r, S_CHECKTIME_S));
+    json_object_object_add(o, "overdue_seconds", jnum(res, r, S_OVERDUE_S));
+    json_object_object_add(o, "expired_seconds", jnum(res, r, S_EXPIRED_S));
+    json_object_object_add(o, "stayalive", jbool(res, r, S_STAYALIVE));
+    json_object_object_add(o, "kidsalive", jbool(res, r, S_KIDSALIVE));
+    json_object_object_add(o, "rebuild_index", jint(res, r, S_REBUILD));
+    json_object_object_add(o, "autokick", jbool(res, r, S_AUTOKICK));
+    json_object_object_add(o, "onetimecopy", jint(res, r, S_ONETIMECOPY));
+    json_object_object_add(o, "analyze_after_copy", jbool(res, r, S_ANALYZE));
+    json_object_object_add(o, "conflict_strategy", jtext(res, r, S_STRATEGY));
+    json_object_object_add(o, "behind", jlist(res, r, S_BEHIND));
+    json_object_object_add(o, "copies", json_copies(ctx->cat, name));
+    if (!health_measure(ctx->cat, name, &h)) {
+        *ok = false;
+        json_object_put(backlog);
+        json_object_put(members);
+        return o;
+    }
+    json_object_object_add(o, "lag_seconds", json_object_new_double(h.lag));
+    json_object_object_add(o, "backlog_keys", json_object_new_int64(h.keys));
+    for (int t = 0; t < h.ntables; t++) {
+        json_object *b = json_object_new_object();
+        json_object_object_add(b, "table", json_object_new_string(h.tables[t].table));
+        json_object_object_add(b, "source", json_object_new_string(h.tables[t].source));
+        json_object_object_add(b, "keys", json_object_new_int64(h.tables[t].keys));
+        json_object_object_add(b, "lag_seconds", json_object_new_double(h.tables[t].lag));
+        json_object_array_add(backlog, b);
+    }
+    json_object_object_add(o, "backlog", backlog);
+    for (int i = 0; i < h.nmembers; i++) {
+        const MemberHealth *mh = &h.members[i];
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "name", json_object_new_string(mh->name));
+        json_object_object_add(m, "role", json_object_new_string(mh->role));
+        json_object_object_add(m, "state", json_object_new_string(mh->state));
+        json_object_object_add(m, "behind_since", mh->since ? json_object_new_string(mh->since) : NULL);
+        json_object_object_add(m, "behind_reason", mh->reason ? json_object_new_string(mh->reason) : NULL);
+        json_object_object_add(m, "backlog_keys", json_object_new_int64(mh->keys));
+        json_object_object_add(m, "lag_seconds", json_object_new_double(mh->lag));
+        json_object_array_add(members, m);
+    }
+    json_object_object_add(o, "members", members);
+    errs = json_object_new_array();
+    for (int i = 0; i < h.errors.count; i++)
+        json_object_array_add(errs, json_object_new_string(h.errors.items[i]));
+    json_object_object_add(o, "unreadable", errs);
+    health_free(&h);
+    return o;
+}
+
+/* status_json - the document for every sync (argc 0) or the ones named. */
+static int status_json(CliContext *ctx, int argc, char **argv)
+{
+    json_object *doc = json_object_new_object(), *engine = json_object_new_object(),
+                *syncs = json_object_new_array();
+    char *piddir = catalog_get_setting(ctx->cat, "piddir");
+    long pid = piddir ? daemon_running_pid(piddir) : 0;
+    bool ok = true;
+    StrList named = {0};
+    const char *shortfmt, *longfmt;
+
+    free(piddir);
+    json_object_object_add(engine, "running", json_object_new_boolean(pid > 0));
+    json_object_object_add(engine, "pid", pid > 0 ? json_object_new_int64(pid) : NULL);
+    json_object_object_add(doc, "engine", engine);
+    json_object_object_add(doc, "syncs", syncs);
+    if (argc > 0 && !cli_select_syncs(ctx, argc, argv, &named, NULL)) {
+        strlist_free(&named);
+        json_object_put(doc);
+        return EXIT_FAIL;
+    }
+    date_formats(&shortfmt, &longfmt);
+    for (int i = 0; ok && i < (argc ? named.count : 1); i++) {
+        const char *params[3] = {argc ? named.items[i] : NULL, shortfmt, longfmt};
+        PGresult *res = pg_query(ctx->cat, "catalog", SQL_STATUS, 3, params);
+        if (res == NULL) {
+            ok = false;
+            break;
+        }
+        for (int r = 0; ok && r < PQntuples(res); r++)
+            json_object_array_add(syncs, json_sync(ctx, res, r, &ok));
+        PQclear(res);
+    }
+    if (ok)
+        printf("%s\n",
+               json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(doc);
+    strlist_free(&named);
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
 /*
  * cmd_status - `status` (the table, sorted by --sort), `status SYNC ...`
  * and `status all` (the detail block of each sync; names may use the
@@ -365,6 +566,8 @@ int cmd_status(CliContext *ctx, int argc, char **argv)
     date_formats(&shortfmt, &longfmt);
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
+    if (ctx->json)
+        return status_json(ctx, argc, argv);
     if (argc == 0) {
         res = pg_query(ctx->cat, "catalog", SQL_STATUS, 3, (const char *[]){NULL, shortfmt, longfmt});
         if (res == NULL)

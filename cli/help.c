@@ -70,13 +70,15 @@ static const HelpEntry HELP[] = {
     {"upgrade", "bucardo upgrade\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.\n"},
-    {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0]\n"
+    {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0] [--sendmail=0]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to ./log.bucardo, or to\n"
-              "  syslog with --debugfile=0.  --foreground: do not detach.\n"},
+              "  syslog with --debugfile=0.  --foreground: do not detach.  Mail alerts (start,\n"
+              "  stop, a sync Bad or Good again, overdue, expired, a member behind) go to\n"
+              "  default_email_to unless --sendmail=0; the reason is in the start mail.\n"},
     {"stop", "bucardo stop [\"reason\"]\n"
              "  Stops the engine and returns once it has exited; each sync finishes or rolls\n"
-             "  back the cycle it is running.\n"},
+             "  back the cycle it is running.  The reason is in the stop mail.\n"},
     {"restart", "bucardo restart [\"reason\"]\n  stop, then start.\n"},
     {"reload", "bucardo reload [config]\n"
                "  Has the running engine reread the catalog: syncs whose definition changed\n"
@@ -98,14 +100,20 @@ static const HelpEntry HELP[] = {
               "  Has the running engine stop running the syncs until resumed (not kept across\n"
               "  an engine restart).\n"},
     {"resume", "bucardo resume SYNC|all|PATTERN ...\n  Undoes pause.\n"},
-    {"status", "bucardo status [SYNC ...|all] [--sort=N] [--show-days] [--compress] [--tsep=SEP]\n"
+    {"status", "bucardo status [SYNC ...|all] [--sort=N] [--show-days] [--compress] [--tsep=SEP] [--json]\n"
                "  Without a name: one line per sync (state, last good and bad runs).  With\n"
                "  names (all, or % and * patterns): the details of each sync, its last error\n"
                "  and the copies in flight.  --sort=N orders the table by column N (1 name,\n"
                "  3 state, 5/6 last good age/time, 7 rows, 8/9 last bad age/time; negative:\n"
                "  descending).  --show-days shows days in ages, --compress drops their blanks,\n"
                "  --tsep sets the thousands separator.  Environment: BUCARDO_DATEFORMAT and\n"
-               "  BUCARDO_SHORTDATEFORMAT (to_char patterns) for the times.\n"},
+               "  BUCARDO_SHORTDATEFORMAT (to_char patterns) for the times.  --json: one JSON\n"
+               "  document with every figure, plus each sync's backlog (keys waiting per\n"
+               "  table), lag (age of the oldest change not delivered) and members.\n"},
+    {"check", "bucardo check [SYNC ...]\n"
+              "  A monitoring check (Nagios plugin style): each sync's lag against its overdue\n"
+              "  and expired.  Prints one line; exits 0 OK, 1 WARNING (past overdue),\n"
+              "  2 CRITICAL (past expired), 3 UNKNOWN.\n"},
     {"validate", "bucardo validate SYNC ... | all\n"
                  "  Checks that each sync can run (members, tables, keys, and on every receiving\n"
                  "  database the tables and columns) and reinstalls its change capture.\n"},
@@ -174,7 +182,8 @@ void cli_usage(void)
     printf("  activate SYNC... [T]    turn syncs on (T: wait for the engine)\n");
     printf("  deactivate SYNC... [T]  turn syncs off\n");
     printf("  pause | resume SYNC...  hold syncs in the running engine\n");
-    printf("  status [SYNC...|all]    the state of the syncs\n");
+    printf("  status [SYNC...|all]    the state of the syncs (--json: one JSON document)\n");
+    printf("  check [SYNC...]         monitoring check of lag vs overdue/expired (exit 0/1/2/3)\n");
     printf("  delta [totals] [DB...]  changes waiting in the sources' delta tables\n");
     printf("  purge [all|TABLE...]    delete delta rows every reader has applied\n");
     printf("  message TEXT            write a line into the running engine's log\n");

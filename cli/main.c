@@ -18,7 +18,8 @@
 #include "log.h"
 
 /* One option: its spellings, whether it takes a value, where it goes. */
-typedef enum OptKind { OPT_FLAG, OPT_VALUE } OptKind;
+/* OPT_BOOL: "--name" is on, "--name=0" (any parse_bool word) sets it. */
+typedef enum OptKind { OPT_FLAG, OPT_VALUE, OPT_BOOL } OptKind;
 typedef enum OptId {
     O_DBHOST,
     O_DBPORT,
@@ -60,7 +61,8 @@ typedef enum OptId {
     O_RETRYSLEEP,
     O_TSEP,
     O_EXIT_ON_NOSYNC,
-    O_NO_EXIT_ON_NOSYNC
+    O_NO_EXIT_ON_NOSYNC,
+    O_SENDMAIL
 } OptId;
 
 typedef struct OptSpec {
@@ -112,6 +114,7 @@ static const OptSpec OPTIONS[] = {
     {O_TSEP, OPT_VALUE, {"tsep"}, 0},
     {O_EXIT_ON_NOSYNC, OPT_FLAG, {"exit-on-nosync"}, 0},
     {O_NO_EXIT_ON_NOSYNC, OPT_FLAG, {"no-exit-on-nosync"}, 0},
+    {O_SENDMAIL, OPT_BOOL, {"sendmail"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -246,6 +249,7 @@ static const Command COMMANDS[] = {
     {"pause", NULL, cmd_pause},
     {"resume", NULL, cmd_resume},
     {"status", NULL, cmd_status},
+    {"check", NULL, cmd_check},
     {"validate", NULL, cmd_validate},
     {"inspect", NULL, cmd_inspect},
     {"compare", NULL, cmd_compare},
@@ -322,6 +326,7 @@ static bool apply_option(CliContext *ctx, OptId id, const char *value, const cha
             fprintf(stderr, "bucardo: --%s has no effect (as in Bucardo 5.6)\n",
                     id == O_QUICKSTART ? "quickstart" : "bcverbose");
         break;
+    case O_SENDMAIL: ctx->sendmail = value == NULL || strcmp(value, "1") == 0 ? 1 : 0; break;
     case O_HELP:
     case O_VERSION:
     case O_BUCARDORC:
@@ -400,6 +405,12 @@ static bool parse_args(CliContext *ctx, int argc, char **argv, Parsed *p)
                     return cli_error("option \"-%c\" takes no value", arg[1]) == 0;
                 value = arg + 2;
             }
+        }
+        if (spec->kind == OPT_BOOL) {
+            bool on = true;
+            if (value && !parse_bool(value, &on))
+                return cli_error("option \"%s\" takes a boolean value (1/0, yes/no, on/off)", arg) == 0;
+            value = on ? "1" : "0";
         }
         if (spec->kind == OPT_VALUE && value == NULL) {
             if (i + 1 >= argc)
@@ -517,11 +528,13 @@ static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
             return cli_error("%s line %d: \"%.*s\" needs a value", path, lineno, (int)namelen, s) == 0;
         }
         from = xasprintf("%s line %d", path, lineno);
-        if (spec->kind == OPT_FLAG) {
+        if (spec->kind == OPT_FLAG || spec->kind == OPT_BOOL) {
             bool on = true;
             ok = value == NULL || parse_bool(value, &on);
             if (!ok)
                 cli_error("%s: not a boolean value", from);
+            else if (spec->kind == OPT_BOOL)
+                ok = apply_option(ctx, spec->id, on ? "1" : "0", from);
             else if (on)
                 ok = apply_option(ctx, spec->id, NULL, from);
         } else {
@@ -681,6 +694,7 @@ int main(int argc, char **argv)
     int code;
 
     memset(&ctx, 0, sizeof(ctx));
+    ctx.sendmail = -1;
     strbuf_init(&ctx.said);
     /* Engine code run by a command reports through its return values; its
      * progress lines are for the engine's log, not for this output. */

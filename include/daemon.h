@@ -28,12 +28,17 @@
 #define CHANNEL_MESSAGE "bucardo_message"
 
 #define PID_FILE_NAME "bucardo.mcp.pid"
+/* `bucardo stop "reason"` leaves the reason here (in the piddir) for the
+ * engine's stop mail; the engine reads and removes it. */
+#define STOP_REASON_FILE_NAME "bucardo.stop.reason"
 
 typedef struct DaemonConfig {
     ConnParams catalog; /* user and dbname filled in */
     const char *piddir;
     const char *logfile; /* absolute path, or NULL for syslog */
     int ready_fd;        /* gets "OK\n" or an error line once running; -1: none */
+    const char *reason;  /* `bucardo start "reason"`, for the start mail; NULL: none */
+    bool sendmail;       /* --sendmail: mail alerts (when default_email_to is set) */
 } DaemonConfig;
 
 /*

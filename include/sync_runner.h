@@ -60,6 +60,21 @@ PGconn *runner_release(SyncRunner *r);
  */
 bool runner_validate(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
 
+/*
+ * CycleStats - what the last runner_cycle did, for the engine's metrics
+ * and alerts (metrics.h, alert.h).  Owned by the runner, valid until its
+ * next cycle.  ntables is 0 when that cycle failed before reading keys.
+ */
+typedef struct CycleStats {
+    long deletes, inserts, conflicts;
+    int ntables;
+    char *const *table_names; /* "schema.table", per table of runner_def */
+    const long *table_keys;   /* keys found per table, every source together */
+    const char *left_out;     /* members left out and why ("" when none) */
+} CycleStats;
+
+const CycleStats *runner_last_stats(const SyncRunner *r);
+
 /* runner_def - the definition the runner works from. */
 const SyncDef *runner_def(const SyncRunner *r);
 

@@ -13,7 +13,9 @@
 #ifndef BUCARDO_SYNC_WORKER_H
 #define BUCARDO_SYNC_WORKER_H
 
+#include "alert.h"
 #include "conn_budget.h"
+#include "metrics.h"
 #include "pgconn.h"
 
 typedef struct SyncWorker SyncWorker;
@@ -30,10 +32,14 @@ typedef struct WorkerConfig {
     double idle_timeout; /* seconds a sync keeps its slot after a busy cycle (conn_idle_timeout) */
     ConnBudget *budget;  /* cycle slots (borrowed, like the watcher) */
     SourceWatch *watch;  /* wakes autokick syncs when their sources change */
+    Metrics *metrics;    /* the engine's figures (borrowed); NULL: none */
+    Alerter *alerts;     /* mail alerts (borrowed); NULL: none */
 } WorkerConfig;
 
 SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg);
 const char *worker_name(const SyncWorker *w);
+/* worker_metrics - the sync's figures (NULL without cfg->metrics). */
+SyncMetrics *worker_metrics(const SyncWorker *w);
 void worker_kick(SyncWorker *w);
 /* worker_changed - a source of this autokick sync has changes (from the
  * watcher): run a cycle, recorded only if it applies something. */

@@ -181,3 +181,24 @@ CREATE UNIQUE INDEX customcode_map_sync ON bucardo.customcode_map (code, sync) W
 CREATE UNIQUE INDEX customcode_map_relation ON bucardo.customcode_map (code, relation) WHERE relation IS NOT NULL;
 
 INSERT INTO bucardo.schema_version (version) VALUES (11);
+
+-- @@SECTION 12@@
+-- Operations: mail alerts (Bucardo's default_email_* and email_* settings,
+-- plus the TLS and flood-limit ones of this engine) and the Prometheus
+-- endpoint (README.md, Alerts and metrics).
+INSERT INTO bucardo.config (name, setting, about) VALUES
+    ('default_email_from', 'nobody@example.com', 'Who the alert mails are sent as'),
+    ('default_email_to', 'nobody@example.com', 'Who gets the alert mails (comma-separated); nobody@example.com: no mail is sent'),
+    ('default_email_host', 'localhost', 'SMTP server the alert mails go through'),
+    ('default_email_port', '25', 'Port of the SMTP server'),
+    ('email_auth_user', '', 'SMTP AUTH user (empty: no authentication)'),
+    ('email_auth_pass', '', 'SMTP AUTH password (never shown or logged)'),
+    ('email_debug_file', '', 'File that gets a copy of every alert mail (empty: none)'),
+    ('stats_script_url', 'http://www.bucardo.org/', 'Link given in every sync alert mail'),
+    ('email_tls', 'try', 'TLS to the SMTP server: off, try (STARTTLS when offered), starttls (required), smtps'),
+    ('email_tls_verify', '1', 'Check the SMTP server''s certificate and host name'),
+    ('email_interval', '300', 'Seconds: at most one alert mail per sync in this time; the rest are held and sent together'),
+    ('metrics_listen', '', 'HOST:PORT of the Prometheus endpoint (/metrics) served by the engine (empty: off)')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (12);

@@ -96,6 +96,12 @@ struct SyncRunner {
     Hooks *hooks;
     bool hooks_loaded;
     bool hook_endsync; /* a conflict customcode asked to cancel the cycle in progress */
+    /* What the last cycle did (runner_last_stats): names made once, keys
+     * and left_out rewritten by each cycle. */
+    CycleStats last;
+    char **last_names;
+    long *last_keys;
+    StrBuf last_left_out;
 };
 
 /* writer_only - "ONLY " where writer w's table of plan p is not

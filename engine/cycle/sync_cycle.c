@@ -373,6 +373,37 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
 }
 
 /*
+ * keep_stats - what cycle c did into r->last (runner_last_stats), for the
+ * engine's metrics: a few integers per table, once per cycle.
+ */
+static void keep_stats(Cycle *c, bool keys_read)
+{
+    SyncRunner *r = c->r;
+
+    if (r->last_names == NULL) {
+        r->last_names = xcalloc((size_t)c->nt + 1, sizeof(char *));
+        r->last_keys = xcalloc((size_t)c->nt + 1, sizeof(long));
+        for (int t = 0; t < c->nt; t++)
+            r->last_names[t] = xasprintf("%s.%s", r->def.tables[t].schemaname, r->def.tables[t].relname);
+        strbuf_init(&r->last_left_out);
+    }
+    for (int t = 0; t < c->nt; t++) {
+        r->last_keys[t] = 0;
+        for (int s = 0; keys_read && s < c->ns; s++)
+            r->last_keys[t] += c->nkeys[s * c->nt + t];
+    }
+    strbuf_reset(&r->last_left_out);
+    strbuf_append(&r->last_left_out, c->left_out.len ? c->left_out.data : "");
+    r->last.deletes = c->deletes;
+    r->last.inserts = c->inserts;
+    r->last.conflicts = c->conflicts;
+    r->last.ntables = keys_read ? c->nt : 0;
+    r->last.table_names = r->last_names;
+    r->last.table_keys = r->last_keys;
+    r->last.left_out = r->last_left_out.data;
+}
+
+/*
  * run_cycle - one attempt at a cycle (runner_cycle).  *again: it was
  * rolled back, unrecorded, because a source writer's own database
  * truncated a table the cycle changed there after that source's snapshot
@@ -384,7 +415,7 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
 {
     Cycle c = {.r = r, .ns = r->def.nsources, .nt = r->def.ntables, .nw = r->nwriters};
     long total = 0;
-    bool any_truncate = false, seq_changed = false;
+    bool any_truncate = false, seq_changed = false, keys_read = false;
     CycleResult result = CYCLE_FAILED;
 
     err[0] = '\0';
@@ -461,6 +492,7 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     for (int s = 0; s < c.ns; s++)
         if (c.src_on[s] && !collect_keys(&c, s, err, errlen))
             goto fail_sources;
+    keys_read = true;
     if (!resolve_conflicts(r, c.nkeys, c.maxn, c.catchup, c.whole, c.trunc_time, &c.conflicts, err, errlen) ||
         !unique_resolve(r, c.nkeys, &c.conflicts, c.udeletes, err, errlen))
         goto fail_sources;
@@ -594,6 +626,7 @@ fail_record:
     if (runner_ensure_catalog(r))
         record(&c, "Bad", 0, 0, err, false);
 out:
+    keep_stats(&c, keys_read);
     cycle_free(&c);
     return result;
 }

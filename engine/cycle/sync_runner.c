@@ -191,8 +191,18 @@ void runner_destroy(SyncRunner *r)
     free(r->wpart);
     free(r->lock_timeout);
     hooks_free(r->hooks);
+    for (int t = 0; r->last_names && t < r->def.ntables; t++)
+        free(r->last_names[t]);
+    free(r->last_names);
+    free(r->last_keys);
+    strbuf_free(&r->last_left_out);
     syncdef_free(&r->def);
     free(r);
+}
+
+const CycleStats *runner_last_stats(const SyncRunner *r)
+{
+    return &r->last;
 }
 
 const SyncDef *runner_def(const SyncRunner *r)

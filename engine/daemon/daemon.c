@@ -42,9 +42,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "catalog.h"
 #include "conn_budget.h"
 #include "log.h"
+#include "metrics.h"
 #include "source_watch.h"
 #include "sync_worker.h"
 
@@ -107,6 +109,36 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60')";
 
+/* The operations settings (mail alerts, metrics endpoint), in this order. */
+static const char *const OPS_SETTINGS[] = {"default_email_from", "default_email_to", "default_email_host",
+                                           "default_email_port", "email_auth_user",  "email_auth_pass",
+                                           "email_debug_file",   "stats_script_url", "email_tls",
+                                           "email_tls_verify",   "email_interval",   "metrics_listen"};
+enum {
+    OPS_FROM,
+    OPS_TO,
+    OPS_HOST,
+    OPS_PORT,
+    OPS_USER,
+    OPS_PASS,
+    OPS_DEBUG_FILE,
+    OPS_STATS_URL,
+    OPS_TLS,
+    OPS_TLS_VERIFY,
+    OPS_INTERVAL,
+    OPS_LISTEN,
+    NOPS
+};
+static const char SQL_OPS_SETTINGS[] =
+    "SELECT n, coalesce((SELECT setting FROM bucardo.config WHERE name = n), '')"
+    "  FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i";
+/* Bucardo's placeholder recipient: mail goes nowhere until it is changed. */
+#define EMAIL_NOBODY "nobody@example.com"
+
+static const char SQL_THRESHOLDS[] =
+    "SELECT name, extract(epoch FROM overdue)::float8, extract(epoch FROM expired)::float8"
+    "  FROM bucardo.sync WHERE status = 'active'";
+
 /* The controller's state: lives on daemon_run's stack, main thread only. */
 typedef struct Controller {
     const DaemonConfig *cfg;
@@ -117,6 +149,11 @@ typedef struct Controller {
     int nworkers;
     int pid_fd; /* the pid file, locked while we run */
     long max_concurrent_syncs;
+    char *ops[NOPS];   /* OPS_SETTINGS' values */
+    Metrics *metrics;  /* always kept; served when metrics_listen is set */
+    Alerter *alerts;   /* NULL: no mail */
+    StrList levels_of; /* syncs whose lag passed overdue/expired ... */
+    int *levels;       /* ... and the level last alerted (1 or 2) */
 } Controller;
 
 /* The signal pipe: written by handlers, the one global the daemon needs. */
@@ -271,7 +308,156 @@ static bool reload(Controller *c)
         c->fingerprints[c->nworkers++] = xstrdup(PQgetvalue(res, r, 1));
     }
     PQclear(res);
+    res = pg_query(c->cat, "catalog", SQL_THRESHOLDS, 0, NULL);
+    for (int r = 0; res && r < PQntuples(res); r++)
+        metrics_thresholds(metrics_sync(c->metrics, PQgetvalue(res, r, 0)), atof(PQgetvalue(res, r, 1)),
+                           atof(PQgetvalue(res, r, 2)));
+    PQclear(res);
     return true;
+}
+
+/*
+ * check_levels - alert syncs whose lag passed their overdue or expired
+ * (metrics_level), and those back on time.  Called about once a second by
+ * the controller: a few atomic loads per sync.
+ */
+static void check_levels(Controller *c)
+{
+    for (int i = 0; c->alerts && i < c->nworkers; i++) {
+        SyncMetrics *m = worker_metrics(c->workers[i]);
+        const char *name = worker_name(c->workers[i]);
+        int level = m ? metrics_level(m) : 0, k = -1, before;
+        char detail[128];
+
+        for (int j = 0; j < c->levels_of.count && k < 0; j++)
+            if (strcmp(c->levels_of.items[j], name) == 0)
+                k = j;
+        if (k < 0) {
+            strlist_add(&c->levels_of, name);
+            c->levels = xrealloc(c->levels, sizeof(int) * (size_t)c->levels_of.count);
+            k = c->levels_of.count - 1;
+            c->levels[k] = 0;
+        }
+        before = c->levels[k];
+        if (level == before)
+            continue;
+        snprintf(detail, sizeof(detail), "the oldest change not applied is %.0f s old",
+                 m ? metrics_lag(m) : 0.0);
+        if (level > before)
+            alert_sync(c->alerts, name, level == 2 ? ALERT_EXPIRED : ALERT_OVERDUE, detail);
+        else if (level == 0)
+            alert_sync(c->alerts, name, ALERT_ON_TIME, detail);
+        c->levels[k] = level;
+    }
+}
+
+/* load_ops - the mail and metrics settings into c->ops. */
+static bool load_ops(Controller *c)
+{
+    StrList names = {0};
+    char *arr;
+    PGresult *res;
+
+    for (int i = 0; i < NOPS; i++)
+        strlist_add(&names, OPS_SETTINGS[i]);
+    arr = pg_array_literal(&names);
+    strlist_free(&names);
+    res = pg_query(c->cat, "catalog", SQL_OPS_SETTINGS, 1, (const char *[]){arr});
+    free(arr);
+    if (res == NULL)
+        return false;
+    for (int i = 0; i < NOPS && i < PQntuples(res); i++)
+        c->ops[i] = xstrdup(PQgetvalue(res, i, 1));
+    PQclear(res);
+    return true;
+}
+
+/*
+ * start_ops - the metrics endpoint (when metrics_listen is set) and the
+ * mail thread (with --sendmail, when default_email_to or email_debug_file
+ * is set).  A setting that cannot work stops the start with its reason:
+ * nothing configured is silently left off.
+ */
+static bool start_ops(Controller *c, char *err, size_t errlen)
+{
+    c->metrics = metrics_create();
+    if (c->ops[OPS_LISTEN][0] != '\0') {
+        if (!metrics_serve(c->metrics, c->ops[OPS_LISTEN], &c->cfg->catalog, c->wcfg.budget, err, errlen))
+            return false;
+        log_info("metrics: Prometheus endpoint on http://%s/metrics", c->ops[OPS_LISTEN]);
+    }
+    if (!c->cfg->sendmail) {
+        log_info("mail alerts off (--sendmail=0)");
+    } else {
+        bool to = c->ops[OPS_TO][0] != '\0' && strcmp(c->ops[OPS_TO], EMAIL_NOBODY) != 0;
+        long port = 25, interval = 300;
+        bool verify = true;
+        char host[256], label[300];
+        AlertConfig ac;
+
+        if (!to && c->ops[OPS_DEBUG_FILE][0] == '\0') {
+            log_info("mail alerts off: default_email_to is not set");
+            goto done;
+        }
+        memset(&ac, 0, sizeof(ac));
+        if (!parse_int(c->ops[OPS_PORT], 1, 65535, &port) ||
+            !parse_int(c->ops[OPS_INTERVAL], 0, 7 * 86400, &interval) ||
+            !alert_parse_tls(c->ops[OPS_TLS][0] ? c->ops[OPS_TLS] : "try", &ac.tls) ||
+            (c->ops[OPS_TLS_VERIFY][0] && !parse_bool(c->ops[OPS_TLS_VERIFY], &verify))) {
+            snprintf(err, errlen,
+                     "mail settings: default_email_port \"%s\", email_interval \"%s\", email_tls \"%s\" or"
+                     " email_tls_verify \"%s\" is not valid",
+                     c->ops[OPS_PORT], c->ops[OPS_INTERVAL], c->ops[OPS_TLS], c->ops[OPS_TLS_VERIFY]);
+            return false;
+        }
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        snprintf(label, sizeof(label), "bucardo@%s", host);
+        ac.from = c->ops[OPS_FROM][0] ? c->ops[OPS_FROM] : EMAIL_NOBODY;
+        ac.to = to ? c->ops[OPS_TO] : NULL;
+        ac.host = c->ops[OPS_HOST][0] ? c->ops[OPS_HOST] : "localhost";
+        ac.port = (int)port;
+        ac.user = c->ops[OPS_USER];
+        ac.pass = c->ops[OPS_PASS];
+        ac.debug_file = c->ops[OPS_DEBUG_FILE];
+        ac.stats_url = c->ops[OPS_STATS_URL];
+        ac.tls_verify = verify;
+        ac.interval = (double)interval;
+        ac.label = label;
+        c->alerts = alert_start(&ac);
+        if (c->alerts == NULL) {
+            snprintf(err, errlen, "mail alerts cannot start (see the log)");
+            return false;
+        }
+        log_info("mail alerts to %s via %s:%ld%s (at most one mail per sync every %ld s)",
+                 to ? c->ops[OPS_TO] : "nobody", ac.host, port,
+                 ac.debug_file[0] ? ", copies in email_debug_file" : "", interval);
+    }
+done:
+    c->wcfg.metrics = c->metrics;
+    c->wcfg.alerts = c->alerts;
+    return true;
+}
+
+/* stop_reason - what `bucardo stop "reason"` left in the piddir (removed),
+ * else how the engine was told to stop.  Caller frees. */
+static char *stop_reason(const DaemonConfig *cfg, const char *how)
+{
+    char *path = xasprintf("%s/%s", cfg->piddir, STOP_REASON_FILE_NAME), buf[1024];
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+
+    if (f) {
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        unlink(path);
+    }
+    free(path);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return n > 0 ? xstrdup(buf) : xstrdup(how);
 }
 
 static bool connect_catalog(Controller *c)
@@ -447,7 +633,7 @@ int daemon_run(const DaemonConfig *cfg)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!connect_catalog(&c) || !load_settings(&c)) {
+    if (!connect_catalog(&c) || !load_settings(&c) || !load_ops(&c)) {
         ready(cfg, "cannot connect to the catalog database\n");
         return 1;
     }
@@ -468,18 +654,44 @@ int daemon_run(const DaemonConfig *cfg)
     }
     log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
     c.wcfg.budget = budget_create(&cfg->catalog, c.wcfg.lock_timeout, (int)c.max_concurrent_syncs);
+    {
+        char err[512], msg[600];
+        if (!start_ops(&c, err, sizeof(err))) {
+            log_error("%s", err);
+            snprintf(msg, sizeof(msg), "%s\n", err);
+            alert_stop(c.alerts, 0);
+            metrics_free(c.metrics);
+            budget_destroy(c.wcfg.budget);
+            remove_pid_file(cfg->piddir, c.pid_fd);
+            ready(cfg, msg);
+            return 1;
+        }
+    }
     c.wcfg.watch = watch_start(c.wcfg.budget, c.wcfg.retry_delay, c.wcfg.retry_delay_max);
     log_info("at most %ld syncs run a cycle at once (max_concurrent_syncs)", c.max_concurrent_syncs);
     if (!reload(&c)) {
         while (c.nworkers > 0)
             remove_worker(&c, c.nworkers - 1);
         watch_stop(c.wcfg.watch);
+        alert_stop(c.alerts, 0);
+        metrics_free(c.metrics);
         budget_destroy(c.wcfg.budget);
         remove_pid_file(cfg->piddir, c.pid_fd);
         ready(cfg, "cannot read the syncs from the catalog\n");
         return 1;
     }
     ready(cfg, "OK\n");
+    if (c.alerts) {
+        char host[256], *body;
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        body = xasprintf("Bucardo %s started on %s, pid %ld, with %d active sync(s).\nReason: %s\n",
+                         BUCARDO_VERSION, host, (long)getpid(), c.nworkers,
+                         cfg->reason && cfg->reason[0] ? cfg->reason : "none given");
+        alert_engine(c.alerts, "Bucardo started", body);
+        free(body);
+    }
 
     while (!stop) {
         struct pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {c.cat ? PQsocket(c.cat) : -1, POLLIN, 0}};
@@ -525,6 +737,7 @@ int daemon_run(const DaemonConfig *cfg)
             log_info("reloading the catalog");
             do_reload = !reload(&c);
         }
+        check_levels(&c);
     }
     log_info("stopping");
     /* Every sync at once: cycles in flight get STOP_GRACE_MS to finish (a
@@ -549,9 +762,27 @@ int daemon_run(const DaemonConfig *cfg)
     free(c.workers);
     free(c.fingerprints);
     watch_stop(c.wcfg.watch);
+    /* The endpoint's scrapes use the budget: it goes first. */
+    metrics_free(c.metrics);
     budget_destroy(c.wcfg.budget);
     if (c.cat)
         PQfinish(c.cat);
+    if (c.alerts) {
+        char *reason = stop_reason(cfg, "a signal (SIGTERM or SIGINT)"), *body;
+        body =
+            xasprintf("Bucardo %s stopped, pid %ld.\nReason: %s\n", BUCARDO_VERSION, (long)getpid(), reason);
+        alert_engine(c.alerts, "Bucardo stopped", body);
+        free(body);
+        free(reason);
+    } else {
+        free(stop_reason(cfg, ""));
+    }
+    /* A dead mail server delays the stop by at most this much. */
+    alert_stop(c.alerts, 15);
+    for (int i = 0; i < NOPS; i++)
+        free(c.ops[i]);
+    strlist_free(&c.levels_of);
+    free(c.levels);
     remove_pid_file(cfg->piddir, c.pid_fd);
     log_info("stopped");
     log_close();

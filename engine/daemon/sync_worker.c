@@ -61,6 +61,7 @@ struct SyncWorker {
     atomic_bool kicked;
     atomic_bool changed;
     atomic_bool paused;
+    SyncMetrics *m; /* the engine's figures of this sync (owned by cfg.metrics) */
 };
 
 static void wake(SyncWorker *w)
@@ -152,6 +153,49 @@ static void give_back(SyncWorker *w, Slot *slot, SyncRunner *runner)
     slot->held = false;
 }
 
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Which alerts a sync has sent: the next ones are transitions from these. */
+typedef struct AlertState {
+    bool bad;    /* the last cycle failed */
+    bool behind; /* the last cycle left a member out */
+} AlertState;
+
+/*
+ * account - the cycle's figures to the metrics, and the alerts its result
+ * calls for: Bad after good (or at the first cycle), Good after Bad, a
+ * member left out, every member caught up again.  A cycle cancelled because
+ * the engine stops is no alert: the stop mail says it.
+ */
+static void account(SyncWorker *w, const SyncRunner *runner, CycleResult res, double started, double seconds,
+                    const char *err, AlertState *st)
+{
+    const CycleStats *stats = runner_last_stats(runner);
+    CycleFigures f = {(int)res,         started,          seconds,        stats->deletes,
+                      stats->inserts,   stats->conflicts, stats->ntables, stats->table_names,
+                      stats->table_keys};
+
+    metrics_cycle(w->m, &f);
+    if (w->cfg.alerts == NULL || atomic_load(&w->stop))
+        return;
+    if (res == CYCLE_FAILED && !st->bad)
+        alert_sync(w->cfg.alerts, w->name, ALERT_BAD, err);
+    else if (res != CYCLE_FAILED && st->bad)
+        alert_sync(w->cfg.alerts, w->name, ALERT_GOOD, "a cycle completed");
+    if (res == CYCLE_PARTIAL && !st->behind)
+        alert_sync(w->cfg.alerts, w->name, ALERT_BEHIND, stats->left_out);
+    else if ((res == CYCLE_DONE || res == CYCLE_EMPTY) && st->behind)
+        alert_sync(w->cfg.alerts, w->name, ALERT_CAUGHT_UP, "every member has every change again");
+    st->bad = res == CYCLE_FAILED;
+    if (res != CYCLE_FAILED)
+        st->behind = res == CYCLE_PARTIAL;
+}
+
 static void *worker_main(void *arg)
 {
     SyncWorker *w = arg;
@@ -160,6 +204,7 @@ static void *worker_main(void *arg)
     double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0;
     bool due = true; /* run once at start */
     char err[2048], name[80];
+    AlertState alerts = {false, false};
 
     snprintf(name, sizeof(name), "sync %s", w->name);
     log_set_thread_name(name);
@@ -188,13 +233,17 @@ static void *worker_main(void *arg)
              (next_check > 0 && now >= next_check))) {
             CycleResult res;
             const SyncDef *def = runner_def(runner);
+            double began, began_wall;
 
             if (!take(w, &slot, runner))
                 break;
             /* Changes reported while waiting for the slot: this cycle sees them. */
             (void)atomic_exchange(&w->changed, false);
             explicit_kick |= atomic_exchange(&w->kicked, false);
+            began = monotonic_seconds();
+            began_wall = wall_seconds();
             res = runner_cycle(runner, explicit_kick, err, sizeof(err));
+            account(w, runner, res, began_wall, monotonic_seconds() - began, err, &alerts);
             due = false;
             next_check = def->checktime > 0 ? monotonic_seconds() + def->checktime : 0;
             /* An empty cycle (often the second wake-up for the same change:
@@ -268,6 +317,7 @@ SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg)
 
     w->name = xstrdup(sync);
     w->cfg = *cfg;
+    w->m = cfg->metrics ? metrics_sync(cfg->metrics, sync) : NULL;
     w->cancel = cancel_set_create();
     w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -282,6 +332,11 @@ const char *worker_name(const SyncWorker *w)
     return w->name;
 }
 
+SyncMetrics *worker_metrics(const SyncWorker *w)
+{
+    return w->m;
+}
+
 void worker_kick(SyncWorker *w)
 {
     atomic_store(&w->kicked, true);
@@ -290,6 +345,7 @@ void worker_kick(SyncWorker *w)
 
 void worker_changed(SyncWorker *w)
 {
+    metrics_pending(w->m);
     atomic_store(&w->changed, true);
     wake(w);
 }
