@@ -680,7 +680,7 @@ static int dispatch(CliContext *ctx)
     }
     for (int i = 1; i < n; i++)
         w[k++] = ctx->words.items[i];
-    cli_debug(ctx, "command: %s%s%s", w[0], k > 1 ? " " : "", k > 1 ? w[1] : "");
+    cli_debug(ctx, "command: %.64s%s%.64s", w[0], k > 1 ? " " : "", k > 1 ? w[1] : "");
     code = dispatch_words(ctx, k, w);
     free(joined);
     free(w);

@@ -19,13 +19,13 @@ test_databases "$SCHEMA" d1 d2
 createdb -T bucardo -O bucardo cat2 || fail "catalog copy"
 createdb -T bucardo -O bucardo cat3 || fail "catalog copy"
 mkdir -p "$TEST_DIR/work"
-printf 'dbname: cat2\n# a comment\nsendmail = 0\nsendmail = 1\nlog-destination: /tmp\n' >"$TEST_DIR/work/.bucardorc"
+printf 'dbname: cat2\n# a comment\nno-such-key = 0\nno-such-key = 1\nanother-unknown: /tmp\n' >"$TEST_DIR/work/.bucardorc"
 echo "dbname = cat3" >"$HOME/.bucardorc"
 echo "dbname = nosuchcatalog" >"$TEST_DIR/etcrc"
 (cd "$TEST_DIR/work" && run_ok "$BUCARDO" set log_level=debug
- expect_err 'line 3: "sendmail" is not used by this program; ignored'
- [ "$(printf '%s\n' "$ERR" | grep -c sendmail)" = 1 ] || fail "sendmail warned twice: $ERR"
- expect_err '"log-destination" is not used') || exit 1
+ expect_err 'line 3: "no-such-key" is not used by this program; ignored'
+ [ "$(printf '%s\n' "$ERR" | grep -c no-such-key)" = 1 ] || fail "no-such-key warned twice: $ERR"
+ expect_err '"another-unknown" is not used') || exit 1
 [ "$(sql cat2 "select setting from bucardo.config where name = 'log_level'")" = debug ] || fail "./.bucardorc not read"
 [ "$(sql cat3 "select setting from bucardo.config where name = 'log_level'")" = normal ] || fail "~/.bucardorc read though ./.bucardorc exists"
 # no ./.bucardorc: ~/.bucardorc
