@@ -341,6 +341,12 @@ static void queue(TargetWriter *w, PendKind kind, const char *what, const char *
     strbuf_append(&w->batch, sql);
 }
 
+static void flush_as(TargetWriter *w, bool commit);
+static void flush(TargetWriter *w)
+{
+    flush_as(w, false);
+}
+
 /* one_result - a result of queued message p (NULL: one more than expected). */
 static void one_result(TargetWriter *w, const struct Pending *p, const PGresult *res)
 {
@@ -421,11 +427,14 @@ static void drain_all(TargetWriter *w)
 }
 
 /*
- * flush - send the queued statements as one string and read their results
- * in order; when its last statement is a COPY FROM STDIN, stop at it
- * (in_copy).  After a failure nothing more is sent.
+ * flush_as - send the queued statements as one string and read their
+ * results in order; when its last statement is a COPY FROM STDIN, stop at
+ * it (in_copy).  After a failure nothing more is sent, nor once the sync
+ * is being stopped (a cancel that came while the writer was between
+ * strings must not be outlived by a string sent after it), except for
+ * `commit`: a COMMIT after a good BARRIER goes out as it always did.
  */
-static void flush(TargetWriter *w)
+static void flush_as(TargetWriter *w, bool commit)
 {
     PGresult *res;
     int i = 0, left;
@@ -433,7 +442,7 @@ static void flush(TargetWriter *w)
     drain(w);
     if (w->npend == 0)
         return;
-    if (w->failed || w->conn == NULL) {
+    if (w->failed || w->conn == NULL || (!commit && stopping(w))) {
         discard(w);
         return;
     }
@@ -803,7 +812,7 @@ static void *writer_main(void *arg)
         case MSG_COMMIT:
             if (!w->failed && w->in_txn)
                 queue(w, PEND_EXEC, "COMMIT", "COMMIT", false);
-            flush(w);
+            flush_as(w, true);
             w->in_txn = false;
             reply(w, !w->failed);
             break;
