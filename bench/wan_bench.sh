@@ -126,13 +126,14 @@ relay_stop() {
     done
 }
 relay_reset() { kill -USR2 "${RELAY_PID[src]}" "${RELAY_PID[tgt]}"; sleep 0.05; }
-# relay_read DB - "turns flushes_c2s flushes_s2c bytes_c2s bytes_s2c connections" since the reset.
+# relay_read DB - "turns flushes_c2s flushes_s2c bytes_c2s bytes_s2c connections watch_turns"
+# since the reset (turns: the engine's cycles; watch_turns: its autokick watcher's polls).
 relay_read() {
     rm -f "$RAW/relay_$1.json"
     kill -USR1 "${RELAY_PID[$1]}"
     for _ in $(seq 100); do [ -f "$RAW/relay_$1.json" ] && break; sleep 0.02; done
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-print(d["turns"], d["flushes"]["c2s"], d["flushes"]["s2c"], d["bytes"]["c2s"], d["bytes"]["s2c"], d["connections"])' \
+print(d["turns"], d["flushes"]["c2s"], d["flushes"]["s2c"], d["bytes"]["c2s"], d["bytes"]["s2c"], d["connections"], d["watch_turns"])' \
         "$RAW/relay_$1.json"
 }
 via() { echo "host=127.0.0.1 port=${RELAY_PORT[$1]} dbname=$1"; }
@@ -288,8 +289,8 @@ measure_lag() {
     else
         R[$label.tps]=0
     fi
-    read -r R[$label.src_turns] _ _ _ _ _ <<<"$(relay_read src)"
-    read -r R[$label.tgt_turns] _ _ _ _ _ <<<"$(relay_read tgt)"
+    read -r R[$label.src_turns] _ _ _ _ _ R[$label.watch] <<<"$(relay_read src)"
+    read -r R[$label.tgt_turns] _ _ _ _ _ _ <<<"$(relay_read tgt)"
     wait "$poll" || { cat "$RAW/poll_$label.log" >&2; fail "the lag poller failed"; }
     stats=$(psql -X -At -F ' ' -d tgt -c "SELECT count(*),
             coalesce(round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_ms)::numeric, 1), -1),
@@ -301,7 +302,8 @@ measure_lag() {
     R[$label.src_tpc]=$(calc "${R[$label.src_turns]} / (${R[$label.cycles]} > 0 ? ${R[$label.cycles]} : 1)" 1)
     R[$label.tgt_tpc]=$(calc "${R[$label.tgt_turns]} / (${R[$label.cycles]} > 0 ? ${R[$label.cycles]} : 1)" 1)
     say "  $label: p50 ${R[$label.p50]} p95 ${R[$label.p95]} max ${R[$label.max]} ms (${R[$label.n]} samples)," \
-        "${R[$label.cycles]} cycles, turns/cycle src ${R[$label.src_tpc]} tgt ${R[$label.tgt_tpc]}"
+        "${R[$label.cycles]} cycles, turns/cycle src ${R[$label.src_tpc]} tgt ${R[$label.tgt_tpc]}," \
+        "watcher turns ${R[$label.watch]}"
 }
 
 # ================================================================ per RTT
@@ -327,16 +329,16 @@ for rtt in $RTTS; do
         keys=$(backlog_keys)
         relay_reset
         ref=$(reference_copy "$rtt.$run")
-        read -r rs _ _ _ _ _ <<<"$(relay_read src)"
-        read -r rt _ _ _ _ _ <<<"$(relay_read tgt)"
+        read -r rs _ _ _ _ _ _ <<<"$(relay_read src)"
+        read -r rt _ _ _ _ _ _ <<<"$(relay_read tgt)"
         relay_reset
         since_ts=$(cat_clock)
         t0=$(now)
         rec timeout 1800 "$BUCARDO" kick bench 0 >"$RAW/kick_${rtt}_$run.log" 2>&1 ||
             { cat "$RAW/kick_${rtt}_$run.log" >&2; fail "bucardo kick bench 0"; }
         kick=$(since "$t0")
-        read -r ks _ _ _ _ _ <<<"$(relay_read src)"
-        read -r kt _ _ _ _ _ <<<"$(relay_read tgt)"
+        read -r ks _ _ _ _ _ _ <<<"$(relay_read src)"
+        read -r kt _ _ _ _ _ _ <<<"$(relay_read tgt)"
         grep -q 'DONE!' "$RAW/kick_${rtt}_$run.log" || fail "kick did not say DONE!: $(cat "$RAW/kick_${rtt}_$run.log")"
         read -r ins _ _ <<<"$(last_run "$since_ts")"
         verify "RTT $rtt run $run"
@@ -375,12 +377,13 @@ SUMMARY=$RAW/summary.md
         echo "| $rtt / $m | ${R[$rtt.idle.p50]} / ${R[$rtt.idle.p95]} / ${R[$rtt.idle.max]} | <= $ti: $(verdict "${R[$rtt.idle.p95]}" "$ti") | ${R[$rtt.r200.p50]} / ${R[$rtt.r200.p95]} / ${R[$rtt.r200.max]} | <= $tr: $(verdict "${R[$rtt.r200.p95]}" "$tr") | ${R[$rtt.kick]} / ${R[$rtt.ref]} | ${R[$rtt.ratio]} | $ct |"
     done
     echo
-    echo "Round trips (relay turns: client data after server data) per recorded cycle, engine only:"
+    echo "Round trips (relay turns: client data after server data) per recorded cycle, engine only; the"
+    echo "autokick watcher's polls on src are counted apart (total over the ${SECONDS_RUN} s measurement):"
     echo
-    echo "| RTT (ms) | idle: cycles, turns/cycle src / tgt | -R 200 (pgbench tps): cycles, turns/cycle src / tgt | catch-up keys per run | kick turns src/tgt per run | reference turns src/tgt per run | kick (s) per run | reference (s) per run | ratio per run |"
+    echo "| RTT (ms) | idle: cycles, turns/cycle src / tgt, watcher | -R 200 (pgbench tps): cycles, turns/cycle src / tgt, watcher | catch-up keys per run | kick turns src/tgt per run | reference turns src/tgt per run | kick (s) per run | reference (s) per run | ratio per run |"
     echo "|---|---|---|---|---|---|---|---|---|"
     for rtt in "${RTT_LIST[@]}"; do
-        echo "| $rtt | ${R[$rtt.idle.cycles]}, ${R[$rtt.idle.src_tpc]} / ${R[$rtt.idle.tgt_tpc]} | (${R[$rtt.r200.tps]}) ${R[$rtt.r200.cycles]}, ${R[$rtt.r200.src_tpc]} / ${R[$rtt.r200.tgt_tpc]} | ${R[$rtt.keys]} | ${R[$rtt.kturns]} | ${R[$rtt.rturns]} | ${R[$rtt.kicks]} | ${R[$rtt.refs]} | ${R[$rtt.ratios]} |"
+        echo "| $rtt | ${R[$rtt.idle.cycles]}, ${R[$rtt.idle.src_tpc]} / ${R[$rtt.idle.tgt_tpc]}, ${R[$rtt.idle.watch]} | (${R[$rtt.r200.tps]}) ${R[$rtt.r200.cycles]}, ${R[$rtt.r200.src_tpc]} / ${R[$rtt.r200.tgt_tpc]}, ${R[$rtt.r200.watch]} | ${R[$rtt.keys]} | ${R[$rtt.kturns]} | ${R[$rtt.rturns]} | ${R[$rtt.kicks]} | ${R[$rtt.refs]} | ${R[$rtt.ratios]} |"
     done
 } >"$SUMMARY"
 {

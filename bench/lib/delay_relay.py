@@ -42,10 +42,11 @@ class Counters:
         self.bytes = {"c2s": 0, "s2c": 0}
         self.flushes = {"c2s": 0, "s2c": 0}
         self.turns = 0
+        self.watch_turns = 0
 
     def as_dict(self):
         return {"connections": self.connections, "bytes": self.bytes, "flushes": self.flushes,
-                "turns": self.turns}
+                "turns": self.turns, "watch_turns": self.watch_turns}
 
 
 class Link:
@@ -54,9 +55,12 @@ class Link:
     def __init__(self, number=0):
         self.last = "s2c"  # the server speaks first after the startup packet
         self.number = number
+        self.turns = 0
+        self.watch = False
 
 
 TRACE = None
+WATCH_MARK = b"AS ref, pg_catalog.pg_current_snapshot() AS cur"
 
 
 async def pump(reader, writer, delay, direction, link, counters):
@@ -91,8 +95,18 @@ async def pump(reader, writer, delay, direction, link, counters):
                 break
             counters.bytes[direction] += len(data)
             counters.flushes[direction] += 1
+            if direction == "c2s" and not link.watch and WATCH_MARK in data:
+                # The engine's autokick watcher (daemon/source_watch.c):
+                # its polls are counted apart from the cycles' round trips.
+                link.watch = True
+                counters.turns -= link.turns
+                counters.watch_turns += link.turns
             if direction == "c2s" and link.last == "s2c":
-                counters.turns += 1
+                link.turns += 1
+                if link.watch:
+                    counters.watch_turns += 1
+                else:
+                    counters.turns += 1
                 if TRACE:
                     text = data[5:120].decode("utf-8", "replace") if data[:1] in (b"Q", b"P") else repr(data[:20])
                     TRACE.write("%.3f %d %s\n" % (loop.time(), link.number, text.replace("\n", " ")))
