@@ -283,8 +283,8 @@ static void reset(TargetWriter *w)
 /*
  * count_statements - how many statements (results) sql holds: its
  * non-empty pieces between semicolons outside quotes ('...', "...",
- * $tag$...$tag$).  A doubled quote inside a literal toggles twice, and
- * PQescapeLiteral's E'...' never leaves a quote behind a backslash.
+ * $tag$...$tag$) and comments (-- and non-nested slash-star).  A doubled quote inside a literal toggles
+ * twice, and PQescapeLiteral's E'...' never leaves a quote behind a backslash.
  */
 static int count_statements(const char *sql)
 {
@@ -309,6 +309,12 @@ static int count_statements(const char *sql)
                 p = close ? close + strlen(tag) - 1 : p + strlen(p) - 1;
             }
             text = true;
+        } else if (p[0] == '-' && p[1] == '-') {
+            const char *eol = strchr(p, '\n');
+            p = eol ? eol : p + strlen(p) - 1; /* a comment is no statement */
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *close = strstr(p + 2, "*/");
+            p = close ? close + 1 : p + strlen(p) - 1;
         } else if (*p == ';') {
             n += text;
             text = false;
@@ -337,7 +343,7 @@ static void queue(TargetWriter *w, PendKind kind, const char *what, const char *
     }
     w->pend[w->npend++] = (struct Pending){kind, count, count_statements(sql), xstrdup(what)};
     if (w->batch.len > 0)
-        strbuf_append(&w->batch, ";\n");
+        strbuf_append(&w->batch, "\n;\n"); /* a newline first: a line comment ends before it */
     strbuf_append(&w->batch, sql);
 }
 
