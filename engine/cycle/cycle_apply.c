@@ -175,15 +175,55 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
 }
 
 /*
+ * one_stream - do all writers in c->to take table t's rows with the same
+ * select list (one COPY out of the source serves them all)?  Then
+ * rows_copy gives that COPY and each writer's COPY in.
+ */
+static bool one_stream(const Cycle *c, const TablePlan *p)
+{
+    const char *sel = NULL;
+    bool first = true;
+
+    for (int w = 0; w < c->nw; w++) {
+        if (!c->to[w])
+            continue;
+        if (!first &&
+            (sel == NULL ? p->wselect[w] != NULL : p->wselect[w] == NULL || strcmp(sel, p->wselect[w]) != 0))
+            return false;
+        sel = p->wselect[w];
+        first = false;
+    }
+    return !first;
+}
+
+static char *rows_copy(const Cycle *c, const TablePlan *p, const char *from, char **in)
+{
+    const char *sel = NULL, *format;
+
+    for (int w = 0; w < c->nw; w++)
+        if (c->to[w])
+            sel = p->wselect[w];
+    format = p->binary && sel == NULL ? " (FORMAT binary)" : "";
+    for (int w = 0; w < c->nw; w++)
+        if (c->to[w])
+            in[w] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[w], p->wcolumns[w], format);
+    return sel ? xasprintf("COPY (SELECT %s FROM (SELECT t.* FROM %s) AS t) TO STDOUT", sel, from)
+               : xasprintf("COPY (SELECT %s FROM %s) TO STDOUT%s", p->tcolumns, from, format);
+}
+
+/*
  * apply_table - source s's changes of table t to the writers marked in
  * c->to: the keys numbered lo+1..hi (all of them when hi covers maxn).
+ * When one COPY of the rows serves every writer (and not in unique mode),
+ * the source gets the keys' COPY and the rows' COPY in one string
+ * (stream_first, stream_second): one round trip for both.
  */
 static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
-    char *sql, *out, **in, *from;
-    bool ok;
+    char *sql, *out, **in, *from, *rows_out = NULL, **rows_in = NULL;
+    bool ok, pair;
 
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
@@ -199,33 +239,48 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
             in[w] = xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols);
-    ok = stream(r, s, p->display, out, in, false, err, errlen);
+    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
+                     p->from, t, p->keyjoin, lo, hi);
+    pair = !c->unique_mode && one_stream(c, p);
+    if (pair) {
+        rows_in = xcalloc((size_t)c->nw, sizeof(char *));
+        rows_out = rows_copy(c, p, from, rows_in);
+        ok = stream_first(r, s, p->display, out, rows_out, in, err, errlen);
+    } else {
+        ok = stream(r, s, p->display, out, in, false, err, errlen);
+    }
     for (int w = 0; w < c->nw; w++)
         free(in[w]);
     free(in);
     free(out);
-    if (!ok)
-        return false;
-    if (hi - lo > 1000 && c->nkeys[s * c->nt + t] > 1000) {
-        /* Without statistics the planner guesses the key table's size and
-         * may join a large batch by scanning the whole table, per batch. */
-        sql = xasprintf("ANALYZE pg_temp.bucardo_k%d", t);
-        send_all(r, MSG_EXEC, sql, c->to);
+    if (ok) {
+        if (hi - lo > 1000 && c->nkeys[s * c->nt + t] > 1000) {
+            /* Without statistics the planner guesses the key table's size and
+             * may join a large batch by scanning the whole table, per batch. */
+            sql = xasprintf("ANALYZE pg_temp.bucardo_k%d", t);
+            send_all(r, MSG_EXEC, sql, c->to);
+            free(sql);
+        }
+        for (int w = r->def.ntargets; w < c->nw; w++)
+            c->wrote[w * c->nt + t] |= c->to[w];
+        old_rows(c, s, t);
+        sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
+        send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
         free(sql);
+        if (pair)
+            ok = stream_second(r, s, p->display, true, rows_in, true, err, errlen);
+        else
+            ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
+                                : stream_rows(c, s, t, from, err, errlen);
+        if (ok)
+            make_deltas(c, s, t);
     }
-    for (int w = r->def.ntargets; w < c->nw; w++)
-        c->wrote[w * c->nt + t] |= c->to[w];
-    old_rows(c, s, t);
-    sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
-    send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
-    free(sql);
-    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
-                     p->from, t, p->keyjoin, lo, hi);
-    ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
-                        : stream_rows(c, s, t, from, err, errlen);
+    if (rows_in)
+        for (int w = 0; w < c->nw; w++)
+            free(rows_in[w]);
+    free(rows_in);
+    free(rows_out);
     free(from);
-    if (ok)
-        make_deltas(c, s, t);
     return ok;
 }
 

@@ -105,50 +105,161 @@ static char *writer_shape_sql(SyncRunner *r, int s, int w)
     return sql.data;
 }
 
-/* check_table - table t of source s against writer w's (on dst). */
-static bool check_table(SyncRunner *r, int s, int w, int t, PGconn *dst, char *err, size_t errlen)
+/*
+ * run_pipelined - n statements of one text parameter each (param[i] NULL:
+ * none) on conn in libpq's pipeline mode: all sent, then one wait for all
+ * the results (one round trip instead of n).  results[i] gets statement
+ * i's result (after an error, the later ones are PGRES_PIPELINE_ABORTED).
+ * A connection that cannot enter pipeline mode runs them one by one.
+ */
+static void run_pipelined(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
+{
+    bool piped = n > 1 && PQenterPipelineMode(conn) == 1;
+
+    for (int i = 0; i < n; i++) {
+        const char *const *values = param[i] ? (const char *const *)&param[i] : NULL;
+        if (!piped)
+            results[i] = PQexecParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0);
+        else if (PQsendQueryParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0) != 1)
+            results[i] = NULL; /* the connection failed: its error is in PQerrorMessage */
+        else
+            results[i] = PQmakeEmptyPGresult(conn, PGRES_PIPELINE_ABORTED); /* replaced below */
+    }
+    if (!piped)
+        return;
+    if (PQpipelineSync(conn) == 1) {
+        for (int i = 0; i < n; i++) {
+            PGresult *res;
+            if (results[i] == NULL)
+                continue;
+            PQclear(results[i]);
+            results[i] = PQgetResult(conn);
+            while ((res = PQgetResult(conn)) != NULL) /* the end of statement i */
+                PQclear(res);
+        }
+        PGresult *res = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
+        PQclear(res);
+    }
+    (void)PQexitPipelineMode(conn);
+}
+
+/* A table to check: source s's table t against writer w's (on dst). */
+typedef struct {
+    int s, t;
+    int part, dcols, scols; /* indexes into the pipelined results (scols: on source s; -1: none) */
+} TableCheck;
+
+/* check_table - one check, on the results of its statements. */
+static bool check_table(SyncRunner *r, int w, const TableCheck *k, PGresult **dres, PGresult **sres,
+                        char *err, size_t errlen)
 {
     const DbInfo *db = writer_dbinfo(r, w);
-    const TablePlan *p = &r->src[s].plans[t];
-    const char *sp[1] = {p->qualified}, *dp[1] = {p->wtable[w]};
-    PGresult *a, *b;
-    bool ok = false;
+    const TablePlan *p = &r->src[k->s].plans[k->t];
+    PGresult *b = dres[k->part];
 
     /* Whether the writer's table is partitioned decides ONLY in its
      * deletes and copies (writer_only, runner_internal.h). */
-    b = PQexecParams(dst, SQL_TABLE_PARTITIONED, 1, NULL, dp, NULL, NULL, 0);
     if (PQresultStatus(b) != PGRES_TUPLES_OK || PQntuples(b) != 1) {
         snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name, p->display,
-                 db->name, PQresultErrorMessage(b));
-        PQclear(b);
+                 db->name, b ? PQresultErrorMessage(b) : "no connection");
         return false;
     }
-    r->wpart[w * r->def.ntables + t] = strcmp(PQgetvalue(b, 0, 0), "t") == 0;
-    PQclear(b);
+    r->wpart[w * r->def.ntables + k->t] = strcmp(PQgetvalue(b, 0, 0), "t") == 0;
+    b = dres[k->dcols];
     if (p->wselect[w] != NULL) {
         /* customcols: the target needs the columns it is sent. */
-        char *sql = xasprintf("SELECT %s FROM %s LIMIT 0", p->wcolumns[w], p->wtable[w]);
-        b = PQexec(dst, sql);
-        free(sql);
-        ok = PQresultStatus(b) == PGRES_TUPLES_OK;
-        if (!ok)
-            snprintf(err, errlen, "sync %s: table %s on database %s cannot take its customcols: %s",
-                     r->def.name, p->display, db->name, PQresultErrorMessage(b));
-        PQclear(b);
-        return ok;
+        if (PQresultStatus(b) == PGRES_TUPLES_OK)
+            return true;
+        snprintf(err, errlen, "sync %s: table %s on database %s cannot take its customcols: %s", r->def.name,
+                 p->display, db->name, b ? PQresultErrorMessage(b) : "no connection");
+        return false;
     }
-    a = PQexecParams(r->src[s].conn, SQL_TABLE_COLUMNS, 1, NULL, sp, NULL, NULL, 0);
-    b = PQexecParams(dst, SQL_TABLE_COLUMNS, 1, NULL, dp, NULL, NULL, 0);
+    PGresult *a = sres[k->scols];
     if (PQresultStatus(a) != PGRES_TUPLES_OK)
-        snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[s].name, p->display,
-                 PQresultErrorMessage(a));
+        snprintf(err, errlen, "source %s: table %s: %s", r->def.sources[k->s].name, p->display,
+                 a ? PQresultErrorMessage(a) : "no connection");
     else if (PQresultStatus(b) != PGRES_TUPLES_OK)
         snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name, p->display,
-                 db->name, PQresultErrorMessage(b));
+                 db->name, b ? PQresultErrorMessage(b) : "no connection");
     else
-        ok = compare_table(r, p->display, r->def.sources[s].name, db->name, a, b, err, errlen);
-    PQclear(a);
-    PQclear(b);
+        return compare_table(r, p->display, r->def.sources[k->s].name, db->name, a, b, err, errlen);
+    return false;
+}
+
+/*
+ * check_writer - every source's tables against writer w's (on dst): the
+ * statements on dst go out in one pipeline, and those on each source in
+ * one of their own, so the check costs a round trip per database, not two
+ * per table.
+ */
+static bool check_writer(SyncRunner *r, int w, PGconn *dst, char *err, size_t errlen)
+{
+    int nt = r->def.ntables, ns = r->def.nsources, nk = 0, nd = 0;
+    TableCheck *checks = xcalloc((size_t)(ns * nt) + 1, sizeof(TableCheck));
+    char **dsql = xcalloc((size_t)(2 * ns * nt) + 1, sizeof(char *));
+    char **dpar = xcalloc((size_t)(2 * ns * nt) + 1, sizeof(char *));
+    PGresult **dres = xcalloc((size_t)(2 * ns * nt) + 1, sizeof(PGresult *));
+    char ***ssql = xcalloc((size_t)ns, sizeof(char **)), ***spar = xcalloc((size_t)ns, sizeof(char **));
+    PGresult ***sres = xcalloc((size_t)ns, sizeof(PGresult **));
+    int *nsq = xcalloc((size_t)ns, sizeof(int));
+    bool ok = true;
+
+    for (int s = 0; s < ns; s++) {
+        if (!usable_source(r, s) || (ns > 1 && w == source_writer(r, s)))
+            continue;
+        ssql[s] = xcalloc((size_t)nt + 1, sizeof(char *));
+        spar[s] = xcalloc((size_t)nt + 1, sizeof(char *));
+        sres[s] = xcalloc((size_t)nt + 1, sizeof(PGresult *));
+        for (int t = 0; t < nt; t++) {
+            const TablePlan *p = &r->src[s].plans[t];
+            TableCheck *k = &checks[nk++];
+
+            k->s = s;
+            k->t = t;
+            k->part = nd;
+            dsql[nd] = xstrdup(SQL_TABLE_PARTITIONED);
+            dpar[nd++] = p->wtable[w];
+            k->dcols = nd;
+            k->scols = -1;
+            if (p->wselect[w] != NULL) {
+                dsql[nd] = xasprintf("SELECT %s FROM %s LIMIT 0", p->wcolumns[w], p->wtable[w]);
+                dpar[nd++] = NULL;
+            } else {
+                dsql[nd] = xstrdup(SQL_TABLE_COLUMNS);
+                dpar[nd++] = p->wtable[w];
+                k->scols = nsq[s];
+                ssql[s][nsq[s]] = xstrdup(SQL_TABLE_COLUMNS);
+                spar[s][nsq[s]++] = p->qualified;
+            }
+        }
+    }
+    run_pipelined(dst, nd, dsql, dpar, dres);
+    for (int s = 0; s < ns; s++)
+        if (nsq[s] > 0)
+            run_pipelined(r->src[s].conn, nsq[s], ssql[s], spar[s], sres[s]);
+    for (int i = 0; ok && i < nk; i++)
+        ok = check_table(r, w, &checks[i], dres, sres[checks[i].s], err, errlen);
+    for (int i = 0; i < nd; i++) {
+        PQclear(dres[i]);
+        free(dsql[i]);
+    }
+    for (int s = 0; s < ns; s++) {
+        for (int i = 0; i < nsq[s]; i++) {
+            PQclear(sres[s][i]);
+            free(ssql[s][i]);
+        }
+        free(ssql[s]);
+        free(spar[s]);
+        free(sres[s]);
+    }
+    free(checks);
+    free(dsql);
+    free(dpar);
+    free(dres);
+    free(ssql);
+    free(spar);
+    free(sres);
+    free(nsq);
     return ok;
 }
 
@@ -193,12 +304,7 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
         free(r->wshape[w]);
         r->wshape[w] = PQresultStatus(res) == PGRES_TUPLES_OK ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
         PQclear(res);
-        for (int s = 0; ok && s < r->def.nsources; s++) {
-            if (!usable_source(r, s) || (r->def.nsources > 1 && w == source_writer(r, s)))
-                continue;
-            for (int t = 0; ok && t < r->def.ntables; t++)
-                ok = check_table(r, s, w, t, dst, err, errlen);
-        }
+        ok = check_writer(r, w, dst, err, errlen);
         PQfinish(dst);
         r->wchecked[w] = ok;
     }

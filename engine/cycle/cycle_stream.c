@@ -209,6 +209,44 @@ static void send_chunk(const CopyPipe *pipe, Chunk *chunk, int n)
             writer_send(pipe->writers[i], msg_new(MSG_DATA, NULL, chunk));
 }
 
+bool stream_first(SyncRunner *r, int s, const char *what, const char *first, const char *second,
+                  char *const *copy_in, char *err, size_t errlen)
+{
+    CopyPipe pipe = {
+        .src = r->src[s].conn,
+        .srcname = r->def.sources[s].name,
+        .pool = r->pool,
+        .writers = r->writers,
+        .nwriters = r->nwriters,
+        .copy_in = copy_in,
+        .more = true,
+    };
+    char *both = xasprintf("%s; %s", first, second);
+    bool ok = copy_pipe(&pipe, what, both, NULL, NULL, err, errlen);
+
+    free(both);
+    return ok;
+}
+
+bool stream_second(SyncRunner *r, int s, const char *what, bool first_ok, char *const *copy_in, bool count,
+                   char *err, size_t errlen)
+{
+    CopyPipe pipe = {
+        .src = r->src[s].conn,
+        .srcname = r->def.sources[s].name,
+        .pool = r->pool,
+        .writers = r->writers,
+        .nwriters = r->nwriters,
+        .copy_in = copy_in,
+        .count = count,
+        .sent = true,
+    };
+
+    if (!first_ok) /* stream_first failed and drained the connection */
+        return false;
+    return copy_pipe(&pipe, what, NULL, NULL, NULL, err, errlen);
+}
+
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
             char *err, size_t errlen)
 {
@@ -222,6 +260,55 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
         .count = count,
     };
     return copy_pipe(&pipe, what, copy_out, NULL, NULL, err, errlen);
+}
+
+/* drain_source - read everything left on a source connection (a COPY
+ * out that was not read: its data too), so that it is free again. */
+static void drain_source(PGconn *conn)
+{
+    PGresult *res;
+
+    while ((res = PQgetResult(conn)) != NULL) {
+        bool copy = PQresultStatus(res) == PGRES_COPY_OUT;
+        PQclear(res);
+        if (copy) {
+            char *buf;
+            int len;
+            while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
+                PQfreemem(buf);
+        }
+    }
+}
+
+/* first_result - the first result of the statement copy_out starts (or,
+ * with pipe->sent, of the one already sent), which must be a COPY out. */
+static PGresult *first_result(const CopyPipe *pipe, const char *what, const char *copy_out, char *err,
+                              size_t errlen)
+{
+    PGconn *conn = pipe->src;
+    PGresult *res;
+
+    if (!pipe->more && !pipe->sent)
+        return query(conn, pipe->srcname, what, copy_out, PGRES_COPY_OUT, err, errlen);
+    if (!pipe->sent && PQsendQuery(conn, copy_out) != 1) {
+        char msg[512];
+        message(msg, sizeof(msg), PQerrorMessage(conn));
+        snprintf(err, errlen, "source %s: %s: %s", pipe->srcname, what, msg);
+        return NULL;
+    }
+    res = PQgetResult(conn);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        char msg[512];
+        message(msg, sizeof(msg), primary ? primary : res ? PQresultErrorMessage(res) : "no result");
+        snprintf(err, errlen, "source %s: %s: %s%s%s%s", pipe->srcname, what, msg, state ? " (SQLSTATE " : "",
+                 state ? state : "", state ? ")" : "");
+        PQclear(res);
+        drain_source(conn);
+        return NULL;
+    }
+    return res;
 }
 
 bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, atomic_long *bytes,
@@ -245,7 +332,7 @@ bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, ato
         writer_send(pipe->writers[i], m);
         nw++;
     }
-    res = query(conn, pipe->srcname, what, copy_out, PGRES_COPY_OUT, err, errlen);
+    res = first_result(pipe, what, copy_out, err, errlen);
     if (res == NULL)
         ok = false;
     PQclear(res);
@@ -286,7 +373,11 @@ bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, ato
                 ok = false;
             }
             PQclear(res);
+            if (ok && pipe->more)
+                break; /* the second COPY's result is next: stream_second */
         }
+        if (!ok && pipe->more)
+            drain_source(conn);
     }
     if (chunk != NULL) {
         if (chunk->len > 0 && ok) {

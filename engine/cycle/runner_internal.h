@@ -176,6 +176,11 @@ typedef struct CopyPipe {
     int nwriters;
     char *const *copy_in; /* per writer: its COPY ... FROM STDIN, or NULL */
     bool count;           /* the rows count as applied */
+    /* Two COPYs in one round trip (stream_pair): `more` - copy_out is
+     * "COPY a TO STDOUT; COPY b TO STDOUT": stop after a, leaving b's
+     * result next on the connection; `sent` - this COPY was b: its result
+     * is next, nothing is sent. */
+    bool more, sent;
 } CopyPipe;
 
 /* copy_pipe - run copy_out on pipe->src and feed the writers; bytes and
@@ -186,6 +191,15 @@ bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, ato
 /* stream - COPY out of source s into every writer w with copy_in[w] set. */
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
             char *err, size_t errlen) MUST_CHECK;
+/* stream_first / stream_second - two COPYs out of source s in one round
+ * trip: stream_first sends "first; second" and streams the first into the
+ * writers with copy_in[w]; the caller may then queue writer messages, and
+ * must call stream_second (also after stream_first failed: it then only
+ * reads what is left on the connection and returns false). */
+bool stream_first(SyncRunner *r, int s, const char *what, const char *first, const char *second,
+                  char *const *copy_in, char *err, size_t errlen) MUST_CHECK;
+bool stream_second(SyncRunner *r, int s, const char *what, bool first_ok, char *const *copy_in, bool count,
+                   char *err, size_t errlen) MUST_CHECK;
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen) MUST_CHECK;
 /* src_copy_in - run copy_in ("... COPY ... FROM STDIN", after any setup

@@ -19,6 +19,18 @@
  *   DISCONNECT                 close the connection (the sync went idle); reply
  *   STOP                       leave
  *
+ * Round trips (bench/wan_bench.sh): statements are not run one by one.
+ * BEGIN, EXEC, QUERY and CHECK are queued and sent together, as one
+ * multi-statement string, with the next COPY ... FROM STDIN (its last
+ * statement), BARRIER or COMMIT; the result of a COPY is read only when
+ * the next string goes out.  A unit of one table then costs the writer
+ * two waits per COPY instead of one per statement, and BEGIN none.  The
+ * results come back in order, one per statement, and are matched to the
+ * messages they came from (count_statements); the first error is the
+ * transaction's, as before, and the server skips the rest of the string.
+ * (libpq's pipeline mode would let the next string go out before a COPY's
+ * result, but it refuses COPY, which carries all the data.)
+ *
  * Replies go through a mutex/condition pair counted by sequence number, so
  * the sync thread can wait for "the reply to what I just sent".  The
  * session runs with session_replication_role = replica, so triggers (our
@@ -36,6 +48,15 @@
 #include <string.h>
 
 #include "log.h"
+
+/* What a queued message expects back, and how its results count. */
+typedef enum { PEND_EXEC, PEND_QUERY, PEND_CHECK, PEND_SHAPE, PEND_COPY } PendKind;
+struct Pending {
+    PendKind kind;
+    bool count; /* EXEC: INSERTs count as inserted rows */
+    int nstmts; /* statements in its text: results to expect */
+    char *what; /* for the error message (its text) */
+};
 
 struct TargetWriter {
     /* Set at start, read-only afterwards. */
@@ -55,7 +76,14 @@ struct TargetWriter {
     bool in_copy;
     bool copy_counts; /* the COPY in progress counts as inserted rows */
     bool in_txn;
-    char encoding[16]; /* the session's client_encoding, "" until set */
+    char encoding[16];    /* the session's client_encoding, "" until set */
+    StrBuf batch;         /* statements queued, not yet sent ("; "-separated) */
+    struct Pending *pend; /* one per queued message, in order */
+    int npend, cappend;
+    bool busy;        /* a COPY has ended; its result is not read yet */
+    bool busy_counts; /* and its rows count as inserted */
+    char *held_sql;   /* a key COPY held back (see hold_keys), or NULL */
+    StrBuf held;      /* its data so far */
 
     /* Shared, under lock. */
     pthread_mutex_t lock;
@@ -253,21 +281,368 @@ static void reset(TargetWriter *w)
 }
 
 /*
+ * count_statements - how many statements (results) sql holds: its
+ * non-empty pieces between semicolons outside quotes ('...', "...",
+ * $tag$...$tag$) and comments (-- and non-nested slash-star).  A doubled quote inside a literal toggles
+ * twice, and PQescapeLiteral's E'...' never leaves a quote behind a backslash.
+ */
+static int count_statements(const char *sql)
+{
+    int n = 0;
+    bool text = false; /* something since the last semicolon */
+
+    for (const char *p = sql; *p; p++) {
+        if (*p == '\'' || *p == '"') {
+            const char *close = strchr(p + 1, *p);
+            p = close ? close : p + strlen(p) - 1;
+            text = true;
+        } else if (*p == '$' &&
+                   (p == sql || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') ||
+                                  (p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= '0' && p[-1] <= '9')))) {
+            size_t len = strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+            if (p[1 + len] == '$') {
+                char tag[72];
+                const char *close;
+                snprintf(tag, sizeof(tag), "%.*s", (int)(len + 2 < sizeof(tag) ? len + 2 : sizeof(tag) - 1),
+                         p);
+                close = strstr(p + len + 2, tag);
+                p = close ? close + strlen(tag) - 1 : p + strlen(p) - 1;
+            }
+            text = true;
+        } else if (p[0] == '-' && p[1] == '-') {
+            const char *eol = strchr(p, '\n');
+            p = eol ? eol : p + strlen(p) - 1; /* a comment is no statement */
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *close = strstr(p + 2, "*/");
+            p = close ? close + 1 : p + strlen(p) - 1;
+        } else if (*p == ';') {
+            n += text;
+            text = false;
+        } else if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') {
+            text = true;
+        }
+    }
+    return n + text;
+}
+
+/* discard - forget the queued statements (not sent). */
+static void discard(TargetWriter *w)
+{
+    for (int i = 0; i < w->npend; i++)
+        free(w->pend[i].what);
+    w->npend = 0;
+    strbuf_reset(&w->batch);
+}
+
+/* queue - sql (of message `what`) goes out with the next string. */
+static void queue(TargetWriter *w, PendKind kind, const char *what, const char *sql, bool count)
+{
+    if (w->npend == w->cappend) {
+        w->cappend = w->cappend ? 2 * w->cappend : 16;
+        w->pend = xrealloc(w->pend, (size_t)w->cappend * sizeof(struct Pending));
+    }
+    w->pend[w->npend++] = (struct Pending){kind, count, count_statements(sql), xstrdup(what)};
+    if (w->batch.len > 0)
+        strbuf_append(&w->batch, "\n;\n"); /* a newline first: a line comment ends before it */
+    strbuf_append(&w->batch, sql);
+}
+
+static void flush_as(TargetWriter *w, bool commit);
+static void flush(TargetWriter *w)
+{
+    flush_as(w, false);
+}
+
+/* one_result - a result of queued message p (NULL: one more than expected). */
+static void one_result(TargetWriter *w, const struct Pending *p, const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    PendKind kind = p ? p->kind : PEND_EXEC;
+    const char *what = p ? p->what : "statement";
+
+    switch (kind) {
+    case PEND_SHAPE:
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+            pthread_mutex_lock(&w->lock);
+            free(w->shape);
+            w->shape = xstrdup(PQgetvalue(res, 0, 0));
+            pthread_mutex_unlock(&w->lock);
+        } else {
+            record_error(w, "BEGIN (reading the tables' columns)", res);
+        }
+        break;
+    case PEND_QUERY:
+        if (st == PGRES_TUPLES_OK)
+            keep_rows(w, res);
+        else
+            record_error(w, what, res);
+        break;
+    case PEND_CHECK:
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            record_error_as(w, "check", res, true);
+        break;
+    case PEND_COPY: record_error(w, what, res); break; /* COPY_IN is handled by the caller */
+    case PEND_EXEC:
+        /* A statement run for its effect may return rows (SELECT setval(...)). */
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            record_error(w, what, res);
+        } else if (st == PGRES_COMMAND_OK &&
+                   (strncmp(PQcmdStatus((PGresult *)res), "DELETE", 6) == 0 ||
+                    (p && p->count && strncmp(PQcmdStatus((PGresult *)res), "INSERT", 6) == 0))) {
+            long n = atol(PQcmdTuples((PGresult *)res));
+            pthread_mutex_lock(&w->lock);
+            if (PQcmdStatus((PGresult *)res)[0] == 'D')
+                w->deleted += n;
+            else
+                w->inserted += n;
+            pthread_mutex_unlock(&w->lock);
+        }
+        break;
+    }
+}
+
+/* drain - read the result of a COPY that has ended (see do_copy_end). */
+static void drain(TargetWriter *w)
+{
+    PGresult *res;
+
+    if (!w->busy)
+        return;
+    w->busy = false;
+    while ((res = PQgetResult(w->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            record_error(w, "COPY", res);
+        else if (w->busy_counts) {
+            long n = atol(PQcmdTuples(res));
+            pthread_mutex_lock(&w->lock);
+            w->inserted += n;
+            pthread_mutex_unlock(&w->lock);
+        }
+        PQclear(res);
+    }
+}
+
+/* drain_all - read whatever results are left on the connection. */
+static void drain_all(TargetWriter *w)
+{
+    PGresult *res;
+
+    w->busy = false;
+    while (w->conn && (res = PQgetResult(w->conn)) != NULL)
+        PQclear(res);
+}
+
+/*
+ * flush_as - send the queued statements as one string and read their
+ * results in order; when its last statement is a COPY FROM STDIN, stop at
+ * it (in_copy).  After a failure nothing more is sent, nor once the sync
+ * is being stopped (a cancel that came while the writer was between
+ * strings must not be outlived by a string sent after it), except for
+ * `commit`: a COMMIT after a good BARRIER goes out as it always did.
+ */
+static void flush_as(TargetWriter *w, bool commit)
+{
+    PGresult *res;
+    int i = 0, left;
+
+    drain(w);
+    if (w->npend == 0)
+        return;
+    if (w->failed || w->conn == NULL || (!commit && stopping(w))) {
+        discard(w);
+        return;
+    }
+    if (PQsendQuery(w->conn, w->batch.data) != 1) {
+        record_error(w, w->pend[0].what, NULL);
+        discard(w);
+        return;
+    }
+    left = w->pend[0].nstmts;
+    while ((res = PQgetResult(w->conn)) != NULL) {
+        while (left <= 0 && i < w->npend - 1)
+            left = w->pend[++i].nstmts;
+        if (PQresultStatus(res) == PGRES_COPY_IN) {
+            PQclear(res);
+            w->in_copy = true; /* the last statement: the caller streams */
+            break;
+        }
+        one_result(w, left > 0 ? &w->pend[i] : NULL, res);
+        left--;
+        PQclear(res);
+    }
+    discard(w);
+}
+
+/*
+ * Key copies.  The sync thread streams each table's changed keys with
+ * "COPY pg_temp.bucardo_k<t> (...) FROM STDIN" (cycle_apply.c) before the
+ * DELETE and the rows' COPY.  A COPY costs a round trip for its
+ * CopyInResponse and another for its result before the next string can go
+ * out; up to HOLD_LIMIT bytes of keys are instead held back and queued as
+ * one INSERT ... VALUES, which travels in the same string as the DELETE
+ * and the rows' COPY.  The values are the COPY text's fields unescaped,
+ * as literals: the target parses them with the same input functions COPY
+ * would use.  More keys than that: the COPY goes out as it came.
+ */
+#define HOLD_LIMIT      (256 * 1024)
+#define KEY_COPY_PREFIX "COPY pg_temp.bucardo_k"
+#define COPY_SUFFIX     " FROM STDIN"
+
+static bool is_key_copy(const char *sql)
+{
+    size_t n = strlen(sql), k = strlen(COPY_SUFFIX);
+    return strncmp(sql, KEY_COPY_PREFIX, strlen(KEY_COPY_PREFIX)) == 0 && n > k &&
+           strcmp(sql + n - k, COPY_SUFFIX) == 0;
+}
+
+/* copy_unescape - one field of COPY text (len bytes) into out, decoded. */
+static void copy_unescape(StrBuf *out, const char *f, size_t len)
+{
+    strbuf_reset(out);
+    for (size_t i = 0; i < len; i++) {
+        char c = f[i];
+        if (c != '\\' || i + 1 == len) {
+            strbuf_append_len(out, &c, 1);
+            continue;
+        }
+        c = f[++i];
+        switch (c) {
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        case 'v': c = '\v'; break;
+        case 'x':
+            if (i + 1 < len && strchr("0123456789abcdefABCDEF", f[i + 1]) && f[i + 1]) {
+                int v = 0, d = 0;
+                while (d < 2 && i + 1 < len && f[i + 1] && strchr("0123456789abcdefABCDEF", f[i + 1])) {
+                    char h = f[++i];
+                    v = v * 16 + (h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+                    d++;
+                }
+                c = (char)v;
+            }
+            break;
+        default:
+            if (c >= '0' && c <= '7') {
+                int v = c - '0', d = 1;
+                while (d < 3 && i + 1 < len && f[i + 1] >= '0' && f[i + 1] <= '7') {
+                    v = v * 8 + (f[++i] - '0');
+                    d++;
+                }
+                c = (char)v;
+            }
+            break; /* any other character stands for itself */
+        }
+        strbuf_append_len(out, &c, 1);
+    }
+}
+
+/*
+ * keys_insert - the held key COPY as "INSERT INTO <its table> (<its
+ * columns>) VALUES (...), ...", or NULL when there are no keys or a value
+ * cannot be quoted (error recorded).
+ */
+static char *keys_insert(TargetWriter *w)
+{
+    const char *data = w->held.data ? w->held.data : "";
+    size_t len = w->held.len, target = strlen(w->held_sql) - strlen("COPY ") - strlen(COPY_SUFFIX);
+    StrBuf sql, field;
+    bool ok = true;
+
+    if (len == 0)
+        return NULL;
+    strbuf_init(&sql);
+    strbuf_init(&field);
+    strbuf_printf(&sql, "INSERT INTO %.*s VALUES ", (int)target, w->held_sql + strlen("COPY "));
+    for (size_t pos = 0; ok && pos < len;) {
+        const char *line = data + pos, *nl = memchr(line, '\n', len - pos);
+        size_t llen = nl ? (size_t)(nl - line) : len - pos;
+
+        strbuf_append(&sql, pos ? ",(" : "(");
+        for (size_t f = 0; ok && f <= llen;) {
+            const char *tab = memchr(line + f, '\t', llen - f);
+            size_t flen = tab ? (size_t)(tab - (line + f)) : llen - f;
+            if (f > 0)
+                strbuf_append(&sql, ",");
+            if (flen == 2 && line[f] == '\\' && line[f + 1] == 'N') {
+                strbuf_append(&sql, "NULL");
+            } else {
+                char *lit;
+                copy_unescape(&field, line + f, flen);
+                lit = PQescapeLiteral(w->conn, field.data ? field.data : "", field.len);
+                if (lit == NULL) {
+                    record_error(w, "quoting a key", NULL);
+                    ok = false;
+                    break;
+                }
+                strbuf_append(&sql, lit);
+                PQfreemem(lit);
+            }
+            f += flen + 1;
+            if (!tab)
+                break;
+        }
+        strbuf_append(&sql, ")");
+        pos += llen + 1;
+    }
+    strbuf_free(&field);
+    if (!ok) {
+        strbuf_free(&sql);
+        return NULL;
+    }
+    return sql.data;
+}
+
+/* unhold - forget a held key COPY. */
+static void unhold(TargetWriter *w)
+{
+    free(w->held_sql);
+    w->held_sql = NULL;
+    strbuf_reset(&w->held);
+}
+
+/* hold_release - too many keys to hold: the COPY goes out after all, with
+ * what was held so far. */
+static void hold_release(TargetWriter *w)
+{
+    queue(w, PEND_COPY, w->held_sql, w->held_sql, false);
+    flush(w);
+    if (w->in_copy && w->held.len > 0 && PQputCopyData(w->conn, w->held.data, (int)w->held.len) != 1)
+        record_error(w, "COPY data", NULL);
+    unhold(w);
+}
+
+/* hold_end - the held key COPY ended: queue it as an INSERT. */
+static void hold_end(TargetWriter *w)
+{
+    char *sql = w->failed ? NULL : keys_insert(w);
+
+    if (sql)
+        queue(w, PEND_EXEC, w->held_sql, sql, false);
+    free(sql);
+    unhold(w);
+}
+
+/*
  * do_begin - make sure the connection is usable, with client_encoding
- * `encoding` (the sources', see pg_copy_encoding; NULL: UTF8), then open
- * the transaction.
+ * `encoding` (the sources', see pg_copy_encoding; NULL: UTF8), then queue
+ * BEGIN (and the shape query): it goes out with the unit's first string.
  */
 static void do_begin(TargetWriter *w, const char *encoding)
 {
     char *shape_sql;
-    PGresult *res;
 
     reset(w);
+    discard(w);
     if (!ensure_conn(w, false))
         return;
     if (encoding == NULL)
         encoding = "UTF8";
     if (strcmp(w->encoding, encoding) != 0) {
+        /* Run alone: the server decodes a whole string in the encoding it
+         * had when the string arrived. */
         char *lit = pg_quote_literal(w->conn, encoding);
         char *set = xasprintf("SET client_encoding = %s", lit);
         bool ok = run(w, "session setup", set, PGRES_COMMAND_OK, false);
@@ -281,23 +656,13 @@ static void do_begin(TargetWriter *w, const char *encoding)
     pthread_mutex_lock(&w->lock);
     free(w->shape);
     w->shape = NULL;
-    shape_sql = w->shape_sql ? xasprintf("BEGIN; SELECT %s", w->shape_sql) : NULL;
+    shape_sql = w->shape_sql ? xasprintf("SELECT %s", w->shape_sql) : NULL;
     pthread_mutex_unlock(&w->lock);
-    if (shape_sql == NULL) {
-        w->in_txn = run(w, "BEGIN", "BEGIN", PGRES_COMMAND_OK, false);
-        return;
-    }
-    res = PQexec(w->conn, shape_sql);
-    free(shape_sql);
+    queue(w, PEND_EXEC, "BEGIN", "BEGIN", false);
     w->in_txn = true; /* ROLLBACK looks at the session's own status */
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        pthread_mutex_lock(&w->lock);
-        w->shape = xstrdup(PQgetvalue(res, 0, 0));
-        pthread_mutex_unlock(&w->lock);
-    } else {
-        record_error(w, "BEGIN (reading the tables' columns)", res);
-    }
-    PQclear(res);
+    if (shape_sql)
+        queue(w, PEND_SHAPE, "BEGIN (reading the tables' columns)", shape_sql, false);
+    free(shape_sql);
 }
 
 void writer_set_shape_query(TargetWriter *w, const char *expr)
@@ -364,28 +729,20 @@ static void do_empty(TargetWriter *w, const char *table)
     free(sql);
 }
 
+/* do_copy_end - end the COPY; its result is read when the next string
+ * goes out (drain), so the writer does not wait for it here. */
 static void do_copy_end(TargetWriter *w)
 {
-    PGresult *res;
-
     if (!w->in_copy)
         return;
     w->in_copy = false;
     if (PQputCopyEnd(w->conn, w->failed ? "aborted by bucardo" : NULL) != 1) {
         record_error(w, "COPY end", NULL);
+        drain_all(w);
         return;
     }
-    while ((res = PQgetResult(w->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            record_error(w, "COPY", res);
-        else if (w->copy_counts) {
-            long n = atol(PQcmdTuples(res));
-            pthread_mutex_lock(&w->lock);
-            w->inserted += n;
-            pthread_mutex_unlock(&w->lock);
-        }
-        PQclear(res);
-    }
+    w->busy = true;
+    w->busy_counts = w->copy_counts;
 }
 
 static void *writer_main(void *arg)
@@ -410,45 +767,68 @@ static void *writer_main(void *arg)
             break;
         case MSG_EXEC:
             if (!w->failed && !stopping(w))
-                run(w, m->sql, m->sql, PGRES_COMMAND_OK, m->count);
+                queue(w, PEND_EXEC, m->sql, m->sql, m->count);
             break;
         case MSG_QUERY:
             if (!w->failed && !stopping(w))
-                run(w, m->sql, m->sql, PGRES_TUPLES_OK, false);
+                queue(w, PEND_QUERY, m->sql, m->sql, false);
             break;
         case MSG_CHECK:
-            if (!w->failed && !stopping(w)) {
-                PGresult *res = PQexec(w->conn, m->sql);
-                if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-                    record_error_as(w, "check", res, true);
-                PQclear(res);
-            }
+            if (!w->failed && !stopping(w))
+                queue(w, PEND_CHECK, m->sql, m->sql, false);
             break;
         case MSG_EMPTY:
+            flush(w);
             if (!w->failed && !stopping(w))
                 do_empty(w, m->sql);
             break;
         case MSG_COPY_BEGIN:
-            if (!w->failed && !stopping(w))
-                w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN, false);
+            if (!w->failed && !stopping(w)) {
+                if (is_key_copy(m->sql) && !m->count) {
+                    w->held_sql = xstrdup(m->sql);
+                    strbuf_reset(&w->held);
+                } else {
+                    queue(w, PEND_COPY, m->sql, m->sql, false);
+                    flush(w);
+                }
+            }
             w->copy_counts = m->count;
             break;
         case MSG_DATA:
-            if (!w->failed && w->in_copy && PQputCopyData(w->conn, m->chunk->data, (int)m->chunk->len) != 1)
+            if (w->held_sql && !w->failed) {
+                strbuf_append_len(&w->held, m->chunk->data, m->chunk->len);
+                if (w->held.len > HOLD_LIMIT)
+                    hold_release(w);
+            } else if (!w->failed && w->in_copy &&
+                       PQputCopyData(w->conn, m->chunk->data, (int)m->chunk->len) != 1) {
                 record_error(w, "COPY data", NULL);
+            }
             chunk_release(w->pool, m->chunk);
             break;
-        case MSG_COPY_END: do_copy_end(w); break;
-        case MSG_BARRIER: reply(w, !w->failed); break;
+        case MSG_COPY_END:
+            if (w->held_sql)
+                hold_end(w);
+            else
+                do_copy_end(w);
+            break;
+        case MSG_BARRIER:
+            flush(w);
+            reply(w, !w->failed);
+            break;
         case MSG_COMMIT:
             if (!w->failed && w->in_txn)
-                run(w, "COMMIT", "COMMIT", PGRES_COMMAND_OK, false);
+                queue(w, PEND_EXEC, "COMMIT", "COMMIT", false);
+            flush_as(w, true);
             w->in_txn = false;
             reply(w, !w->failed);
             break;
         case MSG_ROLLBACK:
             if (w->in_copy)
                 do_copy_end(w);
+            if (w->busy)
+                drain_all(w);
+            discard(w);
+            unhold(w);
             if (w->conn && PQstatus(w->conn) == CONNECTION_OK &&
                 PQtransactionStatus(w->conn) != PQTRANS_IDLE) {
                 PGresult *res = PQexec(w->conn, "ROLLBACK");
@@ -458,8 +838,10 @@ static void *writer_main(void *arg)
             reply(w, true);
             break;
         case MSG_DISCONNECT:
+            discard(w);
+            unhold(w);
             close_conn(w);
-            w->in_txn = w->in_copy = false;
+            w->in_txn = w->in_copy = w->busy = false;
             reply(w, true);
             break;
         case MSG_STOP: break;
@@ -501,6 +883,8 @@ TargetWriter *writer_start(const DbInfo *db, const char *sync, const char *lock_
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->replied, NULL);
     strbuf_init(&w->rows);
+    strbuf_init(&w->batch);
+    strbuf_init(&w->held);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         fprintf(stderr, "bucardo: cannot start a writer thread\n");
         exit(3);
@@ -574,6 +958,11 @@ void writer_stop(TargetWriter *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->replied);
     strbuf_free(&w->rows);
+    discard(w);
+    strbuf_free(&w->batch);
+    unhold(w);
+    strbuf_free(&w->held);
+    free(w->pend);
     free(w->shape_sql);
     free(w->shape);
     dbinfo_free(&w->db);

@@ -30,9 +30,11 @@ run_ok "$BUCARDO" start
 # i.e. a cycle is streaming rows; fail after 60 s.
 wait_copy_on_target() {
     local deadline=$(( $(date +%s) + 60 ))
-    while [ "$(sql postgres "select count(*) from pg_stat_activity
-                              where application_name = 'bucardo' and datname in ('t1', 't2')
-                                and state = 'active' and query ilike 'COPY%FROM STDIN%'")" = 0 ]; do
+    # (pg_stat_progress_copy, not the query text: the writer sends a COPY
+    # at the end of a longer string, which pg_stat_activity cuts at 1 kB.)
+    while [ "$(sql postgres "select count(*) from pg_stat_progress_copy p join pg_stat_activity a using (pid)
+                              where a.application_name = 'bucardo' and p.datname in ('t1', 't2')
+                                and p.command = 'COPY FROM'")" = 0 ]; do
         [ "$(date +%s)" -ge "$deadline" ] && fail "no cycle streamed to a target within 60 s"
         sleep 0.05
     done
