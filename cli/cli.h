@@ -30,6 +30,8 @@ typedef struct CliContext {
     int quiet;               /* --quiet, repeatable */
     bool repair;             /* --repair (compare) */
     bool json;               /* --json (compare) */
+    bool dryrun;             /* --dryrun (upgrade from Bucardo 5) */
+    bool finish;             /* --finish (upgrade: drop Bucardo's saved objects) */
     StrList tables;          /* -t: only these tables */
     StrList exclude_tables;  /* -T */
     StrList schemas;         /* -n */
@@ -81,6 +83,10 @@ void cli_kv_free(KeyValues *kv);
 /* Command families (one file each). */
 int cmd_install(CliContext *ctx, int argc, char **argv);
 int cmd_upgrade(CliContext *ctx, int argc, char **argv);
+/* cli/cmd_migrate.c: `bucardo upgrade` on a Bucardo 5 catalog, and --finish. */
+bool migrate_is_bucardo5(PGconn *cat);
+int migrate_bucardo5(CliContext *ctx, PGconn *cat);
+int migrate_finish(CliContext *ctx, PGconn *cat);
 int cmd_add_db(CliContext *ctx, int argc, char **argv);
 int cmd_remove_db(CliContext *ctx, int argc, char **argv);
 int cmd_update_db(CliContext *ctx, int argc, char **argv);

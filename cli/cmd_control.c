@@ -476,7 +476,10 @@ static int set_status(CliContext *ctx, int argc, char **argv, const char *status
         const char *params[2] = {argv[i], status};
         /* A sync that cannot run (remove db --force deactivated it) stays off. */
         if (!sync_exists(ctx, argv[i]) || (strcmp(status, "active") == 0 && !sync_check(ctx->cat, argv[i])) ||
-            !pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET status = $2 WHERE name = $1", 2, params))
+            !pg_exec(ctx->cat, "catalog",
+                     "UPDATE bucardo.sync SET status = $2,"
+                     " status_note = CASE WHEN $2 = 'active' THEN NULL ELSE status_note END WHERE name = $1",
+                     2, params))
             return EXIT_FAIL;
         cli_say(ctx, "%s sync %s\n", strcmp(status, "active") == 0 ? "Activating" : "Deactivating", argv[i]);
     }

@@ -34,7 +34,8 @@ static const char SQL_STATUS[] =
     "       s.stayalive, s.kidsalive, s.rebuild_index, s.autokick, s.onetimecopy, s.analyze_after_copy,"
     "       coalesce(lasterr.error, ''),"
     "       (SELECT string_agg(DISTINCT ms.member, ',') FROM bucardo.sync_member_state ms"
-    "         WHERE ms.sync = s.name)"
+    "         WHERE ms.sync = s.name),"
+    "       s.status_note"
     "  FROM bucardo.sync s"
     "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name"
     "                      ORDER BY r.id DESC LIMIT 1) last ON true"
@@ -74,7 +75,8 @@ enum {
     S_ONETIMECOPY,
     S_ANALYZE,
     S_ERROR,
-    S_BEHIND /* members left behind (bucardo.sync_member_state), or NULL */
+    S_BEHIND, /* members left behind (bucardo.sync_member_state), or NULL */
+    S_NOTE    /* why the program made it inactive (sync.status_note), or NULL */
 };
 
 /* ago - "1m 9s"-style age of an event, into buf. */
@@ -235,6 +237,8 @@ static void print_detail(PGresult *res, int r)
     printf("Tables in sync           : %s\n", PQgetvalue(res, r, S_NTABLES));
     printf("Status                   : %s\n",
            strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "Active" : "Inactive");
+    if (!PQgetisnull(res, r, S_NOTE))
+        printf("Status note              : %s\n", PQgetvalue(res, r, S_NOTE));
     printf("Check time               : %s\n", PQgetvalue(res, r, S_CHECKTIME));
     printf("Overdue time             : %s\n", PQgetvalue(res, r, S_OVERDUE));
     printf("Expired time             : %s\n", PQgetvalue(res, r, S_EXPIRED));

@@ -41,7 +41,9 @@ typedef enum OptId {
     O_BUCARDORC,
     O_NO_BUCARDORC,
     O_REPAIR,
-    O_JSON
+    O_JSON,
+    O_DRYRUN,
+    O_FINISH
 } OptId;
 
 typedef struct OptSpec {
@@ -76,6 +78,8 @@ static const OptSpec OPTIONS[] = {
     {O_NO_BUCARDORC, OPT_FLAG, {"no-bucardorc"}, 0},
     {O_REPAIR, OPT_FLAG, {"repair"}, 0},
     {O_JSON, OPT_FLAG, {"json"}, 0},
+    {O_DRYRUN, OPT_FLAG, {"dryrun", "dry-run"}, 0},
+    {O_FINISH, OPT_FLAG, {"finish"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -195,6 +199,8 @@ static void apply_option(CliContext *ctx, OptId id, const char *value)
     case O_EXCLUDE_SCHEMA: strlist_add_split(&ctx->exclude_schemas, value, ','); break;
     case O_REPAIR: ctx->repair = true; break;
     case O_JSON: ctx->json = true; break;
+    case O_DRYRUN: ctx->dryrun = true; break;
+    case O_FINISH: ctx->finish = true; break;
     case O_HELP:
     case O_VERSION:
     case O_BUCARDORC:

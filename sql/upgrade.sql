@@ -143,3 +143,12 @@ VALUES ('conn_idle_timeout', '60', 'Seconds a sync keeps its connections after a
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (10);
+
+-- @@SECTION 11@@
+-- Why a sync is inactive when the program made it so: `bucardo upgrade`
+-- from Bucardo 5 imports a sync that needs something without an
+-- equivalent here (Perl customcode, a database of another kind) inactive,
+-- saying why here; `bucardo status SYNC` shows it, `activate` clears it.
+ALTER TABLE bucardo.sync ADD COLUMN status_note text;
+
+INSERT INTO bucardo.schema_version (version) VALUES (11);
