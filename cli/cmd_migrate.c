@@ -62,7 +62,8 @@ static const char SQL_BUCARDO_SESSIONS[] =
     "SELECT application_name, datname FROM pg_catalog.pg_stat_activity"
     " WHERE application_name ~ '^bucardo (MCP|CTL|KID|VAC)' AND pid <> pg_catalog.pg_backend_pid()"
     " ORDER BY pid LIMIT 1";
-static const char SQL_B5_VERSION[] = "SELECT setting FROM bucardo.bucardo_config WHERE name = 'bucardo_version'";
+static const char SQL_B5_VERSION[] =
+    "SELECT setting FROM bucardo.bucardo_config WHERE name = 'bucardo_version'";
 static const char SQL_B5_PIDDIR[] = "SELECT setting FROM bucardo.bucardo_config WHERE name = 'piddir'";
 static const char SQL_SAVED_EXISTS[] = "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'bucardo5'";
 static const char SQL_NOTES[] = "SELECT kind, what, note FROM migrate_note ORDER BY ord";
@@ -78,7 +79,8 @@ static const char SQL_SYNCS[] = "SELECT name FROM bucardo.sync ORDER BY name";
 static const char SQL_SOURCE_SCHEMA[] =
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'bucardo'),"
     "       pg_catalog.to_regclass('bucardo.bucardo_delta_names') IS NOT NULL"
-    "       OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    "       OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = "
+    "p.pronamespace"
     "                   WHERE n.nspname = 'bucardo' AND p.proname = 'bucardo_tablename_maker'),"
     "       pg_catalog.to_regclass('bucardo.truncate_log') IS NOT NULL,"
     "       EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'bucardo5')";
@@ -107,10 +109,12 @@ static const char SQL_DELTA_NAMES[] =
     "                WHERE pg_catalog.to_regclass('bucardo5.bucardo_delta_names') IS NOT NULL"
     "                  AND tablename = pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident($2)"
     "               UNION ALL SELECT s.function, 2 FROM migrate_saved s"
-    "                WHERE s.name = 'bucardo_delta' AND s.tablename::pg_catalog.regclass = $3::pg_catalog.regclass"
+    "                WHERE s.name = 'bucardo_delta' AND s.tablename::pg_catalog.regclass = "
+    "$3::pg_catalog.regclass"
     "                  AND s.function LIKE 'delta\\_%') x"
     " WHERE pg_catalog.to_regclass('bucardo5.' || pg_catalog.quote_ident(d)) IS NOT NULL"
-    "   AND pg_catalog.to_regclass('bucardo5.' || pg_catalog.quote_ident('track_' || substr(d, 7))) IS NOT NULL"
+    "   AND pg_catalog.to_regclass('bucardo5.' || pg_catalog.quote_ident('track_' || substr(d, 7))) IS NOT "
+    "NULL"
     " ORDER BY o LIMIT 1";
 static const char SQL_TRUNCATES[] =
     "INSERT INTO bucardo.truncate_log (relid, txntime)"
@@ -228,7 +232,8 @@ static bool bucardo_sessions(PGconn *conn, const char *who, bool *found, char *w
         return false;
     *found = PQntuples(res) > 0;
     if (*found)
-        snprintf(why, whylen, "session \"%s\" on database \"%s\"", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+        snprintf(why, whylen, "session \"%s\" on database \"%s\"", PQgetvalue(res, 0, 0),
+                 PQgetvalue(res, 0, 1));
     PQclear(res);
     return true;
 }
@@ -237,7 +242,8 @@ static bool bucardo_sessions(PGconn *conn, const char *who, bool *found, char *w
 static SrcTable *add_table(Member *m, const TableDef *t)
 {
     for (int i = 0; i < m->ntables; i++)
-        if (strcmp(m->tables[i].t->schemaname, t->schemaname) == 0 && strcmp(m->tables[i].t->relname, t->relname) == 0)
+        if (strcmp(m->tables[i].t->schemaname, t->schemaname) == 0 &&
+            strcmp(m->tables[i].t->relname, t->relname) == 0)
             return &m->tables[i];
     m->tables = xrealloc(m->tables, (size_t)(m->ntables + 1) * sizeof(SrcTable));
     memset(&m->tables[m->ntables], 0, sizeof(SrcTable));
@@ -277,7 +283,8 @@ static bool load_plan(Migration *mg)
         mg->nsyncs++;
         {
             const char *params[1] = {def->name};
-            PGresult *g = pg_query(mg->cat, "catalog", "SELECT dbgroup FROM bucardo.sync WHERE name = $1", 1, params);
+            PGresult *g =
+                pg_query(mg->cat, "catalog", "SELECT dbgroup FROM bucardo.sync WHERE name = $1", 1, params);
             if (g == NULL) {
                 PQclear(syncs);
                 return false;
@@ -345,7 +352,8 @@ static bool queue_table(PGconn *conn, const char *who, Member *m, SrcTable *st, 
                       "INSERT INTO bucardo.%s (%s, txntime) SELECT DISTINCT %s, d.txntime FROM bucardo5.%s d"
                       " WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest($1::text[]) g(target)"
                       "  WHERE NOT EXISTS (SELECT 1 FROM bucardo5.%s k"
-                      "   WHERE k.txntime OPERATOR(pg_catalog.=) d.txntime AND k.target OPERATOR(pg_catalog.=) g.target))",
+                      "   WHERE k.txntime OPERATOR(pg_catalog.=) d.txntime AND k.target "
+                      "OPERATOR(pg_catalog.=) g.target))",
                       qours, cols.data, cols.data, qdelta, qtrack);
         ins = pg_query(conn, who, sql.data, 1, p1);
         ok = ins != NULL;
@@ -372,7 +380,8 @@ static bool queue_table(PGconn *conn, const char *who, Member *m, SrcTable *st, 
         ok = tr != NULL;
         if (ok && atol(PQcmdTuples(tr)) > 0) {
             m->truncates += atol(PQcmdTuples(tr));
-            strbuf_printf(report, "  %s: a queued TRUNCATE of %s.%s kept\n", m->name, t->schemaname, t->relname);
+            strbuf_printf(report, "  %s: a queued TRUNCATE of %s.%s kept\n", m->name, t->schemaname,
+                          t->relname);
         }
         PQclear(tr);
     }
@@ -424,9 +433,10 @@ static bool switch_member(Migration *mg, Member *m)
     saved = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     PQclear(res);
     if (saved) {
-        cli_error("upgrade stopped: database \"%s\" already has a schema bucardo5 (kept by an earlier upgrade?); "
-                  "drop or rename it first",
-                  m->name);
+        cli_error(
+            "upgrade stopped: database \"%s\" already has a schema bucardo5 (kept by an earlier upgrade?); "
+            "drop or rename it first",
+            m->name);
         goto out;
     }
     if (has && (ours || !b5)) {
@@ -573,7 +583,8 @@ static bool print_counts(PGconn *cat, bool dryrun)
 static bool convert_catalog(PGconn *cat)
 {
     char *convert = sql_section(sql_migrate_bucardo5, "convert");
-    bool ok = convert != NULL && pg_exec(cat, "catalog", "SET LOCAL client_min_messages = warning", 0, NULL) &&
+    bool ok = convert != NULL &&
+              pg_exec(cat, "catalog", "SET LOCAL client_min_messages = warning", 0, NULL) &&
               pg_exec(cat, "catalog", "SET LOCAL lock_timeout = '10s'", 0, NULL) &&
               pg_exec(cat, "catalog", "ALTER SCHEMA bucardo RENAME TO bucardo5", 0, NULL) &&
               pg_exec_script(cat, "catalog", sql_catalog) && catalog_upgrade(cat, 1) &&
@@ -581,11 +592,13 @@ static bool convert_catalog(PGconn *cat)
 
     free(convert);
     if (ok) {
-        PGresult *res = pg_query(cat, "catalog", "SELECT pg_catalog.quote_ident(current_database())", 0, NULL);
+        PGresult *res =
+            pg_query(cat, "catalog", "SELECT pg_catalog.quote_ident(current_database())", 0, NULL);
         if (res == NULL)
             return false;
         {
-            char *sql = xasprintf("ALTER DATABASE %s SET search_path = bucardo, public", PQgetvalue(res, 0, 0));
+            char *sql =
+                xasprintf("ALTER DATABASE %s SET search_path = bucardo, public", PQgetvalue(res, 0, 0));
             ok = pg_exec(cat, "catalog", sql, 0, NULL);
             free(sql);
         }
@@ -623,8 +636,9 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
     version = xstrdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "?");
     PQclear(res);
     if (strncmp(version, "5.", 2) != 0) {
-        cli_error("database \"%s\" holds a Bucardo catalog of version %s; only Bucardo 5 catalogs are converted",
-                  PQdb(cat), version);
+        cli_error(
+            "database \"%s\" holds a Bucardo catalog of version %s; only Bucardo 5 catalogs are converted",
+            PQdb(cat), version);
         free(version);
         return EXIT_FAIL;
     }
@@ -633,9 +647,10 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
     if (query_int(cat, "catalog", SQL_SAVED_EXISTS, &n) != 0)
         return EXIT_FAIL;
     if (n != 0)
-        return cli_error("database \"%s\" already has a schema bucardo5 (kept by an earlier upgrade?); drop or "
-                         "rename it first",
-                         PQdb(cat));
+        return cli_error(
+            "database \"%s\" already has a schema bucardo5 (kept by an earlier upgrade?); drop or "
+            "rename it first",
+            PQdb(cat));
     if ((res = pg_query(cat, "catalog", SQL_B5_PIDDIR, 0, NULL)) == NULL)
         return EXIT_FAIL;
     piddir = xstrdup(ctx->piddir ? ctx->piddir : PQntuples(res) ? PQgetvalue(res, 0, 0) : "/var/run/bucardo");
@@ -643,11 +658,13 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
     found = bucardo_running(piddir, why, sizeof(why));
     free(piddir);
     if (found)
-        return cli_error("Bucardo is still running (%s); stop it first with Bucardo's own 'bucardo stop'", why);
+        return cli_error("Bucardo is still running (%s); stop it first with Bucardo's own 'bucardo stop'",
+                         why);
     if (!bucardo_sessions(cat, "catalog", &found, why, sizeof(why)))
         return EXIT_FAIL;
     if (found)
-        return cli_error("Bucardo is still running (%s); stop it first with Bucardo's own 'bucardo stop'", why);
+        return cli_error("Bucardo is still running (%s); stop it first with Bucardo's own 'bucardo stop'",
+                         why);
 
     if (!pg_exec(cat, "catalog", "BEGIN", 0, NULL))
         return EXIT_FAIL;
@@ -682,7 +699,8 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
     for (int i = 0; i < mg.nmembers; i++)
         if (!pg_exec(mg.members[i].conn, "database commit", "COMMIT", 0, NULL)) {
             cli_error("upgrade stopped: database \"%s\" could not commit%s", mg.members[i].name,
-                      i > 0 ? "; the databases before it were already switched: run 'bucardo upgrade' again" : "");
+                      i > 0 ? "; the databases before it were already switched: run 'bucardo upgrade' again"
+                            : "");
             goto fail;
         }
     if (!pg_exec(cat, "catalog", "COMMIT", 0, NULL)) {
@@ -732,7 +750,8 @@ int migrate_finish(CliContext *ctx, PGconn *cat)
         dbinfo_free(&db);
         if (conn == NULL || query_int(conn, who, SQL_SAVED_EXISTS, &n) != 0 ||
             (n > 0 && !pg_exec(conn, who, "DROP SCHEMA bucardo5 CASCADE", 0, NULL))) {
-            fprintf(stderr, "bucardo: database \"%s\": Bucardo's saved objects (schema bucardo5) were not removed\n",
+            fprintf(stderr,
+                    "bucardo: database \"%s\": Bucardo's saved objects (schema bucardo5) were not removed\n",
                     PQgetvalue(res, i, 0));
             failed++;
         } else if (n > 0) {

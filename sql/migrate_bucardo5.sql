@@ -213,7 +213,7 @@ SELECT 'skip', format('%s %s', k.kind, k.id), 'its table, database or sync was n
     OR (k.sync IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bucardo.sync s WHERE s.name = k.sync));
 
 -- Settings changed from Bucardo's defaults.
-UPDATE bucardo.config c SET setting = b.setting
+UPDATE bucardo.config c SET setting = CASE WHEN c.name = 'log_level' THEN lower(b.setting) ELSE b.setting END
   FROM bucardo5.bucardo_config b
  WHERE b.item IS NULL AND lower(b.name) = c.name AND b.setting IS DISTINCT FROM b.defval;
 INSERT INTO migrate_note (kind, what, note)
