@@ -483,7 +483,14 @@ static bool switch_member(Migration *mg, Member *m)
     }
     if (has) {
         long n = 0;
-        if (!pg_exec(m->conn, who, SQL_SAVE_TRIGGERS, 0, NULL) ||
+        /* With search_path pg_catalog, the saved definitions name Bucardo's
+         * functions and the tables schema-qualified, whatever the
+         * database's or role's search_path says (Bucardo puts its schema
+         * in the bucardo role's): they must recreate the triggers after
+         * the schema is renamed back. */
+        if (!pg_exec(m->conn, who, "SET LOCAL search_path = pg_catalog", 0, NULL) ||
+            !pg_exec(m->conn, who, SQL_SAVE_TRIGGERS, 0, NULL) ||
+            !pg_exec(m->conn, who, "SET LOCAL search_path TO DEFAULT", 0, NULL) ||
             query_int(m->conn, who, "SELECT count(*) FROM migrate_saved", &n) != 0 ||
             !exec_rows(m->conn, who, SQL_DROP_TRIGGERS) ||
             !pg_exec(m->conn, who, "ALTER SCHEMA bucardo RENAME TO bucardo5", 0, NULL) ||

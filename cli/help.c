@@ -54,9 +54,14 @@ static const HelpEntry HELP[] = {
                "  source, a target or tables is deactivated, and a running engine reloads.\n"},
     {"list", "bucardo list dbs|dbgroups|tables|sequences|relgroups|syncs|all [REGEX]\n"
              "bucardo list customnames|customcols\n"},
-    {"upgrade", "bucardo upgrade\n"
+    {"upgrade", "bucardo upgrade [--dryrun] | bucardo upgrade --finish\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
-                "  of every sync on its sources.\n"},
+                "  of every sync on its sources.  On a Bucardo 5 catalog (Bucardo stopped), it\n"
+                "  converts every object in one go and turns the changes Bucardo had not yet\n"
+                "  delivered into pending changes of this program's capture; Bucardo's catalog\n"
+                "  and objects are kept in schema bucardo5.  --dryrun: say what would be\n"
+                "  converted and what cannot be, change nothing.  --finish: drop schema\n"
+                "  bucardo5 everywhere (README, Switching from Bucardo).\n"},
     {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to ./log.bucardo, or to\n"
@@ -114,7 +119,7 @@ void cli_usage(void)
     printf("  show all|NAME           show configuration settings\n");
     printf("  set NAME=VALUE          change a configuration setting\n");
     printf("  compare SYNC [TABLE]    find rows that differ between source and targets\n");
-    printf("  upgrade                 bring the catalog to this version\n");
+    printf("  upgrade                 bring the catalog to this version (or switch from Bucardo 5)\n");
     printf("  start | stop | restart  control the engine\n");
     printf("  reload                  have the running engine reread the catalog\n");
     printf("  kick SYNC [TIMEOUT]     run syncs now, optionally waiting for the outcome\n");

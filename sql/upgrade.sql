@@ -149,6 +149,6 @@ INSERT INTO bucardo.schema_version (version) VALUES (10);
 -- from Bucardo 5 imports a sync that needs something without an
 -- equivalent here (Perl customcode, a database of another kind) inactive,
 -- saying why here; `bucardo status SYNC` shows it, `activate` clears it.
-ALTER TABLE bucardo.sync ADD COLUMN status_note text;
+ALTER TABLE bucardo.sync ADD COLUMN IF NOT EXISTS status_note text;
 
 INSERT INTO bucardo.schema_version (version) VALUES (11);

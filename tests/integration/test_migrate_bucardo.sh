@@ -208,8 +208,9 @@ expect_equal 0 "$(psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d m2 -c "$b5trig")" "
 run_ok "$BUCARDO" status perlsync
 expect_out "Status note *: imported inactive from Bucardo: customcode \"audit\""
 
-# Bucardo 5.6's install stored the piddir lowercased (its daemon was given
-# --piddir): this program's engine gets a directory of its own.
+# Bucardo 5 stores its settings lowercased, piddir included (its trigger
+# check_bucardo_config; its daemon here was given --piddir), and this
+# test's directory has capitals: the engine gets a directory of its own.
 mkdir -p "$TEST_DIR/piddir"
 run_ok "$BUCARDO" set piddir="$TEST_DIR/piddir"
 run_ok "$BUCARDO" start
