@@ -134,6 +134,16 @@ $(sql postgres "select pid, application_name, state from pg_stat_activity where 
 $(ps -eo pid,user,etime,cmd | grep -i '[B]ucardo')"
     sleep 0.2
 done
+# A MariaDB target (no equivalent here yet): written into Bucardo's catalog
+# directly, with its triggers off (they would try to reach the server; this
+# machine runs none for this test), as Bucardo's `add db type=mariadb`
+# and `add sync` would have left it.
+q -d bucardo -c "SET session_replication_role = replica;
+    INSERT INTO bucardo.db (name, dbtype, dbname, dbhost, dbport, dbuser, status)
+        VALUES ('mdb', 'mariadb', 'shop', '127.0.0.1', '3306', 'bucardo', 'active');
+    INSERT INTO bucardo.dbgroup (name) VALUES ('tomaria');
+    INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomaria', 'source'), ('mdb', 'tomaria', 'target');
+    INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mariasync', 'perl', 'tomaria')"
 queued=$(sql test1 "select count(*) from bucardo.delta_public_pgbench_accounts d where not exists
                     (select 1 from bucardo.track_public_pgbench_accounts t
                       where t.txntime = d.txntime and t.target = 'dbgroup benchdelta')")
@@ -167,7 +177,10 @@ $(dump m2 "$PGHOST2" "$PGPORT2" | diff "$TEST_DIR/before.m2.sql" - | head -20)"
 step dryrun
 # --- 2. dry run -------------------------------------------------------------------
 run_ok "$BUCARDO" upgrade --dryrun
-expect_out "^Would convert: 4 databases, 2 dbgroups, 7 tables, 1 sequences, 3 relgroups, 3 syncs, 1 customnames, 1 customcols"
+expect_out "^Would convert: 4 databases, 3 dbgroups, 7 tables, 1 sequences, 3 relgroups, 4 syncs, 1 customnames, 1 customcols"
+expect_out 'database "mdb": type mariadb has no equivalent here yet: not converted'
+expect_out 'dbgroup "tomaria": member "mdb" \(target\) left out'
+expect_out 'sync "mariasync": imported inactive from Bucardo: database "mdb" \(mariadb\) has no equivalent here yet'
 expect_out 'customcode "audit": Perl code run before_txn has no equivalent here yet'
 expect_out 'sync "perlsync": imported inactive from Bucardo: customcode "audit"'
 expect_out 'setting mcp_loop_sleep=0.5: no such setting here'
@@ -181,11 +194,12 @@ step upgrade
 # --- 3. the upgrade ---------------------------------------------------------------
 run_ok "$BUCARDO" upgrade
 echo "$OUT"
-expect_out "^Converted: 4 databases"
+expect_out "^Converted: 4 databases, 3 dbgroups, 7 tables"
 expect_out "^Upgraded the Bucardo catalog"
 run_ok "$BUCARDO" list all
 for obj in 'Database: test1' 'Database: test2' 'Database: m1' 'Database: m2' 'dbgroup: benchdelta' 'dbgroup: msync' \
     'Relgroup: pgbench' 'Relgroup: msg' 'Relgroup: perl' 'Sync "benchdelta"' 'Sync "msync"' 'Sync "perlsync"' \
+    'Sync "mariasync"' 'dbgroup: tomaria' \
     'public.pgbench_accounts' 'public.items' 'public.seq1' 'public.cn_src' 'public.cc' 'public.pc'; do
     expect_out "$obj"
 done
@@ -207,6 +221,9 @@ expect_equal 0 "$(psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d m2 -c "$b5trig")" "
 [ "$(sql test1 "select count(*) from bucardo5.upgrade_saved_trigger")" -gt 0 ] || fail "Bucardo's triggers were not saved"
 run_ok "$BUCARDO" status perlsync
 expect_out "Status note *: imported inactive from Bucardo: customcode \"audit\""
+expect_out "Status *: Inactive"
+run_ok "$BUCARDO" status mariasync
+expect_out "Status note *: imported inactive from Bucardo: database \"mdb\" \(mariadb\)"
 
 # Bucardo 5 stores its settings lowercased, piddir included (its trigger
 # check_bucardo_config; its daemon here was given --piddir), and this
