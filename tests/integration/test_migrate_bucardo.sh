@@ -9,6 +9,7 @@
 # replicates a workload; then a sync is paused and the daemon killed in the
 # middle of more writes, so changes stay queued in Bucardo's delta tables.
 #
+#   0. While Bucardo's daemon runs, the upgrade refuses, naming its process.
 #   1. The upgrade with the second server stopped fails half-way (after the
 #      first source was switched in its open transaction), names the
 #      source, and the catalog and every database dump exactly as before.
@@ -111,6 +112,12 @@ as_b5 "$B5 kick msync 0" >/dev/null
 wait_synced test1 test2 60 pgbench_accounts pgbench_tellers pgbench_branches
 expect_equal "$(table_digest test1 cn_src)" "$(table_digest test2 cn_dst)" "Bucardo replicated the customname"
 
+# While Bucardo's daemon runs, the upgrade refuses and changes nothing.
+dump_catalog() { pg_dump -d bucardo 2>/dev/null | grep -Ev '^\\(un)?restrict '; }
+dump_catalog >"$TEST_DIR/running.sql"
+run_fail "$BUCARDO" upgrade
+expect_err "Bucardo is still running \((process [0-9]+ of pid file|session \"bucardo (MCP|CTL|KID|VAC))"
+dump_catalog | cmp -s - "$TEST_DIR/running.sql" || fail "the refused upgrade changed the catalog"
 step queued
 # Changes left queued: benchdelta paused, then the daemon killed in the middle of writes.
 as_b5 "$B5 pause benchdelta" >/dev/null
