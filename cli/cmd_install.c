@@ -360,7 +360,9 @@ int cmd_upgrade(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     version = catalog_version(conn);
     if (version == 0 && migrate_is_bucardo5(conn)) {
-        code = migrate_bucardo5(ctx, conn);
+        code = ctx->finish
+                   ? cli_error("--finish: the catalog is still Bucardo's; run 'bucardo upgrade' first")
+                   : migrate_bucardo5(ctx, conn);
         PQfinish(conn);
         return code;
     }
