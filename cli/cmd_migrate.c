@@ -635,7 +635,6 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
     int code = EXIT_FAIL;
 
     memset(&mg, 0, sizeof(mg));
-    strbuf_init(&mg.report);
     mg.ctx = ctx;
     mg.cat = cat;
     if ((res = pg_query(cat, "catalog", SQL_B5_VERSION, 0, NULL)) == NULL)
@@ -673,8 +672,9 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
         return cli_error("Bucardo is still running (%s); stop it first with Bucardo's own 'bucardo stop'",
                          why);
 
+    strbuf_init(&mg.report);
     if (!pg_exec(cat, "catalog", "BEGIN", 0, NULL))
-        return EXIT_FAIL;
+        goto out;
     if (!convert_catalog(cat)) {
         cli_error("upgrade stopped while converting the catalog; nothing was changed");
         goto fail;

@@ -129,13 +129,30 @@ workload 11 20
   done ) &
 writer=$!
 sleep 1
-for f in "$B5RUN"/*.pid; do kill -9 "$(head -1 "$f")" 2>/dev/null || true; done
+# kill_bucardo - kill -9 Bucardo's processes: those its pid files name, and
+# those named by its sessions on this test's own servers ("bucardo KID
+# (PID n)": a process forked after the pid files were read).
+kill_bucardo() {
+    local f p
+    for f in "$B5RUN"/*.pid; do kill -9 "$(head -1 "$f")" 2>/dev/null || true; done
+    for p in $( (sql postgres "select application_name from pg_stat_activity where application_name like 'bucardo %'"
+                psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d postgres \
+                    -c "select application_name from pg_stat_activity where application_name like 'bucardo %'") |
+                sed -n 's/.*(PID \([0-9]*\))$/\1/p' | sort -u); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^Bucardo' && kill -9 "$p" 2>/dev/null
+    done
+    return 0
+}
+kill_bucardo
 wait $writer
 q -d test1 -c "UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid <= 50; DELETE FROM pc WHERE id = 2;
                TRUNCATE cc"
 q2 -d m2 -c "UPDATE items SET v = 'both', n = -1 WHERE id = 100005"
 deadline=$(( $(date +%s) + 30 ))
-while [ "$(sql postgres "select count(*) from pg_stat_activity where application_name like 'bucardo %'")" != 0 ]; do
+while [ "$(sql postgres "select count(*) from pg_stat_activity where application_name like 'bucardo %'")" != 0 ] ||
+      [ "$(psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d postgres \
+            -c "select count(*) from pg_stat_activity where application_name like 'bucardo %'")" != 0 ]; do
+    kill_bucardo
     [ "$(date +%s)" -lt $deadline ] || fail "Bucardo's sessions outlived its processes:
 $(sql postgres "select pid, application_name, state from pg_stat_activity where application_name like 'bucardo %'")
 $(ps -eo pid,user,etime,cmd | grep -i '[B]ucardo')"
