@@ -144,7 +144,6 @@ typedef struct Member {
 } Member;
 
 typedef struct Migration {
-    CliContext *ctx;
     PGconn *cat;
     int nsyncs;
     SyncDef *defs;
@@ -635,7 +634,6 @@ int migrate_bucardo5(CliContext *ctx, PGconn *cat)
     int code = EXIT_FAIL;
 
     memset(&mg, 0, sizeof(mg));
-    mg.ctx = ctx;
     mg.cat = cat;
     if ((res = pg_query(cat, "catalog", SQL_B5_VERSION, 0, NULL)) == NULL)
         return EXIT_FAIL;
