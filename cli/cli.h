@@ -43,6 +43,7 @@ typedef struct CliContext {
     long retry_sleep;        /* --retry-sleep=S (kick) */
     const char *tsep;        /* --tsep: thousands separator, NULL: the locale's or ',' */
     int sendmail;            /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
+    bool finish;             /* --finish (upgrade: drop Bucardo's saved objects) */
     StrList tables;          /* -t: only these tables */
     StrList exclude_tables;  /* -T */
     StrList schemas;         /* -n */
@@ -108,6 +109,10 @@ void cli_kv_free(KeyValues *kv);
 /* Command families (one file each). */
 int cmd_install(CliContext *ctx, int argc, char **argv);
 int cmd_upgrade(CliContext *ctx, int argc, char **argv);
+/* cli/cmd_migrate.c: `bucardo upgrade` on a Bucardo 5 catalog, and --finish. */
+bool migrate_is_bucardo5(PGconn *cat);
+int migrate_bucardo5(CliContext *ctx, PGconn *cat);
+int migrate_finish(CliContext *ctx, PGconn *cat);
 int cmd_add_db(CliContext *ctx, int argc, char **argv);
 int cmd_remove_db(CliContext *ctx, int argc, char **argv);
 int cmd_update_db(CliContext *ctx, int argc, char **argv);

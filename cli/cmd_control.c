@@ -587,7 +587,10 @@ static int set_status(CliContext *ctx, int argc, char **argv, const char *status
         const char *params[2] = {syncs.items[i], status};
         /* A sync that cannot run (remove db --force deactivated it) stays off. */
         if ((activate && !sync_check(ctx->cat, syncs.items[i])) ||
-            !pg_exec(ctx->cat, "catalog", "UPDATE bucardo.sync SET status = $2 WHERE name = $1", 2, params))
+            !pg_exec(ctx->cat, "catalog",
+                     "UPDATE bucardo.sync SET status = $2,"
+                     " status_note = CASE WHEN $2 = 'active' THEN NULL ELSE status_note END WHERE name = $1",
+                     2, params))
             goto out;
         if (timeout < 0)
             cli_say(ctx, "%s sync %s\n", activate ? "Activating" : "Deactivating", syncs.items[i]);

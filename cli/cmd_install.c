@@ -359,6 +359,28 @@ int cmd_upgrade(CliContext *ctx, int argc, char **argv)
     if (conn == NULL)
         return EXIT_FAIL;
     version = catalog_version(conn);
+    if (version == 0 && migrate_is_bucardo5(conn)) {
+        code = ctx->finish
+                   ? cli_error("--finish: the catalog is still Bucardo's; run 'bucardo upgrade' first")
+                   : migrate_bucardo5(ctx, conn);
+        PQfinish(conn);
+        return code;
+    }
+    if (ctx->dryrun && version >= 0) {
+        PQfinish(conn);
+        return cli_error("--dryrun applies to an upgrade from a Bucardo 5 catalog; this one is at version %d",
+                         version);
+    }
+    if (ctx->finish && version == CATALOG_VERSION) {
+        code = migrate_finish(ctx, conn);
+        PQfinish(conn);
+        return code;
+    }
+    if (ctx->finish) {
+        PQfinish(conn);
+        return cli_error(
+            "--finish removes what an upgrade from Bucardo 5 kept aside; run 'bucardo upgrade' first");
+    }
     if (version == 0)
         cli_error("database \"%s\" holds no bucardo catalog; run 'bucardo install'", PQdb(conn));
     else if (version > CATALOG_VERSION)

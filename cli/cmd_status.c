@@ -51,7 +51,8 @@ static const char SQL_STATUS[] =
     "       good.conflicts, extract(epoch FROM s.checktime)::float8,"
     "       (SELECT string_agg(m.db, ',' ORDER BY m.position) FROM bucardo.dbgroup_member m"
     "         WHERE m.dbgroup = s.dbgroup AND m.role <> 'source'),"
-    "       s.conflict_strategy"
+    "       s.conflict_strategy,"
+    "       s.status_note"
     "  FROM bucardo.sync s"
     "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name"
     "                      ORDER BY r.id DESC LIMIT 1) last ON true"
@@ -101,7 +102,8 @@ enum {
     S_CONFLICTS,
     S_CHECKTIME_S,
     S_TARGETS,
-    S_STRATEGY
+    S_STRATEGY,
+    S_NOTE /* why the program made it inactive (sync.status_note), or NULL */
 };
 
 /* The display options of status (--show-days, --compress, --sort). */
@@ -351,6 +353,8 @@ static void print_detail(const CliContext *ctx, PGresult *res, int r)
     printf("Tables in sync           : %s\n", PQgetvalue(res, r, S_NTABLES));
     printf("Status                   : %s\n",
            strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "Active" : "Inactive");
+    if (!PQgetisnull(res, r, S_NOTE))
+        printf("Status note              : %s\n", PQgetvalue(res, r, S_NOTE));
     printf("Check time               : %s\n", PQgetvalue(res, r, S_CHECKTIME));
     printf("Overdue time             : %s\n", PQgetvalue(res, r, S_OVERDUE));
     printf("Expired time             : %s\n", PQgetvalue(res, r, S_EXPIRED));

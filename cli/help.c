@@ -67,9 +67,14 @@ static const HelpEntry HELP[] = {
              "bucardo list config [NAME ...]   (same as show)\n"
              "  Kinds may be abbreviated as Bucardo allows: db, dbg, tab, seq, relgr/herd,\n"
              "  sync, cname, ccol; any case; verb spellings l, lsit, lit.\n"},
-    {"upgrade", "bucardo upgrade\n"
+    {"upgrade", "bucardo upgrade [--dryrun] | bucardo upgrade --finish\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
-                "  of every sync on its sources.\n"},
+                "  of every sync on its sources.  On a Bucardo 5 catalog (Bucardo stopped), it\n"
+                "  converts every object in one go and turns the changes Bucardo had not yet\n"
+                "  delivered into pending changes of this program's capture; Bucardo's catalog\n"
+                "  and objects are kept in schema bucardo5.  --dryrun: say what would be\n"
+                "  converted and what cannot be, change nothing.  --finish: drop schema\n"
+                "  bucardo5 everywhere (README, Switching from Bucardo).\n"},
     {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0] [--sendmail=0]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to ./log.bucardo, or to\n"
@@ -172,7 +177,7 @@ void cli_usage(void)
     printf("  config show|set         older spelling of show and set\n");
     printf("  compare SYNC [TABLE]    find rows that differ between source and targets\n");
     printf("  validate SYNC|all       check syncs and reinstall their change capture\n");
-    printf("  upgrade                 bring the catalog to this version\n");
+    printf("  upgrade                 bring the catalog to this version (or switch from Bucardo 5)\n");
     printf("  start [\"reason\"]        start the engine\n");
     printf("  stop [\"reason\"]         stop the engine\n");
     printf("  restart [\"reason\"]      stop, then start\n");

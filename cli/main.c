@@ -62,7 +62,8 @@ typedef enum OptId {
     O_TSEP,
     O_EXIT_ON_NOSYNC,
     O_NO_EXIT_ON_NOSYNC,
-    O_SENDMAIL
+    O_SENDMAIL,
+    O_FINISH
 } OptId;
 
 typedef struct OptSpec {
@@ -115,6 +116,7 @@ static const OptSpec OPTIONS[] = {
     {O_EXIT_ON_NOSYNC, OPT_FLAG, {"exit-on-nosync"}, 0},
     {O_NO_EXIT_ON_NOSYNC, OPT_FLAG, {"no-exit-on-nosync"}, 0},
     {O_SENDMAIL, OPT_BOOL, {"sendmail"}, 0},
+    {O_FINISH, OPT_FLAG, {"finish"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -327,6 +329,7 @@ static bool apply_option(CliContext *ctx, OptId id, const char *value, const cha
                     id == O_QUICKSTART ? "quickstart" : "bcverbose");
         break;
     case O_SENDMAIL: ctx->sendmail = value == NULL || strcmp(value, "1") == 0 ? 1 : 0; break;
+    case O_FINISH: ctx->finish = true; break;
     case O_HELP:
     case O_VERSION:
     case O_BUCARDORC:
@@ -608,9 +611,9 @@ static int dispatch_words(CliContext *ctx, int n, char **w)
             return cmd_set(ctx, n - 2, w + 2);
         return cli_error("usage: bucardo config show [NAME ...|all] | bucardo config set NAME=VALUE ...");
     }
-    /* What cannot be rolled back is refused under --dryrun rather than done. */
-    if (ctx->dryrun && (strcmp(w[0], "install") == 0 || strcmp(w[0], "upgrade") == 0 ||
-                        (strcmp(w[0], "compare") == 0 && ctx->repair)))
+    /* What cannot be rolled back is refused under --dryrun rather than done
+     * (upgrade decides for itself: the switch from Bucardo 5 has a dry run). */
+    if (ctx->dryrun && (strcmp(w[0], "install") == 0 || (strcmp(w[0], "compare") == 0 && ctx->repair)))
         return cli_error("%s%s cannot be run with --dryrun: its changes are not made in one transaction",
                          w[0], strcmp(w[0], "compare") == 0 ? " --repair" : "");
     kind = n > 1 ? normalise_kind(w[1]) : NULL;

@@ -9,6 +9,7 @@ extern const char sql_catalog[];
 extern const char sql_capture[];
 extern const char sql_upgrade[];
 extern const char sql_unique[];
+extern const char sql_migrate_bucardo5[];
 
 /*
  * sql_section - an xmalloc'd copy of the section `name` of an embedded SQL

@@ -11,7 +11,7 @@ PACKAGES=(
     postgresql-15 postgresql-client-15
     python3 time
     valgrind
-    libjson-c-dev perl libdbd-pg-perl libcurl4-openssl-dev libmicrohttpd-dev python3-aiosmtpd prometheus curl
+    libjson-c-dev perl libdbd-pg-perl libcurl4-openssl-dev libmicrohttpd-dev python3-aiosmtpd prometheus curl bucardo postgresql-plperl-15
 )
 
 missing=()

@@ -202,3 +202,12 @@ INSERT INTO bucardo.config (name, setting, about) VALUES
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (12);
+
+-- @@SECTION 13@@
+-- Why a sync is inactive when the program made it so: `bucardo upgrade`
+-- from Bucardo 5 imports a sync that needs something without an
+-- equivalent here (Perl customcode, a database of another kind) inactive,
+-- saying why here; `bucardo status SYNC` shows it, `activate` clears it.
+ALTER TABLE bucardo.sync ADD COLUMN IF NOT EXISTS status_note text;
+
+INSERT INTO bucardo.schema_version (version) VALUES (13);

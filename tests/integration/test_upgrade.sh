@@ -62,7 +62,7 @@ psql -X -q -d postgres -c "ALTER DATABASE src ALLOW_CONNECTIONS true" || fail "o
 # Turn the catalog back into version 1: what sql/upgrade.sql section 2 adds goes.
 psql -X -q -d bucardo -c "DROP TABLE bucardo.customname, bucardo.customcols, bucardo.copy_progress, bucardo.index_rebuild,
                                      bucardo.sync_member_state, bucardo.customcode_map, bucardo.customcode;
-                          ALTER TABLE bucardo.sync DROP COLUMN copy_streams;
+                          ALTER TABLE bucardo.sync DROP COLUMN copy_streams, DROP COLUMN status_note;
                           ALTER TABLE bucardo.syncrun DROP COLUMN warning;
                           ALTER TABLE bucardo.relation DROP COLUMN vacuum_after_copy;
                           DELETE FROM bucardo.config WHERE name = 'lock_timeout';
