@@ -419,6 +419,9 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     CycleResult result = CYCLE_FAILED;
 
     err[0] = '\0';
+    /* A cycle that fails before it begins counted nothing (the metrics). */
+    r->last.deletes = r->last.inserts = r->last.conflicts = 0;
+    r->last.ntables = 0;
     if (!runner_ensure_catalog(r)) {
         snprintf(err, errlen, "catalog: cannot connect");
         return CYCLE_FAILED;

@@ -3,7 +3,8 @@
 # here on a free port, with AUTH): the engine mails its start and stop with
 # their reasons, a sync made to fail (its target table locked past
 # lock_timeout) and its recovery, its lag passing overdue and expired and
-# coming back; a sync flapping Bad/Good many times sends
+# coming back, a member left behind (its database refusing connections)
+# and caught up; a sync flapping Bad/Good many times sends
 # at most one mail per email_interval, the last one giving its final state;
 # email_debug_file gets a copy of every mail; the SMTP password is in no
 # log, listing or mail.  Then the SMTP server dies: the sync replicates as
@@ -24,8 +25,8 @@ for _ in $(seq 100); do [ -f "$MAILDIR/port" ] && break; sleep 0.1; done
 [ -f "$MAILDIR/port" ] || fail "the SMTP server did not start: $(cat "$TEST_DIR/sink.err")"
 SMTP_PORT=$(cat "$MAILDIR/port")
 
-test_databases "CREATE TABLE items (id int PRIMARY KEY, v text);" src tgt
-test_sync s1 rg src:source,tgt:target overdue='3 seconds' expired='6 seconds'
+test_databases "CREATE TABLE items (id int PRIMARY KEY, v text);" src tgt tgt2
+test_sync s1 rg src:source,tgt:target,tgt2:target overdue='3 seconds' expired='6 seconds'
 INTERVAL=6
 run_ok "$BUCARDO" set default_email_to=dba@example.com default_email_from=bucardo@example.com \
     default_email_host=127.0.0.1 default_email_port="$SMTP_PORT" email_auth_user=alerts \
@@ -115,6 +116,21 @@ for what in 'overdue: the oldest change not applied is [3-9] s old' 'expired: th
 done
 # No thresholds from here on: the flapping below is about Bad and Good.
 run_ok "$BUCARDO" update sync s1 overdue=0 expired=0
+wait_synced src tgt2 20 items
+
+# 1b. A member cannot be reached: it is left behind (the sync stays Good),
+# one mail says so; back, it catches up, and the next mail says that.
+sleep $((INTERVAL + 1))
+psql -X -q -d postgres -c "ALTER DATABASE tgt2 ALLOW_CONNECTIONS false" || fail "tgt2 offline"
+sql postgres "select pg_terminate_backend(pid) from pg_stat_activity where datname = 'tgt2'" >/dev/null
+psql -X -q -d src -c "UPDATE items SET v = 'tgt2 away' WHERE id BETWEEN 20 AND 29" || fail "change for tgt2"
+wait_synced src tgt 20 items
+m=$(wait_mail 20 'sync s1 left a member behind')
+grep -q 'tgt2' "$m" || fail "the member-behind mail does not name tgt2: $(cat "$m")"
+psql -X -q -d postgres -c "ALTER DATABASE tgt2 ALLOW_CONNECTIONS true" || fail "tgt2 online"
+wait_synced src tgt2 30 items
+m=$(wait_mail $((INTERVAL + 10)) 'sync s1 has every member caught up')
+echo "member mails: left behind, then $(grep '^Subject:' "$m")"
 
 # 2. Flapping: Bad and Good again, many times within a few intervals.
 sleep $((INTERVAL + 1)) # the flood window of the mails above is over
@@ -129,6 +145,7 @@ for i in 1 2 3 4 5 6; do
     release_table
     wait_synced src tgt 20 items
 done
+wait_synced src tgt2 20 items
 t1=$(date +%s)
 transitions=$(sql bucardo "select count(*) from (select state, lag(state) over (order by id) p from bucardo.syncrun
                             where sync = 's1' and id > $before and state in ('Good', 'Bad')) x where p is distinct from state")
