@@ -65,8 +65,12 @@ expect_equal "$before" "$(catalog_snapshot)" "catalog after --dryrun"
 run_ok "$BUCARDO" set log_level=terse --dry-run
 expect_equal "$before" "$(catalog_snapshot)" "catalog after set --dry-run"
 
-run_fail "$BUCARDO" upgrade --dryrun
+run_fail "$BUCARDO" install --dryrun --batch
 expect_err "cannot be run with --dryrun"
+# upgrade --dryrun is the dry run of the switch from Bucardo 5 (test_migrate_bucardo)
+run_fail "$BUCARDO" upgrade --dryrun
+expect_err "applies to an upgrade from a Bucardo 5 catalog"
+expect_equal "$before" "$(catalog_snapshot)" "catalog after upgrade --dryrun"
 
 # --- --confirm: no commits nothing, yes commits; BUCARDO_CONFIRM too
 OUT=$(echo n | "$BUCARDO" add dbgroup g1 d1:source d2:target --confirm) || fail "confirm no"
