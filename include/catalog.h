@@ -13,7 +13,7 @@
 
 /* The catalog version this program uses: sql/catalog.sql (version 1)
  * plus every section of sql/upgrade.sql. */
-#define CATALOG_VERSION 10
+#define CATALOG_VERSION 11
 
 /*
  * catalog_connect - connect to the catalog with `cp` (NULL fields: libpq
@@ -63,6 +63,7 @@ typedef struct DbInfo {
     char *conn;
     char *status;
     bool makedelta;
+    char *dbtype; /* NULL or "postgres"; else a target-only kind (target_driver.h) */
 } DbInfo;
 
 /* Load result: found, absent, or a query error (already printed). */

@@ -11,6 +11,8 @@ PACKAGES=(
     postgresql-15 postgresql-client-15
     python3 time
     valgrind
+    # targets other than PostgreSQL (engine/drivers/) and their tests' servers
+    libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client libhiredis-dev redis-server
 )
 
 missing=()

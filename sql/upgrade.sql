@@ -143,3 +143,15 @@ VALUES ('conn_idle_timeout', '60', 'Seconds a sync keeps its connections after a
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (10);
+
+-- @@SECTION 11@@
+-- Targets other than PostgreSQL (include/target_driver.h): a database's
+-- kind (Bucardo's db.dbtype), and where flat-file targets write
+-- (Bucardo's flatfile_dir).  Only postgres databases may be sources.
+ALTER TABLE bucardo.db ADD COLUMN dbtype text NOT NULL DEFAULT 'postgres'
+    CHECK (dbtype IN ('postgres', 'mysql', 'mariadb', 'sqlite', 'redis', 'flatpg', 'flatsql', 'firebird'));
+INSERT INTO bucardo.config (name, setting, about)
+VALUES ('flatfile_dir', '.', 'Directory the flat-file targets (type flatpg, flatsql) write their files into')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (11);
