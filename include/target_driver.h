@@ -40,9 +40,9 @@ typedef struct TargetConfig {
     const char *sync;
     const char *lock_timeout; /* e.g. "60s"; NULL: 60s */
     ChunkPool *pool;
-    CancelSet *cancel;     /* may be NULL */
-    ConnBudget *budget;    /* may be NULL */
-    const char *flat_dir;  /* flat-file targets: where the files go (NULL: ".") */
+    CancelSet *cancel;    /* may be NULL */
+    ConnBudget *budget;   /* may be NULL */
+    const char *flat_dir; /* flat-file targets: where the files go (NULL: ".") */
 } TargetConfig;
 
 /* One kind of target: how its writer thread is started and spoken to. */
@@ -88,13 +88,13 @@ void target_stop(Target *t);
 
 /* A table as a non-PostgreSQL target sees it (names unquoted). */
 typedef struct TableSpec {
-    char op;       /* 'K' delete keys, 'R' add rows, 'E' empty, 'D' describe */
-    char *schema;  /* the source's schema (flat files name it) */
-    char *table;   /* its name on the target (customname, else the source's) */
+    char op;      /* 'K' delete keys, 'R' add rows, 'E' empty, 'D' describe */
+    char *schema; /* the source's schema (flat files name it) */
+    char *table;  /* its name on the target (customname, else the source's) */
     int nkeys;
-    char **keys;   /* key column names */
+    char **keys; /* key column names */
     int ncols;
-    char **cols;   /* the COPY stream's columns, in order (K: the keys) */
+    char **cols; /* the COPY stream's columns, in order (K: the keys) */
 } TableSpec;
 
 /* target_spec_encode - spec into one string (caller frees). */
@@ -166,6 +166,8 @@ bool target_check_table(const DbInfo *db, const TargetConfig *cfg, const char *s
 extern const RowDriver ROW_DRIVER_SQLITE;
 extern const RowDriver ROW_DRIVER_FLATPG;
 extern const RowDriver ROW_DRIVER_FLATSQL;
+extern const RowDriver ROW_DRIVER_MARIADB;
+extern const RowDriver ROW_DRIVER_REDIS;
 
 /* The classes: PostgreSQL (driver_pg.c) and the row drivers' (driver_rows.c). */
 extern const TargetClass TARGET_CLASS_PG;

@@ -32,7 +32,7 @@ typedef struct FlatConn {
     bool sql; /* flatsql, else flatpg */
     char *dir;
     char *sync;
-    char *db; /* the database's name in bucardo */
+    char *db;  /* the database's name in bucardo */
     char *tmp; /* the file in progress, or NULL */
     FILE *f;
     long seq;
@@ -88,7 +88,8 @@ static bool ensure_file(FlatConn *c, char *err, size_t errlen)
 {
     if (c->f)
         return true;
-    c->tmp = xasprintf("%s/bucardo.flatfile.%s.%s.%d.%ld.tmp", c->dir, c->sync, c->db, (int)getpid(), ++c->seq);
+    c->tmp =
+        xasprintf("%s/bucardo.flatfile.%s.%s.%d.%ld.tmp", c->dir, c->sync, c->db, (int)getpid(), ++c->seq);
     c->f = fopen(c->tmp, "w");
     if (c->f == NULL) {
         snprintf(err, errlen, "cannot create %s: %s", c->tmp, strerror(errno));

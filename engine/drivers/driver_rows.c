@@ -36,8 +36,8 @@ typedef struct RowsWriter {
     void *conn;
     bool failed, in_txn, in_op, op_counts;
     TableSpec spec;
-    StrBuf partial;  /* an unfinished line of the COPY text */
-    char **vals;     /* ROWS_BATCH * spec.ncols parsed fields */
+    StrBuf partial; /* an unfinished line of the COPY text */
+    char **vals;    /* ROWS_BATCH * spec.ncols parsed fields */
     int nrows;
 
     /* Shared, under lock. */
@@ -57,6 +57,8 @@ static const RowDriver *row_driver_for(const char *type)
         return &ROW_DRIVER_FLATPG;
     if (strcmp(type, "flatsql") == 0)
         return &ROW_DRIVER_FLATSQL;
+    if (strcmp(type, "mysql") == 0 || strcmp(type, "mariadb") == 0)
+        return &ROW_DRIVER_MARIADB;
     return NULL;
 }
 
@@ -508,8 +510,8 @@ const TargetClass TARGET_CLASS_ROWS = {
     .stop = rows_stop,
 };
 
-bool target_check_table(const DbInfo *db, const TargetConfig *cfg, const char *encoded, const StrList *pgtypes,
-                        char *err, size_t errlen)
+bool target_check_table(const DbInfo *db, const TargetConfig *cfg, const char *encoded,
+                        const StrList *pgtypes, char *err, size_t errlen)
 {
     const RowDriver *drv = row_driver_for(db->dbtype ? db->dbtype : "");
     StrList names = {0}, types = {0};
@@ -545,8 +547,8 @@ bool target_check_table(const DbInfo *db, const TargetConfig *cfg, const char *e
         while (i < names.count && strcmp(names.items[i], spec.cols[c]) != 0)
             i++;
         if (i == names.count) {
-            snprintf(err, errlen, "target %s (%s): table %s has no column %s", db->name, drv->kind, spec.table,
-                     spec.cols[c]);
+            snprintf(err, errlen, "target %s (%s): table %s has no column %s", db->name, drv->kind,
+                     spec.table, spec.cols[c]);
             goto out;
         }
         if (pgtypes && c < pgtypes->count && drv->type_check &&
@@ -581,7 +583,8 @@ bool target_try_connect(const DbInfo *db, const TargetConfig *cfg, char *err, si
     return true;
 }
 
-int target_table_empty(const DbInfo *db, const TargetConfig *cfg, const char *encoded, char *err, size_t errlen)
+int target_table_empty(const DbInfo *db, const TargetConfig *cfg, const char *encoded, char *err,
+                       size_t errlen)
 {
     const RowDriver *drv = row_driver_for(db->dbtype ? db->dbtype : "");
     TableSpec spec;

@@ -145,7 +145,8 @@ static bool lite_rows(void *conn, const TableSpec *spec, int nrows, char **vals,
         sqlite3_reset(c->stmt);
         for (int i = 0; i < nc; i++) {
             const char *v = vals[r * nc + i];
-            int rc = v ? sqlite3_bind_text(c->stmt, i + 1, v, -1, SQLITE_STATIC) : sqlite3_bind_null(c->stmt, i + 1);
+            int rc = v ? sqlite3_bind_text(c->stmt, i + 1, v, -1, SQLITE_STATIC)
+                       : sqlite3_bind_null(c->stmt, i + 1);
             if (rc != SQLITE_OK)
                 return failed(c, spec->table, err, errlen);
         }

@@ -47,13 +47,15 @@ bool target_kind_check(const char *type, char *why, size_t whylen)
             return false;
         }
     if (strcmp(type, "firebird") == 0) {
-        snprintf(why, whylen, "database type \"firebird\" is not supported yet (README: Targets other than"
-                              " PostgreSQL)");
+        snprintf(why, whylen,
+                 "database type \"firebird\" is not supported yet (README: Targets other than"
+                 " PostgreSQL)");
         return false;
     }
-    snprintf(why, whylen,
-             "unknown database type \"%s\": expected postgres, mysql, mariadb, sqlite, redis, flatpg or flatsql",
-             type);
+    snprintf(
+        why, whylen,
+        "unknown database type \"%s\": expected postgres, mysql, mariadb, sqlite, redis, flatpg or flatsql",
+        type);
     return false;
 }
 
