@@ -230,7 +230,8 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         for (int c = 0; c < NCOLS; c++)
             values[c] = piece(values[c], i, names.count, &scratch);
         if (values[C_DBNAME] == NULL && values[C_SERVICE] == NULL && values[C_CONN] == NULL &&
-            !target_kind_is_flat(values[C_TYPE])) {
+            !target_kind_is_flat(values[C_TYPE]) &&
+            !(values[C_TYPE] && strcmp(values[C_TYPE], "redis") == 0)) {
             free(owned_conn);
             cli_error("database \"%s\": dbname= is required (or service=)", name);
             goto out;

@@ -59,6 +59,8 @@ static const RowDriver *row_driver_for(const char *type)
         return &ROW_DRIVER_FLATSQL;
     if (strcmp(type, "mysql") == 0 || strcmp(type, "mariadb") == 0)
         return &ROW_DRIVER_MARIADB;
+    if (strcmp(type, "redis") == 0)
+        return &ROW_DRIVER_REDIS;
     return NULL;
 }
 

@@ -43,6 +43,7 @@ mariadb_run() {
         --innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=1 --skip-log-bin \
         --log-error="$dir/error.log" >/dev/null 2>&1 &
     echo $! >"$TEST_DIR/$name.server.pid"
+    disown
     for _ in $(seq 300); do
         mariadb --no-defaults -S "$dir/sock" -u root -e "select 1" >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -88,6 +89,7 @@ redis_run() {
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly yes \
         --appendfsync always --daemonize no --logfile "$dir/redis.log" >/dev/null 2>&1 &
     echo $! >"$TEST_DIR/$name.server.pid"
+    disown
     for _ in $(seq 100); do
         redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
         sleep 0.1
