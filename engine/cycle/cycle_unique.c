@@ -471,7 +471,10 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
             send_all(r, MSG_EXEC, sql, to);
             free(sql);
             for (int w = 0; w < nw; w++)
-                in[w] = to[w] ? xasprintf("COPY pg_temp.bucardo_x%d (%s) FROM STDIN", t, p->keycols) : NULL;
+                in[w] = !to[w] ? NULL
+                        : !writer_is_pg(r, w)
+                            ? xstrdup(p->wkeys[w]) /* deleted as they arrive */
+                            : xasprintf("COPY pg_temp.bucardo_x%d (%s) FROM STDIN", t, p->keycols);
             out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_x%d WHERE bucardo_del) TO STDOUT",
                             p->keycols, t);
             ok = stream(r, s, p->display, out, in, false, err, errlen);

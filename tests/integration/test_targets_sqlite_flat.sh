@@ -37,6 +37,8 @@ run_fail "$BUCARDO" add sync bad relgroup=rg dbs=lite:source,src:target
 expect_err 'database "lite" cannot be a source'
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src:source,pgt:target,lite:target,fpg:target,fsql:target
 run_ok "$BUCARDO" validate s
+run_fail "$BUCARDO" compare s
+expect_err 'compare reads PostgreSQL databases only; target lite is of type sqlite'
 run_ok "$BUCARDO" start
 
 sql src "insert into t select i, 'name ' || i || E'\\ttab''quote\\\\', i * 1.5, '2024-01-02 03:04:05+00', i % 2 = 0 from generate_series(1, 200) i" >/dev/null

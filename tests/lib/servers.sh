@@ -70,7 +70,7 @@ mariadb_start() {
 mariadb_sql() {
     local name=$1
     shift
-    mariadb --no-defaults -S "$TEST_DIR/$name/sock" -u root -N -B -r db -e "$*"
+    mariadb --no-defaults --default-character-set=utf8mb4 -S "$TEST_DIR/$name/sock" -u root -N -B -r db -e "$*"
 }
 
 mariadb_stop() {
