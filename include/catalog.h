@@ -75,7 +75,8 @@ void dbinfo_free(DbInfo *db);
 /* dbinfo_params - the ConnParams of a stored database (borrows its strings). */
 ConnParams dbinfo_params(const DbInfo *db);
 
-/* dbinfo_connect - connect to a stored database; errors name it. */
+/* dbinfo_connect - connect to a stored database; errors name it.  A
+ * database of another type than postgres is refused (NULL, message). */
 PGconn *dbinfo_connect(const DbInfo *db) MUST_CHECK;
 
 /* catalog_get_setting - a config setting into an xmalloc'd string, or NULL. */

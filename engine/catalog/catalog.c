@@ -158,8 +158,17 @@ ConnParams dbinfo_params(const DbInfo *db)
 PGconn *dbinfo_connect(const DbInfo *db)
 {
     ConnParams cp = dbinfo_params(db);
-    char *who = xasprintf("database %s", db->name);
-    PGconn *conn = pg_connect(&cp, who);
+    char *who;
+    PGconn *conn;
+
+    if (db->dbtype && strcmp(db->dbtype, "postgres") != 0) {
+        /* A target of another kind (target_driver.h): nothing reads its tables. */
+        fprintf(stderr, "bucardo: database \"%s\" is of type %s: only PostgreSQL databases are read from\n",
+                db->name, db->dbtype);
+        return NULL;
+    }
+    who = xasprintf("database %s", db->name);
+    conn = pg_connect(&cp, who);
 
     free(who);
     return conn;

@@ -28,6 +28,12 @@ expect_err 'flatfile_dir .* is not a writable directory'
 run_ok "$BUCARDO" set flatfile_dir="$FLAT"
 
 run_ok "$BUCARDO" add db lite type=sqlite dbname="$LITE"
+# customname and customcols on a target of another kind
+LITE2=$TEST_DIR/lite2.db
+sqlite3 "$LITE2" "CREATE TABLE renamed (id integer PRIMARY KEY, name text)"
+run_ok "$BUCARDO" add db lite2 type=sqlite dbname="$LITE2"
+run_fail "$BUCARDO" add all tables db=lite relgroup=x
+expect_err 'database "lite" is of type sqlite: only PostgreSQL databases are read from'
 run_ok "$BUCARDO" add db fpg type=flatpg
 run_ok "$BUCARDO" add db fsql type=flatsql
 run_fail "$BUCARDO" add db lite2 type=sqlite dbname="$LITE" makedelta=1
@@ -35,7 +41,9 @@ expect_err 'makedelta applies to PostgreSQL databases only'
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 run_fail "$BUCARDO" add sync bad relgroup=rg dbs=lite:source,src:target
 expect_err 'database "lite" cannot be a source'
-run_ok "$BUCARDO" add sync s relgroup=rg dbs=src:source,pgt:target,lite:target,fpg:target,fsql:target
+run_ok "$BUCARDO" add customname t renamed db=lite2
+run_ok "$BUCARDO" add customcols t "SELECT id, upper(name) AS name" db=lite2
+run_ok "$BUCARDO" add sync s relgroup=rg dbs=src:source,pgt:target,lite:target,fpg:target,fsql:target,lite2:target
 run_ok "$BUCARDO" validate s
 run_fail "$BUCARDO" compare s
 expect_err 'compare reads PostgreSQL databases only; target lite is of type sqlite'
@@ -55,6 +63,9 @@ wait_synced src pgt 30 t
 expected=$(sql src "select string_agg(id || '|' || coalesce(name, '<null>') || '|' || n, E'\n' order by id) from t")
 got=$(sqlite3 "$LITE" "select group_concat(id || '|' || coalesce(name, '<null>') || '|' || n, char(10)) from (select * from t order by id)")
 expect_equal "$expected" "$got" "sqlite target"
+expect_equal "$(sql src "select string_agg(id || '|' || coalesce(upper(name), '<null>'), E'\n' order by id) from t")" \
+    "$(sqlite3 "$LITE2" "select group_concat(id || '|' || coalesce(name, '<null>'), char(10)) from (select * from renamed order by id)")" \
+    "sqlite target with customname and customcols"
 
 ls "$FLAT" | grep -q '\.tmp$' && fail "a .tmp file is left in flatfile_dir"
 nfiles=$(ls "$FLAT" | grep -c '^bucardo\.flatfile\.s\.fpg\..*\.sql$')
