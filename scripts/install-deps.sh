@@ -13,6 +13,8 @@ PACKAGES=(
     valgrind
     # targets other than PostgreSQL (engine/drivers/) and their tests' servers
     libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client libhiredis-dev redis-server
+    # bench/mariadb_bench.sh --bucardo56: Bucardo 5.6 reaches MariaDB through DBD::mysql
+    bucardo postgresql-plperl-15 libdbd-mysql-perl
 )
 
 missing=()
