@@ -92,5 +92,19 @@ expect_out DONE
 got=$(sqlite3 "$LITE" "select group_concat(id || '|' || coalesce(name, '<null>') || '|' || n, char(10)) from (select * from t order by id)")
 expected=$(sql src "select string_agg(id || '|' || coalesce(name, '<null>') || '|' || n, E'\n' order by id) from t")
 expect_equal "$expected" "$got" "sqlite target after onetimecopy"
+
+# A fullcopy sync into SQLite: the table replaced whole at every kick.
+LITE3=$TEST_DIR/lite3.db
+sqlite3 "$LITE3" "CREATE TABLE t (id integer PRIMARY KEY, name text, n numeric, at text, ok text);
+                  INSERT INTO t (id, name) VALUES (-1, 'stray')"
+run_ok "$BUCARDO" add db lite3 type=sqlite dbname="$LITE3"
+run_ok "$BUCARDO" add sync f relgroup=rg dbs=src:source,lite3:fullcopy autokick=0
+run_ok "$BUCARDO" reload
+sql src "update t set name = 'for fullcopy' where id = 1" >/dev/null
+run_ok "$BUCARDO" kick f 30
+expect_out DONE
+expected=$(sql src "select string_agg(id || '|' || coalesce(name, '<null>') || '|' || n, E'\n' order by id) from t")
+got=$(sqlite3 "$LITE3" "select group_concat(id || '|' || coalesce(name, '<null>') || '|' || n, char(10)) from (select * from t order by id)")
+expect_equal "$expected" "$got" "sqlite fullcopy target"
 run_ok "$BUCARDO" stop
 echo ok
