@@ -323,6 +323,21 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
                           values[c]);
     }
     dbinfo_free(&db);
+    /* Only PostgreSQL databases are sources, and only their tables are read. */
+    if (values[C_TYPE] && !target_kind_is_pg(values[C_TYPE])) {
+        int used = cli_row_exists(ctx->cat,
+                                  "SELECT 1 WHERE EXISTS (SELECT 1 FROM bucardo.dbgroup_member"
+                                  "                        WHERE db = $1 AND role = 'source')"
+                                  "    OR EXISTS (SELECT 1 FROM bucardo.relation WHERE db = $1)",
+                                  argv[0]);
+        if (used != 0) {
+            if (used > 0)
+                cli_error(
+                    "database \"%s\" cannot become type %s: it is a source, or tables were added from it",
+                    argv[0], values[C_TYPE]);
+            goto out;
+        }
+    }
     /* Check the new settings while the change can still be rolled back. */
     switch (catalog_load_db(ctx->cat, argv[0], &db)) {
     case LOOKUP_FOUND: break;

@@ -39,6 +39,8 @@ run_ok "$BUCARDO" add db fsql type=flatsql
 run_fail "$BUCARDO" add db lite2 type=sqlite dbname="$LITE" makedelta=1
 expect_err 'makedelta applies to PostgreSQL databases only'
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
+run_fail "$BUCARDO" update db src type=sqlite
+expect_err 'database "src" cannot become type sqlite: it is a source, or tables were added from it'
 run_fail "$BUCARDO" add sync bad relgroup=rg dbs=lite:source,src:target
 expect_err 'database "lite" cannot be a source'
 run_ok "$BUCARDO" add customname t renamed db=lite2

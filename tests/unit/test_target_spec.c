@@ -19,7 +19,12 @@ static void test_round_trip(void **state)
 {
     char *keys[] = {"id", "Other Key"};
     char *cols[] = {"id", "Other Key", "name with, comma", "ünï 🐘"};
-    TableSpec in = {.op = 'R', .schema = "My Schema", .table = "t.x", .nkeys = 2, .keys = keys, .ncols = 4,
+    TableSpec in = {.op = 'R',
+                    .schema = "My Schema",
+                    .table = "t.x",
+                    .nkeys = 2,
+                    .keys = keys,
+                    .ncols = 4,
                     .cols = cols},
               out;
     char *s = target_spec_encode(&in);
@@ -60,7 +65,7 @@ static void test_not_a_spec(void **state)
     (void)state;
     assert_false(target_spec_decode("COPY t (a) FROM STDIN", &out));
     assert_false(target_spec_decode(NULL, &out));
-    assert_false(target_spec_decode("\001R\037s\037t\0375\037a", &out)); /* 5 keys announced, 1 given */
+    assert_false(target_spec_decode("\001R\037s\037t\0375\037a", &out));      /* 5 keys announced, 1 given */
     assert_false(target_spec_decode("\001R\037s\037t\0370\0372\037a", &out)); /* 2 columns, 1 given */
 }
 
