@@ -13,13 +13,15 @@
 #include "catalog.h"
 #include "cli.h"
 #include "cli_objects.h"
+#include "target_driver.h"
 #include "utf8.h"
 
 static const char SQL_INSERT_DB[] =
-    "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta)"
+    "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta, "
+    "dbtype)"
     " VALUES ($1, $2, $3, $4,"
     "         CASE WHEN $5::text IS NULL AND $7::text IS NULL THEN 'bucardo' ELSE $5 END,"
-    "         $6, $7, $8, coalesce($9, 'active'), coalesce($10::boolean, false))";
+    "         $6, $7, $8, coalesce($9, 'active'), coalesce($10::boolean, false), coalesce($11, 'postgres'))";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_DB_USERS[] =
     "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE "
@@ -60,9 +62,9 @@ static const char *const DB_KEYS[] = {
     "pgconn", "sslmode",  "status", "makedelta", "type",     "dbtype",  NULL};
 
 /* Canonical column for a key (the order of the Db columns below). */
-enum { C_DBNAME, C_HOST, C_PORT, C_USER, C_PASS, C_SERVICE, C_CONN, C_STATUS, C_MAKEDELTA, NCOLS };
-static const char *const COLUMN_NAMES[NCOLS] = {"dbname",  "host", "port",   "dbuser",   "dbpass",
-                                                "service", "conn", "status", "makedelta"};
+enum { C_DBNAME, C_HOST, C_PORT, C_USER, C_PASS, C_SERVICE, C_CONN, C_STATUS, C_MAKEDELTA, C_TYPE, NCOLS };
+static const char *const COLUMN_NAMES[NCOLS] = {"dbname",  "host", "port",   "dbuser",    "dbpass",
+                                                "service", "conn", "status", "makedelta", "dbtype"};
 
 static int column_of(const char *key)
 {
@@ -75,7 +77,7 @@ static int column_of(const char *key)
         {"user", C_USER},           {"dbuser", C_USER},   {"username", C_USER},   {"pass", C_PASS},
         {"dbpass", C_PASS},         {"password", C_PASS}, {"service", C_SERVICE}, {"dbservice", C_SERVICE},
         {"conn", C_CONN},           {"dbconn", C_CONN},   {"pgconn", C_CONN},     {"status", C_STATUS},
-        {"makedelta", C_MAKEDELTA},
+        {"makedelta", C_MAKEDELTA}, {"type", C_TYPE},     {"dbtype", C_TYPE},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].key, key) == 0)
@@ -96,10 +98,12 @@ static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], cha
         const char *key = kv->keys.items[i], *val = kv->values.items[i];
         int col = column_of(key);
 
-        if (strcmp(key, "type") == 0 || strcmp(key, "dbtype") == 0) {
-            if (strcmp(val, "postgres") != 0)
-                return cli_error("database type \"%s\" is not supported: only postgres", val) == 0;
-            continue;
+        if (col == C_TYPE) {
+            char why[300];
+            if (!target_kind_check(val, why, sizeof(why)))
+                return cli_error("%s", why) == 0;
+            if (strcmp(val, "maria") == 0) /* Bucardo's manual's spelling */
+                val = "mariadb";
         }
         if (strcmp(key, "sslmode") == 0) {
             sslmode = val;
@@ -125,6 +129,9 @@ static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], cha
             return cli_error("invalid makedelta \"%s\": expected a boolean", values[C_MAKEDELTA]) == 0;
         values[C_MAKEDELTA] = b ? "true" : "false";
     }
+    if (values[C_MAKEDELTA] && strcmp(values[C_MAKEDELTA], "true") == 0 && !target_kind_is_pg(values[C_TYPE]))
+        return cli_error("makedelta applies to PostgreSQL databases only, not to type %s", values[C_TYPE]) ==
+               0;
     if (values[C_USER] && values[C_USER][0] == '\0')
         return cli_error("the user name cannot be empty") == 0;
     if (sslmode) {
@@ -135,8 +142,9 @@ static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], cha
     return true;
 }
 
-/* try_connect - can bucardo reach the database with these settings? */
-static bool try_connect(const char *name, const char *const values[NCOLS])
+/* try_connect - can bucardo reach the database with these settings?
+ * Targets of other kinds through their driver (target_driver.h). */
+static bool try_connect(CliContext *ctx, const char *name, const char *const values[NCOLS])
 {
     DbInfo db = {
         .name = (char *)name,
@@ -149,8 +157,21 @@ static bool try_connect(const char *name, const char *const values[NCOLS])
         .pass = (char *)values[C_PASS],
         .service = (char *)values[C_SERVICE],
         .conn = (char *)values[C_CONN],
+        .dbtype = (char *)values[C_TYPE],
     };
-    PGconn *conn = dbinfo_connect(&db);
+    PGconn *conn;
+
+    if (!target_kind_is_pg(db.dbtype)) {
+        char err[800];
+        char *dir = catalog_get_setting(ctx->cat, "flatfile_dir");
+        TargetConfig tc = {.sync = "add-db", .flat_dir = dir};
+        bool ok = target_try_connect(&db, &tc, err, sizeof(err));
+        free(dir);
+        if (!ok)
+            fprintf(stderr, "bucardo: database \"%s\" (%s): %s\n", name, db.dbtype, err);
+        return ok;
+    }
+    conn = dbinfo_connect(&db);
 
     if (conn == NULL)
         return false;
@@ -199,7 +220,7 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
     for (int i = 0; i < names.count; i++) {
         const char *name = names.items[i];
         const char *values[NCOLS] = {0};
-        const char *params[10];
+        const char *params[NCOLS + 1];
         char *owned_conn;
         PGresult *res;
         bool exists, ok;
@@ -208,7 +229,9 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
             goto out;
         for (int c = 0; c < NCOLS; c++)
             values[c] = piece(values[c], i, names.count, &scratch);
-        if (values[C_DBNAME] == NULL && values[C_SERVICE] == NULL && values[C_CONN] == NULL) {
+        if (values[C_DBNAME] == NULL && values[C_SERVICE] == NULL && values[C_CONN] == NULL &&
+            !target_kind_is_flat(values[C_TYPE]) &&
+            !(values[C_TYPE] && strcmp(values[C_TYPE], "redis") == 0)) {
             free(owned_conn);
             cli_error("database \"%s\": dbname= is required (or service=)", name);
             goto out;
@@ -226,7 +249,7 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
             cli_error("a database named \"%s\" already exists", name);
             goto out;
         }
-        if (!ctx->force && !try_connect(name, values)) {
+        if (!ctx->force && !try_connect(ctx, name, values)) {
             free(owned_conn);
             cli_error("database \"%s\" was not added: cannot connect to it (use --force to add it anyway)",
                       name);
@@ -236,7 +259,7 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
          * database does, so list dbs never shows an empty "-h" or "-p". */
         for (int c = 0; c < NCOLS; c++)
             params[c + 1] = values[c] && values[c][0] == '\0' && c != C_DBNAME ? NULL : values[c];
-        ok = pg_exec(ctx->cat, "catalog", SQL_INSERT_DB, 10, params);
+        ok = pg_exec(ctx->cat, "catalog", SQL_INSERT_DB, 11, params);
         free(owned_conn);
         if (!ok)
             goto out;
@@ -300,20 +323,44 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
                           values[c]);
     }
     dbinfo_free(&db);
+    /* Only PostgreSQL databases are sources, and only their tables are read. */
+    if (values[C_TYPE] && !target_kind_is_pg(values[C_TYPE])) {
+        int used = cli_row_exists(ctx->cat,
+                                  "SELECT 1 WHERE EXISTS (SELECT 1 FROM bucardo.dbgroup_member"
+                                  "                        WHERE db = $1 AND role = 'source')"
+                                  "    OR EXISTS (SELECT 1 FROM bucardo.relation WHERE db = $1)",
+                                  argv[0]);
+        if (used != 0) {
+            if (used > 0)
+                cli_error(
+                    "database \"%s\" cannot become type %s: it is a source, or tables were added from it",
+                    argv[0], values[C_TYPE]);
+            goto out;
+        }
+    }
     /* Check the new settings while the change can still be rolled back. */
     switch (catalog_load_db(ctx->cat, argv[0], &db)) {
     case LOOKUP_FOUND: break;
     default: goto out;
     }
     if (!ctx->force && strcmp(db.status, "active") == 0) {
-        PGconn *conn = dbinfo_connect(&db);
-        if (conn == NULL) {
+        PGconn *conn = NULL;
+        char why[800];
+        char *dir = target_kind_is_pg(db.dbtype) ? NULL : catalog_get_setting(ctx->cat, "flatfile_dir");
+        TargetConfig tc = {.sync = "update-db", .flat_dir = dir};
+        bool reached = target_kind_is_pg(db.dbtype) ? (conn = dbinfo_connect(&db)) != NULL
+                                                    : target_try_connect(&db, &tc, why, sizeof(why));
+        free(dir);
+        if (!reached && !target_kind_is_pg(db.dbtype))
+            fprintf(stderr, "bucardo: database \"%s\" (%s): %s\n", argv[0], db.dbtype, why);
+        if (!reached) {
             cli_error("database \"%s\" was not changed: cannot connect with the new settings "
                       "(use --force to change it anyway)",
                       argv[0]);
             goto out_db;
         }
-        PQfinish(conn);
+        if (conn)
+            PQfinish(conn);
     }
     /* A running engine restarts the syncs using it (a new password, host...). */
     if (!cli_notify_reload(ctx))

@@ -146,6 +146,17 @@ bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, con
             return false;
         if (!found)
             return cli_error("no database named \"%s\"", dbs->items[i]) == 0;
+        if (strcmp(roles->items[i], "source") == 0) {
+            /* Only PostgreSQL has the capture a source needs (as in Bucardo). */
+            found = cli_row_exists(cat, "SELECT 1 FROM bucardo.db WHERE name = $1 AND dbtype <> 'postgres'",
+                                   dbs->items[i]);
+            if (found < 0)
+                return false;
+            if (found)
+                return cli_error("database \"%s\" cannot be a source: only PostgreSQL databases can (it"
+                                 " is a target-only type)",
+                                 dbs->items[i]) == 0;
+        }
         if (!pg_exec(cat, "catalog", SQL_UPSERT_MEMBER, 3, params))
             return false;
         if (ctx)

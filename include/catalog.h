@@ -13,7 +13,7 @@
 
 /* The catalog version this program uses: sql/catalog.sql (version 1)
  * plus every section of sql/upgrade.sql. */
-#define CATALOG_VERSION 13
+#define CATALOG_VERSION 14
 
 /*
  * catalog_connect - connect to the catalog with `cp` (NULL fields: libpq
@@ -63,6 +63,7 @@ typedef struct DbInfo {
     char *conn;
     char *status;
     bool makedelta;
+    char *dbtype; /* NULL or "postgres"; else a target-only kind (target_driver.h) */
 } DbInfo;
 
 /* Load result: found, absent, or a query error (already printed). */
@@ -74,7 +75,8 @@ void dbinfo_free(DbInfo *db);
 /* dbinfo_params - the ConnParams of a stored database (borrows its strings). */
 ConnParams dbinfo_params(const DbInfo *db);
 
-/* dbinfo_connect - connect to a stored database; errors name it. */
+/* dbinfo_connect - connect to a stored database; errors name it.  A
+ * database of another type than postgres is refused (NULL, message). */
 PGconn *dbinfo_connect(const DbInfo *db) MUST_CHECK;
 
 /* catalog_get_setting - a config setting into an xmalloc'd string, or NULL. */

@@ -67,7 +67,7 @@ const char *pg_copy_encoding(PGconn *source);
  */
 #define PG_ROW_TEXT_SETTINGS                                                                                 \
     "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;"                         \
-    " SET lc_monetary = 'C'; SET xmloption = content"
+    " SET lc_monetary = 'C'; SET xmloption = content; SET bytea_output = hex"
 
 /* pg_query - run SQL with text parameters; NULL (error printed) unless the
  * result is TUPLES_OK or COMMAND_OK.  The caller PQclear()s the result. */

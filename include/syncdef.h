@@ -52,6 +52,7 @@ typedef struct SyncDef {
     int nsequences;
     TableDef *sequences; /* schemaname/relname only */
     char *shape;         /* SYNC_SHAPE_SQL when loaded (load in one snapshot) */
+    char *flatfile_dir;  /* where flat-file targets write (config flatfile_dir; NULL: ".") */
 } SyncDef;
 
 /* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */

@@ -211,3 +211,15 @@ INSERT INTO bucardo.schema_version (version) VALUES (12);
 ALTER TABLE bucardo.sync ADD COLUMN IF NOT EXISTS status_note text;
 
 INSERT INTO bucardo.schema_version (version) VALUES (13);
+
+-- @@SECTION 14@@
+-- Targets other than PostgreSQL (include/target_driver.h): a database's
+-- kind (Bucardo's db.dbtype), and where flat-file targets write
+-- (Bucardo's flatfile_dir).  Only postgres databases may be sources.
+ALTER TABLE bucardo.db ADD COLUMN dbtype text NOT NULL DEFAULT 'postgres'
+    CHECK (dbtype IN ('postgres', 'mysql', 'mariadb', 'sqlite', 'redis', 'flatpg', 'flatsql', 'firebird'));
+INSERT INTO bucardo.config (name, setting, about)
+VALUES ('flatfile_dir', '.', 'Directory the flat-file targets (type flatpg, flatsql) write their files into')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (14);

@@ -16,7 +16,7 @@
 static const char SQL_VERSION[] = "SELECT max(version) FROM bucardo.schema_version";
 
 static const char SQL_LOAD_DB[] =
-    "SELECT name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta"
+    "SELECT name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta, dbtype"
     "  FROM bucardo.db WHERE name = $1";
 
 static const char SQL_GET_SETTING[] = "SELECT setting FROM bucardo.config WHERE name = lower($1)";
@@ -121,6 +121,7 @@ LookupStatus catalog_load_db(PGconn *cat, const char *name, DbInfo *out)
     out->conn = dup_or_null(res, 0, 7);
     out->status = dup_or_null(res, 0, 8);
     out->makedelta = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
+    out->dbtype = dup_or_null(res, 0, 10);
     PQclear(res);
     return LOOKUP_FOUND;
 }
@@ -136,6 +137,7 @@ void dbinfo_free(DbInfo *db)
     free(db->service);
     free(db->conn);
     free(db->status);
+    free(db->dbtype);
     memset(db, 0, sizeof(*db));
 }
 
@@ -156,8 +158,17 @@ ConnParams dbinfo_params(const DbInfo *db)
 PGconn *dbinfo_connect(const DbInfo *db)
 {
     ConnParams cp = dbinfo_params(db);
-    char *who = xasprintf("database %s", db->name);
-    PGconn *conn = pg_connect(&cp, who);
+    char *who;
+    PGconn *conn;
+
+    if (db->dbtype && strcmp(db->dbtype, "postgres") != 0) {
+        /* A target of another kind (target_driver.h): nothing reads its tables. */
+        fprintf(stderr, "bucardo: database \"%s\" is of type %s: only PostgreSQL databases are read from\n",
+                db->name, db->dbtype);
+        return NULL;
+    }
+    who = xasprintf("database %s", db->name);
+    conn = pg_connect(&cp, who);
 
     free(who);
     return conn;

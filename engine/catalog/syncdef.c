@@ -195,12 +195,14 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     }
     out->shape = xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);
+    out->flatfile_dir = catalog_get_setting(cat, "flatfile_dir");
     return LOOKUP_FOUND;
 }
 
 void syncdef_free(SyncDef *def)
 {
     free(def->shape);
+    free(def->flatfile_dir);
     for (int i = 0; i < def->nsources; i++)
         dbinfo_free(&def->sources[i]);
     for (int i = 0; i < def->ntargets; i++)

@@ -421,6 +421,13 @@ bool compare_sync(const SyncDef *def, const bool *selected, bool repair_keys, Co
         fprintf(stderr, "sync %s: no targets to compare with\n", def->name);
         return false;
     }
+    for (int i = 0; i < def->ntargets; i++)
+        if (def->targets[i].dbtype && strcmp(def->targets[i].dbtype, "postgres") != 0) {
+            /* Its rows are not readable as PostgreSQL's (target_driver.h). */
+            fprintf(stderr, "sync %s: compare reads PostgreSQL databases only; target %s is of type %s\n",
+                    def->name, def->targets[i].name, def->targets[i].dbtype);
+            return false;
+        }
     sides = xcalloc((size_t)def->ntargets + 1, sizeof(Side));
     ok = cmpsql_open(def, &def->sources[0], &sides[0], NULL);
     for (int i = 0; ok && i < def->ntargets; i++)

@@ -58,6 +58,7 @@
 #include "bulk_copy.h"
 #include "index_rebuild.h"
 #include "log.h"
+#include "target_writer.h"
 
 static const char SQL_SIZE[] =
     "SELECT pg_catalog.pg_relation_size(%s::regclass) / current_setting('block_size')::bigint,"
@@ -94,45 +95,44 @@ static int default_streams(void)
 }
 
 /* start_writers - one writer per copy target, with its transaction open. */
-static TargetWriter **start_writers(const BulkCopy *job)
+static Target **start_writers(const BulkCopy *job)
 {
     SyncRunner *r = job->r;
-    TargetWriter **ws = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
+    Target **ws = xcalloc((size_t)r->nwriters, sizeof(Target *));
 
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel,
-                                 r->budget);
-            writer_send_new(ws[w], MSG_BEGIN, r->client_encoding);
+            TargetConfig tc = runner_target_config(r);
+            ws[w] = target_start(writer_dbinfo(r, w), &tc);
+            target_send_new(ws[w], MSG_BEGIN, r->client_encoding);
         }
     return ws;
 }
 
 /* finish_writers - BARRIER, COMMIT (or ROLLBACK), stop; rows copied. */
-static bool finish_writers(const BulkCopy *job, TargetWriter **ws, bool ok, char *err, size_t errlen,
-                           long *rows)
+static bool finish_writers(const BulkCopy *job, Target **ws, bool ok, char *err, size_t errlen, long *rows)
 {
     SyncRunner *r = job->r;
 
     *rows = 0;
     for (int w = 0; w < r->nwriters; w++)
         if (ws[w])
-            writer_send_new(ws[w], ok ? MSG_BARRIER : MSG_ROLLBACK, NULL);
+            target_send_new(ws[w], ok ? MSG_BARRIER : MSG_ROLLBACK, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        if (ws[w] && !writer_wait(ws[w], ok ? err : NULL, errlen))
+        if (ws[w] && !target_wait(ws[w], ok ? err : NULL, errlen))
             ok = false;
     for (int w = 0; w < r->nwriters; w++)
         if (ws[w])
-            writer_send_new(ws[w], ok ? MSG_COMMIT : MSG_ROLLBACK, NULL);
+            target_send_new(ws[w], ok ? MSG_COMMIT : MSG_ROLLBACK, NULL);
     for (int w = 0; w < r->nwriters; w++) {
         long d, ins;
         if (ws[w] == NULL)
             continue;
-        if (!writer_wait(ws[w], ok ? err : NULL, errlen))
+        if (!target_wait(ws[w], ok ? err : NULL, errlen))
             ok = false;
-        writer_counts(ws[w], &d, &ins);
+        target_counts(ws[w], &d, &ins);
         *rows = ins > *rows ? ins : *rows;
-        writer_stop(ws[w]);
+        target_stop(ws[w]);
     }
     free(ws);
     return ok;
@@ -196,8 +196,8 @@ static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
  * binary when the table's types allow it (TablePlan.binary) and the
  * writer receives every column unchanged; customcols go as text.
  */
-static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long first, long last,
-                       bool freeze, char *err, size_t errlen)
+static bool copy_range(const BulkCopy *job, PGconn *src, Target **ws, long first, long last, bool freeze,
+                       char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
     const TablePlan *p = &r->src[0].plans[job->table];
@@ -221,13 +221,14 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
                          .count = true};
         char *out;
 
-        bool binary = p->binary && sel == NULL;
+        bool pg = writer_is_pg(r, w);
+        bool binary = pg && p->binary && sel == NULL;
 
         if (!job->to[w] || done[w])
             continue;
         for (int v = w; v < r->nwriters; v++) {
             const char *other = p->wselect[v];
-            if (job->to[v] && !done[v] &&
+            if (job->to[v] && !done[v] && writer_is_pg(r, v) == pg &&
                 (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
                 /* FREEZE needs the TRUNCATE, and a table with storage of its
                  * own: PostgreSQL refuses it on a partitioned table. */
@@ -235,7 +236,9 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
                 const char *opts =
                     binary ? (fz ? " (FORMAT binary, FREEZE)" : " (FORMAT binary)") : (fz ? " (FREEZE)" : "");
                 done[v] = true;
-                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], opts);
+                /* Targets of other kinds take their rows as a table operation (target_driver.h). */
+                in[v] = pg ? xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], opts)
+                           : xstrdup(p->wrows[v]);
             }
         }
         out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->from, where,
@@ -255,14 +258,14 @@ static bool copy_range(const BulkCopy *job, PGconn *src, TargetWriter **ws, long
 
 /* send_empty - queue on every writer in ws the DROP of `indexes` (unless
  * NULL) and the statement that empties the table. */
-static void send_empty(const BulkCopy *job, TargetWriter **ws, const IndexSet *indexes)
+static void send_empty(const BulkCopy *job, Target **ws, const IndexSet *indexes)
 {
     for (int w = 0; w < job->r->nwriters; w++)
         if (ws[w]) {
             char *sql = empty_sql(job, w);
             if (indexes)
                 index_set_send_drop(&indexes[w], ws[w]);
-            writer_send_new(ws[w], MSG_EXEC, sql);
+            target_send_new(ws[w], MSG_EXEC, sql);
             free(sql);
         }
 }
@@ -272,8 +275,8 @@ static void send_empty(const BulkCopy *job, TargetWriter **ws, const IndexSet *i
  * `indexes` (may be NULL), TRUNCATE, COPY ... FREEZE the whole table from
  * src, recreate the indexes.  The caller commits or rolls back.
  */
-static bool load_whole(const BulkCopy *job, PGconn *src, TargetWriter **ws, const IndexSet *indexes,
-                       char *err, size_t errlen)
+static bool load_whole(const BulkCopy *job, PGconn *src, Target **ws, const IndexSet *indexes, char *err,
+                       size_t errlen)
 {
     bool ok;
 
@@ -294,7 +297,7 @@ static void *range_main(void *arg)
     char reason[512], *sql, name[96];
     PGconn *src;
     int slot;
-    TargetWriter **ws;
+    Target **ws;
     PGresult *res;
 
     snprintf(name, sizeof(name), "sync %s copy", r->def.name);
@@ -375,7 +378,7 @@ static bool start_progress(const BulkCopy *job, int streams, long estimate)
  * `indexes` first, unless NULL), committed. */
 static bool truncate_targets(const BulkCopy *job, const IndexSet *indexes, char *err, size_t errlen)
 {
-    TargetWriter **ws = start_writers(job);
+    Target **ws = start_writers(job);
     long rows;
 
     send_empty(job, ws, indexes);
@@ -423,7 +426,7 @@ static void free_indexes(const SyncRunner *r, IndexSet *ix)
 static bool rebuild_after_streams(const BulkCopy *job, const IndexSet *ix, char *err, size_t errlen)
 {
     SyncRunner *r = job->r;
-    TargetWriter **ws = start_writers(job);
+    Target **ws = start_writers(job);
     long ignored;
     bool ok;
 
@@ -525,17 +528,17 @@ static void vacuum_targets(const BulkCopy *job)
 {
     SyncRunner *r = job->r;
     const TablePlan *p = &r->src[0].plans[job->table];
-    TargetWriter **ws = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
+    Target **ws = xcalloc((size_t)r->nwriters, sizeof(Target *));
     char err[1024] = "";
     long ignored;
 
     for (int w = 0; w < r->nwriters; w++)
         if (job->to[w]) {
             char *sql = xasprintf("VACUUM %s", p->wtable[w]);
-            ws[w] = writer_start(writer_dbinfo(r, w), r->def.name, r->lock_timeout, r->pool, r->cancel,
-                                 r->budget);
-            writer_send_new(ws[w], MSG_CONNECT, NULL);
-            writer_send_new(ws[w], MSG_EXEC, sql);
+            TargetConfig tc = runner_target_config(r);
+            ws[w] = target_start(writer_dbinfo(r, w), &tc);
+            target_send_new(ws[w], MSG_CONNECT, NULL);
+            target_send_new(ws[w], MSG_EXEC, sql);
             free(sql);
         }
     if (finish_writers(job, ws, true, err, sizeof(err), &ignored))
@@ -603,19 +606,19 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
 
     if (streams == 1 && nblocks < PARALLEL_MIN_BLOCKS) {
         /* Small: on the cycle's own source transaction, no progress needed. */
-        TargetWriter **ws = start_writers(job);
+        Target **ws = start_writers(job);
         ok = load_whole(job, src, ws, ix, err, errlen);
         ok = finish_writers(job, ws, ok, err, errlen, &rows);
     } else {
         ok = copy_streams(job, streams, nblocks, ix, &rows, err, errlen);
     }
     if (ok && (r->def.analyze_after_copy || ix)) {
-        TargetWriter **ws = start_writers(job);
+        Target **ws = start_writers(job);
         long ignored;
         for (int w = 0; w < r->nwriters; w++)
             if (ws[w]) {
                 sql = xasprintf("ANALYZE %s", p->wtable[w]);
-                writer_send_new(ws[w], MSG_EXEC, sql);
+                target_send_new(ws[w], MSG_EXEC, sql);
                 free(sql);
             }
         ok = finish_writers(job, ws, true, err, errlen, &ignored);
@@ -636,13 +639,62 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
     return ok;
 }
 
-bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
+/*
+ * copy_others - the table to the targets in `others`, all of other kinds
+ * than PostgreSQL: emptied, then loaded in one stream from the cycle's own
+ * source transaction, one transaction per target.  Their drivers load in
+ * bulk on their own; none of the PostgreSQL machinery (parallel ranges,
+ * index rebuilds, FREEZE, ANALYZE) applies.
+ */
+static bool copy_others(BulkCopy *job, const bool *others, long *rows, char *err, size_t errlen)
 {
+    SyncRunner *r = job->r;
+    const TablePlan *p = &r->src[0].plans[job->table];
+    BulkCopy sub = {.r = r, .table = job->table, .to = others, .referenced = job->referenced};
+    Target **ws;
     bool ok;
 
+    atomic_init(&sub.bytes, 0);
+    atomic_init(&sub.read, 0);
+    ws = start_writers(&sub);
+    for (int w = 0; w < r->nwriters; w++)
+        if (ws[w])
+            target_send_new(ws[w], MSG_EMPTY, p->wempty[w]);
+    ok = copy_range(&sub, r->src[0].conn, ws, 0, -1, false, err, errlen);
+    ok = finish_writers(&sub, ws, ok, err, errlen, rows);
+    if (ok)
+        log_info("copied table %s to its targets other than PostgreSQL: %ld rows", p->display, *rows);
+    return ok;
+}
+
+bool bulk_copy_table(BulkCopy *job, char *err, size_t errlen)
+{
+    SyncRunner *r = job->r;
+    const bool *to = job->to;
+    bool *pg = xcalloc((size_t)r->nwriters, sizeof(bool)),
+         *others = xcalloc((size_t)r->nwriters, sizeof(bool));
+    bool ok = true, any_pg = false, any_other = false;
+    long rows = 0;
+
+    for (int w = 0; w < r->nwriters; w++) {
+        pg[w] = to[w] && writer_is_pg(r, w);
+        others[w] = to[w] && !pg[w];
+        any_pg |= pg[w];
+        any_other |= others[w];
+    }
     job->referenced = xcalloc((size_t)job->r->nwriters, sizeof(bool));
-    ok = copy_table(job, err, errlen);
+    if (any_other)
+        ok = copy_others(job, others, &rows, err, errlen);
+    if (ok && any_pg) {
+        job->to = pg;
+        ok = copy_table(job, err, errlen);
+        job->to = to;
+    } else {
+        job->rows = rows;
+    }
     free(job->referenced);
     job->referenced = NULL;
+    free(pg);
+    free(others);
     return ok;
 }

@@ -233,18 +233,18 @@ void index_set_free(IndexSet *s)
     memset(s, 0, sizeof(*s));
 }
 
-void index_set_send_drop(const IndexSet *s, TargetWriter *w)
+void index_set_send_drop(const IndexSet *s, Target *w)
 {
     for (int i = 0; i < s->n; i++)
-        writer_send_new(w, MSG_EXEC, s->drop[i]);
+        target_send_new(w, MSG_EXEC, s->drop[i]);
 }
 
-void index_set_send_create(const IndexSet *s, TargetWriter *w)
+void index_set_send_create(const IndexSet *s, Target *w)
 {
     for (int i = 0; i < s->n; i++) {
-        writer_send_new(w, MSG_EXEC, s->create[i]);
+        target_send_new(w, MSG_EXEC, s->create[i]);
         if (s->comment[i])
-            writer_send_new(w, MSG_EXEC, s->comment[i]);
+            target_send_new(w, MSG_EXEC, s->comment[i]);
     }
 }
 

@@ -39,8 +39,8 @@ void index_set_free(IndexSet *s);
 
 /* index_set_send_drop / _create - queue on writer w every DROP of the
  * set, or every CREATE (and COMMENT) of it, the key first; nothing if empty. */
-void index_set_send_drop(const IndexSet *s, TargetWriter *w);
-void index_set_send_create(const IndexSet *s, TargetWriter *w);
+void index_set_send_drop(const IndexSet *s, Target *w);
+void index_set_send_create(const IndexSet *s, Target *w);
 
 /*
  * index_journal_add / _clear - record in the catalog (committed at once)

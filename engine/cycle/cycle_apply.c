@@ -147,17 +147,20 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
 
     for (int w = 0; ok && w < c->nw; w++) {
         const char *sel = p->wselect[w];
-        const char *format = p->binary && sel == NULL ? " (FORMAT binary)" : "";
+        bool pg = writer_is_pg(r, w);
+        const char *format = pg && p->binary && sel == NULL ? " (FORMAT binary)" : "";
         char *out;
         if (!c->to[w] || done[w])
             continue;
-        /* Every writer receiving the same select list shares one stream. */
+        /* Every writer receiving the same select list shares one stream;
+         * targets of other kinds take theirs in text (target_driver.h). */
         for (int v = w; v < c->nw; v++) {
             const char *other = p->wselect[v];
-            if (c->to[v] && !done[v] &&
+            if (c->to[v] && !done[v] && writer_is_pg(r, v) == pg &&
                 (sel == NULL ? other == NULL : other != NULL && strcmp(sel, other) == 0)) {
                 done[v] = true;
-                in[v] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], format);
+                in[v] = pg ? xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[v], p->wcolumns[v], format)
+                           : xstrdup(p->wrows[v]);
             }
         }
         out = sel ? xasprintf("COPY (SELECT %s FROM (SELECT t.* FROM %s) AS t) TO STDOUT", sel, from)
@@ -175,8 +178,9 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
 }
 
 /*
- * one_stream - do all writers in c->to take table t's rows with the same
- * select list (one COPY out of the source serves them all)?  Then
+ * one_stream - are all writers in c->to PostgreSQL writers taking table
+ * t's rows with the same select list (one COPY out of the source serves
+ * them all)?  Then
  * rows_copy gives that COPY and each writer's COPY in.
  */
 static bool one_stream(const Cycle *c, const TablePlan *p)
@@ -187,6 +191,8 @@ static bool one_stream(const Cycle *c, const TablePlan *p)
     for (int w = 0; w < c->nw; w++) {
         if (!c->to[w])
             continue;
+        if (!writer_is_pg(c->r, w))
+            return false; /* targets of other kinds take their rows in text, apart */
         if (!first &&
             (sel == NULL ? p->wselect[w] != NULL : p->wselect[w] == NULL || strcmp(sel, p->wselect[w]) != 0))
             return false;
@@ -209,6 +215,34 @@ static char *rows_copy(const Cycle *c, const TablePlan *p, const char *from, cha
             in[w] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[w], p->wcolumns[w], format);
     return sel ? xasprintf("COPY (SELECT %s FROM (SELECT t.* FROM %s) AS t) TO STDOUT", sel, from)
                : xasprintf("COPY (SELECT %s FROM %s) TO STDOUT%s", p->tcolumns, from, format);
+}
+
+/*
+ * unique_apply - unique mode settles collisions with PostgreSQL statements:
+ * the PostgreSQL writers in c->to go through unique_apply_rows, the others
+ * take the rows as usual.
+ */
+static bool unique_apply(Cycle *c, int s, int t, const char *from, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    bool *pg = xcalloc((size_t)c->nw, sizeof(bool)), *others = c->to, any = false, ok;
+
+    for (int w = 0; w < c->nw; w++) {
+        pg[w] = c->to[w] && writer_is_pg(r, w);
+        any |= c->to[w] && !pg[w];
+    }
+    ok = unique_apply_rows(r, s, t, pg, from, err, errlen);
+    if (ok && any) {
+        bool *rest = xcalloc((size_t)c->nw, sizeof(bool));
+        for (int w = 0; w < c->nw; w++)
+            rest[w] = c->to[w] && !pg[w];
+        c->to = rest;
+        ok = stream_rows(c, s, t, from, err, errlen);
+        c->to = others;
+        free(rest);
+    }
+    free(pg);
+    return ok;
 }
 
 /*
@@ -236,9 +270,11 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
                     " ORDER BY bucardo_n) TO STDOUT",
                     p->keycols, t, lo, hi);
     in = xcalloc((size_t)c->nw, sizeof(char *));
+    /* Targets of other kinds delete the keys as they arrive (target_driver.h). */
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
-            in[w] = xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols);
+            in[w] = writer_is_pg(r, w) ? xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols)
+                                       : xstrdup(p->wkeys[w]);
     from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
                      p->from, t, p->keyjoin, lo, hi);
     pair = !c->unique_mode && one_stream(c, p);
@@ -269,9 +305,10 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         free(sql);
         if (pair)
             ok = stream_second(r, s, p->display, true, rows_in, true, err, errlen);
+        else if (c->unique_mode)
+            ok = unique_apply(c, s, t, from, err, errlen);
         else
-            ok = c->unique_mode ? unique_apply_rows(r, s, t, c->to, from, err, errlen)
-                                : stream_rows(c, s, t, from, err, errlen);
+            ok = stream_rows(c, s, t, from, err, errlen);
         if (ok)
             make_deltas(c, s, t);
     }
@@ -293,13 +330,13 @@ static bool commit_all(Cycle *c, char *err, size_t errlen)
 
     send_all(r, MSG_BARRIER, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        if (r->online[w] && !writer_wait(r->writers[w], ok ? err : NULL, errlen))
+        if (r->online[w] && !target_wait(r->writers[w], ok ? err : NULL, errlen))
             ok = false;
     /* DDL on a writer's tables since they were checked (likely the cause
      * of an error, too): not committed before run_unit has checked them
      * again. */
     for (int w = 0; w < r->nwriters; w++) {
-        char *shape = r->online[w] ? writer_shape(r->writers[w]) : NULL;
+        char *shape = r->online[w] ? target_shape(r->writers[w]) : NULL;
         if (shape && r->wshape[w] && strcmp(shape, r->wshape[w]) != 0 && !c->columns_moved) {
             if (ok)
                 snprintf(err, errlen, "target %s: the columns of the sync's tables changed",
@@ -317,9 +354,9 @@ static bool commit_all(Cycle *c, char *err, size_t errlen)
         long d, ins;
         if (!r->online[w])
             continue;
-        if (!writer_wait(r->writers[w], ok ? err : NULL, errlen))
+        if (!target_wait(r->writers[w], ok ? err : NULL, errlen))
             ok = false;
-        writer_counts(r->writers[w], &d, &ins);
+        target_counts(r->writers[w], &d, &ins);
         deletes += d;
         inserts += ins;
     }
@@ -357,7 +394,7 @@ static IndexSet *drop_indexes(Cycle *c, int s, int t, char *err, size_t errlen)
     IndexSet *ix = xcalloc((size_t)c->nw, sizeof(IndexSet));
 
     for (int w = 0; w < c->nw; w++) {
-        if (!c->to[w] || w >= r->def.ntargets)
+        if (!c->to[w] || w >= r->def.ntargets || !writer_is_pg(r, w))
             continue;
         if (!index_set_read(writer_dbinfo(r, w), r->src[s].plans[t].wtable[w], &r->def.tables[t],
                             r->client_encoding, INDEX_SECONDARY, &ix[w], err, errlen)) {
@@ -494,7 +531,7 @@ static void check_cuts(Cycle *c)
         {
             char *lit = pg_quote_literal(conn, body.data);
             sql = xasprintf("DO %s", lit);
-            writer_send_new(r->writers[w], MSG_CHECK, sql);
+            target_send_new(r->writers[w], MSG_CHECK, sql);
             free(lit);
             free(sql);
         }
@@ -530,7 +567,7 @@ static void check_cuts(Cycle *c)
  * of the rows their own source did not change.  Such a cut is not a change
  * of every key: a row another source changed in the window survives it.
  */
-static void empty_table(Cycle *c, int t)
+static bool empty_table(Cycle *c, int t, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[c->first].plans[t];
@@ -564,11 +601,22 @@ static void empty_table(Cycle *c, int t)
 
             if (c->to[w] || !receives_deltas(c, w, t) || (c->ns > 1 && w == source_writer(r, s)))
                 continue; /* emptied whole above, or not a receiver of s */
-            for (int k = 0; k < cut->n; k++)
-                if (late || cut->isnew[k])
-                    delete_unchanged(c, w, t, cut->cond[k]);
+            for (int k = 0; k < cut->n; k++) {
+                if (!(late || cut->isnew[k]))
+                    continue;
+                if (!writer_is_pg(r, w)) {
+                    /* A partition constraint is PostgreSQL's to evaluate. */
+                    snprintf(err, errlen,
+                             "target %s: table %s: a truncated or detached partition cannot be replayed on a"
+                             " %s target; copy the table again (onetimecopy=1)",
+                             writer_dbinfo(r, w)->name, p->display, writer_dbinfo(r, w)->dbtype);
+                    return false;
+                }
+                delete_unchanged(c, w, t, cut->cond[k]);
+            }
         }
     }
+    return true;
 }
 
 /*
@@ -584,10 +632,8 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
     long newhi;
     bool ok = true;
 
-    if (s < 0) {
-        empty_table(c, t);
-        return true;
-    }
+    if (s < 0)
+        return empty_table(c, t, err, errlen);
     newhi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
     for (int pass = 0; ok && pass < 2; pass++) {
         bool late = pass == 1, any = false;
@@ -647,7 +693,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             if (helped <= 0) {
                 send_all(r, MSG_ROLLBACK, NULL, NULL);
                 for (int w = 0; w < r->nwriters; w++)
-                    (void)writer_wait(r->writers[w], NULL, 0);
+                    (void)target_wait(r->writers[w], NULL, 0);
                 if (helped < 0)
                     return false;
                 goto own_handling; /* err: the writer's error again */
@@ -665,7 +711,7 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         }
         send_all(r, MSG_ROLLBACK, NULL, NULL);
         for (int w = 0; w < r->nwriters; w++)
-            (void)writer_wait(r->writers[w], NULL, 0);
+            (void)target_wait(r->writers[w], NULL, 0);
         if (strstr(err, CUT_MEANWHILE)) {
             c->cut_meanwhile = true; /* not this unit again: the whole cycle (runner_cycle) */
             return false;

@@ -101,7 +101,7 @@ static char *writer_shape_sql(SyncRunner *r, int s, int w)
     strbuf_init(&sql);
     shape_expr(&sql, r->src[s].conn, names, r->def.ntables);
     free(names);
-    writer_set_shape_query(r->writers[w], sql.data);
+    target_set_shape_query(r->writers[w], sql.data);
     return sql.data;
 }
 
@@ -263,6 +263,35 @@ static bool check_writer(SyncRunner *r, int w, PGconn *dst, char *err, size_t er
     return ok;
 }
 
+/*
+ * check_other - writer w, a target of another kind than PostgreSQL: every
+ * table there with the columns it receives, of types that can hold the
+ * source's (target_check_table).  customcols are checked by name only.
+ */
+static bool check_other(SyncRunner *r, int s, int w, char *err, size_t errlen)
+{
+    TargetConfig tc = runner_target_config(r);
+
+    for (int t = 0; t < r->def.ntables; t++) {
+        const TablePlan *p = &r->src[s].plans[t];
+        StrList types = {0};
+        bool ok;
+
+        if (p->wselect[w] == NULL)
+            strlist_add_split(&types, p->coltypes, '\037');
+        ok = target_check_table(writer_dbinfo(r, w), &tc, p->wrows[w], p->wselect[w] ? NULL : &types, err,
+                                errlen);
+        strlist_free(&types);
+        if (!ok) {
+            char detail[1024];
+            snprintf(detail, sizeof(detail), "%s", err);
+            snprintf(err, errlen, "sync %s: %s", r->def.name, detail);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool check_columns(SyncRunner *r, char *err, size_t errlen)
 {
     bool ok = true, all = true;
@@ -286,6 +315,10 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
             continue;
         if (!r->online[w]) {
             all = false; /* checked when it is back */
+            continue;
+        }
+        if (!writer_is_pg(r, w)) {
+            ok = r->wchecked[w] = check_other(r, first, w, err, errlen);
             continue;
         }
         cp = dbinfo_params(db);

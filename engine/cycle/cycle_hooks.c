@@ -296,14 +296,21 @@ typedef struct ExcTxn {
 static bool exc_in_txn(void *arg, const char *sql, char **answer, char *err, size_t errlen)
 {
     ExcTxn *x = arg;
-    TargetWriter *w = x->c->r->writers[x->c->exc.w];
+    Target *w = x->c->r->writers[x->c->exc.w];
     char *rows;
 
-    writer_send_new(w, MSG_QUERY, sql);
-    writer_send_new(w, MSG_BARRIER, NULL);
-    if (!writer_wait(w, err, errlen))
+    if (!target_speaks_pg(w)) {
+        /* Only a PostgreSQL target has a transaction a SQL code can join. */
+        snprintf(err, errlen,
+                 "target %s is not PostgreSQL: a SQL exception code cannot run in its transaction",
+                 target_db_name(w));
         return false;
-    rows = writer_take_rows(w);
+    }
+    target_send_new(w, MSG_QUERY, sql);
+    target_send_new(w, MSG_BARRIER, NULL);
+    if (!target_wait(w, err, errlen))
+        return false;
+    rows = target_take_rows(w);
     if (rows == NULL) {
         *answer = xstrdup("{}");
         return true;

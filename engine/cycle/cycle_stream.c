@@ -125,11 +125,18 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
     return ok;
 }
 
+/* pg_statement - a message carrying a PostgreSQL statement: targets of
+ * other kinds (target_driver.h) are never sent one. */
+static bool pg_statement(MsgType type)
+{
+    return type == MSG_EXEC || type == MSG_QUERY || type == MSG_CHECK;
+}
+
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to)
 {
     for (int i = 0; i < r->nwriters; i++)
-        if (to == NULL ? r->online[i] : to[i])
-            writer_send_new(r->writers[i], type, sql);
+        if ((to == NULL ? r->online[i] : to[i]) && (writer_is_pg(r, i) || !pg_statement(type)))
+            target_send_new(r->writers[i], type, sql);
 }
 
 void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
@@ -141,13 +148,19 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
     for (int i = 0; i < r->nwriters; i++) {
         if (to == NULL ? !r->online[i] : !to[i])
             continue;
+        if (!writer_is_pg(r, i)) {
+            /* Another kind of target: only EMPTY, as its table operation. */
+            if (type == MSG_EMPTY)
+                target_send_new(r->writers[i], type, p->wempty[i]);
+            continue;
+        }
         strbuf_reset(&sql);
         strbuf_append(&sql, prefix);
         if (type != MSG_EMPTY) /* the writer decides for EMPTY (target_writer.c) */
             strbuf_append(&sql, writer_only(r, p, i));
         strbuf_append(&sql, p->wtable[i]);
         strbuf_append(&sql, suffix);
-        writer_send_new(r->writers[i], type, sql.data);
+        target_send_new(r->writers[i], type, sql.data);
     }
     strbuf_free(&sql);
 }
@@ -206,7 +219,7 @@ static void send_chunk(const CopyPipe *pipe, Chunk *chunk, int n)
     atomic_store(&chunk->refs, n);
     for (int i = 0; i < pipe->nwriters; i++)
         if (pipe->copy_in[i])
-            writer_send(pipe->writers[i], msg_new(MSG_DATA, NULL, chunk));
+            target_send(pipe->writers[i], msg_new(MSG_DATA, NULL, chunk));
 }
 
 bool stream_first(SyncRunner *r, int s, const char *what, const char *first, const char *second,
@@ -329,7 +342,7 @@ bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, ato
             continue;
         m = msg_new(MSG_COPY_BEGIN, to[i], NULL);
         m->count = pipe->count;
-        writer_send(pipe->writers[i], m);
+        target_send(pipe->writers[i], m);
         nw++;
     }
     res = first_result(pipe, what, copy_out, err, errlen);
@@ -389,6 +402,6 @@ bool copy_pipe(const CopyPipe *pipe, const char *what, const char *copy_out, ato
     }
     for (int i = 0; i < pipe->nwriters; i++)
         if (to[i])
-            writer_send_new(pipe->writers[i], MSG_COPY_END, NULL);
+            target_send_new(pipe->writers[i], MSG_COPY_END, NULL);
     return ok;
 }

@@ -471,7 +471,10 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
             send_all(r, MSG_EXEC, sql, to);
             free(sql);
             for (int w = 0; w < nw; w++)
-                in[w] = to[w] ? xasprintf("COPY pg_temp.bucardo_x%d (%s) FROM STDIN", t, p->keycols) : NULL;
+                in[w] = !to[w] ? NULL
+                        : !writer_is_pg(r, w)
+                            ? xstrdup(p->wkeys[w]) /* deleted as they arrive */
+                            : xasprintf("COPY pg_temp.bucardo_x%d (%s) FROM STDIN", t, p->keycols);
             out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_x%d WHERE bucardo_del) TO STDOUT",
                             p->keycols, t);
             ok = stream(r, s, p->display, out, in, false, err, errlen);
@@ -499,12 +502,12 @@ bool unique_apply_deletes(SyncRunner *r, const bool *deletes, const bool *copy, 
 }
 
 /* send_counted - an EXEC whose INSERTed rows count as applied. */
-static void send_counted(TargetWriter *w, const char *sql)
+static void send_counted(Target *w, const char *sql)
 {
     Msg *m = msg_new(MSG_EXEC, sql, NULL);
 
     m->count = true;
-    writer_send(w, m);
+    target_send(w, m);
 }
 
 bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *from, char *err,
@@ -522,13 +525,13 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         char *sql;
         if (!to[w])
             continue;
-        writer_send_new(r->writers[w], MSG_EXEC, fn_indexes);
-        writer_send_new(r->writers[w], MSG_EXEC, fn_settle);
+        target_send_new(r->writers[w], MSG_EXEC, fn_indexes);
+        target_send_new(r->writers[w], MSG_EXEC, fn_settle);
         sql = xasprintf(
             "CREATE TEMP TABLE IF NOT EXISTS bucardo_u%d (LIKE %s INCLUDING GENERATED) ON COMMIT DROP;"
             " TRUNCATE pg_temp.bucardo_u%d",
             t, p->wtable[w], t);
-        writer_send_new(r->writers[w], MSG_EXEC, sql);
+        target_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
     }
     /* The rows into the staging tables: one stream per select list. */
@@ -562,7 +565,7 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         /* Statistics, so the planner probes the writer's indexes with the
          * staged rows instead of scanning its whole table. */
         sql = xasprintf("ANALYZE pg_temp.bucardo_u%d", t);
-        writer_send_new(r->writers[w], MSG_EXEC, sql);
+        target_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
         lit = pg_quote_literal(conn, p->wtable[w]);
         /* A makedelta writer has the cycle's bucardo_o<t> (cycle_apply.c,
@@ -572,7 +575,7 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         sql = xasprintf(
             "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass%s)", lit,
             keys, t, olds);
-        writer_send_new(r->writers[w], MSG_EXEC, sql);
+        target_send_new(r->writers[w], MSG_EXEC, sql);
         free(sql);
         free(olds);
         free(lit);
@@ -583,7 +586,7 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         sql = xasprintf("DELETE FROM pg_temp.bucardo_uc RETURNING %d, %d, translate(idx, E'\\t\\n', '  '),"
                         " translate(old_key, E'\\t\\n', '  '), translate(new_key, E'\\t\\n', '  ')",
                         s, t);
-        writer_send_new(r->writers[w], MSG_QUERY, sql);
+        target_send_new(r->writers[w], MSG_QUERY, sql);
         free(sql);
     }
     free(keys);
@@ -599,7 +602,7 @@ long unique_collect(SyncRunner *r)
     long n = 0;
 
     for (int w = 0; w < r->nwriters; w++) {
-        char *rows = writer_take_rows(r->writers[w]), *line, *save = NULL;
+        char *rows = target_take_rows(r->writers[w]), *line, *save = NULL;
         if (rows == NULL)
             continue;
         for (line = strtok_r(rows, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -622,7 +625,7 @@ long unique_collect(SyncRunner *r)
                      "from %s;"
                      " deleted there, winner %s",
                      r->def.name, r->def.tables[t].schemaname, r->def.tables[t].relname, f[2],
-                     writer_db_name(r->writers[w]), f[3], f[4], r->def.sources[s].name,
+                     target_db_name(r->writers[w]), f[3], f[4], r->def.sources[s].name,
                      r->def.sources[s].name);
         }
         free(rows);

@@ -15,7 +15,7 @@
 #include "chunk_queue.h"
 #include "hooks.h"
 #include "sync_runner.h"
-#include "target_writer.h"
+#include "target_driver.h"
 
 /* cycle_unique.c: a table's unique indexes other than the key, on one source. */
 typedef struct UniqueInfo UniqueInfo;
@@ -45,6 +45,13 @@ typedef struct TablePlan {
     char **wtable;
     char **wselect;
     char **wcolumns;
+    /* Per writer that is not PostgreSQL: its table operations, encoded
+     * (target_spec_encode): add rows, delete keys, empty; NULL for others. */
+    char **wrows;
+    char **wkeys;
+    char **wempty;
+    char *colnames;     /* the columns unquoted, separated by \037 */
+    char *coltypes;     /* their types (format_type), the same way */
     UniqueInfo *unique; /* read when first needed (cycle_unique.c); NULL before */
 } TablePlan;
 
@@ -68,7 +75,7 @@ struct SyncRunner {
     ConnBudget *budget; /* NULL in the CLI */
     PGconn *cat;        /* the budget slot's, while the sync thread holds one */
     SourceConn *src;    /* def.nsources */
-    TargetWriter **writers;
+    Target **writers;
     int nwriters;
     ChunkPool *pool;
     bool checked;                /* columns compared since the last (re)load */
@@ -118,6 +125,24 @@ static inline const DbInfo *writer_dbinfo(const SyncRunner *r, int w)
     return w < r->def.ntargets ? &r->def.targets[w] : &r->def.sources[w - r->def.ntargets];
 }
 
+/* runner_target_config - what target_start needs for r's writers (borrowed from r). */
+static inline TargetConfig runner_target_config(const SyncRunner *r)
+{
+    return (TargetConfig){.sync = r->def.name,
+                          .lock_timeout = r->lock_timeout,
+                          .pool = r->pool,
+                          .cancel = r->cancel,
+                          .budget = r->budget,
+                          .flat_dir = r->def.flatfile_dir};
+}
+
+/* writer_is_pg - writer w takes PostgreSQL statements (target_driver.h);
+ * every other writer is a target of another kind. */
+static inline bool writer_is_pg(const SyncRunner *r, int w)
+{
+    return target_speaks_pg(r->writers[w]);
+}
+
 /* Writer index of source s (only when def.nsources > 1). */
 static inline int source_writer(const SyncRunner *r, int s)
 {
@@ -152,9 +177,15 @@ bool runner_source_shape(SyncRunner *r, int s, const char *shape, char *err, siz
 bool runner_ensure_catalog(SyncRunner *r) MUST_CHECK;
 
 /* cycle_stream.c */
+/* send_all - a message to every writer in `to` (NULL: the online ones);
+ * PostgreSQL statements (EXEC, QUERY, CHECK) reach PostgreSQL writers
+ * only (writer_is_pg): steps with no meaning elsewhere (sequences, temp
+ * tables, ANALYZE).  Row changes reach the others as table operations. */
 void send_all(SyncRunner *r, MsgType type, const char *sql, const bool *to);
 /* send_table - prefix + the writer's name of the table + suffix, to each
- * writer marked in `to` (no format string: names may hold any character).
+ * PostgreSQL writer marked in `to` (no format string: names may hold any
+ * character); a writer of another kind gets MSG_EMPTY only, as its table
+ * operation (TablePlan.wempty).
  * The name has "ONLY " before it where writer_only says so, except for
  * MSG_EMPTY, which takes the bare name. */
 void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan *p, const char *suffix,
@@ -172,7 +203,7 @@ typedef struct CopyPipe {
     PGconn *src;
     const char *srcname;
     ChunkPool *pool;
-    TargetWriter **writers;
+    Target **writers;
     int nwriters;
     char *const *copy_in; /* per writer: its COPY ... FROM STDIN, or NULL */
     bool count;           /* the rows count as applied */

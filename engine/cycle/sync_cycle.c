@@ -148,10 +148,15 @@ static int target_is_empty(Cycle *c, int w, int t, char *err, size_t errlen)
     const DbInfo *db = writer_dbinfo(c->r, w);
     ConnParams cp = dbinfo_params(db);
     char reason[512], *sql;
-    PGconn *conn = budget_connect(c->r->budget, &cp, db->name, reason, sizeof(reason));
+    PGconn *conn;
     PGresult *res;
     int empty = -1;
 
+    if (!writer_is_pg(c->r, w)) {
+        TargetConfig tc = runner_target_config(c->r);
+        return target_table_empty(db, &tc, c->r->src[0].plans[t].wrows[w], err, errlen);
+    }
+    conn = budget_connect(c->r->budget, &cp, db->name, reason, sizeof(reason));
     if (conn == NULL) {
         snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
         return -1;
@@ -241,7 +246,7 @@ static void rollback_all(Cycle *c)
 
     send_all(r, MSG_ROLLBACK, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        (void)writer_wait(r->writers[w], NULL, 0);
+        (void)target_wait(r->writers[w], NULL, 0);
     end_sources(c, "ROLLBACK");
 }
 
@@ -350,7 +355,7 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     for (int s = 0; s < c->ns; s++)
         r->src[s].offline = !c->src_on[s];
     for (int w = 0; w < c->nw; w++)
-        if (!writer_wait(r->writers[w], why, sizeof(why))) {
+        if (!target_wait(r->writers[w], why, sizeof(why))) {
             r->online[w] = false;
             c->why[w] = xstrdup(why);
             leave_out(c, why);

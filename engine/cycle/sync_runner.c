@@ -33,7 +33,10 @@ static const char SQL_COLUMNS[] =
     "                AND coalesce(el.typname, ty.typname) !~ '^reg'),"
     /* A partitioned table's rows are its partitions' (read it whole); any
      * other table is read ONLY: an inheritance parent's rows are its own. */
-    "       (SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass)"
+    "       (SELECT c.relkind = 'p' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass),"
+    /* The names unquoted, for targets other than PostgreSQL (target_driver.h). */
+    "       string_agg(attname, chr(31) ORDER BY attnum),"
+    "       string_agg(pg_catalog.format_type(a.atttypid, a.atttypmod), chr(31) ORDER BY attnum)"
     "  FROM pg_catalog.pg_attribute a"
     "  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid"
     "  LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typlen = -1 AND ty.typelem <> 0"
@@ -102,13 +105,12 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     for (int s = 0; s < r->def.nsources; s++)
         r->src[s].cancel_slot = -1;
     r->nwriters = r->def.ntargets + (r->def.nsources > 1 ? r->def.nsources : 0);
-    r->writers = xcalloc((size_t)r->nwriters, sizeof(TargetWriter *));
+    r->writers = xcalloc((size_t)r->nwriters, sizeof(Target *));
+    TargetConfig tc = runner_target_config(r);
     for (int i = 0; i < r->def.ntargets; i++)
-        r->writers[i] =
-            writer_start(&r->def.targets[i], r->def.name, r->lock_timeout, r->pool, r->cancel, r->budget);
+        r->writers[i] = target_start(&r->def.targets[i], &tc);
     for (int s = 0; r->def.nsources > 1 && s < r->def.nsources; s++)
-        r->writers[source_writer(r, s)] =
-            writer_start(&r->def.sources[s], r->def.name, r->lock_timeout, r->pool, r->cancel, r->budget);
+        r->writers[source_writer(r, s)] = target_start(&r->def.sources[s], &tc);
     r->online = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wchecked = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     r->wshape = xcalloc((size_t)r->nwriters + 1, sizeof(char *));
@@ -144,10 +146,18 @@ static void free_plans(SyncRunner *r, int s)
             free(p->wtable[w]);
             free(p->wselect[w]);
             free(p->wcolumns[w]);
+            free(p->wrows[w]);
+            free(p->wkeys[w]);
+            free(p->wempty[w]);
         }
         free(p->wtable);
         free(p->wselect);
         free(p->wcolumns);
+        free(p->wrows);
+        free(p->wkeys);
+        free(p->wempty);
+        free(p->colnames);
+        free(p->coltypes);
         unique_info_free(p->unique);
     }
     free(plans);
@@ -173,7 +183,7 @@ void runner_destroy(SyncRunner *r)
     if (r == NULL)
         return;
     for (int i = 0; i < r->nwriters; i++)
-        writer_stop(r->writers[i]);
+        target_stop(r->writers[i]);
     free(r->writers);
     for (int s = 0; s < r->def.nsources; s++) {
         runner_drop_source(r, s);
@@ -214,7 +224,8 @@ const SyncDef *runner_def(const SyncRunner *r)
  * custom_columns - the output column names of a customcols select list,
  * quoted, as the source's server sees them (it also checks the list).
  */
-static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause, char *err, size_t errlen)
+static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause, StrList *names, char *err,
+                            size_t errlen)
 {
     char *sql = xasprintf("SELECT %s FROM %s AS t LIMIT 0", clause, p->qualified);
     PGresult *res = PQexec(conn, sql);
@@ -230,11 +241,42 @@ static char *custom_columns(PGconn *conn, const TablePlan *p, const char *clause
     strbuf_init(&cols);
     for (int i = 0; i < PQnfields(res); i++) {
         char *q = pg_quote_ident(conn, PQfname(res, i));
+        strlist_add(names, PQfname(res, i));
         strbuf_printf(&cols, "%s%s", i ? ", " : "", q);
         free(q);
     }
     PQclear(res);
     return cols.data;
+}
+
+/*
+ * plan_specs - the table operations of writer w, a target of another kind
+ * than PostgreSQL (target_driver.h): its table is the customname `name`
+ * ("schema.table" or "table") or the source's, unquoted; it receives the
+ * columns `names`.
+ */
+static void plan_specs(TablePlan *p, const TableDef *t, const char *name, const StrList *names, int w)
+{
+    const char *dot = name ? strchr(name, '.') : NULL;
+    char *schema = dot ? xasprintf("%.*s", (int)(dot - name), name) : xstrdup(t->schemaname);
+    TableSpec spec = {.op = 'R',
+                      .schema = schema,
+                      .table = dot    ? (char *)dot + 1
+                               : name ? (char *)name
+                                      : t->relname,
+                      .nkeys = t->nkeys,
+                      .keys = t->keycols,
+                      .ncols = names->count,
+                      .cols = names->items};
+
+    p->wrows[w] = target_spec_encode(&spec);
+    spec.op = 'E';
+    p->wempty[w] = target_spec_encode(&spec);
+    spec.op = 'K';
+    spec.ncols = t->nkeys;
+    spec.cols = t->keycols;
+    p->wkeys[w] = target_spec_encode(&spec);
+    free(schema);
 }
 
 /*
@@ -250,7 +292,11 @@ static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePl
     p->wtable = xcalloc((size_t)r->nwriters, sizeof(char *));
     p->wselect = xcalloc((size_t)r->nwriters, sizeof(char *));
     p->wcolumns = xcalloc((size_t)r->nwriters, sizeof(char *));
+    p->wrows = xcalloc((size_t)r->nwriters, sizeof(char *));
+    p->wkeys = xcalloc((size_t)r->nwriters, sizeof(char *));
+    p->wempty = xcalloc((size_t)r->nwriters, sizeof(char *));
     for (int w = 0; w < r->nwriters; w++) {
+        StrList names = {0};
         bool target = w < r->def.ntargets;
         const char *db = writer_dbinfo(r, w)->name;
         const char *name = target ? tabledef_custom(&t->name_db, &t->name_value, db) : NULL;
@@ -259,12 +305,18 @@ static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePl
         p->wtable[w] = name ? table_custom_qualified(conn, t, name) : xstrdup(p->qualified);
         if (clause) {
             p->wselect[w] = xstrdup(clause);
-            p->wcolumns[w] = custom_columns(conn, p, clause, err, errlen);
-            if (p->wcolumns[w] == NULL)
+            p->wcolumns[w] = custom_columns(conn, p, clause, &names, err, errlen);
+            if (p->wcolumns[w] == NULL) {
+                strlist_free(&names);
                 return false;
+            }
         } else {
             p->wcolumns[w] = xstrdup(p->columns);
+            strlist_add_split(&names, p->colnames, '\037');
         }
+        if (!writer_is_pg(r, w))
+            plan_specs(p, t, name, &names, w);
+        strlist_free(&names);
     }
     return true;
 }
@@ -297,6 +349,8 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->tcolumns = xstrdup(PQgetvalue(res, 0, 1));
     p->binary = r->def.strict_checking && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
     p->partitioned = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    p->colnames = xstrdup(PQgetvalue(res, 0, 4));
+    p->coltypes = xstrdup(PQgetvalue(res, 0, 5));
     p->from = p->partitioned ? xstrdup(p->qualified) : xasprintf("ONLY %s", p->qualified);
     p->index = (int)(t - r->def.tables);
     PQclear(res);
@@ -481,9 +535,9 @@ PGconn *runner_release(SyncRunner *r)
     for (int s = 0; s < r->def.nsources; s++)
         runner_drop_source(r, s);
     for (int w = 0; w < r->nwriters; w++)
-        writer_send_new(r->writers[w], MSG_DISCONNECT, NULL);
+        target_send_new(r->writers[w], MSG_DISCONNECT, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        (void)writer_wait(r->writers[w], NULL, 0);
+        (void)target_wait(r->writers[w], NULL, 0);
     r->cat = NULL;
     return cat;
 }

@@ -94,7 +94,7 @@ static DbInfo dbinfo_copy(const DbInfo *db)
 {
     DbInfo c = {dup_str(db->name),   dup_str(db->dbname), dup_str(db->host),    dup_str(db->port),
                 dup_str(db->user),   dup_str(db->pass),   dup_str(db->service), dup_str(db->conn),
-                dup_str(db->status), db->makedelta};
+                dup_str(db->status), db->makedelta,       dup_str(db->dbtype)};
     return c;
 }
 

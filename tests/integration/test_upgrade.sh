@@ -65,6 +65,7 @@ psql -X -q -d bucardo -c "DROP TABLE bucardo.customname, bucardo.customcols, buc
                           ALTER TABLE bucardo.sync DROP COLUMN copy_streams, DROP COLUMN status_note;
                           ALTER TABLE bucardo.syncrun DROP COLUMN warning;
                           ALTER TABLE bucardo.relation DROP COLUMN vacuum_after_copy;
+                          ALTER TABLE bucardo.db DROP COLUMN dbtype;
                           DELETE FROM bucardo.config WHERE name = 'lock_timeout';
                           DELETE FROM bucardo.schema_version WHERE version > 1" || fail "downgrade"
 before=$(catalog_snapshot)
@@ -77,9 +78,10 @@ expect_out "public.t +DB: src"
 expect_equal "$VERSION" "$(sql bucardo "select max(version) from bucardo.schema_version")" "version after upgrade"
 expect_equal "5" "$(sql bucardo "select count(*) from pg_tables where schemaname = 'bucardo' and tablename in ('customname', 'customcols', 'sync_member_state', 'customcode', 'customcode_map')")" "new tables"
 # (bucardo.sync rows gain the copy_streams column: compared by name;
-# bucardo.relation rows gain vacuum_after_copy, false: compared without it.)
+# bucardo.relation rows gain vacuum_after_copy, false: compared without it;
+# bucardo.db rows gain dbtype, 'postgres': likewise.)
 after=$(catalog_snapshot | grep -v "schema_version" | grep -v "'lock_timeout'" | grep -v "INTO bucardo.sync VALUES" |
-    sed "/INTO bucardo.relation VALUES/s/, false);\$/);/")
+    sed "/INTO bucardo.relation VALUES/s/, false);\$/);/" | sed "/INTO bucardo.db VALUES/s/, 'postgres');\$/);/")
 expect_equal "$(printf '%s\n' "$before" | grep -v schema_version | grep -v "INTO bucardo.sync VALUES")" "$after" "objects kept"
 expect_equal "s" "$(sql bucardo "select string_agg(name, ' ') from bucardo.sync")" "sync kept"
 
@@ -88,6 +90,7 @@ expect_equal "s" "$(sql bucardo "select string_agg(name, ' ') from bucardo.sync"
 psql -X -q -d bucardo -c "ALTER TABLE bucardo.index_rebuild DROP COLUMN primary_key;
     ALTER TABLE bucardo.relation DROP COLUMN vacuum_after_copy;
     DROP TABLE bucardo.customcode_map, bucardo.customcode;
+    ALTER TABLE bucardo.db DROP COLUMN dbtype;
     DELETE FROM bucardo.schema_version WHERE version > 6;
     INSERT INTO bucardo.index_rebuild (sync, db, tablename, indexname, definition)
     VALUES ('s', 'tgt', 'public.t', 'public.t_pkey',

@@ -1,0 +1,260 @@
+/*
+ * engine/drivers/driver_sqlite.c - SQLite targets (libsqlite3): the
+ * database file is the db's dbname and must exist, with the tables (as
+ * for every target, bucardo creates none).  It is opened in WAL mode, so
+ * readers go on while a unit is applied; each unit is one transaction
+ * (BEGIN IMMEDIATE ... COMMIT), and each table operation one prepared
+ * statement run once per row: DELETE ... WHERE key = ? AND ..., or INSERT
+ * INTO t (cols) VALUES (?, ...).  Values are bound as text (NULL as NULL),
+ * so the column's affinity decides how SQLite stores them, as when psql
+ * output is loaded: integers and reals become numbers, the rest keeps
+ * PostgreSQL's text form.  Tables are named without a schema.
+ */
+#include "target_driver.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct LiteConn {
+    sqlite3 *db;
+    sqlite3_stmt *stmt; /* the table operation's statement */
+    char *name;
+} LiteConn;
+
+/* failed - err gets what: SQLite's message. */
+static bool failed(LiteConn *c, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s (SQLite %s)", what, sqlite3_errmsg(c->db), c->name);
+    return false;
+}
+
+static bool exec(LiteConn *c, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return true;
+    snprintf(err, errlen, "%s: %s (SQLite %s)", sql, msg ? msg : sqlite3_errmsg(c->db), c->name);
+    sqlite3_free(msg);
+    return false;
+}
+
+static void lite_close(void *conn)
+{
+    LiteConn *c = conn;
+
+    if (c == NULL)
+        return;
+    sqlite3_finalize(c->stmt);
+    sqlite3_close(c->db);
+    free(c->name);
+    free(c);
+}
+
+static void *lite_open(const DbInfo *db, const TargetConfig *cfg, char *err, size_t errlen)
+{
+    LiteConn *c = xcalloc(1, sizeof(LiteConn));
+
+    (void)cfg;
+    c->name = xstrdup(db->dbname ? db->dbname : "");
+    if (sqlite3_open_v2(c->name, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open SQLite database \"%s\": %s", c->name,
+                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        lite_close(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->db, 60000);
+    if (!exec(c, "PRAGMA journal_mode = WAL", err, errlen)) {
+        lite_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+static bool lite_alive(void *conn)
+{
+    return conn != NULL;
+}
+
+static bool lite_begin(void *conn, char *err, size_t errlen)
+{
+    return exec(conn, "BEGIN IMMEDIATE", err, errlen);
+}
+
+static void put_ident(StrBuf *b, const char *s)
+{
+    strbuf_append(b, "\"");
+    for (; *s; s++) {
+        if (*s == '"')
+            strbuf_append(b, "\"");
+        strbuf_append_len(b, s, 1);
+    }
+    strbuf_append(b, "\"");
+}
+
+static bool lite_table(void *conn, const TableSpec *spec, char *err, size_t errlen)
+{
+    LiteConn *c = conn;
+    StrBuf sql;
+    bool ok;
+
+    strbuf_init(&sql);
+    if (spec->op == 'K') {
+        strbuf_append(&sql, "DELETE FROM ");
+        put_ident(&sql, spec->table);
+        strbuf_append(&sql, " WHERE ");
+        for (int i = 0; i < spec->ncols; i++) {
+            strbuf_append(&sql, i ? " AND " : "");
+            put_ident(&sql, spec->cols[i]);
+            strbuf_printf(&sql, " = ?%d", i + 1);
+        }
+    } else {
+        strbuf_append(&sql, "INSERT INTO ");
+        put_ident(&sql, spec->table);
+        strbuf_append(&sql, " (");
+        for (int i = 0; i < spec->ncols; i++) {
+            strbuf_append(&sql, i ? ", " : "");
+            put_ident(&sql, spec->cols[i]);
+        }
+        strbuf_append(&sql, ") VALUES (");
+        for (int i = 0; i < spec->ncols; i++)
+            strbuf_printf(&sql, "%s?%d", i ? ", " : "", i + 1);
+        strbuf_append(&sql, ")");
+    }
+    sqlite3_finalize(c->stmt);
+    c->stmt = NULL;
+    ok = sqlite3_prepare_v2(c->db, sql.data, -1, &c->stmt, NULL) == SQLITE_OK;
+    if (!ok) {
+        char what[300];
+        snprintf(what, sizeof(what), "table %s", spec->table);
+        failed(c, what, err, errlen);
+    }
+    strbuf_free(&sql);
+    return ok;
+}
+
+static bool lite_rows(void *conn, const TableSpec *spec, int nrows, char **vals, long *affected, char *err,
+                      size_t errlen)
+{
+    LiteConn *c = conn;
+    int nc = spec->ncols;
+
+    for (int r = 0; r < nrows; r++) {
+        sqlite3_reset(c->stmt);
+        for (int i = 0; i < nc; i++) {
+            const char *v = vals[r * nc + i];
+            int rc = v ? sqlite3_bind_text(c->stmt, i + 1, v, -1, SQLITE_STATIC)
+                       : sqlite3_bind_null(c->stmt, i + 1);
+            if (rc != SQLITE_OK)
+                return failed(c, spec->table, err, errlen);
+        }
+        if (sqlite3_step(c->stmt) != SQLITE_DONE) {
+            char what[300];
+            snprintf(what, sizeof(what), "table %s: %s", spec->table, spec->op == 'K' ? "DELETE" : "INSERT");
+            return failed(c, what, err, errlen);
+        }
+        *affected += sqlite3_changes(c->db);
+    }
+    sqlite3_reset(c->stmt);
+    sqlite3_clear_bindings(c->stmt);
+    return true;
+}
+
+static bool lite_table_end(void *conn, const TableSpec *spec, long *affected, char *err, size_t errlen)
+{
+    LiteConn *c = conn;
+
+    (void)spec;
+    (void)affected;
+    (void)err;
+    (void)errlen;
+    sqlite3_finalize(c->stmt);
+    c->stmt = NULL;
+    return true;
+}
+
+static bool lite_empty(void *conn, const TableSpec *spec, char *err, size_t errlen)
+{
+    StrBuf sql;
+    bool ok;
+
+    strbuf_init(&sql);
+    strbuf_append(&sql, "DELETE FROM ");
+    put_ident(&sql, spec->table);
+    ok = exec(conn, sql.data, err, errlen);
+    strbuf_free(&sql);
+    return ok;
+}
+
+static bool lite_commit(void *conn, char *err, size_t errlen)
+{
+    return exec(conn, "COMMIT", err, errlen);
+}
+
+static void lite_rollback(void *conn)
+{
+    LiteConn *c = conn;
+
+    sqlite3_finalize(c->stmt);
+    c->stmt = NULL;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static bool lite_describe(void *conn, const char *schema, const char *table, bool *found, StrList *names,
+                          StrList *types, char *err, size_t errlen)
+{
+    LiteConn *c = conn;
+    sqlite3_stmt *st = NULL;
+
+    (void)schema;
+    *found = false;
+    if (sqlite3_prepare_v2(c->db, "SELECT name, type FROM pragma_table_info(?1)", -1, &st, NULL) != SQLITE_OK)
+        return failed(c, "reading the columns", err, errlen);
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        *found = true;
+        strlist_add(names, (const char *)sqlite3_column_text(st, 0));
+        strlist_add(types, (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return true;
+}
+
+static int lite_is_empty(void *conn, const TableSpec *spec, char *err, size_t errlen)
+{
+    LiteConn *c = conn;
+    sqlite3_stmt *st = NULL;
+    StrBuf sql;
+    int empty = -1;
+
+    strbuf_init(&sql);
+    strbuf_append(&sql, "SELECT NOT EXISTS (SELECT 1 FROM ");
+    put_ident(&sql, spec->table);
+    strbuf_append(&sql, ")");
+    if (sqlite3_prepare_v2(c->db, sql.data, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        empty = sqlite3_column_int(st, 0);
+    else
+        failed(c, sql.data, err, errlen);
+    sqlite3_finalize(st);
+    strbuf_free(&sql);
+    return empty;
+}
+
+const RowDriver ROW_DRIVER_SQLITE = {
+    .is_empty = lite_is_empty,
+    .describe = lite_describe,
+    .kind = "sqlite",
+    .open = lite_open,
+    .alive = lite_alive,
+    .begin = lite_begin,
+    .table = lite_table,
+    .rows = lite_rows,
+    .table_end = lite_table_end,
+    .empty = lite_empty,
+    .commit = lite_commit,
+    .rollback = lite_rollback,
+    .close = lite_close,
+};
