@@ -393,8 +393,8 @@ static void *writer_main(void *arg)
     TargetWriter *w = arg;
     char name[64];
 
-    snprintf(name, sizeof(name), "sync %s target %s", w->sync, w->db.name);
-    log_set_thread_name(name);
+    snprintf(name, sizeof(name), "target %s", w->db.name);
+    log_set_thread_name(w->sync, name);
     for (;;) {
         Msg *m = msgq_pop(w->queue);
         MsgType type = m->type;
