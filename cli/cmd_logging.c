@@ -64,7 +64,8 @@ char *cli_default_log_dir(void)
     const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
     char *dir;
 
-    if (is_writable_dir(DEFAULT_LOG_DIR) || (mkdir(DEFAULT_LOG_DIR, 0755) == 0 && is_writable_dir(DEFAULT_LOG_DIR)))
+    if (is_writable_dir(DEFAULT_LOG_DIR) ||
+        (mkdir(DEFAULT_LOG_DIR, 0755) == 0 && is_writable_dir(DEFAULT_LOG_DIR)))
         return xstrdup(DEFAULT_LOG_DIR);
     if (state && state[0] == '/')
         dir = xasprintf("%s/bucardo", state);
@@ -225,8 +226,8 @@ bool cli_log_setup(CliContext *ctx, LogSetup *s)
         if (dir == NULL) {
             /* Only absolute file settings can be honoured. */
             dir = xstrdup("/");
-            if ((warning_file[0] && warning_file[0] != '/') || (conflict_file[0] && conflict_file[0] != '/') ||
-                (reason_file[0] && reason_file[0] != '/')) {
+            if ((warning_file[0] && warning_file[0] != '/') ||
+                (conflict_file[0] && conflict_file[0] != '/') || (reason_file[0] && reason_file[0] != '/')) {
                 free(dir);
                 return cli_error("no directory for warning_file, log_conflict_file and reason_file:"
                                  " give them absolute paths or a --log-destination directory") == 0;

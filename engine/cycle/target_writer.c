@@ -55,6 +55,10 @@ struct TargetWriter {
     bool in_copy;
     bool copy_counts; /* the COPY in progress counts as inserted rows */
     bool in_txn;
+    /* What the transaction did, for the debug line at COMMIT. */
+    long stmts, copies;
+    unsigned long long bytes;
+    double began;
     char encoding[16]; /* the session's client_encoding, "" until set */
 
     /* Shared, under lock. */
@@ -399,12 +403,20 @@ static void *writer_main(void *arg)
         Msg *m = msgq_pop(w->queue);
         MsgType type = m->type;
 
+        /* Round trips of this transaction: one per statement (BEGIN and the
+         * COPY's end included in theirs). */
+        w->stmts += type == MSG_BEGIN || type == MSG_EXEC || type == MSG_QUERY || type == MSG_CHECK ||
+                    type == MSG_EMPTY || type == MSG_COPY_BEGIN || type == MSG_COMMIT;
         switch (type) {
         case MSG_CONNECT:
             reset(w);
             reply(w, ensure_conn(w, true)); /* the sync thread logs who is left out */
             break;
         case MSG_BEGIN:
+            w->stmts = 1;
+            w->copies = 0;
+            w->bytes = 0;
+            w->began = monotonic_seconds();
             do_begin(w, m->sql);
             (void)stopping(w);
             break;
@@ -432,8 +444,10 @@ static void *writer_main(void *arg)
             if (!w->failed && !stopping(w))
                 w->in_copy = run(w, m->sql, m->sql, PGRES_COPY_IN, false);
             w->copy_counts = m->count;
+            w->copies++;
             break;
         case MSG_DATA:
+            w->bytes += m->chunk->len;
             if (!w->failed && w->in_copy && PQputCopyData(w->conn, m->chunk->data, (int)m->chunk->len) != 1)
                 record_error(w, "COPY data", NULL);
             chunk_release(w->pool, m->chunk);
@@ -441,8 +455,12 @@ static void *writer_main(void *arg)
         case MSG_COPY_END: do_copy_end(w); break;
         case MSG_BARRIER: reply(w, !w->failed); break;
         case MSG_COMMIT:
-            if (!w->failed && w->in_txn)
+            if (!w->failed && w->in_txn) {
                 run(w, "COMMIT", "COMMIT", PGRES_COMMAND_OK, false);
+                log_debug("%s: %ld statement(s) (%ld COPY), %llu bytes of rows, %.1f ms from BEGIN to COMMIT",
+                          w->failed ? "failed at COMMIT" : "committed", w->stmts, w->copies, w->bytes,
+                          (monotonic_seconds() - w->began) * 1000);
+            }
             w->in_txn = false;
             reply(w, !w->failed);
             break;
