@@ -57,10 +57,16 @@ static const HelpEntry HELP[] = {
     {"upgrade", "bucardo upgrade\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.\n"},
-    {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0]\n"
+    {"start", "bucardo start [\"reason\"] [--foreground] [--log-destination DEST ...] [--log-level LEVEL]\n"
+              "      [--log-extension EXT] [--log-separate] [--log-clean] [--log-showline 0|1]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
-              "  runs, or says why it could not start.  The log goes to ./log.bucardo, or to\n"
-              "  syslog with --debugfile=0.  --foreground: do not detach.\n"},
+              "  runs, or says why it could not start.  The log goes to log.bucardo in\n"
+              "  /var/log/bucardo (else ~/.local/state/bucardo), or to every --log-destination:\n"
+              "  a directory, stderr, stdout, syslog or none.  The reason goes to reason_file\n"
+              "  and the log.  --foreground: do not detach.\n"},
+    {"reopen", "bucardo reopen [--piddir DIR]\n"
+               "  Has the running engine reopen its log files (after logrotate moved them):\n"
+               "  sends it SIGUSR2.  With --piddir, the catalog is not needed.\n"},
     {"stop", "bucardo stop [\"reason\"]\n"
              "  Stops the engine and returns once it has exited; each sync finishes or rolls\n"
              "  back the cycle it is running.\n"},
@@ -117,6 +123,7 @@ void cli_usage(void)
     printf("  upgrade                 bring the catalog to this version\n");
     printf("  start | stop | restart  control the engine\n");
     printf("  reload                  have the running engine reread the catalog\n");
+    printf("  reopen                  have the running engine reopen its log files\n");
     printf("  kick SYNC [TIMEOUT]     run syncs now, optionally waiting for the outcome\n");
     printf("  activate | deactivate   turn syncs on or off\n");
     printf("  pause | resume          hold syncs in the running engine\n");
