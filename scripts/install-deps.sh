@@ -11,7 +11,7 @@ PACKAGES=(
     postgresql-15 postgresql-client-15
     python3 time
     valgrind
-    logrotate libsystemd-dev systemd dpkg-dev
+    logrotate systemd dpkg-dev
 )
 
 missing=()

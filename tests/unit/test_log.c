@@ -156,8 +156,8 @@ static void test_level_and_files(void **state)
 static void test_separate(void **state)
 {
     LogOptions o;
-    char *main_path = xasprintf("%s/log.bucardo", dir), *sync_path = xasprintf("%s/log.bucardo.sync.a_b", dir),
-         *text;
+    char *main_path = xasprintf("%s/log.bucardo", dir),
+         *sync_path = xasprintf("%s/log.bucardo.sync.a_b", dir), *text;
     (void)state;
 
     log_options_default(&o);
@@ -223,7 +223,8 @@ static void test_reopen_races_writers(void **state)
     log_close();
     /* Every line exactly once, whole, in some file. */
     for (int r = 0; r <= rotations; r++) {
-        char *p = r < rotations ? xasprintf("%s/old.%d", dir, r) : xstrdup(path), *text = slurp(p), *line, *save;
+        char *p = r < rotations ? xasprintf("%s/old.%d", dir, r) : xstrdup(path), *text = slurp(p), *line,
+             *save;
         files_with_lines += text[0] != '\0';
         for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             long id;
