@@ -123,9 +123,18 @@ static int start_engine(CliContext *ctx, const char *piddir, const LogSetup *ls,
         if (fork() != 0)
             _exit(0);
         if (null >= 0) {
+            /* Like Bucardo, a stdout or stderr log destination keeps
+             * that stream of the terminal `start` ran in. */
+            bool keep_out = false, keep_err = false;
+            for (int i = 0; i < ls->opts.ndests; i++) {
+                keep_out |= strcmp(ls->opts.dests[i], "stdout") == 0;
+                keep_err |= strcmp(ls->opts.dests[i], "stderr") == 0;
+            }
             dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
+            if (!keep_out)
+                dup2(null, 1);
+            if (!keep_err)
+                dup2(null, 2);
             if (null > 2)
                 close(null);
         }

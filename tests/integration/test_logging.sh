@@ -110,6 +110,58 @@ cmp -s <(grep -c applied "$L/log.bucardo.main") <(grep -c applied "$TEST_DIR/sec
     fail "the two destinations differ"
 [ -f "$L/log.bucardo" ] && fail "log.bucardo written besides log.bucardo.main"
 
+# --- stderr and stdout destinations: the engine keeps those streams of `start`
+fresh
+"$BUCARDO" start --log-destination stdout --log-destination "$L" >"$TEST_DIR/engine.stdout" 2>/dev/null ||
+    fail "start with --log-destination stdout"
+run_ok psql -X -q -d a -c "INSERT INTO item VALUES (50, 'v50')"
+wait_synced a b 30 item
+sleep 0.3
+run_ok "$BUCARDO" stop
+grep -q "applied 1 change" "$L/log.bucardo" || fail "stdout+dir: nothing in the directory"
+grep -q "applied 1 change" "$TEST_DIR/engine.stdout" || fail "--log-destination stdout: no line on start's stdout"
+"$BUCARDO" start --log-destination stderr 2>"$TEST_DIR/engine.stderr" >/dev/null ||
+    fail "start with --log-destination stderr"
+run_ok psql -X -q -d a -c "INSERT INTO item VALUES (51, 'v51')"
+wait_synced a b 30 item
+sleep 0.3
+run_ok "$BUCARDO" stop
+grep -q "applied 1 change" "$TEST_DIR/engine.stderr" || fail "--log-destination stderr: no line on start's stderr"
+
+# --- syslog, with syslog_facility: a datagram socket in /dev/log plays syslogd
+if [ "$(id -u)" -eq 0 ] && [ ! -e /dev/log ]; then
+    python3 - "$TEST_DIR/syslog.msgs" <<'EOF' &
+import socket, sys, os
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+s.settimeout(60)
+with open(sys.argv[1], "a", buffering=1) as out:
+    try:
+        while not os.path.exists(sys.argv[1] + ".stop"):
+            try:
+                out.write(s.recv(8192).decode(errors="replace") + "\n")
+            except socket.timeout:
+                break
+    finally:
+        os.unlink("/dev/log")
+EOF
+    SYSLOGD=$!
+    for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
+    [ -S /dev/log ] || fail "could not make /dev/log"
+    setting syslog_facility LOG_LOCAL3
+    run_engine --log-destination syslog
+    setting syslog_facility LOG_LOCAL1
+    touch "$TEST_DIR/syslog.msgs.stop"
+    python3 -c "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'x', '/dev/log')"
+    wait "$SYSLOGD"
+    [ -e /dev/log ] && fail "/dev/log left behind"
+    # LOG_LOCAL3 (19) * 8 + LOG_INFO (6) = 158
+    grep -Eq "^<158>.*bucardo\[[0-9]+\]: sync s: applied 1 change" "$TEST_DIR/syslog.msgs" ||
+        fail "no syslog line at local3.info: $(head -3 "$TEST_DIR/syslog.msgs")"
+else
+    echo "SKIP: syslog (needs root and no /dev/log of a running syslogd)"
+fi
+
 # --- --log-separate: the sync's lines in log.bucardo.sync.s
 fresh
 run_engine --log-separate
