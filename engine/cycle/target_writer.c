@@ -239,7 +239,7 @@ static bool ensure_conn(TargetWriter *w, bool quiet)
         free(lit);
         if (!ok)
             return false;
-        log_info("connected to target %s", w->db.name);
+        log_verbose("connected to target %s", w->db.name);
         w->encoding[0] = '\0';
     }
     return true;

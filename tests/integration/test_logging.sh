@@ -37,6 +37,15 @@ grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \[[0-9]+\] INFO
     fail "default line format: $(grep applied "$L/log.bucardo")"
 grep -q "DEBUG" "$L/log.bucardo" && fail "DEBUG lines at log_level normal"
 
+grep -q "connected to source a" "$L/log.bucardo" && fail "a VERBOSE line at log_level normal"
+
+# --- verbose adds the connections, not the debug lines
+fresh
+setting log_level verbose
+run_engine
+grep -Eq 'VERBOSE: sync s: connected to source a' "$L/log.bucardo" || fail "no VERBOSE line at log_level verbose"
+grep -q "DEBUG" "$L/log.bucardo" && fail "DEBUG lines at log_level verbose"
+
 # --- every part off, log_level debug: "role: message", and debug lines
 fresh
 setting log_showtime 0
