@@ -184,10 +184,10 @@ bool cli_log_setup(CliContext *ctx, LogSetup *s)
         long n;
         if (strcmp(name, "log_level") == 0 && ctx->log_level == NULL)
             ok = log_level_parse(value, &o->level) ||
-                 cli_error("setting log_level is \"%s\", not terse, normal, verbose or debug", value) != 0;
+                 cli_error("setting log_level is \"%s\", not terse, normal, verbose or debug", value) == 0;
         else if (strcmp(name, "log_showtime") == 0) {
             ok = parse_int(value, 0, 3, &n) ||
-                 cli_error("setting log_showtime is \"%s\", not 0, 1, 2 or 3", value) != 0;
+                 cli_error("setting log_showtime is \"%s\", not 0, 1, 2 or 3", value) == 0;
             o->showtime = (int)n;
         } else if (strcmp(name, "log_showpid") == 0)
             ok = flag_setting(name, value, &o->showpid);
@@ -204,7 +204,7 @@ bool cli_log_setup(CliContext *ctx, LogSetup *s)
         else if (strcmp(name, "syslog_facility") == 0)
             ok = log_facility_parse(value, &o->syslog_facility) ||
                  cli_error("setting syslog_facility is \"%s\", not LOG_LOCAL0..7, LOG_USER or LOG_DAEMON",
-                           value) != 0;
+                           value) == 0;
         else if (strcmp(name, "warning_file") == 0)
             warning_file = keep(s, xstrdup(value));
         else if (strcmp(name, "log_conflict_file") == 0)

@@ -106,6 +106,11 @@ run_fail "$BUCARDO" set log_level=loud
 run_fail "$BUCARDO" set syslog_facility=LOG_NOPE
 run_fail "$BUCARDO" start --log-level=loud
 expect_err "log-level"
+# A catalog edited by hand: the start refuses the bad value, naming it.
+sql bucardo "update bucardo.config set setting = '9' where name = 'log_showtime'" >/dev/null
+run_fail "$BUCARDO" start
+expect_err "log_showtime"
+sql bucardo "update bucardo.config set setting = '3' where name = 'log_showtime'" >/dev/null
 run_fail "$BUCARDO" start --log-destination="$TEST_DIR/nonexistent"
 expect_err "not a writable directory"
 [ -z "$(engine_pid)" ] || fail "an engine started after a refused start"
