@@ -57,8 +57,9 @@ static const HelpEntry HELP[] = {
     {"upgrade", "bucardo upgrade\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.\n"},
-    {"start", "bucardo start [\"reason\"] [--foreground] [--log-destination DEST ...] [--log-level LEVEL]\n"
-              "      [--log-extension EXT] [--log-separate] [--log-clean] [--log-showline 0|1]\n"
+    {"start", "bucardo start [\"reason\"] [--foreground] [--log-destination DEST ...]\n"
+              "      [--log-level LEVEL] [--log-extension EXT] [--log-separate] [--log-clean]\n"
+              "      [--log-showline 0|1]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to log.bucardo in\n"
               "  /var/log/bucardo (else ~/.local/state/bucardo), or to every --log-destination:\n"
