@@ -564,6 +564,14 @@ int daemon_run(const DaemonConfig *cfg)
             log_info("reloading the catalog");
             do_reload = !reload(&c);
         }
+        /* A connection that died under a statement (the server restarted
+         * right after we reconnected) has no socket left to poll: without
+         * this, the reload would be retried on it every second for ever. */
+        if (c.cat && PQstatus(c.cat) != CONNECTION_OK && !stop) {
+            log_warn("lost the catalog connection; reconnecting");
+            PQfinish(c.cat);
+            c.cat = NULL;
+        }
     }
     notify_systemd("STOPPING=1");
     log_info("stopping");
