@@ -134,12 +134,16 @@ sleep 0.3
 run_ok "$BUCARDO" stop
 grep -q "applied 1 change" "$L/log.bucardo" || fail "stdout+dir: nothing in the directory"
 grep -q "applied 1 change" "$TEST_DIR/engine.stdout" || fail "--log-destination stdout: no line on start's stdout"
+# (no directory, here and for syslog below: the relative file settings
+# would go to the machine's default directory; give them this test's)
+for f in reason_file warning_file log_conflict_file; do run_ok "$BUCARDO" set "$f=$TEST_DIR/$f"; done
 "$BUCARDO" start --log-destination stderr 2>"$TEST_DIR/engine.stderr" >/dev/null ||
     fail "start with --log-destination stderr"
 run_ok psql -X -q -d a -c "INSERT INTO item VALUES (51, 'v51')"
 wait_synced a b 30 item
 sleep 0.3
 run_ok "$BUCARDO" stop
+[ -s "$TEST_DIR/reason_file" ] || fail "no reason_file at its absolute path"
 grep -q "applied 1 change" "$TEST_DIR/engine.stderr" || fail "--log-destination stderr: no line on start's stderr"
 
 # --- syslog, with syslog_facility: a datagram socket in /dev/log plays syslogd
@@ -175,6 +179,9 @@ EOF
 else
     echo "SKIP: syslog (needs root and no /dev/log of a running syslogd)"
 fi
+
+run_ok "$BUCARDO" set reason_file=bucardo.restart.reason.txt warning_file=bucardo.warning.log \
+    log_conflict_file=bucardo_conflict.log
 
 # --- --log-separate: the sync's lines in log.bucardo.sync.s
 fresh
