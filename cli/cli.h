@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
 #include "pgconn.h"
 #include "util.h"
 
@@ -19,39 +20,50 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_ERROR = 2 };
 
 /* The parsed command line (options from ~/.bucardorc first, then argv). */
 typedef struct CliContext {
-    ConnParams catalog;      /* --dbhost --dbport --dbuser --dbname --dbpass */
-    const char *piddir;      /* --piddir */
-    const char *relgroup;    /* --relgroup */
-    const char *db;          /* --db */
-    const char *debugfile;   /* --debugfile */
-    bool batch;              /* --batch: no questions */
-    bool force;              /* --force */
-    bool foreground;         /* --foreground / -f */
-    int verbose;             /* --verbose, repeatable */
-    int quiet;               /* --quiet, repeatable */
-    bool repair;             /* --repair (compare) */
-    bool json;               /* --json (compare, status) */
-    int debug;               /* --debug (repeatable) or env BUCARDO_DEBUG */
-    bool dryrun;             /* --dryrun: roll back instead of committing */
-    bool confirm;            /* --confirm or env BUCARDO_CONFIRM: ask before committing */
-    bool notimer;            /* --notimer (kick): no progress bar or timer */
-    bool showdays;           /* --show-days (status): "3d 12h" */
-    bool compress;           /* --compress (status): no blanks in times */
-    int exit_on_nosync;      /* --exit-on-nosync 1, --no-exit-on-nosync 0, unset -1 */
-    long sort;               /* --sort=N (status): +-1..9, 0 unset */
-    long retry;              /* --retry=N (kick) */
-    long retry_sleep;        /* --retry-sleep=S (kick) */
-    const char *tsep;        /* --tsep: thousands separator, NULL: the locale's or ',' */
-    int sendmail;            /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
-    bool finish;             /* --finish (upgrade: drop Bucardo's saved objects) */
-    StrList tables;          /* -t: only these tables */
-    StrList exclude_tables;  /* -T */
-    StrList schemas;         /* -n */
-    StrList exclude_schemas; /* -N */
-    StrList words;           /* the verb, object kind, names, key=value pairs */
-    StrList owned;           /* option values read from files (kept alive) */
-    PGconn *cat;             /* open catalog connection, or NULL */
-    StrBuf said;             /* cli_say's lines, printed once the transaction commits */
+    ConnParams catalog;        /* --dbhost --dbport --dbuser --dbname --dbpass */
+    const char *piddir;        /* --piddir */
+    const char *relgroup;      /* --relgroup */
+    const char *db;            /* --db */
+    const char *debugfile;     /* --debugfile (legacy: 0 means no log) */
+    const char *debugdir;      /* --debugdir (legacy --log-destination DIR) */
+    const char *debugsyslog;   /* --debugsyslog (legacy: 1 adds syslog) */
+    const char *cleandebugs;   /* --cleandebugs (legacy --log-clean) */
+    StrList log_dests;         /* --log-destination, repeatable */
+    bool log_dests_rc;         /* log_dests came from the rc file (the command line replaces them) */
+    bool reading_rc;           /* options being applied come from the rc file */
+    const char *log_extension; /* --log-extension */
+    bool log_separate;         /* --log-separate */
+    bool log_clean;            /* --log-clean */
+    const char *log_level;     /* --log-level: overrides the log_level setting */
+    const char *log_showline;  /* --log-showline: overrides log_showline */
+    bool batch;                /* --batch: no questions */
+    bool force;                /* --force */
+    bool foreground;           /* --foreground / -f */
+    int verbose;               /* --verbose, repeatable */
+    int quiet;                 /* --quiet, repeatable */
+    bool repair;               /* --repair (compare) */
+    bool json;                 /* --json (compare, status) */
+    int debug;                 /* --debug (repeatable) or env BUCARDO_DEBUG */
+    bool dryrun;               /* --dryrun: roll back instead of committing */
+    bool confirm;              /* --confirm or env BUCARDO_CONFIRM: ask before committing */
+    bool notimer;              /* --notimer (kick): no progress bar or timer */
+    bool showdays;             /* --show-days (status): "3d 12h" */
+    bool compress;             /* --compress (status): no blanks in times */
+    int exit_on_nosync;        /* --exit-on-nosync 1, --no-exit-on-nosync 0, unset -1 */
+    long sort;                 /* --sort=N (status): +-1..9, 0 unset */
+    long retry;                /* --retry=N (kick) */
+    long retry_sleep;          /* --retry-sleep=S (kick) */
+    const char *tsep;          /* --tsep: thousands separator, NULL: the locale's or ',' */
+    int sendmail;              /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
+    bool finish;               /* --finish (upgrade: drop Bucardo's saved objects) */
+    StrList tables;            /* -t: only these tables */
+    StrList exclude_tables;    /* -T */
+    StrList schemas;           /* -n */
+    StrList exclude_schemas;   /* -N */
+    StrList words;             /* the verb, object kind, names, key=value pairs */
+    StrList owned;             /* option values read from files (kept alive) */
+    PGconn *cat;               /* open catalog connection, or NULL */
+    StrBuf said;               /* cli_say's lines, printed once the transaction commits */
 } CliContext;
 
 /* A command handler: argv holds the words after the verb and object kind. */
@@ -155,6 +167,25 @@ int cmd_set(CliContext *ctx, int argc, char **argv);
 int cmd_start(CliContext *ctx, int argc, char **argv);
 int cmd_check(CliContext *ctx, int argc, char **argv);
 int cmd_stop(CliContext *ctx, int argc, char **argv);
+int cmd_reopen(CliContext *ctx, int argc, char **argv);
+
+/* The engine's log as `start` hands it over (cli/cmd_logging.c). */
+typedef struct LogSetup {
+    LogOptions opts;         /* its strings are owned below */
+    const char *reason_file; /* absolute, or NULL when the setting is empty */
+    StrList owned;
+} LogSetup;
+
+/* cli_log_setup - the log options and settings, from the command line and
+ * the open catalog; false after printing why not. */
+bool cli_log_setup(CliContext *ctx, LogSetup *s) MUST_CHECK;
+void log_setup_free(LogSetup *s);
+/* cli_default_log_dir - /var/log/bucardo, else the documented fallback
+ * (created); xmalloc'd, NULL when there is none. */
+char *cli_default_log_dir(void);
+/* cli_reason_write - `start`/`stop` with their reason words: overwrite
+ * reason_file and append to its .log (Bucardo's format). */
+bool cli_reason_write(const char *reason_file, const char *event, int argc, char **argv) MUST_CHECK;
 int cmd_restart(CliContext *ctx, int argc, char **argv);
 int cmd_reload(CliContext *ctx, int argc, char **argv);
 int cmd_kick(CliContext *ctx, int argc, char **argv);

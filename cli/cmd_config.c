@@ -34,6 +34,9 @@ typedef struct SettingSpec {
 } SettingSpec;
 
 static const char *const LOG_LEVELS[] = {"terse", "normal", "verbose", "debug", NULL};
+static const char *const FACILITIES[] = {"LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2", "LOG_LOCAL3",
+                                         "LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
+                                         "LOG_USER",   "LOG_DAEMON", NULL};
 static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bucardo_skip",
                                          "bucardo_random", "bucardo_latest", "bucardo_latest_all_tables",
                                          "bucardo_abort",  "bucardo_custom", NULL};
@@ -53,11 +56,17 @@ static const SettingSpec SETTING_TYPES[] = {
     {"retry_delay", S_NUMBER, 0, 0, NULL},
     {"retry_delay_max", S_NUMBER, 0, 0, NULL},
     {"kick_sleep", S_NUMBER, 0, 0, NULL},
-    {"log_showtime", S_BOOL, 0, 0, NULL},
+    {"log_showtime", S_INT, 0, 3, NULL},
     {"log_level", S_WORD, 0, 0, LOG_LEVELS},
     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
     {"lock_timeout", S_DURATION, 0, 0, NULL},
     {"conn_idle_timeout", S_INT, 0, 86400, NULL},
+    {"log_showpid", S_BOOL, 0, 0, NULL},
+    {"log_showlevel", S_BOOL, 0, 0, NULL},
+    {"log_showline", S_BOOL, 0, 0, NULL},
+    {"log_microsecond", S_BOOL, 0, 0, NULL},
+    {"log_showsyncname", S_BOOL, 0, 0, NULL},
+    {"syslog_facility", S_WORD, 0, 0, FACILITIES},
 };
 
 /* is_duration - a PostgreSQL time setting above zero: digits, then

@@ -5,7 +5,8 @@
  * `start` forks the engine (double fork, new session, stdio to /dev/null)
  * and waits on a pipe until the engine says it is running or why it is not,
  * so a failure to start is reported here with a non-zero exit.  `stop`
- * signals the engine and returns only once it has exited.  The other
+ * signals the engine and returns only once it has exited.  Both write
+ * their reason to reason_file (cmd_logging.c), which the engine logs.  The other
  * commands are NOTIFYs on the catalog, which the engine LISTENs to.
  */
 #include <errno.h>
@@ -48,12 +49,34 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* start_engine - fork the daemon; returns the exit code. */
-static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
+/* describe_log - where the log goes, for messages (xmalloc'd). */
+static char *describe_log(const LogOptions *o)
 {
-    DaemonConfig cfg = {
-        .catalog = ctx->catalog, .piddir = piddir, .reason = reason, .sendmail = ctx->sendmail != 0};
-    char cwd[4096], *logfile = NULL, buf[512];
+    StrBuf b;
+
+    strbuf_init(&b);
+    for (int i = 0; i < o->ndests; i++) {
+        const char *d = o->dests[i];
+        bool special = strcmp(d, "stderr") == 0 || strcmp(d, "stdout") == 0 || strcmp(d, "syslog") == 0 ||
+                       strcmp(d, "none") == 0;
+        strbuf_printf(&b, "%s%s%s%s%s", b.len ? ", " : "", d, special ? "" : "/log.bucardo",
+                      !special && o->extension ? "." : "", !special && o->extension ? o->extension : "");
+    }
+    if (b.len == 0)
+        strbuf_append(&b, "none");
+    return b.data;
+}
+
+/* start_engine - fork the daemon; returns the exit code. */
+static int start_engine(CliContext *ctx, const char *piddir, const LogSetup *ls, const char *reason)
+{
+    DaemonConfig cfg = {.catalog = ctx->catalog,
+                        .piddir = piddir,
+                        .log = ls->opts,
+                        .reason_file = ls->reason_file,
+                        .reason = reason,
+                        .sendmail = ctx->sendmail != 0};
+    char *logfile = describe_log(&ls->opts), buf[512];
     int fds[2], status;
     ssize_t n, got = 0;
     pid_t child;
@@ -62,13 +85,6 @@ static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
         cfg.catalog.user = "bucardo";
     if (cfg.catalog.dbname == NULL)
         cfg.catalog.dbname = "bucardo";
-    if (ctx->debugfile && strcmp(ctx->debugfile, "0") == 0)
-        logfile = NULL;
-    else if (getcwd(cwd, sizeof(cwd)) != NULL)
-        logfile = xasprintf("%s/log.bucardo", cwd);
-    else
-        return cli_error("cannot find the current directory for log.bucardo");
-    cfg.logfile = logfile;
     if (ctx->foreground) {
         /* The engine runs here; a reporter thread shows its table copies on
          * stdout (a bar on a terminal, a line a second otherwise) until
@@ -76,7 +92,7 @@ static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
         CopyReporter *rep;
         int code;
         cfg.ready_fd = -1;
-        printf("Starting Bucardo in the foreground (log: %s)\n", logfile ? logfile : "syslog");
+        printf("Starting Bucardo in the foreground (log: %s)\n", logfile);
         fflush(stdout);
         rep = copy_reporter_start(&cfg.catalog, stdout, 1);
         if (rep == NULL)
@@ -87,7 +103,7 @@ static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
         if (code == 0)
             printf("Bucardo stopped\n");
         else
-            cli_error("the engine exited with status %d (see %s)", code, logfile ? logfile : "syslog");
+            cli_error("the engine exited with status %d (see %s)", code, logfile);
         free(logfile);
         return code;
     }
@@ -108,9 +124,18 @@ static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
         if (fork() != 0)
             _exit(0);
         if (null >= 0) {
+            /* Like Bucardo, a stdout or stderr log destination keeps
+             * that stream of the terminal `start` ran in. */
+            bool keep_out = false, keep_err = false;
+            for (int i = 0; i < ls->opts.ndests; i++) {
+                keep_out |= strcmp(ls->opts.dests[i], "stdout") == 0;
+                keep_err |= strcmp(ls->opts.dests[i], "stderr") == 0;
+            }
             dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
+            if (!keep_out)
+                dup2(null, 1);
+            if (!keep_err)
+                dup2(null, 2);
             if (null > 2)
                 close(null);
         }
@@ -123,13 +148,16 @@ static int start_engine(CliContext *ctx, const char *piddir, const char *reason)
         got += n;
     close(fds[0]);
     buf[got] = '\0';
-    free(logfile);
     if (strncmp(buf, "OK", 2) != 0) {
         char *nl = strchr(buf, '\n');
         if (nl)
             *nl = '\0';
-        return cli_error("the engine did not start: %s", got ? buf : "it exited at once (see log.bucardo)");
+        cli_error("the engine did not start: %s%s%s", got ? buf : "it exited at once (see ",
+                  got ? "" : logfile, got ? "" : ")");
+        free(logfile);
+        return EXIT_FAIL;
     }
+    free(logfile);
     return EXIT_OK;
 }
 
@@ -138,9 +166,11 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
     char *piddir;
     long pid;
     int code;
+    LogSetup ls = {0};
 
     if (argc > 1)
-        return cli_error("usage: bucardo start [\"reason\"] [--foreground] [--debugfile=0] [--sendmail=0]");
+        return cli_error(
+            "usage: bucardo start [\"reason\"] [--foreground] [--sendmail=0] [--log-destination DEST ...]");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
     piddir = engine_piddir(ctx);
@@ -153,6 +183,11 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
             return any < 0 ? EXIT_FAIL : cli_error("no active syncs, so not starting (--exit-on-nosync)");
         }
     }
+    if (piddir != NULL && !cli_log_setup(ctx, &ls)) {
+        log_setup_free(&ls);
+        free(piddir);
+        piddir = NULL;
+    }
     cli_finish(ctx, EXIT_OK); /* the engine opens its own connections */
     if (piddir == NULL)
         return EXIT_FAIL;
@@ -160,17 +195,25 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
     pid = daemon_running_pid(piddir);
     if (pid > 0) {
         free(piddir);
+        log_setup_free(&ls);
         return cli_error("Bucardo is already running (pid %ld); use 'bucardo restart' or 'bucardo stop'",
                          pid);
     }
     if (access(piddir, W_OK) != 0) {
         cli_error("cannot write to the piddir %s: %s", piddir, strerror(errno));
         free(piddir);
+        log_setup_free(&ls);
+        return EXIT_FAIL;
+    }
+    if (!cli_reason_write(ls.reason_file, "start", argc, argv)) {
+        free(piddir);
+        log_setup_free(&ls);
         return EXIT_FAIL;
     }
     cli_info(ctx, "Starting Bucardo\n");
-    code = start_engine(ctx, piddir, argc > 0 ? argv[0] : NULL);
+    code = start_engine(ctx, piddir, &ls, argc > 0 ? argv[0] : NULL);
     free(piddir);
+    log_setup_free(&ls);
     return code;
 }
 
@@ -215,6 +258,7 @@ int cmd_stop(CliContext *ctx, int argc, char **argv)
 {
     char *piddir;
     int code;
+    LogSetup ls;
 
     if (argc > 1)
         return cli_error("usage: bucardo stop [\"reason\"]");
@@ -223,6 +267,15 @@ int cmd_stop(CliContext *ctx, int argc, char **argv)
     piddir = engine_piddir(ctx);
     if (piddir == NULL)
         return EXIT_FAIL;
+    /* The reason goes where a start with the same options put its own. */
+    if (argc > 0 && daemon_running_pid(piddir) > 0) {
+        bool ok = cli_log_setup(ctx, &ls) && cli_reason_write(ls.reason_file, "stop", argc, argv);
+        log_setup_free(&ls);
+        if (!ok) {
+            free(piddir);
+            return EXIT_FAIL;
+        }
+    }
     code = stop_engine(ctx, piddir, false, argc > 0 ? argv[0] : NULL);
     free(piddir);
     return code;

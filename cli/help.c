@@ -75,12 +75,19 @@ static const HelpEntry HELP[] = {
                 "  and objects are kept in schema bucardo5.  --dryrun: say what would be\n"
                 "  converted and what cannot be, change nothing.  --finish: drop schema\n"
                 "  bucardo5 everywhere (README, Switching from Bucardo).\n"},
-    {"start", "bucardo start [\"reason\"] [--foreground] [--debugfile=0] [--sendmail=0]\n"
+    {"start", "bucardo start [\"reason\"] [--foreground] [--log-destination DEST ...]\n"
+              "      [--log-level LEVEL] [--log-extension EXT] [--log-separate] [--log-clean]\n"
+              "      [--log-showline 0|1] [--sendmail=0] [--exit-on-nosync]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
-              "  runs, or says why it could not start.  The log goes to ./log.bucardo, or to\n"
-              "  syslog with --debugfile=0.  --foreground: do not detach.  Mail alerts (start,\n"
-              "  stop, a sync Bad or Good again, overdue, expired, a member behind) go to\n"
-              "  default_email_to unless --sendmail=0; the reason is in the start mail.\n"},
+              "  runs, or says why it could not start.  The log goes to log.bucardo in\n"
+              "  /var/log/bucardo (else ~/.local/state/bucardo), or to every --log-destination:\n"
+              "  a directory, stderr, stdout, syslog or none.  The reason goes to reason_file\n"
+              "  and the log.  --foreground: do not detach.  Mail alerts (start, stop, a sync\n"
+              "  Bad or Good again, overdue, expired, a member behind) go to default_email_to\n"
+              "  unless --sendmail=0; the reason is in the start mail.\n"},
+    {"reopen", "bucardo reopen [--piddir DIR]\n"
+               "  Has the running engine reopen its log files (after logrotate moved them):\n"
+               "  sends it SIGUSR2.  With --piddir, the catalog is not needed.\n"},
     {"stop", "bucardo stop [\"reason\"]\n"
              "  Stops the engine and returns once it has exited; each sync finishes or rolls\n"
              "  back the cycle it is running.  The reason is in the stop mail.\n"},
@@ -182,6 +189,7 @@ void cli_usage(void)
     printf("  stop [\"reason\"]         stop the engine\n");
     printf("  restart [\"reason\"]      stop, then start\n");
     printf("  reload [config]         have the running engine reread the catalog\n");
+    printf("  reopen                  have the running engine reopen its log files\n");
     printf("  ping [TIMEOUT]          check that the engine answers (Nagios OK/CRITICAL)\n");
     printf("  kick SYNC... [TIMEOUT]  run syncs now, optionally waiting for the outcome\n");
     printf("  activate SYNC... [T]    turn syncs on (T: wait for the engine)\n");

@@ -63,7 +63,16 @@ typedef enum OptId {
     O_EXIT_ON_NOSYNC,
     O_NO_EXIT_ON_NOSYNC,
     O_SENDMAIL,
-    O_FINISH
+    O_FINISH,
+    O_LOG_DEST,
+    O_LOG_SEPARATE,
+    O_LOG_EXTENSION,
+    O_LOG_CLEAN,
+    O_LOG_LEVEL,
+    O_LOG_SHOWLINE,
+    O_DEBUGDIR,
+    O_DEBUGSYSLOG,
+    O_CLEANDEBUGS
 } OptId;
 
 typedef struct OptSpec {
@@ -117,6 +126,15 @@ static const OptSpec OPTIONS[] = {
     {O_NO_EXIT_ON_NOSYNC, OPT_FLAG, {"no-exit-on-nosync"}, 0},
     {O_SENDMAIL, OPT_BOOL, {"sendmail"}, 0},
     {O_FINISH, OPT_FLAG, {"finish"}, 0},
+    {O_LOG_DEST, OPT_VALUE, {"log-destination", "log-dest", "logdest"}, 0},
+    {O_LOG_SEPARATE, OPT_FLAG, {"log-separate", "log-sep", "logseparate", "debugfilesep"}, 0},
+    {O_LOG_EXTENSION, OPT_VALUE, {"log-extension", "log-ext", "logextension", "debugname"}, 0},
+    {O_LOG_CLEAN, OPT_FLAG, {"log-clean", "logclean"}, 0},
+    {O_LOG_LEVEL, OPT_VALUE, {"log-level", "loglevel"}, 0},
+    {O_LOG_SHOWLINE, OPT_VALUE, {"log-showline", "log-show-line", "logshowline"}, 0},
+    {O_DEBUGDIR, OPT_VALUE, {"debugdir"}, 0},
+    {O_DEBUGSYSLOG, OPT_VALUE, {"debugsyslog"}, 0},
+    {O_CLEANDEBUGS, OPT_VALUE, {"cleandebugs"}, 0},
 };
 #define NOPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -243,6 +261,7 @@ static const Command COMMANDS[] = {
     {"list", "all", cmd_list_all},
     {"start", NULL, cmd_start},
     {"stop", NULL, cmd_stop},
+    {"reopen", NULL, cmd_reopen},
     {"restart", NULL, cmd_restart},
     {"reload", NULL, cmd_reload},
     {"kick", NULL, cmd_kick},
@@ -330,6 +349,23 @@ static bool apply_option(CliContext *ctx, OptId id, const char *value, const cha
         break;
     case O_SENDMAIL: ctx->sendmail = value == NULL || strcmp(value, "1") == 0 ? 1 : 0; break;
     case O_FINISH: ctx->finish = true; break;
+    case O_LOG_DEST:
+        /* Repeatable; the command line's replace the rc file's. */
+        if (!ctx->reading_rc && ctx->log_dests_rc) {
+            strlist_free(&ctx->log_dests);
+            ctx->log_dests_rc = false;
+        }
+        strlist_add(&ctx->log_dests, value);
+        ctx->log_dests_rc |= ctx->reading_rc;
+        break;
+    case O_LOG_SEPARATE: ctx->log_separate = true; break;
+    case O_LOG_EXTENSION: ctx->log_extension = value; break;
+    case O_LOG_CLEAN: ctx->log_clean = true; break;
+    case O_LOG_LEVEL: ctx->log_level = value; break;
+    case O_LOG_SHOWLINE: ctx->log_showline = value; break;
+    case O_DEBUGDIR: ctx->debugdir = value; break;
+    case O_DEBUGSYSLOG: ctx->debugsyslog = value; break;
+    case O_CLEANDEBUGS: ctx->cleandebugs = value; break;
     case O_HELP:
     case O_VERSION:
     case O_BUCARDORC:
@@ -463,7 +499,19 @@ static void warn_unused_key(StrList *warned, const char *path, int lineno, const
  * it uses with a bad value is an error.  A missing default file is fine; a
  * missing named file is an error.
  */
+static bool read_rcfile_lines(CliContext *ctx, const char *path, bool must_exist);
+
 static bool read_rcfile(CliContext *ctx, const char *path, bool must_exist)
+{
+    bool ok;
+
+    ctx->reading_rc = true;
+    ok = read_rcfile_lines(ctx, path, must_exist);
+    ctx->reading_rc = false;
+    return ok;
+}
+
+static bool read_rcfile_lines(CliContext *ctx, const char *path, bool must_exist)
 {
     FILE *f = fopen(path, "r");
     char line[4096];
@@ -590,6 +638,7 @@ static void context_free(CliContext *ctx)
     strlist_free(&ctx->exclude_schemas);
     strlist_free(&ctx->words);
     strlist_free(&ctx->owned);
+    strlist_free(&ctx->log_dests);
     strbuf_free(&ctx->said);
 }
 

@@ -5,6 +5,7 @@
 #ifndef BUCARDO_DAEMON_H
 #define BUCARDO_DAEMON_H
 
+#include "log.h"
 #include "pgconn.h"
 
 /* Control channels on the catalog database (payload: a sync name). */
@@ -35,15 +36,18 @@
 typedef struct DaemonConfig {
     ConnParams catalog; /* user and dbname filled in */
     const char *piddir;
-    const char *logfile; /* absolute path, or NULL for syslog */
-    int ready_fd;        /* gets "OK\n" or an error line once running; -1: none */
-    const char *reason;  /* `bucardo start "reason"`, for the start mail; NULL: none */
-    bool sendmail;       /* --sendmail: mail alerts (when default_email_to is set) */
+    LogOptions log;          /* where the log goes and how its lines look */
+    const char *reason_file; /* absolute path of reason_file (the stop reason is read there), or NULL */
+    const char *reason;      /* `start "reason"`, logged at start, or NULL */
+    int ready_fd;            /* gets "OK\n" or an error line once running; -1: none */
+    bool sendmail;           /* --sendmail: mail alerts (when default_email_to is set) */
 } DaemonConfig;
 
 /*
  * daemon_run - run the engine until SIGTERM/SIGINT; returns the process
- * exit code.  Removes its pid file on the way out.
+ * exit code.  Removes its pid file on the way out.  SIGHUP reloads,
+ * SIGUSR2 reopens the log files (Bucardo's signal for it).  Under systemd
+ * (NOTIFY_SOCKET) it reports READY=1 once running and STOPPING=1.
  */
 int daemon_run(const DaemonConfig *cfg);
 

@@ -223,3 +223,30 @@ VALUES ('flatfile_dir', '.', 'Directory the flat-file targets (type flatpg, flat
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (14);
+
+-- @@SECTION 15@@
+-- The engine log's settings (Bucardo's log_*, syslog_facility, warning_file,
+-- log_conflict_file; README.md, Logging).  log_showtime becomes Bucardo's
+-- 0..3 (it was a boolean whose 1 meant local time): a 1 left by an older
+-- catalog, which meant local time, becomes 3.
+UPDATE bucardo.config SET setting = '3',
+       about = 'Timestamps in the engine log: 0 none, 1 epoch seconds, 2 UTC, 3 local time'
+ WHERE name = 'log_showtime' AND setting = '1';
+UPDATE bucardo.config
+   SET about = 'Timestamps in the engine log: 0 none, 1 epoch seconds, 2 UTC, 3 local time'
+ WHERE name = 'log_showtime';
+INSERT INTO bucardo.config (name, setting, about) VALUES
+    ('log_showpid',       '1', 'Show the engine''s pid in each log line'),
+    ('log_showlevel',     '1', 'Show the level (ERROR, WARNING, INFO, VERBOSE, DEBUG) in each log line'),
+    ('log_showline',      '0', 'Show the source file and line of each log line'),
+    ('log_microsecond',   '0', 'Show microseconds in the log''s timestamps'),
+    ('log_timer_format',  '',  'strftime format of the log''s timestamps (empty: %Y-%m-%d %H:%M:%S)'),
+    ('log_showsyncname',  '1', 'Show the sync''s name with the role of the thread in each log line'),
+    ('syslog_facility',   'LOG_LOCAL1', 'syslog facility of the syslog log destination'),
+    ('warning_file',      'bucardo.warning.log', 'File getting a copy of every warning and error line (empty: none; relative: in the log directory)'),
+    ('log_conflict_file', 'bucardo_conflict.log', 'File getting every conflict line (empty: none; relative: in the log directory)')
+ON CONFLICT (name) DO NOTHING;
+UPDATE bucardo.config SET about = 'File recording why the engine was started or stopped (relative: in the log directory)'
+ WHERE name = 'reason_file';
+
+INSERT INTO bucardo.schema_version (version) VALUES (15);

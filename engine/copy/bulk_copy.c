@@ -294,14 +294,13 @@ static void *range_main(void *arg)
     const BulkCopy *job = rg->job;
     SyncRunner *r = job->r;
     ConnParams cp = dbinfo_params(&r->def.sources[0]);
-    char reason[512], *sql, name[96];
+    char reason[512], *sql;
     PGconn *src;
     int slot;
     Target **ws;
     PGresult *res;
 
-    snprintf(name, sizeof(name), "sync %s copy", r->def.name);
-    log_set_thread_name(name);
+    log_set_thread_name(r->def.name, "copy");
     rg->ok = false;
     src = budget_connect(r->budget, &cp, r->def.sources[0].name, reason, sizeof(reason));
     if (src == NULL) {

@@ -340,10 +340,10 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
                 ok = false;
                 break;
             }
-            log_info("conflict: table %s key (%s) changed on %s%s: %s%s", table, keytext.data, who.data,
-                     truncators & e->sources ? " (a TRUNCATE counts as a change of every key)" : "",
-                     winner >= 0 ? "winner " : "skipped, no winner",
-                     winner >= 0 ? r->def.sources[winner].name : "");
+            log_conflict("conflict: table %s key (%s) changed on %s%s: %s%s", table, keytext.data, who.data,
+                         truncators & e->sources ? " (a TRUNCATE counts as a change of every key)" : "",
+                         winner >= 0 ? "winner " : "skipped, no winner",
+                         winner >= 0 ? r->def.sources[winner].name : "");
             if (winner >= 0 && (by_truncate & (1u << winner))) {
                 strbuf_append_len(&added[winner], e->key, e->len);
                 strbuf_append(&added[winner], "\n");

@@ -295,8 +295,9 @@ static void log_and_drop(const SyncRunner *r, const char *table, const UniqueInd
                 " every database",
                 r->def.name, table, ix->name, who.data, r->def.sources[winner].name);
         else
-            log_info("conflict: sync %s table %s unique index %s: %s: skipped, no winner, each keeps its row",
-                     r->def.name, table, ix->name, who.data);
+            log_conflict(
+                "conflict: sync %s table %s unique index %s: %s: skipped, no winner, each keeps its row",
+                r->def.name, table, ix->name, who.data);
         for (size_t j = i; j < end; j++) {
             const UniqueRow *u = &rs->rows[j];
             if (u->fate == UNIQUE_KEEP)
@@ -621,12 +622,12 @@ long unique_collect(SyncRunner *r)
             if (s < 0 || s >= r->def.nsources || t < 0 || t >= r->def.ntables)
                 continue;
             n++;
-            log_info("conflict: sync %s table %s.%s unique index %s on %s: row %s held the value of row %s "
-                     "from %s;"
-                     " deleted there, winner %s",
-                     r->def.name, r->def.tables[t].schemaname, r->def.tables[t].relname, f[2],
-                     target_db_name(r->writers[w]), f[3], f[4], r->def.sources[s].name,
-                     r->def.sources[s].name);
+            log_conflict(
+                "conflict: sync %s table %s.%s unique index %s on %s: row %s held the value of row %s "
+                "from %s;"
+                " deleted there, winner %s",
+                r->def.name, r->def.tables[t].schemaname, r->def.tables[t].relname, f[2],
+                target_db_name(r->writers[w]), f[3], f[4], r->def.sources[s].name, r->def.sources[s].name);
         }
         free(rows);
     }

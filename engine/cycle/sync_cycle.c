@@ -377,6 +377,8 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     return load_members(c, err, errlen);
 }
 
+static void debug_keys(const Cycle *c, double seconds);
+
 /*
  * keep_stats - what cycle c did into r->last (runner_last_stats), for the
  * engine's metrics: a few integers per table, once per cycle.
@@ -419,6 +421,8 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
                              size_t errlen)
 {
     Cycle c = {.r = r, .ns = r->def.nsources, .nt = r->def.ntables, .nw = r->nwriters};
+    /* Times of the steps, for the debug lines (log_level debug). */
+    double t_start = monotonic_seconds(), t_keys = 0, t_apply = 0;
     long total = 0;
     bool any_truncate = false, seq_changed = false, keys_read = false;
     CycleResult result = CYCLE_FAILED;
@@ -516,6 +520,9 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         total += c.nkeys[i];
         any_truncate |= c.truncated[i];
     }
+    t_keys = monotonic_seconds();
+    if (log_enabled(LOG_DEBUG_LVL))
+        debug_keys(&c, t_keys - t_start);
     for (int s = 0; s < c.ns; s++)
         seq_changed |= c.catchup[s]; /* a member back from an outage gets the sequences too */
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
@@ -554,6 +561,7 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         }
         goto fail_record;
     }
+    t_apply = monotonic_seconds();
     if (r->hooks) {
         /* The writers committed.  An endsync from here on leaves the cycle
          * unrecorded: the next one applies the same changes again, which
@@ -590,6 +598,10 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     log_info("applied %ld change(s)%s: %ld deleted, %ld inserted, %ld conflict(s)%s", total,
              c.copy_cycle ? " and table copies" : "", c.deletes, c.inserts, c.conflicts,
              c.left_out.len ? "; some members were left out" : "");
+    log_debug("cycle times: window, keys and conflicts %.1f ms; copies and apply to %d writer(s) %.1f ms;"
+              " source commit, record and purge %.1f ms; total %.1f ms",
+              (t_keys - t_start) * 1000, c.nw, (t_apply - t_keys) * 1000,
+              (monotonic_seconds() - t_apply) * 1000, (monotonic_seconds() - t_start) * 1000);
     result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_DONE;
     if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
         goto fail_after;
@@ -637,6 +649,25 @@ out:
     keep_stats(&c, keys_read);
     cycle_free(&c);
     return result;
+}
+
+/* debug_keys - log_level debug: the keys of each table and source this
+ * cycle found, and how long finding them took. */
+static void debug_keys(const Cycle *c, double seconds)
+{
+    long tables = 0;
+
+    for (int s = 0; s < c->ns; s++)
+        for (int t = 0; t < c->nt; t++) {
+            long n = c->nkeys[s * c->nt + t];
+            if (n == 0 && !c->truncated[s * c->nt + t])
+                continue;
+            tables++;
+            log_debug("source %s table %s: %ld changed key(s)%s", c->r->def.sources[s].name,
+                      c->r->src[s].plans[t].display, n, c->truncated[s * c->nt + t] ? ", truncated" : "");
+        }
+    log_debug("window and keys: %ld table(s) of %d changed on %d source(s), in %.1f ms", tables, c->nt, c->ns,
+              seconds * 1000);
 }
 
 /* How often a cycle is run again straight away for a TRUNCATE on a source

@@ -436,7 +436,7 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         runner_drop_source(r, s);
         return false;
     }
-    log_info("connected to source %s", db->name);
+    log_verbose("connected to source %s", db->name);
     return true;
 }
 

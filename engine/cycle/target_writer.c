@@ -76,6 +76,10 @@ struct TargetWriter {
     bool in_copy;
     bool copy_counts; /* the COPY in progress counts as inserted rows */
     bool in_txn;
+    /* What the transaction did, for the debug line at COMMIT. */
+    long stmts, copies;
+    unsigned long long bytes;
+    double began;
     char encoding[16];    /* the session's client_encoding, "" until set */
     StrBuf batch;         /* statements queued, not yet sent ("; "-separated) */
     struct Pending *pend; /* one per queued message, in order */
@@ -263,7 +267,7 @@ static bool ensure_conn(TargetWriter *w, bool quiet)
         free(lit);
         if (!ok)
             return false;
-        log_info("connected to target %s", w->db.name);
+        log_verbose("connected to target %s", w->db.name);
         w->encoding[0] = '\0';
     }
     return true;
@@ -750,18 +754,26 @@ static void *writer_main(void *arg)
     TargetWriter *w = arg;
     char name[64];
 
-    snprintf(name, sizeof(name), "sync %s target %s", w->sync, w->db.name);
-    log_set_thread_name(name);
+    snprintf(name, sizeof(name), "target %s", w->db.name);
+    log_set_thread_name(w->sync, name);
     for (;;) {
         Msg *m = msgq_pop(w->queue);
         MsgType type = m->type;
 
+        /* Round trips of this transaction: one per statement (BEGIN and the
+         * COPY's end included in theirs). */
+        w->stmts += type == MSG_BEGIN || type == MSG_EXEC || type == MSG_QUERY || type == MSG_CHECK ||
+                    type == MSG_EMPTY || type == MSG_COPY_BEGIN || type == MSG_COMMIT;
         switch (type) {
         case MSG_CONNECT:
             reset(w);
             reply(w, ensure_conn(w, true)); /* the sync thread logs who is left out */
             break;
         case MSG_BEGIN:
+            w->stmts = 1;
+            w->copies = 0;
+            w->bytes = 0;
+            w->began = monotonic_seconds();
             do_begin(w, m->sql);
             (void)stopping(w);
             break;
@@ -793,8 +805,10 @@ static void *writer_main(void *arg)
                 }
             }
             w->copy_counts = m->count;
+            w->copies++;
             break;
         case MSG_DATA:
+            w->bytes += m->chunk->len;
             if (w->held_sql && !w->failed) {
                 strbuf_append_len(&w->held, m->chunk->data, m->chunk->len);
                 if (w->held.len > HOLD_LIMIT)
@@ -816,9 +830,15 @@ static void *writer_main(void *arg)
             reply(w, !w->failed);
             break;
         case MSG_COMMIT:
-            if (!w->failed && w->in_txn)
+            if (!w->failed && w->in_txn) {
                 queue(w, PEND_EXEC, "COMMIT", "COMMIT", false);
-            flush_as(w, true);
+                flush_as(w, true);
+                log_debug("%s: %ld statement(s) (%ld COPY), %llu bytes of rows, %.1f ms from BEGIN to COMMIT",
+                          w->failed ? "failed at COMMIT" : "committed", w->stmts, w->copies, w->bytes,
+                          (monotonic_seconds() - w->began) * 1000);
+            } else {
+                flush_as(w, true);
+            }
             w->in_txn = false;
             reply(w, !w->failed);
             break;

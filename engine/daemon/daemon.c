@@ -11,7 +11,13 @@
  *                      whatever it waits for), remove the pid file, exit 0;
  *   SIGHUP or NOTIFY bucardo_reload -> reload: workers of syncs that are
  *                      unchanged keep running, changed ones restart, removed
- *                      or deactivated ones stop, new ones start.
+ *                      or deactivated ones stop, new ones start;
+ *   SIGUSR2 (`bucardo reopen`, logrotate's postrotate) -> reopen every log
+ *                      file by name (log.c: no line is lost or split).
+ *
+ * Under systemd (Type=notify) it says READY=1 once its syncs are loaded
+ * and STOPPING=1 when it begins to stop; without NOTIFY_SOCKET, or built
+ * without libsystemd, that is nothing.
  *
  * The pid file stays locked (flock) while the engine runs, so a second
  * engine for the same piddir refuses to start, however the starts race.
@@ -30,6 +36,7 @@
  */
 #include "daemon.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -550,6 +557,65 @@ static void handle_notifications(Controller *c, bool *do_reload)
     }
 }
 
+/*
+ * notify_systemd - a state line for systemd: libsystemd's sd_notify, loaded
+ * only when systemd started us (NOTIFY_SOCKET set), so that an engine run
+ * any other way maps neither libsystemd nor the libraries it pulls in
+ * (about 0.4 MB of resident memory).  Without it there is nothing to tell.
+ */
+static void notify_systemd(const char *state)
+{
+    void *lib;
+    int (*notify)(int, const char *);
+
+    if (getenv("NOTIFY_SOCKET") == NULL)
+        return;
+    lib = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        log_warn("NOTIFY_SOCKET is set but libsystemd.so.0 cannot be loaded (%s): systemd is not told %s",
+                 dlerror(), state);
+        return;
+    }
+    *(void **)&notify = dlsym(lib, "sd_notify");
+    if (notify == NULL || notify(0, state) < 0)
+        log_warn("cannot tell systemd %s", state);
+    dlclose(lib);
+}
+
+/* stderr_to_log - helpers shared with the CLI report errors on stderr:
+ * keep them in the main log file (unless stderr is itself a destination). */
+static void stderr_to_log(const DaemonConfig *cfg)
+{
+    const char *file = log_main_file();
+
+    for (int i = 0; i < cfg->log.ndests; i++)
+        if (strcmp(cfg->log.dests[i], "stderr") == 0)
+            return;
+    if (file) {
+        int fd = open(file, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0 && fd != STDERR_FILENO) {
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+    }
+}
+
+/* log_stop_reason - `bucardo stop "reason"` wrote it to the reason file
+ * right before its signal: say it in the log. */
+static void log_stop_reason(const DaemonConfig *cfg)
+{
+    char line[1024];
+    FILE *f;
+
+    if (cfg->reason_file == NULL || (f = fopen(cfg->reason_file, "r")) == NULL)
+        return;
+    if (fgets(line, sizeof(line), f) != NULL && strstr(line, "| stop  |") != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        log_info("stop reason: %s", strstr(line, "| stop  |") + 10);
+    }
+    fclose(f);
+}
+
 static void ready(const DaemonConfig *cfg, const char *msg)
 {
     if (cfg->ready_fd >= 0) {
@@ -608,29 +674,28 @@ int daemon_run(const DaemonConfig *cfg)
     bool stop = false, do_reload = false;
     double reconnect_wait = 0;
 
-    if (!log_open(cfg->logfile, LOG_INFO_LVL)) {
-        ready(cfg, "cannot open the log file\n");
-        return 1;
-    }
-    log_set_thread_name("controller");
-    /* Helpers shared with the CLI report errors on stderr: keep them in the log. */
-    if (cfg->logfile) {
-        int fd = open(cfg->logfile, O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd >= 0 && fd != STDERR_FILENO) {
-            dup2(fd, STDERR_FILENO);
-            close(fd);
+    {
+        char err[512], msg[600];
+        if (!log_configure(&cfg->log, err, sizeof(err))) {
+            snprintf(msg, sizeof(msg), "%s\n", err);
+            ready(cfg, msg);
+            return 1;
         }
     }
+    log_set_thread_name(NULL, "controller");
+    stderr_to_log(cfg);
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         ready(cfg, "cannot create the signal pipe\n");
         return 1;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (!connect_catalog(&c) || !load_settings(&c) || !load_ops(&c)) {
@@ -653,6 +718,8 @@ int daemon_run(const DaemonConfig *cfg)
         }
     }
     log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
+    if (cfg->reason && cfg->reason[0])
+        log_info("start reason: %s", cfg->reason);
     c.wcfg.budget = budget_create(&cfg->catalog, c.wcfg.lock_timeout, (int)c.max_concurrent_syncs);
     {
         char err[512], msg[600];
@@ -692,6 +759,7 @@ int daemon_run(const DaemonConfig *cfg)
         alert_engine(c.alerts, "Bucardo started", body);
         free(body);
     }
+    notify_systemd("READY=1");
 
     while (!stop) {
         struct pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {c.cat ? PQsocket(c.cat) : -1, POLLIN, 0}};
@@ -700,10 +768,16 @@ int daemon_run(const DaemonConfig *cfg)
         if (fds[0].revents & POLLIN) {
             char sig;
             while (read(signal_pipe[0], &sig, 1) == 1) {
-                if (sig == SIGHUP)
+                if (sig == SIGHUP) {
                     do_reload = true;
-                else
+                } else if (sig == SIGUSR2) {
+                    if (log_reopen()) {
+                        stderr_to_log(cfg);
+                        log_info("reopened the log files");
+                    }
+                } else {
                     stop = true;
+                }
             }
         }
         if (c.cat && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
@@ -738,8 +812,18 @@ int daemon_run(const DaemonConfig *cfg)
             do_reload = !reload(&c);
         }
         check_levels(&c);
+        /* A connection that died under a statement (the server restarted
+         * right after we reconnected) has no socket left to poll: without
+         * this, the reload would be retried on it every second for ever. */
+        if (c.cat && PQstatus(c.cat) != CONNECTION_OK && !stop) {
+            log_warn("lost the catalog connection; reconnecting");
+            PQfinish(c.cat);
+            c.cat = NULL;
+        }
     }
+    notify_systemd("STOPPING=1");
     log_info("stopping");
+    log_stop_reason(cfg);
     /* Every sync at once: cycles in flight get STOP_GRACE_MS to finish (a
      * stop then records no failed run), and one still running after that
      * - waiting on a lock, copying a large table - is cancelled and rolls

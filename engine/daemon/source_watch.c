@@ -355,7 +355,7 @@ static void *watch_main(void *arg)
 {
     SourceWatch *w = arg;
 
-    log_set_thread_name("watcher");
+    log_set_thread_name(NULL, "watcher");
     while (!atomic_load(&w->stop)) {
         struct pollfd *fds;
         double now, until = 0;

@@ -203,11 +203,10 @@ static void *worker_main(void *arg)
     Slot slot = {false, NULL};
     double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0;
     bool due = true; /* run once at start */
-    char err[2048], name[80];
+    char err[2048];
     AlertState alerts = {false, false};
 
-    snprintf(name, sizeof(name), "sync %s", w->name);
-    log_set_thread_name(name);
+    log_set_thread_name(w->name, "");
     while (!atomic_load(&w->stop)) {
         struct pollfd fds[2];
         int nfds = 1, timeout_ms = -1;

@@ -300,8 +300,8 @@ static void *rows_main(void *arg)
     RowsWriter *w = arg;
     char name[64], err[800];
 
-    snprintf(name, sizeof(name), "sync %s target %s", w->cfg.sync, w->db.name);
-    log_set_thread_name(name);
+    snprintf(name, sizeof(name), "target %s", w->db.name);
+    log_set_thread_name(w->cfg.sync, name);
     for (;;) {
         Msg *m = msgq_pop(w->queue);
         MsgType type = m->type;

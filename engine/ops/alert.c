@@ -375,7 +375,7 @@ static void *alert_main(void *arg)
 {
     Alerter *a = arg;
 
-    log_set_thread_name("mail");
+    log_set_thread_name(NULL, "mail");
     pthread_mutex_lock(&a->lock);
     for (;;) {
         double now, next = 0;

@@ -3,7 +3,8 @@
 #
 # pg_start_cluster sets TEST_DIR (a private temp dir), PGHOST (the socket
 # directory inside it), PGPORT (a free port) and PGUSER=postgres, and
-# exports HOME=TEST_DIR so no ~/.bucardorc of the caller leaks in.
+# exports HOME=TEST_DIR so no ~/.bucardorc of the caller leaks in; the
+# ~/.bucardorc it writes sends the engine's log to TEST_DIR.
 # PostgreSQL refuses to run as root: when we are root the server runs as
 # the unprivileged "postgres" OS user, while the tests themselves stay root.
 
@@ -92,6 +93,9 @@ pg_start_cluster() {
     local port
     port=$(pg_init_cluster "$TEST_DIR/data" "$TEST_DIR/sock") || return 1
     export PGHOST="$TEST_DIR/sock" PGPORT="$port" PGUSER=postgres HOME="$TEST_DIR"
+    # The engine logs into TEST_DIR (log.bucardo), not the machine's
+    # /var/log/bucardo shared by every test: the rc file says so.
+    echo "log-destination = $TEST_DIR" >"$TEST_DIR/.bucardorc"
     export ASAN_OPTIONS="log_path=$TEST_DIR/sanitizer${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     export UBSAN_OPTIONS="log_path=$TEST_DIR/sanitizer:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
     export TSAN_OPTIONS="log_path=$TEST_DIR/sanitizer${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
