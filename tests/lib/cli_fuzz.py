@@ -49,8 +49,9 @@ MUTATING = {b"add", b"remove", b"update", b"activate", b"deactivate", b"set", b"
 # rebuild the catalog, not what this test is about.
 # ping waits up to its timeout (15 s by default) for an engine that does
 # not run here, and says CRITICAL on stdout as a Nagios check must: its bad
-# syntax is in MISSING instead.  strt is start.
-BANNED = {b"start", b"restart", b"install", b"upgrade", b"ping", b"strt"}
+# syntax is in MISSING instead.  check, a Nagios plugin too, says UNKNOWN
+# on stdout (exit 3) for a sync it does not know.  strt is start.
+BANNED = {b"start", b"restart", b"install", b"upgrade", b"ping", b"strt", b"check"}
 BAD_OPTIONS = [b"--frobnicate", b"-z", b"--batch=1", b"--verbose=yes", b"--=x", b"---", b"--force=0",
                b"--bucardorc=/nonexistent/rc", b"--dbname=no_such_catalog", b"--dbport=1",
                b"--dbhost=/nonexistent/dir", b"-\xff", b"--\xff", b"--dbhost\n"]
