@@ -558,7 +558,7 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
          * by probing the very unique indexes a rebuild would drop (a
          * collision shows as the CREATE UNIQUE INDEX failing, and sends
          * the unit to unique mode). */
-        if (r->def.rebuild_index == 2 && !c->unique_mode && c->nkeys[i] > 0 &&
+        if (r->def.tables[t].rebuild_index == 2 && !c->unique_mode && c->nkeys[i] > 0 &&
             (ix = drop_indexes(c, s, t, err, errlen)) == NULL)
             return false;
         ok = apply_table(c, s, t, it->lo, hi, err, errlen);

@@ -100,15 +100,16 @@ static void watch(SyncWorker *w, const SyncRunner *runner)
     const SyncDef *def = runner_def(runner);
     StrList deltas = {0};
 
-    if (!def->autokick || w->cfg.watch == NULL)
+    if (w->cfg.watch == NULL)
         return;
+    /* Only the tables that autokick (their own setting, else the sync's). */
     for (int t = 0; t < def->ntables; t++)
-        if (def->tables[t].nkeys > 0) {
+        if (def->tables[t].nkeys > 0 && def->tables[t].autokick) {
             char *name = capture_object_name("delta", &def->tables[t]);
             strlist_add(&deltas, name);
             free(name);
         }
-    for (int s = 0; s < def->nsources; s++)
+    for (int s = 0; deltas.count > 0 && s < def->nsources; s++)
         watch_add(w->cfg.watch, w, &def->sources[s], &deltas);
     strlist_free(&deltas);
 }
