@@ -253,16 +253,43 @@ bool cli_notify_reload(CliContext *ctx)
     return notify(ctx, CHANNEL_RELOAD, "");
 }
 
+/*
+ * cmd_reload - `reload`: the engine follows the catalog (restarting the
+ * syncs whose definition changed); `reload config`: it rereads every
+ * setting, restarting every sync with them; `reload [sync] SYNC...`: it
+ * restarts the named syncs.  The payload of CHANNEL_RELOAD says which
+ * (engine/daemon/daemon.c).
+ */
 int cmd_reload(CliContext *ctx, int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1 || (argc == 1 && strcmp(argv[0], "config") != 0 && strcmp(argv[0], "sync") != 0))
-        return cli_error("usage: bucardo reload [config]");
+    int first = argc > 0 && strcmp(argv[0], "sync") == 0 ? 1 : 0;
+
+    if (argc > 1 && strcmp(argv[0], "config") == 0)
+        return cli_error("usage: bucardo reload [config | SYNC ...]");
     if (cli_catalog(ctx) == NULL || !require_running(ctx))
         return EXIT_FAIL;
-    if (!notify(ctx, CHANNEL_RELOAD, ""))
-        return EXIT_FAIL;
-    cli_say(ctx, "Reloading Bucardo\n");
+    if (argc == 1 && strcmp(argv[0], "config") == 0) {
+        if (!notify(ctx, CHANNEL_RELOAD, "config"))
+            return EXIT_FAIL;
+        cli_say(ctx, "Reloading configuration table\n");
+        return EXIT_OK;
+    }
+    for (int i = first; i < argc; i++)
+        if (cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[i]) != 1)
+            return cli_error("no sync named \"%s\"", argv[i]);
+    for (int i = first; i < argc; i++) {
+        char *payload = xasprintf("sync %s", argv[i]);
+        bool ok = notify(ctx, CHANNEL_RELOAD, payload);
+        free(payload);
+        if (!ok)
+            return EXIT_FAIL;
+        cli_say(ctx, "Reloading sync %s\n", argv[i]);
+    }
+    if (first == argc) {
+        if (!notify(ctx, CHANNEL_RELOAD, ""))
+            return EXIT_FAIL;
+        cli_say(ctx, "Reloading Bucardo\n");
+    }
     return EXIT_OK;
 }
 

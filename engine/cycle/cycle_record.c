@@ -19,12 +19,20 @@
 static const char SQL_SAVE_SNAPSHOT[] =
     "INSERT INTO bucardo.sync_source_state (sync, db, snapshot) VALUES ($1, $2, $3::pg_snapshot)"
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
-/* The NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this run. */
+/* The first NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this
+ * run.  The others are Bucardo's, which scripts LISTEN for: channel
+ * bucardo_syncdone_SYNC (bucardo_syncerror_SYNC for a failed run; none
+ * when the name makes the channel longer than PostgreSQL's 63 bytes) and
+ * channel bucardo with payload syncdone_SYNC / syncerror_SYNC. */
 static const char SQL_RECORD_RUN[] =
     "WITH run AS (INSERT INTO bucardo.syncrun"
     "             (sync, started, ended, state, deletes, inserts, conflicts, error, warning)"
-    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync)"
-    " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync) FROM run";
+    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync, state)"
+    " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync),"
+    "        CASE WHEN octet_length(ev) < 56 THEN pg_notify('bucardo_' || ev, '') END,"
+    "        pg_notify('bucardo', ev)"
+    "   FROM run, LATERAL (SELECT CASE WHEN state = 'Bad' THEN 'syncerror_' ELSE 'syncdone_' END || sync) "
+    "e(ev)";
 static const char SQL_MEMBER_STATE[] =
     "SELECT source, member, snapshot::text FROM bucardo.sync_member_state WHERE sync = $1";
 /* A member left out keeps the snapshot it had (the first cycle it missed). */

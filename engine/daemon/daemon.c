@@ -279,6 +279,22 @@ static bool connect_catalog(Controller *c)
 }
 
 /*
+ * bucardo_event - one of Bucardo's notifications on the catalog database,
+ * which scripts LISTEN for: channel "bucardo_EVENT" (Bucardo's form for its
+ * controller's events; none when the channel would exceed PostgreSQL's 63
+ * bytes).  A failure costs only the notification: it is logged.
+ */
+static void bucardo_event(PGconn *cat, const char *event)
+{
+    const char *params[1] = {event};
+
+    if (cat == NULL ||
+        !pg_exec(cat, "catalog", "SELECT pg_notify('bucardo_' || $1, '') WHERE octet_length($1) < 56", 1,
+                 params))
+        log_warn("could not send the notification bucardo_%s", event);
+}
+
+/*
  * refuse_kick - tell a waiting `bucardo kick` that no run of the sync will
  * come (Bucardo: "Cannot kick paused sync").  A failure only costs that
  * kick its wait: it is logged.
@@ -291,6 +307,9 @@ static void refuse_kick(Controller *c, const char *sync, const char *why)
     if (!pg_exec(c->cat, "catalog", "SELECT pg_notify($1, $2)", 2, params))
         log_warn("cannot tell the kicking client that sync \"%s\" was not kicked", sync);
     free(payload);
+    payload = xasprintf("syncerror_%s", sync); /* Bucardo's, for scripts waiting on a syncdone */
+    bucardo_event(c->cat, payload);
+    free(payload);
 }
 
 /*
@@ -298,6 +317,51 @@ static void refuse_kick(Controller *c, const char *sync, const char *why)
  * once, before the notifications after it: `update sync ...; kick sync`
  * must kick the worker that runs the updated definition, not the old one.
  */
+static bool load_settings(Controller *c);
+
+/*
+ * reload_config - `bucardo reload config`: every setting read again, and
+ * everything built from the settings built again: the workers stop (their
+ * cycles in flight finish), the watcher and the connection budget are
+ * recreated, the workers start with the new values.  Bucardo's
+ * bucardo_reload_config_finished tells a waiting client it is done.
+ */
+static bool reload_config(Controller *c)
+{
+    bool ok;
+
+    log_info("rereading every setting (reload config): restarting every sync");
+    while (c->nworkers > 0)
+        remove_worker(c, c->nworkers - 1);
+    watch_stop(c->wcfg.watch);
+    budget_destroy(c->wcfg.budget);
+    ok = load_settings(c);
+    c->wcfg.budget = budget_create(&c->cfg->catalog, c->wcfg.lock_timeout, (int)c->max_concurrent_syncs);
+    c->wcfg.watch = watch_start(c->wcfg.budget, c->wcfg.retry_delay, c->wcfg.retry_delay_max);
+    ok = reload(c) && ok;
+    if (ok)
+        bucardo_event(c->cat, "reload_config_finished");
+    return ok;
+}
+
+/* reload_sync - `bucardo reload SYNC`: its worker restarts, reading its
+ * definition again (Bucardo's bucardo_reloaded_sync_SYNC when done). */
+static bool reload_sync(Controller *c, const char *name)
+{
+    int i = find_worker(c, name);
+    char *event;
+    bool ok;
+
+    log_info("reloading sync %s", name);
+    if (i >= 0)
+        remove_worker(c, i);
+    ok = reload(c);
+    event = xasprintf("%s_%s", ok && find_worker(c, name) >= 0 ? "reloaded_sync" : "reload_error_sync", name);
+    bucardo_event(c->cat, event);
+    free(event);
+    return ok;
+}
+
 static void handle_notifications(Controller *c, bool *do_reload)
 {
     PGnotify *n;
@@ -305,8 +369,14 @@ static void handle_notifications(Controller *c, bool *do_reload)
     while ((n = PQnotifies(c->cat)) != NULL) {
         int i;
         if (strcmp(n->relname, CHANNEL_RELOAD) == 0) {
-            log_info("reloading the catalog");
-            *do_reload = !reload(c);
+            if (strcmp(n->extra, "config") == 0) {
+                *do_reload = !reload_config(c);
+            } else if (strncmp(n->extra, "sync ", 5) == 0) {
+                *do_reload = !reload_sync(c, n->extra + 5);
+            } else {
+                log_info("reloading the catalog");
+                *do_reload = !reload(c);
+            }
             PQfreemem(n);
             continue;
         }
@@ -337,6 +407,38 @@ static void ready(const DaemonConfig *cfg, const char *msg)
         }
         close(cfg->ready_fd);
     }
+}
+
+/*
+ * host_safe - Bucardo's host_safety_check: a regular expression (the
+ * server's dialect) the name of the host the engine starts on must match;
+ * empty: any host.  Guards against an engine started on the wrong machine
+ * (a restored copy of the catalog, a standby promoted by mistake).
+ */
+static bool host_safe(PGconn *cat, char *why, size_t whylen)
+{
+    char host[256] = "";
+    const char *params[1] = {host};
+    PGresult *res;
+    bool ok;
+
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    res = pg_query(cat, "catalog",
+                   "SELECT coalesce((SELECT $1 ~ setting OR setting = '' FROM bucardo.config"
+                   "                  WHERE name = 'host_safety_check'), true),"
+                   "       (SELECT setting FROM bucardo.config WHERE name = 'host_safety_check')",
+                   1, params);
+    if (res == NULL) {
+        snprintf(why, whylen, "cannot read host_safety_check from the catalog");
+        return false;
+    }
+    ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (!ok)
+        snprintf(why, whylen, "host_safety_check: this host (%s) does not match \"%s\": not starting", host,
+                 PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return ok;
 }
 
 static bool load_settings(Controller *c)
@@ -417,6 +519,16 @@ int daemon_run(const DaemonConfig *cfg)
         return 1;
     }
     {
+        char why[512];
+        if (!host_safe(c.cat, why, sizeof(why))) {
+            log_error("%s", why);
+            strncat(why, "\n", sizeof(why) - strlen(why) - 1);
+            ready(cfg, why);
+            PQfinish(c.cat);
+            return 1;
+        }
+    }
+    {
         long holder = 0;
         c.pid_fd = write_pid_file(cfg->piddir, &holder);
         if (c.pid_fd == -2) {
@@ -445,6 +557,7 @@ int daemon_run(const DaemonConfig *cfg)
         return 1;
     }
     ready(cfg, "OK\n");
+    bucardo_event(c.cat, "started");
 
     while (!stop) {
         struct pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {c.cat ? PQsocket(c.cat) : -1, POLLIN, 0}};
@@ -515,8 +628,10 @@ int daemon_run(const DaemonConfig *cfg)
     free(c.fingerprints);
     watch_stop(c.wcfg.watch);
     budget_destroy(c.wcfg.budget);
-    if (c.cat)
+    if (c.cat) {
+        bucardo_event(c.cat, "stopped");
         PQfinish(c.cat);
+    }
     remove_pid_file(cfg->piddir, c.pid_fd);
     log_info("stopped");
     log_close();
