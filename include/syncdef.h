@@ -27,6 +27,7 @@ typedef struct TableDef {
     bool analyze_after_copy; /* ANALYZE on the targets after a table copy */
     bool strict_checking;    /* column type mismatches fail the sync (else: warnings) */
     int rebuild_index;       /* 0, 1 (table copies), 2 (also delta cycles) */
+    char *makedelta;         /* the table's makedelta: NULL, "on", or a comma list of databases */
 } TableDef;
 
 /*
@@ -62,6 +63,11 @@ typedef struct SyncDef {
     TableDef *sequences; /* schemaname/relname only */
     char *shape;         /* SYNC_SHAPE_SQL when loaded (load in one snapshot) */
 } SyncDef;
+
+/* table_makedelta - does database db record the rows of table t it
+ * receives as its own changes?  Its makedelta (db.makedelta, or as a
+ * dbgroup member), or the table's ("on": every database; else a list). */
+bool table_makedelta(const TableDef *t, const DbInfo *db);
 
 /* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */
 LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out) MUST_CHECK;

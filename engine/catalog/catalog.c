@@ -24,7 +24,8 @@ static const char SQL_VERSION[] = "SELECT max(version) FROM bucardo.schema_versi
  */
 static const char SQL_LOAD_DB[] =
     "SELECT name, CASE WHEN dbdsn IS NULL THEN dbname END, CASE WHEN dbdsn IS NULL THEN host END,"
-    "       CASE WHEN dbdsn IS NULL THEN port END, dbuser, dbpass, CASE WHEN dbdsn IS NULL THEN service END,"
+    "       CASE WHEN dbdsn IS NULL THEN port END, CASE WHEN dbdsn ~ 'user=' THEN NULL ELSE dbuser END, "
+    "dbpass, CASE WHEN dbdsn IS NULL THEN service END,"
     "       nullif(concat_ws(' ',"
     "         (SELECT string_agg(replace(c.name, 'tcp_', '') || '=' || c.setting, ' ' ORDER BY c.name)"
     "            FROM bucardo.config c"

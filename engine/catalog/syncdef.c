@@ -20,13 +20,14 @@ static const char SQL_SYNC[] =
     "            THEN coalesce((SELECT setting FROM bucardo.config WHERE name = 'default_checktime'), '0')"
     "       END"
     "  FROM bucardo.sync WHERE name = $1";
-static const char SQL_MEMBERS[] =
-    "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
-    " WHERE s.name = $1 ORDER BY m.position";
+static const char SQL_MEMBERS[] = "SELECT m.db, m.role, m.makedelta FROM bucardo.sync s"
+                                  "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+                                  " WHERE s.name = $1 ORDER BY m.priority DESC, m.position";
 static const char SQL_TABLES[] =
     "SELECT r.id, r.schemaname, r.relname, k.col, k.typ, r.vacuum_after_copy OR s.vacuum_after_copy,"
     "       coalesce(r.autokick, s.autokick), coalesce(r.analyze_after_copy, s.analyze_after_copy),"
-    "       coalesce(r.strict_checking, s.strict_checking), coalesce(r.rebuild_index, s.rebuild_index)"
+    "       coalesce(r.strict_checking, s.strict_checking), coalesce(r.rebuild_index, s.rebuild_index),"
+    "       r.makedelta"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
@@ -67,6 +68,23 @@ static const char SQL_CUSTOM[] =
     "  FROM bucardo.customcols c JOIN bucardo.relation r ON r.id = c.relation"
     " WHERE c.sync IS NULL OR c.sync = $1"
     " ORDER BY 6, 5";
+
+bool table_makedelta(const TableDef *t, const DbInfo *db)
+{
+    StrList dbs = {0};
+    bool on;
+
+    if (db->makedelta)
+        return true;
+    if (t->makedelta == NULL)
+        return false;
+    if (strcmp(t->makedelta, "on") == 0)
+        return true;
+    strlist_add_split(&dbs, t->makedelta, ',');
+    on = strlist_contains(&dbs, db->name);
+    strlist_free(&dbs);
+    return on;
+}
 
 const char *tabledef_custom(const StrList *dbs, const StrList *values, const char *db)
 {
@@ -122,6 +140,8 @@ static bool load_members(PGconn *cat, SyncDef *def)
             PQclear(res);
             return false;
         }
+        /* The member's own makedelta (db:role:makedelta=1) in this dbgroup. */
+        slot->makedelta |= strcmp(PQgetvalue(res, r, 2), "t") == 0;
         if (source)
             def->nsources++;
         else
@@ -153,6 +173,7 @@ static bool load_tables(PGconn *cat, SyncDef *def)
             t->analyze_after_copy = strcmp(PQgetvalue(res, r, 7), "t") == 0;
             t->strict_checking = strcmp(PQgetvalue(res, r, 8), "t") == 0;
             t->rebuild_index = atoi(PQgetvalue(res, r, 9));
+            t->makedelta = PQgetisnull(res, r, 10) ? NULL : xstrdup(PQgetvalue(res, r, 10));
             /* 32 = INDEX_MAX_KEYS: no key has more columns */
             t->keycols = xcalloc(32, sizeof(char *));
             t->keytypes = xcalloc(32, sizeof(char *));
@@ -235,6 +256,7 @@ void syncdef_free(SyncDef *def)
         strlist_free(&t->cols_value);
         free(t->schemaname);
         free(t->relname);
+        free(t->makedelta);
     }
     for (int i = 0; i < def->nsequences; i++) {
         free(def->sequences[i].schemaname);

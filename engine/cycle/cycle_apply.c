@@ -23,9 +23,9 @@
 
 /* makedelta_mask - c->to restricted to the writers whose database has
  * makedelta set, into c->md; false when there are none. */
-static bool makedelta_mask(Cycle *c)
+static bool makedelta_mask(Cycle *c, int t)
 {
-    return makedelta_writers(c->r, c->to, c->md);
+    return makedelta_writers(c->r, t, c->to, c->md);
 }
 
 /*
@@ -38,7 +38,7 @@ static void old_rows(Cycle *c, int s, int t)
     TablePlan *p = &c->r->src[s].plans[t];
     char *prefix, *suffix;
 
-    if (!makedelta_mask(c))
+    if (!makedelta_mask(c, t))
         return;
     prefix = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_o%d (%s, bucardo_h text) ON COMMIT DROP;"
                        " TRUNCATE pg_temp.bucardo_o%d;"

@@ -567,8 +567,9 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         lit = pg_quote_literal(conn, p->wtable[w]);
         /* A makedelta writer has the cycle's bucardo_o<t> (cycle_apply.c,
          * old_rows): the rows deleted here are changes to cascade too. */
-        olds =
-            writer_dbinfo(r, w)->makedelta ? xasprintf(", 'pg_temp.bucardo_o%d'::regclass", t) : xstrdup("");
+        olds = table_makedelta(&r->def.tables[t], writer_dbinfo(r, w))
+                   ? xasprintf(", 'pg_temp.bucardo_o%d'::regclass", t)
+                   : xstrdup("");
         sql = xasprintf(
             "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass%s)", lit,
             keys, t, olds);

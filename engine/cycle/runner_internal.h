@@ -141,7 +141,7 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
                 const bool *to);
 /* makedelta_writers - `to` restricted to the writers whose database has
  * makedelta set, into md; false when there are none. */
-bool makedelta_writers(const SyncRunner *r, const bool *to, bool *md);
+bool makedelta_writers(const SyncRunner *r, int t, const bool *to, bool *md);
 /* send_makedelta - record in the own delta table of p of each makedelta
  * writer in `to` the keys that select_prefix + its table name +
  * select_suffix returns; see there. */

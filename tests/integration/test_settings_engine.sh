@@ -73,7 +73,7 @@ run_ok "$BUCARDO" set "host_safety_check=^$(hostname)\$"
 perl "$TESTS_DIR/lib/listen.pl" "$TEST_DIR/notes" 120 bucardo bucardo_started bucardo_stopped bucardo_syncdone_s \
     bucardo_syncerror_s bucardo_reload_config_finished bucardo_reloaded_sync_s &
 LISTENER=$!
-trap 'kill $LISTENER 2>/dev/null' EXIT
+trap 'kill $LISTENER 2>/dev/null; pg_stop_cluster' EXIT
 for i in $(seq 1 100); do grep -q ready "$TEST_DIR/notes" 2>/dev/null && break; sleep 0.1; done
 got() { # wait for a line in the listener's file
     local i
