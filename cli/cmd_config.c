@@ -59,7 +59,6 @@ static const SettingSpec SETTING_TYPES[] = {
     {"default_checktime", S_INT, 0, 1000000000, NULL},
     {"retry_delay", S_NUMBER, 0, 0, NULL},
     {"retry_delay_max", S_NUMBER, 0, 0, NULL},
-    {"kick_sleep", S_NUMBER, 0, 0, NULL},
     {"log_showtime", S_BOOL, 0, 0, NULL},
     {"log_level", S_WORD, 0, 0, LOG_LEVELS},
     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},

@@ -254,6 +254,50 @@ bool cli_notify_reload(CliContext *ctx)
 }
 
 /*
+ * reload_config_wait - `reload config`: send it, commit, and wait (outside
+ * any transaction, where notifications arrive) up to reload_config_timeout
+ * seconds for the engine's bucardo_reload_config_finished.
+ */
+static int reload_config_wait(CliContext *ctx)
+{
+    char *setting = catalog_get_setting(ctx->cat, "reload_config_timeout");
+    long timeout = 30;
+    double deadline;
+    bool done = false;
+
+    if (setting == NULL || !parse_int(setting, 1, 3600, &timeout))
+        timeout = 30;
+    free(setting);
+    if (!notify(ctx, CHANNEL_RELOAD, "config") ||
+        !pg_exec(ctx->cat, "catalog", "LISTEN bucardo_reload_config_finished", 0, NULL) ||
+        !pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
+        return EXIT_FAIL;
+    printf("Reloading configuration table\n");
+    fflush(stdout);
+    deadline = (double)time(NULL) + (double)timeout;
+    while (!done && (double)time(NULL) < deadline) {
+        struct pollfd pfd = {PQsocket(ctx->cat), POLLIN, 0};
+        PGnotify *n;
+
+        if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+            break;
+        if (!PQconsumeInput(ctx->cat))
+            break;
+        while ((n = PQnotifies(ctx->cat)) != NULL) {
+            done |= strcmp(n->relname, "bucardo_reload_config_finished") == 0;
+            PQfreemem(n);
+        }
+    }
+    if (!pg_exec(ctx->cat, "catalog", "UNLISTEN *", 0, NULL) ||
+        !pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL))
+        return EXIT_FAIL;
+    if (!done)
+        return cli_error("the engine did not confirm the reload within %ld s (reload_config_timeout)",
+                         timeout);
+    return EXIT_OK;
+}
+
+/*
  * cmd_reload - `reload`: the engine follows the catalog (restarting the
  * syncs whose definition changed); `reload config`: it rereads every
  * setting, restarting every sync with them; `reload [sync] SYNC...`: it
@@ -268,12 +312,8 @@ int cmd_reload(CliContext *ctx, int argc, char **argv)
         return cli_error("usage: bucardo reload [config | SYNC ...]");
     if (cli_catalog(ctx) == NULL || !require_running(ctx))
         return EXIT_FAIL;
-    if (argc == 1 && strcmp(argv[0], "config") == 0) {
-        if (!notify(ctx, CHANNEL_RELOAD, "config"))
-            return EXIT_FAIL;
-        cli_say(ctx, "Reloading configuration table\n");
-        return EXIT_OK;
-    }
+    if (argc == 1 && strcmp(argv[0], "config") == 0)
+        return reload_config_wait(ctx);
     for (int i = first; i < argc; i++)
         if (cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, argv[i]) != 1)
             return cli_error("no sync named \"%s\"", argv[i]);

@@ -263,6 +263,10 @@ static bool join_dbgroups(CliContext *ctx, const char *db, const char *list, boo
     bool ok = false;
 
     strlist_add_split(&groups, list, ',');
+    if (groups.count == 0) {
+        strlist_free(&groups);
+        return cli_error("dbgroup: expected NAME[:ROLE][,NAME...], got \"%s\"", list) == 0;
+    }
     for (int i = 0; i < groups.count; i++) {
         char *group = groups.items[i], *colon = strchr(group, ':');
         const char *params[2] = {NULL, db};

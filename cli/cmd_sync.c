@@ -119,6 +119,7 @@ static const char *const SYNC_KEYS[] = {"status",
                                         "deletemethod",
                                         "vacuum_after_copy",
                                         "track_rates",
+                                        "copyextra",
                                         "name",
                                         "relgroup",
                                         "herd",
@@ -392,9 +393,21 @@ static void say_noeffect(CliContext *ctx, const KeyValues *kv)
     }
 }
 
-/* apply_options - every option of kv except the structural ones. */
+/* apply_options - every option of kv except the structural ones.
+ * copyextra: only empty.  Bucardo appended it to its COPY statements
+ * (e.g. "WITH OIDS", gone since PostgreSQL 12); here the engine picks each
+ * COPY's format itself (text or binary, FREEZE where allowed), and every
+ * other option (NULL, DELIMITER, ENCODING...) would change how rows are
+ * read on one side or the other, so none is taken. */
 static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
 {
+    const char *extra = cli_kv_get(kv, "copyextra");
+
+    if (extra && extra[0] != '\0')
+        return cli_error(
+                   "copyextra: no extra COPY options are taken (\"%s\"): the engine chooses each COPY's "
+                   "format itself, and options such as NULL or DELIMITER would change the rows copied",
+                   extra) == 0;
     for (int i = 0; i < kv->keys.count; i++) {
         const char *key = kv->keys.items[i];
         const SyncOption *opt = find_option(key);

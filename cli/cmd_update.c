@@ -590,16 +590,27 @@ out:
  * table is not replicated and its capture goes (when no other sync reads
  * it).  priority: its order in its relgroups, higher first.
  */
-typedef enum TableOptType { TO_BOOL, TO_REBUILD, TO_MAKEDELTA, TO_PRIORITY } TableOptType;
+typedef enum TableOptType { TO_BOOL, TO_REBUILD, TO_MAKEDELTA, TO_PRIORITY, TO_STRATEGY } TableOptType;
+/* A table's own conflict_strategy: a built-in one (a list of databases
+ * belongs to a sync, whose members it names). */
+static const char *const TABLE_STRATEGIES[] = {"bucardo_source", "bucardo_target",
+                                               "bucardo_skip",   "bucardo_random",
+                                               "bucardo_latest", "bucardo_latest_all_tables",
+                                               "bucardo_abort",  NULL};
 static const struct {
     const char *key;
     TableOptType type;
     bool nullable; /* "default" allowed: back to the sync's value */
 } TABLE_OPTIONS[] = {
-    {"autokick", TO_BOOL, true},           {"rebuild_index", TO_REBUILD, true},
-    {"analyze_after_copy", TO_BOOL, true}, {"strict_checking", TO_BOOL, true},
-    {"vacuum_after_copy", TO_BOOL, false}, {"ghost", TO_BOOL, false},
-    {"makedelta", TO_MAKEDELTA, true},     {"priority", TO_PRIORITY, false},
+    {"autokick", TO_BOOL, true},
+    {"rebuild_index", TO_REBUILD, true},
+    {"analyze_after_copy", TO_BOOL, true},
+    {"strict_checking", TO_BOOL, true},
+    {"vacuum_after_copy", TO_BOOL, false},
+    {"ghost", TO_BOOL, false},
+    {"makedelta", TO_MAKEDELTA, true},
+    {"priority", TO_PRIORITY, false},
+    {"conflict_strategy", TO_STRATEGY, true},
 };
 #define NTABLE_OPTIONS (sizeof(TABLE_OPTIONS) / sizeof(TABLE_OPTIONS[0]))
 
@@ -633,6 +644,18 @@ static bool table_option(PGconn *cat, const char *relid, const char *table, size
             if (!parse_int(value, -1000000, 1000000, &n))
                 return cli_error("priority: expected a whole number, got \"%s\"", value) == 0;
             break;
+        case TO_STRATEGY: {
+            bool known = false;
+            for (int i = 0; TABLE_STRATEGIES[i]; i++)
+                known |= strcmp(value, TABLE_STRATEGIES[i]) == 0;
+            if (!known)
+                return cli_error(
+                           "conflict_strategy: expected default or one of bucardo_source, bucardo_target, "
+                           "bucardo_skip, bucardo_random, bucardo_latest, bucardo_latest_all_tables, "
+                           "bucardo_abort, got \"%s\"",
+                           value) == 0;
+            break;
+        }
         case TO_MAKEDELTA:
             if (parse_bool(value, &b)) {
                 stored = b ? "on" : NULL;
@@ -690,6 +713,7 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
                                              "strict_checking",
                                              "ghost",
                                              "priority",
+                                             "conflict_strategy",
                                              NULL};
     static const char *const seq_keys[] = {"db", "relgroup", "herd", "schemaname", "sequencename", NULL};
     const char *noun = sequences ? "sequence" : "table";

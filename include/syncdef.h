@@ -28,6 +28,7 @@ typedef struct TableDef {
     bool strict_checking;    /* column type mismatches fail the sync (else: warnings) */
     int rebuild_index;       /* 0, 1 (table copies), 2 (also delta cycles) */
     char *makedelta;         /* the table's makedelta: NULL, "on", or a comma list of databases */
+    char *conflict_strategy; /* the table's, else the sync's */
 } TableDef;
 
 /*

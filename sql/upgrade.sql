@@ -172,6 +172,7 @@ ALTER TABLE bucardo.relation ADD COLUMN analyze_after_copy boolean;
 ALTER TABLE bucardo.relation ADD COLUMN strict_checking boolean;
 ALTER TABLE bucardo.relation ADD COLUMN makedelta text;
 ALTER TABLE bucardo.relation ADD COLUMN ghost boolean NOT NULL DEFAULT false;
+ALTER TABLE bucardo.relation ADD COLUMN conflict_strategy text;
 -- herdmap.priority: higher first, then the order of addition.
 ALTER TABLE bucardo.relgroup_member ADD COLUMN priority integer NOT NULL DEFAULT 0;
 
@@ -220,6 +221,11 @@ INSERT INTO bucardo.config (name, setting, about, noeffect) VALUES
 ON CONFLICT (name) DO NOTHING;
 UPDATE bucardo.config SET about = 'Keys per batch when applying changes (Bucardo''s statement_chunk_size)'
  WHERE name = 'batch_keys';
+-- kick_sleep did nothing (a waiting kick is woken by a notification):
+-- gone.  stats_history now trims syncrun as each run is recorded.
+DELETE FROM bucardo.config WHERE name = 'kick_sleep';
+UPDATE bucardo.config SET about = 'Runs kept per sync in syncrun, older ones deleted as each run is recorded (0: all)'
+ WHERE name = 'stats_history';
 
 -- Bucardo's catalog tables that monitoring SQL and scripts read, as views
 -- with Bucardo's column names, where the names do not collide with ours.
@@ -236,7 +242,7 @@ CREATE VIEW bucardo.goat AS
            (SELECT string_agg(quote_ident(k), '|') FROM unnest(r.pkey) k) AS qpkey,
            array_to_string(r.pkeytype, '|') AS pkeytype,
            r.kind = 'table' AND r.pkey IS NOT NULL AS has_delta,
-           r.autokick, NULL::text AS conflict_strategy, r.makedelta, r.rebuild_index, r.ghost,
+           r.autokick, r.conflict_strategy, r.makedelta, r.rebuild_index, r.ghost,
            coalesce(r.analyze_after_copy, true) AS analyze_after_copy, r.vacuum_after_copy,
            coalesce(r.strict_checking, true) AS strict_checking,
            false AS delta_bypass, NULL::bigint AS delta_bypass_min, NULL::bigint AS delta_bypass_count,

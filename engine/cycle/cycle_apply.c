@@ -634,10 +634,23 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         }
         if (!transient(err) || attempt == 5 || cancel_requested(r->cancel))
             return false;
-        log_warn("%s; retrying this batch (attempt %d)", err, attempt + 1);
         {
-            struct timespec pause = {0, 200000000L * attempt};
-            nanosleep(&pause, NULL);
+            /* Bucardo's kid_serial_sleep / kid_deadlock_sleep: the pause
+             * before the retry, -1 for none (the cycle fails); a lock
+             * timeout waits a little longer at each attempt. */
+            double pause = strstr(err, "(SQLSTATE 40001)")   ? r->serial_sleep
+                           : strstr(err, "(SQLSTATE 40P01)") ? r->deadlock_sleep
+                                                             : 0.2 * attempt;
+            struct timespec ts;
+
+            if (pause < 0) {
+                log_warn("%s; not retrying this batch (kid_serial_sleep / kid_deadlock_sleep is -1)", err);
+                return false;
+            }
+            log_warn("%s; retrying this batch in %.1f s (attempt %d)", err, pause, attempt + 1);
+            ts.tv_sec = (time_t)pause;
+            ts.tv_nsec = (long)((pause - (double)ts.tv_sec) * 1e9);
+            nanosleep(&ts, NULL);
         }
         err[0] = '\0';
     }

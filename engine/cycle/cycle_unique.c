@@ -412,12 +412,9 @@ bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, 
         return true; /* resolve_conflicts refused more sources already */
     for (int s = 0; s < ns; s++)
         names[s] = r->def.sources[s].name;
-    if (!conflict_rule_parse(r->def.conflict_strategy, names, ns, &rule)) {
-        snprintf(err, errlen, "sync %s: unknown conflict_strategy \"%s\"", r->def.name,
-                 r->def.conflict_strategy);
-        return false;
-    }
     for (int t = 0; ok && t < nt; t++) {
+        if (!table_rule(r, t, names, ns, &rule, err, errlen))
+            return false;
         const UniqueIndex **list = NULL;
         int changed_on = 0, nlist = 0;
         StrBuf lost[CONFLICT_MAX_SOURCES];

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #include "chunk_queue.h"
+#include "conflict.h"
 #include "sync_runner.h"
 #include "target_writer.h"
 
@@ -72,6 +73,8 @@ struct SyncRunner {
     ChunkPool *pool;
     bool checked;                /* columns compared since the last (re)load */
     long batch_keys;             /* keys per transaction in large cycles (0: no limit) */
+    double serial_sleep;         /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
+    double deadlock_sleep;       /* kid_deadlock_sleep: the same after 40P01 */
     char *lock_timeout;          /* every session's lock_timeout (sources, writers, catalog) */
     CancelSet *cancel;           /* the sync's stop switch (borrowed from the worker; may be NULL) */
     long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
@@ -196,6 +199,11 @@ bool columns_suspect(const char *err);
 bool recheck_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_conflicts.c */
+/* table_rule - the conflict rule of table t (its conflict_strategy, else
+ * the sync's) among the sources `names`; false (err set) when unknown. */
+bool table_rule(const SyncRunner *r, int t, char **names, int ns, ConflictRule *rule, char *err,
+                size_t errlen);
+
 /* resolve_conflicts - settle keys changed on several sources; catchup (per
  * source, may be NULL): its bucardo_k<t> has a bucardo_new column, set on
  * the keys it wins so that every member takes them. */

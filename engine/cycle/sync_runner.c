@@ -95,6 +95,8 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->catalog_params = *catalog;
     r->budget = limits.budget;
     r->batch_keys = limits.batch_keys;
+    r->serial_sleep = limits.serial_sleep;
+    r->deadlock_sleep = limits.deadlock_sleep;
     r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
     r->cancel = limits.cancel;
     r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);

@@ -92,7 +92,9 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'batch_keys'), '10000'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'lock_timeout'), '60s'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_serial_sleep'), '0.5'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_deadlock_sleep'), '0.5')";
 
 /* The controller's state: lives on daemon_run's stack, main thread only. */
 typedef struct Controller {
@@ -441,6 +443,20 @@ static bool host_safe(PGconn *cat, char *why, size_t whylen)
     return ok;
 }
 
+/* setting_sleep - kid_serial_sleep / kid_deadlock_sleep: seconds from 0
+ * to 3600, or -1 (no retry); anything else is 0.5, with a warning. */
+static double setting_sleep(const char *value, const char *name)
+{
+    char *end;
+    double d = strtod(value, &end);
+
+    if (value[0] == '\0' || *end != '\0' || !((d >= 0 && d <= 3600) || d == -1)) {
+        log_warn("%s \"%s\" is not a number of seconds from 0 to 3600 or -1; using 0.5", name, value);
+        return 0.5;
+    }
+    return d;
+}
+
 static bool load_settings(Controller *c)
 {
     PGresult *res = pg_query(c->cat, "catalog", SQL_SETTINGS, 0, NULL);
@@ -478,6 +494,8 @@ static bool load_settings(Controller *c)
         }
         c->wcfg.idle_timeout = (double)idle;
     }
+    c->wcfg.serial_sleep = setting_sleep(PQgetvalue(res, 0, 8), "kid_serial_sleep");
+    c->wcfg.deadlock_sleep = setting_sleep(PQgetvalue(res, 0, 9), "kid_deadlock_sleep");
     PQclear(res);
     return true;
 }

@@ -74,8 +74,8 @@ static void wake(SyncWorker *w)
 /* load - the sync's definition, on the held slot's catalog connection. */
 static SyncRunner *load(SyncWorker *w, PGconn **cat)
 {
-    RunnerLimits limits = {w->cfg.chunks,       w->cfg.chunk_size, w->cfg.batch_keys,
-                           w->cfg.lock_timeout, w->cancel,         w->cfg.budget};
+    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys,   w->cfg.lock_timeout,
+                           w->cancel,     w->cfg.budget,     w->cfg.serial_sleep, w->cfg.deadlock_sleep};
     SyncDef def;
     LookupStatus st;
 

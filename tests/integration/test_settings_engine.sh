@@ -9,6 +9,9 @@
 #  - `reload config` makes the running engine reread the settings (the
 #    isolation_level default: SIRead locks on the source appear without a
 #    restart); `reload SYNC` restarts that sync;
+#  - kid_serial_sleep: a batch that met a serialization failure is retried
+#    after it, and not at all with -1;
+#  - stats_history trims syncrun; kick_sleep (which did nothing) is gone;
 #  - host_safety_check refuses to start on a host it does not match;
 #  - Bucardo's names: statement_chunk_size is batch_keys, process-model
 #    settings are shown with a note that they do nothing here, bad values
@@ -120,6 +123,46 @@ held
 release_lock b
 wait_synced a b 30 t
 
+# --- kid_serial_sleep: the pause before a batch that met a serialization
+# failure is applied again; -1: no retry, the run fails at once.
+psql -X -q -d b -c "CREATE SEQUENCE tries;
+    CREATE FUNCTION serial_fail() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN
+        IF NEW.id >= 100 AND nextval('tries') <= 2 THEN
+            RAISE EXCEPTION 'simulated serialization failure' USING ERRCODE = '40001';
+        END IF;
+        RETURN NEW; END\$\$;
+    CREATE TRIGGER serial_fail BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION serial_fail();
+    ALTER TABLE t ENABLE ALWAYS TRIGGER serial_fail" || fail "serial_fail trigger"
+reloaded() { # reload config and wait for the engine to say it is done
+    local n
+    n=$(grep -c '^bucardo_reload_config_finished|' "$TEST_DIR/notes")
+    run_ok "$BUCARDO" reload config
+    for i in $(seq 1 150); do
+        [ "$(grep -c '^bucardo_reload_config_finished|' "$TEST_DIR/notes")" -gt "$n" ] && return 0
+        sleep 0.1
+    done
+    fail "no bucardo_reload_config_finished after reload config"
+}
+run_ok "$BUCARDO" set kid_serial_sleep=0.1 retry_delay=30 retry_delay_max=30
+reloaded
+sql a "insert into t values (100, 'retried')" >/dev/null
+run_ok "$BUCARDO" kick s 30
+expect_equal "1" "$(sql b "select count(*) from t where id = 100")" "row delivered after two serialization failures"
+expect_equal "3" "$(sql b "select last_value from tries")" "attempts with kid_serial_sleep=0.1"
+run_ok "$BUCARDO" set kid_serial_sleep=-1
+reloaded
+sql b "select setval('tries', 1, false)" >/dev/null
+sql a "insert into t values (101, 'not retried')" >/dev/null
+"$BUCARDO" kick s 30 >/dev/null && fail "kick succeeded through a serialization failure with kid_serial_sleep=-1"
+expect_equal "1" "$(sql b "select last_value from tries")" "one attempt with kid_serial_sleep=-1"
+wait_run s 5 "state = 'Bad' and error like '%40001%'"
+expect_equal "0" "$(sql b "select count(*) from t where id = 101")" "row 101 not there yet"
+psql -X -q -d b -c "DROP TRIGGER serial_fail ON t" || fail "drop serial_fail"
+run_ok "$BUCARDO" set kid_serial_sleep=0.5 retry_delay=1 retry_delay_max=60
+reloaded
+run_ok "$BUCARDO" kick s 30
+wait_synced a b 30 t
+
 # --- reload SYNC
 run_ok "$BUCARDO" reload s
 expect_equal "Reloading sync s" "$OUT" "reload s"
@@ -130,6 +173,14 @@ sql a "insert into t values (4, 'four')" >/dev/null
 run_ok "$BUCARDO" kick s 30
 wait_synced a b 30 t
 
+# --- stats_history: the runs kept per sync, trimmed as runs are recorded
+[ "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's'")" -gt 2 ] || fail "too few runs to trim"
+run_ok "$BUCARDO" set stats_history=2
+run_ok "$BUCARDO" kick s 30
+run_ok "$BUCARDO" kick s 30
+expect_equal "2" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's'")" "runs kept with stats_history=2"
+run_fail "$BUCARDO" show kick_sleep
+expect_err 'no setting named "kick_sleep"'
 run_ok "$BUCARDO" stop
 got 'bucardo_stopped|'
 echo ok

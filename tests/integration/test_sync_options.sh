@@ -15,6 +15,8 @@
 #  - update db X status=inactive leaves X out with its changes kept, and
 #    they reach it once it is active again (a sync whose only target is
 #    inactive has Bad runs saying so);
+#  - a table's conflict_strategy (update table) beats the sync's;
+#  - copyextra: only empty (the engine picks each COPY's format);
 #  - bad values: one error line, catalog unchanged.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
@@ -36,8 +38,10 @@ run_fail "$BUCARDO" add sync s1 relgroup=g dbs=a,b deletemethod=drop
 expect_err 'deletemethod: expected one of default, delete, truncate, truncate_cascade'
 run_fail "$BUCARDO" add sync s1 relgroup=g dbs=a,b name=s2
 expect_err 'name comes first'
+run_fail "$BUCARDO" add sync s1 relgroup=g dbs=a,b "copyextra=WITH OIDS"
+expect_err 'copyextra: no extra COPY options are taken'
 unchanged "$before" "refused add sync"
-run_ok "$BUCARDO" add sync s1 relgroup=g dbs=a,b isolation_level=SERIALIZABLE stayalive=0
+run_ok "$BUCARDO" add sync s1 relgroup=g dbs=a,b isolation_level=SERIALIZABLE stayalive=0 copyextra=
 expect_out '^Note: stayalive has no effect in this engine: '
 expect_equal "serializable|bucardo_source|f" \
     "$(sql bucardo "select concat_ws('|', isolation_level, conflict_strategy, stayalive) from bucardo.sync where name = 's1'")" \
@@ -124,5 +128,29 @@ sleep 1
 run_ok "$BUCARDO" kick fc 30
 wait_synced a f 10 t
 expect_equal "0" "$(sql f "select count(*) from r")" "truncate_cascade empties the referencing table"
+
+# --- a table's own conflict_strategy wins over the sync's
+for db in a b; do
+    sql $db "create table m (id int primary key, v text); insert into m values (1, 'start')" >/dev/null || fail "m on $db"
+done
+run_ok "$BUCARDO" add table public.m db=a relgroup=gm
+run_ok "$BUCARDO" add sync ms relgroup=gm dbs=a:source,b:source autokick=0 conflict_strategy=bucardo_latest
+run_fail "$BUCARDO" update table public.m db=a conflict_strategy=whoever
+expect_err 'conflict_strategy: expected default or one of'
+run_ok "$BUCARDO" update table public.m db=a conflict_strategy=bucardo_source
+expect_equal "bucardo_source" "$(sql bucardo "select conflict_strategy from bucardo.goat where db = 'a' and tablename = 'm'")" "goat.conflict_strategy"
+sleep 1
+sql a "update m set v = 'from a (earlier)' where id = 1" >/dev/null
+sleep 0.2
+sql b "update m set v = 'from b (later)' where id = 1" >/dev/null
+run_ok "$BUCARDO" kick ms 30
+expect_equal "from a (earlier)|from a (earlier)" "$(sql a "select v from m")|$(sql b "select v from m")" "bucardo_source (the table's) beat bucardo_latest (the sync's)"
+run_ok "$BUCARDO" update table public.m db=a conflict_strategy=default
+sleep 1
+sql a "update m set v = 'a again (earlier)' where id = 1" >/dev/null
+sleep 0.2
+sql b "update m set v = 'b again (later)' where id = 1" >/dev/null
+run_ok "$BUCARDO" kick ms 30
+expect_equal "b again (later)|b again (later)" "$(sql a "select v from m")|$(sql b "select v from m")" "back to the sync's bucardo_latest"
 run_ok "$BUCARDO" stop
 echo ok

@@ -16,7 +16,7 @@ UNDO_OPTIONS="DROP VIEW bucardo.bucardo_config, bucardo.herd, bucardo.goat, buca
     ALTER TABLE bucardo.sync DROP COLUMN isolation_level, DROP COLUMN deletemethod, DROP COLUMN vacuum_after_copy,
         DROP COLUMN copyextra, DROP COLUMN track_rates;
     ALTER TABLE bucardo.relation DROP COLUMN autokick, DROP COLUMN rebuild_index, DROP COLUMN analyze_after_copy,
-        DROP COLUMN strict_checking, DROP COLUMN makedelta, DROP COLUMN ghost;
+        DROP COLUMN strict_checking, DROP COLUMN makedelta, DROP COLUMN ghost, DROP COLUMN conflict_strategy;
     ALTER TABLE bucardo.relgroup_member DROP COLUMN priority;
     ALTER TABLE bucardo.db DROP COLUMN dbdsn, DROP COLUMN pgpass;
     ALTER TABLE bucardo.dbgroup_member DROP COLUMN priority, DROP COLUMN makedelta;
