@@ -117,7 +117,8 @@ run_ok "$BUCARDO" add sync fc relgroup=g dbs=a:source,f:fullcopy deletemethod=de
 run_ok "$BUCARDO" kick fc 30
 wait_synced a f 10 t
 expect_equal "1" "$(sql f "select count(*) from r")" "delete keeps the referencing rows"
-expect_equal "1" "$(sql f "select vacuum_count from pg_stat_user_tables where relname = 't'")" "VACUUM after copy"
+# (a fullcopy target is copied at every cycle: the one at reload, the kick's)
+[ "$(sql f "select vacuum_count from pg_stat_user_tables where relname = 't'")" -ge 1 ] || fail "no VACUUM after the copy"
 run_ok "$BUCARDO" update sync fc deletemethod=truncate
 sleep 1
 "$BUCARDO" kick fc 30 >/dev/null && fail "a fullcopy by TRUNCATE of a referenced table succeeded"
