@@ -217,7 +217,8 @@ INSERT INTO bucardo.config (name, setting, about, noeffect) VALUES
     ('quick_delta_check', '1', 'Quick scan of delta activity', 'this engine reads changes by snapshot, never by scanning delta tables'),
     ('bucardo_initial_version', '5.6.0', 'Bucardo version this catalog was created with', 'informational: schema_version holds this catalog''s versions'),
     ('autosync_ddl', 'newcol', 'Which DDL changes are remedied automatically', 'unused in Bucardo 5.6 too: column changes make a sync Bad until the shapes match'),
-    ('endsync_sleep', '1.0', 'Sleep after a customcode endsync', 'this engine runs no customcode that can ask for an endsync')
+    ('endsync_sleep', '1.0', 'Sleep after a customcode endsync', 'this engine runs no customcode that can ask for an endsync'),
+    ('bucardo_version', '5.6.0', 'Bucardo version this catalog is used with', 'informational: bucardo --version tells the program''s version, bucardo.schema_version the catalog''s')
 ON CONFLICT (name) DO NOTHING;
 UPDATE bucardo.config SET about = 'Keys per batch when applying changes (Bucardo''s statement_chunk_size)'
  WHERE name = 'batch_keys';
