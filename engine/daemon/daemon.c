@@ -106,6 +106,7 @@ typedef struct Controller {
     int nworkers;
     int pid_fd; /* the pid file, locked while we run */
     long max_concurrent_syncs;
+    bool quiet; /* starting every sync (engine start, reload config, reload SYNC): no activated_sync_ */
 } Controller;
 
 /* The signal pipe: written by handlers, the one global the daemon needs. */
@@ -230,23 +231,36 @@ static void remove_worker(Controller *c, int i)
     c->nworkers--;
 }
 
-/* reload - bring the workers in line with the catalog's active syncs. */
+static void bucardo_event(PGconn *cat, const char *event);
+
+/* reload - bring the workers in line with the catalog's active syncs.
+ * A sync that stops running (deactivated, removed) is told as Bucardo's
+ * bucardo_deactivated_sync_SYNC, one that starts after the engine's start
+ * as bucardo_activated_sync_SYNC (a changed one restarts quietly). */
 static bool reload(Controller *c)
 {
     PGresult *res = pg_query(c->cat, "catalog", SQL_ACTIVE_SYNCS, 0, NULL);
+    StrList restarted = {0};
     int n;
 
     if (res == NULL)
         return false;
     n = PQntuples(res);
     for (int i = c->nworkers - 1; i >= 0; i--) {
-        bool keep = false;
+        bool keep = false, listed = false;
         for (int r = 0; r < n; r++)
-            if (strcmp(PQgetvalue(res, r, 0), worker_name(c->workers[i])) == 0 &&
-                strcmp(PQgetvalue(res, r, 1), c->fingerprints[i]) == 0)
-                keep = true;
+            if (strcmp(PQgetvalue(res, r, 0), worker_name(c->workers[i])) == 0) {
+                listed = true;
+                keep = strcmp(PQgetvalue(res, r, 1), c->fingerprints[i]) == 0;
+            }
         if (!keep) {
+            char *event = xasprintf("deactivated_sync_%s", worker_name(c->workers[i]));
             log_info("stopping sync %s", worker_name(c->workers[i]));
+            if (listed)
+                strlist_add(&restarted, worker_name(c->workers[i]));
+            else
+                bucardo_event(c->cat, event);
+            free(event);
             remove_worker(c, i);
         }
     }
@@ -258,7 +272,13 @@ static bool reload(Controller *c)
         log_info("starting sync %s", PQgetvalue(res, r, 0));
         c->workers[c->nworkers] = worker_start(PQgetvalue(res, r, 0), &c->wcfg);
         c->fingerprints[c->nworkers++] = xstrdup(PQgetvalue(res, r, 1));
+        if (!c->quiet && !strlist_contains(&restarted, PQgetvalue(res, r, 0))) {
+            char *event = xasprintf("activated_sync_%s", PQgetvalue(res, r, 0));
+            bucardo_event(c->cat, event);
+            free(event);
+        }
     }
+    strlist_free(&restarted);
     PQclear(res);
     return true;
 }
@@ -340,7 +360,9 @@ static bool reload_config(Controller *c)
     ok = load_settings(c);
     c->wcfg.budget = budget_create(&c->cfg->catalog, c->wcfg.lock_timeout, (int)c->max_concurrent_syncs);
     c->wcfg.watch = watch_start(c->wcfg.budget, c->wcfg.retry_delay, c->wcfg.retry_delay_max);
+    c->quiet = true;
     ok = reload(c) && ok;
+    c->quiet = false;
     if (ok)
         bucardo_event(c->cat, "reload_config_finished");
     return ok;
@@ -357,7 +379,9 @@ static bool reload_sync(Controller *c, const char *name)
     log_info("reloading sync %s", name);
     if (i >= 0)
         remove_worker(c, i);
+    c->quiet = true;
     ok = reload(c);
+    c->quiet = false;
     event = xasprintf("%s_%s", ok && find_worker(c, name) >= 0 ? "reloaded_sync" : "reload_error_sync", name);
     bucardo_event(c->cat, event);
     free(event);
@@ -502,7 +526,7 @@ static bool load_settings(Controller *c)
 
 int daemon_run(const DaemonConfig *cfg)
 {
-    Controller c = {.cfg = cfg, .pid_fd = -1};
+    Controller c = {.cfg = cfg, .pid_fd = -1, .quiet = true};
     struct sigaction sa;
     bool stop = false, do_reload = false;
     double reconnect_wait = 0;
@@ -575,6 +599,7 @@ int daemon_run(const DaemonConfig *cfg)
         return 1;
     }
     ready(cfg, "OK\n");
+    c.quiet = false;
     bucardo_event(c.cat, "started");
 
     while (!stop) {

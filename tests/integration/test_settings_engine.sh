@@ -5,6 +5,7 @@
 #    bucardo_syncdone_SYNC with the "bucardo" channel's syncdone_SYNC
 #    payload, bucardo_syncerror_SYNC for a refused kick,
 #    bucardo_reload_config_finished, bucardo_reloaded_sync_SYNC,
+#    bucardo_deactivated_sync_SYNC / bucardo_activated_sync_SYNC,
 #    bucardo_stopped), received by a LISTENing client;
 #  - `reload config` makes the running engine reread the settings (the
 #    isolation_level default: SIRead locks on the source appear without a
@@ -74,7 +75,8 @@ run_ok "$BUCARDO" set "host_safety_check=^$(hostname)\$"
 
 # --- notifications
 perl "$TESTS_DIR/lib/listen.pl" "$TEST_DIR/notes" 120 bucardo bucardo_started bucardo_stopped bucardo_syncdone_s \
-    bucardo_syncerror_s bucardo_reload_config_finished bucardo_reloaded_sync_s &
+    bucardo_syncerror_s bucardo_reload_config_finished bucardo_reloaded_sync_s bucardo_activated_sync_s \
+    bucardo_deactivated_sync_s &
 LISTENER=$!
 trap 'kill $LISTENER 2>/dev/null; pg_stop_cluster' EXIT
 for i in $(seq 1 100); do grep -q ready "$TEST_DIR/notes" 2>/dev/null && break; sleep 0.1; done
@@ -187,6 +189,14 @@ run_ok "$BUCARDO" kick s 30
 expect_equal "2" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's'")" "runs kept with stats_history=2"
 run_fail "$BUCARDO" show kick_sleep
 expect_err 'no setting named "kick_sleep"'
+# --- deactivate / activate: Bucardo's bucardo_deactivated_sync_SYNC and
+# bucardo_activated_sync_SYNC (none at start or for a restart)
+expect_equal "0" "$(grep -c 'activated_sync_s' "$TEST_DIR/notes")" "no (de)activated notification before"
+run_ok "$BUCARDO" deactivate s
+got 'bucardo_deactivated_sync_s|'
+run_ok "$BUCARDO" activate s
+got 'bucardo_activated_sync_s|'
+
 run_ok "$BUCARDO" stop
 got 'bucardo_stopped|'
 echo ok

@@ -16,6 +16,7 @@
 #    they reach it once it is active again (a sync whose only target is
 #    inactive has Bad runs saying so);
 #  - a table's conflict_strategy (update table) beats the sync's;
+#  - default_checktime runs a sync without autokick or checktime;
 #  - copyextra: only empty (the engine picks each COPY's format);
 #  - bad values: one error line, catalog unchanged.
 . "$TESTS_DIR/lib/setup.sh"
@@ -129,6 +130,19 @@ sleep 1
 run_ok "$BUCARDO" kick fc 30
 wait_synced a f 10 t
 expect_equal "0" "$(sql f "select count(*) from r")" "truncate_cascade empties the referencing table"
+
+# --- default_checktime: a sync with autokick off and no checktime of its
+# own runs that often, unkicked
+for db in a b; do
+    sql $db "create table dc (id int primary key)" >/dev/null || fail "dc on $db"
+done
+run_ok "$BUCARDO" add table public.dc db=a relgroup=gdc
+run_ok "$BUCARDO" set default_checktime=2
+run_ok "$BUCARDO" add sync dc relgroup=gdc dbs=a,b autokick=0
+sleep 1
+sql a "insert into dc values (1)" >/dev/null
+wait_synced a b 15 dc
+run_ok "$BUCARDO" set default_checktime=0
 
 # --- a table's own conflict_strategy wins over the sync's
 for db in a b; do
