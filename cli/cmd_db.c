@@ -223,10 +223,39 @@ static bool try_connect_with(const char *name, const char *const values[NCOLS], 
         .service = (char *)(dsn ? NULL : values[C_SERVICE]),
         .conn = (char *)conn,
     };
-    PGconn *pg = dbinfo_connect(&db);
+    ConnParams cp = dbinfo_params(&db);
+    char err[1024];
+    PGconn *pg = pg_connect_err(&cp, err, sizeof(err));
 
-    if (pg == NULL)
+    /* Bucardo's fallback: the default user "bucardo" does not exist on that
+     * server yet - connect as postgres and create it (a superuser, as
+     * Bucardo's own install makes it), then connect again as bucardo. */
+    if (pg == NULL && db.user != NULL && values[C_USER] == NULL && strcmp(db.user, "bucardo") == 0 &&
+        strstr(err, "role \"bucardo\" does not exist") != NULL) {
+        ConnParams as_postgres = cp;
+        char err2[1024];
+        PGconn *su;
+
+        as_postgres.user = "postgres";
+        su = pg_connect_err(&as_postgres, err2, sizeof(err2));
+        if (su != NULL) {
+            PGresult *res = PQexec(su, "CREATE ROLE bucardo LOGIN SUPERUSER");
+            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                printf("Created superuser \"bucardo\" on the server of database \"%s\" (connected as "
+                       "postgres)\n",
+                       name);
+                pg = pg_connect_err(&cp, err, sizeof(err));
+            }
+            PQclear(res);
+            PQfinish(su);
+        }
+    }
+    if (pg == NULL) {
+        char *shown = utf8_printable(err, 1000);
+        fprintf(stderr, "database %s: could not connect: %s\n", name, shown);
+        free(shown);
         return false;
+    }
     PQfinish(pg);
     return true;
 }
