@@ -17,15 +17,37 @@
 #include "metrics.h"
 #include "utf8.h"
 
-static const char SQL_SHOW[] = "SELECT name, setting FROM bucardo.config"
+static const char SQL_SHOW[] = "SELECT name, setting, noeffect FROM bucardo.config"
                                " WHERE $1::text IS NULL OR name = lower($1)"
                                "    OR (NOT EXISTS (SELECT 1 FROM bucardo.config WHERE name = lower($1))"
                                "        AND strpos(name, lower($1)) > 0)"
                                " ORDER BY name";
-static const char SQL_SET[] = "UPDATE bucardo.config SET setting = $2 WHERE name = lower($1)";
+static const char SQL_SET[] =
+    "UPDATE bucardo.config SET setting = $2 WHERE name = lower($1) RETURNING noeffect";
+
+/* Bucardo's names for settings this project has under another name. */
+static const char *const ALIASES[][2] = {{"statement_chunk_size", "batch_keys"}};
+
+/* setting_name - the name a setting is stored under (aliases resolved). */
+static const char *setting_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof(ALIASES) / sizeof(ALIASES[0]); i++)
+        if (strcasecmp(name, ALIASES[i][0]) == 0)
+            return ALIASES[i][1];
+    return name;
+}
 
 /* A typed setting: its name and what its value must be. */
-typedef enum SettingType { S_INT, S_NUMBER, S_BOOL, S_WORD, S_DURATION, S_LISTEN } SettingType;
+typedef enum SettingType {
+    S_INT,
+    S_NUMBER,
+    S_BOOL,
+    S_WORD,
+    S_DURATION,
+    S_LISTEN,
+    S_SLEEP,
+    S_REGEX
+} SettingType;
 typedef struct SettingSpec {
     const char *name;
     SettingType type;
@@ -33,6 +55,7 @@ typedef struct SettingSpec {
     const char *const *words; /* S_WORD: NULL-terminated */
 } SettingSpec;
 
+static const char *const ISOLATION_LEVELS[] = {"repeatable read", "serializable", NULL};
 static const char *const LOG_LEVELS[] = {"terse", "normal", "verbose", "debug", NULL};
 static const char *const FACILITIES[] = {"LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2", "LOG_LOCAL3",
                                          "LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
@@ -55,7 +78,6 @@ static const SettingSpec SETTING_TYPES[] = {
     {"default_checktime", S_INT, 0, 1000000000, NULL},
     {"retry_delay", S_NUMBER, 0, 0, NULL},
     {"retry_delay_max", S_NUMBER, 0, 0, NULL},
-    {"kick_sleep", S_NUMBER, 0, 0, NULL},
     {"log_showtime", S_INT, 0, 3, NULL},
     {"log_level", S_WORD, 0, 0, LOG_LEVELS},
     {"default_conflict_strategy", S_WORD, 0, 0, STRATEGIES},
@@ -67,6 +89,14 @@ static const SettingSpec SETTING_TYPES[] = {
     {"log_microsecond", S_BOOL, 0, 0, NULL},
     {"log_showsyncname", S_BOOL, 0, 0, NULL},
     {"syslog_facility", S_WORD, 0, 0, FACILITIES},
+    {"isolation_level", S_WORD, 0, 0, ISOLATION_LEVELS},
+    {"kid_serial_sleep", S_SLEEP, 0, 0, NULL},
+    {"kid_deadlock_sleep", S_SLEEP, 0, 0, NULL},
+    {"tcp_keepalives_idle", S_INT, 0, 1000000, NULL},
+    {"tcp_keepalives_interval", S_INT, 0, 1000000, NULL},
+    {"tcp_keepalives_count", S_INT, 0, 1000000, NULL},
+    {"host_safety_check", S_REGEX, 0, 0, NULL},
+    {"reload_config_timeout", S_INT, 1, 3600, NULL},
 };
 
 /* is_duration - a PostgreSQL time setting above zero: digits, then
@@ -93,8 +123,9 @@ static bool is_duration(const char *value)
 }
 
 /* check_setting - is `value` right for setting `name`?  Prints why not.
- * Settings without a type take any value. */
-static bool check_setting(const char *name, const char *value)
+ * Settings without a type take any value.  A regular expression is
+ * checked by the server (cat), whose regex dialect the engine uses. */
+static bool check_setting(PGconn *cat, const char *name, const char *value)
 {
     for (size_t i = 0; i < sizeof(SETTING_TYPES) / sizeof(SETTING_TYPES[0]); i++) {
         const SettingSpec *s = &SETTING_TYPES[i];
@@ -130,6 +161,22 @@ static bool check_setting(const char *name, const char *value)
                                  s->name, value) == 0;
             return true;
         }
+        case S_SLEEP: {
+            double d = strtod(value, &end);
+            if (value[0] == '\0' || *end != '\0' || !((d >= 0 && d <= 3600) || d == -1))
+                return cli_error("set %s: expected seconds from 0 to 3600, or -1 (no retry), got \"%s\"",
+                                 s->name, value) == 0;
+            return true;
+        }
+        case S_REGEX: {
+            const char *params[1] = {value};
+            PGresult *res = PQexecParams(cat, "SELECT '' ~ $1", 1, NULL, params, NULL, NULL, 0);
+            bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+            PQclear(res);
+            if (!ok)
+                return cli_error("set %s: not a valid regular expression: \"%s\"", s->name, value) == 0;
+            return true;
+        }
         case S_DURATION:
             if (!is_duration(value))
                 return cli_error("set %s: expected a time above 0 such as 500ms, 10s or 2min, got \"%s\"",
@@ -154,7 +201,7 @@ static bool check_setting(const char *name, const char *value)
 
 static int show(CliContext *ctx, const char *name)
 {
-    const char *params[1] = {name};
+    const char *params[1] = {name ? setting_name(name) : NULL};
     PGresult *res = pg_query(ctx->cat, "catalog", SQL_SHOW, 1, params);
     int width = 0;
 
@@ -168,11 +215,15 @@ static int show(CliContext *ctx, const char *name)
         if (utf8_width(PQgetvalue(res, r, 0)) > width)
             width = utf8_width(PQgetvalue(res, r, 0));
     /* A password is shown as set or not, never itself. */
-    for (int r = 0; r < PQntuples(res); r++)
-        printf("%s%*s = %s\n", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width), "",
+    for (int r = 0; r < PQntuples(res); r++) {
+        printf("%s%*s = %s", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width), "",
                strcmp(PQgetvalue(res, r, 0), "email_auth_pass") == 0 && PQgetvalue(res, r, 1)[0]
                    ? "********"
                    : PQgetvalue(res, r, 1));
+        if (!PQgetisnull(res, r, 2))
+            printf("  (no effect here: %s)", PQgetvalue(res, r, 2));
+        printf("\n");
+    }
     PQclear(res);
     return EXIT_OK;
 }
@@ -319,7 +370,8 @@ int cmd_set(CliContext *ctx, int argc, char **argv)
         PGresult *res;
 
         *eq = '\0';
-        if (!check_setting(name, eq + 1)) {
+        params[0] = setting_name(name);
+        if (!check_setting(ctx->cat, params[0], eq + 1)) {
             free(name);
             goto out;
         }
@@ -328,14 +380,16 @@ int cmd_set(CliContext *ctx, int argc, char **argv)
             free(name);
             goto out;
         }
-        if (strcmp(PQcmdTuples(res), "1") != 0) {
+        if (PQntuples(res) != 1) {
             PQclear(res);
             cli_error("no setting named \"%s\" (see bucardo show all)", name);
             free(name);
             goto out;
         }
-        PQclear(res);
         strbuf_printf(&said, "Updated configuration setting \"%s\"\n", name);
+        if (!PQgetisnull(res, 0, 0))
+            strbuf_printf(&said, "Note: %s has no effect in this engine: %s\n", name, PQgetvalue(res, 0, 0));
+        PQclear(res);
         free(name);
     }
     cli_say(ctx, "%s", said.data);

@@ -323,29 +323,86 @@ bool cli_notify_reload(CliContext *ctx)
 }
 
 /*
- * cmd_reload - `reload [config]`, or `reload SYNC ...` (names, all,
- * wildcards: checked to exist).  Each has the running engine reread the
- * catalog; a sync whose definition changed restarts.
+ * reload_config_wait - `reload config`: send it, commit, and wait (outside
+ * any transaction, where notifications arrive) up to reload_config_timeout
+ * seconds for the engine's bucardo_reload_config_finished.
+ */
+static int reload_config_wait(CliContext *ctx)
+{
+    char *setting = catalog_get_setting(ctx->cat, "reload_config_timeout");
+    long timeout = 30;
+    double deadline;
+    bool done = false;
+
+    if (setting == NULL || !parse_int(setting, 1, 3600, &timeout))
+        timeout = 30;
+    free(setting);
+    if (!notify(ctx, CHANNEL_RELOAD, "config") ||
+        !pg_exec(ctx->cat, "catalog", "LISTEN bucardo_reload_config_finished", 0, NULL) ||
+        !pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
+        return EXIT_FAIL;
+    cli_info(ctx, "Reloading configuration table\n");
+    deadline = (double)time(NULL) + (double)timeout;
+    while (!done && (double)time(NULL) < deadline) {
+        struct pollfd pfd = {PQsocket(ctx->cat), POLLIN, 0};
+        PGnotify *n;
+
+        if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+            break;
+        if (!PQconsumeInput(ctx->cat))
+            break;
+        while ((n = PQnotifies(ctx->cat)) != NULL) {
+            done |= strcmp(n->relname, "bucardo_reload_config_finished") == 0;
+            PQfreemem(n);
+        }
+    }
+    if (!pg_exec(ctx->cat, "catalog", "UNLISTEN *", 0, NULL) ||
+        !pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL))
+        return EXIT_FAIL;
+    if (!done)
+        return cli_error("the engine did not confirm the reload within %ld s (reload_config_timeout)",
+                         timeout);
+    return EXIT_OK;
+}
+
+/*
+ * cmd_reload - `reload`: the engine follows the catalog (restarting the
+ * syncs whose definition changed); `reload config`: it rereads every
+ * setting, restarting every sync with them; `reload [sync] SYNC...` (names,
+ * all, wildcards: checked to exist): it restarts the named syncs.  The
+ * payload of CHANNEL_RELOAD says which (engine/daemon/daemon.c).
  */
 int cmd_reload(CliContext *ctx, int argc, char **argv)
 {
+    int first = argc > 0 && strcmp(argv[0], "sync") == 0 ? 1 : 0;
     StrList syncs = {0};
     int code = EXIT_FAIL;
 
+    if (argc > 1 && strcmp(argv[0], "config") == 0)
+        return cli_error("usage: bucardo reload [config | SYNC ...]");
+    if (cli_catalog(ctx) == NULL || !require_running(ctx))
+        return EXIT_FAIL;
     if (argc == 1 && strcmp(argv[0], "config") == 0)
-        argc = 0;
-    if (argc > 0 && !cli_select_syncs(ctx, argc, argv, &syncs, NULL))
+        return reload_config_wait(ctx);
+    if (argc > first && !cli_select_syncs(ctx, argc - first, argv + first, &syncs, NULL))
         goto out;
-    if (argc > 0 && syncs.count == 0) {
-        cli_error("usage: bucardo reload [config] | bucardo reload SYNC ...");
+    if (argc > first && syncs.count == 0) {
+        cli_error("usage: bucardo reload [config | SYNC ...]");
         goto out;
     }
-    if (cli_catalog(ctx) == NULL || !require_running(ctx) || !notify(ctx, CHANNEL_RELOAD, ""))
-        goto out;
-    if (syncs.count == 0)
-        cli_say(ctx, "Reloading Bucardo\n");
-    for (int i = 0; i < syncs.count; i++)
+    for (int i = 0; i < syncs.count; i++) {
+        char *payload = xasprintf("sync %s", syncs.items[i]);
+        bool ok = notify(ctx, CHANNEL_RELOAD, payload);
+        free(payload);
+        if (!ok)
+            goto out;
         cli_say(ctx, "Reloading sync %s\n", syncs.items[i]);
+    }
+    if (syncs.count == 0) {
+        if (!notify(ctx, CHANNEL_RELOAD, ""))
+            goto out;
+        cli_say(ctx, "Reloading Bucardo\n");
+    }
     code = EXIT_OK;
 out:
     strlist_free(&syncs);

@@ -17,11 +17,19 @@
 #include "utf8.h"
 
 static const char SQL_INSERT_DB[] =
-    "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta, "
-    "dbtype)"
+    "INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta,"
+    "                        dbdsn, pgpass, dbtype)"
     " VALUES ($1, $2, $3, $4,"
     "         CASE WHEN $5::text IS NULL AND $7::text IS NULL THEN 'bucardo' ELSE $5 END,"
-    "         $6, $7, $8, coalesce($9, 'active'), coalesce($10::boolean, false), coalesce($11, 'postgres'))";
+    "         $6, $7, $8, coalesce($9, 'active'), coalesce($10::boolean, false), $11, $12,"
+    "         coalesce($13, 'postgres'))";
+static const char SQL_GROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
+static const char SQL_GROUP_SIZE[] = "SELECT count(*) FROM bucardo.dbgroup_member WHERE dbgroup = $1";
+static const char SQL_GROUP_SYNCS[] =
+    "SELECT string_agg(name, ', ' ORDER BY name) FROM bucardo.sync WHERE dbgroup = $1 HAVING count(*) > 0";
+static const char SQL_MEMBER_GROUPS[] =
+    "SELECT dbgroup, role FROM bucardo.dbgroup_member WHERE db = $1 ORDER BY dbgroup";
+static const char SQL_LEAVE_GROUP[] = "DELETE FROM bucardo.dbgroup_member WHERE dbgroup = $1 AND db = $2";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_DB_USERS[] =
     "SELECT 'dbgroup ' || string_agg(DISTINCT quote_ident(dbgroup), ', ') FROM bucardo.dbgroup_member WHERE "
@@ -57,14 +65,42 @@ static const char SQL_LIST_DBS[] = "SELECT name, status, dbname, host, port, dbu
 
 /* The settings a database takes, with Bucardo's aliases. */
 static const char *const DB_KEYS[] = {
-    "dbname", "db",       "host",   "dbhost",    "pghost",   "port",    "dbport",    "pgport", "user",
-    "dbuser", "username", "pass",   "dbpass",    "password", "service", "dbservice", "conn",   "dbconn",
-    "pgconn", "sslmode",  "status", "makedelta", "type",     "dbtype",  NULL};
+    "dbname",    "db",        "host",   "dbhost",   "pghost", "port",    "dbport",
+    "pgport",    "user",      "dbuser", "username", "pass",   "dbpass",  "password",
+    "service",   "dbservice", "conn",   "dbconn",   "pgconn", "sslmode", "status",
+    "makedelta", "type",      "dbtype", "dbdsn",    "pgpass", "dbgroup", "server_side_prepares",
+    "ssp",       NULL};
 
 /* Canonical column for a key (the order of the Db columns below). */
-enum { C_DBNAME, C_HOST, C_PORT, C_USER, C_PASS, C_SERVICE, C_CONN, C_STATUS, C_MAKEDELTA, C_TYPE, NCOLS };
-static const char *const COLUMN_NAMES[NCOLS] = {"dbname",  "host", "port",   "dbuser",    "dbpass",
-                                                "service", "conn", "status", "makedelta", "dbtype"};
+enum {
+    C_DBNAME,
+    C_HOST,
+    C_PORT,
+    C_USER,
+    C_PASS,
+    C_SERVICE,
+    C_CONN,
+    C_STATUS,
+    C_MAKEDELTA,
+    C_DBDSN,
+    C_PGPASS,
+    C_TYPE,
+    NCOLS
+};
+static const char *const COLUMN_NAMES[NCOLS] = {"dbname",    "host",    "port",   "dbuser",
+                                                "dbpass",    "service", "conn",   "status",
+                                                "makedelta", "dbdsn",   "pgpass", "dbtype"};
+
+/* Said when server_side_prepares (ssp) is given: accepted, nothing to do. */
+#define SSP_NOTE                                                                                             \
+    "Note: server_side_prepares has no effect in this engine: it sends its statements through libpq, "       \
+    "unprepared or as its own prepared statements, never through DBD::Pg\n"
+
+/* Bucardo's bare words of add database: register its tables / sequences. */
+static bool bare_word(const char *arg, const char *word)
+{
+    return strcmp(arg, word) == 0;
+}
 
 static int column_of(const char *key)
 {
@@ -77,7 +113,8 @@ static int column_of(const char *key)
         {"user", C_USER},           {"dbuser", C_USER},   {"username", C_USER},   {"pass", C_PASS},
         {"dbpass", C_PASS},         {"password", C_PASS}, {"service", C_SERVICE}, {"dbservice", C_SERVICE},
         {"conn", C_CONN},           {"dbconn", C_CONN},   {"pgconn", C_CONN},     {"status", C_STATUS},
-        {"makedelta", C_MAKEDELTA}, {"type", C_TYPE},     {"dbtype", C_TYPE},
+        {"makedelta", C_MAKEDELTA}, {"dbdsn", C_DBDSN},   {"pgpass", C_PGPASS},   {"type", C_TYPE},
+        {"dbtype", C_TYPE},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].key, key) == 0)
@@ -108,6 +145,13 @@ static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], cha
         if (strcmp(key, "sslmode") == 0) {
             sslmode = val;
             continue;
+        }
+        if (strcmp(key, "dbgroup") == 0 || strcmp(key, "server_side_prepares") == 0 ||
+            strcmp(key, "ssp") == 0) {
+            bool b;
+            if (strcmp(key, "dbgroup") != 0 && !parse_bool(val, &b))
+                return cli_error("invalid %s \"%s\": expected a boolean", key, val) == 0;
+            continue; /* handled by the command */
         }
         if (values[col] != NULL)
             return cli_error("\"%s\" is given twice (under two names)", COLUMN_NAMES[col]) == 0;
@@ -142,40 +186,109 @@ static bool collect_settings(const KeyValues *kv, const char *values[NCOLS], cha
     return true;
 }
 
-/* try_connect - can bucardo reach the database with these settings?
- * Targets of other kinds through their driver (target_driver.h). */
+static bool try_connect_with(const char *name, const char *const values[NCOLS], bool dsn, const char *conn);
+
+/* try_connect - can bucardo reach the database with these settings?  A
+ * dbdsn replaces dbname, host, port and service (as the engine does,
+ * engine/catalog/catalog.c); a pgpass file is libpq's passfile. */
 static bool try_connect(CliContext *ctx, const char *name, const char *const values[NCOLS])
 {
-    DbInfo db = {
-        .name = (char *)name,
-        .dbname = (char *)values[C_DBNAME],
-        .host = (char *)values[C_HOST],
-        .port = (char *)values[C_PORT],
-        /* A service without user= names its own user (the catalog row too). */
-        .user = (char *)(values[C_USER] || (values[C_SERVICE] && values[C_SERVICE][0]) ? values[C_USER]
-                                                                                       : "bucardo"),
-        .pass = (char *)values[C_PASS],
-        .service = (char *)values[C_SERVICE],
-        .conn = (char *)values[C_CONN],
-        .dbtype = (char *)values[C_TYPE],
-    };
-    PGconn *conn;
+    const char *dsn = values[C_DBDSN] && values[C_DBDSN][0] ? values[C_DBDSN] : NULL;
+    StrBuf conn;
+    bool ok;
 
-    if (!target_kind_is_pg(db.dbtype)) {
+    /* Targets of other kinds: through their driver (target_driver.h). */
+    if (!target_kind_is_pg(values[C_TYPE])) {
+        DbInfo db = {
+            .name = (char *)name,
+            .dbname = (char *)values[C_DBNAME],
+            .host = (char *)values[C_HOST],
+            .port = (char *)values[C_PORT],
+            .user = (char *)values[C_USER],
+            .pass = (char *)values[C_PASS],
+            .service = (char *)values[C_SERVICE],
+            .conn = (char *)values[C_CONN],
+            .dbtype = (char *)values[C_TYPE],
+        };
         char err[800];
         char *dir = catalog_get_setting(ctx->cat, "flatfile_dir");
         TargetConfig tc = {.sync = "add-db", .flat_dir = dir};
-        bool ok = target_try_connect(&db, &tc, err, sizeof(err));
+        ok = target_try_connect(&db, &tc, err, sizeof(err));
         free(dir);
         if (!ok)
             fprintf(stderr, "bucardo: database \"%s\" (%s): %s\n", name, db.dbtype, err);
         return ok;
     }
-    conn = dbinfo_connect(&db);
 
-    if (conn == NULL)
+    strbuf_init(&conn);
+    if (dsn) {
+        const char *p = strncasecmp(dsn, "dbi:Pg:", 7) == 0 ? dsn + 7 : dsn;
+        for (; *p; p++)
+            strbuf_printf(&conn, "%c", *p == ';' ? ' ' : *p);
+    }
+    if (values[C_CONN] && values[C_CONN][0])
+        strbuf_printf(&conn, "%s%s", conn.len ? " " : "", values[C_CONN]);
+    if (values[C_PGPASS] && values[C_PGPASS][0]) {
+        strbuf_printf(&conn, "%spassfile='", conn.len ? " " : "");
+        for (const char *p = values[C_PGPASS]; *p; p++)
+            strbuf_printf(&conn, "%s%c", *p == '\'' || *p == '\\' ? "\\" : "", *p);
+        strbuf_printf(&conn, "'");
+    }
+    ok = try_connect_with(name, values, dsn != NULL, conn.len ? conn.data : NULL);
+    strbuf_free(&conn);
+    return ok;
+}
+
+static bool try_connect_with(const char *name, const char *const values[NCOLS], bool dsn, const char *conn)
+{
+    DbInfo db = {
+        .name = (char *)name,
+        .dbname = (char *)(dsn ? NULL : values[C_DBNAME]),
+        .host = (char *)(dsn ? NULL : values[C_HOST]),
+        .port = (char *)(dsn ? NULL : values[C_PORT]),
+        /* A service without user= names its own user (the catalog row too). */
+        .user = (char *)(values[C_USER] || (values[C_SERVICE] && values[C_SERVICE][0]) ||
+                                 (dsn && strstr(values[C_DBDSN], "user=") != NULL)
+                             ? values[C_USER]
+                             : "bucardo"),
+        .pass = (char *)values[C_PASS],
+        .service = (char *)(dsn ? NULL : values[C_SERVICE]),
+        .conn = (char *)conn,
+    };
+    ConnParams cp = dbinfo_params(&db);
+    char err[1024];
+    PGconn *pg = pg_connect_err(&cp, err, sizeof(err));
+
+    /* Bucardo's fallback: the default user "bucardo" does not exist on that
+     * server yet - connect as postgres and create it (a superuser, as
+     * Bucardo's own install makes it), then connect again as bucardo. */
+    if (pg == NULL && db.user != NULL && values[C_USER] == NULL && strcmp(db.user, "bucardo") == 0 &&
+        strstr(err, "role \"bucardo\" does not exist") != NULL) {
+        ConnParams as_postgres = cp;
+        char err2[1024];
+        PGconn *su;
+
+        as_postgres.user = "postgres";
+        su = pg_connect_err(&as_postgres, err2, sizeof(err2));
+        if (su != NULL) {
+            PGresult *res = PQexec(su, "CREATE ROLE bucardo LOGIN SUPERUSER");
+            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                printf("Created superuser \"bucardo\" on the server of database \"%s\" (connected as "
+                       "postgres)\n",
+                       name);
+                pg = pg_connect_err(&cp, err, sizeof(err));
+            }
+            PQclear(res);
+            PQfinish(su);
+        }
+    }
+    if (pg == NULL) {
+        char *shown = utf8_printable(err, 1000);
+        fprintf(stderr, "database %s: could not connect: %s\n", name, shown);
+        free(shown);
         return false;
-    PQfinish(conn);
+    }
+    PQfinish(pg);
     return true;
 }
 
@@ -196,17 +309,135 @@ static const char *piece(const char *value, int i, int n, StrList *scratch)
     return out;
 }
 
+/*
+ * join_dbgroups - Bucardo's dbgroup= of add/update database: "G[:role[:pri=N
+ * ...]][,G2...]".  Each dbgroup is created if needed and the database
+ * joins it (as a source in an empty group, else a target, unless a role is
+ * given) or takes the given role there.  With `leave` (update database)
+ * it also leaves the dbgroups not listed.  A dbgroup a sync uses is not
+ * changed here but by `update dbgroup`, which rechecks its syncs.
+ */
+static bool join_dbgroups(CliContext *ctx, const char *db, const char *list, bool leave)
+{
+    StrList groups = {0};
+    PGresult *res;
+    bool ok = false;
+
+    strlist_add_split(&groups, list, ',');
+    if (groups.count == 0) {
+        strlist_free(&groups);
+        return cli_error("dbgroup: expected NAME[:ROLE][,NAME...], got \"%s\"", list) == 0;
+    }
+    for (int i = 0; i < groups.count; i++) {
+        char *group = groups.items[i], *colon = strchr(group, ':');
+        const char *params[2] = {NULL, db};
+        StrList dbs = {0}, roles = {0};
+        char *member;
+        int found, used;
+        bool created = false, joined;
+
+        if (colon)
+            *colon = '\0';
+        params[0] = group;
+        if (!cli_check_name(NAME_DBGROUP, group))
+            goto out;
+        found = cli_row_exists(ctx->cat, SQL_GROUP_EXISTS, group);
+        if (found < 0 || (found == 0 && !(created = dbgroup_create(ctx->cat, group))))
+            goto out;
+        used = cli_row_exists(ctx->cat, SQL_GROUP_SYNCS, group);
+        if (used != 0) {
+            if (used > 0)
+                cli_error(
+                    "dbgroup \"%s\" is used by a sync: change its members with bucardo update dbgroup %s "
+                    "add %s",
+                    group, group, db);
+            goto out;
+        }
+        res = pg_query(ctx->cat, "catalog", SQL_GROUP_SIZE, 1, params);
+        if (res == NULL)
+            goto out;
+        /* dbgroup_parse_members makes the first member of its list the
+         * source: a database joining a non-empty group is a target. */
+        member = colon ? xasprintf("%s:%s", db, colon + 1)
+                       : xasprintf("%s%s", db, strcmp(PQgetvalue(res, 0, 0), "0") == 0 ? "" : ":target");
+        PQclear(res);
+        joined = dbgroup_parse_members(1, &member, &dbs, &roles) &&
+                 dbgroup_add_members(ctx->cat, group, &dbs, &roles, NULL);
+        if (joined) {
+            if (created)
+                cli_say(ctx, "Created dbgroup \"%s\"\n", group);
+            cli_say(ctx, "  Added database \"%s\" to dbgroup \"%s\" as %s\n", db, group, roles.items[0]);
+        }
+        free(member);
+        strlist_free(&dbs);
+        strlist_free(&roles);
+        if (!joined)
+            goto out;
+    }
+    if (leave) {
+        const char *params[1] = {db};
+        res = pg_query(ctx->cat, "catalog", SQL_MEMBER_GROUPS, 1, params);
+        if (res == NULL)
+            goto out;
+        for (int r = 0; r < PQntuples(res); r++) {
+            const char *group = PQgetvalue(res, r, 0);
+            const char *lp[2] = {group, db};
+            bool listed = strlist_contains(&groups, group);
+            int used;
+
+            if (listed)
+                continue;
+            used = cli_row_exists(ctx->cat, SQL_GROUP_SYNCS, group);
+            if (used != 0) {
+                if (used > 0)
+                    cli_error("database \"%s\" cannot leave dbgroup \"%s\": a sync uses it (bucardo update "
+                              "dbgroup %s remove %s)",
+                              db, group, group, db);
+                PQclear(res);
+                goto out;
+            }
+            if (!pg_exec(ctx->cat, "catalog", SQL_LEAVE_GROUP, 2, lp)) {
+                PQclear(res);
+                goto out;
+            }
+            cli_say(ctx, "Removed database \"%s\" from dbgroup \"%s\"\n", db, group);
+        }
+        PQclear(res);
+    }
+    ok = true;
+out:
+    strlist_free(&groups);
+    return ok;
+}
+
 int cmd_add_db(CliContext *ctx, int argc, char **argv)
 {
     KeyValues kv;
     StrList names = {0}, scratch = {0};
-    int code = EXIT_FAIL;
+    const char *bare[2];
+    char **args = xcalloc((size_t)argc + 1, sizeof(char *));
+    int nargs = 0, nbare = 0, code = EXIT_FAIL;
 
-    if (argc < 1)
+    if (argc < 1) {
+        free(args);
         return cli_error(
             "usage: bucardo add database NAME dbname=DBNAME [host=... port=... user=... pass=...]");
-    if (!cli_kv_parse(argc, argv, 1, DB_KEYS, "add database", &kv))
+    }
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && (bare_word(argv[i], "addalltables") || bare_word(argv[i], "addallsequences"))) {
+            bool twice = false;
+            for (int j = 0; j < nbare; j++)
+                twice |= strcmp(bare[j], argv[i]) == 0;
+            if (!twice)
+                bare[nbare++] = argv[i];
+            continue;
+        }
+        args[nargs++] = argv[i];
+    }
+    if (!cli_kv_parse(nargs, args, 1, DB_KEYS, "add database", &kv)) {
+        free(args);
         return EXIT_FAIL;
+    }
     if (cli_catalog(ctx) == NULL)
         goto out;
     strlist_add_split(&names, argv[0], ',');
@@ -230,12 +461,14 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
         for (int c = 0; c < NCOLS; c++)
             values[c] = piece(values[c], i, names.count, &scratch);
         if (values[C_DBNAME] == NULL && values[C_SERVICE] == NULL && values[C_CONN] == NULL &&
-            !target_kind_is_flat(values[C_TYPE]) &&
+            values[C_DBDSN] == NULL && !target_kind_is_flat(values[C_TYPE]) &&
             !(values[C_TYPE] && strcmp(values[C_TYPE], "redis") == 0)) {
             free(owned_conn);
             cli_error("database \"%s\": dbname= is required (or service=)", name);
             goto out;
         }
+        if (values[C_DBDSN] && values[C_DBDSN][0] && values[C_DBNAME] == NULL)
+            values[C_DBNAME] = NULL; /* the dsn names it */
         params[0] = name;
         res = pg_query(ctx->cat, "catalog", SQL_DB_EXISTS, 1, params);
         if (res == NULL) {
@@ -259,14 +492,28 @@ int cmd_add_db(CliContext *ctx, int argc, char **argv)
          * database does, so list dbs never shows an empty "-h" or "-p". */
         for (int c = 0; c < NCOLS; c++)
             params[c + 1] = values[c] && values[c][0] == '\0' && c != C_DBNAME ? NULL : values[c];
-        ok = pg_exec(ctx->cat, "catalog", SQL_INSERT_DB, 11, params);
+        ok = pg_exec(ctx->cat, "catalog", SQL_INSERT_DB, NCOLS + 1, params);
         free(owned_conn);
         if (!ok)
             goto out;
         cli_say(ctx, "Added database \"%s\"\n", name);
+        if (cli_kv_get(&kv, "dbgroup") && !join_dbgroups(ctx, name, cli_kv_get(&kv, "dbgroup"), false))
+            goto out;
+    }
+    if (cli_kv_get(&kv, "server_side_prepares") || cli_kv_get(&kv, "ssp"))
+        cli_say(ctx, SSP_NOTE);
+    /* Bucardo's bare words: everything of the (first) database registered. */
+    for (int i = 0; i < nbare; i++) {
+        char *arg = xasprintf("db=%s", names.items[0]);
+        int rc = strcmp(bare[i], "addalltables") == 0 ? cmd_add_all_tables(ctx, 1, &arg)
+                                                      : cmd_add_all_sequences(ctx, 1, &arg);
+        free(arg);
+        if (rc != EXIT_OK)
+            goto out;
     }
     code = EXIT_OK;
 out:
+    free(args);
     cli_kv_free(&kv);
     strlist_free(&names);
     strlist_free(&scratch);
@@ -316,8 +563,9 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
          * ever echoed. */
         if (c == C_PASS)
             strbuf_printf(&said, "Changed the password of database \"%s\"\n", argv[0]);
-        else if (c == C_CONN)
-            strbuf_printf(&said, "Changed the connection options of database \"%s\"\n", argv[0]);
+        else if (c == C_CONN || c == C_DBDSN)
+            strbuf_printf(&said, "Changed the connection %s of database \"%s\"\n",
+                          c == C_CONN ? "options" : "string (dbdsn)", argv[0]);
         else
             strbuf_printf(&said, "Changed database \"%s\" %s to \"%s\"\n", argv[0], COLUMN_NAMES[c],
                           values[c]);
@@ -362,6 +610,15 @@ int cmd_update_db(CliContext *ctx, int argc, char **argv)
         if (conn)
             PQfinish(conn);
     }
+    if (cli_kv_get(&kv, "dbgroup")) {
+        cli_say(ctx, "%s", said.data); /* in the order Bucardo tells it */
+        strbuf_free(&said);
+        strbuf_init(&said);
+        if (!join_dbgroups(ctx, argv[0], cli_kv_get(&kv, "dbgroup"), true))
+            goto out_db;
+    }
+    if (cli_kv_get(&kv, "server_side_prepares") || cli_kv_get(&kv, "ssp"))
+        strbuf_printf(&said, SSP_NOTE);
     /* A running engine restarts the syncs using it (a new password, host...). */
     if (!cli_notify_reload(ctx))
         goto out_db;

@@ -19,13 +19,18 @@ static const char SQL_GROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name
 static const char SQL_CREATE_GROUP[] = "INSERT INTO bucardo.dbgroup (name) VALUES ($1)";
 static const char SQL_DB_EXISTS[] = "SELECT 1 FROM bucardo.db WHERE name = $1";
 static const char SQL_UPSERT_MEMBER[] =
-    "INSERT INTO bucardo.dbgroup_member (dbgroup, db, role, position)"
+    "INSERT INTO bucardo.dbgroup_member (dbgroup, db, role, position, priority, makedelta)"
     " VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 FROM bucardo.dbgroup_member"
-    "                       WHERE dbgroup = $1))"
-    " ON CONFLICT (dbgroup, db) DO UPDATE SET role = EXCLUDED.role";
+    "                       WHERE dbgroup = $1), $4::integer, $5::boolean)"
+    " ON CONFLICT (dbgroup, db) DO UPDATE"
+    " SET role = EXCLUDED.role, priority = EXCLUDED.priority, makedelta = EXCLUDED.makedelta";
+/* A member's role as dbgroup_parse_members writes it: with its extras. */
+#define MEMBER_ROLE_SQL                                                                                      \
+    "role || CASE WHEN priority <> 0 THEN ':pri=' || priority ELSE '' END"                                   \
+    " || CASE WHEN makedelta THEN ':makedelta=1' ELSE '' END"
 static const char SQL_SAME_MEMBERS[] = "SELECT dbgroup FROM bucardo.dbgroup_member GROUP BY dbgroup"
                                        " HAVING array_agg(db ORDER BY position) = $1::text[]"
-                                       "    AND array_agg(role ORDER BY position) = $2::text[]"
+                                       "    AND array_agg(" MEMBER_ROLE_SQL " ORDER BY position) = $2::text[]"
                                        " ORDER BY dbgroup LIMIT 1";
 static const char SQL_GROUP_USERS[] =
     "SELECT string_agg(name, ', ' ORDER BY name) FROM bucardo.sync WHERE dbgroup = $1 HAVING count(*) > 0";
@@ -95,6 +100,57 @@ bool cli_check_name(NameKind kind, const char *name)
     return false;
 }
 
+/*
+ * member_extras - Bucardo's extras after a member's role, "pri=N" (also
+ * "priority=N") and "makedelta=BOOL", appended to `role` in one canonical
+ * form (":pri=N:makedelta=1", what MEMBER_ROLE_SQL gives back); the
+ * words start at `rest` (colon-separated).  Prints why not.
+ */
+static bool member_extras(const char *name, char *rest, StrBuf *role)
+{
+    long pri = 0;
+    bool makedelta = false;
+
+    for (char *word = rest; word != NULL;) {
+        char *next = strchr(word, ':'), *eq;
+        if (next)
+            *next++ = '\0';
+        eq = strchr(word, '=');
+        if (eq == NULL)
+            return cli_error("database \"%s\": expected key=value after its role, got \"%s\"", name, word) ==
+                   0;
+        *eq = '\0';
+        if (strcmp(word, "pri") == 0 || strcmp(word, "priority") == 0) {
+            if (!parse_int(eq + 1, -1000000, 1000000, &pri))
+                return cli_error("database \"%s\": pri: expected a whole number, got \"%s\"", name, eq + 1) ==
+                       0;
+        } else if (strcmp(word, "makedelta") == 0) {
+            if (!parse_bool(eq + 1, &makedelta))
+                return cli_error("database \"%s\": makedelta: expected a boolean, got \"%s\"", name,
+                                 eq + 1) == 0;
+        } else {
+            return cli_error("database \"%s\": unknown member setting \"%s\" (expected pri= or makedelta=)",
+                             name, word) == 0;
+        }
+        word = next;
+    }
+    if (pri != 0)
+        strbuf_printf(role, ":pri=%ld", pri);
+    if (makedelta)
+        strbuf_printf(role, ":makedelta=1");
+    return true;
+}
+
+/* canonical_role - Bucardo's role names and letters: s source, t target. */
+static const char *canonical_role(const char *role)
+{
+    if (strcmp(role, "master") == 0 || strcmp(role, "s") == 0)
+        return "source";
+    if (strcmp(role, "slave") == 0 || strcmp(role, "replica") == 0 || strcmp(role, "t") == 0)
+        return "target";
+    return role;
+}
+
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
 {
     for (int i = 0; i < n; i++) {
@@ -102,31 +158,50 @@ bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
         strlist_add_split(&parts, items[i], ',');
         for (int j = 0; j < parts.count; j++) {
             char *name = parts.items[j];
-            char *colon = strrchr(name, ':');
+            char *colon = strchr(name, ':');
             const char *role = dbs->count == 0 ? "source" : "target";
+            StrBuf full;
 
+            strbuf_init(&full);
             if (colon) {
+                char *extras = strchr(colon + 1, ':');
                 *colon = '\0';
-                role = colon + 1;
-                if (strcmp(role, "master") == 0)
-                    role = "source";
-                else if (strcmp(role, "slave") == 0 || strcmp(role, "replica") == 0)
-                    role = "target";
+                if (extras)
+                    *extras++ = '\0';
+                /* "A:pri=2": no role given, the default one with extras. */
+                if (strchr(colon + 1, '=') != NULL) {
+                    if (extras)
+                        extras[-1] = ':';
+                    extras = colon + 1;
+                } else if (colon[1] != '\0') {
+                    role = canonical_role(colon + 1);
+                }
                 if (strcmp(role, "source") != 0 && strcmp(role, "target") != 0 &&
                     strcmp(role, "fullcopy") != 0) {
                     cli_error("invalid role \"%s\" for database \"%s\": expected source, target or fullcopy",
                               role, name);
+                    strbuf_free(&full);
                     strlist_free(&parts);
                     return false;
                 }
+                strbuf_printf(&full, "%s", role);
+                if (extras && !member_extras(name, extras, &full)) {
+                    strbuf_free(&full);
+                    strlist_free(&parts);
+                    return false;
+                }
+            } else {
+                strbuf_printf(&full, "%s", role);
             }
             if (name[0] == '\0' || strlist_contains(dbs, name)) {
                 cli_error(name[0] ? "database \"%s\" is listed twice" : "empty database name%s", name);
+                strbuf_free(&full);
                 strlist_free(&parts);
                 return false;
             }
             strlist_add(dbs, name);
-            strlist_add(roles, role);
+            strlist_add(roles, full.data);
+            strbuf_free(&full);
         }
         strlist_free(&parts);
     }
@@ -139,25 +214,38 @@ bool dbgroup_add_members(PGconn *cat, const char *group, const StrList *dbs, con
                          CliContext *ctx)
 {
     for (int i = 0; i < dbs->count; i++) {
-        const char *params[3] = {group, dbs->items[i], roles->items[i]};
+        /* roles as dbgroup_parse_members wrote them: "role[:pri=N][:makedelta=1]" */
+        char *role = xstrdup(roles->items[i]), *pri = strstr(role, ":pri="),
+             *md = strstr(role, ":makedelta=1");
+        char *colon = strchr(role, ':');
+        char prio[32];
+        const char *params[5] = {group, dbs->items[i], role, prio, md ? "true" : "false"};
         int found = cli_row_exists(cat, SQL_DB_EXISTS, dbs->items[i]);
+        bool ok;
 
-        if (found < 0)
-            return false;
-        if (!found)
-            return cli_error("no database named \"%s\"", dbs->items[i]) == 0;
-        if (strcmp(roles->items[i], "source") == 0) {
+        snprintf(prio, sizeof(prio), "%ld", pri ? strtol(pri + 5, NULL, 10) : 0L);
+        if (colon)
+            *colon = '\0';
+        if (found <= 0) {
+            free(role);
+            return found < 0 ? false : cli_error("no database named \"%s\"", dbs->items[i]) == 0;
+        }
+        if (strcmp(role, "source") == 0) {
             /* Only PostgreSQL has the capture a source needs (as in Bucardo). */
             found = cli_row_exists(cat, "SELECT 1 FROM bucardo.db WHERE name = $1 AND dbtype <> 'postgres'",
                                    dbs->items[i]);
-            if (found < 0)
-                return false;
-            if (found)
-                return cli_error("database \"%s\" cannot be a source: only PostgreSQL databases can (it"
-                                 " is a target-only type)",
-                                 dbs->items[i]) == 0;
+            if (found != 0) {
+                free(role);
+                return found < 0
+                           ? false
+                           : cli_error("database \"%s\" cannot be a source: only PostgreSQL databases can"
+                                       " (it is a target-only type)",
+                                       dbs->items[i]) == 0;
+            }
         }
-        if (!pg_exec(cat, "catalog", SQL_UPSERT_MEMBER, 3, params))
+        ok = pg_exec(cat, "catalog", SQL_UPSERT_MEMBER, 5, params);
+        free(role);
+        if (!ok)
             return false;
         if (ctx)
             cli_say(ctx, "Added database \"%s\" to dbgroup \"%s\" as %s\n", dbs->items[i], group,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "capture.h"
 #include "cli.h"
@@ -24,6 +25,14 @@ static const char SQL_RELGROUP_EXISTS[] = "SELECT 1 FROM bucardo.relgroup WHERE 
 static const char SQL_DBGROUP_EXISTS[] = "SELECT 1 FROM bucardo.dbgroup WHERE name = $1";
 static const char SQL_INSERT_SYNC[] =
     "INSERT INTO bucardo.sync (name, relgroup, dbgroup) VALUES ($1, $2, $3)";
+/* A new sync's conflict_strategy: default_conflict_strategy (a given
+ * conflict_strategy= is applied after this). */
+static const char SQL_DEFAULT_STRATEGY[] =
+    "UPDATE bucardo.sync SET conflict_strategy = c.setting FROM bucardo.config c"
+    " WHERE bucardo.sync.name = $1 AND c.name = 'default_conflict_strategy'";
+static const char SQL_RENAME_SYNC[] = "UPDATE bucardo.sync SET name = $2 WHERE name = $1";
+/* The index journal names its sync without a foreign key (it outlives one). */
+static const char SQL_RENAME_JOURNAL[] = "UPDATE bucardo.index_rebuild SET sync = $2 WHERE sync = $1";
 static const char SQL_DELETE_SYNC[] = "DELETE FROM bucardo.sync WHERE name = $1";
 static const char SQL_ROLE_COUNTS[] =
     "SELECT count(*) FILTER (WHERE m.role = 'source'), count(*) FILTER (WHERE m.role <> 'source'),"
@@ -48,32 +57,44 @@ static const char SQL_LIST_SYNCS[] =
     "  FROM bucardo.sync s WHERE s.name ~ coalesce($1, '') ORDER BY s.priority, s.name";
 
 /* A sync option: its column and how its value is checked. */
-typedef enum OptType { T_BOOL, T_INT, T_INTERVAL, T_STATUS, T_STRATEGY, T_NAME } OptType;
+typedef enum OptType { T_BOOL, T_INT, T_INTERVAL, T_STATUS, T_STRATEGY, T_NAME, T_WORD } OptType;
 typedef struct SyncOption {
     const char *key;
     OptType type;
-    long min, max; /* T_INT */
+    long min, max;            /* T_INT */
+    const char *const *words; /* T_WORD: NULL-terminated */
+    const char *noeffect;     /* why this engine does nothing with it (said when set) */
 } SyncOption;
 
+static const char *const ISOLATION_LEVELS[] = {"serializable", "repeatable read", NULL};
+static const char *const DELETE_METHODS[] = {"default", "delete", "truncate", "truncate_cascade", NULL};
+#define NO_PROCESSES "this engine runs a sync as threads of one process, with no controller or KID processes"
+
 static const SyncOption SYNC_OPTIONS[] = {
-    {"status", T_STATUS, 0, 0},
-    {"autokick", T_BOOL, 0, 0},
-    {"onetimecopy", T_INT, 0, 2},
-    {"conflict_strategy", T_STRATEGY, 0, 0},
-    {"checktime", T_INTERVAL, 0, 0},
-    {"stayalive", T_BOOL, 0, 0},
-    {"kidsalive", T_BOOL, 0, 0},
-    {"rebuild_index", T_INT, 0, 2},
-    {"analyze_after_copy", T_BOOL, 0, 0},
-    {"strict_checking", T_BOOL, 0, 0},
-    {"overdue", T_INTERVAL, 0, 0},
-    {"expired", T_INTERVAL, 0, 0},
-    {"lifetime", T_INTERVAL, 0, 0},
-    {"maxkicks", T_INT, 0, 1000000000},
-    {"priority", T_INT, -1000000, 1000000},
-    {"copy_streams", T_INT, 0, 64},
-    {"relgroup", T_NAME, 0, 0},
-    {"dbgroup", T_NAME, 0, 0},
+    {"status", T_STATUS, 0, 0, NULL, NULL},
+    {"autokick", T_BOOL, 0, 0, NULL, NULL},
+    {"onetimecopy", T_INT, 0, 2, NULL, NULL},
+    {"conflict_strategy", T_STRATEGY, 0, 0, NULL, NULL},
+    {"checktime", T_INTERVAL, 0, 0, NULL, NULL},
+    {"stayalive", T_BOOL, 0, 0, NULL, NO_PROCESSES " to keep alive"},
+    {"kidsalive", T_BOOL, 0, 0, NULL, NO_PROCESSES " to keep alive"},
+    {"rebuild_index", T_INT, 0, 2, NULL, NULL},
+    {"analyze_after_copy", T_BOOL, 0, 0, NULL, NULL},
+    {"strict_checking", T_BOOL, 0, 0, NULL, NULL},
+    {"overdue", T_INTERVAL, 0, 0, NULL, NULL},
+    {"expired", T_INTERVAL, 0, 0, NULL, NULL},
+    {"lifetime", T_INTERVAL, 0, 0, NULL, NO_PROCESSES " to restart"},
+    {"maxkicks", T_INT, 0, 1000000000, NULL, NO_PROCESSES " to restart"},
+    {"priority", T_INT, -1000000, 1000000, NULL, NULL},
+    {"copy_streams", T_INT, 0, 64, NULL, NULL},
+    {"isolation_level", T_WORD, 0, 0, ISOLATION_LEVELS, NULL},
+    {"deletemethod", T_WORD, 0, 0, DELETE_METHODS, NULL},
+    {"vacuum_after_copy", T_BOOL, 0, 0, NULL, NULL},
+    {"track_rates", T_BOOL, 0, 0, NULL,
+     "no rate tracking here (Bucardo 5.6 never fills bucardo_rate either); bucardo.syncrun has each run's "
+     "start, end and counts"},
+    {"relgroup", T_NAME, 0, 0, NULL, NULL},
+    {"dbgroup", T_NAME, 0, 0, NULL, NULL},
 };
 #define NSYNC_OPTIONS (sizeof(SYNC_OPTIONS) / sizeof(SYNC_OPTIONS[0]))
 
@@ -94,6 +115,13 @@ static const char *const SYNC_KEYS[] = {"status",
                                         "maxkicks",
                                         "priority",
                                         "copy_streams",
+                                        "isolation_level",
+                                        "txnmode",
+                                        "deletemethod",
+                                        "vacuum_after_copy",
+                                        "track_rates",
+                                        "copyextra",
+                                        "name",
                                         "relgroup",
                                         "herd",
                                         "dbgroup",
@@ -106,6 +134,8 @@ static const char *const STRATEGIES[] = {"bucardo_source", "bucardo_target", "bu
 
 static const SyncOption *find_option(const char *key)
 {
+    if (strcmp(key, "txnmode") == 0) /* Bucardo's other name for it */
+        key = "isolation_level";
     for (size_t i = 0; i < NSYNC_OPTIONS; i++)
         if (strcmp(SYNC_OPTIONS[i].key, key) == 0)
             return &SYNC_OPTIONS[i];
@@ -183,6 +213,24 @@ static bool set_option(PGconn *cat, const char *sync, const SyncOption *opt, con
         if (strcmp(value, "active") != 0 && strcmp(value, "inactive") != 0)
             return cli_error("status: expected active or inactive, got \"%s\"", value) == 0;
         break;
+    case T_WORD: {
+        bool known = false;
+        for (int i = 0; opt->words[i]; i++)
+            if (strcasecmp(value, opt->words[i]) == 0) {
+                params[1] = opt->words[i];
+                known = true;
+            }
+        if (!known) {
+            StrBuf all;
+            strbuf_init(&all);
+            for (int i = 0; opt->words[i]; i++)
+                strbuf_printf(&all, "%s%s", i ? ", " : "", opt->words[i]);
+            cli_error("%s: expected one of %s, got \"%s\"", opt->key, all.data, value);
+            strbuf_free(&all);
+            return false;
+        }
+        break;
+    }
     case T_STRATEGY:
     case T_NAME: break;
     }
@@ -335,9 +383,32 @@ bool sync_capture(PGconn *cat, const char *sync)
     return install_capture(cat, sync);
 }
 
-/* apply_options - every option of kv except the structural ones. */
+/* say_noeffect - for each option of kv this engine has nothing to do
+ * with: a note saying why (stored and shown all the same). */
+static void say_noeffect(CliContext *ctx, const KeyValues *kv)
+{
+    for (int i = 0; i < kv->keys.count; i++) {
+        const SyncOption *opt = find_option(kv->keys.items[i]);
+        if (opt && opt->noeffect)
+            cli_say(ctx, "Note: %s has no effect in this engine: %s\n", opt->key, opt->noeffect);
+    }
+}
+
+/* apply_options - every option of kv except the structural ones.
+ * copyextra: only empty.  Bucardo appended it to its COPY statements
+ * (e.g. "WITH OIDS", gone since PostgreSQL 12); here the engine picks each
+ * COPY's format itself (text or binary, FREEZE where allowed), and every
+ * other option (NULL, DELIMITER, ENCODING...) would change how rows are
+ * read on one side or the other, so none is taken. */
 static bool apply_options(PGconn *cat, const char *sync, const KeyValues *kv)
 {
+    const char *extra = cli_kv_get(kv, "copyextra");
+
+    if (extra && extra[0] != '\0')
+        return cli_error(
+                   "copyextra: no extra COPY options are taken (\"%s\"): the engine chooses each COPY's "
+                   "format itself, and options such as NULL or DELIMITER would change the rows copied",
+                   extra) == 0;
     for (int i = 0; i < kv->keys.count; i++) {
         const char *key = kv->keys.items[i];
         const SyncOption *opt = find_option(key);
@@ -477,6 +548,10 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "add sync", &kv))
         return EXIT_FAIL;
+    if (cli_kv_get(&kv, "name")) {
+        cli_kv_free(&kv);
+        return cli_error("add sync: the sync's name comes first (bucardo add sync NAME ...), not as name=");
+    }
     relgroup = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup")
                : cli_kv_get(&kv, "herd")   ? cli_kv_get(&kv, "herd")
                                            : ctx->relgroup;
@@ -526,7 +601,8 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
         goto out;
     {
         const char *params[3] = {argv[0], relgroup, group};
-        if (!pg_exec(ctx->cat, "catalog", SQL_INSERT_SYNC, 3, params))
+        if (!pg_exec(ctx->cat, "catalog", SQL_INSERT_SYNC, 3, params) ||
+            !pg_exec(ctx->cat, "catalog", SQL_DEFAULT_STRATEGY, 1, params))
             goto out;
     }
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
@@ -537,6 +613,7 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
     cli_say(ctx, "Added sync \"%s\"\n", argv[0]);
     if (created)
         cli_say(ctx, "Created a new dbgroup named \"%s\"\n", group);
+    say_noeffect(ctx, &kv);
     code = EXIT_OK;
 out:
     free(group);
@@ -544,15 +621,45 @@ out:
     return code;
 }
 
+/* rename_sync - `update sync X name=Y`: every table naming a sync follows
+ * (foreign keys ON UPDATE CASCADE, and the index journal here). */
+static bool rename_sync(PGconn *cat, const char *from, const char *to)
+{
+    const char *params[2] = {from, to};
+    int found;
+
+    if (!cli_check_name(NAME_SYNC, to))
+        return false;
+    found = cli_row_exists(cat, SQL_SYNC_EXISTS, to);
+    if (found != 0)
+        return found > 0 ? cli_error("a sync named \"%s\" already exists", to) == 0 : false;
+    return pg_exec(cat, "catalog", SQL_RENAME_SYNC, 2, params) &&
+           pg_exec(cat, "catalog", SQL_RENAME_JOURNAL, 2, params);
+}
+
 int cmd_update_sync(CliContext *ctx, int argc, char **argv)
 {
     KeyValues kv;
     StrList new_groups = {0}; /* dbgroups made for dbs=, told on success */
     int found, code = EXIT_FAIL;
+    const char *newname;
+    char **args;
+    bool parsed;
 
     if (argc < 2)
         return cli_error("usage: bucardo update sync NAME key=value ...");
-    if (!cli_kv_parse(argc, argv, 1, SYNC_KEYS, "update sync", &kv))
+    /* Bucardo's bare words: `update sync X inactive` is status=inactive. */
+    args = xcalloc((size_t)argc, sizeof(char *));
+    for (int i = 0; i < argc; i++)
+        args[i] =
+            xstrdup(i > 0 && (strcasecmp(argv[i], "active") == 0 || strcasecmp(argv[i], "inactive") == 0)
+                        ? (strcasecmp(argv[i], "active") == 0 ? "status=active" : "status=inactive")
+                        : argv[i]);
+    parsed = cli_kv_parse(argc, args, 1, SYNC_KEYS, "update sync", &kv);
+    for (int i = 0; i < argc; i++)
+        free(args[i]);
+    free(args);
+    if (!parsed)
         return EXIT_FAIL;
     if (cli_kv_get(&kv, "tables")) {
         cli_kv_free(&kv);
@@ -601,10 +708,17 @@ int cmd_update_sync(CliContext *ctx, int argc, char **argv)
     if (!apply_options(ctx->cat, argv[0], &kv) || !sync_validate(ctx->cat, argv[0]) ||
         !(ctx->dryrun || install_capture(ctx->cat, argv[0])))
         goto out;
+    newname = cli_kv_get(&kv, "name");
+    if (newname && strcmp(newname, argv[0]) != 0 && !rename_sync(ctx->cat, argv[0], newname))
+        goto out;
     if (!cli_notify_reload(ctx))
         goto out;
     for (int i = 0; i < kv.keys.count; i++)
-        cli_say(ctx, "Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
+        if (strcmp(kv.keys.items[i], "name") == 0)
+            cli_say(ctx, "Renamed sync \"%s\" to \"%s\"\n", argv[0], kv.values.items[i]);
+        else
+            cli_say(ctx, "Set %s to \"%s\" for sync \"%s\"\n", kv.keys.items[i], kv.values.items[i], argv[0]);
+    say_noeffect(ctx, &kv);
     for (int i = 0; i < new_groups.count; i++)
         cli_say(ctx, "Created a new dbgroup named \"%s\"\n", new_groups.items[i]);
     code = EXIT_OK;

@@ -318,9 +318,10 @@ out:
 /* db_role - "source"/"target"/"fullcopy" from Bucardo's words, or NULL. */
 static const char *db_role(const char *word)
 {
-    if (strcmp(word, "source") == 0 || strcmp(word, "master") == 0)
+    if (strcmp(word, "source") == 0 || strcmp(word, "master") == 0 || strcmp(word, "s") == 0)
         return "source";
-    if (strcmp(word, "target") == 0 || strcmp(word, "slave") == 0 || strcmp(word, "replica") == 0)
+    if (strcmp(word, "target") == 0 || strcmp(word, "slave") == 0 || strcmp(word, "replica") == 0 ||
+        strcmp(word, "t") == 0)
         return "target";
     if (strcmp(word, "fullcopy") == 0)
         return "fullcopy";
@@ -581,13 +582,120 @@ out:
     return ok;
 }
 
-/* Bucardo's per-table settings that are set on the sync here (update sync
- * takes each of them).  makedelta is set per database; vacuum_after_copy is
- * a table setting (relation.vacuum_after_copy, read by engine/bulk_copy.c). */
-static const char *const ON_THE_SYNC[] = {"autokick", "rebuild_index", "analyze_after_copy",
-                                          "strict_checking", NULL};
-static const char SQL_SET_VACUUM[] =
-    "UPDATE bucardo.relation SET vacuum_after_copy = $2::boolean WHERE id = $1::integer";
+/*
+ * Bucardo's per-table options (goat columns): each overrides the sync's
+ * for this table (engine/catalog/syncdef.c resolves them); "default" sets
+ * it back to the sync's.  makedelta: on, off, or the databases that record
+ * the rows of this table they receive as their own changes.  ghost: the
+ * table is not replicated and its capture goes (when no other sync reads
+ * it).  priority: its order in its relgroups, higher first.
+ */
+typedef enum TableOptType { TO_BOOL, TO_REBUILD, TO_MAKEDELTA, TO_PRIORITY, TO_STRATEGY } TableOptType;
+/* A table's own conflict_strategy: a built-in one (a list of databases
+ * belongs to a sync, whose members it names). */
+static const char *const TABLE_STRATEGIES[] = {"bucardo_source", "bucardo_target",
+                                               "bucardo_skip",   "bucardo_random",
+                                               "bucardo_latest", "bucardo_latest_all_tables",
+                                               "bucardo_abort",  NULL};
+static const struct {
+    const char *key;
+    TableOptType type;
+    bool nullable; /* "default" allowed: back to the sync's value */
+} TABLE_OPTIONS[] = {
+    {"autokick", TO_BOOL, true},
+    {"rebuild_index", TO_REBUILD, true},
+    {"analyze_after_copy", TO_BOOL, true},
+    {"strict_checking", TO_BOOL, true},
+    {"vacuum_after_copy", TO_BOOL, false},
+    {"ghost", TO_BOOL, false},
+    {"makedelta", TO_MAKEDELTA, true},
+    {"priority", TO_PRIORITY, false},
+    {"conflict_strategy", TO_STRATEGY, true},
+};
+#define NTABLE_OPTIONS (sizeof(TABLE_OPTIONS) / sizeof(TABLE_OPTIONS[0]))
+
+/* table_option - check one per-table option and store it; its line into said. */
+static bool table_option(PGconn *cat, const char *relid, const char *table, size_t o, const char *value,
+                         StrBuf *said)
+{
+    const char *key = TABLE_OPTIONS[o].key, *stored = value, *cast = "";
+    const char *params[2] = {relid, NULL};
+    char *sql;
+    bool b, ok;
+    long n;
+
+    if (TABLE_OPTIONS[o].nullable && strcmp(value, "default") == 0) {
+        stored = NULL;
+    } else {
+        switch (TABLE_OPTIONS[o].type) {
+        case TO_BOOL:
+            if (!parse_bool(value, &b))
+                return cli_error("%s: expected a boolean (1/0, true/false, yes/no)%s, got \"%s\"", key,
+                                 TABLE_OPTIONS[o].nullable ? " or default" : "", value) == 0;
+            stored = b ? "true" : "false";
+            cast = "::boolean";
+            break;
+        case TO_REBUILD:
+            if (!parse_int(value, 0, 2, &n))
+                return cli_error("rebuild_index: expected 0, 1, 2 or default, got \"%s\"", value) == 0;
+            cast = "::smallint";
+            break;
+        case TO_PRIORITY:
+            if (!parse_int(value, -1000000, 1000000, &n))
+                return cli_error("priority: expected a whole number, got \"%s\"", value) == 0;
+            break;
+        case TO_STRATEGY: {
+            bool known = false;
+            for (int i = 0; TABLE_STRATEGIES[i]; i++)
+                known |= strcmp(value, TABLE_STRATEGIES[i]) == 0;
+            if (!known)
+                return cli_error(
+                           "conflict_strategy: expected default or one of bucardo_source, bucardo_target, "
+                           "bucardo_skip, bucardo_random, bucardo_latest, bucardo_latest_all_tables, "
+                           "bucardo_abort, got \"%s\"",
+                           value) == 0;
+            break;
+        }
+        case TO_MAKEDELTA:
+            if (parse_bool(value, &b)) {
+                stored = b ? "on" : NULL;
+            } else {
+                StrList dbs = {0};
+                strlist_add_split(&dbs, value, ',');
+                for (int i = 0; i < dbs.count; i++) {
+                    int found = cli_row_exists(cat, "SELECT 1 FROM bucardo.db WHERE name = $1", dbs.items[i]);
+                    if (found != 1) {
+                        if (found == 0)
+                            cli_error("makedelta: no database named \"%s\" (expected on, off, default or a "
+                                      "list of databases)",
+                                      dbs.items[i]);
+                        strlist_free(&dbs);
+                        return false;
+                    }
+                }
+                if (dbs.count == 0) {
+                    strlist_free(&dbs);
+                    return cli_error("makedelta: expected on, off, default or a list of databases") == 0;
+                }
+                strlist_free(&dbs);
+            }
+            break;
+        }
+    }
+    params[1] = stored;
+    /* Column names come from TABLE_OPTIONS, never from the user. */
+    if (TABLE_OPTIONS[o].type == TO_PRIORITY)
+        sql = xasprintf(
+            "UPDATE bucardo.relgroup_member SET priority = $2::integer WHERE relation = $1::integer");
+    else
+        sql = xasprintf("UPDATE bucardo.relation SET %s = $2%s WHERE id = $1::integer", key, cast);
+    ok = pg_exec(cat, "catalog", sql, 2, params);
+    free(sql);
+    if (ok)
+        strbuf_printf(said, "Changed table %s %s to %s\n", table, key,
+                      stored == NULL ? (strcmp(value, "default") == 0 ? "the sync's" : "off") : stored);
+    return ok;
+}
 
 /* update_relation - `update table` / `update sequence`. */
 static int update_relation(CliContext *ctx, int argc, char **argv, bool sequences)
@@ -603,6 +711,9 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
                                              "vacuum_after_copy",
                                              "makedelta",
                                              "strict_checking",
+                                             "ghost",
+                                             "priority",
+                                             "conflict_strategy",
                                              NULL};
     static const char *const seq_keys[] = {"db", "relgroup", "herd", "schemaname", "sequencename", NULL};
     const char *noun = sequences ? "sequence" : "table";
@@ -610,8 +721,8 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
     AffectedSyncs a = {0};
     StrBuf said;
     PGresult *rel = NULL;
-    const char *relgroups, *schema, *name, *vacuum = NULL;
-    bool vacuum_on = false;
+    const char *relgroups, *schema, *name;
+    bool options = false;
     char *relid = NULL;
     int code = EXIT_FAIL;
 
@@ -623,28 +734,15 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
                       sequences ? "update sequence" : "update table", &kv))
         return EXIT_FAIL;
     strbuf_init(&said);
-    for (int i = 0; ON_THE_SYNC[i]; i++)
-        if (cli_kv_get(&kv, ON_THE_SYNC[i])) {
-            cli_error("update table: \"%s\" is not set per table here: set it on the sync (bucardo update "
-                      "sync NAME %s=...)",
-                      ON_THE_SYNC[i], ON_THE_SYNC[i]);
-            goto out;
-        }
-    if (cli_kv_get(&kv, "makedelta")) {
-        cli_error("update table: \"makedelta\" is not set per table here: set it on each database that needs "
-                  "it (bucardo update db NAME makedelta=on)");
-        goto out;
-    }
-    if ((vacuum = cli_kv_get(&kv, "vacuum_after_copy")) && !parse_bool(vacuum, &vacuum_on)) {
-        cli_error("vacuum_after_copy: expected a boolean (1/0, true/false, yes/no), got \"%s\"", vacuum);
-        goto out;
-    }
+    for (size_t o = 0; o < NTABLE_OPTIONS; o++)
+        options |= cli_kv_get(&kv, TABLE_OPTIONS[o].key) != NULL;
     relgroups = cli_kv_get(&kv, "relgroup") ? cli_kv_get(&kv, "relgroup") : cli_kv_get(&kv, "herd");
     schema = cli_kv_get(&kv, "schemaname");
     name = cli_kv_get(&kv, sequences ? "sequencename" : "tablename");
-    if (relgroups == NULL && schema == NULL && name == NULL && vacuum == NULL) {
+    if (relgroups == NULL && schema == NULL && name == NULL && !options) {
         cli_error("update %s: nothing to change: give relgroup=, schemaname=%s or %s=", noun,
-                  sequences ? "" : ", vacuum_after_copy=", sequences ? "sequencename" : "tablename");
+                  sequences ? "" : ", an option such as vacuum_after_copy=",
+                  sequences ? "sequencename" : "tablename");
         goto out;
     }
     if ((schema && schema[0] == '\0') || (name && name[0] == '\0')) {
@@ -692,12 +790,10 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
         if (!ok || !set_relgroups(ctx->cat, relid, PQgetvalue(rel, 0, 2), relgroups, &said))
             goto out;
     }
-    if (vacuum) {
-        const char *params[2] = {relid, vacuum_on ? "true" : "false"};
-        if (!pg_exec(ctx->cat, "catalog", SQL_SET_VACUUM, 2, params))
+    for (size_t o = 0; o < NTABLE_OPTIONS; o++) {
+        const char *value = cli_kv_get(&kv, TABLE_OPTIONS[o].key);
+        if (value && !table_option(ctx->cat, relid, PQgetvalue(rel, 0, 2), o, value, &said))
             goto out;
-        strbuf_printf(&said, "Changed table %s vacuum_after_copy to %s\n", PQgetvalue(rel, 0, 2),
-                      vacuum_on ? "true" : "false");
     }
     if (!affected_finish(ctx, &a))
         goto out;

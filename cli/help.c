@@ -38,16 +38,24 @@ static const HelpEntry HELP[] = {
      "                 | dbgroup=NAME\n"
      "                 [autokick=1] [onetimecopy=0|1|2] [conflict_strategy=bucardo_latest]\n"
      "                 [checktime=INTERVAL] [status=active|inactive] [stayalive=1] [kidsalive=1]\n"
-     "                 [rebuild_index=0|1|2] [analyze_after_copy=1] [strict_checking=1] ...\n"
+     "                 [rebuild_index=0|1|2] [analyze_after_copy=1] [strict_checking=1]\n"
+     "                 [isolation_level=serializable|\"repeatable read\"] [vacuum_after_copy=0]\n"
+     "                 [deletemethod=default|delete|truncate|truncate_cascade] ...\n"
+     "  add database also takes dbdsn=DSN, pgpass=FILE, dbgroup=G[:ROLE][,G2...] and the\n"
+     "  words addalltables, addallsequences; dbgroup members DB:ROLE[:pri=N][:makedelta=1]\n"
+     "  (ROLE source, target, fullcopy, or s, t).\n"
      "  Adds an object to the catalog.  A database is tested with a connection first.\n"
      "  NAME: 1 to 63 bytes of UTF-8, no control characters, no '=', not starting with '-',\n"
      "  not starting or ending with a blank; database names also without ',' or ':';\n"
      "  a sync is not named \"all\" nor a number.\n"},
     {"update",
      "bucardo update database NAME key=value ...   (same keys as add database)\n"
-     "bucardo update sync NAME key=value ...       (same keys as add sync)\n"
+     "bucardo update sync NAME key=value ...       (same keys as add sync; name=NEWNAME,\n"
+     "                                              and the words active, inactive)\n"
      "bucardo update table|sequence [SCHEMA.]NAME [db=NAME] relgroup=A[,B] | schemaname=S | tablename=T\n"
-     "                                           | vacuum_after_copy=0|1 (tables)\n"
+     "      tables also: autokick, rebuild_index, analyze_after_copy, vacuum_after_copy,\n"
+     "      strict_checking, conflict_strategy, makedelta=on|off|DB,.., ghost, priority=N\n"
+     "      (each the table's own; \"default\": the sync's)\n"
      "bucardo update relgroup NAME [add TABLE ...] [remove TABLE ...] [name=NEWNAME]\n"
      "bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] [name=NEWNAME]\n"
      "bucardo update customcode NAME key=value ... (same keys as add customcode, and name=)\n"
@@ -92,9 +100,11 @@ static const HelpEntry HELP[] = {
              "  Stops the engine and returns once it has exited; each sync finishes or rolls\n"
              "  back the cycle it is running.  The reason is in the stop mail.\n"},
     {"restart", "bucardo restart [\"reason\"]\n  stop, then start.\n"},
-    {"reload", "bucardo reload [config]\n"
+    {"reload", "bucardo reload [config | SYNC ...]\n"
                "  Has the running engine reread the catalog: syncs whose definition changed\n"
-               "  restart, removed or deactivated ones stop, new ones start.\n"},
+               "  restart, removed or deactivated ones stop, new ones start.  reload config:\n"
+               "  every setting is read again (every sync restarts), waiting up to\n"
+               "  reload_config_timeout seconds.  reload SYNC: those syncs restart.\n"},
     {"kick", "bucardo kick SYNC|all|PATTERN ... [TIMEOUT] [--retry=N] [--retry-sleep=S] [--notimer]\n"
              "  Asks the engine to run the syncs now (all: every active sync; PATTERN with\n"
              "  % or * matches names).  With TIMEOUT (seconds; 0: no limit), waits for each\n"

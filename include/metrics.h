@@ -29,7 +29,7 @@ typedef struct SyncMetrics SyncMetrics;
 /* What one cycle did, for metrics_cycle. */
 typedef struct CycleFigures {
     int result;            /* a CycleResult (sync_runner.h) */
-    double started;        /* wall clock (epoch seconds) when the cycle began */
+    double started;        /* monotonic clock (monotonic_seconds()) when the cycle began */
     double seconds;        /* how long it took */
     long deletes, inserts; /* rows applied */
     long conflicts;        /* keys settled by the conflict strategy */

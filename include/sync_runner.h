@@ -30,6 +30,10 @@ typedef struct RunnerLimits {
     const char *lock_timeout; /* lock_timeout of every session (copied); NULL: 60s */
     CancelSet *cancel;        /* the sync's stop switch (borrowed; may be NULL) */
     ConnBudget *budget;       /* every connection through budget_connect; NULL (the CLI): plain */
+    /* Seconds before a batch that met a serialization failure / a deadlock
+     * is applied again (kid_serial_sleep, kid_deadlock_sleep); -1: no
+     * retry, the cycle fails (and the sync is retried after retry_delay). */
+    double serial_sleep, deadlock_sleep;
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */

@@ -30,10 +30,11 @@ typedef struct WorkerConfig {
     double retry_delay;    /* seconds before the first retry */
     double retry_delay_max;
     double idle_timeout; /* seconds a sync keeps its slot after a busy cycle (conn_idle_timeout) */
-    ConnBudget *budget;  /* cycle slots (borrowed, like the watcher) */
-    SourceWatch *watch;  /* wakes autokick syncs when their sources change */
-    Metrics *metrics;    /* the engine's figures (borrowed); NULL: none */
-    Alerter *alerts;     /* mail alerts (borrowed); NULL: none */
+    double serial_sleep, deadlock_sleep; /* kid_serial_sleep, kid_deadlock_sleep (RunnerLimits) */
+    ConnBudget *budget;                  /* cycle slots (borrowed, like the watcher) */
+    SourceWatch *watch;                  /* wakes autokick syncs when their sources change */
+    Metrics *metrics;                    /* the engine's figures (borrowed); NULL: none */
+    Alerter *alerts;                     /* mail alerts (borrowed); NULL: none */
 } WorkerConfig;
 
 SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg);

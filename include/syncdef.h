@@ -19,8 +19,16 @@ typedef struct TableDef {
      * database) and the value; entries of this sync before generic ones. */
     StrList name_db, name_value;
     StrList cols_db, cols_value;
-    /* VACUUM it on the targets after a table copy (relation.vacuum_after_copy). */
+    /* VACUUM it on the targets after a table copy (relation.vacuum_after_copy
+     * or the sync's). */
     bool vacuum_after_copy;
+    /* The table's own option where it has one (relation), else the sync's. */
+    bool autokick;           /* its changes wake the sync */
+    bool analyze_after_copy; /* ANALYZE on the targets after a table copy */
+    bool strict_checking;    /* column type mismatches fail the sync (else: warnings) */
+    int rebuild_index;       /* 0, 1 (table copies), 2 (also delta cycles) */
+    char *makedelta;         /* the table's makedelta: NULL, "on", or a comma list of databases */
+    char *conflict_strategy; /* the table's, else the sync's */
 } TableDef;
 
 /*
@@ -32,8 +40,8 @@ const char *tabledef_custom(const StrList *dbs, const StrList *values, const cha
 typedef struct SyncDef {
     char *name;
     char *relgroup;
-    char *status; /* active / inactive */
-    bool autokick;
+    char *status;    /* active / inactive */
+    bool autokick;   /* the sync's; tables may differ (TableDef.autokick) */
     int onetimecopy; /* 0 never, 1 copy all tables once, 2 copy tables empty on a target */
     bool analyze_after_copy;
     bool strict_checking; /* column mismatches fail the sync (else: warnings) */
@@ -41,7 +49,10 @@ typedef struct SyncDef {
     int rebuild_index;    /* 0 off; 1 table copies load without secondary indexes,
                            * then recreate them; 2 also every delta cycle */
     char *conflict_strategy;
-    double checktime; /* seconds; 0: none */
+    bool serializable;  /* isolation_level: SERIALIZABLE, else REPEATABLE READ */
+    char *deletemethod; /* how a table copy empties a target: default, delete,
+                         * truncate, truncate_cascade */
+    double checktime;   /* seconds; 0: none (default_checktime when autokick is off) */
     int nsources;
     DbInfo *sources; /* in dbgroup order */
     int ntargets;
@@ -54,6 +65,11 @@ typedef struct SyncDef {
     char *shape;         /* SYNC_SHAPE_SQL when loaded (load in one snapshot) */
     char *flatfile_dir;  /* where flat-file targets write (config flatfile_dir; NULL: ".") */
 } SyncDef;
+
+/* table_makedelta - does database db record the rows of table t it
+ * receives as its own changes?  Its makedelta (db.makedelta, or as a
+ * dbgroup member), or the table's ("on": every database; else a list). */
+bool table_makedelta(const TableDef *t, const DbInfo *db);
 
 /* syncdef_load - the sync named `name`; LOOKUP_ABSENT when unknown. */
 LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out) MUST_CHECK;

@@ -250,3 +250,116 @@ UPDATE bucardo.config SET about = 'File recording why the engine was started or 
  WHERE name = 'reason_file';
 
 INSERT INTO bucardo.schema_version (version) VALUES (15);
+
+-- @@SECTION 16@@
+-- Bucardo's options and settings under their names (issue 18, groups 3-5).
+--
+-- Sync options.  isolation_level NULL: the isolation_level setting.
+-- deletemethod: how a table copy (fullcopy, onetimecopy) empties a target;
+-- 'default' is this engine's choice (TRUNCATE, or DELETE when a foreign key
+-- points at the table).  copyextra: options added to every COPY the sync
+-- sends (checked at add/update: FORMAT and the like are refused).
+-- track_rates: accepted, stored and shown with a note (Bucardo 5.6 never
+-- fills bucardo_rate either).
+ALTER TABLE bucardo.sync ADD COLUMN isolation_level text
+    CHECK (isolation_level IN ('serializable', 'repeatable read'));
+ALTER TABLE bucardo.sync ADD COLUMN deletemethod text NOT NULL DEFAULT 'default'
+    CHECK (deletemethod IN ('default', 'delete', 'truncate', 'truncate_cascade'));
+ALTER TABLE bucardo.sync ADD COLUMN vacuum_after_copy boolean NOT NULL DEFAULT false;
+ALTER TABLE bucardo.sync ADD COLUMN copyextra text NOT NULL DEFAULT '';
+ALTER TABLE bucardo.sync ADD COLUMN track_rates boolean NOT NULL DEFAULT false;
+
+-- Per-table options (Bucardo's goat columns); NULL: the sync's value.
+-- ghost: the table's capture is removed and it is not replicated.
+-- makedelta: 'on' or a comma list of databases that record the rows they
+-- receive of this table as their own changes (beside db.makedelta).
+ALTER TABLE bucardo.relation ADD COLUMN autokick boolean;
+ALTER TABLE bucardo.relation ADD COLUMN rebuild_index smallint CHECK (rebuild_index IN (0, 1, 2));
+ALTER TABLE bucardo.relation ADD COLUMN analyze_after_copy boolean;
+ALTER TABLE bucardo.relation ADD COLUMN strict_checking boolean;
+ALTER TABLE bucardo.relation ADD COLUMN makedelta text;
+ALTER TABLE bucardo.relation ADD COLUMN ghost boolean NOT NULL DEFAULT false;
+ALTER TABLE bucardo.relation ADD COLUMN conflict_strategy text;
+-- herdmap.priority: higher first, then the order of addition.
+ALTER TABLE bucardo.relgroup_member ADD COLUMN priority integer NOT NULL DEFAULT 0;
+
+-- Database options: a raw libpq connection string used instead of the
+-- other fields (dbdsn), a pgpass file of its own (pgpass).
+ALTER TABLE bucardo.db ADD COLUMN dbdsn text;
+ALTER TABLE bucardo.db ADD COLUMN pgpass text;
+-- dbgroup member extras (db:role:pri=N:makedelta=1).
+ALTER TABLE bucardo.dbgroup_member ADD COLUMN priority integer NOT NULL DEFAULT 0;
+ALTER TABLE bucardo.dbgroup_member ADD COLUMN makedelta boolean NOT NULL DEFAULT false;
+
+-- Settings.  noeffect: why a setting of Bucardo's is accepted but does
+-- nothing in this engine (shown by `show` and said by `set`); NULL for
+-- every setting that takes effect.
+ALTER TABLE bucardo.config ADD COLUMN noeffect text;
+INSERT INTO bucardo.config (name, setting, about) VALUES
+    ('isolation_level', 'repeatable read', 'Isolation level of the engine''s transactions on sources for syncs that do not set one: repeatable read or serializable'),
+    ('kid_serial_sleep', '0.5', 'Seconds before a batch that hit a serialization failure is retried (-1: no retry, the cycle fails)'),
+    ('kid_deadlock_sleep', '0.5', 'Seconds before a batch that hit a deadlock is retried (-1: no retry, the cycle fails)'),
+    ('tcp_keepalives_idle', '0', 'Seconds of silence before the engine''s connections send a TCP keepalive (0: system default)'),
+    ('tcp_keepalives_interval', '0', 'Seconds between unanswered TCP keepalives (0: system default)'),
+    ('tcp_keepalives_count', '0', 'Unanswered TCP keepalives before a connection is dead (0: system default)'),
+    ('host_safety_check', '', 'A regular expression the host name must match for the engine to start (empty: any host)'),
+    ('reload_config_timeout', '30', 'Seconds `bucardo reload config` waits for the engine to confirm it reread the settings')
+ON CONFLICT (name) DO NOTHING;
+INSERT INTO bucardo.config (name, setting, about, noeffect) VALUES
+    ('mcp_loop_sleep', '0.2', 'How long the main MCP daemon sleeps between loops', 'this engine has no MCP process: its controller thread waits on the catalog socket'),
+    ('mcp_dbproblem_sleep', '15', 'Seconds before respawning after a database problem', 'this engine has no MCP process: retry_delay and retry_delay_max pace the retries'),
+    ('mcp_vactime', '60', 'How often the MCP checks that the VAC process runs', 'this engine has no VAC process: delta rows are purged after each cycle'),
+    ('mcp_pingtime', '60', 'How often the MCP pings itself', 'this engine has no MCP process'),
+    ('ctl_sleep', '0.2', 'How long the controller loop sleeps', 'this engine has no CTL process: a sync thread sleeps until woken'),
+    ('ctl_checkonkids_time', '10', 'How often the controller checks on its KIDs', 'this engine has no CTL or KID processes'),
+    ('ctl_createkid_time', '0.5', 'How long the controller waits for a new KID', 'this engine has no KID processes'),
+    ('kid_sleep', '0.5', 'How long a KID loop sleeps', 'this engine has no KID processes: a sync thread sleeps until woken'),
+    ('kid_nodeltarows_sleep', '0.5', 'How long a KID sleeps when it found no delta rows', 'this engine has no KID processes: a sync thread sleeps until woken'),
+    ('kid_restart_sleep', '1', 'Seconds before a KID is restarted', 'this engine has no KID processes: retry_delay paces a failed sync'),
+    ('kid_pingtime', '60', 'How often a KID is pinged', 'this engine has no KID processes'),
+    ('vac_run', '30', 'How often the VAC process runs', 'this engine has no VAC process: delta rows are purged after each cycle'),
+    ('vac_sleep', '120', 'How long the VAC process sleeps', 'this engine has no VAC process: delta rows are purged after each cycle'),
+    ('bucardo_vac', '1', 'Run the VAC process', 'this engine has no VAC process: delta rows are purged after each cycle'),
+    ('stopfile', 'fullstopbucardo', 'Semaphore file that stops Bucardo', 'bucardo stop signals the engine (SIGTERM) and waits for it to exit'),
+    ('quick_delta_check', '1', 'Quick scan of delta activity', 'this engine reads changes by snapshot, never by scanning delta tables'),
+    ('bucardo_initial_version', '5.6.0', 'Bucardo version this catalog was created with', 'informational: schema_version holds this catalog''s versions'),
+    ('autosync_ddl', 'newcol', 'Which DDL changes are remedied automatically', 'unused in Bucardo 5.6 too: column changes make a sync Bad until the shapes match'),
+    ('endsync_sleep', '1.0', 'Sleep after a customcode endsync', 'this engine runs no customcode that can ask for an endsync'),
+    ('bucardo_version', '5.6.0', 'Bucardo version this catalog is used with', 'informational: bucardo --version tells the program''s version, bucardo.schema_version the catalog''s')
+ON CONFLICT (name) DO NOTHING;
+UPDATE bucardo.config SET about = 'Keys per batch when applying changes (Bucardo''s statement_chunk_size)'
+ WHERE name = 'batch_keys';
+-- kick_sleep did nothing (a waiting kick is woken by a notification):
+-- gone.  stats_history now trims syncrun as each run is recorded.
+DELETE FROM bucardo.config WHERE name = 'kick_sleep';
+UPDATE bucardo.config SET about = 'Runs kept per sync in syncrun, older ones deleted as each run is recorded (0: all)'
+ WHERE name = 'stats_history';
+
+-- Bucardo's catalog tables that monitoring SQL and scripts read, as views
+-- with Bucardo's column names, where the names do not collide with ours.
+-- bucardo_config is updatable (its setting column writes bucardo.config).
+CREATE VIEW bucardo.bucardo_config AS
+    SELECT name, setting, NULL::text AS defval, about, NULL::text AS type, NULL::text AS item,
+           now() AS cdate
+      FROM bucardo.config;
+CREATE VIEW bucardo.herd AS
+    SELECT name, NULL::text AS about, created AS cdate FROM bucardo.relgroup;
+CREATE VIEW bucardo.goat AS
+    SELECT r.id, r.db, r.schemaname, r.relname AS tablename, r.kind AS reltype,
+           array_to_string(r.pkey, '|') AS pkey,
+           (SELECT string_agg(quote_ident(k), '|') FROM unnest(r.pkey) k) AS qpkey,
+           array_to_string(r.pkeytype, '|') AS pkeytype,
+           r.kind = 'table' AND r.pkey IS NOT NULL AS has_delta,
+           r.autokick, r.conflict_strategy, r.makedelta, r.rebuild_index, r.ghost,
+           coalesce(r.analyze_after_copy, true) AS analyze_after_copy, r.vacuum_after_copy,
+           coalesce(r.strict_checking, true) AS strict_checking,
+           false AS delta_bypass, NULL::bigint AS delta_bypass_min, NULL::bigint AS delta_bypass_count,
+           NULL::smallint AS delta_bypass_percent, r.created AS cdate
+      FROM bucardo.relation r;
+CREATE VIEW bucardo.herdmap AS
+    SELECT relgroup AS herd, relation AS goat, priority, NULL::timestamptz AS cdate
+      FROM bucardo.relgroup_member;
+CREATE VIEW bucardo.dbmap AS
+    SELECT db, dbgroup, priority, role, NULL::timestamptz AS cdate FROM bucardo.dbgroup_member;
+
+INSERT INTO bucardo.schema_version (version) VALUES (16);

@@ -182,12 +182,12 @@ bool capture_remove(PGconn *conn, const char *who, const TableDef *t)
  * `activate` does not reinstall capture, so a sync reactivated later
  * would otherwise have lost its wake-up. */
 static const char SQL_TABLE_READERS[] =
-    "SELECT count(*), coalesce(bool_or(s.autokick), false)"
+    "SELECT count(*), coalesce(bool_or(coalesce(r.autokick, s.autokick)), false)"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
-    " WHERE r.schemaname = $2 AND r.relname = $3";
+    " WHERE r.schemaname = $2 AND r.relname = $3 AND NOT r.ghost";
 
 static bool table_readers(PGconn *cat, const char *db, const TableDef *t, long *count, bool *autokick)
 {

@@ -15,8 +15,25 @@
 
 static const char SQL_VERSION[] = "SELECT max(version) FROM bucardo.schema_version";
 
+/*
+ * A database's connection: its fields, or with dbdsn (a libpq conninfo, or
+ * Bucardo's "dbi:Pg:k=v;k=v") that string instead of dbname, host, port
+ * and service.  conn= gets, in this order (the last of a keyword wins):
+ * the tcp_keepalives_* settings that are not 0, the dbdsn, the database's
+ * own conn=, and its pgpass file as passfile=.
+ */
 static const char SQL_LOAD_DB[] =
-    "SELECT name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta, dbtype"
+    "SELECT name, CASE WHEN dbdsn IS NULL THEN dbname END, CASE WHEN dbdsn IS NULL THEN host END,"
+    "       CASE WHEN dbdsn IS NULL THEN port END, CASE WHEN dbdsn ~ 'user=' THEN NULL ELSE dbuser END, "
+    "dbpass, CASE WHEN dbdsn IS NULL THEN service END,"
+    "       nullif(concat_ws(' ',"
+    "         (SELECT string_agg(replace(c.name, 'tcp_', '') || '=' || c.setting, ' ' ORDER BY c.name)"
+    "            FROM bucardo.config c"
+    "           WHERE c.name IN ('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count')"
+    "             AND c.setting ~ '^[0-9]+$' AND c.setting::numeric > 0),"
+    "         replace(regexp_replace(dbdsn, '^dbi:Pg:', '', 'i'), ';', ' '), conn,"
+    "         'passfile=''' || replace(replace(pgpass, '\\', '\\\\'), '''', '\\''') || ''''), ''),"
+    "       status, makedelta, dbtype"
     "  FROM bucardo.db WHERE name = $1";
 
 static const char SQL_GET_SETTING[] = "SELECT setting FROM bucardo.config WHERE name = lower($1)";

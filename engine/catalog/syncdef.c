@@ -12,26 +12,35 @@
 static const char SQL_SYNC[] =
     "SELECT name, relgroup, status, autokick, onetimecopy, conflict_strategy,"
     "       coalesce(extract(epoch FROM checktime), 0), analyze_after_copy, strict_checking,"
-    "       copy_streams, rebuild_index"
+    "       copy_streams, rebuild_index,"
+    "       coalesce(isolation_level,"
+    "                (SELECT setting FROM bucardo.config WHERE name = 'isolation_level'), 'repeatable read'),"
+    "       deletemethod,"
+    "       CASE WHEN checktime IS NULL AND NOT autokick"
+    "            THEN coalesce((SELECT setting FROM bucardo.config WHERE name = 'default_checktime'), '0')"
+    "       END"
     "  FROM bucardo.sync WHERE name = $1";
-static const char SQL_MEMBERS[] =
-    "SELECT m.db, m.role FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
-    " WHERE s.name = $1 ORDER BY m.position";
+static const char SQL_MEMBERS[] = "SELECT m.db, m.role, m.makedelta FROM bucardo.sync s"
+                                  "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+                                  " WHERE s.name = $1 ORDER BY m.priority DESC, m.position";
 static const char SQL_TABLES[] =
-    "SELECT r.id, r.schemaname, r.relname, k.col, k.typ, r.vacuum_after_copy"
+    "SELECT r.id, r.schemaname, r.relname, k.col, k.typ, r.vacuum_after_copy OR s.vacuum_after_copy,"
+    "       coalesce(r.autokick, s.autokick), coalesce(r.analyze_after_copy, s.analyze_after_copy),"
+    "       coalesce(r.strict_checking, s.strict_checking), coalesce(r.rebuild_index, s.rebuild_index),"
+    "       r.makedelta, coalesce(r.conflict_strategy, s.conflict_strategy)"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
     "  LEFT JOIN LATERAL unnest(r.pkey, r.pkeytype) WITH ORDINALITY AS k(col, typ, ord) ON true"
-    " WHERE s.name = $1 AND r.kind = 'table'"
-    " ORDER BY rm.position, k.ord";
+    " WHERE s.name = $1 AND r.kind = 'table' AND NOT r.ghost"
+    " ORDER BY rm.priority DESC, rm.position, k.ord";
 
 static const char SQL_SEQUENCES[] = "SELECT r.schemaname, r.relname"
                                     "  FROM bucardo.sync s"
                                     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
                                     "  JOIN bucardo.relation r ON r.id = rm.relation"
-                                    " WHERE s.name = $1 AND r.kind = 'sequence'"
-                                    " ORDER BY rm.position";
+                                    " WHERE s.name = $1 AND r.kind = 'sequence' AND NOT r.ghost"
+                                    " ORDER BY rm.priority DESC, rm.position";
 
 static bool load_sequences(PGconn *cat, SyncDef *def)
 {
@@ -59,6 +68,23 @@ static const char SQL_CUSTOM[] =
     "  FROM bucardo.customcols c JOIN bucardo.relation r ON r.id = c.relation"
     " WHERE c.sync IS NULL OR c.sync = $1"
     " ORDER BY 6, 5";
+
+bool table_makedelta(const TableDef *t, const DbInfo *db)
+{
+    StrList dbs = {0};
+    bool on;
+
+    if (db->makedelta)
+        return true;
+    if (t->makedelta == NULL)
+        return false;
+    if (strcmp(t->makedelta, "on") == 0)
+        return true;
+    strlist_add_split(&dbs, t->makedelta, ',');
+    on = strlist_contains(&dbs, db->name);
+    strlist_free(&dbs);
+    return on;
+}
 
 const char *tabledef_custom(const StrList *dbs, const StrList *values, const char *db)
 {
@@ -114,6 +140,8 @@ static bool load_members(PGconn *cat, SyncDef *def)
             PQclear(res);
             return false;
         }
+        /* The member's own makedelta (db:role:makedelta=1) in this dbgroup. */
+        slot->makedelta |= strcmp(PQgetvalue(res, r, 2), "t") == 0;
         if (source)
             def->nsources++;
         else
@@ -141,6 +169,12 @@ static bool load_tables(PGconn *cat, SyncDef *def)
             t->schemaname = xstrdup(PQgetvalue(res, r, 1));
             t->relname = xstrdup(PQgetvalue(res, r, 2));
             t->vacuum_after_copy = strcmp(PQgetvalue(res, r, 5), "t") == 0;
+            t->autokick = strcmp(PQgetvalue(res, r, 6), "t") == 0;
+            t->analyze_after_copy = strcmp(PQgetvalue(res, r, 7), "t") == 0;
+            t->strict_checking = strcmp(PQgetvalue(res, r, 8), "t") == 0;
+            t->rebuild_index = atoi(PQgetvalue(res, r, 9));
+            t->makedelta = PQgetisnull(res, r, 10) ? NULL : xstrdup(PQgetvalue(res, r, 10));
+            t->conflict_strategy = xstrdup(PQgetvalue(res, r, 11));
             /* 32 = INDEX_MAX_KEYS: no key has more columns */
             t->keycols = xcalloc(32, sizeof(char *));
             t->keytypes = xcalloc(32, sizeof(char *));
@@ -180,6 +214,10 @@ LookupStatus syncdef_load(PGconn *cat, const char *name, SyncDef *out)
     out->strict_checking = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
     out->copy_streams = atoi(PQgetvalue(res, 0, 9));
     out->rebuild_index = atoi(PQgetvalue(res, 0, 10));
+    out->serializable = strcmp(PQgetvalue(res, 0, 11), "serializable") == 0;
+    out->deletemethod = xstrdup(PQgetvalue(res, 0, 12));
+    if (!PQgetisnull(res, 0, 13)) /* autokick off, no checktime: default_checktime */
+        out->checktime = strtod(PQgetvalue(res, 0, 13), &end);
     PQclear(res);
     if (!load_members(cat, out) || !load_tables(cat, out) || !load_sequences(cat, out) ||
         !load_customs(cat, out)) {
@@ -221,6 +259,8 @@ void syncdef_free(SyncDef *def)
         strlist_free(&t->cols_value);
         free(t->schemaname);
         free(t->relname);
+        free(t->makedelta);
+        free(t->conflict_strategy);
     }
     for (int i = 0; i < def->nsequences; i++) {
         free(def->sequences[i].schemaname);
@@ -235,6 +275,7 @@ void syncdef_free(SyncDef *def)
     free(def->relgroup);
     free(def->status);
     free(def->conflict_strategy);
+    free(def->deletemethod);
     memset(def, 0, sizeof(*def));
 }
 

@@ -150,6 +150,15 @@ static char *empty_sql(const BulkCopy *job, int w)
 {
     const char *table = job->r->src[0].plans[job->table].wtable[w];
     const char *only = job->r->wpart[w * job->r->def.ntables + job->table] ? "" : "ONLY ";
+    const char *method = job->r->def.deletemethod ? job->r->def.deletemethod : "default";
+
+    /* deletemethod (Bucardo's): truncate fails where a foreign key points
+     * at the table; truncate_cascade also empties the referencing tables
+     * (their rows come back only if a sync copies them too). */
+    if (strcmp(method, "truncate") == 0)
+        return xasprintf("TRUNCATE %s%s", only, table);
+    if (strcmp(method, "truncate_cascade") == 0)
+        return xasprintf("TRUNCATE %s%s CASCADE", only, table);
     return xasprintf("%s%s%s", job->referenced[w] ? "DELETE FROM " : "TRUNCATE ", only, table);
 }
 
@@ -179,6 +188,11 @@ static bool read_referenced(BulkCopy *job, char *err, size_t errlen)
         table = r->src[0].plans[job->table].wtable[w];
         ok = writer_table_referenced(conn, table, &job->referenced[w],
                                      &r->wpart[w * r->def.ntables + job->table]);
+        /* referenced[] also says "emptied by DELETE" (no COPY FREEZE then). */
+        if (r->def.deletemethod && strcmp(r->def.deletemethod, "delete") == 0)
+            job->referenced[w] = true;
+        else if (r->def.deletemethod && strncmp(r->def.deletemethod, "truncate", 8) == 0)
+            job->referenced[w] = false;
         if (!ok)
             snprintf(err, errlen, "target %s: cannot read the foreign keys referencing %s: %s", db->name,
                      table, PQerrorMessage(conn));
@@ -308,9 +322,12 @@ static void *range_main(void *arg)
         return NULL;
     }
     slot = cancel_watch(r->cancel, src); /* a stopping engine cancels the copy */
+    /* The isolation level of the cycle's transaction that exported the
+     * snapshot: PostgreSQL requires it for a serializable import. */
     sql = xasprintf("SET client_encoding = '%s'; " PG_ROW_TEXT_SETTINGS
-                    "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
-                    pg_copy_encoding(src), job->snapshot);
+                    "; BEGIN ISOLATION LEVEL %s READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
+                    pg_copy_encoding(src), r->def.serializable ? "SERIALIZABLE" : "REPEATABLE READ",
+                    job->snapshot);
     res = PQexec(src, sql);
     free(sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -588,7 +605,8 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
     /* Parallel streams always go without the primary key where that is
      * safe (index_rebuild.c says why and when); rebuild_index adds the
      * secondary indexes. */
-    which = (r->def.rebuild_index > 0 ? INDEX_SECONDARY : 0) | (streams > 1 ? INDEX_PRIMARY_KEY : 0);
+    which = (r->def.tables[job->table].rebuild_index > 0 ? INDEX_SECONDARY : 0) |
+            (streams > 1 ? INDEX_PRIMARY_KEY : 0);
     if (which) {
         bool none;
         if ((ix = read_indexes(job, which, &none, err, errlen)) == NULL)
@@ -611,7 +629,7 @@ static bool copy_table(BulkCopy *job, char *err, size_t errlen)
     } else {
         ok = copy_streams(job, streams, nblocks, ix, &rows, err, errlen);
     }
-    if (ok && (r->def.analyze_after_copy || ix)) {
+    if (ok && (r->def.tables[job->table].analyze_after_copy || ix)) {
         Target **ws = start_writers(job);
         long ignored;
         for (int w = 0; w < r->nwriters; w++)

@@ -23,9 +23,9 @@
 
 /* makedelta_mask - c->to restricted to the writers whose database has
  * makedelta set, into c->md; false when there are none. */
-static bool makedelta_mask(Cycle *c)
+static bool makedelta_mask(Cycle *c, int t)
 {
-    return makedelta_writers(c->r, c->to, c->md);
+    return makedelta_writers(c->r, t, c->to, c->md);
 }
 
 /*
@@ -38,7 +38,7 @@ static void old_rows(Cycle *c, int s, int t)
     TablePlan *p = &c->r->src[s].plans[t];
     char *prefix, *suffix;
 
-    if (!makedelta_mask(c))
+    if (!makedelta_mask(c, t))
         return;
     prefix = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_o%d (%s, bucardo_h text) ON COMMIT DROP;"
                        " TRUNCATE pg_temp.bucardo_o%d;"
@@ -654,7 +654,7 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
          * by probing the very unique indexes a rebuild would drop (a
          * collision shows as the CREATE UNIQUE INDEX failing, and sends
          * the unit to unique mode). */
-        if (r->def.rebuild_index == 2 && !c->unique_mode && c->nkeys[i] > 0 &&
+        if (r->def.tables[t].rebuild_index == 2 && !c->unique_mode && c->nkeys[i] > 0 &&
             (ix = drop_indexes(c, s, t, err, errlen)) == NULL)
             return false;
         ok = apply_table(c, s, t, it->lo, hi, err, errlen);
@@ -752,10 +752,23 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
         }
         if (!transient(err) || attempt == 5 || cancel_requested(r->cancel))
             return false;
-        log_warn("%s; retrying this batch (attempt %d)", err, attempt + 1);
         {
-            struct timespec pause = {0, 200000000L * attempt};
-            nanosleep(&pause, NULL);
+            /* Bucardo's kid_serial_sleep / kid_deadlock_sleep: the pause
+             * before the retry, -1 for none (the cycle fails); a lock
+             * timeout waits a little longer at each attempt. */
+            double pause = strstr(err, "(SQLSTATE 40001)")   ? r->serial_sleep
+                           : strstr(err, "(SQLSTATE 40P01)") ? r->deadlock_sleep
+                                                             : 0.2 * attempt;
+            struct timespec ts;
+
+            if (pause < 0) {
+                log_warn("%s; not retrying this batch (kid_serial_sleep / kid_deadlock_sleep is -1)", err);
+                return false;
+            }
+            log_warn("%s; retrying this batch in %.1f s (attempt %d)", err, pause, attempt + 1);
+            ts.tv_sec = (time_t)pause;
+            ts.tv_nsec = (long)((pause - (double)ts.tv_sec) * 1e9);
+            nanosleep(&ts, NULL);
         }
         err[0] = '\0';
     }

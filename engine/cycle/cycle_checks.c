@@ -45,8 +45,8 @@ static int find_column(const PGresult *res, const char *col)
 }
 
 /* compare_table - the columns of source srcdb (src) against those of db (dst). */
-static bool compare_table(const SyncRunner *r, const char *table, const char *srcdb, const char *db,
-                          PGresult *src, PGresult *dst, char *err, size_t errlen)
+static bool compare_table(const SyncRunner *r, const char *table, bool strict, const char *srcdb,
+                          const char *db, PGresult *src, PGresult *dst, char *err, size_t errlen)
 {
     for (int i = 0; i < PQntuples(src); i++) {
         const char *col = PQgetvalue(src, i, 0), *type = PQgetvalue(src, i, 1);
@@ -58,7 +58,7 @@ static bool compare_table(const SyncRunner *r, const char *table, const char *sr
             return false;
         }
         if (strcmp(PQgetvalue(dst, found, 1), type) != 0) {
-            if (r->def.strict_checking) {
+            if (strict) {
                 snprintf(err, errlen,
                          "sync %s: table %s column \"%s\" is %s on database %s but %s on the source %s "
                          "(strict_checking is on)",
@@ -182,7 +182,8 @@ static bool check_table(SyncRunner *r, int w, const TableCheck *k, PGresult **dr
         snprintf(err, errlen, "sync %s: table %s is missing on database %s: %s", r->def.name, p->display,
                  db->name, b ? PQresultErrorMessage(b) : "no connection");
     else
-        return compare_table(r, p->display, r->def.sources[k->s].name, db->name, a, b, err, errlen);
+        return compare_table(r, p->display, r->def.tables[p->index].strict_checking,
+                             r->def.sources[k->s].name, db->name, a, b, err, errlen);
     return false;
 }
 

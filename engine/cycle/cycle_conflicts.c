@@ -250,6 +250,19 @@ static void describe(const SyncRunner *r, uint32_t mask, const KeyEntry *e, StrB
         strbuf_append(key, e->key[i] == '\t' ? ", " : (char[]){e->key[i], '\0'});
 }
 
+bool table_rule(const SyncRunner *r, int t, char **names, int ns, ConflictRule *rule, char *err,
+                size_t errlen)
+{
+    const char *strategy =
+        r->def.tables[t].conflict_strategy ? r->def.tables[t].conflict_strategy : r->def.conflict_strategy;
+
+    if (conflict_rule_parse(strategy, names, ns, rule))
+        return true;
+    snprintf(err, errlen, "sync %s: table %s.%s: unknown conflict_strategy \"%s\"", r->def.name,
+             r->def.tables[t].schemaname, r->def.tables[t].relname, strategy);
+    return false;
+}
+
 bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catchup, const bool *truncated,
                        const double *trunc_time, long *conflicts, char *err, size_t errlen)
 {
@@ -268,15 +281,16 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
     }
     for (int s = 0; s < ns; s++)
         names[s] = r->def.sources[s].name;
-    if (!conflict_rule_parse(r->def.conflict_strategy, names, ns, &rule)) {
-        snprintf(err, errlen, "sync %s: unknown conflict_strategy \"%s\"", r->def.name,
-                 r->def.conflict_strategy);
-        return false;
-    }
-    if (rule.kind == CONFLICT_LATEST_ALL) {
-        latest_all = conflicts_latest_source(r, nkeys, err, errlen, &ok);
-        if (!ok)
+    /* Each table's strategy (its own, else the sync's); the latest source
+     * of all tables is found once, before any key is dropped. */
+    for (int t = 0; t < nt; t++) {
+        if (!table_rule(r, t, names, ns, &rule, err, errlen))
             return false;
+        if (rule.kind == CONFLICT_LATEST_ALL && latest_all < 0) {
+            latest_all = conflicts_latest_source(r, nkeys, err, errlen, &ok);
+            if (!ok)
+                return false;
+        }
     }
     strbuf_init(&who);
     strbuf_init(&keytext);
@@ -298,8 +312,8 @@ bool resolve_conflicts(SyncRunner *r, long *nkeys, long *maxn, const bool *catch
                 table = table ? table : r->src[s].plans[t].display;
             }
         }
-        if (changed_on < 2)
-            continue;
+        if (changed_on < 2 || !table_rule(r, t, names, ns, &rule, err, errlen))
+            continue; /* (the rules were all parsed above) */
         ks = keyset_create();
         for (int s = 0; ok && s < ns; s++)
             if (nkeys[s * nt + t] > 0)

@@ -19,12 +19,26 @@
 static const char SQL_SAVE_SNAPSHOT[] =
     "INSERT INTO bucardo.sync_source_state (sync, db, snapshot) VALUES ($1, $2, $3::pg_snapshot)"
     " ON CONFLICT (sync, db) DO UPDATE SET snapshot = EXCLUDED.snapshot, updated = now()";
-/* The NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this run. */
+/* The first NOTIFY wakes a `bucardo kick SYNC TIMEOUT` waiting for this
+ * run.  The others are Bucardo's, which scripts LISTEN for: channel
+ * bucardo_syncdone_SYNC (bucardo_syncerror_SYNC for a failed run; none
+ * when the name makes the channel longer than PostgreSQL's 63 bytes) and
+ * channel bucardo with payload syncdone_SYNC / syncerror_SYNC. */
 static const char SQL_RECORD_RUN[] =
     "WITH run AS (INSERT INTO bucardo.syncrun"
     "             (sync, started, ended, state, deletes, inserts, conflicts, error, warning)"
-    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync)"
-    " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync) FROM run";
+    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync, state)"
+    " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync),"
+    "        CASE WHEN octet_length(ev) < 56 THEN pg_notify('bucardo_' || ev, '') END,"
+    "        pg_notify('bucardo', ev)"
+    "   FROM run, LATERAL (SELECT CASE WHEN state = 'Bad' THEN 'syncerror_' ELSE 'syncdone_' END || sync) "
+    "e(ev)";
+/* stats_history: the runs kept per sync (0: all), trimmed as each is recorded. */
+static const char SQL_TRIM_RUNS[] =
+    "DELETE FROM bucardo.syncrun WHERE sync = $1 AND ended IS NOT NULL AND started <"
+    " (SELECT started FROM bucardo.syncrun WHERE sync = $1 ORDER BY started DESC"
+    "   OFFSET (SELECT setting::bigint - 1 FROM bucardo.config WHERE name = 'stats_history'"
+    "            AND setting ~ '^[0-9]+$' AND setting::bigint > 0) LIMIT 1)";
 static const char SQL_MEMBER_STATE[] =
     "SELECT source, member, snapshot::text FROM bucardo.sync_member_state WHERE sync = $1";
 /* A member left out keeps the snapshot it had (the first cycle it missed). */
@@ -159,7 +173,8 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
             ok = pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap);
     }
     ok = ok && (!advance || record_members(c)) &&
-         (state == NULL || pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 8, run)) &&
+         (state == NULL || (pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 8, run) &&
+                            pg_exec(r->cat, "catalog", SQL_TRIM_RUNS, 1, run))) &&
          (!(advance && c->copy_cycle) || pg_exec(r->cat, "catalog", SQL_ONETIMECOPY_DONE, 1, run)) &&
          pg_exec(r->cat, "catalog", "COMMIT", 0, NULL);
     if (!ok) {

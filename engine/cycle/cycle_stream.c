@@ -165,12 +165,12 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
     strbuf_free(&sql);
 }
 
-bool makedelta_writers(const SyncRunner *r, const bool *to, bool *md)
+bool makedelta_writers(const SyncRunner *r, int t, const bool *to, bool *md)
 {
     bool any = false;
 
     for (int w = 0; w < r->nwriters; w++) {
-        md[w] = to[w] && writer_dbinfo(r, w)->makedelta;
+        md[w] = to[w] && table_makedelta(&r->def.tables[t], writer_dbinfo(r, w));
         any |= md[w];
     }
     return any;
@@ -192,7 +192,7 @@ void send_makedelta(SyncRunner *r, int s, const TablePlan *p, const char *select
     bool *md = xcalloc((size_t)r->nwriters + 1, sizeof(bool));
     char *lit, *prefix, *suffix;
 
-    if (!makedelta_writers(r, to, md)) {
+    if (!makedelta_writers(r, p->index, to, md)) {
         free(md);
         return;
     }

@@ -413,12 +413,9 @@ bool unique_resolve(SyncRunner *r, long *nkeys, long *conflicts, bool *deletes, 
         return true; /* resolve_conflicts refused more sources already */
     for (int s = 0; s < ns; s++)
         names[s] = r->def.sources[s].name;
-    if (!conflict_rule_parse(r->def.conflict_strategy, names, ns, &rule)) {
-        snprintf(err, errlen, "sync %s: unknown conflict_strategy \"%s\"", r->def.name,
-                 r->def.conflict_strategy);
-        return false;
-    }
     for (int t = 0; ok && t < nt; t++) {
+        if (!table_rule(r, t, names, ns, &rule, err, errlen))
+            return false;
         const UniqueIndex **list = NULL;
         int changed_on = 0, nlist = 0;
         StrBuf lost[CONFLICT_MAX_SOURCES];
@@ -571,8 +568,9 @@ bool unique_apply_rows(SyncRunner *r, int s, int t, const bool *to, const char *
         lit = pg_quote_literal(conn, p->wtable[w]);
         /* A makedelta writer has the cycle's bucardo_o<t> (cycle_apply.c,
          * old_rows): the rows deleted here are changes to cascade too. */
-        olds =
-            writer_dbinfo(r, w)->makedelta ? xasprintf(", 'pg_temp.bucardo_o%d'::regclass", t) : xstrdup("");
+        olds = table_makedelta(&r->def.tables[t], writer_dbinfo(r, w))
+                   ? xasprintf(", 'pg_temp.bucardo_o%d'::regclass", t)
+                   : xstrdup("");
         sql = xasprintf(
             "SELECT pg_temp.bucardo_unique_settle(%s::regclass, %s, 'pg_temp.bucardo_u%d'::regclass%s)", lit,
             keys, t, olds);

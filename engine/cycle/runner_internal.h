@@ -14,6 +14,7 @@
 
 #include "chunk_queue.h"
 #include "hooks.h"
+#include "conflict.h"
 #include "sync_runner.h"
 #include "target_driver.h"
 
@@ -80,6 +81,8 @@ struct SyncRunner {
     ChunkPool *pool;
     bool checked;                /* columns compared since the last (re)load */
     long batch_keys;             /* keys per transaction in large cycles (0: no limit) */
+    double serial_sleep;         /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
+    double deadlock_sleep;       /* kid_deadlock_sleep: the same after 40P01 */
     char *lock_timeout;          /* every session's lock_timeout (sources, writers, catalog) */
     CancelSet *cancel;           /* the sync's stop switch (borrowed from the worker; may be NULL) */
     long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
@@ -192,7 +195,7 @@ void send_table(SyncRunner *r, MsgType type, const char *prefix, const TablePlan
                 const bool *to);
 /* makedelta_writers - `to` restricted to the writers whose database has
  * makedelta set, into md; false when there are none. */
-bool makedelta_writers(const SyncRunner *r, const bool *to, bool *md);
+bool makedelta_writers(const SyncRunner *r, int t, const bool *to, bool *md);
 /* send_makedelta - record in the own delta table of p of each makedelta
  * writer in `to` the keys that select_prefix + its table name +
  * select_suffix returns; see there. */
@@ -261,6 +264,11 @@ bool columns_suspect(const char *err);
 bool recheck_columns(SyncRunner *r, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_conflicts.c */
+/* table_rule - the conflict rule of table t (its conflict_strategy, else
+ * the sync's) among the sources `names`; false (err set) when unknown. */
+bool table_rule(const SyncRunner *r, int t, char **names, int ns, ConflictRule *rule, char *err,
+                size_t errlen);
+
 /* resolve_conflicts - settle keys changed on several sources; catchup (per
  * source, may be NULL): its bucardo_k<t> has a bucardo_new column, set on
  * the keys it wins so that every member takes them. */

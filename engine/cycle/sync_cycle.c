@@ -295,6 +295,12 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
     }
 }
 
+/* db_inactive - set out of replication by `update db X status=inactive`. */
+static bool db_inactive(const DbInfo *db)
+{
+    return db->status != NULL && strcmp(db->status, "inactive") == 0;
+}
+
 /* leave_out - note (log and warning) that a member sits this cycle out. */
 static void leave_out(Cycle *c, const char *reason)
 {
@@ -337,7 +343,15 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     PQclear(res);
     send_all(r, MSG_CONNECT, NULL, NULL);
     for (int s = 0; s < c->ns; s++) {
-        switch (source_begin(c, s, why, sizeof(why))) {
+        /* A database set inactive (update db X status=inactive) sits out
+         * like an unreachable one: its changes wait, and it catches up
+         * when it is active again. */
+        SourceStart started = SOURCE_OFFLINE;
+        if (db_inactive(&r->def.sources[s]))
+            snprintf(why, sizeof(why), "database %s is inactive (status=inactive)", r->def.sources[s].name);
+        else
+            started = source_begin(c, s, why, sizeof(why));
+        switch (started) {
         case SOURCE_STARTED:
             c->src_on[s] = true;
             if (!any_source)
@@ -355,7 +369,10 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     for (int s = 0; s < c->ns; s++)
         r->src[s].offline = !c->src_on[s];
     for (int w = 0; w < c->nw; w++)
-        if (!target_wait(r->writers[w], why, sizeof(why))) {
+        if (!target_wait(r->writers[w], why, sizeof(why)) ||
+            (db_inactive(writer_dbinfo(r, w)) &&
+             snprintf(why, sizeof(why), "database %s is inactive (status=inactive)",
+                      writer_dbinfo(r, w)->name))) {
             r->online[w] = false;
             c->why[w] = xstrdup(why);
             leave_out(c, why);

@@ -98,6 +98,8 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->catalog_params = *catalog;
     r->budget = limits.budget;
     r->batch_keys = limits.batch_keys;
+    r->serial_sleep = limits.serial_sleep;
+    r->deadlock_sleep = limits.deadlock_sleep;
     r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
     r->cancel = limits.cancel;
     r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);
@@ -347,7 +349,7 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     }
     p->columns = xstrdup(PQgetvalue(res, 0, 0));
     p->tcolumns = xstrdup(PQgetvalue(res, 0, 1));
-    p->binary = r->def.strict_checking && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    p->binary = t->strict_checking && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
     p->partitioned = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     p->colnames = xstrdup(PQgetvalue(res, 0, 4));
     p->coltypes = xstrdup(PQgetvalue(res, 0, 5));
@@ -466,9 +468,12 @@ const char *runner_begin_sql(SyncRunner *r, int s)
     if (sc->begin_sql == NULL) {
         char *shape = source_shape_sql(r, s);
         /* shape is "SELECT (...)": the snapshot goes first. */
-        sc->begin_sql = xasprintf("BEGIN ISOLATION LEVEL REPEATABLE READ;"
-                                  " SELECT pg_catalog.pg_current_snapshot()::text, %s",
-                                  shape + strlen("SELECT "));
+        /* isolation_level: SERIALIZABLE sees the same one snapshot, and
+         * adds PostgreSQL's checks against the applications' transactions. */
+        sc->begin_sql =
+            xasprintf("BEGIN ISOLATION LEVEL %s;"
+                      " SELECT pg_catalog.pg_current_snapshot()::text, %s",
+                      r->def.serializable ? "SERIALIZABLE" : "REPEATABLE READ", shape + strlen("SELECT "));
         free(shape);
     }
     return sc->begin_sql;

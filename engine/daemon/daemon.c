@@ -114,7 +114,9 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'batch_keys'), '10000'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'lock_timeout'), '60s'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_serial_sleep'), '0.5'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_deadlock_sleep'), '0.5')";
 
 /* The operations settings (mail alerts, metrics endpoint), in this order. */
 static const char *const OPS_SETTINGS[] = {"default_email_from", "default_email_to", "default_email_host",
@@ -161,6 +163,7 @@ typedef struct Controller {
     Alerter *alerts;   /* NULL: no mail */
     StrList levels_of; /* syncs whose lag passed overdue/expired ... */
     int *levels;       /* ... and the level last alerted (1 or 2) */
+    bool quiet; /* starting every sync (engine start, reload config, reload SYNC): no activated_sync_ */
 } Controller;
 
 /* The signal pipe: written by handlers, the one global the daemon needs. */
@@ -285,23 +288,36 @@ static void remove_worker(Controller *c, int i)
     c->nworkers--;
 }
 
-/* reload - bring the workers in line with the catalog's active syncs. */
+static void bucardo_event(PGconn *cat, const char *event);
+
+/* reload - bring the workers in line with the catalog's active syncs.
+ * A sync that stops running (deactivated, removed) is told as Bucardo's
+ * bucardo_deactivated_sync_SYNC, one that starts after the engine's start
+ * as bucardo_activated_sync_SYNC (a changed one restarts quietly). */
 static bool reload(Controller *c)
 {
     PGresult *res = pg_query(c->cat, "catalog", SQL_ACTIVE_SYNCS, 0, NULL);
+    StrList restarted = {0};
     int n;
 
     if (res == NULL)
         return false;
     n = PQntuples(res);
     for (int i = c->nworkers - 1; i >= 0; i--) {
-        bool keep = false;
+        bool keep = false, listed = false;
         for (int r = 0; r < n; r++)
-            if (strcmp(PQgetvalue(res, r, 0), worker_name(c->workers[i])) == 0 &&
-                strcmp(PQgetvalue(res, r, 1), c->fingerprints[i]) == 0)
-                keep = true;
+            if (strcmp(PQgetvalue(res, r, 0), worker_name(c->workers[i])) == 0) {
+                listed = true;
+                keep = strcmp(PQgetvalue(res, r, 1), c->fingerprints[i]) == 0;
+            }
         if (!keep) {
+            char *event = xasprintf("deactivated_sync_%s", worker_name(c->workers[i]));
             log_info("stopping sync %s", worker_name(c->workers[i]));
+            if (listed)
+                strlist_add(&restarted, worker_name(c->workers[i]));
+            else
+                bucardo_event(c->cat, event);
+            free(event);
             remove_worker(c, i);
         }
     }
@@ -313,7 +329,13 @@ static bool reload(Controller *c)
         log_info("starting sync %s", PQgetvalue(res, r, 0));
         c->workers[c->nworkers] = worker_start(PQgetvalue(res, r, 0), &c->wcfg);
         c->fingerprints[c->nworkers++] = xstrdup(PQgetvalue(res, r, 1));
+        if (!c->quiet && !strlist_contains(&restarted, PQgetvalue(res, r, 0))) {
+            char *event = xasprintf("activated_sync_%s", PQgetvalue(res, r, 0));
+            bucardo_event(c->cat, event);
+            free(event);
+        }
     }
+    strlist_free(&restarted);
     PQclear(res);
     res = pg_query(c->cat, "catalog", SQL_THRESHOLDS, 0, NULL);
     for (int r = 0; res && r < PQntuples(res); r++)
@@ -485,6 +507,22 @@ static bool connect_catalog(Controller *c)
 }
 
 /*
+ * bucardo_event - one of Bucardo's notifications on the catalog database,
+ * which scripts LISTEN for: channel "bucardo_EVENT" (Bucardo's form for its
+ * controller's events; none when the channel would exceed PostgreSQL's 63
+ * bytes).  A failure costs only the notification: it is logged.
+ */
+static void bucardo_event(PGconn *cat, const char *event)
+{
+    const char *params[1] = {event};
+
+    if (cat == NULL ||
+        !pg_exec(cat, "catalog", "SELECT pg_notify('bucardo_' || $1, '') WHERE octet_length($1) < 56", 1,
+                 params))
+        log_warn("could not send the notification bucardo_%s", event);
+}
+
+/*
  * refuse_kick - tell a waiting `bucardo kick` that no run of the sync will
  * come (Bucardo: "Cannot kick paused sync").  A failure only costs that
  * kick its wait: it is logged.
@@ -497,6 +535,9 @@ static void refuse_kick(Controller *c, const char *sync, const char *why)
     if (!pg_exec(c->cat, "catalog", "SELECT pg_notify($1, $2)", 2, params))
         log_warn("cannot tell the kicking client that sync \"%s\" was not kicked", sync);
     free(payload);
+    payload = xasprintf("syncerror_%s", sync); /* Bucardo's, for scripts waiting on a syncdone */
+    bucardo_event(c->cat, payload);
+    free(payload);
 }
 
 /*
@@ -504,6 +545,55 @@ static void refuse_kick(Controller *c, const char *sync, const char *why)
  * once, before the notifications after it: `update sync ...; kick sync`
  * must kick the worker that runs the updated definition, not the old one.
  */
+static bool load_settings(Controller *c);
+
+/*
+ * reload_config - `bucardo reload config`: every setting read again, and
+ * everything built from the settings built again: the workers stop (their
+ * cycles in flight finish), the watcher and the connection budget are
+ * recreated, the workers start with the new values.  Bucardo's
+ * bucardo_reload_config_finished tells a waiting client it is done.
+ */
+static bool reload_config(Controller *c)
+{
+    bool ok;
+
+    log_info("rereading every setting (reload config): restarting every sync");
+    while (c->nworkers > 0)
+        remove_worker(c, c->nworkers - 1);
+    watch_stop(c->wcfg.watch);
+    budget_destroy(c->wcfg.budget);
+    ok = load_settings(c);
+    c->wcfg.budget = budget_create(&c->cfg->catalog, c->wcfg.lock_timeout, (int)c->max_concurrent_syncs);
+    c->wcfg.watch = watch_start(c->wcfg.budget, c->wcfg.retry_delay, c->wcfg.retry_delay_max);
+    c->quiet = true;
+    ok = reload(c) && ok;
+    c->quiet = false;
+    if (ok)
+        bucardo_event(c->cat, "reload_config_finished");
+    return ok;
+}
+
+/* reload_sync - `bucardo reload SYNC`: its worker restarts, reading its
+ * definition again (Bucardo's bucardo_reloaded_sync_SYNC when done). */
+static bool reload_sync(Controller *c, const char *name)
+{
+    int i = find_worker(c, name);
+    char *event;
+    bool ok;
+
+    log_info("reloading sync %s", name);
+    if (i >= 0)
+        remove_worker(c, i);
+    c->quiet = true;
+    ok = reload(c);
+    c->quiet = false;
+    event = xasprintf("%s_%s", ok && find_worker(c, name) >= 0 ? "reloaded_sync" : "reload_error_sync", name);
+    bucardo_event(c->cat, event);
+    free(event);
+    return ok;
+}
+
 static void handle_notifications(Controller *c, bool *do_reload)
 {
     PGnotify *n;
@@ -511,8 +601,14 @@ static void handle_notifications(Controller *c, bool *do_reload)
     while ((n = PQnotifies(c->cat)) != NULL) {
         int i;
         if (strcmp(n->relname, CHANNEL_RELOAD) == 0) {
-            log_info("reloading the catalog");
-            *do_reload = !reload(c);
+            if (strcmp(n->extra, "config") == 0) {
+                *do_reload = !reload_config(c);
+            } else if (strncmp(n->extra, "sync ", 5) == 0) {
+                *do_reload = !reload_sync(c, n->extra + 5);
+            } else {
+                log_info("reloading the catalog");
+                *do_reload = !reload(c);
+            }
             PQfreemem(n);
             continue;
         }
@@ -626,6 +722,52 @@ static void ready(const DaemonConfig *cfg, const char *msg)
     }
 }
 
+/*
+ * host_safe - Bucardo's host_safety_check: a regular expression (the
+ * server's dialect) the name of the host the engine starts on must match;
+ * empty: any host.  Guards against an engine started on the wrong machine
+ * (a restored copy of the catalog, a standby promoted by mistake).
+ */
+static bool host_safe(PGconn *cat, char *why, size_t whylen)
+{
+    char host[256] = "";
+    const char *params[1] = {host};
+    PGresult *res;
+    bool ok;
+
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    res = pg_query(cat, "catalog",
+                   "SELECT coalesce((SELECT $1 ~ setting OR setting = '' FROM bucardo.config"
+                   "                  WHERE name = 'host_safety_check'), true),"
+                   "       (SELECT setting FROM bucardo.config WHERE name = 'host_safety_check')",
+                   1, params);
+    if (res == NULL) {
+        snprintf(why, whylen, "cannot read host_safety_check from the catalog");
+        return false;
+    }
+    ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (!ok)
+        snprintf(why, whylen, "host_safety_check: this host (%s) does not match \"%s\": not starting", host,
+                 PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return ok;
+}
+
+/* setting_sleep - kid_serial_sleep / kid_deadlock_sleep: seconds from 0
+ * to 3600, or -1 (no retry); anything else is 0.5, with a warning. */
+static double setting_sleep(const char *value, const char *name)
+{
+    char *end;
+    double d = strtod(value, &end);
+
+    if (value[0] == '\0' || *end != '\0' || !((d >= 0 && d <= 3600) || d == -1)) {
+        log_warn("%s \"%s\" is not a number of seconds from 0 to 3600 or -1; using 0.5", name, value);
+        return 0.5;
+    }
+    return d;
+}
+
 static bool load_settings(Controller *c)
 {
     PGresult *res = pg_query(c->cat, "catalog", SQL_SETTINGS, 0, NULL);
@@ -663,13 +805,15 @@ static bool load_settings(Controller *c)
         }
         c->wcfg.idle_timeout = (double)idle;
     }
+    c->wcfg.serial_sleep = setting_sleep(PQgetvalue(res, 0, 8), "kid_serial_sleep");
+    c->wcfg.deadlock_sleep = setting_sleep(PQgetvalue(res, 0, 9), "kid_deadlock_sleep");
     PQclear(res);
     return true;
 }
 
 int daemon_run(const DaemonConfig *cfg)
 {
-    Controller c = {.cfg = cfg, .pid_fd = -1};
+    Controller c = {.cfg = cfg, .pid_fd = -1, .quiet = true};
     struct sigaction sa;
     bool stop = false, do_reload = false;
     double reconnect_wait = 0;
@@ -701,6 +845,16 @@ int daemon_run(const DaemonConfig *cfg)
     if (!connect_catalog(&c) || !load_settings(&c) || !load_ops(&c)) {
         ready(cfg, "cannot connect to the catalog database\n");
         return 1;
+    }
+    {
+        char why[512];
+        if (!host_safe(c.cat, why, sizeof(why))) {
+            log_error("%s", why);
+            strncat(why, "\n", sizeof(why) - strlen(why) - 1);
+            ready(cfg, why);
+            PQfinish(c.cat);
+            return 1;
+        }
     }
     {
         long holder = 0;
@@ -748,6 +902,8 @@ int daemon_run(const DaemonConfig *cfg)
         return 1;
     }
     ready(cfg, "OK\n");
+    c.quiet = false;
+    bucardo_event(c.cat, "started");
     if (c.alerts) {
         char host[256], *body;
         if (gethostname(host, sizeof(host)) != 0)
@@ -849,8 +1005,10 @@ int daemon_run(const DaemonConfig *cfg)
     /* The endpoint's scrapes use the budget: it goes first. */
     metrics_free(c.metrics);
     budget_destroy(c.wcfg.budget);
-    if (c.cat)
+    if (c.cat) {
+        bucardo_event(c.cat, "stopped");
         PQfinish(c.cat);
+    }
     if (c.alerts) {
         char *reason = stop_reason(cfg, "a signal (SIGTERM or SIGINT)"), *body;
         body =

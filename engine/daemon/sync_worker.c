@@ -75,8 +75,8 @@ static void wake(SyncWorker *w)
 /* load - the sync's definition, on the held slot's catalog connection. */
 static SyncRunner *load(SyncWorker *w, PGconn **cat)
 {
-    RunnerLimits limits = {w->cfg.chunks,       w->cfg.chunk_size, w->cfg.batch_keys,
-                           w->cfg.lock_timeout, w->cancel,         w->cfg.budget};
+    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys,   w->cfg.lock_timeout,
+                           w->cancel,     w->cfg.budget,     w->cfg.serial_sleep, w->cfg.deadlock_sleep};
     SyncDef def;
     LookupStatus st;
 
@@ -101,15 +101,16 @@ static void watch(SyncWorker *w, const SyncRunner *runner)
     const SyncDef *def = runner_def(runner);
     StrList deltas = {0};
 
-    if (!def->autokick || w->cfg.watch == NULL)
+    if (w->cfg.watch == NULL)
         return;
+    /* Only the tables that autokick (their own setting, else the sync's). */
     for (int t = 0; t < def->ntables; t++)
-        if (def->tables[t].nkeys > 0) {
+        if (def->tables[t].nkeys > 0 && def->tables[t].autokick) {
             char *name = capture_object_name("delta", &def->tables[t]);
             strlist_add(&deltas, name);
             free(name);
         }
-    for (int s = 0; s < def->nsources; s++)
+    for (int s = 0; deltas.count > 0 && s < def->nsources; s++)
         watch_add(w->cfg.watch, w, &def->sources[s], &deltas);
     strlist_free(&deltas);
 }
@@ -151,13 +152,6 @@ static void give_back(SyncWorker *w, Slot *slot, SyncRunner *runner)
     budget_release(w->cfg.budget, cat);
     slot->cat = NULL;
     slot->held = false;
-}
-
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Which alerts a sync has sent: the next ones are transitions from these. */
@@ -232,7 +226,7 @@ static void *worker_main(void *arg)
              (next_check > 0 && now >= next_check))) {
             CycleResult res;
             const SyncDef *def = runner_def(runner);
-            double began, began_wall;
+            double began;
 
             if (!take(w, &slot, runner))
                 break;
@@ -240,9 +234,8 @@ static void *worker_main(void *arg)
             (void)atomic_exchange(&w->changed, false);
             explicit_kick |= atomic_exchange(&w->kicked, false);
             began = monotonic_seconds();
-            began_wall = wall_seconds();
             res = runner_cycle(runner, explicit_kick, err, sizeof(err));
-            account(w, runner, res, began_wall, monotonic_seconds() - began, err, &alerts);
+            account(w, runner, res, began, monotonic_seconds() - began, err, &alerts);
             due = false;
             next_check = def->checktime > 0 ? monotonic_seconds() + def->checktime : 0;
             /* An empty cycle (often the second wake-up for the same change:

@@ -47,7 +47,7 @@
 
 struct SyncMetrics {
     char *name;
-    atomic_llong pending_since_us; /* wall clock; 0: nothing known pending */
+    atomic_llong pending_since_us; /* monotonic clock (mono_us); 0: nothing known pending */
     atomic_llong last_good_us;     /* end of the last cycle that completed (wall clock) */
     atomic_llong cycles[4];        /* per CycleResult */
     atomic_llong deletes, inserts, conflicts, errors;
@@ -70,6 +70,15 @@ struct Metrics {
     ConnBudget *budget;
     PGconn *cat;
 };
+
+/* The lag clock is monotonic: a wall clock stepped by NTP (or a VM's
+ * clock catching up) must not make a lag vanish or jump. */
+static long long mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
 
 static long long wall_us(void)
 {
@@ -138,7 +147,7 @@ void metrics_pending(SyncMetrics *s)
     long long none = 0;
 
     if (s && atomic_load_explicit(&s->pending_since_us, memory_order_relaxed) == 0)
-        atomic_compare_exchange_strong(&s->pending_since_us, &none, wall_us());
+        atomic_compare_exchange_strong(&s->pending_since_us, &none, mono_us());
 }
 
 void metrics_thresholds(SyncMetrics *s, double overdue, double expired)
@@ -195,7 +204,7 @@ void metrics_cycle(SyncMetrics *s, const CycleFigures *f)
 
 double metrics_lag(const SyncMetrics *s)
 {
-    long long since = atomic_load_explicit(&s->pending_since_us, memory_order_relaxed), now = wall_us();
+    long long since = atomic_load_explicit(&s->pending_since_us, memory_order_relaxed), now = mono_us();
 
     return since == 0 || now < since ? 0.0 : (double)(now - since) / 1e6;
 }

@@ -7,7 +7,7 @@
 #    databases (`add all tables` without db=), with db= naming the target;
 #  - `remove db --force` deactivates the syncs it leaves unable to run,
 #    reloads the engine, and the others go on without the database;
-#  - `update table T vacuum_after_copy=1` is a real per-table setting;
+#  - `update table T vacuum_after_copy=1` (and makedelta=) is a real per-table setting;
 #    makedelta's hint names the command that takes it;
 #  - `help VERB` answers for every verb of the command table;
 #  - `validate` prints its line whole, without engine lines on stderr;
@@ -110,8 +110,10 @@ expect_equal "2:7" "$(sql b "select string_agg(id || ':' || v, ',' order by id) 
 expect_equal "1:1,2:70,3:8" "$(sql c "select string_agg(id || ':' || v, ',' order by id) from t")" "c.t after remove customcols"
 
 # --- vacuum_after_copy per table; makedelta's hint is a command that works.
-run_fail "$BUCARDO" update table public.z db=a makedelta=on
-expect_err 'set it on each database that needs it \(bucardo update db NAME makedelta=on\)'
+run_ok "$BUCARDO" update table public.z db=a makedelta=on
+expect_equal "on" "$(sql bucardo "select makedelta from bucardo.relation where db = 'a' and relname = 'z'")" "per-table makedelta"
+run_ok "$BUCARDO" update table public.z db=a makedelta=off
+expect_equal "" "$(sql bucardo "select makedelta from bucardo.relation where db = 'a' and relname = 'z'")" "per-table makedelta off"
 run_ok "$BUCARDO" update db c makedelta=on
 run_ok "$BUCARDO" update db c makedelta=off
 run_fail "$BUCARDO" update table public.z db=a vacuum_after_copy=maybe

@@ -41,7 +41,7 @@ refused() {  # refused PATTERN ARGS... - fails with PATTERN, changes nothing
 refused 'no table named "nosuch"' table nosuch relgroup=rg
 refused 'public.s1 is a sequence: use bucardo update sequence' table s1 relgroup=rg
 refused 'unknown parameter "bogus"' table t2 bogus=1
-refused '"autokick" is not set per table' table t2 autokick=0
+refused 'autokick: expected a boolean' table t2 autokick=sometimes
 refused 'nothing to change' table t2 db=a
 refused 'sync "s" replicates it' table t1 tablename=t9
 refused 'no table named t9 in database "a"|no table named public.t9' table t2 tablename=t9

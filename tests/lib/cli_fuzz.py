@@ -184,7 +184,14 @@ BAD_SYNC_VALUES = {
     b"conflict_strategy": [b"nonsense", b"d1,nosuch", b"", b"bucardo_newest"],
     b"relgroup": [b"nosuch", b""],
     b"dbgroup": [b"nosuch", b""],
-    b"dbs": [b"d1", b"nosuch,d2", b"d1,d1", b"d1:boss,d2", b":source", b",", b"", b"d2,d1:fullcopy"],
+    b"dbs": [b"d1", b"nosuch,d2", b"d1,d1", b"d1:boss,d2", b":source", b",", b"", b"d2,d1:fullcopy",
+             b"d1:s,d2:t:pri=x", b"d1:s,d2:t:color=red", b"d1:s,d2:t:makedelta=perhaps"],
+    b"isolation_level": [b"dirty", b"", b"read committed"],
+    b"txnmode": [b"chaos"],
+    b"deletemethod": [b"drop", b"", b"truncate cascade"],
+    b"vacuum_after_copy": [b"sometimes"],
+    b"track_rates": [b"fast"],
+    b"copyextra": [b"WITH OIDS", b"NULL 'x'"],
 }
 BAD_DB_VALUES = {
     b"port": [b"0", b"65536", b"abc", b"-1", b"99999999999999999999", b"5432x"],
@@ -195,6 +202,10 @@ BAD_DB_VALUES = {
     b"dbname": [b"no_such_database"],
     b"host": [b"/nonexistent/dir"],
     b"sslmode": [b"bogus", b""],
+    b"ssp": [b"maybe"],
+    b"server_side_prepares": [b"2"],
+    b"dbgroup": [b"", b"g1:boss", b"-x"],
+    b"dbdsn": [b"dbi:Pg:dbname=no_such_database"],
 }
 
 
@@ -280,6 +291,10 @@ BAD_SETTINGS = {
     b"retry_delay": [b"0", b"-1", b"soon", b""], b"retry_delay_max": [b"nan", b"inf"], b"kick_sleep": [b"abc"],
     b"log_showtime": [b"maybe"], b"log_level": [b"loud", b"DEBUG", b""], b"stats_history": [b"-1", b"many"],
     b"default_conflict_strategy": [b"whatever", b"d1,d2"], b"default_checktime": [b"-1", b"5m"],
+    b"isolation_level": [b"dirty", b""], b"statement_chunk_size": [b"0", b"many"],
+    b"kid_serial_sleep": [b"-2", b"soon", b""], b"kid_deadlock_sleep": [b"3601", b"x"],
+    b"tcp_keepalives_idle": [b"-1", b"soon"], b"host_safety_check": [b"(["],
+    b"reload_config_timeout": [b"0", b"x"],
 }
 
 
