@@ -33,12 +33,16 @@ static const char SQL_RECORD_RUN[] =
     "        pg_notify('bucardo', ev)"
     "   FROM run, LATERAL (SELECT CASE WHEN state = 'Bad' THEN 'syncerror_' ELSE 'syncdone_' END || sync) "
     "e(ev)";
-/* stats_history: the runs kept per sync (0: all), trimmed as each is recorded. */
+/* stats_history: the runs kept per sync (0: all), trimmed as each is
+ * recorded.  (OFFSET NULL means no offset: 0 must delete nothing, not keep
+ * only the last run, hence the EXISTS.) */
 static const char SQL_TRIM_RUNS[] =
-    "DELETE FROM bucardo.syncrun WHERE sync = $1 AND ended IS NOT NULL AND started <"
-    " (SELECT started FROM bucardo.syncrun WHERE sync = $1 ORDER BY started DESC"
-    "   OFFSET (SELECT setting::bigint - 1 FROM bucardo.config WHERE name = 'stats_history'"
-    "            AND setting ~ '^[0-9]+$' AND setting::bigint > 0) LIMIT 1)";
+    "DELETE FROM bucardo.syncrun WHERE sync = $1 AND ended IS NOT NULL"
+    "   AND EXISTS (SELECT 1 FROM bucardo.config WHERE name = 'stats_history'"
+    "               AND setting ~ '^[0-9]+$' AND setting::bigint > 0)"
+    "   AND started < (SELECT started FROM bucardo.syncrun WHERE sync = $1 ORDER BY started DESC"
+    "                   OFFSET (SELECT setting::bigint - 1 FROM bucardo.config WHERE name = 'stats_history'"
+    "                            AND setting ~ '^[0-9]+$' AND setting::bigint > 0) LIMIT 1)";
 static const char SQL_MEMBER_STATE[] =
     "SELECT source, member, snapshot::text FROM bucardo.sync_member_state WHERE sync = $1";
 /* A member left out keeps the snapshot it had (the first cycle it missed). */

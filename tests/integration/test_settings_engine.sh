@@ -187,6 +187,11 @@ run_ok "$BUCARDO" set stats_history=2
 run_ok "$BUCARDO" kick s 30
 run_ok "$BUCARDO" kick s 30
 expect_equal "2" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's'")" "runs kept with stats_history=2"
+# 0 keeps every run (it once kept only the last one: OFFSET NULL is no offset)
+run_ok "$BUCARDO" set stats_history=0
+run_ok "$BUCARDO" kick s 30
+run_ok "$BUCARDO" kick s 30
+expect_equal "4" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's'")" "runs kept with stats_history=0"
 run_fail "$BUCARDO" show kick_sleep
 expect_err 'no setting named "kick_sleep"'
 # --- deactivate / activate: Bucardo's bucardo_deactivated_sync_SYNC and
