@@ -432,6 +432,23 @@ static void *alert_main(void *arg)
     return NULL;
 }
 
+/* alerter_free - what alert_start set up, once the thread is gone (or never ran). */
+static void alerter_free(Alerter *a)
+{
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    free(a->from);
+    free(a->to);
+    free(a->host);
+    free(a->user);
+    free(a->pass);
+    free(a->debug_file);
+    free(a->stats_url);
+    free(a->label);
+    free(a);
+    curl_global_cleanup();
+}
+
 Alerter *alert_start(const AlertConfig *cfg)
 {
     Alerter *a = xcalloc(1, sizeof(Alerter));
@@ -457,18 +474,7 @@ Alerter *alert_start(const AlertConfig *cfg)
     pthread_cond_init(&a->cond, NULL);
     if (pthread_create(&a->thread, NULL, alert_main, a) != 0) {
         log_error("mail alerts off: cannot start their thread");
-        pthread_mutex_destroy(&a->lock);
-        pthread_cond_destroy(&a->cond);
-        free(a->from);
-        free(a->to);
-        free(a->host);
-        free(a->user);
-        free(a->pass);
-        free(a->debug_file);
-        free(a->stats_url);
-        free(a->label);
-        free(a);
-        curl_global_cleanup();
+        alerter_free(a);
         return NULL;
     }
     return a;
@@ -555,16 +561,5 @@ void alert_stop(Alerter *a, double drain)
         strbuf_free(&a->held[i].lines);
     }
     free(a->held);
-    pthread_mutex_destroy(&a->lock);
-    pthread_cond_destroy(&a->cond);
-    free(a->from);
-    free(a->to);
-    free(a->host);
-    free(a->user);
-    free(a->pass);
-    free(a->debug_file);
-    free(a->stats_url);
-    free(a->label);
-    free(a);
-    curl_global_cleanup();
+    alerter_free(a);
 }
