@@ -11,7 +11,16 @@ PACKAGES=(
     postgresql-15 postgresql-client-15
     python3 time
     valgrind
-    libjson-c-dev perl libdbd-pg-perl libcurl4-openssl-dev libmicrohttpd-dev python3-aiosmtpd prometheus curl bucardo postgresql-plperl-15 # targets other than PostgreSQL (engine/drivers/) and their tests' servers libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client libhiredis-dev redis-server # bench/mariadb_bench.sh --bucardo56: Bucardo 5.6 reaches MariaDB through DBD::mysql libdbd-mysql-perl logrotate systemd dpkg-dev
+    # customcode (JSON, the Perl runner), alerts and metrics, logging, package
+    libjson-c-dev perl libdbd-pg-perl libcurl4-openssl-dev libmicrohttpd-dev
+    python3-aiosmtpd prometheus curl logrotate systemd dpkg-dev
+    # the migration from Bucardo 5 and the comparisons against Bucardo 5.6
+    bucardo postgresql-plperl-15
+    # targets other than PostgreSQL (engine/drivers/) and their tests' servers
+    libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client
+    libhiredis-dev redis-server
+    # bench/mariadb_bench.sh --bucardo56: Bucardo 5.6 reaches MariaDB through DBD::mysql
+    libdbd-mysql-perl
 )
 
 missing=()
