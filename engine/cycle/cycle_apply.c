@@ -136,7 +136,8 @@ static void apply_sequences(Cycle *c)
  * FROM clause the rows come from, naming the table "t"; each writer gets
  * "COPY <its table> (<its columns>) FROM STDIN".  Whole rows move in binary
  * where the table allows it (TablePlan.binary, as for table copies): no
- * text conversion on either server.
+ * text conversion on either server - except for a small batch (c->text_rows,
+ * see apply_table).
  */
 static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, size_t errlen)
 {
@@ -148,7 +149,7 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
     for (int w = 0; ok && w < c->nw; w++) {
         const char *sel = p->wselect[w];
         bool pg = writer_is_pg(r, w);
-        const char *format = pg && p->binary && sel == NULL ? " (FORMAT binary)" : "";
+        const char *format = pg && p->binary && !c->text_rows && sel == NULL ? " (FORMAT binary)" : "";
         char *out;
         if (!c->to[w] || done[w])
             continue;
@@ -209,7 +210,7 @@ static char *rows_copy(const Cycle *c, const TablePlan *p, const char *from, cha
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
             sel = p->wselect[w];
-    format = p->binary && sel == NULL ? " (FORMAT binary)" : "";
+    format = p->binary && !c->text_rows && sel == NULL ? " (FORMAT binary)" : "";
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
             in[w] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[w], p->wcolumns[w], format);
@@ -252,6 +253,8 @@ static bool unique_apply(Cycle *c, int s, int t, const char *from, char *err, si
  * the source gets the keys' COPY and the rows' COPY in one string
  * (stream_first, stream_second): one round trip for both.
  */
+#define TEXT_ROWS_MAX_KEYS 2000
+
 static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
@@ -278,6 +281,12 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
                      p->from, t, p->keyjoin, lo, hi);
     pair = !c->unique_mode && one_stream(c, p);
+    /* A small batch's rows travel as COPY text, which a PostgreSQL writer
+     * can hold back and send as an INSERT in the same string as the next
+     * statements (target_writer.c, "Held COPYs"): no round trip of its
+     * own for the rows' CopyInResponse and result.  Larger batches stay in
+     * binary, where the table allows it. */
+    c->text_rows = hi - lo <= TEXT_ROWS_MAX_KEYS;
     if (pair) {
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
@@ -321,34 +330,68 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     return ok;
 }
 
-/* commit_all - BARRIER, then COMMIT on every online writer; counts from them. */
+/* What the writer's guard fails with (WRITER_GUARD_MESSAGE, as the server says it). */
+#define GUARD_MATCH "bucardo: the columns of the sync's tables changed"
+
+/*
+ * commit_all - BARRIER, then COMMIT on every online writer; counts from them.
+ * With one online writer, a PostgreSQL one whose tables' shape is known,
+ * there is nobody to wait for: COMMIT goes without BARRIER, in the same
+ * string as the unit's last statements (one round trip less), and the
+ * writer checks the shape itself just before it (target_writer.c,
+ * queue_guard); a failed guard is handled as a moved shape below.
+ */
 static bool commit_all(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     long deletes = 0, inserts = 0;
-    bool ok = true;
+    bool ok = true, guarded = false;
+    int online = 0, only = -1;
 
-    send_all(r, MSG_BARRIER, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        if (r->online[w] && !target_wait(r->writers[w], ok ? err : NULL, errlen))
-            ok = false;
+        if (r->online[w]) {
+            online++;
+            only = w;
+        }
+    if (online == 1 && writer_is_pg(r, only) && r->wshape[only] != NULL) {
+        guarded = true;
+        send_all(r, MSG_COMMIT, r->wshape[only], NULL);
+        ok = target_wait(r->writers[only], err, errlen);
+    } else {
+        send_all(r, MSG_BARRIER, NULL, NULL);
+        for (int w = 0; w < r->nwriters; w++)
+            if (r->online[w] && !target_wait(r->writers[w], ok ? err : NULL, errlen))
+                ok = false;
+    }
     /* DDL on a writer's tables since they were checked (likely the cause
      * of an error, too): not committed before run_unit has checked them
      * again. */
     for (int w = 0; w < r->nwriters; w++) {
         char *shape = r->online[w] ? target_shape(r->writers[w]) : NULL;
         if (shape && r->wshape[w] && strcmp(shape, r->wshape[w]) != 0 && !c->columns_moved) {
-            if (ok)
+            bool only_moved = ok || (guarded && strstr(err, GUARD_MATCH) != NULL);
+            if (only_moved)
                 snprintf(err, errlen, "target %s: the columns of the sync's tables changed",
                          writer_dbinfo(r, w)->name);
             c->columns_moved = true;
-            c->moved_only = ok;
+            c->moved_only = only_moved;
             ok = false;
         }
         free(shape);
     }
-    if (!ok)
-        return false;
+    if (guarded && !ok && !c->columns_moved && strstr(err, GUARD_MATCH) != NULL) {
+        /* the shape moved after BEGIN read it: the guard saw it, the BEGIN did not */
+        c->columns_moved = true;
+        c->moved_only = true;
+    }
+    if (!ok || guarded) {
+        if (ok) {
+            target_counts(r->writers[only], &deletes, &inserts);
+            c->deletes += deletes;
+            c->inserts += inserts;
+        }
+        return ok;
+    }
     send_all(r, MSG_COMMIT, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++) {
         long d, ins;

@@ -54,7 +54,9 @@ typedef struct Cycle {
     bool *md;         /* scratch: the writers of `to` with makedelta */
     bool copy_cycle;  /* onetimecopy or fullcopy targets */
     bool unique_mode; /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
-    bool *udeletes;   /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
+    bool
+        text_rows; /* this table's batch is small: rows in COPY text, which a writer may hold (apply_table) */
+    bool *udeletes; /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
     long conflicts;
     long long *seq_high; /* per sequence: the highest source value */
     bool *seq_called;
@@ -118,6 +120,6 @@ int exception_run(Cycle *c, char *err, size_t errlen);
 /* cycle_record.c: the catalog's account of the cycle. */
 bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance);
-void purge(SyncRunner *r, int s);
+void purge(SyncRunner *r, int s, const char *first);
 
 #endif

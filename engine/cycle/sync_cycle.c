@@ -226,18 +226,23 @@ static bool copy_tables(Cycle *c, long *inserts, char *err, size_t errlen)
     return true;
 }
 
+/* end_sources_one - COMMIT or ROLLBACK source s's reading transaction. */
+static void end_sources_one(Cycle *c, int s, const char *how)
+{
+    PGconn *conn = c->r->src[s].conn;
+    if (conn && PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, how);
+        PQclear(res);
+    } else {
+        runner_drop_source(c->r, s);
+    }
+}
+
 /* end_sources - COMMIT or ROLLBACK every source's reading transaction. */
 static void end_sources(Cycle *c, const char *how)
 {
-    for (int s = 0; s < c->ns; s++) {
-        PGconn *conn = c->r->src[s].conn;
-        if (conn && PQstatus(conn) == CONNECTION_OK) {
-            PGresult *res = PQexec(conn, how);
-            PQclear(res);
-        } else {
-            runner_drop_source(c->r, s);
-        }
-    }
+    for (int s = 0; s < c->ns; s++)
+        end_sources_one(c, s, how);
 }
 
 static void rollback_all(Cycle *c)
@@ -596,16 +601,32 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         if (c.endsync)
             goto ended_sources;
     }
-    end_sources(&c, "COMMIT");
-    if (r->hooks && (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync))
-        goto hooks_ended;
+    /* Without customcode (after_txn runs between them), the sources'
+     * reading transactions end after the record, in the same string as the
+     * purge: one round trip per source instead of two.  They only read
+     * (and made temp tables), so the record does not need them ended. */
+    if (r->hooks) {
+        end_sources(&c, "COMMIT");
+        if (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync)
+            goto hooks_ended;
+    }
     if (!record(&c, "Good", c.deletes, c.inserts, NULL, true)) {
+        if (!r->hooks)
+            end_sources(&c, "COMMIT");
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
     }
-    for (int s = 0; s < c.ns; s++)
-        if (c.src_on[s])
-            purge(r, s);
+    for (int s = 0; s < c.ns; s++) {
+        PGconn *conn = r->src[s].conn;
+        if (r->hooks) {
+            if (c.src_on[s])
+                purge(r, s, NULL);
+        } else if (c.src_on[s] && conn && PQstatus(conn) == CONNECTION_OK) {
+            purge(r, s, "COMMIT");
+        } else {
+            end_sources_one(&c, s, "COMMIT");
+        }
+    }
     for (int q = 0; q < r->def.nsequences; q++)
         r->seq_seen[q] = c.seq_high[q];
     if (c.copy_cycle && r->def.onetimecopy > 0) {
