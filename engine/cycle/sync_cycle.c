@@ -106,6 +106,15 @@ static void cycle_free(Cycle *c)
         free(c->why[w]);
         c->r->online[w] = true; /* outside cycles every writer counts as online */
     }
+    for (int s = 0; c->ahead && s < c->ns; s++) {
+        for (int i = 0; c->ahead[s] && i <= c->ahead_n[s]; i++)
+            PQclear(c->ahead[s][i]);
+        free(c->ahead[s]);
+        free(c->ahead_tab[s]);
+    }
+    free(c->ahead);
+    free(c->ahead_n);
+    free(c->ahead_tab);
     free(c->src_on);
     free(c->behind);
     free(c->bsnap);
@@ -263,19 +272,81 @@ typedef enum SourceStart { SOURCE_STARTED, SOURCE_OFFLINE, SOURCE_FAILED } Sourc
  * the last cycle is replaced once.  SOURCE_OFFLINE: the database cannot be
  * reached (err says why); SOURCE_FAILED: any other error.
  */
+/*
+ * begin_ahead - source_begin's round trip with the keys statements of the
+ * normal window in it too (cycle_keys.c, keys_ahead), their results kept
+ * in c->ahead[s].  Returns the snapshot's row as src_query would, or NULL
+ * (err set; *retry: the connection is fine and only a keys statement
+ * failed - rolled back, so the plain BEGIN can run and the step that
+ * explains it best report it).
+ */
+static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    const char *begin = runner_begin_sql(r, s), *semi = strchr(begin, ';');
+    int *tab = NULL, n = 0;
+    SrcStatement *keys = keys_ahead(c, s, &tab, &n);
+    SrcStatement *st = xcalloc((size_t)n + 3, sizeof(SrcStatement));
+    PGresult **res = xcalloc((size_t)n + 3, sizeof(PGresult *)), *snap = NULL;
+    char *first = xasprintf("%.*s", (int)(semi - begin), begin);
+
+    *retry = false;
+    st[0] = (SrcStatement){first, "begin", PGRES_COMMAND_OK};
+    st[1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK};
+    for (int i = 0; i <= n; i++)
+        st[i + 2] = keys[i];
+    if (src_batch(r, s, n + 3, st, res, err, errlen)) {
+        PQclear(res[0]);
+        snap = res[1];
+        c->ahead[s] = xcalloc((size_t)n + 1, sizeof(PGresult *));
+        for (int i = 0; i <= n; i++)
+            c->ahead[s][i] = res[i + 2];
+        c->ahead_n[s] = n;
+        free(c->ahead_tab[s]);
+        c->ahead_tab[s] = tab;
+        tab = NULL;
+    } else if (PQstatus(r->src[s].conn) == CONNECTION_OK &&
+               PQtransactionStatus(r->src[s].conn) == PQTRANS_INERROR && strstr(err, "(SQLSTATE ")) {
+        PGresult *rb = PQexec(r->src[s].conn, "ROLLBACK");
+        *retry = PQresultStatus(rb) == PGRES_COMMAND_OK;
+        PQclear(rb);
+    }
+    for (int i = 0; i <= n; i++)
+        free((char *)keys[i].sql);
+    free(keys);
+    free(tab);
+    free(first);
+    free(st);
+    free(res);
+    return snap;
+}
+
 static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
+    /* The keys go with the BEGIN unless customcode may run in between
+     * (before_check_rows) or the cycle copies tables. */
+    bool ahead = r->hooks == NULL && !c->copy_cycle;
 
     for (int attempt = 0;; attempt++) {
-        bool unreachable = false;
+        bool unreachable = false, retry = false;
         PGresult *res;
 
         if (!runner_ensure_source(r, s, &unreachable, err, errlen))
             return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
         /* One round trip: the transaction, its snapshot and the shape of
-         * the tables' columns in it (a change re-plans them). */
-        res = src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
+         * the tables' columns in it (a change re-plans them); and, ahead,
+         * the changed keys. */
+        /* (ahead only with the plans of the last shape: a new connection
+         * plans its tables after its BEGIN) */
+        res = ahead && r->src[s].plans && r->src[s].shape
+                  ? begin_ahead(c, s, &retry, err, errlen)
+                  : src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
+        if (retry) {
+            ahead = false;
+            attempt--;
+            continue;
+        }
         /* A kept connection the server closed (restart, shutdown) is tried
          * once more; a server that closes it again is going away: that
          * source sits the cycle out, as one that cannot be reached.  A lost
@@ -291,6 +362,11 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         if (res == NULL)
             return SOURCE_FAILED;
         c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
+        if (c->ahead[s] && (r->src[s].shape == NULL || strcmp(r->src[s].shape, PQgetvalue(res, 0, 1)) != 0) &&
+            !keys_drop(c, s, err, errlen)) { /* planned again: the keys ahead may not fit */
+            PQclear(res);
+            return SOURCE_FAILED;
+        }
         if (!runner_source_shape(r, s, PQgetvalue(res, 0, 1), err, errlen)) {
             PQclear(res);
             return SOURCE_FAILED;
@@ -489,6 +565,9 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     c.udeletes = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(bool));
     c.md = xcalloc((size_t)c.nw + 1, sizeof(bool));
     c.src_on = xcalloc((size_t)c.ns, sizeof(bool));
+    c.ahead = xcalloc((size_t)c.ns, sizeof(PGresult **));
+    c.ahead_n = xcalloc((size_t)c.ns, sizeof(int));
+    c.ahead_tab = xcalloc((size_t)c.ns, sizeof(int *));
     c.behind = xcalloc((size_t)(c.ns * c.nw) + 1, sizeof(bool));
     c.bsnap = xcalloc((size_t)(c.ns * c.nw) + 1, sizeof(char *));
     c.catchup = xcalloc((size_t)c.ns, sizeof(bool));
