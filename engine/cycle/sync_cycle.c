@@ -112,6 +112,7 @@ static void cycle_free(Cycle *c)
         free(c->ahead[s]);
         free(c->ahead_tab[s]);
     }
+    free(c->sent_ahead);
     free(c->ahead);
     free(c->ahead_n);
     free(c->ahead_tab);
@@ -565,6 +566,7 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     c.udeletes = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(bool));
     c.md = xcalloc((size_t)c.nw + 1, sizeof(bool));
     c.src_on = xcalloc((size_t)c.ns, sizeof(bool));
+    c.sent_ahead = xcalloc((size_t)c.ns, sizeof(int));
     c.ahead = xcalloc((size_t)c.ns, sizeof(PGresult **));
     c.ahead_n = xcalloc((size_t)c.ns, sizeof(int));
     c.ahead_tab = xcalloc((size_t)c.ns, sizeof(int *));
