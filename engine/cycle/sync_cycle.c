@@ -307,7 +307,8 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
         c->ahead_tab[s] = tab;
         tab = NULL;
     } else if (PQstatus(r->src[s].conn) == CONNECTION_OK &&
-               PQtransactionStatus(r->src[s].conn) == PQTRANS_INERROR && strstr(err, "(SQLSTATE ")) {
+               PQtransactionStatus(r->src[s].conn) == PQTRANS_INERROR && strstr(err, "(SQLSTATE ") &&
+               !cancel_requested(r->cancel)) {
         PGresult *rb = PQexec(r->src[s].conn, "ROLLBACK");
         *retry = PQresultStatus(rb) == PGRES_COMMAND_OK;
         PQclear(rb);
