@@ -136,7 +136,8 @@ static void apply_sequences(Cycle *c)
  * FROM clause the rows come from, naming the table "t"; each writer gets
  * "COPY <its table> (<its columns>) FROM STDIN".  Whole rows move in binary
  * where the table allows it (TablePlan.binary, as for table copies): no
- * text conversion on either server.
+ * text conversion on either server - except for a small batch (c->text_rows,
+ * see apply_table).
  */
 static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, size_t errlen)
 {
@@ -148,7 +149,7 @@ static bool stream_rows(Cycle *c, int s, int t, const char *from, char *err, siz
     for (int w = 0; ok && w < c->nw; w++) {
         const char *sel = p->wselect[w];
         bool pg = writer_is_pg(r, w);
-        const char *format = pg && p->binary && sel == NULL ? " (FORMAT binary)" : "";
+        const char *format = pg && p->binary && !c->text_rows && sel == NULL ? " (FORMAT binary)" : "";
         char *out;
         if (!c->to[w] || done[w])
             continue;
@@ -209,7 +210,7 @@ static char *rows_copy(const Cycle *c, const TablePlan *p, const char *from, cha
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
             sel = p->wselect[w];
-    format = p->binary && sel == NULL ? " (FORMAT binary)" : "";
+    format = p->binary && !c->text_rows && sel == NULL ? " (FORMAT binary)" : "";
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
             in[w] = xasprintf("COPY %s (%s) FROM STDIN%s", p->wtable[w], p->wcolumns[w], format);
@@ -252,6 +253,23 @@ static bool unique_apply(Cycle *c, int s, int t, const char *from, char *err, si
  * the source gets the keys' COPY and the rows' COPY in one string
  * (stream_first, stream_second): one round trip for both.
  */
+#define TEXT_ROWS_MAX_KEYS 2000
+
+/* keys_out - the COPY out of table t's keys numbered lo+1..hi on a source. */
+static char *keys_out(const TablePlan *p, int t, long lo, long hi)
+{
+    return xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld"
+                     " ORDER BY bucardo_n) TO STDOUT",
+                     p->keycols, t, lo, hi);
+}
+
+/* rows_from - the FROM clause of those keys' rows (the table named "t"). */
+static char *rows_from(const TablePlan *p, int t, long lo, long hi)
+{
+    return xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
+                     p->from, t, p->keyjoin, lo, hi);
+}
+
 static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
@@ -266,19 +284,27 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         p->keydefs, t);
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
-    out = xasprintf("COPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > %ld AND bucardo_n <= %ld"
-                    " ORDER BY bucardo_n) TO STDOUT",
-                    p->keycols, t, lo, hi);
+    out = keys_out(p, t, lo, hi);
     in = xcalloc((size_t)c->nw, sizeof(char *));
     /* Targets of other kinds delete the keys as they arrive (target_driver.h). */
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
             in[w] = writer_is_pg(r, w) ? xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols)
                                        : xstrdup(p->wkeys[w]);
-    from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > %ld AND k.bucardo_n <= %ld",
-                     p->from, t, p->keyjoin, lo, hi);
+    from = rows_from(p, t, lo, hi);
     pair = !c->unique_mode && one_stream(c, p);
-    if (pair) {
+    /* A small batch's rows travel as COPY text, which a PostgreSQL writer
+     * can hold back and send as an INSERT in the same string as the next
+     * statements (target_writer.c, "Held COPYs"): no round trip of its
+     * own for the rows' CopyInResponse and result.  Larger batches stay in
+     * binary, where the table allows it. */
+    c->text_rows = hi - lo <= TEXT_ROWS_MAX_KEYS;
+    if (pair && c->sent_ahead[s] > 0) {
+        /* this pair went out with the unit's others (send_ahead) */
+        rows_in = xcalloc((size_t)c->nw, sizeof(char *));
+        rows_out = rows_copy(c, p, from, rows_in);
+        ok = stream_sent(r, s, p->display, in, false, true, err, errlen);
+    } else if (pair) {
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
         ok = stream_first(r, s, p->display, out, rows_out, in, err, errlen);
@@ -303,7 +329,10 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
         send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
         free(sql);
-        if (pair)
+        if (pair && c->sent_ahead[s] > 0) {
+            c->sent_ahead[s]--;
+            ok = stream_sent(r, s, p->display, rows_in, true, c->sent_ahead[s] > 0, err, errlen);
+        } else if (pair)
             ok = stream_second(r, s, p->display, true, rows_in, true, err, errlen);
         else if (c->unique_mode)
             ok = unique_apply(c, s, t, from, err, errlen);
@@ -321,34 +350,68 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     return ok;
 }
 
-/* commit_all - BARRIER, then COMMIT on every online writer; counts from them. */
+/* What the writer's guard fails with (WRITER_GUARD_MESSAGE, as the server says it). */
+#define GUARD_MATCH "bucardo: the columns of the sync's tables changed"
+
+/*
+ * commit_all - BARRIER, then COMMIT on every online writer; counts from them.
+ * With one online writer, a PostgreSQL one whose tables' shape is known,
+ * there is nobody to wait for: COMMIT goes without BARRIER, in the same
+ * string as the unit's last statements (one round trip less), and the
+ * writer checks the shape itself just before it (target_writer.c,
+ * queue_guard); a failed guard is handled as a moved shape below.
+ */
 static bool commit_all(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     long deletes = 0, inserts = 0;
-    bool ok = true;
+    bool ok = true, guarded = false;
+    int online = 0, only = -1;
 
-    send_all(r, MSG_BARRIER, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++)
-        if (r->online[w] && !target_wait(r->writers[w], ok ? err : NULL, errlen))
-            ok = false;
+        if (r->online[w]) {
+            online++;
+            only = w;
+        }
+    if (online == 1 && writer_is_pg(r, only) && r->wshape[only] != NULL) {
+        guarded = true;
+        send_all(r, MSG_COMMIT, r->wshape[only], NULL);
+        ok = target_wait(r->writers[only], err, errlen);
+    } else {
+        send_all(r, MSG_BARRIER, NULL, NULL);
+        for (int w = 0; w < r->nwriters; w++)
+            if (r->online[w] && !target_wait(r->writers[w], ok ? err : NULL, errlen))
+                ok = false;
+    }
     /* DDL on a writer's tables since they were checked (likely the cause
      * of an error, too): not committed before run_unit has checked them
      * again. */
     for (int w = 0; w < r->nwriters; w++) {
         char *shape = r->online[w] ? target_shape(r->writers[w]) : NULL;
         if (shape && r->wshape[w] && strcmp(shape, r->wshape[w]) != 0 && !c->columns_moved) {
-            if (ok)
+            bool only_moved = ok || (guarded && strstr(err, GUARD_MATCH) != NULL);
+            if (only_moved)
                 snprintf(err, errlen, "target %s: the columns of the sync's tables changed",
                          writer_dbinfo(r, w)->name);
             c->columns_moved = true;
-            c->moved_only = ok;
+            c->moved_only = only_moved;
             ok = false;
         }
         free(shape);
     }
-    if (!ok)
-        return false;
+    if (guarded && !ok && !c->columns_moved && strstr(err, GUARD_MATCH) != NULL) {
+        /* the shape moved after BEGIN read it: the guard saw it, the BEGIN did not */
+        c->columns_moved = true;
+        c->moved_only = true;
+    }
+    if (!ok || guarded) {
+        if (ok) {
+            target_counts(r->writers[only], &deletes, &inserts);
+            c->deletes += deletes;
+            c->inserts += inserts;
+        }
+        return ok;
+    }
     send_all(r, MSG_COMMIT, NULL, NULL);
     for (int w = 0; w < r->nwriters; w++) {
         long d, ins;
@@ -665,6 +728,74 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
 }
 
 /*
+ * send_ahead - before a unit's items are applied, each source gets the
+ * COPY pairs (keys, rows) of all its items in one string, when every one
+ * of its items takes the paired path (one stream serves every writer, no
+ * unique mode, no writer behind, no index rebuild, no TRUNCATE in the
+ * unit, no customcode): apply_table then streams them in order
+ * (stream_sent) without a round trip per table.  Otherwise nothing is
+ * sent ahead and apply_table sends each pair itself.
+ */
+static void send_ahead(Cycle *c, const WorkItem *items, int n)
+{
+    SyncRunner *r = c->r;
+
+    for (int s = 0; s < c->ns; s++)
+        c->sent_ahead[s] = 0;
+    if (c->unique_mode || r->hooks)
+        return;
+    for (int k = 0; k < n; k++)
+        if (items[k].s < 0)
+            return;
+    for (int s = 0; s < c->ns; s++) {
+        StrBuf sql;
+        int pairs = 0;
+        bool fits = c->src_on[s] && !c->catchup[s];
+
+        strbuf_init(&sql);
+        for (int k = 0; fits && k < n; k++) {
+            const WorkItem *it = &items[k];
+            int t = it->t, i = s * c->nt + t;
+            TablePlan *p = &r->src[s].plans[t];
+            long hi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
+            bool any = false;
+            char *out, *from, *rows_out, **rows_in;
+
+            if (it->s != s || it->lo >= hi || c->nkeys[i] == 0)
+                continue;
+            for (int w = 0; w < c->nw; w++) {
+                c->to[w] = r->online[w] && !c->copy[t * c->nw + w] &&
+                           !(w < r->def.ntargets && r->def.fullcopy[w]) &&
+                           !(c->ns > 1 && w == source_writer(r, s)) && !c->behind[s * c->nw + w];
+                any |= c->to[w];
+            }
+            if (!any)
+                continue;
+            if (r->def.tables[t].rebuild_index == 2 || !one_stream(c, p)) {
+                fits = false;
+                break;
+            }
+            c->text_rows = hi - it->lo <= TEXT_ROWS_MAX_KEYS;
+            out = keys_out(p, t, it->lo, hi);
+            from = rows_from(p, t, it->lo, hi);
+            rows_in = xcalloc((size_t)c->nw, sizeof(char *));
+            rows_out = rows_copy(c, p, from, rows_in);
+            strbuf_printf(&sql, "%s%s; %s", sql.len ? "; " : "", out, rows_out);
+            for (int w = 0; w < c->nw; w++)
+                free(rows_in[w]);
+            free(rows_in);
+            free(rows_out);
+            free(from);
+            free(out);
+            pairs++;
+        }
+        if (fits && pairs > 1 && PQsendQuery(r->src[s].conn, sql.data) == 1)
+            c->sent_ahead[s] = pairs;
+        strbuf_free(&sql);
+    }
+}
+
+/*
  * run_unit - apply items in one transaction per writer, retrying the unit
  * alone (up to five times, with a growing pause) when a writer hit a
  * transient error.  Re-applying is harmless: delete by key plus copy.
@@ -699,10 +830,14 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
                 goto own_handling; /* err: the writer's error again */
             }
         }
+        send_ahead(c, items, n);
         for (int i = 0; ok && i < n; i++) {
             ok = apply_item(c, &items[i], err, errlen);
-            if (!ok)
-                return false; /* a source error: the cycle fails */
+            if (!ok) {
+                for (int s = 0; s < c->ns; s++)
+                    c->sent_ahead[s] = 0; /* the source's ROLLBACK drops what is left of the string */
+                return false;             /* a source error: the cycle fails */
+            }
         }
         check_cuts(c);
         if (commit_all(c, err, errlen)) {

@@ -54,6 +54,8 @@ typedef struct Cycle {
     bool *md;         /* scratch: the writers of `to` with makedelta */
     bool copy_cycle;  /* onetimecopy or fullcopy targets */
     bool unique_mode; /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
+    bool text_rows;   /* this batch is small: its rows in COPY text (apply_table) */
+    int *sent_ahead;  /* per source: COPY pairs of the unit already sent (send_ahead), not yet streamed */
     bool *udeletes;   /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
     long conflicts;
     long long *seq_high; /* per sequence: the highest source value */
@@ -83,10 +85,16 @@ typedef struct Cycle {
     bool endsync;       /* a code cancelled the cycle: nothing is recorded, it runs again */
     StrBuf hook_warn;   /* the codes' warnings and skipped keys: part of the run's warning */
     ExceptionState exc; /* exception codes of the unit being applied */
+    /* Keys statements sent with the BEGIN (cycle_keys.c, keys_ahead), per source. */
+    PGresult ***ahead; /* their results, ahead_n + 1 of them, until collect_keys takes them; or NULL */
+    int *ahead_n;      /* how many fill a key table */
+    int **ahead_tab;   /* which tables those are */
 } Cycle;
 
 /* cycle_keys.c: each source's window and changed keys (see there). */
 bool collect_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
+SrcStatement *keys_ahead(Cycle *c, int s, int **tab, int *n);
+bool keys_drop(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
 bool order_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_apply.c: the sequences, and the changes to the writers. */
@@ -118,6 +126,6 @@ int exception_run(Cycle *c, char *err, size_t errlen);
 /* cycle_record.c: the catalog's account of the cycle. */
 bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance);
-void purge(SyncRunner *r, int s);
+void purge(SyncRunner *r, int s, const char *first);
 
 #endif

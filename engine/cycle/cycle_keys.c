@@ -14,10 +14,11 @@
 
 #include "cycle_internal.h"
 
-/* changed_since - the visibility condition of a cycle (literals quoted). */
+/* changed_since - the visibility condition of a cycle (literals quoted);
+ * cur NULL: the transaction's own snapshot, which is cur (keys_ahead). */
 static char *changed_since(PGconn *conn, const char *cur, const char *prev)
 {
-    char *qc = pg_quote_literal(conn, cur), *out;
+    char *qc = cur ? pg_quote_literal(conn, cur) : xstrdup("pg_catalog.pg_current_snapshot()"), *out;
 
     if (prev == NULL) {
         out = xasprintf("pg_visible_in_snapshot(txid, %s::pg_snapshot)", qc);
@@ -144,35 +145,52 @@ static bool read_cuts(Cycle *c, int s, int t, const char *window, const char *re
 }
 
 /*
+ * keys_drop - source s's keys sent ahead (keys_ahead) are of no use: its
+ * window is wider, or its plans changed.  Their results go and so do the
+ * temp tables, so that collect_keys can make them again.
+ */
+bool keys_drop(Cycle *c, int s, char *err, size_t errlen)
+{
+    StrBuf sql;
+    PGresult *res;
+
+    if (c->ahead[s] == NULL)
+        return true;
+    strbuf_init(&sql);
+    for (int i = 0; i < c->ahead_n[s]; i++) {
+        PQclear(c->ahead[s][i]);
+        strbuf_printf(&sql, "%sDROP TABLE IF EXISTS pg_temp.bucardo_k%d", sql.len ? "; " : "",
+                      c->ahead_tab[s][i]);
+    }
+    PQclear(c->ahead[s][c->ahead_n[s]]);
+    free(c->ahead[s]);
+    c->ahead[s] = NULL;
+    res = sql.len ? src_query(c->r, s, "changed keys", sql.data, PGRES_COMMAND_OK, err, errlen) : NULL;
+    strbuf_free(&sql);
+    if (res == NULL && c->ahead_n[s] > 0)
+        return false;
+    PQclear(res);
+    return true;
+}
+
+/*
  * collect_keys - per table, source s's changed keys (and the time of each
  * key's latest change) into temp table bucardo_k<t>, and whether a TRUNCATE
  * of the table is among the changes.  A catching-up source collects the
  * wider window of its behind writers, with bucardo_new = changed after
  * prev, and numbers its keys new first.
  */
-bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
+/*
+ * keys_statements - the statements of collect_keys for source s, window
+ * cond (wide, isnew: a catching-up source's, else NULL): statement i < *n
+ * fills bucardo_k<tab[i]>, statement *n is the TRUNCATE checks.  The
+ * caller frees st[0..*n].sql, st and tab.
+ */
+static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const char *wide, const char *isnew,
+                                     int **tabp, int *np)
 {
     SyncRunner *r = c->r;
-    char *cond = changed_since(r->src[s].conn, c->cur[s], c->prev[s]);
-    char *wide = c->catchup[s] ? catchup_window(c, s) : NULL, *isnew = NULL;
-    bool ok = true;
-
-    if (wide && c->prev[s] == NULL) {
-        isnew = xstrdup("true");
-    } else if (wide) {
-        char *lit = pg_quote_literal(r->src[s].conn, c->prev[s]);
-        isnew = xasprintf("NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
-        free(lit);
-    }
-    /* Every table's keys and the TRUNCATE checks go in one round trip:
-     * statement i < n fills bucardo_k<tab[i]>, the last one reads, per
-     * table, whether a TRUNCATE of the whole table is among the changes
-     * (whole window, new) and when the window's latest one was (conflicts:
-     * see resolve_conflicts), whether partitions of it were truncated or
-     * dropped (whole window; read by read_cuts), and what capture could
-     * not follow (hierarchy_problem). */
     SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
-    PGresult **res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
     int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
     StrBuf trunc;
 
@@ -220,7 +238,74 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         tab[n++] = t;
     }
     st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK};
-    ok = src_batch(r, s, n + 1, st, res, err, errlen);
+    *tabp = tab;
+    *np = n;
+    return st;
+}
+
+/*
+ * keys_ahead - the statements of collect_keys for a source whose window is
+ * the normal one (prev to the transaction's own snapshot), to go out in
+ * the same string as the BEGIN that takes the snapshot (sync_cycle.c,
+ * source_begin): collect_keys then takes their results (keys_take) instead
+ * of a round trip of its own, unless the source turned out to be catching
+ * up or its plans were rebuilt (keys_drop).  The caller frees st[i].sql
+ * (i <= *n), st and *tab.
+ */
+SrcStatement *keys_ahead(Cycle *c, int s, int **tab, int *n)
+{
+    char *cond = changed_since(c->r->src[s].conn, NULL, c->prev[s]);
+    SrcStatement *st = keys_statements(c, s, cond, NULL, NULL, tab, n);
+
+    free(cond);
+    return st;
+}
+
+bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    char *cond = changed_since(r->src[s].conn, c->cur[s], c->prev[s]);
+    char *wide = c->catchup[s] ? catchup_window(c, s) : NULL, *isnew = NULL;
+    bool ok = true;
+    SrcStatement *st;
+    PGresult **res;
+    int *tab, n;
+
+    if (wide && c->prev[s] == NULL) {
+        isnew = xstrdup("true");
+    } else if (wide) {
+        char *lit = pg_quote_literal(r->src[s].conn, c->prev[s]);
+        isnew = xasprintf("NOT pg_visible_in_snapshot(txid, %s::pg_snapshot)", lit);
+        free(lit);
+    }
+    /* Every table's keys and the TRUNCATE checks go in one round trip:
+     * statement i < n fills bucardo_k<tab[i]>, the last one reads, per
+     * table, whether a TRUNCATE of the whole table is among the changes
+     * (whole window, new) and when the window's latest one was (conflicts:
+     * see resolve_conflicts), whether partitions of it were truncated or
+     * dropped (whole window; read by read_cuts), and what capture could
+     * not follow (hierarchy_problem).  Sent ahead with the BEGIN when
+     * the window is the normal one (keys_ahead). */
+    if (c->ahead[s] && wide) {
+        ok = keys_drop(c, s, err, errlen);
+        if (!ok) {
+            free(cond);
+            free(wide);
+            free(isnew);
+            return false;
+        }
+    }
+    st = keys_statements(c, s, cond, wide, isnew, &tab, &n);
+    res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
+    if (c->ahead[s]) {
+        /* same statements (the window written as pg_current_snapshot(), which is cur) */
+        for (int i = 0; i <= n; i++)
+            res[i] = c->ahead[s][i];
+        free(c->ahead[s]);
+        c->ahead[s] = NULL;
+    } else {
+        ok = src_batch(r, s, n + 1, st, res, err, errlen);
+    }
     for (int i = 0; ok && i < n; i++) {
         int t = tab[i], k = s * c->nt + t;
         c->nkeys[k] = c->maxn[k] = atol(PQcmdTuples(res[i]));
@@ -241,11 +326,10 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             ok = read_cuts(c, s, t, wide ? wide : cond, cond, err, errlen);
         }
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i <= n; i++)
         free((char *)st[i].sql);
     for (int i = 0; ok && i <= n; i++)
         PQclear(res[i]);
-    strbuf_free(&trunc);
     free(st);
     free(res);
     for (int i = 0; ok && i < n; i++) {

@@ -58,22 +58,48 @@ static const char SQL_SAME_SHAPE[] = "SELECT " SYNC_SHAPE_SQL " = $2 FROM bucard
 static const char SQL_ONETIMECOPY_DONE[] = "UPDATE bucardo.sync SET onetimecopy = 0 WHERE name = $1";
 static const char SQL_PURGE_SNAPSHOTS[] = CATALOG_PURGE_SNAPSHOTS_SQL;
 
-/* purge - delete delta rows that every sync reading source s has applied. */
-void purge(SyncRunner *r, int s)
+/* finish - send `first` (NULL: nothing) and the purge's DELETEs (sql, may
+ * be empty) to source s as one string, and report what failed. */
+static void finish(SyncRunner *r, int s, const char *first, const char *sql)
+{
+    PGconn *conn = r->src[s].conn;
+    char *all;
+    PGresult *d;
+
+    if (first == NULL && sql[0] == '\0')
+        return;
+    all = xasprintf("%s%s%s", first ? first : "", first && sql[0] ? ";" : "", sql);
+    d = PQexec(conn, all);
+    free(all);
+    if (PQresultStatus(d) != PGRES_COMMAND_OK)
+        log_warn("source %s: %s failed: %s", r->def.sources[s].name,
+                 first && PQtransactionStatus(conn) != PQTRANS_IDLE ? "ending the reading transaction"
+                                                                    : "purging applied changes",
+                 PQresultErrorMessage(d));
+    PQclear(d);
+}
+
+/* purge - delete delta rows that every sync reading source s has applied;
+ * `first` (e.g. the reading transaction's COMMIT, or NULL) goes out in the
+ * same string, before them: one round trip for both. */
+void purge(SyncRunner *r, int s, const char *first)
 {
     const char *params[1] = {r->def.sources[s].name};
     PGconn *conn = r->src[s].conn;
     PGresult *res = pg_query(r->cat, "catalog", SQL_PURGE_SNAPSHOTS, 1, params);
     StrBuf cond;
 
-    if (res == NULL)
+    if (res == NULL) {
+        finish(r, s, first, "");
         return;
+    }
     strbuf_init(&cond);
     for (int i = 0; i < PQntuples(res); i++) {
         char *lit;
         if (PQgetisnull(res, i, 0)) { /* a sync that never completed a cycle still needs them */
             strbuf_free(&cond);
             PQclear(res);
+            finish(r, s, first, "");
             return;
         }
         lit = pg_quote_literal(conn, PQgetvalue(res, i, 0));
@@ -81,22 +107,18 @@ void purge(SyncRunner *r, int s)
         free(lit);
     }
     PQclear(res);
-    if (cond.len > 0) {
-        /* Every table's DELETE in one round trip (one implicit transaction). */
+    {
+        /* Every table's DELETE in one round trip (one implicit transaction,
+         * after `first`). */
         StrBuf sql;
-        PGresult *d;
 
         strbuf_init(&sql);
-        for (int t = 0; t <= r->def.ntables; t++)
+        for (int t = 0; cond.len > 0 && t <= r->def.ntables; t++)
             if (t == r->def.ntables || r->def.tables[t].nkeys > 0)
                 strbuf_printf(&sql, "DELETE FROM %s WHERE %s;",
                               t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log",
                               cond.data);
-        d = PQexec(conn, sql.data);
-        if (PQresultStatus(d) != PGRES_COMMAND_OK)
-            log_warn("source %s: purging applied changes failed: %s", r->def.sources[s].name,
-                     PQresultErrorMessage(d));
-        PQclear(d);
+        finish(r, s, first, sql.data);
         strbuf_free(&sql);
     }
     strbuf_free(&cond);

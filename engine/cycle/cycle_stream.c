@@ -260,6 +260,23 @@ bool stream_second(SyncRunner *r, int s, const char *what, bool first_ok, char *
     return copy_pipe(&pipe, what, NULL, NULL, NULL, err, errlen);
 }
 
+bool stream_sent(SyncRunner *r, int s, const char *what, char *const *copy_in, bool count, bool more,
+                 char *err, size_t errlen)
+{
+    CopyPipe pipe = {
+        .src = r->src[s].conn,
+        .srcname = r->def.sources[s].name,
+        .pool = r->pool,
+        .writers = r->writers,
+        .nwriters = r->nwriters,
+        .copy_in = copy_in,
+        .count = count,
+        .sent = true,
+        .more = more,
+    };
+    return copy_pipe(&pipe, what, NULL, NULL, NULL, err, errlen);
+}
+
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
             char *err, size_t errlen)
 {

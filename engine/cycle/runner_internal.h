@@ -234,6 +234,12 @@ bool stream_first(SyncRunner *r, int s, const char *what, const char *first, con
                   char *const *copy_in, char *err, size_t errlen) MUST_CHECK;
 bool stream_second(SyncRunner *r, int s, const char *what, bool first_ok, char *const *copy_in, bool count,
                    char *err, size_t errlen) MUST_CHECK;
+/* stream_sent - the next COPY out of a string already sent to source s
+ * (stream_first's, or the unit's: cycle_apply.c, send_ahead) into the
+ * writers with copy_in[w]; more: further COPYs of that string follow (on a
+ * failure they are read and dropped). */
+bool stream_sent(SyncRunner *r, int s, const char *what, char *const *copy_in, bool count, bool more,
+                 char *err, size_t errlen) MUST_CHECK;
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen) MUST_CHECK;
 /* src_copy_in - run copy_in ("... COPY ... FROM STDIN", after any setup

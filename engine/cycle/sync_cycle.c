@@ -106,6 +106,16 @@ static void cycle_free(Cycle *c)
         free(c->why[w]);
         c->r->online[w] = true; /* outside cycles every writer counts as online */
     }
+    for (int s = 0; c->ahead && s < c->ns; s++) {
+        for (int i = 0; c->ahead[s] && i <= c->ahead_n[s]; i++)
+            PQclear(c->ahead[s][i]);
+        free(c->ahead[s]);
+        free(c->ahead_tab[s]);
+    }
+    free(c->sent_ahead);
+    free(c->ahead);
+    free(c->ahead_n);
+    free(c->ahead_tab);
     free(c->src_on);
     free(c->behind);
     free(c->bsnap);
@@ -226,18 +236,23 @@ static bool copy_tables(Cycle *c, long *inserts, char *err, size_t errlen)
     return true;
 }
 
+/* end_sources_one - COMMIT or ROLLBACK source s's reading transaction. */
+static void end_sources_one(Cycle *c, int s, const char *how)
+{
+    PGconn *conn = c->r->src[s].conn;
+    if (conn && PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, how);
+        PQclear(res);
+    } else {
+        runner_drop_source(c->r, s);
+    }
+}
+
 /* end_sources - COMMIT or ROLLBACK every source's reading transaction. */
 static void end_sources(Cycle *c, const char *how)
 {
-    for (int s = 0; s < c->ns; s++) {
-        PGconn *conn = c->r->src[s].conn;
-        if (conn && PQstatus(conn) == CONNECTION_OK) {
-            PGresult *res = PQexec(conn, how);
-            PQclear(res);
-        } else {
-            runner_drop_source(c->r, s);
-        }
-    }
+    for (int s = 0; s < c->ns; s++)
+        end_sources_one(c, s, how);
 }
 
 static void rollback_all(Cycle *c)
@@ -258,19 +273,82 @@ typedef enum SourceStart { SOURCE_STARTED, SOURCE_OFFLINE, SOURCE_FAILED } Sourc
  * the last cycle is replaced once.  SOURCE_OFFLINE: the database cannot be
  * reached (err says why); SOURCE_FAILED: any other error.
  */
+/*
+ * begin_ahead - source_begin's round trip with the keys statements of the
+ * normal window in it too (cycle_keys.c, keys_ahead), their results kept
+ * in c->ahead[s].  Returns the snapshot's row as src_query would, or NULL
+ * (err set; *retry: the connection is fine and only a keys statement
+ * failed - rolled back, so the plain BEGIN can run and the step that
+ * explains it best report it).
+ */
+static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    const char *begin = runner_begin_sql(r, s), *semi = strchr(begin, ';');
+    int *tab = NULL, n = 0;
+    SrcStatement *keys = keys_ahead(c, s, &tab, &n);
+    SrcStatement *st = xcalloc((size_t)n + 3, sizeof(SrcStatement));
+    PGresult **res = xcalloc((size_t)n + 3, sizeof(PGresult *)), *snap = NULL;
+    char *first = xasprintf("%.*s", (int)(semi - begin), begin);
+
+    *retry = false;
+    st[0] = (SrcStatement){first, "begin", PGRES_COMMAND_OK};
+    st[1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK};
+    for (int i = 0; i <= n; i++)
+        st[i + 2] = keys[i];
+    if (src_batch(r, s, n + 3, st, res, err, errlen)) {
+        PQclear(res[0]);
+        snap = res[1];
+        c->ahead[s] = xcalloc((size_t)n + 1, sizeof(PGresult *));
+        for (int i = 0; i <= n; i++)
+            c->ahead[s][i] = res[i + 2];
+        c->ahead_n[s] = n;
+        free(c->ahead_tab[s]);
+        c->ahead_tab[s] = tab;
+        tab = NULL;
+    } else if (PQstatus(r->src[s].conn) == CONNECTION_OK &&
+               PQtransactionStatus(r->src[s].conn) == PQTRANS_INERROR && strstr(err, "(SQLSTATE ") &&
+               !cancel_requested(r->cancel)) {
+        PGresult *rb = PQexec(r->src[s].conn, "ROLLBACK");
+        *retry = PQresultStatus(rb) == PGRES_COMMAND_OK;
+        PQclear(rb);
+    }
+    for (int i = 0; i <= n; i++)
+        free((char *)keys[i].sql);
+    free(keys);
+    free(tab);
+    free(first);
+    free(st);
+    free(res);
+    return snap;
+}
+
 static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
+    /* The keys go with the BEGIN unless customcode may run in between
+     * (before_check_rows) or the cycle copies tables. */
+    bool ahead = r->hooks == NULL && !c->copy_cycle;
 
     for (int attempt = 0;; attempt++) {
-        bool unreachable = false;
+        bool unreachable = false, retry = false;
         PGresult *res;
 
         if (!runner_ensure_source(r, s, &unreachable, err, errlen))
             return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
         /* One round trip: the transaction, its snapshot and the shape of
-         * the tables' columns in it (a change re-plans them). */
-        res = src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
+         * the tables' columns in it (a change re-plans them); and, ahead,
+         * the changed keys. */
+        /* (ahead only with the plans of the last shape: a new connection
+         * plans its tables after its BEGIN) */
+        res = ahead && r->src[s].plans && r->src[s].shape
+                  ? begin_ahead(c, s, &retry, err, errlen)
+                  : src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
+        if (retry) {
+            ahead = false;
+            attempt--;
+            continue;
+        }
         /* A kept connection the server closed (restart, shutdown) is tried
          * once more; a server that closes it again is going away: that
          * source sits the cycle out, as one that cannot be reached.  A lost
@@ -286,6 +364,11 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         if (res == NULL)
             return SOURCE_FAILED;
         c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
+        if (c->ahead[s] && (r->src[s].shape == NULL || strcmp(r->src[s].shape, PQgetvalue(res, 0, 1)) != 0) &&
+            !keys_drop(c, s, err, errlen)) { /* planned again: the keys ahead may not fit */
+            PQclear(res);
+            return SOURCE_FAILED;
+        }
         if (!runner_source_shape(r, s, PQgetvalue(res, 0, 1), err, errlen)) {
             PQclear(res);
             return SOURCE_FAILED;
@@ -484,6 +567,10 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     c.udeletes = xcalloc((size_t)(c.ns * c.nt) + 1, sizeof(bool));
     c.md = xcalloc((size_t)c.nw + 1, sizeof(bool));
     c.src_on = xcalloc((size_t)c.ns, sizeof(bool));
+    c.sent_ahead = xcalloc((size_t)c.ns, sizeof(int));
+    c.ahead = xcalloc((size_t)c.ns, sizeof(PGresult **));
+    c.ahead_n = xcalloc((size_t)c.ns, sizeof(int));
+    c.ahead_tab = xcalloc((size_t)c.ns, sizeof(int *));
     c.behind = xcalloc((size_t)(c.ns * c.nw) + 1, sizeof(bool));
     c.bsnap = xcalloc((size_t)(c.ns * c.nw) + 1, sizeof(char *));
     c.catchup = xcalloc((size_t)c.ns, sizeof(bool));
@@ -596,16 +683,32 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         if (c.endsync)
             goto ended_sources;
     }
-    end_sources(&c, "COMMIT");
-    if (r->hooks && (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync))
-        goto hooks_ended;
+    /* Without customcode (after_txn runs between them), the sources'
+     * reading transactions end after the record, in the same string as the
+     * purge: one round trip per source instead of two.  They only read
+     * (and made temp tables), so the record does not need them ended. */
+    if (r->hooks) {
+        end_sources(&c, "COMMIT");
+        if (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync)
+            goto hooks_ended;
+    }
     if (!record(&c, "Good", c.deletes, c.inserts, NULL, true)) {
+        if (!r->hooks)
+            end_sources(&c, "COMMIT");
         snprintf(err, errlen, "catalog: cannot record the cycle of sync %s", r->def.name);
         goto out;
     }
-    for (int s = 0; s < c.ns; s++)
-        if (c.src_on[s])
-            purge(r, s);
+    for (int s = 0; s < c.ns; s++) {
+        PGconn *conn = r->src[s].conn;
+        if (r->hooks) {
+            if (c.src_on[s])
+                purge(r, s, NULL);
+        } else if (c.src_on[s] && conn && PQstatus(conn) == CONNECTION_OK) {
+            purge(r, s, "COMMIT");
+        } else {
+            end_sources_one(&c, s, "COMMIT");
+        }
+    }
     for (int q = 0; q < r->def.nsequences; q++)
         r->seq_seen[q] = c.seq_high[q];
     if (c.copy_cycle && r->def.onetimecopy > 0) {

@@ -16,6 +16,10 @@
  *   EMPTY table                TRUNCATE, or DELETE if foreign keys point at it
  *   BARRIER                    reply: all of the above ok?
  *   COMMIT | ROLLBACK          reply: did it commit / roll back?
+ *   COMMIT shape               without BARRIER (one writer): the unit's
+ *                              queued statements and COMMIT in one string,
+ *                              behind a guard that fails it when the
+ *                              tables' shape is no longer `shape`
  *   DISCONNECT                 close the connection (the sync went idle); reply
  *   STOP                       leave
  *
@@ -499,6 +503,23 @@ static bool is_key_copy(const char *sql)
            strcmp(sql + n - k, COPY_SUFFIX) == 0;
 }
 
+/*
+ * Held COPYs of rows.  A small batch's rows come as COPY text (the cycle
+ * chooses text for it: cycle_apply.c, apply_table); they are held the
+ * same way, up to HOLD_LIMIT bytes, and queued as "INSERT INTO <table>
+ * (<columns>) VALUES ...", counted as inserted rows.  The unit's
+ * statements then leave in one string at BARRIER (or COMMIT), whatever
+ * the number of tables: one round trip instead of two per table.  The
+ * values go through the same input functions as COPY text; rules and
+ * triggers do not fire in replica mode, so the INSERT does what the COPY
+ * did.  A COPY in binary, or with options, is never held.
+ */
+static bool is_row_copy(const char *sql)
+{
+    size_t n = strlen(sql), k = strlen(COPY_SUFFIX);
+    return strncmp(sql, "COPY ", 5) == 0 && n > k && strcmp(sql + n - k, COPY_SUFFIX) == 0;
+}
+
 /* copy_unescape - one field of COPY text (len bytes) into out, decoded. */
 static void copy_unescape(StrBuf *out, const char *f, size_t len)
 {
@@ -577,7 +598,7 @@ static char *keys_insert(TargetWriter *w)
                 copy_unescape(&field, line + f, flen);
                 lit = PQescapeLiteral(w->conn, field.data ? field.data : "", field.len);
                 if (lit == NULL) {
-                    record_error(w, "quoting a key", NULL);
+                    record_error(w, "quoting a value", NULL);
                     ok = false;
                     break;
                 }
@@ -618,15 +639,43 @@ static void hold_release(TargetWriter *w)
     unhold(w);
 }
 
-/* hold_end - the held key COPY ended: queue it as an INSERT. */
+/* hold_end - the held COPY (keys or rows) ended: queue it as an INSERT. */
 static void hold_end(TargetWriter *w)
 {
     char *sql = w->failed ? NULL : keys_insert(w);
 
     if (sql)
-        queue(w, PEND_EXEC, w->held_sql, sql, false);
+        queue(w, PEND_EXEC, w->held_sql, sql, w->copy_counts);
     free(sql);
     unhold(w);
+}
+
+/*
+ * queue_guard - a COMMIT sent without BARRIER (commit_all, one writer)
+ * carries the check the sync thread makes between the two: the tables'
+ * shape (the BEGIN's query) must still be `shape`, the one checked against
+ * the sources.  Otherwise the string fails here, before its COMMIT, with
+ * GUARD_MESSAGE (the sync thread recognises it and checks the columns
+ * again).
+ */
+static void queue_guard(TargetWriter *w, const char *shape)
+{
+    char *lit, *sql, *expr;
+
+    pthread_mutex_lock(&w->lock);
+    expr = w->shape_sql ? xstrdup(w->shape_sql) : NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (expr == NULL || w->conn == NULL)
+        return free(expr);
+    lit = pg_quote_literal(w->conn, shape);
+    sql = xasprintf("DO $bucardo_guard$ BEGIN IF (SELECT %s) IS DISTINCT FROM %s THEN"
+                    " RAISE EXCEPTION '" WRITER_GUARD_MESSAGE "' USING ERRCODE = '55000'; END IF;"
+                    " END $bucardo_guard$",
+                    expr, lit);
+    queue(w, PEND_EXEC, "COMMIT (checking the tables' columns first)", sql, false);
+    free(sql);
+    free(lit);
+    free(expr);
 }
 
 /*
@@ -796,7 +845,7 @@ static void *writer_main(void *arg)
             break;
         case MSG_COPY_BEGIN:
             if (!w->failed && !stopping(w)) {
-                if (is_key_copy(m->sql) && !m->count) {
+                if ((is_key_copy(m->sql) && !m->count) || (m->count && is_row_copy(m->sql))) {
                     w->held_sql = xstrdup(m->sql);
                     strbuf_reset(&w->held);
                 } else {
@@ -830,7 +879,11 @@ static void *writer_main(void *arg)
             reply(w, !w->failed);
             break;
         case MSG_COMMIT:
-            if (!w->failed && w->in_txn) {
+            if (!w->failed && w->in_txn && w->npend > 0 && stopping(w)) {
+                discard(w); /* no BARRIER came: the unit's statements were never sent */
+            } else if (!w->failed && w->in_txn) {
+                if (m->sql)
+                    queue_guard(w, m->sql);
                 queue(w, PEND_EXEC, "COMMIT", "COMMIT", false);
                 flush_as(w, true);
                 log_debug("%s: %ld statement(s) (%ld COPY), %llu bytes of rows, %.1f ms from BEGIN to COMMIT",
