@@ -13,9 +13,10 @@
  * value is converted for its column's type there (below) and appended to a
  * buffer in LOAD DATA's own format (tab-separated, backslash escapes, \N
  * for NULL), which is sent whenever it passes LOAD_BYTES and at the end of
- * the table's rows.  Deletes: DELETE ... WHERE key IN (...), one statement
- * per batch of keys (values escaped by mysql_real_escape_string for the
- * connection's character set).
+ * the table's rows.  Deletes: a prepared DELETE ... WHERE key IN (?, ...)
+ * (several key columns: (k1, k2) IN ((?, ?), ...)) per batch of keys, the
+ * values bound as parameters: one statement for the full batches of a
+ * table, one more for its last, shorter batch.
  *
  * Types (type_check, run by `validate` and each sync's first cycle): a
  * text column (char, varchar, *text, json, enum) takes any PostgreSQL type
@@ -45,12 +46,14 @@ typedef enum ColClass { CC_TEXT, CC_BOOL, CC_NUMBER, CC_FLOAT, CC_DATETIME, CC_D
 
 typedef struct MyConn {
     MYSQL *my;
-    char *name;     /* the database's name in bucardo, for messages */
-    ColClass *cls;  /* per spec column, for the table operation in progress */
-    StrBuf buf;     /* LOAD DATA text waiting to be sent, or the DELETE */
-    size_t sent;    /* how much of buf the infile callback has handed over */
-    char *load_sql; /* the LOAD DATA statement of the table in progress */
-    int nrows;      /* rows in buf */
+    char *name;      /* the database's name in bucardo, for messages */
+    ColClass *cls;   /* per spec column, for the table operation in progress */
+    StrBuf buf;      /* LOAD DATA text waiting to be sent, or the DELETE */
+    size_t sent;     /* how much of buf the infile callback has handed over */
+    char *load_sql;  /* the LOAD DATA statement of the table in progress */
+    int nrows;       /* rows in buf */
+    MYSQL_STMT *del; /* the prepared DELETE of the table in progress, */
+    int del_rows;    /* for batches of this many keys */
 } MyConn;
 
 static bool my_failed(MyConn *c, const char *what, char *err, size_t errlen)
@@ -102,6 +105,8 @@ static void my_close(void *conn)
 
     if (c == NULL)
         return;
+    if (c->del)
+        mysql_stmt_close(c->del);
     if (c->my)
         mysql_close(c->my);
     strbuf_free(&c->buf);
@@ -173,18 +178,6 @@ static void put_ident(StrBuf *b, const char *s)
     strbuf_append(b, "`");
 }
 
-/* put_literal - 'value', escaped for the connection. */
-static void put_literal(MyConn *c, StrBuf *b, const char *v, size_t len)
-{
-    char *esc = xmalloc(len * 2 + 1);
-    unsigned long n = mysql_real_escape_string(c->my, esc, v, (unsigned long)len);
-
-    strbuf_append(b, "'");
-    strbuf_append_len(b, esc, n);
-    strbuf_append(b, "'");
-    free(esc);
-}
-
 /* class_of - how values go into a column of MariaDB type ttype. */
 static ColClass class_of(const char *ttype)
 {
@@ -204,36 +197,57 @@ static ColClass class_of(const char *ttype)
     return CC_TEXT;
 }
 
-/* describe_sql - the columns of `table` in the connection's database. */
+/* stmt_failed - err gets what: the statement's error. */
+static bool stmt_failed(MYSQL_STMT *st, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s (MariaDB error %u)", what, mysql_stmt_error(st), mysql_stmt_errno(st));
+    return false;
+}
+
+/* my_describe - the columns of `table` in the connection's database (the
+ * name bound as a parameter). */
 static bool my_describe(void *conn, const char *schema, const char *table, bool *found, StrList *names,
                         StrList *types, char *err, size_t errlen)
 {
+    static const char sql[] = "SELECT column_name, column_type FROM information_schema.columns"
+                              " WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position";
     MyConn *c = conn;
-    StrBuf sql;
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-    bool ok;
+    MYSQL_STMT *st = mysql_stmt_init(c->my);
+    MYSQL_BIND param = {0}, out[2];
+    unsigned long tlen = (unsigned long)strlen(table), olen[2];
+    char name[1024], type[8192];
+    bool ok = true;
+    int rc;
 
     (void)schema;
     *found = false;
-    strbuf_init(&sql);
-    strbuf_append(&sql, "SELECT column_name, column_type FROM information_schema.columns"
-                        " WHERE table_schema = DATABASE() AND table_name = ");
-    put_literal(c, &sql, table, strlen(table));
-    strbuf_append(&sql, " ORDER BY ordinal_position");
-    ok = my_exec(c, "reading the columns", sql.data, err, errlen);
-    strbuf_free(&sql);
-    if (!ok)
-        return false;
-    if ((res = mysql_store_result(c->my)) == NULL)
+    if (st == NULL)
         return my_failed(c, "reading the columns", err, errlen);
-    while ((row = mysql_fetch_row(res)) != NULL) {
+    param.buffer_type = MYSQL_TYPE_STRING;
+    param.buffer = (void *)table;
+    param.buffer_length = tlen;
+    param.length = &tlen;
+    memset(out, 0, sizeof(out));
+    out[0].buffer_type = out[1].buffer_type = MYSQL_TYPE_STRING;
+    out[0].buffer = name;
+    out[0].buffer_length = sizeof(name) - 1;
+    out[0].length = &olen[0];
+    out[1].buffer = type;
+    out[1].buffer_length = sizeof(type) - 1;
+    out[1].length = &olen[1];
+    if (mysql_stmt_prepare(st, sql, sizeof(sql) - 1) != 0 || mysql_stmt_bind_param(st, &param) != 0 ||
+        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, out) != 0 ||
+        mysql_stmt_store_result(st) != 0)
+        ok = stmt_failed(st, "reading the columns", err, errlen);
+    while (ok && ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED)) {
+        name[olen[0] < sizeof(name) ? olen[0] : sizeof(name) - 1] = '\0';
+        type[olen[1] < sizeof(type) ? olen[1] : sizeof(type) - 1] = '\0';
         *found = true;
-        strlist_add(names, row[0]);
-        strlist_add(types, row[1]);
+        strlist_add(names, name);
+        strlist_add(types, type);
     }
-    mysql_free_result(res);
-    return true;
+    mysql_stmt_close(st);
+    return ok;
 }
 
 /* fsp - the fractional digits of a "datetime(6)" / "time(3)" type: 0 without. */
@@ -433,6 +447,10 @@ static bool my_table(void *conn, const TableSpec *spec, char *err, size_t errlen
     c->nrows = 0;
     free(c->load_sql);
     c->load_sql = NULL;
+    if (c->del)
+        mysql_stmt_close(c->del);
+    c->del = NULL;
+    c->del_rows = 0;
     if (spec->op != 'R')
         return true;
     strbuf_init(&sql);
@@ -502,6 +520,96 @@ static void put_field(StrBuf *b, const char *v)
     strbuf_append(b, run);
 }
 
+/* delete_sql - DELETE of nrows keys with a placeholder per key column:
+ * `k` IN (?, ...) or (`k1`, `k2`) IN ((?, ?), ...); a binary column's
+ * value travels as hex (UNHEX(?)). */
+static char *delete_sql(const MyConn *c, const TableSpec *spec, int nrows)
+{
+    int nc = spec->ncols;
+    StrBuf sql;
+
+    strbuf_init(&sql);
+    strbuf_append(&sql, "DELETE FROM ");
+    put_ident(&sql, spec->table);
+    strbuf_append(&sql, nc > 1 ? " WHERE (" : " WHERE ");
+    for (int k = 0; k < nc; k++) {
+        strbuf_append(&sql, k ? ", " : "");
+        put_ident(&sql, spec->cols[k]);
+    }
+    strbuf_append(&sql, nc > 1 ? ") IN (" : " IN (");
+    for (int r = 0; r < nrows; r++) {
+        strbuf_append(&sql, r ? ", " : "");
+        strbuf_append(&sql, nc > 1 ? "(" : "");
+        for (int k = 0; k < nc; k++) {
+            strbuf_append(&sql, k ? ", " : "");
+            strbuf_append(&sql, c->cls[k] == CC_BLOB ? "UNHEX(?)" : "?");
+        }
+        strbuf_append(&sql, nc > 1 ? ")" : "");
+    }
+    strbuf_append(&sql, ")");
+    return sql.data;
+}
+
+/*
+ * delete_keys - one batch of keys deleted by a prepared statement, the
+ * values bound as strings (never put into the SQL text).  The statement
+ * for a batch of nrows keys is kept for the table operation: full batches
+ * reuse it, the last, shorter one prepares its own.
+ */
+static bool delete_keys(MyConn *c, const TableSpec *spec, int nrows, char **vals, long *affected, char *err,
+                        size_t errlen)
+{
+    int nc = spec->ncols, n = nrows * nc;
+    MYSQL_BIND *bind;
+    unsigned long *lens;
+    char **tmps, why[300], what[300];
+    bool ok = true;
+
+    snprintf(what, sizeof(what), "table %s: DELETE", spec->table);
+    if (c->del == NULL || c->del_rows != nrows) {
+        char *sql = delete_sql(c, spec, nrows);
+        if (c->del)
+            mysql_stmt_close(c->del);
+        c->del_rows = 0;
+        if ((c->del = mysql_stmt_init(c->my)) == NULL) {
+            free(sql);
+            return my_failed(c, what, err, errlen);
+        }
+        if (mysql_stmt_prepare(c->del, sql, (unsigned long)strlen(sql)) != 0) {
+            free(sql);
+            return stmt_failed(c->del, what, err, errlen);
+        }
+        free(sql);
+        c->del_rows = nrows;
+    }
+    bind = xcalloc((size_t)n, sizeof(MYSQL_BIND));
+    lens = xcalloc((size_t)n, sizeof(unsigned long));
+    tmps = xcalloc((size_t)n, sizeof(char *));
+    for (int i = 0; ok && i < n; i++) {
+        const char *v;
+        if (!convert(c->cls[i % nc], vals[i], &v, &tmps[i], why, sizeof(why))) {
+            snprintf(err, errlen, "table %s column %s: %s", spec->table, spec->cols[i % nc], why);
+            ok = false;
+            break;
+        }
+        lens[i] = v ? (unsigned long)strlen(v) : 0;
+        bind[i].buffer_type = v ? MYSQL_TYPE_STRING : MYSQL_TYPE_NULL;
+        bind[i].buffer = (void *)v;
+        bind[i].buffer_length = lens[i];
+        bind[i].length = &lens[i];
+    }
+    if (ok && (mysql_stmt_bind_param(c->del, bind) != 0 || mysql_stmt_execute(c->del) != 0))
+        ok = stmt_failed(c->del, what, err, errlen);
+    if (ok)
+        *affected += (long)mysql_stmt_affected_rows(c->del);
+    for (int i = 0; i < n; i++)
+        free(tmps[i]);
+    free(tmps);
+    free(lens);
+    free(bind);
+    return ok;
+}
+
 static bool my_rows(void *conn, const TableSpec *spec, int nrows, char **vals, long *affected, char *err,
                     size_t errlen)
 {
@@ -509,49 +617,8 @@ static bool my_rows(void *conn, const TableSpec *spec, int nrows, char **vals, l
     int nc = spec->ncols;
     char why[300];
 
-    if (spec->op == 'K') {
-        StrBuf *sql = &c->buf;
-        strbuf_reset(sql);
-        strbuf_append(sql, "DELETE FROM ");
-        put_ident(sql, spec->table);
-        strbuf_append(sql, " WHERE (");
-        for (int k = 0; k < nc; k++) {
-            strbuf_append(sql, k ? ", " : "");
-            put_ident(sql, spec->cols[k]);
-        }
-        strbuf_append(sql, ") IN (");
-        for (int r = 0; r < nrows; r++) {
-            strbuf_append(sql, r ? ", (" : "(");
-            for (int k = 0; k < nc; k++) {
-                const char *v;
-                char *tmp;
-                if (!convert(c->cls[k], vals[r * nc + k], &v, &tmp, why, sizeof(why))) {
-                    snprintf(err, errlen, "table %s column %s: %s", spec->table, spec->cols[k], why);
-                    return false;
-                }
-                strbuf_append(sql, k ? ", " : "");
-                if (c->cls[k] == CC_BLOB) {
-                    strbuf_append(sql, "UNHEX(");
-                    put_literal(c, sql, v, strlen(v));
-                    strbuf_append(sql, ")");
-                } else {
-                    put_literal(c, sql, v, strlen(v));
-                }
-                free(tmp);
-            }
-            strbuf_append(sql, ")");
-        }
-        strbuf_append(sql, ")");
-        {
-            char what[300];
-            snprintf(what, sizeof(what), "table %s: DELETE", spec->table);
-            if (!my_exec(c, what, sql->data, err, errlen))
-                return false;
-        }
-        *affected += (long)mysql_affected_rows(c->my);
-        strbuf_reset(sql);
-        return true;
-    }
+    if (spec->op == 'K')
+        return delete_keys(c, spec, nrows, vals, affected, err, errlen);
     for (int r = 0; r < nrows; r++) {
         for (int i = 0; i < nc; i++) {
             const char *v;
