@@ -593,7 +593,11 @@ static bool delete_keys(MyConn *c, const TableSpec *spec, int nrows, char **vals
             break;
         }
         lens[i] = v ? (unsigned long)strlen(v) : 0;
-        bind[i].buffer_type = v ? MYSQL_TYPE_STRING : MYSQL_TYPE_NULL;
+        /* A number goes as a decimal: compared with a string, an integer
+         * key column would not be looked up by its index. */
+        bind[i].buffer_type = v == NULL                     ? MYSQL_TYPE_NULL
+                              : c->cls[i % nc] == CC_NUMBER ? MYSQL_TYPE_NEWDECIMAL
+                                                            : MYSQL_TYPE_STRING;
         bind[i].buffer = (void *)v;
         bind[i].buffer_length = lens[i];
         bind[i].length = &lens[i];
@@ -703,6 +707,131 @@ static int my_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
     return empty;
 }
 
+/*
+ * Compare (target_driver.h: scan, canon).  What MariaDB holds of a value
+ * prints differently from PostgreSQL's text, so both sides are brought to
+ * one text per column class: decimals without trailing fractional zeros,
+ * floats as %.15g (MariaDB's own precision for double text), times in UTC
+ * without trailing fractional zeros, binary values as lower-case hex,
+ * booleans as 1/0; text as it is.
+ */
+
+/* strip_zeros - s with trailing zeros after a '.' (and a bare '.') removed, in place. */
+static void strip_zeros(char *s)
+{
+    char *dot = strchr(s, '.'), *end;
+
+    if (dot == NULL)
+        return;
+    end = s + strlen(s);
+    while (end > dot + 1 && end[-1] == '0')
+        *--end = '\0';
+    if (end == dot + 1)
+        *dot = '\0';
+}
+
+/* canon_text - v (what MariaDB reads, after convert) as compared. */
+static char *canon_text(ColClass cc, const char *v)
+{
+    char *out;
+
+    if (v == NULL)
+        return NULL;
+    switch (cc) {
+    case CC_FLOAT: {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.15g", strtod(v, NULL));
+        return xstrdup(buf);
+    }
+    case CC_NUMBER:
+        out = xstrdup(v[0] == '+' ? v + 1 : v);
+        strip_zeros(out);
+        if (strcmp(out, "-0") == 0)
+            out[0] = '0', out[1] = '\0';
+        return out;
+    case CC_DATETIME:
+    case CC_DATE:
+        out = xstrdup(v);
+        strip_zeros(out);
+        return out;
+    case CC_BLOB:
+        out = xstrdup(v);
+        for (char *p = out; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        return out;
+    case CC_BOOL:
+    case CC_TEXT: break;
+    }
+    return xstrdup(v);
+}
+
+static char *my_canon(void *conn, int col, const char *v)
+{
+    MyConn *c = conn;
+    const char *conv;
+    char *tmp, *out, why[300];
+
+    if (!convert(c->cls[col], v, &conv, &tmp, why, sizeof(why))) {
+        /* MariaDB has no such value: it cannot be there. */
+        free(tmp);
+        return xasprintf("\001%s", v);
+    }
+    out = canon_text(c->cls[col], conv);
+    free(tmp);
+    return out;
+}
+
+static bool my_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, char *const *vals), void *arg,
+                    char *err, size_t errlen)
+{
+    MyConn *c = conn;
+    StrBuf sql;
+    MYSQL_RES *res;
+    MYSQL_ROW r;
+    char **vals, what[300];
+    bool ok = true;
+
+    err[0] = '\0';
+    if (!read_classes(c, spec, err, errlen))
+        return false;
+    strbuf_init(&sql);
+    strbuf_append(&sql, "SELECT ");
+    for (int i = 0; i < spec->ncols; i++) {
+        strbuf_append(&sql, i ? ", " : "");
+        strbuf_append(&sql, c->cls[i] == CC_BLOB ? "HEX(" : "");
+        put_ident(&sql, spec->cols[i]);
+        strbuf_append(&sql, c->cls[i] == CC_BLOB ? ")" : "");
+    }
+    strbuf_append(&sql, " FROM ");
+    put_ident(&sql, spec->table);
+    strbuf_append(&sql, " ORDER BY ");
+    for (int k = 0; k < spec->nkeys; k++) {
+        strbuf_append(&sql, k ? ", " : "");
+        put_ident(&sql, spec->keys[k]);
+    }
+    snprintf(what, sizeof(what), "table %s: reading its rows", spec->table);
+    ok = my_exec(c, what, sql.data, err, errlen);
+    strbuf_free(&sql);
+    if (!ok)
+        return false;
+    if ((res = mysql_use_result(c->my)) == NULL)
+        return my_failed(c, what, err, errlen);
+    vals = xcalloc((size_t)spec->ncols + 1, sizeof(char *));
+    while (ok && (r = mysql_fetch_row(res)) != NULL) {
+        for (int i = 0; i < spec->ncols; i++)
+            vals[i] = canon_text(c->cls[i], r[i]);
+        ok = row(arg, vals);
+        for (int i = 0; i < spec->ncols; i++)
+            free(vals[i]);
+    }
+    if (ok && mysql_errno(c->my) != 0)
+        ok = my_failed(c, what, err, errlen);
+    mysql_free_result(res);
+    free(vals);
+    (void)mysql_rollback(c->my);
+    return ok;
+}
+
 const RowDriver ROW_DRIVER_MARIADB = {
     .kind = "mariadb",
     .open = my_open,
@@ -718,4 +847,6 @@ const RowDriver ROW_DRIVER_MARIADB = {
     .describe = my_describe,
     .type_check = my_type_check,
     .is_empty = my_is_empty,
+    .scan = my_scan,
+    .canon = my_canon,
 };

@@ -9,17 +9,6 @@
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
-# run_rc RC CMD... - run a command expecting exit status RC; OUT and ERR as run_ok.
-run_rc() {
-    local want=$1 rc=0
-    shift
-    OUT=$("$@" 2>"$TEST_DIR/stderr" </dev/null) || rc=$?
-    ERR=$(cat "$TEST_DIR/stderr")
-    [ "$rc" -eq "$want" ] || fail "expected exit $want, got $rc: $*
-stdout: $OUT
-stderr: $ERR"
-}
-
 SCHEMA="
 CREATE TABLE big (id int NOT NULL, payload text, n numeric, ts timestamptz) WITH (autovacuum_enabled = off);
 CREATE TABLE multi (a int, b text, v text, PRIMARY KEY (a, b));
