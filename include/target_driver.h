@@ -158,6 +158,13 @@ typedef struct RowDriver {
     char *(*canon)(void *conn, int col, const char *v);
 } RowDriver;
 
+/* target_put_ident - name onto b quoted with `quote` (` or "), doubled inside. */
+void target_put_ident(StrBuf *b, const char *name, char quote);
+/* target_select_sql - SELECT spec's columns FROM its table ORDER BY its key
+ * (for scan), names quoted with `quote`; wrap (may be NULL): per column a
+ * function to read it through (e.g. "HEX"), or NULL.  Caller frees. */
+char *target_select_sql(const TableSpec *spec, char quote, const char *const *wrap);
+
 /* target_row_driver - the RowDriver of kind `type` (add db type=); NULL
  * for PostgreSQL and unknown kinds. */
 const RowDriver *target_row_driver(const char *type);

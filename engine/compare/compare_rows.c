@@ -37,11 +37,11 @@ typedef struct Reader {
     void *conn;
     int ncols;
     int nkeys;
-    int *keypos;    /* per key column: its position among the columns */
+    int *keypos; /* per key column: its position among the columns */
     const char **key;
     CmpRowList *rows;
     int64_t count;
-    uint64_t xor;
+    uint64_t xor ;
 } Reader;
 
 /* row_hash - XXH3 of the values (length-prefixed; NULL differs from ''). */
@@ -101,7 +101,8 @@ bool cmprows_readable(const DbInfo *db, char *why, size_t whylen)
     if (target_kind_is_flat(type))
         snprintf(why, whylen, "a flat file is a log of the changes sent, not a copy of the tables");
     else if (strcmp(type, "redis") == 0)
-        snprintf(why, whylen, "Redis holds each row as a hash of its own, not a table that can be read in key order");
+        snprintf(why, whylen,
+                 "Redis holds each row as a hash of its own, not a table that can be read in key order");
     else
         snprintf(why, whylen, "its rows cannot be read back");
     return false;
@@ -164,7 +165,7 @@ bool cmprows_target(const SyncDef *def, Side *src, const DbInfo *db, const Table
     ok = ok && cmpsql_scan_source(def, src, t, from, &cols, take_source, &rs);
     out->queries += 2;
     if (ok) {
-        CmpDigest ds = {rs.count, rs.xor}, dt = {rt.count, rt.xor};
+        CmpDigest ds = {rs.count, rs.xor }, dt = {rt.count, rt.xor };
         out->rows = rs.count;
         out->checksum = cmp_digest_checksum(ds);
         res->rows = rt.count;

@@ -785,7 +785,8 @@ static bool my_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, ch
                     char *err, size_t errlen)
 {
     MyConn *c = conn;
-    StrBuf sql;
+    const char **wrap;
+    char *sql;
     MYSQL_RES *res;
     MYSQL_ROW r;
     char **vals, what[300];
@@ -794,24 +795,14 @@ static bool my_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, ch
     err[0] = '\0';
     if (!read_classes(c, spec, err, errlen))
         return false;
-    strbuf_init(&sql);
-    strbuf_append(&sql, "SELECT ");
-    for (int i = 0; i < spec->ncols; i++) {
-        strbuf_append(&sql, i ? ", " : "");
-        strbuf_append(&sql, c->cls[i] == CC_BLOB ? "HEX(" : "");
-        put_ident(&sql, spec->cols[i]);
-        strbuf_append(&sql, c->cls[i] == CC_BLOB ? ")" : "");
-    }
-    strbuf_append(&sql, " FROM ");
-    put_ident(&sql, spec->table);
-    strbuf_append(&sql, " ORDER BY ");
-    for (int k = 0; k < spec->nkeys; k++) {
-        strbuf_append(&sql, k ? ", " : "");
-        put_ident(&sql, spec->keys[k]);
-    }
+    wrap = xcalloc((size_t)spec->ncols + 1, sizeof(char *));
+    for (int i = 0; i < spec->ncols; i++)
+        wrap[i] = c->cls[i] == CC_BLOB ? "HEX" : NULL;
+    sql = target_select_sql(spec, '`', wrap);
+    free(wrap);
     snprintf(what, sizeof(what), "table %s: reading its rows", spec->table);
-    ok = my_exec(c, what, sql.data, err, errlen);
-    strbuf_free(&sql);
+    ok = my_exec(c, what, sql, err, errlen);
+    free(sql);
     if (!ok)
         return false;
     if ((res = mysql_use_result(c->my)) == NULL)

