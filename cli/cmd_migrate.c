@@ -737,8 +737,8 @@ out:
  */
 int migrate_finish(CliContext *ctx, PGconn *cat)
 {
-    PGresult *res =
-        pg_query(cat, "catalog", "SELECT name FROM bucardo.db WHERE dbtype = 'postgres' ORDER BY name", 0, NULL);
+    PGresult *res = pg_query(cat, "catalog",
+                             "SELECT name FROM bucardo.db WHERE dbtype = 'postgres' ORDER BY name", 0, NULL);
     long n;
     int failed = 0, dropped = 0;
 

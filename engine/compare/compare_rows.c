@@ -16,9 +16,10 @@
  * through the driver).
  *
  * A target with customcols is compared with the source's rows as that
- * select list makes them.  Only keys and row hashes are kept in memory, not rows.  Kinds whose
- * contents are no table (flat files: a log of changes; Redis: a hash per
- * row under keys of its own) are refused by cmprows_readable.
+ * select list makes them.  Only keys and row hashes are kept in memory,
+ * not rows.  Kinds whose contents are no table (flat files: a log of
+ * changes; Redis: a hash per row under keys of its own) are refused by
+ * cmprows_readable.
  */
 #include "compare_internal.h"
 
@@ -41,7 +42,7 @@ typedef struct Reader {
     const char **key;
     CmpRowList *rows;
     int64_t count;
-    uint64_t xor ;
+    uint64_t hashes; /* XOR of the row hashes */
 } Reader;
 
 /* row_hash - XXH3 of the values (length-prefixed; NULL differs from ''). */
@@ -67,7 +68,7 @@ static bool take(Reader *r, char *const *vals)
         r->key[k] = vals[r->keypos[k]] ? vals[r->keypos[k]] : "";
     cmp_rows_add(r->rows, r->nkeys, r->key, h);
     r->count++;
-    r->xor ^= h;
+    r->hashes ^= h;
     return true;
 }
 
@@ -165,12 +166,12 @@ bool cmprows_target(const SyncDef *def, Side *src, const DbInfo *db, const Table
     ok = ok && cmpsql_scan_source(def, src, t, from, &cols, take_source, &rs);
     out->queries += 2;
     if (ok) {
-        CmpDigest ds = {rs.count, rs.xor }, dt = {rt.count, rt.xor };
-        out->rows = rs.count;
-        out->checksum = cmp_digest_checksum(ds);
+        /* out->rows and out->checksum stay the source's digests
+         * (compare_table): these checksums are of this target's kind. */
+        CmpDigest ds = {rs.count, rs.hashes}, dt = {rt.count, rt.hashes};
         res->rows = rt.count;
         res->checksum = cmp_digest_checksum(dt);
-        res->source_checksum = out->checksum;
+        res->source_checksum = cmp_digest_checksum(ds);
         cmp_diff(&a, &b, t->nkeys, &res->missing, &res->extra, &res->different);
         cmp_rows_sort(&res->missing, t->nkeys);
         cmp_rows_sort(&res->extra, t->nkeys);
