@@ -40,8 +40,8 @@
  *
  * --dryrun runs the same steps and rolls everything back, then prints what
  * would be converted and what could not be (it takes the same locks for
- * that moment).  --finish drops schema bucardo5 on every database of the
- * catalog and then in the catalog database.
+ * that moment).  --finish drops schema bucardo5 on every PostgreSQL
+ * database of the catalog and then in the catalog database.
  */
 #include <errno.h>
 #include <signal.h>
@@ -67,10 +67,13 @@ static const char SQL_B5_VERSION[] =
 static const char SQL_B5_PIDDIR[] = "SELECT setting FROM bucardo.bucardo_config WHERE name = 'piddir'";
 static const char SQL_SAVED_EXISTS[] = "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'bucardo5'";
 static const char SQL_NOTES[] = "SELECT kind, what, note FROM migrate_note ORDER BY ord";
-/* Every database a converted sync uses; sources first. */
+/* Every PostgreSQL database a converted sync uses; sources first.  A
+ * target of another kind (MariaDB, SQLite, ...) holds nothing of Bucardo's:
+ * nothing to switch there. */
 static const char SQL_MEMBERS[] =
     "SELECT m.db, bool_or(m.role = 'source'), string_agg(DISTINCT s.name, ', ')"
     "  FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+    "  JOIN bucardo.db d ON d.name = m.db WHERE d.dbtype = 'postgres'"
     " GROUP BY m.db ORDER BY bool_or(m.role = 'source') DESC, m.db";
 static const char SQL_SYNCS[] = "SELECT name FROM bucardo.sync ORDER BY name";
 
@@ -734,7 +737,8 @@ out:
  */
 int migrate_finish(CliContext *ctx, PGconn *cat)
 {
-    PGresult *res = pg_query(cat, "catalog", "SELECT name FROM bucardo.db ORDER BY name", 0, NULL);
+    PGresult *res = pg_query(cat, "catalog",
+                             "SELECT name FROM bucardo.db WHERE dbtype = 'postgres' ORDER BY name", 0, NULL);
     long n;
     int failed = 0, dropped = 0;
 

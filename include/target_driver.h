@@ -141,7 +141,33 @@ typedef struct RowDriver {
      * never empty (a flat file is a log of changes: onetimecopy=2 copies
      * nothing there). */
     int (*is_empty)(void *conn, const TableSpec *spec, char *err, size_t errlen);
+    /*
+     * For `bucardo compare` (engine/compare/compare_rows.c).  NULL for
+     * kinds whose contents cannot be read back as rows (flat files, Redis).
+     * scan - every row of spec's table (its columns spec->cols, in key
+     * order), each value in the canonical text of canon (NULL: SQL NULL),
+     * handed to row(arg, vals) (borrowed for the call; false stops the
+     * scan and scan returns false with err empty).
+     * canon - value v of column col of the spec last scanned, as the sync
+     * sends it (PostgreSQL's COPY text; NULL stays NULL), in the text scan
+     * reports for what the target then holds: equal texts mean the target
+     * holds that value.  The caller frees it.
+     */
+    bool (*scan)(void *conn, const TableSpec *spec, bool (*row)(void *arg, char *const *vals), void *arg,
+                 char *err, size_t errlen);
+    char *(*canon)(void *conn, int col, const char *v);
 } RowDriver;
+
+/* target_put_ident - name onto b quoted with `quote` (` or "), doubled inside. */
+void target_put_ident(StrBuf *b, const char *name, char quote);
+/* target_select_sql - SELECT spec's columns FROM its table ORDER BY its key
+ * (for scan), names quoted with `quote`; wrap (may be NULL): per column a
+ * function to read it through (e.g. "HEX"), or NULL.  Caller frees. */
+char *target_select_sql(const TableSpec *spec, char quote, const char *const *wrap);
+
+/* target_row_driver - the RowDriver of kind `type` (add db type=); NULL
+ * for PostgreSQL and unknown kinds. */
+const RowDriver *target_row_driver(const char *type);
 
 /* target_table_empty - RowDriver.is_empty of db's table (spec encoded), on
  * a connection of its own; messages name the database. */

@@ -19,7 +19,12 @@
 -- Mapping (Bucardo 5 -> here):
 --   db        -> db: host/port/'' -> NULL, dbconn (DBI style, ';'-separated)
 --                and pgpass (passfile=) -> conn, dbdsn (dbi:Pg:...) -> conn,
---                status stalled -> active; dbtype other than postgres: skip
+--                status stalled -> active; dbtype mysql, mariadb, sqlite,
+--                redis, flatpg, flatsql -> the same type (targets written by
+--                engine/drivers/: dbhost/dbport/dbuser/dbpass/dbname as
+--                for `add db type=...`; their dbdsn/dbconn are not used:
+--                noted); other dbtypes (mongo, oracle, drizzle, firebird):
+--                skip
 --   dbgroup, dbmap -> dbgroup, dbgroup_member (sources first, by priority)
 --   goat      -> relation (same ids); pkey/pkeytype 'a|b' -> arrays;
 --                vacuum_after_copy = goat's AND that of a sync reading it
@@ -47,10 +52,14 @@ CREATE TEMP TABLE migrate_note (
 ) ON COMMIT DROP;
 
 -- Databases.
+-- The kinds written here (engine/drivers/); Bucardo's other dbtypes are not.
+CREATE TEMP TABLE migrate_dbtype (dbtype text PRIMARY KEY) ON COMMIT DROP;
+INSERT INTO migrate_dbtype VALUES ('postgres'), ('mysql'), ('mariadb'), ('sqlite'), ('redis'), ('flatpg'), ('flatsql');
+
 INSERT INTO migrate_note (kind, what, note)
 SELECT 'skip', format('database "%s"', d.name),
        format('type %s has no equivalent here yet: not converted', d.dbtype)
-  FROM bucardo5.db d WHERE d.dbtype <> 'postgres' ORDER BY d.name;
+  FROM bucardo5.db d WHERE d.dbtype NOT IN (SELECT dbtype FROM migrate_dbtype) ORDER BY d.name;
 
 INSERT INTO bucardo.db (name, dbname, host, port, dbuser, dbpass, service, conn, status, makedelta, created)
 SELECT d.name, d.dbname, nullif(d.dbhost, ''), nullif(d.dbport, ''),
@@ -66,9 +75,31 @@ SELECT d.name, d.dbname, nullif(d.dbhost, ''), nullif(d.dbport, ''),
        d.makedelta, d.cdate
   FROM bucardo5.db d WHERE d.dbtype = 'postgres';
 
+-- Targets of other kinds: the fields `add db type=...` takes.  Flat files
+-- need no server (their directory is the setting flatfile_dir).
+INSERT INTO bucardo.db (name, dbtype, dbname, host, port, dbuser, dbpass, status, makedelta, created)
+SELECT d.name, d.dbtype,
+       CASE WHEN d.dbtype IN ('flatpg', 'flatsql') THEN NULL ELSE nullif(d.dbname, '') END,
+       CASE WHEN d.dbtype IN ('flatpg', 'flatsql', 'sqlite') THEN NULL ELSE nullif(d.dbhost, '') END,
+       CASE WHEN d.dbtype IN ('flatpg', 'flatsql', 'sqlite') THEN NULL ELSE nullif(d.dbport, '') END,
+       coalesce(nullif(d.dbuser, ''), 'bucardo'),
+       CASE WHEN d.dbtype IN ('mysql', 'mariadb', 'redis') THEN d.dbpass END,
+       CASE WHEN d.status = 'inactive' THEN 'inactive' ELSE 'active' END,
+       false, d.cdate
+  FROM bucardo5.db d WHERE d.dbtype IN (SELECT dbtype FROM migrate_dbtype) AND d.dbtype <> 'postgres';
+
+INSERT INTO migrate_note (kind, what, note)
+SELECT 'note', format('database "%s"', d.name),
+       format('type %s: its %s not used here (host, port, user, password and dbname are)', d.dbtype,
+              concat_ws(' and ', CASE WHEN coalesce(d.dbdsn, '') <> '' THEN 'dbdsn' END,
+                        CASE WHEN coalesce(d.dbconn, '') <> '' THEN 'dbconn' END) || CASE WHEN coalesce(d.dbdsn, '') <> '' AND coalesce(d.dbconn, '') <> '' THEN ' are' ELSE ' is' END)
+  FROM bucardo5.db d
+ WHERE d.dbtype IN (SELECT dbtype FROM migrate_dbtype) AND d.dbtype <> 'postgres'
+   AND (coalesce(d.dbdsn, '') <> '' OR coalesce(d.dbconn, '') <> '');
+
 INSERT INTO migrate_note (kind, what, note)
 SELECT 'note', format('database "%s"', d.name), 'was stalled in Bucardo: imported active'
-  FROM bucardo5.db d WHERE d.dbtype = 'postgres' AND d.status = 'stalled';
+  FROM bucardo5.db d WHERE d.dbtype IN (SELECT dbtype FROM migrate_dbtype) AND d.status = 'stalled';
 
 -- Database groups.
 INSERT INTO bucardo.dbgroup (name, created) SELECT g.name, g.cdate FROM bucardo5.dbgroup g;
@@ -163,7 +194,7 @@ WITH missing AS (
       FROM bucardo.sync s
       JOIN bucardo5.dbmap m ON m.dbgroup = s.dbgroup
       JOIN bucardo5.db d ON d.name = m.db
-     WHERE d.dbtype <> 'postgres'
+     WHERE d.dbtype NOT IN (SELECT dbtype FROM migrate_dbtype)
      GROUP BY s.name)
 UPDATE bucardo.sync s SET status = 'inactive',
        status_note = format('imported inactive from Bucardo: %s has no equivalent here yet', missing.dbs)

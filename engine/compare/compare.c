@@ -53,6 +53,8 @@
  */
 #include "compare_internal.h"
 
+#include "target_driver.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,9 +407,35 @@ long compare_table_differences(const CompareTable *t)
     return n;
 }
 
+/*
+ * compare_other_targets - ct holds the results of the PostgreSQL targets
+ * (compare_table on them alone): give it one per target of def, in def's
+ * order, comparing those of other kinds row by row.
+ */
+static bool compare_other_targets(const SyncDef *def, Side *sides, CompareTable *ct)
+{
+    CompareTarget *all = xcalloc((size_t)def->ntargets + 1, sizeof(CompareTarget));
+    bool ok = true;
+
+    for (int i = 0, pg = 0; i < def->ntargets; i++) {
+        if (target_kind_is_pg(def->targets[i].dbtype)) {
+            all[i] = ct->targets[pg++];
+            continue;
+        }
+        all[i].db = xstrdup(def->targets[i].name);
+        if (ok && ct->skipped == NULL)
+            ok = cmprows_target(def, &sides[0], &def->targets[i], ct->def, ct, &all[i]);
+    }
+    free(ct->targets);
+    ct->targets = all;
+    ct->ntargets = def->ntargets;
+    return ok;
+}
+
 bool compare_sync(const SyncDef *def, const bool *selected, bool repair_keys, CompareResult *out)
 {
     double started = monotonic_seconds();
+    SyncDef pgdef;
     Side *sides;
     bool ok = true;
 
@@ -421,27 +449,41 @@ bool compare_sync(const SyncDef *def, const bool *selected, bool repair_keys, Co
         fprintf(stderr, "sync %s: no targets to compare with\n", def->name);
         return false;
     }
-    for (int i = 0; i < def->ntargets; i++)
-        if (def->targets[i].dbtype && strcmp(def->targets[i].dbtype, "postgres") != 0) {
-            /* Its rows are not readable as PostgreSQL's (target_driver.h). */
-            fprintf(stderr, "sync %s: compare reads PostgreSQL databases only; target %s is of type %s\n",
-                    def->name, def->targets[i].name, def->targets[i].dbtype);
+    pgdef = *def;
+    pgdef.targets = xcalloc((size_t)def->ntargets + 1, sizeof(DbInfo));
+    pgdef.ntargets = 0;
+    for (int i = 0; i < def->ntargets; i++) {
+        char why[200];
+        if (target_kind_is_pg(def->targets[i].dbtype)) {
+            pgdef.targets[pgdef.ntargets++] = def->targets[i];
+            continue;
+        }
+        if (!cmprows_readable(&def->targets[i], why, sizeof(why))) {
+            fprintf(stderr, "sync %s: compare cannot read target %s (type %s): %s\n", def->name,
+                    def->targets[i].name, def->targets[i].dbtype, why);
+            free(pgdef.targets);
             return false;
         }
-    sides = xcalloc((size_t)def->ntargets + 1, sizeof(Side));
+    }
+    /* PostgreSQL targets are compared by digests on the servers; the
+     * others row by row here (compare_rows.c), on the source's snapshot. */
+    sides = xcalloc((size_t)pgdef.ntargets + 1, sizeof(Side));
     ok = cmpsql_open(def, &def->sources[0], &sides[0], NULL);
-    for (int i = 0; ok && i < def->ntargets; i++)
-        ok = cmpsql_open(def, &def->targets[i], &sides[i + 1], &sides[0]);
+    for (int i = 0; ok && i < pgdef.ntargets; i++)
+        ok = cmpsql_open(def, &pgdef.targets[i], &sides[i + 1], &sides[0]);
     out->tables = xcalloc((size_t)def->ntables + 1, sizeof(CompareTable));
     for (int i = 0; ok && i < def->ntables; i++)
-        if (selected == NULL || selected[i])
-            ok = compare_table(def, sides, &def->tables[i], &out->tables[out->ntables++]);
+        if (selected == NULL || selected[i]) {
+            CompareTable *ct = &out->tables[out->ntables++];
+            ok = compare_table(&pgdef, sides, &def->tables[i], ct) && compare_other_targets(def, sides, ct);
+        }
     if (ok && repair_keys)
         ok = repair(def, &sides[0], out);
-    for (int i = 0; i <= def->ntargets; i++)
+    for (int i = 0; i <= pgdef.ntargets; i++)
         if (sides[i].conn)
             PQfinish(sides[i].conn);
     free(sides);
+    free(pgdef.targets);
     out->seconds = monotonic_seconds() - started;
     return ok;
 }

@@ -111,4 +111,42 @@ void cmpsql_parse_rows(const PGresult *res, int nkeys, CmpRowList *out);
  * delta table, in the caller's transaction; adds their number to *queued. */
 bool cmpsql_queue_keys(const SyncDef *def, Side *src, const CompareTable *r, long *queued) MUST_CHECK;
 
+/* ------------------------------------------ targets of other kinds */
+
+/*
+ * cmpsql_columns - the source's columns of t as the sync sends them to a
+ * target of another kind (all of them, or those of the customcols select
+ * list `clause`, NULL: none) into out, and what reads those rows into
+ * *from (ONLY the table, or the partitioned table whole, or the select
+ * list of it; the caller frees).
+ */
+bool cmpsql_columns(const SyncDef *def, Side *src, const TableDef *t, const char *clause, char **from,
+                    StrList *out) MUST_CHECK;
+
+/*
+ * cmpsql_scan_source - every row of `from` on src, its columns cols in
+ * key order, printed as the sync prints them, one row per result handed
+ * to row(arg, res) (false stops: the scan then fails); the comparison's
+ * settings are back afterwards.  Errors printed naming sync, table and
+ * database.
+ */
+bool cmpsql_scan_source(const SyncDef *def, Side *src, const TableDef *t, const char *from,
+                        const StrList *cols, bool (*row)(void *arg, const PGresult *res),
+                        void *arg) MUST_CHECK;
+
+/*
+ * cmprows_readable - can target db (not PostgreSQL) be compared?  false
+ * with the reason in why.
+ */
+bool cmprows_readable(const DbInfo *db, char *why, size_t whylen);
+
+/*
+ * cmprows_target - compare table t of the source (src, in its snapshot)
+ * with target db, a kind other than PostgreSQL (engine/compare/compare_rows.c):
+ * both read whole, row by row, in the target's canonical text; the
+ * differing keys into res, the time and row counts into out/res.
+ */
+bool cmprows_target(const SyncDef *def, Side *src, const DbInfo *db, const TableDef *t, CompareTable *out,
+                    CompareTarget *res) MUST_CHECK;
+
 #endif

@@ -91,6 +91,15 @@ static const char SQL_HISTOGRAM[] = "SELECT s.histogram_bounds::text FROM pg_cat
                                     "   AND pg_catalog.array_length(s.histogram_bounds, 1) >= 16"
                                     " ORDER BY s.inherited DESC LIMIT 1";
 static const char SQL_ROWS[] = "SELECT @KEYTEXT@, @ROWHASH@ FROM @TABLE@ t WHERE @RANGE@";
+/* Reading a source's rows for a target of another kind
+ * (engine/compare/compare_rows.c): as the sync reads them (its row text
+ * settings, the session's own TimeZone, which timestamptz text carries
+ * into a target that stores it as text), then the comparison's settings
+ * back.  @COLS@ are the columns, @TABLE@ the table, @KEYCOLS@ its key. */
+static const char SQL_SOURCE_TEXT[] = PG_ROW_TEXT_SETTINGS "; RESET TimeZone";
+static const char SQL_COMPARE_TEXT[] = "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1;"
+                                       " SET TimeZone = 'UTC'; RESET lc_monetary; RESET xmloption";
+static const char SQL_SOURCE_ROWS[] = "SELECT @COLS@ FROM @TABLE@ t ORDER BY @KEYCOLS@";
 static const char SQL_REPAIR[] =
     "INSERT INTO bucardo.@DELTA@ (@KEYNAMES@) SELECT @CASTS@ FROM unnest(@ARRAYS@) AS u(@UCOLS@)";
 
@@ -540,5 +549,81 @@ bool cmpsql_queue_keys(const SyncDef *def, Side *src, const CompareTable *r, lon
     strbuf_free(&casts);
     strbuf_free(&arrays);
     strbuf_free(&ucols);
+    return ok;
+}
+
+bool cmpsql_columns(const SyncDef *def, Side *src, const TableDef *t, const char *clause, char **from,
+                    StrList *out)
+{
+    char *qualified = table_qualified(src->conn, t),
+         *w = xasprintf("sync %s: table %s.%s: database %s", def->name, t->schemaname, t->relname, src->db);
+    const char *params[1] = {qualified};
+    char *table = side_from(src, w, qualified);
+    bool ok = table != NULL;
+
+    *from = NULL;
+    if (ok && clause == NULL) {
+        ok = column_names(src->conn, w, SQL_COLUMNS, 1, params, true, out);
+        *from = table;
+        table = NULL;
+    } else if (ok) {
+        char *probe;
+        *from = xasprintf("(SELECT %s FROM %s AS t)", clause, table);
+        probe = xasprintf("SELECT * FROM %s t LIMIT 0", *from);
+        ok = column_names(src->conn, w, probe, 0, NULL, false, out);
+        free(probe);
+    }
+    free(table);
+    free(qualified);
+    free(w);
+    return ok;
+}
+
+bool cmpsql_scan_source(const SyncDef *def, Side *src, const TableDef *t, const char *from,
+                        const StrList *cols, bool (*row)(void *arg, const PGresult *res), void *arg)
+{
+    char *w = xasprintf("sync %s: table %s.%s: database %s", def->name, t->schemaname, t->relname, src->db);
+    StrBuf names, keys;
+    PGresult *res;
+    char *sql;
+    bool ok, failed = false;
+
+    strbuf_init(&names);
+    strbuf_init(&keys);
+    for (int i = 0; i < cols->count; i++) {
+        char *q = pg_quote_ident(src->conn, cols->items[i]);
+        strbuf_printf(&names, "%st.%s", i ? ", " : "", q);
+        free(q);
+    }
+    for (int k = 0; k < t->nkeys; k++) {
+        char *q = pg_quote_ident(src->conn, t->keycols[k]);
+        strbuf_printf(&keys, "%st.%s", k ? ", " : "", q);
+        free(q);
+    }
+    {
+        const char *subs[] = {"@COLS@", names.data, "@TABLE@", from, "@KEYCOLS@", keys.data};
+        sql = fill(SQL_SOURCE_ROWS, subs, 6);
+    }
+    ok = pg_exec_script(src->conn, w, SQL_SOURCE_TEXT) && PQsendQuery(src->conn, sql) == 1;
+    if (ok && PQsetSingleRowMode(src->conn) != 1)
+        ok = false;
+    if (!ok)
+        pg_report(w, src->conn, NULL);
+    while (ok && (res = PQgetResult(src->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_SINGLE_TUPLE && !failed)
+            failed = !row(arg, res);
+        else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !failed) {
+            pg_report(w, src->conn, res);
+            failed = true;
+        }
+        PQclear(res);
+    }
+    ok = ok && !failed;
+    ok = pg_exec_script(src->conn, w, SQL_COMPARE_TEXT) && ok;
+    strbuf_free(&names);
+    strbuf_free(&keys);
+    free(sql);
+    free(w);
     return ok;
 }

@@ -188,6 +188,16 @@ static bool flat_table(void *conn, const TableSpec *spec, char *err, size_t errl
     return true;
 }
 
+/* put_values - the n values of one row, each written by put, sep between. */
+static void put_values(FILE *f, char *const *vals, int n, const char *sep, void (*put)(FILE *, const char *))
+{
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(sep, f);
+        put(f, vals[i]);
+    }
+}
+
 static bool flat_rows(void *conn, const TableSpec *spec, int nrows, char **vals, long *affected, char *err,
                       size_t errlen)
 {
@@ -223,11 +233,7 @@ static bool flat_rows(void *conn, const TableSpec *spec, int nrows, char **vals,
             fputs(") IN (", c->f);
             for (int r = 0; r < nrows; r++) {
                 fputs(r ? ", (" : "(", c->f);
-                for (int k = 0; k < nc; k++) {
-                    if (k)
-                        fputs(", ", c->f);
-                    put_literal(c->f, vals[r * nc + k]);
-                }
+                put_values(c->f, vals + r * nc, nc, ", ", put_literal);
                 fputc(')', c->f);
             }
             fputc(')', c->f);
@@ -247,18 +253,10 @@ static bool flat_rows(void *conn, const TableSpec *spec, int nrows, char **vals,
             } else {
                 fputs(",\n(", c->f);
             }
-            for (int i = 0; i < nc; i++) {
-                if (i)
-                    fputs(", ", c->f);
-                put_literal(c->f, vals[r * nc + i]);
-            }
+            put_values(c->f, vals + r * nc, nc, ", ", put_literal);
             fputc(')', c->f);
         } else {
-            for (int i = 0; i < nc; i++) {
-                if (i)
-                    fputc('\t', c->f);
-                put_copy_field(c->f, vals[r * nc + i]);
-            }
+            put_values(c->f, vals + r * nc, nc, "\t", put_copy_field);
             fputc('\n', c->f);
         }
     }

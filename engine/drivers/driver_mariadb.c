@@ -13,9 +13,10 @@
  * value is converted for its column's type there (below) and appended to a
  * buffer in LOAD DATA's own format (tab-separated, backslash escapes, \N
  * for NULL), which is sent whenever it passes LOAD_BYTES and at the end of
- * the table's rows.  Deletes: DELETE ... WHERE key IN (...), one statement
- * per batch of keys (values escaped by mysql_real_escape_string for the
- * connection's character set).
+ * the table's rows.  Deletes: a prepared DELETE ... WHERE key IN (?, ...)
+ * (several key columns: (k1, k2) IN ((?, ?), ...)) per batch of keys, the
+ * values bound as parameters: one statement for the full batches of a
+ * table, one more for its last, shorter batch.
  *
  * Types (type_check, run by `validate` and each sync's first cycle): a
  * text column (char, varchar, *text, json, enum) takes any PostgreSQL type
@@ -45,12 +46,14 @@ typedef enum ColClass { CC_TEXT, CC_BOOL, CC_NUMBER, CC_FLOAT, CC_DATETIME, CC_D
 
 typedef struct MyConn {
     MYSQL *my;
-    char *name;     /* the database's name in bucardo, for messages */
-    ColClass *cls;  /* per spec column, for the table operation in progress */
-    StrBuf buf;     /* LOAD DATA text waiting to be sent, or the DELETE */
-    size_t sent;    /* how much of buf the infile callback has handed over */
-    char *load_sql; /* the LOAD DATA statement of the table in progress */
-    int nrows;      /* rows in buf */
+    char *name;      /* the database's name in bucardo, for messages */
+    ColClass *cls;   /* per spec column, for the table operation in progress */
+    StrBuf buf;      /* LOAD DATA text waiting to be sent, or the DELETE */
+    size_t sent;     /* how much of buf the infile callback has handed over */
+    char *load_sql;  /* the LOAD DATA statement of the table in progress */
+    int nrows;       /* rows in buf */
+    MYSQL_STMT *del; /* the prepared DELETE of the table in progress, */
+    int del_rows;    /* for batches of this many keys */
 } MyConn;
 
 static bool my_failed(MyConn *c, const char *what, char *err, size_t errlen)
@@ -102,6 +105,8 @@ static void my_close(void *conn)
 
     if (c == NULL)
         return;
+    if (c->del)
+        mysql_stmt_close(c->del);
     if (c->my)
         mysql_close(c->my);
     strbuf_free(&c->buf);
@@ -173,18 +178,6 @@ static void put_ident(StrBuf *b, const char *s)
     strbuf_append(b, "`");
 }
 
-/* put_literal - 'value', escaped for the connection. */
-static void put_literal(MyConn *c, StrBuf *b, const char *v, size_t len)
-{
-    char *esc = xmalloc(len * 2 + 1);
-    unsigned long n = mysql_real_escape_string(c->my, esc, v, (unsigned long)len);
-
-    strbuf_append(b, "'");
-    strbuf_append_len(b, esc, n);
-    strbuf_append(b, "'");
-    free(esc);
-}
-
 /* class_of - how values go into a column of MariaDB type ttype. */
 static ColClass class_of(const char *ttype)
 {
@@ -204,36 +197,57 @@ static ColClass class_of(const char *ttype)
     return CC_TEXT;
 }
 
-/* describe_sql - the columns of `table` in the connection's database. */
+/* stmt_failed - err gets what: the statement's error. */
+static bool stmt_failed(MYSQL_STMT *st, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s (MariaDB error %u)", what, mysql_stmt_error(st), mysql_stmt_errno(st));
+    return false;
+}
+
+/* my_describe - the columns of `table` in the connection's database (the
+ * name bound as a parameter). */
 static bool my_describe(void *conn, const char *schema, const char *table, bool *found, StrList *names,
                         StrList *types, char *err, size_t errlen)
 {
+    static const char sql[] = "SELECT column_name, column_type FROM information_schema.columns"
+                              " WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position";
     MyConn *c = conn;
-    StrBuf sql;
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-    bool ok;
+    MYSQL_STMT *st = mysql_stmt_init(c->my);
+    MYSQL_BIND param = {0}, out[2];
+    unsigned long tlen = (unsigned long)strlen(table), olen[2];
+    char name[1024], type[8192];
+    bool ok = true;
+    int rc;
 
     (void)schema;
     *found = false;
-    strbuf_init(&sql);
-    strbuf_append(&sql, "SELECT column_name, column_type FROM information_schema.columns"
-                        " WHERE table_schema = DATABASE() AND table_name = ");
-    put_literal(c, &sql, table, strlen(table));
-    strbuf_append(&sql, " ORDER BY ordinal_position");
-    ok = my_exec(c, "reading the columns", sql.data, err, errlen);
-    strbuf_free(&sql);
-    if (!ok)
-        return false;
-    if ((res = mysql_store_result(c->my)) == NULL)
+    if (st == NULL)
         return my_failed(c, "reading the columns", err, errlen);
-    while ((row = mysql_fetch_row(res)) != NULL) {
+    param.buffer_type = MYSQL_TYPE_STRING;
+    param.buffer = (void *)table;
+    param.buffer_length = tlen;
+    param.length = &tlen;
+    memset(out, 0, sizeof(out));
+    out[0].buffer_type = out[1].buffer_type = MYSQL_TYPE_STRING;
+    out[0].buffer = name;
+    out[0].buffer_length = sizeof(name) - 1;
+    out[0].length = &olen[0];
+    out[1].buffer = type;
+    out[1].buffer_length = sizeof(type) - 1;
+    out[1].length = &olen[1];
+    if (mysql_stmt_prepare(st, sql, sizeof(sql) - 1) != 0 || mysql_stmt_bind_param(st, &param) != 0 ||
+        mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, out) != 0 ||
+        mysql_stmt_store_result(st) != 0)
+        ok = stmt_failed(st, "reading the columns", err, errlen);
+    while (ok && ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED)) {
+        name[olen[0] < sizeof(name) ? olen[0] : sizeof(name) - 1] = '\0';
+        type[olen[1] < sizeof(type) ? olen[1] : sizeof(type) - 1] = '\0';
         *found = true;
-        strlist_add(names, row[0]);
-        strlist_add(types, row[1]);
+        strlist_add(names, name);
+        strlist_add(types, type);
     }
-    mysql_free_result(res);
-    return true;
+    mysql_stmt_close(st);
+    return ok;
 }
 
 /* fsp - the fractional digits of a "datetime(6)" / "time(3)" type: 0 without. */
@@ -433,6 +447,10 @@ static bool my_table(void *conn, const TableSpec *spec, char *err, size_t errlen
     c->nrows = 0;
     free(c->load_sql);
     c->load_sql = NULL;
+    if (c->del)
+        mysql_stmt_close(c->del);
+    c->del = NULL;
+    c->del_rows = 0;
     if (spec->op != 'R')
         return true;
     strbuf_init(&sql);
@@ -502,6 +520,100 @@ static void put_field(StrBuf *b, const char *v)
     strbuf_append(b, run);
 }
 
+/* delete_sql - DELETE of nrows keys with a placeholder per key column:
+ * `k` IN (?, ...) or (`k1`, `k2`) IN ((?, ?), ...); a binary column's
+ * value travels as hex (UNHEX(?)). */
+static char *delete_sql(const MyConn *c, const TableSpec *spec, int nrows)
+{
+    int nc = spec->ncols;
+    StrBuf sql;
+
+    strbuf_init(&sql);
+    strbuf_append(&sql, "DELETE FROM ");
+    put_ident(&sql, spec->table);
+    strbuf_append(&sql, nc > 1 ? " WHERE (" : " WHERE ");
+    for (int k = 0; k < nc; k++) {
+        strbuf_append(&sql, k ? ", " : "");
+        put_ident(&sql, spec->cols[k]);
+    }
+    strbuf_append(&sql, nc > 1 ? ") IN (" : " IN (");
+    for (int r = 0; r < nrows; r++) {
+        strbuf_append(&sql, r ? ", " : "");
+        strbuf_append(&sql, nc > 1 ? "(" : "");
+        for (int k = 0; k < nc; k++) {
+            strbuf_append(&sql, k ? ", " : "");
+            strbuf_append(&sql, c->cls[k] == CC_BLOB ? "UNHEX(?)" : "?");
+        }
+        strbuf_append(&sql, nc > 1 ? ")" : "");
+    }
+    strbuf_append(&sql, ")");
+    return sql.data;
+}
+
+/*
+ * delete_keys - one batch of keys deleted by a prepared statement, the
+ * values bound as strings (never put into the SQL text).  The statement
+ * for a batch of nrows keys is kept for the table operation: full batches
+ * reuse it, the last, shorter one prepares its own.
+ */
+static bool delete_keys(MyConn *c, const TableSpec *spec, int nrows, char **vals, long *affected, char *err,
+                        size_t errlen)
+{
+    int nc = spec->ncols, n = nrows * nc;
+    MYSQL_BIND *bind;
+    unsigned long *lens;
+    char **tmps, why[300], what[300];
+    bool ok = true;
+
+    snprintf(what, sizeof(what), "table %s: DELETE", spec->table);
+    if (c->del == NULL || c->del_rows != nrows) {
+        char *sql = delete_sql(c, spec, nrows);
+        if (c->del)
+            mysql_stmt_close(c->del);
+        c->del_rows = 0;
+        if ((c->del = mysql_stmt_init(c->my)) == NULL) {
+            free(sql);
+            return my_failed(c, what, err, errlen);
+        }
+        if (mysql_stmt_prepare(c->del, sql, (unsigned long)strlen(sql)) != 0) {
+            free(sql);
+            return stmt_failed(c->del, what, err, errlen);
+        }
+        free(sql);
+        c->del_rows = nrows;
+    }
+    bind = xcalloc((size_t)n, sizeof(MYSQL_BIND));
+    lens = xcalloc((size_t)n, sizeof(unsigned long));
+    tmps = xcalloc((size_t)n, sizeof(char *));
+    for (int i = 0; ok && i < n; i++) {
+        const char *v;
+        if (!convert(c->cls[i % nc], vals[i], &v, &tmps[i], why, sizeof(why))) {
+            snprintf(err, errlen, "table %s column %s: %s", spec->table, spec->cols[i % nc], why);
+            ok = false;
+            break;
+        }
+        lens[i] = v ? (unsigned long)strlen(v) : 0;
+        /* A number goes as a decimal: compared with a string, an integer
+         * key column would not be looked up by its index. */
+        bind[i].buffer_type = v == NULL                     ? MYSQL_TYPE_NULL
+                              : c->cls[i % nc] == CC_NUMBER ? MYSQL_TYPE_NEWDECIMAL
+                                                            : MYSQL_TYPE_STRING;
+        bind[i].buffer = (void *)v;
+        bind[i].buffer_length = lens[i];
+        bind[i].length = &lens[i];
+    }
+    if (ok && (mysql_stmt_bind_param(c->del, bind) != 0 || mysql_stmt_execute(c->del) != 0))
+        ok = stmt_failed(c->del, what, err, errlen);
+    if (ok)
+        *affected += (long)mysql_stmt_affected_rows(c->del);
+    for (int i = 0; i < n; i++)
+        free(tmps[i]);
+    free(tmps);
+    free(lens);
+    free(bind);
+    return ok;
+}
+
 static bool my_rows(void *conn, const TableSpec *spec, int nrows, char **vals, long *affected, char *err,
                     size_t errlen)
 {
@@ -509,49 +621,8 @@ static bool my_rows(void *conn, const TableSpec *spec, int nrows, char **vals, l
     int nc = spec->ncols;
     char why[300];
 
-    if (spec->op == 'K') {
-        StrBuf *sql = &c->buf;
-        strbuf_reset(sql);
-        strbuf_append(sql, "DELETE FROM ");
-        put_ident(sql, spec->table);
-        strbuf_append(sql, " WHERE (");
-        for (int k = 0; k < nc; k++) {
-            strbuf_append(sql, k ? ", " : "");
-            put_ident(sql, spec->cols[k]);
-        }
-        strbuf_append(sql, ") IN (");
-        for (int r = 0; r < nrows; r++) {
-            strbuf_append(sql, r ? ", (" : "(");
-            for (int k = 0; k < nc; k++) {
-                const char *v;
-                char *tmp;
-                if (!convert(c->cls[k], vals[r * nc + k], &v, &tmp, why, sizeof(why))) {
-                    snprintf(err, errlen, "table %s column %s: %s", spec->table, spec->cols[k], why);
-                    return false;
-                }
-                strbuf_append(sql, k ? ", " : "");
-                if (c->cls[k] == CC_BLOB) {
-                    strbuf_append(sql, "UNHEX(");
-                    put_literal(c, sql, v, strlen(v));
-                    strbuf_append(sql, ")");
-                } else {
-                    put_literal(c, sql, v, strlen(v));
-                }
-                free(tmp);
-            }
-            strbuf_append(sql, ")");
-        }
-        strbuf_append(sql, ")");
-        {
-            char what[300];
-            snprintf(what, sizeof(what), "table %s: DELETE", spec->table);
-            if (!my_exec(c, what, sql->data, err, errlen))
-                return false;
-        }
-        *affected += (long)mysql_affected_rows(c->my);
-        strbuf_reset(sql);
-        return true;
-    }
+    if (spec->op == 'K')
+        return delete_keys(c, spec, nrows, vals, affected, err, errlen);
     for (int r = 0; r < nrows; r++) {
         for (int i = 0; i < nc; i++) {
             const char *v;
@@ -636,6 +707,122 @@ static int my_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
     return empty;
 }
 
+/*
+ * Compare (target_driver.h: scan, canon).  What MariaDB holds of a value
+ * prints differently from PostgreSQL's text, so both sides are brought to
+ * one text per column class: decimals without trailing fractional zeros,
+ * floats as %.15g (MariaDB's own precision for double text), times in UTC
+ * without trailing fractional zeros, binary values as lower-case hex,
+ * booleans as 1/0; text as it is.
+ */
+
+/* strip_zeros - s with trailing zeros after a '.' (and a bare '.') removed, in place. */
+static void strip_zeros(char *s)
+{
+    char *dot = strchr(s, '.'), *end;
+
+    if (dot == NULL)
+        return;
+    end = s + strlen(s);
+    while (end > dot + 1 && end[-1] == '0')
+        *--end = '\0';
+    if (end == dot + 1)
+        *dot = '\0';
+}
+
+/* canon_text - v (what MariaDB reads, after convert) as compared. */
+static char *canon_text(ColClass cc, const char *v)
+{
+    char *out;
+
+    if (v == NULL)
+        return NULL;
+    switch (cc) {
+    case CC_FLOAT: {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.15g", strtod(v, NULL));
+        return xstrdup(buf);
+    }
+    case CC_NUMBER:
+        out = xstrdup(v[0] == '+' ? v + 1 : v);
+        strip_zeros(out);
+        if (strcmp(out, "-0") == 0)
+            out[0] = '0', out[1] = '\0';
+        return out;
+    case CC_DATETIME:
+    case CC_DATE:
+        out = xstrdup(v);
+        strip_zeros(out);
+        return out;
+    case CC_BLOB:
+        out = xstrdup(v);
+        for (char *p = out; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        return out;
+    case CC_BOOL:
+    case CC_TEXT: break;
+    }
+    return xstrdup(v);
+}
+
+static char *my_canon(void *conn, int col, const char *v)
+{
+    MyConn *c = conn;
+    const char *conv;
+    char *tmp, *out, why[300];
+
+    if (!convert(c->cls[col], v, &conv, &tmp, why, sizeof(why))) {
+        /* MariaDB has no such value: it cannot be there. */
+        free(tmp);
+        return xasprintf("\001%s", v);
+    }
+    out = canon_text(c->cls[col], conv);
+    free(tmp);
+    return out;
+}
+
+static bool my_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, char *const *vals), void *arg,
+                    char *err, size_t errlen)
+{
+    MyConn *c = conn;
+    const char **wrap;
+    char *sql;
+    MYSQL_RES *res;
+    MYSQL_ROW r;
+    char **vals, what[300];
+    bool ok = true;
+
+    err[0] = '\0';
+    if (!read_classes(c, spec, err, errlen))
+        return false;
+    wrap = xcalloc((size_t)spec->ncols + 1, sizeof(char *));
+    for (int i = 0; i < spec->ncols; i++)
+        wrap[i] = c->cls[i] == CC_BLOB ? "HEX" : NULL;
+    sql = target_select_sql(spec, '`', wrap);
+    free(wrap);
+    snprintf(what, sizeof(what), "table %s: reading its rows", spec->table);
+    ok = my_exec(c, what, sql, err, errlen);
+    free(sql);
+    if (!ok)
+        return false;
+    if ((res = mysql_use_result(c->my)) == NULL)
+        return my_failed(c, what, err, errlen);
+    vals = xcalloc((size_t)spec->ncols + 1, sizeof(char *));
+    while (ok && (r = mysql_fetch_row(res)) != NULL) {
+        for (int i = 0; i < spec->ncols; i++)
+            vals[i] = canon_text(c->cls[i], r[i]);
+        ok = row(arg, vals);
+        for (int i = 0; i < spec->ncols; i++)
+            free(vals[i]);
+    }
+    if (ok && mysql_errno(c->my) != 0)
+        ok = my_failed(c, what, err, errlen);
+    mysql_free_result(res);
+    free(vals);
+    (void)mysql_rollback(c->my);
+    return ok;
+}
+
 const RowDriver ROW_DRIVER_MARIADB = {
     .kind = "mariadb",
     .open = my_open,
@@ -651,4 +838,6 @@ const RowDriver ROW_DRIVER_MARIADB = {
     .describe = my_describe,
     .type_check = my_type_check,
     .is_empty = my_is_empty,
+    .scan = my_scan,
+    .canon = my_canon,
 };

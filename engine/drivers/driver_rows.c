@@ -49,7 +49,7 @@ typedef struct RowsWriter {
     long deleted, inserted;
 } RowsWriter;
 
-static const RowDriver *row_driver_for(const char *type)
+const RowDriver *target_row_driver(const char *type)
 {
     if (strcmp(type, "sqlite") == 0)
         return &ROW_DRIVER_SQLITE;
@@ -393,7 +393,7 @@ static void *rows_start(const DbInfo *db, const TargetConfig *cfg)
 {
     RowsWriter *w = xcalloc(1, sizeof(RowsWriter));
 
-    w->drv = row_driver_for(db->dbtype ? db->dbtype : "");
+    w->drv = target_row_driver(db->dbtype ? db->dbtype : "");
     if (w->drv == NULL) {
         fprintf(stderr, "bucardo: database %s: no driver for type %s\n", db->name, db->dbtype);
         exit(3);
@@ -515,7 +515,7 @@ const TargetClass TARGET_CLASS_ROWS = {
 bool target_check_table(const DbInfo *db, const TargetConfig *cfg, const char *encoded,
                         const StrList *pgtypes, char *err, size_t errlen)
 {
-    const RowDriver *drv = row_driver_for(db->dbtype ? db->dbtype : "");
+    const RowDriver *drv = target_row_driver(db->dbtype ? db->dbtype : "");
     StrList names = {0}, types = {0};
     TableSpec spec;
     char why[600];
@@ -571,7 +571,7 @@ out:
 
 bool target_try_connect(const DbInfo *db, const TargetConfig *cfg, char *err, size_t errlen)
 {
-    const RowDriver *drv = row_driver_for(db->dbtype ? db->dbtype : "");
+    const RowDriver *drv = target_row_driver(db->dbtype ? db->dbtype : "");
     void *conn;
 
     if (drv == NULL) {
@@ -588,7 +588,7 @@ bool target_try_connect(const DbInfo *db, const TargetConfig *cfg, char *err, si
 int target_table_empty(const DbInfo *db, const TargetConfig *cfg, const char *encoded, char *err,
                        size_t errlen)
 {
-    const RowDriver *drv = row_driver_for(db->dbtype ? db->dbtype : "");
+    const RowDriver *drv = target_row_driver(db->dbtype ? db->dbtype : "");
     TableSpec spec;
     char why[600];
     void *conn;

@@ -12,6 +12,9 @@
  */
 #include "target_driver.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@ typedef struct LiteConn {
     sqlite3 *db;
     sqlite3_stmt *stmt; /* the table operation's statement */
     char *name;
+    bool *numeric; /* per column of the table last scanned: numeric affinity */
 } LiteConn;
 
 /* failed - err gets what: SQLite's message. */
@@ -49,6 +53,7 @@ static void lite_close(void *conn)
         return;
     sqlite3_finalize(c->stmt);
     sqlite3_close(c->db);
+    free(c->numeric);
     free(c->name);
     free(c);
 }
@@ -243,6 +248,115 @@ static int lite_is_empty(void *conn, const TableSpec *spec, char *err, size_t er
     return empty;
 }
 
+/*
+ * Compare (target_driver.h: scan, canon).  A column of numeric affinity
+ * (its declared type names INT, REAL, FLOA, DOUB or anything but
+ * CHAR/CLOB/TEXT/BLOB) turned the text bound into it into a number when
+ * the text was one: there values compare as numbers (integers exactly,
+ * other values as %.15g, SQLite's own precision for real text); text as
+ * it is.
+ */
+
+/* numeric_affinity - whether a column declared `decl` converts numeric text. */
+static bool numeric_affinity(const char *decl)
+{
+    char up[256];
+    size_t i;
+
+    for (i = 0; decl && decl[i] && i < sizeof(up) - 1; i++)
+        up[i] = (char)toupper((unsigned char)decl[i]);
+    up[i] = '\0';
+    if (strstr(up, "INT"))
+        return true;
+    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT") || strstr(up, "BLOB") || i == 0)
+        return false;
+    return true;
+}
+
+/* canon_number - v as a number's one text, or NULL when v is not a number. */
+static char *canon_number(const char *v)
+{
+    char *end, buf[64];
+    long long i;
+    double d;
+
+    errno = 0;
+    i = strtoll(v, &end, 10);
+    if (end != v && *end == '\0' && errno == 0) {
+        snprintf(buf, sizeof(buf), "%lld", i);
+        return xstrdup(buf);
+    }
+    d = strtod(v, &end);
+    if (end == v || *end != '\0' || isspace((unsigned char)v[0]))
+        return NULL;
+    if (d == (double)(long long)d && fabs(d) < 9e15)
+        snprintf(buf, sizeof(buf), "%.0f", d);
+    else
+        snprintf(buf, sizeof(buf), "%.15g", d);
+    return xstrdup(buf);
+}
+
+static char *lite_canon(void *conn, int col, const char *v)
+{
+    LiteConn *c = conn;
+    char *n;
+
+    if (v == NULL)
+        return NULL;
+    if (c->numeric && c->numeric[col] && (n = canon_number(v)) != NULL)
+        return n;
+    return xstrdup(v);
+}
+
+static bool lite_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, char *const *vals), void *arg,
+                      char *err, size_t errlen)
+{
+    LiteConn *c = conn;
+    sqlite3_stmt *st = NULL;
+    char *sql;
+    char **vals, what[300];
+    bool ok = true;
+    int rc;
+
+    err[0] = '\0';
+    snprintf(what, sizeof(what), "table %s: reading its rows", spec->table);
+    sql = target_select_sql(spec, '"', NULL);
+    rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK)
+        return failed(c, what, err, errlen);
+    free(c->numeric);
+    c->numeric = xcalloc((size_t)spec->ncols + 1, sizeof(bool));
+    for (int i = 0; i < spec->ncols; i++)
+        c->numeric[i] = numeric_affinity(sqlite3_column_decltype(st, i));
+    vals = xcalloc((size_t)spec->ncols + 1, sizeof(char *));
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < spec->ncols; i++) {
+            char buf[64];
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_NULL: vals[i] = NULL; break;
+            case SQLITE_INTEGER:
+                snprintf(buf, sizeof(buf), "%lld", (long long)sqlite3_column_int64(st, i));
+                vals[i] = xstrdup(buf);
+                break;
+            case SQLITE_FLOAT:
+                snprintf(buf, sizeof(buf), "%.17g", sqlite3_column_double(st, i));
+                vals[i] = canon_number(buf);
+                break;
+            default: vals[i] = xstrdup((const char *)sqlite3_column_text(st, i)); break;
+            }
+        }
+        ok = row(arg, vals);
+        for (int i = 0; i < spec->ncols; i++)
+            free(vals[i]);
+    }
+    if (ok && rc != SQLITE_DONE)
+        ok = failed(c, what, err, errlen);
+    free(vals);
+    sqlite3_finalize(st);
+    return ok;
+}
+
 const RowDriver ROW_DRIVER_SQLITE = {
     .is_empty = lite_is_empty,
     .describe = lite_describe,
@@ -257,4 +371,6 @@ const RowDriver ROW_DRIVER_SQLITE = {
     .commit = lite_commit,
     .rollback = lite_rollback,
     .close = lite_close,
+    .scan = lite_scan,
+    .canon = lite_canon,
 };

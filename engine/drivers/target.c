@@ -211,3 +211,38 @@ void target_spec_free(TableSpec *spec)
     free(spec->cols);
     memset(spec, 0, sizeof(*spec));
 }
+
+void target_put_ident(StrBuf *b, const char *name, char quote)
+{
+    strbuf_append_len(b, &quote, 1);
+    for (; *name; name++) {
+        if (*name == quote)
+            strbuf_append_len(b, &quote, 1);
+        strbuf_append_len(b, name, 1);
+    }
+    strbuf_append_len(b, &quote, 1);
+}
+
+char *target_select_sql(const TableSpec *spec, char quote, const char *const *wrap)
+{
+    StrBuf sql;
+
+    strbuf_init(&sql);
+    strbuf_append(&sql, "SELECT ");
+    for (int i = 0; i < spec->ncols; i++) {
+        const char *fn = wrap ? wrap[i] : NULL;
+        strbuf_append(&sql, i ? ", " : "");
+        if (fn)
+            strbuf_printf(&sql, "%s(", fn);
+        target_put_ident(&sql, spec->cols[i], quote);
+        strbuf_append(&sql, fn ? ")" : "");
+    }
+    strbuf_append(&sql, " FROM ");
+    target_put_ident(&sql, spec->table, quote);
+    strbuf_append(&sql, " ORDER BY ");
+    for (int k = 0; k < spec->nkeys; k++) {
+        strbuf_append(&sql, k ? ", " : "");
+        target_put_ident(&sql, spec->keys[k], quote);
+    }
+    return sql.data;
+}

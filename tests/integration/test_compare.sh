@@ -4,21 +4,11 @@
 # session_replication_role = replica, so capture records nothing) are named
 # by key with exit 1; a composite key, awkward key text and column names;
 # --json parses; --repair plus a kick makes the tables equal again; two
-# targets with customname and customcols; errors exit 2 and name what
+# targets with customname and customcols; a SQLite target read back row
+# by row beside a PostgreSQL one; errors exit 2 and name what
 # failed.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
-
-# run_rc RC CMD... - run a command expecting exit status RC; OUT and ERR as run_ok.
-run_rc() {
-    local want=$1 rc=0
-    shift
-    OUT=$("$@" 2>"$TEST_DIR/stderr" </dev/null) || rc=$?
-    ERR=$(cat "$TEST_DIR/stderr")
-    [ "$rc" -eq "$want" ] || fail "expected exit $want, got $rc: $*
-stdout: $OUT
-stderr: $ERR"
-}
 
 SCHEMA="
 CREATE TABLE big (id int NOT NULL, payload text, n numeric, ts timestamptz) WITH (autovacuum_enabled = off);
@@ -147,6 +137,39 @@ psql -X -q -v ON_ERROR_STOP=1 -d t2 -c "UPDATE cust SET name = lower(name) WHERE
 run_rc 1 "$BUCARDO" compare s2
 expect_out '^Table public.cust: 1 difference \(1 different on t2\) \(5000 rows'
 expect_out '^  different on t2: id=4321$'
+
+# A SQLite target beside a PostgreSQL one (a key of two columns): read
+# back row by row; equal, then differences made on SQLite named, by key,
+# in text and JSON; the PostgreSQL target is still compared by digests.
+command -v sqlite3 >/dev/null || fail "sqlite3 (the sqlite3 package) is needed"
+LITE=$TEST_DIR/lite.db
+{
+    echo "CREATE TABLE multi (a integer, b text, v text, PRIMARY KEY (a, b)); BEGIN;"
+    sql src "SELECT format('INSERT INTO multi VALUES (%s, %L, %L);', a, b, v) FROM multi"
+    echo "COMMIT;"
+} >"$TEST_DIR/multi.sql"
+sqlite3 "$LITE" <"$TEST_DIR/multi.sql" || fail "multi on SQLite"
+psql -X -q -v ON_ERROR_STOP=1 -d t2 -f "$TEST_DIR/multi.sql" || fail "multi on t2"
+run_ok "$BUCARDO" add database lite type=sqlite dbname="$LITE"
+run_ok "$BUCARDO" add table multi db=src relgroup=rg3
+run_ok "$BUCARDO" add sync s3 relgroup=rg3 dbs=src:source,t2:target,lite:target autokick=0
+run_rc 0 "$BUCARDO" compare s3 multi
+expect_out '^Table public.multi: equal \(20000 rows'
+sqlite3 "$LITE" "UPDATE multi SET v = NULL WHERE a = 5 AND b = 'k3'; DELETE FROM multi WHERE a = 7 AND b = 'k1';
+                 INSERT INTO multi VALUES (-1, 'x y', 'z')" || fail "changes on SQLite"
+run_rc 1 "$BUCARDO" compare s3 multi
+expect_out '^Table public.multi: 3 differences \(1 missing on lite, 1 extra on lite, 1 different on lite\)'
+expect_out '^  missing on lite: a=7, b=k1$'
+expect_out "^  extra on lite: a=-1, b='x y'$"
+expect_out '^  different on lite: a=5, b=k3$'
+run_rc 1 "$BUCARDO" compare s3 multi --json
+printf '%s\n' "$OUT" | python3 -c '
+import json, sys
+g = {x["target"]: x for x in json.load(sys.stdin)["tables"][0]["targets"]}
+assert g["lite"]["missing"] == [{"a": "7", "b": "k1"}], g["lite"]
+assert g["t2"]["different"] == [] and g["t2"]["rows"] == 20000, g["t2"]
+' || fail "compare --json: SQLite's missing key, the PostgreSQL target equal:
+$OUT"
 
 # Errors: exit 2, naming what failed.
 run_rc 2 "$BUCARDO" compare nosuch

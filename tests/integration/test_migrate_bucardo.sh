@@ -4,7 +4,9 @@
 # them).  Bucardo is installed into this test's cluster, given the
 # tutorial's sync (pgbench tables, plus a sequence, a customname and a
 # customcols), a multi-source sync whose second source lives on a second
-# server, a sync with Perl customcode, and non-default settings; its daemon
+# server, a sync with Perl customcode, a sync into a MariaDB target (a
+# MariaDB server this test starts), a sync into MongoDB (no equivalent
+# here: imported inactive), and non-default settings; its daemon
 # (run as an unprivileged user, piddir and logs in the test's directory)
 # replicates a workload; then a sync is paused and the daemon killed in the
 # middle of more writes, so changes stay queued in Bucardo's delta tables.
@@ -17,7 +19,8 @@
 #      nothing.
 #   3. The upgrade: `list all` shows every object, no Bucardo trigger is
 #      left on a source, the Perl sync is inactive with its reason in
-#      `status`, and after `bucardo start` every target equals its source
+#      `status`, the MariaDB database is converted (type mariadb) and its
+#      sync active, and after `bucardo start` every target equals its source
 #      (`compare` exit 0 and table contents; compare takes one-source syncs
 #      only, so the multi-source one is judged by its contents), new
 #      changes replicate.
@@ -31,6 +34,10 @@ B5BIN=${BUCARDO5:-/usr/bin/bucardo}
     fail "PL/Perl is not installed (postgresql-plperl-15)"
 
 test_begin --second-cluster --no-install
+. "$TESTS_DIR/lib/servers.sh"
+mariadb_start my
+mariadb_sql my "CREATE TABLE mt (id int PRIMARY KEY, v varchar(100), n decimal(10,2)) ENGINE=InnoDB" ||
+    fail "MariaDB table"
 B5RUN=$TEST_DIR/b5run B5LOG=$TEST_DIR/b5log
 mkdir -p "$B5RUN" "$B5LOG"
 # Bucardo's daemon runs as an unprivileged user: postgres when we are root.
@@ -54,7 +61,8 @@ run_ok pgbench -i -q test1
 run_ok pgbench -i -q test2
 q -d test1 -c "CREATE SEQUENCE seq1; CREATE TABLE cn_src (id int PRIMARY KEY, v text);
                CREATE TABLE cc (id int PRIMARY KEY, a int, b text);
-               CREATE TABLE pc (id int PRIMARY KEY, v text)"
+               CREATE TABLE pc (id int PRIMARY KEY, v text);
+               CREATE TABLE mt (id int PRIMARY KEY, v text, n numeric(10,2))"
 q -d test2 -c "CREATE SEQUENCE seq1; CREATE TABLE cn_dst (id int PRIMARY KEY, v text);
                CREATE TABLE cc (id int PRIMARY KEY, a int, b text);
                CREATE TABLE pc (id int PRIMARY KEY, v text)"
@@ -73,7 +81,7 @@ b5 add database test1 dbname=test1 host="$PGHOST" port="$PGPORT"
 b5 add database test2 dbname=test2 host="$PGHOST" port="$PGPORT"
 b5 add database m1 dbname=m1 host="$PGHOST" port="$PGPORT"
 b5 add database m2 dbname=m2 host="$PGHOST2" port="$PGPORT2"
-b5 add all tables db=test1 -T pgbench_history -T pc --relgroup=pgbench
+b5 add all tables db=test1 -T pgbench_history -T pc -T mt --relgroup=pgbench
 b5 add sequence seq1 db=test1 relgroup=pgbench
 b5 add customname cn_src cn_dst db=test2
 b5 add customcols cc "SELECT id, a, upper(b) AS b" db=test2
@@ -82,6 +90,10 @@ b5 add table items db=m1 relgroup=msg
 b5 add sync msync relgroup=msg dbs=m1:source,m2:source overdue=1h
 b5 add table pc db=test1 relgroup=perl
 b5 add sync perlsync relgroup=perl dbs=test1,test2
+# A MariaDB target, through Bucardo's own DBD::MariaDB (libdbd-mariadb-perl).
+b5 add database mdb type=mariadb dbname=db host=127.0.0.1 port="$MARIADB_PORT" user=root
+b5 add table mt db=test1 relgroup=mrel
+b5 add sync mariasync relgroup=mrel dbs=test1:source,mdb:target
 printf 'sub { my ($args) = @_; return; }\n' >"$TEST_DIR/hook.pl"
 b5 add customcode audit whenrun=before_txn src_code="$TEST_DIR/hook.pl" sync=perlsync
 
@@ -98,6 +110,7 @@ workload() {  # workload FROM TO - writes to every replicated table
     pgbench -n -t 100 -c 2 test1 >/dev/null 2>&1 || fail "pgbench on test1"
     for ((i = $1; i <= $2; i++)); do
         q -d test1 -c "INSERT INTO cn_src VALUES ($i, 'c$i'); INSERT INTO cc VALUES ($i, $i, 'b$i');
+                       INSERT INTO mt VALUES ($i, 'mt $i', $i + 0.25);
                        INSERT INTO pc VALUES ($i, 'p$i'); SELECT nextval('seq1');
                        UPDATE cn_src SET v = v || '+' WHERE id = $i - 3"
         q -d m1 -c "INSERT INTO items VALUES ($i, 'm1', $i)"
@@ -109,7 +122,12 @@ workload 1 10
 step synced
 as_b5 "$B5 kick benchdelta 0" >/dev/null
 as_b5 "$B5 kick msync 0" >/dev/null
+as_b5 "$B5 kick mariasync 0" >/dev/null
 wait_synced test1 test2 60 pgbench_accounts pgbench_tellers pgbench_branches
+# mt_pg / mt_my - table mt on the source and on MariaDB, in one text.
+mt_pg() { sql test1 "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '|' || v || '|' || n, ',' ORDER BY id)), '')  FROM mt"; }
+mt_my() { mariadb_sql my "SELECT concat(count(*), ':', coalesce(md5(group_concat(concat_ws('|', id, v, n) ORDER BY id SEPARATOR ',')), '')) FROM mt"; }
+expect_equal "$(mt_pg)" "$(mt_my)" "Bucardo replicated into MariaDB"
 expect_equal "$(table_digest test1 cn_src)" "$(table_digest test2 cn_dst)" "Bucardo replicated the customname"
 
 # While Bucardo's daemon runs, the upgrade refuses and changes nothing.
@@ -146,7 +164,8 @@ kill_bucardo() {
 kill_bucardo
 wait $writer
 q -d test1 -c "UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid <= 50; DELETE FROM pc WHERE id = 2;
-               TRUNCATE cc"
+               TRUNCATE cc; UPDATE mt SET v = v || ' queued' WHERE id <= 5; DELETE FROM mt WHERE id = 7;
+               INSERT INTO mt VALUES (500, 'queued', 1.5)"
 q2 -d m2 -c "UPDATE items SET v = 'both', n = -1 WHERE id = 100005"
 deadline=$(( $(date +%s) + 30 ))
 while [ "$(sql postgres "select count(*) from pg_stat_activity where application_name like 'bucardo %'")" != 0 ] ||
@@ -158,16 +177,17 @@ $(sql postgres "select pid, application_name, state from pg_stat_activity where 
 $(ps -eo pid,user,etime,cmd | grep -i '[B]ucardo')"
     sleep 0.2
 done
-# A MariaDB target (no equivalent here yet): written into Bucardo's catalog
-# directly, with its triggers off (they would try to reach the server; this
-# machine runs none for this test), as Bucardo's `add db type=mariadb`
-# and `add sync` would have left it.
+[ "$(mt_pg)" != "$(mt_my)" ] || fail "MariaDB already has the queued changes: the test proves nothing"
+# A MongoDB target (still no equivalent here): written into Bucardo's
+# catalog directly, its triggers off (they would try to reach a server
+# this machine does not run), as Bucardo's `add db type=mongo` and `add
+# sync` would have left it.
 q -d bucardo -c "SET session_replication_role = replica;
     INSERT INTO bucardo.db (name, dbtype, dbname, dbhost, dbport, dbuser, status)
-        VALUES ('mdb', 'mariadb', 'shop', '127.0.0.1', '3306', 'bucardo', 'active');
-    INSERT INTO bucardo.dbgroup (name) VALUES ('tomaria');
-    INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomaria', 'source'), ('mdb', 'tomaria', 'target');
-    INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mariasync', 'perl', 'tomaria')"
+        VALUES ('mg', 'mongo', 'shop', '127.0.0.1', '27017', 'bucardo', 'active');
+    INSERT INTO bucardo.dbgroup (name) VALUES ('tomongo');
+    INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomongo', 'source'), ('mg', 'tomongo', 'target');
+    INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mongosync', 'mrel', 'tomongo')"
 queued=$(sql test1 "select count(*) from bucardo.delta_public_pgbench_accounts d where not exists
                     (select 1 from bucardo.track_public_pgbench_accounts t
                       where t.txntime = d.txntime and t.target = 'dbgroup benchdelta')")
@@ -201,10 +221,11 @@ $(dump m2 "$PGHOST2" "$PGPORT2" | diff "$TEST_DIR/before.m2.sql" - | head -20)"
 step dryrun
 # --- 2. dry run -------------------------------------------------------------------
 run_ok "$BUCARDO" upgrade --dryrun
-expect_out "^Would convert: 4 databases, 3 dbgroups, 7 tables, 1 sequences, 3 relgroups, 4 syncs, 1 customnames, 1 customcols"
-expect_out 'database "mdb": type mariadb has no equivalent here yet: not converted'
-expect_out 'dbgroup "tomaria": member "mdb" \(target\) left out'
-expect_out 'sync "mariasync": imported inactive from Bucardo: database "mdb" \(mariadb\) has no equivalent here yet'
+expect_out "^Would convert: 5 databases, [0-9]+ dbgroups, 8 tables, 1 sequences, 4 relgroups, 5 syncs, 1 customnames, 1 customcols"
+expect_no 'database "mdb"'
+expect_no 'sync "mariasync"'
+expect_out 'database "mg": type mongo has no equivalent here yet: not converted'
+expect_out 'sync "mongosync": imported inactive from Bucardo: database "mg" \(mongo\) has no equivalent here yet'
 expect_out 'customcode "audit": Perl code run before_txn has no equivalent here yet'
 expect_out 'sync "perlsync": imported inactive from Bucardo: customcode "audit"'
 expect_out 'setting semaphore_table=sem_x: no such setting here'
@@ -218,12 +239,12 @@ step upgrade
 # --- 3. the upgrade ---------------------------------------------------------------
 run_ok "$BUCARDO" upgrade
 echo "$OUT"
-expect_out "^Converted: 4 databases, 3 dbgroups, 7 tables"
+expect_out "^Converted: 5 databases, [0-9]+ dbgroups, 8 tables"
 expect_out "^Upgraded the Bucardo catalog"
 run_ok "$BUCARDO" list all
 for obj in 'Database: test1' 'Database: test2' 'Database: m1' 'Database: m2' 'dbgroup: benchdelta' 'dbgroup: msync' \
     'Relgroup: pgbench' 'Relgroup: msg' 'Relgroup: perl' 'Sync "benchdelta"' 'Sync "msync"' 'Sync "perlsync"' \
-    'Sync "mariasync"' 'dbgroup: tomaria' \
+    'Sync "mariasync"' 'Database: mdb' 'public.mt' \
     'public.pgbench_accounts' 'public.items' 'public.seq1' 'public.cn_src' 'public.cc' 'public.pc'; do
     expect_out "$obj"
 done
@@ -247,8 +268,13 @@ expect_equal 0 "$(psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d m2 -c "$b5trig")" "
 run_ok "$BUCARDO" status perlsync
 expect_out "Status note *: imported inactive from Bucardo: customcode \"audit\""
 expect_out "Status *: Inactive"
+run_ok "$BUCARDO" status mongosync
+expect_out "Status note *: imported inactive from Bucardo: database \"mg\" \(mongo\)"
 run_ok "$BUCARDO" status mariasync
-expect_out "Status note *: imported inactive from Bucardo: database \"mdb\" \(mariadb\)"
+expect_out "Status *: Active"
+expect_equal "mariadb|db|127.0.0.1|$MARIADB_PORT|root" \
+    "$(sql bucardo "select concat_ws('|', dbtype, dbname, host, port, dbuser) from bucardo.db where name = 'mdb'")" \
+    "the MariaDB database converted"
 
 # Bucardo 5 stores its settings lowercased, piddir included (its trigger
 # check_bucardo_config; its daemon here was given --piddir), and this
@@ -258,6 +284,10 @@ run_ok "$BUCARDO" set piddir="$TEST_DIR/piddir"
 run_ok "$BUCARDO" start
 run_ok "$BUCARDO" kick benchdelta 60
 run_ok "$BUCARDO" kick msync 60
+run_ok "$BUCARDO" kick mariasync 60
+expect_equal "$(mt_pg)" "$(mt_my)" "MariaDB target after the upgrade (Bucardo's queued changes applied)"
+run_ok "$BUCARDO" compare mariasync
+expect_out 'Table public.mt: equal'
 for t in pgbench_accounts pgbench_tellers pgbench_branches; do
     expect_equal "$(table_digest test1 $t)" "$(table_digest test2 $t)" "$t after the upgrade"
 done
@@ -272,11 +302,12 @@ run_ok "$BUCARDO" compare benchdelta
 
 # New changes replicate.
 pgbench -n -t 50 -c 2 test1 >/dev/null 2>&1 || fail "pgbench after the upgrade"
-q -d test1 -c "INSERT INTO cn_src VALUES (9999, 'new')"
+q -d test1 -c "INSERT INTO cn_src VALUES (9999, 'new'); INSERT INTO mt VALUES (9999, 'new', 9.99); UPDATE mt SET n = -n WHERE id = 2"
 q2 -d m2 -c "INSERT INTO items VALUES (99999, 'new on m2', 1)"
 wait_synced test1 test2 60 pgbench_accounts pgbench_tellers pgbench_branches
 deadline=$(( $(date +%s) + 60 ))
-until [ "$(table_digest m1 items)" = "$(m2digest)" ] && [ "$(table_digest test1 cn_src)" = "$(table_digest test2 cn_dst)" ]; do
+until [ "$(table_digest m1 items)" = "$(m2digest)" ] && [ "$(table_digest test1 cn_src)" = "$(table_digest test2 cn_dst)" ] &&
+      [ "$(mt_pg)" = "$(mt_my)" ]; do
     [ "$(date +%s)" -lt $deadline ] || fail "new changes did not replicate after the upgrade"
     sleep 0.2
 done

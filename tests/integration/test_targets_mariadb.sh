@@ -5,7 +5,9 @@
 # back with the mariadb client and compared with the source's rows);
 # onetimecopy=1 replaces its table; validate refuses a column MariaDB
 # cannot hold, naming database, table and column; the target's server
-# killed mid-cycle and started again: nothing lost, nothing doubled.
+# killed mid-cycle and started again: nothing lost, nothing doubled;
+# compare finds differences made on MariaDB, names their keys, and
+# --repair puts them right.
 . "$TESTS_DIR/lib/setup.sh"
 . "$TESTS_DIR/lib/servers.sh"
 test_begin
@@ -94,5 +96,37 @@ done
 expect_equal "$(sql src "select count(*) from t")" "$(mariadb_sql my "select count(*) from t")" "row count after the outage"
 expect_equal "$(src_rows | md5sum)" "$(my_rows | md5sum)" "rows after the target's outage"
 grep -q "target my" log.bucardo || fail "the outage was not reported in the log"
+
+# compare reads the MariaDB target back row by row: equal data is equal
+# (decimals, datetimes in UTC, booleans, blobs and doubles as MariaDB
+# holds them); a difference made on MariaDB is found and named.
+run_rc 0 "$BUCARDO" compare s
+expect_out 'Table public.t: equal'
+expect_out 'Table public.k2: equal'
+mariadb_sql my "UPDATE t SET name = 'changed on my' WHERE id = 100500; DELETE FROM t WHERE id = 100501;
+                UPDATE t SET n = n + 0.001 WHERE id = 100502; INSERT INTO t (id) VALUES (-7);
+                UPDATE k2 SET v = 'changed' WHERE a = 1 AND b = 'b1'"
+run_rc 1 "$BUCARDO" compare s
+expect_out 'Table public.t: 4 differences \(1 missing on my, 1 extra on my, 2 different on my\)'
+expect_out '  missing on my: id=100501'
+expect_out '  extra on my: id=-7'
+expect_out '  different on my: id=100500'
+expect_out '  different on my: id=100502'
+expect_out "  different on my: a=1, b=b1"
+run_rc 1 "$BUCARDO" compare s --json
+printf '%s\n' "$OUT" | python3 -c '
+import json, sys
+t = {x["name"]: x for x in json.load(sys.stdin)["tables"]}["t"]
+g = {x["target"]: x for x in t["targets"]}
+assert g["pgt"]["missing"] == g["pgt"]["extra"] == g["pgt"]["different"] == [], g["pgt"]
+assert g["my"]["missing"] == [{"id": "100501"}] and g["my"]["extra"] == [{"id": "-7"}], g["my"]
+' || fail "compare --json: pgt equal, my with its keys:
+$OUT"
+# --repair queues the keys; the next cycle deletes and reloads them on MariaDB.
+run_rc 1 "$BUCARDO" compare s --repair
+expect_out 'Queued 5 keys for repair'
+wait_my "after compare --repair"
+run_rc 0 "$BUCARDO" compare s
+expect_out 'Table public.t: equal'
 run_ok "$BUCARDO" stop
 echo ok

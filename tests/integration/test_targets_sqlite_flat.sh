@@ -4,7 +4,8 @@
 # updates (a key change too), deletes and a truncate.  The SQLite table is
 # read back with sqlite3; the flatpg files are replayed with psql into an
 # empty copy of the table and the flatsql files likewise (their statements
-# are portable), and each must equal the source.
+# are portable), and each must equal the source.  compare reads SQLite
+# targets back (differences made there are named) and refuses flat files.
 . "$TESTS_DIR/lib/setup.sh"
 command -v sqlite3 >/dev/null || fail "sqlite3 (the sqlite3 package) is needed"
 test_begin
@@ -48,7 +49,7 @@ run_ok "$BUCARDO" add customcols t "SELECT id, upper(name) AS name" db=lite2
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src:source,pgt:target,lite:target,fpg:target,fsql:target,lite2:target
 run_ok "$BUCARDO" validate s
 run_fail "$BUCARDO" compare s
-expect_err 'compare reads PostgreSQL databases only; target lite is of type sqlite'
+expect_err 'sync s: compare cannot read target fpg \(type flatpg\): a flat file is a log of the changes sent'
 run_ok "$BUCARDO" start
 
 sql src "insert into t select i, 'name ' || i || E'\\ttab''quote\\\\', i * 1.5, '2024-01-02 03:04:05+00', i % 2 = 0 from generate_series(1, 200) i" >/dev/null
@@ -108,5 +109,27 @@ expect_out DONE
 expected=$(sql src "select string_agg(id || '|' || coalesce(name, '<null>') || '|' || n, E'\n' order by id) from t")
 got=$(sqlite3 "$LITE3" "select group_concat(id || '|' || coalesce(name, '<null>') || '|' || n, char(10)) from (select * from t order by id)")
 expect_equal "$expected" "$got" "sqlite fullcopy target"
+
+# compare reads the SQLite target back: equal (numbers as SQLite's numeric
+# affinity holds them, timestamps and booleans as text); differences made
+# there are found and named; the same for a customname/customcols target.
+run_rc 0 "$BUCARDO" compare f
+expect_out 'Table public.t: equal'
+sqlite3 "$LITE3" "update t set name = 'changed' where id = 3; update t set n = n + 0.5 where id = 4;
+                  delete from t where id = 6; insert into t (id, name) values (-5, 'stray')"
+run_rc 1 "$BUCARDO" compare f
+expect_out 'Table public.t: 4 differences \(1 missing on lite3, 1 extra on lite3, 2 different on lite3\)'
+expect_out '  missing on lite3: id=6'
+expect_out '  extra on lite3: id=-5'
+expect_out '  different on lite3: id=3'
+expect_out '  different on lite3: id=4'
+run_ok "$BUCARDO" kick f 30
+run_rc 0 "$BUCARDO" compare f
+run_ok "$BUCARDO" add sync c relgroup=rg dbs=src:source,lite:target,lite2:target autokick=0 status=inactive
+run_rc 0 "$BUCARDO" compare c
+expect_out 'Table public.t: equal'
+sqlite3 "$LITE2" "update renamed set name = lower(name) where id = 7"
+run_rc 1 "$BUCARDO" compare c
+expect_out '  different on lite2: id=7'
 run_ok "$BUCARDO" stop
 echo ok

@@ -34,6 +34,17 @@ stdout: $OUT"
 $ERR"
 }
 
+# run_rc RC CMD... - run a command expecting exit status RC; OUT and ERR as run_ok.
+run_rc() {
+    local want=$1 rc=0
+    shift
+    OUT=$("$@" 2>"$TEST_DIR/stderr" </dev/null) || rc=$?
+    ERR=$(cat "$TEST_DIR/stderr")
+    [ "$rc" -eq "$want" ] || fail "expected exit $want, got $rc: $*
+stdout: $OUT
+stderr: $ERR"
+}
+
 expect_out() {
     printf '%s\n' "$OUT" | grep -Eq -- "$1" || fail "output lacks /$1/:
 $OUT"
