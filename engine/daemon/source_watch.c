@@ -20,7 +20,10 @@
  *
  * Registrations change under `lock` (sync threads add and remove theirs);
  * the thread copies them when their generation moved, and wakes a sync
- * only under `lock` while it is registered, so never a freed one.
+ * only under `lock` while it is registered, so never a freed one.  The
+ * reference is shared by a database's syncs, so a sync that joins a
+ * database already watched is woken once when the thread takes it in
+ * (rebuild): polls made meanwhile did not look at its delta tables.
  */
 #include "source_watch.h"
 
