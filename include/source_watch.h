@@ -29,8 +29,10 @@ void watch_stop(SourceWatch *w);
  * names (unqualified, unquoted, in schema bucardo) the delta tables of its
  * tables there.  The owner gets worker_changed() when one of them, or
  * bucardo.truncate_log, has rows of a transaction completed since the
- * watcher last looked, on every NOTIFY from the database, and whenever the
- * watcher (re)connects to it.
+ * watcher last looked, on every NOTIFY from the database, whenever the
+ * watcher (re)connects to it, and once when the watcher takes the
+ * registration in while watching the database already (its polls may have
+ * moved past a change the owner's first cycle did not see yet).
  */
 void watch_add(SourceWatch *w, SyncWorker *owner, const DbInfo *db, const StrList *deltas);
 /* watch_remove - every registration of owner; it is not called after. */

@@ -20,7 +20,10 @@
  *
  * Registrations change under `lock` (sync threads add and remove theirs);
  * the thread copies them when their generation moved, and wakes a sync
- * only under `lock` while it is registered, so never a freed one.
+ * only under `lock` while it is registered, so never a freed one.  The
+ * reference is shared by a database's syncs, so a sync that joins a
+ * database already watched is woken once when the thread takes it in
+ * (rebuild): polls made meanwhile did not look at its delta tables.
  */
 #include "source_watch.h"
 
@@ -47,6 +50,7 @@ static const char SQL_EXISTING[] =
 
 typedef struct Reg {
     SyncWorker *owner;
+    long serial; /* unique per registration (a restarted sync's new worker may reuse the address) */
     DbInfo db;
     char *key; /* the database's name and connection parameters */
     StrList deltas;
@@ -58,6 +62,7 @@ typedef struct Watched {
     DbInfo db;
     int nowners;
     SyncWorker **owners;
+    long *serials;   /* per owner: its registration's */
     StrList *deltas; /* per owner */
     PGconn *conn;
     char *ref; /* the poll's reference snapshot */
@@ -78,6 +83,7 @@ struct SourceWatch {
     Reg *regs;
     int nregs;
     long generation;
+    long serials; /* registrations made */
 
     /* The thread's own. */
     Watched *dbs;
@@ -126,14 +132,41 @@ static void watched_free(Watched *d)
         strlist_free(&d->deltas[i]);
     free(d->deltas);
     free(d->owners);
+    free(d->serials);
 }
 
-/* rebuild - the databases of the registrations now: a database whose name
- * and parameters are unchanged keeps its connection and reference. */
+/* was_owner - was registration `serial` among the owners of the old
+ * database `key`? */
+static bool was_owner(const Watched *old, int nold, const char *key, long serial)
+{
+    for (int k = 0; k < nold; k++)
+        if (old[k].key && strcmp(old[k].key, key) == 0)
+            for (int i = 0; i < old[k].nowners; i++)
+                if (old[k].serials[i] == serial)
+                    return true;
+    return false;
+}
+
+static void kick_owner(SourceWatch *w, SyncWorker *owner, const char *why);
+
+/*
+ * rebuild - the databases of the registrations now: a database whose name
+ * and parameters are unchanged keeps its connection and reference.
+ *
+ * A sync new to such a database is kicked once, here, after the rebuild:
+ * between its watch_add and now, polls that did not know it yet may have
+ * moved the kept reference past a change of its tables that its first
+ * cycle (run right after watch_add, possibly before that change) did not
+ * see either; no later poll would find it.  The cycle this kick starts
+ * takes its snapshot after the reference the next polls start from, as a
+ * (re)connection's kick does (connect_db).
+ */
 static void rebuild(SourceWatch *w)
 {
     Watched *old = w->dbs;
     int nold = w->ndbs;
+    SyncWorker **fresh = NULL; /* new owners of kept databases: to kick (see above) */
+    int nfresh = 0;
 
     w->dbs = NULL;
     w->ndbs = 0;
@@ -167,7 +200,13 @@ static void rebuild(SourceWatch *w)
         }
         d->owners = xrealloc(d->owners, sizeof(SyncWorker *) * (size_t)(d->nowners + 1));
         d->deltas = xrealloc(d->deltas, sizeof(StrList) * (size_t)(d->nowners + 1));
+        d->serials = xrealloc(d->serials, sizeof(long) * (size_t)(d->nowners + 1));
         d->owners[d->nowners] = g->owner;
+        d->serials[d->nowners] = g->serial;
+        if (d->conn && !was_owner(old, nold, g->key, g->serial)) {
+            fresh = xrealloc(fresh, sizeof(SyncWorker *) * (size_t)(nfresh + 1));
+            fresh[nfresh++] = g->owner;
+        }
         memset(&d->deltas[d->nowners], 0, sizeof(StrList));
         for (int k = 0; k < g->deltas.count; k++)
             strlist_add(&d->deltas[d->nowners], g->deltas.items[k]);
@@ -177,18 +216,30 @@ static void rebuild(SourceWatch *w)
     for (int k = 0; k < nold; k++)
         watched_free(&old[k]);
     free(old);
+    for (int i = 0; i < nfresh; i++)
+        kick_owner(w, fresh[i], "joined a database watched already; it runs once");
+    free(fresh);
+}
+
+/* kick_owner - wake `owner`, if it is still registered (else it may be
+ * freed already); `why`, when not NULL, is logged (debug). */
+static void kick_owner(SourceWatch *w, SyncWorker *owner, const char *why)
+{
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->nregs; k++)
+        if (w->regs[k].owner == owner) {
+            if (why)
+                log_debug("sync %s: %s", worker_name(owner), why);
+            worker_changed(owner);
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* kick - wake owner i of d, if it is still registered. */
 static void kick(SourceWatch *w, const Watched *d, int i)
 {
-    pthread_mutex_lock(&w->lock);
-    for (int k = 0; k < w->nregs; k++)
-        if (w->regs[k].owner == d->owners[i]) {
-            worker_changed(d->owners[i]);
-            break;
-        }
-    pthread_mutex_unlock(&w->lock);
+    kick_owner(w, d->owners[i], NULL);
 }
 
 static void kick_all(SourceWatch *w, const Watched *d)
@@ -483,6 +534,7 @@ void watch_add(SourceWatch *w, SyncWorker *owner, const DbInfo *db, const StrLis
     for (int i = 0; i < deltas->count; i++)
         strlist_add(&g.deltas, deltas->items[i]);
     pthread_mutex_lock(&w->lock);
+    g.serial = ++w->serials;
     w->regs = xrealloc(w->regs, sizeof(Reg) * (size_t)(w->nregs + 1));
     w->regs[w->nregs++] = g;
     w->generation++;
