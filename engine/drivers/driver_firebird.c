@@ -77,8 +77,8 @@ typedef enum ColClass {
 
 /* A column as Firebird has it. */
 typedef struct FbCol {
-    char *name;  /* as stored in RDB$ (trailing blanks trimmed) */
-    char *type;  /* spelled as in DDL: "VARCHAR(20)", "NUMERIC(18,4)" */
+    char *name; /* as stored in RDB$ (trailing blanks trimmed) */
+    char *type; /* spelled as in DDL: "VARCHAR(20)", "NUMERIC(18,4)" */
     ColClass cls;
     int charlen; /* CHAR/VARCHAR: characters */
 } FbCol;
@@ -391,19 +391,19 @@ out:
 }
 
 /* The DDL spelling of a column's type, from RDB$FIELDS. */
-#define TYPE_SQL                                                                                              \
-    "CASE f.RDB$FIELD_TYPE"                                                                                   \
-    " WHEN 7 THEN IIF(f.RDB$FIELD_SUB_TYPE > 0, IIF(f.RDB$FIELD_SUB_TYPE = 1, 'NUMERIC(', 'DECIMAL(')"        \
-    "   || f.RDB$FIELD_PRECISION || ',' || (0 - f.RDB$FIELD_SCALE) || ')', 'SMALLINT')"                            \
-    " WHEN 8 THEN IIF(f.RDB$FIELD_SUB_TYPE > 0, IIF(f.RDB$FIELD_SUB_TYPE = 1, 'NUMERIC(', 'DECIMAL(')"        \
-    "   || f.RDB$FIELD_PRECISION || ',' || (0 - f.RDB$FIELD_SCALE) || ')', 'INTEGER')"                             \
-    " WHEN 16 THEN IIF(f.RDB$FIELD_SUB_TYPE > 0, IIF(f.RDB$FIELD_SUB_TYPE = 1, 'NUMERIC(', 'DECIMAL(')"       \
-    "   || f.RDB$FIELD_PRECISION || ',' || (0 - f.RDB$FIELD_SCALE) || ')', 'BIGINT')"                              \
-    " WHEN 10 THEN 'FLOAT' WHEN 27 THEN 'DOUBLE PRECISION' WHEN 23 THEN 'BOOLEAN'"                            \
-    " WHEN 35 THEN 'TIMESTAMP' WHEN 12 THEN 'DATE' WHEN 13 THEN 'TIME'"                                       \
-    " WHEN 14 THEN 'CHAR(' || f.RDB$CHARACTER_LENGTH || ')'"                                                  \
-    " WHEN 37 THEN 'VARCHAR(' || f.RDB$CHARACTER_LENGTH || ')'"                                               \
-    " WHEN 261 THEN IIF(f.RDB$FIELD_SUB_TYPE = 1, 'BLOB SUB_TYPE TEXT', 'BLOB SUB_TYPE BINARY')"              \
+#define TYPE_SQL                                                                                             \
+    "CASE f.RDB$FIELD_TYPE"                                                                                  \
+    " WHEN 7 THEN IIF(f.RDB$FIELD_SUB_TYPE > 0, IIF(f.RDB$FIELD_SUB_TYPE = 1, 'NUMERIC(', 'DECIMAL(')"       \
+    "   || f.RDB$FIELD_PRECISION || ',' || (0 - f.RDB$FIELD_SCALE) || ')', 'SMALLINT')"                      \
+    " WHEN 8 THEN IIF(f.RDB$FIELD_SUB_TYPE > 0, IIF(f.RDB$FIELD_SUB_TYPE = 1, 'NUMERIC(', 'DECIMAL(')"       \
+    "   || f.RDB$FIELD_PRECISION || ',' || (0 - f.RDB$FIELD_SCALE) || ')', 'INTEGER')"                       \
+    " WHEN 16 THEN IIF(f.RDB$FIELD_SUB_TYPE > 0, IIF(f.RDB$FIELD_SUB_TYPE = 1, 'NUMERIC(', 'DECIMAL(')"      \
+    "   || f.RDB$FIELD_PRECISION || ',' || (0 - f.RDB$FIELD_SCALE) || ')', 'BIGINT')"                        \
+    " WHEN 10 THEN 'FLOAT' WHEN 27 THEN 'DOUBLE PRECISION' WHEN 23 THEN 'BOOLEAN'"                           \
+    " WHEN 35 THEN 'TIMESTAMP' WHEN 12 THEN 'DATE' WHEN 13 THEN 'TIME'"                                      \
+    " WHEN 14 THEN 'CHAR(' || f.RDB$CHARACTER_LENGTH || ')'"                                                 \
+    " WHEN 37 THEN 'VARCHAR(' || f.RDB$CHARACTER_LENGTH || ')'"                                              \
+    " WHEN 261 THEN IIF(f.RDB$FIELD_SUB_TYPE = 1, 'BLOB SUB_TYPE TEXT', 'BLOB SUB_TYPE BINARY')"             \
     " ELSE 'TYPE ' || f.RDB$FIELD_TYPE END"
 
 /* columns - the columns of the table named `table` there: *found false when
@@ -516,8 +516,8 @@ static int pg_frac(const char *pg)
 
 static bool fb_type_check(const char *pg, const char *t, char *why, size_t whylen)
 {
-    bool timetype = strncmp(pg, "timestamp", 9) == 0 ||
-                    (strncmp(pg, "time", 4) == 0 && !strstr(pg, "with time zone"));
+    bool timetype =
+        strncmp(pg, "timestamp", 9) == 0 || (strncmp(pg, "time", 4) == 0 && !strstr(pg, "with time zone"));
 
     if (strncmp(t, "CHAR(", 5) == 0 || strncmp(t, "VARCHAR(", 8) == 0 || strcmp(t, "BLOB SUB_TYPE TEXT") == 0)
         return true; /* any value as its PostgreSQL text */
@@ -794,7 +794,8 @@ static bool bind(FbConn *c, int p, const FbCol *col, const char *v, char *why, s
 }
 
 /* prepare - *st for sql, its parameters described into c->in. */
-static bool prepare(FbConn *c, isc_stmt_handle *st, const char *sql, const char *what, char *err, size_t errlen)
+static bool prepare(FbConn *c, isc_stmt_handle *st, const char *sql, const char *what, char *err,
+                    size_t errlen)
 {
     ISC_STATUS_ARRAY status;
 
@@ -924,7 +925,8 @@ static long records(isc_stmt_handle *st, char op)
         char what = *p++;
         short len = (short)isc_vax_integer(p, 2);
         p += 2;
-        if ((op == 'K' && what == isc_info_req_delete_count) || (op == 'R' && what == isc_info_req_insert_count))
+        if ((op == 'K' && what == isc_info_req_delete_count) ||
+            (op == 'R' && what == isc_info_req_insert_count))
             n = isc_vax_integer(p, len);
         p += len;
     }

@@ -22,22 +22,6 @@ FB_SCHEMA=$(cat <<'SQL'
 CREATE TABLE t (id integer NOT NULL PRIMARY KEY, name varchar(500), n numeric(12,3), "AT" timestamp, ok boolean,
     b blob sub_type binary, f double precision);
 CREATE TABLE "k2" ("a" integer NOT NULL, "b" varchar(50) NOT NULL, "v" blob sub_type text, PRIMARY KEY ("a", "b"));
-SET TERM ^;
-CREATE FUNCTION hexof(x blob sub_type binary) RETURNS varchar(8000) AS
-DECLARE i integer = 1;
-DECLARE c integer;
-DECLARE r varchar(8000) = '';
-BEGIN
-  IF (x IS NULL) THEN RETURN NULL;
-  WHILE (i <= octet_length(x)) DO BEGIN
-    c = ascii_val(substring(x FROM i FOR 1));
-    r = r || substring('0123456789abcdef' FROM bin_shr(c, 4) + 1 FOR 1)
-          || substring('0123456789abcdef' FROM bin_and(c, 15) + 1 FOR 1);
-    i = i + 1;
-  END
-  RETURN r;
-END^
-SET TERM ;^
 SQL
 )
 firebird_sql fb "$FB_SCHEMA" || fail "Firebird tables"
@@ -52,3 +36,80 @@ expect_no "$FIREBIRD_PASS"
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src:source,pgt:target,fb:target
 run_ok "$BUCARDO" validate s
+
+# A column Firebird cannot hold: refused by validate, naming it.
+sql src "CREATE TABLE bad (id int PRIMARY KEY, iv interval)" >/dev/null
+firebird_sql fb "CREATE TABLE bad (id integer NOT NULL PRIMARY KEY, iv time);" || fail "Firebird table bad"
+run_ok "$BUCARDO" add table bad db=src relgroup=rgbad
+run_ok "$BUCARDO" add sync sbad relgroup=rgbad dbs=src:source,fb:target
+run_fail "$BUCARDO" validate sbad
+expect_err 'target fb \(firebird\): table bad column iv: Firebird type TIME cannot hold PostgreSQL type interval exactly'
+run_ok "$BUCARDO" remove sync sbad
+
+# fb_rows / src_rows - table t on each side, printed alike (timestamps in UTC).
+fb_rows() {
+    firebird_dump fb 'SELECT id, name, n, "AT", ok, b, f FROM t ORDER BY id'
+}
+src_rows() {
+    sql src "SELECT concat_ws('|', id, coalesce(name, 'N'), coalesce(n::text, 'N'),
+                        coalesce(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.FF4'), 'N'),
+                        coalesce(upper(ok::text), 'N'), coalesce(encode(b, 'hex'), 'N'),
+                        coalesce(f::text, 'N')) FROM t ORDER BY id"
+}
+k2_fb() { firebird_dump fb 'SELECT "a", "b", "v" FROM "k2" ORDER BY "a", "b"'; }
+k2_src() { sql src "SELECT concat_ws('|', a, b, coalesce(v, 'N')) FROM k2 ORDER BY a, b COLLATE \"C\""; }
+wait_fb() {
+    for _ in $(seq 300); do
+        [ "$(src_rows)" = "$(fb_rows)" ] && [ "$(k2_src)" = "$(k2_fb)" ] && return 0
+        sleep 0.1
+    done
+    expect_equal "$(src_rows)" "$(fb_rows)" "$1 (table t)"
+    expect_equal "$(k2_src)" "$(k2_fb)" "$1 (table k2)"
+}
+
+run_ok "$BUCARDO" start
+sql src "INSERT INTO t SELECT i, 'name ' || i || E' tab\\there ''q'' back\\\\slash ünï 🐘', i * 1.125,
+                '2024-03-10 01:59:59.1234-05'::timestamptz + i * interval '1 hour', i % 3 = 0,
+                decode(lpad(to_hex(i), 8, '0') || '00ff0a0d09', 'hex'), i / 8.0
+           FROM generate_series(1, 300) i" >/dev/null
+sql src "INSERT INTO k2 SELECT i % 10, 'b' || i, 'v' || i || repeat('long text ', i) FROM generate_series(1, 100) i" >/dev/null
+sql src "INSERT INTO t (id) VALUES (1000)" >/dev/null
+wait_fb "inserts"
+# A random workload: updates (key changes too), deletes, in several commits.
+for round in 1 2 3 4 5; do
+    sql src "UPDATE t SET name = md5(random()::text), f = random() WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT 30);
+             UPDATE t SET id = id + 10000 * $round WHERE id IN (SELECT id FROM t WHERE id < 1000 ORDER BY random() LIMIT 10);
+             DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT 15);
+             INSERT INTO t (id, name, b) SELECT 900000 + $round * 100 + i, NULL, '\\x' FROM generate_series(1, 20) i;
+             UPDATE k2 SET b = b || 'x' WHERE a = $round; DELETE FROM k2 WHERE a = $round + 5" >/dev/null ||
+        fail "workload round $round"
+    sleep 0.3
+done
+sql src "UPDATE t SET name = NULL, b = NULL WHERE id % 10 = 0" >/dev/null
+wait_fb "updates, key changes and deletes"
+sql src "TRUNCATE t; INSERT INTO t SELECT i, 'after ' || i, i, now(), true, '\\x00', 0.5 FROM generate_series(1, 40) i" >/dev/null
+wait_fb "truncate"
+wait_synced src pgt 30 t k2
+
+# The target server killed in the middle of a large cycle (rows go to
+# Firebird one INSERT each: 60000 take several seconds), then back.
+sql src "INSERT INTO t SELECT i, repeat('x', 200), i, now(), false, NULL, i FROM generate_series(100000, 160000) i" >/dev/null
+for _ in $(seq 300); do
+    grep -q "applying 60001 changes" log.bucardo && break
+    sleep 0.1
+done
+grep -q "applying 60001 changes" log.bucardo || fail "the large cycle did not start"
+sleep 1
+firebird_stop fb
+sql src "UPDATE t SET name = 'during' WHERE id % 1000 = 0; DELETE FROM t WHERE id BETWEEN 150000 AND 150100" >/dev/null
+sleep 2
+firebird_restart fb
+for _ in $(seq 600); do
+    [ "$(src_rows | md5sum)" = "$(fb_rows | md5sum)" ] && break
+    sleep 0.2
+done
+expect_equal "$(sql src "select count(*) from t")" "$(firebird_dump fb "select count(*) from t")" "row count after the outage"
+expect_equal "$(src_rows | md5sum)" "$(fb_rows | md5sum)" "rows after the target's outage"
+grep -qE "ERROR.*target fb: " log.bucardo || fail "the outage was not reported in the log"
+run_ok "$BUCARDO" stop
+echo ok

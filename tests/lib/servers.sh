@@ -18,6 +18,7 @@
 #                           FIREBIRD_PORT, FIREBIRD_DB (path of the empty
 #                           UTF8 database db.fdb), FIREBIRD_USER/_PASS.
 # firebird_sql NAME SQL     run SQL through isql-fb against it
+# firebird_dump NAME SELECT the rows, exactly (tests/lib/fb_dump.c, $FB_DUMP)
 # firebird_stop NAME / firebird_restart NAME
 
 servers_free_port() {
@@ -143,7 +144,9 @@ firebird_env() {
 firebird_run() {
     local name=$1 dir=$TEST_DIR/$1 port
     port=$(cat "$dir/port")
-    firebird_env "$name" /usr/sbin/firebird -p "$port" >>"$dir/server.log" 2>&1 &
+    # Started directly (not through firebird_env): $! is the server's pid.
+    FIREBIRD=$dir/root FIREBIRD_LOCK=$dir/lock FIREBIRD_TMP=$dir/tmp /usr/sbin/firebird -p "$port" \
+        >>"$dir/server.log" 2>&1 &
     echo $! >"$TEST_DIR/$name.server.pid"
     disown
     for _ in $(seq 100); do
@@ -201,6 +204,12 @@ firebird_rows() {
     printf 'set heading off;\nset list off;\n%s;\n' "$2" |
         isql-fb -q -b -ch UTF8 -user "$FIREBIRD_USER" -password "$FIREBIRD_PASS" \
             "localhost/$(cat "$dir/port"):$dir/db.fdb" | sed -e 's/[[:space:]]*$//' -e '/^$/d'
+}
+
+firebird_dump() {
+    local dir=$TEST_DIR/$1
+    "${FB_DUMP:?FB_DUMP: the fb_dump program (built in build/tests)}" "localhost/$(cat "$dir/port"):$dir/db.fdb" \
+        "$FIREBIRD_USER" "$FIREBIRD_PASS" "$2"
 }
 
 firebird_stop() {
