@@ -704,8 +704,10 @@ static bool bind(FbConn *c, int p, const FbCol *col, const char *v, char *why, s
             c->dbl[p] = strtod(v, &end);
         else
             c->flt[p] = strtof(v, &end);
-        if (*end || end == v || errno == ERANGE ||
-            (col->cls == CC_DOUBLE ? !isfinite(c->dbl[p]) : !isfinite(c->flt[p]))) {
+        /* ERANGE for a subnormal is fine (PostgreSQL holds the same value);
+         * an overflow is not finite, an underflow to zero is refused. */
+        if (*end || end == v || (col->cls == CC_DOUBLE ? !isfinite(c->dbl[p]) : !isfinite(c->flt[p])) ||
+            (errno == ERANGE && (col->cls == CC_DOUBLE ? c->dbl[p] == 0 : c->flt[p] == 0))) {
             snprintf(why, whylen, "Firebird has no %s %s", col->type, v);
             return false;
         }
