@@ -18,10 +18,13 @@
  * with the source's columns.
  *
  * Rows (written for bulk speed): each table operation prepares its
- * statement once; rows are INSERTed by that statement executed once per
- * row, keys are DELETEd in batches of DELETE_BATCH keys per statement
- * (WHERE k IN (?, ...) for a one-column key, an OR of (a = ? AND b = ?)
- * terms for a longer one).  Values travel as parameters: text for most
+ * statement once and executes it per batch: rows are INSERTed by an
+ * EXECUTE BLOCK of up to INSERT_BATCH INSERTs (its parameters declared
+ * TYPE OF COLUMN, so the server converts as for the INSERT itself; fewer
+ * rows when they would pass Firebird's 64 kB message or statement), keys
+ * are DELETEd DELETE_BATCH per statement (WHERE k IN (?, ...) for a
+ * one-column key, an OR of (a = ? AND b = ?) terms for a longer one).  A
+ * short last batch gets a statement of its own.  Values travel as parameters: text for most
  * types (converted by the server to the column's type), binary for
  * floating point (strtod: exact), blobs written through the blob calls.
  *
@@ -54,6 +57,10 @@
 
 /* Keys per DELETE statement (Firebird allows 1500 values in one IN list). */
 #define DELETE_BATCH 200
+/* Rows per EXECUTE BLOCK of INSERTs, and the bytes of parameters it may
+ * take (Firebird 3's messages stop at 64 kB). */
+#define INSERT_BATCH 100
+#define BLOCK_BYTES  48000
 /* Bytes per blob segment. */
 #define SEGMENT 32768
 /* Firebird's character set id of UTF8 (RDB$CHARACTER_SETS). */
@@ -88,7 +95,8 @@ typedef struct FbConn {
     isc_tr_handle tr;
     isc_stmt_handle stmt; /* the table operation's statement */
     isc_stmt_handle tail; /* DELETE for a short last batch */
-    int tail_n;           /* keys tail was prepared for */
+    int tail_n;           /* keys or rows tail was prepared for */
+    int per;              /* keys or rows per execution of stmt */
     char *name;           /* bucardo's name of the database, for messages */
     int lock_timeout;     /* seconds */
     FbCol *cols;          /* per spec column, for the operation in progress */
@@ -833,11 +841,80 @@ static void delete_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
     }
 }
 
-/* batch_keys - keys per DELETE statement for spec. */
-static int batch_keys(const TableSpec *spec)
+/* row_bytes - about what a row of the operation's columns takes in a message. */
+static int row_bytes(const FbConn *c)
 {
-    int n = spec->ncols > 1 ? DELETE_BATCH / spec->ncols : DELETE_BATCH;
+    int n = 0;
+
+    for (int i = 0; i < c->ncols; i++)
+        n += c->cols[i].cls == CC_TEXT ? c->cols[i].charlen * 4 + 4 : 16;
+    return n;
+}
+
+/* per_statement - keys per DELETE, or rows per INSERT (an EXECUTE BLOCK
+ * of INSERTs when more than one), within Firebird's 64 kB messages. */
+static int per_statement(const FbConn *c, const TableSpec *spec)
+{
+    int n;
+
+    if (spec->op == 'K')
+        n = spec->ncols > 1 ? DELETE_BATCH / spec->ncols : DELETE_BATCH;
+    else {
+        /* the statement's text too stays under 64 kB */
+        int text = (int)strlen(c->table) + 40;
+        for (int i = 0; i < c->ncols; i++)
+            text += 2 * (int)(strlen(c->table) + strlen(c->cols[i].name)) + 40;
+        n = BLOCK_BYTES / row_bytes(c) < INSERT_BATCH ? BLOCK_BYTES / row_bytes(c) : INSERT_BATCH;
+        if (BLOCK_BYTES / text < n)
+            n = BLOCK_BYTES / text;
+    }
     return n < 1 ? 1 : n;
+}
+
+/* insert_sql - INSERT of n rows of spec: one statement, or an EXECUTE
+ * BLOCK whose parameters have the columns' own types. */
+static void insert_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
+{
+    strbuf_init(sql);
+    if (n > 1) {
+        strbuf_append(sql, "EXECUTE BLOCK (");
+        for (int r = 0; r < n; r++)
+            for (int i = 0; i < spec->ncols; i++) {
+                strbuf_printf(sql, "%sP%d_%d TYPE OF COLUMN ", r || i ? ", " : "", r, i);
+                put_ident(sql, c->table);
+                strbuf_append(sql, ".");
+                put_ident(sql, c->cols[i].name);
+                strbuf_append(sql, " = ?");
+            }
+        strbuf_append(sql, ") AS BEGIN ");
+    }
+    for (int r = 0; r < n; r++) {
+        strbuf_append(sql, "INSERT INTO ");
+        put_ident(sql, c->table);
+        strbuf_append(sql, " (");
+        for (int i = 0; i < spec->ncols; i++) {
+            strbuf_append(sql, i ? ", " : "");
+            put_ident(sql, c->cols[i].name);
+        }
+        strbuf_append(sql, ") VALUES (");
+        for (int i = 0; i < spec->ncols; i++)
+            if (n > 1)
+                strbuf_printf(sql, "%s:P%d_%d", i ? ", " : "", r, i);
+            else
+                strbuf_append(sql, i ? ", ?" : "?");
+        strbuf_append(sql, n > 1 ? "); " : ")");
+    }
+    if (n > 1)
+        strbuf_append(sql, "END");
+}
+
+/* op_sql - the statement of the operation for n keys or rows. */
+static void op_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
+{
+    if (spec->op == 'K')
+        delete_sql(c, spec, n, sql);
+    else
+        insert_sql(c, spec, n, sql);
 }
 
 static bool fb_table(void *conn, const TableSpec *spec, char *err, size_t errlen)
@@ -881,7 +958,8 @@ static bool fb_table(void *conn, const TableSpec *spec, char *err, size_t errlen
     free_cols(cols, ncols);
     if (spec->op != 'K' && spec->op != 'R')
         return true;
-    nparams = spec->op == 'K' ? batch_keys(spec) * spec->ncols : spec->ncols;
+    c->per = per_statement(c, spec);
+    nparams = c->per * spec->ncols;
     c->in = sqlda_new(nparams);
     c->in->sqld = (ISC_SHORT)nparams;
     c->tmp = xcalloc((size_t)nparams, sizeof(char *));
@@ -889,24 +967,9 @@ static bool fb_table(void *conn, const TableSpec *spec, char *err, size_t errlen
     c->dbl = xcalloc((size_t)nparams, sizeof(double));
     c->flt = xcalloc((size_t)nparams, sizeof(float));
     c->ind = xcalloc((size_t)nparams, sizeof(short));
-    if (spec->op == 'K') {
-        delete_sql(c, spec, batch_keys(spec), &sql);
-        snprintf(what, sizeof(what), "table %s: preparing DELETE", spec->table);
-    } else {
-        strbuf_init(&sql);
-        strbuf_append(&sql, "INSERT INTO ");
-        put_ident(&sql, c->table);
-        strbuf_append(&sql, " (");
-        for (int i = 0; i < spec->ncols; i++) {
-            strbuf_append(&sql, i ? ", " : "");
-            put_ident(&sql, c->cols[i].name);
-        }
-        strbuf_append(&sql, ") VALUES (");
-        for (int i = 0; i < spec->ncols; i++)
-            strbuf_append(&sql, i ? ", ?" : "?");
-        strbuf_append(&sql, ")");
-        snprintf(what, sizeof(what), "table %s: preparing INSERT", spec->table);
-    }
+    op_sql(c, spec, c->per, &sql);
+    snprintf(what, sizeof(what), "table %s: preparing %s", spec->table,
+             spec->op == 'K' ? "DELETE" : "INSERT");
     {
         bool ok = prepare(c, &c->stmt, sql.data, what, err, errlen);
         strbuf_free(&sql);
@@ -944,28 +1007,15 @@ static bool fb_rows(void *conn, const TableSpec *spec, int nrows, char **vals, l
     char why[600], what[300];
 
     snprintf(what, sizeof(what), "table %s: %s", spec->table, spec->op == 'K' ? "DELETE" : "INSERT");
-    if (spec->op == 'R') {
-        for (int r = 0; r < nrows; r++) {
-            for (int i = 0; i < nc; i++)
-                if (!bind(c, i, &c->cols[i], vals[r * nc + i], why, sizeof(why))) {
-                    snprintf(err, errlen, "table %s column %s: %s", spec->table, spec->cols[i], why);
-                    return false;
-                }
-            if (isc_dsql_execute(status, &c->tr, &c->stmt, SQL_DIALECT_V6, c->in))
-                return fb_error(status, what, err, errlen);
-            (*affected)++;
-        }
-        return true;
-    }
-    for (int r0 = 0; r0 < nrows; r0 += batch_keys(spec)) {
-        int n = nrows - r0 < batch_keys(spec) ? nrows - r0 : batch_keys(spec);
+    for (int r0 = 0; r0 < nrows; r0 += c->per) {
+        int n = nrows - r0 < c->per ? nrows - r0 : c->per;
         isc_stmt_handle *st = &c->stmt;
-        if (n < batch_keys(spec)) {
+        if (n < c->per) {
             /* A short batch: its own statement, kept while the count repeats. */
             if (c->tail_n != n) {
                 StrBuf sql;
                 drop_stmt(&c->tail);
-                delete_sql(c, spec, n, &sql);
+                op_sql(c, spec, n, &sql);
                 c->tail_n = 0;
                 if (!prepare(c, &c->tail, sql.data, what, err, errlen)) {
                     strbuf_free(&sql);
@@ -985,7 +1035,8 @@ static bool fb_rows(void *conn, const TableSpec *spec, int nrows, char **vals, l
                 }
         if (isc_dsql_execute(status, &c->tr, st, SQL_DIALECT_V6, c->in))
             return fb_error(status, what, err, errlen);
-        *affected += records(st, 'K');
+        /* An INSERT that did not fail added its rows. */
+        *affected += spec->op == 'K' ? records(st, 'K') : n;
     }
     return true;
 }

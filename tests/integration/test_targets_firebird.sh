@@ -111,5 +111,6 @@ done
 expect_equal "$(sql src "select count(*) from t")" "$(firebird_dump fb "select count(*) from t")" "row count after the outage"
 expect_equal "$(src_rows | md5sum)" "$(fb_rows | md5sum)" "rows after the target's outage"
 grep -qE "ERROR.*target fb: " log.bucardo || fail "the outage was not reported in the log"
+grep -E "applying 60001|applied 60001" log.bucardo # the large cycle's time, for the record
 run_ok "$BUCARDO" stop
 echo ok
