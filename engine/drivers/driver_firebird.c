@@ -784,6 +784,9 @@ static bool bind(FbConn *c, int p, const FbCol *col, const char *v, char *why, s
                 snprintf(why, whylen, "Firebird %s keeps 4 fractional digits: %s", col->type, v);
                 return false;
             }
+            /* zeros past the fourth digit: Firebird refuses them as text */
+            if (strchr(c->tmp[p], '.') && strlen(strchr(c->tmp[p], '.')) > 5)
+                strchr(c->tmp[p], '.')[5] = '\0';
             s = c->tmp[p];
         }
         break;
