@@ -13,8 +13,8 @@
 # redis_stop NAME / redis_restart NAME
 # firebird_start NAME       a Firebird 3 server (/usr/sbin/firebird) in
 #                           TEST_DIR/NAME with a private root ($FIREBIRD:
-#                           firebird.conf with the port, a copy of the
-#                           security database, lock and tmp dirs): sets
+#                           firebird.conf with the port, a security
+#                           database of its own, lock and tmp dirs): sets
 #                           FIREBIRD_PORT, FIREBIRD_DB (path of the empty
 #                           UTF8 database db.fdb), FIREBIRD_USER/_PASS.
 # firebird_sql NAME SQL     run SQL through isql-fb against it
@@ -166,7 +166,6 @@ firebird_start() {
     for f in plugins intl firebird.msg plugins.conf UDF; do
         ln -s "$FIREBIRD_LIB/$f" "$dir/root/$f"
     done
-    cp /var/lib/firebird/3.0/system/security3.fdb "$dir/root/security3.fdb" || fail "Firebird security database"
     port=$(servers_free_port) || fail "no free port for Firebird"
     echo "$port" >"$dir/port"
     cat >"$dir/root/firebird.conf" <<CONF
@@ -176,10 +175,13 @@ SecurityDatabase = $dir/root/security3.fdb
 UdfAccess = None
 CONF
     echo "security.db = $dir/root/security3.fdb" >"$dir/root/databases.conf"
-    # The administrator's password, set in the security database directly
-    # (embedded access: no server yet).
-    echo "create or alter user $FIREBIRD_USER password '$FIREBIRD_PASS' using plugin Srp; commit;" |
-        firebird_env "$name" isql-fb -q -user "$FIREBIRD_USER" "$dir/root/security3.fdb" >"$dir/init.log" 2>&1 ||
+    # A security database of its own (a new, empty database: the Srp plugin
+    # adds its table when the first user is made - no need to read the
+    # system's, which only root and firebird may), and the administrator's
+    # password in it, through embedded access: no server yet.
+    echo "create database '$dir/root/security3.fdb';
+          create or alter user $FIREBIRD_USER password '$FIREBIRD_PASS' using plugin Srp; commit;" |
+        firebird_env "$name" isql-fb -q -user "$FIREBIRD_USER" >"$dir/init.log" 2>&1 ||
         { cat "$dir/init.log" >&2; fail "Firebird $name: security database"; }
     firebird_run "$name"
     echo "create database 'localhost/$port:$dir/db.fdb' user '$FIREBIRD_USER' password '$FIREBIRD_PASS'
