@@ -183,7 +183,12 @@ int main(int argc, char **argv)
     }
     if (rc != 100)
         die(status, "fetch");
+    isc_dsql_free_statement(status, &st, DSQL_drop);
     isc_commit_transaction(status, &tr);
     isc_detach_database(status, &db);
+    for (int i = 0; i < ncols; i++)
+        free(o->sqlvar[i].sqldata);
+    free(o);
+    free(ind);
     return 0;
 }
