@@ -194,6 +194,7 @@ extern const RowDriver ROW_DRIVER_FLATPG;
 extern const RowDriver ROW_DRIVER_FLATSQL;
 extern const RowDriver ROW_DRIVER_MARIADB;
 extern const RowDriver ROW_DRIVER_REDIS;
+extern const RowDriver ROW_DRIVER_FIREBIRD;
 
 /* The classes: PostgreSQL (driver_pg.c) and the row drivers' (driver_rows.c). */
 extern const TargetClass TARGET_CLASS_PG;

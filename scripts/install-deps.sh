@@ -19,6 +19,8 @@ PACKAGES=(
     # targets other than PostgreSQL (engine/drivers/) and their tests' servers
     libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client
     libhiredis-dev redis-server
+    # the Firebird target (libfbclient, ibase.h) and its test's server and isql-fb
+    firebird-dev firebird3.0-server firebird3.0-utils
     # bench/mariadb_bench.sh --bucardo56: Bucardo 5.6 reaches MariaDB through DBD::mysql
     libdbd-mysql-perl
 )

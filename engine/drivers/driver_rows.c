@@ -61,6 +61,8 @@ const RowDriver *target_row_driver(const char *type)
         return &ROW_DRIVER_MARIADB;
     if (strcmp(type, "redis") == 0)
         return &ROW_DRIVER_REDIS;
+    if (strcmp(type, "firebird") == 0)
+        return &ROW_DRIVER_FIREBIRD;
     return NULL;
 }
 

@@ -30,7 +30,8 @@ bool target_kind_is_flat(const char *type)
 
 bool target_kind_check(const char *type, char *why, size_t whylen)
 {
-    static const char *const ok[] = {"postgres", "mysql", "mariadb", "sqlite", "redis", "flatpg", "flatsql"};
+    static const char *const ok[] = {"postgres", "mysql",  "mariadb", "sqlite",
+                                     "redis",    "flatpg", "flatsql", "firebird"};
     static const char *const untested[] = {"mongo", "oracle", "drizzle"};
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -46,16 +47,10 @@ bool target_kind_check(const char *type, char *why, size_t whylen)
                      type, type);
             return false;
         }
-    if (strcmp(type, "firebird") == 0) {
-        snprintf(why, whylen,
-                 "database type \"firebird\" is not supported yet (README: Targets other than"
-                 " PostgreSQL)");
-        return false;
-    }
-    snprintf(
-        why, whylen,
-        "unknown database type \"%s\": expected postgres, mysql, mariadb, sqlite, redis, flatpg or flatsql",
-        type);
+    snprintf(why, whylen,
+             "unknown database type \"%s\": expected postgres, mysql, mariadb, sqlite, redis, flatpg, "
+             "flatsql or firebird",
+             type);
     return false;
 }
 
