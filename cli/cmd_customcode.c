@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "catalog.h"
 #include "cli.h"
 #include "cli_objects.h"
+#include "hooks.h"
 
 static const char *const HOOKS[] = {"before_txn",
                                     "before_check_rows",
@@ -245,6 +247,54 @@ static bool try_sql(CliContext *ctx, const char *name, const char *src, const ch
 }
 
 /*
+ * try_perl - compile Perl customcode `src` as the runner runs it
+ * (customcode_runner.pl --check: compiled, not run), so code that does not
+ * compile is refused at add/update; false after one error line.
+ */
+static bool try_perl(const char *name, const char *src)
+{
+    const char *runner = hooks_perl_runner();
+    char path[] = "/tmp/bucardo-customcode-XXXXXX", out[1024] = "";
+    char *cmd;
+    FILE *f, *p;
+    int fd, status;
+    size_t len = strlen(src);
+
+    if (runner == NULL || strchr(runner, '\'') != NULL)
+        return cli_error("customcode %s: cannot check its Perl code: the Perl runner (customcode_runner.pl) "
+                         "is not installed",
+                         name) == EXIT_OK;
+    if ((fd = mkstemp(path)) < 0)
+        return cli_error("customcode %s: cannot check its Perl code: %s", name, strerror(errno)) == EXIT_OK;
+    f = fdopen(fd, "w");
+    if (f == NULL || fwrite(src, 1, len, f) != len || fclose(f) != 0) {
+        if (f == NULL)
+            close(fd);
+        unlink(path);
+        return cli_error("customcode %s: cannot check its Perl code: %s", name, strerror(errno)) == EXIT_OK;
+    }
+    cmd = xasprintf("perl '%s' --check <'%s' 2>&1", runner, path);
+    p = popen(cmd, "r");
+    free(cmd);
+    if (p != NULL) {
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+    } else {
+        status = -1;
+    }
+    unlink(path);
+    out[strcspn(out, "\n")] = '\0';
+    if (status == 0)
+        return true;
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) == 127)
+        return cli_error("customcode %s: cannot check its Perl code: perl cannot be run (the Perl runner "
+                         "needs it)",
+                         name) == EXIT_OK;
+    return cli_error("customcode %s: its Perl code does not compile: %s", name, out) == EXIT_OK;
+}
+
+/*
  * drop_installed - drop code `name`'s SQL function from the databases in
  * `dbs` (SQL_INSTALLED_DBS, read before the code left the catalog).  One
  * that cannot be reached is named in a warning: the function stays there.
@@ -411,6 +461,8 @@ int cmd_add_customcode(CliContext *ctx, int argc, char **argv)
         cli_error("add customcode: a customcode named \"%s\" already exists", name);
         goto out;
     }
+    if (strcmp(kind, "perl") == 0 && !try_perl(name, src))
+        goto out;
     if (strcmp(kind, "sql") == 0) {
         const char *p[3] = {cli_kv_get(&kv, "db") && cli_kv_get(&kv, "db")[0] ? cli_kv_get(&kv, "db") : NULL,
                             sync, relation};
@@ -475,6 +527,8 @@ static bool try_update(CliContext *ctx, const char *name, const KeyValues *kv)
     }
     lang = xstrdup(cli_kv_get(kv, "language") ? cli_kv_get(kv, "language") : PQgetvalue(res, 0, 2));
     PQclear(res);
+    if (ok && strcmp(kind, "perl") == 0 && cli_kv_get(kv, "src_code"))
+        ok = try_perl(name, src);
     if (ok && strcmp(kind, "sql") == 0) {
         const char *db = cli_kv_get(kv, "db");
         const char *p[2] = {name, db && db[0] ? db : NULL};
@@ -493,6 +547,8 @@ int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
                                        "timeout", "sync",     "relation", NULL};
     KeyValues kv;
     const char *name;
+    char *oldname = NULL;
+    PGresult *olddbs = NULL;
     int code = EXIT_FAIL;
 
     if (argc < 2)
@@ -509,6 +565,15 @@ int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
     }
     if (!try_update(ctx, name, &kv))
         goto out;
+    if (cli_kv_get(&kv, "name") || cli_kv_get(&kv, "db")) {
+        /* A renamed code, or one moved to another database, leaves its
+         * function where it was: it goes (the engine installs the code
+         * again where it runs next). */
+        const char *p[1] = {name};
+        oldname = xstrdup(name);
+        if ((olddbs = pg_query(ctx->cat, "catalog", SQL_INSTALLED_DBS, 1, p)) == NULL)
+            goto out;
+    }
     for (int i = 0; i < kv.keys.count; i++) {
         const char *k = kv.keys.items[i], *v = kv.values.items[i];
         if (strcmp(k, "src_code") == 0 || strcmp(k, "kind") == 0) {
@@ -558,7 +623,11 @@ int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
     }
     cli_say(ctx, "Changed customcode \"%s\"\n", name);
     code = cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
+    if (code == EXIT_OK && olddbs)
+        drop_installed(ctx, oldname, olddbs);
 out:
+    PQclear(olddbs);
+    free(oldname);
     cli_kv_free(&kv);
     return code;
 }

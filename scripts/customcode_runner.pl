@@ -41,6 +41,21 @@ sub answer {
     exit 0;
 }
 
+# `customcode_runner.pl --check`: the Perl code on stdin is compiled the
+# way it is run (below), not run; exit 1 with the compiler's message on
+# stderr when it does not compile (`bucardo add customcode` uses it).
+if (@ARGV and $ARGV[0] eq '--check') {
+    my $text = do { local $/; <STDIN> };
+    local $@;
+    my $sub = eval qq{package Bucardo::CustomCode;\nsub { $text\n}};    ## no critic (ProhibitStringyEval)
+    exit 0 if $sub;
+    my $why = $@;
+    $why =~ s/\s+\z//;
+    $why =~ s/\n/; /g;
+    print STDERR "$why\n";
+    exit 1;
+}
+
 my $input = do { local $/; <STDIN> };
 my $req = eval { $json->decode($input) };
 if (!$req or ref $req ne 'HASH') {

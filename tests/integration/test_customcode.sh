@@ -9,10 +9,10 @@
 # fail - a command that hangs, one that exits non-zero, a SQL body that
 # raises: a Bad run naming the customcode, another sync unaffected, and
 # every change arriving once the code is fixed.  Code that cannot run (a
-# SQL body that does not compile, a command that is not executable) is
-# refused at add/update; remove customcode drops the SQL function where it
-# was installed; remove db of a database a code names says so (--force
-# keeps the code, inactive).
+# SQL body or Perl code that does not compile, a command that is not
+# executable) is refused at add/update; remove customcode (and a rename)
+# drops the SQL function where it was installed; remove db of a database
+# a code names says so (--force keeps the code, inactive).
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
@@ -73,6 +73,9 @@ run_fail "$BUCARDO" add customcode x1 whenrun=exception src_code="$D/broken.sql"
 expect_err "customcode x1: its SQL body does not compile in database a"
 run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/bs1.sql" sync=cc language=nosuchlang
 expect_err "customcode x1: its SQL body does not compile in database a: language \"nosuchlang\" does not exist"
+printf 'my $info = shift;\nmy $x = ;\n' >"$D/broken.pl"
+run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/broken.pl" sync=cc
+expect_err "customcode x1: its Perl code does not compile: syntax error"
 run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/noexec.sh" sync=cc kind=command
 expect_err "src_code \"$D/noexec.sh\" is not an executable file"
 run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/nosuch.sh" sync=cc kind=command
@@ -168,8 +171,9 @@ expect_equal three "$(sql b "select v from item where id = 3")" "item 3 applied 
 grep -q "Message from exception code rename: renamed the colliding row on b" log.bucardo || fail "rename's message"
 expect_equal Good "$(sql bucardo "select state from bucardo.syncrun where sync = 'cc' order by id desc limit 1")" "last run"
 expect_equal "customcode_rename" "$(fns b)" "the exception code's function on b"
-run_ok "$BUCARDO" remove customcode rename
-expect_equal "" "$(fns b)" "functions on b after remove customcode rename"
+run_ok "$BUCARDO" update customcode rename name=rename2
+expect_equal "" "$(fns b)" "functions on b after the code was renamed"
+run_ok "$BUCARDO" remove customcode rename2
 
 # ---- exception: skip the failing batch's keys (logged, counted) ----
 cat >"$D/skip.sql" <<'EOF'
