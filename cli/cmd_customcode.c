@@ -166,20 +166,23 @@ static bool source_of(const char *path, const char *given, char **kind, char **s
 }
 
 /* pg_connect_db - a connection to PostgreSQL database `name` of the
- * catalog; NULL (after an error line) when it cannot be reached, and
- * NULL with *other set when it is of another kind. */
-static PGconn *pg_connect_db(CliContext *ctx, const char *name, bool *other)
+ * catalog; NULL with why set when it cannot be reached, and NULL with
+ * *other set when it is of another kind. */
+static PGconn *pg_connect_db(CliContext *ctx, const char *name, bool *other, char *why, size_t whylen)
 {
     DbInfo db;
     PGconn *conn = NULL;
 
     *other = false;
+    snprintf(why, whylen, "it is not in the catalog");
     if (catalog_load_db(ctx->cat, name, &db) != LOOKUP_FOUND)
         return NULL;
-    if (db.dbtype && strcmp(db.dbtype, "postgres") != 0)
+    if (db.dbtype && strcmp(db.dbtype, "postgres") != 0) {
         *other = true;
-    else
-        conn = dbinfo_connect(&db);
+    } else {
+        ConnParams cp = dbinfo_params(&db);
+        conn = pg_connect_err(&cp, why, whylen);
+    }
     dbinfo_free(&db);
     return conn;
 }
@@ -202,10 +205,12 @@ static bool try_sql(CliContext *ctx, const char *name, const char *src, const ch
         return false;
     for (int i = 0; conn == NULL && i < PQntuples(dbs); i++) {
         bool other;
-        conn = pg_connect_db(ctx, PQgetvalue(dbs, i, 0), &other);
+        char why[512];
+        conn = pg_connect_db(ctx, PQgetvalue(dbs, i, 0), &other, why, sizeof(why));
         if (conn == NULL && !other) {
-            cli_error("customcode %s: cannot check its SQL body: database \"%s\" cannot be reached", name,
-                      PQgetvalue(dbs, i, 0));
+            why[strcspn(why, "\n")] = '\0';
+            cli_error("customcode %s: cannot check its SQL body: database \"%s\" cannot be reached: %s", name,
+                      PQgetvalue(dbs, i, 0), why);
             PQclear(dbs);
             return false;
         }
@@ -224,7 +229,9 @@ static bool try_sql(CliContext *ctx, const char *name, const char *src, const ch
         "CREATE FUNCTION pg_temp.bucardo_customcode_check(info jsonb) RETURNS jsonb LANGUAGE %s AS %s", ident,
         body);
     began = PQtransactionStatus(conn) == PQTRANS_IDLE;
-    ok = pg_exec(conn, where, began ? "BEGIN" : "SAVEPOINT bucardo_customcode_check", 0, NULL);
+    /* check_function_bodies: on, whatever the database's default. */
+    ok = pg_exec(conn, where, began ? "BEGIN" : "SAVEPOINT bucardo_customcode_check", 0, NULL) &&
+         pg_exec(conn, where, "SET LOCAL check_function_bodies = on", 0, NULL);
     if (ok) {
         PGresult *res = PQexec(conn, sql);
         const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -304,14 +311,16 @@ static void drop_installed(CliContext *ctx, const char *name, PGresult *dbs)
     for (int i = 0; dbs && i < PQntuples(dbs); i++) {
         const char *dbname = PQgetvalue(dbs, i, 0);
         bool other;
-        PGconn *conn = pg_connect_db(ctx, dbname, &other);
+        char why[512];
+        PGconn *conn = pg_connect_db(ctx, dbname, &other, why, sizeof(why));
         char *fn, *ident, *sql;
         if (conn == NULL) {
+            why[strcspn(why, "\n")] = '\0';
             if (!other)
                 fprintf(stderr,
                         "bucardo: warning: customcode %s: its function bucardo.\"customcode_%s\"(jsonb) may "
-                        "be left in database \"%s\" (it cannot be reached): drop it there by hand\n",
-                        name, name, dbname);
+                        "be left in database \"%s\" (it cannot be reached: %s): drop it there by hand\n",
+                        name, name, dbname, why);
             continue;
         }
         fn = xasprintf("customcode_%s", name);
