@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "catalog.h"
 #include "cli.h"
 #include "cli_objects.h"
+#include "hooks.h"
 
 static const char *const HOOKS[] = {"before_txn",
                                     "before_check_rows",
@@ -70,6 +72,32 @@ static const char SQL_LIST[] =
     "       coalesce(c.db, ''), c.timeout, coalesce(c.about, ''),"
     "       CASE WHEN c.kind = 'command' THEN c.src_code ELSE length(c.src_code) || ' bytes' END"
     "  FROM bucardo.customcode c ORDER BY c.whenrun, c.priority, c.name";
+
+/* Where a SQL body is tried at add/update: db=, else the sync's members
+ * (sources first), else the databases of the table's registrations. */
+static const char SQL_TRY_DBS[] =
+    "SELECT d FROM (SELECT $1::text AS d, 0 AS o WHERE $1 IS NOT NULL"
+    "  UNION ALL SELECT m.db, 1 + m.position + CASE WHEN m.role = 'source' THEN 0 ELSE 10000 END"
+    "    FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup WHERE s.name = $2"
+    "  UNION ALL SELECT r.db, 20000 + r.id FROM bucardo.relation r"
+    "   WHERE r.schemaname || '.' || r.relname = $3 OR r.relname = $3) x ORDER BY o";
+/* Where the engine may have installed code $1's SQL function: its db=, and
+ * every member of the syncs it applies to (directly or by a table). */
+#define CODE_DBS                                                                                             \
+    "SELECT c.db AS d FROM bucardo.customcode c WHERE c.name = $1 AND c.db IS NOT NULL"                      \
+    "  UNION ALL SELECT dm.db FROM bucardo.customcode_map m JOIN bucardo.sync s ON s.name = m.sync"          \
+    "    JOIN bucardo.dbgroup_member dm ON dm.dbgroup = s.dbgroup WHERE m.code = $1"                         \
+    "  UNION ALL SELECT dm.db FROM bucardo.customcode_map m JOIN bucardo.relation r ON r.id = m.relation"    \
+    "    JOIN bucardo.relation x ON x.schemaname = r.schemaname AND x.relname = r.relname"                   \
+    "    JOIN bucardo.relgroup_member rm ON rm.relation = x.id JOIN bucardo.sync s ON s.relgroup = "         \
+    "rm.relgroup"                                                                                            \
+    "    JOIN bucardo.dbgroup_member dm ON dm.dbgroup = s.dbgroup WHERE m.code = $1"
+static const char SQL_INSTALLED_DBS[] =
+    "SELECT DISTINCT d FROM (" CODE_DBS ") x"
+    " WHERE EXISTS (SELECT 1 FROM bucardo.customcode c WHERE c.name = $1 AND c.kind = 'sql') ORDER BY d";
+/* Where update tries a new SQL body of code $1: db= ($2), else CODE_DBS. */
+static const char SQL_TRY_DBS_UPDATE[] = "SELECT d FROM (SELECT $2::text AS d, 0 AS o WHERE $2 IS NOT NULL"
+                                         "  UNION ALL SELECT d, 1 FROM (" CODE_DBS ") y) x ORDER BY o, d";
 
 /* read_source - the text of file `path` (xmalloc'd), or NULL after an error line. */
 static char *read_source(const char *path)
@@ -135,6 +163,177 @@ static bool source_of(const char *path, const char *given, char **kind, char **s
     if (*src == NULL)
         free(*kind);
     return *src != NULL;
+}
+
+/* pg_connect_db - a connection to PostgreSQL database `name` of the
+ * catalog; NULL with why set when it cannot be reached, and NULL with
+ * *other set when it is of another kind. */
+static PGconn *pg_connect_db(CliContext *ctx, const char *name, bool *other, char *why, size_t whylen)
+{
+    DbInfo db;
+    PGconn *conn = NULL;
+
+    *other = false;
+    snprintf(why, whylen, "it is not in the catalog");
+    if (catalog_load_db(ctx->cat, name, &db) != LOOKUP_FOUND)
+        return NULL;
+    if (db.dbtype && strcmp(db.dbtype, "postgres") != 0) {
+        *other = true;
+    } else {
+        ConnParams cp = dbinfo_params(&db);
+        conn = pg_connect_err(&cp, why, whylen);
+    }
+    dbinfo_free(&db);
+    return conn;
+}
+
+/*
+ * try_sql - create SQL body `src` (language `lang`) as a function in a
+ * transaction that is rolled back, so PostgreSQL checks it (PL/pgSQL's
+ * syntax, a language that is not installed) before the catalog takes it:
+ * in the first PostgreSQL database of `dbs` (a one-column result, taken),
+ * else in the catalog's.  False after one error line naming the code and
+ * the database.
+ */
+static bool try_sql(CliContext *ctx, const char *name, const char *src, const char *lang, PGresult *dbs)
+{
+    PGconn *conn = NULL;
+    char *where = NULL, *ident, *body, *sql;
+    bool ok, own, began;
+
+    if (dbs == NULL)
+        return false;
+    for (int i = 0; conn == NULL && i < PQntuples(dbs); i++) {
+        bool other;
+        char why[512];
+        conn = pg_connect_db(ctx, PQgetvalue(dbs, i, 0), &other, why, sizeof(why));
+        if (conn == NULL && !other) {
+            why[strcspn(why, "\n")] = '\0';
+            cli_error("customcode %s: cannot check its SQL body: database \"%s\" cannot be reached: %s", name,
+                      PQgetvalue(dbs, i, 0), why);
+            PQclear(dbs);
+            return false;
+        }
+        if (conn)
+            where = xasprintf("database %s", PQgetvalue(dbs, i, 0));
+    }
+    PQclear(dbs);
+    own = conn != NULL;
+    if (!own) {
+        conn = ctx->cat;
+        where = xstrdup("the catalog's database");
+    }
+    ident = pg_quote_ident(conn, lang);
+    body = pg_quote_literal(conn, src);
+    sql = xasprintf(
+        "CREATE FUNCTION pg_temp.bucardo_customcode_check(info jsonb) RETURNS jsonb LANGUAGE %s AS %s", ident,
+        body);
+    began = PQtransactionStatus(conn) == PQTRANS_IDLE;
+    /* check_function_bodies: on, whatever the database's default. */
+    ok = pg_exec(conn, where, began ? "BEGIN" : "SAVEPOINT bucardo_customcode_check", 0, NULL) &&
+         pg_exec(conn, where, "SET LOCAL check_function_bodies = on", 0, NULL);
+    if (ok) {
+        PGresult *res = PQexec(conn, sql);
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            cli_error("customcode %s: its SQL body does not compile in %s: %s%s%s%s", name, where,
+                      msg ? msg : PQerrorMessage(conn), state ? " (SQLSTATE " : "", state ? state : "",
+                      state ? ")" : "");
+        PQclear(res);
+        PQclear(PQexec(conn, began ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT bucardo_customcode_check"));
+    }
+    free(ident);
+    free(body);
+    free(sql);
+    free(where);
+    if (own)
+        PQfinish(conn);
+    return ok;
+}
+
+/*
+ * try_perl - compile Perl customcode `src` as the runner runs it
+ * (customcode_runner.pl --check: compiled, not run), so code that does not
+ * compile is refused at add/update; false after one error line.
+ */
+static bool try_perl(const char *name, const char *src)
+{
+    const char *runner = hooks_perl_runner();
+    char path[] = "/tmp/bucardo-customcode-XXXXXX", out[1024] = "";
+    char *cmd;
+    FILE *f, *p;
+    int fd, status;
+    size_t len = strlen(src);
+
+    if (runner == NULL || strchr(runner, '\'') != NULL)
+        return cli_error("customcode %s: cannot check its Perl code: the Perl runner (customcode_runner.pl) "
+                         "is not installed",
+                         name) == EXIT_OK;
+    if ((fd = mkstemp(path)) < 0)
+        return cli_error("customcode %s: cannot check its Perl code: %s", name, strerror(errno)) == EXIT_OK;
+    f = fdopen(fd, "w");
+    if (f == NULL || fwrite(src, 1, len, f) != len || fclose(f) != 0) {
+        if (f == NULL)
+            close(fd);
+        unlink(path);
+        return cli_error("customcode %s: cannot check its Perl code: %s", name, strerror(errno)) == EXIT_OK;
+    }
+    cmd = xasprintf("perl '%s' --check <'%s' 2>&1", runner, path);
+    p = popen(cmd, "r");
+    free(cmd);
+    if (p != NULL) {
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+    } else {
+        status = -1;
+    }
+    unlink(path);
+    out[strcspn(out, "\n")] = '\0';
+    if (status == 0)
+        return true;
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) == 127)
+        return cli_error("customcode %s: cannot check its Perl code: perl cannot be run (the Perl runner "
+                         "needs it)",
+                         name) == EXIT_OK;
+    return cli_error("customcode %s: its Perl code does not compile: %s", name, out) == EXIT_OK;
+}
+
+/*
+ * drop_installed - drop code `name`'s SQL function from the databases in
+ * `dbs` (SQL_INSTALLED_DBS, read before the code left the catalog).  One
+ * that cannot be reached is named in a warning: the function stays there.
+ */
+static void drop_installed(CliContext *ctx, const char *name, PGresult *dbs)
+{
+    for (int i = 0; dbs && i < PQntuples(dbs); i++) {
+        const char *dbname = PQgetvalue(dbs, i, 0);
+        bool other;
+        char why[512];
+        PGconn *conn = pg_connect_db(ctx, dbname, &other, why, sizeof(why));
+        char *fn, *ident, *sql;
+        if (conn == NULL) {
+            why[strcspn(why, "\n")] = '\0';
+            if (!other)
+                fprintf(stderr,
+                        "bucardo: warning: customcode %s: its function bucardo.\"customcode_%s\"(jsonb) may "
+                        "be left in database \"%s\" (it cannot be reached: %s): drop it there by hand\n",
+                        name, name, dbname, why);
+            continue;
+        }
+        fn = xasprintf("customcode_%s", name);
+        ident = pg_quote_ident(conn, fn);
+        sql = xasprintf("DROP FUNCTION IF EXISTS bucardo.%s(jsonb)", ident);
+        if (PQstatus(conn) == CONNECTION_OK && !pg_exec(conn, dbname, sql, 0, NULL))
+            fprintf(stderr, "bucardo: warning: customcode %s: its function is left in database \"%s\"\n",
+                    name, dbname);
+        free(sql);
+        free(ident);
+        free(fn);
+        PQfinish(conn);
+    }
 }
 
 static bool valid_hook(const char *h)
@@ -271,6 +470,15 @@ int cmd_add_customcode(CliContext *ctx, int argc, char **argv)
         cli_error("add customcode: a customcode named \"%s\" already exists", name);
         goto out;
     }
+    if (strcmp(kind, "perl") == 0 && !try_perl(name, src))
+        goto out;
+    if (strcmp(kind, "sql") == 0) {
+        const char *p[3] = {cli_kv_get(&kv, "db") && cli_kv_get(&kv, "db")[0] ? cli_kv_get(&kv, "db") : NULL,
+                            sync, relation};
+        if (!try_sql(ctx, name, src, cli_kv_get(&kv, "language") ? cli_kv_get(&kv, "language") : "plpgsql",
+                     pg_query(ctx->cat, "catalog", SQL_TRY_DBS, 3, p)))
+            goto out;
+    }
     {
         const char *p[11] = {name,
                              cli_kv_get(&kv, "about"),
@@ -303,6 +511,44 @@ out:
     return code;
 }
 
+/* try_update - the code as update would leave it (source, kind,
+ * language, db) is tried when it is SQL; false after an error line. */
+static bool try_update(CliContext *ctx, const char *name, const KeyValues *kv)
+{
+    const char *p1[1] = {name};
+    PGresult *res;
+    char *kind = NULL, *src = NULL, *lang;
+    bool ok = true;
+
+    if (!cli_kv_get(kv, "src_code") && !cli_kv_get(kv, "language") && !cli_kv_get(kv, "db"))
+        return true;
+    res = pg_query(ctx->cat, "catalog",
+                   "SELECT kind, src_code, language FROM bucardo.customcode WHERE name = $1", 1, p1);
+    if (res == NULL || PQntuples(res) != 1) {
+        PQclear(res);
+        return false;
+    }
+    if (cli_kv_get(kv, "src_code"))
+        ok = source_of(cli_kv_get(kv, "src_code"), cli_kv_get(kv, "kind"), &kind, &src);
+    else {
+        kind = xstrdup(PQgetvalue(res, 0, 0));
+        src = xstrdup(PQgetvalue(res, 0, 1));
+    }
+    lang = xstrdup(cli_kv_get(kv, "language") ? cli_kv_get(kv, "language") : PQgetvalue(res, 0, 2));
+    PQclear(res);
+    if (ok && strcmp(kind, "perl") == 0 && cli_kv_get(kv, "src_code"))
+        ok = try_perl(name, src);
+    if (ok && strcmp(kind, "sql") == 0) {
+        const char *db = cli_kv_get(kv, "db");
+        const char *p[2] = {name, db && db[0] ? db : NULL};
+        ok = try_sql(ctx, name, src, lang, pg_query(ctx->cat, "catalog", SQL_TRY_DBS_UPDATE, 2, p));
+    }
+    free(kind);
+    free(src);
+    free(lang);
+    return ok;
+}
+
 int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
 {
     static const char *const keys[] = {"name",    "about",    "whenrun",  "when_run", "status",   "priority",
@@ -310,6 +556,8 @@ int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
                                        "timeout", "sync",     "relation", NULL};
     KeyValues kv;
     const char *name;
+    char *oldname = NULL;
+    PGresult *olddbs = NULL;
     int code = EXIT_FAIL;
 
     if (argc < 2)
@@ -323,6 +571,17 @@ int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
     if (cli_row_exists(ctx->cat, SQL_CODE_EXISTS, name) != 1) {
         cli_error("update customcode: no customcode named \"%s\"", name);
         goto out;
+    }
+    if (!try_update(ctx, name, &kv))
+        goto out;
+    if (cli_kv_get(&kv, "name") || cli_kv_get(&kv, "db")) {
+        /* A renamed code, or one moved to another database, leaves its
+         * function where it was: it goes (the engine installs the code
+         * again where it runs next). */
+        const char *p[1] = {name};
+        oldname = xstrdup(name);
+        if ((olddbs = pg_query(ctx->cat, "catalog", SQL_INSTALLED_DBS, 1, p)) == NULL)
+            goto out;
     }
     for (int i = 0; i < kv.keys.count; i++) {
         const char *k = kv.keys.items[i], *v = kv.values.items[i];
@@ -373,7 +632,11 @@ int cmd_update_customcode(CliContext *ctx, int argc, char **argv)
     }
     cli_say(ctx, "Changed customcode \"%s\"\n", name);
     code = cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
+    if (code == EXIT_OK && olddbs)
+        drop_installed(ctx, oldname, olddbs);
 out:
+    PQclear(olddbs);
+    free(oldname);
     cli_kv_free(&kv);
     return code;
 }
@@ -384,18 +647,38 @@ int cmd_remove_customcode(CliContext *ctx, int argc, char **argv)
         return cli_error("usage: bucardo remove customcode NAME ...");
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
-    for (int i = 0; i < argc; i++) {
+    PGresult **dbs = xcalloc((size_t)argc, sizeof(PGresult *));
+    int code = EXIT_FAIL, i;
+
+    for (i = 0; i < argc; i++) {
         const char *p[1] = {argv[i]};
-        PGresult *res = pg_query(ctx->cat, "catalog", "DELETE FROM bucardo.customcode WHERE name = $1", 1, p);
-        bool gone = res && strcmp(PQcmdTuples(res), "1") == 0;
+        PGresult *res;
+        bool gone;
+        /* Where its SQL function may be: read while its mapping exists. */
+        if ((dbs[i] = pg_query(ctx->cat, "catalog", SQL_INSTALLED_DBS, 1, p)) == NULL)
+            goto out;
+        res = pg_query(ctx->cat, "catalog", "DELETE FROM bucardo.customcode WHERE name = $1", 1, p);
+        gone = res && strcmp(PQcmdTuples(res), "1") == 0;
         PQclear(res);
         if (res == NULL)
-            return EXIT_FAIL;
-        if (!gone)
-            return cli_error("remove customcode: no customcode named \"%s\"", argv[i]);
+            goto out;
+        if (!gone) {
+            cli_error("remove customcode: no customcode named \"%s\"", argv[i]);
+            goto out;
+        }
         cli_say(ctx, "Removed customcode \"%s\"\n", argv[i]);
     }
-    return cli_notify_reload(ctx) ? EXIT_OK : EXIT_FAIL;
+    /* The engine lets go of the codes first; then their functions go. */
+    if (cli_notify_reload(ctx)) {
+        for (i = 0; i < argc; i++)
+            drop_installed(ctx, argv[i], dbs[i]);
+        code = EXIT_OK;
+    }
+out:
+    for (i = 0; i < argc; i++)
+        PQclear(dbs[i]);
+    free(dbs);
+    return code;
 }
 
 int cmd_list_customcodes(CliContext *ctx, int argc, char **argv)

@@ -36,7 +36,14 @@ static const char SQL_DB_USERS[] =
     "db = $1"
     " HAVING count(*) > 0"
     " UNION ALL "
-    "SELECT count(*) || ' table(s)' FROM bucardo.relation WHERE db = $1 HAVING count(*) > 0";
+    "SELECT count(*) || ' table(s)' FROM bucardo.relation WHERE db = $1 HAVING count(*) > 0"
+    " UNION ALL "
+    "SELECT 'customcode ' || string_agg(quote_ident(name), ', ' ORDER BY name) FROM bucardo.customcode"
+    " WHERE db = $1 HAVING count(*) > 0";
+/* --force: a customcode that runs in the database is kept, inactive and
+ * without db= (`update customcode NAME db=... status=active` brings it back). */
+static const char SQL_FORCE_CODES[] =
+    "UPDATE bucardo.customcode SET db = NULL, status = 'inactive' WHERE db = $1 RETURNING name";
 static const char SQL_FORCE_CLEAR[] =
     "WITH rels AS (DELETE FROM bucardo.relgroup_member m USING bucardo.relation r"
     "               WHERE m.relation = r.id AND r.db = $1)"
@@ -644,11 +651,19 @@ out:
 static bool force_clear(CliContext *ctx, const char *name)
 {
     const char *params[1] = {name};
-    PGresult *syncs = pg_query(ctx->cat, "catalog", SQL_DB_SYNCS, 1, params);
+    PGresult *syncs = pg_query(ctx->cat, "catalog", SQL_DB_SYNCS, 1, params), *codes;
     bool ok = false;
 
     if (syncs == NULL)
         return false;
+    if ((codes = pg_query(ctx->cat, "catalog", SQL_FORCE_CODES, 1, params)) == NULL) {
+        PQclear(syncs);
+        return false;
+    }
+    for (int r = 0; r < PQntuples(codes); r++)
+        cli_say(ctx, "Deactivated customcode \"%s\": it ran in database \"%s\" (db= is cleared)\n",
+                PQgetvalue(codes, r, 0), name);
+    PQclear(codes);
     if (!pg_exec(ctx->cat, "catalog", SQL_KEEP_CUSTOMS("customname"), 1, params) ||
         !pg_exec(ctx->cat, "catalog", SQL_KEEP_CUSTOMS("customcols"), 1, params) ||
         !pg_exec(ctx->cat, "catalog", SQL_FORCE_CLEAR, 1, params) ||

@@ -7,7 +7,9 @@
 # and, when getdbh is set, the members' connection settings (dbinfo,
 # without passwords: they come from .pgpass or service files).  It builds
 # Bucardo's $info hash from it - syncname, version, sourcename, targetname,
-# message, warning, error, skip, lastcode, endsync, sendmail, shared; for
+# message, warning, error, skip, lastcode, endsync, sendmail, shared (what
+# the engine kept of the sync's last call: returned, and kept for the
+# next - Bucardo keeps it in the sync's process); for
 # conflict codes schemaname, tablename and conflicts ({key => {db => 1}});
 # for exception codes schemaname, tablename, error_string, deltabin
 # ({db => {key => 1}}) and attempts; with getdbh a DBI handle per database
@@ -24,7 +26,9 @@ use strict;
 use warnings;
 use JSON::PP ();
 
-my $json = JSON::PP->new->canonical->allow_nonref;
+# allow_blessed/allow_unknown: a DBI handle or a sub the code left in
+# shared is answered as null, not a failure.
+my $json = JSON::PP->new->canonical->allow_nonref->allow_blessed->allow_unknown;
 
 # The answer goes to the real stdout; the code's own prints to stderr.
 open my $answer_fh, '>&', \*STDOUT or die "cannot dup stdout: $!\n";
@@ -35,6 +39,21 @@ sub answer {
     print {$answer_fh} $json->encode($h), "\n";
     close $answer_fh;
     exit 0;
+}
+
+# `customcode_runner.pl --check`: the Perl code on stdin is compiled the
+# way it is run (below), not run; exit 1 with the compiler's message on
+# stderr when it does not compile (`bucardo add customcode` uses it).
+if (@ARGV and $ARGV[0] eq '--check') {
+    my $text = do { local $/; <STDIN> };
+    local $@;
+    my $sub = eval qq{package Bucardo::CustomCode;\nsub { $text\n}};    ## no critic (ProhibitStringyEval)
+    exit 0 if $sub;
+    my $why = $@;
+    $why =~ s/\s+\z//;
+    $why =~ s/\n/; /g;
+    print STDERR "$why\n";
+    exit 1;
 }
 
 my $input = do { local $/; <STDIN> };
@@ -54,6 +73,7 @@ sub bkey { my $k = shift; $k =~ s/\t/\0/g; return $k }
 
 my $dbinfo = delete $req->{dbinfo} || {};
 my $getdbh = delete $req->{getdbh};
+my $shared = delete $req->{shared};
 my $whenrun = $req->{whenrun} || '';
 my %keytext;    # Bucardo key -> engine key text
 
@@ -66,7 +86,7 @@ my $info = {
     lastcode => '',
     endsync  => '',
     sendmail => sub { print STDERR 'sendmail (not sent by the runner): ', join(' ', @_), "\n" },
-    shared   => {},
+    shared   => ref $shared eq 'HASH' ? $shared : {},
 };
 
 if ($whenrun eq 'conflict') {
@@ -137,6 +157,7 @@ for my $k (qw/message warning error lastcode nextcode skip endsync retry
               tablewinner tablewinner_always syncwinner syncwinner_always/) {
     $out{$k} = $info->{$k} if defined $info->{$k} and !ref $info->{$k} and length $info->{$k};
 }
+$out{shared} = $info->{shared} if ref $info->{shared} eq 'HASH';
 if ($whenrun eq 'conflict') {
     my %winners;
     for my $k (keys %{ $info->{conflicts} || {} }) {

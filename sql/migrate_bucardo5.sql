@@ -37,8 +37,8 @@
 --                deletemethod other than delete, track_rates,
 --                isolation_level: noted
 --   customname, customcols -> the same (customcols without its SELECT)
---   customcode (Perl) -> skip; the syncs it is attached to, directly or
---                through a table: imported inactive
+--   customcode (Perl) -> customcode of kind perl (run by the Perl runner),
+--                with its whenrun, getdbh, status, priority and mapping
 --   bucardo_config -> config: every setting changed from Bucardo's
 --                default whose name exists here; others noted
 --   syncrun history, clone, bucardo_custom_trigger: not converted
@@ -200,24 +200,51 @@ UPDATE bucardo.sync s SET status = 'inactive',
        status_note = format('imported inactive from Bucardo: %s has no equivalent here yet', missing.dbs)
   FROM missing WHERE missing.name = s.name;
 
--- Custom code: Perl, run by Bucardo's processes; nothing here runs it.
+-- Custom code: each Bucardo Perl customcode becomes a customcode of kind
+-- perl (its text kept in the catalog, run unchanged by the project's Perl
+-- runner, scripts/customcode_runner.pl), with its whenrun (Bucardo's
+-- *_trigger_disable are *_trigger_drop here), getdbh, status and the
+-- active rows of customcode_map: a sync, or a table (same relation ids).
+-- Bucardo orders a sync's codes by the map's priority: the lowest
+-- priority of its active map rows, else the code's own.  A name this
+-- catalog does not allow is made of its allowed characters plus the
+-- Bucardo id (noted).  The syncs stay as they were (active or not).
+CREATE TEMP TABLE migrate_code ON COMMIT DROP AS
+SELECT c.id, c.name AS oldname,
+       CASE WHEN c.name ~ '^[A-Za-z0-9_.-]{1,48}$' THEN c.name
+            ELSE left(regexp_replace(c.name, '[^A-Za-z0-9_.-]', '_', 'g'), 36) || '_' || c.id END AS name
+  FROM bucardo5.customcode c;
+INSERT INTO bucardo.customcode (name, about, whenrun, getdbh, kind, src_code, status, priority, cdate)
+SELECT mc.name, c.about, replace(c.whenrun, '_trigger_disable', '_trigger_drop'), c.getdbh, 'perl', c.src_code,
+       CASE WHEN c.status = 'active' THEN 'active' ELSE 'inactive' END,
+       coalesce((SELECT min(m.priority) FROM bucardo5.customcode_map m
+                  WHERE m.code = c.id AND m.active AND m.priority <> 0), c.priority),
+       c.cdate
+  FROM bucardo5.customcode c JOIN migrate_code mc ON mc.id = c.id;
+INSERT INTO bucardo.customcode_map (code, sync, relation)
+SELECT DISTINCT mc.name, m.sync, CASE WHEN m.sync IS NULL THEN m.goat END
+  FROM bucardo5.customcode_map m JOIN migrate_code mc ON mc.id = m.code
+ WHERE m.active
+   AND (m.sync IS NOT NULL AND EXISTS (SELECT 1 FROM bucardo.sync s WHERE s.name = m.sync)
+        OR m.sync IS NULL AND EXISTS (SELECT 1 FROM bucardo.relation r WHERE r.id = m.goat));
+INSERT INTO migrate_note (kind, what, note)
+SELECT 'note', format('customcode "%s"', c.name),
+       format('Perl code run %s: run by this program''s Perl runner (needs perl%s)%s%s',
+              replace(c.whenrun, '_trigger_disable', '_trigger_drop'),
+              CASE WHEN c.getdbh THEN ' and libdbd-pg-perl' ELSE '' END,
+              CASE WHEN mc.name <> c.name THEN format('; renamed "%s"', mc.name) ELSE '' END,
+              CASE WHEN c.status <> 'active' THEN '; inactive' ELSE '' END)
+  FROM bucardo5.customcode c JOIN migrate_code mc ON mc.id = c.id ORDER BY c.name;
 INSERT INTO migrate_note (kind, what, note)
 SELECT 'skip', format('customcode "%s"', c.name),
-       format('Perl code run %s has no equivalent here yet: not converted%s', c.whenrun,
-              CASE WHEN c.status <> 'active' THEN ' (it was inactive)' ELSE '' END)
-  FROM bucardo5.customcode c ORDER BY c.name;
-WITH needs AS (
-    SELECT s.name, string_agg(DISTINCT format('customcode "%s" (Perl, %s)', c.name, c.whenrun), ', ') AS codes
-      FROM bucardo.sync s
-      JOIN bucardo5.customcode_map cm ON cm.active
-      JOIN bucardo5.customcode c ON c.id = cm.code AND c.status = 'active'
-     WHERE cm.sync = s.name
-        OR cm.goat IN (SELECT rm.relation FROM bucardo.relgroup_member rm WHERE rm.relgroup = s.relgroup)
-     GROUP BY s.name)
-UPDATE bucardo.sync s SET status = 'inactive',
-       status_note = concat_ws('; ', s.status_note,
-                               format('imported inactive from Bucardo: %s has no equivalent here yet', needs.codes))
-  FROM needs WHERE needs.name = s.name;
+       format('its mapping to %s was not converted (%s)',
+              coalesce(format('sync "%s"', m.sync), format('table id %s', m.goat), 'nothing'),
+              CASE WHEN NOT m.active THEN 'inactive in Bucardo' ELSE 'the sync or table was not converted' END)
+  FROM bucardo5.customcode_map m JOIN bucardo5.customcode c ON c.id = m.code
+ WHERE NOT m.active
+    OR (m.sync IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bucardo.sync s WHERE s.name = m.sync))
+    OR (m.sync IS NULL AND NOT EXISTS (SELECT 1 FROM bucardo.relation r WHERE r.id = m.goat))
+ ORDER BY c.name;
 INSERT INTO migrate_note (kind, what, note)
 SELECT 'note', format('sync "%s"', s.name), s.status_note
   FROM bucardo.sync s WHERE s.status_note IS NOT NULL ORDER BY s.name;

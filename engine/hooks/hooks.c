@@ -48,6 +48,7 @@ struct Hooks {
     const CancelSet *cancel;
     int n[HOOK_NPOINTS];
     HookCode *codes[HOOK_NPOINTS]; /* n[p] of them, in priority order */
+    json_object *shared;           /* Bucardo's $info->{shared}: kept between the calls of this sync */
 };
 
 static const char *const POINT_NAMES[HOOK_NPOINTS] = {
@@ -96,6 +97,7 @@ void hooks_free(Hooks *h)
             code_free(&h->codes[p][i]);
         free(h->codes[p]);
     }
+    json_object_put(h->shared);
     free(h);
 }
 
@@ -119,6 +121,7 @@ Hooks *hooks_load(PGconn *cat, const SyncDef *def, ConnBudget *budget, const Can
     h->def = def;
     h->budget = budget;
     h->cancel = cancel;
+    h->shared = json_object_new_object();
     for (int i = 0; i < PQntuples(res); i++) {
         HookPoint p = HOOK_NPOINTS;
         HookCode *c;
@@ -246,6 +249,7 @@ static json_object *request(const Hooks *h, const HookCode *c, const HookCall *c
         json_object_object_add(req, "dbinfo", dbs);
     }
     json_object_object_add(req, "getdbh", json_object_new_boolean(c->getdbh));
+    json_object_object_add(req, "shared", json_object_get(h->shared));
     if (strcmp(c->kind, "perl") == 0)
         add_str(req, "src_code", c->src);
     return req;
@@ -660,6 +664,15 @@ bool hooks_run(Hooks *h, const HookCall *call, HookOutcome *out, char *err, size
             return false;
         }
         free(text);
+        {
+            /* An answer's shared (an object) is what the next call gets. */
+            json_object *sh;
+            if (json_object_object_get_ex(answer, "shared", &sh) &&
+                json_object_get_type(sh) == json_type_object) {
+                json_object_put(h->shared);
+                h->shared = json_object_get(sh);
+            }
+        }
         if (call->on_answer && !call->on_answer(call->arg, c, answer, err, errlen)) {
             json_object_put(answer);
             return false;

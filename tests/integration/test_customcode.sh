@@ -6,9 +6,13 @@
 # handler that renames the colliding target row on a unique violation and
 # asks for a retry (the sync ends Good, both rows there), and one that
 # skips the failing batch's keys (logged, in the run's warning); codes that
-# fail - a command that hangs, one that exits non-zero, a SQL body with a
-# syntax error: a Bad run naming the customcode, another sync unaffected,
-# and every change arriving once the code is fixed.
+# fail - a command that hangs, one that exits non-zero, a SQL body that
+# raises: a Bad run naming the customcode, another sync unaffected, and
+# every change arriving once the code is fixed.  Code that cannot run (a
+# SQL body or Perl code that does not compile, a command that is not
+# executable) is refused at add/update; remove customcode (and a rename)
+# drops the SQL function where it was installed; remove db of a database
+# a code names says so (--force keeps the code, inactive).
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
@@ -58,6 +62,25 @@ run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/bs1.sql" 
 expect_err "getdbh"
 run_fail "$BUCARDO" update customcode nosuch priority=3
 expect_err "no customcode named"
+# Code that cannot run is refused at add: a SQL body PostgreSQL does not
+# compile (tried in a rolled-back transaction), a command that is missing
+# or not executable.
+printf 'BEGIN RETURN {broken; END' >"$D/broken.sql"
+printf '#!/bin/sh\necho {}\n' >"$D/noexec.sh"
+run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/broken.sql" sync=cc db=a
+expect_err "customcode x1: its SQL body does not compile in database a: syntax error"
+run_fail "$BUCARDO" add customcode x1 whenrun=exception src_code="$D/broken.sql" relation=public.person
+expect_err "customcode x1: its SQL body does not compile in database a"
+run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/bs1.sql" sync=cc language=nosuchlang
+expect_err "customcode x1: its SQL body does not compile in database a: language \"nosuchlang\" does not exist"
+printf 'my $info = shift;\nmy $x = ;\n' >"$D/broken.pl"
+run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/broken.pl" sync=cc
+expect_err "customcode x1: its Perl code does not compile: syntax error"
+run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/noexec.sh" sync=cc kind=command
+expect_err "src_code \"$D/noexec.sh\" is not an executable file"
+run_fail "$BUCARDO" add customcode x1 whenrun=before_sync src_code="$D/nosuch.sh" sync=cc kind=command
+expect_err "src_code \"$D/nosuch.sh\" is not an executable file"
+expect_equal 0 "$(sql a "select count(*) from pg_proc where proname like '%customcode%'")" "functions left by the checks"
 run_fail "$BUCARDO" remove customcode nosuch
 expect_err "no customcode named"
 expect_equal "$before" "$(catalog_snapshot)" "catalog after refused customcode commands"
@@ -69,6 +92,10 @@ run_ok "$BUCARDO" add customcode bs2 whenrun=before_sync src_code="$D/bs2.sql" s
 run_ok "$BUCARDO" add customcode as1 whenrun=after_sync src_code="$D/as1.sql" sync=cc db=a
 run_fail "$BUCARDO" add customcode bs1 whenrun=before_sync src_code="$D/bs1.sql" sync=cc
 expect_err "already exists"
+before=$(catalog_snapshot)
+run_fail "$BUCARDO" update customcode bs1 src_code="$D/broken.sql"
+expect_err "customcode bs1: its SQL body does not compile in database a"
+expect_equal "$before" "$(catalog_snapshot)" "catalog after a refused update"
 run_ok "$BUCARDO" list customcodes
 expect_out "Code: bs1  When run: before_sync  Kind: sql  Priority: 1  Status: active  Getdbh: t  For: sync cc  DB: a"
 expect_out "Code: as1  When run: after_sync"
@@ -109,7 +136,11 @@ run_ok "$BUCARDO" update customcode bs2 src_code="$D/bs2.sql"
 wait_synced a b 30 item
 expect_equal two "$(sql b "select v from item where id = 2")" "row 2 after endsync stopped"
 run_ok "$BUCARDO" update customcode bs1 status=inactive
+fns() { sql "$1" "select coalesce(string_agg(proname, ' ' order by proname), '') from pg_proc
+                   where pronamespace = 'bucardo'::regnamespace and proname like 'customcode%'"; }
+expect_equal "customcode_as1 customcode_bs1 customcode_bs2" "$(fns a)" "SQL functions installed on a"
 run_ok "$BUCARDO" remove customcode bs2 bs3 as1
+expect_equal "customcode_bs1" "$(fns a)" "SQL functions left on a after remove customcode"
 sleep 1
 m=$(mark)
 run_ok "$BUCARDO" kick cc 20
@@ -139,7 +170,10 @@ expect_equal "1|x@example.org
 expect_equal three "$(sql b "select v from item where id = 3")" "item 3 applied with the repaired batch"
 grep -q "Message from exception code rename: renamed the colliding row on b" log.bucardo || fail "rename's message"
 expect_equal Good "$(sql bucardo "select state from bucardo.syncrun where sync = 'cc' order by id desc limit 1")" "last run"
-run_ok "$BUCARDO" remove customcode rename
+expect_equal "customcode_rename" "$(fns b)" "the exception code's function on b"
+run_ok "$BUCARDO" update customcode rename name=rename2
+expect_equal "" "$(fns b)" "functions on b after the code was renamed"
+run_ok "$BUCARDO" remove customcode rename2
 
 # ---- exception: skip the failing batch's keys (logged, counted) ----
 cat >"$D/skip.sql" <<'EOF'
@@ -172,7 +206,7 @@ cat >"$D/exit3.sh" <<'EOF'
 echo "something went wrong here" >&2
 exit 3
 EOF
-printf 'BEGIN RETURN {broken; END' >"$D/broken.sql"
+printf 'BEGIN RAISE EXCEPTION %s; END' "'broken on purpose'" >"$D/raises.sql"
 chmod +x "$D/hang.sh" "$D/exit3.sh"
 failing() {  # failing NAME PATTERN ARGS... - the code makes cc's runs Bad
     local name=$1 pattern=$2 id
@@ -194,7 +228,20 @@ failing() {  # failing NAME PATTERN ARGS... - the code makes cc's runs Bad
 }
 failing hang "did not answer within 1 s" whenrun=before_sync src_code="$D/hang.sh" timeout=1
 failing exit3 "exited with status 3: something went wrong here" whenrun=after_trigger_drop src_code="$D/exit3.sh"
-failing broken "cannot install its SQL body in database a" whenrun=before_txn src_code="$D/broken.sql"
+failing raises "broken on purpose" whenrun=before_txn src_code="$D/raises.sql"
 pgrep -f "$D/hang.sh" >/dev/null && fail "the hanging command was not killed"
 run_ok "$BUCARDO" stop
+
+# ---- remove db of a database a customcode runs in ----
+run_ok "$BUCARDO" add database extra dbname=a
+run_ok "$BUCARDO" add customcode inextra whenrun=before_sync src_code="$D/bs1.sql" sync=cc db=extra
+before=$(catalog_snapshot)
+run_fail "$BUCARDO" remove db extra
+expect_err 'cannot remove database "extra": it is used by customcode inextra \(use --force'
+expect_equal "$before" "$(catalog_snapshot)" "catalog after a refused remove db"
+run_ok "$BUCARDO" remove db extra --force
+expect_out 'Deactivated customcode "inextra": it ran in database "extra"'
+expect_equal "inactive||0" "$(sql bucardo "select status || '|' || coalesce(db, '') || '|' ||
+    (select count(*) from bucardo.db where name = 'extra') from bucardo.customcode where name = 'inextra'")" \
+    "customcode and db after remove db --force"
 exit 0

@@ -9,7 +9,8 @@
 # Bucardo Perl exception customcode, on a one-way sync, that renames the
 # colliding target row through its DBI handle and sets retry.  And
 # bucardo_custom without a conflict code: a Bad run naming the table, and
-# the changes still arrive once a code is added.
+# the changes still arrive once a code is added.  $info->{shared} lasts
+# between the calls of a sync's Perl codes.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
@@ -208,5 +209,36 @@ expect_equal "1|dup@example.org
 7|dup@example.org.old" "$(sql q "select id || '|' || email from person order by id")" "person on q after the Perl exception code"
 expect_equal Good "$(sql bucardo "select state from bucardo.syncrun where sync = 'one' order by id desc limit 1")" "last run of one"
 grep -q "Message from exception code renamer: renamed on attempt 1" log.bucardo || fail "renamer's message"
+
+# ---- $info->{shared} lasts between the calls of a sync, across its codes ----
+sql p "CREATE TABLE runs (n serial PRIMARY KEY, who text, v int)" >/dev/null
+cat >"$D/count.pl" <<'EOF'
+my $info = shift;
+$info->{shared}{n}++;
+$info->{shared}{handle} = $info->{dbh}{p};    # not JSON: kept as null, not a failure
+$info->{dbh}{p}->do('INSERT INTO runs (who, v) VALUES (?, ?)', undef, 'count', $info->{shared}{n});
+return;
+EOF
+cat >"$D/read.pl" <<'EOF'
+my $info = shift;
+$info->{dbh}{p}->do('INSERT INTO runs (who, v) VALUES (?, ?)', undef, 'read', $info->{shared}{n});
+return;
+EOF
+run_ok "$BUCARDO" stop  # both codes arrive with one load of the sync
+run_ok "$BUCARDO" add customcode count whenrun=before_sync src_code="$D/count.pl" sync=one priority=1
+run_ok "$BUCARDO" add customcode read whenrun=after_sync src_code="$D/read.pl" sync=one
+run_ok "$BUCARDO" start
+for i in 1 2 3; do run_ok "$BUCARDO" kick one 20; done
+# after_sync runs once the cycle is recorded: wait for the last one's read.
+deadline=$(( $(date +%s) + 10 ))
+until [ "$(sql p "select count(*) filter (where who = 'count') = count(*) filter (where who = 'read') from runs")" = t ]; do
+    [ "$(date +%s)" -lt $deadline ] || break
+    sleep 0.2
+done
+runs=$(sql p "select string_agg(who || ':' || coalesce(v::text, 'null'), ' ' order by n) from runs")
+n=$(sql p "select count(*) from runs where who = 'count'")
+[ "$n" -ge 3 ] || fail "shared: only $n cycles: $runs"
+expect_equal "$(for i in $(seq 1 "$n"); do printf 'count:%d read:%d ' "$i" "$i"; done | sed 's/ $//')" "$runs" \
+    "what the codes kept in shared (one count per cycle, read by the next code)"
 run_ok "$BUCARDO" stop
 exit 0

@@ -18,9 +18,11 @@
 #   2. --dryrun lists what would and would not be converted, changing
 #      nothing.
 #   3. The upgrade: `list all` shows every object, no Bucardo trigger is
-#      left on a source, the Perl sync is inactive with its reason in
-#      `status`, the MariaDB database is converted (type mariadb) and its
-#      sync active, and after `bucardo start` every target equals its source
+#      left on a source, the Perl customcodes are customcodes of kind perl
+#      (their sync stays active) and the exception one settles a unique
+#      collision on the target when this engine runs it, the MariaDB
+#      database is converted (type mariadb) and its sync active, and after
+#      `bucardo start` every target equals its source
 #      (`compare` exit 0 and table contents; compare takes one-source syncs
 #      only, so the multi-source one is judged by its contents), new
 #      changes replicate.
@@ -65,7 +67,7 @@ q -d test1 -c "CREATE SEQUENCE seq1; CREATE TABLE cn_src (id int PRIMARY KEY, v 
                CREATE TABLE mt (id int PRIMARY KEY, v text, n numeric(10,2))"
 q -d test2 -c "CREATE SEQUENCE seq1; CREATE TABLE cn_dst (id int PRIMARY KEY, v text);
                CREATE TABLE cc (id int PRIMARY KEY, a int, b text);
-               CREATE TABLE pc (id int PRIMARY KEY, v text)"
+               CREATE TABLE pc (id int PRIMARY KEY, v text UNIQUE)"
 ITEMS="CREATE TABLE items (id int PRIMARY KEY, v text, n int)"
 q -d m1 -c "$ITEMS"
 q2 -d m2 -c "$ITEMS"
@@ -96,6 +98,26 @@ b5 add table mt db=test1 relgroup=mrel
 b5 add sync mariasync relgroup=mrel dbs=test1:source,mdb:target
 printf 'sub { my ($args) = @_; return; }\n' >"$TEST_DIR/hook.pl"
 b5 add customcode audit whenrun=before_txn src_code="$TEST_DIR/hook.pl" sync=perlsync
+# A Bucardo exception handler (unique value on the target only): the target
+# row holding the value moves aside, and the sync retries.
+cat >"$TEST_DIR/mover.pl" <<'EOF'
+use strict;
+use warnings;
+my $info = shift;
+return if $info->{error_string} !~ /duplicate key|unique/;
+my ($src, $tgt) = ($info->{dbh}{test1}, $info->{dbh}{test2});
+my $table = "$info->{schemaname}.$info->{tablename}";
+for my $db (keys %{ $info->{deltabin} }) {
+    for my $id (keys %{ $info->{deltabin}{$db} }) {
+        my ($v) = $src->selectrow_array("SELECT v FROM $table WHERE id = ?", undef, $id);
+        $tgt->do("UPDATE $table SET v = v || '.old' WHERE v = ? AND id <> ?", undef, $v, $id) if defined $v;
+    }
+}
+$info->{message} = "moved aside on attempt $info->{attempts}";
+$info->{retry} = 1;
+return;
+EOF
+b5 add customcode mover whenrun=exception src_code="$TEST_DIR/mover.pl" sync=perlsync getdbh=1 priority=2
 
 # The daemon, and a workload it replicates.
 as_b5 "$B5 start --piddir '$B5RUN' --log-destination '$B5LOG'" >/dev/null ||
@@ -226,8 +248,9 @@ expect_no 'database "mdb"'
 expect_no 'sync "mariasync"'
 expect_out 'database "mg": type mongo has no equivalent here yet: not converted'
 expect_out 'sync "mongosync": imported inactive from Bucardo: database "mg" \(mongo\) has no equivalent here yet'
-expect_out 'customcode "audit": Perl code run before_txn has no equivalent here yet'
-expect_out 'sync "perlsync": imported inactive from Bucardo: customcode "audit"'
+expect_out 'customcode "audit": Perl code run before_txn: run by this program.s Perl runner'
+expect_out 'customcode "mover": Perl code run exception: run by this program.s Perl runner \(needs perl and libdbd-pg-perl\)'
+grep -q 'sync "perlsync"' <<<"$OUT" && fail "perlsync is not converted as it was: $OUT"
 expect_out 'setting semaphore_table=sem_x: no such setting here'
 expect_out "^  test1: .*[1-9][0-9]* queued change"
 expect_out "^Dry run: nothing was changed"
@@ -265,9 +288,17 @@ b5trig="select count(*) from pg_trigger t join pg_proc p on p.oid = t.tgfoid
 for db in test1 m1; do expect_equal 0 "$(sql "$db" "$b5trig")" "Bucardo triggers left on $db"; done
 expect_equal 0 "$(psql -X -At -h "$PGHOST2" -p "$PGPORT2" -d m2 -c "$b5trig")" "Bucardo triggers left on m2"
 [ "$(sql test1 "select count(*) from bucardo5.upgrade_saved_trigger")" -gt 0 ] || fail "Bucardo's triggers were not saved"
-run_ok "$BUCARDO" status perlsync
-expect_out "Status note *: imported inactive from Bucardo: customcode \"audit\""
-expect_out "Status *: Inactive"
+# Bucardo's customcode: Perl codes run by the runner, the sync active.
+expect_equal "active|" "$(sql bucardo "select status || '|' || coalesce(status_note, '') from bucardo.sync where name = 'perlsync'")" \
+    "perlsync stays active"
+run_ok "$BUCARDO" list customcodes
+expect_out "Code: audit  When run: before_txn  Kind: perl  Priority: 0  Status: active  Getdbh: t  For: sync perlsync"
+expect_out "Code: mover  When run: exception  Kind: perl  Priority: 2  Status: active  Getdbh: t  For: sync perlsync"
+expect_equal "$(md5sum <"$TEST_DIR/mover.pl" | cut -d' ' -f1)" \
+    "$(sql bucardo "select md5(src_code) from bucardo.customcode where name = 'mover'")" "mover's Perl text"
+# A collision on the target only its exception code can settle.
+q -d test2 -c "INSERT INTO pc VALUES (5000, 'dupval')"
+q -d test1 -c "INSERT INTO pc VALUES (5001, 'dupval'), (5002, 'fine')"
 run_ok "$BUCARDO" status mongosync
 expect_out "Status note *: imported inactive from Bucardo: database \"mg\" \(mongo\)"
 run_ok "$BUCARDO" status mariasync
@@ -288,6 +319,15 @@ run_ok "$BUCARDO" kick mariasync 60
 expect_equal "$(mt_pg)" "$(mt_my)" "MariaDB target after the upgrade (Bucardo's queued changes applied)"
 run_ok "$BUCARDO" compare mariasync
 expect_out 'Table public.mt: equal'
+run_ok "$BUCARDO" kick perlsync 60
+expect_equal "5000|dupval.old 5001|dupval 5002|fine" \
+    "$(sql test2 "select string_agg(id || '|' || v, ' ' order by id) from pc where id >= 5000")" \
+    "pc on test2 after Bucardo's exception code ran here"
+expect_equal "$(sql test1 "select count(*), md5(string_agg(id || v, ',' order by id)) from pc where id < 5000")" \
+    "$(sql test2 "select count(*), md5(string_agg(id || v, ',' order by id)) from pc where id < 5000")" "pc after the upgrade"
+expect_equal Good "$(sql bucardo "select state from bucardo.syncrun where sync = 'perlsync' order by id desc limit 1")" \
+    "perlsync's last run"
+grep -q "Message from exception code mover: moved aside on attempt 1" log.bucardo || fail "mover's message"
 for t in pgbench_accounts pgbench_tellers pgbench_branches; do
     expect_equal "$(table_digest test1 $t)" "$(table_digest test2 $t)" "$t after the upgrade"
 done
