@@ -28,19 +28,23 @@ typedef struct TablePlan {
     /* What reads the table's rows: "ONLY schema.table", or the table
      * itself where it is partitioned.  Each table of an inheritance
      * hierarchy is replicated as itself: a parent's rows are its own, not
-     * its children's (they belong to the children's own entries, if any). */
+     * its children's (they belong to the children's own entries, if any).
+     * With a capture filter, "(SELECT * FROM <that> WHERE (filter))": every
+     * read of the rows sees only those the sync replicates. */
     char *from;
-    bool partitioned; /* relkind 'p' on this source */
-    int index;        /* its position in def.tables */
-    char *literal;    /* 'schema.table' as a literal, for ::regclass */
-    char *delta;      /* bucardo."delta_..." */
-    char *columns;    /* quoted column list */
-    char *tcolumns;   /* the same, each prefixed with "t." */
-    char *keycols;    /* k1, k2 (quoted) */
-    char *keydefs;    /* k1 type1, k2 type2 */
-    char *keyjoin;    /* t.k1 = k.k1 AND ... */
-    char *lostjoin;   /* k.k1 = l.k1 AND ... */
-    bool binary;      /* binary COPY is safe: built-in types, checked equal on targets */
+    char *table_from;   /* "ONLY schema.table" or the table: `from` without the filter */
+    const char *filter; /* the table's capture filter (borrowed from the TableDef), or NULL */
+    bool partitioned;   /* relkind 'p' on this source */
+    int index;          /* its position in def.tables */
+    char *literal;      /* 'schema.table' as a literal, for ::regclass */
+    char *delta;        /* bucardo."delta_..." */
+    char *columns;      /* quoted column list */
+    char *tcolumns;     /* the same, each prefixed with "t." */
+    char *keycols;      /* k1, k2 (quoted) */
+    char *keydefs;      /* k1 type1, k2 type2 */
+    char *keyjoin;      /* t.k1 = k.k1 AND ... */
+    char *lostjoin;     /* k.k1 = l.k1 AND ... */
+    bool binary;        /* binary COPY is safe: built-in types, checked equal on targets */
     /* Per writer (customname / customcols): the table there, the select
      * list it receives (NULL: every column) and the COPY column list. */
     char **wtable;

@@ -136,6 +136,7 @@ static void free_plans(SyncRunner *r, int s)
         free(p->display);
         free(p->qualified);
         free(p->from);
+        free(p->table_from);
         free(p->literal);
         free(p->delta);
         free(p->columns);
@@ -353,7 +354,10 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->partitioned = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     p->colnames = xstrdup(PQgetvalue(res, 0, 4));
     p->coltypes = xstrdup(PQgetvalue(res, 0, 5));
-    p->from = p->partitioned ? xstrdup(p->qualified) : xasprintf("ONLY %s", p->qualified);
+    p->table_from = p->partitioned ? xstrdup(p->qualified) : xasprintf("ONLY %s", p->qualified);
+    p->filter = t->capture_filter;
+    p->from = p->filter ? xasprintf("(SELECT * FROM %s WHERE (%s))", p->table_from, p->filter)
+                        : xstrdup(p->table_from);
     p->index = (int)(t - r->def.tables);
     PQclear(res);
     strbuf_init(&cols);
