@@ -21,6 +21,13 @@
 /* cycle_unique.c: a table's unique indexes other than the key, on one source. */
 typedef struct UniqueInfo UniqueInfo;
 
+/* One database's reachability as this sync's cycles saw it. */
+typedef struct ReachState {
+    char *db;
+    double down_since; /* monotonic_seconds() of the first failure in a row; 0: reached */
+    int marked;        /* bucardo.db_state has its row: 1 yes, 0 no, -1 not known yet */
+} ReachState;
+
 /* Per source and table: SQL fragments quoted for that connection. */
 typedef struct TablePlan {
     char *display;   /* schema.table, unquoted, for messages */
@@ -116,6 +123,12 @@ struct SyncRunner {
     char **last_names;
     long *last_keys;
     StrBuf last_left_out;
+    /* Reachability of the sync's databases (sync_cycle.c, note_reach):
+     * stalled in bucardo.db_state after stalled_after seconds unreachable
+     * (-1: never), cleared when reached. */
+    double stalled_after;
+    ReachState *reach;
+    int nreach;
 };
 
 /* writer_only - "ONLY " where writer w's table of plan p is not

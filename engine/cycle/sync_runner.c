@@ -100,6 +100,7 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->batch_keys = limits.batch_keys;
     r->serial_sleep = limits.serial_sleep;
     r->deadlock_sleep = limits.deadlock_sleep;
+    r->stalled_after = limits.stalled_after;
     r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
     r->cancel = limits.cancel;
     r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);
@@ -209,6 +210,9 @@ void runner_destroy(SyncRunner *r)
     free(r->last_names);
     free(r->last_keys);
     strbuf_free(&r->last_left_out);
+    for (int i = 0; i < r->nreach; i++)
+        free(r->reach[i].db);
+    free(r->reach);
     syncdef_free(&r->def);
     free(r);
 }
