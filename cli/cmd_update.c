@@ -717,6 +717,36 @@ static bool table_option(PGconn *cat, const char *relid, const char *table, size
 }
 
 /*
+ * filter_shape_ok - the filter is pasted into several statements inside
+ * "(...)": it must stay one expression there.  Outside quoted strings and
+ * identifiers: parentheses balanced, never closing more than it opened,
+ * and no ';', '$' (dollar quotes, parameters, the template's tags) or
+ * comment (which would swallow the closing parenthesis).
+ */
+static bool filter_shape_ok(const char *f)
+{
+    int depth = 0;
+
+    for (const char *p = f; *p; p++) {
+        if (*p == '\'' || *p == '"') {
+            char q = *p;
+            for (p++; *p && !(*p == q && p[1] != q); p += (*p == q) ? 2 : 1)
+                ;
+            if (*p == '\0')
+                return false; /* unterminated */
+        } else if (*p == '(') {
+            depth++;
+        } else if (*p == ')') {
+            if (--depth < 0)
+                return false;
+        } else if (*p == ';' || *p == '$' || (p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+            return false;
+        }
+    }
+    return depth == 0;
+}
+
+/*
  * check_filter - a capture filter must be a boolean expression over the
  * table's columns on every database it will run on: the table's own and
  * every source of the syncs reading it (the capture trigger compiles it
@@ -731,9 +761,10 @@ static bool check_filter(PGconn *cat, const char *relid, const char *filter, con
     StrList dbs = {0};
     bool ok = row != NULL;
 
-    if (strstr(filter, "$bucardo") != NULL || strchr(filter, ';') != NULL) {
+    if (!filter_shape_ok(filter)) {
         PQclear(row);
-        return cli_error("capture_filter: expected one SQL expression (no \";\" and no \"$bucardo\")") == 0;
+        return cli_error("capture_filter: expected one SQL expression over the table's columns (balanced "
+                         "parentheses; no \";\", \"$\" or comment)") == 0;
     }
     if (ok)
         strlist_add(&dbs, PQgetvalue(row, 0, 0));

@@ -36,6 +36,10 @@ run_fail "$BUCARDO" update table acct capture_filter="nosuch = 1"
 expect_err 'capture_filter "nosuch = 1": not a filter of table acct on database src: column "nosuch" does not exist'
 run_fail "$BUCARDO" update table acct "capture_filter=region = 'eu'; DROP TABLE acct"
 expect_err 'capture_filter: expected one SQL expression'
+run_fail "$BUCARDO" update table acct "capture_filter=region = 'eu') OR (true"
+expect_err 'capture_filter: expected one SQL expression over the table'
+run_fail "$BUCARDO" update table acct "capture_filter=region = 'eu' -- note"
+expect_err 'capture_filter: expected one SQL expression over the table'
 run_fail "$BUCARDO" update table acct "capture_filter=region ||"
 expect_err 'not a filter of table acct on database src: syntax error'
 run_fail "$BUCARDO" update table acct "capture_filter=v + 1"
