@@ -137,5 +137,39 @@ run_ok "$BUCARDO" update sync s1 onetimecopy=1
 run_ok "$BUCARDO" kick s1 60
 EU="acct"
 check_synced "after the filter was removed"
+
+### Two sources: a source's rows outside the filter are its own.  Each
+### side gets the other's matching rows only; a row leaving the filter
+### goes from the other side and stays here; a TRUNCATE takes only the
+### matching rows elsewhere.
+test_databases "CREATE TABLE mt (id int PRIMARY KEY, region text NOT NULL, v int NOT NULL DEFAULT 0)" m1 m2
+run_ok "$BUCARDO" add table mt db=m1 relgroup=rg2
+run_ok "$BUCARDO" update table mt db=m1 "capture_filter=region = 'eu'"
+run_ok "$BUCARDO" add sync s2 relgroup=rg2 dbs=m1:source,m2:source
+run_ok "$BUCARDO" reload
+EUM="(select * from mt where region = 'eu')"
+# check_multi WHAT US1 US2 - both sides hold the same matching rows, and
+# each exactly its own rows outside the filter (counted).
+check_multi() {
+    local deadline=$(( $(date +%s) + 30 )) a b
+    while :; do
+        a=$(table_digest m1 "$EUM") b=$(table_digest m2 "$EUM")
+        [ "$a" = "$b" ] && [ "$(sql m1 "select count(*) from mt where region <> 'eu'")" = "$2" ] &&
+            [ "$(sql m2 "select count(*) from mt where region <> 'eu'")" = "$3" ] && return 0
+        [ "$(date +%s)" -ge "$deadline" ] && fail "$1: m1 $a vs m2 $b; rows outside the filter: m1 $(sql m1 "select count(*) from mt where region <> 'eu'") (want $2), m2 $(sql m2 "select count(*) from mt where region <> 'eu'") (want $3)"
+        sleep 0.2
+    done
+}
+sql m1 "insert into mt select i, case when i % 2 = 0 then 'eu' else 'us' end from generate_series(1, 40) i" >/dev/null
+sql m2 "insert into mt select i, case when i % 2 = 0 then 'eu' else 'us' end from generate_series(101, 140) i" >/dev/null
+check_multi "two sources" 20 20
+[ "$(sql m2 "select count(*) from mt where id <= 40 and region <> 'eu'")" = 0 ] || fail "m1's rows outside the filter reached m2"
+sql m1 "update mt set region = 'us' where id in (2, 4)" >/dev/null            # leave: gone from m2, kept on m1
+sql m2 "update mt set region = 'eu' where id in (101, 103)" >/dev/null        # enter: reach m1
+check_multi "rows crossing the filter on two sources" 22 18
+[ "$(sql m2 "select count(*) from mt where id in (2, 4)")" = 0 ] || fail "rows that left the filter on m1 are still on m2"
+sql m1 "truncate mt" >/dev/null
+check_multi "after a TRUNCATE on m1" 0 18
+[ "$(sql m2 "select count(*) from mt where region = 'eu'")" = 0 ] || fail "m2 kept matching rows after m1's TRUNCATE"
 run_ok "$BUCARDO" stop
 echo "PASS"
