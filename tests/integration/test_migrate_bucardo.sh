@@ -168,6 +168,10 @@ q -d bucardo -c "SET session_replication_role = replica;
     INSERT INTO bucardo.dbgroup (name) VALUES ('tomaria');
     INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomaria', 'source'), ('mdb', 'tomaria', 'target');
     INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mariasync', 'perl', 'tomaria')"
+# A custom delta trigger (bucardo_custom_trigger, no command of Bucardo's
+# adds one) on pc: its syncs are imported inactive, with a note.
+q -d bucardo -c "INSERT INTO bucardo.bucardo_custom_trigger (goat, trigger_name, trigger_type, trigger_body, trigger_level)
+    SELECT id, 'pc_filter', 'delta', 'BEGIN RETURN NULL; END;', 'ROW' FROM bucardo.goat WHERE tablename = 'pc'"
 queued=$(sql test1 "select count(*) from bucardo.delta_public_pgbench_accounts d where not exists
                     (select 1 from bucardo.track_public_pgbench_accounts t
                       where t.txntime = d.txntime and t.target = 'dbgroup benchdelta')")
@@ -207,6 +211,8 @@ expect_out 'dbgroup "tomaria": member "mdb" \(target\) left out'
 expect_out 'sync "mariasync": imported inactive from Bucardo: database "mdb" \(mariadb\) has no equivalent here yet'
 expect_out 'customcode "audit": Perl code run before_txn has no equivalent here yet'
 expect_out 'sync "perlsync": imported inactive from Bucardo: customcode "audit"'
+expect_out 'custom trigger "pc_filter": the delta trigger of table public.pc \(bucardo_custom_trigger\) has no equivalent: not converted'
+expect_out 'sync "perlsync": .*imported inactive from Bucardo: the custom delta trigger of public.pc has no equivalent here'
 expect_out 'setting semaphore_table=sem_x: no such setting here'
 expect_out "^  test1: .*[1-9][0-9]* queued change"
 expect_out "^Dry run: nothing was changed"
