@@ -52,6 +52,8 @@ expect_out "Changed table public.acct capture_filter to region = 'eu'"
 run_ok "$BUCARDO" update table ev "capture_filter=kind = 'keep'"
 expect_equal "region = 'eu'" "$(sql bucardo "select capture_filter from bucardo.relation where relname = 'acct'")" "stored filter"
 run_ok "$BUCARDO" add sync s1 relgroup=rg dbs=src,tgt onetimecopy=1
+run_ok "$BUCARDO" inspect sync s1
+expect_out "^    table public.acct \(database src, key: id, capture filter: region = 'eu'\)$"
 # The trigger function tests rows against the filter.
 sql src "select prosrc from pg_proc where proname like 'capture_row_acct%'" | grep -q "region = 'eu'" \
     || fail "the capture function of acct has no filter"
