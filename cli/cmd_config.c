@@ -97,6 +97,7 @@ static const SettingSpec SETTING_TYPES[] = {
     {"tcp_keepalives_count", S_INT, 0, 1000000, NULL},
     {"host_safety_check", S_REGEX, 0, 0, NULL},
     {"reload_config_timeout", S_INT, 1, 3600, NULL},
+    {"stalled_after", S_INT, 0, 31536000, NULL},
 };
 
 /* is_duration - a PostgreSQL time setting above zero: digits, then

@@ -67,8 +67,14 @@ static const char SQL_DB_SYNCS[] =
     " WHERE r.id = c.relation AND r.db = $1"
 static const char SQL_DEACTIVATE[] = "UPDATE bucardo.sync SET status = 'inactive' WHERE name = $1";
 static const char SQL_DELETE_DB[] = "DELETE FROM bucardo.db WHERE name = $1";
-static const char SQL_LIST_DBS[] = "SELECT name, status, dbname, host, port, dbuser, service FROM bucardo.db"
-                                   " WHERE name ~ coalesce($1, '') ORDER BY name";
+/* status: the user's (active, inactive), or stalled while the engine
+ * cannot reach an active database (bucardo.db_state). */
+static const char SQL_LIST_DBS[] =
+    "SELECT name,"
+    "       CASE WHEN status = 'active' AND EXISTS (SELECT 1 FROM bucardo.db_state ds WHERE ds.db = db.name)"
+    "            THEN 'stalled' ELSE status END,"
+    "       dbname, host, port, dbuser, service FROM bucardo.db"
+    " WHERE name ~ coalesce($1, '') ORDER BY name";
 
 /* The settings a database takes, with Bucardo's aliases. */
 static const char *const DB_KEYS[] = {

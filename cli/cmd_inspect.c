@@ -23,7 +23,7 @@ static const char SQL_SYNC[] =
     "  FROM bucardo.sync s WHERE s.name = $1";
 static const char SQL_MEMBERS[] =
     "SELECT r.schemaname || '.' || r.relname, r.db, r.kind,"
-    "       coalesce(array_to_string(r.pkey, ','), 'none')"
+    "       coalesce(array_to_string(r.pkey, ','), 'none'), r.capture_filter"
     "  FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation"
     " WHERE rm.relgroup = $1 ORDER BY rm.position";
 static const char SQL_RELGROUP[] =
@@ -41,8 +41,10 @@ static bool print_members(PGconn *cat, const char *group)
         return false;
     printf("  %s (%d):\n", "Relations", PQntuples(res));
     for (int r = 0; r < PQntuples(res); r++)
-        printf("    %s %s (database %s, key: %s)\n", PQgetvalue(res, r, 2), PQgetvalue(res, r, 0),
-               PQgetvalue(res, r, 1), PQgetvalue(res, r, 3));
+        printf("    %s %s (database %s, key: %s%s%s)\n", PQgetvalue(res, r, 2), PQgetvalue(res, r, 0),
+               PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
+               PQgetisnull(res, r, 4) ? "" : ", capture filter: ",
+               PQgetisnull(res, r, 4) ? "" : PQgetvalue(res, r, 4));
     PQclear(res);
     return true;
 }

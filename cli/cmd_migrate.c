@@ -502,7 +502,7 @@ static bool switch_member(Migration *mg, Member *m)
         m->renamed = true;
     }
     for (int i = 0; m->source && i < m->ntables; i++)
-        if (!capture_install(m->conn, who, m->tables[i].t, m->tables[i].autokick))
+        if (!capture_install(m->conn, who, m->tables[i].t, m->tables[i].autokick, NULL))
             goto out;
     for (int i = 0; has && m->source && i < m->ntables; i++)
         if (m->tables[i].t->nkeys > 0 && !queue_table(m->conn, who, m, &m->tables[i], &mg->report))

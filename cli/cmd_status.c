@@ -52,7 +52,14 @@ static const char SQL_STATUS[] =
     "       (SELECT string_agg(m.db, ',' ORDER BY m.position) FROM bucardo.dbgroup_member m"
     "         WHERE m.dbgroup = s.dbgroup AND m.role <> 'source'),"
     "       s.conflict_strategy,"
-    "       s.status_note"
+    "       s.status_note,"
+    /* its databases the engine marked stalled (bucardo.db_state) */
+    "       (SELECT string_agg(ds.db || ' since ' || to_char(ds.since, 'Mon DD, YYYY HH24:MI:SS'), ', '"
+    "                          ORDER BY ds.db)"
+    "          FROM bucardo.db_state ds"
+    "         WHERE ds.db IN (SELECT m.db FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup)),"
+    "       (SELECT string_agg(ds.db, ',' ORDER BY ds.db) FROM bucardo.db_state ds"
+    "         WHERE ds.db IN (SELECT m.db FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup))"
     "  FROM bucardo.sync s"
     "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name"
     "                      ORDER BY r.id DESC LIMIT 1) last ON true"
@@ -103,7 +110,9 @@ enum {
     S_CHECKTIME_S,
     S_TARGETS,
     S_STRATEGY,
-    S_NOTE /* why the program made it inactive (sync.status_note), or NULL */
+    S_NOTE,         /* why the program made it inactive (sync.status_note), or NULL */
+    S_STALLED_LONG, /* its databases marked stalled, with since when, or NULL */
+    S_STALLED       /* the same, names only */
 };
 
 /* The display options of status (--show-days, --compress, --sort). */
@@ -238,6 +247,12 @@ static void print_table(const CliContext *ctx, PGresult *res, const StatusOpts *
             PQgetisnull(res, r, S_BEHIND)
                 ? xstrdup(PQgetvalue(res, r, S_STATE))
                 : xasprintf("%s (behind: %s)", PQgetvalue(res, r, S_STATE), PQgetvalue(res, r, S_BEHIND));
+        /* Databases the engine cannot reach (Bucardo's stalled). */
+        if (!PQgetisnull(res, r, S_STALLED)) {
+            char *with = xasprintf("%s (stalled: %s)", cells[r][1], PQgetvalue(res, r, S_STALLED));
+            free(cells[r][1]);
+            cells[r][1] = with;
+        }
         cells[r][2] = xstrdup(PQgetisnull(res, r, S_GOOD_TIME) ? "none" : PQgetvalue(res, r, S_GOOD_TIME));
         cells[r][3] = xstrdup(ago(PQgetvalue(res, r, S_GOOD_AGO), o, buf, sizeof(buf)));
         if (PQgetisnull(res, r, S_GOOD_ID)) {
@@ -355,6 +370,8 @@ static void print_detail(const CliContext *ctx, PGresult *res, int r)
            strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "Active" : "Inactive");
     if (!PQgetisnull(res, r, S_NOTE))
         printf("Status note              : %s\n", PQgetvalue(res, r, S_NOTE));
+    if (!PQgetisnull(res, r, S_STALLED_LONG))
+        printf("Stalled databases        : %s\n", PQgetvalue(res, r, S_STALLED_LONG));
     printf("Check time               : %s\n", PQgetvalue(res, r, S_CHECKTIME));
     printf("Overdue time             : %s\n", PQgetvalue(res, r, S_OVERDUE));
     printf("Expired time             : %s\n", PQgetvalue(res, r, S_EXPIRED));
@@ -475,6 +492,7 @@ static json_object *json_sync(CliContext *ctx, PGresult *res, int r, bool *ok)
     json_object_object_add(o, "analyze_after_copy", jbool(res, r, S_ANALYZE));
     json_object_object_add(o, "conflict_strategy", jtext(res, r, S_STRATEGY));
     json_object_object_add(o, "behind", jlist(res, r, S_BEHIND));
+    json_object_object_add(o, "stalled", jlist(res, r, S_STALLED));
     json_object_object_add(o, "copies", json_copies(ctx->cat, name));
     if (!health_measure(ctx->cat, name, &h)) {
         *ok = false;

@@ -590,7 +590,14 @@ out:
  * table is not replicated and its capture goes (when no other sync reads
  * it).  priority: its order in its relgroups, higher first.
  */
-typedef enum TableOptType { TO_BOOL, TO_REBUILD, TO_MAKEDELTA, TO_PRIORITY, TO_STRATEGY } TableOptType;
+typedef enum TableOptType {
+    TO_BOOL,
+    TO_REBUILD,
+    TO_MAKEDELTA,
+    TO_PRIORITY,
+    TO_STRATEGY,
+    TO_FILTER
+} TableOptType;
 /* A table's own conflict_strategy: a built-in one (a list of databases
  * belongs to a sync, whose members it names). */
 static const char *const TABLE_STRATEGIES[] = {"bucardo_source", "bucardo_target",
@@ -611,6 +618,7 @@ static const struct {
     {"makedelta", TO_MAKEDELTA, true},
     {"priority", TO_PRIORITY, false},
     {"conflict_strategy", TO_STRATEGY, true},
+    {"capture_filter", TO_FILTER, true},
 };
 #define NTABLE_OPTIONS (sizeof(TABLE_OPTIONS) / sizeof(TABLE_OPTIONS[0]))
 
@@ -656,6 +664,11 @@ static bool table_option(PGconn *cat, const char *relid, const char *table, size
                            value) == 0;
             break;
         }
+        case TO_FILTER:
+            /* checked against the databases by check_filter; "" clears it too */
+            if (value[0] == '\0')
+                stored = NULL;
+            break;
         case TO_MAKEDELTA:
             if (parse_bool(value, &b)) {
                 stored = b ? "on" : NULL;
@@ -691,9 +704,116 @@ static bool table_option(PGconn *cat, const char *relid, const char *table, size
         sql = xasprintf("UPDATE bucardo.relation SET %s = $2%s WHERE id = $1::integer", key, cast);
     ok = pg_exec(cat, "catalog", sql, 2, params);
     free(sql);
-    if (ok)
+    if (ok && TABLE_OPTIONS[o].type == TO_FILTER)
+        strbuf_printf(said,
+                      "Changed table %s capture_filter to %s\n"
+                      "Rows already on the targets that the new filter leaves out stay there until the "
+                      "table is copied again (update sync SYNC onetimecopy=1)\n",
+                      table, stored == NULL ? "none (every row)" : stored);
+    else if (ok)
         strbuf_printf(said, "Changed table %s %s to %s\n", table, key,
                       stored == NULL ? (strcmp(value, "default") == 0 ? "the sync's" : "off") : stored);
+    return ok;
+}
+
+/*
+ * filter_shape_ok - the filter is pasted into several statements inside
+ * "(...)": it must stay one expression there.  Outside quoted strings and
+ * identifiers: parentheses balanced, never closing more than it opened,
+ * and no ';', '$' (dollar quotes, parameters, the template's tags) or
+ * comment (which would swallow the closing parenthesis).
+ */
+static bool filter_shape_ok(const char *f)
+{
+    int depth = 0;
+
+    for (const char *p = f; *p; p++) {
+        if (*p == '\'' || *p == '"') {
+            char q = *p;
+            for (p++; *p && !(*p == q && p[1] != q); p += (*p == q) ? 2 : 1)
+                ;
+            if (*p == '\0')
+                return false; /* unterminated */
+        } else if (*p == '(') {
+            depth++;
+        } else if (*p == ')') {
+            if (--depth < 0)
+                return false;
+        } else if (*p == ';' || *p == '$' || (p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+            return false;
+        }
+    }
+    return depth == 0;
+}
+
+/*
+ * check_filter - a capture filter must be a boolean expression over the
+ * table's columns on every database it will run on: the table's own and
+ * every source of the syncs reading it (the capture trigger compiles it
+ * only when it first fires, in an application's write).  It is tried as
+ * the trigger runs it, with search_path pg_catalog, pg_temp, in a
+ * transaction rolled back.  One error line naming the database.
+ */
+static bool check_filter(PGconn *cat, const char *relid, const char *filter, const AffectedSyncs *a)
+{
+    const char *params[1] = {relid};
+    PGresult *row = pg_query(cat, "catalog", SQL_RELATION_ROW, 1, params);
+    StrList dbs = {0};
+    bool ok = row != NULL;
+
+    if (!filter_shape_ok(filter)) {
+        PQclear(row);
+        return cli_error("capture_filter: expected one SQL expression over the table's columns (balanced "
+                         "parentheses; no \";\", \"$\" or comment)") == 0;
+    }
+    if (ok)
+        strlist_add(&dbs, PQgetvalue(row, 0, 0));
+    for (int i = 0; ok && i < a->count; i++)
+        for (int s = 0; s < a->defs[i].nsources; s++)
+            if (!strlist_contains(&dbs, a->defs[i].sources[s].name))
+                strlist_add(&dbs, a->defs[i].sources[s].name);
+    for (int d = 0; ok && d < dbs.count; d++) {
+        DbInfo db;
+        PGconn *conn;
+        char *table, *sql;
+        PGresult *res;
+
+        if (catalog_load_db(cat, dbs.items[d], &db) != LOOKUP_FOUND) {
+            ok = false;
+            break;
+        }
+        if (db.dbtype != NULL && strcmp(db.dbtype, "postgres") != 0) {
+            dbinfo_free(&db); /* a target of another kind never runs it */
+            continue;
+        }
+        conn = dbinfo_connect(&db);
+        dbinfo_free(&db);
+        if (conn == NULL) {
+            ok = false;
+            break;
+        }
+        {
+            TableDef t = {.schemaname = PQgetvalue(row, 0, 1), .relname = PQgetvalue(row, 0, 2)};
+            table = table_qualified(conn, &t);
+        }
+        sql =
+            xasprintf("SELECT (SELECT count(*) FROM ONLY %s AS bucardo_r WHERE (%s) LIMIT 0)", table, filter);
+        res = PQexec(conn, "BEGIN READ ONLY; SET LOCAL search_path = pg_catalog, pg_temp");
+        PQclear(res);
+        res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            cli_error("capture_filter \"%s\": not a filter of table %s on database %s: %s", filter,
+                      PQgetvalue(row, 0, 2), dbs.items[d], msg ? msg : PQerrorMessage(conn));
+            ok = false;
+        }
+        PQclear(res);
+        PQfinish(conn);
+        free(sql);
+        free(table);
+    }
+    strlist_free(&dbs);
+    PQclear(row);
     return ok;
 }
 
@@ -714,6 +834,7 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
                                              "ghost",
                                              "priority",
                                              "conflict_strategy",
+                                             "capture_filter",
                                              NULL};
     static const char *const seq_keys[] = {"db", "relgroup", "herd", "schemaname", "sequencename", NULL};
     const char *noun = sequences ? "sequence" : "table";
@@ -788,6 +909,12 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
             ok = affected_add(ctx->cat, SQL_SYNCS_OF_RELGROUP, groups.items[i], &a);
         strlist_free(&groups);
         if (!ok || !set_relgroups(ctx->cat, relid, PQgetvalue(rel, 0, 2), relgroups, &said))
+            goto out;
+    }
+    {
+        const char *filter = cli_kv_get(&kv, "capture_filter");
+        if (filter && filter[0] && strcmp(filter, "default") != 0 &&
+            !check_filter(ctx->cat, relid, filter, &a))
             goto out;
     }
     for (size_t o = 0; o < NTABLE_OPTIONS; o++) {

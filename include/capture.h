@@ -25,8 +25,11 @@ char *capture_object_name(const char *prefix, const TableDef *t);
  * capture_install - create (or re-create, idempotently) the capture objects
  * of table t in the source database `conn`, in the caller's transaction.
  * autokick adds the NOTIFY trigger; without it the trigger is dropped.
+ * filter (NULL: none): the capture filter - only keys of rows matching it
+ * (old or new) are recorded (FILTERS in sql/capture.sql).
  */
-bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool autokick) MUST_CHECK;
+bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool autokick,
+                     const char *filter) MUST_CHECK;
 
 /* capture_remove - drop table t's capture objects (if any). */
 bool capture_remove(PGconn *conn, const char *who, const TableDef *t) MUST_CHECK;

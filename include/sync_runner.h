@@ -34,6 +34,9 @@ typedef struct RunnerLimits {
      * is applied again (kid_serial_sleep, kid_deadlock_sleep); -1: no
      * retry, the cycle fails (and the sync is retried after retry_delay). */
     double serial_sleep, deadlock_sleep;
+    /* Seconds a member must stay unreachable before the cycles mark it
+     * stalled in bucardo.db_state (setting stalled_after); -1: never. */
+    double stalled_after;
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */

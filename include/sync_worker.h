@@ -31,6 +31,7 @@ typedef struct WorkerConfig {
     double retry_delay_max;
     double idle_timeout; /* seconds a sync keeps its slot after a busy cycle (conn_idle_timeout) */
     double serial_sleep, deadlock_sleep; /* kid_serial_sleep, kid_deadlock_sleep (RunnerLimits) */
+    double stalled_after;                /* the stalled_after setting (RunnerLimits) */
     ConnBudget *budget;                  /* cycle slots (borrowed, like the watcher) */
     SourceWatch *watch;                  /* wakes autokick syncs when their sources change */
     Metrics *metrics;                    /* the engine's figures (borrowed); NULL: none */

@@ -29,6 +29,10 @@ typedef struct TableDef {
     int rebuild_index;       /* 0, 1 (table copies), 2 (also delta cycles) */
     char *makedelta;         /* the table's makedelta: NULL, "on", or a comma list of databases */
     char *conflict_strategy; /* the table's, else the sync's */
+    /* capture_filter (relation.capture_filter): a boolean SQL expression
+     * over the table's columns; only the rows matching it are replicated.
+     * NULL: every row. */
+    char *capture_filter;
 } TableDef;
 
 /*

@@ -41,7 +41,9 @@
 --                with its whenrun, getdbh, status, priority and mapping
 --   bucardo_config -> config: every setting changed from Bucardo's
 --                default whose name exists here; others noted
---   syncrun history, clone, bucardo_custom_trigger: not converted
+--   bucardo_custom_trigger -> skip; the syncs reading its table are imported
+--                inactive (a row filter is a capture_filter here)
+--   syncrun history, clone: not converted
 
 -- @@SECTION convert@@
 CREATE TEMP TABLE migrate_note (
@@ -245,6 +247,38 @@ SELECT 'skip', format('customcode "%s"', c.name),
     OR (m.sync IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bucardo.sync s WHERE s.name = m.sync))
     OR (m.sync IS NULL AND NOT EXISTS (SELECT 1 FROM bucardo.relation r WHERE r.id = m.goat))
  ORDER BY c.name;
+-- Custom delta triggers (bucardo_custom_trigger): a function body of
+-- Bucardo's, written for its delta tables, usually to filter rows.  Here
+-- a row filter is a capture_filter expression; the body cannot be turned
+-- into one, so the syncs reading such a table are imported inactive -
+-- active they would replicate rows the trigger kept back.
+DO $bucardo_do$
+BEGIN
+    IF pg_catalog.to_regclass('bucardo5.bucardo_custom_trigger') IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO migrate_note (kind, what, note)
+    SELECT 'skip', format('custom trigger "%s"', c.trigger_name),
+           format('the %s trigger of table %s.%s (bucardo_custom_trigger) has no equivalent: not converted; '
+                  'for a row filter: bucardo update table %s.%s capture_filter=EXPR', c.trigger_type,
+                  g.schemaname, g.tablename, g.schemaname, g.tablename)
+      FROM bucardo5.bucardo_custom_trigger c JOIN bucardo5.goat g ON g.id = c.goat
+     WHERE c.status = 'active' ORDER BY c.id;
+    WITH needs AS (
+        SELECT s.name, string_agg(DISTINCT format('the custom %s trigger of %s.%s', c.trigger_type,
+                                                  g.schemaname, g.tablename), ', ') AS what
+          FROM bucardo.sync s
+          JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup
+          JOIN bucardo5.goat g ON g.id = rm.relation
+          JOIN bucardo5.bucardo_custom_trigger c ON c.goat = g.id AND c.status = 'active'
+         GROUP BY s.name)
+    UPDATE bucardo.sync s SET status = 'inactive',
+           status_note = concat_ws('; ', s.status_note,
+                                   format('imported inactive from Bucardo: %s has no equivalent here (set a '
+                                          'capture_filter, then activate)', needs.what))
+      FROM needs WHERE needs.name = s.name;
+END
+$bucardo_do$;
 INSERT INTO migrate_note (kind, what, note)
 SELECT 'note', format('sync "%s"', s.name), s.status_note
   FROM bucardo.sync s WHERE s.status_note IS NOT NULL ORDER BY s.name;

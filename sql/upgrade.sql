@@ -363,3 +363,29 @@ CREATE VIEW bucardo.dbmap AS
     SELECT db, dbgroup, priority, role, NULL::timestamptz AS cdate FROM bucardo.dbgroup_member;
 
 INSERT INTO bucardo.schema_version (version) VALUES (16);
+
+-- @@SECTION 17@@
+-- Capture filters (Bucardo's bucardo_custom_trigger, issue 18 row 4.15):
+-- a boolean SQL expression over the table's columns; only rows matching
+-- it are replicated.  The capture triggers record a key when the old row
+-- matched or the new row matches, and every read of the table's rows
+-- (delta cycles, table copies, compare) sees only the matching rows.
+-- NULL: every row.
+ALTER TABLE bucardo.relation ADD COLUMN capture_filter text;
+
+-- Databases the engine cannot reach (Bucardo's db status 'stalled', row
+-- 4.24): a row while a sync of the engine has failed to connect to the
+-- database for stalled_after seconds, deleted when a sync reaches it
+-- again.  Kept apart from db.status, which is the user's (active or
+-- inactive) and part of the syncs' fingerprint.
+CREATE TABLE bucardo.db_state (
+    db          text PRIMARY KEY REFERENCES bucardo.db (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    status      text NOT NULL DEFAULT 'stalled' CHECK (status IN ('stalled')),
+    since       timestamptz NOT NULL,                -- the first failed connection
+    reason      text NOT NULL DEFAULT ''
+);
+INSERT INTO bucardo.config (name, setting, about) VALUES
+    ('stalled_after', '10', 'Seconds a database must stay unreachable before list dbs and status show it stalled (0: at the first failed connection)')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (17);

@@ -51,9 +51,17 @@ static char *quoted_name(PGconn *conn, const char *prefix, const TableDef *t)
     return q;
 }
 
+/* match - the test of row `rec` (OLD or NEW) against `filter`. */
+static char *match(const char *rec, const char *filter)
+{
+    return filter ? xasprintf("EXISTS (SELECT FROM (SELECT %s.*) AS bucardo_r WHERE (%s))", rec, filter)
+                  : xstrdup("true");
+}
+
 /* render - the section with every placeholder of table t filled in;
- * @KICK@ gets the kick section when `autokick`. */
-static char *render(PGconn *conn, const char *name, const TableDef *t, bool autokick)
+ * @KICK@ gets the kick section when `autokick`; `filter` (NULL: none) is
+ * the capture filter (see FILTERS in sql/capture.sql). */
+static char *render(PGconn *conn, const char *name, const TableDef *t, bool autokick, const char *filter)
 {
     char *text = sql_section(sql_capture, name);
     StrBuf keydefs, keycols, newkeys, newrow, oldrow;
@@ -61,7 +69,7 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     struct {
         const char *ph;
         char *value;
-    } subs[20];
+    } subs[24];
     int n = 0;
 
     if (text == NULL)
@@ -105,6 +113,11 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
         subs[n - 1].value = xstrdup("");
     SUB("@TRUNCARG@", xstrdup(autokick ? "'kick'" : ""));
     SUB("@KICKBOOL@", xstrdup(autokick ? "true" : "false"));
+    SUB("@FILTERED@", xstrdup(filter ? "true" : "false"));
+    SUB("@OLDMATCH@", match("OLD", filter));
+    SUB("@NEWMATCH@", match("NEW", filter));
+    SUB("@FUNCSET@", xstrdup(filter ? "SET search_path = pg_catalog, pg_temp\n" : ""));
+    SUB("@FUNCOPT@", xstrdup(filter ? "#variable_conflict use_column\n" : ""));
 #undef SUB
     {
         StrBuf out;
@@ -129,9 +142,10 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     return text;
 }
 
-static bool run_section(PGconn *conn, const char *who, const char *name, const TableDef *t, bool autokick)
+static bool run_section(PGconn *conn, const char *who, const char *name, const TableDef *t, bool autokick,
+                        const char *filter)
 {
-    char *sql = render(conn, name, t, autokick);
+    char *sql = render(conn, name, t, autokick, filter);
     bool ok;
 
     if (sql == NULL)
@@ -145,7 +159,7 @@ static bool run_section(PGconn *conn, const char *who, const char *name, const T
  * safe_names - the template's PL/pgSQL bodies are dollar-quoted with tags
  * starting "$bucardo": a name holding one would end a body early.
  */
-static bool safe_names(const char *who, const TableDef *t)
+static bool safe_names(const char *who, const TableDef *t, const char *filter)
 {
     const char *names[34] = {t->schemaname, t->relname};
     int n = 2;
@@ -160,36 +174,49 @@ static bool safe_names(const char *who, const TableDef *t)
                     who, t->schemaname, t->relname, names[i]);
             return false;
         }
+    if (filter && strstr(filter, "$bucardo") != NULL) {
+        fprintf(stderr,
+                "%s: table %s.%s: the capture filter contains \"$bucardo\", which change capture cannot "
+                "quote\n",
+                who, t->schemaname, t->relname);
+        return false;
+    }
     return true;
 }
 
-bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool autokick)
+bool capture_install(PGconn *conn, const char *who, const TableDef *t, bool autokick, const char *filter)
 {
-    if (!safe_names(who, t))
+    if (!safe_names(who, t, filter))
         return false;
     if (t->nkeys == 0)
         return true; /* fullcopy-only table: no deltas to capture */
-    return run_section(conn, who, "common", t, false) && run_section(conn, who, "table", t, autokick);
+    return run_section(conn, who, "common", t, false, NULL) &&
+           run_section(conn, who, "table", t, autokick, filter);
 }
 
 bool capture_remove(PGconn *conn, const char *who, const TableDef *t)
 {
-    return run_section(conn, who, "drop", t, false);
+    return run_section(conn, who, "drop", t, false, NULL);
 }
 
 /* How many syncs read table t on source `db` (other than by the removed
  * one), and whether any of them autokicks - inactive ones included:
  * `activate` does not reinstall capture, so a sync reactivated later
- * would otherwise have lost its wake-up. */
+ * would otherwise have lost its wake-up.  And the capture filter the
+ * trigger needs: NULL when a reader takes every row, else the readers'
+ * filters OR'ed (each reader's cycles read its own rows through its own). */
 static const char SQL_TABLE_READERS[] =
-    "SELECT count(*), coalesce(bool_or(coalesce(r.autokick, s.autokick)), false)"
+    "SELECT count(*), coalesce(bool_or(coalesce(r.autokick, s.autokick)), false),"
+    "       CASE WHEN bool_or(r.capture_filter IS NULL) THEN NULL"
+    "            ELSE string_agg(DISTINCT '(' || r.capture_filter || ')', ' OR ') END"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup AND m.role = 'source' AND m.db = $1"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
     " WHERE r.schemaname = $2 AND r.relname = $3 AND NOT r.ghost";
 
-static bool table_readers(PGconn *cat, const char *db, const TableDef *t, long *count, bool *autokick)
+static bool table_readers(PGconn *cat, const char *db, const TableDef *t, long *count, bool *autokick,
+                          char **filter)
 {
     const char *params[3] = {db, t->schemaname, t->relname};
     PGresult *res = pg_query(cat, "catalog", SQL_TABLE_READERS, 3, params);
@@ -198,6 +225,7 @@ static bool table_readers(PGconn *cat, const char *db, const TableDef *t, long *
         return false;
     *count = atol(PQgetvalue(res, 0, 0));
     *autokick = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    *filter = PQgetisnull(res, 0, 2) ? NULL : xstrdup(PQgetvalue(res, 0, 2));
     PQclear(res);
     return true;
 }
@@ -226,16 +254,18 @@ static bool for_each_source(PGconn *cat, const SyncDef *def, bool install)
             const TableDef *t = &def->tables[i];
             long readers;
             bool autokick;
+            char *filter = NULL;
 
-            ok = table_readers(cat, db->name, t, &readers, &autokick);
+            ok = table_readers(cat, db->name, t, &readers, &autokick, &filter);
             if (!ok)
                 break;
             if (install)
-                ok = capture_install(conn, who, t, autokick);
+                ok = capture_install(conn, who, t, autokick, filter);
             else if (readers == 0)
                 ok = capture_remove(conn, who, t);
-            else /* still read by others: with or without the kick they need */
-                ok = capture_install(conn, who, t, autokick);
+            else /* still read by others: with or without the kick and filter they need */
+                ok = capture_install(conn, who, t, autokick, filter);
+            free(filter);
         }
         ok = ok && pg_exec(conn, who, "COMMIT", 0, NULL);
         if (conn)

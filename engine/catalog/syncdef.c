@@ -27,7 +27,7 @@ static const char SQL_TABLES[] =
     "SELECT r.id, r.schemaname, r.relname, k.col, k.typ, r.vacuum_after_copy OR s.vacuum_after_copy,"
     "       coalesce(r.autokick, s.autokick), coalesce(r.analyze_after_copy, s.analyze_after_copy),"
     "       coalesce(r.strict_checking, s.strict_checking), coalesce(r.rebuild_index, s.rebuild_index),"
-    "       r.makedelta, coalesce(r.conflict_strategy, s.conflict_strategy)"
+    "       r.makedelta, coalesce(r.conflict_strategy, s.conflict_strategy), r.capture_filter"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
@@ -175,6 +175,7 @@ static bool load_tables(PGconn *cat, SyncDef *def)
             t->rebuild_index = atoi(PQgetvalue(res, r, 9));
             t->makedelta = PQgetisnull(res, r, 10) ? NULL : xstrdup(PQgetvalue(res, r, 10));
             t->conflict_strategy = xstrdup(PQgetvalue(res, r, 11));
+            t->capture_filter = PQgetisnull(res, r, 12) ? NULL : xstrdup(PQgetvalue(res, r, 12));
             /* 32 = INDEX_MAX_KEYS: no key has more columns */
             t->keycols = xcalloc(32, sizeof(char *));
             t->keytypes = xcalloc(32, sizeof(char *));
@@ -261,6 +262,7 @@ void syncdef_free(SyncDef *def)
         free(t->relname);
         free(t->makedelta);
         free(t->conflict_strategy);
+        free(t->capture_filter);
     }
     for (int i = 0; i < def->nsequences; i++) {
         free(def->sequences[i].schemaname);

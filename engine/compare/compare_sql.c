@@ -335,6 +335,14 @@ bool cmpsql_plan_table(const SyncDef *def, Side *sides, const TableDef *t, Table
         PQclear(res);
     }
     ok = ok && (from = side_from(src, w, ts->qualified)) != NULL;
+    if (ok && t->capture_filter) {
+        /* A capture filter: the sync replicates the source's matching rows
+         * only, and each target must hold exactly those (all its rows are
+         * compared, so one left outside the filter shows). */
+        char *filtered = xasprintf("(SELECT * FROM %s WHERE (%s))", from, t->capture_filter);
+        free(from);
+        from = filtered;
+    }
     if (ok)
         ts->src = side_sql(src->conn, from, &cols);
     for (int i = 0; ok && i < def->ntargets; i++) {

@@ -217,13 +217,16 @@ static bool copy_range(const BulkCopy *job, PGconn *src, Target **ws, long first
     const TablePlan *p = &r->src[0].plans[job->table];
     char **in = xcalloc((size_t)r->nwriters, sizeof(char *));
     bool *done = xcalloc((size_t)r->nwriters, sizeof(bool)), ok = true;
-    char where[128] = "";
+    char range[128] = "", *where;
 
     if (first > 0 || last >= 0)
-        snprintf(where, sizeof(where), " WHERE ctid >= '(%ld,0)'::tid%s", first,
-                 last >= 0 ? " AND ctid < " : "");
+        snprintf(range, sizeof(range), "ctid >= '(%ld,0)'::tid%s", first, last >= 0 ? " AND ctid < " : "");
     if (last >= 0)
-        snprintf(where + strlen(where), sizeof(where) - strlen(where), "'(%ld,0)'::tid", last);
+        snprintf(range + strlen(range), sizeof(range) - strlen(range), "'(%ld,0)'::tid", last);
+    /* A capture filter: only the rows the sync replicates are copied. */
+    where = xasprintf("%s%s%s%s%s%s", range[0] || p->filter ? " WHERE " : "", range,
+                      range[0] && p->filter ? " AND " : "", p->filter ? "(" : "", p->filter ? p->filter : "",
+                      p->filter ? ")" : "");
     for (int w = 0; ok && w < r->nwriters; w++) {
         const char *sel = p->wselect[w];
         CopyPipe pipe = {.src = src,
@@ -255,8 +258,8 @@ static bool copy_range(const BulkCopy *job, PGconn *src, Target **ws, long first
                            : xstrdup(p->wrows[v]);
             }
         }
-        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->from, where,
-                        binary ? " (FORMAT binary)" : "");
+        out = xasprintf("COPY (SELECT %s FROM %s AS t%s) TO STDOUT%s", sel ? sel : p->columns, p->table_from,
+                        where, binary ? " (FORMAT binary)" : "");
         ok = copy_pipe(&pipe, p->display, out, (atomic_long *)&job->bytes, (atomic_long *)&job->read, err,
                        errlen);
         free(out);
@@ -265,6 +268,7 @@ static bool copy_range(const BulkCopy *job, PGconn *src, Target **ws, long first
             in[v] = NULL;
         }
     }
+    free(where);
     free(in);
     free(done);
     return ok;

@@ -518,8 +518,12 @@ static void delete_unchanged(Cycle *c, int w, int t, const char *cond)
                 " AND NOT pg_catalog.pg_visible_in_snapshot(k.txid, %s::pg_catalog.pg_snapshot)", lit);
             free(lit);
         }
-        where = xasprintf(" t WHERE %s%s%sNOT EXISTS (SELECT 1 FROM %s k WHERE %s%s)", cond ? "(" : "",
-                          cond ? cond : "", cond ? ") AND " : "", p->delta, p->keyjoin, since ? since : "");
+        /* With a capture filter, the source's rows outside it are its own:
+         * a TRUNCATE elsewhere takes only the rows the sync replicates. */
+        where = xasprintf(" t WHERE %s%s%s%s%s%sNOT EXISTS (SELECT 1 FROM %s k WHERE %s%s)", cond ? "(" : "",
+                          cond ? cond : "", cond ? ") AND " : "", p->filter ? "(" : "",
+                          p->filter ? p->filter : "", p->filter ? ") AND " : "", p->delta, p->keyjoin,
+                          since ? since : "");
     }
     {
         bool *one = xcalloc((size_t)c->nw, sizeof(bool));

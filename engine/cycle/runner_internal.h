@@ -21,6 +21,13 @@
 /* cycle_unique.c: a table's unique indexes other than the key, on one source. */
 typedef struct UniqueInfo UniqueInfo;
 
+/* One database's reachability as this sync's cycles saw it. */
+typedef struct ReachState {
+    char *db;
+    double down_since; /* monotonic_seconds() of the first failure in a row; 0: reached */
+    int marked;        /* bucardo.db_state has its row: 1 yes, 0 no, -1 not known yet */
+} ReachState;
+
 /* Per source and table: SQL fragments quoted for that connection. */
 typedef struct TablePlan {
     char *display;   /* schema.table, unquoted, for messages */
@@ -28,19 +35,23 @@ typedef struct TablePlan {
     /* What reads the table's rows: "ONLY schema.table", or the table
      * itself where it is partitioned.  Each table of an inheritance
      * hierarchy is replicated as itself: a parent's rows are its own, not
-     * its children's (they belong to the children's own entries, if any). */
+     * its children's (they belong to the children's own entries, if any).
+     * With a capture filter, "(SELECT * FROM <that> WHERE (filter))": every
+     * read of the rows sees only those the sync replicates. */
     char *from;
-    bool partitioned; /* relkind 'p' on this source */
-    int index;        /* its position in def.tables */
-    char *literal;    /* 'schema.table' as a literal, for ::regclass */
-    char *delta;      /* bucardo."delta_..." */
-    char *columns;    /* quoted column list */
-    char *tcolumns;   /* the same, each prefixed with "t." */
-    char *keycols;    /* k1, k2 (quoted) */
-    char *keydefs;    /* k1 type1, k2 type2 */
-    char *keyjoin;    /* t.k1 = k.k1 AND ... */
-    char *lostjoin;   /* k.k1 = l.k1 AND ... */
-    bool binary;      /* binary COPY is safe: built-in types, checked equal on targets */
+    char *table_from;   /* "ONLY schema.table" or the table: `from` without the filter */
+    const char *filter; /* the table's capture filter (borrowed from the TableDef), or NULL */
+    bool partitioned;   /* relkind 'p' on this source */
+    int index;          /* its position in def.tables */
+    char *literal;      /* 'schema.table' as a literal, for ::regclass */
+    char *delta;        /* bucardo."delta_..." */
+    char *columns;      /* quoted column list */
+    char *tcolumns;     /* the same, each prefixed with "t." */
+    char *keycols;      /* k1, k2 (quoted) */
+    char *keydefs;      /* k1 type1, k2 type2 */
+    char *keyjoin;      /* t.k1 = k.k1 AND ... */
+    char *lostjoin;     /* k.k1 = l.k1 AND ... */
+    bool binary;        /* binary COPY is safe: built-in types, checked equal on targets */
     /* Per writer (customname / customcols): the table there, the select
      * list it receives (NULL: every column) and the COPY column list. */
     char **wtable;
@@ -112,6 +123,12 @@ struct SyncRunner {
     char **last_names;
     long *last_keys;
     StrBuf last_left_out;
+    /* Reachability of the sync's databases (sync_cycle.c, note_reach):
+     * stalled in bucardo.db_state after stalled_after seconds unreachable
+     * (-1: never), cleared when reached. */
+    double stalled_after;
+    ReachState *reach;
+    int nreach;
 };
 
 /* writer_only - "ONLY " where writer w's table of plan p is not

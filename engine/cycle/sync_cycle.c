@@ -384,6 +384,72 @@ static bool db_inactive(const DbInfo *db)
     return db->status != NULL && strcmp(db->status, "inactive") == 0;
 }
 
+/*
+ * note_reach - Bucardo's stalled databases: a database this sync could not
+ * reach for stalled_after seconds gets a row in bucardo.db_state (`list
+ * dbs` and `status` show it stalled); the first cycle that reaches it
+ * again deletes the row.  Its changes are kept meanwhile like those of any
+ * member left out (sync_member_state), so nothing is lost.  Each sync
+ * writes only on a change of what it saw (and once at its start, to clear
+ * a row left by an earlier run); several syncs sharing a database agree
+ * through the row itself (INSERT ... ON CONFLICT keeps the first `since`).
+ * A catalog error here is logged and tried again next cycle: it never
+ * fails the cycle.
+ */
+static void note_reach(SyncRunner *r, const char *db, bool reached, const char *why)
+{
+    ReachState *s = NULL;
+    double now = monotonic_seconds();
+
+    if (r->stalled_after < 0)
+        return;
+    for (int i = 0; i < r->nreach && s == NULL; i++)
+        if (strcmp(r->reach[i].db, db) == 0)
+            s = &r->reach[i];
+    if (s == NULL) {
+        r->reach = xrealloc(r->reach, sizeof(ReachState) * (size_t)(r->nreach + 1));
+        s = &r->reach[r->nreach++];
+        *s = (ReachState){.db = xstrdup(db), .down_since = 0, .marked = -1};
+    }
+    if (reached) {
+        s->down_since = 0;
+        if (s->marked != 0) {
+            const char *params[1] = {db};
+            PGresult *res = pg_query(r->cat, "catalog",
+                                     "DELETE FROM bucardo.db_state WHERE db = $1 RETURNING since", 1, params);
+            if (res != NULL) {
+                if (PQntuples(res) > 0)
+                    log_info("database %s is reachable again: no longer stalled (sync %s)", db, r->def.name);
+                s->marked = 0;
+            }
+            PQclear(res);
+        }
+        return;
+    }
+    if (s->down_since == 0)
+        s->down_since = now;
+    if (s->marked != 1 && now - s->down_since >= r->stalled_after) {
+        char ago[32];
+        const char *params[3] = {db, ago, why};
+        PGresult *res;
+
+        snprintf(ago, sizeof(ago), "%.3f", now - s->down_since);
+        res = pg_query(r->cat, "catalog",
+                       "INSERT INTO bucardo.db_state (db, since, reason)"
+                       " SELECT $1, clock_timestamp() - make_interval(secs => $2::float8), $3"
+                       "  WHERE EXISTS (SELECT 1 FROM bucardo.db WHERE name = $1)"
+                       " ON CONFLICT (db) DO UPDATE SET reason = EXCLUDED.reason RETURNING 1",
+                       3, params);
+        if (res != NULL) {
+            log_warn(
+                "database %s is unreachable: marked stalled (sync %s); its changes are kept until it is back",
+                db, r->def.name);
+            s->marked = 1;
+        }
+        PQclear(res);
+    }
+}
+
 /* leave_out - note (log and warning) that a member sits this cycle out. */
 static void leave_out(Cycle *c, const char *reason)
 {
@@ -430,10 +496,13 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
          * like an unreachable one: its changes wait, and it catches up
          * when it is active again. */
         SourceStart started = SOURCE_OFFLINE;
-        if (db_inactive(&r->def.sources[s]))
+        if (db_inactive(&r->def.sources[s])) {
             snprintf(why, sizeof(why), "database %s is inactive (status=inactive)", r->def.sources[s].name);
-        else
+        } else {
             started = source_begin(c, s, why, sizeof(why));
+            if (started != SOURCE_FAILED)
+                note_reach(r, r->def.sources[s].name, started == SOURCE_STARTED, why);
+        }
         switch (started) {
         case SOURCE_STARTED:
             c->src_on[s] = true;
@@ -451,15 +520,19 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     }
     for (int s = 0; s < c->ns; s++)
         r->src[s].offline = !c->src_on[s];
-    for (int w = 0; w < c->nw; w++)
-        if (!target_wait(r->writers[w], why, sizeof(why)) ||
-            (db_inactive(writer_dbinfo(r, w)) &&
-             snprintf(why, sizeof(why), "database %s is inactive (status=inactive)",
-                      writer_dbinfo(r, w)->name))) {
+    for (int w = 0; w < c->nw; w++) {
+        bool reached = target_wait(r->writers[w], why, sizeof(why));
+        /* A source's own writer was noted with the source. */
+        if (w < r->def.ntargets && !db_inactive(writer_dbinfo(r, w)))
+            note_reach(r, writer_dbinfo(r, w)->name, reached, why);
+        if (!reached || (db_inactive(writer_dbinfo(r, w)) &&
+                         snprintf(why, sizeof(why), "database %s is inactive (status=inactive)",
+                                  writer_dbinfo(r, w)->name))) {
             r->online[w] = false;
             c->why[w] = xstrdup(why);
             leave_out(c, why);
         }
+    }
     if (!any_source)
         return false;
     for (int s = 0; s < c->ns; s++)

@@ -100,6 +100,7 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->batch_keys = limits.batch_keys;
     r->serial_sleep = limits.serial_sleep;
     r->deadlock_sleep = limits.deadlock_sleep;
+    r->stalled_after = limits.stalled_after;
     r->lock_timeout = xstrdup(limits.lock_timeout ? limits.lock_timeout : "60s");
     r->cancel = limits.cancel;
     r->pool = chunk_pool_create(limits.chunks, limits.chunk_size);
@@ -136,6 +137,7 @@ static void free_plans(SyncRunner *r, int s)
         free(p->display);
         free(p->qualified);
         free(p->from);
+        free(p->table_from);
         free(p->literal);
         free(p->delta);
         free(p->columns);
@@ -208,6 +210,9 @@ void runner_destroy(SyncRunner *r)
     free(r->last_names);
     free(r->last_keys);
     strbuf_free(&r->last_left_out);
+    for (int i = 0; i < r->nreach; i++)
+        free(r->reach[i].db);
+    free(r->reach);
     syncdef_free(&r->def);
     free(r);
 }
@@ -353,7 +358,10 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->partitioned = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     p->colnames = xstrdup(PQgetvalue(res, 0, 4));
     p->coltypes = xstrdup(PQgetvalue(res, 0, 5));
-    p->from = p->partitioned ? xstrdup(p->qualified) : xasprintf("ONLY %s", p->qualified);
+    p->table_from = p->partitioned ? xstrdup(p->qualified) : xasprintf("ONLY %s", p->qualified);
+    p->filter = t->capture_filter;
+    p->from = p->filter ? xasprintf("(SELECT * FROM %s WHERE (%s))", p->table_from, p->filter)
+                        : xstrdup(p->table_from);
     p->index = (int)(t - r->def.tables);
     PQclear(res);
     strbuf_init(&cols);

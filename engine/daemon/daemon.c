@@ -116,7 +116,8 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'max_concurrent_syncs'), '8'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_serial_sleep'), '0.5'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_deadlock_sleep'), '0.5')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_deadlock_sleep'), '0.5'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'stalled_after'), '10')";
 
 /* The operations settings (mail alerts, metrics endpoint), in this order. */
 static const char *const OPS_SETTINGS[] = {"default_email_from", "default_email_to", "default_email_host",
@@ -807,6 +808,15 @@ static bool load_settings(Controller *c)
     }
     c->wcfg.serial_sleep = setting_sleep(PQgetvalue(res, 0, 8), "kid_serial_sleep");
     c->wcfg.deadlock_sleep = setting_sleep(PQgetvalue(res, 0, 9), "kid_deadlock_sleep");
+    {
+        long after;
+        if (!parse_int(PQgetvalue(res, 0, 10), 0, 86400 * 365, &after)) {
+            log_warn("stalled_after \"%s\" is not a number of seconds from 0; using 10",
+                     PQgetvalue(res, 0, 10));
+            after = 10;
+        }
+        c->wcfg.stalled_after = (double)after;
+    }
     PQclear(res);
     return true;
 }
@@ -872,6 +882,10 @@ int daemon_run(const DaemonConfig *cfg)
         }
     }
     log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
+    /* Stalled databases are what this engine's syncs find: an earlier
+     * run's marks go (the cycles mark again what is still unreachable). */
+    if (!pg_exec(c.cat, "catalog", "DELETE FROM bucardo.db_state", 0, NULL))
+        log_warn("cannot clear the stalled marks of an earlier run (bucardo.db_state)");
     if (cfg->reason && cfg->reason[0])
         log_info("start reason: %s", cfg->reason);
     c.wcfg.budget = budget_create(&cfg->catalog, c.wcfg.lock_timeout, (int)c.max_concurrent_syncs);

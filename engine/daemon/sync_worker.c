@@ -75,8 +75,9 @@ static void wake(SyncWorker *w)
 /* load - the sync's definition, on the held slot's catalog connection. */
 static SyncRunner *load(SyncWorker *w, PGconn **cat)
 {
-    RunnerLimits limits = {w->cfg.chunks, w->cfg.chunk_size, w->cfg.batch_keys,   w->cfg.lock_timeout,
-                           w->cancel,     w->cfg.budget,     w->cfg.serial_sleep, w->cfg.deadlock_sleep};
+    RunnerLimits limits = {w->cfg.chunks,       w->cfg.chunk_size, w->cfg.batch_keys,   w->cfg.lock_timeout,
+                           w->cancel,           w->cfg.budget,     w->cfg.serial_sleep, w->cfg.deadlock_sleep,
+                           w->cfg.stalled_after};
     SyncDef def;
     LookupStatus st;
 

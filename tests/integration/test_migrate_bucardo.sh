@@ -64,10 +64,12 @@ run_ok pgbench -i -q test2
 q -d test1 -c "CREATE SEQUENCE seq1; CREATE TABLE cn_src (id int PRIMARY KEY, v text);
                CREATE TABLE cc (id int PRIMARY KEY, a int, b text);
                CREATE TABLE pc (id int PRIMARY KEY, v text);
+               CREATE TABLE ct (id int PRIMARY KEY, v text);
                CREATE TABLE mt (id int PRIMARY KEY, v text, n numeric(10,2))"
 q -d test2 -c "CREATE SEQUENCE seq1; CREATE TABLE cn_dst (id int PRIMARY KEY, v text);
                CREATE TABLE cc (id int PRIMARY KEY, a int, b text);
-               CREATE TABLE pc (id int PRIMARY KEY, v text UNIQUE)"
+               CREATE TABLE pc (id int PRIMARY KEY, v text UNIQUE);
+               CREATE TABLE ct (id int PRIMARY KEY, v text)"
 ITEMS="CREATE TABLE items (id int PRIMARY KEY, v text, n int)"
 q -d m1 -c "$ITEMS"
 q2 -d m2 -c "$ITEMS"
@@ -92,6 +94,8 @@ b5 add table items db=m1 relgroup=msg
 b5 add sync msync relgroup=msg dbs=m1:source,m2:source overdue=1h
 b5 add table pc db=test1 relgroup=perl
 b5 add sync perlsync relgroup=perl dbs=test1,test2
+b5 add table ct db=test1 relgroup=ctrel
+b5 add sync ctsync relgroup=ctrel dbs=test1,test2
 # A MariaDB target, through Bucardo's own DBD::MariaDB (libdbd-mariadb-perl).
 b5 add database mdb type=mariadb dbname=db host=127.0.0.1 port="$MARIADB_PORT" user=root
 b5 add table mt db=test1 relgroup=mrel
@@ -210,6 +214,10 @@ q -d bucardo -c "SET session_replication_role = replica;
     INSERT INTO bucardo.dbgroup (name) VALUES ('tomongo');
     INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomongo', 'source'), ('mg', 'tomongo', 'target');
     INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mongosync', 'mrel', 'tomongo')"
+# A custom delta trigger (bucardo_custom_trigger, no command of Bucardo's
+# adds one) on ct: its sync is imported inactive, with a note.
+q -d bucardo -c "INSERT INTO bucardo.bucardo_custom_trigger (goat, trigger_name, trigger_type, trigger_body, trigger_level)
+    SELECT id, 'ct_filter', 'delta', 'BEGIN RETURN NULL; END;', 'ROW' FROM bucardo.goat WHERE tablename = 'ct'"
 queued=$(sql test1 "select count(*) from bucardo.delta_public_pgbench_accounts d where not exists
                     (select 1 from bucardo.track_public_pgbench_accounts t
                       where t.txntime = d.txntime and t.target = 'dbgroup benchdelta')")
@@ -243,7 +251,7 @@ $(dump m2 "$PGHOST2" "$PGPORT2" | diff "$TEST_DIR/before.m2.sql" - | head -20)"
 step dryrun
 # --- 2. dry run -------------------------------------------------------------------
 run_ok "$BUCARDO" upgrade --dryrun
-expect_out "^Would convert: 5 databases, [0-9]+ dbgroups, 8 tables, 1 sequences, 4 relgroups, 5 syncs, 1 customnames, 1 customcols"
+expect_out "^Would convert: 5 databases, [0-9]+ dbgroups, 9 tables, 1 sequences, 5 relgroups, 6 syncs, 1 customnames, 1 customcols"
 expect_no 'database "mdb"'
 expect_no 'sync "mariasync"'
 expect_out 'database "mg": type mongo has no equivalent here yet: not converted'
@@ -251,6 +259,8 @@ expect_out 'sync "mongosync": imported inactive from Bucardo: database "mg" \(mo
 expect_out 'customcode "audit": Perl code run before_txn: run by this program.s Perl runner'
 expect_out 'customcode "mover": Perl code run exception: run by this program.s Perl runner \(needs perl and libdbd-pg-perl\)'
 grep -q 'sync "perlsync"' <<<"$OUT" && fail "perlsync is not converted as it was: $OUT"
+expect_out 'custom trigger "ct_filter": the delta trigger of table public.ct \(bucardo_custom_trigger\) has no equivalent: not converted'
+expect_out 'sync "ctsync": .*imported inactive from Bucardo: the custom delta trigger of public.ct has no equivalent here'
 expect_out 'setting semaphore_table=sem_x: no such setting here'
 expect_out "^  test1: .*[1-9][0-9]* queued change"
 expect_out "^Dry run: nothing was changed"

@@ -16,13 +16,15 @@ UNDO_OPTIONS="DROP VIEW bucardo.bucardo_config, bucardo.herd, bucardo.goat, buca
     ALTER TABLE bucardo.sync DROP COLUMN isolation_level, DROP COLUMN deletemethod, DROP COLUMN vacuum_after_copy,
         DROP COLUMN copyextra, DROP COLUMN track_rates;
     ALTER TABLE bucardo.relation DROP COLUMN autokick, DROP COLUMN rebuild_index, DROP COLUMN analyze_after_copy,
-        DROP COLUMN strict_checking, DROP COLUMN makedelta, DROP COLUMN ghost, DROP COLUMN conflict_strategy;
+        DROP COLUMN strict_checking, DROP COLUMN makedelta, DROP COLUMN ghost, DROP COLUMN conflict_strategy,
+        DROP COLUMN capture_filter;
+    DROP TABLE bucardo.db_state;
     ALTER TABLE bucardo.relgroup_member DROP COLUMN priority;
     ALTER TABLE bucardo.db DROP COLUMN dbdsn, DROP COLUMN pgpass;
     ALTER TABLE bucardo.dbgroup_member DROP COLUMN priority, DROP COLUMN makedelta;
     DELETE FROM bucardo.config WHERE noeffect IS NOT NULL OR name IN ('isolation_level', 'kid_serial_sleep',
         'kid_deadlock_sleep', 'tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count',
-        'host_safety_check', 'reload_config_timeout');
+        'host_safety_check', 'reload_config_timeout', 'stalled_after');
     ALTER TABLE bucardo.config DROP COLUMN noeffect;"
 # objects - the catalog's objects by the columns version 1 has: every one
 # of them must still be there after an upgrade (which may add more).

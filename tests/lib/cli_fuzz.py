@@ -85,6 +85,8 @@ VALID_LINES = [
     "add relgroup rg4 public.t1 --dry-run --verbose", "help kick", "help add sync", "status s1 -vv",
     "list syncs --debug", "list dbs --database=d1", "list syncs --quickstart --bcverbose",
     "stop --piddir=/nonexistent/dir", "validate s1 --exit-on-nosync", "list dbs --no-exit-on-nosync",
+    "update table public.t1 capture_filter=id>0", "update table public.t1 capture_filter=default",
+    "set stalled_after=30",
 ]
 
 
@@ -238,6 +240,12 @@ def g_bad_value(rng):
         [b"set", b"=x"], [b"set", b"batch_keys=1", b"nosuch=2"], [b"update", b"database", b"d2", b"=x"],
         [b"add", b"table", b"public.t1", b"db="], [b"add", b"table", b"public.t1", b"=d1"],
         [b"add", b"all", b"tables", b"db=nosuch"], [b"add", b"all", b"tables", b"frob=1"],
+        [b"update", b"table", b"public.t1", b"capture_filter=nosuch = 1"],
+        [b"update", b"table", b"public.t1", b"capture_filter=id +"],
+        [b"update", b"table", b"public.t1", b"capture_filter=id > 0) OR (true"],
+        [b"update", b"table", b"public.t1", b"capture_filter=id > 0; DROP TABLE t1"],
+        [b"update", b"table", b"public.t1", b"capture_filter=id > 0 --"],
+        [b"update", b"table", b"public.t1", b"capture_filter=id"],
     ])
 
 
@@ -294,7 +302,7 @@ BAD_SETTINGS = {
     b"isolation_level": [b"dirty", b""], b"statement_chunk_size": [b"0", b"many"],
     b"kid_serial_sleep": [b"-2", b"soon", b""], b"kid_deadlock_sleep": [b"3601", b"x"],
     b"tcp_keepalives_idle": [b"-1", b"soon"], b"host_safety_check": [b"(["],
-    b"reload_config_timeout": [b"0", b"x"],
+    b"reload_config_timeout": [b"0", b"x"], b"stalled_after": [b"-1", b"soon", b"", b"1.5"],
 }
 
 
