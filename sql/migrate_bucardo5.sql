@@ -20,10 +20,10 @@
 --   db        -> db: host/port/'' -> NULL, dbconn (DBI style, ';'-separated)
 --                and pgpass (passfile=) -> conn, dbdsn (dbi:Pg:...) -> conn,
 --                status stalled -> active; dbtype mysql, mariadb, sqlite,
---                redis, flatpg, flatsql -> the same type (targets written by
+--                redis, flatpg, flatsql, firebird -> the same type (targets written by
 --                engine/drivers/: dbhost/dbport/dbuser/dbpass/dbname as
 --                for `add db type=...`; their dbdsn/dbconn are not used:
---                noted); other dbtypes (mongo, oracle, drizzle, firebird):
+--                noted); other dbtypes (mongo, oracle, drizzle):
 --                skip
 --   dbgroup, dbmap -> dbgroup, dbgroup_member (sources first, by priority)
 --   goat      -> relation (same ids); pkey/pkeytype 'a|b' -> arrays;
@@ -56,7 +56,7 @@ CREATE TEMP TABLE migrate_note (
 -- Databases.
 -- The kinds written here (engine/drivers/); Bucardo's other dbtypes are not.
 CREATE TEMP TABLE migrate_dbtype (dbtype text PRIMARY KEY) ON COMMIT DROP;
-INSERT INTO migrate_dbtype VALUES ('postgres'), ('mysql'), ('mariadb'), ('sqlite'), ('redis'), ('flatpg'), ('flatsql');
+INSERT INTO migrate_dbtype VALUES ('postgres'), ('mysql'), ('mariadb'), ('sqlite'), ('redis'), ('flatpg'), ('flatsql'), ('firebird');
 
 INSERT INTO migrate_note (kind, what, note)
 SELECT 'skip', format('database "%s"', d.name),
@@ -85,7 +85,7 @@ SELECT d.name, d.dbtype,
        CASE WHEN d.dbtype IN ('flatpg', 'flatsql', 'sqlite') THEN NULL ELSE nullif(d.dbhost, '') END,
        CASE WHEN d.dbtype IN ('flatpg', 'flatsql', 'sqlite') THEN NULL ELSE nullif(d.dbport, '') END,
        coalesce(nullif(d.dbuser, ''), 'bucardo'),
-       CASE WHEN d.dbtype IN ('mysql', 'mariadb', 'redis') THEN d.dbpass END,
+       CASE WHEN d.dbtype IN ('mysql', 'mariadb', 'redis', 'firebird') THEN d.dbpass END,
        CASE WHEN d.status = 'inactive' THEN 'inactive' ELSE 'active' END,
        false, d.cdate
   FROM bucardo5.db d WHERE d.dbtype IN (SELECT dbtype FROM migrate_dbtype) AND d.dbtype <> 'postgres';
@@ -317,10 +317,13 @@ SELECT 'skip', format('setting %s=%s', b.name, b.setting),
    AND (b.item IS NOT NULL OR NOT EXISTS (SELECT 1 FROM bucardo.config c WHERE c.name = lower(b.name)))
  ORDER BY b.name;
 
+-- Inactive custom triggers (the active ones are noted with their syncs above).
 INSERT INTO migrate_note (kind, what, note)
-SELECT 'skip', format('custom trigger %s of table %s.%s', t.trigger_name, g.schemaname, g.tablename),
-       'not converted: capture here is always this program''s own'
-  FROM bucardo5.bucardo_custom_trigger t JOIN bucardo5.goat g ON g.id = t.goat;
+SELECT 'skip', format('custom trigger "%s"', t.trigger_name),
+       format('the %s trigger of table %s.%s was inactive in Bucardo: not converted', t.trigger_type,
+              g.schemaname, g.tablename)
+  FROM bucardo5.bucardo_custom_trigger t JOIN bucardo5.goat g ON g.id = t.goat
+ WHERE t.status <> 'active' ORDER BY t.id;
 
 -- @@SECTION counts@@
 SELECT (SELECT count(*) FROM bucardo.db), (SELECT count(*) FROM bucardo.dbgroup),

@@ -85,7 +85,7 @@ b5 add database test1 dbname=test1 host="$PGHOST" port="$PGPORT"
 b5 add database test2 dbname=test2 host="$PGHOST" port="$PGPORT"
 b5 add database m1 dbname=m1 host="$PGHOST" port="$PGPORT"
 b5 add database m2 dbname=m2 host="$PGHOST2" port="$PGPORT2"
-b5 add all tables db=test1 -T pgbench_history -T pc -T mt --relgroup=pgbench
+b5 add all tables db=test1 -T pgbench_history -T pc -T mt -T ct --relgroup=pgbench
 b5 add sequence seq1 db=test1 relgroup=pgbench
 b5 add customname cn_src cn_dst db=test2
 b5 add customcols cc "SELECT id, a, upper(b) AS b" db=test2
@@ -214,6 +214,12 @@ q -d bucardo -c "SET session_replication_role = replica;
     INSERT INTO bucardo.dbgroup (name) VALUES ('tomongo');
     INSERT INTO bucardo.dbmap (db, dbgroup, role) VALUES ('test1', 'tomongo', 'source'), ('mg', 'tomongo', 'target');
     INSERT INTO bucardo.sync (name, herd, dbs) VALUES ('mongosync', 'mrel', 'tomongo')"
+# A Firebird database in no sync (Bucardo's `add db type=firebird` wants
+# DBD::Firebird, which Debian does not package): converted to a Firebird
+# database here, its password kept.
+q -d bucardo -c "SET session_replication_role = replica;
+    INSERT INTO bucardo.db (name, dbtype, dbname, dbhost, dbport, dbuser, dbpass, status)
+        VALUES ('fb', 'firebird', '/srv/fb/shop.fdb', '127.0.0.1', '3050', 'sysdba', 'fbsecret', 'active')"
 # A custom delta trigger (bucardo_custom_trigger, no command of Bucardo's
 # adds one) on ct: its sync is imported inactive, with a note.
 q -d bucardo -c "INSERT INTO bucardo.bucardo_custom_trigger (goat, trigger_name, trigger_type, trigger_body, trigger_level)
@@ -251,9 +257,10 @@ $(dump m2 "$PGHOST2" "$PGPORT2" | diff "$TEST_DIR/before.m2.sql" - | head -20)"
 step dryrun
 # --- 2. dry run -------------------------------------------------------------------
 run_ok "$BUCARDO" upgrade --dryrun
-expect_out "^Would convert: 5 databases, [0-9]+ dbgroups, 9 tables, 1 sequences, 5 relgroups, 6 syncs, 1 customnames, 1 customcols"
+expect_out "^Would convert: 6 databases, [0-9]+ dbgroups, 9 tables, 1 sequences, 5 relgroups, 6 syncs, 1 customnames, 1 customcols"
 expect_no 'database "mdb"'
 expect_no 'sync "mariasync"'
+expect_no 'database "fb"'
 expect_out 'database "mg": type mongo has no equivalent here yet: not converted'
 expect_out 'sync "mongosync": imported inactive from Bucardo: database "mg" \(mongo\) has no equivalent here yet'
 expect_out 'customcode "audit": Perl code run before_txn: run by this program.s Perl runner'
@@ -272,7 +279,7 @@ step upgrade
 # --- 3. the upgrade ---------------------------------------------------------------
 run_ok "$BUCARDO" upgrade
 echo "$OUT"
-expect_out "^Converted: 5 databases, [0-9]+ dbgroups, 8 tables"
+expect_out "^Converted: 6 databases, [0-9]+ dbgroups, 9 tables"
 expect_out "^Upgraded the Bucardo catalog"
 run_ok "$BUCARDO" list all
 for obj in 'Database: test1' 'Database: test2' 'Database: m1' 'Database: m2' 'dbgroup: benchdelta' 'dbgroup: msync' \
@@ -316,6 +323,9 @@ expect_out "Status *: Active"
 expect_equal "mariadb|db|127.0.0.1|$MARIADB_PORT|root" \
     "$(sql bucardo "select concat_ws('|', dbtype, dbname, host, port, dbuser) from bucardo.db where name = 'mdb'")" \
     "the MariaDB database converted"
+expect_equal "firebird|/srv/fb/shop.fdb|127.0.0.1|3050|sysdba|fbsecret" \
+    "$(sql bucardo "select concat_ws('|', dbtype, dbname, host, port, dbuser, dbpass) from bucardo.db where name = 'fb'")" \
+    "the Firebird database converted"
 
 # Bucardo 5 stores its settings lowercased, piddir included (its trigger
 # check_bucardo_config; its daemon here was given --piddir), and this
