@@ -54,6 +54,7 @@ typedef struct CliContext {
     long retry;                /* --retry=N (kick) */
     long retry_sleep;          /* --retry-sleep=S (kick) */
     const char *tsep;          /* --tsep: thousands separator, NULL: the locale's or ',' */
+    const char *extra_name;    /* --extra-name (start): appended to the engine's version and process name */
     int sendmail;              /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
     bool finish;               /* --finish (upgrade: drop Bucardo's saved objects) */
     StrList tables;            /* -t: only these tables */

@@ -88,7 +88,7 @@ static const HelpEntry HELP[] = {
                 "  bucardo5 everywhere (README, Switching from Bucardo).\n"},
     {"start", "bucardo start [\"reason\"] [--foreground] [--log-destination DEST ...]\n"
               "      [--log-level LEVEL] [--log-extension EXT] [--log-separate] [--log-clean]\n"
-              "      [--log-showline 0|1] [--sendmail=0] [--exit-on-nosync]\n"
+              "      [--log-showline 0|1] [--sendmail=0] [--exit-on-nosync] [--extra-name NAME]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to log.bucardo in\n"
               "  /var/log/bucardo (else ~/.local/state/bucardo), or to every --log-destination:\n"

@@ -9,12 +9,17 @@
 #    the failed row's status holds the error;
 #  - a renamed relgroup/dbgroup shows in herd/dbs (generated, follows);
 #  - Bucardo's column names are read-only: writing them is refused.
+# And `start --extra-name=NAME` (Bucardo's suffix to its version and process
+# names): the engine's process name and its start line carry it.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 test_databases "CREATE TABLE t (id int PRIMARY KEY, v int)" a b
 run_ok "$BUCARDO" update db b host="$PGHOST" port="$PGPORT" conn=connect_timeout=5
 test_sync s1 rg a:source,b:target autokick=0
-run_ok "$BUCARDO" start
+run_ok "$BUCARDO" start --extra-name=east
+pid=$(cat "$TEST_DIR/piddir/bucardo.mcp.pid")
+expect_equal "bucardo east" "$(cat /proc/$pid/comm)" "process name with --extra-name"
+grep -q "bucardo 5\.6\.0 east started, pid $pid" "$TEST_DIR/log.bucardo" || fail "no start line with the extra name"
 psql -X -q -d a -c "INSERT INTO t VALUES (1, 1)" || fail insert
 run_ok "$BUCARDO" kick s1 30
 run_ok "$BUCARDO" kick s1 30

@@ -88,7 +88,7 @@ VALID_LINES = [
     "list dbs -v", "list dbs d1 -vv", "list syncs --verbose", "list syncs s1 -vv", "list tables -v",
     "list tables -vvv", "list sequences -vv", "list relgroups -v", "list dbgroups -vv", "list customcodes -vvv",
     "list all -vv", "update dbgroup g1 remove d2 add d2:t:pri=2", "update dbgroup g1 d2:s:makedelta=1",
-    "update dbgroup g1 d2:pri=3", "update dbgroup g1 d2:target:pri=0:makedelta=0",
+    "update dbgroup g1 d2:pri=3", "stop --extra-name=east", "update dbgroup g1 d2:target:pri=0:makedelta=0",
 ]
 
 
