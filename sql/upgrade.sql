@@ -429,4 +429,11 @@ UPDATE bucardo.syncrun r SET lastgood = latest.outcome = 'good', lastbad = lates
  WHERE r.id = latest.id;
 CREATE INDEX syncrun_last ON bucardo.syncrun (sync) WHERE lastgood OR lastbad OR lastempty;
 
+-- Bucardo's semaphore_table: only its MongoDB targets write it, and this
+-- engine has none; accepted under its name, with that note.
+INSERT INTO bucardo.config (name, setting, about, noeffect) VALUES
+    ('semaphore_table', 'bucardo_status', 'Table to let apps know a sync is ongoing (MongoDB targets)',
+     'only Bucardo''s MongoDB targets write it, and this engine has no MongoDB target')
+ON CONFLICT (name) DO NOTHING;
+
 INSERT INTO bucardo.schema_version (version) VALUES (17);

@@ -135,6 +135,12 @@ run_ok "$BUCARDO" show changed
 expect_out "^email_auth_pass += \*\*\*\*\*\*\*\* \(default: \)"
 expect_no "Sekr1tPw"
 run_ok "$BUCARDO" set email_auth_pass=
+# semaphore_table (Bucardo's, for MongoDB targets only): stored, with its note.
+run_ok "$BUCARDO" set semaphore_table=bucardo_sem
+expect_out "semaphore_table has no effect in this engine: .*MongoDB"
+expect_equal "bucardo_sem" "$(sql bucardo "select setting from bucardo.config where name = 'semaphore_table'")" "semaphore_table"
+run_ok "$BUCARDO" show changed
+expect_out "^semaphore_table += bucardo_sem \(default: bucardo_status\)"
 run_fail "$BUCARDO" config frob
 expect_err "usage: bucardo config"
 
