@@ -54,6 +54,7 @@ typedef struct CliContext {
     long retry;                /* --retry=N (kick) */
     long retry_sleep;          /* --retry-sleep=S (kick) */
     const char *tsep;          /* --tsep: thousands separator, NULL: the locale's or ',' */
+    const char *extra_name;    /* --extra-name (start): appended to the engine's version and process name */
     int sendmail;              /* --sendmail[=BOOL] (start): -1 not given (on, as Bucardo), 0, 1 */
     bool finish;               /* --finish (upgrade: drop Bucardo's saved objects) */
     StrList tables;            /* -t: only these tables */
@@ -99,6 +100,14 @@ const char *cli_pretty_number(const CliContext *ctx, long n, char *buf, size_t l
 
 /* cli_debug - a line on stderr when --debug (or BUCARDO_DEBUG) is set. */
 void cli_debug(const CliContext *ctx, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/*
+ * cli_show_all_columns - with -vv (ctx->verbose >= 2), every column of the
+ * rows `sql` returns for parameter `key`, one "    name = value" line each,
+ * sorted by name (Bucardo's show_all_columns; a password shows as
+ * "(hidden)"); nothing below -vv.  False after a failed query.
+ */
+bool cli_show_all_columns(CliContext *ctx, const char *sql, const char *key) MUST_CHECK;
 
 /* cli_error - print one error line ("bucardo: ...") and return EXIT_FAIL. */
 int cli_error(const char *fmt, ...) PRINTF_LIKE(1, 2);

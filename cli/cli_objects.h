@@ -28,6 +28,21 @@ typedef enum NameKind { NAME_DATABASE, NAME_DBGROUP, NAME_RELGROUP, NAME_SYNC } 
  */
 bool cli_check_name(NameKind kind, const char *name) MUST_CHECK;
 
+/* A member's role as dbgroup_parse_members writes it: with its extras
+ * ("target:pri=2:makedelta=1"), from a dbgroup_member row. */
+#define DBGROUP_MEMBER_ROLE_SQL                                                                              \
+    "role || CASE WHEN priority <> 0 THEN ':pri=' || priority ELSE '' END"                                   \
+    " || CASE WHEN makedelta THEN ':makedelta=1' ELSE '' END"
+
+/*
+ * dbgroup_member_word - one member word "DB[:ROLE][:pri=N][:makedelta=B]"
+ * (Bucardo's role letters s/t and its old names too): `item` is cut to the
+ * database name in place, `full` gets the canonical role with its extras
+ * (default_role when no role is named); *given says whether anything
+ * followed the name.  Prints why not.
+ */
+bool dbgroup_member_word(char *item, const char *default_role, StrBuf *full, bool *given) MUST_CHECK;
+
 /* dbgroup_parse_members - "A:source,B" words into dbs/roles (first: source). */
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles) MUST_CHECK;
 /* dbgroup_add_members - with ctx, each member added is told (cli_say); NULL: quietly. */

@@ -256,45 +256,127 @@ static char *sql_literal(const char **p)
 }
 
 /*
- * config_defaults - every setting's default as the install creates it:
- * the first value given to each name by an "INSERT INTO [bucardo.]config
- * (name, setting, ...) VALUES ('name', 'setting', ...), ..." of the
- * embedded catalog and upgrade SQL (which run at install).  Settings added
+ * next_statement - the SQL statement starting at *p, up to its ';' (one
+ * outside string literals, comments and $$ bodies - a ';' or an apostrophe
+ * in a setting's description or a comment must not end it), into a new
+ * string with comments left out; *p moves past it.  NULL at the end.
+ */
+static char *next_statement(const char **p)
+{
+    const char *s = *p;
+    StrBuf out;
+
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == ';')
+        s++;
+    if (*s == '\0')
+        return NULL;
+    strbuf_init(&out);
+    while (*s && *s != ';') {
+        const char *from = s;
+        if (s[0] == '-' && s[1] == '-') {
+            while (*s && *s != '\n')
+                s++;
+            continue;
+        }
+        if (*s == '\'') {
+            for (s++; *s && !(*s == '\'' && s[1] != '\''); s += (*s == '\'' ? 2 : 1))
+                ;
+        } else if (s[0] == '$' && s[1] == '$') {
+            const char *close = strstr(s + 2, "$$");
+            s = close ? close + 1 : s + strlen(s) - 1;
+        }
+        if (*s)
+            s++;
+        strbuf_append_len(&out, from, (size_t)(s - from));
+    }
+    *p = s;
+    return out.data;
+}
+
+/* value_after - the string literal following `key` in `stmt`, or NULL. */
+static char *value_after(const char *stmt, const char *key)
+{
+    const char *k = strstr(stmt, key);
+
+    if (k == NULL)
+        return NULL;
+    k += strlen(key);
+    while (*k == ' ' || *k == '\n')
+        k++;
+    return sql_literal(&k);
+}
+
+/* set_default - record name's default (replacing an earlier one when
+ * `replace`, else only the first value counts). */
+static void set_default(StrList *names, StrList *values, const char *name, const char *value, bool replace)
+{
+    for (int i = 0; i < names->count; i++)
+        if (strcmp(names->items[i], name) == 0) {
+            if (replace) {
+                free(values->items[i]);
+                values->items[i] = xstrdup(value);
+            }
+            return;
+        }
+    strlist_add(names, name);
+    strlist_add(values, value);
+}
+
+/*
+ * config_defaults - every setting's default as the install creates it,
+ * from the embedded catalog and upgrade SQL (which run at install), in
+ * their order: the first value each "INSERT INTO [bucardo.]config (name,
+ * setting, ...) VALUES ('name', 'setting', ...), ..." gives a name, then
+ * what a later "UPDATE bucardo.config SET setting = 'v' ... WHERE name =
+ * 'n'" makes of it (log_showtime's 1 became 3 that way).  Settings added
  * by later sections are found the same way.
  */
 static void config_defaults(StrList *names, StrList *values)
 {
     const char *texts[2] = {sql_catalog, sql_upgrade};
 
-    for (int t = 0; t < 2; t++)
-        for (const char *p = texts[t]; (p = strstr(p, "config (name, setting")) != NULL;) {
-            const char *v = strstr(p, "VALUES"), *end = v ? strchr(v, ';') : NULL;
-            p += 20;
-            if (v == NULL || end == NULL)
-                break;
-            for (const char *q = v + 6; q < end; q++) {
-                const char *r = q + 1;
-                char *name, *value;
-                if (*q != '(')
-                    continue;
-                while (*r == ' ' || *r == '\n')
-                    r++;
-                name = sql_literal(&r);
-                if (name == NULL)
-                    continue;
-                while (*r == ',' || *r == ' ' || *r == '\n')
-                    r++;
-                value = sql_literal(&r);
-                if (value != NULL && !strlist_contains(names, name)) {
-                    strlist_add(names, name);
-                    strlist_add(values, value);
+    for (int t = 0; t < 2; t++) {
+        const char *p = texts[t];
+        char *stmt;
+        while ((stmt = next_statement(&p)) != NULL) {
+            const char *head = stmt + strspn(stmt, " \n\t"), *v = strstr(head, "VALUES");
+            if (strstr(head, "INSERT INTO") == head && strstr(head, "config (name, setting") && v) {
+                for (const char *q = v + 6; *q; q++) {
+                    const char *r = q + 1;
+                    char *name, *value;
+                    if (*q == '\'') { /* skip a literal outside a row's first two */
+                        char *skip = sql_literal(&q);
+                        free(skip);
+                        q--;
+                        continue;
+                    }
+                    if (*q != '(')
+                        continue;
+                    while (*r == ' ' || *r == '\n')
+                        r++;
+                    name = sql_literal(&r);
+                    if (name == NULL)
+                        continue;
+                    while (*r == ',' || *r == ' ' || *r == '\n')
+                        r++;
+                    value = sql_literal(&r);
+                    if (value != NULL)
+                        set_default(names, values, name, value, false);
+                    free(name);
+                    free(value);
+                    q = r - 1;
                 }
-                free(name);
+            } else if (strstr(head, "UPDATE bucardo.config SET setting =") == head) {
+                char *value = value_after(stmt, "SET setting =");
+                char *name = value_after(stmt, "WHERE name =");
+                if (value && name)
+                    set_default(names, values, name, value, true);
                 free(value);
-                q = r - 1;
+                free(name);
             }
-            p = end;
+            free(stmt);
         }
+    }
 }
 
 /* show_changed - `show changed`: the settings whose value is not the one
@@ -320,7 +402,11 @@ static int show_changed(CliContext *ctx)
             if (pass == 0 && utf8_width(name) > width)
                 width = utf8_width(name);
             if (pass == 1) {
-                printf("%s%*s = %s (default: %s)\n", name, utf8_pad(name, width), "", PQgetvalue(res, r, 1),
+                /* A password is shown as set, never itself (as show does). */
+                printf("%s%*s = %s (default: %s)\n", name, utf8_pad(name, width), "",
+                       strcmp(name, "email_auth_pass") == 0 && PQgetvalue(res, r, 1)[0]
+                           ? "********"
+                           : PQgetvalue(res, r, 1),
                        def ? def : "none");
                 shown++;
             }

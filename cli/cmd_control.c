@@ -75,7 +75,8 @@ static int start_engine(CliContext *ctx, const char *piddir, const LogSetup *ls,
                         .log = ls->opts,
                         .reason_file = ls->reason_file,
                         .reason = reason,
-                        .sendmail = ctx->sendmail != 0};
+                        .sendmail = ctx->sendmail != 0,
+                        .extra_name = ctx->extra_name};
     char *logfile = describe_log(&ls->opts), buf[512];
     int fds[2], status;
     ssize_t n, got = 0;

@@ -681,6 +681,10 @@ out:
     return code;
 }
 
+static const char SQL_CODE_ROW[] = "SELECT name, about, whenrun, getdbh, kind, language, db, timeout,"
+                                   " status, priority, cdate FROM bucardo.customcode WHERE name = $1";
+static const char SQL_CODE_ROW_ALL[] = "SELECT * FROM bucardo.customcode WHERE name = $1";
+
 int cmd_list_customcodes(CliContext *ctx, int argc, char **argv)
 {
     PGresult *res;
@@ -695,13 +699,20 @@ int cmd_list_customcodes(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     if (PQntuples(res) == 0)
         printf("No customcodes\n");
-    for (int r = 0; r < PQntuples(res); r++)
+    for (int r = 0; r < PQntuples(res); r++) {
         printf("Code: %s  When run: %s  Kind: %s  Priority: %s  Status: %s  Getdbh: %s  For: %s%s%s"
                "  Timeout: %ss  Source: %s%s%s\n",
                PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
                PQgetvalue(res, r, 4), PQgetvalue(res, r, 5), PQgetvalue(res, r, 6),
                PQgetvalue(res, r, 7)[0] ? "  DB: " : "", PQgetvalue(res, r, 7), PQgetvalue(res, r, 8),
                PQgetvalue(res, r, 10), PQgetvalue(res, r, 9)[0] ? "  About: " : "", PQgetvalue(res, r, 9));
+        /* -vv: the row, as Bucardo without its source code below -vvv. */
+        if (!cli_show_all_columns(ctx, ctx->verbose >= 3 ? SQL_CODE_ROW_ALL : SQL_CODE_ROW,
+                                  PQgetvalue(res, r, 0))) {
+            PQclear(res);
+            return EXIT_FAIL;
+        }
+    }
     PQclear(res);
     return EXIT_OK;
 }

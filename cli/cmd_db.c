@@ -67,6 +67,13 @@ static const char SQL_DB_SYNCS[] =
     " WHERE r.id = c.relation AND r.db = $1"
 static const char SQL_DEACTIVATE[] = "UPDATE bucardo.sync SET status = 'inactive' WHERE name = $1";
 static const char SQL_DELETE_DB[] = "DELETE FROM bucardo.db WHERE name = $1";
+/* list dbs --verbose: the dbgroups and syncs a database is in; -vv its row. */
+static const char SQL_DB_IN_GROUPS[] =
+    "SELECT dbgroup, role, priority FROM bucardo.dbgroup_member WHERE db = $1 ORDER BY dbgroup";
+static const char SQL_DB_IN_SYNCS[] = "SELECT s.name, m.role FROM bucardo.sync s"
+                                      "  JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+                                      " WHERE m.db = $1 ORDER BY s.name";
+static const char SQL_DB_ROW[] = "SELECT * FROM bucardo.db WHERE name = $1";
 /* status: the user's (active, inactive), or stalled while the engine
  * cannot reach an active database (bucardo.db_state). */
 static const char SQL_LIST_DBS[] =
@@ -773,6 +780,33 @@ static char *conn_line(const PGresult *res, int r)
     return sb.data;
 }
 
+/* list_db_detail - what --verbose adds under a database (Bucardo's lines). */
+static bool list_db_detail(CliContext *ctx, const char *name)
+{
+    const char *params[1] = {name};
+    PGresult *res;
+
+    if (ctx->verbose < 1)
+        return true;
+    res = pg_query(ctx->cat, "catalog", SQL_DB_IN_GROUPS, 1, params);
+    if (res == NULL)
+        return false;
+    for (int r = 0; r < PQntuples(res); r++) {
+        printf("  Belongs to dbgroup %s (%s)", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+        if (strcmp(PQgetvalue(res, r, 2), "0") != 0)
+            printf("  Priority:%s", PQgetvalue(res, r, 2));
+        printf("\n");
+    }
+    PQclear(res);
+    res = pg_query(ctx->cat, "catalog", SQL_DB_IN_SYNCS, 1, params);
+    if (res == NULL)
+        return false;
+    for (int r = 0; r < PQntuples(res); r++)
+        printf("  Used in sync %s in a role of %s\n", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+    PQclear(res);
+    return cli_show_all_columns(ctx, SQL_DB_ROW, name);
+}
+
 int cmd_list_dbs(CliContext *ctx, int argc, char **argv)
 {
     const char *params[1] = {argc > 0 ? argv[0] : NULL};
@@ -796,6 +830,10 @@ int cmd_list_dbs(CliContext *ctx, int argc, char **argv)
         printf("Database: %s%*s  Status: %-6s  Conn: %s\n", PQgetvalue(res, r, 0),
                utf8_pad(PQgetvalue(res, r, 0), width), "", PQgetvalue(res, r, 1), line);
         free(line);
+        if (!list_db_detail(ctx, PQgetvalue(res, r, 0))) {
+            PQclear(res);
+            return EXIT_FAIL;
+        }
     }
     PQclear(res);
     return EXIT_OK;

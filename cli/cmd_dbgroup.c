@@ -24,19 +24,20 @@ static const char SQL_UPSERT_MEMBER[] =
     "                       WHERE dbgroup = $1), $4::integer, $5::boolean)"
     " ON CONFLICT (dbgroup, db) DO UPDATE"
     " SET role = EXCLUDED.role, priority = EXCLUDED.priority, makedelta = EXCLUDED.makedelta";
-/* A member's role as dbgroup_parse_members writes it: with its extras. */
-#define MEMBER_ROLE_SQL                                                                                      \
-    "role || CASE WHEN priority <> 0 THEN ':pri=' || priority ELSE '' END"                                   \
-    " || CASE WHEN makedelta THEN ':makedelta=1' ELSE '' END"
-static const char SQL_SAME_MEMBERS[] = "SELECT dbgroup FROM bucardo.dbgroup_member GROUP BY dbgroup"
-                                       " HAVING array_agg(db ORDER BY position) = $1::text[]"
-                                       "    AND array_agg(" MEMBER_ROLE_SQL " ORDER BY position) = $2::text[]"
-                                       " ORDER BY dbgroup LIMIT 1";
+static const char SQL_SAME_MEMBERS[] =
+    "SELECT dbgroup FROM bucardo.dbgroup_member GROUP BY dbgroup"
+    " HAVING array_agg(db ORDER BY position) = $1::text[]"
+    "    AND array_agg(" DBGROUP_MEMBER_ROLE_SQL " ORDER BY position) = $2::text[]"
+    " ORDER BY dbgroup LIMIT 1";
 static const char SQL_GROUP_USERS[] =
     "SELECT string_agg(name, ', ' ORDER BY name) FROM bucardo.sync WHERE dbgroup = $1 HAVING count(*) > 0";
 static const char SQL_DELETE_GROUP[] = "DELETE FROM bucardo.dbgroup WHERE name = $1";
+static const char SQL_GROUP_ROW[] = "SELECT * FROM bucardo.dbgroup WHERE name = $1";
+/* Members' priorities show as Bucardo's ":pri=N" when not 0. */
 static const char SQL_LIST_GROUPS[] =
-    "SELECT g.name, string_agg(m.db || ':' || m.role, ' ' ORDER BY m.position)"
+    "SELECT g.name, string_agg(m.db || ':' || m.role"
+    "                         || CASE WHEN m.priority <> 0 THEN ':pri=' || m.priority ELSE '' END,"
+    "                         ' ' ORDER BY m.position)"
     "  FROM bucardo.dbgroup g LEFT JOIN bucardo.dbgroup_member m ON m.dbgroup = g.name"
     " WHERE g.name ~ coalesce($1, '')"
     " GROUP BY g.name ORDER BY g.name";
@@ -103,7 +104,7 @@ bool cli_check_name(NameKind kind, const char *name)
 /*
  * member_extras - Bucardo's extras after a member's role, "pri=N" (also
  * "priority=N") and "makedelta=BOOL", appended to `role` in one canonical
- * form (":pri=N:makedelta=1", what MEMBER_ROLE_SQL gives back); the
+ * form (":pri=N:makedelta=1", what DBGROUP_MEMBER_ROLE_SQL gives back); the
  * words start at `rest` (colon-separated).  Prints why not.
  */
 static bool member_extras(const char *name, char *rest, StrBuf *role)
@@ -151,6 +152,34 @@ static const char *canonical_role(const char *role)
     return role;
 }
 
+bool dbgroup_member_word(char *item, const char *default_role, StrBuf *full, bool *given)
+{
+    char *colon = strchr(item, ':');
+    const char *role = default_role;
+    char *extras = NULL;
+
+    *given = colon != NULL;
+    if (colon) {
+        extras = strchr(colon + 1, ':');
+        *colon = '\0';
+        if (extras)
+            *extras++ = '\0';
+        /* "A:pri=2": no role given, the default one with extras. */
+        if (strchr(colon + 1, '=') != NULL) {
+            if (extras)
+                extras[-1] = ':';
+            extras = colon + 1;
+        } else if (colon[1] != '\0') {
+            role = canonical_role(colon + 1);
+        }
+        if (strcmp(role, "source") != 0 && strcmp(role, "target") != 0 && strcmp(role, "fullcopy") != 0)
+            return cli_error("invalid role \"%s\" for database \"%s\": expected source, target or fullcopy",
+                             role, item) == 0;
+    }
+    strbuf_printf(full, "%s", role);
+    return extras == NULL || member_extras(item, extras, full);
+}
+
 bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
 {
     for (int i = 0; i < n; i++) {
@@ -158,40 +187,14 @@ bool dbgroup_parse_members(int n, char **items, StrList *dbs, StrList *roles)
         strlist_add_split(&parts, items[i], ',');
         for (int j = 0; j < parts.count; j++) {
             char *name = parts.items[j];
-            char *colon = strchr(name, ':');
-            const char *role = dbs->count == 0 ? "source" : "target";
             StrBuf full;
+            bool given;
 
             strbuf_init(&full);
-            if (colon) {
-                char *extras = strchr(colon + 1, ':');
-                *colon = '\0';
-                if (extras)
-                    *extras++ = '\0';
-                /* "A:pri=2": no role given, the default one with extras. */
-                if (strchr(colon + 1, '=') != NULL) {
-                    if (extras)
-                        extras[-1] = ':';
-                    extras = colon + 1;
-                } else if (colon[1] != '\0') {
-                    role = canonical_role(colon + 1);
-                }
-                if (strcmp(role, "source") != 0 && strcmp(role, "target") != 0 &&
-                    strcmp(role, "fullcopy") != 0) {
-                    cli_error("invalid role \"%s\" for database \"%s\": expected source, target or fullcopy",
-                              role, name);
-                    strbuf_free(&full);
-                    strlist_free(&parts);
-                    return false;
-                }
-                strbuf_printf(&full, "%s", role);
-                if (extras && !member_extras(name, extras, &full)) {
-                    strbuf_free(&full);
-                    strlist_free(&parts);
-                    return false;
-                }
-            } else {
-                strbuf_printf(&full, "%s", role);
+            if (!dbgroup_member_word(name, dbs->count == 0 ? "source" : "target", &full, &given)) {
+                strbuf_free(&full);
+                strlist_free(&parts);
+                return false;
             }
             if (name[0] == '\0' || strlist_contains(dbs, name)) {
                 cli_error(name[0] ? "database \"%s\" is listed twice" : "empty database name%s", name);
@@ -363,9 +366,14 @@ int cmd_list_dbgroups(CliContext *ctx, int argc, char **argv)
     for (int r = 0; r < PQntuples(res); r++)
         if (utf8_width(PQgetvalue(res, r, 0)) > width)
             width = utf8_width(PQgetvalue(res, r, 0));
-    for (int r = 0; r < PQntuples(res); r++)
+    for (int r = 0; r < PQntuples(res); r++) {
         printf("dbgroup: %s%*s  Members: %s\n", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width),
                "", PQgetisnull(res, r, 1) ? "none" : PQgetvalue(res, r, 1));
+        if (!cli_show_all_columns(ctx, SQL_GROUP_ROW, PQgetvalue(res, r, 0))) {
+            PQclear(res);
+            return EXIT_FAIL;
+        }
+    }
     PQclear(res);
     return EXIT_OK;
 }

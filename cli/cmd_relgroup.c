@@ -40,6 +40,14 @@ static const char SQL_LIST_RELGROUPS[] =
     "         WHERE s.relgroup = g.name)"
     "  FROM bucardo.relgroup g WHERE g.name ~ coalesce($1, '') ORDER BY g.name";
 
+/* list relgroups --verbose: each member with its database and priority
+ * (higher first, Bucardo's order); -vv: the relgroup's row. */
+static const char SQL_RELGROUP_MEMBERS[] =
+    "SELECT initcap(r.kind), r.schemaname || '.' || r.relname, r.db, m.priority"
+    "  FROM bucardo.relgroup_member m JOIN bucardo.relation r ON r.id = m.relation"
+    " WHERE m.relgroup = $1 ORDER BY m.priority DESC, m.position";
+static const char SQL_RELGROUP_ROW[] = "SELECT * FROM bucardo.relgroup WHERE name = $1";
+
 bool relgroup_ensure(PGconn *cat, const char *name, bool *created)
 {
     const char *params[1] = {name};
@@ -194,6 +202,19 @@ int cmd_list_relgroups(CliContext *ctx, int argc, char **argv)
                PQgetisnull(res, r, 2) ? "none" : PQgetvalue(res, r, 2));
         if (!PQgetisnull(res, r, 3))
             printf("  Used in syncs: %s\n", PQgetvalue(res, r, 3));
+        if (ctx->verbose > 0) {
+            const char *key[1] = {PQgetvalue(res, r, 0)};
+            PGresult *mem = pg_query(ctx->cat, "catalog", SQL_RELGROUP_MEMBERS, 1, key);
+            for (int i = 0; mem && i < PQntuples(mem); i++)
+                printf("  %s %s  DB: %s  Priority: %s\n", PQgetvalue(mem, i, 0), PQgetvalue(mem, i, 1),
+                       PQgetvalue(mem, i, 2), PQgetvalue(mem, i, 3));
+            if (mem == NULL || !cli_show_all_columns(ctx, SQL_RELGROUP_ROW, key[0])) {
+                PQclear(mem);
+                PQclear(res);
+                return EXIT_FAIL;
+            }
+            PQclear(mem);
+        }
     }
     PQclear(res);
     return EXIT_OK;

@@ -56,6 +56,16 @@ static const char SQL_LIST_SYNCS[] =
     "          FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup)"
     "  FROM bucardo.sync s WHERE s.name ~ coalesce($1, '') ORDER BY s.priority, s.name";
 
+/* list syncs --verbose: its tables and sequences, higher priority first
+ * (Bucardo's order), once each however many databases registered them;
+ * -vv: the sync's row. */
+static const char SQL_SYNC_RELATIONS[] =
+    "SELECT initcap(r.kind), r.schemaname || '.' || r.relname, max(m.priority)"
+    "  FROM bucardo.sync s JOIN bucardo.relgroup_member m ON m.relgroup = s.relgroup"
+    "  JOIN bucardo.relation r ON r.id = m.relation"
+    " WHERE s.name = $1 GROUP BY 1, 2 ORDER BY 3 DESC, 2";
+static const char SQL_SYNC_ROW[] = "SELECT * FROM bucardo.sync WHERE name = $1";
+
 /* A sync option: its column and how its value is checked. */
 typedef enum OptType { T_BOOL, T_INT, T_INTERVAL, T_STATUS, T_STRATEGY, T_NAME, T_WORD } OptType;
 typedef struct SyncOption {
@@ -808,6 +818,18 @@ int cmd_list_syncs(CliContext *ctx, int argc, char **argv)
                PQgetisnull(res, r, 4) ? "" : PQgetvalue(res, r, 4),
                strcmp(PQgetvalue(res, r, 3), "active") == 0 ? "Active" : "Inactive");
         free(quoted);
+        if (ctx->verbose > 0) {
+            const char *key[1] = {PQgetvalue(res, r, 0)};
+            PGresult *rels = pg_query(ctx->cat, "catalog", SQL_SYNC_RELATIONS, 1, key);
+            for (int i = 0; rels && i < PQntuples(rels); i++)
+                printf("  %s %s\n", PQgetvalue(rels, i, 0), PQgetvalue(rels, i, 1));
+            if (rels == NULL || !cli_show_all_columns(ctx, SQL_SYNC_ROW, key[0])) {
+                PQclear(rels);
+                PQclear(res);
+                return EXIT_FAIL;
+            }
+            PQclear(rels);
+        }
     }
     PQclear(res);
     return EXIT_OK;

@@ -33,10 +33,27 @@ static const char SQL_DELETE_REL[] = "WITH m AS (DELETE FROM bucardo.relgroup_me
 static const char SQL_LIST_TABLES[] =
     "SELECT schemaname || '.' || relname, db,"
     "       CASE WHEN pkey IS NULL THEN 'none'"
-    "            ELSE array_to_string(pkey, '|') || ' (' || array_to_string(pkeytype, '|') || ')' END"
+    "            ELSE array_to_string(pkey, '|') || ' (' || array_to_string(pkeytype, '|') || ')' END,"
+    "       id"
     "  FROM bucardo.relation"
     " WHERE kind = $2 AND schemaname || '.' || relname ~ coalesce($1, '')"
     " ORDER BY schemaname, relname, db";
+/* list tables --verbose: its relgroups, the syncs replicating it and the
+ * per-table options set on it (Bucardo's "autokick:true" words); -vv: its
+ * row. */
+static const char SQL_TABLE_DETAIL[] =
+    "SELECT concat_ws('  ',"
+    "  'Relgroups: ' || (SELECT string_agg(m.relgroup, ',' ORDER BY m.relgroup)"
+    "                      FROM bucardo.relgroup_member m WHERE m.relation = r.id),"
+    "  'Syncs: ' || (SELECT string_agg(DISTINCT s.name, ',') FROM bucardo.relgroup_member m"
+    "                  JOIN bucardo.sync s ON s.relgroup = m.relgroup WHERE m.relation = r.id),"
+    "  'autokick:' || r.autokick, 'rebuild_index:' || r.rebuild_index,"
+    "  'analyze_after_copy:' || r.analyze_after_copy,"
+    "  CASE WHEN r.vacuum_after_copy THEN 'vacuum_after_copy:true' END,"
+    "  'strict_checking:' || r.strict_checking, '(makedelta:' || r.makedelta || ')',"
+    "  CASE WHEN r.ghost THEN 'ghost:true' END, 'conflict_strategy:' || r.conflict_strategy)"
+    "  FROM bucardo.relation r WHERE r.id = $1::integer";
+static const char SQL_TABLE_ROW[] = "SELECT * FROM bucardo.relation WHERE id = $1::integer";
 
 /* On the database: a partition of that name (as name_matches), and the root
  * of its partition tree, which is what is replicated (partitions are not
@@ -415,6 +432,20 @@ out:
     return code;
 }
 
+/* list_relation_detail - what --verbose adds under a table or sequence. */
+static bool list_relation_detail(CliContext *ctx, const char *id)
+{
+    const char *params[1] = {id};
+    PGresult *res = pg_query(ctx->cat, "catalog", SQL_TABLE_DETAIL, 1, params);
+
+    if (res == NULL)
+        return false;
+    if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != '\0')
+        printf("  %s\n", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return cli_show_all_columns(ctx, SQL_TABLE_ROW, id);
+}
+
 /* list_relations - `list tables` / `list sequences`. */
 static int list_relations(CliContext *ctx, int argc, char **argv, bool sequences)
 {
@@ -447,6 +478,10 @@ static int list_relations(CliContext *ctx, int argc, char **argv, bool sequences
             printf("%*d. Table: %s%*s  DB: %s%*s  PK: %s\n", nwidth, r + 1, PQgetvalue(res, r, 0),
                    utf8_pad(PQgetvalue(res, r, 0), twidth), "", PQgetvalue(res, r, 1),
                    utf8_pad(PQgetvalue(res, r, 1), dwidth), "", PQgetvalue(res, r, 2));
+        if (ctx->verbose > 0 && !list_relation_detail(ctx, PQgetvalue(res, r, 3))) {
+            PQclear(res);
+            return EXIT_FAIL;
+        }
     }
     PQclear(res);
     return EXIT_OK;

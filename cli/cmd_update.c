@@ -42,9 +42,9 @@ static const char SQL_RENAME_RELGROUP[] = "UPDATE bucardo.relgroup SET name = $2
 static const char SQL_RENAME_DBGROUP[] = "UPDATE bucardo.dbgroup SET name = $2 WHERE name = $1";
 static const char SQL_DB_MEMBER_ROLE[] =
     "SELECT role FROM bucardo.dbgroup_member WHERE dbgroup = $1 AND db = $2";
+static const char SQL_DB_MEMBER_FULL_ROLE[] =
+    "SELECT " DBGROUP_MEMBER_ROLE_SQL " FROM bucardo.dbgroup_member WHERE dbgroup = $1 AND db = $2";
 static const char SQL_DBGROUP_SIZE[] = "SELECT count(*) FROM bucardo.dbgroup_member WHERE dbgroup = $1";
-static const char SQL_SET_DB_ROLE[] =
-    "UPDATE bucardo.dbgroup_member SET role = $3 WHERE dbgroup = $1 AND db = $2";
 static const char SQL_REMOVE_DB_MEMBER[] =
     "DELETE FROM bucardo.dbgroup_member WHERE dbgroup = $1 AND db = $2";
 static const char SQL_RELATION_ROW[] =
@@ -202,7 +202,8 @@ typedef struct GroupWords {
 /*
  * group_words - split the words after the group's name.  "add" and "remove"
  * (or "delete") switch the list the following names go to; names may also
- * be comma lists; key=value words are checked against `keys`.
+ * be comma lists; key=value words are checked against `keys` (a word with
+ * a ':' before its '=' is a dbgroup member with Bucardo's extras).
  */
 static bool group_words(int argc, char **argv, const char *const *keys, const char *what, GroupWords *g)
 {
@@ -213,7 +214,9 @@ static bool group_words(int argc, char **argv, const char *const *keys, const ch
 
     memset(g, 0, sizeof(*g));
     for (int i = 1; i < argc; i++) {
-        if (strchr(argv[i], '=') != NULL)
+        const char *eq = strchr(argv[i], '='), *colon = strchr(argv[i], ':');
+        /* "DB:t:pri=2" is a member with extras, not key=value. */
+        if (eq != NULL && (colon == NULL || colon > eq))
             kvwords[nkv++] = argv[i];
         else if (strcmp(argv[i], "add") == 0)
             into = &g->add;
@@ -315,27 +318,15 @@ out:
     return code;
 }
 
-/* db_role - "source"/"target"/"fullcopy" from Bucardo's words, or NULL. */
-static const char *db_role(const char *word)
-{
-    if (strcmp(word, "source") == 0 || strcmp(word, "master") == 0 || strcmp(word, "s") == 0)
-        return "source";
-    if (strcmp(word, "target") == 0 || strcmp(word, "slave") == 0 || strcmp(word, "replica") == 0 ||
-        strcmp(word, "t") == 0)
-        return "target";
-    if (strcmp(word, "fullcopy") == 0)
-        return "fullcopy";
-    return NULL;
-}
-
 /*
- * member_role - the role database `db` has in dbgroup `group`, owned by the
- * caller, or NULL when it is no member (*error tells a failed query).
+ * member_role - the role database `db` has in dbgroup `group` (bare, or
+ * with its extras when `full`), owned by the caller, or NULL when it is no
+ * member (*error tells a failed query).
  */
-static char *member_role(PGconn *cat, const char *group, const char *db, bool *error)
+static char *member_role(PGconn *cat, const char *group, const char *db, bool full, bool *error)
 {
     const char *params[2] = {group, db};
-    PGresult *res = pg_query(cat, "catalog", SQL_DB_MEMBER_ROLE, 2, params);
+    PGresult *res = pg_query(cat, "catalog", full ? SQL_DB_MEMBER_FULL_ROLE : SQL_DB_MEMBER_ROLE, 2, params);
     char *role = NULL;
 
     *error = res == NULL;
@@ -345,35 +336,34 @@ static char *member_role(PGconn *cat, const char *group, const char *db, bool *e
     return role;
 }
 
-/* split_member - "DB:role" into db (in place) and its role (NULL: none given). */
-static bool split_member(char *item, const char **role)
+/* set_member - the member's role and extras become `full` (one member). */
+static bool set_member(PGconn *cat, const char *group, const char *db, const char *full)
 {
-    char *colon = strrchr(item, ':');
+    StrList dbs = {0}, roles = {0};
+    bool ok;
 
-    *role = NULL;
-    if (colon == NULL)
-        return true;
-    *colon = '\0';
-    *role = db_role(colon + 1);
-    if (*role == NULL)
-        return cli_error("invalid role \"%s\" for database \"%s\": expected source, target or fullcopy",
-                         colon + 1, item) == 0;
-    return true;
+    strlist_add(&dbs, db);
+    strlist_add(&roles, full);
+    ok = dbgroup_add_members(cat, group, &dbs, &roles, NULL);
+    strlist_free(&dbs);
+    strlist_free(&roles);
+    return ok;
 }
 
 /*
  * dbgroup_change - the removes, adds and role changes of `update dbgroup`,
  * into `said`.  A database added without a role joins as a target (as a
- * source when the group was empty, like `add dbgroup`).
+ * source when the group was empty, like `add dbgroup`).  Members take
+ * Bucardo's extras (DB:ROLE:pri=N:makedelta=B) in both forms.
  */
 static bool dbgroup_change(PGconn *cat, const char *group, GroupWords *g, StrBuf *said)
 {
-    bool error;
+    bool error, ok = true;
     char *role;
 
     for (int i = 0; i < g->remove.count; i++) {
         const char *params[2] = {group, g->remove.items[i]};
-        role = member_role(cat, group, g->remove.items[i], &error);
+        role = member_role(cat, group, g->remove.items[i], false, &error);
         if (role == NULL)
             return error ? false
                          : cli_error("database \"%s\" is not in dbgroup \"%s\"", g->remove.items[i], group) ==
@@ -383,68 +373,66 @@ static bool dbgroup_change(PGconn *cat, const char *group, GroupWords *g, StrBuf
             return false;
         strbuf_printf(said, "Removed database \"%s\" from dbgroup \"%s\"\n", g->remove.items[i], group);
     }
-    for (int i = 0; i < g->add.count; i++) {
-        StrList dbs = {0}, roles = {0};
-        const char *given;
-        PGresult *size;
-        bool ok;
+    for (int i = 0; ok && i < g->add.count; i++) {
+        char *db = g->add.items[i];
+        PGresult *size = pg_query(cat, "catalog", SQL_DBGROUP_SIZE, 1, (const char *const *)&group);
+        StrBuf full;
+        bool given;
 
-        if (!split_member(g->add.items[i], &given))
+        if (size == NULL)
             return false;
-        role = member_role(cat, group, g->add.items[i], &error);
-        if (role || error) {
+        strbuf_init(&full);
+        ok = dbgroup_member_word(db, strcmp(PQgetvalue(size, 0, 0), "0") == 0 ? "source" : "target", &full,
+                                 &given);
+        PQclear(size);
+        role = ok ? member_role(cat, group, db, false, &error) : NULL;
+        if (ok && (role || error)) {
             if (role)
                 cli_error(
                     "database \"%s\" is already in dbgroup \"%s\" (as %s): give %s:ROLE without \"add\" to "
                     "change its role",
-                    g->add.items[i], group, role, g->add.items[i]);
-            free(role);
-            return false;
+                    db, group, role, db);
+            ok = false;
         }
-        size = pg_query(cat, "catalog", SQL_DBGROUP_SIZE, 1, (const char *const *)&group);
-        if (size == NULL)
-            return false;
-        if (given == NULL)
-            given = strcmp(PQgetvalue(size, 0, 0), "0") == 0 ? "source" : "target";
-        PQclear(size);
-        strlist_add(&dbs, g->add.items[i]);
-        strlist_add(&roles, given);
-        ok = dbgroup_add_members(cat, group, &dbs, &roles, NULL);
-        strlist_free(&dbs);
-        strlist_free(&roles);
-        if (!ok)
-            return false;
-        strbuf_printf(said, "Added database \"%s\" to dbgroup \"%s\" as %s\n", g->add.items[i], group, given);
+        free(role);
+        ok = ok && set_member(cat, group, db, full.data);
+        if (ok)
+            strbuf_printf(said, "Added database \"%s\" to dbgroup \"%s\" as %s\n", db, group, full.data);
+        strbuf_free(&full);
     }
-    for (int i = 0; i < g->plain.count; i++) {
-        const char *given;
-        const char *params[3] = {group, g->plain.items[i], NULL};
+    for (int i = 0; ok && i < g->plain.count; i++) {
+        char *db = g->plain.items[i], *colon = strchr(db, ':'), *now = NULL;
+        StrBuf full;
+        bool given;
 
-        if (!split_member(g->plain.items[i], &given))
-            return false;
-        if (given == NULL)
+        if (colon == NULL)
             return cli_error("update dbgroup: give %s:ROLE to change a role, or say \"add\" or \"remove\" "
                              "before it",
-                             g->plain.items[i]) == 0;
-        role = member_role(cat, group, g->plain.items[i], &error);
+                             db) == 0;
+        *colon = '\0';
+        role = member_role(cat, group, db, false, &error);
         if (role == NULL)
             return error ? false
-                         : cli_error("database \"%s\" is not in dbgroup \"%s\" (use \"add %s:%s\")",
-                                     g->plain.items[i], group, g->plain.items[i], given) == 0;
-        params[2] = given;
-        if (strcmp(role, given) != 0 && !pg_exec(cat, "catalog", SQL_SET_DB_ROLE, 3, params)) {
-            free(role);
-            return false;
+                         : cli_error("database \"%s\" is not in dbgroup \"%s\" (use \"add %s:%s\")", db,
+                                     group, db, colon + 1) == 0;
+        *colon = ':';
+        strbuf_init(&full);
+        /* "DB:pri=3" keeps the role and sets the extras. */
+        ok =
+            dbgroup_member_word(db, role, &full, &given) && (now = member_role(cat, group, db, true, &error));
+        if (ok && strcmp(now, full.data) != 0) {
+            ok = set_member(cat, group, db, full.data);
+            if (ok)
+                strbuf_printf(said, "Changed database \"%s\" in dbgroup \"%s\" from %s to %s\n", db, group,
+                              now, full.data);
+        } else if (ok) {
+            strbuf_printf(said, "Database \"%s\" is already %s in dbgroup \"%s\"\n", db, full.data, group);
         }
-        if (strcmp(role, given) != 0)
-            strbuf_printf(said, "Changed database \"%s\" in dbgroup \"%s\" from %s to %s\n",
-                          g->plain.items[i], group, role, given);
-        else
-            strbuf_printf(said, "Database \"%s\" is already %s in dbgroup \"%s\"\n", g->plain.items[i], given,
-                          group);
+        free(now);
         free(role);
+        strbuf_free(&full);
     }
-    return true;
+    return ok;
 }
 
 int cmd_update_dbgroup(CliContext *ctx, int argc, char **argv)

@@ -58,6 +58,7 @@ static const HelpEntry HELP[] = {
      "      (each the table's own; \"default\": the sync's)\n"
      "bucardo update relgroup NAME [add TABLE ...] [remove TABLE ...] [name=NEWNAME]\n"
      "bucardo update dbgroup NAME [add DB[:ROLE] ...] [remove DB ...] [DB:ROLE ...] [name=NEWNAME]\n"
+     "      a member word may carry Bucardo's extras: DB:ROLE:pri=N:makedelta=B, or DB:pri=N\n"
      "bucardo update customcode NAME key=value ... (same keys as add customcode, and name=)\n"
      "  A change to what a sync uses is checked against the sync, capture is put in\n"
      "  place (or dropped), and a running engine reloads the sync.\n"},
@@ -74,7 +75,9 @@ static const HelpEntry HELP[] = {
              "bucardo list customnames|customcols|customcodes\n"
              "bucardo list config [NAME ...]   (same as show)\n"
              "  Kinds may be abbreviated as Bucardo allows: db, dbg, tab, seq, relgr/herd,\n"
-             "  sync, cname, ccol; any case; verb spellings l, lsit, lit.\n"},
+             "  sync, cname, ccol; any case; verb spellings l, lsit, lit.\n"
+             "  --verbose: more per object (a database's dbgroups and syncs, a sync's tables,\n"
+             "  a relgroup's members, a table's syncs and options); -vv: every catalog column.\n"},
     {"upgrade", "bucardo upgrade [--dryrun] | bucardo upgrade --finish\n"
                 "  Brings the catalog to this program's version and refreshes the change capture\n"
                 "  of every sync on its sources.  On a Bucardo 5 catalog (Bucardo stopped), it\n"
@@ -85,7 +88,7 @@ static const HelpEntry HELP[] = {
                 "  bucardo5 everywhere (README, Switching from Bucardo).\n"},
     {"start", "bucardo start [\"reason\"] [--foreground] [--log-destination DEST ...]\n"
               "      [--log-level LEVEL] [--log-extension EXT] [--log-separate] [--log-clean]\n"
-              "      [--log-showline 0|1] [--sendmail=0] [--exit-on-nosync]\n"
+              "      [--log-showline 0|1] [--sendmail=0] [--exit-on-nosync] [--extra-name NAME]\n"
               "  Starts the engine (one process, a thread per active sync) and returns once it\n"
               "  runs, or says why it could not start.  The log goes to log.bucardo in\n"
               "  /var/log/bucardo (else ~/.local/state/bucardo), or to every --log-destination:\n"

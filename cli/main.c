@@ -63,6 +63,7 @@ typedef enum OptId {
     O_EXIT_ON_NOSYNC,
     O_NO_EXIT_ON_NOSYNC,
     O_SENDMAIL,
+    O_EXTRA_NAME,
     O_FINISH,
     O_LOG_DEST,
     O_LOG_SEPARATE,
@@ -125,6 +126,7 @@ static const OptSpec OPTIONS[] = {
     {O_EXIT_ON_NOSYNC, OPT_FLAG, {"exit-on-nosync"}, 0},
     {O_NO_EXIT_ON_NOSYNC, OPT_FLAG, {"no-exit-on-nosync"}, 0},
     {O_SENDMAIL, OPT_BOOL, {"sendmail"}, 0},
+    {O_EXTRA_NAME, OPT_VALUE, {"extra-name", "extraname"}, 0},
     {O_FINISH, OPT_FLAG, {"finish"}, 0},
     {O_LOG_DEST, OPT_VALUE, {"log-destination", "log-dest", "logdest"}, 0},
     {O_LOG_SEPARATE, OPT_FLAG, {"log-separate", "log-sep", "logseparate", "debugfilesep"}, 0},
@@ -347,6 +349,7 @@ static bool apply_option(CliContext *ctx, OptId id, const char *value, const cha
             fprintf(stderr, "bucardo: --%s has no effect (as in Bucardo 5.6)\n",
                     id == O_QUICKSTART ? "quickstart" : "bcverbose");
         break;
+    case O_EXTRA_NAME: ctx->extra_name = value; break;
     case O_SENDMAIL: ctx->sendmail = value == NULL || strcmp(value, "1") == 0 ? 1 : 0; break;
     case O_FINISH: ctx->finish = true; break;
     case O_LOG_DEST:

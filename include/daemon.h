@@ -41,6 +41,8 @@ typedef struct DaemonConfig {
     const char *reason;      /* `start "reason"`, logged at start, or NULL */
     int ready_fd;            /* gets "OK\n" or an error line once running; -1: none */
     bool sendmail;           /* --sendmail: mail alerts (when default_email_to is set) */
+    const char *extra_name;  /* --extra-name: after the version in the start line and in the
+                                process name ("bucardo NAME", what ps -e shows), or NULL */
 } DaemonConfig;
 
 /*

@@ -389,3 +389,77 @@ INSERT INTO bucardo.config (name, setting, about) VALUES
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (17);
+
+-- @@SECTION 18@@
+-- Bucardo's column names on the catalog tables whose names collide with
+-- Bucardo's own (sync, db, dbgroup, syncrun), so that monitoring SQL
+-- written for Bucardo (SELECT name, status, herd, dbs FROM bucardo.sync;
+-- SELECT ... FROM bucardo.syncrun WHERE lastgood ...; SELECT dbhost ...
+-- FROM bucardo.db) runs unchanged on this catalog.  They are generated
+-- from this catalog's own columns (read-only: write the real ones), or,
+-- for syncrun's last* flags, kept by a trigger.  README.md, "Bucardo's
+-- catalog tables", says what works and what does not.
+ALTER TABLE bucardo.sync ADD COLUMN herd text GENERATED ALWAYS AS (relgroup) STORED;
+ALTER TABLE bucardo.sync ADD COLUMN dbs text GENERATED ALWAYS AS (dbgroup) STORED;
+ALTER TABLE bucardo.sync ADD COLUMN cdate timestamptz GENERATED ALWAYS AS (created) STORED;
+ALTER TABLE bucardo.db ADD COLUMN dbhost text GENERATED ALWAYS AS (coalesce(host, '')) STORED;
+ALTER TABLE bucardo.db ADD COLUMN dbport text GENERATED ALWAYS AS (coalesce(port, '')) STORED;
+ALTER TABLE bucardo.db ADD COLUMN dbconn text GENERATED ALWAYS AS (coalesce(conn, '')) STORED;
+ALTER TABLE bucardo.db ADD COLUMN dbservice text GENERATED ALWAYS AS (coalesce(service, '')) STORED;
+ALTER TABLE bucardo.db ADD COLUMN cdate timestamptz GENERATED ALWAYS AS (created) STORED;
+ALTER TABLE bucardo.dbgroup ADD COLUMN cdate timestamptz GENERATED ALWAYS AS (created) STORED;
+-- syncrun: Bucardo's status (the failure's text for a failed run, as
+-- `bucardo status` shows it) and details (this engine's warning), and the
+-- lastgood / lastbad / lastempty flags: true on the sync's latest run of
+-- that outcome, kept by a trigger.  As in Bucardo, a completed run that
+-- deleted and inserted nothing is "empty", not "good" (this engine does
+-- not count truncates, so a run that only truncated is empty too).  This
+-- engine writes a run's row when the run ends: a running cycle has no row,
+-- so `WHERE ended IS NULL` finds none.
+ALTER TABLE bucardo.syncrun ADD COLUMN status text GENERATED ALWAYS AS
+    (CASE state WHEN 'Bad' THEN coalesce(error, 'Failed') WHEN 'Running' THEN 'Started' ELSE 'Complete' END) STORED;
+ALTER TABLE bucardo.syncrun ADD COLUMN details text GENERATED ALWAYS AS (warning) STORED;
+ALTER TABLE bucardo.syncrun ADD COLUMN lastgood boolean NOT NULL DEFAULT false;
+ALTER TABLE bucardo.syncrun ADD COLUMN lastbad boolean NOT NULL DEFAULT false;
+ALTER TABLE bucardo.syncrun ADD COLUMN lastempty boolean NOT NULL DEFAULT false;
+-- A run's outcome in Bucardo's words: good, bad or empty (NULL: running).
+CREATE FUNCTION bucardo.syncrun_outcome(state text, deletes bigint, inserts bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN state = 'Bad' THEN 'bad'
+                WHEN state = 'Empty' OR (state = 'Good' AND deletes = 0 AND inserts = 0) THEN 'empty'
+                WHEN state = 'Good' THEN 'good' END
+$$;
+CREATE FUNCTION bucardo.syncrun_last_flags() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    outcome text := bucardo.syncrun_outcome(NEW.state, NEW.deletes, NEW.inserts);
+BEGIN
+    IF outcome = 'good' THEN
+        UPDATE bucardo.syncrun SET lastgood = (id = NEW.id) WHERE sync = NEW.sync AND (lastgood OR id = NEW.id);
+    ELSIF outcome = 'bad' THEN
+        UPDATE bucardo.syncrun SET lastbad = (id = NEW.id) WHERE sync = NEW.sync AND (lastbad OR id = NEW.id);
+    ELSIF outcome = 'empty' THEN
+        UPDATE bucardo.syncrun SET lastempty = (id = NEW.id) WHERE sync = NEW.sync AND (lastempty OR id = NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER syncrun_last_flags AFTER INSERT OR UPDATE OF state, ended, deletes, inserts ON bucardo.syncrun
+    FOR EACH ROW WHEN (NEW.ended IS NOT NULL) EXECUTE FUNCTION bucardo.syncrun_last_flags();
+-- The runs already recorded get their flags.
+UPDATE bucardo.syncrun r SET lastgood = latest.outcome = 'good', lastbad = latest.outcome = 'bad',
+                             lastempty = latest.outcome = 'empty'
+  FROM (SELECT DISTINCT ON (sync, outcome) id, outcome
+          FROM (SELECT id, sync, started, bucardo.syncrun_outcome(state, deletes, inserts) AS outcome
+                  FROM bucardo.syncrun WHERE ended IS NOT NULL) o
+         WHERE outcome IS NOT NULL
+         ORDER BY sync, outcome, started DESC, id DESC) latest
+ WHERE r.id = latest.id;
+CREATE INDEX syncrun_last ON bucardo.syncrun (sync) WHERE lastgood OR lastbad OR lastempty;
+
+-- Bucardo's semaphore_table: only its MongoDB targets write it, and this
+-- engine has none; accepted under its name, with that note.
+INSERT INTO bucardo.config (name, setting, about, noeffect) VALUES
+    ('semaphore_table', 'bucardo_status', 'Table to let apps know a sync is ongoing (MongoDB targets)',
+     'only Bucardo''s MongoDB targets write it, and this engine has no MongoDB target')
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO bucardo.schema_version (version) VALUES (18);

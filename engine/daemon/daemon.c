@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -828,6 +829,13 @@ int daemon_run(const DaemonConfig *cfg)
     bool stop = false, do_reload = false;
     double reconnect_wait = 0;
 
+    /* --extra-name: "bucardo NAME" in ps -e, top and /proc/PID/comm (the
+     * kernel keeps 15 bytes); threads started later inherit it. */
+    if (cfg->extra_name && cfg->extra_name[0]) {
+        char comm[16];
+        snprintf(comm, sizeof(comm), "bucardo %s", cfg->extra_name);
+        (void)prctl(PR_SET_NAME, comm, 0, 0, 0); /* cosmetic: a failure changes nothing else */
+    }
     {
         char err[512], msg[600];
         if (!log_configure(&cfg->log, err, sizeof(err))) {
@@ -881,7 +889,8 @@ int daemon_run(const DaemonConfig *cfg)
             return 1;
         }
     }
-    log_info("bucardo %s started, pid %ld", BUCARDO_VERSION, (long)getpid());
+    log_info("bucardo %s%s%s started, pid %ld", BUCARDO_VERSION, cfg->extra_name ? " " : "",
+             cfg->extra_name ? cfg->extra_name : "", (long)getpid());
     /* Stalled databases are what this engine's syncs find: an earlier
      * run's marks go (the cycles mark again what is still unreachable). */
     if (!pg_exec(c.cat, "catalog", "DELETE FROM bucardo.db_state", 0, NULL))

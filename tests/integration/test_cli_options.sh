@@ -124,6 +124,23 @@ run_ok "$BUCARDO" config set batch_keys=5000
 run_ok "$BUCARDO" show changed
 expect_out "^batch_keys +=  ?5000 \(default: 10000\)"
 expect_no "chunk_size"
+# Installed defaults are not "changed": those whose description holds a ';'
+# (default_email_to, log_conflict_file) and log_showtime, which an upgrade
+# section turned from 1 into 3; a password is never shown.
+expect_no "default_email_to"
+expect_no "log_conflict_file"
+expect_no "log_showtime"
+run_ok "$BUCARDO" set email_auth_pass=Sekr1tPw
+run_ok "$BUCARDO" show changed
+expect_out "^email_auth_pass += \*\*\*\*\*\*\*\* \(default: \)"
+expect_no "Sekr1tPw"
+run_ok "$BUCARDO" set email_auth_pass=
+# semaphore_table (Bucardo's, for MongoDB targets only): stored, with its note.
+run_ok "$BUCARDO" set semaphore_table=bucardo_sem
+expect_out "semaphore_table has no effect in this engine: .*MongoDB"
+expect_equal "bucardo_sem" "$(sql bucardo "select setting from bucardo.config where name = 'semaphore_table'")" "semaphore_table"
+run_ok "$BUCARDO" show changed
+expect_out "^semaphore_table += bucardo_sem \(default: bucardo_status\)"
 run_fail "$BUCARDO" config frob
 expect_err "usage: bucardo config"
 

@@ -268,7 +268,8 @@ expect_out 'customcode "mover": Perl code run exception: run by this program.s P
 grep -q 'sync "perlsync"' <<<"$OUT" && fail "perlsync is not converted as it was: $OUT"
 expect_out 'custom trigger "ct_filter": the delta trigger of table public.ct \(bucardo_custom_trigger\) has no equivalent: not converted'
 expect_out 'sync "ctsync": .*imported inactive from Bucardo: the custom delta trigger of public.ct has no equivalent here'
-expect_out 'setting semaphore_table=sem_x: no such setting here'
+# semaphore_table exists here (with a no-effect note): converted, not dropped.
+expect_no 'semaphore_table=sem_x: no such setting'
 expect_out "^  test1: .*[1-9][0-9]* queued change"
 expect_out "^Dry run: nothing was changed"
 for db in bucardo test1; do
@@ -292,9 +293,9 @@ run_ok "$BUCARDO" list customnames
 expect_out "cn_dst"
 run_ok "$BUCARDO" list customcols
 expect_out "id, a, upper\\(b\\) AS b"
-expect_equal "bucardo_source|verbose|0.5" "$(sql bucardo "select string_agg(setting, '|' order by name) from bucardo.config
-                                     where name in ('default_conflict_strategy', 'log_level', 'mcp_loop_sleep')")" \
-    "settings converted (mcp_loop_sleep is kept, shown with no effect here)"
+expect_equal "bucardo_source|verbose|0.5|sem_x" "$(sql bucardo "select string_agg(setting, '|' order by name) from bucardo.config
+                                     where name in ('default_conflict_strategy', 'log_level', 'mcp_loop_sleep', 'semaphore_table')")" \
+    "settings converted (mcp_loop_sleep and semaphore_table are kept, shown with no effect here)"
 expect_equal "1|1h" "$(sql bucardo "select rebuild_index, (select overdue from bucardo.sync where name = 'msync')
                                     from bucardo.sync where name = 'benchdelta'" | sed 's/01:00:00/1h/')" \
     "sync options converted"

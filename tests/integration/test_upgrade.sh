@@ -10,9 +10,16 @@
 . "$TESTS_DIR/lib/setup.sh"
 VERSION=$(sed -n 's/^#define CATALOG_VERSION \([0-9][0-9]*\).*/\1/p' "$TESTS_DIR/../include/catalog.h")
 [ -n "$VERSION" ] || fail "no CATALOG_VERSION in include/catalog.h"
-# What the upgrade section of Bucardo's options and settings adds (views,
-# columns, settings): undone before each turn back to an older version.
-UNDO_OPTIONS="DROP VIEW bucardo.bucardo_config, bucardo.herd, bucardo.goat, bucardo.herdmap, bucardo.dbmap;
+# What the upgrade sections of Bucardo's options and settings and of
+# Bucardo's column names add (views, columns, settings, a trigger): undone before each turn back to an older version.
+UNDO_OPTIONS="ALTER TABLE bucardo.sync DROP COLUMN herd, DROP COLUMN dbs, DROP COLUMN cdate;
+    ALTER TABLE bucardo.db DROP COLUMN dbhost, DROP COLUMN dbport, DROP COLUMN dbconn, DROP COLUMN dbservice,
+        DROP COLUMN cdate;
+    ALTER TABLE bucardo.dbgroup DROP COLUMN cdate;
+    DROP FUNCTION bucardo.syncrun_last_flags() CASCADE; DROP FUNCTION bucardo.syncrun_outcome(text, bigint, bigint);
+    ALTER TABLE bucardo.syncrun DROP COLUMN status, DROP COLUMN details, DROP COLUMN lastgood, DROP COLUMN lastbad,
+        DROP COLUMN lastempty;
+    DROP VIEW bucardo.bucardo_config, bucardo.herd, bucardo.goat, bucardo.herdmap, bucardo.dbmap;
     ALTER TABLE bucardo.sync DROP COLUMN isolation_level, DROP COLUMN deletemethod, DROP COLUMN vacuum_after_copy,
         DROP COLUMN copyextra, DROP COLUMN track_rates;
     ALTER TABLE bucardo.relation DROP COLUMN autokick, DROP COLUMN rebuild_index, DROP COLUMN analyze_after_copy,

@@ -87,6 +87,10 @@ VALID_LINES = [
     "stop --piddir=/nonexistent/dir", "validate s1 --exit-on-nosync", "list dbs --no-exit-on-nosync",
     "update table public.t1 capture_filter=id>0", "update table public.t1 capture_filter=default",
     "set stalled_after=30",
+    "list dbs -v", "list dbs d1 -vv", "list syncs --verbose", "list syncs s1 -vv", "list tables -v",
+    "list tables -vvv", "list sequences -vv", "list relgroups -v", "list dbgroups -vv", "list customcodes -vvv",
+    "list all -vv", "update dbgroup g1 remove d2 add d2:t:pri=2", "update dbgroup g1 d2:s:makedelta=1",
+    "update dbgroup g1 d2:pri=3", "stop --extra-name=east", "update dbgroup g1 d2:target:pri=0:makedelta=0",
 ]
 
 
@@ -277,7 +281,9 @@ def g_conflict(rng):
         "add customname t1 t1x db=d1", "add customcols public.t1 SELECT_id db=d1 sync=s1",
         "add database d1 dbname=a", "add relgroup rg1", "add sync s1 relgroup=rg1 dbs=d1,d2",
         "add table public.t1 db=d1", "remove database d1", "remove relgroup rg1", "remove dbgroup g1",
-        "add dbgroup gx d1:source d1:target", "add dbgroup gx d1,d1", "kick s1", "kick s1 10", "pause s1",
+        "add dbgroup gx d1:source d1:target", "add dbgroup gx d1,d1", "update dbgroup g1 d2:t:foo=1",
+        "update dbgroup g1 d2:t:pri=x", "update dbgroup g1 d2:boss:pri=1", "update dbgroup g1 add d2:t:pri=1",
+        "update dbgroup g1 add nosuch:t:pri=1", "update dbgroup g1 d2:t:makedelta=maybe", "kick s1", "kick s1 10", "pause s1",
         "resume all", "reload", "list dbs (", "list tables [", "list syncs *", "status ?", "show nosuch_setting",
         "remove sync -- --force", "add relgroup -- -x", "kick -- -1", "-- --version", "-- -v list dbs",
         "--batch --batch remove sync -- s1 --force nosuch",
