@@ -160,6 +160,10 @@ typedef struct RowDriver {
 
 /* target_put_ident - name onto b quoted with `quote` (` or "), doubled inside. */
 void target_put_ident(StrBuf *b, const char *name, char quote);
+/* target_time_utc - "YYYY-MM-DD HH:MM:SS[.f]+HH[:MM[:SS]]" as UTC without
+ * the offset into out; a value without an offset is copied.  false: not a
+ * timestamp. */
+bool target_time_utc(const char *v, char *out, size_t outlen);
 /* target_select_sql - SELECT spec's columns FROM its table ORDER BY its key
  * (for scan), names quoted with `quote`; wrap (may be NULL): per column a
  * function to read it through (e.g. "HEX"), or NULL.  Caller frees. */

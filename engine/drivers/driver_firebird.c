@@ -589,43 +589,6 @@ static bool fb_type_check(const char *pg, const char *t, char *why, size_t whyle
     return false;
 }
 
-/* utc - a timestamp with an offset ("...+HH[:MM[:SS]]") as UTC without it;
- * without one it is copied.  false: not a timestamp. */
-static bool utc(const char *v, char *out, size_t outlen)
-{
-    size_t n = strlen(v);
-    const char *off = NULL, *dot;
-    struct tm tm = {0};
-    int oh = 0, om = 0, os = 0, sign;
-    char frac[16] = "";
-    time_t t;
-
-    for (size_t i = n; i > 10; i--)
-        if (v[i - 1] == '+' || v[i - 1] == '-') {
-            off = v + i - 1;
-            break;
-        }
-    if (off == NULL) {
-        snprintf(out, outlen, "%s", v);
-        return true;
-    }
-    if (sscanf(v, "%4d-%2d-%2d %2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec) != 6)
-        return false;
-    if ((dot = strchr(v, '.')) != NULL && dot < off)
-        snprintf(frac, sizeof(frac), "%.*s", (int)(off - dot), dot);
-    sign = *off == '-' ? -1 : 1;
-    if (sscanf(off + 1, "%2d:%2d:%2d", &oh, &om, &os) < 1)
-        return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    t = timegm(&tm) - sign * (oh * 3600 + om * 60 + os);
-    gmtime_r(&t, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    return true;
-}
-
 /* frac_ok - at most 4 fractional digits that matter (Firebird keeps 4). */
 static bool frac_ok(const char *v)
 {
@@ -776,7 +739,8 @@ static bool bind(FbConn *c, int p, const FbCol *col, const char *v, char *why, s
         }
         if (col->cls != CC_DATE) {
             c->tmp[p] = xmalloc(64);
-            if (col->cls == CC_TIMESTAMP ? !utc(v, c->tmp[p], 64) : snprintf(c->tmp[p], 64, "%s", v) >= 64) {
+            if (col->cls == CC_TIMESTAMP ? !target_time_utc(v, c->tmp[p], 64)
+                                         : snprintf(c->tmp[p], 64, "%s", v) >= 64) {
                 snprintf(why, whylen, "not a %s: %s", col->type, v);
                 return false;
             }

@@ -309,47 +309,6 @@ static bool my_type_check(const char *pg, const char *t, char *why, size_t whyle
     return false;
 }
 
-/* utc - "YYYY-MM-DD HH:MM:SS[.f]+HH[:MM[:SS]]" as UTC without the offset
- * into out; a value without an offset is copied.  false: not a time there. */
-static bool utc(const char *v, char *out, size_t outlen)
-{
-    size_t n = strlen(v);
-    const char *off = NULL;
-    struct tm tm = {0};
-    int oh = 0, om = 0, os = 0, sign;
-    char frac[16] = "";
-    time_t t;
-
-    /* The offset follows the time: the last '+' or '-' after position 10. */
-    for (size_t i = n; i > 10; i--)
-        if (v[i - 1] == '+' || v[i - 1] == '-') {
-            off = v + i - 1;
-            break;
-        }
-    if (off == NULL) {
-        snprintf(out, outlen, "%s", v);
-        return true;
-    }
-    if (sscanf(v, "%4d-%2d-%2d %2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec) != 6)
-        return false;
-    {
-        const char *dot = strchr(v, '.');
-        if (dot && dot < off)
-            snprintf(frac, sizeof(frac), "%.*s", (int)(off - dot), dot);
-    }
-    sign = *off == '-' ? -1 : 1;
-    if (sscanf(off + 1, "%2d:%2d:%2d", &oh, &om, &os) < 1)
-        return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    t = timegm(&tm) - sign * (oh * 3600 + om * 60 + os);
-    gmtime_r(&t, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    return true;
-}
-
 /*
  * convert - value v for a column of class cc, as MariaDB reads it (BLOB:
  * the hex digits, for UNHEX); NULL stays NULL.  false with why when
@@ -383,7 +342,7 @@ static bool convert(ColClass cc, const char *v, const char **out, char **tmp, ch
         }
         if (cc == CC_DATETIME) {
             *tmp = xmalloc(64);
-            if (!utc(v, *tmp, 64)) {
+            if (!target_time_utc(v, *tmp, 64)) {
                 snprintf(why, whylen, "not a timestamp: %s", v);
                 return false;
             }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct Target {
     const TargetClass *cls;
@@ -240,4 +241,45 @@ char *target_select_sql(const TableSpec *spec, char quote, const char *const *wr
         target_put_ident(&sql, spec->keys[k], quote);
     }
     return sql.data;
+}
+
+/* target_time_utc - MariaDB and Firebird keep a time without its zone:
+ * both store timestamptz as UTC. */
+bool target_time_utc(const char *v, char *out, size_t outlen)
+{
+    size_t n = strlen(v);
+    const char *off = NULL;
+    struct tm tm = {0};
+    int oh = 0, om = 0, os = 0, sign;
+    char frac[16] = "";
+    time_t t;
+
+    /* The offset follows the time: the last '+' or '-' after position 10. */
+    for (size_t i = n; i > 10; i--)
+        if (v[i - 1] == '+' || v[i - 1] == '-') {
+            off = v + i - 1;
+            break;
+        }
+    if (off == NULL) {
+        snprintf(out, outlen, "%s", v);
+        return true;
+    }
+    if (sscanf(v, "%4d-%2d-%2d %2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec) != 6)
+        return false;
+    {
+        const char *dot = strchr(v, '.');
+        if (dot && dot < off)
+            snprintf(frac, sizeof(frac), "%.*s", (int)(off - dot), dot);
+    }
+    sign = *off == '-' ? -1 : 1;
+    if (sscanf(off + 1, "%2d:%2d:%2d", &oh, &om, &os) < 1)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    t = timegm(&tm) - sign * (oh * 3600 + om * 60 + os);
+    gmtime_r(&t, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    return true;
 }
