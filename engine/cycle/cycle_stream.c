@@ -222,8 +222,8 @@ static void send_chunk(const CopyPipe *pipe, Chunk *chunk, int n)
             target_send(pipe->writers[i], msg_new(MSG_DATA, NULL, chunk));
 }
 
-bool stream_first(SyncRunner *r, int s, const char *what, const char *first, const char *second,
-                  char *const *copy_in, char *err, size_t errlen)
+/* pipe_for - a CopyPipe from source s to every writer of the unit. */
+static CopyPipe pipe_for(SyncRunner *r, int s, char *const *copy_in)
 {
     CopyPipe pipe = {
         .src = r->src[s].conn,
@@ -232,8 +232,15 @@ bool stream_first(SyncRunner *r, int s, const char *what, const char *first, con
         .writers = r->writers,
         .nwriters = r->nwriters,
         .copy_in = copy_in,
-        .more = true,
     };
+    return pipe;
+}
+
+bool stream_first(SyncRunner *r, int s, const char *what, const char *first, const char *second,
+                  char *const *copy_in, char *err, size_t errlen)
+{
+    CopyPipe pipe = pipe_for(r, s, copy_in);
+    pipe.more = true;
     char *both = xasprintf("%s; %s", first, second);
     bool ok = copy_pipe(&pipe, what, both, NULL, NULL, err, errlen);
 
@@ -244,16 +251,9 @@ bool stream_first(SyncRunner *r, int s, const char *what, const char *first, con
 bool stream_second(SyncRunner *r, int s, const char *what, bool first_ok, char *const *copy_in, bool count,
                    char *err, size_t errlen)
 {
-    CopyPipe pipe = {
-        .src = r->src[s].conn,
-        .srcname = r->def.sources[s].name,
-        .pool = r->pool,
-        .writers = r->writers,
-        .nwriters = r->nwriters,
-        .copy_in = copy_in,
-        .count = count,
-        .sent = true,
-    };
+    CopyPipe pipe = pipe_for(r, s, copy_in);
+    pipe.count = count;
+    pipe.sent = true;
 
     if (!first_ok) /* stream_first failed and drained the connection */
         return false;
@@ -263,32 +263,18 @@ bool stream_second(SyncRunner *r, int s, const char *what, bool first_ok, char *
 bool stream_sent(SyncRunner *r, int s, const char *what, char *const *copy_in, bool count, bool more,
                  char *err, size_t errlen)
 {
-    CopyPipe pipe = {
-        .src = r->src[s].conn,
-        .srcname = r->def.sources[s].name,
-        .pool = r->pool,
-        .writers = r->writers,
-        .nwriters = r->nwriters,
-        .copy_in = copy_in,
-        .count = count,
-        .sent = true,
-        .more = more,
-    };
+    CopyPipe pipe = pipe_for(r, s, copy_in);
+    pipe.count = count;
+    pipe.sent = true;
+    pipe.more = more;
     return copy_pipe(&pipe, what, NULL, NULL, NULL, err, errlen);
 }
 
 bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *const *copy_in, bool count,
             char *err, size_t errlen)
 {
-    CopyPipe pipe = {
-        .src = r->src[s].conn,
-        .srcname = r->def.sources[s].name,
-        .pool = r->pool,
-        .writers = r->writers,
-        .nwriters = r->nwriters,
-        .copy_in = copy_in,
-        .count = count,
-    };
+    CopyPipe pipe = pipe_for(r, s, copy_in);
+    pipe.count = count;
     return copy_pipe(&pipe, what, copy_out, NULL, NULL, err, errlen);
 }
 
