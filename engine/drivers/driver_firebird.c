@@ -43,6 +43,10 @@
  * (NaN, infinities, BC or infinite dates, text longer than the column,
  * more fractional digits than Firebird keeps) fail the unit, naming the
  * table and column.
+ *
+ * Compare (scan, canon, at the end of this file): the table read back in a
+ * snapshot, each value in one canonical text per column class, the
+ * source's values brought to the same text.
  */
 #include "target_driver.h"
 
