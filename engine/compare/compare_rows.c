@@ -1,6 +1,6 @@
 /*
  * engine/compare/compare_rows.c - `bucardo compare` against a target that
- * is not PostgreSQL (MariaDB/MySQL, SQLite): such a server cannot run the
+ * is not PostgreSQL (MariaDB/MySQL, SQLite, Firebird): such a server cannot run the
  * digest statements of compare_sql.c, so both sides are read whole, row
  * by row, in key order, and compared here.
  *

@@ -43,6 +43,10 @@
  * (NaN, infinities, BC or infinite dates, text longer than the column,
  * more fractional digits than Firebird keeps) fail the unit, naming the
  * table and column.
+ *
+ * Compare (scan, canon, at the end of this file): the table read back in a
+ * snapshot, each value in one canonical text per column class, the
+ * source's values brought to the same text.
  */
 #include "target_driver.h"
 
@@ -884,14 +888,13 @@ static void op_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
         insert_sql(c, spec, n, sql);
 }
 
-static bool fb_table(void *conn, const TableSpec *spec, char *err, size_t errlen)
+/* resolve - c->table and c->cols: spec's table and columns (in its order)
+ * as Firebird names them. */
+static bool resolve(FbConn *c, const TableSpec *spec, char *err, size_t errlen)
 {
-    FbConn *c = conn;
     FbCol *cols = NULL;
-    int ncols = 0, nparams;
+    int ncols = 0;
     bool found;
-    char what[300];
-    StrBuf sql;
 
     op_free(c);
     if (!columns(c, spec->table, &found, &c->table, &cols, &ncols, err, errlen))
@@ -923,6 +926,18 @@ static bool fb_table(void *conn, const TableSpec *spec, char *err, size_t errlen
         c->cols[i].type = xstrdup(cols[k].type);
     }
     free_cols(cols, ncols);
+    return true;
+}
+
+static bool fb_table(void *conn, const TableSpec *spec, char *err, size_t errlen)
+{
+    FbConn *c = conn;
+    int nparams;
+    char what[300];
+    StrBuf sql;
+
+    if (!resolve(c, spec, err, errlen))
+        return false;
     if (spec->op != 'K' && spec->op != 'R')
         return true;
     c->per = per_statement(c, spec);
@@ -1100,6 +1115,350 @@ static int fb_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
     return empty;
 }
 
+/*
+ * Compare (target_driver.h: scan, canon).  scan reads the table in one
+ * snapshot transaction, each value in its binary form, and prints it in
+ * one text per column class; canon brings a source value (PostgreSQL's
+ * COPY text) to the same text:
+ *   integers            as %lld
+ *   NUMERIC/DECIMAL     without trailing fractional zeros (1.5, not 1.500; -0 is 0)
+ *   DOUBLE PRECISION    %.17g of the double: exact (the sync binds strtod of the
+ *                       source's shortest exact text, so equal doubles print alike)
+ *   FLOAT               %.9g of the float: exact
+ *   BOOLEAN             t / f, as PostgreSQL prints it
+ *   TIMESTAMP           UTC "YYYY-MM-DD HH:MM:SS[.ffff]", trailing fractional zeros
+ *                       dropped (Firebird keeps 4 digits)
+ *   DATE / TIME         "YYYY-MM-DD" / "HH:MM:SS[.ffff]", zeros dropped likewise
+ *   BLOB SUB_TYPE BINARY  lowercase hex; BLOB SUB_TYPE TEXT, VARCHAR: as is
+ *   CHAR(n)             trailing blanks dropped (Firebird pads to n)
+ * A source value Firebird cannot hold (NaN, infinities, BC dates, more
+ * fractional digits than it keeps) gets a text no scanned value has.
+ */
+
+/* trim_frac - trailing zeros after a '.' (and a bare '.') dropped, in place. */
+static void trim_frac(char *s)
+{
+    char *dot = strchr(s, '.'), *end;
+
+    if (dot == NULL)
+        return;
+    end = s + strlen(s);
+    while (end > dot + 1 && end[-1] == '0')
+        *--end = '\0';
+    if (end == dot + 1)
+        *dot = '\0';
+}
+
+static bool is_char(const FbCol *col)
+{
+    return strncmp(col->type, "CHAR(", 5) == 0;
+}
+
+/* rtrim_blanks - trailing blanks dropped, in place. */
+static void rtrim_blanks(char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && s[n - 1] == ' ')
+        s[--n] = '\0';
+}
+
+/* unheld - the text of a value Firebird cannot hold: equal to no scanned value. */
+static char *unheld(const char *v)
+{
+    return xasprintf("\001%s", v);
+}
+
+static char *fb_canon(void *conn, int col, const char *v)
+{
+    FbConn *c = conn;
+    const FbCol *fc;
+    char buf[64], *out, *end;
+
+    if (v == NULL)
+        return NULL;
+    if (c->cols == NULL || col < 0 || col >= c->ncols)
+        return xstrdup(v);
+    fc = &c->cols[col];
+    switch (fc->cls) {
+    case CC_INT:
+    case CC_NUMERIC:
+        if (strcmp(v, "NaN") == 0 || strstr(v, "Infinity"))
+            return unheld(v);
+        out = xstrdup(v[0] == '+' ? v + 1 : v);
+        if (fc->cls == CC_NUMERIC)
+            trim_frac(out);
+        if (strcmp(out, "-0") == 0)
+            out[0] = '0', out[1] = '\0';
+        return out;
+    case CC_DOUBLE: {
+        double d;
+        errno = 0;
+        d = strtod(v, &end);
+        if (*end || end == v || !isfinite(d))
+            return unheld(v);
+        snprintf(buf, sizeof(buf), "%.17g", d == 0 ? 0.0 : d);
+        return xstrdup(buf);
+    }
+    case CC_FLOAT: {
+        float f;
+        f = strtof(v, &end);
+        if (*end || end == v || !isfinite(f))
+            return unheld(v);
+        snprintf(buf, sizeof(buf), "%.9g", f == 0 ? 0.0 : (double)f);
+        return xstrdup(buf);
+    }
+    case CC_TIMESTAMP:
+    case CC_DATE:
+    case CC_TIME:
+        if (strstr(v, "infinity") || strstr(v, " BC") || !frac_ok(v))
+            return unheld(v);
+        if (fc->cls == CC_TIMESTAMP) {
+            if (!target_time_utc(v, buf, sizeof(buf)))
+                return unheld(v);
+            out = xstrdup(buf);
+        } else {
+            out = xstrdup(v);
+        }
+        trim_frac(out);
+        return out;
+    case CC_BYTES:
+        if (v[0] != '\\' || v[1] != 'x')
+            return unheld(v);
+        out = xstrdup(v + 2);
+        for (char *p = out; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        return out;
+    case CC_TEXT:
+        out = xstrdup(v);
+        if (is_char(fc))
+            rtrim_blanks(out);
+        return out;
+    case CC_BOOL:
+    case CC_TEXT_BLOB:
+    case CC_OTHER: break;
+    }
+    return xstrdup(v);
+}
+
+/* scaled_text - an integer with `scale` (<= 0) decimal places, as text. */
+static char *scaled_text(int64_t n, int scale)
+{
+    uint64_t u = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+    char digits[32], *out;
+    int len, frac = -scale;
+
+    len = snprintf(digits, sizeof(digits), "%0*llu", frac + 1, (unsigned long long)u);
+    if (frac == 0)
+        return xasprintf("%s%s", n < 0 ? "-" : "", digits);
+    out = xasprintf("%s%.*s.%s", n < 0 ? "-" : "", len - frac, digits, digits + len - frac);
+    trim_frac(out);
+    if (strcmp(out, "-0") == 0)
+        out[0] = '0', out[1] = '\0';
+    return out;
+}
+
+/* read_blob - blob *id's bytes as they are, or as lowercase hex. */
+static bool read_blob(FbConn *c, ISC_QUAD *id, bool hex, StrBuf *out, char *err, size_t errlen)
+{
+    ISC_STATUS_ARRAY status;
+    isc_blob_handle bh = 0;
+    char seg[8192];
+    unsigned short len;
+
+    if (isc_open_blob2(status, &c->db, &c->tr, &bh, id, 0, NULL))
+        return fb_error(status, "opening a blob", err, errlen);
+    while (isc_get_segment(status, &bh, &len, sizeof(seg), seg) == 0 || status[1] == isc_segment) {
+        if (!hex) {
+            strbuf_append_len(out, seg, len);
+            continue;
+        }
+        for (unsigned short i = 0; i < len; i++) {
+            char h[3];
+            snprintf(h, sizeof(h), "%02x", (unsigned char)seg[i]);
+            strbuf_append_len(out, h, 2);
+        }
+    }
+    if (status[1] != isc_segstr_eof) {
+        fb_error(status, "reading a blob", err, errlen);
+        isc_close_blob(status, &bh);
+        return false;
+    }
+    isc_close_blob(status, &bh);
+    return true;
+}
+
+/* value_text - column i of the fetched row in its canonical text (NULL:
+ * SQL NULL); false on a blob that cannot be read. */
+static bool value_text(FbConn *c, const XSQLVAR *x, const FbCol *col, char **val, char *err, size_t errlen)
+{
+    int t = x->sqltype & ~1;
+    char buf[64];
+    struct tm tm;
+
+    *val = NULL;
+    if (*x->sqlind < 0)
+        return true;
+    switch (t) {
+    case SQL_SHORT: *val = scaled_text(*(ISC_SHORT *)x->sqldata, x->sqlscale); return true;
+    case SQL_LONG: *val = scaled_text(*(ISC_LONG *)x->sqldata, x->sqlscale); return true;
+    case SQL_INT64: *val = scaled_text(*(ISC_INT64 *)x->sqldata, x->sqlscale); return true;
+    case SQL_DOUBLE: {
+        double d = *(double *)x->sqldata;
+        snprintf(buf, sizeof(buf), "%.17g", d == 0 ? 0.0 : d);
+        break;
+    }
+    case SQL_FLOAT: {
+        float f = *(float *)x->sqldata;
+        snprintf(buf, sizeof(buf), "%.9g", f == 0 ? 0.0 : (double)f);
+        break;
+    }
+    case SQL_BOOLEAN: snprintf(buf, sizeof(buf), "%s", *(FB_BOOLEAN *)x->sqldata ? "t" : "f"); break;
+    case SQL_TIMESTAMP: {
+        ISC_TIMESTAMP *ts = (ISC_TIMESTAMP *)x->sqldata;
+        isc_decode_timestamp(ts, &tm);
+        snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%04u", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ts->timestamp_time % 10000));
+        trim_frac(buf);
+        break;
+    }
+    case SQL_TYPE_DATE:
+        isc_decode_sql_date((ISC_DATE *)x->sqldata, &tm);
+        snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        break;
+    case SQL_TYPE_TIME:
+        isc_decode_sql_time((ISC_TIME *)x->sqldata, &tm);
+        snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%04u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned)(*(ISC_TIME *)x->sqldata % 10000));
+        trim_frac(buf);
+        break;
+    case SQL_BLOB: {
+        StrBuf b;
+        strbuf_init(&b);
+        if (!read_blob(c, (ISC_QUAD *)x->sqldata, col->cls == CC_BYTES || x->sqlsubtype != 1, &b, err,
+                       errlen)) {
+            strbuf_free(&b);
+            return false;
+        }
+        *val = b.data;
+        return true;
+    }
+    default: { /* SQL_VARYING: the value as text */
+        unsigned short len;
+        memcpy(&len, x->sqldata, sizeof(len));
+        *val = xmalloc((size_t)len + 1);
+        memcpy(*val, x->sqldata + 2, len);
+        (*val)[len] = '\0';
+        if (is_char(col))
+            rtrim_blanks(*val);
+        return true;
+    }
+    }
+    *val = xstrdup(buf);
+    return true;
+}
+
+static bool fb_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, char *const *vals), void *arg,
+                    char *err, size_t errlen)
+{
+    /* one snapshot of the whole table, read only */
+    static const char tpb[] = {isc_tpb_version3, isc_tpb_read, isc_tpb_concurrency, isc_tpb_nowait};
+    FbConn *c = conn;
+    ISC_STATUS_ARRAY status;
+    isc_stmt_handle st = 0;
+    XSQLDA *o = NULL;
+    short *ind = NULL;
+    char **vals = NULL, what[300];
+    StrBuf sql;
+    bool ok = false, stopped = false;
+    long rc = 0;
+
+    err[0] = '\0';
+    snprintf(what, sizeof(what), "table %s: reading its rows", spec->table);
+    if (!resolve(c, spec, err, errlen))
+        return false;
+    strbuf_init(&sql);
+    strbuf_append(&sql, "SELECT ");
+    for (int i = 0; i < spec->ncols; i++) {
+        strbuf_append(&sql, i ? ", " : "");
+        put_ident(&sql, c->cols[i].name);
+    }
+    strbuf_append(&sql, " FROM ");
+    put_ident(&sql, c->table);
+    for (int k = 0; k < spec->nkeys; k++)
+        for (int i = 0; i < spec->ncols; i++)
+            if (strcmp(spec->cols[i], spec->keys[k]) == 0) {
+                strbuf_append(&sql, k ? ", " : " ORDER BY ");
+                put_ident(&sql, c->cols[i].name);
+                break;
+            }
+    if (c->tr == 0 && isc_start_transaction(status, &c->tr, 1, &c->db, (unsigned short)sizeof(tpb), tpb)) {
+        c->tr = 0;
+        fb_error(status, what, err, errlen);
+        goto out;
+    }
+    o = sqlda_new(spec->ncols);
+    ind = xcalloc((size_t)spec->ncols + 1, sizeof(short));
+    if (isc_dsql_allocate_statement(status, &c->db, &st) ||
+        isc_dsql_prepare(status, &c->tr, &st, 0, sql.data, SQL_DIALECT_V6, o)) {
+        fb_error(status, what, err, errlen);
+        goto out;
+    }
+    if (o->sqld != spec->ncols) {
+        snprintf(err, errlen, "%s: %d columns read, %d expected", what, o->sqld, spec->ncols);
+        goto out;
+    }
+    for (int i = 0; i < spec->ncols; i++) {
+        XSQLVAR *x = &o->sqlvar[i];
+        int t = x->sqltype & ~1;
+        if (t == SQL_SHORT || t == SQL_LONG || t == SQL_INT64 || t == SQL_DOUBLE || t == SQL_FLOAT ||
+            t == SQL_BOOLEAN || t == SQL_TIMESTAMP || t == SQL_TYPE_DATE || t == SQL_TYPE_TIME ||
+            t == SQL_BLOB) {
+            x->sqldata = xcalloc(1, 16);
+        } else {
+            /* anything else as text, converted by the server */
+            int len = t == SQL_TEXT || t == SQL_VARYING ? x->sqllen : 32000;
+            x->sqltype = SQL_VARYING;
+            x->sqllen = (ISC_SHORT)len;
+            x->sqldata = xcalloc(1, (size_t)len + 2);
+        }
+        x->sqltype |= 1;
+        x->sqlind = &ind[i];
+    }
+    if (isc_dsql_execute(status, &c->tr, &st, SQL_DIALECT_V6, NULL)) {
+        fb_error(status, what, err, errlen);
+        goto out;
+    }
+    vals = xcalloc((size_t)spec->ncols + 1, sizeof(char *));
+    ok = true;
+    while (ok && !stopped && (rc = isc_dsql_fetch(status, &st, SQL_DIALECT_V6, o)) == 0) {
+        for (int i = 0; ok && i < spec->ncols; i++)
+            ok = value_text(c, &o->sqlvar[i], &c->cols[i], &vals[i], err, errlen);
+        if (ok)
+            stopped = !row(arg, vals);
+        for (int i = 0; i < spec->ncols; i++) {
+            free(vals[i]);
+            vals[i] = NULL;
+        }
+    }
+    if (ok && !stopped && rc != 100)
+        ok = fb_error(status, what, err, errlen);
+    ok = ok && !stopped;
+out:
+    drop_stmt(&st);
+    /* read only: nothing to keep */
+    if (c->tr)
+        (void)isc_rollback_transaction(status, &c->tr);
+    c->tr = 0;
+    for (int i = 0; o && i < o->sqld && i < o->sqln; i++)
+        free(o->sqlvar[i].sqldata);
+    free(o);
+    free(ind);
+    free(vals);
+    strbuf_free(&sql);
+    return ok;
+}
+
 const RowDriver ROW_DRIVER_FIREBIRD = {
     .kind = "firebird",
     .open = fb_open,
@@ -1115,4 +1474,6 @@ const RowDriver ROW_DRIVER_FIREBIRD = {
     .describe = fb_describe,
     .type_check = fb_type_check,
     .is_empty = fb_is_empty,
+    .scan = fb_scan,
+    .canon = fb_canon,
 };

@@ -13,7 +13,8 @@
 # digits, float8 into FLOAT, timestamp with 6 fractional digits (Firebird
 # keeps 4), timetz into TIME, text into INTEGER.  Refused when applied,
 # naming table and column, the unit rolled back and retried until the
-# source changes: NaN, and text longer than its varchar.
+# source changes: NaN, and text longer than its varchar.  `compare` finds
+# the table equal (each class in its canonical text).
 . "$TESTS_DIR/lib/setup.sh"
 . "$TESTS_DIR/lib/servers.sh"
 test_begin
@@ -111,6 +112,22 @@ for _ in $(seq 100); do
 done
 [ "$(firebird_dump fb "$FB_SQL")" = "$expected" ] || grep ERROR log.bucardo | tail -3 >&2
 expect_equal "$expected" "$(firebird_dump fb "$FB_SQL")" "Firebird round trip"
+# compare reads every class back and finds it equal to the source's text
+# (the source in New York time: timestamptz compared in UTC).
+run_rc 0 "$BUCARDO" compare s
+expect_out 'Table public.ty: equal'
+# ... and sees a change of one value of each class made on Firebird (the
+# smallest the column holds), repaired each time.
+for set in "f4 = 2e-38" "f4d = 0.10000000000000002" "n = -0.000002" "bo = TRUE" "tz = DATEADD(1 MILLISECOND TO tz)" \
+    "d = '9999-12-30'" "tm = '00:00:00.0001'" '"BY" = x'"'00'" "u = '00000000-0000-0000-0000-000000000001'"; do
+    firebird_sql fb "UPDATE ty SET $set WHERE id = 3;" || fail "UPDATE ty SET $set"
+    run_rc 1 "$BUCARDO" compare s
+    expect_equal "  different on fb: id=3" "$(printf '%s\n' "$OUT" | grep -E '^  (missing|extra|different) on ')" \
+        "compare after SET $set on Firebird"
+    run_rc 1 "$BUCARDO" compare s --repair
+    run_ok "$BUCARDO" kick s 60
+    run_rc 0 "$BUCARDO" compare s
+done
 
 # NaN: no Firebird type holds it.  The unit fails naming table and column,
 # nothing of it is applied, and it goes through once the source changes
@@ -147,5 +164,7 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 expect_equal "{1,2}" "$(firebird_dump fb "select ai from ty where id = 3")" "after the source's fix"
+run_rc 0 "$BUCARDO" compare s
+expect_out 'Table public.ty: equal'
 run_ok "$BUCARDO" stop
 echo ok
