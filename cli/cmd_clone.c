@@ -19,13 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli.h"
 #include "cli_objects.h"
 
-static const char SQL_SYNC_MEMBERS[] =
-    "SELECT m.db, m.role, s.relgroup FROM bucardo.sync s JOIN bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
-    " WHERE s.name = $1 ORDER BY m.position, m.db";
+static const char SQL_SYNC_MEMBERS[] = "SELECT m.db, m.role, s.relgroup FROM bucardo.sync s JOIN "
+                                       "bucardo.dbgroup_member m ON m.dbgroup = s.dbgroup"
+                                       " WHERE s.name = $1 ORDER BY m.position, m.db";
 static const char SQL_DBGROUP_MEMBERS[] =
     "SELECT db, role, NULL FROM bucardo.dbgroup_member WHERE dbgroup = $1 ORDER BY position, db";
 static const char SQL_SYNC_EXISTS[] = "SELECT 1 FROM bucardo.sync WHERE name = $1";
@@ -37,7 +38,8 @@ static const char SQL_INSERT_CLONE[] =
 static const char SQL_LAST_RUN[] =
     "SELECT state, coalesce(error, ''), inserts, deletes FROM bucardo.syncrun WHERE sync = $1"
     " ORDER BY started DESC, id DESC LIMIT 1";
-static const char SQL_END_CLONE[] = "UPDATE bucardo.clone SET status = $2, summary = $3, ended = now() WHERE id = $1";
+static const char SQL_END_CLONE[] =
+    "UPDATE bucardo.clone SET status = $2, summary = $3, ended = now() WHERE id = $1";
 static const char SQL_DROP_DBGROUP[] = "DELETE FROM bucardo.dbgroup WHERE name = $1";
 static const char SQL_DROP_RELGROUP[] = "DELETE FROM bucardo.relgroup WHERE name = $1";
 static const char SQL_LIST_CLONES[] =
@@ -88,7 +90,8 @@ static bool parse_args(int argc, char **argv, CloneArgs *a)
     if ((a->sync == NULL) == (a->dbgroup == NULL))
         return cli_error("clone: give a sync (sync=NAME) or a database group (dbgroup=NAME), not both") == 0;
     if (a->sync && (a->relgroup || a->tables))
-        return cli_error("clone: relgroup= and tables= go with dbgroup=; sync= copies the sync's tables") == 0;
+        return cli_error("clone: relgroup= and tables= go with dbgroup=; sync= copies the sync's tables") ==
+               0;
     if (a->dbgroup && (a->relgroup == NULL) == (a->tables == NULL))
         return cli_error("clone: dbgroup= needs relgroup=NAME or tables=T1,T2 (one of them)") == 0;
     return true;
@@ -133,9 +136,10 @@ static bool check_objects(CliContext *ctx, const CloneArgs *a, StrList *dbs, Str
         strbuf_init(&list);
         for (int i = 0; i < sources.count; i++)
             strbuf_printf(&list, "%s%s", i ? ", " : "", sources.items[i]);
-        cli_error("clone: %s \"%s\" has several sources: give prime=DB so we know which database to copy from "
-                  "(one of: %s)",
-                  a->sync ? "sync" : "dbgroup", what, list.data);
+        cli_error(
+            "clone: %s \"%s\" has several sources: give prime=DB so we know which database to copy from "
+            "(one of: %s)",
+            a->sync ? "sync" : "dbgroup", what, list.data);
         strbuf_free(&list);
         goto out;
     }
@@ -200,20 +204,24 @@ static bool end_clone(CliContext *ctx, const char *id, bool done, const char *su
 /*
  * run_copy - make the temporary sync, kick it and wait, read its run,
  * remove it.  Leaves the outcome in *summary (owned by the caller) and
- * says whether the copy was done.  The catalog transaction is open again
+ * says whether the copy was done; *removed whether the temporary sync
+ * and its groups are gone again.  The catalog transaction is open again
  * on return (the failed step's work rolled back).
  */
 static bool run_copy(CliContext *ctx, const char *temp, const CloneArgs *a, const char *relgroup,
-                     const StrList *dbs, const StrList *roles, char **summary)
+                     const StrList *dbs, const StrList *roles, char **summary, bool *removed)
 {
-    StrBuf dbsarg;
+    StrBuf dbsarg, targets;
     char *args[5];
     int n = 0;
-    bool done = false, removed;
+    bool done = false;
     char *relarg, *tablesarg = NULL, *dbgarg = xasprintf("dbgroup=%s", temp);
     PGresult *res;
 
     strbuf_init(&dbsarg);
+    strbuf_init(&targets);
+    for (int i = 1; i < dbs->count; i++)
+        strbuf_printf(&targets, "%s%s", i > 1 ? ", " : "", dbs->items[i]);
     strbuf_append(&dbsarg, "dbs=");
     for (int i = 0; i < dbs->count; i++)
         strbuf_printf(&dbsarg, "%s%s:%s", i ? "," : "", dbs->items[i], roles->items[i]);
@@ -226,6 +234,7 @@ static bool run_copy(CliContext *ctx, const char *temp, const CloneArgs *a, cons
     args[n++] = dbsarg.data;
 
     *summary = NULL;
+    *removed = true; /* nothing made yet */
     if (cmd_add_sync(ctx, n, args) != EXIT_OK) {
         *summary = xasprintf("could not set up sync %s for the copy (see the error printed then)", temp);
         strbuf_reset(&ctx->said);
@@ -244,32 +253,44 @@ static bool run_copy(CliContext *ctx, const char *temp, const CloneArgs *a, cons
         res = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 1, params);
         if (res != NULL && PQntuples(res) == 1) {
             done = code == EXIT_OK && strcmp(PQgetvalue(res, 0, 0), "Good") == 0;
-            *summary = done ? xasprintf("copied from %s: %s rows inserted, %s deleted", dbs->items[0],
-                                        PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3))
-                            : xasprintf("%s", PQgetvalue(res, 0, 1)[0] ? PQgetvalue(res, 0, 1) : "the copy failed");
+            *summary =
+                done ? xasprintf("copied from %s to %s: %s rows inserted", dbs->items[0], targets.data,
+                                 PQgetvalue(res, 0, 2))
+                     : xasprintf("%s", PQgetvalue(res, 0, 1)[0] ? PQgetvalue(res, 0, 1) : "the copy failed");
         } else {
             *summary = xstrdup("the engine did not run the copy");
         }
         PQclear(res);
     }
-    /* The temporary objects go, whatever the outcome. */
-    removed = cmd_remove_sync(ctx, 1, args) == EXIT_OK;
-    strbuf_reset(&ctx->said);
-    if (removed) {
+    /* The temporary objects go, whatever the outcome.  The engine may still
+     * be writing the end of the sync's run (its reload comes with this
+     * commit): a failed attempt is rolled back and made again. */
+    *removed = false;
+    for (int attempt = 0; !*removed && attempt < 5; attempt++) {
         const char *params[1] = {temp};
-        removed = pg_exec(ctx->cat, "catalog", SQL_DROP_DBGROUP, 1, params) &&
-                  (!a->tables || pg_exec(ctx->cat, "catalog", SQL_DROP_RELGROUP, 1, params));
+        if (attempt > 0) {
+            (void)next_transaction(ctx, false);
+            struct timespec second = {1, 0};
+            nanosleep(&second, NULL);
+        }
+        *removed = cmd_remove_sync(ctx, 1, args) == EXIT_OK &&
+                   pg_exec(ctx->cat, "catalog", SQL_DROP_DBGROUP, 1, params) &&
+                   (!a->tables || pg_exec(ctx->cat, "catalog", SQL_DROP_RELGROUP, 1, params)) &&
+                   next_transaction(ctx, true);
+        strbuf_reset(&ctx->said);
     }
-    if (!removed || !next_transaction(ctx, true)) {
+    if (!*removed) {
         (void)next_transaction(ctx, false);
-        cli_error("clone: the temporary sync %s could not be removed: remove it with 'bucardo remove sync %s'",
-                  temp, temp);
+        cli_error(
+            "clone: the temporary sync %s could not be removed: remove it with 'bucardo remove sync %s'",
+            temp, temp);
     }
 out:
     free(relarg);
     free(tablesarg);
     free(dbgarg);
     strbuf_free(&dbsarg);
+    strbuf_free(&targets);
     return done;
 }
 
@@ -286,11 +307,12 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
     char *options = NULL, *temp = NULL, *summary = NULL;
     char id[32];
     int code = EXIT_FAIL;
-    bool done;
+    bool done, removed = true;
 
     if (argc < 1)
-        return cli_error("usage: bucardo clone sync=NAME [prime=DB] | dbgroup=NAME relgroup=NAME|tables=T1,T2 "
-                         "[prime=DB]");
+        return cli_error(
+            "usage: bucardo clone sync=NAME [prime=DB] | dbgroup=NAME relgroup=NAME|tables=T1,T2 "
+            "[prime=DB]");
     if (!parse_args(argc, argv, &a))
         return EXIT_FAIL;
     if (ctx->dryrun)
@@ -320,16 +342,16 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
     }
     if (!next_transaction(ctx, true))
         goto out;
-    cli_info(ctx, "Clone %s has been started: copying from %s to %d database(s) by sync %s\n", id, dbs.items[0],
-             dbs.count - 1, temp);
-    done = run_copy(ctx, temp, &a, relgroup, &dbs, &roles, &summary);
+    cli_info(ctx, "Clone %s has been started: copying from %s to %d database(s) by sync %s\n", id,
+             dbs.items[0], dbs.count - 1, temp);
+    done = run_copy(ctx, temp, &a, relgroup, &dbs, &roles, &summary, &removed);
     if (!end_clone(ctx, id, done, summary))
         goto out;
     if (done)
         cli_say(ctx, "Clone %s: done (%s)\n", id, summary);
     else
         cli_error("clone %s failed: %s", id, summary);
-    code = done ? EXIT_OK : EXIT_ERROR;
+    code = !done ? EXIT_ERROR : removed ? EXIT_OK : EXIT_FAIL;
 out:
     PQclear(members);
     strlist_free(&dbs);
@@ -365,8 +387,8 @@ int cmd_list_clones(CliContext *ctx, int argc, char **argv)
     if (PQntuples(res) == 0)
         printf("No clones have been created yet\n");
     for (int r = 0; r < PQntuples(res); r++) {
-        static const char *const label[] = {NULL, NULL, "  Sync: ", " Dbgroup: ", "  Relgroup: ",
-                                            "  Started: ", "  Ended: ", "  "};
+        static const char *const label[] = {
+            NULL, NULL, "  Sync: ", " Dbgroup: ", "  Relgroup: ", "  Started: ", "  Ended: ", "  "};
         bool wanted = argc == 0;
         for (int i = 0; i < argc; i++)
             wanted |= strcmp(PQgetvalue(res, r, 0), argv[i]) == 0;

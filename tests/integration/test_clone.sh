@@ -59,7 +59,7 @@ for db in b c; do
 done
 run_ok "$BUCARDO" list clones
 expect_out "^Clone #1 Status: done  Sync: s  Relgroup: rg  Started: .*  Ended: .*  prime=a"
-expect_out "^  Summary: copied from a: "
+expect_out "^  Summary: copied from a to b, c: [0-9]+ rows inserted"
 expect_equal "done|s|rg|prime=a|t|t" \
     "$(sql bucardo "select status, sync, relgroup, options, started is not null, ended >= started from bucardo.clone where id = 1")" \
     "clone 1 in the catalog"
@@ -80,8 +80,10 @@ expect_out "^Clone #2 Status: done Dbgroup: ms  Started: .*prime=m1;tables=t1"
 expect_no "Clone #1"
 run_fail "$BUCARDO" list clones 77
 expect_err "No such clone id"
-expect_equal "0" "$(sql bucardo "select count(*) from bucardo.relgroup where name like 'bucardo_clone%'")" \
-    "temporary relgroup left"
+expect_equal "0" "$(sql bucardo "select count(*) from bucardo.sync where name like 'bucardo_clone%'
+                                  union all select count(*) from bucardo.dbgroup where name like 'bucardo_clone%'
+                                  union all select count(*) from bucardo.relgroup where name like 'bucardo_clone%'" | sort -u)" \
+    "temporary objects left after clone 2"
 
 # The real sync still replicates after the clone.
 sql a "UPDATE t1 SET v = 'after' WHERE id <= 10" >/dev/null || fail "update a"
