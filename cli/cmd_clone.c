@@ -345,7 +345,8 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
     cli_info(ctx, "Clone %s has been started: copying from %s to %d database(s) by sync %s\n", id,
              dbs.items[0], dbs.count - 1, temp);
     done = run_copy(ctx, temp, &a, relgroup, &dbs, &roles, &summary, &removed);
-    if (!end_clone(ctx, id, done, summary))
+    /* Committed here: a failed command's transaction is rolled back. */
+    if (!end_clone(ctx, id, done, summary) || !next_transaction(ctx, true))
         goto out;
     if (done)
         cli_say(ctx, "Clone %s: done (%s)\n", id, summary);

@@ -90,5 +90,15 @@ sql a "UPDATE t1 SET v = 'after' WHERE id <= 10" >/dev/null || fail "update a"
 run_ok "$BUCARDO" kick s 30
 wait_synced a b 10 t1 t2
 wait_synced a c 10 t1 t2
+# A copy that fails (a table gone from a target): the job ends failed,
+# with the run's error, and the exit code says so.
+sql c "DROP TABLE t2" >/dev/null || fail "drop t2 on c"
+run_rc 2 timeout 120 "$BUCARDO" clone sync=s
+expect_err "clone 3 failed: .*t2"
+run_ok "$BUCARDO" list clones 3
+expect_out "^Clone #3 Status: failed  Sync: s"
+expect_out "^  Summary: .*t2"
+expect_equal "0" "$(sql bucardo "select count(*) from bucardo.sync where name like 'bucardo_clone%'")" \
+    "temporary sync left after the failed clone"
 run_ok "$BUCARDO" stop
 echo ok
