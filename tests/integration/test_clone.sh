@@ -5,7 +5,9 @@
 # prime; the job is recorded (list clones: done); the temporary sync, its
 # dbgroup and relgroup are gone afterwards.  Bad input (unknown sync,
 # dbgroup, relgroup, table or prime, a multi-source sync without prime, no
-# engine running) fails with one error and leaves the catalog unchanged.
+# engine running) fails with one error and leaves the catalog unchanged; a
+# copy that fails (a table gone from a target) ends as a failed job, with
+# the error, and exit 2.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
