@@ -225,6 +225,13 @@ int cmd_remove_all(CliContext *ctx, const char *kind);
  * NULL (else it is a name).  False after printing why (cli/cmd_all.c). */
 bool cli_select_syncs(CliContext *ctx, int argc, char **argv, StrList *out, long *timeout) MUST_CHECK;
 
+/* cmd_clone, cmd_list_clones - Bucardo's clone jobs (cli/cmd_clone.c). */
+int cmd_clone(CliContext *ctx, int argc, char **argv);
+int cmd_list_clones(CliContext *ctx, int argc, char **argv);
+/* cli_engine_running - is the engine running (piddir of the open catalog)?
+ * Prints why not (cli/cmd_control.c). */
+bool cli_engine_running(CliContext *ctx) MUST_CHECK;
+
 /* cli_notify_reload - tell a running engine (at commit) to re-read the
  * catalog; harmless when none runs. */
 bool cli_notify_reload(CliContext *ctx) MUST_CHECK;

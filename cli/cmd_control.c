@@ -318,6 +318,11 @@ static bool require_running(CliContext *ctx)
     return running;
 }
 
+bool cli_engine_running(CliContext *ctx)
+{
+    return require_running(ctx);
+}
+
 bool cli_notify_reload(CliContext *ctx)
 {
     return notify(ctx, CHANNEL_RELOAD, "");

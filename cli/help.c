@@ -74,6 +74,7 @@ static const HelpEntry HELP[] = {
     {"list", "bucardo list dbs|dbgroups|tables|sequences|relgroups|syncs|all [REGEX]\n"
              "bucardo list customnames|customcols|customcodes\n"
              "bucardo list config [NAME ...]   (same as show)\n"
+             "bucardo list clones [ID ...]   (the clone jobs and their outcome)\n"
              "  Kinds may be abbreviated as Bucardo allows: db, dbg, tab, seq, relgr/herd,\n"
              "  sync, cname, ccol; any case; verb spellings l, lsit, lit.\n"
              "  --verbose: more per object (a database's dbgroups and syncs, a sync's tables,\n"
@@ -114,6 +115,13 @@ static const HelpEntry HELP[] = {
              "  run and prints its outcome; the exit status is non-zero when a run failed or\n"
              "  did not end in time.  --retry=N kicks a failed run again up to N times,\n"
              "  --retry-sleep=S seconds apart; --notimer shows no progress while waiting.\n"},
+    {"clone", "bucardo clone sync=NAME [prime=DB]\n"
+              "bucardo clone dbgroup=NAME relgroup=NAME|tables=T1,T2 [prime=DB]\n"
+              "  Copies the tables' data once from the prime (the one source, or prime=DB\n"
+              "  among several) to every other database of the sync or dbgroup.  The engine\n"
+              "  must be running: it copies through a temporary fullcopy sync\n"
+              "  (bucardo_clone_ID) that the command kicks, waits for and removes.  The job\n"
+              "  is recorded in bucardo.clone: see bucardo list clones.\n"},
     {"activate", "bucardo activate SYNC|all|PATTERN ... [TIMEOUT]\n"
                  "  Marks the syncs active (after checking each can run); a running engine\n"
                  "  starts them.  With TIMEOUT (seconds, 0: no limit) the engine must be running\n"
@@ -190,7 +198,7 @@ void cli_usage(void)
     printf("  update TYPE NAME ...    change a database, sync, table, sequence, relgroup or dbgroup\n");
     printf("  remove TYPE NAME|all    remove objects\n");
     printf("  list TYPE [REGEX]       list dbs, dbgroups, tables, sequences, relgroups, syncs,\n");
-    printf("                          customnames, customcols, config or all\n");
+    printf("                          customnames, customcols, config, clones or all\n");
     printf("  inspect TYPE NAME       what bucardo knows of a table, sync or relgroup\n");
     printf("  show all|changed|NAME   show configuration settings\n");
     printf("  set NAME=VALUE          change a configuration setting\n");
@@ -205,6 +213,7 @@ void cli_usage(void)
     printf("  reopen                  have the running engine reopen its log files\n");
     printf("  ping [TIMEOUT]          check that the engine answers (Nagios OK/CRITICAL)\n");
     printf("  kick SYNC... [TIMEOUT]  run syncs now, optionally waiting for the outcome\n");
+    printf("  clone sync=NAME [prime=DB]  copy a sync's tables once from the prime to the others\n");
     printf("  activate SYNC... [T]    turn syncs on (T: wait for the engine)\n");
     printf("  deactivate SYNC... [T]  turn syncs off\n");
     printf("  pause | resume SYNC...  hold syncs in the running engine\n");

@@ -261,6 +261,8 @@ static const Command COMMANDS[] = {
     {"list", "relgroup", cmd_list_relgroups},
     {"list", "sync", cmd_list_syncs},
     {"list", "all", cmd_list_all},
+    {"list", "clone", cmd_list_clones},
+    {"clone", NULL, cmd_clone},
     {"start", NULL, cmd_start},
     {"stop", NULL, cmd_stop},
     {"reopen", NULL, cmd_reopen},

@@ -463,3 +463,26 @@ INSERT INTO bucardo.config (name, setting, about, noeffect) VALUES
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (18);
+
+-- @@SECTION 19@@
+-- Bucardo's clone jobs (`bucardo clone`, `bucardo list clones`): a one-off
+-- copy of a sync's (or a dbgroup's and relgroup's) tables from the prime
+-- source to every other database.  The CLI runs it through the engine, by
+-- a temporary fullcopy sync, and records here what became of it:
+-- status new / running / done / failed, summary the counts or the error.
+-- Bucardo's columns; relgroup and options are kept as text (the
+-- temporary relgroup of a tables= clone goes away with its sync).
+CREATE TABLE bucardo.clone (
+    id          serial PRIMARY KEY,
+    sync        text REFERENCES bucardo.sync (name) ON UPDATE CASCADE ON DELETE SET NULL,
+    dbgroup     text REFERENCES bucardo.dbgroup (name) ON UPDATE CASCADE ON DELETE SET NULL,
+    relgroup    text,
+    options     text,
+    status      text NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'running', 'done', 'failed')),
+    started     timestamptz,
+    ended       timestamptz,
+    summary     text,
+    cdate       timestamptz NOT NULL DEFAULT now()
+);
+
+INSERT INTO bucardo.schema_version (version) VALUES (19);

@@ -32,7 +32,8 @@ UNDO_OPTIONS="ALTER TABLE bucardo.sync DROP COLUMN herd, DROP COLUMN dbs, DROP C
     DELETE FROM bucardo.config WHERE noeffect IS NOT NULL OR name IN ('isolation_level', 'kid_serial_sleep',
         'kid_deadlock_sleep', 'tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count',
         'host_safety_check', 'reload_config_timeout', 'stalled_after');
-    ALTER TABLE bucardo.config DROP COLUMN noeffect;"
+    ALTER TABLE bucardo.config DROP COLUMN noeffect;
+    DROP TABLE bucardo.clone;"
 # objects - the catalog's objects by the columns version 1 has: every one
 # of them must still be there after an upgrade (which may add more).
 objects() {

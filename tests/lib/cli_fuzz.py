@@ -40,11 +40,11 @@ ODD = [b"", b" ", b"-", b"=", b"==", b"x'; drop table t; --", "é日🐘".encode
 VERBS = {b"install", b"upgrade", b"add", b"remove", b"update", b"list", b"start", b"stop", b"restart",
          b"reload", b"kick", b"activate", b"deactivate", b"pause", b"resume", b"status", b"validate",
          b"inspect", b"compare", b"show", b"set", b"help", b"ping", b"message", b"msg", b"delta", b"purge",
-         b"config", b"del", b"delete", b"upd", b"udpate", b"l", b"lsit", b"strt", b"check"}
+         b"config", b"del", b"delete", b"upd", b"udpate", b"l", b"lsit", b"strt", b"check", b"clone"}
 # Verbs that change the catalog: when they fail, stdout stays empty (what
 # they did was rolled back, so nothing of it is told).
 MUTATING = {b"add", b"remove", b"update", b"activate", b"deactivate", b"set", b"pause", b"resume", b"reload",
-            b"config", b"del", b"delete", b"upd", b"udpate"}
+            b"config", b"del", b"delete", b"upd", b"udpate", b"clone"}
 # Verbs a mutation must never produce: they would start an engine or
 # rebuild the catalog, not what this test is about.
 # ping waits up to its timeout (15 s by default) for an engine that does
@@ -91,6 +91,7 @@ VALID_LINES = [
     "list tables -vvv", "list sequences -vv", "list relgroups -v", "list dbgroups -vv", "list customcodes -vvv",
     "list all -vv", "update dbgroup g1 remove d2 add d2:t:pri=2", "update dbgroup g1 d2:s:makedelta=1",
     "update dbgroup g1 d2:pri=3", "stop --extra-name=east", "update dbgroup g1 d2:target:pri=0:makedelta=0",
+    "list clones", "list clone", "help clone",
 ]
 
 
@@ -126,7 +127,7 @@ def g_bad_kind(rng):
     # (Bucardo's kinds go by prefix - "dbz" is a db, "tablez" a table - so
     # these start like none of them.)
     kind = pick(rng, [b"dvz", b"tbl", b"snyc", b"relgorup", b"everything", HUGE, b"",
-                      b"settings", b"clones"], BAD_UTF8, CONTROL)
+                      b"settings", b"clowns"], BAD_UTF8, CONTROL)
     if verb == b"update":
         kind = rng.choice([kind, b"table", b"relgroup", b"dbgroup", b"sequence", b"all"])
     if verb == b"list" and kind == b"":
@@ -151,6 +152,9 @@ MISSING = [
     "add sync s9 tables=nosuch dbs=g1", "add sync s9 tables= dbs=g1", "update sync s1 tables=public.t1",
     "help add frob", "activate zz* 5", "deactivate s1 5", "show changed x", "pause zz%", "msg",
     "upgrade --dryrun", "install --dry-run --batch", "compare s1 --repair --dryrun",
+    "clone", "clone sync=", "clone s1", "clone prime=d1", "clone frob=1", "clone sync=s1 dbgroup=g1",
+    "clone dbgroup=g1", "clone dbgroup=g1 relgroup=rg1 tables=public.t1", "clone sync=s1 sync=s1",
+    "clone sync=s1 relgroup=rg1", "clone sync=s1 --dryrun",
 ]
 
 
@@ -264,7 +268,9 @@ def g_absent(rng):
         [b"add", b"sync", b"sx", b"relgroup=" + name, b"dbs=d1,d2"],
         [b"add", b"sync", b"sx", b"relgroup=rg1", b"dbgroup=" + name],
         [b"add", b"dbgroup", b"gx", name + b":source"], [b"add", b"customname", name, b"x"],
-        [b"remove", b"customname", name], [b"status", name],
+        [b"remove", b"customname", name], [b"status", name], [b"clone", b"sync=" + name],
+        [b"clone", b"dbgroup=" + name, b"relgroup=rg1"], [b"clone", b"dbgroup=g1", b"relgroup=" + name],
+        [b"clone", b"dbgroup=g1", b"tables=" + name], [b"clone", b"sync=s1", b"prime=" + name],
     ])
 
 
@@ -287,6 +293,8 @@ def g_conflict(rng):
         "resume all", "reload", "list dbs (", "list tables [", "list syncs *", "status ?", "show nosuch_setting",
         "remove sync -- --force", "add relgroup -- -x", "kick -- -1", "-- --version", "-- -v list dbs",
         "--batch --batch remove sync -- s1 --force nosuch",
+        # clone: the prime must be a source; the engine must run; an unknown clone id
+        "clone sync=s1 prime=d2", "clone sync=s1", "clone dbgroup=g1 relgroup=rg1", "list clones 1",
     ]))
 
 
