@@ -98,8 +98,10 @@ pg_start_cluster() {
     echo "log-destination = $TEST_DIR" >"$TEST_DIR/.bucardorc"
     export ASAN_OPTIONS="log_path=$TEST_DIR/sanitizer${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     export UBSAN_OPTIONS="log_path=$TEST_DIR/sanitizer:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-    export TSAN_OPTIONS="log_path=$TEST_DIR/sanitizer${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
-    # third-party libraries' process-lifetime allocations (lsan.supp says which)
-    export LSAN_OPTIONS="suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+    # third-party libraries' own doings (lsan.supp and tsan.supp say which)
+    local supp
+    supp=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    export TSAN_OPTIONS="log_path=$TEST_DIR/sanitizer:suppressions=$supp/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+    export LSAN_OPTIONS="suppressions=$supp/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
     unset PGDATABASE PGPASSWORD PGSERVICE
 }
