@@ -160,6 +160,9 @@ typedef struct RowDriver {
 
 /* target_put_ident - name onto b quoted with `quote` (` or "), doubled inside. */
 void target_put_ident(StrBuf *b, const char *name, char quote);
+/* target_trim_frac - trailing zeros after a '.' (and a bare '.') dropped from
+ * s in place: the canonical text of a decimal or a time for compare. */
+void target_trim_frac(char *s);
 /* target_time_utc - "YYYY-MM-DD HH:MM:SS[.f]+HH[:MM[:SS]]" as UTC without
  * the offset into out; a value without an offset is copied.  false: not a
  * timestamp. */

@@ -152,17 +152,6 @@ static char *upper_dup(const char *s)
     return u;
 }
 
-static void put_ident(StrBuf *b, const char *s)
-{
-    strbuf_append(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"')
-            strbuf_append(b, "\"");
-        strbuf_append_len(b, s, 1);
-    }
-    strbuf_append(b, "\"");
-}
-
 static XSQLDA *sqlda_new(int n)
 {
     XSQLDA *da = xcalloc(1, XSQLDA_LENGTH(n < 1 ? 1 : n));
@@ -791,10 +780,10 @@ static void delete_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
 {
     strbuf_init(sql);
     strbuf_append(sql, "DELETE FROM ");
-    put_ident(sql, c->table);
+    target_put_ident(sql, c->table, '"');
     strbuf_append(sql, " WHERE ");
     if (spec->ncols == 1) {
-        put_ident(sql, c->cols[0].name);
+        target_put_ident(sql, c->cols[0].name, '"');
         strbuf_append(sql, " IN (");
         for (int r = 0; r < n; r++)
             strbuf_append(sql, r ? ", ?" : "?");
@@ -805,7 +794,7 @@ static void delete_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
         strbuf_append(sql, r ? " OR (" : "(");
         for (int k = 0; k < spec->ncols; k++) {
             strbuf_append(sql, k ? " AND " : "");
-            put_ident(sql, c->cols[k].name);
+            target_put_ident(sql, c->cols[k].name, '"');
             strbuf_append(sql, " = ?");
         }
         strbuf_append(sql, ")");
@@ -852,20 +841,20 @@ static void insert_sql(FbConn *c, const TableSpec *spec, int n, StrBuf *sql)
         for (int r = 0; r < n; r++)
             for (int i = 0; i < spec->ncols; i++) {
                 strbuf_printf(sql, "%sP%d_%d TYPE OF COLUMN ", r || i ? ", " : "", r, i);
-                put_ident(sql, c->table);
+                target_put_ident(sql, c->table, '"');
                 strbuf_append(sql, ".");
-                put_ident(sql, c->cols[i].name);
+                target_put_ident(sql, c->cols[i].name, '"');
                 strbuf_append(sql, " = ?");
             }
         strbuf_append(sql, ") AS BEGIN ");
     }
     for (int r = 0; r < n; r++) {
         strbuf_append(sql, "INSERT INTO ");
-        put_ident(sql, c->table);
+        target_put_ident(sql, c->table, '"');
         strbuf_append(sql, " (");
         for (int i = 0; i < spec->ncols; i++) {
             strbuf_append(sql, i ? ", " : "");
-            put_ident(sql, c->cols[i].name);
+            target_put_ident(sql, c->cols[i].name, '"');
         }
         strbuf_append(sql, ") VALUES (");
         for (int i = 0; i < spec->ncols; i++)
@@ -1054,7 +1043,7 @@ static bool fb_empty(void *conn, const TableSpec *spec, char *err, size_t errlen
         return false;
     strbuf_init(&sql);
     strbuf_append(&sql, "DELETE FROM ");
-    put_ident(&sql, c->table);
+    target_put_ident(&sql, c->table, '"');
     snprintf(what, sizeof(what), "table %s: DELETE", spec->table);
     ok = fb_exec(c, sql.data, what, err, errlen);
     strbuf_free(&sql);
@@ -1105,7 +1094,7 @@ static int fb_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
     }
     strbuf_init(&sql);
     strbuf_append(&sql, "SELECT CAST(COUNT(*) AS VARCHAR(300)) FROM (SELECT FIRST 1 1 AS x FROM ");
-    put_ident(&sql, c->table);
+    target_put_ident(&sql, c->table, '"');
     strbuf_append(&sql, ")");
     if (query(c, sql.data, 0, NULL, 1, &out, err, errlen) && out.count == 1)
         empty = strcmp(out.items[0], "0") == 0;
@@ -1134,20 +1123,6 @@ static int fb_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
  * A source value Firebird cannot hold (NaN, infinities, BC dates, more
  * fractional digits than it keeps) gets a text no scanned value has.
  */
-
-/* trim_frac - trailing zeros after a '.' (and a bare '.') dropped, in place. */
-static void trim_frac(char *s)
-{
-    char *dot = strchr(s, '.'), *end;
-
-    if (dot == NULL)
-        return;
-    end = s + strlen(s);
-    while (end > dot + 1 && end[-1] == '0')
-        *--end = '\0';
-    if (end == dot + 1)
-        *dot = '\0';
-}
 
 static bool is_char(const FbCol *col)
 {
@@ -1187,7 +1162,7 @@ static char *fb_canon(void *conn, int col, const char *v)
             return unheld(v);
         out = xstrdup(v[0] == '+' ? v + 1 : v);
         if (fc->cls == CC_NUMERIC)
-            trim_frac(out);
+            target_trim_frac(out);
         if (strcmp(out, "-0") == 0)
             out[0] = '0', out[1] = '\0';
         return out;
@@ -1220,7 +1195,7 @@ static char *fb_canon(void *conn, int col, const char *v)
         } else {
             out = xstrdup(v);
         }
-        trim_frac(out);
+        target_trim_frac(out);
         return out;
     case CC_BYTES:
         if (v[0] != '\\' || v[1] != 'x')
@@ -1252,7 +1227,7 @@ static char *scaled_text(int64_t n, int scale)
     if (frac == 0)
         return xasprintf("%s%s", n < 0 ? "-" : "", digits);
     out = xasprintf("%s%.*s.%s", n < 0 ? "-" : "", len - frac, digits, digits + len - frac);
-    trim_frac(out);
+    target_trim_frac(out);
     if (strcmp(out, "-0") == 0)
         out[0] = '0', out[1] = '\0';
     return out;
@@ -1319,7 +1294,7 @@ static bool value_text(FbConn *c, const XSQLVAR *x, const FbCol *col, char **val
         isc_decode_timestamp(ts, &tm);
         snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%04u", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ts->timestamp_time % 10000));
-        trim_frac(buf);
+        target_trim_frac(buf);
         break;
     }
     case SQL_TYPE_DATE:
@@ -1330,7 +1305,7 @@ static bool value_text(FbConn *c, const XSQLVAR *x, const FbCol *col, char **val
         isc_decode_sql_time((ISC_TIME *)x->sqldata, &tm);
         snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%04u", tm.tm_hour, tm.tm_min, tm.tm_sec,
                  (unsigned)(*(ISC_TIME *)x->sqldata % 10000));
-        trim_frac(buf);
+        target_trim_frac(buf);
         break;
     case SQL_BLOB: {
         StrBuf b;
@@ -1381,15 +1356,15 @@ static bool fb_scan(void *conn, const TableSpec *spec, bool (*row)(void *arg, ch
     strbuf_append(&sql, "SELECT ");
     for (int i = 0; i < spec->ncols; i++) {
         strbuf_append(&sql, i ? ", " : "");
-        put_ident(&sql, c->cols[i].name);
+        target_put_ident(&sql, c->cols[i].name, '"');
     }
     strbuf_append(&sql, " FROM ");
-    put_ident(&sql, c->table);
+    target_put_ident(&sql, c->table, '"');
     for (int k = 0; k < spec->nkeys; k++)
         for (int i = 0; i < spec->ncols; i++)
             if (strcmp(spec->cols[i], spec->keys[k]) == 0) {
                 strbuf_append(&sql, k ? ", " : " ORDER BY ");
-                put_ident(&sql, c->cols[i].name);
+                target_put_ident(&sql, c->cols[i].name, '"');
                 break;
             }
     if (c->tr == 0 && isc_start_transaction(status, &c->tr, 1, &c->db, (unsigned short)sizeof(tpb), tpb)) {

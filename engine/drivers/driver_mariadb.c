@@ -166,18 +166,6 @@ static bool my_begin(void *conn, char *err, size_t errlen)
     return my_exec(conn, "BEGIN", "START TRANSACTION", err, errlen);
 }
 
-/* put_ident - `name`, backquotes doubled. */
-static void put_ident(StrBuf *b, const char *s)
-{
-    strbuf_append(b, "`");
-    for (; *s; s++) {
-        if (*s == '`')
-            strbuf_append(b, "`");
-        strbuf_append_len(b, s, 1);
-    }
-    strbuf_append(b, "`");
-}
-
 /* class_of - how values go into a column of MariaDB type ttype. */
 static ColClass class_of(const char *ttype)
 {
@@ -415,7 +403,7 @@ static bool my_table(void *conn, const TableSpec *spec, char *err, size_t errlen
     strbuf_init(&sql);
     strbuf_init(&set);
     strbuf_append(&sql, "LOAD DATA LOCAL INFILE 'bucardo' INTO TABLE ");
-    put_ident(&sql, spec->table);
+    target_put_ident(&sql, spec->table, '`');
     strbuf_append(&sql, " CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
                         " LINES TERMINATED BY '\\n' (");
     for (int i = 0; i < spec->ncols; i++) {
@@ -424,10 +412,10 @@ static bool my_table(void *conn, const TableSpec *spec, char *err, size_t errlen
             /* bytea travels as hex and is unhexed by the server */
             strbuf_printf(&sql, "@b%d", i);
             strbuf_append(&set, set.len ? ", " : " SET ");
-            put_ident(&set, spec->cols[i]);
+            target_put_ident(&set, spec->cols[i], '`');
             strbuf_printf(&set, " = UNHEX(@b%d)", i);
         } else {
-            put_ident(&sql, spec->cols[i]);
+            target_put_ident(&sql, spec->cols[i], '`');
         }
     }
     strbuf_append(&sql, ")");
@@ -489,11 +477,11 @@ static char *delete_sql(const MyConn *c, const TableSpec *spec, int nrows)
 
     strbuf_init(&sql);
     strbuf_append(&sql, "DELETE FROM ");
-    put_ident(&sql, spec->table);
+    target_put_ident(&sql, spec->table, '`');
     strbuf_append(&sql, nc > 1 ? " WHERE (" : " WHERE ");
     for (int k = 0; k < nc; k++) {
         strbuf_append(&sql, k ? ", " : "");
-        put_ident(&sql, spec->cols[k]);
+        target_put_ident(&sql, spec->cols[k], '`');
     }
     strbuf_append(&sql, nc > 1 ? ") IN (" : " IN (");
     for (int r = 0; r < nrows; r++) {
@@ -621,7 +609,7 @@ static bool my_empty(void *conn, const TableSpec *spec, char *err, size_t errlen
     /* DELETE, not TRUNCATE: TRUNCATE commits the transaction in MariaDB. */
     strbuf_init(&sql);
     strbuf_append(&sql, "DELETE FROM ");
-    put_ident(&sql, spec->table);
+    target_put_ident(&sql, spec->table, '`');
     ok = my_exec(c, spec->table, sql.data, err, errlen);
     strbuf_free(&sql);
     return ok;
@@ -653,7 +641,7 @@ static int my_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
 
     strbuf_init(&sql);
     strbuf_append(&sql, "SELECT NOT EXISTS (SELECT 1 FROM ");
-    put_ident(&sql, spec->table);
+    target_put_ident(&sql, spec->table, '`');
     strbuf_append(&sql, ")");
     if (my_exec(c, spec->table, sql.data, err, errlen) && (res = mysql_store_result(c->my)) != NULL) {
         if ((row = mysql_fetch_row(res)) != NULL && row[0])
@@ -675,20 +663,6 @@ static int my_is_empty(void *conn, const TableSpec *spec, char *err, size_t errl
  * booleans as 1/0; text as it is.
  */
 
-/* strip_zeros - s with trailing zeros after a '.' (and a bare '.') removed, in place. */
-static void strip_zeros(char *s)
-{
-    char *dot = strchr(s, '.'), *end;
-
-    if (dot == NULL)
-        return;
-    end = s + strlen(s);
-    while (end > dot + 1 && end[-1] == '0')
-        *--end = '\0';
-    if (end == dot + 1)
-        *dot = '\0';
-}
-
 /* canon_text - v (what MariaDB reads, after convert) as compared. */
 static char *canon_text(ColClass cc, const char *v)
 {
@@ -704,14 +678,14 @@ static char *canon_text(ColClass cc, const char *v)
     }
     case CC_NUMBER:
         out = xstrdup(v[0] == '+' ? v + 1 : v);
-        strip_zeros(out);
+        target_trim_frac(out);
         if (strcmp(out, "-0") == 0)
             out[0] = '0', out[1] = '\0';
         return out;
     case CC_DATETIME:
     case CC_DATE:
         out = xstrdup(v);
-        strip_zeros(out);
+        target_trim_frac(out);
         return out;
     case CC_BLOB:
         out = xstrdup(v);

@@ -88,17 +88,6 @@ static bool lite_begin(void *conn, char *err, size_t errlen)
     return exec(conn, "BEGIN IMMEDIATE", err, errlen);
 }
 
-static void put_ident(StrBuf *b, const char *s)
-{
-    strbuf_append(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"')
-            strbuf_append(b, "\"");
-        strbuf_append_len(b, s, 1);
-    }
-    strbuf_append(b, "\"");
-}
-
 static bool lite_table(void *conn, const TableSpec *spec, char *err, size_t errlen)
 {
     LiteConn *c = conn;
@@ -108,20 +97,20 @@ static bool lite_table(void *conn, const TableSpec *spec, char *err, size_t errl
     strbuf_init(&sql);
     if (spec->op == 'K') {
         strbuf_append(&sql, "DELETE FROM ");
-        put_ident(&sql, spec->table);
+        target_put_ident(&sql, spec->table, '"');
         strbuf_append(&sql, " WHERE ");
         for (int i = 0; i < spec->ncols; i++) {
             strbuf_append(&sql, i ? " AND " : "");
-            put_ident(&sql, spec->cols[i]);
+            target_put_ident(&sql, spec->cols[i], '"');
             strbuf_printf(&sql, " = ?%d", i + 1);
         }
     } else {
         strbuf_append(&sql, "INSERT INTO ");
-        put_ident(&sql, spec->table);
+        target_put_ident(&sql, spec->table, '"');
         strbuf_append(&sql, " (");
         for (int i = 0; i < spec->ncols; i++) {
             strbuf_append(&sql, i ? ", " : "");
-            put_ident(&sql, spec->cols[i]);
+            target_put_ident(&sql, spec->cols[i], '"');
         }
         strbuf_append(&sql, ") VALUES (");
         for (int i = 0; i < spec->ncols; i++)
@@ -187,7 +176,7 @@ static bool lite_empty(void *conn, const TableSpec *spec, char *err, size_t errl
 
     strbuf_init(&sql);
     strbuf_append(&sql, "DELETE FROM ");
-    put_ident(&sql, spec->table);
+    target_put_ident(&sql, spec->table, '"');
     ok = exec(conn, sql.data, err, errlen);
     strbuf_free(&sql);
     return ok;
@@ -237,7 +226,7 @@ static int lite_is_empty(void *conn, const TableSpec *spec, char *err, size_t er
 
     strbuf_init(&sql);
     strbuf_append(&sql, "SELECT NOT EXISTS (SELECT 1 FROM ");
-    put_ident(&sql, spec->table);
+    target_put_ident(&sql, spec->table, '"');
     strbuf_append(&sql, ")");
     if (sqlite3_prepare_v2(c->db, sql.data, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         empty = sqlite3_column_int(st, 0);

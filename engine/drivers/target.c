@@ -283,3 +283,16 @@ bool target_time_utc(const char *v, char *out, size_t outlen)
              tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
     return true;
 }
+
+void target_trim_frac(char *s)
+{
+    char *dot = strchr(s, '.'), *end;
+
+    if (dot == NULL)
+        return;
+    end = s + strlen(s);
+    while (end > dot + 1 && end[-1] == '0')
+        *--end = '\0';
+    if (end == dot + 1)
+        *dot = '\0';
+}
