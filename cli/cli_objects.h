@@ -83,4 +83,12 @@ bool sync_check(PGconn *cat, const char *name) MUST_CHECK;
 int sync_runnable(PGconn *cat, const char *name, char *why, size_t whylen) MUST_CHECK;
 bool sync_capture(PGconn *cat, const char *name) MUST_CHECK;
 
+/*
+ * customcode_drop_function - drop SQL customcode `code`'s function from
+ * catalog database `dbname` (remove customcode, a code moved elsewhere,
+ * remove db --force).  Best effort: a database that cannot be reached or
+ * refuses is named in a warning on stderr, and the function stays there.
+ */
+void customcode_drop_function(CliContext *ctx, const char *code, const char *dbname);
+
 #endif

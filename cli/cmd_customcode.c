@@ -301,39 +301,40 @@ static bool try_perl(const char *name, const char *src)
     return cli_error("customcode %s: its Perl code does not compile: %s", name, out) == EXIT_OK;
 }
 
-/*
- * drop_installed - drop code `name`'s SQL function from the databases in
- * `dbs` (SQL_INSTALLED_DBS, read before the code left the catalog).  One
- * that cannot be reached is named in a warning: the function stays there.
- */
+void customcode_drop_function(CliContext *ctx, const char *code, const char *dbname)
+{
+    bool other;
+    char why[512];
+    PGconn *conn = pg_connect_db(ctx, dbname, &other, why, sizeof(why));
+    char *fn, *ident, *sql;
+
+    if (conn == NULL) {
+        why[strcspn(why, "\n")] = '\0';
+        if (!other)
+            fprintf(stderr,
+                    "bucardo: warning: customcode %s: its function bucardo.\"customcode_%s\"(jsonb) may "
+                    "be left in database \"%s\" (it cannot be reached: %s): drop it there by hand\n",
+                    code, code, dbname, why);
+        return;
+    }
+    fn = xasprintf("customcode_%s", code);
+    ident = pg_quote_ident(conn, fn);
+    sql = xasprintf("DROP FUNCTION IF EXISTS bucardo.%s(jsonb)", ident);
+    if (PQstatus(conn) == CONNECTION_OK && !pg_exec(conn, dbname, sql, 0, NULL))
+        fprintf(stderr, "bucardo: warning: customcode %s: its function is left in database \"%s\"\n", code,
+                dbname);
+    free(sql);
+    free(ident);
+    free(fn);
+    PQfinish(conn);
+}
+
+/* drop_installed - customcode_drop_function in each database of `dbs`
+ * (SQL_INSTALLED_DBS, read before the code left the catalog). */
 static void drop_installed(CliContext *ctx, const char *name, PGresult *dbs)
 {
-    for (int i = 0; dbs && i < PQntuples(dbs); i++) {
-        const char *dbname = PQgetvalue(dbs, i, 0);
-        bool other;
-        char why[512];
-        PGconn *conn = pg_connect_db(ctx, dbname, &other, why, sizeof(why));
-        char *fn, *ident, *sql;
-        if (conn == NULL) {
-            why[strcspn(why, "\n")] = '\0';
-            if (!other)
-                fprintf(stderr,
-                        "bucardo: warning: customcode %s: its function bucardo.\"customcode_%s\"(jsonb) may "
-                        "be left in database \"%s\" (it cannot be reached: %s): drop it there by hand\n",
-                        name, name, dbname, why);
-            continue;
-        }
-        fn = xasprintf("customcode_%s", name);
-        ident = pg_quote_ident(conn, fn);
-        sql = xasprintf("DROP FUNCTION IF EXISTS bucardo.%s(jsonb)", ident);
-        if (PQstatus(conn) == CONNECTION_OK && !pg_exec(conn, dbname, sql, 0, NULL))
-            fprintf(stderr, "bucardo: warning: customcode %s: its function is left in database \"%s\"\n",
-                    name, dbname);
-        free(sql);
-        free(ident);
-        free(fn);
-        PQfinish(conn);
-    }
+    for (int i = 0; dbs && i < PQntuples(dbs); i++)
+        customcode_drop_function(ctx, name, PQgetvalue(dbs, i, 0));
 }
 
 static bool valid_hook(const char *h)

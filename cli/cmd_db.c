@@ -41,9 +41,10 @@ static const char SQL_DB_USERS[] =
     "SELECT 'customcode ' || string_agg(quote_ident(name), ', ' ORDER BY name) FROM bucardo.customcode"
     " WHERE db = $1 HAVING count(*) > 0";
 /* --force: a customcode that runs in the database is kept, inactive and
- * without db= (`update customcode NAME db=... status=active` brings it back). */
+ * without db= (`update customcode NAME db=... status=active` brings it back);
+ * an SQL one's function is dropped from the database. */
 static const char SQL_FORCE_CODES[] =
-    "UPDATE bucardo.customcode SET db = NULL, status = 'inactive' WHERE db = $1 RETURNING name";
+    "UPDATE bucardo.customcode SET db = NULL, status = 'inactive' WHERE db = $1 RETURNING name, kind = 'sql'";
 static const char SQL_FORCE_CLEAR[] =
     "WITH rels AS (DELETE FROM bucardo.relgroup_member m USING bucardo.relation r"
     "               WHERE m.relation = r.id AND r.db = $1)"
@@ -673,9 +674,12 @@ static bool force_clear(CliContext *ctx, const char *name)
         PQclear(syncs);
         return false;
     }
-    for (int r = 0; r < PQntuples(codes); r++)
+    for (int r = 0; r < PQntuples(codes); r++) {
         cli_say(ctx, "Deactivated customcode \"%s\": it ran in database \"%s\" (db= is cleared)\n",
                 PQgetvalue(codes, r, 0), name);
+        if (strcmp(PQgetvalue(codes, r, 1), "t") == 0)
+            customcode_drop_function(ctx, PQgetvalue(codes, r, 0), name);
+    }
     PQclear(codes);
     if (!pg_exec(ctx->cat, "catalog", SQL_KEEP_CUSTOMS("customname"), 1, params) ||
         !pg_exec(ctx->cat, "catalog", SQL_KEEP_CUSTOMS("customcols"), 1, params) ||

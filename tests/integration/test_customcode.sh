@@ -12,7 +12,8 @@
 # SQL body or Perl code that does not compile, a command that is not
 # executable) is refused at add/update; remove customcode (and a rename)
 # drops the SQL function where it was installed; remove db of a database
-# a code names says so (--force keeps the code, inactive).
+# a code names says so (--force keeps the code, inactive, and drops its
+# function from that database).
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
@@ -233,13 +234,25 @@ pgrep -f "$D/hang.sh" >/dev/null && fail "the hanging command was not killed"
 run_ok "$BUCARDO" stop
 
 # ---- remove db of a database a customcode runs in ----
-run_ok "$BUCARDO" add database extra dbname=a
-run_ok "$BUCARDO" add customcode inextra whenrun=before_sync src_code="$D/bs1.sql" sync=cc db=extra
+# Database extra (its own database c) is the target of sync ccx, and code
+# inextra runs there: one cycle installs its function in c.
+run_ok createdb c
+sql c "CREATE TABLE item (id int PRIMARY KEY, v text); CREATE TABLE person (id int PRIMARY KEY, email text UNIQUE)" >/dev/null
+run_ok "$BUCARDO" add database extra dbname=c
+run_ok "$BUCARDO" add sync ccx relgroup=rg dbs=a:source,extra:target autokick=0
+printf 'BEGIN\n    RETURN %s;\nEND\n' "'{}'::jsonb" >"$D/noop.sql"
+run_ok "$BUCARDO" add customcode inextra whenrun=before_sync src_code="$D/noop.sql" sync=ccx db=extra
+run_ok "$BUCARDO" start
+run_ok "$BUCARDO" kick ccx 30
+run_ok "$BUCARDO" stop
+fn_in_c() { sql c "select count(*) from pg_proc where proname = 'customcode_inextra'"; }
+expect_equal 1 "$(fn_in_c)" "the code's function installed in database extra"
 before=$(catalog_snapshot)
 run_fail "$BUCARDO" remove db extra
-expect_err 'cannot remove database "extra": it is used by customcode inextra \(use --force'
+expect_err 'cannot remove database "extra": it is used by .*customcode inextra \(use --force'
 expect_equal "$before" "$(catalog_snapshot)" "catalog after a refused remove db"
 run_ok "$BUCARDO" remove db extra --force
+expect_equal 0 "$(fn_in_c)" "the code's function left in the removed database"
 expect_out 'Deactivated customcode "inextra": it ran in database "extra"'
 expect_equal "inactive||0" "$(sql bucardo "select status || '|' || coalesce(db, '') || '|' ||
     (select count(*) from bucardo.db where name = 'extra') from bucardo.customcode where name = 'inextra'")" \
