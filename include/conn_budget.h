@@ -35,12 +35,16 @@ int budget_slots(const ConnBudget *b);
 /*
  * budget_acquire - wait for a free slot; *cat gets the catalog connection
  * kept with it (NULL: none yet, the holder connects, see budget_catalog).
- * false (no slot taken) only when *stop became true while waiting.
+ * Waiters are served first come, first served: a freed slot goes to the
+ * oldest, never to a newcomer.  false (no slot taken) only when *stop
+ * became true while waiting.
  */
 bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat) MUST_CHECK;
 /* budget_release - give the slot back, with its catalog connection (kept
  * for the next holder when healthy and outside a transaction; else closed). */
 void budget_release(ConnBudget *b, PGconn *cat);
+/* budget_waiting - how many syncs wait for a slot now. */
+int budget_waiting(ConnBudget *b);
 /* budget_contended - does a sync wait for a slot now, none being free? */
 bool budget_contended(ConnBudget *b);
 /* budget_contention_fd - an eventfd that polls readable (POLLIN) while

@@ -44,6 +44,17 @@ static const char SQL_SERVER_LIMITS[] =
     "       (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend'),"
     "       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)";
 
+/* A sync waiting for a slot, on its own stack: slots are handed over in
+ * the order the waiters came (budget_release gives the freed slot and a
+ * kept catalog connection straight to the first), so a sync cannot starve
+ * while others keep taking the slots it waits for. */
+typedef struct Waiter {
+    struct Waiter *next;
+    pthread_cond_t handed; /* signalled when granted */
+    bool granted;
+    PGconn *cat;
+} Waiter;
+
 /* One per server (and role): a kept session that looks at the server's
  * limits before the engine opens another connection there. */
 typedef struct Probe {
@@ -57,12 +68,11 @@ struct ConnBudget {
     char *lock_timeout; /* of every catalog connection (SET once per connection) */
     int slots;
     pthread_mutex_t lock;
-    pthread_cond_t freed;
     int free_slots;
-    int waiting;
-    int blocked;      /* of the waiting, those finding no free slot */
-    int contended_fd; /* eventfd, readable while blocked > 0 (budget_contention_fd) */
-    PGconn **kept;    /* catalog connections of free slots; nkept of them */
+    Waiter *first, *last; /* the queue of waiting syncs, oldest first */
+    int blocked;          /* waiters in the queue */
+    int contended_fd;     /* eventfd, readable while blocked > 0 (budget_contention_fd) */
+    PGconn **kept;        /* catalog connections of free slots; nkept of them */
     int nkept;
     /* Low-slot warnings given: database name and when (monotonic). */
     char **warned;
@@ -81,7 +91,6 @@ ConnBudget *budget_create(const ConnParams *catalog, const char *lock_timeout, i
     b->slots = b->free_slots = slots < 1 ? 1 : slots;
     b->kept = xcalloc(KEEP_IDLE_CATALOG, sizeof(PGconn *));
     pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->freed, NULL);
     b->contended_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (b->contended_fd < 0) {
         log_error("cannot create the connection budget's eventfd: %s", strerror(errno));
@@ -111,7 +120,6 @@ void budget_destroy(ConnBudget *b)
     free(b->warned_at);
     free(b->kept);
     pthread_mutex_destroy(&b->lock);
-    pthread_cond_destroy(&b->freed);
     close(b->contended_fd);
     free(b);
 }
@@ -141,25 +149,27 @@ static void set_blocked(ConnBudget *b, int delta)
 
 bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat)
 {
-    bool got = false, blocked = false;
+    Waiter w = {.next = NULL, .granted = false, .cat = NULL};
 
     *cat = NULL;
     pthread_mutex_lock(&b->lock);
-    b->waiting++;
-    while (!atomic_load(stop)) {
+    if (b->free_slots > 0 && b->first == NULL) {
+        b->free_slots--;
+        if (b->nkept > 0)
+            *cat = b->kept[--b->nkept];
+        pthread_mutex_unlock(&b->lock);
+        return true;
+    }
+    pthread_cond_init(&w.handed, NULL);
+    if (b->last)
+        b->last->next = &w;
+    else
+        b->first = &w;
+    b->last = &w;
+    set_blocked(b, +1);
+    while (!w.granted && !atomic_load(stop)) {
         struct timespec until;
 
-        if (b->free_slots > 0) {
-            b->free_slots--;
-            if (b->nkept > 0)
-                *cat = b->kept[--b->nkept];
-            got = true;
-            break;
-        }
-        if (!blocked) {
-            blocked = true;
-            set_blocked(b, +1);
-        }
         /* Timed: a stopping sync must not wait for someone else's cycle. */
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 200 * 1000000L;
@@ -167,13 +177,24 @@ bool budget_acquire(ConnBudget *b, const atomic_bool *stop, PGconn **cat)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&b->freed, &b->lock, &until);
+        pthread_cond_timedwait(&w.handed, &b->lock, &until);
     }
-    if (blocked)
+    if (!w.granted) { /* stopping: leave the queue */
+        Waiter **pp = &b->first, *prev = NULL;
+
+        while (*pp != &w) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        *pp = w.next;
+        if (b->last == &w)
+            b->last = prev;
         set_blocked(b, -1);
-    b->waiting--;
+    }
     pthread_mutex_unlock(&b->lock);
-    return got;
+    pthread_cond_destroy(&w.handed);
+    *cat = w.cat;
+    return w.granted;
 }
 
 void budget_release(ConnBudget *b, PGconn *cat)
@@ -187,9 +208,30 @@ void budget_release(ConnBudget *b, PGconn *cat)
         b->kept[b->nkept++] = cat;
     else if (cat)
         PQfinish(cat);
-    b->free_slots++;
-    pthread_cond_signal(&b->freed);
+    if (b->first) { /* hand the slot to the oldest waiter */
+        Waiter *w = b->first;
+
+        b->first = w->next;
+        if (b->first == NULL)
+            b->last = NULL;
+        w->granted = true;
+        w->cat = b->nkept > 0 ? b->kept[--b->nkept] : NULL;
+        set_blocked(b, -1);
+        pthread_cond_signal(&w->handed);
+    } else {
+        b->free_slots++;
+    }
     pthread_mutex_unlock(&b->lock);
+}
+
+int budget_waiting(ConnBudget *b)
+{
+    int n;
+
+    pthread_mutex_lock(&b->lock);
+    n = b->blocked;
+    pthread_mutex_unlock(&b->lock);
+    return n;
 }
 
 int budget_contention_fd(const ConnBudget *b)
