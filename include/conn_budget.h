@@ -59,7 +59,8 @@ bool budget_catalog(ConnBudget *b, PGconn **cat) MUST_CHECK;
  * budget_connect - pg_connect_err, after a look at the server's limits
  * (max_connections, superuser_reserved_connections, client sessions in
  * pg_stat_activity) through the server's probe session, under the probe's
- * lock so the engine's own connections are counted one at a time.  When
+ * lock so the engine's own connections are counted one at a time (those
+ * still opening as well); the connects themselves overlap.  When
  * fewer than two non-reserved slots would stay free, no connection is made
  * and NULL returned (err says so; callers treat it like an unreachable
  * database and retry later); taking one of the last tenth is logged as a

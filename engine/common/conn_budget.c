@@ -59,8 +59,9 @@ typedef struct Waiter {
  * limits before the engine opens another connection there. */
 typedef struct Probe {
     char *key;
-    pthread_mutex_t lock; /* held from the look until the connection is open */
+    pthread_mutex_t lock; /* held for the look at the limits */
     PGconn *conn;
+    int connecting; /* the engine's connections opening now, past their look */
 } Probe;
 
 struct ConnBudget {
@@ -392,7 +393,10 @@ PGconn *budget_connect(ConnBudget *b, const ConnParams *cp, const char *dbname, 
     if (p == NULL)
         return NULL;
     /* Under the probe's lock: the engine's own connections to this server
-     * are counted one after the other, so they never overshoot together. */
+     * are counted one after the other - those still opening too, which
+     * pg_stat_activity may not list yet - so they never overshoot
+     * together; the connects themselves (several round trips each across
+     * a WAN) then run in parallel. */
     if (!read_limits(p->conn, &l, err, errlen)) {
         PQfinish(p->conn);
         p->conn = NULL;
@@ -401,8 +405,8 @@ PGconn *budget_connect(ConnBudget *b, const ConnParams *cp, const char *dbname, 
             log_warn("database %s: %s", dbname, err);
         return NULL;
     }
-    open = l.max - l.reserved; /* the slots anyone may take */
-    left = open - l.used - 1;  /* free for others once we are in */
+    open = l.max - l.reserved;                /* the slots anyone may take */
+    left = open - l.used - p->connecting - 1; /* free for others once we are in */
     if (left < KEEP_FREE) {
         pthread_mutex_unlock(&p->lock);
         snprintf(err, errlen,
@@ -416,7 +420,11 @@ PGconn *budget_connect(ConnBudget *b, const ConnParams *cp, const char *dbname, 
                      dbname, err);
         return NULL;
     }
+    p->connecting++;
+    pthread_mutex_unlock(&p->lock);
     conn = pg_connect_err(cp, err, errlen);
+    pthread_mutex_lock(&p->lock);
+    p->connecting--;
     pthread_mutex_unlock(&p->lock);
     low = open * LOW_SLOTS_PERCENT / 100;
     if (low < LOW_SLOTS_MIN)
