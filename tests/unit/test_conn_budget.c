@@ -1,9 +1,9 @@
 /*
  * tests/unit/test_conn_budget.c - the connection budget's slots: waiters
  * are served in the order they came (a sync cannot starve while others
- * keep taking slots - not even the one that just gave a slot back), and a waiter that stops leaves the queue without
- * taking a slot.  No server is needed: slots only hand over catalog
- * connections, and none is opened here.
+ * keep taking slots - not even the one that just gave a slot back), and a waiter that stops leaves the queue
+ * without taking a slot.  No server is needed: slots only hand over catalog connections, and none is opened
+ * here.
  */
 #include <pthread.h>
 #include <setjmp.h>
