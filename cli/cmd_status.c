@@ -67,7 +67,7 @@ static const char SQL_STATUS[] =
     "                      ORDER BY r.id DESC LIMIT 1) good ON true"
     "  LEFT JOIN LATERAL (SELECT * FROM bucardo.syncrun r WHERE r.sync = s.name AND r.state = 'Bad'"
     "                      ORDER BY r.id DESC LIMIT 1) bad ON true"
-    "  LEFT JOIN LATERAL (SELECT error FROM bucardo.syncrun r WHERE r.sync = s.name"
+    "  LEFT JOIN LATERAL (SELECT error FROM bucardo.syncrun r WHERE r.sync = s.name AND r.ended IS NOT NULL"
     "                      ORDER BY r.id DESC LIMIT 1) lasterr ON true"
     " WHERE $1::text IS NULL OR s.name = $1"
     " ORDER BY s.name";

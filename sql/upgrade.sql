@@ -486,3 +486,39 @@ CREATE TABLE bucardo.clone (
 );
 
 INSERT INTO bucardo.schema_version (version) VALUES (19);
+
+-- @@SECTION 20@@
+-- syncrun as Bucardo keeps it.  A run's row is written when the cycle
+-- starts (state Running, ended NULL: Bucardo's `WHERE ended IS NULL`
+-- shows what runs) and ended when it ends; an engine that died leaves
+-- its running rows to the next start, which ends them as failed.
+-- truncates: the tables whose TRUNCATE the run replicated, as Bucardo
+-- counts them; a run that only truncated is good, not empty.
+ALTER TABLE bucardo.syncrun ADD COLUMN truncates bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION bucardo.syncrun_outcome(state text, deletes bigint, inserts bigint, truncates bigint)
+    RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN state = 'Bad' THEN 'bad'
+                WHEN state = 'Empty' OR (state = 'Good' AND deletes = 0 AND inserts = 0 AND truncates = 0)
+                    THEN 'empty'
+                WHEN state = 'Good' THEN 'good' END
+$$;
+CREATE OR REPLACE FUNCTION bucardo.syncrun_last_flags() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    outcome text := bucardo.syncrun_outcome(NEW.state, NEW.deletes, NEW.inserts, NEW.truncates);
+BEGIN
+    IF outcome = 'good' THEN
+        UPDATE bucardo.syncrun SET lastgood = (id = NEW.id) WHERE sync = NEW.sync AND (lastgood OR id = NEW.id);
+    ELSIF outcome = 'bad' THEN
+        UPDATE bucardo.syncrun SET lastbad = (id = NEW.id) WHERE sync = NEW.sync AND (lastbad OR id = NEW.id);
+    ELSIF outcome = 'empty' THEN
+        UPDATE bucardo.syncrun SET lastempty = (id = NEW.id) WHERE sync = NEW.sync AND (lastempty OR id = NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER syncrun_last_flags ON bucardo.syncrun;
+CREATE TRIGGER syncrun_last_flags AFTER INSERT OR UPDATE OF state, ended, deletes, inserts, truncates
+    ON bucardo.syncrun FOR EACH ROW WHEN (NEW.ended IS NOT NULL) EXECUTE FUNCTION bucardo.syncrun_last_flags();
+-- The running rows of one sync are few; this finds them for monitoring.
+CREATE INDEX syncrun_running ON bucardo.syncrun (sync) WHERE ended IS NULL;
+
+INSERT INTO bucardo.schema_version (version) VALUES (20);
