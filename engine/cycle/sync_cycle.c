@@ -94,14 +94,16 @@
  * state Running and ended NULL, as Bucardo writes one when a run starts:
  * monitoring SQL's `WHERE ended IS NULL` shows what runs.  record() ends
  * it; a cycle that records no run removes it (drop_run); one left by an
- * engine that died is ended at the next start (daemon.c). */
+ * engine that died is ended at the next start (daemon.c).  Its commit
+ * does not wait for the catalog's WAL flush (synchronous_commit off for
+ * this statement's own transaction): a row lost in a catalog crash is
+ * harmless, record() writes it again. */
 static const char SQL_CYCLE_START[] =
-    "WITH run AS (INSERT INTO bucardo.syncrun (sync, started, state) VALUES ($1, clock_timestamp(), "
-    "'Running')"
-    "             RETURNING id, started)"
-    " SELECT NULL::text, started::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1), "
-    "id::text"
-    "   FROM run"
+    "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " run AS (INSERT INTO bucardo.syncrun (sync, started, state)"
+    "         VALUES ($1, clock_timestamp(), 'Running') RETURNING id, started)"
+    " SELECT NULL::text, started::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1),"
+    "        id::text FROM run, quick"
     " UNION ALL SELECT db, snapshot::text, NULL, NULL FROM bucardo.sync_source_state WHERE sync = $1";
 
 static void cycle_free(Cycle *c)
