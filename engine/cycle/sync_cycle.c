@@ -97,9 +97,14 @@
  * engine that died is ended at the next start (daemon.c).  Its commit
  * does not wait for the catalog's WAL flush (synchronous_commit off for
  * this statement's own transaction): a row lost in a catalog crash is
- * harmless, record() writes it again. */
+ * harmless, record() writes it again.  A row of this sync still running
+ * is one a cycle could not end (its catalog connection broke): ended here
+ * as failed, since a sync runs one cycle at a time. */
 static const char SQL_CYCLE_START[] =
     "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " lost AS (UPDATE bucardo.syncrun SET ended = clock_timestamp(), state = 'Bad',"
+    "              error = 'the catalog connection broke during this run; a later run applies its changes'"
+    "           WHERE sync = $1 AND ended IS NULL),"
     " run AS (INSERT INTO bucardo.syncrun (sync, started, state)"
     "         VALUES ($1, clock_timestamp(), 'Running') RETURNING id, started)"
     " SELECT NULL::text, started::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1),"

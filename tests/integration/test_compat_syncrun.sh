@@ -9,6 +9,8 @@
 #  - truncates counts the tables whose TRUNCATE a run replicated, and such
 #    a run is lastgood, not lastempty (Bucardo: empty means no deletes,
 #    inserts or truncates);
+#  - a row left running by a cycle that lost the catalog is ended by the
+#    sync's next cycle;
 #  - a kicked run with nothing to apply is ended, never left running.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
@@ -76,6 +78,14 @@ run_ok "$BUCARDO" kick s1 30
 wait_synced a b 30 u
 expect_equal "0|1" "$(sql bucardo "select truncates, inserts from bucardo.syncrun
                                     where sync = 's1' order by id desc limit 1")" "a run without truncates"
+# A row left running by a cycle that lost its catalog connection (made
+# here by hand): the sync's next cycle ends it as failed.
+lost=$(sql bucardo "insert into bucardo.syncrun (sync) values ('s1') returning id" | head -1)
+psql -X -q -d a -c "INSERT INTO u VALUES (3)" || fail insert
+run_ok "$BUCARDO" kick s1 30
+expect_equal "Bad|t|t" \
+    "$(sql bucardo "select state, ended is not null, status like 'the catalog connection broke during this run%'
+                      from bucardo.syncrun where id = $lost")" "a lost run, ended by the next cycle"
 # A kicked run with nothing to apply: ended, empty, never left running.
 run_ok "$BUCARDO" kick s1 30
 expect_equal "Good|0|t|t" \
