@@ -2,8 +2,9 @@
 # bucardo.syncrun as Bucardo keeps it, judged by the catalog's rows:
 #  - a running cycle has its row, ended NULL (state Running, Bucardo's
 #    status 'Started'): Bucardo's set_sync_status query (`... OR ended IS
-#    NULL`) returns it, and `bucardo status` shows the sync as Running,
-#    while the cycle is held on the target by an advisory lock;
+#    NULL`) returns it, and `bucardo status` shows the sync's last state
+#    and "(running)" (Bucardo shows the running row's status there), while
+#    the cycle is held on the target by an advisory lock;
 #  - the engine killed (SIGKILL) in that cycle leaves the row running; the
 #    next start ends it as failed, saying so, and nothing stays running;
 #  - truncates counts the tables whose TRUNCATE a run replicated, and such
@@ -46,9 +47,9 @@ expect_equal "Started" "$(sql bucardo "SELECT status FROM syncrun WHERE sync = '
     AND (lastgood IS TRUE OR lastbad IS TRUE OR lastempty IS TRUE OR ended IS NULL)
     AND lastgood IS FALSE AND lastbad IS FALSE AND lastempty IS FALSE")" "set_sync_status's running row"
 run_ok "$BUCARDO" status s1
-expect_out 'Current state +: Running'
+expect_out 'Current state +: Good \(running\)'
 run_ok "$BUCARDO" status
-expect_out '^ *s1 +\| Running +\|'
+expect_out '^ *s1 +\| Good \(running\) +\|'
 
 # The engine dies in that cycle: the row stays running until the next start.
 pid=$(engine_pid)
