@@ -37,7 +37,7 @@ static const char SQL_INSERT_CLONE[] =
     " VALUES ('running', $1, $2, $3, $4, now()) RETURNING id";
 static const char SQL_LAST_RUN[] =
     "SELECT state, coalesce(error, ''), inserts, deletes FROM bucardo.syncrun WHERE sync = $1"
-    " ORDER BY started DESC, id DESC LIMIT 1";
+    " AND ended IS NOT NULL ORDER BY started DESC, id DESC LIMIT 1";
 static const char SQL_END_CLONE[] =
     "UPDATE bucardo.clone SET status = $2, summary = $3, ended = now() WHERE id = $1";
 static const char SQL_DROP_DBGROUP[] = "DELETE FROM bucardo.dbgroup WHERE name = $1";

@@ -59,15 +59,17 @@ static const char SQL_STATUS[] =
     "          FROM bucardo.db_state ds"
     "         WHERE ds.db IN (SELECT m.db FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup)),"
     "       (SELECT string_agg(ds.db, ',' ORDER BY ds.db) FROM bucardo.db_state ds"
-    "         WHERE ds.db IN (SELECT m.db FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup))"
+    "         WHERE ds.db IN (SELECT m.db FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup)),"
+    /* a run in progress (its syncrun row is written when it starts) */
+    "       EXISTS (SELECT 1 FROM bucardo.syncrun r WHERE r.sync = s.name AND r.ended IS NULL)"
     "  FROM bucardo.sync s"
-    "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name"
+    "  LEFT JOIN LATERAL (SELECT state FROM bucardo.syncrun r WHERE r.sync = s.name AND r.ended IS NOT NULL"
     "                      ORDER BY r.id DESC LIMIT 1) last ON true"
     "  LEFT JOIN LATERAL (SELECT * FROM bucardo.syncrun r WHERE r.sync = s.name AND r.state = 'Good'"
     "                      ORDER BY r.id DESC LIMIT 1) good ON true"
     "  LEFT JOIN LATERAL (SELECT * FROM bucardo.syncrun r WHERE r.sync = s.name AND r.state = 'Bad'"
     "                      ORDER BY r.id DESC LIMIT 1) bad ON true"
-    "  LEFT JOIN LATERAL (SELECT error FROM bucardo.syncrun r WHERE r.sync = s.name"
+    "  LEFT JOIN LATERAL (SELECT error FROM bucardo.syncrun r WHERE r.sync = s.name AND r.ended IS NOT NULL"
     "                      ORDER BY r.id DESC LIMIT 1) lasterr ON true"
     " WHERE $1::text IS NULL OR s.name = $1"
     " ORDER BY s.name";
@@ -112,8 +114,27 @@ enum {
     S_STRATEGY,
     S_NOTE,         /* why the program made it inactive (sync.status_note), or NULL */
     S_STALLED_LONG, /* its databases marked stalled, with since when, or NULL */
-    S_STALLED       /* the same, names only */
+    S_STALLED,      /* the same, names only */
+    S_RUNNING       /* a run is in progress: t or f */
 };
+
+/*
+ * state_text - the State of a sync as status prints it: the last completed
+ * run's state, and where Bucardo shows the running run's status instead,
+ * "(running)" after it, or "Running" before any run completed (owned).
+ * A sync that retries after failures thus still says Bad while it tries.
+ */
+static char *state_text(const PGresult *res, int r)
+{
+    bool running = strcmp(PQgetvalue(res, r, S_RUNNING), "t") == 0;
+    const char *state = PQgetvalue(res, r, S_STATE);
+
+    if (!running || strcmp(state, "Inactive") == 0)
+        return xstrdup(state);
+    if (strcmp(state, "No runs") == 0)
+        return xstrdup("Running");
+    return xasprintf("%s (running)", state);
+}
 
 /* The display options of status (--show-days, --compress, --sort). */
 typedef struct StatusOpts {
@@ -243,10 +264,13 @@ static void print_table(const CliContext *ctx, PGresult *res, const StatusOpts *
         cells[r][0] = xstrdup(PQgetvalue(res, r, S_NAME));
         /* A sync whose runs are Good while a member misses them says so
          * here too, not only in `status SYNC`. */
-        cells[r][1] =
-            PQgetisnull(res, r, S_BEHIND)
-                ? xstrdup(PQgetvalue(res, r, S_STATE))
-                : xasprintf("%s (behind: %s)", PQgetvalue(res, r, S_STATE), PQgetvalue(res, r, S_BEHIND));
+        {
+            char *state = state_text(res, r);
+            cells[r][1] = PQgetisnull(res, r, S_BEHIND)
+                              ? xstrdup(state)
+                              : xasprintf("%s (behind: %s)", state, PQgetvalue(res, r, S_BEHIND));
+            free(state);
+        }
         /* Databases the engine cannot reach (Bucardo's stalled). */
         if (!PQgetisnull(res, r, S_STALLED)) {
             char *with = xasprintf("%s (stalled: %s)", cells[r][1], PQgetvalue(res, r, S_STALLED));
@@ -362,7 +386,11 @@ static void print_detail(const CliContext *ctx, PGresult *res, int r)
                cli_pretty_number(ctx, atol(PQgetvalue(res, r, S_INSERTS)), in, sizeof(in)));
     }
     printf("Sync name                : %s\n", PQgetvalue(res, r, S_NAME));
-    printf("Current state            : %s\n", PQgetvalue(res, r, S_STATE));
+    {
+        char *state = state_text(res, r);
+        printf("Current state            : %s\n", state);
+        free(state);
+    }
     printf("Source relgroup/database : %s / %s\n", PQgetvalue(res, r, S_RELGROUP),
            PQgetvalue(res, r, S_SOURCES));
     printf("Tables in sync           : %s\n", PQgetvalue(res, r, S_NTABLES));
@@ -463,6 +491,8 @@ static json_object *json_sync(CliContext *ctx, PGresult *res, int r, bool *ok)
 
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "state", jtext(res, r, S_STATE));
+    json_object_object_add(o, "running",
+                           json_object_new_boolean(strcmp(PQgetvalue(res, r, S_RUNNING), "t") == 0));
     json_object_object_add(
         o, "status",
         json_object_new_string(strcmp(PQgetvalue(res, r, S_STATUS), "active") == 0 ? "active" : "inactive"));

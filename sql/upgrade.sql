@@ -486,3 +486,162 @@ CREATE TABLE bucardo.clone (
 );
 
 INSERT INTO bucardo.schema_version (version) VALUES (19);
+
+-- @@SECTION 20@@
+-- syncrun as Bucardo keeps it.  A run's row is written when the cycle
+-- starts (state Running, ended NULL: Bucardo's `WHERE ended IS NULL`
+-- shows what runs) and ended when it ends; an engine that died leaves
+-- its running rows to the next start, which ends them as failed.
+-- truncates: the tables whose TRUNCATE the run replicated, as Bucardo
+-- counts them; a run that only truncated is good, not empty.
+ALTER TABLE bucardo.syncrun ADD COLUMN truncates bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION bucardo.syncrun_outcome(state text, deletes bigint, inserts bigint, truncates bigint)
+    RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN state = 'Bad' THEN 'bad'
+                WHEN state = 'Empty' OR (state = 'Good' AND deletes = 0 AND inserts = 0 AND truncates = 0)
+                    THEN 'empty'
+                WHEN state = 'Good' THEN 'good' END
+$$;
+CREATE OR REPLACE FUNCTION bucardo.syncrun_last_flags() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    outcome text := bucardo.syncrun_outcome(NEW.state, NEW.deletes, NEW.inserts, NEW.truncates);
+BEGIN
+    IF outcome = 'good' THEN
+        UPDATE bucardo.syncrun SET lastgood = (id = NEW.id) WHERE sync = NEW.sync AND (lastgood OR id = NEW.id);
+    ELSIF outcome = 'bad' THEN
+        UPDATE bucardo.syncrun SET lastbad = (id = NEW.id) WHERE sync = NEW.sync AND (lastbad OR id = NEW.id);
+    ELSIF outcome = 'empty' THEN
+        UPDATE bucardo.syncrun SET lastempty = (id = NEW.id) WHERE sync = NEW.sync AND (lastempty OR id = NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+-- (Its trigger stays as section 18 made it: ending a run sets ended.)
+-- The running rows of one sync are few; this finds them for monitoring.
+CREATE INDEX syncrun_running ON bucardo.syncrun (sync) WHERE ended IS NULL;
+
+-- Bucardo's spellings of columns this catalog spells differently, made
+-- writable, as scripts written for Bucardo write them (UPDATE bucardo.sync
+-- SET herd = ...; UPDATE bucardo.db SET dbhost = ...): plain columns now,
+-- kept equal to this catalog's own by a trigger, which also takes a write
+-- of Bucardo's name over to the real column, after the checks `bucardo
+-- update` makes (a relgroup or dbgroup that exists, and the sync still
+-- runnable: sync_runnable in cli/cmd_sync.c; a port from 1 to 65535).  A
+-- refused write raises an error and changes nothing.  As after any
+-- change, `bucardo reload` makes a running engine follow; a relgroup or
+-- dbgroup with tables or sources new to the sync needs `bucardo validate
+-- SYNC` first (the change capture on them, which Bucardo's own
+-- validate_sync trigger installs), which the trigger says in a NOTICE.
+ALTER TABLE bucardo.sync ALTER COLUMN herd DROP EXPRESSION;
+ALTER TABLE bucardo.sync ALTER COLUMN dbs DROP EXPRESSION;
+ALTER TABLE bucardo.db ALTER COLUMN dbhost DROP EXPRESSION;
+ALTER TABLE bucardo.db ALTER COLUMN dbport DROP EXPRESSION;
+ALTER TABLE bucardo.db ALTER COLUMN dbconn DROP EXPRESSION;
+ALTER TABLE bucardo.db ALTER COLUMN dbservice DROP EXPRESSION;
+-- bucardo.sync_runnable_check(sync, relgroup, dbgroup, strategy): raises
+-- the error the CLI's sync_runnable gives for a sync with that relgroup,
+-- dbgroup and conflict_strategy, if any.
+CREATE FUNCTION bucardo.sync_runnable_check(sync text, rg text, dg text, strategy text) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    sources bigint;
+    others bigint;
+    delta_targets bigint;
+    t record;
+    n bigint := 0;
+BEGIN
+    SELECT count(*) FILTER (WHERE role = 'source'), count(*) FILTER (WHERE role <> 'source'),
+           count(*) FILTER (WHERE role = 'target')
+      INTO sources, others, delta_targets FROM bucardo.dbgroup_member WHERE dbgroup = dg;
+    IF sources = 0 THEN
+        RAISE EXCEPTION 'sync "%": its dbgroup has no source database', sync;
+    ELSIF others = 0 AND sources < 2 THEN
+        RAISE EXCEPTION 'sync "%": its dbgroup has no target database', sync;
+    END IF;
+    IF strategy NOT IN ('bucardo_source', 'bucardo_target', 'bucardo_skip', 'bucardo_random', 'bucardo_latest',
+                        'bucardo_latest_all_tables', 'bucardo_abort', 'bucardo_custom')
+       AND (strategy = '' OR EXISTS (SELECT 1 FROM unnest(string_to_array(strategy, ',')) d
+                                      WHERE NOT EXISTS (SELECT 1 FROM bucardo.dbgroup_member m
+                                                         WHERE m.dbgroup = dg AND m.db = d))) THEN
+        RAISE EXCEPTION 'conflict_strategy "%" is neither a known strategy nor a list of the sync''s databases',
+            strategy;
+    END IF;
+    FOR t IN SELECT r.schemaname || '.' || r.relname AS name, r.db, r.pkey IS NULL AND r.kind = 'table' AS nokey,
+                    EXISTS (SELECT 1 FROM bucardo.dbgroup_member m
+                             WHERE m.dbgroup = dg AND m.db = r.db AND m.role = 'source') AS on_source
+               FROM bucardo.relgroup_member rm JOIN bucardo.relation r ON r.id = rm.relation
+              WHERE rm.relgroup = rg ORDER BY rm.position LOOP
+        n := n + 1;
+        IF NOT t.on_source THEN
+            RAISE EXCEPTION 'sync "%": table % belongs to database "%", which is not a source of the sync',
+                sync, t.name, t.db;
+        ELSIF t.nokey AND (delta_targets > 0 OR sources > 1) THEN
+            RAISE EXCEPTION 'sync "%": table % has no primary key or unique index over NOT NULL columns, so it can only be in a fullcopy sync',
+                sync, t.name;
+        END IF;
+    END LOOP;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'sync "%": its relgroup has no tables', sync;
+    END IF;
+END $$;
+CREATE FUNCTION bucardo.sync_bucardo_names() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    by_name boolean := false;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.herd IS DISTINCT FROM OLD.herd AND NEW.relgroup IS NOT DISTINCT FROM OLD.relgroup THEN
+        IF NOT EXISTS (SELECT 1 FROM bucardo.relgroup WHERE name = NEW.herd) THEN
+            RAISE EXCEPTION 'no relgroup named "%"', NEW.herd;
+        END IF;
+        NEW.relgroup := NEW.herd;
+        by_name := true;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.dbs IS DISTINCT FROM OLD.dbs AND NEW.dbgroup IS NOT DISTINCT FROM OLD.dbgroup THEN
+        IF NOT EXISTS (SELECT 1 FROM bucardo.dbgroup WHERE name = NEW.dbs) THEN
+            RAISE EXCEPTION 'no dbgroup named "%"', NEW.dbs;
+        END IF;
+        NEW.dbgroup := NEW.dbs;
+        by_name := true;
+    END IF;
+    IF by_name THEN
+        PERFORM bucardo.sync_runnable_check(NEW.name, NEW.relgroup, NEW.dbgroup, NEW.conflict_strategy);
+        RAISE NOTICE 'sync "%": run "bucardo validate %" to put change capture on its tables, then "bucardo reload"',
+            NEW.name, NEW.name;
+    END IF;
+    NEW.herd := NEW.relgroup;
+    NEW.dbs := NEW.dbgroup;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER sync_bucardo_names BEFORE INSERT OR UPDATE ON bucardo.sync
+    FOR EACH ROW EXECUTE FUNCTION bucardo.sync_bucardo_names();
+CREATE FUNCTION bucardo.db_bucardo_names() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.dbhost IS DISTINCT FROM OLD.dbhost AND NEW.host IS NOT DISTINCT FROM OLD.host THEN
+            NEW.host := nullif(NEW.dbhost, '');
+        END IF;
+        IF NEW.dbport IS DISTINCT FROM OLD.dbport AND NEW.port IS NOT DISTINCT FROM OLD.port THEN
+            IF coalesce(NEW.dbport, '') <> ''
+               AND (NEW.dbport !~ '^[0-9]{1,5}$' OR NEW.dbport::int NOT BETWEEN 1 AND 65535) THEN
+                RAISE EXCEPTION 'invalid port "%": expected a number from 1 to 65535', NEW.dbport;
+            END IF;
+            NEW.port := nullif(NEW.dbport, '');
+        END IF;
+        IF NEW.dbconn IS DISTINCT FROM OLD.dbconn AND NEW.conn IS NOT DISTINCT FROM OLD.conn THEN
+            NEW.conn := nullif(NEW.dbconn, '');
+        END IF;
+        IF NEW.dbservice IS DISTINCT FROM OLD.dbservice AND NEW.service IS NOT DISTINCT FROM OLD.service THEN
+            NEW.service := nullif(NEW.dbservice, '');
+        END IF;
+    END IF;
+    NEW.dbhost := coalesce(NEW.host, '');
+    NEW.dbport := coalesce(NEW.port, '');
+    NEW.dbconn := coalesce(NEW.conn, '');
+    NEW.dbservice := coalesce(NEW.service, '');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER db_bucardo_names BEFORE INSERT OR UPDATE ON bucardo.db
+    FOR EACH ROW EXECUTE FUNCTION bucardo.db_bucardo_names();
+-- Bucardo's dbgroup.about: a free text, as in Bucardo written by SQL only
+-- (neither Bucardo's CLI nor this one takes an about for a dbgroup).
+ALTER TABLE bucardo.dbgroup ADD COLUMN about text;
+
+INSERT INTO bucardo.schema_version (version) VALUES (20);

@@ -44,6 +44,8 @@ typedef struct Cycle {
     SyncRunner *r;
     int ns, nt, nw;
     char *started;    /* catalog clock at the start */
+    char *run_id;     /* the syncrun row written at the start (ended NULL: running), or NULL */
+    bool run_open;    /* that row is not ended yet: record() ends it, drop_run() removes it */
     char **prev;      /* per source: snapshot of the last completed cycle, or NULL */
     char **cur;       /* per source: this cycle's snapshot */
     long *nkeys;      /* [s * nt + t]: changed keys of table t on source s */
@@ -126,6 +128,7 @@ int exception_run(Cycle *c, char *err, size_t errlen);
 /* cycle_record.c: the catalog's account of the cycle. */
 bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance);
+void drop_run(Cycle *c);
 void purge(SyncRunner *r, int s, const char *first);
 
 #endif

@@ -24,10 +24,18 @@ static const char SQL_SAVE_SNAPSHOT[] =
  * bucardo_syncdone_SYNC (bucardo_syncerror_SYNC for a failed run; none
  * when the name makes the channel longer than PostgreSQL's 63 bytes) and
  * channel bucardo with payload syncdone_SYNC / syncerror_SYNC. */
+/* The run's row is the one SQL_CYCLE_START wrote ($9), ended here; a run
+ * without one (the cycle failed before it, or a second run after an
+ * after_sync failure: $9 NULL) gets a new row. */
 static const char SQL_RECORD_RUN[] =
     "WITH run AS (INSERT INTO bucardo.syncrun"
-    "             (sync, started, ended, state, deletes, inserts, conflicts, error, warning)"
-    " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8) RETURNING sync, state)"
+    "             (id, sync, started, ended, state, deletes, inserts, conflicts, error, warning, truncates)"
+    " VALUES (coalesce($9::bigint, nextval(pg_get_serial_sequence('bucardo.syncrun', 'id'))),"
+    "         $1, $2, clock_timestamp(), $3, $4, $5, $6, $7, $8, $10)"
+    " ON CONFLICT (id) DO UPDATE SET ended = EXCLUDED.ended, state = EXCLUDED.state,"
+    "     deletes = EXCLUDED.deletes, inserts = EXCLUDED.inserts, conflicts = EXCLUDED.conflicts,"
+    "     error = EXCLUDED.error, warning = EXCLUDED.warning, truncates = EXCLUDED.truncates"
+    " RETURNING sync, state)"
     " SELECT pg_notify('" CHANNEL_RUN_DONE "', sync),"
     "        CASE WHEN octet_length(ev) < 56 THEN pg_notify('bucardo_' || ev, '') END,"
     "        pg_notify('bucardo', ev)"
@@ -43,6 +51,10 @@ static const char SQL_TRIM_RUNS[] =
     "   AND started < (SELECT started FROM bucardo.syncrun WHERE sync = $1 ORDER BY started DESC"
     "                   OFFSET (SELECT setting::bigint - 1 FROM bucardo.config WHERE name = 'stats_history'"
     "                            AND setting ~ '^[0-9]+$' AND setting::bigint > 0) LIMIT 1)";
+/* A cycle that records no run (nothing to apply and no kick waiting,
+ * endsync, a repeat) leaves no row, as before rows were written at the
+ * start. */
+static const char SQL_DROP_RUN[] = "DELETE FROM bucardo.syncrun WHERE id = $1::bigint AND ended IS NULL";
 static const char SQL_MEMBER_STATE[] =
     "SELECT source, member, snapshot::text FROM bucardo.sync_member_state WHERE sync = $1";
 /* A member left out keeps the snapshot it had (the first cycle it missed). */
@@ -160,20 +172,38 @@ static bool record_members(Cycle *c)
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance)
 {
     SyncRunner *r = c->r;
-    char d[32], in[32], cf[32];
+    char d[32], in[32], cf[32], tr[32];
     /* The customcodes' warnings (cycle_hooks.c) after the members left out. */
     char *warning = c->hook_warn.len ? xasprintf("%s%s%s", c->left_out.len ? c->left_out.data : "",
                                                  c->left_out.len ? "; " : "", c->hook_warn.data)
                                      : NULL;
-    const char *run[8] = {r->def.name, c->started ? c->started : "now",
-                          state,       d,
-                          in,          cf,
-                          error,       warning ? warning : c->left_out.len ? c->left_out.data : NULL};
+    const char *run[10] = {r->def.name,
+                           c->started ? c->started : "now",
+                           state,
+                           d,
+                           in,
+                           cf,
+                           error,
+                           warning           ? warning
+                           : c->left_out.len ? c->left_out.data
+                                             : NULL,
+                           c->run_open ? c->run_id : NULL,
+                           tr};
+    long truncates = 0;
     bool ok;
 
+    /* Bucardo's truncates: the tables whose TRUNCATE this run replicated
+     * (one per table, whichever sources truncated it). */
+    for (int t = 0; state != NULL && strcmp(state, "Good") == 0 && c->truncated && t < c->nt; t++)
+        for (int s = 0; s < c->ns; s++)
+            if (c->truncated[s * c->nt + t]) {
+                truncates++;
+                break;
+            }
     snprintf(d, sizeof(d), "%ld", deletes);
     snprintf(in, sizeof(in), "%ld", inserts);
     snprintf(cf, sizeof(cf), "%ld", c->conflicts);
+    snprintf(tr, sizeof(tr), "%ld", truncates);
     ok = pg_exec(r->cat, "catalog", "BEGIN", 0, NULL);
     if (ok && advance) {
         /* Two statements: the second must see what a command that held the
@@ -199,8 +229,10 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
             ok = pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap);
     }
     ok = ok && (!advance || record_members(c)) &&
-         (state == NULL || (pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 8, run) &&
-                            pg_exec(r->cat, "catalog", SQL_TRIM_RUNS, 1, run))) &&
+         (state == NULL
+              ? !c->run_open || pg_exec(r->cat, "catalog", SQL_DROP_RUN, 1, (const char *const *)&c->run_id)
+              : (pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 10, run) &&
+                 pg_exec(r->cat, "catalog", SQL_TRIM_RUNS, 1, run))) &&
          (!(advance && c->copy_cycle) || pg_exec(r->cat, "catalog", SQL_ONETIMECOPY_DONE, 1, run)) &&
          pg_exec(r->cat, "catalog", "COMMIT", 0, NULL);
     if (!ok) {
@@ -208,9 +240,25 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
         PQclear(res);
         if (!c->shape_changed)
             log_error("could not record the cycle in the catalog");
+        drop_run(c); /* not recorded: its running row goes */
     }
+    c->run_open = false;
     free(warning);
     return ok;
+}
+
+/* drop_run - the cycle records no run: its running row goes (when the
+ * catalog is there; else the next engine start ends it). */
+void drop_run(Cycle *c)
+{
+    if (!c->run_open)
+        return;
+    c->run_open = false;
+    if (c->r->cat != NULL && PQstatus(c->r->cat) == CONNECTION_OK &&
+        PQtransactionStatus(c->r->cat) == PQTRANS_IDLE)
+        if (!pg_exec(c->r->cat, "catalog", SQL_DROP_RUN, 1, (const char *const *)&c->run_id))
+            log_warn("sync %s: cannot remove the syncrun row of a cycle that recorded nothing (id %s)",
+                     c->r->def.name, c->run_id);
 }
 
 /* writer_index - the writer of database `name`, or -1. */

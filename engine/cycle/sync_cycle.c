@@ -89,10 +89,27 @@
 /* The catalog's clock and the sync's onetimecopy (the row with db NULL), and
  * every source's last snapshot.  onetimecopy is read at every cycle: the
  * engine clears it itself after a copy, so `update sync ... onetimecopy=1`
- * can leave the sync's fingerprint as it was and the worker running. */
+ * can leave the sync's fingerprint as it was and the worker running.
+ * In the same statement (no round trip of its own), the run's syncrun row,
+ * state Running and ended NULL, as Bucardo writes one when a run starts:
+ * monitoring SQL's `WHERE ended IS NULL` shows what runs.  record() ends
+ * it; a cycle that records no run removes it (drop_run); one left by an
+ * engine that died is ended at the next start (daemon.c).  Its commit
+ * does not wait for the catalog's WAL flush (synchronous_commit off for
+ * this statement's own transaction): a row lost in a catalog crash is
+ * harmless, record() writes it again.  A row of this sync still running
+ * is one a cycle could not end (its catalog connection broke): ended here
+ * as failed, since a sync runs one cycle at a time. */
 static const char SQL_CYCLE_START[] =
-    "SELECT NULL::text, clock_timestamp()::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1)"
-    " UNION ALL SELECT db, snapshot::text, NULL FROM bucardo.sync_source_state WHERE sync = $1";
+    "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " lost AS (UPDATE bucardo.syncrun SET ended = clock_timestamp(), state = 'Bad',"
+    "              error = 'the catalog connection broke during this run; a later run applies its changes'"
+    "           WHERE sync = $1 AND ended IS NULL),"
+    " run AS (INSERT INTO bucardo.syncrun (sync, started, state)"
+    "         VALUES ($1, clock_timestamp(), 'Running') RETURNING id, started)"
+    " SELECT NULL::text, started::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1),"
+    "        id::text FROM run, quick"
+    " UNION ALL SELECT db, snapshot::text, NULL, NULL FROM bucardo.sync_source_state WHERE sync = $1";
 
 static void cycle_free(Cycle *c)
 {
@@ -140,6 +157,7 @@ static void cycle_free(Cycle *c)
     free(c->prev);
     free(c->cur);
     free(c->started);
+    free(c->run_id);
     free(c->nkeys);
     free(c->maxn);
     free(c->truncated);
@@ -478,6 +496,8 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
     for (int i = 0; i < PQntuples(res); i++) {
         if (PQgetisnull(res, i, 0)) {
             c->started = xstrdup(PQgetvalue(res, i, 1));
+            c->run_id = xstrdup(PQgetvalue(res, i, 3));
+            c->run_open = true;
             if (!PQgetisnull(res, i, 2))
                 r->def.onetimecopy = atoi(PQgetvalue(res, i, 2));
             c->copy_cycle = r->def.onetimecopy > 0;
@@ -839,6 +859,7 @@ fail_record:
     if (runner_ensure_catalog(r))
         record(&c, "Bad", 0, 0, err, false);
 out:
+    drop_run(&c); /* a run not recorded leaves no row */
     keep_stats(&c, keys_read);
     cycle_free(&c);
     return result;

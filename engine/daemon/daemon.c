@@ -103,6 +103,15 @@ static const char SQL_ACTIVE_SYNCS[] =
     "                                  AND r.relname = mr.relname)), ''))"
     "  FROM bucardo.sync s WHERE s.status = 'active' ORDER BY s.name";
 
+/* Runs an engine that died left running (syncrun rows with ended NULL,
+ * written when a cycle starts): ended now as failed, so that nothing shows
+ * as running for ever (Bucardo's controller ends them likewise). */
+static const char SQL_END_STALE_RUNS[] =
+    "UPDATE bucardo.syncrun SET ended = clock_timestamp(), state = 'Bad',"
+    "       error = 'the engine stopped during this run (ended when the engine next started);"
+    " its changes are applied by a later run'"
+    " WHERE ended IS NULL";
+
 static const char SQL_LISTEN[] =
     "LISTEN " CHANNEL_KICK "; LISTEN " CHANNEL_RELOAD "; LISTEN " CHANNEL_PAUSE "; LISTEN " CHANNEL_RESUME
     "; LISTEN " CHANNEL_PING "; LISTEN " CHANNEL_MESSAGE;
@@ -895,6 +904,8 @@ int daemon_run(const DaemonConfig *cfg)
      * run's marks go (the cycles mark again what is still unreachable). */
     if (!pg_exec(c.cat, "catalog", "DELETE FROM bucardo.db_state", 0, NULL))
         log_warn("cannot clear the stalled marks of an earlier run (bucardo.db_state)");
+    if (!pg_exec(c.cat, "catalog", SQL_END_STALE_RUNS, 0, NULL))
+        log_warn("cannot end the runs an earlier engine left running (bucardo.syncrun, ended IS NULL)");
     if (cfg->reason && cfg->reason[0])
         log_info("start reason: %s", cfg->reason);
     c.wcfg.budget = budget_create(&cfg->catalog, c.wcfg.lock_timeout, (int)c.max_concurrent_syncs);

@@ -8,7 +8,12 @@
 #    exactly one row per sync has each flag, the latest of its outcome;
 #    the failed row's status holds the error;
 #  - a renamed relgroup/dbgroup shows in herd/dbs (generated, follows);
-#  - Bucardo's column names are read-only: writing them is refused.
+#  - Bucardo's column names can be written (herd, dbs, dbhost, dbport,
+#    dbconn, dbservice): a write that names nothing or leaves the sync
+#    unrunnable is refused with the CLI's message and changes nothing; one
+#    that is fine reaches the real column, and after `bucardo validate` and
+#    `bucardo reload` the running engine replicates the new tables and to
+#    the new database; dbgroup.about is Bucardo's free text.
 # And `start --extra-name=NAME` (Bucardo's suffix to its version and process
 # names): the engine's process name and its start line carry it.
 . "$TESTS_DIR/lib/setup.sh"
@@ -64,9 +69,57 @@ expect_out 'Last good'
 run_ok "$BUCARDO" stop
 run_ok "$BUCARDO" update relgroup rg name=rg2
 expect_equal "rg2|s1" "$(sql bucardo "SELECT herd, dbs FROM bucardo.sync WHERE name = 's1'")" "herd follows a rename"
-psql -X -q -d bucardo -c "UPDATE bucardo.sync SET herd = 'x'" 2>/dev/null && fail "herd is writable"
-psql -X -q -d bucardo -c "UPDATE bucardo.db SET dbhost = 'x'" 2>/dev/null && fail "dbhost is writable"
-expect_equal "rg2" "$(sql bucardo "SELECT herd FROM bucardo.sync WHERE name = 's1'")" "herd after refused write"
+
+# Writes to Bucardo's names: refused, with the CLI's checks, when they
+# name nothing or make the sync unrunnable - an error, and nothing changes.
+run_ok "$BUCARDO" add relgroup empty
+run_ok "$BUCARDO" add dbgroup lone a:source
+before=$(catalog_snapshot)
+refused() { # SQL PATTERN - the write fails with PATTERN
+    local err
+    err=$(psql -X -q -v ON_ERROR_STOP=1 -d bucardo -c "$1" 2>&1) && fail "accepted: $1"
+    printf '%s\n' "$err" | grep -q "$2" || fail "$1: expected /$2/, got: $err"
+}
+refused "UPDATE bucardo.sync SET herd = 'nope' WHERE name = 's1'" 'no relgroup named "nope"'
+refused "UPDATE bucardo.sync SET dbs = 'nope' WHERE name = 's1'" 'no dbgroup named "nope"'
+refused "UPDATE bucardo.sync SET herd = 'empty' WHERE name = 's1'" 'sync "s1": its relgroup has no tables'
+refused "UPDATE bucardo.sync SET dbs = 'lone' WHERE name = 's1'" 'sync "s1": its dbgroup has no target database'
+refused "UPDATE bucardo.db SET dbport = '99999' WHERE name = 'b'" 'invalid port "99999"'
+refused "UPDATE bucardo.db SET dbport = 'x' WHERE name = 'b'" 'invalid port "x"'
+expect_equal "$before" "$(catalog_snapshot)" "catalog after refused writes"
+
+# Accepted: a new relgroup (t and u) and a new dbgroup (a third database
+# c) through herd and dbs; after Bucardo's validate and reload, a running
+# engine replicates u, and to c.
+for db in a b; do psql -X -q -d $db -c "CREATE TABLE u (id int PRIMARY KEY)" || fail "u on $db"; done
+createdb c || fail "createdb c"
+psql -X -q -d c -c "CREATE TABLE t (id int PRIMARY KEY, v int); CREATE TABLE u (id int PRIMARY KEY)" || fail "c"
+run_ok "$BUCARDO" add database c dbname=c
+run_ok "$BUCARDO" add table u db=a
+run_ok "$BUCARDO" add relgroup rg3 t u
+run_ok "$BUCARDO" add dbgroup dg3 a:source b:target c:target
+run_ok "$BUCARDO" start
+note=$(psql -X -q -v ON_ERROR_STOP=1 -d bucardo -c "UPDATE bucardo.sync SET herd = 'rg3', dbs = 'dg3' WHERE name = 's1'" 2>&1) ||
+    fail "herd/dbs write: $note"
+printf '%s\n' "$note" | grep -q 'bucardo validate s1' || fail "no notice about validate: $note"
+expect_equal "rg3|dg3|rg3|dg3" "$(sql bucardo "SELECT relgroup, dbgroup, herd, dbs FROM bucardo.sync WHERE name = 's1'")" \
+    "herd and dbs written"
+run_ok "$BUCARDO" validate s1
+run_ok "$BUCARDO" reload
+psql -X -q -d a -c "INSERT INTO u VALUES (7); INSERT INTO t VALUES (8, 8)" || fail insert
+run_ok "$BUCARDO" kick s1 30
+wait_synced a b 30 u
+expect_equal "1|8" "$(sql c "SELECT (SELECT count(*) FROM u WHERE id = 7), (SELECT v FROM t WHERE id = 8)")" \
+    "the new member c got the new rows"
+run_ok "$BUCARDO" stop
+# db: dbhost, dbport, dbconn, dbservice ('' is unset, as Bucardo's).
+psql -X -q -v ON_ERROR_STOP=1 -d bucardo -c "UPDATE bucardo.db SET dbconn = 'connect_timeout=7', dbport = '',
+    dbhost = '' WHERE name = 'b'" || fail "db write"
+expect_equal "||connect_timeout=7|||connect_timeout=7" \
+    "$(sql bucardo "SELECT host, port, conn, dbhost, dbport, dbconn FROM bucardo.db WHERE name = 'b'")" "db written"
+expect_equal "" "$(sql bucardo "SELECT about FROM bucardo.dbgroup WHERE name = 'dg3'")" "dbgroup.about"
+psql -X -q -d bucardo -c "UPDATE bucardo.dbgroup SET about = 'the east' WHERE name = 'dg3'" || fail "about write"
+expect_equal "the east" "$(sql bucardo "SELECT about FROM bucardo.dbgroup WHERE name = 'dg3'")" "dbgroup.about"
 # A status write through Bucardo's column (the same column here) works.
 psql -X -q -d bucardo -c "UPDATE bucardo.sync SET status = 'inactive' WHERE name = 's1'" || fail "status write"
 run_ok "$BUCARDO" list sync s1

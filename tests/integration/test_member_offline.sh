@@ -77,7 +77,7 @@ for i in 1 2 3; do
 done
 wait_synced src near 20 item
 run_ok "$BUCARDO" status fan
-expect_out "^Current state            : Good$"
+expect_out "^Current state            : Good( \(running\))?$"
 expect_out "^Behind                   : far since .*, changes of src to catch up \(target far: cannot connect"
 run_ok "$BUCARDO" status
 expect_out "^ fan +\| Good \(behind: far\) +\|"

@@ -12,7 +12,11 @@ VERSION=$(sed -n 's/^#define CATALOG_VERSION \([0-9][0-9]*\).*/\1/p' "$TESTS_DIR
 [ -n "$VERSION" ] || fail "no CATALOG_VERSION in include/catalog.h"
 # What the upgrade sections of Bucardo's options and settings and of
 # Bucardo's column names add (views, columns, settings, a trigger): undone before each turn back to an older version.
-UNDO_OPTIONS="ALTER TABLE bucardo.sync DROP COLUMN herd, DROP COLUMN dbs, DROP COLUMN cdate;
+UNDO_OPTIONS="DROP FUNCTION bucardo.sync_bucardo_names() CASCADE; DROP FUNCTION bucardo.db_bucardo_names() CASCADE;
+    DROP FUNCTION bucardo.sync_runnable_check(text, text, text, text); ALTER TABLE bucardo.dbgroup DROP COLUMN about;
+    DROP INDEX bucardo.syncrun_running; ALTER TABLE bucardo.syncrun DROP COLUMN truncates;
+    DROP FUNCTION bucardo.syncrun_outcome(text, bigint, bigint, bigint);
+    ALTER TABLE bucardo.sync DROP COLUMN herd, DROP COLUMN dbs, DROP COLUMN cdate;
     ALTER TABLE bucardo.db DROP COLUMN dbhost, DROP COLUMN dbport, DROP COLUMN dbconn, DROP COLUMN dbservice,
         DROP COLUMN cdate;
     ALTER TABLE bucardo.dbgroup DROP COLUMN cdate;
