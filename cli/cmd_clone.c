@@ -14,6 +14,10 @@
  * relgroup.  The job's row ends as done (the run's counts) or failed (the
  * run's error).  Bucardo queues the job for its daemon instead; this
  * command waits, so its exit code says whether the copy happened.
+ *
+ * A command killed mid-copy leaves its row running and its temporary
+ * objects behind: the next `clone` or `list clones` finds it (sweep, by
+ * the advisory lock a live command holds) and cleans up after it.
  */
 #include <stdio.h>
 #include <stdlib.h>
