@@ -176,6 +176,12 @@ expect_equal "failed|interrupted" "$(sql bucardo "select status, split_part(summ
     "clone 7 in the catalog"
 expect_equal "$(table_digest m1 t1)" "$(table_digest m2 t1)" "t1 on m2 after clone 8"
 expect_equal "0" "$(temp_left)" "temporary objects left after clone 8"
+# Whatever a clone that ended left behind (a relgroup whose removal did
+# not commit with its sync's) goes at the next list clones; the row stays.
+run_ok "$BUCARDO" add relgroup bucardo_clone_8
+run_ok "$BUCARDO" list clones
+expect_equal "0" "$(temp_left)" "temporary objects left after a list clones"
+expect_equal "done" "$(sql bucardo "select status from bucardo.clone where id = 8")" "clone 8 after the sweep"
 # The engine still runs the real syncs.
 run_ok "$BUCARDO" status ms
 run_ok "$BUCARDO" stop
