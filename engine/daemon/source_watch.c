@@ -55,6 +55,8 @@
 
 #define POLL_MIN_S 0.01
 #define POLL_MAX_S 0.5
+/* A query unanswered this long at least marks its database stalled. */
+#define UNANSWERED_MIN_S 1.0
 
 /* Which of the delta tables exist: a sync whose capture is not installed
  * yet must not break the poll of the others (its cycles report it). */
@@ -349,21 +351,26 @@ static void failed(Watched *d, double since, const char *why)
 
 /*
  * stalled_at - when d is to be marked stalled (0: not to be): stalled_after
- * seconds after its first failed connection or after its query in flight
- * was sent, whichever is first.
+ * seconds after its first failed connection, or after its query in flight
+ * was sent (at least UNANSWERED_MIN_S: stalled_after 0 means at the first
+ * failed connection, not at every query), whichever comes first.
  */
 static double stalled_at(const SourceWatch *w, const Watched *d)
 {
-    double since = d->down_since;
+    double at = 0;
 
     if (w->stalled_after < 0 || d->marked == 1)
         return 0;
-    if (d->conn && d->pending != Q_NONE && (since == 0 || d->pending_since < since))
-        since = d->pending_since;
-    if (since == 0)
+    if (d->down_since > 0)
+        at = d->down_since + w->stalled_after;
+    if (d->conn && d->pending != Q_NONE) {
+        double q = d->pending_since + fmax(w->stalled_after, UNANSWERED_MIN_S);
+        if (at == 0 || q < at)
+            at = q;
+    }
+    if (at == 0)
         return 0;
-    since += w->stalled_after;
-    return since > d->mark_retry ? since : d->mark_retry;
+    return at > d->mark_retry ? at : d->mark_retry;
 }
 
 /* check_stalled - mark d stalled when its time has come (stalled_at). */
@@ -372,17 +379,18 @@ static void check_stalled(SourceWatch *w, Watched *d, double now)
     double at = stalled_at(w, d), since;
     char ago[32], why[1200];
     const char *params[3] = {d->db.name, ago, why};
+    bool unanswered;
     PGconn *cat;
     PGresult *res;
 
     if (at == 0 || now < at)
         return;
-    since = d->down_since;
-    if (d->conn && d->pending != Q_NONE && (since == 0 || d->pending_since < since)) {
-        since = d->pending_since;
+    unanswered = !(d->down_since > 0 && now >= d->down_since + w->stalled_after);
+    since = unanswered ? d->pending_since : d->down_since;
+    if (unanswered)
         snprintf(why, sizeof(why), "does not answer (a query of the autokick watcher waits for %.0f s)",
                  now - since);
-    } else
+    else
         snprintf(why, sizeof(why), "%s", d->down_why ? d->down_why : "cannot connect");
     snprintf(ago, sizeof(ago), "%.3f", now - since);
     cat = catalog(w);
@@ -399,7 +407,7 @@ static void check_stalled(SourceWatch *w, Watched *d, double now)
     }
     PQclear(res);
     log_warn("database %s %s: marked stalled; its changes are kept until it is back", d->db.name,
-             d->conn && d->pending != Q_NONE ? "does not answer" : "cannot be reached");
+             unanswered ? "does not answer" : "cannot be reached");
     d->marked = 1;
 }
 
