@@ -14,6 +14,10 @@
  * relgroup.  The job's row ends as done (the run's counts) or failed (the
  * run's error).  Bucardo queues the job for its daemon instead; this
  * command waits, so its exit code says whether the copy happened.
+ *
+ * A command killed mid-copy leaves its row running and its temporary
+ * objects behind: the next `clone` or `list clones` finds it (sweep, by
+ * the advisory lock a live command holds) and cleans up after it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,36 @@ static const char SQL_END_CLONE[] =
     "UPDATE bucardo.clone SET status = $2, summary = $3, ended = now() WHERE id = $1";
 static const char SQL_DROP_DBGROUP[] = "DELETE FROM bucardo.dbgroup WHERE name = $1";
 static const char SQL_DROP_RELGROUP[] = "DELETE FROM bucardo.relgroup WHERE name = $1";
+/* A table of tables=, looked for among the clone's databases: on the
+ * prime first, then in their order (Bucardo finds it wherever it was
+ * added; the temporary sync is a fullcopy one, which reads it by name). */
+static const char SQL_FIND_TABLE[] =
+    "SELECT r.id, r.schemaname || '.' || r.relname FROM bucardo.relation r"
+    "  JOIN unnest($2::text[]) WITH ORDINALITY AS m(db, ord) ON m.db = r.db"
+    " WHERE (r.schemaname || '.' || r.relname = $1 OR r.relname = $1)"
+    " ORDER BY r.schemaname || '.' || r.relname = $1 DESC, m.ord, r.schemaname";
+static const char SQL_MAKE_RELGROUP[] = "INSERT INTO bucardo.relgroup (name) VALUES ($1)";
+/*
+ * A clone command holds a session advisory lock on (CLONE_LOCK, its id)
+ * from the moment its row exists until it ends, so a clone whose row says
+ * running while nobody holds its lock was interrupted (its command was
+ * killed, or lost its connection).  The sweep takes the lock of each clone
+ * that left something behind or still says running (a transaction lock:
+ * two sweeps never clean the same one, and a live clone is skipped).
+ */
+#define CLONE_LOCK "1111706702" /* 'BCLN' */
+static const char SQL_LOCK_CLONE[] = "SELECT pg_catalog.pg_advisory_lock(" CLONE_LOCK ", $1::int)";
+static const char SQL_UNLOCK_CLONE[] = "SELECT pg_catalog.pg_advisory_unlock(" CLONE_LOCK ", $1::int)";
+static const char SQL_SWEEP[] =
+    "SELECT c.id, c.status IN ('new', 'running') FROM bucardo.clone c"
+    " WHERE (c.status IN ('new', 'running')"
+    "        OR EXISTS (SELECT 1 FROM bucardo.sync WHERE name = 'bucardo_clone_' || c.id)"
+    "        OR EXISTS (SELECT 1 FROM bucardo.dbgroup WHERE name = 'bucardo_clone_' || c.id)"
+    "        OR EXISTS (SELECT 1 FROM bucardo.relgroup WHERE name = 'bucardo_clone_' || c.id))"
+    "   AND pg_catalog.pg_try_advisory_xact_lock(" CLONE_LOCK ", c.id)"
+    " ORDER BY c.id";
+static const char SQL_INTERRUPTED[] =
+    "UPDATE bucardo.clone SET status = 'failed', ended = now(), summary = $2 WHERE id = $1::int";
 static const char SQL_LIST_CLONES[] =
     "SELECT id, status, sync, dbgroup, relgroup, to_char(started, 'YYYY-MM-DD HH24:MI:SS TZ'),"
     " to_char(ended, 'YYYY-MM-DD HH24:MI:SS TZ'), options, summary FROM bucardo.clone ORDER BY id";
@@ -49,6 +83,7 @@ static const char SQL_LIST_CLONES[] =
 /* What `clone` was asked for. */
 typedef struct CloneArgs {
     const char *sync, *dbgroup, *relgroup, *tables, *prime;
+    StrList relids; /* tables=: the relations found for them (find_tables) */
 } CloneArgs;
 
 /* starts_ci - does w start with prefix, in any case? */
@@ -98,12 +133,61 @@ static bool parse_args(int argc, char **argv, CloneArgs *a)
 }
 
 /*
+ * find_tables - the relations of tables=T1,T2 into a->relids: each name
+ * looked for in --db when given, else among the members (`members`, rows
+ * of db names in column 0), on the prime first.  False after printing why.
+ */
+static bool find_tables(CliContext *ctx, CloneArgs *a, const char *prime, const PGresult *members)
+{
+    StrList names = {0}, dbs = {0};
+    char *array;
+    bool ok;
+
+    strlist_add_split(&names, a->tables, ',');
+    ok = names.count > 0;
+    if (!ok)
+        cli_error("clone: tables= lists no table");
+    strlist_add(&dbs, ctx->db ? ctx->db : prime);
+    for (int r = 0; ctx->db == NULL && r < PQntuples(members); r++)
+        if (!strlist_contains(&dbs, PQgetvalue(members, r, 0)))
+            strlist_add(&dbs, PQgetvalue(members, r, 0));
+    array = pg_array_literal(&dbs);
+    for (int i = 0; ok && i < names.count; i++) {
+        const char *params[2] = {names.items[i], array};
+        PGresult *rel = pg_query(ctx->cat, "catalog", SQL_FIND_TABLE, 2, params);
+        ok = rel != NULL;
+        if (ok && PQntuples(rel) == 0) {
+            ok = false;
+            if (ctx->db)
+                cli_error("clone: no table named \"%s\" is known to bucardo in database %s (add it with "
+                          "'bucardo add table')",
+                          names.items[i], ctx->db);
+            else
+                cli_error(
+                    "clone: no table named \"%s\" is known to bucardo in the databases of %s \"%s\" (add "
+                    "it with 'bucardo add table')",
+                    names.items[i], a->sync ? "sync" : "dbgroup", a->sync ? a->sync : a->dbgroup);
+        } else if (ok && PQntuples(rel) > 1 && strcmp(PQgetvalue(rel, 0, 1), names.items[i]) != 0 &&
+                   strcmp(PQgetvalue(rel, 0, 1), PQgetvalue(rel, 1, 1)) != 0) {
+            ok = false;
+            cli_error("clone: table name \"%s\" is ambiguous (give schema.table)", names.items[i]);
+        } else if (ok && !strlist_contains(&a->relids, PQgetvalue(rel, 0, 0)))
+            strlist_add(&a->relids, PQgetvalue(rel, 0, 0));
+        PQclear(rel);
+    }
+    free(array);
+    strlist_free(&names);
+    strlist_free(&dbs);
+    return ok;
+}
+
+/*
  * check_objects - every named sync, dbgroup, relgroup and table exists;
  * fills dbs (members, prime first) and roles ("source", then "fullcopy")
  * for the temporary sync, and *relgroup (the sync's, borrowed from res:
  * the caller PQclears *res).  False after printing why.
  */
-static bool check_objects(CliContext *ctx, const CloneArgs *a, StrList *dbs, StrList *roles, PGresult **res)
+static bool check_objects(CliContext *ctx, CloneArgs *a, StrList *dbs, StrList *roles, PGresult **res)
 {
     const char *what = a->sync ? a->sync : a->dbgroup;
     const char *params[1] = {what};
@@ -151,25 +235,8 @@ static bool check_objects(CliContext *ctx, const CloneArgs *a, StrList *dbs, Str
                   a->sync ? "sync" : "dbgroup", what, prime);
         goto out;
     }
-    /* A table name is looked for in the prime unless --db says where. */
-    if (ctx->db == NULL)
-        ctx->db = prime;
-    if (a->tables) {
-        StrList names = {0};
-        strlist_add_split(&names, a->tables, ',');
-        ok = names.count > 0;
-        if (!ok)
-            cli_error("clone: tables= lists no table");
-        for (int i = 0; ok && i < names.count; i++) {
-            PGresult *rel = relation_find(ctx->cat, names.items[i], ctx->db);
-            ok = rel != NULL;
-            PQclear(rel);
-        }
-        strlist_free(&names);
-        if (!ok)
-            goto out;
-        ok = false;
-    }
+    if (a->tables && !find_tables(ctx, a, prime, *res))
+        goto out;
     if (PQntuples(*res) < 2) {
         cli_error("clone: %s \"%s\" has no other database to copy to", a->sync ? "sync" : "dbgroup", what);
         goto out;
@@ -202,6 +269,95 @@ static bool end_clone(CliContext *ctx, const char *id, bool done, const char *su
 }
 
 /*
+ * remove_temporary - the temporary sync `temp` (when it is still there),
+ * its dbgroup and its relgroup go, in one committed transaction.  The
+ * engine may still be writing the end of the sync's run (its reload comes
+ * with this commit): a failed attempt is rolled back and made again.
+ * Each attempt looks at what is there, so one that finds the sync gone
+ * (an earlier attempt's, or another command's, work) still takes the
+ * groups.  With `id`, clone id's row is recorded as failed with `summary`
+ * in the same transaction.  The transaction is open again on return.
+ */
+static bool remove_temporary(CliContext *ctx, const char *temp, const char *id, const char *summary)
+{
+    const char *params[1] = {temp}, *row[2] = {id, summary};
+    bool removed = false;
+
+    for (int attempt = 0; !removed && attempt < 10; attempt++) {
+        int found;
+        if (attempt > 0) {
+            struct timespec second = {1, 0};
+            (void)next_transaction(ctx, false);
+            nanosleep(&second, NULL);
+        }
+        found = cli_row_exists(ctx->cat, SQL_SYNC_EXISTS, temp);
+        removed = found >= 0 && (id == NULL || pg_exec(ctx->cat, "catalog", SQL_INTERRUPTED, 2, row)) &&
+                  (found == 0 || cmd_remove_sync(ctx, 1, (char **)params) == EXIT_OK) &&
+                  pg_exec(ctx->cat, "catalog", SQL_DROP_DBGROUP, 1, params) &&
+                  pg_exec(ctx->cat, "catalog", SQL_DROP_RELGROUP, 1, params) && next_transaction(ctx, true);
+        strbuf_reset(&ctx->said);
+    }
+    if (!removed)
+        (void)next_transaction(ctx, false);
+    return removed;
+}
+
+/*
+ * sweep - clean up after interrupted clones: each clone whose row still
+ * says running (or new) while no command holds its lock, or whose
+ * temporary sync, dbgroup or relgroup is still there once it ended, has
+ * them removed (remove_temporary); a running one is recorded as failed,
+ * its summary saying it was interrupted and how far its copy had got.
+ * Committed as it goes; under --dryrun nothing is done.  `tell`: a line
+ * per clone cleaned (clone; list clones shows the rows instead).  A clone it
+ * cannot clean is left for the next sweep (with a warning).
+ */
+static void sweep(CliContext *ctx, bool tell)
+{
+    PGresult *res;
+
+    if (ctx->dryrun)
+        return;
+    res = pg_query(ctx->cat, "catalog", SQL_SWEEP, 0, NULL);
+    if (res == NULL) {
+        (void)next_transaction(ctx, false);
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        bool running = strcmp(PQgetvalue(res, r, 1), "t") == 0;
+        char *temp = xasprintf("bucardo_clone_%s", id), *summary = NULL;
+        const char *params[1] = {temp};
+        PGresult *run;
+
+        if (running) {
+            run = pg_query(ctx->cat, "catalog", SQL_LAST_RUN, 1, params);
+            if (run != NULL && PQntuples(run) == 1)
+                summary = xasprintf("interrupted: the clone command ended before the copy was recorded; the "
+                                    "copy's last run was %s%s%s (%s rows inserted)",
+                                    PQgetvalue(run, 0, 0), PQgetvalue(run, 0, 1)[0] ? ": " : "",
+                                    PQgetvalue(run, 0, 1), PQgetvalue(run, 0, 2));
+            else
+                summary = xstrdup("interrupted: the clone command ended before the copy was done");
+            PQclear(run);
+        }
+        if (!remove_temporary(ctx, temp, running ? id : NULL, summary))
+            fprintf(
+                stderr,
+                "bucardo: warning: clone %s: could not clean up after it (sync %s): the next clone or list "
+                "clones tries again\n",
+                id, temp);
+        else if (tell)
+            cli_info(ctx, "Clone %s %s: removed its temporary sync %s\n", id,
+                     running ? "was interrupted" : "had left its temporary objects", temp);
+        free(summary);
+        free(temp);
+    }
+    PQclear(res);
+    (void)next_transaction(ctx, true);
+}
+
+/*
  * run_copy - make the temporary sync, kick it and wait, read its run,
  * remove it.  Leaves the outcome in *summary (owned by the caller) and
  * says whether the copy was done; *removed whether the temporary sync
@@ -212,10 +368,10 @@ static bool run_copy(CliContext *ctx, const char *temp, const CloneArgs *a, cons
                      const StrList *dbs, const StrList *roles, char **summary, bool *removed)
 {
     StrBuf dbsarg, targets;
-    char *args[5];
+    char *args[4];
     int n = 0;
     bool done = false;
-    char *relarg, *tablesarg = NULL, *dbgarg = xasprintf("dbgroup=%s", temp);
+    char *relarg, *dbgarg = xasprintf("dbgroup=%s", temp);
     PGresult *res;
 
     strbuf_init(&dbsarg);
@@ -228,13 +384,26 @@ static bool run_copy(CliContext *ctx, const char *temp, const CloneArgs *a, cons
     relarg = xasprintf("relgroup=%s", a->tables ? temp : relgroup);
     args[n++] = (char *)temp;
     args[n++] = relarg;
-    if (a->tables)
-        args[n++] = tablesarg = xasprintf("tables=%s", a->tables);
     args[n++] = dbgarg;
     args[n++] = dbsarg.data;
 
     *summary = NULL;
     *removed = true; /* nothing made yet */
+    /* tables=: the relgroup is made here, of the relations find_tables
+     * found (wherever they were added), in the sync's transaction. */
+    if (a->tables) {
+        const char *params[1] = {temp};
+        bool ok = pg_exec(ctx->cat, "catalog", SQL_MAKE_RELGROUP, 1, params);
+        for (int i = 0; ok && i < a->relids.count; i++) {
+            bool added;
+            ok = relgroup_add(ctx->cat, temp, a->relids.items[i], &added);
+        }
+        if (!ok) {
+            *summary = xasprintf("could not make relgroup %s for the copy", temp);
+            (void)next_transaction(ctx, false);
+            goto out;
+        }
+    }
     if (cmd_add_sync(ctx, n, args) != EXIT_OK) {
         *summary = xasprintf("could not set up sync %s for the copy (see the error printed then)", temp);
         strbuf_reset(&ctx->said);
@@ -262,32 +431,14 @@ static bool run_copy(CliContext *ctx, const char *temp, const CloneArgs *a, cons
         }
         PQclear(res);
     }
-    /* The temporary objects go, whatever the outcome.  The engine may still
-     * be writing the end of the sync's run (its reload comes with this
-     * commit): a failed attempt is rolled back and made again. */
-    *removed = false;
-    for (int attempt = 0; !*removed && attempt < 5; attempt++) {
-        const char *params[1] = {temp};
-        if (attempt > 0) {
-            (void)next_transaction(ctx, false);
-            struct timespec second = {1, 0};
-            nanosleep(&second, NULL);
-        }
-        *removed = cmd_remove_sync(ctx, 1, args) == EXIT_OK &&
-                   pg_exec(ctx->cat, "catalog", SQL_DROP_DBGROUP, 1, params) &&
-                   (!a->tables || pg_exec(ctx->cat, "catalog", SQL_DROP_RELGROUP, 1, params)) &&
-                   next_transaction(ctx, true);
-        strbuf_reset(&ctx->said);
-    }
-    if (!*removed) {
-        (void)next_transaction(ctx, false);
+    *removed = remove_temporary(ctx, temp, NULL, NULL);
+    if (!*removed)
         cli_error(
-            "clone: the temporary sync %s could not be removed: remove it with 'bucardo remove sync %s'",
+            "clone: the temporary sync %s could not be removed: the next clone or list clones removes it, "
+            "or 'bucardo remove sync %s'",
             temp, temp);
-    }
 out:
     free(relarg);
-    free(tablesarg);
     free(dbgarg);
     strbuf_free(&dbsarg);
     strbuf_free(&targets);
@@ -307,7 +458,7 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
     char *options = NULL, *temp = NULL, *summary = NULL;
     char id[32];
     int code = EXIT_FAIL;
-    bool done, removed = true;
+    bool done, removed = true, locked = false;
 
     if (argc < 1)
         return cli_error(
@@ -317,7 +468,10 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     if (ctx->dryrun)
         return cli_error("clone cannot be run with --dryrun: its copy is not made in one transaction");
-    if (cli_catalog(ctx) == NULL || !check_objects(ctx, &a, &dbs, &roles, &members))
+    if (cli_catalog(ctx) == NULL)
+        goto out;
+    sweep(ctx, true);
+    if (!check_objects(ctx, &a, &dbs, &roles, &members))
         goto out;
     relgroup = a.sync ? PQgetvalue(members, 0, 2) : a.relgroup;
     if (!cli_engine_running(ctx))
@@ -330,6 +484,10 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
             goto out;
         snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
+        params[0] = id;
+        if (!pg_exec(ctx->cat, "catalog", SQL_LOCK_CLONE, 1, params))
+            goto out;
+        locked = true;
     }
     temp = xasprintf("bucardo_clone_%s", id);
     {
@@ -354,6 +512,12 @@ int cmd_clone(CliContext *ctx, int argc, char **argv)
         cli_error("clone %s failed: %s", id, summary);
     code = !done ? EXIT_ERROR : removed ? EXIT_OK : EXIT_FAIL;
 out:
+    if (locked && ctx->cat != NULL) {
+        const char *params[1] = {id};
+        PGresult *unlock = PQexecParams(ctx->cat, SQL_UNLOCK_CLONE, 1, NULL, params, NULL, NULL, 0);
+        PQclear(unlock);
+    }
+    strlist_free(&a.relids);
     PQclear(members);
     strlist_free(&dbs);
     strlist_free(&roles);
@@ -373,6 +537,7 @@ int cmd_list_clones(CliContext *ctx, int argc, char **argv)
 
     if (cli_catalog(ctx) == NULL)
         return EXIT_FAIL;
+    sweep(ctx, false);
     res = pg_query(ctx->cat, "catalog", SQL_LIST_CLONES, 0, NULL);
     if (res == NULL)
         return EXIT_FAIL;

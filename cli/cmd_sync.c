@@ -42,7 +42,8 @@ static const char SQL_ROLE_COUNTS[] =
 static const char SQL_SYNC_TABLES[] =
     "SELECT r.schemaname || '.' || r.relname, r.db, r.pkey IS NULL AND r.kind = 'table',"
     "       EXISTS (SELECT 1 FROM bucardo.dbgroup_member m"
-    "                WHERE m.dbgroup = s.dbgroup AND m.db = r.db AND m.role = 'source')"
+    "                WHERE m.dbgroup = s.dbgroup AND m.db = r.db AND m.role = 'source'),"
+    "       EXISTS (SELECT 1 FROM bucardo.dbgroup_member m WHERE m.dbgroup = s.dbgroup AND m.db = r.db)"
     "  FROM bucardo.sync s"
     "  JOIN bucardo.relgroup_member rm ON rm.relgroup = s.relgroup"
     "  JOIN bucardo.relation r ON r.id = rm.relation"
@@ -341,7 +342,14 @@ int sync_runnable(PGconn *cat, const char *sync, char *why, size_t whylen)
         ok = not_runnable(why, whylen, "sync \"%s\": its relgroup has no tables", sync);
     for (int r = 0; ok == 1 && r < PQntuples(res); r++) {
         const char *table = PQgetvalue(res, r, 0), *db = PQgetvalue(res, r, 1);
-        if (strcmp(PQgetvalue(res, r, 3), "t") != 0)
+        /* A fullcopy sync (one source, every other member fullcopy: no
+         * capture, no delta) reads its tables by name from its source,
+         * so a table may be registered on any of its databases - what
+         * `clone` needs for a prime other than the database the tables
+         * were added on. */
+        bool copy_only = sources == 1 && delta_targets == 0;
+        if (strcmp(PQgetvalue(res, r, 3), "t") != 0 &&
+            !(copy_only && strcmp(PQgetvalue(res, r, 4), "t") == 0))
             ok = not_runnable(
                 why, whylen,
                 "sync \"%s\": table %s belongs to database \"%s\", which is not a source of the sync", sync,

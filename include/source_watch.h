@@ -5,7 +5,8 @@
  * NOTIFY was skipped, and waking the syncs concerned.
  *
  * Syncs themselves keep no connection between cycles (conn_budget.h), so
- * this is what wakes them; its connections are bounded by the number of
+ * this is what wakes them, and what notices an idle sync's source going
+ * away (stalled); its connections are bounded by the number of
  * source databases, not of syncs.
  */
 #ifndef BUCARDO_SOURCE_WATCH_H
@@ -18,8 +19,13 @@
 typedef struct SourceWatch SourceWatch;
 
 /* watch_start - the thread; a lost or refused connection is tried again
- * after retry_delay seconds, doubling up to retry_delay_max. */
-SourceWatch *watch_start(ConnBudget *budget, double retry_delay, double retry_delay_max);
+ * after retry_delay seconds, doubling up to retry_delay_max.  A source
+ * that cannot be connected to, or leaves a query unanswered, for
+ * stalled_after seconds (-1: never) is marked stalled in bucardo.db_state
+ * through a connection to `catalog` (borrowed: must outlive the watcher),
+ * and the mark is deleted at its next answer. */
+SourceWatch *watch_start(ConnBudget *budget, const ConnParams *catalog, double retry_delay,
+                         double retry_delay_max, double stalled_after);
 /* watch_stop - end the thread, close its connections, free it (every
  * owner must have been removed). */
 void watch_stop(SourceWatch *w);

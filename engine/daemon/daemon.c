@@ -576,7 +576,8 @@ static bool reload_config(Controller *c)
     budget_destroy(c->wcfg.budget);
     ok = load_settings(c);
     c->wcfg.budget = budget_create(&c->cfg->catalog, c->wcfg.lock_timeout, (int)c->max_concurrent_syncs);
-    c->wcfg.watch = watch_start(c->wcfg.budget, c->wcfg.retry_delay, c->wcfg.retry_delay_max);
+    c->wcfg.watch = watch_start(c->wcfg.budget, &c->cfg->catalog, c->wcfg.retry_delay,
+                                c->wcfg.retry_delay_max, c->wcfg.stalled_after);
     c->quiet = true;
     ok = reload(c) && ok;
     c->quiet = false;
@@ -922,7 +923,8 @@ int daemon_run(const DaemonConfig *cfg)
             return 1;
         }
     }
-    c.wcfg.watch = watch_start(c.wcfg.budget, c.wcfg.retry_delay, c.wcfg.retry_delay_max);
+    c.wcfg.watch = watch_start(c.wcfg.budget, &cfg->catalog, c.wcfg.retry_delay, c.wcfg.retry_delay_max,
+                               c.wcfg.stalled_after);
     log_info("at most %ld syncs run a cycle at once (max_concurrent_syncs)", c.max_concurrent_syncs);
     if (!reload(&c)) {
         while (c.nworkers > 0)

@@ -24,6 +24,20 @@
  * reference is shared by a database's syncs, so a sync that joins a
  * database already watched is woken once when the thread takes it in
  * (rebuild): polls made meanwhile did not look at its delta tables.
+ *
+ * Stalled sources (bucardo.db_state, setting stalled_after): every query
+ * of the thread is sent without waiting (PQsendQuery*) and its answer
+ * taken when the socket has it, so a source that stops answering - a
+ * frozen server, a network partition - holds only its own poll, not the
+ * thread.  A database whose query has gone unanswered, or that could not
+ * be connected to, for stalled_after seconds gets its row in
+ * bucardo.db_state, written through the thread's own catalog connection
+ * (opened when first needed); its first answer after that deletes the
+ * row.  So an idle sync's source is marked stalled and healthy again
+ * without a cycle running, and a cycle costs nothing more: the marks ride
+ * on the polls the watcher makes anyway.  The syncs' cycles mark the same
+ * rows when they cannot connect (sync_cycle.c, note_reach); both agree
+ * through the row.
  */
 #include "source_watch.h"
 
@@ -41,6 +55,8 @@
 
 #define POLL_MIN_S 0.01
 #define POLL_MAX_S 0.5
+/* A query unanswered this long at least marks its database stalled. */
+#define UNANSWERED_MIN_S 1.0
 
 /* Which of the delta tables exist: a sync whose capture is not installed
  * yet must not break the poll of the others (its cycles report it). */
@@ -56,6 +72,9 @@ typedef struct Reg {
     StrList deltas;
 } Reg;
 
+/* What a connection's query in flight is for. */
+typedef enum { Q_NONE, Q_LISTEN, Q_EXISTING, Q_POLL } Pending;
+
 /* One source database, owned by the thread. */
 typedef struct Watched {
     char *key;
@@ -69,12 +88,22 @@ typedef struct Watched {
     char *sql; /* the poll; NULL until built for this connection and these owners */
     bool have_truncate_log;
     double next_poll, poll_delay, next_connect, connect_delay;
-    bool failing; /* the last connection attempt failed (logged once) */
+    bool failing;         /* the last connection attempt failed (logged once) */
+    Pending pending;      /* the query in flight on conn */
+    double pending_since; /* when it was sent */
+    bool repoll;          /* a NOTIFY came while a poll was in flight: poll again after it */
+    bool stale;           /* the poll in flight was made for the owners before a rebuild */
+    double down_since;    /* first failed connection (0: none since the last answer) */
+    char *down_why;       /* why it failed */
+    int marked;           /* bucardo.db_state has its row: 1 yes, 0 no, -1 not known yet */
+    double mark_retry;    /* a failed catalog write is tried again from then */
 } Watched;
 
 struct SourceWatch {
     ConnBudget *budget;
+    const ConnParams *catalog; /* borrowed */
     double retry_delay, retry_delay_max;
+    double stalled_after; /* -1: never mark */
     pthread_t thread;
     int wake_fd;
     atomic_bool stop;
@@ -86,6 +115,7 @@ struct SourceWatch {
     long serials; /* registrations made */
 
     /* The thread's own. */
+    PGconn *cat; /* for bucardo.db_state; NULL until needed */
     Watched *dbs;
     int ndbs;
     long built;
@@ -121,12 +151,16 @@ static void watched_close(Watched *d)
     d->ref = NULL;
     free(d->sql);
     d->sql = NULL;
+    d->pending = Q_NONE;
+    d->repoll = false;
+    d->stale = false;
 }
 
 static void watched_free(Watched *d)
 {
     watched_close(d);
     free(d->key);
+    free(d->down_why);
     dbinfo_free(&d->db);
     for (int i = 0; i < d->nowners; i++)
         strlist_free(&d->deltas[i]);
@@ -187,15 +221,28 @@ static void rebuild(SourceWatch *w)
             d->db = dbinfo_copy(&g->db);
             d->connect_delay = w->retry_delay;
             d->poll_delay = POLL_MIN_S;
+            d->marked = -1;
             for (int k = 0; k < nold; k++)
                 if (old[k].key && strcmp(old[k].key, g->key) == 0) {
+                    /* The query in flight stays in flight (its answer is
+                     * taken as usual); a poll's text is built again for
+                     * the new owners, so its answer only moves on. */
                     d->conn = old[k].conn;
                     d->ref = old[k].ref;
                     d->failing = old[k].failing;
                     d->next_connect = old[k].next_connect;
                     d->connect_delay = old[k].connect_delay;
+                    d->pending = old[k].pending;
+                    d->pending_since = old[k].pending_since;
+                    d->repoll = old[k].repoll;
+                    d->stale = old[k].pending == Q_POLL || old[k].pending == Q_EXISTING;
+                    d->down_since = old[k].down_since;
+                    d->down_why = old[k].down_why;
+                    d->marked = old[k].marked;
+                    d->mark_retry = old[k].mark_retry;
                     old[k].conn = NULL;
                     old[k].ref = NULL;
+                    old[k].down_why = NULL;
                 }
         }
         d->owners = xrealloc(d->owners, sizeof(SyncWorker *) * (size_t)(d->nowners + 1));
@@ -248,34 +295,187 @@ static void kick_all(SourceWatch *w, const Watched *d)
         kick(w, d, i);
 }
 
-/* build_sql - the poll for d's owners, quoted for d's connection. */
-static bool build_sql(Watched *d)
+/* catalog - the thread's catalog connection, (re)opened when needed. */
+static PGconn *catalog(SourceWatch *w)
+{
+    char reason[1024];
+
+    if (w->cat && PQstatus(w->cat) != CONNECTION_OK) {
+        PQfinish(w->cat);
+        w->cat = NULL;
+    }
+    if (w->cat == NULL) {
+        w->cat = budget_connect(w->budget, w->catalog, "catalog", reason, sizeof(reason));
+        if (w->cat == NULL)
+            log_warn("watcher: cannot connect to the catalog to mark stalled databases: %s", reason);
+    }
+    return w->cat;
+}
+
+/*
+ * answered - d answered a query: it is not stalled (any more).  The row is
+ * deleted once per watcher when it was not known (an earlier engine's, or
+ * a cycle's that failed meanwhile), then only after a mark.
+ */
+static void answered(SourceWatch *w, Watched *d)
+{
+    const char *params[1] = {d->db.name};
+    PGconn *cat;
+    PGresult *res;
+
+    d->down_since = 0;
+    if (d->marked == 0 || w->stalled_after < 0 || monotonic_seconds() < d->mark_retry)
+        return;
+    cat = catalog(w);
+    res = cat ? pg_query(cat, "catalog", "DELETE FROM bucardo.db_state WHERE db = $1 RETURNING since", 1,
+                         params)
+              : NULL;
+    if (res == NULL) {
+        d->mark_retry = monotonic_seconds() + w->retry_delay;
+        return;
+    }
+    if (PQntuples(res) > 0)
+        log_info("database %s answers again: no longer stalled", d->db.name);
+    PQclear(res);
+    d->marked = 0;
+}
+
+/* failed - d could not be connected to (why). */
+static void failed(Watched *d, double since, const char *why)
+{
+    if (d->down_since == 0)
+        d->down_since = since;
+    free(d->down_why);
+    d->down_why = xstrdup(why);
+}
+
+/*
+ * stalled_at - when d is to be marked stalled (0: not to be): stalled_after
+ * seconds after its first failed connection, or after its query in flight
+ * was sent (at least UNANSWERED_MIN_S: stalled_after 0 means at the first
+ * failed connection, not at every query), whichever comes first.
+ */
+static double stalled_at(const SourceWatch *w, const Watched *d)
+{
+    double at = 0;
+
+    if (w->stalled_after < 0 || d->marked == 1)
+        return 0;
+    if (d->down_since > 0)
+        at = d->down_since + w->stalled_after;
+    if (d->conn && d->pending != Q_NONE) {
+        double q = d->pending_since + fmax(w->stalled_after, UNANSWERED_MIN_S);
+        if (at == 0 || q < at)
+            at = q;
+    }
+    if (at == 0)
+        return 0;
+    return at > d->mark_retry ? at : d->mark_retry;
+}
+
+/* check_stalled - mark d stalled when its time has come (stalled_at). */
+static void check_stalled(SourceWatch *w, Watched *d, double now)
+{
+    double at = stalled_at(w, d), since;
+    char ago[32], why[1200];
+    const char *params[3] = {d->db.name, ago, why};
+    bool unanswered;
+    PGconn *cat;
+    PGresult *res;
+
+    if (at == 0 || now < at)
+        return;
+    unanswered = !(d->down_since > 0 && now >= d->down_since + w->stalled_after);
+    since = unanswered ? d->pending_since : d->down_since;
+    if (unanswered)
+        snprintf(why, sizeof(why), "does not answer (a query of the autokick watcher waits for %.0f s)",
+                 now - since);
+    else
+        snprintf(why, sizeof(why), "%s", d->down_why ? d->down_why : "cannot connect");
+    snprintf(ago, sizeof(ago), "%.3f", now - since);
+    cat = catalog(w);
+    res = cat ? pg_query(cat, "catalog",
+                         "INSERT INTO bucardo.db_state (db, since, reason)"
+                         " SELECT $1, clock_timestamp() - make_interval(secs => $2::float8), $3"
+                         "  WHERE EXISTS (SELECT 1 FROM bucardo.db WHERE name = $1)"
+                         " ON CONFLICT (db) DO UPDATE SET reason = EXCLUDED.reason RETURNING 1",
+                         3, params)
+              : NULL;
+    if (res == NULL) {
+        d->mark_retry = now + w->retry_delay;
+        return;
+    }
+    PQclear(res);
+    log_warn("database %s %s: marked stalled; its changes are kept until it is back", d->db.name,
+             unanswered ? "does not answer" : "cannot be reached");
+    d->marked = 1;
+}
+
+/* lost - drop d's connection; its owners get a cycle (it finds out what
+ * is wrong, or applies what the watcher could not look at), and the
+ * connection is tried again after the delay. */
+static void lost(SourceWatch *w, Watched *d, const char *why)
+{
+    log_warn("database %s: %s; its autokick syncs run once, and it is watched again in %.1f s", d->db.name,
+             why, d->connect_delay);
+    failed(d, monotonic_seconds(), why);
+    watched_close(d);
+    d->next_connect = monotonic_seconds() + d->connect_delay;
+    d->connect_delay = fmin(d->connect_delay * 2, w->retry_delay_max);
+    kick_all(w, d);
+}
+
+/* send_query - q on d's connection, without waiting for its answer
+ * (several statements only without parameters). */
+static bool send_query(SourceWatch *w, Watched *d, Pending q, const char *sql, int nparams,
+                       const char *const *params)
+{
+    int sent = nparams == 0 ? PQsendQuery(d->conn, sql)
+                            : PQsendQueryParams(d->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!sent) {
+        char why[1100];
+        snprintf(why, sizeof(why), "cannot send a query: %s", PQerrorMessage(d->conn));
+        lost(w, d, why);
+        return false;
+    }
+    d->pending = q;
+    d->pending_since = monotonic_seconds();
+    return true;
+}
+
+/* start_poll - send the poll, or first the look at which delta tables
+ * exist when the poll is not built for these owners yet. */
+static void start_poll(SourceWatch *w, Watched *d)
+{
+    const char *params[1];
+
+    if (d->sql == NULL) {
+        StrList all = {0};
+        char *array;
+        for (int i = 0; i < d->nowners; i++)
+            for (int k = 0; k < d->deltas[i].count; k++)
+                strlist_add(&all, d->deltas[i].items[k]);
+        strlist_add(&all, "truncate_log");
+        array = pg_array_literal(&all);
+        strlist_free(&all);
+        params[0] = array;
+        send_query(w, d, Q_EXISTING, SQL_EXISTING, 1, params);
+        free(array);
+        return;
+    }
+    params[0] = d->ref;
+    send_query(w, d, Q_POLL, d->sql, 1, params);
+}
+
+/* build_sql - the poll for d's owners, quoted for d's connection, from
+ * the answer to SQL_EXISTING. */
+static void build_sql(Watched *d, PGresult *res)
 {
     StrList all = {0};
     StrBuf sql;
-    PGresult *res;
-    char *array;
-    const char *params[1];
-    bool ok;
 
-    for (int i = 0; i < d->nowners; i++)
-        for (int k = 0; k < d->deltas[i].count; k++)
-            strlist_add(&all, d->deltas[i].items[k]);
-    strlist_add(&all, "truncate_log");
-    array = pg_array_literal(&all);
-    params[0] = array;
-    res = PQexecParams(d->conn, SQL_EXISTING, 1, NULL, params, NULL, NULL, 0);
-    free(array);
-    strlist_free(&all);
-    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok) {
-        log_warn("database %s: cannot read its delta tables: %s", d->db.name, PQresultErrorMessage(res));
-        PQclear(res);
-        return false;
-    }
     for (int r = 0; r < PQntuples(res); r++)
         strlist_add(&all, PQgetvalue(res, r, 0));
-    PQclear(res);
     d->have_truncate_log = strlist_contains(&all, "truncate_log");
     strbuf_init(&sql);
     strbuf_printf(
@@ -312,36 +512,23 @@ static bool build_sql(Watched *d)
     strlist_free(&all);
     free(d->sql);
     d->sql = sql.data;
-    return true;
 }
 
-/* lost - drop d's connection; its owners get a cycle (it finds out what
- * is wrong, or applies what the watcher could not look at), and the
- * connection is tried again after the delay. */
-static void lost(SourceWatch *w, Watched *d, const char *why)
-{
-    log_warn("database %s: %s; its autokick syncs run once, and it is watched again in %.1f s", d->db.name,
-             why, d->connect_delay);
-    watched_close(d);
-    d->next_connect = monotonic_seconds() + d->connect_delay;
-    d->connect_delay = fmin(d->connect_delay * 2, w->retry_delay_max);
-    kick_all(w, d);
-}
-
-/* connect - LISTEN first, then the reference snapshot, then every owner
- * runs a cycle: what committed before the reference, that cycle sees;
- * what commits after it, the poll finds. */
+/* connect - LISTEN first, then the reference snapshot (listened), then
+ * every owner runs a cycle: what committed before the reference, that
+ * cycle sees; what commits after it, the poll finds. */
 static void connect_db(SourceWatch *w, Watched *d)
 {
     ConnParams cp = dbinfo_params(&d->db);
     char reason[1024];
-    PGresult *res;
+    double tried = monotonic_seconds();
 
     d->conn = budget_connect(w->budget, &cp, d->db.name, reason, sizeof(reason));
     if (d->conn == NULL) {
         if (!d->failing)
             log_warn("database %s: cannot connect to watch it for changes: %s", d->db.name, reason);
         d->failing = true;
+        failed(d, tried, reason);
         d->next_connect = monotonic_seconds() + d->connect_delay;
         d->connect_delay = fmin(d->connect_delay * 2, w->retry_delay_max);
         /* As when a connection is lost: while the watcher cannot look, its
@@ -350,17 +537,15 @@ static void connect_db(SourceWatch *w, Watched *d)
         kick_all(w, d);
         return;
     }
-    res = PQexec(d->conn, "LISTEN " CAPTURE_CHANNEL "; SELECT pg_catalog.pg_current_snapshot()::text");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        char why[1100];
-        snprintf(why, sizeof(why), "cannot LISTEN: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        lost(w, d, why);
-        return;
-    }
+    send_query(w, d, Q_LISTEN, "LISTEN " CAPTURE_CHANNEL "; SELECT pg_catalog.pg_current_snapshot()::text", 0,
+               NULL);
+}
+
+/* listened - the answer to connect_db's query. */
+static void listened(SourceWatch *w, Watched *d, PGresult *res)
+{
     free(d->ref);
     d->ref = xstrdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
     if (d->failing)
         log_info("database %s: watching it for changes again", d->db.name);
     d->failing = false;
@@ -370,26 +555,11 @@ static void connect_db(SourceWatch *w, Watched *d)
     kick_all(w, d);
 }
 
-/* poll_db - one poll of d (see the top of the file). */
-static void poll_db(SourceWatch *w, Watched *d)
+/* polled - the answer to a poll (see the top of the file). */
+static void polled(SourceWatch *w, Watched *d, PGresult *res)
 {
-    const char *params[1];
-    PGresult *res;
     bool found = false;
 
-    if (d->sql == NULL && !build_sql(d)) {
-        lost(w, d, "cannot build its poll");
-        return;
-    }
-    params[0] = d->ref;
-    res = PQexecParams(d->conn, d->sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != d->nowners + 2) {
-        char why[1100];
-        snprintf(why, sizeof(why), "looking for new changes: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        lost(w, d, why);
-        return;
-    }
     for (int i = 0; i < d->nowners; i++)
         if (strcmp(PQgetvalue(res, 0, 1), "t") == 0 || strcmp(PQgetvalue(res, 0, i + 2), "t") == 0) {
             kick(w, d, i);
@@ -397,9 +567,69 @@ static void poll_db(SourceWatch *w, Watched *d)
         }
     free(d->ref);
     d->ref = xstrdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
     d->poll_delay = found ? POLL_MIN_S : fmin(d->poll_delay * 2, POLL_MAX_S);
     d->next_poll = monotonic_seconds() + d->poll_delay;
+}
+
+/*
+ * take_answer - d's answer has come in whole (PQisBusy false): handle it.
+ * An answer to a poll made for the owners before a rebuild is only an
+ * answer (the reference stays; the next poll, built for the owners now,
+ * starts at once from it).
+ */
+static void take_answer(SourceWatch *w, Watched *d)
+{
+    Pending q = d->pending;
+    bool stale = d->stale;
+    PGresult *res, *last = NULL;
+    bool ok = true;
+    char why[1100] = "";
+
+    while ((res = PQgetResult(d->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && ok) {
+            ok = false;
+            snprintf(why, sizeof(why), "%s", PQresultErrorMessage(res));
+        }
+        PQclear(last);
+        last = res;
+    }
+    d->pending = Q_NONE;
+    d->stale = false;
+    if (ok && (last == NULL || PQresultStatus(last) != PGRES_TUPLES_OK || PQntuples(last) < 1)) {
+        ok = false;
+        snprintf(why, sizeof(why), "no answer");
+    }
+    if (ok && q == Q_POLL && !stale && PQnfields(last) != d->nowners + 2) {
+        ok = false;
+        snprintf(why, sizeof(why), "an answer of %d columns for %d syncs", PQnfields(last), d->nowners);
+    }
+    if (!ok) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%s: %s",
+                 q == Q_LISTEN     ? "cannot LISTEN"
+                 : q == Q_EXISTING ? "cannot read its delta tables"
+                                   : "looking for new changes",
+                 why);
+        PQclear(last);
+        lost(w, d, msg);
+        return;
+    }
+    answered(w, d);
+    if (q == Q_LISTEN)
+        listened(w, d, last);
+    else if (stale)
+        d->next_poll = monotonic_seconds();
+    else if (q == Q_EXISTING) {
+        build_sql(d, last);
+        d->next_poll = monotonic_seconds();
+    } else {
+        polled(w, d, last);
+        if (d->repoll)
+            d->next_poll = monotonic_seconds();
+        d->repoll = false;
+    }
+    PQclear(last);
 }
 
 static void *watch_main(void *arg)
@@ -423,8 +653,9 @@ static void *watch_main(void *arg)
             Watched *d = &w->dbs[i];
             if (d->conn == NULL && now >= d->next_connect)
                 connect_db(w, d);
-            else if (d->conn && now >= d->next_poll)
-                poll_db(w, d);
+            else if (d->conn && d->pending == Q_NONE && now >= d->next_poll)
+                start_poll(w, d);
+            check_stalled(w, d, monotonic_seconds());
         }
         fds = xcalloc((size_t)w->ndbs + 1, sizeof(struct pollfd));
         fds[0].fd = w->wake_fd;
@@ -432,12 +663,15 @@ static void *watch_main(void *arg)
         now = monotonic_seconds();
         for (int i = 0; i < w->ndbs; i++) {
             Watched *d = &w->dbs[i];
-            double next = d->conn ? d->next_poll : d->next_connect;
+            double next = d->conn ? (d->pending == Q_NONE ? d->next_poll : 0) : d->next_connect;
+            double mark = stalled_at(w, d);
             if (d->conn) {
                 fds[nfds].fd = PQsocket(d->conn);
                 fds[nfds++].events = POLLIN;
             }
-            if (until == 0 || next < until)
+            if (mark > 0 && (next == 0 || mark < next))
+                next = mark;
+            if (next > 0 && (until == 0 || next < until))
                 until = next;
         }
         if (until > 0) {
@@ -469,14 +703,22 @@ static void *watch_main(void *arg)
                     any = true;
                     PQfreemem(n);
                 }
+                if (d->pending != Q_NONE && !PQisBusy(d->conn))
+                    take_answer(w, d);
+                if (d->conn == NULL)
+                    continue;
                 /* A NOTIFY polls at once rather than kicking every sync of
                  * the database: the poll wakes only the syncs whose delta
                  * tables changed, and moves the reference past the
                  * notifying transaction first, so the next poll (soon:
                  * others may have skipped their NOTIFY meanwhile) does not
-                 * wake them a second time for it. */
-                if (any)
-                    poll_db(w, d);
+                 * wake them a second time for it.  A poll in flight may
+                 * have taken its snapshot before that transaction: one
+                 * more follows it. */
+                if (any && d->pending == Q_NONE)
+                    d->next_poll = monotonic_seconds();
+                else if (any && d->pending == Q_POLL)
+                    d->repoll = true;
             }
         }
         free(fds);
@@ -486,14 +728,20 @@ static void *watch_main(void *arg)
     free(w->dbs);
     w->dbs = NULL;
     w->ndbs = 0;
+    if (w->cat)
+        PQfinish(w->cat);
+    w->cat = NULL;
     return NULL;
 }
 
-SourceWatch *watch_start(ConnBudget *budget, double retry_delay, double retry_delay_max)
+SourceWatch *watch_start(ConnBudget *budget, const ConnParams *catalog, double retry_delay,
+                         double retry_delay_max, double stalled_after)
 {
     SourceWatch *w = xcalloc(1, sizeof(SourceWatch));
 
     w->budget = budget;
+    w->catalog = catalog;
+    w->stalled_after = stalled_after;
     w->retry_delay = retry_delay > 0 ? retry_delay : 1;
     w->retry_delay_max = retry_delay_max > w->retry_delay ? retry_delay_max : w->retry_delay;
     pthread_mutex_init(&w->lock, NULL);

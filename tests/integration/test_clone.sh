@@ -7,7 +7,11 @@
 # dbgroup, relgroup, table or prime, a multi-source sync without prime, no
 # engine running) fails with one error and leaves the catalog unchanged; a
 # copy that fails (a table gone from a target) ends as a failed job, with
-# the error, and exit 2.
+# the error, and exit 2.  The prime may be a source other than the
+# database the tables were added on (sync= and tables=).  A clone whose
+# command is killed mid-copy is found by the next `list clones` or
+# `clone`: recorded as failed (interrupted), its temporary sync, dbgroup
+# and relgroup removed.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
@@ -102,5 +106,83 @@ expect_out "^Clone #3 Status: failed  Sync: s"
 expect_out "^  Summary: .*t2"
 expect_equal "0" "$(sql bucardo "select count(*) from bucardo.sync where name like 'bucardo_clone%'")" \
     "temporary sync left after the failed clone"
+
+# temp_left - how many temporary objects of clones are in the catalog.
+temp_left() {
+    sql bucardo "select (select count(*) from bucardo.sync where name like 'bucardo_clone%')
+                      + (select count(*) from bucardo.dbgroup where name like 'bucardo_clone%')
+                      + (select count(*) from bucardo.relgroup where name like 'bucardo_clone%')"
+}
+
+### A prime other than the database the tables were added on (m1).
+sql m2 "DELETE FROM t1; INSERT INTO t1 SELECT i, 'two' || i FROM generate_series(1, 700) i;
+        INSERT INTO t2 SELECT i, -i FROM generate_series(1, 40) i" >/dev/null || fail "rows on m2"
+run_ok "$BUCARDO" clone sync=ms prime=m2
+expect_out "Clone 4: done \(copied from m2 to m1"
+for t in t1 t2; do
+    expect_equal "$(table_digest m2 "$t")" "$(table_digest m1 "$t")" "$t on m1 after clone 4 (prime m2)"
+done
+expect_equal "0" "$(temp_left)" "temporary objects left after clone 4"
+sql m2 "UPDATE t2 SET w = 7 WHERE id <= 20" >/dev/null || fail "update m2"
+sql m1 "UPDATE t1 SET v = 'm1 only' WHERE id <= 20" >/dev/null || fail "update m1"
+run_ok "$BUCARDO" clone dbgroup=ms tables=t2 prime=m2
+expect_out "Clone 5: done"
+expect_equal "$(table_digest m2 t2)" "$(table_digest m1 t2)" "t2 on m1 after clone 5 (tables=, prime m2)"
+expect_equal "20" "$(sql m1 "select count(*) from t1 where v = 'm1 only'")" "t1 on m1, not in clone 5"
+expect_equal "0" "$(temp_left)" "temporary objects left after clone 5"
+
+### A clone whose command is killed mid-copy: its copy to m2 waits for a
+### lock on m2's t1 held by another session.
+# interrupt ID - start `clone dbgroup=ms tables=t1 prime=m1` (clone ID)
+# with m2's t1 locked, kill -9 the command once the copy is under way
+# (its progress line), then let the lock go.
+interrupt() {
+    local id=$1 pid deadline
+    PGAPPNAME=clone_blocker psql -X -q -d m2 -c "BEGIN; LOCK TABLE t1 IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)" \
+        >/dev/null 2>&1 &
+    deadline=$(( $(date +%s) + 20 ))
+    until [ "$(sql m2 "select count(*) from pg_stat_activity where application_name = 'clone_blocker' and state = 'active'")" = 1 ]; do
+        [ "$(date +%s)" -ge "$deadline" ] && fail "the lock on m2.t1 is not taken"
+        sleep 0.1
+    done
+    "$BUCARDO" clone dbgroup=ms tables=t1 prime=m1 >"$TEST_DIR/clone$id.out" 2>&1 &
+    pid=$!
+    deadline=$(( $(date +%s) + 30 ))
+    until grep -q "^Copying public.t1 -> m2" "$TEST_DIR/clone$id.out" &&
+        [ "$(sql bucardo "select count(*) from bucardo.clone where id = $id and status = 'running'")" = 1 ]; do
+        [ "$(date +%s)" -ge "$deadline" ] && fail "clone $id does not run: $(cat "$TEST_DIR/clone$id.out")"
+        sleep 0.1
+    done
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    expect_equal "running|1" "$(sql bucardo "select status, (select count(*) from bucardo.sync where name = 'bucardo_clone_$id')
+                                             from bucardo.clone where id = $id")" "clone $id right after its command was killed"
+    sql m2 "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'clone_blocker'" >/dev/null
+    wait
+}
+sql m1 "UPDATE t1 SET v = 'for m2' WHERE id <= 30" >/dev/null || fail "update m1"
+interrupt 6
+# The next `list clones` cleans up and tells the truth.
+run_ok "$BUCARDO" list clones 6
+expect_out "^Clone #6 Status: failed Dbgroup: ms  Started: .*  Ended: .*prime=m1;tables=t1"
+expect_out "^  Summary: interrupted: the clone command ended before the copy"
+expect_equal "0" "$(temp_left)" "temporary objects left after the interrupted clone 6"
+# So does the next clone, which then copies.
+interrupt 7
+run_ok "$BUCARDO" clone dbgroup=ms tables=t1 prime=m1
+expect_out "Clone 7 was interrupted: removed its temporary sync bucardo_clone_7"
+expect_out "Clone 8: done"
+expect_equal "failed|interrupted" "$(sql bucardo "select status, split_part(summary, ':', 1) from bucardo.clone where id = 7")" \
+    "clone 7 in the catalog"
+expect_equal "$(table_digest m1 t1)" "$(table_digest m2 t1)" "t1 on m2 after clone 8"
+expect_equal "0" "$(temp_left)" "temporary objects left after clone 8"
+# Whatever a clone that ended left behind (a relgroup whose removal did
+# not commit with its sync's) goes at the next list clones; the row stays.
+run_ok "$BUCARDO" add relgroup bucardo_clone_8
+run_ok "$BUCARDO" list clones
+expect_equal "0" "$(temp_left)" "temporary objects left after a list clones"
+expect_equal "done" "$(sql bucardo "select status from bucardo.clone where id = 8")" "clone 8 after the sweep"
+# The engine still runs the real syncs.
+run_ok "$BUCARDO" status ms
 run_ok "$BUCARDO" stop
 echo ok
