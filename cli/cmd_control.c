@@ -328,55 +328,162 @@ bool cli_notify_reload(CliContext *ctx)
     return notify(ctx, CHANNEL_RELOAD, "");
 }
 
-/*
- * reload_config_wait - `reload config`: send it, commit, and wait (outside
- * any transaction, where notifications arrive) up to reload_config_timeout
- * seconds for the engine's bucardo_reload_config_finished.
- */
-static int reload_config_wait(CliContext *ctx)
-{
-    char *setting = catalog_get_setting(ctx->cat, "reload_config_timeout");
-    long timeout = 30;
-    double deadline;
-    bool done = false;
+static bool named_explicitly(int argc, char **argv, const char *name);
 
-    if (setting == NULL || !parse_int(setting, 1, 3600, &timeout))
-        timeout = 30;
-    free(setting);
+/*
+ * wait_notice - wait, outside any transaction and LISTENing to channel,
+ * up to timeout_ms for a notification on it.  With want non-NULL, only a
+ * payload "HEAD\tWANT" counts, and *head gets HEAD.  Returns 1 when it
+ * came, 0 on timeout, -1 when the connection failed (said on stderr).
+ */
+static int wait_notice(PGconn *conn, const char *channel, const char *want, long timeout_ms, char *head,
+                       size_t headlen)
+{
+    struct timespec t0, t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+        PGnotify *n;
+        long left;
+        int found = 0;
+
+        while ((n = PQnotifies(conn)) != NULL) {
+            const char *tab = strchr(n->extra, '\t');
+            if (strcmp(n->relname, channel) == 0 &&
+                (want == NULL || (tab != NULL && strcmp(tab + 1, want) == 0))) {
+                if (head != NULL)
+                    snprintf(head, headlen, "%.*s", tab ? (int)(tab - n->extra) : (int)strlen(n->extra),
+                             n->extra);
+                found = 1;
+            }
+            PQfreemem(n);
+        }
+        if (found)
+            return 1;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0)
+            return 0;
+        if ((poll(&pfd, 1, left > 200 ? 200 : (int)left) < 0 && errno != EINTR) || !PQconsumeInput(conn)) {
+            cli_error("lost the catalog connection while waiting for the engine: %s", PQerrorMessage(conn));
+            return -1;
+        }
+    }
+}
+
+/*
+ * reload_config_wait - `reload config [TIMEOUT]`: send it, commit, and
+ * wait (outside any transaction, where notifications arrive) up to TIMEOUT
+ * seconds (0: reload_config_timeout's, as Bucardo) for the engine's
+ * bucardo_reload_config_finished.  Bucardo's shape: a line saying what is
+ * asked, then DONE!, or an error and a non-zero exit when no confirmation
+ * came in time.
+ */
+static int reload_config_wait(CliContext *ctx, long timeout)
+{
+    int got;
+
+    if (timeout <= 0) {
+        char *setting = catalog_get_setting(ctx->cat, "reload_config_timeout");
+        if (setting == NULL || !parse_int(setting, 1, 3600, &timeout))
+            timeout = 30;
+        free(setting);
+    }
     if (!notify(ctx, CHANNEL_RELOAD, "config") ||
         !pg_exec(ctx->cat, "catalog", "LISTEN bucardo_reload_config_finished", 0, NULL) ||
         !pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL))
         return EXIT_FAIL;
-    cli_info(ctx, "Reloading configuration table\n");
-    deadline = (double)time(NULL) + (double)timeout;
-    while (!done && (double)time(NULL) < deadline) {
-        struct pollfd pfd = {PQsocket(ctx->cat), POLLIN, 0};
-        PGnotify *n;
-
-        if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
-            break;
-        if (!PQconsumeInput(ctx->cat))
-            break;
-        while ((n = PQnotifies(ctx->cat)) != NULL) {
-            done |= strcmp(n->relname, "bucardo_reload_config_finished") == 0;
-            PQfreemem(n);
-        }
-    }
-    if (!pg_exec(ctx->cat, "catalog", "UNLISTEN *", 0, NULL) ||
+    cli_info(ctx, "Asking Bucardo to reread its settings (the bucardo_config table)\n");
+    got = wait_notice(ctx->cat, "bucardo_reload_config_finished", NULL, timeout * 1000, NULL, 0);
+    if (got < 0 || !pg_exec(ctx->cat, "catalog", "UNLISTEN *", 0, NULL) ||
         !pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL))
         return EXIT_FAIL;
-    if (!done)
-        return cli_error("the engine did not confirm the reload within %ld s (reload_config_timeout)",
-                         timeout);
+    if (got == 0)
+        return cli_error(
+            "waited %ld s, but the engine never confirmed the configuration reload (give a longer "
+            "wait: 'bucardo reload config SECONDS', or set reload_config_timeout)",
+            timeout);
+    cli_info(ctx, "DONE!\n");
     return EXIT_OK;
+}
+
+/* How long `reload SYNC` waits for each sync's reload, as Bucardo. */
+#define RELOAD_SYNC_WAIT_S 10
+
+/*
+ * reload_syncs - `reload SYNC...`, each active sync in turn: the reload is
+ * sent and committed, and the engine's word awaited (up to
+ * RELOAD_SYNC_WAIT_S s), as Bucardo: "Reloading sync S...Reload of sync S
+ * successful|failed".  A sync named explicitly that is not active is only
+ * warned about (Bucardo: "Cannot reload: status of sync ... is ..."); `all`
+ * and wildcards take the active ones.  Non-zero when a reload failed.
+ */
+static int reload_syncs(CliContext *ctx, int argc, char **argv, const StrList *syncs)
+{
+    int code = EXIT_OK;
+
+    if (!pg_exec(ctx->cat, "catalog", "LISTEN " CHANNEL_RELOAD_DONE, 0, NULL))
+        return EXIT_FAIL;
+    for (int i = 0; i < syncs->count; i++) {
+        const char *name = syncs->items[i], *params[1] = {name};
+        PGresult *res =
+            pg_query(ctx->cat, "catalog", "SELECT status FROM bucardo.sync WHERE name = $1", 1, params);
+        char status[64] = "", answer[32] = "";
+        int got;
+
+        if (res == NULL)
+            return EXIT_FAIL;
+        if (PQntuples(res) == 1)
+            snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (strcmp(status, "active") != 0) {
+            if (named_explicitly(argc, argv, name))
+                fprintf(stderr, "Cannot reload: status of sync \"%s\" is %s\n", name,
+                        status[0] ? status : "gone");
+            continue;
+        }
+        cli_info(ctx, "Reloading sync %s...", name);
+        {
+            char *payload = xasprintf("sync %s", name);
+            bool ok = notify(ctx, CHANNEL_RELOAD, payload) && pg_exec(ctx->cat, "catalog", "COMMIT", 0, NULL);
+            free(payload);
+            if (!ok) {
+                cli_info(ctx, "\n");
+                return EXIT_FAIL;
+            }
+        }
+        got = wait_notice(ctx->cat, CHANNEL_RELOAD_DONE, name, RELOAD_SYNC_WAIT_S * 1000L, answer,
+                          sizeof(answer));
+        if (got < 0) {
+            cli_info(ctx, "\n");
+            return EXIT_FAIL;
+        }
+        if (got == 0)
+            cli_info(ctx, "Reload of sync %s failed: the engine did not answer within %d s\n", name,
+                     RELOAD_SYNC_WAIT_S);
+        else if (strcmp(answer, "reloaded") == 0)
+            cli_info(ctx, "Reload of sync %s successful\n", name);
+        else
+            cli_info(ctx, "Reload of sync %s failed: its worker is not running (see the log)\n", name);
+        if (got == 0 || strcmp(answer, "reloaded") != 0) {
+            code = EXIT_FAIL;
+            if (ctx->quiet > 0)
+                cli_error("the reload of sync \"%s\" failed", name);
+        }
+        if (!pg_exec(ctx->cat, "catalog", "BEGIN", 0, NULL))
+            return EXIT_FAIL;
+    }
+    return code;
 }
 
 /*
  * cmd_reload - `reload`: the engine follows the catalog (restarting the
- * syncs whose definition changed); `reload config`: it rereads every
- * setting, restarting every sync with them; `reload [sync] SYNC...` (names,
- * all, wildcards: checked to exist): it restarts the named syncs.  The
- * payload of CHANNEL_RELOAD says which (engine/daemon/daemon.c).
+ * syncs whose definition changed); `reload config [TIMEOUT]`: it rereads
+ * every setting, restarting every sync with them; `reload [sync] SYNC...`
+ * (names, all, wildcards: checked to exist): it restarts the named syncs,
+ * one after the other, each awaited.  The payload of CHANNEL_RELOAD says
+ * which (engine/daemon/daemon.c).
  */
 int cmd_reload(CliContext *ctx, int argc, char **argv)
 {
@@ -384,18 +491,27 @@ int cmd_reload(CliContext *ctx, int argc, char **argv)
     StrList syncs = {0};
     int code = EXIT_FAIL;
 
-    if (argc > 1 && strcmp(argv[0], "config") == 0)
-        return cli_error("usage: bucardo reload [config | SYNC ...]");
+    if (argc > 0 && strcmp(argv[0], "config") == 0) {
+        long timeout = 0;
+        if (argc > 2 || (argc == 2 && !parse_int(argv[1], 0, 86400, &timeout)))
+            return cli_error("usage: bucardo reload config [TIMEOUT (seconds)]");
+        if (cli_catalog(ctx) == NULL || !require_running(ctx))
+            return EXIT_FAIL;
+        return reload_config_wait(ctx, timeout);
+    }
     if (cli_catalog(ctx) == NULL || !require_running(ctx))
         return EXIT_FAIL;
-    if (argc == 1 && strcmp(argv[0], "config") == 0)
-        return reload_config_wait(ctx);
     if (argc > first && !cli_select_syncs(ctx, argc - first, argv + first, &syncs, NULL))
         goto out;
     if (argc > first && syncs.count == 0) {
-        cli_error("usage: bucardo reload [config | SYNC ...]");
+        cli_error("usage: bucardo reload [config [TIMEOUT] | SYNC ...]");
         goto out;
     }
+    if (syncs.count > 0 && !ctx->dryrun) {
+        code = reload_syncs(ctx, argc - first, argv + first, &syncs);
+        goto out;
+    }
+    /* --dryrun: the reloads are sent at commit, which does not come. */
     for (int i = 0; i < syncs.count; i++) {
         char *payload = xasprintf("sync %s", syncs.items[i]);
         bool ok = notify(ctx, CHANNEL_RELOAD, payload);
@@ -431,7 +547,7 @@ typedef struct KickWait {
     char **refused; /* per sync: why the engine did not kick it (owned), or NULL */
     int n;
     const char *piddir;
-    bool notimer; /* --notimer: no progress view while waiting */
+    bool notimer; /* --notimer: no progress view while waiting, no [N s] */
 } KickWait;
 
 /*
@@ -506,8 +622,13 @@ static int wait_for_run(CliContext *ctx, KickWait *kw, int k, const char *since,
             if (viewing)
                 copy_view_end(&view);
             bool good = strcmp(PQgetvalue(res, 0, 0), "Good") == 0;
-            printf("Kick %s: [%.0f s] %s%s\n", sync, atof(PQgetvalue(res, 0, 2)) + 0.5,
-                   good ? "DONE!" : "FAILED: ", good ? "" : PQgetvalue(res, 0, 1));
+            /* --notimer: Bucardo's plain "Kick S: DONE!", for cron mails. */
+            if (kw->notimer)
+                printf("Kick %s: %s%s\n", sync,
+                       good ? "DONE!" : "FAILED: ", good ? "" : PQgetvalue(res, 0, 1));
+            else
+                printf("Kick %s: [%.0f s] %s%s\n", sync, atof(PQgetvalue(res, 0, 2)) + 0.5,
+                       good ? "DONE!" : "FAILED: ", good ? "" : PQgetvalue(res, 0, 1));
             /* Done without a member that could not be reached: it catches up later. */
             if (good && PQgetvalue(res, 0, 3)[0] != '\0')
                 printf("Kick %s: WARNING: ran without: %s\n", sync, PQgetvalue(res, 0, 3));
@@ -522,7 +643,10 @@ static int wait_for_run(CliContext *ctx, KickWait *kw, int k, const char *since,
         if (timeout > 0 && waited >= timeout * 1000) {
             if (viewing)
                 copy_view_end(&view);
-            printf("Kick %s: [%ld s] TIMEOUT\n", sync, timeout);
+            if (kw->notimer)
+                printf("Kick %s: TIMEOUT\n", sync);
+            else
+                printf("Kick %s: [%ld s] TIMEOUT\n", sync, timeout);
             return EXIT_FAIL;
         }
         {
@@ -616,17 +740,18 @@ out:
 
 /*
  * cmd_kick - kick SYNC ... [TIMEOUT] (names, `all`, wildcards '%' '*').
- * An inactive sync named explicitly is refused here (the engine does not
- * run it: nothing would ever happen); `all` and wildcards take the active
- * ones.  A paused one is refused by the engine, which only it knows: a
- * waiting kick reports that and fails.  --retry=N: a failed or timed-out
- * run is kicked again, up to N times, after --retry-sleep seconds.
+ * An inactive sync named explicitly is skipped with Bucardo's "Cannot kick
+ * inactive sync" while the active ones named with it are kicked; when none
+ * is active the kick is refused (nothing would ever happen: Bucardo exits
+ * 0 there).  `all` and wildcards take the active ones.  A paused one is refused by the engine, which only it
+ * knows: a waiting kick reports that and fails.  --retry=N: a failed or timed-out run is kicked again, up to
+ * N times, after --retry-sleep seconds.
  */
 int cmd_kick(CliContext *ctx, int argc, char **argv)
 {
     long timeout = -1;
     int code = EXIT_FAIL;
-    StrList sel = {0}, syncs = {0};
+    StrList sel = {0}, syncs = {0}, inactive = {0};
     bool *todo = NULL;
 
     if (argc < 1)
@@ -637,13 +762,15 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
         int active = cli_row_exists(ctx->cat, SQL_SYNC_ACTIVE, sel.items[i]);
         if (active < 0)
             goto out;
-        if (active == 0 && named_explicitly(argc, argv, sel.items[i])) {
-            cli_error("cannot kick inactive sync \"%s\": activate it first ('bucardo activate %s')",
-                      sel.items[i], sel.items[i]);
-            goto out;
-        }
+        if (active == 0 && named_explicitly(argc, argv, sel.items[i]))
+            strlist_add(&inactive, sel.items[i]);
         if (active == 1)
             strlist_add(&syncs, sel.items[i]);
+    }
+    if (syncs.count == 0 && inactive.count > 0) {
+        cli_error("cannot kick inactive sync \"%s\": activate it first ('bucardo activate %s')",
+                  inactive.items[0], inactive.items[0]);
+        goto out;
     }
     if (syncs.count == 0) {
         cli_error(sel.count ? "no active sync to kick" : "usage: bucardo kick SYNC [SYNC ...] [TIMEOUT]");
@@ -651,6 +778,11 @@ int cmd_kick(CliContext *ctx, int argc, char **argv)
     }
     if (!require_running(ctx))
         goto out;
+    /* As Bucardo, an inactive sync among active ones is said and skipped;
+     * the active ones are kicked, and the exit code is theirs. */
+    for (int i = 0; i < inactive.count; i++)
+        printf("Cannot kick inactive sync \"%s\"\n", inactive.items[i]);
+    fflush(stdout);
     todo = xcalloc((size_t)syncs.count, sizeof(bool));
     for (int i = 0; i < syncs.count; i++)
         todo[i] = true;
@@ -673,6 +805,7 @@ out:
     free(todo);
     strlist_free(&sel);
     strlist_free(&syncs);
+    strlist_free(&inactive);
     return code;
 }
 

@@ -104,17 +104,21 @@ static const HelpEntry HELP[] = {
              "  Stops the engine and returns once it has exited; each sync finishes or rolls\n"
              "  back the cycle it is running.  The reason is in the stop mail.\n"},
     {"restart", "bucardo restart [\"reason\"]\n  stop, then start.\n"},
-    {"reload", "bucardo reload [config | SYNC ...]\n"
+    {"reload", "bucardo reload [config [TIMEOUT] | SYNC ...]\n"
                "  Has the running engine reread the catalog: syncs whose definition changed\n"
                "  restart, removed or deactivated ones stop, new ones start.  reload config:\n"
-               "  every setting is read again (every sync restarts), waiting up to\n"
-               "  reload_config_timeout seconds.  reload SYNC: those syncs restart.\n"},
+               "  every setting is read again (every sync restarts), waiting up to TIMEOUT\n"
+               "  seconds (default: reload_config_timeout) for the engine's word; non-zero\n"
+               "  exit when it does not come.  reload SYNC: each active sync restarts in turn,\n"
+               "  waiting up to 10 s for each; an inactive one is skipped with a warning.\n"},
     {"kick", "bucardo kick SYNC|all|PATTERN ... [TIMEOUT] [--retry=N] [--retry-sleep=S] [--notimer]\n"
              "  Asks the engine to run the syncs now (all: every active sync; PATTERN with\n"
              "  % or * matches names).  With TIMEOUT (seconds; 0: no limit), waits for each\n"
              "  run and prints its outcome; the exit status is non-zero when a run failed or\n"
              "  did not end in time.  --retry=N kicks a failed run again up to N times,\n"
-             "  --retry-sleep=S seconds apart; --notimer shows no progress while waiting.\n"},
+             "  --retry-sleep=S seconds apart; --notimer shows no progress while waiting\n"
+             "  and no [N s] timer.  An inactive sync named with active ones is skipped\n"
+             "  (\"Cannot kick inactive sync\"); one named alone is refused.\n"},
     {"clone", "bucardo clone sync=NAME [prime=DB]\n"
               "bucardo clone dbgroup=NAME relgroup=NAME|tables=T1,T2 [prime=DB]\n"
               "  Copies the tables' data once from the prime (the one source, or prime=DB\n"
@@ -209,7 +213,7 @@ void cli_usage(void)
     printf("  start [\"reason\"]        start the engine\n");
     printf("  stop [\"reason\"]         stop the engine\n");
     printf("  restart [\"reason\"]      stop, then start\n");
-    printf("  reload [config]         have the running engine reread the catalog\n");
+    printf("  reload [config | SYNC]  have the running engine reread the catalog\n");
     printf("  reopen                  have the running engine reopen its log files\n");
     printf("  ping [TIMEOUT]          check that the engine answers (Nagios OK/CRITICAL)\n");
     printf("  kick SYNC... [TIMEOUT]  run syncs now, optionally waiting for the outcome\n");

@@ -19,6 +19,11 @@
  * tab, the sync), so that a waiting `bucardo kick` fails instead of
  * waiting for a run that will not come. */
 #define CHANNEL_KICK_REFUSED "bucardo_kick_refused"
+/* Sent by the engine when it has handled `bucardo reload SYNC` (payload:
+ * "reloaded" or "error", a tab, the sync), so that the waiting client
+ * learns the outcome whatever the sync's name's length (Bucardo's
+ * bucardo_reloaded_sync_SYNC is sent too, where the name fits). */
+#define CHANNEL_RELOAD_DONE "bucardo_reload_done"
 
 /* Bucardo's ping: the CLI NOTIFYs CHANNEL_PING, the engine answers on
  * CHANNEL_PONG (payload: its pid).  Same names as Bucardo's MCP uses, so

@@ -592,7 +592,7 @@ static bool reload_sync(Controller *c, const char *name)
 {
     int i = find_worker(c, name);
     char *event;
-    bool ok;
+    bool ok, running;
 
     log_info("reloading sync %s", name);
     if (i >= 0)
@@ -600,8 +600,17 @@ static bool reload_sync(Controller *c, const char *name)
     c->quiet = true;
     ok = reload(c);
     c->quiet = false;
-    event = xasprintf("%s_%s", ok && find_worker(c, name) >= 0 ? "reloaded_sync" : "reload_error_sync", name);
+    running = ok && find_worker(c, name) >= 0;
+    event = xasprintf("%s_%s", running ? "reloaded_sync" : "reload_error_sync", name);
     bucardo_event(c->cat, event);
+    free(event);
+    /* The waiting client's answer, for any length of name. */
+    event = xasprintf("%s\t%s", running ? "reloaded" : "error", name);
+    {
+        const char *params[2] = {CHANNEL_RELOAD_DONE, event};
+        if (c->cat == NULL || !pg_exec(c->cat, "catalog", "SELECT pg_notify($1, $2)", 2, params))
+            log_warn("cannot tell the reloading client the outcome of the reload of sync \"%s\"", name);
+    }
     free(event);
     return ok;
 }

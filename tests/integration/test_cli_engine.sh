@@ -7,7 +7,8 @@
 # --retry / --notimer, activate and deactivate with a timeout that waits
 # for the engine, pause/resume with wildcards, start --exit-on-nosync and
 # --piddir for start/stop.  Judged by table contents, the catalog and the
-# engine's log.
+# engine's log.  kick with an inactive sync among active ones kicks the
+# active ones; reload SYNC skips an inactive one and waits for the others.
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
@@ -113,9 +114,10 @@ expect_out "src: Tables processed: 1, delta rows purged: 1500$"
 run_ok "$BUCARDO" delta --verbose
 expect_out "public.a: 0"
 expect_out "public.b: 1$"
+# --notimer: Bucardo's plain line, no [N s] timer (and no progress view)
 run_ok "$BUCARDO" kick 's_*' 30 --notimer
-expect_out "Kick s_a: .* DONE!"
-expect_out "Kick s_b: .* DONE!"
+expect_equal "Kick s_a: DONE!
+Kick s_b: DONE!" "$OUT" "kick --notimer"
 wait_synced src tgt 10 a b
 
 # --- kick all; a paused sync fails the kick, --retry kicks it again
@@ -141,15 +143,36 @@ expect_out "^Deactivating sync s_b...OK$"
 psql -X -q -d src -c "INSERT INTO b VALUES (3, 'b3')" || fail "insert b3"
 run_fail "$BUCARDO" kick s_b 5
 expect_err "inactive"
+# An inactive sync among active ones: said (Bucardo's words) and skipped;
+# the active one is kicked and waited for, and the exit code is its own.
+psql -X -q -d src -c "INSERT INTO a VALUES (5000, 'mixed kick')" || fail "insert a 5000"
+runs_b=$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's_b'")
+run_ok "$BUCARDO" kick s_b s_a 30
+expect_out '^Cannot kick inactive sync "s_b"$'
+expect_out "^Kick s_a: \[[0-9]+ s\] DONE!$"
+expect_no "Kick s_b"
+[ "$(sql tgt "select v from a where id = 5000")" = "mixed kick" ] || fail "kick s_b s_a did not deliver s_a's row"
+[ "$(sql tgt "select count(*) from b where id = 3")" = 0 ] || fail "inactive s_b replicated b3"
+expect_equal "$runs_b" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 's_b'")" "runs of inactive s_b"
+run_ok "$BUCARDO" kick s_a s_b
+expect_out '^Cannot kick inactive sync "s_b"$'
+expect_out "^Kicked sync s_a$"
+# reload SYNC: an inactive one is warned about (exit 0, as Bucardo), the
+# active one is reloaded and its reload awaited.
+run_ok "$BUCARDO" reload s_a s_b
+expect_equal "Reloading sync s_a...Reload of sync s_a successful" "$OUT" "reload s_a s_b (stdout)"
+expect_equal 'Cannot reload: status of sync "s_b" is inactive' "$ERR" "reload s_a s_b (stderr)"
+wait_log "reloading sync s_a"
+grep -q "reloading sync s_b" log.bucardo && fail "the engine was asked to reload inactive s_b"
 run_ok "$BUCARDO" activate s_b 10
 expect_out "^Activating sync s_b...OK$"
 run_ok "$BUCARDO" kick s_b 30
 wait_synced src tgt 10 b
 
 run_ok "$BUCARDO" reload 's_%'
-expect_out "^Reloading sync s_a$"
-expect_out "^Reloading sync s_b$"
-wait_log "reloading the catalog"
+expect_equal "Reloading sync s_a...Reload of sync s_a successful
+Reloading sync s_b...Reload of sync s_b successful" "$OUT" "reload 's_%'"
+wait_log "reloading sync s_b"
 run_fail "$BUCARDO" reload nosuch
 expect_err 'no sync named "nosuch"'
 run_ok "$BUCARDO" stop --quiet

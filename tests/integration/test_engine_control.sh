@@ -146,9 +146,11 @@ change a while-inactive
 stays_behind a 3 "sync sa is inactive"
 run_ok "$BUCARDO" status sa
 expect_out "^Status                   : Inactive$"
-# A kick of an inactive sync is refused, waiting or not (it would never run).
+# A kick of an inactive sync alone is refused, waiting or not (it would
+# never run); named with an active one, it is said and skipped (Bucardo's
+# "Cannot kick inactive sync") and the active one is kicked.
 before=$(catalog_snapshot)
-for args in "sa 0" "sa" "sb sa 5"; do
+for args in "sa 0" "sa" "sa 5"; do
     rc=0
     OUT=$(timeout 20 "$BUCARDO" kick $args 2>"$TEST_DIR/stderr") || rc=$?
     expect_equal 1 "$rc" "exit code of kick $args (inactive sync)"
@@ -157,6 +159,13 @@ for args in "sa 0" "sa" "sb sa 5"; do
         "$(cat "$TEST_DIR/stderr")" "stderr of kick $args (inactive sync)"
 done
 expect_equal "$before" "$(catalog_snapshot)" "catalog after kicks of an inactive sync"
+runs_sb=$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'sb'")
+runs_sa=$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'sa'")
+run_ok "$BUCARDO" kick sb sa 20
+expect_equal "Cannot kick inactive sync \"sa\"" "$(printf '%s\n' "$OUT" | head -1)" "kick sb sa: the inactive one"
+expect_out "^Kick sb: \[[0-9]+ s\] DONE!$"
+[ "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'sb'")" -gt "$runs_sb" ] || fail "kick sb sa: sb did not run"
+expect_equal "$runs_sa" "$(sql bucardo "select count(*) from bucardo.syncrun where sync = 'sa'")" "runs of inactive sa"
 change b "other syncs go on"
 wait_synced src tgt 20 b
 run_ok "$BUCARDO" activate sa

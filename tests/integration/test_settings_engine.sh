@@ -9,7 +9,9 @@
 #    bucardo_stopped), received by a LISTENing client;
 #  - `reload config` makes the running engine reread the settings (the
 #    isolation_level default: SIRead locks on the source appear without a
-#    restart); `reload SYNC` restarts that sync;
+#    restart), waiting up to its TIMEOUT or reload_config_timeout for the
+#    engine's word and failing without it; `reload SYNC` restarts that
+#    sync and waits (up to 10 s) for the engine to say so;
 #  - kid_serial_sleep: a batch that met a serialization failure is retried
 #    after it, and not at all with -1;
 #  - stats_history trims syncrun; kick_sleep (which did nothing) is gone;
@@ -74,7 +76,7 @@ expect_err 'host_safety_check: this host \(.*\) does not match "\^no-such-host-h
 run_ok "$BUCARDO" set "host_safety_check=^$(hostname)\$"
 
 # --- notifications
-perl "$TESTS_DIR/lib/listen.pl" "$TEST_DIR/notes" 120 bucardo bucardo_started bucardo_stopped bucardo_syncdone_s \
+perl "$TESTS_DIR/lib/listen.pl" "$TEST_DIR/notes" 240 bucardo bucardo_started bucardo_stopped bucardo_syncdone_s \
     bucardo_syncerror_s bucardo_reload_config_finished bucardo_reloaded_sync_s bucardo_activated_sync_s \
     bucardo_deactivated_sync_s &
 LISTENER=$!
@@ -115,8 +117,9 @@ held
 expect_equal "0" "$(siread)" "SIRead locks before reload config"
 release_lock b
 wait_synced a b 30 t
-run_ok "$BUCARDO" reload config
-expect_equal "Reloading configuration table" "$OUT" "reload config"
+run_ok "$BUCARDO" reload config 15
+expect_equal "Asking Bucardo to reread its settings (the bucardo_config table)
+DONE!" "$OUT" "reload config 15"
 got 'bucardo_reload_config_finished|'
 hold_lock b
 sql a "insert into t values (3, 'three')" >/dev/null
@@ -124,6 +127,43 @@ held
 [ "$(siread)" -gt 0 ] || fail "after reload config the engine's source transaction holds no SIRead lock"
 release_lock b
 wait_synced a b 30 t
+
+# --- reload config [TIMEOUT] gives up when the engine does not confirm in
+# time (a cycle in flight holds the reload: the workers finish theirs
+# first): non-zero exit after TIMEOUT, else after reload_config_timeout.
+elapsed_since() { echo $(( $(date +%s%N) / 1000000 - $1 )); }
+run_ok "$BUCARDO" set reload_config_timeout=2
+hold_lock b
+sql a "insert into t values (5, 'five')" >/dev/null
+held
+t0=$(( $(date +%s%N) / 1000000 ))
+run_fail "$BUCARDO" reload config 1
+ms=$(elapsed_since "$t0")
+expect_equal "Asking Bucardo to reread its settings (the bucardo_config table)" "$OUT" "reload config 1 (held)"
+expect_err "^bucardo: waited 1 s, but the engine never confirmed the configuration reload"
+[ "$ms" -ge 1000 ] && [ "$ms" -lt 1900 ] || fail "reload config 1 gave up after $ms ms"
+n_fin=$(grep -c '^bucardo_reload_config_finished|' "$TEST_DIR/notes")
+t0=$(( $(date +%s%N) / 1000000 ))
+run_fail "$BUCARDO" reload config
+ms=$(elapsed_since "$t0")
+expect_err "^bucardo: waited 2 s, but the engine never confirmed"
+[ "$ms" -ge 2000 ] && [ "$ms" -lt 2900 ] || fail "reload config (reload_config_timeout=2) gave up after $ms ms"
+expect_equal "$n_fin" "$(grep -c '^bucardo_reload_config_finished|' "$TEST_DIR/notes")" \
+    "confirmations while the reload was held"
+release_lock b
+# Once the cycle is let go, both reloads are done.
+for i in $(seq 1 150); do
+    [ "$(grep -c '^bucardo_reload_config_finished|' "$TEST_DIR/notes")" -ge $((n_fin + 2)) ] && break
+    sleep 0.1
+done
+expect_equal "$((n_fin + 2))" "$(grep -c '^bucardo_reload_config_finished|' "$TEST_DIR/notes")" \
+    "confirmations after the held reloads"
+wait_synced a b 30 t
+run_ok "$BUCARDO" set reload_config_timeout=30
+run_fail "$BUCARDO" reload config soon
+expect_err "usage: bucardo reload config \[TIMEOUT"
+run_fail "$BUCARDO" reload config 5 6
+expect_err "usage: bucardo reload config"
 
 # --- kid_serial_sleep: the pause before a batch that met a serialization
 # failure is applied again; -1: no retry, the run fails at once.
@@ -173,8 +213,38 @@ wait_synced a b 30 t
 
 # --- reload SYNC
 run_ok "$BUCARDO" reload s
-expect_equal "Reloading sync s" "$OUT" "reload s"
+expect_equal "Reloading sync s...Reload of sync s successful" "$OUT" "reload s"
 got 'bucardo_reloaded_sync_s|'
+# It waits for the engine's word: a cycle in flight (held 3 s) delays it.
+n_rel=$(grep -c '^bucardo_reloaded_sync_s|' "$TEST_DIR/notes")
+hold_lock b
+sql a "insert into t values (6, 'six')" >/dev/null
+held
+( sleep 3; sql b "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = 4242 and mode = 'ExclusiveLock'" >/dev/null ) &
+releaser=$!
+t0=$(( $(date +%s%N) / 1000000 ))
+run_ok "$BUCARDO" reload sync s
+ms=$(elapsed_since "$t0")
+wait "$releaser" "$HOLD_PID"
+expect_equal "Reloading sync s...Reload of sync s successful" "$OUT" "reload sync s (held 3 s)"
+[ "$ms" -ge 2500 ] || fail "reload s returned after $ms ms, before the engine reloaded it"
+got_n() { for i in $(seq 1 50); do [ "$(grep -c "^$1|" "$TEST_DIR/notes")" -ge "$2" ] && return 0; sleep 0.1; done; }
+got_n bucardo_reloaded_sync_s $((n_rel + 1))
+expect_equal "$((n_rel + 1))" "$(grep -c '^bucardo_reloaded_sync_s|' "$TEST_DIR/notes")" "reloaded_sync after the held reload"
+wait_synced a b 30 t
+# No word within 10 s: said, and a non-zero exit.
+hold_lock b
+sql a "insert into t values (7, 'seven')" >/dev/null
+held
+rc=0
+OUT=$("$BUCARDO" reload s 2>"$TEST_DIR/stderr") || rc=$?
+expect_equal 1 "$rc" "exit code of reload s held past 10 s"
+expect_equal "Reloading sync s...Reload of sync s failed: the engine did not answer within 10 s" "$OUT" \
+    "reload s held past 10 s"
+release_lock b
+got_n bucardo_reloaded_sync_s $((n_rel + 2))
+expect_equal "$((n_rel + 2))" "$(grep -c '^bucardo_reloaded_sync_s|' "$TEST_DIR/notes")" "the held reload done once let go"
+wait_synced a b 30 t
 run_fail "$BUCARDO" reload nosuchsync
 expect_err 'no sync named "nosuchsync"'
 sql a "insert into t values (4, 'four')" >/dev/null

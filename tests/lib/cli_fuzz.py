@@ -92,6 +92,8 @@ VALID_LINES = [
     "list all -vv", "update dbgroup g1 remove d2 add d2:t:pri=2", "update dbgroup g1 d2:s:makedelta=1",
     "update dbgroup g1 d2:pri=3", "stop --extra-name=east", "update dbgroup g1 d2:target:pri=0:makedelta=0",
     "list clones", "list clone", "help clone",
+    "reload config", "reload config 5", "reload config 0", "reload s1", "reload sync s1 s0", "reload s%",
+    "kick s1 s0 5 --notimer", "kick s1 s0", "help reload",
 ]
 
 
@@ -155,6 +157,8 @@ MISSING = [
     "clone", "clone sync=", "clone s1", "clone prime=d1", "clone frob=1", "clone sync=s1 dbgroup=g1",
     "clone dbgroup=g1", "clone dbgroup=g1 relgroup=rg1 tables=public.t1", "clone sync=s1 sync=s1",
     "clone sync=s1 relgroup=rg1", "clone sync=s1 --dryrun",
+    "reload config x", "reload config 1 2", "reload config -1", "reload config 99999999999999999999",
+    "reload config 1.5", "reload zz%", "reload sync nosuch",
 ]
 
 
