@@ -82,6 +82,15 @@ typedef struct CycleStats {
 
 const CycleStats *runner_last_stats(const SyncRunner *r);
 
+/*
+ * runner_saw - has the last cycle that completed (applied everything it
+ * saw, or found nothing) on source database `db` a snapshot that sees every
+ * transaction `cur` sees and `ref` does not (both pg_snapshot texts of that
+ * database, from the watcher's poll)?  Then the changes that poll found are
+ * applied already and need no cycle.  False when unsure.
+ */
+bool runner_saw(const SyncRunner *r, const char *db, const char *ref, const char *cur);
+
 /* runner_def - the definition the runner works from. */
 const SyncDef *runner_def(const SyncRunner *r);
 

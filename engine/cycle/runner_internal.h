@@ -90,13 +90,17 @@ struct SyncRunner {
     Target **writers;
     int nwriters;
     ChunkPool *pool;
-    bool checked;                /* columns compared since the last (re)load */
-    long batch_keys;             /* keys per transaction in large cycles (0: no limit) */
-    double serial_sleep;         /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
-    double deadlock_sleep;       /* kid_deadlock_sleep: the same after 40P01 */
-    char *lock_timeout;          /* every session's lock_timeout (sources, writers, catalog) */
-    CancelSet *cancel;           /* the sync's stop switch (borrowed from the worker; may be NULL) */
-    long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
+    bool checked;          /* columns compared since the last (re)load */
+    long batch_keys;       /* keys per transaction in large cycles (0: no limit) */
+    double serial_sleep;   /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
+    double deadlock_sleep; /* kid_deadlock_sleep: the same after 40P01 */
+    char *lock_timeout;    /* every session's lock_timeout (sources, writers, catalog) */
+    CancelSet *cancel;     /* the sync's stop switch (borrowed from the worker; may be NULL) */
+    long long *seq_seen;   /* per sequence: the highest value last applied, -1: none */
+    /* Per source: the snapshot of the last cycle that completed there (DONE
+     * or EMPTY: everything it sees is applied everywhere), NULL: none yet.
+     * runner_saw compares the watcher's polls with it. */
+    char **applied_snap;
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
     bool indexes_restored;       /* the index_rebuild journal was replayed since the start */
     double restore_retry_at;     /* monotonic_seconds() before which a cycle does not replay it again */

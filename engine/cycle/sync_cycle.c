@@ -94,6 +94,17 @@ static const char SQL_CYCLE_START[] =
     "SELECT NULL::text, clock_timestamp()::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1)"
     " UNION ALL SELECT db, snapshot::text, NULL FROM bucardo.sync_source_state WHERE sync = $1";
 
+/* keep_applied - a cycle that completed: each source's snapshot, for
+ * runner_saw. */
+static void keep_applied(Cycle *c)
+{
+    for (int s = 0; s < c->ns; s++)
+        if (c->src_on[s] && c->cur[s]) {
+            free(c->r->applied_snap[s]);
+            c->r->applied_snap[s] = xstrdup(c->cur[s]);
+        }
+}
+
 static void cycle_free(Cycle *c)
 {
     for (int s = 0; s < c->ns; s++) {
@@ -709,6 +720,8 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         /* Nothing new is visible up to cur: the next cycle may start there. */
         (void)record(&c, explicit_kick || c.conflicts || c.hook_warn.len ? "Good" : NULL, 0, 0, NULL, true);
         result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_EMPTY;
+        if (result == CYCLE_EMPTY)
+            keep_applied(&c);
         if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
             goto fail_after;
         goto out;
@@ -796,6 +809,8 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
               (t_keys - t_start) * 1000, c.nw, (t_apply - t_keys) * 1000,
               (monotonic_seconds() - t_apply) * 1000, (monotonic_seconds() - t_start) * 1000);
     result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_DONE;
+    if (result == CYCLE_DONE)
+        keep_applied(&c);
     if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
         goto fail_after;
     goto out;

@@ -236,6 +236,19 @@ static void kick_owner(SourceWatch *w, SyncWorker *owner, const char *why)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* kick_found - tell owner i of d what the poll from reference `ref` to
+ * snapshot `cur` found, if it is still registered (worker_found). */
+static void kick_found(SourceWatch *w, const Watched *d, int i, const char *ref, const char *cur)
+{
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->nregs; k++)
+        if (w->regs[k].owner == d->owners[i]) {
+            worker_found(d->owners[i], d->db.name, ref, cur);
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* kick - wake owner i of d, if it is still registered. */
 static void kick(SourceWatch *w, const Watched *d, int i)
 {
@@ -392,7 +405,7 @@ static void poll_db(SourceWatch *w, Watched *d)
     }
     for (int i = 0; i < d->nowners; i++)
         if (strcmp(PQgetvalue(res, 0, 1), "t") == 0 || strcmp(PQgetvalue(res, 0, i + 2), "t") == 0) {
-            kick(w, d, i);
+            kick_found(w, d, i, d->ref, PQgetvalue(res, 0, 0));
             found = true;
         }
     free(d->ref);
@@ -400,6 +413,24 @@ static void poll_db(SourceWatch *w, Watched *d)
     PQclear(res);
     d->poll_delay = found ? POLL_MIN_S : fmin(d->poll_delay * 2, POLL_MAX_S);
     d->next_poll = monotonic_seconds() + d->poll_delay;
+}
+
+/*
+ * notified - a NOTIFY from d with payload `name`: the capture of a table
+ * an autokick sync reads names its delta table (sql/capture.sql, section
+ * kick).  Every owner reading that table is woken at once, without the
+ * poll's round trip: the notifying transaction has committed, so the cycle
+ * that starts now sees it.  An empty payload (a TRUNCATE, or a capture
+ * installed by an older engine) wakes no one here: the poll that follows
+ * finds the owners.
+ */
+static void notified(SourceWatch *w, const Watched *d, const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return;
+    for (int i = 0; i < d->nowners; i++)
+        if (strlist_contains(&d->deltas[i], name))
+            kick(w, d, i);
 }
 
 static void *watch_main(void *arg)
@@ -467,14 +498,14 @@ static void *watch_main(void *arg)
                 }
                 while ((n = PQnotifies(d->conn)) != NULL) {
                     any = true;
+                    notified(w, d, n->extra);
                     PQfreemem(n);
                 }
-                /* A NOTIFY polls at once rather than kicking every sync of
-                 * the database: the poll wakes only the syncs whose delta
-                 * tables changed, and moves the reference past the
-                 * notifying transaction first, so the next poll (soon:
-                 * others may have skipped their NOTIFY meanwhile) does not
-                 * wake them a second time for it. */
+                /* Then the poll, at once: it finds what transactions that
+                 * skipped their NOTIFY (the capture's debounce) committed,
+                 * and moves the reference past the notifying ones.  What it
+                 * finds that the NOTIFY's cycle sees, that cycle applies:
+                 * the sync runs no second cycle for it (worker_found). */
                 if (any)
                     poll_db(w, d);
             }

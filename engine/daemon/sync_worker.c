@@ -60,6 +60,13 @@ struct SyncWorker {
     CancelSet *cancel;     /* the runner's connections, cancelled by worker_stop */
     atomic_bool kicked;
     atomic_bool changed;
+    /* What the watcher's polls found (worker_found), per source database:
+     * the first poll's reference and the last one's snapshot. */
+    pthread_mutex_t found_lock;
+    struct Found {
+        char *db, *ref, *cur;
+    } * found;
+    int nfound;
     atomic_bool paused;
     SyncMetrics *m; /* the engine's figures of this sync (owned by cfg.metrics) */
 };
@@ -70,6 +77,36 @@ static void wake(SyncWorker *w)
     if (write(w->wake_fd, &one, sizeof(one)) < 0) {
         /* The counter only saturates when the worker already has a wake-up pending. */
     }
+}
+
+/* drop_found - forget what the polls found: a cycle starts, whose
+ * snapshot is taken after every one of them. */
+static void drop_found(SyncWorker *w)
+{
+    pthread_mutex_lock(&w->found_lock);
+    for (int i = 0; i < w->nfound; i++) {
+        free(w->found[i].db);
+        free(w->found[i].ref);
+        free(w->found[i].cur);
+    }
+    free(w->found);
+    w->found = NULL;
+    w->nfound = 0;
+    pthread_mutex_unlock(&w->found_lock);
+}
+
+/* found_new - did the polls find anything the last completed cycle did
+ * not apply (runner_saw)?  Without a runner, yes.  Forgets them. */
+static bool found_new(SyncWorker *w, const SyncRunner *runner)
+{
+    bool any = false;
+
+    pthread_mutex_lock(&w->found_lock);
+    for (int i = 0; i < w->nfound && !any; i++)
+        any = runner == NULL || !runner_saw(runner, w->found[i].db, w->found[i].ref, w->found[i].cur);
+    pthread_mutex_unlock(&w->found_lock);
+    drop_found(w);
+    return any;
 }
 
 /* load - the sync's definition, on the held slot's catalog connection. */
@@ -210,6 +247,10 @@ static void *worker_main(void *arg)
 
         if (atomic_exchange(&w->changed, false))
             due = true;
+        if (found_new(w, runner)) {
+            metrics_pending(w->m);
+            due = true;
+        }
         if (runner == NULL && now >= next_retry) {
             if (!take(w, &slot, NULL))
                 break;
@@ -233,6 +274,7 @@ static void *worker_main(void *arg)
                 break;
             /* Changes reported while waiting for the slot: this cycle sees them. */
             (void)atomic_exchange(&w->changed, false);
+            drop_found(w);
             explicit_kick |= atomic_exchange(&w->kicked, false);
             began = monotonic_seconds();
             res = runner_cycle(runner, explicit_kick, err, sizeof(err));
@@ -312,6 +354,7 @@ SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg)
     w->cfg = *cfg;
     w->m = cfg->metrics ? metrics_sync(cfg->metrics, sync) : NULL;
     w->cancel = cancel_set_create();
+    pthread_mutex_init(&w->found_lock, NULL);
     w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         log_error("cannot start the thread of sync %s", sync);
@@ -340,6 +383,28 @@ void worker_changed(SyncWorker *w)
 {
     metrics_pending(w->m);
     atomic_store(&w->changed, true);
+    wake(w);
+}
+
+void worker_found(SyncWorker *w, const char *db, const char *ref, const char *cur)
+{
+    int i;
+
+    pthread_mutex_lock(&w->found_lock);
+    for (i = 0; i < w->nfound && strcmp(w->found[i].db, db) != 0; i++)
+        ;
+    if (i == w->nfound) {
+        w->found = xrealloc(w->found, sizeof(*w->found) * (size_t)(w->nfound + 1));
+        w->found[i].db = xstrdup(db);
+        w->found[i].ref = xstrdup(ref);
+        w->found[i].cur = NULL;
+        w->nfound++;
+    }
+    /* The polls of one database follow each other (each one's reference is
+     * the previous one's snapshot): first reference, last snapshot. */
+    free(w->found[i].cur);
+    w->found[i].cur = xstrdup(cur);
+    pthread_mutex_unlock(&w->found_lock);
     wake(w);
 }
 
@@ -387,6 +452,8 @@ void worker_stop(SyncWorker *w)
     pthread_join(w->thread, NULL);
     cancel_set_free(w->cancel);
     close(w->wake_fd);
+    drop_found(w);
+    pthread_mutex_destroy(&w->found_lock);
     free(w->name);
     free(w);
 }
