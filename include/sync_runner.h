@@ -83,6 +83,15 @@ typedef struct CycleStats {
 const CycleStats *runner_last_stats(const SyncRunner *r);
 
 /*
+ * runner_settle - send, and wait for, what the last cycle left to send on
+ * its sources: the reading transactions' COMMIT and the purge, which go in
+ * the next cycle's first string when it follows at once.  The sync thread
+ * calls it before it waits for anything else (so no reading transaction
+ * stays open while the sync is idle).
+ */
+void runner_settle(SyncRunner *r);
+
+/*
  * runner_saw - has the last cycle that completed (applied everything it
  * saw, or found nothing) on source database `db` a snapshot that sees every
  * transaction `cur` sees and `ref` does not (both pg_snapshot texts of that
@@ -90,6 +99,10 @@ const CycleStats *runner_last_stats(const SyncRunner *r);
  * applied already and need no cycle.  False when unsure.
  */
 bool runner_saw(const SyncRunner *r, const char *db, const char *ref, const char *cur);
+
+/* runner_sees - does the last cycle that completed on source database
+ * `db` have a snapshot that sees transaction `xid` committed? */
+bool runner_sees(const SyncRunner *r, const char *db, unsigned long long xid);
 
 /* runner_def - the definition the runner works from. */
 const SyncDef *runner_def(const SyncRunner *r);

@@ -54,6 +54,10 @@ void worker_changed(SyncWorker *w);
  * while the poll was on its way.
  */
 void worker_found(SyncWorker *w, const char *db, const char *ref, const char *cur);
+/* worker_notified - transaction `xid` of source database `db` changed a
+ * table of this sync and notified (its NOTIFY's payload): a cycle runs
+ * unless the last one that completed saw it (runner_sees). */
+void worker_notified(SyncWorker *w, const char *db, unsigned long long xid);
 void worker_pause(SyncWorker *w, bool paused);
 bool worker_paused(SyncWorker *w);
 /* worker_finish - ask the thread to finish after its cycle in flight

@@ -127,5 +127,9 @@ int exception_run(Cycle *c, char *err, size_t errlen);
 bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance);
 void purge(SyncRunner *r, int s, const char *first);
+/* purge_later - the same, and source s's reading transaction's COMMIT
+ * before it, left in r->src[s].tail: the next cycle sends them in its
+ * first string (source_begin), or src_settle when none follows at once. */
+void purge_later(SyncRunner *r, int s);
 
 #endif

@@ -75,6 +75,11 @@ typedef struct SourceConn {
     char *shape;      /* the shape (shape_expr) of the tables the plans were made from */
     int cancel_slot;  /* in the runner's CancelSet, -1: none */
     bool offline;     /* left out of the cycle in progress (unreachable) */
+    /* Statements the last cycle left to send (purge_later): its reading
+     * transaction's COMMIT, then the purge in a transaction of its own.
+     * Sent before anything else on the connection: by the next cycle in
+     * its first string, else by src_settle. */
+    StrList tail;
 } SourceConn;
 
 /*
@@ -267,6 +272,11 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
  * statements) on source s and send it data (COPY text). */
 bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, const StrBuf *data, char *err,
                  size_t errlen) MUST_CHECK;
+/* src_settle - run what the last cycle left to send on source s (tail),
+ * and wait for it; a failure is a warning (the next purge deletes what
+ * this one did not).  Nothing to do: returns at once. */
+void src_settle(SyncRunner *r, int s);
+
 /* src_batch - n statements on source s in one round trip; results[i] gets
  * statement i's result (the caller PQclear()s them) when every one has its
  * expected status; otherwise none is kept and err names the failing one. */

@@ -171,6 +171,7 @@ static void free_plans(SyncRunner *r, int s)
 
 void runner_drop_source(SyncRunner *r, int s)
 {
+    src_settle(r, s);
     free_plans(r, s);
     free(r->src[s].begin_sql);
     r->src[s].begin_sql = NULL;
@@ -608,16 +609,38 @@ static bool snap_sees(const Snap *s, unsigned long long x)
 /* Transactions [applied.xmax, cur.xmax) compared one by one at most. */
 #define SAW_RANGE_MAX 100000ULL
 
+void runner_settle(SyncRunner *r)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        src_settle(r, s);
+}
+
+/* applied_index - the source named db, if a cycle completed there; -1. */
+static int applied_index(const SyncRunner *r, const char *db)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        if (strcmp(r->def.sources[s].name, db) == 0)
+            return r->applied_snap[s] ? s : -1;
+    return -1;
+}
+
+bool runner_sees(const SyncRunner *r, const char *db, unsigned long long xid)
+{
+    Snap a = {0};
+    int s = applied_index(r, db);
+    bool sees = s >= 0 && snap_parse(r->applied_snap[s], &a) && snap_sees(&a, xid);
+
+    free(a.xip);
+    return sees;
+}
+
 bool runner_saw(const SyncRunner *r, const char *db, const char *ref, const char *cur)
 {
     Snap a = {0}, f = {0}, c = {0};
     bool saw = false;
     int s;
 
-    for (s = 0; s < r->def.nsources; s++)
-        if (strcmp(r->def.sources[s].name, db) == 0)
-            break;
-    if (s == r->def.nsources || r->applied_snap[s] == NULL)
+    if ((s = applied_index(r, db)) < 0)
         return false;
     if (snap_parse(r->applied_snap[s], &a) && snap_parse(ref, &f) && snap_parse(cur, &c)) {
         /* Every x with sees(cur) && !sees(ref) must be seen by `applied`;

@@ -416,21 +416,37 @@ static void poll_db(SourceWatch *w, Watched *d)
 }
 
 /*
- * notified - a NOTIFY from d with payload `name`: the capture of a table
- * an autokick sync reads names its delta table (sql/capture.sql, section
- * kick).  Every owner reading that table is woken at once, without the
- * poll's round trip: the notifying transaction has committed, so the cycle
- * that starts now sees it.  An empty payload (a TRUNCATE, or a capture
- * installed by an older engine) wakes no one here: the poll that follows
- * finds the owners.
+ * notified - a NOTIFY from d with payload "DELTA:XID": the capture of a
+ * table an autokick sync reads names its delta table and its transaction
+ * (sql/capture.sql, section kick).  Every owner reading that table is
+ * woken at once, without the poll's round trip (the notifying transaction
+ * has committed, so a cycle that starts now sees it), unless the last
+ * cycle it completed saw that transaction already (worker_notified).  Any
+ * other payload (empty: a TRUNCATE, or a capture installed by an older
+ * engine) wakes no one here: the poll that follows finds the owners.
  */
-static void notified(SourceWatch *w, const Watched *d, const char *name)
+static void notified(SourceWatch *w, const Watched *d, const char *payload)
 {
-    if (name == NULL || name[0] == '\0')
+    const char *colon = payload ? strrchr(payload, ':') : NULL;
+    char *name, *end;
+    unsigned long long xid;
+
+    if (colon == NULL || colon == payload)
         return;
+    xid = strtoull(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1)
+        return;
+    name = xasprintf("%.*s", (int)(colon - payload), payload);
+    pthread_mutex_lock(&w->lock);
     for (int i = 0; i < d->nowners; i++)
         if (strlist_contains(&d->deltas[i], name))
-            kick(w, d, i);
+            for (int k = 0; k < w->nregs; k++)
+                if (w->regs[k].owner == d->owners[i]) {
+                    worker_notified(d->owners[i], d->db.name, xid);
+                    break;
+                }
+    pthread_mutex_unlock(&w->lock);
+    free(name);
 }
 
 static void *watch_main(void *arg)

@@ -49,6 +49,15 @@
 
 #define STOP_CANCEL_MS 200
 
+/* What the watcher reported of one source database (worker_found,
+ * worker_notified): the polls' first reference and last snapshot (NULL
+ * until a poll found something), and the transactions that notified. */
+typedef struct Found {
+    char *db, *ref, *cur;
+    unsigned long long *xids;
+    int nxids;
+} Found;
+
 struct SyncWorker {
     char *name;
     WorkerConfig cfg;
@@ -63,9 +72,7 @@ struct SyncWorker {
     /* What the watcher's polls found (worker_found), per source database:
      * the first poll's reference and the last one's snapshot. */
     pthread_mutex_t found_lock;
-    struct Found {
-        char *db, *ref, *cur;
-    } * found;
+    Found *found;
     int nfound;
     atomic_bool paused;
     SyncMetrics *m; /* the engine's figures of this sync (owned by cfg.metrics) */
@@ -88,6 +95,7 @@ static void drop_found(SyncWorker *w)
         free(w->found[i].db);
         free(w->found[i].ref);
         free(w->found[i].cur);
+        free(w->found[i].xids);
     }
     free(w->found);
     w->found = NULL;
@@ -102,8 +110,12 @@ static bool found_new(SyncWorker *w, const SyncRunner *runner)
     bool any = false;
 
     pthread_mutex_lock(&w->found_lock);
-    for (int i = 0; i < w->nfound && !any; i++)
-        any = runner == NULL || !runner_saw(runner, w->found[i].db, w->found[i].ref, w->found[i].cur);
+    for (int i = 0; i < w->nfound && !any; i++) {
+        const Found *f = &w->found[i];
+        any = runner == NULL || (f->cur && !runner_saw(runner, f->db, f->ref, f->cur));
+        for (int k = 0; k < f->nxids && !any; k++)
+            any = !runner_sees(runner, f->db, f->xids[k]);
+    }
     pthread_mutex_unlock(&w->found_lock);
     drop_found(w);
     return any;
@@ -312,6 +324,10 @@ static void *worker_main(void *arg)
             give_back(w, &slot, runner);
             linger_until = 0;
         }
+        /* No cycle follows at once: the last one's source COMMIT and purge
+         * go now rather than in the next one's first string. */
+        if (runner)
+            runner_settle(runner);
         fds[0].fd = w->wake_fd;
         fds[0].events = POLLIN;
         if (next_retry > 0)
@@ -386,24 +402,46 @@ void worker_changed(SyncWorker *w)
     wake(w);
 }
 
-void worker_found(SyncWorker *w, const char *db, const char *ref, const char *cur)
+/* found_entry - db's entry (made if need be); found_lock held. */
+static Found *found_entry(SyncWorker *w, const char *db)
 {
     int i;
 
-    pthread_mutex_lock(&w->found_lock);
     for (i = 0; i < w->nfound && strcmp(w->found[i].db, db) != 0; i++)
         ;
     if (i == w->nfound) {
-        w->found = xrealloc(w->found, sizeof(*w->found) * (size_t)(w->nfound + 1));
+        w->found = xrealloc(w->found, sizeof(Found) * (size_t)(w->nfound + 1));
+        memset(&w->found[i], 0, sizeof(Found));
         w->found[i].db = xstrdup(db);
-        w->found[i].ref = xstrdup(ref);
-        w->found[i].cur = NULL;
         w->nfound++;
     }
+    return &w->found[i];
+}
+
+void worker_found(SyncWorker *w, const char *db, const char *ref, const char *cur)
+{
+    Found *f;
+
+    pthread_mutex_lock(&w->found_lock);
+    f = found_entry(w, db);
     /* The polls of one database follow each other (each one's reference is
      * the previous one's snapshot): first reference, last snapshot. */
-    free(w->found[i].cur);
-    w->found[i].cur = xstrdup(cur);
+    if (f->ref == NULL)
+        f->ref = xstrdup(ref);
+    free(f->cur);
+    f->cur = xstrdup(cur);
+    pthread_mutex_unlock(&w->found_lock);
+    wake(w);
+}
+
+void worker_notified(SyncWorker *w, const char *db, unsigned long long xid)
+{
+    Found *f;
+
+    pthread_mutex_lock(&w->found_lock);
+    f = found_entry(w, db);
+    f->xids = xrealloc(f->xids, sizeof(unsigned long long) * (size_t)(f->nxids + 1));
+    f->xids[f->nxids++] = xid;
     pthread_mutex_unlock(&w->found_lock);
     wake(w);
 }

@@ -6,7 +6,8 @@
 # NOTIFY (the capture's debounce), and its finding does not run a second,
 # empty cycle for a change the NOTIFY's cycle applied (worker_found).
 # Checked here, by contents:
-#   1. the NOTIFY's payload is the name of the table's delta table;
+#   1. the NOTIFY's payload is the name of the table's delta table, ':' and
+#      the notifying transaction's id;
 #   2. a lone change wakes only the sync reading its table (the other
 #      sync's recorded snapshot does not move), and after it the sync
 #      records no later snapshot: its last recorded snapshot was taken
@@ -39,6 +40,11 @@ out=$(psql -X -q -d a -c "LISTEN bucardo" -c "\\! psql -X -q -d a -c \"update t 
     -c "select 1" 2>&1)
 payload=$(echo "$out" | sed -n 's/.*Asynchronous notification "bucardo" with payload "\([^"]*\)".*/\1/p' | head -1)
 [ -n "$payload" ] || fail "the NOTIFY of a change has no payload: $out"
+xid=${payload##*:}
+payload=${payload%:*}
+[[ $xid =~ ^[0-9]+$ ]] || fail "the NOTIFY's payload does not end in ':' and a transaction id: $payload:$xid"
+[ "$(sql a "select xmin from t where id = 9")" = "$xid" ] ||
+    fail "the NOTIFY's transaction id $xid is not the one that changed the row ($(sql a "select xmin from t where id = 9"))"
 [ "$(sql a "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
             where n.nspname = 'bucardo' and c.relname = '$payload'")" = 1 ] ||
     fail "the NOTIFY's payload '$payload' is not a delta table of schema bucardo"
