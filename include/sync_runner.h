@@ -85,11 +85,14 @@ const CycleStats *runner_last_stats(const SyncRunner *r);
 /*
  * runner_settle - send, and wait for, what the last cycle left to send on
  * its sources: the reading transactions' COMMIT and the purge, which go in
- * the next cycle's first string when it follows at once.  The sync thread
- * calls it before it waits for anything else (so no reading transaction
- * stays open while the sync is idle).
+ * the next cycle's first string when it follows soon.  The sync thread
+ * calls it when none followed within SETTLE_AFTER_S (sync_worker.c), and
+ * releasing the sources does too, so no reading transaction stays open
+ * while the sync is idle.
  */
 void runner_settle(SyncRunner *r);
+/* runner_unsettled - has the last cycle left something to send? */
+bool runner_unsettled(const SyncRunner *r);
 
 /*
  * runner_saw - has the last cycle that completed (applied everything it

@@ -609,6 +609,14 @@ static bool snap_sees(const Snap *s, unsigned long long x)
 /* Transactions [applied.xmax, cur.xmax) compared one by one at most. */
 #define SAW_RANGE_MAX 100000ULL
 
+bool runner_unsettled(const SyncRunner *r)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        if (r->src[s].tail.count > 0)
+            return true;
+    return false;
+}
+
 void runner_settle(SyncRunner *r)
 {
     for (int s = 0; s < r->def.nsources; s++)

@@ -41,6 +41,9 @@
 
 #define POLL_MIN_S 0.01
 #define POLL_MAX_S 0.5
+/* New delta rows a poll reports by transaction (more: it reports its
+ * reference and snapshot instead, see poll_db). */
+#define POLL_XIDS 64
 
 /* Which of the delta tables exist: a sync whose capture is not installed
  * yet must not break the poll of the others (its cycles report it). */
@@ -249,6 +252,40 @@ static void kick_found(SourceWatch *w, const Watched *d, int i, const char *ref,
     pthread_mutex_unlock(&w->lock);
 }
 
+/* report_xids - tell owner i of d which transactions its new delta rows
+ * come from ("{x,y,...}", as the poll gives them); false when the list
+ * may be cut (POLL_XIDS rows) or cannot be read: the caller reports the
+ * poll's snapshots instead. */
+static bool report_xids(SourceWatch *w, const Watched *d, int i, const char *list)
+{
+    unsigned long long xids[POLL_XIDS];
+    int n = 0;
+    const char *p = list;
+    char *end;
+
+    if (*p++ != '{')
+        return false;
+    while (*p && *p != '}') {
+        if (n == POLL_XIDS)
+            return false;
+        xids[n++] = strtoull(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '}'))
+            return false;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (*p != '}' || n == 0 || n == POLL_XIDS)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->nregs; k++)
+        if (w->regs[k].owner == d->owners[i]) {
+            for (int x = 0; x < n; x++)
+                worker_notified(d->owners[i], d->db.name, xids[x]);
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+    return true;
+}
+
 /* kick - wake owner i of d, if it is still registered. */
 static void kick(SourceWatch *w, const Watched *d, int i)
 {
@@ -305,21 +342,25 @@ static bool build_sql(Watched *d)
             ? "EXISTS (SELECT FROM bucardo.truncate_log"
               " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot))"
             : "false");
+    /* Per owner: the transactions of its delta tables' new rows (up to
+     * POLL_XIDS rows' worth; NULL: none), for worker_notified. */
     for (int i = 0; i < d->nowners; i++) {
         int n = 0;
-        strbuf_append(&sql, ", CASE WHEN moved THEN ");
+        strbuf_append(&sql, ", CASE WHEN moved THEN (SELECT pg_catalog.array_agg(txid)::text FROM (");
         for (int k = 0; k < d->deltas[i].count; k++) {
             char *q;
             if (!strlist_contains(&all, d->deltas[i].items[k]))
                 continue;
             q = pg_quote_ident(d->conn, d->deltas[i].items[k]);
             strbuf_printf(&sql,
-                          "%sEXISTS (SELECT FROM bucardo.%s"
-                          " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot))",
-                          n++ ? " OR " : "", q);
+                          "%sSELECT txid FROM bucardo.%s"
+                          " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot)",
+                          n++ ? " UNION ALL " : "", q);
             free(q);
         }
-        strbuf_printf(&sql, "%s ELSE false END", n ? "" : "false");
+        if (n == 0)
+            strbuf_append(&sql, "SELECT NULL::xid8 AS txid WHERE false");
+        strbuf_printf(&sql, " LIMIT %d) v) END", POLL_XIDS);
     }
     strbuf_append(&sql, " FROM g");
     strlist_free(&all);
@@ -403,11 +444,14 @@ static void poll_db(SourceWatch *w, Watched *d)
         lost(w, d, why);
         return;
     }
-    for (int i = 0; i < d->nowners; i++)
-        if (strcmp(PQgetvalue(res, 0, 1), "t") == 0 || strcmp(PQgetvalue(res, 0, i + 2), "t") == 0) {
-            kick_found(w, d, i, d->ref, PQgetvalue(res, 0, 0));
+    for (int i = 0; i < d->nowners; i++) {
+        bool truncated = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        if (truncated || !PQgetisnull(res, 0, i + 2)) {
             found = true;
+            if (truncated || !report_xids(w, d, i, PQgetvalue(res, 0, i + 2)))
+                kick_found(w, d, i, d->ref, PQgetvalue(res, 0, 0));
         }
+    }
     free(d->ref);
     d->ref = xstrdup(PQgetvalue(res, 0, 0));
     PQclear(res);

@@ -48,6 +48,9 @@
 #include "sync_runner.h"
 
 #define STOP_CANCEL_MS 200
+/* How long a cycle's source COMMIT and purge wait for the next cycle to
+ * carry them (runner_settle) while nothing is due. */
+#define SETTLE_AFTER_S 0.5
 
 /* What the watcher reported of one source database (worker_found,
  * worker_notified): the polls' first reference and last snapshot (NULL
@@ -245,7 +248,7 @@ static void *worker_main(void *arg)
     SyncWorker *w = arg;
     SyncRunner *runner = NULL;
     Slot slot = {false, NULL};
-    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0;
+    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0, settle_at = 0;
     bool due = true; /* run once at start */
     char err[2048];
     AlertState alerts = {false, false};
@@ -317,6 +320,7 @@ static void *worker_main(void *arg)
                 if (res == CYCLE_DONE)
                     linger_until = monotonic_seconds() + w->cfg.idle_timeout;
             }
+            settle_at = 0;
             continue; /* look again for kicks that came during the cycle */
         }
         if (slot.held && (linger_until == 0 || now >= linger_until || atomic_load(&w->paused) ||
@@ -324,10 +328,20 @@ static void *worker_main(void *arg)
             give_back(w, &slot, runner);
             linger_until = 0;
         }
-        /* No cycle follows at once: the last one's source COMMIT and purge
-         * go now rather than in the next one's first string. */
-        if (runner)
-            runner_settle(runner);
+        /* No cycle followed at once: the last one's source COMMIT and purge
+         * wait SETTLE_AFTER_S for the next one's first string, then go on
+         * their own (runner_settle: a round trip a change that commits
+         * meanwhile would wait for). */
+        if (runner && runner_unsettled(runner)) {
+            if (settle_at == 0) {
+                settle_at = now + SETTLE_AFTER_S;
+            } else if (now >= settle_at) {
+                runner_settle(runner);
+                settle_at = 0;
+            }
+        } else {
+            settle_at = 0;
+        }
         fds[0].fd = w->wake_fd;
         fds[0].events = POLLIN;
         if (next_retry > 0)
@@ -342,6 +356,8 @@ static void *worker_main(void *arg)
             if (wait_until == 0 || linger_until < wait_until)
                 wait_until = linger_until;
         }
+        if (settle_at > 0 && (wait_until == 0 || settle_at < wait_until))
+            wait_until = settle_at;
         if (wait_until > 0) {
             double ms = (wait_until - now) * 1000.0;
             timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;
