@@ -137,21 +137,35 @@ void purge(SyncRunner *r, int s, const char *first)
 void purge_later(SyncRunner *r, int s)
 {
     SourceConn *sc = &r->src[s];
-    StrList dels = {0};
 
-    purge_sql(r, s, &dels);
     strlist_free(&sc->tail);
     strlist_add(&sc->tail, "COMMIT");
-    if (dels.count > 0) {
-        /* Its own transaction: in a string that goes on with the next
-         * cycle's BEGIN ISOLATION LEVEL, DELETEs in the implicit one would
-         * make that BEGIN join them. */
-        strlist_add(&sc->tail, "BEGIN");
-        for (int i = 0; i < dels.count; i++)
-            strlist_add(&sc->tail, dels.items[i]);
-        strlist_add(&sc->tail, "COMMIT");
+    sc->tail_purge = true;
+}
+
+void src_tail(SyncRunner *r, int s, StrList *out)
+{
+    SourceConn *sc = &r->src[s];
+
+    *out = sc->tail;
+    memset(&sc->tail, 0, sizeof(StrList));
+    if (sc->tail_purge && r->cat && sc->plans) {
+        /* The snapshots the catalog holds now, as purge reads them right
+         * before sending its DELETEs; in a transaction of its own: in a
+         * string that goes on with the next cycle's BEGIN ISOLATION LEVEL,
+         * DELETEs in the implicit one would make that BEGIN join them. */
+        StrList dels = {0};
+
+        purge_sql(r, s, &dels);
+        if (dels.count > 0) {
+            strlist_add(out, "BEGIN");
+            for (int i = 0; i < dels.count; i++)
+                strlist_add(out, dels.items[i]);
+            strlist_add(out, "COMMIT");
+        }
+        strlist_free(&dels);
     }
-    strlist_free(&dels);
+    sc->tail_purge = false;
 }
 
 void src_settle(SyncRunner *r, int s)
@@ -160,16 +174,21 @@ void src_settle(SyncRunner *r, int s)
     StrBuf all;
     PGresult *res;
 
+    StrList tail;
+
     if (sc->tail.count == 0)
         return;
-    strbuf_init(&all);
-    for (int i = 0; i < sc->tail.count; i++)
-        strbuf_printf(&all, "%s%s", i ? ";" : "", sc->tail.items[i]);
-    strlist_free(&sc->tail);
     if (sc->conn == NULL || PQstatus(sc->conn) != CONNECTION_OK) {
-        strbuf_free(&all);
-        return; /* the server ended the reading transaction; the next purge deletes these rows */
+        strlist_free(
+            &sc->tail); /* the server ended the reading transaction; the next purge deletes these rows */
+        sc->tail_purge = false;
+        return;
     }
+    src_tail(r, s, &tail);
+    strbuf_init(&all);
+    for (int i = 0; i < tail.count; i++)
+        strbuf_printf(&all, "%s%s", i ? ";" : "", tail.items[i]);
+    strlist_free(&tail);
     res = PQexec(sc->conn, all.data);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         log_warn(

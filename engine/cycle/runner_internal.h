@@ -80,6 +80,7 @@ typedef struct SourceConn {
      * Sent before anything else on the connection: by the next cycle in
      * its first string, else by src_settle. */
     StrList tail;
+    bool tail_purge; /* and the purge after it (src_tail makes its DELETEs) */
 } SourceConn;
 
 /*

@@ -300,14 +300,17 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
     const char *begin = runner_begin_sql(r, s), *semi = strchr(begin, ';');
     int *tab = NULL, n = 0;
     SrcStatement *keys = keys_ahead(c, s, &tab, &n);
-    StrList tail = r->src[s].tail; /* the last cycle's COMMIT and purge go first */
-    int k = tail.count;
-    SrcStatement *st = xcalloc((size_t)(k + n + 3), sizeof(SrcStatement));
-    PGresult **res = xcalloc((size_t)(k + n + 3), sizeof(PGresult *)), *snap = NULL;
+    StrList tail;
+    int k;
+    SrcStatement *st;
+    PGresult **res, *snap = NULL;
     char *first = xasprintf("%.*s", (int)(semi - begin), begin);
 
+    src_tail(r, s, &tail); /* the last cycle's COMMIT and purge go first */
+    k = tail.count;
+    st = xcalloc((size_t)(k + n + 3), sizeof(SrcStatement));
+    res = xcalloc((size_t)(k + n + 3), sizeof(PGresult *));
     *retry = false;
-    memset(&r->src[s].tail, 0, sizeof(StrList));
     for (int i = 0; i < k; i++)
         st[i] = (SrcStatement){tail.items[i], TAIL_WHAT, PGRES_COMMAND_OK};
     st[k] = (SrcStatement){first, "begin", PGRES_COMMAND_OK};
