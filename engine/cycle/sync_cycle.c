@@ -25,7 +25,8 @@
  *     trigger (nothing echoes back) and no foreign key.  Only when all
  *     writers committed is the cycle recorded (snapshots + run row, one
  *     catalog transaction); then delta rows that every sync reading a source
- *     has applied are purged.
+ *     has applied are purged - without customcode, in front of the next
+ *     cycle's first string, with the sources' COMMIT (purge_later).
  *
  * A writer that meets a unique index other than the key (SQLSTATE 23505)
  * has the unit applied again in "unique mode" (cycle_unique.c).

@@ -13,7 +13,12 @@
  * first poll whose snapshot sees it committed; the sync woken then runs a
  * cycle whose snapshot is taken later still, so nothing is missed, and the
  * engine's own transactions on a source (temp tables, purge) write no
- * delta row, so they wake no one.  A NOTIFY runs the poll at once; it runs
+ * delta row, so they wake no one.  A NOTIFY names the delta table and the
+ * transaction (DELTA:XID): the syncs reading that table are woken on it
+ * at once (notified), and the poll then looks for what the transactions
+ * that skipped their NOTIFY changed; the poll reports the transactions it
+ * found (report_xids), so a sync whose last cycle saw them runs no second
+ * cycle (sync_worker.c, worker_notified).  A NOTIFY runs the poll at once; it runs
  * again POLL_MIN_S after a poll that found something and backs off to
  * POLL_MAX_S while it finds nothing: an idle source costs two table-less
  * queries a second.
