@@ -59,7 +59,12 @@ typedef struct Found {
     char *db, *ref, *cur;
     unsigned long long *xids;
     int nxids;
+    bool many; /* more than FOUND_XIDS_MAX transactions: a cycle runs */
 } Found;
+
+/* Transactions kept per database while a cycle runs (memory stays
+ * bounded when a long cycle hears of many). */
+#define FOUND_XIDS_MAX 1024
 
 struct SyncWorker {
     char *name;
@@ -115,7 +120,7 @@ static bool found_new(SyncWorker *w, const SyncRunner *runner)
     pthread_mutex_lock(&w->found_lock);
     for (int i = 0; i < w->nfound && !any; i++) {
         const Found *f = &w->found[i];
-        any = runner == NULL || (f->cur && !runner_saw(runner, f->db, f->ref, f->cur));
+        any = runner == NULL || f->many || (f->cur && !runner_saw(runner, f->db, f->ref, f->cur));
         for (int k = 0; k < f->nxids && !any; k++)
             any = !runner_sees(runner, f->db, f->xids[k]);
     }
@@ -456,8 +461,16 @@ void worker_notified(SyncWorker *w, const char *db, unsigned long long xid)
 
     pthread_mutex_lock(&w->found_lock);
     f = found_entry(w, db);
-    f->xids = xrealloc(f->xids, sizeof(unsigned long long) * (size_t)(f->nxids + 1));
-    f->xids[f->nxids++] = xid;
+    for (int i = 0; i < f->nxids && xid != 0; i++)
+        if (f->xids[i] == xid)
+            xid = 0; /* known already */
+    if (xid != 0 && f->nxids == FOUND_XIDS_MAX) {
+        f->many = true;
+    } else if (xid != 0) {
+        if (f->xids == NULL)
+            f->xids = xmalloc(sizeof(unsigned long long) * FOUND_XIDS_MAX);
+        f->xids[f->nxids++] = xid;
+    }
     pthread_mutex_unlock(&w->found_lock);
     wake(w);
 }
