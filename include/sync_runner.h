@@ -95,16 +95,17 @@ void runner_settle(SyncRunner *r);
 bool runner_unsettled(const SyncRunner *r);
 
 /*
- * runner_saw - has the last cycle that completed (applied everything it
- * saw, or found nothing) on source database `db` a snapshot that sees every
- * transaction `cur` sees and `ref` does not (both pg_snapshot texts of that
- * database, from the watcher's poll)?  Then the changes that poll found are
- * applied already and need no cycle.  False when unsure.
+ * runner_saw - has the last cycle that took a snapshot on source database
+ * `db` one that sees every transaction `cur` sees and `ref` does not (both
+ * pg_snapshot texts of that database, from the watcher's poll)?  Then the
+ * changes that poll found need no cycle now: that cycle applied them, or
+ * it failed or left a member out and the sync's retry (on its backoff)
+ * applies them.  False when unsure.
  */
 bool runner_saw(const SyncRunner *r, const char *db, const char *ref, const char *cur);
 
-/* runner_sees - does the last cycle that completed on source database
- * `db` have a snapshot that sees transaction `xid` committed? */
+/* runner_sees - does the last cycle that took a snapshot on source
+ * database `db` see transaction `xid` committed (as runner_saw)? */
 bool runner_sees(const SyncRunner *r, const char *db, unsigned long long xid);
 
 /* runner_def - the definition the runner works from. */

@@ -103,9 +103,11 @@ struct SyncRunner {
     char *lock_timeout;    /* every session's lock_timeout (sources, writers, catalog) */
     CancelSet *cancel;     /* the sync's stop switch (borrowed from the worker; may be NULL) */
     long long *seq_seen;   /* per sequence: the highest value last applied, -1: none */
-    /* Per source: the snapshot of the last cycle that completed there (DONE
-     * or EMPTY: everything it sees is applied everywhere), NULL: none yet.
-     * runner_saw compares the watcher's polls with it. */
+    /* Per source: the snapshot of the last cycle that took one there, NULL:
+     * none yet.  What it sees is applied everywhere, or (the cycle failed
+     * or left a member out) is applied by the retry the sync thread
+     * schedules then.  runner_saw / runner_sees compare the watcher's
+     * reports with it. */
     char **applied_snap;
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
     bool indexes_restored;       /* the index_rebuild journal was replayed since the start */

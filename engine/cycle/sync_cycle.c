@@ -95,12 +95,13 @@ static const char SQL_CYCLE_START[] =
     "SELECT NULL::text, clock_timestamp()::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1)"
     " UNION ALL SELECT db, snapshot::text, NULL FROM bucardo.sync_source_state WHERE sync = $1";
 
-/* keep_applied - a cycle that completed: each source's snapshot, for
- * runner_saw. */
+/* keep_applied - each source's snapshot of a cycle that ran, for
+ * runner_saw: one that completed applied what it saw; one that failed or
+ * left someone out is run again on the retry backoff (sync_worker.c). */
 static void keep_applied(Cycle *c)
 {
     for (int s = 0; s < c->ns; s++)
-        if (c->src_on[s] && c->cur[s]) {
+        if (c->cur[s]) {
             free(c->r->applied_snap[s]);
             c->r->applied_snap[s] = xstrdup(c->cur[s]);
         }
@@ -746,8 +747,6 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
         /* Nothing new is visible up to cur: the next cycle may start there. */
         (void)record(&c, explicit_kick || c.conflicts || c.hook_warn.len ? "Good" : NULL, 0, 0, NULL, true);
         result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_EMPTY;
-        if (result == CYCLE_EMPTY)
-            keep_applied(&c);
         if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
             goto fail_after;
         goto out;
@@ -835,8 +834,6 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
               (t_keys - t_start) * 1000, c.nw, (t_apply - t_keys) * 1000,
               (monotonic_seconds() - t_apply) * 1000, (monotonic_seconds() - t_start) * 1000);
     result = c.left_out.len ? CYCLE_PARTIAL : CYCLE_DONE;
-    if (result == CYCLE_DONE)
-        keep_applied(&c);
     if (r->hooks && !cycle_hook(&c, HOOK_AFTER_SYNC, -1, err, errlen))
         goto fail_after;
     goto out;
@@ -880,6 +877,7 @@ fail_record:
     if (runner_ensure_catalog(r))
         record(&c, "Bad", 0, 0, err, false);
 out:
+    keep_applied(&c);
     keep_stats(&c, keys_read);
     cycle_free(&c);
     return result;
