@@ -82,6 +82,32 @@ typedef struct CycleStats {
 
 const CycleStats *runner_last_stats(const SyncRunner *r);
 
+/*
+ * runner_settle - send, and wait for, what the last cycle left to send on
+ * its sources: the reading transactions' COMMIT and the purge, which go in
+ * the next cycle's first string when it follows soon.  The sync thread
+ * calls it when none followed within SETTLE_AFTER_S (sync_worker.c), and
+ * releasing the sources does too, so no reading transaction stays open
+ * while the sync is idle.
+ */
+void runner_settle(SyncRunner *r);
+/* runner_unsettled - has the last cycle left something to send? */
+bool runner_unsettled(const SyncRunner *r);
+
+/*
+ * runner_saw - has the last cycle that took a snapshot on source database
+ * `db` one that sees every transaction `cur` sees and `ref` does not (both
+ * pg_snapshot texts of that database, from the watcher's poll)?  Then the
+ * changes that poll found need no cycle now: that cycle applied them, or
+ * it failed or left a member out and the sync's retry (on its backoff)
+ * applies them.  False when unsure.
+ */
+bool runner_saw(const SyncRunner *r, const char *db, const char *ref, const char *cur);
+
+/* runner_sees - does the last cycle that took a snapshot on source
+ * database `db` see transaction `xid` committed (as runner_saw)? */
+bool runner_sees(const SyncRunner *r, const char *db, unsigned long long xid);
+
 /* runner_def - the definition the runner works from. */
 const SyncDef *runner_def(const SyncRunner *r);
 

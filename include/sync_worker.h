@@ -46,6 +46,18 @@ void worker_kick(SyncWorker *w);
 /* worker_changed - a source of this autokick sync has changes (from the
  * watcher): run a cycle, recorded only if it applies something. */
 void worker_changed(SyncWorker *w);
+/*
+ * worker_found - the watcher's poll of source database `db` found changes
+ * of this sync's tables committed in snapshot `cur` and not in `ref` (its
+ * reference): a cycle runs unless the last one that completed saw them all
+ * (runner_saw), as happens when a NOTIFY woke the sync for the same change
+ * while the poll was on its way.
+ */
+void worker_found(SyncWorker *w, const char *db, const char *ref, const char *cur);
+/* worker_notified - transaction `xid` of source database `db` changed a
+ * table of this sync and notified (its NOTIFY's payload): a cycle runs
+ * unless the last one that completed saw it (runner_sees). */
+void worker_notified(SyncWorker *w, const char *db, unsigned long long xid);
 void worker_pause(SyncWorker *w, bool paused);
 bool worker_paused(SyncWorker *w);
 /* worker_finish - ask the thread to finish after its cycle in flight

@@ -35,6 +35,7 @@
 --   @KICK@        the "kick" section, or nothing.
 --   @TRUNCARG@    'kick' where @KICK@ has the kick section, else nothing:
 --                 the argument of the TRUNCATE trigger's function.
+--   @KICKNAME@    (in the kick section) the delta table's name, a literal.
 --   @KICKBOOL@    true where @KICK@ has the kick section, else false.
 --   @FILTERED@    true when the table has a capture filter, else false.
 --   @OLDMATCH@    with a filter: EXISTS (SELECT FROM (SELECT OLD.*) AS
@@ -795,12 +796,19 @@ $bucardo_do$;
     -- see? - every 10 ms after activity, backing off to 0.5 s when idle
     -- (engine/daemon/sync_worker.c). The lock key is ('buca', 'kick') as two int4;
     -- applications must not use it. bucardo.log_truncate() does the same.
+    -- The payload is the delta table's name (@KICKNAME@, a literal), ':'
+    -- and the transaction's id: the engine wakes the syncs reading that
+    -- table on the NOTIFY itself, without first polling which tables
+    -- changed, and not when the last cycle it completed saw that
+    -- transaction already (engine/daemon/source_watch.c, notified). An
+    -- empty payload (a TRUNCATE, a partition change) lets the poll find
+    -- them.
     -- The NOTIFY is the condition of an (empty) IF, not a PERFORM: PL/pgSQL
     -- evaluates a condition as a simple expression, where PERFORM starts the
     -- executor for a query each time, in each captured statement of the
     -- lock's holder (measured: 0.768 -> 0.823 of the TPS without capture).
     IF pg_catalog.pg_try_advisory_xact_lock(1651860321, 1802068843) THEN
-        IF pg_catalog.pg_notify('bucardo', '') IS NULL THEN
+        IF pg_catalog.pg_notify('bucardo', @KICKNAME@ || ':' || pg_catalog.pg_current_xact_id()::text) IS NULL THEN
         END IF;
     END IF;
 

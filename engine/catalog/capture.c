@@ -58,6 +58,29 @@ static char *match(const char *rec, const char *filter)
                   : xstrdup("true");
 }
 
+/* kick_section - the kick section for table t, its NOTIFY's payload
+ * (@KICKNAME@) filled in with its delta table's name. */
+static char *kick_section(PGconn *conn, const TableDef *t)
+{
+    static const char ph[] = "@KICKNAME@";
+    char *text = sql_section(sql_capture, "kick"), *name = capture_object_name("delta", t);
+    char *lit = pg_quote_literal(conn, name);
+    const char *p = text, *at;
+    StrBuf out;
+
+    strbuf_init(&out);
+    while ((at = strstr(p, ph)) != NULL) {
+        strbuf_append_len(&out, p, (size_t)(at - p));
+        strbuf_append(&out, lit);
+        p = at + strlen(ph);
+    }
+    strbuf_append(&out, p);
+    free(lit);
+    free(name);
+    free(text);
+    return out.data;
+}
+
 /* render - the section with every placeholder of table t filled in;
  * @KICK@ gets the kick section when `autokick`; `filter` (NULL: none) is
  * the capture filter (see FILTERS in sql/capture.sql). */
@@ -108,9 +131,7 @@ static char *render(PGconn *conn, const char *name, const TableDef *t, bool auto
     SUB("@NEWROWKEYS@", newrow.data);
     SUB("@OLDROWKEYS@", oldrow.data);
     SUB("@RELID@", relid);
-    SUB("@KICK@", autokick ? sql_section(sql_capture, "kick") : NULL);
-    if (subs[n - 1].value == NULL)
-        subs[n - 1].value = xstrdup("");
+    SUB("@KICK@", autokick ? kick_section(conn, t) : xstrdup(""));
     SUB("@TRUNCARG@", xstrdup(autokick ? "'kick'" : ""));
     SUB("@KICKBOOL@", xstrdup(autokick ? "true" : "false"));
     SUB("@FILTERED@", xstrdup(filter ? "true" : "false"));

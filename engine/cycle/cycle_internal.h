@@ -130,5 +130,14 @@ bool load_members(Cycle *c, char *err, size_t errlen) MUST_CHECK;
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance);
 void drop_run(Cycle *c);
 void purge(SyncRunner *r, int s, const char *first);
+/* purge_later - the same, and source s's reading transaction's COMMIT
+ * before it, left to send (r->src[s].tail, tail_purge): the next cycle
+ * sends them in its first string (source_begin), or src_settle when none
+ * follows soon.  The DELETEs are made when sent (src_tail). */
+void purge_later(SyncRunner *r, int s);
+/* src_tail - what source s has left to send, as statements (into *out,
+ * the caller's to free), the purge's made now from the catalog's
+ * snapshots; nothing is left to send after. */
+void src_tail(SyncRunner *r, int s, StrList *out);
 
 #endif

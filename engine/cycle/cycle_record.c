@@ -91,27 +91,24 @@ static void finish(SyncRunner *r, int s, const char *first, const char *sql)
     PQclear(d);
 }
 
-/* purge - delete delta rows that every sync reading source s has applied;
- * `first` (e.g. the reading transaction's COMMIT, or NULL) goes out in the
- * same string, before them: one round trip for both. */
-void purge(SyncRunner *r, int s, const char *first)
+/* purge_sql - the DELETEs (into *out, one per statement; none added for none) of the delta rows that
+ * every sync reading source s has applied, by the snapshots the catalog
+ * holds now (recorded ones only: this cycle's record came first). */
+static void purge_sql(SyncRunner *r, int s, StrList *out)
 {
     const char *params[1] = {r->def.sources[s].name};
     PGconn *conn = r->src[s].conn;
     PGresult *res = pg_query(r->cat, "catalog", SQL_PURGE_SNAPSHOTS, 1, params);
     StrBuf cond;
 
-    if (res == NULL) {
-        finish(r, s, first, "");
+    if (res == NULL)
         return;
-    }
     strbuf_init(&cond);
     for (int i = 0; i < PQntuples(res); i++) {
         char *lit;
         if (PQgetisnull(res, i, 0)) { /* a sync that never completed a cycle still needs them */
             strbuf_free(&cond);
             PQclear(res);
-            finish(r, s, first, "");
             return;
         }
         lit = pg_quote_literal(conn, PQgetvalue(res, i, 0));
@@ -119,21 +116,100 @@ void purge(SyncRunner *r, int s, const char *first)
         free(lit);
     }
     PQclear(res);
-    {
-        /* Every table's DELETE in one round trip (one implicit transaction,
-         * after `first`). */
-        StrBuf sql;
-
-        strbuf_init(&sql);
-        for (int t = 0; cond.len > 0 && t <= r->def.ntables; t++)
-            if (t == r->def.ntables || r->def.tables[t].nkeys > 0)
-                strbuf_printf(&sql, "DELETE FROM %s WHERE %s;",
-                              t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log",
-                              cond.data);
-        finish(r, s, first, sql.data);
-        strbuf_free(&sql);
-    }
+    for (int t = 0; cond.len > 0 && t <= r->def.ntables; t++)
+        if (t == r->def.ntables || r->def.tables[t].nkeys > 0) {
+            char *del =
+                xasprintf("DELETE FROM %s WHERE %s",
+                          t < r->def.ntables ? r->src[s].plans[t].delta : "bucardo.truncate_log", cond.data);
+            strlist_add(out, del);
+            free(del);
+        }
     strbuf_free(&cond);
+}
+
+/* purge - delete delta rows that every sync reading source s has applied;
+ * `first` (e.g. the reading transaction's COMMIT, or NULL) goes out in the
+ * same string, before them: one round trip for both. */
+void purge(SyncRunner *r, int s, const char *first)
+{
+    StrList dels = {0};
+    StrBuf sql;
+
+    purge_sql(r, s, &dels);
+    strbuf_init(&sql);
+    for (int i = 0; i < dels.count; i++)
+        strbuf_printf(&sql, "%s;", dels.items[i]);
+    /* Every table's DELETE in one round trip (one implicit transaction,
+     * after `first`). */
+    finish(r, s, first, sql.data);
+    strbuf_free(&sql);
+    strlist_free(&dels);
+}
+
+void purge_later(SyncRunner *r, int s)
+{
+    SourceConn *sc = &r->src[s];
+
+    strlist_free(&sc->tail);
+    strlist_add(&sc->tail, "COMMIT");
+    sc->tail_purge = true;
+}
+
+void src_tail(SyncRunner *r, int s, StrList *out)
+{
+    SourceConn *sc = &r->src[s];
+
+    *out = sc->tail;
+    memset(&sc->tail, 0, sizeof(StrList));
+    if (sc->tail_purge && r->cat && sc->plans) {
+        /* The snapshots the catalog holds now, as purge reads them right
+         * before sending its DELETEs; in a transaction of its own: in a
+         * string that goes on with the next cycle's BEGIN ISOLATION LEVEL,
+         * DELETEs in the implicit one would make that BEGIN join them. */
+        StrList dels = {0};
+
+        purge_sql(r, s, &dels);
+        if (dels.count > 0) {
+            strlist_add(out, "BEGIN");
+            for (int i = 0; i < dels.count; i++)
+                strlist_add(out, dels.items[i]);
+            strlist_add(out, "COMMIT");
+        }
+        strlist_free(&dels);
+    }
+    sc->tail_purge = false;
+}
+
+void src_settle(SyncRunner *r, int s)
+{
+    SourceConn *sc = &r->src[s];
+    StrBuf all;
+    PGresult *res;
+
+    StrList tail;
+
+    if (sc->tail.count == 0)
+        return;
+    if (sc->conn == NULL || PQstatus(sc->conn) != CONNECTION_OK) {
+        strlist_free(
+            &sc->tail); /* the server ended the reading transaction; the next purge deletes these rows */
+        sc->tail_purge = false;
+        return;
+    }
+    src_tail(r, s, &tail);
+    strbuf_init(&all);
+    for (int i = 0; i < tail.count; i++)
+        strbuf_printf(&all, "%s%s", i ? ";" : "", tail.items[i]);
+    strlist_free(&tail);
+    res = PQexec(sc->conn, all.data);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        log_warn(
+            "source %s: ending the last cycle's reading transaction or purging applied changes failed: %s",
+            r->def.sources[s].name, PQresultErrorMessage(res));
+    PQclear(res);
+    if (PQtransactionStatus(sc->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(sc->conn, "ROLLBACK"));
+    strbuf_free(&all);
 }
 
 /*

@@ -75,6 +75,12 @@ typedef struct SourceConn {
     char *shape;      /* the shape (shape_expr) of the tables the plans were made from */
     int cancel_slot;  /* in the runner's CancelSet, -1: none */
     bool offline;     /* left out of the cycle in progress (unreachable) */
+    /* Statements the last cycle left to send (purge_later): its reading
+     * transaction's COMMIT, then the purge in a transaction of its own.
+     * Sent before anything else on the connection: by the next cycle in
+     * its first string, else by src_settle. */
+    StrList tail;
+    bool tail_purge; /* and the purge after it (src_tail makes its DELETEs) */
 } SourceConn;
 
 /*
@@ -90,13 +96,19 @@ struct SyncRunner {
     Target **writers;
     int nwriters;
     ChunkPool *pool;
-    bool checked;                /* columns compared since the last (re)load */
-    long batch_keys;             /* keys per transaction in large cycles (0: no limit) */
-    double serial_sleep;         /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
-    double deadlock_sleep;       /* kid_deadlock_sleep: the same after 40P01 */
-    char *lock_timeout;          /* every session's lock_timeout (sources, writers, catalog) */
-    CancelSet *cancel;           /* the sync's stop switch (borrowed from the worker; may be NULL) */
-    long long *seq_seen;         /* per sequence: the highest value last applied, -1: none */
+    bool checked;          /* columns compared since the last (re)load */
+    long batch_keys;       /* keys per transaction in large cycles (0: no limit) */
+    double serial_sleep;   /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
+    double deadlock_sleep; /* kid_deadlock_sleep: the same after 40P01 */
+    char *lock_timeout;    /* every session's lock_timeout (sources, writers, catalog) */
+    CancelSet *cancel;     /* the sync's stop switch (borrowed from the worker; may be NULL) */
+    long long *seq_seen;   /* per sequence: the highest value last applied, -1: none */
+    /* Per source: the snapshot of the last cycle that took one there, NULL:
+     * none yet.  What it sees is applied everywhere, or (the cycle failed
+     * or left a member out) is applied by the retry the sync thread
+     * schedules then.  runner_saw / runner_sees compare the watcher's
+     * reports with it. */
+    char **applied_snap;
     const char *client_encoding; /* for the writers: pg_copy_encoding of the sources (a literal) */
     bool indexes_restored;       /* the index_rebuild journal was replayed since the start */
     double restore_retry_at;     /* monotonic_seconds() before which a cycle does not replay it again */
@@ -263,6 +275,11 @@ PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, Exe
  * statements) on source s and send it data (COPY text). */
 bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, const StrBuf *data, char *err,
                  size_t errlen) MUST_CHECK;
+/* src_settle - run what the last cycle left to send on source s (tail),
+ * and wait for it; a failure is a warning (the next purge deletes what
+ * this one did not).  Nothing to do: returns at once. */
+void src_settle(SyncRunner *r, int s);
+
 /* src_batch - n statements on source s in one round trip; results[i] gets
  * statement i's result (the caller PQclear()s them) when every one has its
  * expected status; otherwise none is kept and err names the failing one. */

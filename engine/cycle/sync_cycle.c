@@ -25,7 +25,8 @@
  *     trigger (nothing echoes back) and no foreign key.  Only when all
  *     writers committed is the cycle recorded (snapshots + run row, one
  *     catalog transaction); then delta rows that every sync reading a source
- *     has applied are purged.
+ *     has applied are purged - without customcode, in front of the next
+ *     cycle's first string, with the sources' COMMIT (purge_later).
  *
  * A writer that meets a unique index other than the key (SQLSTATE 23505)
  * has the unit applied again in "unique mode" (cycle_unique.c).
@@ -110,6 +111,18 @@ static const char SQL_CYCLE_START[] =
     " SELECT NULL::text, started::text, (SELECT onetimecopy::text FROM bucardo.sync WHERE name = $1),"
     "        id::text FROM run, quick"
     " UNION ALL SELECT db, snapshot::text, NULL, NULL FROM bucardo.sync_source_state WHERE sync = $1";
+
+/* keep_applied - each source's snapshot of a cycle that ran, for
+ * runner_saw: one that completed applied what it saw; one that failed or
+ * left someone out is run again on the retry backoff (sync_worker.c). */
+static void keep_applied(Cycle *c)
+{
+    for (int s = 0; s < c->ns; s++)
+        if (c->cur[s]) {
+            free(c->r->applied_snap[s]);
+            c->r->applied_snap[s] = xstrdup(c->cur[s]);
+        }
+}
 
 static void cycle_free(Cycle *c)
 {
@@ -299,27 +312,38 @@ typedef enum SourceStart { SOURCE_STARTED, SOURCE_OFFLINE, SOURCE_FAILED } Sourc
  * failed - rolled back, so the plain BEGIN can run and the step that
  * explains it best report it).
  */
+#define TAIL_WHAT "ending the last cycle's reading transaction and purging its applied changes"
+
 static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     const char *begin = runner_begin_sql(r, s), *semi = strchr(begin, ';');
     int *tab = NULL, n = 0;
     SrcStatement *keys = keys_ahead(c, s, &tab, &n);
-    SrcStatement *st = xcalloc((size_t)n + 3, sizeof(SrcStatement));
-    PGresult **res = xcalloc((size_t)n + 3, sizeof(PGresult *)), *snap = NULL;
+    StrList tail;
+    int k;
+    SrcStatement *st;
+    PGresult **res, *snap = NULL;
     char *first = xasprintf("%.*s", (int)(semi - begin), begin);
 
+    src_tail(r, s, &tail); /* the last cycle's COMMIT and purge go first */
+    k = tail.count;
+    st = xcalloc((size_t)(k + n + 3), sizeof(SrcStatement));
+    res = xcalloc((size_t)(k + n + 3), sizeof(PGresult *));
     *retry = false;
-    st[0] = (SrcStatement){first, "begin", PGRES_COMMAND_OK};
-    st[1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK};
+    for (int i = 0; i < k; i++)
+        st[i] = (SrcStatement){tail.items[i], TAIL_WHAT, PGRES_COMMAND_OK};
+    st[k] = (SrcStatement){first, "begin", PGRES_COMMAND_OK};
+    st[k + 1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK};
     for (int i = 0; i <= n; i++)
-        st[i + 2] = keys[i];
-    if (src_batch(r, s, n + 3, st, res, err, errlen)) {
-        PQclear(res[0]);
-        snap = res[1];
+        st[k + i + 2] = keys[i];
+    if (src_batch(r, s, k + n + 3, st, res, err, errlen)) {
+        for (int i = 0; i <= k; i++)
+            PQclear(res[i]);
+        snap = res[k + 1];
         c->ahead[s] = xcalloc((size_t)n + 1, sizeof(PGresult *));
         for (int i = 0; i <= n; i++)
-            c->ahead[s][i] = res[i + 2];
+            c->ahead[s][i] = res[k + i + 2];
         c->ahead_n[s] = n;
         free(c->ahead_tab[s]);
         c->ahead_tab[s] = tab;
@@ -331,6 +355,9 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
         *retry = PQresultStatus(rb) == PGRES_COMMAND_OK;
         PQclear(rb);
     }
+    if (snap == NULL && strstr(err, TAIL_WHAT))
+        log_warn("%s", err); /* the next purge deletes what this one did not */
+    strlist_free(&tail);
     for (int i = 0; i <= n; i++)
         free((char *)keys[i].sql);
     free(keys);
@@ -348,6 +375,10 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
      * (before_check_rows) or the cycle copies tables. */
     bool ahead = r->hooks == NULL && !c->copy_cycle;
 
+    /* What the last cycle left to send (purge_later) goes in begin_ahead's
+     * string; on any other path it is sent and waited for first. */
+    if (!(ahead && r->src[s].plans && r->src[s].shape))
+        src_settle(r, s);
     for (int attempt = 0;; attempt++) {
         bool unreachable = false, retry = false;
         PGresult *res;
@@ -723,7 +754,14 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
     for (int s = 0; s < c.ns; s++)
         seq_changed |= c.catchup[s]; /* a member back from an outage gets the sequences too */
     if (total == 0 && !any_truncate && !c.copy_cycle && !seq_changed) {
-        end_sources(&c, "ROLLBACK");
+        if (r->hooks)
+            end_sources(&c, "ROLLBACK");
+        else
+            for (int s = 0; s < c.ns; s++) /* sent with what follows (purge_later) */
+                if (c.src_on[s] && r->src[s].conn && PQstatus(r->src[s].conn) == CONNECTION_OK)
+                    strlist_add(&r->src[s].tail, "ROLLBACK");
+                else
+                    end_sources_one(&c, s, "ROLLBACK");
         if (r->hooks && (!cycle_hook(&c, HOOK_AFTER_TXN, -1, err, errlen) || c.endsync))
             goto hooks_ended;
         /* Nothing new is visible up to cur: the next cycle may start there. */
@@ -797,7 +835,7 @@ static CycleResult run_cycle(SyncRunner *r, bool explicit_kick, bool may_repeat,
             if (c.src_on[s])
                 purge(r, s, NULL);
         } else if (c.src_on[s] && conn && PQstatus(conn) == CONNECTION_OK) {
-            purge(r, s, "COMMIT");
+            purge_later(r, s);
         } else {
             end_sources_one(&c, s, "COMMIT");
         }
@@ -860,6 +898,7 @@ fail_record:
         record(&c, "Bad", 0, 0, err, false);
 out:
     drop_run(&c); /* a run not recorded leaves no row */
+    keep_applied(&c);
     keep_stats(&c, keys_read);
     cycle_free(&c);
     return result;

@@ -121,6 +121,7 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     for (int w = 0; w < r->nwriters; w++)
         r->online[w] = true;
     r->seq_seen = xcalloc((size_t)r->def.nsequences + 1, sizeof(long long));
+    r->applied_snap = xcalloc((size_t)r->def.nsources + 1, sizeof(char *));
     for (int i = 0; i < r->def.nsequences; i++)
         r->seq_seen[i] = -1;
     return r;
@@ -170,6 +171,7 @@ static void free_plans(SyncRunner *r, int s)
 
 void runner_drop_source(SyncRunner *r, int s)
 {
+    src_settle(r, s);
     free_plans(r, s);
     free(r->src[s].begin_sql);
     r->src[s].begin_sql = NULL;
@@ -197,6 +199,9 @@ void runner_destroy(SyncRunner *r)
         PQfinish(r->cat);
     chunk_pool_destroy(r->pool);
     free(r->seq_seen);
+    for (int s = 0; s < r->def.nsources; s++)
+        free(r->applied_snap[s]);
+    free(r->applied_snap);
     free(r->online);
     free(r->wchecked);
     for (int w = 0; w < r->nwriters; w++)
@@ -553,4 +558,113 @@ PGconn *runner_release(SyncRunner *r)
         (void)target_wait(r->writers[w], NULL, 0);
     r->cat = NULL;
     return cat;
+}
+
+/* A pg_snapshot's text, "xmin:xmax:xip,xip,...", parsed. */
+typedef struct Snap {
+    unsigned long long xmin, xmax;
+    unsigned long long *xip;
+    int nxip;
+} Snap;
+
+static bool snap_parse(const char *text, Snap *s)
+{
+    char *end;
+
+    memset(s, 0, sizeof(*s));
+    if (text == NULL)
+        return false;
+    s->xmin = strtoull(text, &end, 10);
+    if (*end != ':')
+        return false;
+    s->xmax = strtoull(end + 1, &end, 10);
+    if (*end != ':')
+        return false;
+    for (const char *p = end + 1; *p;) {
+        unsigned long long x = strtoull(p, &end, 10);
+        if (end == p)
+            return false;
+        s->xip = xrealloc(s->xip, sizeof(unsigned long long) * (size_t)(s->nxip + 1));
+        s->xip[s->nxip++] = x;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return false;
+    }
+    return true;
+}
+
+/* snap_sees - is transaction x committed in s (pg_visible_in_snapshot)? */
+static bool snap_sees(const Snap *s, unsigned long long x)
+{
+    if (x < s->xmin)
+        return true;
+    if (x >= s->xmax)
+        return false;
+    for (int i = 0; i < s->nxip; i++)
+        if (s->xip[i] == x)
+            return false;
+    return true;
+}
+
+/* Transactions [applied.xmax, cur.xmax) compared one by one at most. */
+#define SAW_RANGE_MAX 100000ULL
+
+bool runner_unsettled(const SyncRunner *r)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        if (r->src[s].tail.count > 0)
+            return true;
+    return false;
+}
+
+void runner_settle(SyncRunner *r)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        src_settle(r, s);
+}
+
+/* applied_index - the source named db, if a cycle completed there; -1. */
+static int applied_index(const SyncRunner *r, const char *db)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        if (strcmp(r->def.sources[s].name, db) == 0)
+            return r->applied_snap[s] ? s : -1;
+    return -1;
+}
+
+bool runner_sees(const SyncRunner *r, const char *db, unsigned long long xid)
+{
+    Snap a = {0};
+    int s = applied_index(r, db);
+    bool sees = s >= 0 && snap_parse(r->applied_snap[s], &a) && snap_sees(&a, xid);
+
+    free(a.xip);
+    return sees;
+}
+
+bool runner_saw(const SyncRunner *r, const char *db, const char *ref, const char *cur)
+{
+    Snap a = {0}, f = {0}, c = {0};
+    bool saw = false;
+    int s;
+
+    if ((s = applied_index(r, db)) < 0)
+        return false;
+    if (snap_parse(r->applied_snap[s], &a) && snap_parse(ref, &f) && snap_parse(cur, &c)) {
+        /* Every x with sees(cur) && !sees(ref) must be seen by `applied`;
+         * `applied` misses exactly its xip and everything from its xmax. */
+        saw = true;
+        for (int i = 0; saw && i < a.nxip; i++)
+            saw = !(snap_sees(&c, a.xip[i]) && !snap_sees(&f, a.xip[i]));
+        if (saw && c.xmax > a.xmax) {
+            if (c.xmax - a.xmax > SAW_RANGE_MAX)
+                saw = false;
+            for (unsigned long long x = a.xmax; saw && x < c.xmax; x++)
+                saw = !(snap_sees(&c, x) && !snap_sees(&f, x));
+        }
+    }
+    free(a.xip);
+    free(f.xip);
+    free(c.xip);
+    return saw;
 }

@@ -13,7 +13,12 @@
  * first poll whose snapshot sees it committed; the sync woken then runs a
  * cycle whose snapshot is taken later still, so nothing is missed, and the
  * engine's own transactions on a source (temp tables, purge) write no
- * delta row, so they wake no one.  A NOTIFY runs the poll at once; it runs
+ * delta row, so they wake no one.  A NOTIFY names the delta table and the
+ * transaction (DELTA:XID): the syncs reading that table are woken on it
+ * at once (notified), and the poll then looks for what the transactions
+ * that skipped their NOTIFY changed; the poll reports the transactions it
+ * found (report_xids), so a sync whose last cycle saw them runs no second
+ * cycle (sync_worker.c, worker_notified).  A NOTIFY runs the poll at once; it runs
  * again POLL_MIN_S after a poll that found something and backs off to
  * POLL_MAX_S while it finds nothing: an idle source costs two table-less
  * queries a second.
@@ -57,6 +62,9 @@
 #define POLL_MAX_S 0.5
 /* A query unanswered this long at least marks its database stalled. */
 #define UNANSWERED_MIN_S 1.0
+/* New delta rows a poll reports by transaction (more: it reports its
+ * reference and snapshot instead, see polled). */
+#define POLL_XIDS 64
 
 /* Which of the delta tables exist: a sync whose capture is not installed
  * yet must not break the poll of the others (its cycles report it). */
@@ -283,6 +291,53 @@ static void kick_owner(SourceWatch *w, SyncWorker *owner, const char *why)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* kick_found - tell owner i of d what the poll from reference `ref` to
+ * snapshot `cur` found, if it is still registered (worker_found). */
+static void kick_found(SourceWatch *w, const Watched *d, int i, const char *ref, const char *cur)
+{
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->nregs; k++)
+        if (w->regs[k].owner == d->owners[i]) {
+            worker_found(d->owners[i], d->db.name, ref, cur);
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* report_xids - tell owner i of d which transactions its new delta rows
+ * come from ("{x,y,...}", as the poll gives them); false when the list
+ * may be cut (POLL_XIDS rows) or cannot be read: the caller reports the
+ * poll's snapshots instead. */
+static bool report_xids(SourceWatch *w, const Watched *d, int i, const char *list)
+{
+    unsigned long long xids[POLL_XIDS];
+    int n = 0;
+    const char *p = list;
+    char *end;
+
+    if (*p++ != '{')
+        return false;
+    while (*p && *p != '}') {
+        if (n == POLL_XIDS)
+            return false;
+        xids[n++] = strtoull(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '}'))
+            return false;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (*p != '}' || n == 0 || n == POLL_XIDS)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    for (int k = 0; k < w->nregs; k++)
+        if (w->regs[k].owner == d->owners[i]) {
+            for (int x = 0; x < n; x++)
+                worker_notified(d->owners[i], d->db.name, xids[x]);
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+    return true;
+}
+
 /* kick - wake owner i of d, if it is still registered. */
 static void kick(SourceWatch *w, const Watched *d, int i)
 {
@@ -492,21 +547,25 @@ static void build_sql(Watched *d, PGresult *res)
             ? "EXISTS (SELECT FROM bucardo.truncate_log"
               " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot))"
             : "false");
+    /* Per owner: the transactions of its delta tables' new rows (up to
+     * POLL_XIDS rows' worth; NULL: none), for worker_notified. */
     for (int i = 0; i < d->nowners; i++) {
         int n = 0;
-        strbuf_append(&sql, ", CASE WHEN moved THEN ");
+        strbuf_append(&sql, ", CASE WHEN moved THEN (SELECT pg_catalog.array_agg(txid)::text FROM (");
         for (int k = 0; k < d->deltas[i].count; k++) {
             char *q;
             if (!strlist_contains(&all, d->deltas[i].items[k]))
                 continue;
             q = pg_quote_ident(d->conn, d->deltas[i].items[k]);
             strbuf_printf(&sql,
-                          "%sEXISTS (SELECT FROM bucardo.%s"
-                          " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot))",
-                          n++ ? " OR " : "", q);
+                          "%sSELECT txid FROM bucardo.%s"
+                          " WHERE NOT pg_catalog.pg_visible_in_snapshot(txid, $1::pg_catalog.pg_snapshot)",
+                          n++ ? " UNION ALL " : "", q);
             free(q);
         }
-        strbuf_printf(&sql, "%s ELSE false END", n ? "" : "false");
+        if (n == 0)
+            strbuf_append(&sql, "SELECT NULL::xid8 AS txid WHERE false");
+        strbuf_printf(&sql, " LIMIT %d) v) END", POLL_XIDS);
     }
     strbuf_append(&sql, " FROM g");
     strlist_free(&all);
@@ -560,11 +619,14 @@ static void polled(SourceWatch *w, Watched *d, PGresult *res)
 {
     bool found = false;
 
-    for (int i = 0; i < d->nowners; i++)
-        if (strcmp(PQgetvalue(res, 0, 1), "t") == 0 || strcmp(PQgetvalue(res, 0, i + 2), "t") == 0) {
-            kick(w, d, i);
+    for (int i = 0; i < d->nowners; i++) {
+        bool truncated = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        if (truncated || !PQgetisnull(res, 0, i + 2)) {
             found = true;
+            if (truncated || !report_xids(w, d, i, PQgetvalue(res, 0, i + 2)))
+                kick_found(w, d, i, d->ref, PQgetvalue(res, 0, 0));
         }
+    }
     free(d->ref);
     d->ref = xstrdup(PQgetvalue(res, 0, 0));
     d->poll_delay = found ? POLL_MIN_S : fmin(d->poll_delay * 2, POLL_MAX_S);
@@ -630,6 +692,40 @@ static void take_answer(SourceWatch *w, Watched *d)
         d->repoll = false;
     }
     PQclear(last);
+}
+
+/*
+ * notified - a NOTIFY from d with payload "DELTA:XID": the capture of a
+ * table an autokick sync reads names its delta table and its transaction
+ * (sql/capture.sql, section kick).  Every owner reading that table is
+ * woken at once, without the poll's round trip (the notifying transaction
+ * has committed, so a cycle that starts now sees it), unless the last
+ * cycle it completed saw that transaction already (worker_notified).  Any
+ * other payload (empty: a TRUNCATE, or a capture installed by an older
+ * engine) wakes no one here: the poll that follows finds the owners.
+ */
+static void notified(SourceWatch *w, const Watched *d, const char *payload)
+{
+    const char *colon = payload ? strrchr(payload, ':') : NULL;
+    char *name, *end;
+    unsigned long long xid;
+
+    if (colon == NULL || colon == payload)
+        return;
+    xid = strtoull(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1)
+        return;
+    name = xasprintf("%.*s", (int)(colon - payload), payload);
+    pthread_mutex_lock(&w->lock);
+    for (int i = 0; i < d->nowners; i++)
+        if (strlist_contains(&d->deltas[i], name))
+            for (int k = 0; k < w->nregs; k++)
+                if (w->regs[k].owner == d->owners[i]) {
+                    worker_notified(d->owners[i], d->db.name, xid);
+                    break;
+                }
+    pthread_mutex_unlock(&w->lock);
+    free(name);
 }
 
 static void *watch_main(void *arg)
@@ -701,20 +797,21 @@ static void *watch_main(void *arg)
                 }
                 while ((n = PQnotifies(d->conn)) != NULL) {
                     any = true;
+                    notified(w, d, n->extra);
                     PQfreemem(n);
                 }
                 if (d->pending != Q_NONE && !PQisBusy(d->conn))
                     take_answer(w, d);
                 if (d->conn == NULL)
                     continue;
-                /* A NOTIFY polls at once rather than kicking every sync of
-                 * the database: the poll wakes only the syncs whose delta
-                 * tables changed, and moves the reference past the
-                 * notifying transaction first, so the next poll (soon:
-                 * others may have skipped their NOTIFY meanwhile) does not
-                 * wake them a second time for it.  A poll in flight may
-                 * have taken its snapshot before that transaction: one
-                 * more follows it. */
+                /* The NOTIFY woke its table's syncs (notified); then the
+                 * poll, at once: it finds what transactions that skipped
+                 * their NOTIFY (the capture's debounce) committed, and
+                 * moves the reference past the notifying ones.  What it
+                 * finds that the NOTIFY's cycle sees, that cycle applies:
+                 * the sync runs no second cycle for it (worker_found).  A
+                 * poll in flight may have taken its snapshot before that
+                 * transaction: one more follows it. */
                 if (any && d->pending == Q_NONE)
                     d->next_poll = monotonic_seconds();
                 else if (any && d->pending == Q_POLL)

@@ -48,6 +48,23 @@
 #include "sync_runner.h"
 
 #define STOP_CANCEL_MS 200
+/* How long a cycle's source COMMIT and purge wait for the next cycle to
+ * carry them (runner_settle) while nothing is due. */
+#define SETTLE_AFTER_S 0.5
+
+/* What the watcher reported of one source database (worker_found,
+ * worker_notified): the polls' first reference and last snapshot (NULL
+ * until a poll found something), and the transactions that notified. */
+typedef struct Found {
+    char *db, *ref, *cur;
+    unsigned long long *xids;
+    int nxids;
+    bool many; /* more than FOUND_XIDS_MAX transactions: a cycle runs */
+} Found;
+
+/* Transactions kept per database while a cycle runs (memory stays
+ * bounded when a long cycle hears of many). */
+#define FOUND_XIDS_MAX 1024
 
 struct SyncWorker {
     char *name;
@@ -60,6 +77,11 @@ struct SyncWorker {
     CancelSet *cancel;     /* the runner's connections, cancelled by worker_stop */
     atomic_bool kicked;
     atomic_bool changed;
+    /* What the watcher's polls found (worker_found), per source database:
+     * the first poll's reference and the last one's snapshot. */
+    pthread_mutex_t found_lock;
+    Found *found;
+    int nfound;
     atomic_bool paused;
     SyncMetrics *m; /* the engine's figures of this sync (owned by cfg.metrics) */
 };
@@ -70,6 +92,41 @@ static void wake(SyncWorker *w)
     if (write(w->wake_fd, &one, sizeof(one)) < 0) {
         /* The counter only saturates when the worker already has a wake-up pending. */
     }
+}
+
+/* drop_found - forget what the polls found: a cycle starts, whose
+ * snapshot is taken after every one of them. */
+static void drop_found(SyncWorker *w)
+{
+    pthread_mutex_lock(&w->found_lock);
+    for (int i = 0; i < w->nfound; i++) {
+        free(w->found[i].db);
+        free(w->found[i].ref);
+        free(w->found[i].cur);
+        free(w->found[i].xids);
+    }
+    free(w->found);
+    w->found = NULL;
+    w->nfound = 0;
+    pthread_mutex_unlock(&w->found_lock);
+}
+
+/* found_new - did the polls find anything the last completed cycle did
+ * not apply (runner_saw)?  Without a runner, yes.  Forgets them. */
+static bool found_new(SyncWorker *w, const SyncRunner *runner)
+{
+    bool any = false;
+
+    pthread_mutex_lock(&w->found_lock);
+    for (int i = 0; i < w->nfound && !any; i++) {
+        const Found *f = &w->found[i];
+        any = runner == NULL || f->many || (f->cur && !runner_saw(runner, f->db, f->ref, f->cur));
+        for (int k = 0; k < f->nxids && !any; k++)
+            any = !runner_sees(runner, f->db, f->xids[k]);
+    }
+    pthread_mutex_unlock(&w->found_lock);
+    drop_found(w);
+    return any;
 }
 
 /* load - the sync's definition, on the held slot's catalog connection. */
@@ -196,7 +253,7 @@ static void *worker_main(void *arg)
     SyncWorker *w = arg;
     SyncRunner *runner = NULL;
     Slot slot = {false, NULL};
-    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0;
+    double delay = w->cfg.retry_delay, next_retry = 0, next_check = 0, linger_until = 0, settle_at = 0;
     bool due = true; /* run once at start */
     char err[2048];
     AlertState alerts = {false, false};
@@ -210,6 +267,10 @@ static void *worker_main(void *arg)
 
         if (atomic_exchange(&w->changed, false))
             due = true;
+        if (found_new(w, runner)) {
+            metrics_pending(w->m);
+            due = true;
+        }
         if (runner == NULL && now >= next_retry) {
             if (!take(w, &slot, NULL))
                 break;
@@ -233,6 +294,7 @@ static void *worker_main(void *arg)
                 break;
             /* Changes reported while waiting for the slot: this cycle sees them. */
             (void)atomic_exchange(&w->changed, false);
+            drop_found(w);
             explicit_kick |= atomic_exchange(&w->kicked, false);
             began = monotonic_seconds();
             res = runner_cycle(runner, explicit_kick, err, sizeof(err));
@@ -263,12 +325,27 @@ static void *worker_main(void *arg)
                 if (res == CYCLE_DONE)
                     linger_until = monotonic_seconds() + w->cfg.idle_timeout;
             }
+            settle_at = 0;
             continue; /* look again for kicks that came during the cycle */
         }
         if (slot.held && (linger_until == 0 || now >= linger_until || atomic_load(&w->paused) ||
                           budget_contended(w->cfg.budget))) {
             give_back(w, &slot, runner);
             linger_until = 0;
+        }
+        /* No cycle followed at once: the last one's source COMMIT and purge
+         * wait SETTLE_AFTER_S for the next one's first string, then go on
+         * their own (runner_settle: a round trip a change that commits
+         * meanwhile would wait for). */
+        if (runner && runner_unsettled(runner)) {
+            if (settle_at == 0) {
+                settle_at = now + SETTLE_AFTER_S;
+            } else if (now >= settle_at) {
+                runner_settle(runner);
+                settle_at = 0;
+            }
+        } else {
+            settle_at = 0;
         }
         fds[0].fd = w->wake_fd;
         fds[0].events = POLLIN;
@@ -284,6 +361,8 @@ static void *worker_main(void *arg)
             if (wait_until == 0 || linger_until < wait_until)
                 wait_until = linger_until;
         }
+        if (settle_at > 0 && (wait_until == 0 || settle_at < wait_until))
+            wait_until = settle_at;
         if (wait_until > 0) {
             double ms = (wait_until - now) * 1000.0;
             timeout_ms = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms + 1;
@@ -312,6 +391,7 @@ SyncWorker *worker_start(const char *sync, const WorkerConfig *cfg)
     w->cfg = *cfg;
     w->m = cfg->metrics ? metrics_sync(cfg->metrics, sync) : NULL;
     w->cancel = cancel_set_create();
+    pthread_mutex_init(&w->found_lock, NULL);
     w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         log_error("cannot start the thread of sync %s", sync);
@@ -340,6 +420,58 @@ void worker_changed(SyncWorker *w)
 {
     metrics_pending(w->m);
     atomic_store(&w->changed, true);
+    wake(w);
+}
+
+/* found_entry - db's entry (made if need be); found_lock held. */
+static Found *found_entry(SyncWorker *w, const char *db)
+{
+    int i;
+
+    for (i = 0; i < w->nfound && strcmp(w->found[i].db, db) != 0; i++)
+        ;
+    if (i == w->nfound) {
+        w->found = xrealloc(w->found, sizeof(Found) * (size_t)(w->nfound + 1));
+        memset(&w->found[i], 0, sizeof(Found));
+        w->found[i].db = xstrdup(db);
+        w->nfound++;
+    }
+    return &w->found[i];
+}
+
+void worker_found(SyncWorker *w, const char *db, const char *ref, const char *cur)
+{
+    Found *f;
+
+    pthread_mutex_lock(&w->found_lock);
+    f = found_entry(w, db);
+    /* The polls of one database follow each other (each one's reference is
+     * the previous one's snapshot): first reference, last snapshot. */
+    if (f->ref == NULL)
+        f->ref = xstrdup(ref);
+    free(f->cur);
+    f->cur = xstrdup(cur);
+    pthread_mutex_unlock(&w->found_lock);
+    wake(w);
+}
+
+void worker_notified(SyncWorker *w, const char *db, unsigned long long xid)
+{
+    Found *f;
+
+    pthread_mutex_lock(&w->found_lock);
+    f = found_entry(w, db);
+    for (int i = 0; i < f->nxids && xid != 0; i++)
+        if (f->xids[i] == xid)
+            xid = 0; /* known already */
+    if (xid != 0 && f->nxids == FOUND_XIDS_MAX) {
+        f->many = true;
+    } else if (xid != 0) {
+        if (f->xids == NULL)
+            f->xids = xmalloc(sizeof(unsigned long long) * FOUND_XIDS_MAX);
+        f->xids[f->nxids++] = xid;
+    }
+    pthread_mutex_unlock(&w->found_lock);
     wake(w);
 }
 
@@ -387,6 +519,8 @@ void worker_stop(SyncWorker *w)
     pthread_join(w->thread, NULL);
     cancel_set_free(w->cancel);
     close(w->wake_fd);
+    drop_found(w);
+    pthread_mutex_destroy(&w->found_lock);
     free(w->name);
     free(w);
 }

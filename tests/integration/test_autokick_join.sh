@@ -47,8 +47,11 @@ delta=$(sql a "select quote_ident(relname) from pg_class where relnamespace = 'b
 PGAPPNAME=holder psql -X -q -d a -c "begin; lock table bucardo.$delta in access exclusive mode; select pg_sleep(300)" \
     >/dev/null 2>&1 &
 holder=$!
+# (The watcher's poll, by its text: s1's purge, which a cycle may leave for
+# up to half a second before sending it, can wait behind the lock too.)
 waiting() {
-    sql a "select count(*) from pg_stat_activity where application_name = 'bucardo' and wait_event_type = 'Lock'"
+    sql a "select count(*) from pg_stat_activity where application_name = 'bucardo' and wait_event_type = 'Lock'
+           and query like '%pg_current_snapshot() AS cur%'"
 }
 for _ in $(seq 300); do
     [ "$(waiting)" = 1 ] && break
