@@ -170,7 +170,10 @@ static bool check_setting(PGconn *cat, const char *name, const char *value)
             return true;
         }
         case S_REGEX: {
-            const char *params[1] = {value};
+            /* host_safety_check: only its "~RE" form is a regular expression */
+            const char *params[1] = {value[0] == '~' ? value + 1 : value};
+            if (value[0] != '~')
+                return true;
             PGresult *res = PQexecParams(cat, "SELECT '' ~ $1", 1, NULL, params, NULL, NULL, 0);
             bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
             PQclear(res);

@@ -725,35 +725,50 @@ static void ready(const DaemonConfig *cfg, const char *msg)
 }
 
 /*
- * host_safe - Bucardo's host_safety_check: a regular expression (the
- * server's dialect) the name of the host the engine starts on must match;
- * empty: any host.  Guards against an engine started on the wrong machine
- * (a restored copy of the catalog, a standby promoted by mistake).
+ * host_safe - Bucardo's host_safety_check: "=h1,h2" (one of these exact
+ * host names), "~RE" (a regular expression, the server's dialect), any
+ * other text (this exact name); empty: any host.  Guards against an engine
+ * started on the wrong machine (a restored copy of the catalog, a standby
+ * promoted by mistake).
  */
 static bool host_safe(PGconn *cat, char *why, size_t whylen)
 {
     char host[256] = "";
-    const char *params[1] = {host};
+    const char *params[2] = {host, NULL};
+    const char *regex;
     PGresult *res;
-    bool ok;
+    char *setting;
+    int ok;
 
     if (gethostname(host, sizeof(host) - 1) != 0)
         snprintf(host, sizeof(host), "unknown");
-    res = pg_query(cat, "catalog",
-                   "SELECT coalesce((SELECT $1 ~ setting OR setting = '' FROM bucardo.config"
-                   "                  WHERE name = 'host_safety_check'), true),"
-                   "       (SELECT setting FROM bucardo.config WHERE name = 'host_safety_check')",
-                   1, params);
+    res =
+        pg_query(cat, "catalog",
+                 "SELECT coalesce((SELECT setting FROM bucardo.config WHERE name = 'host_safety_check'), '')",
+                 0, NULL);
     if (res == NULL) {
         snprintf(why, whylen, "cannot read host_safety_check from the catalog");
         return false;
     }
-    ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    setting = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    ok = host_safety_match(setting, host, &regex);
+    if (ok < 0) {
+        params[1] = regex;
+        res = pg_query(cat, "catalog", "SELECT $1 ~ $2", 2, params);
+        if (res == NULL) {
+            snprintf(why, whylen, "host_safety_check \"%s\": not a valid regular expression", setting);
+            free(setting);
+            return false;
+        }
+        ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+    }
     if (!ok)
         snprintf(why, whylen, "host_safety_check: this host (%s) does not match \"%s\": not starting", host,
-                 PQgetvalue(res, 0, 1));
-    PQclear(res);
-    return ok;
+                 setting);
+    free(setting);
+    return ok == 1;
 }
 
 /* setting_sleep - kid_serial_sleep / kid_deadlock_sleep: seconds from 0
