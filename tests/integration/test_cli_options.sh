@@ -172,6 +172,24 @@ expect_out "^Last good +: good at $(date +%Y) "
 run_fail "$BUCARDO" status --sort=12
 expect_err "invalid --sort"
 
+# --- tables= with a table registered from two databases: looked up in the
+# sync's source database (Bucardo's db_for_lookups); a name that is still
+# ambiguous there names a parameter add sync takes
+run_ok "$BUCARDO" add table a b db=d2
+run_ok "$BUCARDO" add sync s9 tables=a,public.b dbs=d2:source,d1:target
+expect_equal "d2,d2" "$(sql bucardo "select string_agg(r.db, ',') from bucardo.relgroup_member m
+                                      join bucardo.relation r on r.id = m.relation where m.relgroup = 's9'")" \
+    "tables= took the source's registrations"
+run_ok "$BUCARDO" add sync s3 tables=a dbs=d1:source,d2:source --dryrun
+expect_out '^Added public.a to relgroup "s3"$'
+before=$(catalog_snapshot)
+run_fail "$BUCARDO" add relgroup rgx a
+expect_err 'table name "a" is ambiguous: it exists in several databases \(give --db=NAME\)'
+expect_equal "$before" "$(catalog_snapshot)" "catalog after an ambiguous add relgroup"
+run_ok "$BUCARDO" remove sync s9
+run_ok "$BUCARDO" remove relgroup s9
+run_ok "$BUCARDO" remove table public.a public.b db=d2
+
 # --- remove TYPE all: in use refused (nothing removed), then all go
 before=$(catalog_snapshot)
 run_fail "$BUCARDO" remove all relgroups
