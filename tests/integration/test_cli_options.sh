@@ -110,9 +110,15 @@ expect_err 'no sync named "nosuch"'
 # --- list all shows every kind; list config = config show = show
 run_ok "$BUCARDO" add customname a a_renamed db=d2
 run_ok "$BUCARDO" list all
-for k in Databases "Database groups" Tables Sequences "Relation groups" Syncs Customnames Customcols; do
-    expect_out "^-- $k:"
-done
+expect_no "^-- customcodes:"
+expect_no "^-- customcols:"
+printf 'BEGIN RETURN '"'"'{}'"'"'::jsonb; END\n' >"$TEST_DIR/cc1.sql"
+run_ok "$BUCARDO" add customcode cc1 whenrun=before_sync sync=s1 src_code="$TEST_DIR/cc1.sql"
+run_ok "$BUCARDO" list all
+# Bucardo's headings and order: the custom objects first, when there are any
+expect_equal "customcodes customnames dbgroups databases relgroup syncs tables sequences" \
+    "$(printf '%s\n' "$OUT" | sed -n 's/^-- \([a-z]*\):$/\1/p' | tr '\n' ' ' | sed 's/ $//')" "list all headings"
+expect_out "cc1"
 expect_out "a_renamed"
 expect_out "q1"
 run_ok "$BUCARDO" list config log_level
