@@ -158,4 +158,16 @@ sql a "insert into t1 values (20, 'through pgpass')" >/dev/null
 run_ok "$BUCARDO" kick sp 30
 expect_equal "1" "$(sql c "select count(*) from t1 where id = 20")" "row delivered as pwuser"
 run_ok "$BUCARDO" stop
+# libpq's own warning about a passfile others can read (written straight to
+# stderr) lands in the log in the log's format, not as a raw line
+chmod 640 "$TEST_DIR/pw.pgpass"
+run_ok "$BUCARDO" start
+sql a "insert into t1 values (21, 'passfile ignored')" >/dev/null
+"$BUCARDO" kick sp 10 >/dev/null 2>&1
+run_ok "$BUCARDO" stop
+grep -q 'password file ".*pw.pgpass" has group or world access' log.bucardo ||
+    fail "no passfile warning in the log: $(tail -20 log.bucardo)"
+! grep -q '^WARNING: *password file' log.bucardo || fail "libpq's warning raw in the log: $(grep 'password file' log.bucardo)"
+grep 'password file' log.bucardo | grep -q 'stderr: password file' ||
+    fail "the passfile warning is not in the log's format: $(grep 'password file' log.bucardo)"
 echo ok
