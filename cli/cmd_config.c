@@ -172,6 +172,9 @@ static bool check_setting(PGconn *cat, const char *name, const char *value)
         case S_REGEX: {
             /* host_safety_check: only its "~RE" form is a regular expression */
             const char *params[1] = {value[0] == '~' ? value + 1 : value};
+            if (strlen(value) > 4096)
+                return cli_error("set %s: longer than 4096 bytes - no host name list is that long",
+                                 s->name) == 0;
             if (value[0] != '~')
                 return true;
             PGresult *res = PQexecParams(cat, "SELECT '' ~ $1", 1, NULL, params, NULL, NULL, 0);
