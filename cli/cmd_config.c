@@ -170,7 +170,13 @@ static bool check_setting(PGconn *cat, const char *name, const char *value)
             return true;
         }
         case S_REGEX: {
-            const char *params[1] = {value};
+            /* host_safety_check: only its "~RE" form is a regular expression */
+            const char *params[1] = {value[0] == '~' ? value + 1 : value};
+            if (strlen(value) > 4096)
+                return cli_error("set %s: longer than 4096 bytes - no host name list is that long",
+                                 s->name) == 0;
+            if (value[0] != '~')
+                return true;
             PGresult *res = PQexecParams(cat, "SELECT '' ~ $1", 1, NULL, params, NULL, NULL, 0);
             bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
             PQclear(res);
@@ -486,20 +492,50 @@ out:
     return code;
 }
 
+/*
+ * cmd_list_all - every listing, in Bucardo's order and with its headings:
+ * customcodes, customnames and customcols first and only when there are
+ * any, then dbgroups, databases, relgroups, syncs, tables, sequences, and
+ * an empty line.  A REGEX narrows the named objects, as each listing does.
+ */
 int cmd_list_all(CliContext *ctx, int argc, char **argv)
 {
-    static const CliHandler listings[] = {cmd_list_dbs,         cmd_list_dbgroups,  cmd_list_tables,
-                                          cmd_list_sequences,   cmd_list_relgroups, cmd_list_syncs,
-                                          cmd_list_customnames, cmd_list_customcols};
-    static const char *const titles[] = {"Databases",       "Database groups", "Tables",      "Sequences",
-                                         "Relation groups", "Syncs",           "Customnames", "Customcols"};
+    static const struct {
+        const char *title, *count_sql; /* count_sql: listed only when it gives > 0 */
+        CliHandler list;
+        bool regex;
+    } LISTINGS[] = {
+        {"customcodes", "SELECT count(*) FROM bucardo.customcode", cmd_list_customcodes, false},
+        {"customnames", "SELECT count(*) FROM bucardo.customname", cmd_list_customnames, false},
+        {"customcols", "SELECT count(*) FROM bucardo.customcols", cmd_list_customcols, false},
+        {"dbgroups", NULL, cmd_list_dbgroups, true},
+        {"databases", NULL, cmd_list_dbs, true},
+        {"relgroup", NULL, cmd_list_relgroups, true},
+        {"syncs", NULL, cmd_list_syncs, true},
+        {"tables", NULL, cmd_list_tables, true},
+        {"sequences", NULL, cmd_list_sequences, true},
+    };
 
     if (argc > 1)
         return cli_error("usage: bucardo list all [REGEX]");
-    for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
-        printf("-- %s:\n", titles[i]);
-        if (listings[i](ctx, i >= 6 ? 0 : argc, argv) != EXIT_OK)
+    if (cli_catalog(ctx) == NULL)
+        return EXIT_FAIL;
+    for (size_t i = 0; i < sizeof(LISTINGS) / sizeof(LISTINGS[0]); i++) {
+        if (LISTINGS[i].count_sql != NULL) {
+            PGresult *res = pg_query(ctx->cat, "catalog", LISTINGS[i].count_sql, 0, NULL);
+            bool any;
+            if (res == NULL)
+                return EXIT_FAIL;
+            any = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+            PQclear(res);
+            if (!any)
+                continue;
+        }
+        printf("-- %s:\n", LISTINGS[i].title);
+        fflush(stdout);
+        if (LISTINGS[i].list(ctx, LISTINGS[i].regex ? argc : 0, argv) != EXIT_OK)
             return EXIT_FAIL;
     }
+    printf("\n");
     return EXIT_OK;
 }

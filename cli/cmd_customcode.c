@@ -320,7 +320,11 @@ void customcode_drop_function(CliContext *ctx, const char *code, const char *dbn
     fn = xasprintf("customcode_%s", code);
     ident = pg_quote_ident(conn, fn);
     sql = xasprintf("DROP FUNCTION IF EXISTS bucardo.%s(jsonb)", ident);
-    if (PQstatus(conn) == CONNECTION_OK && !pg_exec(conn, dbname, sql, 0, NULL))
+    /* "does not exist, skipping" notices of a function (or schema) already
+     * gone are no news: only warnings are said */
+    if (PQstatus(conn) == CONNECTION_OK &&
+        (!pg_exec(conn, dbname, "SET client_min_messages = warning", 0, NULL) ||
+         !pg_exec(conn, dbname, sql, 0, NULL)))
         fprintf(stderr, "bucardo: warning: customcode %s: its function is left in database \"%s\"\n", code,
                 dbname);
     free(sql);

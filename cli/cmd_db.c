@@ -81,7 +81,9 @@ static const char SQL_LIST_DBS[] =
     "SELECT name,"
     "       CASE WHEN status = 'active' AND EXISTS (SELECT 1 FROM bucardo.db_state ds WHERE ds.db = db.name)"
     "            THEN 'stalled' ELSE status END,"
-    "       dbname, host, port, dbuser, service FROM bucardo.db"
+    "       dbname, host, port, dbuser, service, coalesce(dbtype, 'postgres'), dbdsn,"
+    "       (SELECT count(DISTINCT coalesce(d2.dbtype, 'postgres')) FROM bucardo.db d2"
+    "         WHERE d2.name ~ coalesce($1, '')) FROM bucardo.db"
     " WHERE name ~ coalesce($1, '') ORDER BY name";
 
 /* The settings a database takes, with Bucardo's aliases. */
@@ -233,7 +235,7 @@ static bool try_connect(CliContext *ctx, const char *name, const char *const val
         };
         char err[800];
         char *dir = catalog_get_setting(ctx->cat, "flatfile_dir");
-        TargetConfig tc = {.sync = "add-db", .flat_dir = dir};
+        TargetConfig tc = {.sync = "add-db", .flat_dir = dir, .create_file = true};
         ok = target_try_connect(&db, &tc, err, sizeof(err));
         free(dir);
         if (!ok)
@@ -764,23 +766,83 @@ int cmd_remove_db(CliContext *ctx, int argc, char **argv)
     return EXIT_OK;
 }
 
-/* conn_line - how a DBA would reach the database with psql (no password). */
-static char *conn_line(const PGresult *res, int r)
+/* dsn_hidden - a dbdsn with the value of any password in it hidden
+ * (DBI's "key=value;key=value", libpq's "key=value key=value"). */
+static void dsn_hidden(StrBuf *sb, const char *dsn)
 {
+    for (const char *p = dsn; *p;) {
+        size_t len = strcspn(p, "; ");
+        if ((len > 9 && strncasecmp(p, "password=", 9) == 0) ||
+            (len > 5 && strncasecmp(p, "pass=", 5) == 0)) {
+            strbuf_append_len(sb, p, (size_t)(strchr(p, '=') - p));
+            strbuf_append(sb, "=********");
+        } else
+            strbuf_append_len(sb, p, len);
+        p += len;
+        if (*p)
+            strbuf_append_len(sb, p++, 1);
+    }
+}
+
+/* conn_line - how a DBA would reach the database (no password): psql for
+ * PostgreSQL with Bucardo's "(DSN=...)" for a dbdsn, the client of its
+ * kind for other types, as Bucardo's list shows them.  `label` is "Conn",
+ * or "Prefix" for flat files. */
+static char *conn_line(const PGresult *res, int r, const char **label)
+{
+    const char *type = PQgetvalue(res, r, 7), *dbname = PQgetvalue(res, r, 2);
+    const char *host = PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3);
+    const char *port = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4);
+    const char *user = PQgetisnull(res, r, 5) ? NULL : PQgetvalue(res, r, 5);
     StrBuf sb;
 
+    *label = "Conn";
     strbuf_init(&sb);
-    if (!PQgetisnull(res, r, 6))
-        strbuf_printf(&sb, "PGSERVICE=%s ", PQgetvalue(res, r, 6));
-    strbuf_append(&sb, "psql");
-    if (!PQgetisnull(res, r, 4))
-        strbuf_printf(&sb, " -p %s", PQgetvalue(res, r, 4));
-    if (!PQgetisnull(res, r, 5))
-        strbuf_printf(&sb, " -U %s", PQgetvalue(res, r, 5));
-    if (!PQgetisnull(res, r, 2))
-        strbuf_printf(&sb, " -d %s", PQgetvalue(res, r, 2));
-    if (!PQgetisnull(res, r, 3))
-        strbuf_printf(&sb, " -h %s", PQgetvalue(res, r, 3));
+    if (strcmp(type, "mysql") == 0 || strcmp(type, "mariadb") == 0) {
+        strbuf_append(&sb, "mysql");
+        if (user)
+            strbuf_printf(&sb, " -u %s", user);
+        strbuf_printf(&sb, " -D %s", dbname);
+        if (host)
+            strbuf_printf(&sb, " -h %s", host);
+        if (port && strcmp(port, "3306") != 0)
+            strbuf_printf(&sb, " --port %s", port);
+    } else if (strcmp(type, "sqlite") == 0)
+        strbuf_printf(&sb, "sqlite3 %s", dbname);
+    else if (strcmp(type, "firebird") == 0) {
+        strbuf_append(&sb, "isql-fb");
+        if (user)
+            strbuf_printf(&sb, " -u %s", user);
+        strbuf_printf(&sb, " %s%s%s", host ? host : "", host ? ":" : "", dbname);
+    } else if (strcmp(type, "redis") == 0) {
+        strbuf_append(&sb, "redis-cli");
+        if (host)
+            strbuf_printf(&sb, " -h %s", host);
+        if (port)
+            strbuf_printf(&sb, " -p %s", port);
+        if (dbname[0] && strspn(dbname, "0123456789") == strlen(dbname))
+            strbuf_printf(&sb, " -n %s", dbname);
+    } else if (target_kind_is_flat(type)) {
+        *label = "Prefix";
+        strbuf_append(&sb, dbname);
+    } else {
+        if (!PQgetisnull(res, r, 6))
+            strbuf_printf(&sb, "PGSERVICE=%s ", PQgetvalue(res, r, 6));
+        strbuf_append(&sb, "psql");
+        if (port)
+            strbuf_printf(&sb, " -p %s", port);
+        if (user)
+            strbuf_printf(&sb, " -U %s", user);
+        if (!PQgetisnull(res, r, 2))
+            strbuf_printf(&sb, " -d %s", dbname);
+        if (host)
+            strbuf_printf(&sb, " -h %s", host);
+        if (!PQgetisnull(res, r, 8) && PQgetvalue(res, r, 8)[0]) {
+            strbuf_append(&sb, " (DSN=");
+            dsn_hidden(&sb, PQgetvalue(res, r, 8));
+            strbuf_append(&sb, ")");
+        }
+    }
     return sb.data;
 }
 
@@ -815,7 +877,7 @@ int cmd_list_dbs(CliContext *ctx, int argc, char **argv)
 {
     const char *params[1] = {argc > 0 ? argv[0] : NULL};
     PGresult *res;
-    int width = 0;
+    int width = 0, type_width = 0;
 
     if (argc > 1)
         return cli_error("usage: bucardo list dbs [REGEX]");
@@ -826,13 +888,22 @@ int cmd_list_dbs(CliContext *ctx, int argc, char **argv)
         return EXIT_FAIL;
     if (PQntuples(res) == 0)
         printf("No databases\n");
-    for (int r = 0; r < PQntuples(res); r++)
+    for (int r = 0; r < PQntuples(res); r++) {
         if (utf8_width(PQgetvalue(res, r, 0)) > width)
             width = utf8_width(PQgetvalue(res, r, 0));
+        if ((int)strlen(PQgetvalue(res, r, 7)) > type_width)
+            type_width = (int)strlen(PQgetvalue(res, r, 7));
+    }
+    /* a Type column only when the types differ, as Bucardo */
+    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 9), "1") == 0)
+        type_width = 0;
     for (int r = 0; r < PQntuples(res); r++) {
-        char *line = conn_line(res, r);
-        printf("Database: %s%*s  Status: %-6s  Conn: %s\n", PQgetvalue(res, r, 0),
-               utf8_pad(PQgetvalue(res, r, 0), width), "", PQgetvalue(res, r, 1), line);
+        const char *label;
+        char *line = conn_line(res, r, &label);
+        printf("Database: %s%*s  ", PQgetvalue(res, r, 0), utf8_pad(PQgetvalue(res, r, 0), width), "");
+        if (type_width > 0)
+            printf("Type: %-*s  ", type_width, PQgetvalue(res, r, 7));
+        printf("Status: %-6s  %s: %s\n", PQgetvalue(res, r, 1), label, line);
         free(line);
         if (!list_db_detail(ctx, PQgetvalue(res, r, 0))) {
             PQclear(res);

@@ -91,14 +91,15 @@ PGresult *relation_find(PGconn *cat, const char *name, const char *db)
                   db ? " in database " : "", db ? db : "");
         return NULL;
     }
-    if (PQntuples(res) > 1 && strcmp(PQgetvalue(res, 1, 2), name) == 0) {
+    if (PQntuples(res) > 1 && (strcmp(PQgetvalue(res, 1, 2), name) == 0 ||
+                               strcmp(PQgetvalue(res, 1, 2), PQgetvalue(res, 0, 2)) == 0)) {
         PQclear(res);
-        cli_error("table name \"%s\" is ambiguous: it exists in several databases (give db=NAME)", name);
+        cli_error("table name \"%s\" is ambiguous: it exists in several databases (give --db=NAME)", name);
         return NULL;
     }
     if (PQntuples(res) > 1 && strcmp(PQgetvalue(res, 0, 2), name) != 0) {
         PQclear(res);
-        cli_error("table name \"%s\" is ambiguous (give schema.table, or db=NAME)", name);
+        cli_error("table name \"%s\" is ambiguous (give schema.table, or --db=NAME)", name);
         return NULL;
     }
     return res;

@@ -520,11 +520,51 @@ out:
 }
 
 /*
- * add_tables - tables=T1,T2,...: put each table (known to bucardo; db=
- * from --db when a name is in several databases) into relgroup `group`,
- * created when missing.  Said on commit.
+ * SQL_FIND_SOURCE_REL - a table of tables=, looked up among the sync's
+ * source databases (as Bucardo does): the best match (schema.table before a
+ * bare name, then by database) and how many different schema.table names
+ * match.  A table registered from several sources is one table for the sync:
+ * the first registration stands for it.
  */
-static bool add_tables(CliContext *ctx, const char *group, const char *list)
+static const char SQL_FIND_SOURCE_REL[] =
+    "WITH m AS (SELECT id, db, schemaname || '.' || relname AS q FROM bucardo.relation"
+    "            WHERE (schemaname || '.' || relname = $1 OR relname = $1)"
+    "              AND db IN (SELECT db FROM bucardo.dbgroup_member WHERE dbgroup = $2 AND role = 'source'))"
+    " SELECT id, db, q, (SELECT count(DISTINCT q) FROM m) FROM m ORDER BY q = $1 DESC, db, q LIMIT 1";
+
+/* find_sync_table - one name of tables=: with --db, in that database;
+ * else among the sources of dbgroup `group`, and when none of them has it,
+ * wherever it is registered (relation_find's errors). */
+static PGresult *find_sync_table(CliContext *ctx, const char *name, const char *group)
+{
+    const char *params[2] = {name, group};
+    PGresult *res;
+
+    if (ctx->db != NULL)
+        return relation_find(ctx->cat, name, ctx->db);
+    res = pg_query(ctx->cat, "catalog", SQL_FIND_SOURCE_REL, 2, params);
+    if (res == NULL)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return relation_find(ctx->cat, name, NULL);
+    }
+    if (strcmp(PQgetvalue(res, 0, 3), "1") != 0 && strcmp(PQgetvalue(res, 0, 2), name) != 0) {
+        cli_error("table name \"%s\" is ambiguous: it names tables in several schemas of the sync's source "
+                  "database(s) (give schema.table)",
+                  name);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/*
+ * add_tables - tables=T1,T2,...: put each table (known to bucardo; looked
+ * up in the sync's sources, dbgroup `dbgroup`, unless --db names the
+ * database) into relgroup `group`, created when missing.  Said on commit.
+ */
+static bool add_tables(CliContext *ctx, const char *group, const char *dbgroup, const char *list)
 {
     StrList names = {0};
     bool created, ok = true;
@@ -541,7 +581,7 @@ static bool add_tables(CliContext *ctx, const char *group, const char *list)
     if (created)
         cli_say(ctx, "Created relgroup \"%s\"\n", group);
     for (int i = 0; ok && i < names.count; i++) {
-        PGresult *rel = relation_find(ctx->cat, names.items[i], ctx->db);
+        PGresult *rel = find_sync_table(ctx, names.items[i], dbgroup);
         bool added;
         ok = rel != NULL && relgroup_add(ctx->cat, group, PQgetvalue(rel, 0, 0), &added);
         if (ok && added)
@@ -595,13 +635,13 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
             cli_error("a sync named \"%s\" already exists", argv[0]);
         goto out;
     }
-    if (cli_kv_get(&kv, "tables") && !add_tables(ctx, relgroup, cli_kv_get(&kv, "tables")))
-        goto out;
-    found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, relgroup);
-    if (found != 1) {
-        if (found == 0)
-            cli_error("no relgroup named \"%s\"", relgroup);
-        goto out;
+    if (cli_kv_get(&kv, "tables") == NULL) {
+        found = cli_row_exists(ctx->cat, SQL_RELGROUP_EXISTS, relgroup);
+        if (found != 1) {
+            if (found == 0)
+                cli_error("no relgroup named \"%s\"", relgroup);
+            goto out;
+        }
     }
     /* dbs=NAME of an existing dbgroup (Bucardo's dbs=DBGROUPNAME): one
      * name, no role - a single database could not make a sync anyway. */
@@ -616,6 +656,10 @@ int cmd_add_sync(CliContext *ctx, int argc, char **argv)
     }
     group = resolve_dbgroup(ctx->cat, argv[0], dbgroup, dbs, &created);
     if (group == NULL)
+        goto out;
+    /* tables= once the dbgroup is known: its sources decide which
+     * registration of a table the sync reads */
+    if (cli_kv_get(&kv, "tables") && !add_tables(ctx, relgroup, group, cli_kv_get(&kv, "tables")))
         goto out;
     {
         const char *params[3] = {argv[0], relgroup, group};

@@ -110,26 +110,43 @@ static void affected_free(AffectedSyncs *a)
 /*
  * affected_finish - step 3 of the header: recheck every affected sync as the
  * catalog now has it, clean up after the old definitions, and have a
- * running engine reload at commit.  Prints why when a sync is refused.
+ * running engine reload at commit.  `what` names the change ("update table
+ * public.t1") for the refusal: an active sync that could not run any more
+ * refuses it.  An inactive one that cannot run (remove db --force left it
+ * without a target) does not block the change: activate checks it again;
+ * its capture is left as it is until then.
  */
-static bool affected_finish(CliContext *ctx, const AffectedSyncs *a)
+static bool affected_finish(CliContext *ctx, const AffectedSyncs *a, const char *what)
 {
-    for (int i = 0; i < a->count; i++) {
+    bool *skip = xcalloc((size_t)a->count + 1, sizeof(bool));
+    bool ok = true;
+
+    for (int i = 0; ok && i < a->count; i++) {
         const char *params[1] = {a->defs[i].name};
-        if (!sync_check(ctx->cat, a->defs[i].name) ||
-            !pg_exec(ctx->cat, "catalog", SQL_FORGET_OLD_SOURCES, 1, params))
-            return false;
+        char why[512] = "";
+        int runnable = sync_runnable(ctx->cat, a->defs[i].name, why, sizeof(why));
+        if (runnable < 0)
+            ok = false;
+        else if (runnable == 0 && strcmp(a->defs[i].status, "active") == 0)
+            ok = cli_error("%s refused: %s", what, why) == 0;
+        else if (runnable == 0) {
+            skip[i] = true;
+            cli_say(ctx, "Note: sync \"%s\" is %s and cannot run as it is (%s): activate checks it again\n",
+                    a->defs[i].name, a->defs[i].status, why);
+        }
+        ok = ok && pg_exec(ctx->cat, "catalog", SQL_FORGET_OLD_SOURCES, 1, params);
     }
-    for (int i = 0; i < a->count; i++)
-        if (!ctx->dryrun && !sync_capture(ctx->cat, a->defs[i].name))
-            return false;
+    for (int i = 0; ok && i < a->count; i++)
+        if (!ctx->dryrun && !skip[i] && !sync_capture(ctx->cat, a->defs[i].name))
+            ok = false;
     /* Capture of tables (or sources) no sync reads any more; tables still
      * read keep theirs, with autokick as their readers now want it. */
-    for (int i = 0; i < a->count; i++)
+    for (int i = 0; ok && i < a->count; i++)
         if (!ctx->dryrun && !capture_sync_cleanup(ctx->cat, &a->defs[i]))
-            return cli_error("sync \"%s\": could not remove change capture it no longer needs",
-                             a->defs[i].name) == 0;
-    return a->count == 0 || cli_notify_reload(ctx);
+            ok = cli_error("sync \"%s\": could not remove change capture it no longer needs",
+                           a->defs[i].name) == 0;
+    free(skip);
+    return ok && (a->count == 0 || cli_notify_reload(ctx));
 }
 
 /* print_affected - which syncs a successful change went to. */
@@ -186,8 +203,13 @@ static bool group_done(CliContext *ctx, const char *kind, NameKind name_kind, co
             return false;
         strbuf_printf(said, "Renamed %s \"%s\" to \"%s\"\n", kind, name, newname);
     }
-    if (!affected_finish(ctx, a))
-        return false;
+    {
+        char *what = xasprintf("update %s %s", kind, name);
+        bool ok = affected_finish(ctx, a, what);
+        free(what);
+        if (!ok)
+            return false;
+    }
     print_affected(said, a);
     cli_say(ctx, "%s", said->data);
     return true;
@@ -910,8 +932,13 @@ static int update_relation(CliContext *ctx, int argc, char **argv, bool sequence
         if (value && !table_option(ctx->cat, relid, PQgetvalue(rel, 0, 2), o, value, &said))
             goto out;
     }
-    if (!affected_finish(ctx, &a))
-        goto out;
+    {
+        char *what = xasprintf("update %s %s", noun, PQgetvalue(rel, 0, 2));
+        bool ok = affected_finish(ctx, &a, what);
+        free(what);
+        if (!ok)
+            goto out;
+    }
     print_affected(&said, &a);
     cli_say(ctx, "%s", said.data);
     code = EXIT_OK;

@@ -57,6 +57,10 @@ bool cli_show_all_columns(CliContext *ctx, const char *sql, const char *key)
             const char *value = PQgetisnull(res, r, cols[i]) ? "NULL" : PQgetvalue(res, r, cols[i]);
             if (strcmp(name, "dbpass") == 0 && !PQgetisnull(res, r, cols[i]))
                 value = "(hidden)";
+            /* a dbdsn or conn string may carry a password too */
+            if ((strcmp(name, "dbdsn") == 0 || strcmp(name, "conn") == 0) &&
+                strcasestr(value, "pass") != NULL)
+                value = "(hidden: it holds a password)";
             printf("    %-*s = %s\n", width, name, value);
         }
     free(cols);

@@ -43,6 +43,7 @@ typedef struct TargetConfig {
     CancelSet *cancel;    /* may be NULL */
     ConnBudget *budget;   /* may be NULL */
     const char *flat_dir; /* flat-file targets: where the files go (NULL: ".") */
+    bool create_file;     /* SQLite: create a missing file (add db, as DBD::SQLite did) */
 } TargetConfig;
 
 /* One kind of target: how its writer thread is started and spoken to. */

@@ -65,4 +65,13 @@ double monotonic_seconds(void);
 /* str_replace_all - a new string with every `from` replaced by `to`. */
 char *str_replace_all(const char *src, const char *from, const char *to);
 
+/*
+ * host_safety_match - Bucardo's host_safety_check against a host name.
+ * Three forms: "" (any host), "=h1,h2" (one of these exact names), "~RE" (a
+ * regular expression, left to the caller: returns -1 with *regex pointing
+ * past the "~"), anything else (this exact name).  Returns 1 when the host
+ * may run the engine, 0 when not, -1 when the caller must match *regex.
+ */
+int host_safety_match(const char *setting, const char *host, const char **regex);
+
 #endif

@@ -240,6 +240,30 @@ char *str_replace_all(const char *src, const char *from, const char *to)
     return sb.data;
 }
 
+int host_safety_match(const char *setting, const char *host, const char **regex)
+{
+    size_t hlen = strlen(host);
+
+    *regex = NULL;
+    if (setting[0] == '\0')
+        return 1;
+    if (setting[0] == '~') {
+        *regex = setting + 1;
+        return -1;
+    }
+    if (setting[0] != '=')
+        return strcmp(setting, host) == 0;
+    for (const char *p = setting + 1;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == hlen && strncmp(p, host, len) == 0)
+            return 1;
+        if (comma == NULL)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 double monotonic_seconds(void)
 {
     struct timespec ts;

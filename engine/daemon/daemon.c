@@ -40,7 +40,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -699,22 +701,79 @@ static void notify_systemd(const char *state)
     dlclose(lib);
 }
 
-/* stderr_to_log - helpers shared with the CLI report errors on stderr:
- * keep them in the main log file (unless stderr is itself a destination). */
+/* stderr_line - one line that reached the engine's stderr, as a log line:
+ * libpq's "WARNING:  ..." without its own prefix. */
+static void stderr_line(char *line)
+{
+    line[strcspn(line, "\r")] = '\0';
+    if (strncmp(line, "WARNING:", 8) == 0)
+        line += 8 + strspn(line + 8, " ");
+    if (line[0] != '\0')
+        log_warn("%s", line);
+}
+
+/* stderr_reader - the thread behind stderr_to_log's pipe: each line, in
+ * the log's format (a line longer than the buffer is cut in pieces). */
+static void *stderr_reader(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    size_t have = 0;
+
+    log_set_thread_name(NULL, "stderr");
+    for (;;) {
+        ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+        char *start = buf, *nl;
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        while ((nl = memchr(start, '\n', have - (size_t)(start - buf))) != NULL) {
+            *nl = '\0';
+            stderr_line(start);
+            start = nl + 1;
+        }
+        have -= (size_t)(start - buf);
+        memmove(buf, start, have);
+        if (have == sizeof(buf) - 1) {
+            buf[have] = '\0';
+            stderr_line(buf);
+            have = 0;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+/*
+ * stderr_to_log - what reaches the engine's stderr goes to the log, in its
+ * format (unless stderr is itself a destination): helpers shared with the
+ * CLI report errors there, and libpq writes some warnings straight to
+ * stderr (a password file with group or world access).  A pipe and a
+ * thread turn each line into a log line; the pipe does not block its
+ * writers (a line is lost rather than a writer stalled).  Set up once: the
+ * log's reopen does not concern it.
+ */
 static void stderr_to_log(const DaemonConfig *cfg)
 {
-    const char *file = log_main_file();
+    int fds[2];
+    pthread_t reader;
 
     for (int i = 0; i < cfg->log.ndests; i++)
         if (strcmp(cfg->log.dests[i], "stderr") == 0)
             return;
-    if (file) {
-        int fd = open(file, O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd >= 0 && fd != STDERR_FILENO) {
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
+    if (log_main_file() == NULL || pipe2(fds, O_CLOEXEC) != 0)
+        return;
+    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 || dup2(fds[1], STDERR_FILENO) < 0 ||
+        pthread_create(&reader, NULL, stderr_reader, (void *)(intptr_t)fds[0]) != 0) {
+        log_warn("cannot route stderr to the log: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return;
     }
+    close(fds[1]);
+    pthread_detach(reader);
 }
 
 /* log_stop_reason - `bucardo stop "reason"` wrote it to the reason file
@@ -744,35 +803,50 @@ static void ready(const DaemonConfig *cfg, const char *msg)
 }
 
 /*
- * host_safe - Bucardo's host_safety_check: a regular expression (the
- * server's dialect) the name of the host the engine starts on must match;
- * empty: any host.  Guards against an engine started on the wrong machine
- * (a restored copy of the catalog, a standby promoted by mistake).
+ * host_safe - Bucardo's host_safety_check: "=h1,h2" (one of these exact
+ * host names), "~RE" (a regular expression, the server's dialect), any
+ * other text (this exact name); empty: any host.  Guards against an engine
+ * started on the wrong machine (a restored copy of the catalog, a standby
+ * promoted by mistake).
  */
 static bool host_safe(PGconn *cat, char *why, size_t whylen)
 {
     char host[256] = "";
-    const char *params[1] = {host};
+    const char *params[2] = {host, NULL};
+    const char *regex;
     PGresult *res;
-    bool ok;
+    char *setting;
+    int ok;
 
     if (gethostname(host, sizeof(host) - 1) != 0)
         snprintf(host, sizeof(host), "unknown");
-    res = pg_query(cat, "catalog",
-                   "SELECT coalesce((SELECT $1 ~ setting OR setting = '' FROM bucardo.config"
-                   "                  WHERE name = 'host_safety_check'), true),"
-                   "       (SELECT setting FROM bucardo.config WHERE name = 'host_safety_check')",
-                   1, params);
+    res =
+        pg_query(cat, "catalog",
+                 "SELECT coalesce((SELECT setting FROM bucardo.config WHERE name = 'host_safety_check'), '')",
+                 0, NULL);
     if (res == NULL) {
         snprintf(why, whylen, "cannot read host_safety_check from the catalog");
         return false;
     }
-    ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    setting = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    ok = host_safety_match(setting, host, &regex);
+    if (ok < 0) {
+        params[1] = regex;
+        res = pg_query(cat, "catalog", "SELECT $1 ~ $2", 2, params);
+        if (res == NULL) {
+            snprintf(why, whylen, "host_safety_check \"%s\": not a valid regular expression", setting);
+            free(setting);
+            return false;
+        }
+        ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+    }
     if (!ok)
         snprintf(why, whylen, "host_safety_check: this host (%s) does not match \"%s\": not starting", host,
-                 PQgetvalue(res, 0, 1));
-    PQclear(res);
-    return ok;
+                 setting);
+    free(setting);
+    return ok == 1;
 }
 
 /* setting_sleep - kid_serial_sleep / kid_deadlock_sleep: seconds from 0
@@ -973,7 +1047,6 @@ int daemon_run(const DaemonConfig *cfg)
                     do_reload = true;
                 } else if (sig == SIGUSR2) {
                     if (log_reopen()) {
-                        stderr_to_log(cfg);
                         log_info("reopened the log files");
                     }
                 } else {

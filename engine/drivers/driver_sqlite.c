@@ -1,7 +1,8 @@
 /*
  * engine/drivers/driver_sqlite.c - SQLite targets (libsqlite3): the
  * database file is the db's dbname and must exist, with the tables (as
- * for every target, bucardo creates none).  It is opened in WAL mode, so
+ * for every target, bucardo creates none); only `add db` creates a missing
+ * file (TargetConfig.create_file), as Bucardo's DBD::SQLite did.  It is opened in WAL mode, so
  * readers go on while a unit is applied; each unit is one transaction
  * (BEGIN IMMEDIATE ... COMMIT), and each table operation one prepared
  * statement run once per row: DELETE ... WHERE key = ? AND ..., or INSERT
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct LiteConn {
     sqlite3 *db;
@@ -61,10 +64,27 @@ static void lite_close(void *conn)
 static void *lite_open(const DbInfo *db, const TargetConfig *cfg, char *err, size_t errlen)
 {
     LiteConn *c = xcalloc(1, sizeof(LiteConn));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 
-    (void)cfg;
     c->name = xstrdup(db->dbname ? db->dbname : "");
-    if (sqlite3_open_v2(c->name, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    /* add db of a file that does not exist yet: created (DBD::SQLite did),
+     * when its directory exists; the engine never creates one */
+    if (cfg != NULL && cfg->create_file && c->name[0] != '\0' && access(c->name, F_OK) != 0) {
+        char *dir = xstrdup(c->name);
+        char *slash = strrchr(dir, '/');
+        const char *d = slash == NULL ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+        struct stat st;
+        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "cannot create SQLite database \"%s\": directory \"%s\" does not exist",
+                     c->name, d);
+            free(dir);
+            lite_close(c);
+            return NULL;
+        }
+        free(dir);
+        flags |= SQLITE_OPEN_CREATE;
+    }
+    if (sqlite3_open_v2(c->name, &c->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open SQLite database \"%s\": %s", c->name,
                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
         lite_close(c);

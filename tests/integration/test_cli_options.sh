@@ -110,9 +110,15 @@ expect_err 'no sync named "nosuch"'
 # --- list all shows every kind; list config = config show = show
 run_ok "$BUCARDO" add customname a a_renamed db=d2
 run_ok "$BUCARDO" list all
-for k in Databases "Database groups" Tables Sequences "Relation groups" Syncs Customnames Customcols; do
-    expect_out "^-- $k:"
-done
+expect_no "^-- customcodes:"
+expect_no "^-- customcols:"
+printf 'BEGIN RETURN '"'"'{}'"'"'::jsonb; END\n' >"$TEST_DIR/cc1.sql"
+run_ok "$BUCARDO" add customcode cc1 whenrun=before_sync sync=s1 src_code="$TEST_DIR/cc1.sql"
+run_ok "$BUCARDO" list all
+# Bucardo's headings and order: the custom objects first, when there are any
+expect_equal "customcodes customnames dbgroups databases relgroup syncs tables sequences" \
+    "$(printf '%s\n' "$OUT" | sed -n 's/^-- \([a-z]*\):$/\1/p' | tr '\n' ' ' | sed 's/ $//')" "list all headings"
+expect_out "cc1"
 expect_out "a_renamed"
 expect_out "q1"
 run_ok "$BUCARDO" list config log_level
@@ -171,6 +177,24 @@ BUCARDO_DATEFORMAT='"good at" YYYY' run_ok "$BUCARDO" status s1
 expect_out "^Last good +: good at $(date +%Y) "
 run_fail "$BUCARDO" status --sort=12
 expect_err "invalid --sort"
+
+# --- tables= with a table registered from two databases: looked up in the
+# sync's source database (Bucardo's db_for_lookups); a name that is still
+# ambiguous there names a parameter add sync takes
+run_ok "$BUCARDO" add table a b db=d2
+run_ok "$BUCARDO" add sync s9 tables=a,public.b dbs=d2:source,d1:target
+expect_equal "d2,d2" "$(sql bucardo "select string_agg(r.db, ',') from bucardo.relgroup_member m
+                                      join bucardo.relation r on r.id = m.relation where m.relgroup = 's9'")" \
+    "tables= took the source's registrations"
+run_ok "$BUCARDO" add sync s3 tables=a dbs=d1:source,d2:source --dryrun
+expect_out '^Added public.a to relgroup "s3"$'
+before=$(catalog_snapshot)
+run_fail "$BUCARDO" add relgroup rgx a
+expect_err 'table name "a" is ambiguous: it exists in several databases \(give --db=NAME\)'
+expect_equal "$before" "$(catalog_snapshot)" "catalog after an ambiguous add relgroup"
+run_ok "$BUCARDO" remove sync s9
+run_ok "$BUCARDO" remove relgroup s9
+run_ok "$BUCARDO" remove table public.a public.b db=d2
 
 # --- remove TYPE all: in use refused (nothing removed), then all go
 before=$(catalog_snapshot)

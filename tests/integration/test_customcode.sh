@@ -141,6 +141,8 @@ fns() { sql "$1" "select coalesce(string_agg(proname, ' ' order by proname), '')
                    where pronamespace = 'bucardo'::regnamespace and proname like 'customcode%'"; }
 expect_equal "customcode_as1 customcode_bs1 customcode_bs2" "$(fns a)" "SQL functions installed on a"
 run_ok "$BUCARDO" remove customcode bs2 bs3 as1
+# no server NOTICE ("does not exist, skipping") for what was never installed
+[ -z "$ERR" ] || fail "remove customcode printed on stderr: $ERR"
 expect_equal "customcode_bs1" "$(fns a)" "SQL functions left on a after remove customcode"
 sleep 1
 m=$(mark)

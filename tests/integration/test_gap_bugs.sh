@@ -150,6 +150,14 @@ expect_out "^ ms +\| Inactive "
 run_fail "$BUCARDO" activate ms
 expect_err 'sync "ms": its dbgroup has no target database'
 expect_equal "inactive" "$(sql bucardo "select status from bucardo.sync where name = 'ms'")" "ms status after activate"
+# ms, inactive and unable to run, does not block changes to the tables it
+# reads: activate checks it again.
+run_ok "$BUCARDO" update table public.w db=a rebuild_index=1
+expect_out '^Note: sync "ms" is inactive and cannot run as it is \(sync "ms": its dbgroup has no target database\): activate checks it again$'
+expect_out '^Changed table public.w rebuild_index to '
+expect_equal "1" "$(sql bucardo "select rebuild_index from bucardo.relation where db = 'a' and relname = 'w'")" "rebuild_index of w"
+run_fail "$BUCARDO" activate ms
+expect_err 'sync "ms": its dbgroup has no target database'
 # The engine reloaded: s3 runs without x (before, its worker kept the old
 # definition and never recorded a cycle again).
 sql a "insert into z values (101, 101)" >/dev/null

@@ -54,7 +54,7 @@ run_fail "$BUCARDO" set isolation_level=dirty
 expect_err 'set isolation_level: expected one of repeatable read, serializable'
 run_fail "$BUCARDO" set kid_serial_sleep=-2
 expect_err 'set kid_serial_sleep: expected seconds from 0 to 3600, or -1'
-run_fail "$BUCARDO" set 'host_safety_check=(['
+run_fail "$BUCARDO" set 'host_safety_check=~(['
 expect_err 'set host_safety_check: not a valid regular expression'
 run_fail "$BUCARDO" set tcp_keepalives_idle=soon
 unchanged "$before" "refused settings"
@@ -73,7 +73,20 @@ run_ok "$BUCARDO" set 'host_safety_check=^no-such-host-here$'
 run_fail "$BUCARDO" start
 expect_err 'host_safety_check: this host \(.*\) does not match "\^no-such-host-here\$"'
 [ -z "$(engine_pid)" ] || process_gone "$(engine_pid)" || fail "an engine runs despite host_safety_check"
+# Bucardo's forms: a plain string is an exact name (a prefix of this host's
+# name is not enough), "~RE" a regular expression, "=h1,h2" a list of names
+run_ok "$BUCARDO" set "host_safety_check=$(hostname | cut -c1)"
+run_fail "$BUCARDO" start
+expect_err 'host_safety_check: this host \(.*\) does not match'
+run_ok "$BUCARDO" set 'host_safety_check=~^no-such-host'
+run_fail "$BUCARDO" start
+expect_err 'host_safety_check: this host \(.*\) does not match "~\^no-such-host"'
+[ -z "$(engine_pid)" ] || process_gone "$(engine_pid)" || fail "an engine runs despite host_safety_check"
 run_ok "$BUCARDO" set "host_safety_check=^$(hostname)\$"
+run_fail "$BUCARDO" start
+expect_err 'host_safety_check: this host \(.*\) does not match'
+# the start below runs under the list form
+run_ok "$BUCARDO" set "host_safety_check==no-such-host,$(hostname)"
 
 # --- notifications
 perl "$TESTS_DIR/lib/listen.pl" "$TEST_DIR/notes" 240 bucardo bucardo_started bucardo_stopped bucardo_syncdone_s \

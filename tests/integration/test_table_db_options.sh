@@ -122,6 +122,16 @@ expect_out '^Note: server_side_prepares has no effect in this engine'
 expect_equal "ge|e|source" "$(sql bucardo "select concat_ws('|', dbgroup, db, role) from bucardo.dbgroup_member where db = 'e'")" "dbgroup= on add db"
 expect_equal "4" "$(sql bucardo "select count(*) from bucardo.relation where db = 'e'")" "addalltables and addallsequences"
 expect_equal "" "$(sql bucardo "select dbname from bucardo.db where name = 'e'")" "dbname comes from the dsn"
+# list dbs shows the dsn as Bucardo does, with a password in it hidden
+run_ok "$BUCARDO" list dbs '^e$'
+expect_out "^Database: e  Status: active  Conn: psql -U bucardo \\(DSN=dbi:Pg:dbname=e;host=$PGHOST;port=$PGPORT\\)\$"
+run_ok "$BUCARDO" add database epw "dbdsn=dbi:Pg:dbname=e;password=s3cret;host=$PGHOST" --force
+run_ok "$BUCARDO" list dbs epw
+expect_out "\\(DSN=dbi:Pg:dbname=e;password=\\*+;host=$PGHOST\\)"
+expect_no "s3cret"
+run_ok "$BUCARDO" list dbs epw -vv
+expect_no "s3cret"
+run_ok "$BUCARDO" remove database epw
 run_ok "$BUCARDO" update database e dbgroup=gf:target,gg
 expect_equal "gf:target gg:source" "$(sql bucardo "select string_agg(dbgroup || ':' || role, ' ' order by dbgroup) from bucardo.dbgroup_member where db = 'e'")" "update db dbgroup= joins and leaves"
 # the engine reaches e through its dsn
@@ -148,4 +158,16 @@ sql a "insert into t1 values (20, 'through pgpass')" >/dev/null
 run_ok "$BUCARDO" kick sp 30
 expect_equal "1" "$(sql c "select count(*) from t1 where id = 20")" "row delivered as pwuser"
 run_ok "$BUCARDO" stop
+# libpq's own warning about a passfile others can read (written straight to
+# stderr) lands in the log in the log's format, not as a raw line
+chmod 640 "$TEST_DIR/pw.pgpass"
+run_ok "$BUCARDO" start
+sql a "insert into t1 values (21, 'passfile ignored')" >/dev/null
+"$BUCARDO" kick sp 10 >/dev/null 2>&1
+run_ok "$BUCARDO" stop
+grep -q 'password file ".*pw.pgpass" has group or world access' log.bucardo ||
+    fail "no passfile warning in the log: $(tail -20 log.bucardo)"
+! grep -q '^WARNING: *password file' log.bucardo || fail "libpq's warning raw in the log: $(grep 'password file' log.bucardo)"
+grep 'password file' log.bucardo | grep -q 'stderr: password file' ||
+    fail "the passfile warning is not in the log's format: $(grep 'password file' log.bucardo)"
 echo ok

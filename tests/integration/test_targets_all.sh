@@ -28,6 +28,11 @@ run_ok "$BUCARDO" add db lite type=sqlite dbname="$LITE"
 run_ok "$BUCARDO" add db rd type=redis host=127.0.0.1 port="$REDIS_PORT"
 run_ok "$BUCARDO" add db fpg type=flatpg
 run_ok "$BUCARDO" add db fsql type=flatsql
+# list dbs: each kind with its own client's connection line, as Bucardo
+run_ok "$BUCARDO" list dbs
+expect_out "^Database: my +Type: mariadb +Status: active  Conn: mysql -u root -D db -h $MARIADB_SOCK\$"
+expect_out "^Database: rd +Type: redis +Status: active  Conn: redis-cli -h 127.0.0.1 -p $REDIS_PORT\$"
+expect_out "^Database: lite +Type: sqlite +Status: active  Conn: sqlite3 $LITE\$"
 run_ok "$BUCARDO" add all tables db=src relgroup=rg
 run_ok "$BUCARDO" add sync s relgroup=rg dbs=src:source,pgt:target,my:target,lite:target,rd:target,fpg:target,fsql:target
 run_ok "$BUCARDO" start

@@ -22,7 +22,14 @@ expect_err 'database type "mongo" is not supported: Debian has no mongo server'
 run_fail "$BUCARDO" add db m type=nosuch dbname=x
 expect_err 'unknown database type "nosuch"'
 run_fail "$BUCARDO" add db l type=sqlite dbname="$TEST_DIR/missing/lite.db"
-expect_err 'cannot open SQLite database'
+expect_err 'cannot create SQLite database ".*/missing/lite.db": directory ".*/missing" does not exist'
+[ ! -e "$TEST_DIR/missing" ] || fail "add db created the missing directory"
+# a file that does not exist yet in a directory that does: created, as
+# Bucardo's DBD::SQLite did
+run_ok "$BUCARDO" add db l type=sqlite dbname="$TEST_DIR/new.db"
+[ -f "$TEST_DIR/new.db" ] || fail "add db type=sqlite did not create the file"
+expect_equal "l|sqlite|$TEST_DIR/new.db" "$(sql bucardo "select concat_ws('|', name, dbtype, dbname) from bucardo.db where name = 'l'")" "the new sqlite db"
+run_ok "$BUCARDO" remove db l
 run_ok "$BUCARDO" set flatfile_dir="$TEST_DIR/nonexistent"
 run_fail "$BUCARDO" add db fp type=flatpg
 expect_err 'flatfile_dir .* is not a writable directory'
@@ -37,6 +44,13 @@ run_fail "$BUCARDO" add all tables db=lite relgroup=x
 expect_err 'database "lite" is of type sqlite: only PostgreSQL databases are read from'
 run_ok "$BUCARDO" add db fpg type=flatpg
 run_ok "$BUCARDO" add db fsql type=flatsql
+# list dbs: each type's own connection line, and a Type column as the types differ
+run_ok "$BUCARDO" list dbs
+expect_out "^Database: lite +Type: sqlite    Status: active  Conn: sqlite3 $LITE\$"
+expect_out "^Database: fpg +Type: flatpg    Status: active  Prefix: "
+expect_out "^Database: src +Type: postgres  Status: active  Conn: psql "
+run_ok "$BUCARDO" list dbs 'lite$'
+expect_out "^Database: lite  Status: active  Conn: sqlite3 $LITE\$"
 run_fail "$BUCARDO" add db lite2 type=sqlite dbname="$LITE" makedelta=1
 expect_err 'makedelta applies to PostgreSQL databases only'
 run_ok "$BUCARDO" add all tables db=src relgroup=rg

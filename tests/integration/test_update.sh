@@ -45,7 +45,7 @@ refused 'autokick: expected a boolean' table t2 autokick=sometimes
 refused 'nothing to change' table t2 db=a
 refused 'sync "s" replicates it' table t1 tablename=t9
 refused 'no table named t9 in database "a"|no table named public.t9' table t2 tablename=t9
-refused 'its relgroup has no tables' table t1 relgroup=other
+refused 'update table public.t1 refused: sync "s": its relgroup has no tables' table t1 relgroup=other
 refused 'no relgroup named "nosuch"' relgroup nosuch add t2
 refused 'say "add" or "remove" before "t2"' relgroup rg t2
 refused 'is not in relgroup "rg"' relgroup rg remove t2
@@ -59,7 +59,7 @@ refused 'already in dbgroup "s" \(as source\)' dbgroup s add a
 refused 'not in dbgroup "s"' dbgroup s remove c
 refused 'invalid role "boss"' dbgroup s a:boss
 refused 'no source database' dbgroup s a:target
-refused 'no target database' dbgroup s remove b
+refused 'update dbgroup s refused: sync "s": its dbgroup has no target database' dbgroup s remove b
 refused 'give b:ROLE' dbgroup s b
 refused 'invalid dbgroup name' dbgroup s $'name=no\tgood'   # (a blank inside is fine: "no good" is a valid name)
 refused 'usage: bucardo update dbgroup' dbgroup s

@@ -319,7 +319,7 @@ BAD_SETTINGS = {
     b"default_conflict_strategy": [b"whatever", b"d1,d2"], b"default_checktime": [b"-1", b"5m"],
     b"isolation_level": [b"dirty", b""], b"statement_chunk_size": [b"0", b"many"],
     b"kid_serial_sleep": [b"-2", b"soon", b""], b"kid_deadlock_sleep": [b"3601", b"x"],
-    b"tcp_keepalives_idle": [b"-1", b"soon"], b"host_safety_check": [b"(["],
+    b"tcp_keepalives_idle": [b"-1", b"soon"], b"host_safety_check": [b"~(["],
     b"reload_config_timeout": [b"0", b"x"], b"stalled_after": [b"-1", b"soon", b"", b"1.5"],
 }
 

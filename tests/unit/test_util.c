@@ -125,13 +125,33 @@ static void test_utf8(void **state)
     free(p);
 }
 
+/* host_safety_check: Bucardo's three forms, and an empty setting */
+static void test_host_safety(void **state)
+{
+    const char *re;
+    (void)state;
+    assert_int_equal(host_safety_match("", "vm", &re), 1);
+    assert_null(re);
+    assert_int_equal(host_safety_match("vm", "vm", &re), 1);
+    assert_int_equal(host_safety_match("v", "vm", &re), 0); /* exact, not a regex */
+    assert_int_equal(host_safety_match("^vm$", "vm", &re), 0);
+    assert_int_equal(host_safety_match("=vm,other", "vm", &re), 1);
+    assert_int_equal(host_safety_match("=other,vm", "vm", &re), 1);
+    assert_int_equal(host_safety_match("=other,v", "vm", &re), 0);
+    assert_int_equal(host_safety_match("=vmx,vm2", "vm", &re), 0);
+    assert_int_equal(host_safety_match("=", "vm", &re), 0);
+    assert_int_equal(host_safety_match("=,vm", "vm", &re), 1);
+    assert_int_equal(host_safety_match("~^v", "vm", &re), -1);
+    assert_string_equal(re, "^v");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_bool),    cmocka_unit_test(test_parse_int),
         cmocka_unit_test(test_strlist_split), cmocka_unit_test(test_replace_all),
         cmocka_unit_test(test_array_literal), cmocka_unit_test(test_strbuf),
-        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8),          cmocka_unit_test(test_host_safety),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
