@@ -645,3 +645,16 @@ CREATE TRIGGER db_bucardo_names BEFORE INSERT OR UPDATE ON bucardo.db
 ALTER TABLE bucardo.dbgroup ADD COLUMN about text;
 
 INSERT INTO bucardo.schema_version (version) VALUES (20);
+
+-- @@SECTION 21@@
+-- host_safety_check takes Bucardo's three forms ("=h1,h2" exact names,
+-- "~RE" a regular expression, anything else one exact name); before this
+-- version every value was a regular expression.  A value set then keeps
+-- its meaning: it becomes the "~RE" form.
+UPDATE bucardo.config SET setting = '~' || setting
+ WHERE name = 'host_safety_check' AND setting <> '' AND setting !~ '^[=~]';
+UPDATE bucardo.config
+   SET about = 'The host the engine may start on: =h1,h2 (one of these names), ~RE (a regular expression), or one exact name (empty: any host)'
+ WHERE name = 'host_safety_check';
+
+INSERT INTO bucardo.schema_version (version) VALUES (21);

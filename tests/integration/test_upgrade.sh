@@ -142,6 +142,17 @@ expect_equal "public.t_pkey=1 public.t_x=0" \
     "primary_key of journaled indexes after the upgrade from 6"
 sql bucardo "delete from bucardo.index_rebuild" >/dev/null
 
+# Version 20 to 21: host_safety_check was always a regular expression;
+# it now takes Bucardo's forms, and a value set before keeps its meaning
+# as "~RE".  An "=a,b" or "~RE" value (set by a Bucardo user) stays.
+for v in '^myhost$:~^myhost$' '=a,b:=a,b' '~^x:~^x' ':'; do
+    sql bucardo "update bucardo.config set setting = '${v%%:*}' where name = 'host_safety_check';
+                 delete from bucardo.schema_version where version > 20" >/dev/null
+    run_ok "$BUCARDO" upgrade
+    expect_equal "${v#*:}" "$(sql bucardo "select setting from bucardo.config where name = 'host_safety_check'")" \
+        "host_safety_check '${v%%:*}' after the upgrade from 20"
+done
+
 # A catalog newer than the program is refused, and nothing changes.
 sql bucardo "insert into bucardo.schema_version (version) values (99)" >/dev/null
 run_fail "$BUCARDO" upgrade
