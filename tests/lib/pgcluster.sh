@@ -101,7 +101,11 @@ pg_start_cluster() {
     # third-party libraries' own doings (lsan.supp and tsan.supp say which)
     local supp
     supp=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-    export TSAN_OPTIONS="log_path=$TEST_DIR/sanitizer:suppressions=$supp/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+    # atexit_sleep_ms=0: TSan otherwise sleeps a second at exit while any
+    # thread remains (the engine's detached stderr reader does), so the
+    # engine would outlive its pid file - which `bucardo stop` waits for -
+    # by that second under TSan only.
+    export TSAN_OPTIONS="log_path=$TEST_DIR/sanitizer:suppressions=$supp/tsan.supp:atexit_sleep_ms=0${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
     export LSAN_OPTIONS="suppressions=$supp/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
     unset PGDATABASE PGPASSWORD PGSERVICE
 }
