@@ -185,14 +185,13 @@ void src_settle(SyncRunner *r, int s)
     SourceConn *sc = &r->src[s];
     StrBuf all;
     PGresult *res;
-
     StrList tail;
 
     if (sc->tail.count == 0)
         return;
     if (sc->conn == NULL || PQstatus(sc->conn) != CONNECTION_OK) {
-        strlist_free(
-            &sc->tail); /* the server ended the reading transaction; the next purge deletes these rows */
+        /* The server ended the reading transaction; the next purge deletes these rows. */
+        strlist_free(&sc->tail);
         sc->tail_purge = false;
         return;
     }
