@@ -198,7 +198,7 @@ BAD_SYNC_VALUES = {
     b"conflict_strategy": [b"nonsense", b"d1,nosuch", b"", b"bucardo_newest"],
     b"relgroup": [b"nosuch", b""],
     b"dbgroup": [b"nosuch", b""],
-    b"dbs": [b"d1", b"nosuch,d2", b"d1,d1", b"d1:boss,d2", b":source", b",", b"", b"d2,d1:fullcopy",
+    b"dbs": [b"d1", b"nosuch,d2", b"d1,d1", b"d1:boss,d2", b":source", b",", b"", b"d2,d1",
              b"d1:s,d2:t:pri=x", b"d1:s,d2:t:color=red", b"d1:s,d2:t:makedelta=perhaps"],
     b"isolation_level": [b"dirty", b"", b"read committed"],
     b"txnmode": [b"chaos"],
