@@ -299,7 +299,12 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
      * own for the rows' CopyInResponse and result.  Larger batches stay in
      * binary, where the table allows it. */
     c->text_rows = hi - lo <= TEXT_ROWS_MAX_KEYS;
-    if (pair && c->sent_ahead[s] > 0) {
+    if (pair && r->src[s].pre_used) {
+        /* this pair went out with the cycle's BEGIN (presend_sql) */
+        rows_in = xcalloc((size_t)c->nw, sizeof(char *));
+        rows_out = rows_copy(c, p, from, rows_in);
+        ok = src_pre_skip(r, s, t, err, errlen) && stream_sent(r, s, p->display, in, false, true, err, errlen);
+    } else if (pair && c->sent_ahead[s] > 0) {
         /* this pair went out with the unit's others (send_ahead) */
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
@@ -329,7 +334,9 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
         send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
         free(sql);
-        if (pair && c->sent_ahead[s] > 0) {
+        if (pair && r->src[s].pre_used) {
+            ok = stream_sent(r, s, p->display, rows_in, true, true, err, errlen);
+        } else if (pair && c->sent_ahead[s] > 0) {
             c->sent_ahead[s]--;
             ok = stream_sent(r, s, p->display, rows_in, true, c->sent_ahead[s] > 0, err, errlen);
         } else if (pair)
@@ -731,6 +738,113 @@ static bool apply_item(Cycle *c, const WorkItem *it, char *err, size_t errlen)
     return ok;
 }
 
+/* current_writers - into c->to, the writers that take source s's new keys
+ * of table t (apply_item's first pass); false when there are none. */
+static bool current_writers(Cycle *c, int s, int t)
+{
+    SyncRunner *r = c->r;
+    bool any = false;
+
+    for (int w = 0; w < c->nw; w++) {
+        c->to[w] = r->online[w] && !c->copy[t * c->nw + w] && !(w < r->def.ntargets && r->def.fullcopy[w]) &&
+                   !(c->ns > 1 && w == source_writer(r, s)) && !c->behind[s * c->nw + w];
+        any |= c->to[w];
+    }
+    return any;
+}
+
+/*
+ * PRESEND_KEYS - the most keys a table may have for its rows to go out
+ * with the cycle's BEGIN (presend_sql): a small batch's, in COPY text.
+ */
+#define PRESEND_KEYS TEXT_ROWS_MAX_KEYS
+
+char *presend_sql(Cycle *c, int s, int **tabp, int *np)
+{
+    SyncRunner *r = c->r;
+    bool text = c->text_rows, fits = true;
+    int *tab, n = 0;
+    StrBuf sql;
+
+    *tabp = NULL;
+    *np = 0;
+    if (c->ns != 1 || r->def.nsequences > 0 || r->hooks || c->copy_cycle || r->src[s].plans == NULL ||
+        r->src[s].pre_off)
+        return NULL;
+    tab = xcalloc((size_t)c->nt + 1, sizeof(int));
+    strbuf_init(&sql);
+    c->text_rows = true;
+    for (int t = 0; fits && t < c->nt; t++) {
+        TablePlan *p = &r->src[s].plans[t];
+        char *from, *rows_out, **rows_in;
+
+        if (r->def.tables[t].nkeys == 0 || !current_writers(c, s, t))
+            continue;
+        if (r->def.tables[t].rebuild_index == 2 || !one_stream(c, p)) {
+            fits = false;
+            break;
+        }
+        /* The guard (no key numbered above PRESEND_KEYS) makes a larger
+         * table's pair empty: a backlog costs nothing here. */
+        strbuf_printf(&sql,
+                      "%sCOPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE NOT EXISTS (SELECT FROM "
+                      "pg_temp.bucardo_k%d WHERE bucardo_n > %d) ORDER BY bucardo_n) TO STDOUT",
+                      n ? "; " : "", p->keycols, t, t, PRESEND_KEYS);
+        from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND NOT EXISTS (SELECT FROM pg_temp.bucardo_k%d"
+                         " WHERE bucardo_n > %d)",
+                         p->from, t, p->keyjoin, t, PRESEND_KEYS);
+        rows_in = xcalloc((size_t)c->nw, sizeof(char *));
+        rows_out = rows_copy(c, p, from, rows_in);
+        strbuf_printf(&sql, "; %s", rows_out);
+        for (int w = 0; w < c->nw; w++)
+            free(rows_in[w]);
+        free(rows_in);
+        free(rows_out);
+        free(from);
+        tab[n++] = t;
+    }
+    c->text_rows = text;
+    if (!fits || n == 0) {
+        free(tab);
+        strbuf_free(&sql);
+        return NULL;
+    }
+    *tabp = tab;
+    *np = n;
+    return sql.data;
+}
+
+/*
+ * presend_adopt - does the unit items[0..n) take what went out with
+ * source s's BEGIN (presend_sql)?  Only the cycle's one unit, on its first
+ * attempt, can: every table of the source with at most PRESEND_KEYS keys,
+ * no TRUNCATE, no writer behind, and the same pairs as presend_sql writes
+ * now (the writers online may have changed since).  Otherwise what went
+ * ahead is read and dropped here, and the unit reads the source as usual.
+ */
+static void presend_adopt(Cycle *c, int s, const WorkItem *items, int n)
+{
+    SyncRunner *r = c->r;
+    SourceConn *sc = &r->src[s];
+    bool fits = !c->unique_mode && !c->exc.pending && !c->catchup[s] && n > 0;
+    int *tab = NULL, m = 0;
+
+    for (int k = 0; fits && k < n; k++)
+        fits = items[k].s >= 0 && items[k].lo == 0 && items[k].hi >= c->maxn[items[k].s * c->nt + items[k].t];
+    for (int t = 0; fits && t < c->nt; t++)
+        fits = c->maxn[s * c->nt + t] <= PRESEND_KEYS && !c->truncated[s * c->nt + t];
+    if (fits) {
+        char *now = presend_sql(c, s, &tab, &m);
+        fits = now != NULL && strcmp(now, sc->pre_sql) == 0;
+        free(now);
+        free(tab);
+    }
+    if (fits)
+        sc->pre_used = true;
+    else
+        (void)src_idle(r, s);
+}
+
 /*
  * send_ahead - before a unit's items are applied, each source gets the
  * COPY pairs (keys, rows) of all its items in one string, when every one
@@ -744,8 +858,11 @@ static void send_ahead(Cycle *c, const WorkItem *items, int n)
 {
     SyncRunner *r = c->r;
 
-    for (int s = 0; s < c->ns; s++)
+    for (int s = 0; s < c->ns; s++) {
         c->sent_ahead[s] = 0;
+        if (r->src[s].pre_sql != NULL)
+            presend_adopt(c, s, items, n);
+    }
     if (c->unique_mode || r->hooks)
         return;
     for (int k = 0; k < n; k++)
@@ -754,7 +871,7 @@ static void send_ahead(Cycle *c, const WorkItem *items, int n)
     for (int s = 0; s < c->ns; s++) {
         StrBuf sql;
         int pairs = 0;
-        bool fits = c->src_on[s] && !c->catchup[s];
+        bool fits = c->src_on[s] && !c->catchup[s] && !r->src[s].pre_used;
 
         strbuf_init(&sql);
         for (int k = 0; fits && k < n; k++) {
@@ -762,18 +879,9 @@ static void send_ahead(Cycle *c, const WorkItem *items, int n)
             int t = it->t, i = s * c->nt + t;
             TablePlan *p = &r->src[s].plans[t];
             long hi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
-            bool any = false;
             char *out, *from, *rows_out, **rows_in;
 
-            if (it->s != s || it->lo >= hi || c->nkeys[i] == 0)
-                continue;
-            for (int w = 0; w < c->nw; w++) {
-                c->to[w] = r->online[w] && !c->copy[t * c->nw + w] &&
-                           !(w < r->def.ntargets && r->def.fullcopy[w]) &&
-                           !(c->ns > 1 && w == source_writer(r, s)) && !c->behind[s * c->nw + w];
-                any |= c->to[w];
-            }
-            if (!any)
+            if (it->s != s || it->lo >= hi || c->nkeys[i] == 0 || !current_writers(c, s, t))
                 continue;
             if (r->def.tables[t].rebuild_index == 2 || !one_stream(c, p)) {
                 fits = false;
@@ -835,13 +943,15 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             }
         }
         send_ahead(c, items, n);
-        for (int i = 0; ok && i < n; i++) {
+        for (int i = 0; ok && i < n; i++)
             ok = apply_item(c, &items[i], err, errlen);
-            if (!ok) {
-                for (int s = 0; s < c->ns; s++)
-                    c->sent_ahead[s] = 0; /* the source's ROLLBACK drops what is left of the string */
-                return false;             /* a source error: the cycle fails */
-            }
+        for (int s = 0; s < c->ns; s++)
+            if (r->src[s].pre_used)
+                (void)src_idle(r, s); /* the pairs of tables without changes, and the string's end */
+        if (!ok) {
+            for (int s = 0; s < c->ns; s++)
+                c->sent_ahead[s] = 0; /* the source's ROLLBACK drops what is left of the string */
+            return false;             /* a source error: the cycle fails */
         }
         check_cuts(c);
         if (commit_all(c, err, errlen)) {

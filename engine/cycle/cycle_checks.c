@@ -236,8 +236,10 @@ static bool check_writer(SyncRunner *r, int w, PGconn *dst, char *err, size_t er
     }
     run_pipelined(dst, nd, dsql, dpar, dres);
     for (int s = 0; s < ns; s++)
-        if (nsq[s] > 0)
+        if (nsq[s] > 0) {
+            (void)src_idle(r, s); /* a failure there fails these too */
             run_pipelined(r->src[s].conn, nsq[s], ssql[s], spar[s], sres[s]);
+        }
     for (int i = 0; ok && i < nk; i++)
         ok = check_table(r, w, &checks[i], dres, sres[checks[i].s], err, errlen);
     for (int i = 0; i < nd; i++) {

@@ -93,6 +93,18 @@ typedef struct Cycle {
     int **ahead_tab;   /* which tables those are */
 } Cycle;
 
+/* presend_sql (cycle_apply.c) - the COPY pairs (keys, rows) of every table
+ * of source s, to go out in the string of the cycle's BEGIN (sync_cycle.c,
+ * begin_ahead) so that a source is read in one round trip.  Sent before
+ * the keys are counted, they assume what most cycles are: one unit, every
+ * table at most a small batch's keys, rows in COPY text; a larger table's
+ * pair is empty (a guard in its statements).  The unit that matches them
+ * streams them; any other use of the connection drops them (src_idle).
+ * NULL when the sync rules them out (several sources, sequences,
+ * customcode, table copies, writers needing different streams,
+ * rebuild_index=2).  *tab (the caller frees it): the table of each pair. */
+char *presend_sql(Cycle *c, int s, int **tab, int *n);
+
 /* cycle_keys.c: each source's window and changed keys (see there). */
 bool collect_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
 SrcStatement *keys_ahead(Cycle *c, int s, int **tab, int *n);

@@ -80,6 +80,7 @@ static void finish(SyncRunner *r, int s, const char *first, const char *sql)
 
     if (first == NULL && sql[0] == '\0')
         return;
+    (void)src_idle(r, s);
     all = xasprintf("%s%s%s", first ? first : "", first && sql[0] ? ";" : "", sql);
     d = PQexec(conn, all);
     free(all);
@@ -187,6 +188,7 @@ void src_settle(SyncRunner *r, int s)
     PGresult *res;
     StrList tail;
 
+    (void)src_idle(r, s);
     if (sc->tail.count == 0)
         return;
     if (sc->conn == NULL || PQstatus(sc->conn) != CONNECTION_OK) {

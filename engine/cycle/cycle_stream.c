@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "runner_internal.h"
 
 /* Copy libpq's message without trailing newlines into buf. */
@@ -45,6 +46,7 @@ static PGresult *query(PGconn *conn, const char *dbname, const char *what, const
 PGresult *src_query(SyncRunner *r, int s, const char *what, const char *sql, ExecStatusType expect, char *err,
                     size_t errlen)
 {
+    (void)src_idle(r, s); /* a failure there shows as this statement's */
     return query(r->src[s].conn, r->def.sources[s].name, what, sql, expect, err, errlen);
 }
 
@@ -77,8 +79,8 @@ bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, co
     return ok;
 }
 
-bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
-               size_t errlen)
+static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const char *then, PGresult **results,
+                  char *err, size_t errlen)
 {
     PGconn *conn = r->src[s].conn;
     StrBuf sql;
@@ -86,9 +88,12 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
     bool ok;
     int i = 0;
 
+    (void)src_idle(r, s);
     strbuf_init(&sql);
     for (int k = 0; k < n; k++)
         strbuf_printf(&sql, "%s%s", k ? "; " : "", st[k].sql);
+    if (then)
+        strbuf_printf(&sql, "; %s", then);
     ok = PQsendQuery(conn, sql.data) == 1;
     strbuf_free(&sql);
     if (!ok) {
@@ -97,8 +102,9 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
         snprintf(err, errlen, "source %s: %s: %s", r->def.sources[s].name, n ? st[0].what : "batch", msg);
         return false;
     }
-    /* One result per statement; after an error the rest are skipped. */
-    while ((res = PQgetResult(conn)) != NULL) {
+    /* One result per statement; after an error the rest are skipped.
+     * `then`'s results stay on the connection. */
+    while (!(ok && then && i == n) && (res = PQgetResult(conn)) != NULL) {
         if (ok && i < n && PQresultStatus(res) == st[i].expect) {
             results[i++] = res;
             continue;
@@ -123,6 +129,114 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
         while (i > 0)
             PQclear(results[--i]);
     return ok;
+}
+
+bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
+               size_t errlen)
+{
+    return batch(r, s, n, st, NULL, results, err, errlen);
+}
+
+bool src_batch_then(SyncRunner *r, int s, int n, const SrcStatement *st, const char *then, PGresult **results,
+                    char *err, size_t errlen)
+{
+    return batch(r, s, n, st, then, results, err, errlen);
+}
+
+/* pre_drop_one - read and drop the next result on conn (a COPY out: its
+ * data too); false when it is an error, or missing: *msg says which. */
+static bool pre_drop_one(PGconn *conn, char *msg, size_t msglen)
+{
+    PGresult *res = PQgetResult(conn);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_COPY_OUT || st == PGRES_COMMAND_OK;
+
+    if (!ok)
+        message(msg, msglen, res ? PQresultErrorMessage(res) : "no result");
+    PQclear(res);
+    if (st == PGRES_COPY_OUT) {
+        char *buf;
+        int len;
+        while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
+            PQfreemem(buf);
+        res = PQgetResult(conn); /* the COPY's own result */
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            message(msg, msglen, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok;
+}
+
+/* pre_forget - nothing sent ahead is pending on source s any more. */
+static void pre_forget(SourceConn *sc)
+{
+    free(sc->pre_sql);
+    free(sc->pre_tab);
+    sc->pre_sql = NULL;
+    sc->pre_tab = NULL;
+    sc->pre_n = sc->pre_next = 0;
+    sc->pre_used = false;
+}
+
+bool src_idle(SyncRunner *r, int s)
+{
+    SourceConn *sc = &r->src[s];
+    char msg[512] = "";
+    bool ok = true;
+    PGresult *res;
+
+    if (sc->pre_sql == NULL)
+        return true;
+    if (sc->conn == NULL || PQtransactionStatus(sc->conn) != PQTRANS_ACTIVE) {
+        pre_forget(sc); /* already read, with a failed stream (drain_source) */
+        return true;
+    }
+    /* Two results per pair, then the end of the string.  After an error
+     * the server skipped the rest: only the end is left. */
+    for (int i = sc->pre_next; ok && i < sc->pre_n; i++)
+        ok = pre_drop_one(sc->conn, msg, sizeof(msg)) && pre_drop_one(sc->conn, msg, sizeof(msg));
+    while ((res = PQgetResult(sc->conn)) != NULL) {
+        bool copy = PQresultStatus(res) == PGRES_COPY_OUT;
+        PQclear(res);
+        if (copy) { /* not expected: the pairs are counted; read it anyway */
+            char *buf;
+            while (PQgetCopyData(sc->conn, &buf, 0) > 0)
+                PQfreemem(buf);
+        }
+    }
+    if (!ok) {
+        log_warn("source %s: the changed rows read ahead with the cycle's BEGIN: %s; not read ahead on this "
+                 "connection any more",
+                 r->def.sources[s].name, msg);
+        sc->pre_off = true;
+    }
+    pre_forget(sc);
+    return ok;
+}
+
+bool src_pre_skip(SyncRunner *r, int s, int t, char *err, size_t errlen)
+{
+    SourceConn *sc = &r->src[s];
+    char msg[512] = "";
+
+    while (sc->pre_next < sc->pre_n && sc->pre_tab[sc->pre_next] < t) {
+        if (!pre_drop_one(sc->conn, msg, sizeof(msg)) || !pre_drop_one(sc->conn, msg, sizeof(msg))) {
+            snprintf(err, errlen, "source %s: reading ahead: %s", r->def.sources[s].name, msg);
+            (void)src_idle(r, s);
+            return false;
+        }
+        sc->pre_next++;
+    }
+    if (sc->pre_next >= sc->pre_n || sc->pre_tab[sc->pre_next] != t) {
+        snprintf(err, errlen, "source %s: the rows read ahead do not include table %s", r->def.sources[s].name,
+                 r->src[s].plans[t].display);
+        (void)src_idle(r, s);
+        return false;
+    }
+    sc->pre_next++; /* the caller streams this one */
+    return true;
 }
 
 /* pg_statement - a message carrying a PostgreSQL statement: targets of
@@ -240,9 +354,12 @@ bool stream_first(SyncRunner *r, int s, const char *what, const char *first, con
                   char *const *copy_in, char *err, size_t errlen)
 {
     CopyPipe pipe = pipe_for(r, s, copy_in);
-    pipe.more = true;
     char *both = xasprintf("%s; %s", first, second);
-    bool ok = copy_pipe(&pipe, what, both, NULL, NULL, err, errlen);
+    bool ok;
+
+    (void)src_idle(r, s);
+    pipe.more = true;
+    ok = copy_pipe(&pipe, what, both, NULL, NULL, err, errlen);
 
     free(both);
     return ok;
@@ -274,6 +391,8 @@ bool stream(SyncRunner *r, int s, const char *what, const char *copy_out, char *
             char *err, size_t errlen)
 {
     CopyPipe pipe = pipe_for(r, s, copy_in);
+
+    (void)src_idle(r, s);
     pipe.count = count;
     return copy_pipe(&pipe, what, copy_out, NULL, NULL, err, errlen);
 }

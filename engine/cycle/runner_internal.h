@@ -81,6 +81,17 @@ typedef struct SourceConn {
      * its first string, else by src_settle. */
     StrList tail;
     bool tail_purge; /* and the purge after it (src_tail makes its DELETEs) */
+    /* COPY pairs (keys, rows) that went out in the string of the cycle's
+     * BEGIN (cycle_apply.c, presend_sql): their results come next on the
+     * connection, before anything else's.  The unit that matches them
+     * streams them (presend_adopt); any other statement on the connection
+     * reads and drops them first (src_idle). */
+    char *pre_sql; /* as sent; NULL: nothing pending */
+    int *pre_tab;  /* the table of each pair, in order */
+    int pre_n;     /* pairs sent */
+    int pre_next;  /* the next pair on the connection */
+    bool pre_used; /* adopted by the unit being applied */
+    bool pre_off;  /* one failed: none ahead until the connection is replanned */
 } SourceConn;
 
 /*
@@ -290,6 +301,19 @@ typedef struct SrcStatement {
 } SrcStatement;
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen) MUST_CHECK;
+/* src_batch_then - src_batch with `then` in the same string after the n
+ * statements; their results are left unread on the connection (the
+ * caller records them in r->src[s].pre_*).  On failure nothing is left. */
+bool src_batch_then(SyncRunner *r, int s, int n, const SrcStatement *st, const char *then, PGresult **results,
+                    char *err, size_t errlen) MUST_CHECK;
+/* src_idle - read and drop what was sent ahead on source s and is still
+ * unread (SourceConn.pre_sql), so that the connection can take a new
+ * statement.  False when one of those statements failed (logged; the
+ * source's transaction is then aborted). */
+bool src_idle(SyncRunner *r, int s);
+/* src_pre_skip - read and drop the pairs sent ahead before table t's;
+ * false (err set) when table t's pair is not the next one. */
+bool src_pre_skip(SyncRunner *r, int s, int t, char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_checks.c */
 /* check_columns - the columns of every online writer not checked yet since

@@ -272,7 +272,9 @@ static void end_sources_one(Cycle *c, int s, const char *how)
 {
     PGconn *conn = c->r->src[s].conn;
     if (conn && PQstatus(conn) == CONNECTION_OK) {
-        PGresult *res = PQexec(conn, how);
+        PGresult *res;
+        (void)src_idle(c->r, s);
+        res = PQexec(conn, how);
         PQclear(res);
     } else {
         runner_drop_source(c->r, s);
@@ -320,6 +322,8 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
     const char *begin = runner_begin_sql(r, s), *semi = strchr(begin, ';');
     int *tab = NULL, n = 0;
     SrcStatement *keys = keys_ahead(c, s, &tab, &n);
+    int *pre_tab = NULL, pre_n = 0;
+    char *pre = presend_sql(c, s, &pre_tab, &pre_n);
     StrList tail;
     int k;
     SrcStatement *st;
@@ -337,7 +341,17 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
     st[k + 1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK};
     for (int i = 0; i <= n; i++)
         st[k + i + 2] = keys[i];
-    if (src_batch(r, s, k + n + 3, st, res, err, errlen)) {
+    if (src_batch_then(r, s, k + n + 3, st, pre, res, err, errlen)) {
+        SourceConn *sc = &r->src[s];
+        if (pre) { /* their results follow on the connection */
+            sc->pre_sql = pre;
+            sc->pre_tab = pre_tab;
+            sc->pre_n = pre_n;
+            sc->pre_next = 0;
+            sc->pre_used = false;
+            pre = NULL;
+            pre_tab = NULL;
+        }
         for (int i = 0; i <= k; i++)
             PQclear(res[i]);
         snap = res[k + 1];
@@ -362,10 +376,24 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
         free((char *)keys[i].sql);
     free(keys);
     free(tab);
+    free(pre);
+    free(pre_tab);
     free(first);
     free(st);
     free(res);
     return snap;
+}
+
+/* ahead_forget - the keys statements' results of begin_ahead, dropped
+ * unread (their transaction is rolled back). */
+static void ahead_forget(Cycle *c, int s)
+{
+    if (c->ahead[s] == NULL)
+        return;
+    for (int i = 0; i <= c->ahead_n[s]; i++)
+        PQclear(c->ahead[s][i]);
+    free(c->ahead[s]);
+    c->ahead[s] = NULL;
 }
 
 static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
@@ -412,6 +440,17 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         }
         if (res == NULL)
             return SOURCE_FAILED;
+        if (r->src[s].pre_sql && (r->src[s].shape == NULL || strcmp(r->src[s].shape, PQgetvalue(res, 0, 1)) != 0) &&
+            !src_idle(r, s)) {
+            /* The rows read ahead were written for the old columns and
+             * failed, which aborted the transaction: begin again without. */
+            PQclear(res);
+            ahead_forget(c, s);
+            PQclear(PQexec(r->src[s].conn, "ROLLBACK"));
+            ahead = false;
+            attempt--;
+            continue;
+        }
         c->cur[s] = xstrdup(PQgetvalue(res, 0, 0));
         if (c->ahead[s] && (r->src[s].shape == NULL || strcmp(r->src[s].shape, PQgetvalue(res, 0, 1)) != 0) &&
             !keys_drop(c, s, err, errlen)) { /* planned again: the keys ahead may not fit */

@@ -461,6 +461,8 @@ static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen)
 {
     SourceConn *sc = &r->src[s];
 
+    (void)src_idle(r, s);
+    sc->pre_off = false; /* new plans: reading ahead may work again */
     free_plans(r, s);
     r->checked = false;
     for (int w = 0; w < r->nwriters; w++)
