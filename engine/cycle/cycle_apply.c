@@ -12,6 +12,7 @@
  * make_deltas) and of rebuild_index=2 (drop_indexes).  sync_cycle.c has
  * the cycle as a whole.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,22 @@
 #include "cycle_internal.h"
 #include "index_rebuild.h"
 #include "log.h"
+
+/*
+ * wkeys - the name of table t's key table on the writers.  Like the
+ * sources' (cycle_keys.c), it lives as long as the connection and is
+ * emptied at each commit; its name carries a hash of the key columns'
+ * definition, so that keys of another type (a plan made again) get a
+ * table of their own instead of one of the old shape.  The caller frees it.
+ */
+static char *wkeys(const TablePlan *p, int t)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (const unsigned char *q = (const unsigned char *)p->keydefs; *q; q++)
+        h = (h ^ *q) * 16777619u;
+    return xasprintf("bucardo_k%d_%08x", t, (unsigned)h);
+}
 
 /* makedelta_mask - c->to restricted to the writers whose database has
  * makedelta set, into c->md; false when there are none. */
@@ -36,15 +53,17 @@ static bool makedelta_mask(Cycle *c, int t)
 static void old_rows(Cycle *c, int s, int t)
 {
     TablePlan *p = &c->r->src[s].plans[t];
-    char *prefix, *suffix;
+    char *prefix, *suffix, *keys;
 
     if (!makedelta_mask(c, t))
         return;
+    keys = wkeys(p, t);
     prefix = xasprintf("CREATE TEMP TABLE IF NOT EXISTS bucardo_o%d (%s, bucardo_h text) ON COMMIT DROP;"
                        " TRUNCATE pg_temp.bucardo_o%d;"
-                       " INSERT INTO pg_temp.bucardo_o%d SELECT k.*, md5(t::text) FROM pg_temp.bucardo_k%d k"
+                       " INSERT INTO pg_temp.bucardo_o%d SELECT k.*, md5(t::text) FROM pg_temp.%s k"
                        " LEFT JOIN ",
-                       t, p->keydefs, t, t, t);
+                       t, p->keydefs, t, t, keys);
+    free(keys);
     suffix = xasprintf(" t ON %s", p->keyjoin);
     send_table(c->r, MSG_EXEC, prefix, p, suffix, c->md);
     free(prefix);
@@ -274,14 +293,17 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
 {
     SyncRunner *r = c->r;
     TablePlan *p = &r->src[s].plans[t];
-    char *sql, *out, **in, *from, *rows_out = NULL, **rows_in = NULL;
+    char *sql, *out, **in, *from, *rows_out = NULL, **rows_in = NULL, *keys;
     bool ok, pair;
 
     if (c->nkeys[s * c->nt + t] == 0)
         return true;
-    sql = xasprintf(
-        "CREATE TEMP TABLE IF NOT EXISTS bucardo_k%d (%s) ON COMMIT DROP; TRUNCATE pg_temp.bucardo_k%d", t,
-        p->keydefs, t);
+    keys = wkeys(p, t);
+    /* (quietly: IF NOT EXISTS says so in a notice; emptied in case an
+     * earlier item of this transaction filled it) */
+    sql = xasprintf("SET LOCAL client_min_messages = warning; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT"
+                    " DELETE ROWS; SET LOCAL client_min_messages TO DEFAULT; DELETE FROM pg_temp.%s",
+                    keys, p->keydefs, keys);
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
     out = keys_out(p, t, lo, hi);
@@ -289,7 +311,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     /* Targets of other kinds delete the keys as they arrive (target_driver.h). */
     for (int w = 0; w < c->nw; w++)
         if (c->to[w])
-            in[w] = writer_is_pg(r, w) ? xasprintf("COPY pg_temp.bucardo_k%d (%s) FROM STDIN", t, p->keycols)
+            in[w] = writer_is_pg(r, w) ? xasprintf("COPY pg_temp.%s (%s) FROM STDIN", keys, p->keycols)
                                        : xstrdup(p->wkeys[w]);
     from = rows_from(p, t, lo, hi);
     pair = !c->unique_mode && one_stream(c, p);
@@ -324,14 +346,14 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         if (hi - lo > 1000 && c->nkeys[s * c->nt + t] > 1000) {
             /* Without statistics the planner guesses the key table's size and
              * may join a large batch by scanning the whole table, per batch. */
-            sql = xasprintf("ANALYZE pg_temp.bucardo_k%d", t);
+            sql = xasprintf("ANALYZE pg_temp.%s", keys);
             send_all(r, MSG_EXEC, sql, c->to);
             free(sql);
         }
         for (int w = r->def.ntargets; w < c->nw; w++)
             c->wrote[w * c->nt + t] |= c->to[w];
         old_rows(c, s, t);
-        sql = xasprintf(" t USING pg_temp.bucardo_k%d k WHERE %s", t, p->keyjoin);
+        sql = xasprintf(" t USING pg_temp.%s k WHERE %s", keys, p->keyjoin);
         send_table(r, MSG_EXEC, "DELETE FROM ", p, sql, c->to);
         free(sql);
         if (pair && r->src[s].pre_used) {
@@ -354,6 +376,7 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     free(rows_in);
     free(rows_out);
     free(from);
+    free(keys);
     return ok;
 }
 

@@ -192,12 +192,30 @@ static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const ch
     SyncRunner *r = c->r;
     SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
     int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
-    StrBuf trunc;
+    StrBuf trunc, setup;
+    int nsetup = 1;
 
     strbuf_init(&trunc);
     strbuf_append(&trunc, "SELECT true");
+    /* The key tables live as long as the connection, emptied at each
+     * commit: creating (and dropping) four temp tables per cycle cost more
+     * than the rest of a small cycle's statements together.  They are
+     * created where missing in front of the first keys statement, quietly
+     * (IF NOT EXISTS says so in a notice).  keys_drop drops them, so a
+     * plan with other key types makes them again. */
+    strbuf_init(&setup);
+    strbuf_append(&setup, "SET LOCAL client_min_messages = warning");
+    for (int t = 0; t < c->nt; t++)
+        if (r->def.tables[t].nkeys > 0) {
+            strbuf_printf(&setup,
+                          "; CREATE TEMP TABLE IF NOT EXISTS bucardo_k%d (%s, bucardo_txntime timestamptz,"
+                          " bucardo_n bigint, bucardo_new boolean) ON COMMIT DELETE ROWS",
+                          t, r->src[s].plans[t].keydefs);
+            nsetup++;
+        }
     for (int t = 0; t < c->nt; t++) {
         TablePlan *p = &r->src[s].plans[t];
+        char *fill;
 
         if (r->def.tables[t].nkeys == 0)
             continue; /* no capture: fullcopy targets only */
@@ -206,17 +224,22 @@ static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const ch
          * table clustered on it) forward instead of jumping around.  A
          * catching-up source numbers its new keys first. */
         if (wide)
-            st[n].sql = xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                                  " SELECT %s, max(txntime) AS bucardo_txntime,"
-                                  " row_number() OVER (ORDER BY bool_or(%s) DESC, %s) AS bucardo_n,"
-                                  " bool_or(%s) AS bucardo_new FROM %s WHERE %s GROUP BY %s",
-                                  t, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
+            fill = xasprintf("INSERT INTO pg_temp.bucardo_k%d (%s, bucardo_txntime, bucardo_n, bucardo_new)"
+                             " SELECT %s, max(txntime), row_number() OVER (ORDER BY bool_or(%s) DESC, %s),"
+                             " bool_or(%s) FROM %s WHERE %s GROUP BY %s",
+                             t, p->keycols, p->keycols, isnew, p->keycols, isnew, p->delta, wide, p->keycols);
         else
-            st[n].sql =
-                xasprintf("CREATE TEMP TABLE bucardo_k%d ON COMMIT DROP AS"
-                          " SELECT %s, max(txntime) AS bucardo_txntime,"
-                          " row_number() OVER (ORDER BY %s) AS bucardo_n FROM %s WHERE %s GROUP BY %s",
-                          t, p->keycols, p->keycols, p->delta, cond, p->keycols);
+            fill = xasprintf("INSERT INTO pg_temp.bucardo_k%d (%s, bucardo_txntime, bucardo_n)"
+                             " SELECT %s, max(txntime), row_number() OVER (ORDER BY %s) FROM %s WHERE %s"
+                             " GROUP BY %s",
+                             t, p->keycols, p->keycols, p->keycols, p->delta, cond, p->keycols);
+        if (n == 0) {
+            st[n].sql = xasprintf("%s; %s", setup.data, fill);
+            st[n].extra = nsetup;
+            free(fill);
+        } else {
+            st[n].sql = fill;
+        }
         st[n].what = p->display;
         st[n].expect = PGRES_COMMAND_OK;
         {
@@ -237,7 +260,8 @@ static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const ch
         }
         tab[n++] = t;
     }
-    st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK};
+    strbuf_free(&setup);
+    st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK, 0};
     *tabp = tab;
     *np = n;
     return st;
@@ -342,7 +366,10 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             continue;
         /* Batches read the keys by number: without an index each batch
          * would scan all of them, and a backlog would cost O(n^2). */
-        sql = xasprintf("CREATE INDEX ON pg_temp.bucardo_k%d (bucardo_n); ANALYZE pg_temp.bucardo_k%d", t, t);
+        sql = xasprintf("SET LOCAL client_min_messages = warning;"
+                        " CREATE INDEX IF NOT EXISTS bucardo_k%d_n ON pg_temp.bucardo_k%d (bucardo_n);"
+                        " ANALYZE pg_temp.bucardo_k%d",
+                        t, t, t);
         ix = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
         free(sql);
         if (ix == NULL)

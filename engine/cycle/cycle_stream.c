@@ -86,7 +86,7 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
     StrBuf sql;
     PGresult *res;
     bool ok;
-    int i = 0;
+    int i = 0, setup = 0;
 
     (void)src_idle(r, s);
     strbuf_init(&sql);
@@ -105,8 +105,14 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
     /* One result per statement; after an error the rest are skipped.
      * `then`'s results stay on the connection. */
     while (!(ok && then && i == n) && (res = PQgetResult(conn)) != NULL) {
+        if (ok && i < n && setup < st[i].extra && PQresultStatus(res) == PGRES_COMMAND_OK) {
+            setup++;
+            PQclear(res);
+            continue;
+        }
         if (ok && i < n && PQresultStatus(res) == st[i].expect) {
             results[i++] = res;
+            setup = 0;
             continue;
         }
         if (ok) {

@@ -298,6 +298,7 @@ typedef struct SrcStatement {
     const char *sql;
     const char *what; /* for messages: the table, or the step */
     ExecStatusType expect;
+    int extra; /* sql starts with this many setup statements (COMMAND_OK; their results are dropped) */
 } SrcStatement;
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen) MUST_CHECK;

@@ -336,9 +336,9 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
     res = xcalloc((size_t)(k + n + 3), sizeof(PGresult *));
     *retry = false;
     for (int i = 0; i < k; i++)
-        st[i] = (SrcStatement){tail.items[i], TAIL_WHAT, PGRES_COMMAND_OK};
-    st[k] = (SrcStatement){first, "begin", PGRES_COMMAND_OK};
-    st[k + 1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK};
+        st[i] = (SrcStatement){tail.items[i], TAIL_WHAT, PGRES_COMMAND_OK, 0};
+    st[k] = (SrcStatement){first, "begin", PGRES_COMMAND_OK, 0};
+    st[k + 1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK, 0};
     for (int i = 0; i <= n; i++)
         st[k + i + 2] = keys[i];
     if (src_batch_then(r, s, k + n + 3, st, pre, res, err, errlen)) {
