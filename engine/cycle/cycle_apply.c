@@ -808,14 +808,19 @@ char *presend_sql(Cycle *c, int s, int **tabp, int *np)
             break;
         }
         /* The guard (no key numbered above PRESEND_KEYS) makes a larger
-         * table's pair empty: a backlog costs nothing here. */
+         * table's pair empty: a backlog costs nothing here.  The range on
+         * bucardo_n, though implied, stays: the key table has no
+         * statistics, and without the range's selectivity the planner
+         * takes a few hundred keys for thousands and joins them by
+         * walking the whole table (25 ms instead of 2 for 1,000 keys of
+         * pgbench_accounts at scale 1). */
         strbuf_printf(&sql,
-                      "%sCOPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE NOT EXISTS (SELECT FROM "
-                      "pg_temp.bucardo_k%d WHERE bucardo_n > %d) ORDER BY bucardo_n) TO STDOUT",
-                      n ? "; " : "", p->keycols, t, t, PRESEND_KEYS);
-        from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND NOT EXISTS (SELECT FROM pg_temp.bucardo_k%d"
-                         " WHERE bucardo_n > %d)",
-                         p->from, t, p->keyjoin, t, PRESEND_KEYS);
+                      "%sCOPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > 0 AND bucardo_n <= %d AND NOT "
+                      "EXISTS (SELECT FROM pg_temp.bucardo_k%d WHERE bucardo_n > %d) ORDER BY bucardo_n) TO STDOUT",
+                      n ? "; " : "", p->keycols, t, PRESEND_KEYS, t, PRESEND_KEYS);
+        from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > 0 AND k.bucardo_n <= %d AND NOT"
+                         " EXISTS (SELECT FROM pg_temp.bucardo_k%d WHERE bucardo_n > %d)",
+                         p->from, t, p->keyjoin, PRESEND_KEYS, t, PRESEND_KEYS);
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
         strbuf_printf(&sql, "; %s", rows_out);
