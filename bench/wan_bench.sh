@@ -223,7 +223,7 @@ wait_first_cycle() {
 # paid in the catch-up phase's kick, which starts from released connections.
 wait_replicating() {
     local ts
-    ts=$(psql -X -At -d src -c "UPDATE bench_heartbeat SET ts = clock_timestamp() WHERE id = 1 RETURNING ts")
+    ts=$(psql -X -q -At -d src -c "UPDATE bench_heartbeat SET ts = clock_timestamp() WHERE id = 1 RETURNING ts")
     for _ in $(seq 600); do
         [ "$(psql -X -At -d tgt -c "SELECT ts = '$ts' FROM bench_heartbeat WHERE id = 1")" = t ] && return 0
         sleep 0.05

@@ -187,9 +187,14 @@ bool keys_drop(Cycle *c, int s, char *err, size_t errlen)
  * caller frees st[0..*n].sql, st and tab.
  */
 static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const char *wide, const char *isnew,
-                                     int **tabp, int *np)
+                                     bool prepare, int **tabp, int *np)
 {
     SyncRunner *r = c->r;
+    SourceConn *sc = &r->src[s];
+    /* prepared: the window with the last snapshot as $1 (keys_ahead's) */
+    const char *pcond = "pg_visible_in_snapshot(txid, pg_catalog.pg_current_snapshot())"
+                        " AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)";
+    const char *tw = prepare ? pcond : wide ? wide : cond, *tc = prepare ? pcond : cond;
     SrcStatement *st = xcalloc((size_t)c->nt + 1, sizeof(SrcStatement));
     int *tab = xcalloc((size_t)c->nt + 1, sizeof(int)), n = 0;
     StrBuf trunc, setup;
@@ -233,13 +238,7 @@ static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const ch
                              " SELECT %s, max(txntime), row_number() OVER (ORDER BY %s) FROM %s WHERE %s"
                              " GROUP BY %s",
                              t, p->keycols, p->keycols, p->keycols, p->delta, cond, p->keycols);
-        if (n == 0) {
-            st[n].sql = xasprintf("%s; %s", setup.data, fill);
-            st[n].extra = nsetup;
-            free(fill);
-        } else {
-            st[n].sql = fill;
-        }
+        st[n].sql = fill; /* the first one gets the setup in front, below */
         st[n].what = p->display;
         st[n].expect = PGRES_COMMAND_OK;
         {
@@ -254,11 +253,31 @@ static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const ch
                 "   WHERE relid = %s::regclass AND part IS NULL AND %s),"
                 " EXISTS (SELECT 1 FROM bucardo.truncate_log WHERE relid = %s::regclass"
                 " AND part IS NOT NULL AND %s), %s",
-                p->literal, wide ? wide : cond, p->literal, cond, p->literal, wide ? wide : cond, p->literal,
-                wide ? wide : cond, problem);
+                p->literal, tw, p->literal, tc, p->literal, tw, p->literal, tw, problem);
             free(problem);
         }
         tab[n++] = t;
+    }
+    sc->cuts_sent = 0;
+    if (prepare && n > 0) {
+        char *lit = pg_quote_literal(sc->conn, c->prev[s]);
+        unsigned seq = sc->cuts_ready;
+
+        if (seq == 0) { /* prepared with the setup; ready once the string succeeded (begin_ahead) */
+            seq = sc->cuts_sent = ++sc->cuts_seq;
+            strbuf_printf(&setup, "; PREPARE bucardo_cuts%u (pg_snapshot) AS %s", seq, trunc.data);
+            nsetup++;
+        }
+        strbuf_free(&trunc);
+        strbuf_init(&trunc);
+        strbuf_printf(&trunc, "EXECUTE bucardo_cuts%u(%s)", seq, lit);
+        free(lit);
+    }
+    if (n > 0) {
+        char *first = xasprintf("%s; %s", setup.data, st[0].sql);
+        free((char *)st[0].sql);
+        st[0].sql = first;
+        st[0].extra = nsetup;
     }
     strbuf_free(&setup);
     st[n] = (SrcStatement){trunc.data, "changed keys", PGRES_TUPLES_OK, 0};
@@ -279,7 +298,7 @@ static SrcStatement *keys_statements(Cycle *c, int s, const char *cond, const ch
 SrcStatement *keys_ahead(Cycle *c, int s, int **tab, int *n)
 {
     char *cond = changed_since(c->r->src[s].conn, NULL, c->prev[s]);
-    SrcStatement *st = keys_statements(c, s, cond, NULL, NULL, tab, n);
+    SrcStatement *st = keys_statements(c, s, cond, NULL, NULL, c->prev[s] != NULL, tab, n);
 
     free(cond);
     return st;
@@ -319,7 +338,7 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
             return false;
         }
     }
-    st = keys_statements(c, s, cond, wide, isnew, &tab, &n);
+    st = keys_statements(c, s, cond, wide, isnew, false, &tab, &n);
     res = xcalloc((size_t)c->nt + 1, sizeof(PGresult *));
     if (c->ahead[s]) {
         /* same statements (the window written as pg_current_snapshot(), which is cur) */

@@ -343,6 +343,8 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
         st[k + i + 2] = keys[i];
     if (src_batch_then(r, s, k + n + 3, st, pre, res, err, errlen)) {
         SourceConn *sc = &r->src[s];
+        if (sc->cuts_sent) /* prepared now */
+            sc->cuts_ready = sc->cuts_sent;
         if (pre) { /* their results follow on the connection */
             sc->pre_sql = pre;
             sc->pre_tab = pre_tab;

@@ -182,6 +182,7 @@ void runner_drop_source(SyncRunner *r, int s)
     if (r->src[s].conn)
         PQfinish(r->src[s].conn);
     r->src[s].conn = NULL;
+    r->src[s].cuts_ready = 0;
 }
 
 void runner_destroy(SyncRunner *r)
@@ -463,6 +464,7 @@ static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen)
 
     (void)src_idle(r, s);
     sc->pre_off = false; /* new plans: reading ahead may work again */
+    sc->cuts_ready = 0;  /* and their TRUNCATE checks are prepared again */
     free_plans(r, s);
     r->checked = false;
     for (int w = 0; w < r->nwriters; w++)
