@@ -333,15 +333,12 @@ static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePl
     return true;
 }
 
-/* plan_table - the quoted SQL fragments of one table, for connection conn. */
-static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, char *err, size_t errlen)
+/* plan_names - the names of table t in its plan p, quoted for source s. */
+static void plan_names(SyncRunner *r, int s, const TableDef *t, TablePlan *p)
 {
     PGconn *conn = r->src[s].conn;
-    StrBuf cols, defs, join, lost;
     char *delta = capture_object_name("delta", t);
     char *qdelta = pg_quote_ident(conn, delta);
-    const char *params[1];
-    PGresult *res;
 
     p->display = xasprintf("%s.%s", t->schemaname, t->relname);
     p->qualified = table_qualified(conn, t);
@@ -349,12 +346,19 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->delta = xasprintf("bucardo.%s", qdelta);
     free(delta);
     free(qdelta);
-    params[0] = p->qualified;
-    res = PQexecParams(conn, SQL_COLUMNS, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQgetisnull(res, 0, 0)) {
+}
+
+/* plan_table - the rest of the quoted SQL fragments of one table (after
+ * plan_names), from res, the result of SQL_COLUMNS for it on source s. */
+static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, const PGresult *res, char *err,
+                       size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    StrBuf cols, defs, join, lost;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         snprintf(err, errlen, "source %s: table %s: cannot read its columns: %s", r->def.sources[s].name,
-                 p->display, PQresultErrorMessage(res));
-        PQclear(res);
+                 p->display, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         return false;
     }
     p->columns = xstrdup(PQgetvalue(res, 0, 0));
@@ -368,7 +372,6 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->from = p->filter ? xasprintf("(SELECT * FROM %s WHERE (%s))", p->table_from, p->filter)
                         : xstrdup(p->table_from);
     p->index = (int)(t - r->def.tables);
-    PQclear(res);
     strbuf_init(&cols);
     strbuf_init(&defs);
     strbuf_init(&join);
@@ -389,7 +392,7 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     return plan_writers(r, conn, t, p, err, errlen);
 }
 
-static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen);
+static bool plan_source(SyncRunner *r, int s, bool with_shape, char *err, size_t errlen);
 
 bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen)
 {
@@ -433,21 +436,7 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         if (s == 0 || strcmp(enc, "SQL_ASCII") == 0)
             r->client_encoding = enc;
     }
-    {
-        /* The shape first, then the plans: DDL in between leaves plans
-         * newer than the shape, and the next cycle plans again. */
-        char *sql = source_shape_sql(r, s);
-        PGresult *res = src_query(r, s, "reading the tables' columns", sql, PGRES_TUPLES_OK, err, errlen);
-
-        free(sql);
-        if (res == NULL) {
-            runner_drop_source(r, s);
-            return false;
-        }
-        sc->shape = xstrdup(PQgetvalue(res, 0, 0));
-        PQclear(res);
-    }
-    if (!plan_source(r, s, err, errlen)) {
+    if (!plan_source(r, s, true, err, errlen)) {
         runner_drop_source(r, s);
         return false;
     }
@@ -455,23 +444,57 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
     return true;
 }
 
-/* plan_source - every table's plan for source s (old plans freed); every
- * writer's columns are checked again before the next rows go out. */
-static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen)
+/*
+ * plan_source - every table's plan for source s (old plans freed); every
+ * writer's columns are checked again before the next rows go out.  The
+ * tables' columns are read in one pipeline, one round trip whatever their
+ * number; with_shape: the shape of the tables (sc->shape) is its first
+ * statement - the shape first, then the plans, so DDL in between leaves
+ * plans newer than the shape, and the next cycle plans again.
+ */
+static bool plan_source(SyncRunner *r, int s, bool with_shape, char *err, size_t errlen)
 {
     SourceConn *sc = &r->src[s];
+    int nt = r->def.ntables, first = with_shape ? 1 : 0, n = first + nt;
+    char **sql = xcalloc((size_t)n + 1, sizeof(char *));
+    char **param = xcalloc((size_t)n + 1, sizeof(char *));
+    PGresult **res = xcalloc((size_t)n + 1, sizeof(PGresult *));
+    bool ok = true;
 
     free_plans(r, s);
     r->checked = false;
     for (int w = 0; w < r->nwriters; w++)
         r->wchecked[w] = false;
-    sc->plans = xcalloc((size_t)r->def.ntables, sizeof(TablePlan));
-    for (int i = 0; i < r->def.ntables; i++)
-        if (!plan_table(r, s, &r->def.tables[i], &sc->plans[i], err, errlen)) {
-            free_plans(r, s);
-            return false;
+    sc->plans = xcalloc((size_t)nt + 1, sizeof(TablePlan));
+    if (with_shape)
+        sql[0] = source_shape_sql(r, s);
+    for (int t = 0; t < nt; t++) {
+        plan_names(r, s, &r->def.tables[t], &sc->plans[t]);
+        sql[first + t] = (char *)SQL_COLUMNS;
+        param[first + t] = sc->plans[t].qualified;
+    }
+    pg_pipelined(sc->conn, n, sql, param, res);
+    if (with_shape) {
+        if (PQresultStatus(res[0]) == PGRES_TUPLES_OK && PQntuples(res[0]) == 1) {
+            free(sc->shape);
+            sc->shape = xstrdup(PQgetvalue(res[0], 0, 0));
+        } else {
+            snprintf(err, errlen, "source %s: reading the tables' columns: %s", r->def.sources[s].name,
+                     res[0] ? PQresultErrorMessage(res[0]) : PQerrorMessage(sc->conn));
+            ok = false;
         }
-    return true;
+        free(sql[0]);
+    }
+    for (int t = 0; ok && t < nt; t++)
+        ok = plan_table(r, s, &r->def.tables[t], &sc->plans[t], res[first + t], err, errlen);
+    for (int i = 0; i < n; i++)
+        PQclear(res[i]);
+    free(sql);
+    free(param);
+    free(res);
+    if (!ok)
+        free_plans(r, s);
+    return ok;
 }
 
 const char *runner_begin_sql(SyncRunner *r, int s)
@@ -502,7 +525,7 @@ bool runner_source_shape(SyncRunner *r, int s, const char *shape, char *err, siz
              r->def.sources[s].name);
     free(sc->shape);
     sc->shape = NULL;
-    if (!plan_source(r, s, err, errlen))
+    if (!plan_source(r, s, false, err, errlen))
         return false;
     sc->shape = xstrdup(shape);
     return true;
