@@ -70,8 +70,8 @@ typedef struct TablePlan {
 /* One source: its reading connection and plans. */
 typedef struct SourceConn {
     PGconn *conn;
-    TablePlan *plans; /* def.ntables of them, while connected */
-    char *begin_sql;  /* runner_begin_sql (owned, built once per connection) */
+    TablePlan *plans; /* def.ntables of them; kept while closed (runner_release) */
+    char *begin_sql;  /* runner_begin_sql (owned, built with the plans) */
     char *shape;      /* the shape (shape_expr) of the tables the plans were made from */
     int cancel_slot;  /* in the runner's CancelSet, -1: none */
     bool offline;     /* left out of the cycle in progress (unreachable) */

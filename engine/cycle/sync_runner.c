@@ -4,11 +4,14 @@
  * chunk pool they share, and the catalog and source connections, each
  * re-established when lost.  Connections are held only while the sync
  * thread holds a slot of the connection budget (runner_release).  Table
- * plans (quoted SQL fragments) are made when a source connects, and again
- * when the shape of its replicated tables (their columns, see shape_expr)
- * changed: the cycle's first statement on each source returns that shape
- * with the snapshot, so DDL on a running sync is noticed without a round
- * trip of its own.  Source sessions start with
+ * plans (quoted SQL fragments) are made when a source first connects, and
+ * again when the shape of its replicated tables (their columns, see
+ * shape_expr) changed: the cycle's first statement on each source returns
+ * that shape with the snapshot, so DDL on a running sync is noticed
+ * without a round trip of its own.  The plans outlive the connection
+ * (runner_release keeps them): a sync that gave its connections back
+ * while idle checks them with its next BEGIN instead of planning again, a
+ * round trip per table and the column check saved.  Source sessions start with
  * PG_ROW_TEXT_SETTINGS, so rows print the same whatever the database's
  * own DateStyle, extra_float_digits and the like.
  */
@@ -169,19 +172,30 @@ static void free_plans(SyncRunner *r, int s)
     r->src[s].plans = NULL;
 }
 
-void runner_drop_source(SyncRunner *r, int s)
+/*
+ * close_source - source s's connection closed (what the last cycle left to
+ * send goes first), its plans and their shape kept: the next connection's
+ * BEGIN reads the shape again (runner_begin_sql) and plans again only when
+ * it moved, as a kept connection does (runner_source_shape).
+ */
+static void close_source(SyncRunner *r, int s)
 {
     src_settle(r, s);
-    free_plans(r, s);
-    free(r->src[s].begin_sql);
-    r->src[s].begin_sql = NULL;
-    free(r->src[s].shape);
-    r->src[s].shape = NULL;
     cancel_unwatch(r->cancel, r->src[s].cancel_slot);
     r->src[s].cancel_slot = -1;
     if (r->src[s].conn)
         PQfinish(r->src[s].conn);
     r->src[s].conn = NULL;
+}
+
+void runner_drop_source(SyncRunner *r, int s)
+{
+    close_source(r, s);
+    free_plans(r, s);
+    free(r->src[s].begin_sql);
+    r->src[s].begin_sql = NULL;
+    free(r->src[s].shape);
+    r->src[s].shape = NULL;
 }
 
 void runner_destroy(SyncRunner *r)
@@ -405,7 +419,8 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         *unreachable = false;
     if (sc->conn && PQstatus(sc->conn) == CONNECTION_OK)
         return true;
-    runner_drop_source(r, s);
+    if (sc->conn)
+        runner_drop_source(r, s); /* lost: plan again on the next one */
     cp = dbinfo_params(db);
     sc->conn = budget_connect(r->budget, &cp, db->name, reason, sizeof(reason));
     if (sc->conn == NULL) {
@@ -435,6 +450,12 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         /* One SQL_ASCII source makes its bytes pass unconverted everywhere. */
         if (s == 0 || strcmp(enc, "SQL_ASCII") == 0)
             r->client_encoding = enc;
+    }
+    if (sc->plans && sc->shape) {
+        /* Planned on an earlier connection (runner_release): the BEGIN's
+         * shape says whether the plans still hold. */
+        log_verbose("connected to source %s (its plans kept)", db->name);
+        return true;
     }
     if (!plan_source(r, s, true, err, errlen)) {
         runner_drop_source(r, s);
@@ -574,7 +595,7 @@ PGconn *runner_release(SyncRunner *r)
     PGconn *cat = r->cat;
 
     for (int s = 0; s < r->def.nsources; s++)
-        runner_drop_source(r, s);
+        close_source(r, s);
     for (int w = 0; w < r->nwriters; w++)
         target_send_new(r->writers[w], MSG_DISCONNECT, NULL);
     for (int w = 0; w < r->nwriters; w++)
