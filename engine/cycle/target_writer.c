@@ -269,8 +269,13 @@ static bool ensure_conn(TargetWriter *w, bool quiet)
         bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK, false);
         free(setup);
         free(lit);
-        if (!ok)
+        if (!ok) {
+            /* Not kept half set up: a later CONNECT or BEGIN would find it
+             * alive and use it without replica role (only the slot's
+             * release, DISCONNECT, closed it before). */
+            close_conn(w);
             return false;
+        }
         log_verbose("connected to target %s", w->db.name);
         w->encoding[0] = '\0';
     }
