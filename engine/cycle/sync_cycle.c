@@ -541,7 +541,9 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
                 c->prev[s] = xstrdup(PQgetvalue(res, i, 1));
     }
     PQclear(res);
-    send_all(r, MSG_CONNECT, NULL, NULL);
+    /* The encoding of the last cycle's sources: a writer that connects
+     * sets it up with its session (target_writer.c, ensure_conn). */
+    send_all(r, MSG_CONNECT, r->client_encoding, NULL);
     for (int s = 0; s < c->ns; s++) {
         /* A database set inactive (update db X status=inactive) sits out
          * like an unreachable one: its changes wait, and it catches up
