@@ -80,11 +80,21 @@ bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, co
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen)
 {
+    int failed;
+
+    return src_batch_at(r, s, n, st, results, &failed, err, errlen);
+}
+
+bool src_batch_at(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, int *failed,
+                  char *err, size_t errlen)
+{
     PGconn *conn = r->src[s].conn;
     StrBuf sql;
     PGresult *res;
     bool ok;
     int i = 0;
+
+    *failed = n;
 
     strbuf_init(&sql);
     for (int k = 0; k < n; k++)
@@ -111,6 +121,7 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
             snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name,
                      i < n ? st[i].what : "batch", msg, state ? " (SQLSTATE " : "", state ? state : "",
                      state ? ")" : "");
+            *failed = i;
             ok = false;
         }
         PQclear(res);
@@ -119,7 +130,9 @@ bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **r
         snprintf(err, errlen, "source %s: %s: no result", r->def.sources[s].name, st[i].what);
         ok = false;
     }
-    if (!ok)
+    if (ok)
+        *failed = -1;
+    else
         while (i > 0)
             PQclear(results[--i]);
     return ok;

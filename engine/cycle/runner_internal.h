@@ -81,6 +81,9 @@ typedef struct SourceConn {
      * its first string, else by src_settle. */
     StrList tail;
     bool tail_purge; /* and the purge after it (src_tail makes its DELETEs) */
+    /* The session's setup statements, not sent yet: a new connection with
+     * kept plans sends them in its first BEGIN's string (runner_connect_source). */
+    StrList setup;
 } SourceConn;
 
 /*
@@ -193,6 +196,16 @@ bool conflict_hook(SyncRunner *r, int t, const struct KeyEntry *const *keys, int
  * *unreachable (when not NULL) says whether the database could not be
  * reached at all, as opposed to refusing what it was asked. */
 bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen) MUST_CHECK;
+/* runner_connect_source - runner_ensure_source; with defer_setup, a new
+ * connection whose plans are kept leaves its setup statements in
+ * src[s].setup when they may travel with the first BEGIN (its session's
+ * client_encoding is already the one they set): the caller sends them in
+ * that string, one round trip less. */
+bool runner_connect_source(SyncRunner *r, int s, bool *unreachable, bool defer_setup, char *err,
+                           size_t errlen) MUST_CHECK;
+/* runner_source_setup - send src[s].setup (if any) on its own; on failure
+ * the connection is dropped. */
+bool runner_source_setup(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
 void runner_drop_source(SyncRunner *r, int s);
 /* shape_expr - append a parenthesised expression that is the shape of the
  * tables (quoted qualified names, each made a literal for conn): one text
@@ -290,6 +303,11 @@ typedef struct SrcStatement {
 } SrcStatement;
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen) MUST_CHECK;
+/* src_batch_at - src_batch that also tells which statement failed
+ * (*failed: its index; n when the string could not be sent or a result
+ * was missing; -1 when none failed). */
+bool src_batch_at(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, int *failed,
+                  char *err, size_t errlen) MUST_CHECK;
 
 /* cycle_checks.c */
 /* check_columns - the columns of every online writer not checked yet since

@@ -181,6 +181,7 @@ static void free_plans(SyncRunner *r, int s)
 static void close_source(SyncRunner *r, int s)
 {
     src_settle(r, s);
+    strlist_free(&r->src[s].setup);
     cancel_unwatch(r->cancel, r->src[s].cancel_slot);
     r->src[s].cancel_slot = -1;
     if (r->src[s].conn)
@@ -408,7 +409,35 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, co
 
 static bool plan_source(SyncRunner *r, int s, bool with_shape, char *err, size_t errlen);
 
+bool runner_source_setup(SyncRunner *r, int s, char *err, size_t errlen)
+{
+    SourceConn *sc = &r->src[s];
+    StrBuf sql;
+    PGresult *res;
+
+    if (sc->setup.count == 0)
+        return true;
+    strbuf_init(&sql);
+    for (int i = 0; i < sc->setup.count; i++)
+        strbuf_printf(&sql, "%s%s", i ? "; " : "", sc->setup.items[i]);
+    strlist_free(&sc->setup);
+    res = src_query(r, s, "session setup", sql.data, PGRES_COMMAND_OK, err, errlen);
+    strbuf_free(&sql);
+    if (res == NULL) {
+        runner_drop_source(r, s);
+        return false;
+    }
+    PQclear(res);
+    return true;
+}
+
 bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen)
+{
+    return runner_connect_source(r, s, unreachable, false, err, errlen);
+}
+
+bool runner_connect_source(SyncRunner *r, int s, bool *unreachable, bool defer_setup, char *err,
+                           size_t errlen)
 {
     const DbInfo *db = &r->def.sources[s];
     SourceConn *sc = &r->src[s];
@@ -434,19 +463,26 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         /* lock_timeout: the cycle's reads wait for a user's lock (LOCK
          * TABLE, ALTER TABLE) no longer than its writes do. */
         const char *enc = pg_copy_encoding(sc->conn);
+        const char *now = PQparameterStatus(sc->conn, "client_encoding");
         char *lit = pg_quote_literal(sc->conn, r->lock_timeout);
-        char *setup = xasprintf("SET client_encoding = '%s'; SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS
-                                "; " PG_KEY_JOIN_SETTINGS,
-                                enc, lit);
-        PGresult *res = src_query(r, s, "session setup", setup, PGRES_COMMAND_OK, err, errlen);
+        char *set = xasprintf("SET client_encoding = '%s'", enc);
+        StrList setup = {0};
 
-        free(setup);
+        strlist_add(&setup, set);
+        free(set);
+        set = xasprintf("SET lock_timeout = %s", lit);
+        strlist_add(&setup, set);
+        free(set);
         free(lit);
-        if (res == NULL) {
-            runner_drop_source(r, s);
+        /* constants: their only semicolons separate statements */
+        strlist_add_split(&setup, PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS, ';');
+        strlist_free(&sc->setup);
+        sc->setup = setup;
+        /* Deferred: the BEGIN's string is read in the encoding the session
+         * has when it arrives, already the one the setup sets. */
+        if (!(defer_setup && sc->plans && sc->shape && now && strcmp(now, enc) == 0) &&
+            !runner_source_setup(r, s, err, errlen))
             return false;
-        }
-        PQclear(res);
         /* One SQL_ASCII source makes its bytes pass unconverted everywhere. */
         if (s == 0 || strcmp(enc, "SQL_ASCII") == 0)
             r->client_encoding = enc;

@@ -6,7 +6,9 @@
 # each change below is made between two connections, and judged by the
 # tables' contents:
 #  - the plans are kept across connections (the log says so) and rows
-#    still arrive;
+#    still arrive, dates and floats exact though the source's database
+#    prints them otherwise (the new session's setup travels with its first
+#    BEGIN);
 #  - ADD COLUMN on both sides: the new column's values arrive (plans kept
 #    from before it would leave the column out);
 #  - ADD COLUMN on the source only: Bad naming database, table and column,
@@ -16,7 +18,12 @@
 . "$TESTS_DIR/lib/setup.sh"
 test_begin
 
-test_databases "CREATE TABLE t (id int PRIMARY KEY, v text)" src tgt
+test_databases "CREATE TABLE t (id int PRIMARY KEY, v text);
+                CREATE TABLE w (id int PRIMARY KEY, d date, f float8)" src tgt
+# The source prints dates and floats its own way unless the session's
+# setup (sent with the first BEGIN of a new connection) says otherwise.
+psql -X -q -d postgres -c "ALTER DATABASE src SET DateStyle = 'SQL, DMY'" \
+    -c "ALTER DATABASE src SET extra_float_digits = 0" || fail "database settings"
 test_sync s rg src,tgt
 run_ok "$BUCARDO" set retry_delay=0.2 retry_delay_max=1 conn_idle_timeout=0 log_level=verbose
 run_ok "$BUCARDO" start
@@ -44,12 +51,20 @@ reconnected() {
         fail "no new connection to src since the change"
 }
 
+# w's rows as the same text whatever the session's settings.
+w_rows() { sql "$1" "select string_agg(id || ' ' || to_char(d, 'YYYY-MM-DD') || ' ' || encode(float8send(f), 'hex'), ','
+                            order by id) from w"; }
+
 on src "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 10) i"
 wait_good
-on src "UPDATE t SET v = 'again' WHERE id = 1"
+idle
+on src "UPDATE t SET v = 'again' WHERE id = 1;
+        INSERT INTO w VALUES (1, '2024-02-03', 0.1::float8 + 0.2::float8), (2, '1999-12-31', 1e-300)"
 wait_good
+reconnected
 grep -q "connected to source src (its plans kept)" log.bucardo ||
     fail "the second connection planned the tables again: $(grep 'connected to source' log.bucardo)"
+expect_equal "$(w_rows src)" "$(w_rows tgt)" "dates and floats read through a new connection"
 
 # 1. ADD COLUMN on both sides between two connections.
 idle
