@@ -81,6 +81,21 @@ bool pg_exec(PGconn *conn, const char *who, const char *sql, int nparams,
 /* pg_exec_script - run several ';'-separated statements (no parameters). */
 bool pg_exec_script(PGconn *conn, const char *who, const char *sql) MUST_CHECK;
 
+/*
+ * pg_pipeline_send / pg_pipeline_recv - n statements of at most one text
+ * parameter each (param[i] NULL: none) in libpq's pipeline mode: send puts
+ * them all on the wire with one sync and returns at once, recv waits for
+ * their results (results[i]: statement i's; after an error the later ones
+ * are PGRES_PIPELINE_ABORTED; NULL when the connection failed, its error
+ * in PQerrorMessage).  Sending on several connections before receiving on
+ * any makes their round trips overlap.  A connection that cannot enter
+ * pipeline mode runs them one by one in send, and recv does nothing.
+ * pg_pipelined is both in one call.
+ */
+void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results);
+void pg_pipeline_recv(PGconn *conn, int n, PGresult **results);
+void pg_pipelined(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results);
+
 /* pg_quote_ident - PQescapeIdentifier into an xmalloc'd string. */
 char *pg_quote_ident(PGconn *conn, const char *ident);
 

@@ -53,9 +53,10 @@ CycleResult runner_cycle(SyncRunner *r, bool explicit_kick, char *err, size_t er
 /*
  * runner_attach_catalog - the catalog connection of the budget slot the
  * sync thread holds (NULL: connect when needed); runner_release - close the
- * data connections (sources, writers: their plans go with them and are
- * made again on the next connection) and hand back the catalog connection,
- * when the thread gives its slot back.
+ * data connections (sources, writers; the sources' plans are kept, and the
+ * next connection's BEGIN says whether the tables' shape still fits them)
+ * and hand back the catalog connection, when the thread gives its slot
+ * back.
  */
 void runner_attach_catalog(SyncRunner *r, PGconn *cat);
 PGconn *runner_release(SyncRunner *r);

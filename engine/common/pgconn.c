@@ -266,3 +266,51 @@ char *pg_array_literal(const StrList *items)
     strbuf_append(&sb, "}");
     return sb.data;
 }
+
+void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
+{
+    bool piped = n > 0 && PQenterPipelineMode(conn) == 1;
+
+    for (int i = 0; i < n; i++) {
+        const char *const *values = param[i] ? (const char *const *)&param[i] : NULL;
+        if (!piped)
+            results[i] = PQexecParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0);
+        else if (PQsendQueryParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0) != 1)
+            results[i] = NULL; /* the connection failed: its error is in PQerrorMessage */
+        else
+            results[i] = PQmakeEmptyPGresult(conn, PGRES_PIPELINE_ABORTED); /* replaced by recv */
+    }
+    if (piped && PQpipelineSync(conn) != 1) {
+        /* Nothing will come back: what was sent failed with the connection. */
+        for (int i = 0; i < n; i++) {
+            PQclear(results[i]);
+            results[i] = NULL;
+        }
+        (void)PQexitPipelineMode(conn);
+    }
+}
+
+void pg_pipeline_recv(PGconn *conn, int n, PGresult **results)
+{
+    PGresult *res;
+
+    if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF)
+        return; /* run one by one in send, or failed there */
+    for (int i = 0; i < n; i++) {
+        if (results[i] == NULL)
+            continue;
+        PQclear(results[i]);
+        results[i] = PQgetResult(conn);
+        while ((res = PQgetResult(conn)) != NULL) /* the end of statement i */
+            PQclear(res);
+    }
+    res = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
+    PQclear(res);
+    (void)PQexitPipelineMode(conn);
+}
+
+void pg_pipelined(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
+{
+    pg_pipeline_send(conn, n, sql, param, results);
+    pg_pipeline_recv(conn, n, results);
+}

@@ -86,6 +86,15 @@ static bool usable_source(const SyncRunner *r, int s)
     return r->src[s].conn && r->src[s].plans && !r->src[s].offline;
 }
 
+/* first_source - the first source usable in this cycle, or -1. */
+static int first_source(const SyncRunner *r)
+{
+    for (int s = 0; s < r->def.nsources; s++)
+        if (usable_source(r, s))
+            return s;
+    return -1;
+}
+
 /*
  * writer_shape_sql - the shape (shape_expr) of writer w's tables, quoted
  * through source s's connection; also handed to the writer, which reads it
@@ -103,44 +112,6 @@ static char *writer_shape_sql(SyncRunner *r, int s, int w)
     free(names);
     target_set_shape_query(r->writers[w], sql.data);
     return sql.data;
-}
-
-/*
- * run_pipelined - n statements of one text parameter each (param[i] NULL:
- * none) on conn in libpq's pipeline mode: all sent, then one wait for all
- * the results (one round trip instead of n).  results[i] gets statement
- * i's result (after an error, the later ones are PGRES_PIPELINE_ABORTED).
- * A connection that cannot enter pipeline mode runs them one by one.
- */
-static void run_pipelined(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
-{
-    bool piped = n > 1 && PQenterPipelineMode(conn) == 1;
-
-    for (int i = 0; i < n; i++) {
-        const char *const *values = param[i] ? (const char *const *)&param[i] : NULL;
-        if (!piped)
-            results[i] = PQexecParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0);
-        else if (PQsendQueryParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0) != 1)
-            results[i] = NULL; /* the connection failed: its error is in PQerrorMessage */
-        else
-            results[i] = PQmakeEmptyPGresult(conn, PGRES_PIPELINE_ABORTED); /* replaced below */
-    }
-    if (!piped)
-        return;
-    if (PQpipelineSync(conn) == 1) {
-        for (int i = 0; i < n; i++) {
-            PGresult *res;
-            if (results[i] == NULL)
-                continue;
-            PQclear(results[i]);
-            results[i] = PQgetResult(conn);
-            while ((res = PQgetResult(conn)) != NULL) /* the end of statement i */
-                PQclear(res);
-        }
-        PGresult *res = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
-        PQclear(res);
-    }
-    (void)PQexitPipelineMode(conn);
 }
 
 /* A table to check: source s's table t against writer w's (on dst). */
@@ -189,22 +160,28 @@ static bool check_table(SyncRunner *r, int w, const TableCheck *k, PGresult **dr
 
 /*
  * check_writer - every source's tables against writer w's (on dst): the
- * statements on dst go out in one pipeline, and those on each source in
- * one of their own, so the check costs a round trip per database, not two
- * per table.
+ * statements on dst (the shape of its tables first, for r->wshape[w]) go
+ * out in one pipeline, and those on each source in one of their own, all
+ * sent before any answer is read, so the check costs one round trip in
+ * all, not two per table.
  */
 static bool check_writer(SyncRunner *r, int w, PGconn *dst, char *err, size_t errlen)
 {
-    int nt = r->def.ntables, ns = r->def.nsources, nk = 0, nd = 0;
+    int nt = r->def.ntables, ns = r->def.nsources, nk = 0, nd = 1;
     TableCheck *checks = xcalloc((size_t)(ns * nt) + 1, sizeof(TableCheck));
-    char **dsql = xcalloc((size_t)(2 * ns * nt) + 1, sizeof(char *));
-    char **dpar = xcalloc((size_t)(2 * ns * nt) + 1, sizeof(char *));
-    PGresult **dres = xcalloc((size_t)(2 * ns * nt) + 1, sizeof(PGresult *));
+    char **dsql = xcalloc((size_t)(2 * ns * nt) + 2, sizeof(char *));
+    char **dpar = xcalloc((size_t)(2 * ns * nt) + 2, sizeof(char *));
+    PGresult **dres = xcalloc((size_t)(2 * ns * nt) + 2, sizeof(PGresult *));
     char ***ssql = xcalloc((size_t)ns, sizeof(char **)), ***spar = xcalloc((size_t)ns, sizeof(char **));
     PGresult ***sres = xcalloc((size_t)ns, sizeof(PGresult **));
     int *nsq = xcalloc((size_t)ns, sizeof(int));
     bool ok = true;
+    char *shape_sql = writer_shape_sql(r, first_source(r), w);
 
+    /* The shape first: a change after it shows at the writer's next
+     * BEGIN, and the columns are checked again then. */
+    dsql[0] = xasprintf("SELECT %s", shape_sql);
+    free(shape_sql);
     for (int s = 0; s < ns; s++) {
         if (!usable_source(r, s) || (ns > 1 && w == source_writer(r, s)))
             continue;
@@ -234,12 +211,18 @@ static bool check_writer(SyncRunner *r, int w, PGconn *dst, char *err, size_t er
             }
         }
     }
-    run_pipelined(dst, nd, dsql, dpar, dres);
+    pg_pipeline_send(dst, nd, dsql, dpar, dres);
     for (int s = 0; s < ns; s++)
         if (nsq[s] > 0) {
             (void)src_idle(r, s); /* a failure there fails these too */
-            run_pipelined(r->src[s].conn, nsq[s], ssql[s], spar[s], sres[s]);
+            pg_pipeline_send(r->src[s].conn, nsq[s], ssql[s], spar[s], sres[s]);
         }
+    pg_pipeline_recv(dst, nd, dres);
+    for (int s = 0; s < ns; s++)
+        if (nsq[s] > 0)
+            pg_pipeline_recv(r->src[s].conn, nsq[s], sres[s]);
+    free(r->wshape[w]);
+    r->wshape[w] = PQresultStatus(dres[0]) == PGRES_TUPLES_OK ? xstrdup(PQgetvalue(dres[0], 0, 0)) : NULL;
     for (int i = 0; ok && i < nk; i++)
         ok = check_table(r, w, &checks[i], dres, sres[checks[i].s], err, errlen);
     for (int i = 0; i < nd; i++) {
@@ -298,21 +281,17 @@ static bool check_other(SyncRunner *r, int s, int w, char *err, size_t errlen)
 bool check_columns(SyncRunner *r, char *err, size_t errlen)
 {
     bool ok = true, all = true;
-    int first = -1;
+    int first = first_source(r);
 
     if (r->checked)
         return true;
-    for (int s = 0; first < 0 && s < r->def.nsources; s++)
-        if (usable_source(r, s))
-            first = s;
     if (first < 0)
         return true; /* no source in this cycle: nothing is sent */
     for (int w = 0; ok && w < r->nwriters; w++) {
         const DbInfo *db = writer_dbinfo(r, w);
         ConnParams cp;
-        char reason[512], *shape_sql, *sql;
+        char reason[512];
         PGconn *dst;
-        PGresult *res;
 
         if (r->wchecked[w])
             continue;
@@ -330,16 +309,6 @@ bool check_columns(SyncRunner *r, char *err, size_t errlen)
             snprintf(err, errlen, "target %s: cannot connect: %s", db->name, reason);
             return false;
         }
-        /* The shape first: a change after it shows at the writer's next
-         * BEGIN, and the columns are checked again then. */
-        shape_sql = writer_shape_sql(r, first, w);
-        sql = xasprintf("SELECT %s", shape_sql);
-        res = PQexec(dst, sql);
-        free(sql);
-        free(shape_sql);
-        free(r->wshape[w]);
-        r->wshape[w] = PQresultStatus(res) == PGRES_TUPLES_OK ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
-        PQclear(res);
         ok = check_writer(r, w, dst, err, errlen);
         PQfinish(dst);
         r->wchecked[w] = ok;

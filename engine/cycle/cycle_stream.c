@@ -80,7 +80,7 @@ bool src_copy_in(SyncRunner *r, int s, const char *what, const char *copy_in, co
 }
 
 static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const char *then, PGresult **results,
-                  char *err, size_t errlen)
+                  int *failed, char *err, size_t errlen)
 {
     PGconn *conn = r->src[s].conn;
     StrBuf sql;
@@ -89,6 +89,7 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
     int i = 0, setup = 0;
 
     (void)src_idle(r, s);
+    *failed = n;
     strbuf_init(&sql);
     for (int k = 0; k < n; k++)
         strbuf_printf(&sql, "%s%s", k ? "; " : "", st[k].sql);
@@ -123,6 +124,7 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
             snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name,
                      i < n ? st[i].what : "batch", msg, state ? " (SQLSTATE " : "", state ? state : "",
                      state ? ")" : "");
+            *failed = i;
             ok = false;
         }
         PQclear(res);
@@ -131,7 +133,9 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
         snprintf(err, errlen, "source %s: %s: no result", r->def.sources[s].name, st[i].what);
         ok = false;
     }
-    if (!ok)
+    if (ok)
+        *failed = -1;
+    else
         while (i > 0)
             PQclear(results[--i]);
     return ok;
@@ -140,13 +144,21 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen)
 {
-    return batch(r, s, n, st, NULL, results, err, errlen);
+    int failed;
+
+    return batch(r, s, n, st, NULL, results, &failed, err, errlen);
+}
+
+bool src_batch_at(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, int *failed,
+                  char *err, size_t errlen)
+{
+    return batch(r, s, n, st, NULL, results, failed, err, errlen);
 }
 
 bool src_batch_then(SyncRunner *r, int s, int n, const SrcStatement *st, const char *then, PGresult **results,
-                    char *err, size_t errlen)
+                    int *failed, char *err, size_t errlen)
 {
-    return batch(r, s, n, st, then, results, err, errlen);
+    return batch(r, s, n, st, then, results, failed, err, errlen);
 }
 
 /* pre_drop_one - read and drop the next result on conn (a COPY out: its

@@ -70,8 +70,8 @@ typedef struct TablePlan {
 /* One source: its reading connection and plans. */
 typedef struct SourceConn {
     PGconn *conn;
-    TablePlan *plans; /* def.ntables of them, while connected */
-    char *begin_sql;  /* runner_begin_sql (owned, built once per connection) */
+    TablePlan *plans; /* def.ntables of them; kept while closed (runner_release) */
+    char *begin_sql;  /* runner_begin_sql (owned, built with the plans) */
     char *shape;      /* the shape (shape_expr) of the tables the plans were made from */
     int cancel_slot;  /* in the runner's CancelSet, -1: none */
     bool offline;     /* left out of the cycle in progress (unreachable) */
@@ -98,6 +98,9 @@ typedef struct SourceConn {
      * the one prepared on this connection for these plans (0: none);
      * cuts_sent: the one sent in the string in flight. */
     unsigned cuts_seq, cuts_ready, cuts_sent;
+    /* The session's setup statements, not sent yet: a new connection with
+     * kept plans sends them in its first BEGIN's string (runner_connect_source). */
+    StrList setup;
 } SourceConn;
 
 /*
@@ -210,6 +213,16 @@ bool conflict_hook(SyncRunner *r, int t, const struct KeyEntry *const *keys, int
  * *unreachable (when not NULL) says whether the database could not be
  * reached at all, as opposed to refusing what it was asked. */
 bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen) MUST_CHECK;
+/* runner_connect_source - runner_ensure_source; with defer_setup, a new
+ * connection whose plans are kept leaves its setup statements in
+ * src[s].setup when they may travel with the first BEGIN (its session's
+ * client_encoding is already the one they set): the caller sends them in
+ * that string, one round trip less. */
+bool runner_connect_source(SyncRunner *r, int s, bool *unreachable, bool defer_setup, char *err,
+                           size_t errlen) MUST_CHECK;
+/* runner_source_setup - send src[s].setup (if any) on its own; on failure
+ * the connection is dropped. */
+bool runner_source_setup(SyncRunner *r, int s, char *err, size_t errlen) MUST_CHECK;
 void runner_drop_source(SyncRunner *r, int s);
 /* shape_expr - append a parenthesised expression that is the shape of the
  * tables (quoted qualified names, each made a literal for conn): one text
@@ -308,11 +321,16 @@ typedef struct SrcStatement {
 } SrcStatement;
 bool src_batch(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, char *err,
                size_t errlen) MUST_CHECK;
-/* src_batch_then - src_batch with `then` in the same string after the n
+/* src_batch_at - src_batch that also tells which statement failed
+ * (*failed: its index; n when the string could not be sent or a result
+ * was missing; -1 when none failed). */
+bool src_batch_at(SyncRunner *r, int s, int n, const SrcStatement *st, PGresult **results, int *failed,
+                  char *err, size_t errlen) MUST_CHECK;
+/* src_batch_then - src_batch_at with `then` in the same string after the n
  * statements; their results are left unread on the connection (the
  * caller records them in r->src[s].pre_*).  On failure nothing is left. */
 bool src_batch_then(SyncRunner *r, int s, int n, const SrcStatement *st, const char *then, PGresult **results,
-                    char *err, size_t errlen) MUST_CHECK;
+                    int *failed, char *err, size_t errlen) MUST_CHECK;
 /* src_idle - read and drop what was sent ahead on source s and is still
  * unread (SourceConn.pre_sql), so that the connection can take a new
  * statement.  False when one of those statements failed (logged; the

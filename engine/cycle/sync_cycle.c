@@ -329,19 +329,41 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
     SrcStatement *st;
     PGresult **res, *snap = NULL;
     char *first = xasprintf("%.*s", (int)(semi - begin), begin);
+    StrList *setup = &r->src[s].setup;
+    bool ok;
+    int failed;
 
     src_tail(r, s, &tail); /* the last cycle's COMMIT and purge go first */
+    /* A new connection's setup (runner_connect_source) goes before all,
+     * committed in a transaction of its own: the cycle's ROLLBACK must not
+     * undo it.  (A new connection has no tail.) */
+    if (setup->count > 0) {
+        strlist_add(&tail, "BEGIN");
+        for (int i = 0; i < setup->count; i++)
+            strlist_add(&tail, setup->items[i]);
+        strlist_add(&tail, "COMMIT");
+    }
     k = tail.count;
     st = xcalloc((size_t)(k + n + 3), sizeof(SrcStatement));
     res = xcalloc((size_t)(k + n + 3), sizeof(PGresult *));
     *retry = false;
     for (int i = 0; i < k; i++)
-        st[i] = (SrcStatement){tail.items[i], TAIL_WHAT, PGRES_COMMAND_OK, 0};
+        st[i] = (SrcStatement){tail.items[i], setup->count > 0 ? "session setup" : TAIL_WHAT, PGRES_COMMAND_OK,
+                               0};
     st[k] = (SrcStatement){first, "begin", PGRES_COMMAND_OK, 0};
     st[k + 1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK, 0};
     for (int i = 0; i <= n; i++)
         st[k + i + 2] = keys[i];
-    if (src_batch_then(r, s, k + n + 3, st, pre, res, err, errlen)) {
+    ok = src_batch_then(r, s, k + n + 3, st, pre, res, &failed, err, errlen);
+    if (setup->count > 0) {
+        strlist_free(setup);
+        if (!ok && (failed < k || failed >= k + n + 3)) {
+            /* The session may not be set up: not kept (source_begin
+             * connects again, the setup then on its own). */
+            runner_drop_source(r, s);
+        }
+    }
+    if (ok) {
         SourceConn *sc = &r->src[s];
         if (sc->cuts_sent) /* prepared now */
             sc->cuts_ready = sc->cuts_sent;
@@ -364,7 +386,7 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
         free(c->ahead_tab[s]);
         c->ahead_tab[s] = tab;
         tab = NULL;
-    } else if (PQstatus(r->src[s].conn) == CONNECTION_OK &&
+    } else if (r->src[s].conn && PQstatus(r->src[s].conn) == CONNECTION_OK &&
                PQtransactionStatus(r->src[s].conn) == PQTRANS_INERROR && strstr(err, "(SQLSTATE ") &&
                !cancel_requested(r->cancel)) {
         PGresult *rb = PQexec(r->src[s].conn, "ROLLBACK");
@@ -413,16 +435,21 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         bool unreachable = false, retry = false;
         PGresult *res;
 
-        if (!runner_ensure_source(r, s, &unreachable, err, errlen))
+        if (!runner_connect_source(r, s, &unreachable, ahead, err, errlen))
             return unreachable ? SOURCE_OFFLINE : SOURCE_FAILED;
         /* One round trip: the transaction, its snapshot and the shape of
          * the tables' columns in it (a change re-plans them); and, ahead,
          * the changed keys. */
-        /* (ahead only with the plans of the last shape: a new connection
-         * plans its tables after its BEGIN) */
-        res = ahead && r->src[s].plans && r->src[s].shape
-                  ? begin_ahead(c, s, &retry, err, errlen)
-                  : src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
+        /* (ahead only with plans, this connection's or kept from the last
+         * one; a new connection with kept plans sends its setup in that
+         * string too, runner_connect_source) */
+        if (ahead && r->src[s].plans && r->src[s].shape) {
+            res = begin_ahead(c, s, &retry, err, errlen);
+        } else {
+            if (!runner_source_setup(r, s, err, errlen)) /* not deferred on this path */
+                return SOURCE_FAILED;
+            res = src_query(r, s, "begin", runner_begin_sql(r, s), PGRES_TUPLES_OK, err, errlen);
+        }
         if (retry) {
             ahead = false;
             attempt--;
@@ -582,7 +609,9 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
                 c->prev[s] = xstrdup(PQgetvalue(res, i, 1));
     }
     PQclear(res);
-    send_all(r, MSG_CONNECT, NULL, NULL);
+    /* The encoding of the last cycle's sources: a writer that connects
+     * sets it up with its session (target_writer.c, ensure_conn). */
+    send_all(r, MSG_CONNECT, r->client_encoding, NULL);
     for (int s = 0; s < c->ns; s++) {
         /* A database set inactive (update db X status=inactive) sits out
          * like an unreachable one: its changes wait, and it catches up

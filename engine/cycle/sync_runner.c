@@ -4,11 +4,14 @@
  * chunk pool they share, and the catalog and source connections, each
  * re-established when lost.  Connections are held only while the sync
  * thread holds a slot of the connection budget (runner_release).  Table
- * plans (quoted SQL fragments) are made when a source connects, and again
- * when the shape of its replicated tables (their columns, see shape_expr)
- * changed: the cycle's first statement on each source returns that shape
- * with the snapshot, so DDL on a running sync is noticed without a round
- * trip of its own.  Source sessions start with
+ * plans (quoted SQL fragments) are made when a source first connects, and
+ * again when the shape of its replicated tables (their columns, see
+ * shape_expr) changed: the cycle's first statement on each source returns
+ * that shape with the snapshot, so DDL on a running sync is noticed
+ * without a round trip of its own.  The plans outlive the connection
+ * (runner_release keeps them): a sync that gave its connections back
+ * while idle checks them with its next BEGIN instead of planning again, a
+ * round trip per table and the column check saved.  Source sessions start with
  * PG_ROW_TEXT_SETTINGS, so rows print the same whatever the database's
  * own DateStyle, extra_float_digits and the like.
  */
@@ -169,20 +172,32 @@ static void free_plans(SyncRunner *r, int s)
     r->src[s].plans = NULL;
 }
 
-void runner_drop_source(SyncRunner *r, int s)
+/*
+ * close_source - source s's connection closed (what the last cycle left to
+ * send goes first), its plans and their shape kept: the next connection's
+ * BEGIN reads the shape again (runner_begin_sql) and plans again only when
+ * it moved, as a kept connection does (runner_source_shape).
+ */
+static void close_source(SyncRunner *r, int s)
 {
     src_settle(r, s);
-    free_plans(r, s);
-    free(r->src[s].begin_sql);
-    r->src[s].begin_sql = NULL;
-    free(r->src[s].shape);
-    r->src[s].shape = NULL;
+    strlist_free(&r->src[s].setup);
     cancel_unwatch(r->cancel, r->src[s].cancel_slot);
     r->src[s].cancel_slot = -1;
     if (r->src[s].conn)
         PQfinish(r->src[s].conn);
     r->src[s].conn = NULL;
     r->src[s].cuts_ready = 0;
+}
+
+void runner_drop_source(SyncRunner *r, int s)
+{
+    close_source(r, s);
+    free_plans(r, s);
+    free(r->src[s].begin_sql);
+    r->src[s].begin_sql = NULL;
+    free(r->src[s].shape);
+    r->src[s].shape = NULL;
 }
 
 void runner_destroy(SyncRunner *r)
@@ -334,15 +349,12 @@ static bool plan_writers(SyncRunner *r, PGconn *conn, const TableDef *t, TablePl
     return true;
 }
 
-/* plan_table - the quoted SQL fragments of one table, for connection conn. */
-static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, char *err, size_t errlen)
+/* plan_names - the names of table t in its plan p, quoted for source s. */
+static void plan_names(SyncRunner *r, int s, const TableDef *t, TablePlan *p)
 {
     PGconn *conn = r->src[s].conn;
-    StrBuf cols, defs, join, lost;
     char *delta = capture_object_name("delta", t);
     char *qdelta = pg_quote_ident(conn, delta);
-    const char *params[1];
-    PGresult *res;
 
     p->display = xasprintf("%s.%s", t->schemaname, t->relname);
     p->qualified = table_qualified(conn, t);
@@ -350,12 +362,19 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->delta = xasprintf("bucardo.%s", qdelta);
     free(delta);
     free(qdelta);
-    params[0] = p->qualified;
-    res = PQexecParams(conn, SQL_COLUMNS, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQgetisnull(res, 0, 0)) {
+}
+
+/* plan_table - the rest of the quoted SQL fragments of one table (after
+ * plan_names), from res, the result of SQL_COLUMNS for it on source s. */
+static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, const PGresult *res, char *err,
+                       size_t errlen)
+{
+    PGconn *conn = r->src[s].conn;
+    StrBuf cols, defs, join, lost;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         snprintf(err, errlen, "source %s: table %s: cannot read its columns: %s", r->def.sources[s].name,
-                 p->display, PQresultErrorMessage(res));
-        PQclear(res);
+                 p->display, res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         return false;
     }
     p->columns = xstrdup(PQgetvalue(res, 0, 0));
@@ -369,7 +388,6 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     p->from = p->filter ? xasprintf("(SELECT * FROM %s WHERE (%s))", p->table_from, p->filter)
                         : xstrdup(p->table_from);
     p->index = (int)(t - r->def.tables);
-    PQclear(res);
     strbuf_init(&cols);
     strbuf_init(&defs);
     strbuf_init(&join);
@@ -390,9 +408,37 @@ static bool plan_table(SyncRunner *r, int s, const TableDef *t, TablePlan *p, ch
     return plan_writers(r, conn, t, p, err, errlen);
 }
 
-static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen);
+static bool plan_source(SyncRunner *r, int s, bool with_shape, char *err, size_t errlen);
+
+bool runner_source_setup(SyncRunner *r, int s, char *err, size_t errlen)
+{
+    SourceConn *sc = &r->src[s];
+    StrBuf sql;
+    PGresult *res;
+
+    if (sc->setup.count == 0)
+        return true;
+    strbuf_init(&sql);
+    for (int i = 0; i < sc->setup.count; i++)
+        strbuf_printf(&sql, "%s%s", i ? "; " : "", sc->setup.items[i]);
+    strlist_free(&sc->setup);
+    res = src_query(r, s, "session setup", sql.data, PGRES_COMMAND_OK, err, errlen);
+    strbuf_free(&sql);
+    if (res == NULL) {
+        runner_drop_source(r, s);
+        return false;
+    }
+    PQclear(res);
+    return true;
+}
 
 bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, size_t errlen)
+{
+    return runner_connect_source(r, s, unreachable, false, err, errlen);
+}
+
+bool runner_connect_source(SyncRunner *r, int s, bool *unreachable, bool defer_setup, char *err,
+                           size_t errlen)
 {
     const DbInfo *db = &r->def.sources[s];
     SourceConn *sc = &r->src[s];
@@ -403,7 +449,8 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         *unreachable = false;
     if (sc->conn && PQstatus(sc->conn) == CONNECTION_OK)
         return true;
-    runner_drop_source(r, s);
+    if (sc->conn)
+        runner_drop_source(r, s); /* lost: plan again on the next one */
     cp = dbinfo_params(db);
     sc->conn = budget_connect(r->budget, &cp, db->name, reason, sizeof(reason));
     if (sc->conn == NULL) {
@@ -417,38 +464,37 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
         /* lock_timeout: the cycle's reads wait for a user's lock (LOCK
          * TABLE, ALTER TABLE) no longer than its writes do. */
         const char *enc = pg_copy_encoding(sc->conn);
+        const char *now = PQparameterStatus(sc->conn, "client_encoding");
         char *lit = pg_quote_literal(sc->conn, r->lock_timeout);
-        char *setup = xasprintf("SET client_encoding = '%s'; SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS
-                                "; " PG_KEY_JOIN_SETTINGS,
-                                enc, lit);
-        PGresult *res = src_query(r, s, "session setup", setup, PGRES_COMMAND_OK, err, errlen);
+        char *set = xasprintf("SET client_encoding = '%s'", enc);
+        StrList setup = {0};
 
-        free(setup);
+        strlist_add(&setup, set);
+        free(set);
+        set = xasprintf("SET lock_timeout = %s", lit);
+        strlist_add(&setup, set);
+        free(set);
         free(lit);
-        if (res == NULL) {
-            runner_drop_source(r, s);
+        /* constants: their only semicolons separate statements */
+        strlist_add_split(&setup, PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS, ';');
+        strlist_free(&sc->setup);
+        sc->setup = setup;
+        /* Deferred: the BEGIN's string is read in the encoding the session
+         * has when it arrives, already the one the setup sets. */
+        if (!(defer_setup && sc->plans && sc->shape && now && strcmp(now, enc) == 0) &&
+            !runner_source_setup(r, s, err, errlen))
             return false;
-        }
-        PQclear(res);
         /* One SQL_ASCII source makes its bytes pass unconverted everywhere. */
         if (s == 0 || strcmp(enc, "SQL_ASCII") == 0)
             r->client_encoding = enc;
     }
-    {
-        /* The shape first, then the plans: DDL in between leaves plans
-         * newer than the shape, and the next cycle plans again. */
-        char *sql = source_shape_sql(r, s);
-        PGresult *res = src_query(r, s, "reading the tables' columns", sql, PGRES_TUPLES_OK, err, errlen);
-
-        free(sql);
-        if (res == NULL) {
-            runner_drop_source(r, s);
-            return false;
-        }
-        sc->shape = xstrdup(PQgetvalue(res, 0, 0));
-        PQclear(res);
+    if (sc->plans && sc->shape) {
+        /* Planned on an earlier connection (runner_release): the BEGIN's
+         * shape says whether the plans still hold. */
+        log_verbose("connected to source %s (its plans kept)", db->name);
+        return true;
     }
-    if (!plan_source(r, s, err, errlen)) {
+    if (!plan_source(r, s, true, err, errlen)) {
         runner_drop_source(r, s);
         return false;
     }
@@ -456,11 +502,22 @@ bool runner_ensure_source(SyncRunner *r, int s, bool *unreachable, char *err, si
     return true;
 }
 
-/* plan_source - every table's plan for source s (old plans freed); every
- * writer's columns are checked again before the next rows go out. */
-static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen)
+/*
+ * plan_source - every table's plan for source s (old plans freed); every
+ * writer's columns are checked again before the next rows go out.  The
+ * tables' columns are read in one pipeline, one round trip whatever their
+ * number; with_shape: the shape of the tables (sc->shape) is its first
+ * statement - the shape first, then the plans, so DDL in between leaves
+ * plans newer than the shape, and the next cycle plans again.
+ */
+static bool plan_source(SyncRunner *r, int s, bool with_shape, char *err, size_t errlen)
 {
     SourceConn *sc = &r->src[s];
+    int nt = r->def.ntables, first = with_shape ? 1 : 0, n = first + nt;
+    char **sql = xcalloc((size_t)n + 1, sizeof(char *));
+    char **param = xcalloc((size_t)n + 1, sizeof(char *));
+    PGresult **res = xcalloc((size_t)n + 1, sizeof(PGresult *));
+    bool ok = true;
 
     (void)src_idle(r, s);
     sc->pre_off = false; /* new plans: reading ahead may work again */
@@ -469,13 +526,36 @@ static bool plan_source(SyncRunner *r, int s, char *err, size_t errlen)
     r->checked = false;
     for (int w = 0; w < r->nwriters; w++)
         r->wchecked[w] = false;
-    sc->plans = xcalloc((size_t)r->def.ntables, sizeof(TablePlan));
-    for (int i = 0; i < r->def.ntables; i++)
-        if (!plan_table(r, s, &r->def.tables[i], &sc->plans[i], err, errlen)) {
-            free_plans(r, s);
-            return false;
+    sc->plans = xcalloc((size_t)nt + 1, sizeof(TablePlan));
+    if (with_shape)
+        sql[0] = source_shape_sql(r, s);
+    for (int t = 0; t < nt; t++) {
+        plan_names(r, s, &r->def.tables[t], &sc->plans[t]);
+        sql[first + t] = (char *)SQL_COLUMNS;
+        param[first + t] = sc->plans[t].qualified;
+    }
+    pg_pipelined(sc->conn, n, sql, param, res);
+    if (with_shape) {
+        if (PQresultStatus(res[0]) == PGRES_TUPLES_OK && PQntuples(res[0]) == 1) {
+            free(sc->shape);
+            sc->shape = xstrdup(PQgetvalue(res[0], 0, 0));
+        } else {
+            snprintf(err, errlen, "source %s: reading the tables' columns: %s", r->def.sources[s].name,
+                     res[0] ? PQresultErrorMessage(res[0]) : PQerrorMessage(sc->conn));
+            ok = false;
         }
-    return true;
+        free(sql[0]);
+    }
+    for (int t = 0; ok && t < nt; t++)
+        ok = plan_table(r, s, &r->def.tables[t], &sc->plans[t], res[first + t], err, errlen);
+    for (int i = 0; i < n; i++)
+        PQclear(res[i]);
+    free(sql);
+    free(param);
+    free(res);
+    if (!ok)
+        free_plans(r, s);
+    return ok;
 }
 
 const char *runner_begin_sql(SyncRunner *r, int s)
@@ -506,7 +586,7 @@ bool runner_source_shape(SyncRunner *r, int s, const char *shape, char *err, siz
              r->def.sources[s].name);
     free(sc->shape);
     sc->shape = NULL;
-    if (!plan_source(r, s, err, errlen))
+    if (!plan_source(r, s, false, err, errlen))
         return false;
     sc->shape = xstrdup(shape);
     return true;
@@ -555,7 +635,7 @@ PGconn *runner_release(SyncRunner *r)
     PGconn *cat = r->cat;
 
     for (int s = 0; s < r->def.nsources; s++)
-        runner_drop_source(r, s);
+        close_source(r, s);
     for (int w = 0; w < r->nwriters; w++)
         target_send_new(r->writers[w], MSG_DISCONNECT, NULL);
     for (int w = 0; w < r->nwriters; w++)

@@ -3,8 +3,9 @@
  *
  * Protocol (messages from the sync thread, in order):
  *
- *   CONNECT                    reply: is the database reachable?  (a kept
- *                              connection is checked without a round trip)
+ *   CONNECT [encoding]         reply: is the database reachable?  (a kept
+ *                              connection is checked without a round trip;
+ *                              a new one is set up with this client_encoding)
  *   BEGIN                      connect if needed; replica role; BEGIN, and
  *                              in the same round trip the shape of the
  *                              target's tables when the sync thread set a
@@ -241,9 +242,12 @@ static bool conn_alive(PGconn *conn)
  * ensure_conn - a usable session: a kept connection the server has closed
  * (restart, crash, network) is noticed (conn_alive) and replaced.  false
  * (error recorded; logged unless `quiet`) when the database cannot be
- * reached or the session cannot be set up.
+ * reached or the session cannot be set up.  A new session gets
+ * client_encoding `encoding` (NULL: UTF8, as do_begin) in its setup
+ * string, which is ASCII whatever the encoding: the BEGIN that follows
+ * then needs no round trip of its own to set it.
  */
-static bool ensure_conn(TargetWriter *w, bool quiet)
+static bool ensure_conn(TargetWriter *w, bool quiet, const char *encoding)
 {
     if (w->conn && !conn_alive(w->conn))
         close_conn(w);
@@ -262,17 +266,28 @@ static bool ensure_conn(TargetWriter *w, bool quiet)
             return false;
         }
         w->cancel_slot = cancel_watch(w->cancel, w->conn);
+        if (encoding == NULL || strlen(encoding) >= sizeof(w->encoding))
+            encoding = "UTF8";
         char *lit = pg_quote_literal(w->conn, w->lock_timeout);
+        char *enc = pg_quote_literal(w->conn, encoding);
         char *setup = xasprintf("SET session_replication_role = replica; SET statement_timeout = 0;"
-                                " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS,
-                                lit);
+                                " SET lock_timeout = %s; " PG_ROW_TEXT_SETTINGS "; " PG_KEY_JOIN_SETTINGS
+                                "; SET client_encoding = %s",
+                                lit, enc);
         bool ok = run(w, "session setup", setup, PGRES_COMMAND_OK, false);
         free(setup);
         free(lit);
-        if (!ok)
-            return false;
-        log_verbose("connected to target %s", w->db.name);
+        free(enc);
         w->encoding[0] = '\0';
+        if (!ok) {
+            /* Not kept half set up: a later CONNECT or BEGIN would find it
+             * alive and use it without replica role (only the slot's
+             * release, DISCONNECT, closed it before). */
+            close_conn(w);
+            return false;
+        }
+        log_verbose("connected to target %s", w->db.name);
+        snprintf(w->encoding, sizeof(w->encoding), "%s", encoding);
     }
     return true;
 }
@@ -689,10 +704,10 @@ static void do_begin(TargetWriter *w, const char *encoding)
 
     reset(w);
     discard(w);
-    if (!ensure_conn(w, false))
-        return;
     if (encoding == NULL)
         encoding = "UTF8";
+    if (!ensure_conn(w, false, encoding))
+        return;
     if (strcmp(w->encoding, encoding) != 0) {
         /* Run alone: the server decodes a whole string in the encoding it
          * had when the string arrived. */
@@ -816,7 +831,8 @@ static void *writer_main(void *arg)
         switch (type) {
         case MSG_CONNECT:
             reset(w);
-            reply(w, ensure_conn(w, true)); /* the sync thread logs who is left out */
+            /* m->sql: the client_encoding the next BEGIN will ask for, if known */
+            reply(w, ensure_conn(w, true, m->sql)); /* the sync thread logs who is left out */
             break;
         case MSG_BEGIN:
             w->stmts = 1;
