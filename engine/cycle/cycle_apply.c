@@ -301,9 +301,10 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
     keys = wkeys(p, t);
     /* (quietly: IF NOT EXISTS says so in a notice; emptied in case an
      * earlier item of this transaction filled it) */
-    sql = xasprintf("SET LOCAL client_min_messages = warning; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT"
-                    " DELETE ROWS; SET LOCAL client_min_messages TO DEFAULT; DELETE FROM pg_temp.%s",
-                    keys, p->keydefs, keys);
+    sql =
+        xasprintf("SET LOCAL client_min_messages = warning; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT"
+                  " DELETE ROWS; SET LOCAL client_min_messages TO DEFAULT; DELETE FROM pg_temp.%s",
+                  keys, p->keydefs, keys);
     send_all(r, MSG_EXEC, sql, c->to);
     free(sql);
     out = keys_out(p, t, lo, hi);
@@ -325,7 +326,8 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         /* this pair went out with the cycle's BEGIN (presend_sql) */
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
-        ok = src_pre_skip(r, s, t, err, errlen) && stream_sent(r, s, p->display, in, false, true, err, errlen);
+        ok =
+            src_pre_skip(r, s, t, err, errlen) && stream_sent(r, s, p->display, in, false, true, err, errlen);
     } else if (pair && c->sent_ahead[s] > 0) {
         /* this pair went out with the unit's others (send_ahead) */
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
@@ -814,13 +816,15 @@ char *presend_sql(Cycle *c, int s, int **tabp, int *np)
          * takes a few hundred keys for thousands and joins them by
          * walking the whole table (25 ms instead of 2 for 1,000 keys of
          * pgbench_accounts at scale 1). */
-        strbuf_printf(&sql,
-                      "%sCOPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > 0 AND bucardo_n <= %d AND NOT "
-                      "EXISTS (SELECT FROM pg_temp.bucardo_k%d WHERE bucardo_n > %d) ORDER BY bucardo_n) TO STDOUT",
-                      n ? "; " : "", p->keycols, t, PRESEND_KEYS, t, PRESEND_KEYS);
-        from = xasprintf("%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > 0 AND k.bucardo_n <= %d AND NOT"
-                         " EXISTS (SELECT FROM pg_temp.bucardo_k%d WHERE bucardo_n > %d)",
-                         p->from, t, p->keyjoin, PRESEND_KEYS, t, PRESEND_KEYS);
+        strbuf_printf(
+            &sql,
+            "%sCOPY (SELECT %s FROM pg_temp.bucardo_k%d WHERE bucardo_n > 0 AND bucardo_n <= %d AND NOT "
+            "EXISTS (SELECT FROM pg_temp.bucardo_k%d WHERE bucardo_n > %d) ORDER BY bucardo_n) TO STDOUT",
+            n ? "; " : "", p->keycols, t, PRESEND_KEYS, t, PRESEND_KEYS);
+        from = xasprintf(
+            "%s t JOIN pg_temp.bucardo_k%d k ON %s AND k.bucardo_n > 0 AND k.bucardo_n <= %d AND NOT"
+            " EXISTS (SELECT FROM pg_temp.bucardo_k%d WHERE bucardo_n > %d)",
+            p->from, t, p->keyjoin, PRESEND_KEYS, t, PRESEND_KEYS);
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
         strbuf_printf(&sql, "; %s", rows_out);

@@ -248,8 +248,8 @@ bool src_pre_skip(SyncRunner *r, int s, int t, char *err, size_t errlen)
         sc->pre_next++;
     }
     if (sc->pre_next >= sc->pre_n || sc->pre_tab[sc->pre_next] != t) {
-        snprintf(err, errlen, "source %s: the rows read ahead do not include table %s", r->def.sources[s].name,
-                 r->src[s].plans[t].display);
+        snprintf(err, errlen, "source %s: the rows read ahead do not include table %s",
+                 r->def.sources[s].name, r->src[s].plans[t].display);
         (void)src_idle(r, s);
         return false;
     }

@@ -348,8 +348,8 @@ static PGresult *begin_ahead(Cycle *c, int s, bool *retry, char *err, size_t err
     res = xcalloc((size_t)(k + n + 3), sizeof(PGresult *));
     *retry = false;
     for (int i = 0; i < k; i++)
-        st[i] = (SrcStatement){tail.items[i], setup->count > 0 ? "session setup" : TAIL_WHAT, PGRES_COMMAND_OK,
-                               0};
+        st[i] = (SrcStatement){tail.items[i], setup->count > 0 ? "session setup" : TAIL_WHAT,
+                               PGRES_COMMAND_OK, 0};
     st[k] = (SrcStatement){first, "begin", PGRES_COMMAND_OK, 0};
     st[k + 1] = (SrcStatement){semi + 1, "begin", PGRES_TUPLES_OK, 0};
     for (int i = 0; i <= n; i++)
@@ -469,7 +469,8 @@ static SourceStart source_begin(Cycle *c, int s, char *err, size_t errlen)
         }
         if (res == NULL)
             return SOURCE_FAILED;
-        if (r->src[s].pre_sql && (r->src[s].shape == NULL || strcmp(r->src[s].shape, PQgetvalue(res, 0, 1)) != 0) &&
+        if (r->src[s].pre_sql &&
+            (r->src[s].shape == NULL || strcmp(r->src[s].shape, PQgetvalue(res, 0, 1)) != 0) &&
             !src_idle(r, s)) {
             /* The rows read ahead were written for the old columns and
              * failed, which aborted the transaction: begin again without. */
