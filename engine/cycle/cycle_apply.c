@@ -334,20 +334,9 @@ static bool apply_table(Cycle *c, int s, int t, long lo, long hi, char *err, siz
         rows_out = rows_copy(c, p, from, rows_in);
         ok = stream_sent(r, s, p->display, in, false, true, err, errlen);
     } else if (pair) {
-        char *both;
-
         rows_in = xcalloc((size_t)c->nw, sizeof(char *));
         rows_out = rows_copy(c, p, from, rows_in);
-        both = xasprintf("%s; %s", out, rows_out);
-        if (r->src[s].pre_sql && !r->src[s].pre_used && strcmp(r->src[s].pre_sql, both) == 0) {
-            /* this pair went out while the last batch committed (prefetch) */
-            r->src[s].pre_used = true;
-            ok = src_pre_skip(r, s, t, err, errlen) &&
-                 stream_sent(r, s, p->display, in, false, true, err, errlen);
-        } else {
-            ok = stream_first(r, s, p->display, out, rows_out, in, err, errlen);
-        }
-        free(both);
+        ok = stream_first(r, s, p->display, out, rows_out, in, err, errlen);
     } else {
         ok = stream(r, s, p->display, out, in, false, err, errlen);
     }
@@ -951,59 +940,6 @@ static void send_ahead(Cycle *c, const WorkItem *items, int n)
 }
 
 /*
- * prefetch - while a backlog's batch commits, the next batch's COPY pair
- * (keys, rows) goes out on its source, in the reading transaction the
- * batches share (one snapshot, so nothing is read that a batch would not
- * read anyway): its rows are on their way while the writers commit, one
- * source round trip per batch less.  Only for the pair apply_table would
- * send itself (its first pass; one stream; no unique mode, customcode,
- * catching up or index rebuild); apply_table takes it when the next unit
- * asks for the very same pair, and anything else first drops it
- * (src_idle) - a retried batch among others.
- */
-static void prefetch(Cycle *c, const WorkItem *it)
-{
-    SyncRunner *r = c->r;
-    int s = it->s, t = it->t, i;
-    SourceConn *sc;
-    TablePlan *p;
-    long hi;
-    char *out, *from, *rows_out, **rows_in, *both;
-
-    if (s < 0 || c->unique_mode || r->hooks || c->catchup[s] || !c->src_on[s])
-        return;
-    i = s * c->nt + t;
-    sc = &r->src[s];
-    p = &sc->plans[t];
-    hi = it->hi < c->nnew[i] ? it->hi : c->nnew[i];
-    if (sc->pre_sql || sc->conn == NULL || it->lo >= hi || c->nkeys[i] == 0 ||
-        r->def.tables[t].rebuild_index == 2 || !current_writers(c, s, t) || !one_stream(c, p))
-        return;
-    c->text_rows = hi - it->lo <= TEXT_ROWS_MAX_KEYS;
-    out = keys_out(p, t, it->lo, hi);
-    from = rows_from(p, t, it->lo, hi);
-    rows_in = xcalloc((size_t)c->nw, sizeof(char *));
-    rows_out = rows_copy(c, p, from, rows_in);
-    both = xasprintf("%s; %s", out, rows_out);
-    if (PQsendQuery(sc->conn, both) == 1) {
-        sc->pre_sql = both;
-        sc->pre_tab = xcalloc(1, sizeof(int));
-        sc->pre_tab[0] = t;
-        sc->pre_n = 1;
-        sc->pre_next = 0;
-        sc->pre_used = false;
-        both = NULL;
-    }
-    for (int w = 0; w < c->nw; w++)
-        free(rows_in[w]);
-    free(rows_in);
-    free(rows_out);
-    free(from);
-    free(out);
-    free(both);
-}
-
-/*
  * run_unit - apply items in one transaction per writer, retrying the unit
  * alone (up to five times, with a growing pause) when a writer hit a
  * transient error.  Re-applying is harmless: delete by key plus copy.
@@ -1050,8 +986,6 @@ static bool run_unit(Cycle *c, const WorkItem *items, int n, bool sequences, cha
             return false;             /* a source error: the cycle fails */
         }
         check_cuts(c);
-        if (c->next != NULL)
-            prefetch(c, c->next);
         if (commit_all(c, err, errlen)) {
             c->conflicts += unique_collect(r);
             return true;
@@ -1158,30 +1092,20 @@ bool apply_all(Cycle *c, long total, char *err, size_t errlen)
         return ok;
     }
     log_info("applying %ld changes in batches of %ld", total, batch);
-    /* One unit per batch (and per table truncated), after one for the
-     * sequences; each unit knows the next, for prefetch. */
-    free(items);
-    cap = 1;
-    for (int t = 0; t < c->nt; t++) {
-        cap++;
-        for (int s = 0; s < c->ns; s++)
-            cap += (int)((c->maxn[s * c->nt + t] + batch - 1) / batch);
-    }
-    items = xcalloc((size_t)cap, sizeof(WorkItem));
-    for (int t = 0; t < c->nt; t++) {
-        if (truncated_anywhere(c, t))
-            items[n++] = (WorkItem){-1, t, 0, 0};
-        for (int s = 0; s < c->ns; s++)
-            for (long lo = 0; lo < c->maxn[s * c->nt + t]; lo += batch)
-                items[n++] = (WorkItem){s, t, lo, lo + batch};
-    }
-    c->next = n > 0 ? &items[0] : NULL;
     ok = run_unit(c, items, 0, true, err, errlen); /* sequences */
-    for (int k = 0; ok && k < n; k++) {
-        c->next = k + 1 < n ? &items[k + 1] : NULL;
-        ok = run_unit(c, &items[k], 1, false, err, errlen);
+    for (int t = 0; ok && t < c->nt; t++) {
+        if (truncated_anywhere(c, t)) {
+            WorkItem it = {-1, t, 0, 0};
+            ok = run_unit(c, &it, 1, false, err, errlen);
+        }
+        for (int s = 0; ok && s < c->ns; s++) {
+            long maxn = c->maxn[s * c->nt + t];
+            for (long lo = 0; ok && lo < maxn; lo += batch) {
+                WorkItem it = {s, t, lo, lo + batch};
+                ok = run_unit(c, &it, 1, false, err, errlen);
+            }
+        }
     }
-    c->next = NULL;
     free(items);
     return ok;
 }

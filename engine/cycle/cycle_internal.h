@@ -58,8 +58,7 @@ typedef struct Cycle {
     bool unique_mode; /* this unit's rows go through staging, unique collisions settled (cycle_unique.c) */
     bool text_rows;   /* this batch is small: its rows in COPY text (apply_table) */
     int *sent_ahead;  /* per source: COPY pairs of the unit already sent (send_ahead), not yet streamed */
-    const WorkItem *next; /* the unit after this one in a backlog's batches (prefetch), or NULL */
-    bool *udeletes;       /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
+    bool *udeletes;   /* [s * nt + t]: rows lost in unique collisions, deleted everywhere */
     long conflicts;
     long long *seq_high; /* per sequence: the highest source value */
     bool *seq_called;
