@@ -28,17 +28,7 @@ test_sync s rg src,tgt
 run_ok "$BUCARDO" set retry_delay=0.2 retry_delay_max=1 conn_idle_timeout=0 log_level=verbose
 run_ok "$BUCARDO" start
 
-on() { psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "$2" >/dev/null || fail "on $1: $2"; }
-last_run() { sql bucardo "select id from bucardo.syncrun where sync = 's' order by id desc limit 1"; }
-wait_bad() {
-    wait_run s 30 "id > ${SEEN:-0} AND state = 'Bad' AND error ~ '$1'"
-    SEEN=$(last_run)
-}
-wait_good() {
-    wait_synced src tgt 30 t
-    wait_run s 30 "id > ${SEEN:-0} AND state = 'Good'"
-    SEEN=$(last_run)
-}
+. "$TESTS_DIR/lib/ddl_steps.sh"
 # idle - the sync has given its connections back (at the end of its last
 # cycle, conn_idle_timeout=0): the next cycle connects again, and says so.
 idle() {
@@ -56,11 +46,11 @@ w_rows() { sql "$1" "select string_agg(id || ' ' || to_char(d, 'YYYY-MM-DD') || 
                             order by id) from w"; }
 
 on src "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 10) i"
-wait_good
+wait_good t
 idle
 on src "UPDATE t SET v = 'again' WHERE id = 1;
         INSERT INTO w VALUES (1, '2024-02-03', 0.1::float8 + 0.2::float8), (2, '1999-12-31', 1e-300)"
-wait_good
+wait_good t
 reconnected
 grep -q "connected to source src (its plans kept)" log.bucardo ||
     fail "the second connection planned the tables again: $(grep 'connected to source' log.bucardo)"
@@ -71,7 +61,7 @@ idle
 on tgt "ALTER TABLE t ADD COLUMN extra text"
 on src "ALTER TABLE t ADD COLUMN extra text"
 on src "INSERT INTO t VALUES (20, 'twenty', 'e20'); UPDATE t SET extra = 'e2' WHERE id = 2"
-wait_good
+wait_good t
 reconnected
 expect_equal "e2 e20" "$(sql tgt "select string_agg(extra, ' ' order by id) from t where extra is not null")" \
     "the new column's values on tgt"
@@ -84,7 +74,7 @@ wait_bad 'table public\.t on database tgt has no column "more"'
 reconnected
 [ "$(sql tgt "select count(*) from t where id = 21")" = 0 ] || fail "row 21 reached tgt while the sync was Bad"
 on tgt "ALTER TABLE t ADD COLUMN more int DEFAULT 7"
-wait_good
+wait_good t
 expect_equal "21" "$(sql tgt "select more from t where id = 21")" "the column added on both sides at last"
 
 # 3. DROP COLUMN on the target only: Bad, naming it, until it is back.
@@ -95,14 +85,14 @@ wait_bad 'table public\.t on database tgt has no column "more"'
 reconnected
 [ "$(sql tgt "select count(*) from t where id = 22")" = 0 ] || fail "row 22 reached tgt while the sync was Bad"
 on tgt "ALTER TABLE t ADD COLUMN more int"
-wait_good
+wait_good t
 
 # 4. RENAME COLUMN on both sides: the kept plans name the old column.
 idle
 on src "ALTER TABLE t RENAME COLUMN v TO label"
 on tgt "ALTER TABLE t RENAME COLUMN v TO label"
 on src "UPDATE t SET label = 'renamed' WHERE id = 3"
-wait_good
+wait_good t
 reconnected
 expect_equal "renamed" "$(sql tgt "select label from t where id = 3")" "a change after the rename"
 run_ok "$BUCARDO" stop

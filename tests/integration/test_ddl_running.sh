@@ -23,19 +23,7 @@ run_ok "$BUCARDO" add sync s relgroup=rg dbs=src,tgt
 run_ok "$BUCARDO" set retry_delay=0.2 retry_delay_max=1
 run_ok "$BUCARDO" start
 
-on() { psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "$2" >/dev/null || fail "on $1: $2"; }
-last_run() { sql bucardo "select id from bucardo.syncrun where sync = 's' order by id desc limit 1"; }
-# wait_bad REGEX - a Bad run after the last one seen, its error matching REGEX.
-wait_bad() {
-    wait_run s 30 "id > ${SEEN:-0} AND state = 'Bad' AND error ~ '$1'"
-    SEEN=$(last_run)
-}
-# wait_good - every table equal, and the latest run Good.
-wait_good() {
-    wait_synced src tgt 30 t u
-    wait_run s 30 "id > ${SEEN:-0} AND state = 'Good'"
-    SEEN=$(last_run)
-}
+. "$TESTS_DIR/lib/ddl_steps.sh"
 # held ID... - the target has none of these rows of t yet.
 held() {
     [ "$(sql tgt "select count(*) from t where id in ($1)")" = 0 ] || fail "rows $1 reached tgt while the sync was Bad"
@@ -43,7 +31,7 @@ held() {
 
 on src "INSERT INTO t SELECT i, 'v' || i, i FROM generate_series(1, 20) i;
         INSERT INTO u SELECT i, 'w' || i, i FROM generate_series(1, 20) i"
-wait_good
+wait_good t u
 
 # 1. ADD COLUMN on the source only.
 on src "ALTER TABLE t ADD COLUMN extra text DEFAULT 'd'"
@@ -57,7 +45,7 @@ held 30,31
 
 # ... then on the target too: everything written in between arrives.
 on tgt "ALTER TABLE t ADD COLUMN extra text DEFAULT 'd'"
-wait_good
+wait_good t u
 expect_equal "e1 e30 e31" "$(sql tgt "select string_agg(extra, ' ' order by id) from t where id in (1, 30, 31)")" \
     "the new column's values on tgt"
 
@@ -65,18 +53,18 @@ expect_equal "e1 e30 e31" "$(sql tgt "select string_agg(extra, ' ' order by id) 
 on src "ALTER TABLE t DROP COLUMN n"
 on tgt "ALTER TABLE t DROP COLUMN n"
 on src "UPDATE t SET v = v || '!' WHERE id <= 3; INSERT INTO t VALUES (32, 'thirty-two', 'e32')"
-wait_good
+wait_good t u
 
 # 3. RENAME COLUMN on both sides, with a reload, then without.
 on tgt "ALTER TABLE t RENAME COLUMN v TO label"
 on src "ALTER TABLE t RENAME COLUMN v TO label"
 run_ok "$BUCARDO" reload
 on src "UPDATE t SET label = label || '?' WHERE id BETWEEN 4 AND 6; INSERT INTO t VALUES (33, 'l33', 'e33')"
-wait_good
+wait_good t u
 on src "ALTER TABLE u RENAME COLUMN w TO word"
 on tgt "ALTER TABLE u RENAME COLUMN w TO word"
 on src "UPDATE u SET word = 'renamed' WHERE id < 5"
-wait_good
+wait_good t u
 
 # 4. DROP COLUMN on the target only: Bad, naming it, until it is back.
 on tgt "ALTER TABLE t DROP COLUMN extra"
@@ -84,7 +72,7 @@ on src "UPDATE t SET extra = 'x' || id; INSERT INTO t VALUES (34, 'l34', 'e34')"
 wait_bad 'table public\.t on database tgt has no column "extra"'
 held 34
 on tgt "ALTER TABLE t ADD COLUMN extra text"
-wait_good
+wait_good t u
 
 # 5. A type changed on the target only (binary COPY of int4 into int8).
 on tgt "ALTER TABLE u ALTER COLUMN q TYPE bigint"
@@ -92,7 +80,7 @@ on src "INSERT INTO u VALUES (40, 'w40', 40); UPDATE u SET q = q + 100 WHERE id 
 wait_bad 'table public\.u column "q" is bigint on database tgt but integer on the source src'
 [ "$(sql tgt "select count(*) from u where id = 40")" = 0 ] || fail "u's row 40 reached tgt despite the mismatch"
 on tgt "ALTER TABLE u ALTER COLUMN q TYPE integer"
-wait_good
+wait_good t u
 
 # 6. A nullable column only the target has is accepted (replicated rows
 # get its default there); one NOT NULL without a default makes the sync
