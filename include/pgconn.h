@@ -84,10 +84,11 @@ bool pg_exec_script(PGconn *conn, const char *who, const char *sql) MUST_CHECK;
 /*
  * pg_pipeline_send / pg_pipeline_recv - n statements of at most one text
  * parameter each (param[i] NULL: none) in libpq's pipeline mode: send puts
- * them all on the wire with one sync and returns at once, recv waits for
- * their results (results[i]: statement i's; after an error the later ones
- * are PGRES_PIPELINE_ABORTED; NULL when the connection failed, its error
- * in PQerrorMessage).  Sending on several connections before receiving on
+ * them all on the wire, each with a sync of its own, and returns at once;
+ * recv waits for their results (results[i]: statement i's, an error
+ * failing that one alone - inside a transaction block the later ones then
+ * fail as aborted, as they would one by one; NULL when the connection
+ * failed, its error in PQerrorMessage).  Sending on several connections before receiving on
  * any makes their round trips overlap.  A connection that cannot enter
  * pipeline mode runs them one by one in send, and recv does nothing.
  * pg_pipelined is both in one call.

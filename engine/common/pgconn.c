@@ -269,18 +269,24 @@ char *pg_array_literal(const StrList *items)
 
 void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
 {
-    bool piped = n > 0 && PQenterPipelineMode(conn) == 1;
+    bool piped = n > 0 && PQenterPipelineMode(conn) == 1, broken = false;
 
+    /* Each statement with a sync of its own: an error fails that
+     * statement alone, as one by one (a check of a missing table must not
+     * show as its neighbours' aborted results, with no message). */
     for (int i = 0; i < n; i++) {
         const char *const *values = param[i] ? (const char *const *)&param[i] : NULL;
         if (!piped)
             results[i] = PQexecParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0);
-        else if (PQsendQueryParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0) != 1)
-            results[i] = NULL; /* the connection failed: its error is in PQerrorMessage */
-        else
+        else if (broken ||
+                 PQsendQueryParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0) != 1 ||
+                 PQpipelineSync(conn) != 1) {
+            results[i] = NULL;
+            broken = true;
+        } else
             results[i] = PQmakeEmptyPGresult(conn, PGRES_PIPELINE_ABORTED); /* replaced by recv */
     }
-    if (piped && PQpipelineSync(conn) != 1) {
+    if (broken) {
         /* Nothing will come back: what was sent failed with the connection. */
         for (int i = 0; i < n; i++) {
             PQclear(results[i]);
@@ -303,9 +309,9 @@ void pg_pipeline_recv(PGconn *conn, int n, PGresult **results)
         results[i] = PQgetResult(conn);
         while ((res = PQgetResult(conn)) != NULL) /* the end of statement i */
             PQclear(res);
+        res = PQgetResult(conn); /* its PGRES_PIPELINE_SYNC */
+        PQclear(res);
     }
-    res = PQgetResult(conn); /* PGRES_PIPELINE_SYNC */
-    PQclear(res);
     (void)PQexitPipelineMode(conn);
 }
 

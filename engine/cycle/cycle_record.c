@@ -242,6 +242,42 @@ static bool record_members(Cycle *c)
 }
 
 /*
+ * lock_sync - record()'s lock on the sync's catalog row, waited for at
+ * most RECORD_LOCK_WAIT.  A command holding that row is changing the sync
+ * and may be waiting meanwhile for the tables this cycle's reading
+ * transactions hold (capture installs its triggers under lock_timeout):
+ * waiting longer would deadlock the two until its timeout.  Not getting
+ * the lock counts as a definition that changed: the cycle is not
+ * recorded, the sources' transactions end, and the reloaded sync applies
+ * its changes again.
+ */
+#define RECORD_LOCK_WAIT "1s"
+
+static bool lock_sync(Cycle *c, const char *const *guard)
+{
+    SyncRunner *r = c->r;
+    PGresult *res;
+    const char *state;
+    bool ok;
+
+    if (!pg_exec(r->cat, "catalog", "SET LOCAL lock_timeout = '" RECORD_LOCK_WAIT "'", 0, NULL))
+        return false;
+    res = PQexecParams(r->cat, SQL_LOCK_SYNC, 1, NULL, guard, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    state = ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state && strcmp(state, "55P03") == 0) {
+        c->shape_changed = true;
+        log_warn("sync %s: a command is changing it (its catalog row stayed locked for " RECORD_LOCK_WAIT
+                 "): not recording this cycle; the reloaded sync applies its changes again",
+                 r->def.name);
+    } else if (!ok) {
+        pg_report("catalog", r->cat, res);
+    }
+    PQclear(res);
+    return ok && pg_exec(r->cat, "catalog", "SET LOCAL lock_timeout TO DEFAULT", 0, NULL);
+}
+
+/*
  * record - in one catalog transaction: the run row (state NULL: none), and
  * when `advance` the online sources' new snapshots, the members left out or
  * caught up, and the end of a onetimecopy.
@@ -302,7 +338,7 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
         const char *guard[2] = {r->def.name, r->def.shape ? r->def.shape : ""};
         PGresult *res;
 
-        ok = pg_exec(r->cat, "catalog", SQL_LOCK_SYNC, 1, guard);
+        ok = lock_sync(c, guard);
         res = ok ? pg_query(r->cat, "catalog", SQL_SAME_SHAPE, 2, guard) : NULL;
         if (res == NULL || PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
             if (res != NULL) {

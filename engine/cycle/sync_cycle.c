@@ -97,7 +97,7 @@
  * it; a cycle that records no run removes it (drop_run); one left by an
  * engine that died is ended at the next start (daemon.c).  Its commit
  * does not wait for the catalog's WAL flush (synchronous_commit off for
- * this statement's own transaction): a row lost in a catalog crash is
+ * this statement's transaction): a row lost in a catalog crash is
  * harmless, record() writes it again.  A row of this sync still running
  * is one a cycle could not end (its catalog connection broke): ended here
  * as failed, since a sync runs one cycle at a time. */
@@ -585,10 +585,22 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
 {
     SyncRunner *r = c->r;
     const char *params[1] = {r->def.name};
-    PGresult *res = pg_query(r->cat, "catalog", SQL_CYCLE_START, 1, params);
+    PGresult *res = NULL;
     bool any_source = false, any_pair = false;
     char why[1024];
 
+    /* Waited for at most a second (as record's lock, cycle_record.c): the
+     * last cycle's reading transactions may still be open (purge_later),
+     * and a command changing the sync may hold its catalog row while it
+     * waits for their tables; failing here ends them (fail_sources). */
+    if (pg_exec(r->cat, "catalog", "BEGIN", 0, NULL) &&
+        pg_exec(r->cat, "catalog", "SET LOCAL lock_timeout = '1s'", 0, NULL))
+        res = pg_query(r->cat, "catalog", SQL_CYCLE_START, 1, params);
+    if (res == NULL || !pg_exec(r->cat, "catalog", "COMMIT", 0, NULL)) {
+        PQclear(res);
+        res = NULL;
+        PQclear(PQexec(r->cat, "ROLLBACK"));
+    }
     if (res == NULL) {
         snprintf(err, errlen, "catalog: cannot read the last snapshots of sync %s", r->def.name);
         return false;
