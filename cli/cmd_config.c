@@ -71,6 +71,7 @@ static const SettingSpec SETTING_TYPES[] = {
     {"email_tls_verify", S_BOOL, 0, 0, NULL},
     {"metrics_listen", S_LISTEN, 0, 0, NULL},
     {"batch_keys", S_INT, 1, 1L << 40, NULL},
+    {"batch_grow_max", S_INT, 1, 1000, NULL},
     {"chunk_size", S_INT, 4096, 64L << 20, NULL},
     {"chunk_pool", S_INT, 2, 1L << 20, NULL},
     {"max_concurrent_syncs", S_INT, 1, 10000, NULL},

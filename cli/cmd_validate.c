@@ -41,7 +41,7 @@ static int validate_one(CliContext *ctx, const char *name)
     SyncDef def;
     SyncRunner *runner;
     ConnParams cp = ctx->catalog;
-    RunnerLimits limits = {2, 65536, 0, NULL, NULL, NULL, 0.5, 0.5, -1};
+    RunnerLimits limits = {2, 65536, 0, NULL, NULL, NULL, 0.5, 0.5, -1, 1};
     char err[2048];
     bool ok;
 

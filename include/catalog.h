@@ -13,7 +13,7 @@
 
 /* The catalog version this program uses: sql/catalog.sql (version 1)
  * plus every section of sql/upgrade.sql. */
-#define CATALOG_VERSION 21
+#define CATALOG_VERSION 22
 
 /*
  * catalog_connect - connect to the catalog with `cp` (NULL fields: libpq

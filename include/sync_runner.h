@@ -37,6 +37,9 @@ typedef struct RunnerLimits {
     /* Seconds a member must stay unreachable before the cycles mark it
      * stalled in bucardo.db_state (setting stalled_after); -1: never. */
     double stalled_after;
+    /* At most this many times batch_keys per transaction across a slow
+     * link (setting batch_grow_max; cycle_apply.c, unit_keys); 1: never more. */
+    long batch_grow_max;
 } RunnerLimits;
 
 /* runner_create - takes ownership of *def (left zeroed). */

@@ -26,6 +26,7 @@ typedef struct WorkerConfig {
     int chunks;
     size_t chunk_size;
     long batch_keys;       /* keys per transaction in large cycles */
+    long batch_grow_max;   /* the batch_grow_max setting (RunnerLimits) */
     char lock_timeout[32]; /* writers' lock_timeout */
     double retry_delay;    /* seconds before the first retry */
     double retry_delay_max;

@@ -57,6 +57,8 @@ typedef struct TargetClass {
     char *(*take_rows)(void *impl);
     void (*set_shape_query)(void *impl, const char *expr);
     char *(*shape)(void *impl);
+    /* the round trip to its server in seconds, 0: unknown (may be NULL) */
+    double (*rtt)(void *impl);
     void (*stop)(void *impl);
 } TargetClass;
 
@@ -83,6 +85,9 @@ char *target_take_rows(Target *t);
 const char *target_db_name(const Target *t);
 void target_set_shape_query(Target *t, const char *expr);
 char *target_shape(Target *t);
+/* target_rtt - the shortest round trip to its server seen, in seconds; 0:
+ * not known (not connected yet, or a kind that does not measure it). */
+double target_rtt(Target *t);
 /* target_speaks_pg - PostgreSQL statements may be sent to it. */
 bool target_speaks_pg(const Target *t);
 void target_stop(Target *t);

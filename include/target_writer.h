@@ -42,6 +42,10 @@ void writer_counts(TargetWriter *w, long *deleted, long *inserted);
  * The caller frees it.  Call after writer_wait. */
 char *writer_take_rows(TargetWriter *w);
 const char *writer_db_name(const TargetWriter *w);
+/* writer_rtt - the shortest round trip to the target seen on the writer's
+ * connections (the session setup, a lone COMMIT), in seconds; 0 before
+ * the first connection. */
+double writer_rtt(TargetWriter *w);
 /* The error a COMMIT sent without BARRIER fails with when the target's
  * tables changed shape during the unit (target_writer.c, queue_guard). */
 #define WRITER_GUARD_MESSAGE "bucardo: the columns of the sync''s tables changed"

@@ -118,6 +118,7 @@ struct SyncRunner {
     ChunkPool *pool;
     bool checked;          /* columns compared since the last (re)load */
     long batch_keys;       /* keys per transaction in large cycles (0: no limit) */
+    long batch_grow_max;   /* at most this many times batch_keys across a slow link (unit_keys) */
     double serial_sleep;   /* kid_serial_sleep: before a batch's retry after 40001; -1: none */
     double deadlock_sleep; /* kid_deadlock_sleep: the same after 40P01 */
     char *lock_timeout;    /* every session's lock_timeout (sources, writers, catalog) */

@@ -101,6 +101,7 @@ SyncRunner *runner_create(SyncDef *def, const ConnParams *catalog, RunnerLimits 
     r->catalog_params = *catalog;
     r->budget = limits.budget;
     r->batch_keys = limits.batch_keys;
+    r->batch_grow_max = limits.batch_grow_max > 1 ? limits.batch_grow_max : 1;
     r->serial_sleep = limits.serial_sleep;
     r->deadlock_sleep = limits.deadlock_sleep;
     r->stalled_after = limits.stalled_after;

@@ -129,7 +129,8 @@ static const char SQL_SETTINGS[] =
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'conn_idle_timeout'), '60'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_serial_sleep'), '0.5'),"
     "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'kid_deadlock_sleep'), '0.5'),"
-    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'stalled_after'), '10')";
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'stalled_after'), '10'),"
+    "       coalesce((SELECT setting FROM bucardo.config WHERE name = 'batch_grow_max'), '8')";
 
 /* The operations settings (mail alerts, metrics endpoint), in this order. */
 static const char *const OPS_SETTINGS[] = {"default_email_from", "default_email_to", "default_email_host",
@@ -910,6 +911,10 @@ static bool load_settings(Controller *c)
             after = 10;
         }
         c->wcfg.stalled_after = (double)after;
+    }
+    if (!parse_int(PQgetvalue(res, 0, 11), 1, 1000, &c->wcfg.batch_grow_max)) {
+        log_warn("batch_grow_max \"%s\" is not a number from 1 to 1000; using 8", PQgetvalue(res, 0, 11));
+        c->wcfg.batch_grow_max = 8;
     }
     PQclear(res);
     return true;

@@ -132,9 +132,16 @@ static bool found_new(SyncWorker *w, const SyncRunner *runner)
 /* load - the sync's definition, on the held slot's catalog connection. */
 static SyncRunner *load(SyncWorker *w, PGconn **cat)
 {
-    RunnerLimits limits = {w->cfg.chunks,       w->cfg.chunk_size, w->cfg.batch_keys,   w->cfg.lock_timeout,
-                           w->cancel,           w->cfg.budget,     w->cfg.serial_sleep, w->cfg.deadlock_sleep,
-                           w->cfg.stalled_after};
+    RunnerLimits limits = {w->cfg.chunks,
+                           w->cfg.chunk_size,
+                           w->cfg.batch_keys,
+                           w->cfg.lock_timeout,
+                           w->cancel,
+                           w->cfg.budget,
+                           w->cfg.serial_sleep,
+                           w->cfg.deadlock_sleep,
+                           w->cfg.stalled_after,
+                           w->cfg.batch_grow_max};
     SyncDef def;
     LookupStatus st;
 

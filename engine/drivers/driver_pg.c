@@ -42,6 +42,11 @@ static char *pg_shape(void *impl)
     return writer_shape(impl);
 }
 
+static double pg_rtt(void *impl)
+{
+    return writer_rtt(impl);
+}
+
 static void pg_stop(void *impl)
 {
     writer_stop(impl);
@@ -57,5 +62,6 @@ const TargetClass TARGET_CLASS_PG = {
     .take_rows = pg_take_rows,
     .set_shape_query = pg_set_shape_query,
     .shape = pg_shape,
+    .rtt = pg_rtt,
     .stop = pg_stop,
 };

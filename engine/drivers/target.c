@@ -105,6 +105,11 @@ char *target_shape(Target *t)
     return t->cls->shape(t->impl);
 }
 
+double target_rtt(Target *t)
+{
+    return t->cls->rtt ? t->cls->rtt(t->impl) : 0;
+}
+
 bool target_speaks_pg(const Target *t)
 {
     return t->cls->speaks_pg;

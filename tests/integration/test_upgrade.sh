@@ -35,7 +35,7 @@ UNDO_OPTIONS="DROP FUNCTION bucardo.sync_bucardo_names() CASCADE; DROP FUNCTION 
     ALTER TABLE bucardo.dbgroup_member DROP COLUMN priority, DROP COLUMN makedelta;
     DELETE FROM bucardo.config WHERE noeffect IS NOT NULL OR name IN ('isolation_level', 'kid_serial_sleep',
         'kid_deadlock_sleep', 'tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count',
-        'host_safety_check', 'reload_config_timeout', 'stalled_after');
+        'host_safety_check', 'reload_config_timeout', 'stalled_after', 'batch_grow_max');
     ALTER TABLE bucardo.config DROP COLUMN noeffect;
     DROP TABLE bucardo.clone;"
 # objects - the catalog's objects by the columns version 1 has: every one
@@ -145,8 +145,10 @@ sql bucardo "delete from bucardo.index_rebuild" >/dev/null
 # Version 20 to 21: host_safety_check was always a regular expression;
 # it now takes Bucardo's forms, and a value set before keeps its meaning
 # as "~RE".  An "=a,b" or "~RE" value (set by a Bucardo user) stays.
+# (Section 22 adds the setting batch_grow_max: undone with the version.)
 for v in '^myhost$:~^myhost$' '=a,b:=a,b' '~^x:~^x' ':'; do
     sql bucardo "update bucardo.config set setting = '${v%%:*}' where name = 'host_safety_check';
+                 delete from bucardo.config where name = 'batch_grow_max';
                  delete from bucardo.schema_version where version > 20" >/dev/null
     run_ok "$BUCARDO" upgrade
     expect_equal "${v#*:}" "$(sql bucardo "select setting from bucardo.config where name = 'host_safety_check'")" \
