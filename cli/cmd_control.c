@@ -218,6 +218,36 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
     return code;
 }
 
+/*
+ * process_exited - has process pid ended?  The engine unlinks its pid file
+ * as almost its last act, but a few milliseconds of exit (log close,
+ * threads, libc) follow; a dead process that its parent has not reaped
+ * yet (a zombie) has ended too.  Without /proc: kill(pid, 0).
+ */
+static bool process_exited(long pid)
+{
+    char path[64], state = '\0';
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return errno == ENOENT ? true : kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    /* "pid (comm) S ...": the state follows the last ')' */
+    {
+        char buf[512];
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        char *rp;
+
+        buf[n] = '\0';
+        rp = strrchr(buf, ')');
+        if (rp && rp[1] == ' ')
+            state = rp[2];
+    }
+    fclose(f);
+    return state == 'Z' || state == 'X';
+}
+
 /* stop_engine - SIGTERM the engine and wait for it to exit; the reason
  * (NULL: none) goes to the engine's stop mail through a file in piddir. */
 static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_stopped, const char *reason)
@@ -250,6 +280,14 @@ static int stop_engine(const CliContext *ctx, const char *piddir, bool quiet_if_
             return cli_error("the engine (pid %ld) did not stop within 120 s", pid);
         }
         sleep_ms(50);
+    }
+    /* The pid file is gone: the process ends within moments. */
+    for (int waited = 0; !process_exited(pid); waited += 10) {
+        if (waited >= 10000) {
+            cli_info(ctx, "\n");
+            return cli_error("the engine (pid %ld) removed its pid file but still runs after 10 s", pid);
+        }
+        sleep_ms(10);
     }
     cli_info(ctx, "Done\n");
     return EXIT_OK;
