@@ -222,17 +222,21 @@ int cmd_start(CliContext *ctx, int argc, char **argv)
  * process_exited - has process pid ended?  The engine unlinks its pid file
  * as almost its last act, but a few milliseconds of exit (log close,
  * threads, libc) follow; a dead process that its parent has not reaped
- * yet (a zombie) has ended too.  Without /proc: kill(pid, 0).
+ * yet (a zombie) has ended too, which only /proc tells (its state Z).
+ * Without /proc a process that kill(pid, 0) still finds counts as ended:
+ * its pid file is gone, and a zombie cannot be told from a living one.
  */
 static bool process_exited(long pid)
 {
     char path[64], state = '\0';
     FILE *f;
 
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return true;
     snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
     f = fopen(path, "r");
     if (f == NULL)
-        return errno == ENOENT ? true : kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        return errno != ENOENT || access("/proc/self/stat", F_OK) != 0;
     /* "pid (comm) S ...": the state follows the last ')' */
     {
         char buf[512];

@@ -663,6 +663,7 @@ INSERT INTO bucardo.schema_version (version) VALUES (21);
 -- batch_grow_max: a backlog's committed units grow with the round trip to
 -- the targets (one batch_keys per 5 ms of it), up to this many batch_keys.
 INSERT INTO bucardo.config (name, setting, about) VALUES
-    ('batch_grow_max', '8', 'Across a slow link, batches grow to batch_keys per 5 ms of round trip to a target, at most this many times batch_keys (1: never)');
+    ('batch_grow_max', '8', 'Across a slow link, batches grow to batch_keys per 5 ms of round trip to a target, at most this many times batch_keys (1: never)')
+ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO bucardo.schema_version (version) VALUES (22);

@@ -1094,12 +1094,13 @@ static long unit_keys(const Cycle *c, double *rtt_out)
 
 /*
  * apply_all - the deltas of every table, to every writer that takes them.
- * A cycle of at most batch_keys keys is one transaction per writer, so a
- * target sees it whole (foreign keys included).  A larger one - a backlog
- * after an outage - is applied in batches of batch_keys keys, each
- * committed, so memory, locks and the cost of a retry stay bounded; the
- * cycle's snapshot is recorded only after the last batch, so a crash in
- * between re-applies everything (harmlessly) and loses nothing.
+ * A cycle of at most one unit's keys (batch_keys; more across a slow link:
+ * unit_keys) is one transaction per writer, so a target sees it whole
+ * (foreign keys included).  A larger one - a backlog after an outage - is
+ * applied in units of that many keys, each committed, so memory, locks and
+ * the cost of a retry stay bounded; the cycle's snapshot is recorded only
+ * after the last unit, so a crash in between re-applies everything
+ * (harmlessly) and loses nothing.
  */
 bool apply_all(Cycle *c, long total, char *err, size_t errlen)
 {

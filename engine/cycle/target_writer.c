@@ -111,12 +111,14 @@ struct TargetWriter {
 };
 
 /*
- * rtt_sample - an exchange that cost the server next to nothing (the
- * session setup, a lone COMMIT) took `secs`: the round trip to the target
- * is at most that.  The smallest one seen is kept; it sizes what the
- * writer holds back (hold_limit) and, through writer_rtt, the sync
- * thread's backlog units.
+ * rtt_sample - an exchange that cost the server little (the session
+ * setup, a COMMIT with nothing but the shape guard before it) took `secs`:
+ * the round trip to the target is at most that.  The smallest one seen is
+ * kept; it sizes what the writer holds back (hold_limit) and, through
+ * writer_rtt, the sync thread's backlog units.
  */
+#define RTT_CONFIRM 0.002 /* seconds: a first sample this long is confirmed */
+
 static void rtt_sample(TargetWriter *w, double secs)
 {
     if (secs <= 0 || (w->rtt_local > 0 && secs >= w->rtt_local))
@@ -298,6 +300,19 @@ static bool ensure_conn(TargetWriter *w, bool quiet, const char *encoding)
 
         if (ok)
             rtt_sample(w, monotonic_seconds() - t0);
+        if (ok && w->rtt_local >= RTT_CONFIRM) {
+            /* A new backend's first statement may be slow (its caches,
+             * a loaded server): a long first sample is confirmed by an
+             * empty query, which the server answers at once, before it
+             * makes units grow. */
+            PGresult *res;
+
+            t0 = monotonic_seconds();
+            res = PQexec(w->conn, "");
+            if (PQresultStatus(res) == PGRES_EMPTY_QUERY)
+                rtt_sample(w, monotonic_seconds() - t0);
+            PQclear(res);
+        }
         free(setup);
         free(lit);
         free(enc);
@@ -939,7 +954,7 @@ static void *writer_main(void *arg)
             if (!w->failed && w->in_txn && w->npend > 0 && stopping(w)) {
                 discard(w); /* no BARRIER came: the unit's statements were never sent */
             } else if (!w->failed && w->in_txn) {
-                bool lone = m->sql == NULL && w->npend == 0 && !w->busy;
+                bool lone = w->npend == 0 && !w->busy; /* nothing but COMMIT (and its guard) */
                 double t0 = monotonic_seconds();
 
                 if (m->sql)

@@ -53,7 +53,7 @@ bucardo_install
 # Quick retries: a fault must not leave the sync waiting a minute.  Small
 # batches: a backlog after a fault is applied in several committed batches,
 # and a fault may strike between them.
-run_ok "$BUCARDO" set retry_delay=0.5 retry_delay_max=2 batch_keys=50
+run_ok "$BUCARDO" set retry_delay=0.5 retry_delay_max=2 batch_keys=50 batch_grow_max=1
 PIDFILE="$TEST_DIR/piddir/bucardo.mcp.pid"
 KILLS=0
 

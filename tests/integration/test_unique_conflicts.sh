@@ -58,7 +58,7 @@ expect_equal "Good 0" "$(last_run s "state || ' ' || conflicts")" "a plain cycle
 
 # (b) A swap of unique values in one transaction, applied one key per batch.
 run_ok "$BUCARDO" stop
-run_ok "$BUCARDO" set batch_keys=1
+run_ok "$BUCARDO" set batch_keys=1 batch_grow_max=1
 run_ok "$BUCARDO" start
 # The start's own cycle may apply the swap before the kick does (the kick
 # then records an empty run): count the conflicts of every run since here.
