@@ -324,8 +324,7 @@ static bool ensure_conn(TargetWriter *w, bool quiet, const char *encoding)
             close_conn(w);
             return false;
         }
-        log_verbose("connected to target %s (session setup: %.2f ms)", w->db.name,
-                    (monotonic_seconds() - t0) * 1000);
+        log_verbose("connected to target %s (round trip: %.2f ms)", w->db.name, w->rtt_local * 1000);
         snprintf(w->encoding, sizeof(w->encoding), "%s", encoding);
     }
     return true;
