@@ -44,4 +44,9 @@ void watch_add(SourceWatch *w, SyncWorker *owner, const DbInfo *db, const StrLis
 /* watch_remove - every registration of owner; it is not called after. */
 void watch_remove(SourceWatch *w, SyncWorker *owner);
 
+/* watch_poll_gap - how long after a poll's answer the next poll waits,
+ * when it took `took` seconds on a connection whose quickest answer took
+ * `floor` (see source_watch.c, paced); exposed for its unit test. */
+double watch_poll_gap(double took, double floor);
+
 #endif

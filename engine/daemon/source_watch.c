@@ -21,7 +21,9 @@
  * cycle (sync_worker.c, worker_notified).  A NOTIFY runs the poll at once; it runs
  * again POLL_MIN_S after a poll that found something and backs off to
  * POLL_MAX_S while it finds nothing: an idle source costs two table-less
- * queries a second.
+ * queries a second.  A poll that had to read large delta tables (a backlog
+ * not applied yet) delays the next one in proportion (paced), so the
+ * watcher never takes more than a tenth of a source's backend.
  *
  * Registrations change under `lock` (sync threads add and remove theirs);
  * the thread copies them when their generation moved, and wakes a sync
@@ -65,6 +67,12 @@
 /* New delta rows a poll reports by transaction (more: it reports its
  * reference and snapshot instead, see polled). */
 #define POLL_XIDS 64
+/* A poll's cost beyond its round trip is followed by this many times as
+ * long without one (the watcher takes at most a tenth of a source's
+ * backend), but never more than POLL_PACE_MAX_S: a poll slowed by a
+ * stalled server says little about the next one. */
+#define POLL_COST_RATIO 9.0
+#define POLL_PACE_MAX_S 5.0
 
 /* Which of the delta tables exist: a sync whose capture is not installed
  * yet must not break the poll of the others (its cycles report it). */
@@ -96,6 +104,8 @@ typedef struct Watched {
     char *sql; /* the poll; NULL until built for this connection and these owners */
     bool have_truncate_log;
     double next_poll, poll_delay, next_connect, connect_delay;
+    double poll_floor;    /* the quickest poll answered on conn: its round trip (0: none yet) */
+    double poll_earliest; /* no poll before then (watch_poll_gap) */
     bool failing;         /* the last connection attempt failed (logged once) */
     Pending pending;      /* the query in flight on conn */
     double pending_since; /* when it was sent */
@@ -162,6 +172,8 @@ static void watched_close(Watched *d)
     d->pending = Q_NONE;
     d->repoll = false;
     d->stale = false;
+    d->poll_floor = 0;
+    d->poll_earliest = 0;
 }
 
 static void watched_free(Watched *d)
@@ -243,6 +255,8 @@ static void rebuild(SourceWatch *w)
                     d->pending = old[k].pending;
                     d->pending_since = old[k].pending_since;
                     d->repoll = old[k].repoll;
+                    d->poll_floor = old[k].poll_floor;
+                    d->poll_earliest = old[k].poll_earliest;
                     d->stale = old[k].pending == Q_POLL || old[k].pending == Q_EXISTING;
                     d->down_since = old[k].down_since;
                     d->down_why = old[k].down_why;
@@ -634,6 +648,43 @@ static void polled(SourceWatch *w, Watched *d, PGresult *res)
 }
 
 /*
+ * paced - after an answer to q: the watcher's own queries on d cost the
+ * source next to nothing while its delta tables are small, but a poll
+ * that found new transactions reads them whole (they have no index, so
+ * that capture stays cheap), and a backlog of a million rows makes that
+ * ~100 ms.  On a busy source every poll finds some, and polls follow each
+ * other at once: the watcher would take a core of the source.  So the
+ * next poll waits watch_poll_gap() past this answer, by the time this one
+ * took beyond the connection's quickest answer (its round trip, learnt
+ * from the table-less queries at connect and idle polls).  NOTIFYs still
+ * wake syncs at once: only changes whose NOTIFY was skipped wait longer.
+ */
+static void paced(Watched *d, Pending q)
+{
+    double now = monotonic_seconds(), took = now - d->pending_since;
+
+    if (d->poll_floor <= 0 || took < d->poll_floor)
+        d->poll_floor = took;
+    if (q == Q_POLL)
+        d->poll_earliest = now + watch_poll_gap(took, d->poll_floor);
+}
+
+/* poll_due - when d's next poll may go. */
+static double poll_due(const Watched *d)
+{
+    return fmax(d->next_poll, d->poll_earliest);
+}
+
+double watch_poll_gap(double took, double floor)
+{
+    double excess = took - floor;
+
+    if (excess <= 0)
+        return 0;
+    return fmin(POLL_COST_RATIO * excess, POLL_PACE_MAX_S);
+}
+
+/*
  * take_answer - d's answer has come in whole (PQisBusy false): handle it.
  * An answer to a poll made for the owners before a rebuild is only an
  * answer (the reference stays; the next poll, built for the owners now,
@@ -678,6 +729,7 @@ static void take_answer(SourceWatch *w, Watched *d)
         return;
     }
     answered(w, d);
+    paced(d, q);
     if (q == Q_LISTEN)
         listened(w, d, last);
     else if (stale)
@@ -749,7 +801,7 @@ static void *watch_main(void *arg)
             Watched *d = &w->dbs[i];
             if (d->conn == NULL && now >= d->next_connect)
                 connect_db(w, d);
-            else if (d->conn && d->pending == Q_NONE && now >= d->next_poll)
+            else if (d->conn && d->pending == Q_NONE && now >= poll_due(d))
                 start_poll(w, d);
             check_stalled(w, d, monotonic_seconds());
         }
@@ -759,7 +811,7 @@ static void *watch_main(void *arg)
         now = monotonic_seconds();
         for (int i = 0; i < w->ndbs; i++) {
             Watched *d = &w->dbs[i];
-            double next = d->conn ? (d->pending == Q_NONE ? d->next_poll : 0) : d->next_connect;
+            double next = d->conn ? (d->pending == Q_NONE ? poll_due(d) : 0) : d->next_connect;
             double mark = stalled_at(w, d);
             if (d->conn) {
                 fds[nfds].fd = PQsocket(d->conn);
