@@ -1077,19 +1077,24 @@ static bool truncated_anywhere(const Cycle *c, int t)
  */
 #define UNIT_RTT_STEP 0.005
 
-static long unit_keys(const Cycle *c, double *rtt_out)
+long unit_keys(Cycle *c)
 {
     const SyncRunner *r = c->r;
     double rtt = 0;
     long grow;
 
-    for (int w = 0; w < r->nwriters; w++)
-        if (r->online[w] && target_rtt(r->writers[w]) > rtt)
-            rtt = target_rtt(r->writers[w]);
-    *rtt_out = rtt;
+    if (c->unit > 0 || r->batch_keys <= 0)
+        return c->unit;
+    for (int w = 0; w < r->nwriters; w++) {
+        double one = r->online[w] ? target_rtt(r->writers[w]) : 0;
+        if (one > rtt)
+            rtt = one;
+    }
     grow = (long)(rtt / UNIT_RTT_STEP);
     grow = grow < 1 ? 1 : grow > r->batch_grow_max ? r->batch_grow_max : grow;
-    return r->batch_keys > LONG_MAX / grow ? LONG_MAX : r->batch_keys * grow;
+    c->unit_rtt = rtt;
+    c->unit = r->batch_keys > LONG_MAX / grow ? LONG_MAX : r->batch_keys * grow;
+    return c->unit;
 }
 
 /*
@@ -1104,8 +1109,7 @@ static long unit_keys(const Cycle *c, double *rtt_out)
  */
 bool apply_all(Cycle *c, long total, char *err, size_t errlen)
 {
-    double rtt = 0;
-    long batch = c->r->batch_keys > 0 ? unit_keys(c, &rtt) : 0;
+    long batch = unit_keys(c);
     int n = 0, cap = (c->ns + 1) * c->nt + 1;
     WorkItem *items = xcalloc((size_t)cap, sizeof(WorkItem));
     bool ok = true;
@@ -1123,7 +1127,7 @@ bool apply_all(Cycle *c, long total, char *err, size_t errlen)
     }
     if (batch > c->r->batch_keys)
         log_info("applying %ld changes in batches of %ld (%ld batch_keys: %.1f ms round trip to a target)",
-                 total, batch, batch / c->r->batch_keys, rtt * 1000);
+                 total, batch, batch / c->r->batch_keys, c->unit_rtt * 1000);
     else
         log_info("applying %ld changes in batches of %ld", total, batch);
     ok = run_unit(c, items, 0, true, err, errlen); /* sequences */

@@ -91,6 +91,10 @@ typedef struct Cycle {
     PGresult ***ahead; /* their results, ahead_n + 1 of them, until collect_keys takes them; or NULL */
     int *ahead_n;      /* how many fill a key table */
     int **ahead_tab;   /* which tables those are */
+    /* The cycle's unit of a backlog (cycle_apply.c, unit_keys), fixed at
+     * first use so the key tables' indexes and the batches agree. */
+    long unit;       /* keys per committed unit (0: not fixed yet) */
+    double unit_rtt; /* the round trip it was sized by, seconds */
 } Cycle;
 
 /* presend_sql (cycle_apply.c) - the COPY pairs (keys, rows) of every table
@@ -115,6 +119,9 @@ bool order_keys(Cycle *c, int s, char *err, size_t errlen) MUST_CHECK;
 bool read_sequences(Cycle *c, long long *high, bool *called, bool *changed, char *err,
                     size_t errlen) MUST_CHECK;
 bool apply_all(Cycle *c, long total, char *err, size_t errlen) MUST_CHECK;
+/* unit_keys - keys per committed unit of a backlog in this cycle (0: no
+ * batches, batch_keys is 0): batch_keys, more across a slow link. */
+long unit_keys(Cycle *c);
 
 /* cycle_hooks.c: the hook points of the cycle (README.md, "Customcode").
  * cycle_hook runs point p's codes (for table "schema.table", or NULL):

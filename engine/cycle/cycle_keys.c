@@ -381,10 +381,11 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         char *sql;
         PGresult *ix;
 
-        if (r->batch_keys <= 0 || c->nkeys[s * c->nt + t] <= r->batch_keys)
+        if (unit_keys(c) <= 0 || c->nkeys[s * c->nt + t] <= unit_keys(c))
             continue;
         /* Batches read the keys by number: without an index each batch
-         * would scan all of them, and a backlog would cost O(n^2). */
+         * would scan all of them, and a backlog would cost O(n^2).  A
+         * table of at most one unit's keys is read whole, in one unit. */
         sql = xasprintf("SET LOCAL client_min_messages = warning;"
                         " CREATE INDEX IF NOT EXISTS bucardo_k%d_n ON pg_temp.bucardo_k%d (bucardo_n);"
                         " ANALYZE pg_temp.bucardo_k%d",
