@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -713,22 +714,46 @@ static void stderr_line(char *line)
         log_warn("%s", line);
 }
 
+/* StderrRoute - stderr_to_log's pipe and thread (the daemon's top level
+ * owns it): the thread ends, and is joined, before the log is closed. */
+typedef struct StderrRoute {
+    int fd;      /* the pipe's read end (the thread's) */
+    int stop_fd; /* eventfd: written by stderr_stop */
+    pthread_t thread;
+    bool on;
+} StderrRoute;
+
 /* stderr_reader - the thread behind stderr_to_log's pipe: each line, in
- * the log's format (a line longer than the buffer is cut in pieces). */
+ * the log's format (a line longer than the buffer is cut in pieces).  On
+ * stderr_stop it takes what is still in the pipe, then ends. */
 static void *stderr_reader(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
+    const StderrRoute *route = arg;
     char buf[4096];
     size_t have = 0;
+    bool stopping = false;
 
     log_set_thread_name(NULL, "stderr");
     for (;;) {
-        ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+        struct pollfd fds[2] = {{.fd = route->fd, .events = POLLIN},
+                                {.fd = route->stop_fd, .events = POLLIN}};
+        ssize_t got;
         char *start = buf, *nl;
+
+        if (!stopping && poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[1].revents & POLLIN)
+            stopping = true;
+        got = read(route->fd, buf + have, sizeof(buf) - 1 - have);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0)
+        if (got <= 0 && (stopping || got == 0 || errno != EAGAIN))
             break;
+        if (got < 0)
+            continue;
         have += (size_t)got;
         while ((nl = memchr(start, '\n', have - (size_t)(start - buf))) != NULL) {
             *nl = '\0';
@@ -743,7 +768,10 @@ static void *stderr_reader(void *arg)
             have = 0;
         }
     }
-    close(fd);
+    if (have > 0) {
+        buf[have] = '\0';
+        stderr_line(buf);
+    }
     return NULL;
 }
 
@@ -756,25 +784,54 @@ static void *stderr_reader(void *arg)
  * writers (a line is lost rather than a writer stalled).  Set up once: the
  * log's reopen does not concern it.
  */
-static void stderr_to_log(const DaemonConfig *cfg)
+static void stderr_to_log(const DaemonConfig *cfg, StderrRoute *route)
 {
     int fds[2];
-    pthread_t reader;
 
+    route->on = false;
     for (int i = 0; i < cfg->log.ndests; i++)
         if (strcmp(cfg->log.dests[i], "stderr") == 0)
             return;
-    if (log_main_file() == NULL || pipe2(fds, O_CLOEXEC) != 0)
+    if (log_main_file() == NULL || pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
         return;
-    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 || dup2(fds[1], STDERR_FILENO) < 0 ||
-        pthread_create(&reader, NULL, stderr_reader, (void *)(intptr_t)fds[0]) != 0) {
+    route->fd = fds[0];
+    route->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (route->stop_fd < 0 || dup2(fds[1], STDERR_FILENO) < 0 ||
+        pthread_create(&route->thread, NULL, stderr_reader, route) != 0) {
         log_warn("cannot route stderr to the log: %s", strerror(errno));
+        if (route->stop_fd >= 0)
+            close(route->stop_fd);
         close(fds[0]);
         close(fds[1]);
         return;
     }
     close(fds[1]);
-    pthread_detach(reader);
+    route->on = true;
+}
+
+/* stderr_stop - before the log closes: stderr goes to /dev/null from now
+ * on, and the thread logs what the pipe still holds and ends (a child
+ * process still holding the pipe does not keep it waiting). */
+static void stderr_stop(StderrRoute *route)
+{
+    uint64_t one = 1;
+    int null;
+
+    if (!route->on)
+        return;
+    fflush(stderr);
+    null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+        (void)dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    if (write(route->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        log_warn("cannot stop the stderr thread: %s", strerror(errno)); /* it stays blocked: not joined */
+    else
+        pthread_join(route->thread, NULL);
+    close(route->stop_fd);
+    close(route->fd);
+    route->on = false;
 }
 
 /* log_stop_reason - `bucardo stop "reason"` wrote it to the reason file
@@ -923,6 +980,7 @@ static bool load_settings(Controller *c)
 int daemon_run(const DaemonConfig *cfg)
 {
     Controller c = {.cfg = cfg, .pid_fd = -1, .quiet = true};
+    StderrRoute route = {.fd = -1, .stop_fd = -1};
     struct sigaction sa;
     bool stop = false, do_reload = false;
     double reconnect_wait = 0;
@@ -943,7 +1001,7 @@ int daemon_run(const DaemonConfig *cfg)
         }
     }
     log_set_thread_name(NULL, "controller");
-    stderr_to_log(cfg);
+    stderr_to_log(cfg, &route);
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         ready(cfg, "cannot create the signal pipe\n");
         return 1;
@@ -1150,6 +1208,7 @@ int daemon_run(const DaemonConfig *cfg)
     free(c.levels);
     remove_pid_file(cfg->piddir, c.pid_fd);
     log_info("stopped");
+    stderr_stop(&route);
     log_close();
     return 0;
 }
