@@ -94,6 +94,22 @@ bool pg_exec_script(PGconn *conn, const char *who, const char *sql) MUST_CHECK;
  * pg_pipelined is both in one call.
  */
 void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results);
+/* PgStatement - one statement of pg_pipelined_steps: its text parameters
+ * (borrowed: they must stay until the call returns). */
+typedef struct PgStatement {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+} PgStatement;
+/* pg_pipelined_steps - n statements as pg_pipelined, each with its own
+ * parameters; true when every one succeeded (TUPLES_OK or COMMAND_OK).
+ * Otherwise the first failure is printed as pg_query does, prefixed by
+ * `who`, unless it is statement `quiet` (-1: none), whose SQLSTATE the
+ * caller judges itself; *failed is the index of that first failure (n:
+ * the connection failed).  results[i] as pg_pipeline_recv (the caller
+ * PQclear()s them). */
+bool pg_pipelined_steps(PGconn *conn, const char *who, int n, const PgStatement *st, PGresult **results,
+                        int quiet, int *failed) MUST_CHECK;
 void pg_pipeline_recv(PGconn *conn, int n, PGresult **results);
 void pg_pipelined(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results);
 

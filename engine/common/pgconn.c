@@ -267,7 +267,8 @@ char *pg_array_literal(const StrList *items)
     return sb.data;
 }
 
-void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
+/* pipeline_send - pg_pipeline_send for statements with any parameters. */
+static void pipeline_send(PGconn *conn, int n, const PgStatement *st, PGresult **results)
 {
     bool piped = n > 0 && PQenterPipelineMode(conn) == 1, broken = false;
 
@@ -275,11 +276,10 @@ void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param,
      * statement alone, as one by one (a check of a missing table must not
      * show as its neighbours' aborted results, with no message). */
     for (int i = 0; i < n; i++) {
-        const char *const *values = param[i] ? (const char *const *)&param[i] : NULL;
         if (!piped)
-            results[i] = PQexecParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0);
+            results[i] = PQexecParams(conn, st[i].sql, st[i].nparams, NULL, st[i].params, NULL, NULL, 0);
         else if (broken ||
-                 PQsendQueryParams(conn, sql[i], param[i] ? 1 : 0, NULL, values, NULL, NULL, 0) != 1 ||
+                 PQsendQueryParams(conn, st[i].sql, st[i].nparams, NULL, st[i].params, NULL, NULL, 0) != 1 ||
                  PQpipelineSync(conn) != 1) {
             results[i] = NULL;
             broken = true;
@@ -294,6 +294,34 @@ void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param,
         }
         (void)PQexitPipelineMode(conn);
     }
+}
+
+void pg_pipeline_send(PGconn *conn, int n, char *const *sql, char *const *param, PGresult **results)
+{
+    PgStatement *st = xcalloc((size_t)n + 1, sizeof(PgStatement));
+
+    for (int i = 0; i < n; i++)
+        st[i] = (PgStatement){sql[i], param[i] ? 1 : 0, param[i] ? (const char *const *)&param[i] : NULL};
+    pipeline_send(conn, n, st, results);
+    free(st);
+}
+
+bool pg_pipelined_steps(PGconn *conn, const char *who, int n, const PgStatement *st, PGresult **results,
+                        int quiet, int *failed)
+{
+    pipeline_send(conn, n, st, results);
+    pg_pipeline_recv(conn, n, results);
+    for (int i = 0; i < n; i++) {
+        ExecStatusType rs = results[i] ? PQresultStatus(results[i]) : PGRES_FATAL_ERROR;
+        if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
+            continue;
+        *failed = results[i] ? i : n;
+        if (i != quiet)
+            pg_report(who, conn, results[i]);
+        return false;
+    }
+    *failed = -1;
+    return true;
 }
 
 void pg_pipeline_recv(PGconn *conn, int n, PGresult **results)

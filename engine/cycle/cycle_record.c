@@ -214,37 +214,40 @@ void src_settle(SyncRunner *r, int s)
 }
 
 /*
- * record_members - the sync_member_state rows of this cycle: a writer left
- * out is behind every online source from that source's prev on (an
- * existing row keeps its older snapshot); a behind writer that took part
- * has caught up with every online source.  Rows of offline sources stay.
+ * add_members - record's statements for the sync_member_state rows of this
+ * cycle: a writer left out is behind every online source from that
+ * source's prev on (an existing row keeps its older snapshot); a behind
+ * writer that took part has caught up with every online source.  Rows of
+ * offline sources stay.  params holds 5 per (source, writer) pair.
  */
-static bool record_members(Cycle *c)
+static void add_members(Cycle *c, PgStatement *st, int *n, const char **params)
 {
     SyncRunner *r = c->r;
-    bool ok = true;
 
-    for (int s = 0; ok && s < c->ns; s++) {
+    for (int s = 0; s < c->ns; s++) {
         if (!c->src_on[s])
             continue;
-        for (int w = 0; ok && w < c->nw; w++) {
-            const char *p[5] = {r->def.name, r->def.sources[s].name, writer_dbinfo(r, w)->name, c->prev[s],
-                                c->why[w]};
+        for (int w = 0; w < c->nw; w++) {
+            const char **p = params + 5 * (s * c->nw + w);
             if (c->ns > 1 && w == source_writer(r, s))
                 continue;
+            p[0] = r->def.name;
+            p[1] = r->def.sources[s].name;
+            p[2] = writer_dbinfo(r, w)->name;
+            p[3] = c->prev[s];
+            p[4] = c->why[w];
             if (!r->online[w])
-                ok = pg_exec(r->cat, "catalog", SQL_MEMBER_LEFT_OUT, 5, p);
+                st[(*n)++] = (PgStatement){SQL_MEMBER_LEFT_OUT, 5, p};
             else if (c->behind[s * c->nw + w])
-                ok = pg_exec(r->cat, "catalog", SQL_MEMBER_CAUGHT_UP, 3, p);
+                st[(*n)++] = (PgStatement){SQL_MEMBER_CAUGHT_UP, 3, p};
         }
     }
-    return ok;
 }
 
 /*
- * lock_sync - record()'s lock on the sync's catalog row, waited for at
- * most RECORD_LOCK_WAIT.  A command holding that row is changing the sync
- * and may be waiting meanwhile for the tables this cycle's reading
+ * record's lock on the sync's catalog row is waited for at most
+ * RECORD_LOCK_WAIT.  A command holding that row is changing the sync and
+ * may be waiting meanwhile for the tables this cycle's reading
  * transactions hold (capture installs its triggers under lock_timeout):
  * waiting longer would deadlock the two until its timeout.  Not getting
  * the lock counts as a definition that changed: the cycle is not
@@ -253,34 +256,46 @@ static bool record_members(Cycle *c)
  */
 #define RECORD_LOCK_WAIT "1s"
 
-static bool lock_sync(Cycle *c, const char *const *guard)
+/* pipelined - st[0..n) in one round trip (pg_pipelined_steps), their
+ * results cleared; the lock's (statement ilock, -1: none) timeout is the
+ * sync being changed, said once and noted in c->shape_changed; the shape
+ * check (statement ishape) must say true. */
+static bool pipelined(Cycle *c, int n, const PgStatement *st, int ilock, int ishape)
 {
     SyncRunner *r = c->r;
-    PGresult *res;
-    const char *state;
-    bool ok;
+    PGresult **res = xcalloc((size_t)n + 1, sizeof(PGresult *));
+    int failed;
+    bool ok = pg_pipelined_steps(r->cat, "catalog", n, st, res, ilock, &failed);
 
-    if (!pg_exec(r->cat, "catalog", "SET LOCAL lock_timeout = '" RECORD_LOCK_WAIT "'", 0, NULL))
-        return false;
-    res = PQexecParams(r->cat, SQL_LOCK_SYNC, 1, NULL, guard, NULL, NULL, 0);
-    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    state = ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    if (state && strcmp(state, "55P03") == 0) {
-        c->shape_changed = true;
-        log_warn("sync %s: a command is changing it (its catalog row stayed locked for " RECORD_LOCK_WAIT
-                 "): not recording this cycle; the reloaded sync applies its changes again",
-                 r->def.name);
-    } else if (!ok) {
-        pg_report("catalog", r->cat, res);
+    if (!ok && failed == ilock) {
+        const char *code = PQresultErrorField(res[ilock], PG_DIAG_SQLSTATE);
+        if (code && strcmp(code, "55P03") == 0) {
+            c->shape_changed = true;
+            log_warn("a command is changing the sync (its catalog row stayed locked for " RECORD_LOCK_WAIT
+                     "): not recording this cycle; the reloaded sync applies its changes again");
+        } else {
+            pg_report("catalog", r->cat, res[ilock]);
+        }
     }
-    PQclear(res);
-    return ok && pg_exec(r->cat, "catalog", "SET LOCAL lock_timeout TO DEFAULT", 0, NULL);
+    if (ok && ishape >= 0 &&
+        (PQntuples(res[ishape]) != 1 || strcmp(PQgetvalue(res[ishape], 0, 0), "t") != 0)) {
+        c->shape_changed = true;
+        log_warn("the sync's tables or databases changed during this cycle: not recording it;"
+                 " the reloaded sync applies its changes again");
+        ok = false;
+    }
+    for (int i = 0; i < n; i++)
+        PQclear(res[i]);
+    free(res);
+    return ok;
 }
 
 /*
  * record - in one catalog transaction: the run row (state NULL: none), and
  * when `advance` the online sources' new snapshots, the members left out or
- * caught up, and the end of a onetimecopy.
+ * caught up, and the end of a onetimecopy.  Two round trips: the
+ * transaction with the sync's row locked and its shape checked, then, if
+ * the shape is the one this cycle ran with, the writes and the COMMIT.
  */
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance)
 {
@@ -302,6 +317,12 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
                                              : NULL,
                            c->run_open ? c->run_id : NULL,
                            tr};
+    /* Two statements: the shape's must see what a command that held the lock committed. */
+    const char *guard[2] = {r->def.name, r->def.shape ? r->def.shape : ""};
+    int cap = c->ns * (c->nw + 1) + 8, n = 0, ilock = -1, ishape = -1;
+    PgStatement *st = xcalloc((size_t)cap, sizeof(PgStatement));
+    const char **members = xcalloc((size_t)(5 * c->ns * c->nw) + 1, sizeof(char *));
+    const char **snaps = xcalloc((size_t)(3 * c->ns) + 1, sizeof(char *));
     long truncates = 0;
     bool ok;
 
@@ -325,51 +346,51 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
      * deletes only what the catalog's snapshots - lost ones included -
      * saw applied.  Not for the end of a table copy: repeating that one
      * would cost a copy. */
-    {
-        PGresult *res = PQexec(r->cat, c->copy_cycle ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off");
-        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok)
-            pg_report("catalog", r->cat, res);
-        PQclear(res);
+    st[n++] = (PgStatement){"BEGIN", 0, NULL};
+    if (!c->copy_cycle)
+        st[n++] = (PgStatement){"SET LOCAL synchronous_commit = off", 0, NULL};
+    if (advance) {
+        st[n++] = (PgStatement){"SET LOCAL lock_timeout = '" RECORD_LOCK_WAIT "'", 0, NULL};
+        ilock = n;
+        st[n++] = (PgStatement){SQL_LOCK_SYNC, 1, guard};
+        st[n++] = (PgStatement){"SET LOCAL lock_timeout TO DEFAULT", 0, NULL};
+        ishape = n;
+        st[n++] = (PgStatement){SQL_SAME_SHAPE, 2, guard};
     }
-    if (ok && advance) {
-        /* Two statements: the second must see what a command that held the
-         * lock committed. */
-        const char *guard[2] = {r->def.name, r->def.shape ? r->def.shape : ""};
-        PGresult *res;
-
-        ok = lock_sync(c, guard);
-        res = ok ? pg_query(r->cat, "catalog", SQL_SAME_SHAPE, 2, guard) : NULL;
-        if (res == NULL || PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-            if (res != NULL) {
-                c->shape_changed = true;
-                log_warn("the sync's tables or databases changed during this cycle: not recording it;"
-                         " the reloaded sync applies its changes again");
-            }
-            ok = false;
+    ok = pipelined(c, n, st, ilock, ishape);
+    n = 0;
+    for (int s = 0; advance && s < c->ns; s++)
+        if (c->src_on[s]) {
+            const char **snap = snaps + 3 * s;
+            snap[0] = r->def.name;
+            snap[1] = r->def.sources[s].name;
+            snap[2] = c->cur[s];
+            st[n++] = (PgStatement){SQL_SAVE_SNAPSHOT, 3, snap};
         }
-        PQclear(res);
+    if (advance)
+        add_members(c, st, &n, members);
+    if (state == NULL) {
+        if (c->run_open)
+            st[n++] = (PgStatement){SQL_DROP_RUN, 1, (const char *const *)&c->run_id};
+    } else {
+        st[n++] = (PgStatement){SQL_RECORD_RUN, 10, run};
+        st[n++] = (PgStatement){SQL_TRIM_RUNS, 1, run};
     }
-    for (int s = 0; ok && advance && s < c->ns; s++) {
-        const char *snap[3] = {r->def.name, r->def.sources[s].name, c->cur[s]};
-        if (c->src_on[s])
-            ok = pg_exec(r->cat, "catalog", SQL_SAVE_SNAPSHOT, 3, snap);
-    }
-    ok = ok && (!advance || record_members(c)) &&
-         (state == NULL
-              ? !c->run_open || pg_exec(r->cat, "catalog", SQL_DROP_RUN, 1, (const char *const *)&c->run_id)
-              : (pg_exec(r->cat, "catalog", SQL_RECORD_RUN, 10, run) &&
-                 pg_exec(r->cat, "catalog", SQL_TRIM_RUNS, 1, run))) &&
-         (!(advance && c->copy_cycle) || pg_exec(r->cat, "catalog", SQL_ONETIMECOPY_DONE, 1, run)) &&
-         pg_exec(r->cat, "catalog", "COMMIT", 0, NULL);
+    if (advance && c->copy_cycle)
+        st[n++] = (PgStatement){SQL_ONETIMECOPY_DONE, 1, run};
+    st[n++] = (PgStatement){"COMMIT", 0, NULL};
+    ok = ok && pipelined(c, n, st, -1, -1);
     if (!ok) {
-        PGresult *res = PQexec(r->cat, "ROLLBACK");
-        PQclear(res);
+        if (PQtransactionStatus(r->cat) != PQTRANS_IDLE)
+            PQclear(PQexec(r->cat, "ROLLBACK"));
         if (!c->shape_changed)
             log_error("could not record the cycle in the catalog");
         drop_run(c); /* not recorded: its running row goes */
     }
     c->run_open = false;
+    free(st);
+    free(members);
+    free(snaps);
     free(warning);
     return ok;
 }

@@ -593,13 +593,23 @@ static bool start_cycle(Cycle *c, char *err, size_t errlen)
      * last cycle's reading transactions may still be open (purge_later),
      * and a command changing the sync may hold its catalog row while it
      * waits for their tables; failing here ends them (fail_sources). */
-    if (pg_exec(r->cat, "catalog", "BEGIN", 0, NULL) &&
-        pg_exec(r->cat, "catalog", "SET LOCAL lock_timeout = '1s'", 0, NULL))
-        res = pg_query(r->cat, "catalog", SQL_CYCLE_START, 1, params);
-    if (res == NULL || !pg_exec(r->cat, "catalog", "COMMIT", 0, NULL)) {
-        PQclear(res);
-        res = NULL;
-        PQclear(PQexec(r->cat, "ROLLBACK"));
+    {
+        /* One round trip: a failed statement aborts the transaction, and
+         * its COMMIT then rolls back. */
+        const PgStatement st[4] = {{"BEGIN", 0, NULL},
+                                   {"SET LOCAL lock_timeout = '1s'", 0, NULL},
+                                   {SQL_CYCLE_START, 1, params},
+                                   {"COMMIT", 0, NULL}};
+        PGresult *out[4];
+        int failed;
+        bool ok = pg_pipelined_steps(r->cat, "catalog", 4, st, out, -1, &failed);
+
+        for (int i = 0; i < 4; i++)
+            if (i != 2 || !ok)
+                PQclear(out[i]);
+        res = ok ? out[2] : NULL;
+        if (!ok && PQtransactionStatus(r->cat) != PQTRANS_IDLE)
+            PQclear(PQexec(r->cat, "ROLLBACK"));
     }
     if (res == NULL) {
         snprintf(err, errlen, "catalog: cannot read the last snapshots of sync %s", r->def.name);
