@@ -104,9 +104,9 @@ typedef struct PgStatement {
 /* pg_pipelined_steps - n statements as pg_pipelined, each with its own
  * parameters; true when every one succeeded (TUPLES_OK or COMMAND_OK).
  * Otherwise the first failure is printed as pg_query does, prefixed by
- * `who`, unless it is statement `quiet` (-1: none), whose SQLSTATE the
- * caller judges itself; *failed is the index of that first failure (n:
- * the connection failed).  results[i] as pg_pipeline_recv (the caller
+ * `who`, unless it is statement `quiet` (-1: none) failing with an error
+ * whose SQLSTATE the caller judges itself; *failed is the index of that
+ * first failure (n: the connection failed, always printed).  results[i] as pg_pipeline_recv (the caller
  * PQclear()s them). */
 bool pg_pipelined_steps(PGconn *conn, const char *who, int n, const PgStatement *st, PGresult **results,
                         int quiet, int *failed) MUST_CHECK;

@@ -316,7 +316,7 @@ bool pg_pipelined_steps(PGconn *conn, const char *who, int n, const PgStatement 
         if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
             continue;
         *failed = results[i] ? i : n;
-        if (i != quiet)
+        if (i != quiet || results[i] == NULL)
             pg_report(who, conn, results[i]);
         return false;
     }

@@ -375,27 +375,6 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
         PQclear(res[i]);
     free(st);
     free(res);
-    for (int i = 0; ok && i < n; i++) {
-        int t = tab[i];
-        TablePlan *p = &r->src[s].plans[t];
-        char *sql;
-        PGresult *ix;
-
-        if (unit_keys(c) <= 0 || c->nkeys[s * c->nt + t] <= unit_keys(c))
-            continue;
-        /* Batches read the keys by number: without an index each batch
-         * would scan all of them, and a backlog would cost O(n^2).  A
-         * table of at most one unit's keys is read whole, in one unit. */
-        sql = xasprintf("SET LOCAL client_min_messages = warning;"
-                        " CREATE INDEX IF NOT EXISTS bucardo_k%d_n ON pg_temp.bucardo_k%d (bucardo_n);"
-                        " ANALYZE pg_temp.bucardo_k%d",
-                        t, t, t);
-        ix = src_query(r, s, p->display, sql, PGRES_COMMAND_OK, err, errlen);
-        free(sql);
-        if (ix == NULL)
-            ok = false;
-        PQclear(ix);
-    }
     free(tab);
     free(cond);
     free(wide);
@@ -404,10 +383,38 @@ bool collect_keys(Cycle *c, int s, char *err, size_t errlen)
 }
 
 /*
+ * index_keys - source s's key table of table t gets an index on bucardo_n
+ * when the cycle applies it in more than one unit: batches read the keys
+ * by number, and without the index each would scan all of them (a backlog
+ * would cost O(n^2)).  A table of at most one unit is read whole.  Made
+ * after the conflicts, which can add keys (add_keys), and the numbering.
+ */
+static bool index_keys(Cycle *c, int s, int t, char *err, size_t errlen)
+{
+    SyncRunner *r = c->r;
+    char *sql;
+    PGresult *res;
+
+    if (unit_keys(c) <= 0 || c->maxn[s * c->nt + t] <= unit_keys(c))
+        return true;
+    sql = xasprintf("SET LOCAL client_min_messages = warning;"
+                    " CREATE INDEX IF NOT EXISTS bucardo_k%d_n ON pg_temp.bucardo_k%d (bucardo_n);"
+                    " ANALYZE pg_temp.bucardo_k%d",
+                    t, t, t);
+    res = src_query(r, s, r->src[s].plans[t].display, sql, PGRES_COMMAND_OK, err, errlen);
+    free(sql);
+    if (res == NULL)
+        return false;
+    PQclear(res);
+    return true;
+}
+
+/*
  * order_keys - after conflicts are settled, number a catching-up source's
  * keys new first (resolve_conflicts made the keys it won new: every member
  * must take the winner's row), so that current writers take keys 1..nnew
- * and behind writers all of them.  Other sources' keys are all new.
+ * and behind writers all of them.  Other sources' keys are all new.  Then
+ * index_keys.
  */
 bool order_keys(Cycle *c, int s, char *err, size_t errlen)
 {
@@ -420,6 +427,8 @@ bool order_keys(Cycle *c, int s, char *err, size_t errlen)
 
         if (!c->catchup[s] || c->nkeys[i] == 0) {
             c->nnew[i] = c->maxn[i];
+            if (!index_keys(c, s, t, err, errlen))
+                return false;
             continue;
         }
         sql = xasprintf("UPDATE pg_temp.bucardo_k%d k SET bucardo_n = o.n"
@@ -434,6 +443,8 @@ bool order_keys(Cycle *c, int s, char *err, size_t errlen)
         c->nnew[i] = atol(PQgetvalue(res, 0, 0));
         c->nkeys[i] = c->maxn[i] = atol(PQgetvalue(res, 0, 1));
         PQclear(res);
+        if (!index_keys(c, s, t, err, errlen))
+            return false;
     }
     return true;
 }

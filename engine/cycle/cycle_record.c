@@ -293,9 +293,10 @@ static bool pipelined(Cycle *c, int n, const PgStatement *st, int ilock, int ish
 /*
  * record - in one catalog transaction: the run row (state NULL: none), and
  * when `advance` the online sources' new snapshots, the members left out or
- * caught up, and the end of a onetimecopy.  Two round trips: the
- * transaction with the sync's row locked and its shape checked, then, if
- * the shape is the one this cycle ran with, the writes and the COMMIT.
+ * caught up, and the end of a onetimecopy.  When advancing, two round
+ * trips: the transaction with the sync's row locked and its shape checked,
+ * then, if the shape is the one this cycle ran with, the writes and the
+ * COMMIT; else one.
  */
 bool record(Cycle *c, const char *state, long deletes, long inserts, const char *error, bool advance)
 {
@@ -357,8 +358,11 @@ bool record(Cycle *c, const char *state, long deletes, long inserts, const char 
         ishape = n;
         st[n++] = (PgStatement){SQL_SAME_SHAPE, 2, guard};
     }
-    ok = pipelined(c, n, st, ilock, ishape);
-    n = 0;
+    ok = true;
+    if (advance) { /* the writes wait for the shape's answer; a run row alone does not */
+        ok = pipelined(c, n, st, ilock, ishape);
+        n = 0;
+    }
     for (int s = 0; advance && s < c->ns; s++)
         if (c->src_on[s]) {
             const char **snap = snaps + 3 * s;

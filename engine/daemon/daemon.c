@@ -825,10 +825,14 @@ static void stderr_stop(StderrRoute *route)
         (void)dup2(null, STDERR_FILENO);
         close(null);
     }
-    if (write(route->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-        log_warn("cannot stop the stderr thread: %s", strerror(errno)); /* it stays blocked: not joined */
-    else
-        pthread_join(route->thread, NULL);
+    if (write(route->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+        /* It stays in its poll: not joined, and its descriptors stay open
+         * (closed, their numbers could be reused under it). */
+        log_warn("cannot stop the stderr thread: %s", strerror(errno));
+        route->on = false;
+        return;
+    }
+    pthread_join(route->thread, NULL);
     close(route->stop_fd);
     close(route->fd);
     route->on = false;

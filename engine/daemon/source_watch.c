@@ -18,12 +18,13 @@
  * at once (notified), and the poll then looks for what the transactions
  * that skipped their NOTIFY changed; the poll reports the transactions it
  * found (report_xids), so a sync whose last cycle saw them runs no second
- * cycle (sync_worker.c, worker_notified).  A NOTIFY runs the poll at once; it runs
- * again POLL_MIN_S after a poll that found something and backs off to
- * POLL_MAX_S while it finds nothing: an idle source costs two table-less
- * queries a second.  A poll that had to read large delta tables (a backlog
- * not applied yet) delays the next one in proportion (paced), so the
- * watcher never takes more than a tenth of a source's backend.
+ * cycle (sync_worker.c, worker_notified).  A NOTIFY runs the poll at once
+ * (unless paced, below); it runs again POLL_MIN_S after a poll that found
+ * something and backs off to POLL_MAX_S while it finds nothing: an idle
+ * source costs two table-less queries a second.  Polls that had to read
+ * large delta tables (a backlog not applied yet) delay the next one in
+ * proportion, at most POLL_PACE_MAX_S (paced), so the watcher takes about
+ * a tenth of a source's backend at most.
  *
  * Registrations change under `lock` (sync threads add and remove theirs);
  * the thread copies them when their generation moved, and wakes a sync
@@ -106,6 +107,7 @@ typedef struct Watched {
     double next_poll, poll_delay, next_connect, connect_delay;
     double poll_floor;    /* the quickest poll answered on conn: its round trip (0: none yet) */
     double poll_earliest; /* no poll before then (watch_poll_gap) */
+    double poll_excess;   /* the last poll's time beyond poll_floor */
     bool failing;         /* the last connection attempt failed (logged once) */
     Pending pending;      /* the query in flight on conn */
     double pending_since; /* when it was sent */
@@ -174,6 +176,7 @@ static void watched_close(Watched *d)
     d->stale = false;
     d->poll_floor = 0;
     d->poll_earliest = 0;
+    d->poll_excess = 0;
 }
 
 static void watched_free(Watched *d)
@@ -257,6 +260,7 @@ static void rebuild(SourceWatch *w)
                     d->repoll = old[k].repoll;
                     d->poll_floor = old[k].poll_floor;
                     d->poll_earliest = old[k].poll_earliest;
+                    d->poll_excess = old[k].poll_excess;
                     d->stale = old[k].pending == Q_POLL || old[k].pending == Q_EXISTING;
                     d->down_since = old[k].down_since;
                     d->down_why = old[k].down_why;
@@ -648,25 +652,31 @@ static void polled(SourceWatch *w, Watched *d, PGresult *res)
 }
 
 /*
- * paced - after an answer to q: the watcher's own queries on d cost the
- * source next to nothing while its delta tables are small, but a poll
- * that found new transactions reads them whole (they have no index, so
- * that capture stays cheap), and a backlog of a million rows makes that
- * ~100 ms.  On a busy source every poll finds some, and polls follow each
- * other at once: the watcher would take a core of the source.  So the
- * next poll waits watch_poll_gap() past this answer, by the time this one
- * took beyond the connection's quickest answer (its round trip, learnt
- * from the table-less queries at connect and idle polls).  NOTIFYs still
- * wake syncs at once: only changes whose NOTIFY was skipped wait longer.
+ * paced - after an answer to q that took `took` seconds: the watcher's
+ * own queries on d cost the source next to nothing while its delta tables
+ * are small, but a poll that found new transactions reads them whole (they
+ * have no index, so that capture stays cheap), and a backlog of a million
+ * rows makes that ~100 ms.  On a busy source every poll finds some, and
+ * polls would follow each other at once: the watcher would take a core of
+ * the source.  So the next poll waits watch_poll_gap() past this answer,
+ * by what the last two polls both took beyond the connection's quickest
+ * answer (its round trip, learnt from the table-less queries at connect
+ * and idle polls): one slow answer - the thread busy elsewhere, a server
+ * hiccup - does not hold the next poll back.  NOTIFYs still wake syncs at
+ * once: only changes whose NOTIFY was skipped can wait longer.
  */
-static void paced(Watched *d, Pending q)
+static void paced(Watched *d, Pending q, double took)
 {
-    double now = monotonic_seconds(), took = now - d->pending_since;
+    double excess;
 
     if (d->poll_floor <= 0 || took < d->poll_floor)
         d->poll_floor = took;
-    if (q == Q_POLL)
-        d->poll_earliest = now + watch_poll_gap(took, d->poll_floor);
+    if (q != Q_POLL)
+        return;
+    excess = took - d->poll_floor;
+    d->poll_earliest =
+        monotonic_seconds() + watch_poll_gap(d->poll_floor + fmin(excess, d->poll_excess), d->poll_floor);
+    d->poll_excess = excess;
 }
 
 /* poll_due - when d's next poll may go. */
@@ -688,10 +698,11 @@ double watch_poll_gap(double took, double floor)
  * take_answer - d's answer has come in whole (PQisBusy false): handle it.
  * An answer to a poll made for the owners before a rebuild is only an
  * answer (the reference stays; the next poll, built for the owners now,
- * starts at once from it).
+ * starts from it as soon as paced allows).
  */
 static void take_answer(SourceWatch *w, Watched *d)
 {
+    double took = monotonic_seconds() - d->pending_since; /* before any catalog write here */
     Pending q = d->pending;
     bool stale = d->stale;
     PGresult *res, *last = NULL;
@@ -729,7 +740,7 @@ static void take_answer(SourceWatch *w, Watched *d)
         return;
     }
     answered(w, d);
-    paced(d, q);
+    paced(d, q, took);
     if (q == Q_LISTEN)
         listened(w, d, last);
     else if (stale)
@@ -857,7 +868,7 @@ static void *watch_main(void *arg)
                 if (d->conn == NULL)
                     continue;
                 /* The NOTIFY woke its table's syncs (notified); then the
-                 * poll, at once: it finds what transactions that skipped
+                 * poll, at once unless paced: it finds what transactions that skipped
                  * their NOTIFY (the capture's debounce) committed, and
                  * moves the reference past the notifying ones.  What it
                  * finds that the NOTIFY's cycle sees, that cycle applies:
