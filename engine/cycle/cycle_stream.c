@@ -24,6 +24,32 @@ static void message(char *buf, size_t len, const char *text)
         buf[n - 1] = '\0';
 }
 
+/*
+ * source_error - err: "source DB: WHAT: message (SQLSTATE xxxxx)" for a
+ * failed result on a source (res NULL: none came).  A delta table that
+ * does not exist (a table added to the sync's relgroup, then reloaded
+ * without `validate`) says what puts it there.
+ */
+static void source_error(char *err, size_t errlen, const char *db, const char *what, const PGresult *res,
+                         PGconn *conn)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *text = primary                               ? primary
+                       : res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
+                       : PQerrorMessage(conn)[0]             ? PQerrorMessage(conn)
+                                                             : "no result";
+    bool no_capture = state && strcmp(state, "42P01") == 0 && strstr(text, "\"bucardo.delta_") != NULL;
+    char msg[512];
+
+    message(msg, sizeof(msg), text);
+    snprintf(err, errlen, "source %s: %s: %s%s%s%s%s", db, what, msg, state ? " (SQLSTATE " : "",
+             state ? state : "", state ? ")" : "",
+             no_capture ? "; the table's change capture is not installed there: run 'bucardo validate' for "
+                          "this sync"
+                        : "");
+}
+
 /* query - run sql on a source; on error fill err naming the source. */
 static PGresult *query(PGconn *conn, const char *dbname, const char *what, const char *sql,
                        ExecStatusType expect, char *err, size_t errlen)
@@ -31,12 +57,7 @@ static PGresult *query(PGconn *conn, const char *dbname, const char *what, const
     PGresult *res = PQexec(conn, sql);
 
     if (PQresultStatus(res) != expect) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        char msg[512];
-        message(msg, sizeof(msg), primary ? primary : PQerrorMessage(conn));
-        snprintf(err, errlen, "source %s: %s: %s%s%s%s", dbname, what, msg, state ? " (SQLSTATE " : "",
-                 state ? state : "", state ? ")" : "");
+        source_error(err, errlen, dbname, what, res, conn);
         PQclear(res);
         return NULL;
     }
@@ -117,13 +138,7 @@ static bool batch(SyncRunner *r, int s, int n, const SrcStatement *st, const cha
             continue;
         }
         if (ok) {
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            char msg[512];
-            message(msg, sizeof(msg), primary ? primary : PQerrorMessage(conn));
-            snprintf(err, errlen, "source %s: %s: %s%s%s%s", r->def.sources[s].name,
-                     i < n ? st[i].what : "batch", msg, state ? " (SQLSTATE " : "", state ? state : "",
-                     state ? ")" : "");
+            source_error(err, errlen, r->def.sources[s].name, i < n ? st[i].what : "batch", res, conn);
             *failed = i;
             ok = false;
         }
@@ -451,12 +466,7 @@ static PGresult *first_result(const CopyPipe *pipe, const char *what, const char
     }
     res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        char msg[512];
-        message(msg, sizeof(msg), primary ? primary : res ? PQresultErrorMessage(res) : "no result");
-        snprintf(err, errlen, "source %s: %s: %s%s%s%s", pipe->srcname, what, msg, state ? " (SQLSTATE " : "",
-                 state ? state : "", state ? ")" : "");
+        source_error(err, errlen, pipe->srcname, what, res, conn);
         PQclear(res);
         drain_source(conn);
         return NULL;

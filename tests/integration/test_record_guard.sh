@@ -3,7 +3,8 @@
 # that advances a sync's snapshots, sent as two pipelines): a cycle caught
 # in its apply (a trigger on the target holds its rows) is not recorded
 #  - when a command changed the sync's tables meanwhile: the warning says
-#    so, the snapshot stays, and once reloaded the sync applies the same
+#    so, the snapshot stays; reloaded before `validate`, the sync fails
+#    saying to validate; validated and reloaded, it applies the same
 #    changes again, and the new table's too;
 #  - when the sync's catalog row stays locked past a second (a command
 #    changing it): the warning names the lock; once the row is free, a
@@ -56,6 +57,11 @@ wait_warning "$CHANGED" "$seen"
 # As in Bucardo, the running sync takes the new table once validated (its
 # capture) and reloaded; until then every cycle is refused the same way.
 expect_equal "$before" "$(snapshot)" "the snapshot while the sync's tables had changed"
+# Reloaded before validate: the new table has no capture yet, and the
+# error says what installs it.
+run_ok "$BUCARDO" reload
+run_rc 2 "$BUCARDO" kick s 20
+expect_out "public.t2: .*bucardo\.delta_t2_.* does not exist .*run 'bucardo validate' for this sync"
 run_ok "$BUCARDO" validate s
 run_ok "$BUCARDO" reload
 sql a "insert into t2 values (1, 'new table')" >/dev/null
